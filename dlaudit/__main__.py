@@ -1,0 +1,4 @@
+"""``python -m dlaudit``."""
+from dlaudit.cli import main
+
+main()

@@ -1,0 +1,373 @@
+"""ModelBundle (module + card + device) and reading/writing every supported model format.
+
+Formats are told apart by content, not by extension:
+
+1. dlaudit checkpoint: a plain dict (card + state_dict), read with
+   ``torch.load(weights_only=True)``, which cannot run code;
+2. TorchScript archives (``torch.jit.save``);
+3. ``torch.export`` programs (``torch.export.save``, usually ``.pt2``);
+4. a whole pickled ``nn.Module``, only with ``trust_pickle=True``: unpickling runs
+   arbitrary code from the file, so it is never the default.
+
+Foreign models (2-4) take their card from ``card=`` or a sidecar JSON file
+(``model.card.json`` or ``model.pt.card.json``).
+"""
+from __future__ import annotations
+
+
+import json
+import logging
+import pickle
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+from torch import nn
+
+from .card import ModelCard
+from .errors import CardError, DlauditError, ModelLoadError
+from .models import build_model
+from .utils import atomic_write, batched_logits, resolve_device
+
+__all__ = ["ModelBundle", "save_model", "load_model", "register_postprocessor", "CHECKPOINT_FORMAT"]
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT_FORMAT = "dlaudit-checkpoint"
+CHECKPOINT_VERSION = 1
+
+Postprocessor = Callable[[nn.Module, ModelCard], nn.Module]
+_POSTPROCESSORS: dict[str, Postprocessor] = {}
+
+
+def register_postprocessor(kind: str) -> Callable[[Postprocessor], Postprocessor]:
+    """Register how a card's ``postprocess={"kind": KIND, ...}`` wraps a loaded module."""
+
+    def deco(fn: Postprocessor) -> Postprocessor:
+        _POSTPROCESSORS[kind] = fn
+        return fn
+
+    return deco
+
+
+@dataclass
+class ModelBundle:
+    """An ``nn.Module`` in eval mode, its :class:`ModelCard`, and the device it is on."""
+
+    module: nn.Module
+    card: ModelCard
+    device: torch.device = torch.device("cpu")
+    source: str | None = None
+    format: str = "in-memory"
+
+    def __post_init__(self) -> None:
+        self.device = resolve_device(self.device)
+        self.module = self.module.to(self.device).eval()
+
+    def to(self, device: str | torch.device) -> ModelBundle:
+        self.device = resolve_device(device)
+        self.module = self.module.to(self.device)
+        return self
+
+    def logits(self, x: torch.Tensor, *, batch_size: int = 512) -> torch.Tensor:
+        """Logits on ``x`` (batched, no gradients), returned on the CPU."""
+        return batched_logits(self.module, x, batch_size=batch_size, device=self.device)
+
+    def predict(self, x: torch.Tensor, *, batch_size: int = 512) -> torch.Tensor:
+        return self.logits(x, batch_size=batch_size).argmax(dim=1)
+
+
+# -- saving -------------------------------------------------------------------------
+
+
+def save_model(bundle: ModelBundle, path: str | Path) -> Path:
+    """Write a dlaudit checkpoint (card + state_dict), atomically.
+
+    The file loads with ``torch.load(weights_only=True)``. Only reference
+    architectures (a card with ``architecture``) can be saved this way; save a
+    foreign model with ``torch.jit.save`` or ``torch.export.save`` instead.
+    """
+    if not bundle.card.architecture:
+        raise ModelLoadError(
+            "this model has no reference architecture on its card, so a dlaudit checkpoint could not rebuild it; "
+            "save it with torch.jit.save or torch.export.save and a sidecar .card.json instead"
+        )
+    state = {k: v.detach().cpu() for k, v in bundle.module.state_dict().items()}
+    payload = {
+        "format": CHECKPOINT_FORMAT,
+        "version": CHECKPOINT_VERSION,
+        "card": bundle.card.to_dict(),
+        "state_dict": state,
+    }
+    path = Path(path)
+    with atomic_write(path) as fh:
+        torch.save(payload, fh)
+    return path
+
+
+# -- loading ------------------------------------------------------------------------
+
+
+def load_model(
+    path: str | Path,
+    *,
+    card: ModelCard | dict[str, Any] | str | Path | None = None,
+    trust_pickle: bool = False,
+    device: str | torch.device = "auto",
+) -> ModelBundle:
+    """Load a model file of any supported format, telling formats apart by content.
+
+    Parameters
+    ----------
+    path
+        The model file.
+    card
+        For foreign formats: a :class:`ModelCard`, a dict of card fields, or the
+        path of a card JSON. Left out, a sidecar ``<model>.card.json`` is used.
+        For a dlaudit checkpoint, given fields override the stored card.
+    trust_pickle
+        Allow unpickling a whole ``nn.Module``. Unpickling runs code from the file;
+        only do this for files you trust.
+    device
+        ``"auto"`` (CUDA when available), ``"cpu"`` or ``"cuda"``.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise ModelLoadError(f"model file {path} does not exist; check the path, or train one with 'dlaudit train cnn -o {path.name}'")
+    if path.is_dir():
+        raise ModelLoadError(f"{path} is a directory, not a model file")
+    size = path.stat().st_size
+    if size == 0:
+        raise ModelLoadError(f"model file {path} is empty (0 bytes); it was probably not written completely; save it again")
+    head = path.read_bytes()[:4]
+    dev = resolve_device(device)
+
+    if zipfile.is_zipfile(path):
+        try:
+            with zipfile.ZipFile(path) as zf:
+                names = zf.namelist()
+        except (zipfile.BadZipFile, OSError) as err:
+            raise ModelLoadError(f"model file {path} is a damaged zip archive ({err}); save it again") from err
+        if any(n.endswith("/constants.pkl") for n in names) and any("/code/" in n for n in names):
+            module, fmt = _load_torchscript(path), "torchscript"
+        elif any(n.endswith("archive_format") or "serialized_exported_program" in n or n.endswith(".json") and "/models/" in n for n in names):
+            module, fmt = _load_exported(path), "torch.export"
+        else:
+            return _load_torch_save(path, card=card, trust_pickle=trust_pickle, device=dev)
+        bundle = ModelBundle(module, _foreign_card(path, card, module), device=dev, source=str(path), format=fmt)
+        return _apply_postprocess(bundle)
+    if head[:2] == b"PK":
+        raise ModelLoadError(f"model file {path} looks like a truncated zip archive (no end-of-archive record); it was probably cut off while copying; save or copy it again")
+    if head[:1] == b"\x80":  # a raw pickle stream: torch's legacy format
+        return _load_torch_save(path, card=card, trust_pickle=trust_pickle, device=dev)
+    raise ModelLoadError(
+        f"{path} is not a model file dlaudit can read (not a torch.save, TorchScript or torch.export archive); "
+        "give a dlaudit checkpoint, a TorchScript or a torch.export file"
+    )
+
+
+def _load_torchscript(path: Path) -> nn.Module:
+    try:
+        return torch.jit.load(str(path), map_location="cpu")
+    except (RuntimeError, ValueError) as err:
+        raise ModelLoadError(f"TorchScript archive {path} could not be loaded: {_first_line(err)}") from err
+
+
+class _ExportedModule(nn.Module):
+    """Wraps ``ExportedProgram.module()``: eval/train are no-ops (exported graphs
+    refuse them), and a static batch size is served by chunking and padding."""
+
+    def __init__(self, graph: nn.Module, static_batch: int | None) -> None:
+        super().__init__()
+        self.graph = graph
+        self.static_batch = static_batch
+
+    def train(self, mode: bool = True) -> _ExportedModule:
+        self.training = mode
+        return self
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b = self.static_batch
+        if b is None or len(x) == b:
+            return self.graph(x)
+        outs = []
+        for start in range(0, len(x), b):
+            chunk = x[start : start + b]
+            n = len(chunk)
+            if n < b:
+                chunk = torch.cat([chunk, chunk[-1:].expand(b - n, *chunk.shape[1:])])
+            outs.append(self.graph(chunk)[:n])
+        return torch.cat(outs)
+
+
+def _load_exported(path: Path) -> nn.Module:
+    try:
+        program = torch.export.load(str(path))
+    except Exception as err:  # torch raises many types here (RuntimeError, KeyError, ...)  # noqa: BLE001
+        raise ModelLoadError(f"torch.export program {path} could not be loaded: {_first_line(err)}") from err
+    static_batch = None
+    placeholders = [n for n in program.graph.nodes if n.op == "placeholder" and n.name in program.graph_signature.user_inputs]
+    if placeholders:
+        val = placeholders[0].meta.get("val")
+        if val is not None and isinstance(val.shape[0], int):
+            static_batch = int(val.shape[0])
+    module = _ExportedModule(program.module(), static_batch)
+    module._dlaudit_input_shape = tuple(int(s) for s in val.shape[1:]) if placeholders and val is not None and all(isinstance(s, int) for s in val.shape[1:]) else None  # type: ignore[attr-defined]
+    return module
+
+
+def _load_torch_save(path: Path, *, card: Any, trust_pickle: bool, device: torch.device) -> ModelBundle:
+    try:
+        obj = torch.load(str(path), map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        if not trust_pickle:
+            raise ModelLoadError(
+                f"{path} holds pickled Python objects (a whole nn.Module?), and unpickling runs code from the file; "
+                "if you trust its source, pass --trust-pickle (trust_pickle=True); better, re-save it as a dlaudit "
+                "checkpoint, TorchScript or torch.export file"
+            ) from err
+        obj = _load_trusted_pickle(path)
+    except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile) as err:
+        raise ModelLoadError(f"{path} could not be read as a torch file ({_first_line(err)}); it may be truncated or corrupt") from err
+
+    if isinstance(obj, nn.Module):
+        bundle = ModelBundle(obj, _foreign_card(path, card, obj), device=device, source=str(path), format="pickle")
+        return _apply_postprocess(bundle)
+    if isinstance(obj, dict) and obj.get("format") == CHECKPOINT_FORMAT:
+        return _apply_postprocess(_from_checkpoint(path, obj, card, device))
+    if isinstance(obj, dict) and obj and all(isinstance(v, torch.Tensor) for v in obj.values()):
+        return _from_state_dict(path, obj, card, device)
+    raise ModelLoadError(
+        f"{path} holds a {type(obj).__name__}, not a model: dlaudit reads its own checkpoints, TorchScript, "
+        "torch.export programs, and (with --trust-pickle) pickled nn.Modules"
+    )
+
+
+def _load_trusted_pickle(path: Path) -> Any:
+    log.warning("unpickling %s with trust_pickle=True: this runs code from the file", path)
+    try:
+        return torch.load(str(path), map_location="cpu", weights_only=False)
+    except (AttributeError, ModuleNotFoundError) as err:
+        raise ModelLoadError(
+            f"{path} is a pickled module whose class cannot be imported here ({_first_line(err)}); "
+            "import the module that defines it first, or re-save the model as TorchScript"
+        ) from err
+
+
+def _from_checkpoint(path: Path, obj: dict[str, Any], card: Any, device: torch.device) -> ModelBundle:
+    version = obj.get("version")
+    if version != CHECKPOINT_VERSION:
+        raise ModelLoadError(f"{path} is a dlaudit checkpoint of version {version}; this dlaudit reads version {CHECKPOINT_VERSION}; upgrade dlaudit")
+    stored = dict(obj.get("card") or {})
+    overrides = _card_dict(card)
+    full = ModelCard.from_dict({**stored, **overrides}, source=str(path))
+    module = _rebuild(full, obj.get("state_dict") or {}, path)
+    return ModelBundle(module, full, device=device, source=str(path), format="checkpoint")
+
+
+def _from_state_dict(path: Path, state: dict[str, torch.Tensor], card: Any, device: torch.device) -> ModelBundle:
+    fields = _card_dict(card) or _sidecar_dict(path)
+    if not fields or not fields.get("architecture"):
+        raise ModelLoadError(
+            f"{path} is a bare state_dict (weights without an architecture or card); dlaudit cannot rebuild the model. "
+            "Save it with dlaudit.save_model, or give a card with architecture, arch_kwargs, input_shape and num_classes "
+            f"(sidecar {path.with_suffix('.card.json').name})"
+        )
+    full = ModelCard.from_dict(fields, source=str(path))
+    module = _rebuild(full, state, path)
+    return ModelBundle(module, full, device=device, source=str(path), format="state_dict")
+
+
+def _rebuild(card: ModelCard, state: dict[str, torch.Tensor], path: Path) -> nn.Module:
+    if not card.architecture:
+        raise CardError(f"{path}: the card names no architecture, so the weights cannot be placed in a model")
+    kwargs = dict(card.arch_kwargs)
+    if card.mean is not None and card.std is not None:
+        kwargs.setdefault("mean", card.mean)
+        kwargs.setdefault("std", card.std)
+    module = build_model(card.architecture, card.input_shape, card.num_classes, **kwargs)
+    try:
+        module.load_state_dict(state)
+    except RuntimeError as err:
+        raise ModelLoadError(f"{path}: the weights do not fit architecture {card.architecture!r} {kwargs}: {_first_line(err)}") from err
+    return module
+
+
+def _card_dict(card: ModelCard | dict[str, Any] | str | Path | None) -> dict[str, Any]:
+    if card is None:
+        return {}
+    if isinstance(card, ModelCard):
+        return card.to_dict()
+    if isinstance(card, (str, Path)):
+        return ModelCard.from_json(card).to_dict()
+    if isinstance(card, dict):
+        return dict(card)
+    raise CardError(f"card must be a ModelCard, a dict or a JSON path, got {type(card).__name__}")
+
+
+def sidecar_paths(path: Path) -> list[Path]:
+    """Where a foreign model's card may lie: ``model.card.json``, then ``model.pt.card.json``."""
+    return [path.with_suffix(".card.json"), path.with_name(path.name + ".card.json")]
+
+
+def _sidecar_dict(path: Path) -> dict[str, Any]:
+    for candidate in sidecar_paths(path):
+        if candidate.is_file():
+            try:
+                return json.loads(candidate.read_text())
+            except ValueError as err:
+                raise CardError(f"card file {candidate} is not valid JSON: {err}") from err
+    return {}
+
+
+def _foreign_card(path: Path, card: Any, module: nn.Module) -> ModelCard:
+    fields = _card_dict(card) or _sidecar_dict(path)
+    if fields.get("input_shape") is None and getattr(module, "_dlaudit_input_shape", None):
+        fields["input_shape"] = list(module._dlaudit_input_shape)
+    if fields.get("input_shape") is None:
+        raise CardError(
+            f"{path} has no model card, and its input shape cannot be read from the file; "
+            f"write {sidecar_paths(path)[0].name} with at least "
+            '{"input_shape": [1, 28, 28], "num_classes": 10, "value_range": [0, 1]}, '
+            "or pass --input-shape/--num-classes"
+        )
+    if fields.get("num_classes") is None:
+        fields["num_classes"] = _infer_num_classes(path, module, tuple(fields["input_shape"]))
+    return ModelCard.from_dict(fields, source=f"card of {path}")
+
+
+def _infer_num_classes(path: Path, module: nn.Module, input_shape: tuple[int, ...]) -> int:
+    try:
+        with torch.no_grad():
+            out = module.eval()(torch.zeros((2, *input_shape)))
+    except Exception as err:  # a foreign model can fail in any way  # noqa: BLE001
+        raise CardError(f"{path}: could not run the model on an input of shape {input_shape} to count its classes ({_first_line(err)}); give num_classes on the card") from err
+    if not isinstance(out, torch.Tensor) or out.ndim != 2:
+        raise CardError(f"{path}: the model returns {_describe(out)}, but dlaudit needs (N, classes) logits")
+    return int(out.shape[1])
+
+
+def _describe(out: Any) -> str:
+    if isinstance(out, torch.Tensor):
+        return f"a tensor of shape {tuple(out.shape)}"
+    return f"a {type(out).__name__}"
+
+
+def _apply_postprocess(bundle: ModelBundle) -> ModelBundle:
+    spec = bundle.card.postprocess
+    if not spec:
+        return bundle
+    kind = spec.get("kind")
+    if kind not in _POSTPROCESSORS:
+        raise ModelLoadError(f"{bundle.source}: unknown post-processing {kind!r} on the card; known: {', '.join(sorted(_POSTPROCESSORS)) or 'none'}")
+    bundle.module = _POSTPROCESSORS[kind](bundle.module, bundle.card).to(bundle.device).eval()
+    return bundle
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip().splitlines()
+    return text[0][:300] if text else type(err).__name__
+
+

@@ -1,0 +1,142 @@
+"""ModelCard: what an audit needs to know about a model and cannot guess."""
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import CardError
+
+__all__ = ["ModelCard"]
+
+_MODALITIES = ("image", "tabular")
+
+
+@dataclass
+class ModelCard:
+    """Metadata that travels with a model.
+
+    Parameters
+    ----------
+    input_shape
+        Shape of one input sample, e.g. ``(1, 8, 8)`` or ``(104,)``.
+    num_classes
+        Number of output logits.
+    value_range
+        Range of the model's inputs (attacks clip to it), e.g. ``(0.0, 1.0)``.
+    architecture, arch_kwargs
+        Registry name and keyword arguments of a reference model; ``None`` for a
+        foreign model (TorchScript, torch.export, pickled module).
+    modality
+        ``"image"`` or ``"tabular"``.
+    mean, std
+        Normalisation applied *inside* the model (so attacks work in input units).
+    class_names, feature_names
+        Names used in reports.
+    encoder
+        For tabular models: how raw columns become model inputs (see
+        :class:`dlaudit.data.tabular.TabularEncoder`), so new data is encoded the
+        same way.
+    dataset, data_dir, split, data_seed, target, sensitive
+        Where the model's held-out data comes from (``--data`` left out).
+    training, seed, metrics
+        How it was trained and what it scored at training time.
+    postprocess
+        Optional post-processing of the logits (e.g. group thresholds from
+        fairness mitigation), applied by the loaded bundle.
+    """
+
+    input_shape: tuple[int, ...]
+    num_classes: int
+    value_range: tuple[float, float] = (0.0, 1.0)
+    architecture: str | None = None
+    arch_kwargs: dict[str, Any] = field(default_factory=dict)
+    modality: str = "image"
+    task: str = "classification"
+    mean: list[float] | None = None
+    std: list[float] | None = None
+    class_names: list[str] | None = None
+    feature_names: list[str] | None = None
+    encoder: dict[str, Any] | None = None
+    dataset: str | None = None
+    data_dir: str | None = None
+    split: str = "test"
+    data_seed: int = 0
+    target: str | None = None
+    sensitive: list[str] | None = None
+    training: dict[str, Any] = field(default_factory=dict)
+    seed: int | None = None
+    metrics: dict[str, float] = field(default_factory=dict)
+    postprocess: dict[str, Any] | None = None
+    dlaudit_version: str | None = None
+
+    def __post_init__(self) -> None:
+        self.input_shape = tuple(int(s) for s in self.input_shape)
+        self.value_range = (float(self.value_range[0]), float(self.value_range[1]))
+        self.num_classes = int(self.num_classes)
+        if self.num_classes < 2:
+            raise CardError(f"model card: num_classes must be at least 2, got {self.num_classes}")
+        if not self.input_shape or any(s < 1 for s in self.input_shape):
+            raise CardError(f"model card: input_shape must be positive sizes, got {self.input_shape}")
+        if not self.value_range[0] < self.value_range[1]:
+            raise CardError(f"model card: value_range must be (low, high) with low < high, got {self.value_range}")
+        if self.modality not in _MODALITIES:
+            raise CardError(f"model card: modality must be one of {_MODALITIES}, got {self.modality!r}")
+        if self.class_names is not None:
+            self.class_names = [str(c) for c in self.class_names]
+            if len(self.class_names) != self.num_classes:
+                raise CardError(
+                    f"model card: {len(self.class_names)} class_names for {self.num_classes} classes; "
+                    "give one name per output"
+                )
+        if self.dlaudit_version is None:
+            from . import __version__
+
+            self.dlaudit_version = __version__
+
+    @property
+    def names(self) -> list[str]:
+        """Class names, defaulting to ``"0"``, ``"1"``, ..."""
+        return self.class_names or [str(i) for i in range(self.num_classes)]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain Python values only, so checkpoints load with ``weights_only=True``."""
+        out = dataclasses.asdict(self)
+        out["input_shape"] = list(self.input_shape)
+        out["value_range"] = list(self.value_range)
+        return json.loads(json.dumps(out))  # normalises tuples and numpy scalars away
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], *, source: str = "card") -> ModelCard:
+        if not isinstance(data, dict):
+            raise CardError(f"{source}: a model card must be a JSON object, got {type(data).__name__}")
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise CardError(f"{source}: unknown card field(s) {', '.join(unknown)}; valid fields: {', '.join(sorted(known))}")
+        missing = [k for k in ("input_shape", "num_classes") if data.get(k) is None]
+        if missing:
+            raise CardError(
+                f"{source}: the model card is missing {' and '.join(missing)}; "
+                'give them in a sidecar <model>.card.json, e.g. {"input_shape": [1, 28, 28], "num_classes": 10}'
+            )
+        try:
+            return cls(**data)
+        except (TypeError, ValueError) as err:
+            raise CardError(f"{source}: invalid model card: {err}") from err
+
+    @classmethod
+    def from_json(cls, path: str | Path) -> ModelCard:
+        path = Path(path)
+        try:
+            data = json.loads(path.read_text())
+        except FileNotFoundError as err:
+            raise CardError(f"card file {path} does not exist") from err
+        except (OSError, ValueError) as err:
+            raise CardError(f"card file {path} is not valid JSON: {err}") from err
+        return cls.from_dict(data, source=str(path))
+
+    def replace(self, **changes: Any) -> ModelCard:
+        return dataclasses.replace(self, **changes)

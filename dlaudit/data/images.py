@@ -1,0 +1,151 @@
+"""Image datasets: digits (embedded), MNIST and Fashion-MNIST (torchvision), npz files."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from sklearn.model_selection import train_test_split
+
+from ..errors import DataError
+from .core import AuditData, Splits, check_array
+
+__all__ = ["load_digits", "load_mnist", "load_npz", "images_to_tensor"]
+
+TEST_FRACTION = 0.25
+
+
+def images_to_tensor(x: np.ndarray, *, name: str) -> torch.Tensor:
+    """(N, H, W) or (N, C, H, W), uint8 0-255 or floats in [0, 1] -> float32 (N, C, H, W) in [0, 1]."""
+    check_array(x, name=name)
+    if x.ndim == 3:
+        x = x[:, None]
+    if x.ndim != 4:
+        raise DataError(f"data {name!r}: images must be (N, H, W) or (N, C, H, W), got shape {x.shape}")
+    if x.dtype == np.uint8:
+        x = x.astype(np.float32) / 255.0
+    elif np.issubdtype(x.dtype, np.integer) or np.issubdtype(x.dtype, np.floating):
+        x = x.astype(np.float32)
+        lo, hi = float(x.min()), float(x.max())
+        if lo < 0.0 or hi > 1.0:
+            raise DataError(f"data {name!r}: image values span [{lo:g}, {hi:g}]; give uint8 0-255 or floats in [0, 1]")
+    else:
+        raise DataError(f"data {name!r}: images must be numeric, got dtype {x.dtype}")
+    return torch.from_numpy(np.ascontiguousarray(x))
+
+
+def _labels(y: np.ndarray, *, name: str) -> torch.Tensor:
+    y = np.asarray(y)
+    if y.ndim != 1:
+        raise DataError(f"data {name!r}: labels must be one-dimensional, got shape {y.shape}")
+    if not np.issubdtype(y.dtype, np.integer):
+        if np.issubdtype(y.dtype, np.floating) and np.isfinite(y).all() and (y == np.round(y)).all():
+            y = y.astype(np.int64)
+        else:
+            raise DataError(f"data {name!r}: labels must be integer class indices 0..C-1, got dtype {y.dtype}")
+    if len(y) and y.min() < 0:
+        raise DataError(f"data {name!r}: labels must be class indices 0..C-1, found {int(y.min())}")
+    return torch.from_numpy(y.astype(np.int64))
+
+
+def _split(x: torch.Tensor, y: torch.Tensor, *, name: str, seed: int, class_names: list[str] | None = None) -> Splits:
+    idx = np.arange(len(y))
+    counts = np.bincount(y.numpy())
+    stratify = y.numpy() if counts[counts > 0].min() >= 2 else None
+    tr, te = train_test_split(idx, test_size=TEST_FRACTION, random_state=seed, stratify=stratify)
+    names = class_names or [str(i) for i in range(int(y.max()) + 1)]
+    make = lambda part, split: AuditData(x[part], y[part], name=name, class_names=names, split=split)  # noqa: E731
+    return Splits(make(np.sort(tr), "train"), make(np.sort(te), "test"))
+
+
+def load_digits(*, seed: int = 0) -> Splits:
+    """scikit-learn's 8x8 digits (1,797 images, shipped with scikit-learn), scaled to [0, 1].
+
+    A fixed stratified split (25% held out) seeded by ``seed`` (0 by default).
+    """
+    from sklearn.datasets import load_digits as sk_digits
+
+    bunch = sk_digits()
+    x = torch.from_numpy((bunch.images / 16.0).astype(np.float32))[:, None]
+    y = torch.from_numpy(bunch.target.astype(np.int64))
+    return _split(x, y, name="digits", seed=seed)
+
+
+_MNIST_CLASSES = {
+    "mnist": [str(i) for i in range(10)],
+    "fashion-mnist": ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"],
+}
+
+
+def load_mnist(name: str = "mnist", *, data_dir: str | Path | None = None, download: bool = True) -> Splits:
+    """MNIST or Fashion-MNIST through torchvision's reader.
+
+    Reads the IDX files under ``data_dir/MNIST/raw`` (or ``FashionMNIST/raw``);
+    when they are missing and ``download`` is set, torchvision tries to download
+    them; without a network that fails with a message saying where to put them.
+    """
+    from torchvision import datasets
+
+    cls = {"mnist": datasets.MNIST, "fashion-mnist": datasets.FashionMNIST}[name]
+    root = Path(data_dir or Path.home() / ".cache" / "dlaudit")
+    parts = {}
+    for split, train in (("train", True), ("test", False)):
+        try:
+            ds = cls(str(root), train=train, download=False)
+        except RuntimeError:
+            if not download:
+                raise DataError(f"{name}: IDX files not found under {root / cls.__name__ / 'raw'}; put them there or allow downloading") from None
+            try:
+                ds = cls(str(root), train=train, download=True)
+            except (RuntimeError, OSError) as err:
+                raise DataError(
+                    f"{name}: files not found under {root / cls.__name__ / 'raw'} and could not be downloaded ({str(err).splitlines()[0][:120]}); "
+                    "copy the four IDX files there, or pass --data-dir"
+                ) from err
+        x = images_to_tensor(ds.data.numpy(), name=name)
+        y = _labels(ds.targets.numpy(), name=name)
+        parts[split] = AuditData(x, y, name=name, class_names=list(_MNIST_CLASSES[name]), split=split)
+    return Splits(parts["train"], parts["test"])
+
+
+def load_npz(path: str | Path, *, seed: int = 0) -> Splits:
+    """An ``.npz`` with ``x``, ``y`` (split here, seeded and stratified) or
+    ``x_train``, ``y_train``, ``x_test``, ``y_test``.
+
+    Images: (N, H, W) or (N, C, H, W), uint8 0-255 or floats in [0, 1];
+    tabular: (N, F) floats.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"data file {path} does not exist")
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            arrays = {k: npz[k] for k in npz.files}
+    except (OSError, ValueError) as err:
+        raise DataError(f"{path} is not a readable .npz file ({err}); save one with numpy.savez(path, x=..., y=...)") from err
+    name = path.stem
+    if {"x_train", "y_train", "x_test", "y_test"} <= arrays.keys():
+        out = {}
+        for split in ("train", "test"):
+            x, y = _to_inputs(arrays[f"x_{split}"], name=name), _labels(arrays[f"y_{split}"], name=name)
+            out[split] = (x, y)
+        k = int(max(out["train"][1].max(), out["test"][1].max())) + 1
+        names = [str(i) for i in range(k)]
+        modality = "image" if out["train"][0].ndim == 4 else "tabular"
+        return Splits(
+            *(AuditData(*out[s], name=name, class_names=names, split=s, modality=modality) for s in ("train", "test"))
+        )
+    if {"x", "y"} <= arrays.keys():
+        x, y = _to_inputs(arrays["x"], name=name), _labels(arrays["y"], name=name)
+        splits = _split(x, y, name=name, seed=seed)
+        if x.ndim == 2:
+            splits.train.modality = splits.test.modality = "tabular"
+        return splits
+    raise DataError(f"{path} holds arrays {sorted(arrays)}; it needs x and y, or x_train, y_train, x_test and y_test")
+
+
+def _to_inputs(x: np.ndarray, *, name: str) -> torch.Tensor:
+    if x.ndim == 2:  # tabular features
+        check_array(x, name=name)
+        return torch.from_numpy(x.astype(np.float32))
+    return images_to_tensor(x, name=name)

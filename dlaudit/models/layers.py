@@ -1,0 +1,26 @@
+"""Small building blocks shared by the reference models."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+__all__ = ["Normalize"]
+
+
+class Normalize(nn.Module):
+    """``(x - mean) / std`` per channel (or feature), inside the model.
+
+    Keeping normalisation inside the model means attacks and explanations work
+    in the input's own units (e.g. pixel values in [0, 1]).
+    """
+
+    def __init__(self, mean: Sequence[float], std: Sequence[float], ndim: int) -> None:
+        super().__init__()
+        shape = (1, -1) + (1,) * (ndim - 1)
+        self.register_buffer("mean", torch.tensor(list(mean), dtype=torch.float32).reshape(shape))
+        self.register_buffer("std", torch.tensor(list(std), dtype=torch.float32).reshape(shape))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - self.mean) / self.std

@@ -1,0 +1,119 @@
+"""Small helpers shared across dlaudit: devices, seeds, batching, atomic writes."""
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from .errors import ConfigError
+
+__all__ = [
+    "resolve_device",
+    "seed_everything",
+    "batched_logits",
+    "atomic_write",
+    "model_state",
+    "next_device",
+    "ProgressFn",
+]
+
+ProgressFn = Callable[[str, int, int], None]
+"""``progress(stage, done, total)``: how library code reports progress."""
+
+_DEVICES = ("auto", "cpu", "cuda")
+
+
+def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
+    """``"auto"`` means CUDA when available, else CPU; ``"cuda:1"`` etc. pass through."""
+    if isinstance(device, torch.device):
+        return device
+    name = (device or "auto").strip().lower()
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.split(":")[0] not in _DEVICES[1:]:
+        raise ConfigError(f"unknown device {device!r}; use one of: auto, cpu, cuda (or cuda:N)")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"device {device!r} was asked for but CUDA is not available here; use --device cpu or auto")
+    return torch.device(name)
+
+
+def seed_everything(seed: int) -> torch.Generator:
+    """Seed Python, NumPy and torch; return a CPU generator seeded the same."""
+    random.seed(seed)
+    np.random.seed(seed % (2**32))
+    torch.manual_seed(seed)
+    return torch.Generator().manual_seed(seed)
+
+
+def batched_logits(
+    module: nn.Module, x: torch.Tensor, *, batch_size: int = 512, device: torch.device | None = None
+) -> torch.Tensor:
+    """Logits of ``module`` on ``x`` in batches, without gradients, returned on the CPU."""
+    device = device or next_device(module)
+    outs = []
+    with torch.no_grad():
+        for start in range(0, len(x), batch_size):
+            outs.append(module(x[start : start + batch_size].to(device)).float().cpu())
+    if not outs:
+        return torch.empty(0)
+    return torch.cat(outs)
+
+
+def next_device(module: nn.Module) -> torch.device:
+    """The device of a module's first parameter or buffer (CPU when it has none)."""
+    for t in module.parameters():
+        return t.device
+    for t in module.buffers():
+        return t.device
+    return torch.device("cpu")
+
+
+@contextlib.contextmanager
+def model_state(module: nn.Module, *, train: bool = False, grad: bool = False) -> Iterator[nn.Module]:
+    """Run with ``module`` in a given mode; restore training mode and ``requires_grad`` after.
+
+    Analyses leave the model as they found it (STYLE.md rule 4).
+    """
+    was_training = module.training
+    flags = [(p, p.requires_grad) for p in module.parameters()]
+    module.train(train)
+    for p, _ in flags:
+        p.requires_grad_(grad)
+    try:
+        yield module
+    finally:
+        module.train(was_training)
+        for p, flag in flags:
+            p.requires_grad_(flag)
+            if not grad:
+                continue
+            p.grad = None
+
+
+@contextlib.contextmanager
+def atomic_write(path: str | Path, mode: str = "wb") -> Iterator:
+    """Write to a temporary file beside ``path``, then rename over it.
+
+    A crash never leaves a half-written file over an earlier one.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, path.stat().st_mode & 0o7777 if path.exists() else 0o666 & ~umask)
+    try:
+        with os.fdopen(fd, mode) as fh:
+            yield fh
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
