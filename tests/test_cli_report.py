@@ -47,8 +47,8 @@ def test_failed_gate_exits_1_and_still_writes_the_report(run: Any, model_file: P
     res = run("report", model_file, "--checks", "performance", "-o", "r.html", "--junit", "r.xml", "--fail-on", "performance.accuracy >= 0.9", "--fail-on", "performance.accuracy > 0.9999")
     assert res.exit_code == 1
     assert "FAIL    performance.accuracy > 0.9999" in res.output
-    assert "Failed: 1 of 2 gates do not hold." in res.output
-    assert "Failed: 1 of 2 gates do not hold." in (tmp_path / "r.html").read_text()
+    assert "Failed: 1 of 2 gates did not hold." in res.output
+    assert "Failed: 1 of 2 gates did not hold." in (tmp_path / "r.html").read_text()
     assert 'failures="1"' in (tmp_path / "r.xml").read_text()
 
 

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 from ..errors import ConfigError
 from .headline import higher_is_better, is_headline
-from .model import Comparison, GateResult, Metric, MetricDelta, Report
+from .model import DEFAULT_MAX_DROP, Comparison, GateResult, Metric, MetricDelta, Report
 
 __all__ = ["compare_reports", "DEFAULT_MAX_DROP"]
 
-DEFAULT_MAX_DROP = 0.02
 _EPS = 1e-12  # float slack, so a drop of exactly max_drop passes
 
 

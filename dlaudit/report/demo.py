@@ -37,12 +37,16 @@ class DemoModel:
     arch: str
     data: str
     train_kwargs: dict[str, Any] = field(default_factory=dict)
+    gates: tuple[str, ...] = ()
 
 
 DEMO_MODELS: tuple[DemoModel, ...] = (
-    DemoModel("cnn", "digits CNN, standard training", "cnn", "digits"),
-    DemoModel("cnn-pgd", "digits CNN, PGD adversarial training (eps 0.1)", "cnn", "digits", {"adversarial": "pgd", "eps": 0.1, "alpha": 0.03, "steps": 7}),
-    DemoModel("credit-mlp", "synthetic-credit MLP", "mlp", "synthetic-credit"),
+    DemoModel("cnn", "digits CNN, standard training", "cnn", "digits", gates=("performance.accuracy >= 0.9",)),
+    DemoModel(
+        "cnn-pgd", "digits CNN, PGD adversarial training (eps 0.1)", "cnn", "digits",
+        {"adversarial": "pgd", "eps": 0.1, "alpha": 0.03, "steps": 7}, gates=("performance.accuracy >= 0.9",),
+    ),  # fmt: skip
+    DemoModel("credit-mlp", "synthetic-credit MLP", "mlp", "synthetic-credit", gates=("performance.accuracy >= 0.75",)),
 )
 
 
@@ -106,6 +110,7 @@ def run_demo(
         if reused:
             result.reused.append(spec.name)
         report = audit(bundle, None, checks=checks, fast=not full, seed=seed, device=device, progress=progress, title=f"dlaudit demo: {spec.title}", command="dlaudit demo")
+        report.check(spec.gates, source="demo")
         html = report.save(out / f"demo-{spec.name}.html")
         report.save(out / f"demo-{spec.name}.json")
         result.models[spec.name] = model_path

@@ -29,6 +29,8 @@ __all__ = [
 ]
 
 SCHEMA_VERSION = 1
+DEFAULT_MAX_DROP = 0.02
+"""How much a headline metric may get worse than its baseline (absolute) by default."""
 SEVERITIES = ("info", "warning", "fail")
 STATUSES = ("ok", "skipped", "error")
 FIGURE_MIMES = ("image/png", "image/svg+xml")
@@ -143,6 +145,8 @@ class Figure:
     alt: str = ""
 
     def __post_init__(self) -> None:
+        if isinstance(self.data, str):  # SVG text
+            object.__setattr__(self, "data", self.data.encode("utf-8"))
         if self.mime not in FIGURE_MIMES:
             raise ValueError(f"figure mime type must be one of {FIGURE_MIMES}, got {self.mime!r}")
 
@@ -392,7 +396,7 @@ class Report:
         self.gates.extend(results)
         return results
 
-    def compare(self, baseline: Report | str | Path, *, max_drop: float = 0.02, label: str | None = None) -> Comparison:
+    def compare(self, baseline: Report | str | Path, *, max_drop: float = DEFAULT_MAX_DROP, label: str | None = None) -> Comparison:
         """Compare with an earlier report (or its JSON file) and record the result.
 
         A headline metric that got worse by more than ``max_drop`` (an absolute

@@ -12,6 +12,8 @@ def fmt_number(value: Any, digits: int = 4) -> str:
     """Four significant digits; tiny numbers in scientific notation; None is "undefined"."""
     if value is None:
         return UNDEFINED
+    if hasattr(value, "item") and getattr(value, "ndim", 0) == 0:  # numpy / torch scalars
+        value = value.item()
     if isinstance(value, bool):
         return str(value).lower()
     if isinstance(value, float):

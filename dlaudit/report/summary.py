@@ -50,8 +50,8 @@ def verdict(report: Report) -> Verdict:
     what = " and ".join(parts)
     failed = [g for g in report.gates if not g.passed]
     if not failed:
-        return Verdict("pass", f"Passed: all {what} hold.")
-    return Verdict("fail", f"Failed: {len(failed)} of {what} do not hold.")
+        return Verdict("pass", "Passed: the one gate holds." if len(report.gates) == 1 else f"Passed: all {what} hold.")
+    return Verdict("fail", f"Failed: {len(failed)} of {what} did not hold.")
 
 
 def headline_rows(report: Report) -> list[HeadlineRow]:

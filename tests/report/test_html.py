@@ -47,7 +47,7 @@ def test_scorecard_shows_every_gate_and_headline_metric_with_words_not_only_colo
     for name in ("performance.accuracy", "explain.ig.deletion_auc", "robustness.pgd_linf.acc@0.3", "robustness.noise.acc@0.05"):
         assert f"<code>{name}</code>" in card
     assert "performance.mean_confidence" not in card  # not a headline metric
-    assert html.index("Failed: 2 of 3 gates do not hold.") < html.index('id="scorecard"')  # the verdict opens the page
+    assert html.index("Failed: 2 of 3 gates did not hold.") < html.index('id="scorecard"')  # the verdict opens the page
 
 
 def test_skipped_and_failed_sections_say_why(report: Report) -> None:

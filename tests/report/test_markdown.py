@@ -16,7 +16,7 @@ def _table_rows(md: str, heading: str) -> list[str]:
 
 def test_summary_has_verdict_gates_headline_metrics_sections_and_findings(report: Report) -> None:
     md = render_markdown(report)
-    assert md.startswith("## ❌ dlaudit report: cat.pt\n\n**Failed: 2 of 3 gates do not hold.**")
+    assert md.startswith("## ❌ dlaudit report: cat.pt\n\n**Failed: 2 of 3 gates did not hold.**")
     gates = _table_rows(md, "Gates")
     assert gates[0] == "| result | gate | value | from | note |"
     assert gates[2] == "| ✅ pass | `performance.accuracy >= 0.95` | 0.9778 | fail-on |  |"
