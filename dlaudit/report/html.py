@@ -18,7 +18,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from .headline import headline_metrics
 from .model import SEVERITIES, Finding, Report, Section
 from .numbers import fmt_change, fmt_ci, fmt_number
-from .summary import finding_counts, headline_rows, verdict
+from .summary import finding_counts, headline_groups, verdict
 
 __all__ = ["render_html", "render_comparison_html", "LONG_TABLE_ROWS", "LONG_METRIC_LIST"]
 
@@ -141,7 +141,7 @@ def _env() -> Environment:
     env.filters.update(fmt=fmt_number, ci=fmt_ci, change=fmt_change)
     env.globals.update(
         verdict=verdict,
-        headline_rows=headline_rows,
+        headline_groups=headline_groups,
         headline_metrics=headline_metrics,
         finding_counts=finding_counts,
         card_rows=card_rows,

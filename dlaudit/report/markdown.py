@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from .model import Report, Section
 from .numbers import fmt_change, fmt_ci, fmt_number
-from .summary import finding_counts, headline_rows, verdict
+from .summary import HeadlineGroup, HeadlineRow, finding_counts, headline_groups, verdict
 
 __all__ = ["render_markdown", "MAX_FINDINGS"]
 
@@ -54,20 +54,33 @@ def _gates(report: Report) -> list[str]:
 
 
 def _headline(report: Report) -> list[str]:
-    rows = headline_rows(report)
-    if not rows:
+    groups = headline_groups(report)
+    if not groups:
         return []
     header = ["metric", "value", "95% CI", "gate"]
     if report.comparison:
         header += ["baseline", "change"]
-    out = []
-    for r in rows:
-        cells = [code(r.metric.name), fmt_number(r.metric.value), fmt_ci(r.metric.ci), _ICON[r.gate_status]]
-        if report.comparison:
-            d = r.delta
-            cells += [fmt_number(d.baseline) if d else "", (fmt_change(d.change) + (" ❌ regression" if d.status == "regression" else "")) if d else ""]
-        out.append(cells)
-    return ["### Headline metrics", "", *_table(header, out)]
+    return ["### Headline metrics", "", *_table(header, [_curve_cells(g, report) if g.curve else _metric_cells(g.rows[0], report) for g in groups])]
+
+
+def _metric_cells(r: HeadlineRow, report: Report) -> list[str]:
+    cells = [code(r.metric.name), fmt_number(r.metric.value), fmt_ci(r.metric.ci), _ICON[r.gate_status]]
+    if report.comparison:
+        d = r.delta
+        cells += [fmt_number(d.baseline) if d else "", (fmt_change(d.change) + (" ❌ regression" if d.status == "regression" else "")) if d else ""]
+    return cells
+
+
+def _curve_cells(g: HeadlineGroup, report: Report) -> list[str]:
+    """A curve on one row: ``@0.05: 0.887 · @0.1: 0.602 ❌``."""
+    mark = {"pass": " ✅", "fail": " ❌", "none": ""}
+    points = " · ".join(f"@{text(r.at)}: {fmt_number(r.metric.value)}{mark[r.gate_status]}" for r in g.rows)
+    statuses = {r.gate_status for r in g.rows} - {"none"}
+    cells = [code(g.stem + "@"), points, "", _ICON["fail" if "fail" in statuses else "pass" if statuses else "none"]]
+    if report.comparison:
+        regressed = [f"@{text(r.at)}" for r in g.rows if r.delta and r.delta.status == "regression"]
+        cells += ["", f"❌ regression at {', '.join(regressed)}" if regressed else ""]
+    return cells
 
 
 def _counts(section: Section) -> str:

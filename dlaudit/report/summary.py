@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from .headline import headline_metrics
 from .model import SEVERITIES, GateResult, Metric, MetricDelta, Report, Section
 
-__all__ = ["Verdict", "HeadlineRow", "verdict", "headline_rows", "finding_counts"]
+__all__ = ["Verdict", "HeadlineRow", "HeadlineGroup", "verdict", "headline_rows", "headline_groups", "finding_counts"]
 
 
 @dataclass(frozen=True)
@@ -34,6 +34,26 @@ class HeadlineRow:
         if not self.gates:
             return "none"
         return "pass" if all(g.passed for g in self.gates) else "fail"
+
+    @property
+    def at(self) -> str:
+        """The budget after ``@`` (``"0.1"`` in ``robustness.pgd_linf.acc@0.1``), or empty."""
+        return self.metric.name.rpartition("@")[2] if "@" in self.metric.name else ""
+
+
+@dataclass(frozen=True)
+class HeadlineGroup:
+    """Headline rows that share a name up to ``@``: a curve such as accuracy against eps.
+
+    A metric without ``@`` is a group of one; the scorecard shows a curve on one line.
+    """
+
+    stem: str
+    rows: tuple[HeadlineRow, ...]
+
+    @property
+    def curve(self) -> bool:
+        return len(self.rows) > 1 or bool(self.rows[0].at)
 
 
 def verdict(report: Report) -> Verdict:
@@ -61,6 +81,15 @@ def headline_rows(report: Report) -> list[HeadlineRow]:
         HeadlineRow(m, tuple(g for g in report.gates if g.metric == m.name and g.source != "baseline"), deltas.get(m.name))
         for m in headline_metrics(report)
     ]
+
+
+def headline_groups(report: Report) -> list[HeadlineGroup]:
+    """:func:`headline_rows` with the points of each curve (``name@budget``) gathered on one row."""
+    groups: dict[str, list[HeadlineRow]] = {}
+    for row in headline_rows(report):
+        stem = row.metric.name.rpartition("@")[0] if row.at else row.metric.name
+        groups.setdefault(stem, []).append(row)
+    return [HeadlineGroup(stem, tuple(rows)) for stem, rows in groups.items()]
 
 
 def finding_counts(section: Section) -> dict[str, int]:

@@ -44,8 +44,12 @@ def test_scorecard_shows_every_gate_and_headline_metric_with_words_not_only_colo
         assert f"<code>{escape(g.gate)}</code>" in card
     assert card.count("> PASS</span>") == 1 + 1  # one gate holds, and the headline metric it guards
     assert card.count("> FAIL</span>") == 2 + 1  # two fail; one of them guards a headline metric
-    for name in ("performance.accuracy", "explain.ig.deletion_auc", "robustness.pgd_linf.acc@0.3", "robustness.noise.acc@0.05"):
+    for name in ("performance.accuracy", "explain.ig.deletion_auc", "robustness.pgd_linf.acc@", "robustness.noise.acc@"):
         assert f"<code>{name}</code>" in card
+    curve = card[card.index("<code>robustness.pgd_linf.acc@</code>") :].split("</tr>", 1)[0]  # a curve reads on one row
+    points = re.findall(r'<span class="at">@([0-9.]+)</span> <span class="value">([0-9.]+)</span>', curve)
+    assert points == [("0.05", "0.95"), ("0.1", "0.75"), ("0.2", "0.55"), ("0.3", "0.35"), ("0.4", "0.15")]
+    assert curve.count("> FAIL</span>") == 1  # the gate at 0.1
     assert "performance.mean_confidence" not in card  # not a headline metric
     assert html.index("Failed: 2 of 3 gates did not hold.") < html.index('id="scorecard"')  # the verdict opens the page
 

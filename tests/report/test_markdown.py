@@ -24,7 +24,8 @@ def test_summary_has_verdict_gates_headline_metrics_sections_and_findings(report
     assert gates[4] == "| ❌ **FAIL** | `explain.lime.stability > 0.5` | undefined | config | metric is undefined |"
     headline = _table_rows(md, "Headline metrics")
     assert "| `performance.accuracy` | 0.9778 | 0.96 – 0.988 | ✅ pass |" in headline
-    assert len(headline) == 2 + 18 + 1  # header, rule, 18 headline metrics (sanity_rank_corr too)
+    assert len(headline) == 2 + 4 + 3  # header, rule, 4 single metrics and 3 curves
+    assert "| `robustness.pgd_linf.acc@` | @0.05: 0.95 · @0.1: 0.75 ❌ · @0.2: 0.55 · @0.3: 0.35 · @0.4: 0.15 |  | ❌ **FAIL** |" in headline
     sections = _table_rows(md, "Sections")
     assert "| Explanations | ✅ ok | 1 ❌ fail, 1 info | Integrated gradients is the most faithful method. |" in sections
     assert "| Fairness | ⏭️ skipped | none | the data has no sensitive features; pass --sensitive COL (e.g. cat) |" in sections
