@@ -6,6 +6,7 @@ import importlib.metadata
 import logging
 import platform
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -175,23 +176,50 @@ def audit(
     data
         A dataset spec, an :class:`AuditData`, or None for the held-out split on the card.
     checks
-        Which sections (``performance``, ``explain``, ``robustness``, ``fairness``);
-        all by default. A check that does not apply is a skipped section with its reason.
+        Which sections (``performance``, ``explain``, ``robustness``, ``fairness``,
+        as a list or comma-separated); all by default. They appear in that order
+        whatever order they are given in. A check that does not apply (or is not
+        available) is a skipped section with its reason; one that fails is an
+        error section; neither stops the audit.
     fast
         A cheaper configuration for CI (fewer samples and steps), stated in the report.
     seed
         Every random step is seeded from this: the same seed gives the same numbers.
+    device
+        ``"auto"`` (CUDA when available), ``"cpu"`` or ``"cuda"``.
+    progress
+        ``progress(stage, done, total)``, called as sections advance.
     params
         Per-check keyword arguments, e.g. ``{"robustness": {"eps": [0.1]}}``.
+    title, command
+        The report's title and the command line recorded in its provenance.
+    data_kwargs
+        Passed to :func:`load_data` (``data_dir``, ``target``, ``sensitive``...).
+
+    Returns
+    -------
+    Report
+        ``report.metrics`` (the flat dict), ``report.findings``,
+        ``report.check(gates)``, ``report.passed``, ``report.save(path)``.
+
+    Examples
+    --------
+    >>> report = dlaudit.audit("cnn.pt", checks="performance,robustness", fast=True)  # doctest: +SKIP
+    >>> report.check(["performance.accuracy >= 0.9"])  # doctest: +SKIP
+    >>> report.save("reports/cnn.html")  # doctest: +SKIP
     """
     dev = resolve_device(device)
     bundle = _bundle(model, device=str(dev), trust_pickle=trust_pickle)
     audit_data = data_for(bundle, data, **data_kwargs)
     wanted = _checks(checks)
     params = params or {}
+    unknown = sorted(set(params) - set(_check_order()))
+    if unknown:
+        raise ConfigError(f"params given for unknown check(s) {', '.join(unknown)}; choose from: {', '.join(_check_order())}")
     report = Report(title=title or f"dlaudit report: {Path(bundle.source).name if bundle.source else bundle.card.architecture or 'model'}")
     report.card = bundle.card.to_dict()
     started = _dt.datetime.now(_dt.timezone.utc)
+    clock = time.perf_counter()
     for name in wanted:
         seed_everything(seed)
         if name not in list_analyses():
@@ -210,14 +238,20 @@ def audit(
         "seed": seed,
         "fast": fast,
         "device": str(dev),
+        "threads": torch.get_num_threads(),
         "model": {"source": bundle.source, "format": bundle.format},
         "data": {"name": audit_data.name, "split": audit_data.split, "n": len(audit_data)},
+        "total_seconds": round(time.perf_counter() - clock, 3),
         "seconds_per_section": {s.name: s.seconds for s in report.sections},
         "versions": library_versions(),
         "malloc_tuning": malloc_tuning_state()["reason"],
-        "threads": torch.get_num_threads(),
     }
     return report
+
+
+def _check_order() -> list[str]:
+    """Every check name, in report order: the four standard ones, then any other registered analysis."""
+    return list(dict.fromkeys([*DEFAULT_CHECKS, *list_analyses()]))
 
 
 def _checks(checks: Sequence[str] | str | None) -> list[str]:
@@ -225,12 +259,12 @@ def _checks(checks: Sequence[str] | str | None) -> list[str]:
         return list(DEFAULT_CHECKS)
     items = [c.strip() for c in checks.split(",")] if isinstance(checks, str) else [str(c).strip() for c in checks]
     items = [c for c in items if c]
-    valid = sorted(set(DEFAULT_CHECKS) | set(list_analyses()))
-    bad = [c for c in items if c not in valid]
+    order = _check_order()
+    bad = [c for c in items if c not in order]
     if bad:
-        raise ConfigError(f"unknown check(s) {', '.join(bad)}; choose from: {', '.join(valid)}")
+        raise ConfigError(f"unknown check(s) {', '.join(bad)}; choose from: {', '.join(order)}")
     if not items:
-        raise ConfigError(f"no checks selected; choose from: {', '.join(valid)}")
-    return items
+        raise ConfigError(f"no checks selected; choose from: {', '.join(order)}")
+    return sorted(set(items), key=order.index)
 
 

@@ -241,68 +241,107 @@ def info(model: str, data: str | None, as_json: bool, **kw: Any) -> None:
 @model_options
 @run_options
 @click.option("-o", "--output", type=click.Path(dir_okay=False), default=None, help="HTML report path (default reports/<model>.html).")
-@click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None, help="Also write the report as JSON (flat 'metrics' object).")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None, help="Also write the whole report as JSON (schema 1, flat 'metrics' object).")
+@click.option("--markdown", "markdown_path", type=click.Path(dir_okay=False), default=None, help="Also write a Markdown summary (for a PR comment or $GITHUB_STEP_SUMMARY).")
+@click.option("--junit", "junit_path", type=click.Path(dir_okay=False), default=None, help="Also write JUnit XML, one testcase per gate.")
 @click.option("--checks", default=None, help="Sections to run, comma-separated: performance,explain,robustness,fairness (default all).")
-@click.option("--fast", is_flag=True, help="A cheaper configuration for CI (fewer samples and steps).")
-@click.option("--fail-on", "fail_on", multiple=True, help="Gate 'METRIC OP NUMBER'; exit 1 when one fails. Repeatable.")
-def report(model: str, output: str | None, json_path: str | None, checks: str | None, fast: bool, fail_on: tuple[str, ...], quiet: bool, **kw: Any) -> None:
-    """Audit MODEL and write an HTML report (and JSON with --json)."""
+@click.option("--fast/--no-fast", default=None, help="A cheaper configuration for CI (fewer samples and steps); stated in the report.")
+@click.option("--fail-on", "fail_on", multiple=True, metavar="GATE", help="Gate 'METRIC OP NUMBER', e.g. 'performance.accuracy >= 0.95'; exit 1 when one fails. Repeatable.")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None, help="TOML file with a [tool.dlaudit] table (default: ./pyproject.toml when it has one).")
+@click.option("--baseline", "baseline_path", type=click.Path(dir_okay=False), default=None, help="An earlier JSON report: exit 1 when a headline metric regressed beyond --max-drop.")
+@click.option("--max-drop", type=click.FloatRange(min=0), default=None, help="How much a headline metric may get worse than the baseline (absolute; default 0.02).")
+def report(model: str, output: str | None, checks: str | None, fast: bool | None, fail_on: tuple[str, ...], config_path: str | None, baseline_path: str | None, max_drop: float | None, quiet: bool, **kw: Any) -> None:
+    """Audit MODEL and write an HTML report (and JSON, Markdown, JUnit on request).
+
+    Exit status: 0 when every gate holds, 1 when one fails (or the baseline
+    regressed), 2 on bad usage or bad input.
+    """
     from .api import audit
-    from .report.gates import parse_gate
+    from .errors import ConfigError, GateError
+    from .report import Report
+    from .report.baseline import DEFAULT_MAX_DROP
+    from .report.config import load_config
+    from .report.gates import parse_gates
 
     _setup_logging(quiet)
-    gates = [parse_gate(g) for g in fail_on]  # malformed gates fail before any work
+    paths = {"html": output or str(Path("reports") / f"{Path(model).stem}.html"), **{f: kw.pop(f"{f}_path") for f in ("json", "markdown", "junit")}}
+    config = load_config(config_path)
+    gates = parse_gates(fail_on)  # malformed gates, config and baseline fail before any work
+    baseline_file = baseline_path or config.baseline
+    if max_drop is not None and baseline_file is None:
+        raise ConfigError("--max-drop needs a baseline to compare with; add --baseline old.json")
+    baseline = Report.load(baseline_file) if baseline_file is not None else None
     bundle = load_bundle(model, kw)
     rep = audit(
         bundle,
         kw.pop("data"),
-        checks=checks,
-        fast=fast,
+        checks=checks if checks is not None else config.checks,
+        fast=fast if fast is not None else bool(config.fast),
         seed=kw["seed"],
         device=kw["device"],
         progress=TerminalProgress(quiet),
         command="dlaudit " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
         **data_kwargs(kw),
     )
-    if gates:
-        rep.check(gates)
-    out = Path(output) if output else Path("reports") / f"{Path(model).stem}.html"
-    rep.save(out)
-    if json_path:
-        rep.save(json_path, format="json")
+    gate_error: GateError | None = None
+    try:
+        rep.check(config.gates, source="config")
+        rep.check(gates, source="fail-on")
+    except GateError as err:  # still write the report, so the missing metric can be looked into
+        gate_error = err
+    if baseline is not None:
+        drop = max_drop if max_drop is not None else (config.max_drop if config.max_drop is not None else DEFAULT_MAX_DROP)
+        rep.compare(baseline, max_drop=drop, label=str(baseline_file))
+    for fmt, path in paths.items():
+        if path:
+            rep.save(path, format=fmt)
+    if gate_error is not None:
+        raise gate_error
     if not quiet:
-        acc = rep.metrics.get("performance.accuracy")
-        click.echo(f"report -> {out}" + (f" (accuracy {acc:.4f})" if acc is not None else ""))
-        for g in rep.gates:
-            click.echo(f"{'PASS' if g.passed else 'FAIL'}  {g.gate}  (value {g.value if g.value is not None else 'undefined'})")
+        _echo_outcome(rep, {f: p for f, p in paths.items() if p})
     if not rep.passed:
         sys.exit(1)
 
 
+def _echo_outcome(rep: Any, paths: dict[str, str]) -> None:
+    from .report.numbers import fmt_number
+    from .report.summary import verdict
+
+    acc = rep.metrics.get("performance.accuracy")
+    click.echo(f"report -> {paths.get('html')}" + (f" (accuracy {acc:.4f})" if acc is not None else ""))
+    for fmt, path in paths.items():
+        if fmt != "html":
+            click.echo(f"{fmt:<8} -> {path}")
+    for s in rep.sections:
+        if s.status != "ok":
+            click.echo(f"{s.status.upper():<7} {s.title}: {s.reason}")
+    for g in rep.gates:
+        click.echo(f"{'PASS' if g.passed else 'FAIL':<7} {g.gate}  (value {fmt_number(g.value)}{'; ' + g.message if g.message else ''})")
+    if rep.gates:
+        click.echo(verdict(rep).text)
+
+
 @cli.command(context_settings=CONTEXT)
-@click.option("-o", "--output-dir", type=click.Path(file_okay=False), default="reports", show_default=True)
+@click.option("-o", "--output-dir", type=click.Path(file_okay=False), default="reports", show_default=True, help="Where the models and reports go.")
+@click.option("--full", is_flag=True, help="Audit with the full configuration instead of the fast one (slower).")
+@click.option("--retrain", is_flag=True, help="Train the models again even when cached in the output directory.")
 @run_options
-def demo(output_dir: str, quiet: bool, seed: int, device: str) -> None:
-    """Train a CNN on the embedded digits data and write a report (offline, about a minute)."""
-    from .api import audit, load_model, save_model
-    from .api import train as api_train
+def demo(output_dir: str, full: bool, retrain: bool, quiet: bool, seed: int, device: str) -> None:
+    """Train three models (or reuse them) and write their reports and a comparison page, offline.
+
+    A standard digits CNN, a PGD-adversarially trained one, and an MLP on
+    synthetic-credit: reports/demo-*.html and reports/demo-comparison.html.
+    """
+    from .report.demo import run_demo
 
     _setup_logging(quiet)
-    out = Path(output_dir)
-    model_path = out / "demo-cnn.pt"
-    progress = TerminalProgress(quiet)
-    if model_path.is_file():
-        bundle = load_model(model_path, device=device)
-        if not quiet:
-            click.echo(f"reusing {model_path}")
-    else:
-        bundle = api_train("cnn", "digits", seed=seed, device=device, progress=progress)
-        save_model(bundle, model_path)
-    rep = audit(bundle, None, seed=seed, device=device, progress=progress, title="dlaudit demo: digits CNN", command="dlaudit demo")
-    html = rep.save(out / "demo-cnn.html")
-    rep.save(out / "demo-cnn.json", format="json")
+    result = run_demo(output_dir, seed=seed, device=device, full=full, retrain=retrain, progress=TerminalProgress(quiet))
     if not quiet:
-        click.echo(f"demo report -> {html} (accuracy {rep.metrics['performance.accuracy']:.4f})")
+        for name, path in result.reports.items():
+            acc = result.metrics[name].get("performance.accuracy")
+            cached = " (cached model)" if name in result.reused else ""
+            click.echo(f"demo report -> {path}" + (f" (accuracy {acc:.4f})" if acc is not None else "") + cached)
+        click.echo(f"comparison  -> {result.comparison}")
 
 
 def main() -> None:

@@ -1,6 +1,6 @@
-"""Reports: the data model and its renderers (HTML, JSON; Markdown and JUnit in their modules)."""
+"""Reports: the data model and its renderers (HTML, JSON, Markdown, JUnit), gates and baselines."""
 from __future__ import annotations
 
-from .model import Figure, Finding, GateResult, Metric, Report, Section, Table
+from .model import Comparison, Figure, Finding, GateResult, Metric, MetricDelta, Report, Section, Table
 
-__all__ = ["Figure", "Finding", "GateResult", "Metric", "Report", "Section", "Table"]
+__all__ = ["Comparison", "Figure", "Finding", "GateResult", "Metric", "MetricDelta", "Report", "Section", "Table"]

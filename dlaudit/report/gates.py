@@ -1,4 +1,9 @@
-"""Gates: ``METRIC OP NUMBER`` checks that CI fails on."""
+"""Gates: ``METRIC OP NUMBER`` checks that CI fails on.
+
+A gate *holds* when the comparison is true, e.g. ``performance.accuracy >= 0.95``.
+``dlaudit report`` exits 1 when one does not, and 2 when a gate is malformed or
+names a metric that was not computed (an error, never a silent pass).
+"""
 from __future__ import annotations
 
 import math
@@ -10,10 +15,12 @@ from dataclasses import dataclass
 from ..errors import GateError
 from .model import GateResult
 
-__all__ = ["Gate", "parse_gate", "check_gates"]
+__all__ = ["Gate", "OPS", "parse_gate", "parse_gates", "check_gates"]
 
-_OPS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
+OPS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
 _GATE_RE = re.compile(r"^\s*(?P<metric>[^\s<>=]+)\s*(?P<op><=|>=|<|>)\s*(?P<num>[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?)\s*$")
+MALFORMED = "malformed gate {gate!r}; write METRIC OP NUMBER with OP one of <, <=, >, >= (e.g. 'performance.accuracy >= 0.95')"
+NOT_COMPUTED = "gate '{gate}' names metric {metric!r}, which was not computed; {hint}"
 
 
 @dataclass(frozen=True)
@@ -24,35 +31,83 @@ class Gate:
     op: str
     threshold: float
 
+    def __post_init__(self) -> None:
+        if self.op not in OPS:
+            raise GateError(f"gate operator must be one of {', '.join(OPS)}, got {self.op!r}")
+        if not math.isfinite(self.threshold):
+            raise GateError(f"gate threshold must be a finite number, got {self.threshold!r}")
+
     def __str__(self) -> str:
-        return f"{self.metric} {self.op} {self.threshold:g}"
+        return f"{self.metric} {self.op} {_number(self.threshold)}"
+
+    def holds(self, value: float) -> bool:
+        return bool(OPS[self.op](float(value), self.threshold))
 
 
-def parse_gate(text: str) -> Gate:
+def _number(x: float) -> str:
+    """The shortest text that reads back as ``x`` (``0.95``, ``1``, ``1e-06``)."""
+    text = repr(float(x))
+    return text[:-2] if text.endswith(".0") else text
+
+
+def parse_gate(text: str | Gate) -> Gate:
     """Parse ``"robustness.pgd_linf.acc@0.1 >= 0.6"``; a malformed gate is a :class:`GateError`."""
+    if isinstance(text, Gate):
+        return text
     m = _GATE_RE.match(str(text))
     if not m:
-        raise GateError(f"malformed gate {text!r}; write METRIC OP NUMBER with OP one of <, <=, >, >= (e.g. 'performance.accuracy >= 0.95')")
+        raise GateError(MALFORMED.format(gate=text))
     return Gate(m["metric"], m["op"], float(m["num"]))
 
 
-def check_gates(gates: Iterable[str | Gate], metrics: Mapping[str, float | None]) -> list[GateResult]:
+def parse_gates(texts: Iterable[str | Gate]) -> list[Gate]:
+    """Parse every gate first, so a malformed one fails before any work is done."""
+    return [parse_gate(t) for t in texts]
+
+
+def check_gates(
+    gates: Iterable[str | Gate],
+    metrics: Mapping[str, float | None],
+    *,
+    source: str = "",
+    missing_reasons: Mapping[str, str] | None = None,
+) -> list[GateResult]:
     """Evaluate gates against a flat metrics mapping.
 
-    A gate on a metric that was not computed raises :class:`GateError` (it is an
-    error, not a pass). A metric computed as undefined (None/NaN) fails its gate.
+    Parameters
+    ----------
+    gates
+        Gate strings or :class:`Gate` objects.
+    metrics
+        Metric name -> value (``None`` when undefined), e.g. ``report.metrics``.
+    source
+        Recorded on each result (``"fail-on"``, ``"config"``...).
+    missing_reasons
+        Section name -> why it has no metrics, used in the error message when a
+        gate names a metric that was not computed.
+
+    A gate on a metric that was not computed raises :class:`GateError`. A metric
+    computed as undefined (None/NaN) fails its gate.
     """
-    results = []
-    for g in gates:
-        gate = g if isinstance(g, Gate) else parse_gate(g)
+    parsed = parse_gates(gates)
+    for gate in parsed:
         if gate.metric not in metrics:
-            close = [k for k in metrics if k.split("@")[0] == gate.metric.split("@")[0]][:5]
-            hint = f"; computed ones like it: {', '.join(close)}" if close else "; run the check that computes it (--checks) or fix the name"
-            raise GateError(f"gate '{gate}' names metric {gate.metric!r}, which was not computed{hint}")
-        value = metrics[gate.metric]
-        if value is None or (isinstance(value, float) and math.isnan(value)):
-            results.append(GateResult(str(gate), gate.metric, gate.op, gate.threshold, None, False, "metric is undefined"))
-            continue
-        ok = _OPS[gate.op](float(value), gate.threshold)
-        results.append(GateResult(str(gate), gate.metric, gate.op, gate.threshold, float(value), ok))
-    return results
+            raise GateError(NOT_COMPUTED.format(gate=gate, metric=gate.metric, hint=_missing_hint(gate.metric, metrics, missing_reasons or {})))
+    return [_result(gate, metrics[gate.metric], source) for gate in parsed]
+
+
+def _result(gate: Gate, value: float | None, source: str) -> GateResult:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return GateResult(str(gate), gate.metric, gate.op, gate.threshold, None, False, "metric is undefined", source)
+    return GateResult(str(gate), gate.metric, gate.op, gate.threshold, float(value), gate.holds(value), "", source)
+
+
+def _missing_hint(metric: str, metrics: Mapping[str, float | None], reasons: Mapping[str, str]) -> str:
+    section = metric.split(".", 1)[0]
+    if section in reasons:
+        return reasons[section]
+    stem = metric.split("@")[0]
+    close = [k for k in metrics if k.split("@")[0] == stem or k.startswith(section + ".")][:6]
+    if close:
+        return f"computed ones like it: {', '.join(close)}"
+    return "run the check that computes it (--checks) or fix the name"

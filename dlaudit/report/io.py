@@ -1,46 +1,66 @@
-"""Saving and loading reports; the format comes from the file extension or ``format=``."""
+"""Saving and loading reports; the format comes from the file extension or ``format=``.
+
+Every output is written atomically (a temporary file beside the target, then a
+rename), so a crash while rendering never leaves half a report over an earlier one.
+"""
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
 from pathlib import Path
 
 from ..errors import ConfigError, DlauditError
 from ..utils import atomic_write
 from .model import Report
 
-__all__ = ["save_report", "load_report", "FORMATS"]
+__all__ = ["save_report", "load_report", "render", "FORMATS", "SUFFIXES"]
 
-FORMATS = {".html": "html", ".htm": "html", ".json": "json", ".md": "markdown", ".markdown": "markdown", ".xml": "junit"}
+SUFFIXES = {".html": "html", ".htm": "html", ".json": "json", ".md": "markdown", ".markdown": "markdown", ".xml": "junit"}
+FORMATS = ("html", "json", "markdown", "junit")
 
 
-def render(report: Report, fmt: str) -> str:
+def _renderer(fmt: str) -> Callable[[Report], str]:
     if fmt == "html":
         from .html import render_html
 
-        return render_html(report)
+        return render_html
     if fmt == "json":
         from .json import render_json
 
-        return render_json(report)
+        return render_json
     if fmt == "markdown":
         from .markdown import render_markdown
 
-        return render_markdown(report)
+        return render_markdown
     if fmt == "junit":
         from .junit import render_junit
 
-        return render_junit(report)
-    raise ConfigError(f"unknown report format {fmt!r}; choose html, json, markdown or junit")
+        return render_junit
+    raise ConfigError(f"unknown report format {fmt!r}; choose one of: {', '.join(FORMATS)}")
+
+
+def render(report: Report, fmt: str) -> str:
+    """The report as text in ``fmt`` (html, json, markdown or junit)."""
+    return _renderer(fmt)(report)
+
+
+def format_for(path: str | Path, format: str | None = None) -> str:  # noqa: A002
+    """The format named, or the one the suffix of ``path`` implies."""
+    if format is not None:
+        _renderer(format)
+        return format
+    fmt = SUFFIXES.get(Path(path).suffix.lower())
+    if fmt is None:
+        raise ConfigError(f"cannot tell the report format from {Path(path).name!r}; use .html, .json, .md or .xml, or pass format= (one of: {', '.join(FORMATS)})")
+    return fmt
 
 
 def save_report(report: Report, path: str | Path, *, format: str | None = None) -> Path:  # noqa: A002
     """Write ``report`` atomically; the format comes from the suffix unless given."""
     path = Path(path)
-    fmt = format or FORMATS.get(path.suffix.lower())
-    if fmt is None:
-        raise ConfigError(f"cannot tell the report format from {path.name!r}; use .html, .json, .md or .xml, or pass format=")
-    text = render(report, fmt)
-    with atomic_write(path, "w") as fh:
-        fh.write(text)
+    renderer = _renderer(format_for(path, format))
+    with atomic_write(path, "wb") as fh:
+        fh.write(renderer(report).encode("utf-8"))
     return path
 
 
@@ -50,8 +70,12 @@ def load_report(path: str | Path) -> Report:
 
     path = Path(path)
     try:
-        return parse_json(path.read_text())
+        return parse_json(path.read_text(encoding="utf-8"))
     except FileNotFoundError as err:
-        raise DlauditError(f"report {path} does not exist") from err
+        raise DlauditError(f"report {path} does not exist; write one with `dlaudit report MODEL --json {path}`") from err
+    except IsADirectoryError as err:
+        raise DlauditError(f"report {path} is a directory; give the JSON file written with --json") from err
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise DlauditError(f"{path} is not JSON ({err}); give the JSON report written with --json, not the HTML one") from err
     except (ValueError, KeyError, TypeError) as err:
         raise DlauditError(f"{path} is not a dlaudit JSON report ({err}); write one with --json") from err

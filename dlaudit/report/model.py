@@ -1,21 +1,45 @@
-"""The report's data model: Report, Section, Metric, Finding, Table, Figure, GateResult.
+"""The report's data model: Report, Section, Metric, Finding, Table, Figure, GateResult, Comparison.
 
 Analyses build these; renderers (html, json, markdown, junit) only read them.
 Everything serialises to plain JSON and back (``to_dict`` / ``from_dict``)
-without loss of metrics and findings.
+without loss of metrics and findings. The JSON layout (schema version 1) is
+documented in the README's "Report" section.
 """
 from __future__ import annotations
 
 import base64
 import math
-from dataclasses import asdict, dataclass, field
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
 from typing import Any
 
-__all__ = ["Metric", "Finding", "Table", "Figure", "Section", "GateResult", "Report", "SEVERITIES", "SCHEMA_VERSION"]
+__all__ = [
+    "Metric",
+    "Finding",
+    "Table",
+    "Figure",
+    "Section",
+    "GateResult",
+    "MetricDelta",
+    "Comparison",
+    "Report",
+    "SEVERITIES",
+    "SCHEMA_VERSION",
+]
 
 SCHEMA_VERSION = 1
+DEFAULT_MAX_DROP = 0.02
+"""How much a headline metric may get worse than its baseline (absolute) by default."""
 SEVERITIES = ("info", "warning", "fail")
 STATUSES = ("ok", "skipped", "error")
+FIGURE_MIMES = ("image/png", "image/svg+xml")
+
+
+def _known(cls: type, d: Mapping[str, Any]) -> dict[str, Any]:
+    """The keys of ``d`` that are fields of ``cls`` (newer writers may add keys)."""
+    names = {f.name for f in fields(cls)}
+    return {k: v for k, v in d.items() if k in names}
 
 
 def _num(value: Any) -> float | None:
@@ -28,7 +52,12 @@ def _num(value: Any) -> float | None:
 
 @dataclass(frozen=True)
 class Metric:
-    """A named number. ``value`` None means undefined (``note`` says why)."""
+    """A named number. ``value`` None means undefined (``note`` says why).
+
+    ``headline`` marks a metric for the scorecard and the baseline comparison;
+    the metrics named in DESIGN.md's contract are headline metrics anyway
+    (see :mod:`dlaudit.report.headline`).
+    """
 
     name: str
     value: float | None
@@ -36,6 +65,7 @@ class Metric:
     description: str = ""
     higher_is_better: bool | None = None
     note: str = ""
+    headline: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "value", _num(self.value))
@@ -53,7 +83,7 @@ class Metric:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Metric:
-        d = dict(d)
+        d = _known(cls, d)
         if d.get("ci") is not None:
             d["ci"] = tuple(d["ci"])
         return cls(**d)
@@ -77,7 +107,7 @@ class Finding:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Finding:
-        return cls(**d)
+        return cls(**_known(cls, d))
 
 
 @dataclass(frozen=True)
@@ -94,7 +124,7 @@ class Table:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Table:
-        return cls(**d)
+        return cls(**_known(cls, d))
 
 
 def _cell(c: Any) -> Any:
@@ -113,6 +143,12 @@ class Figure:
     data: bytes
     mime: str = "image/png"
     alt: str = ""
+
+    def __post_init__(self) -> None:
+        if isinstance(self.data, str):  # SVG text
+            object.__setattr__(self, "data", self.data.encode("utf-8"))
+        if self.mime not in FIGURE_MIMES:
+            raise ValueError(f"figure mime type must be one of {FIGURE_MIMES}, got {self.mime!r}")
 
     def to_dict(self, *, include_data: bool = True) -> dict[str, Any]:
         out: dict[str, Any] = {"caption": self.caption, "mime": self.mime, "alt": self.alt or self.caption}
@@ -203,7 +239,12 @@ class Section:
 
 @dataclass(frozen=True)
 class GateResult:
-    """The outcome of one gate ``metric op threshold``."""
+    """The outcome of one gate ``metric op threshold``.
+
+    ``source`` says where the gate came from: ``"fail-on"`` (the command line),
+    ``"config"`` (``[tool.dlaudit]``), ``"baseline"`` (a regression check), or
+    empty for gates checked from Python.
+    """
 
     gate: str
     metric: str
@@ -212,18 +253,96 @@ class GateResult:
     value: float | None
     passed: bool
     message: str = ""
+    source: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> GateResult:
-        return cls(**d)
+        return cls(**_known(cls, d))
+
+
+DELTA_STATUSES = ("regression", "worse", "same", "better", "changed", "new", "missing", "not run", "undefined")
+
+
+@dataclass(frozen=True)
+class MetricDelta:
+    """One row of a baseline comparison: a metric's value then and now.
+
+    ``status`` is one of :data:`DELTA_STATUSES`; ``regression`` only for a
+    headline metric that got worse by more than the tolerance (or vanished).
+    """
+
+    metric: str
+    baseline: float | None
+    current: float | None
+    status: str
+    headline: bool = False
+    higher_is_better: bool | None = None
+
+    def __post_init__(self) -> None:
+        if self.status not in DELTA_STATUSES:
+            raise ValueError(f"comparison status must be one of {DELTA_STATUSES}, got {self.status!r}")
+
+    @property
+    def change(self) -> float | None:
+        if self.baseline is None or self.current is None:
+            return None
+        return self.current - self.baseline
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "change": self.change}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> MetricDelta:
+        return cls(**_known(cls, d))
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """A report compared with an earlier one (``--baseline``)."""
+
+    baseline: str
+    max_drop: float
+    rows: list[MetricDelta]
+    baseline_generated: str = ""
+
+    @property
+    def regressions(self) -> list[MetricDelta]:
+        return [r for r in self.rows if r.status == "regression"]
+
+    @property
+    def passed(self) -> bool:
+        return not self.regressions
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "baseline": self.baseline,
+            "baseline_generated": self.baseline_generated,
+            "max_drop": self.max_drop,
+            "passed": self.passed,
+            "regressions": [r.metric for r in self.regressions],
+            "rows": [r.to_dict() for r in self.rows],
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Comparison:
+        return cls(
+            baseline=d.get("baseline", ""),
+            max_drop=float(d.get("max_drop", 0.0)),
+            rows=[MetricDelta.from_dict(r) for r in d.get("rows", [])],
+            baseline_generated=d.get("baseline_generated", ""),
+        )
 
 
 @dataclass
 class Report:
-    """An audit: the model card, one section per analysis, gate results and provenance."""
+    """An audit: the model card, one section per analysis, gate results and provenance.
+
+    Build one with :func:`dlaudit.audit`; check gates with :meth:`check`, compare
+    with an earlier report with :meth:`compare`, write it with :meth:`save`.
+    """
 
     title: str
     card: dict[str, Any] = field(default_factory=dict)
@@ -231,6 +350,7 @@ class Report:
     gates: list[GateResult] = field(default_factory=list)
     provenance: dict[str, Any] = field(default_factory=dict)
     extras: dict[str, Any] = field(default_factory=dict)
+    comparison: Comparison | None = None
 
     @property
     def metrics(self) -> dict[str, float | None]:
@@ -241,6 +361,10 @@ class Report:
                 out[m.name] = m.value
         return out
 
+    def metric(self, name: str) -> Metric | None:
+        """The :class:`Metric` called ``name`` (with its CI and note), or None."""
+        return next((m for sec in self.sections for m in sec.metrics if m.name == name), None)
+
     @property
     def findings(self) -> list[Finding]:
         return [f for sec in self.sections for f in sec.findings]
@@ -249,27 +373,55 @@ class Report:
         return next((s for s in self.sections if s.name == name), None)
 
     @property
+    def fast(self) -> bool:
+        """Whether the audit ran in the cheaper ``--fast`` configuration."""
+        return bool(self.provenance.get("fast", False))
+
+    @property
     def passed(self) -> bool:
-        """True when every gate checked so far holds."""
+        """True when every gate checked so far (baseline checks included) holds."""
         return all(g.passed for g in self.gates)
 
-    def check(self, gates: Any) -> list[GateResult]:
-        """Evaluate gates (strings or :class:`~dlaudit.report.gates.Gate`) and record the results."""
+    def check(self, gates: Iterable[Any], *, source: str = "") -> list[GateResult]:
+        """Evaluate gates (``"METRIC OP NUMBER"`` strings or :class:`~dlaudit.report.gates.Gate`).
+
+        The results are recorded on the report (they show in every output) and
+        returned. A gate on a metric that was not computed raises
+        :class:`~dlaudit.errors.GateError`; an undefined metric fails its gate.
+        """
         from .gates import check_gates
 
-        results = check_gates(gates, self.metrics)
+        why = {s.name: f"the {s.name} section was {'skipped' if s.status == 'skipped' else 'not computed'}: {s.reason}" for s in self.sections if s.status != "ok"}
+        results = check_gates(gates, self.metrics, source=source, missing_reasons=why)
         self.gates.extend(results)
         return results
 
-    def save(self, path: Any, *, format: str | None = None) -> Any:  # noqa: A002
-        """Write the report; HTML, JSON, Markdown or JUnit by extension (or ``format=``)."""
+    def compare(self, baseline: Report | str | Path, *, max_drop: float = DEFAULT_MAX_DROP, label: str | None = None) -> Comparison:
+        """Compare with an earlier report (or its JSON file) and record the result.
+
+        A headline metric that got worse by more than ``max_drop`` (an absolute
+        amount) is a regression. Each compared headline metric also becomes a
+        gate result with source ``"baseline"``, so :attr:`passed` is False after
+        a regression. ``label`` names the baseline in the outputs (default: its path or title).
+        """
+        from .baseline import compare_reports
+
+        if not isinstance(baseline, Report):
+            label = label or str(baseline)
+            baseline = Report.load(baseline)
+        self.comparison, results = compare_reports(self, baseline, max_drop=max_drop, source=label or baseline.title)
+        self.gates = [g for g in self.gates if g.source != "baseline"] + results
+        return self.comparison
+
+    def save(self, path: str | Path, *, format: str | None = None) -> Path:  # noqa: A002
+        """Write the report atomically; HTML, JSON, Markdown or JUnit by extension (or ``format=``)."""
         from .io import save_report
 
         return save_report(self, path, format=format)
 
     @classmethod
-    def load(cls, path: Any) -> Report:
-        """Read a JSON report back."""
+    def load(cls, path: str | Path) -> Report:
+        """Read a JSON report back (figures are not stored in JSON)."""
         from .io import load_report
 
         return load_report(path)
@@ -278,9 +430,10 @@ class Report:
         return {
             "schema_version": SCHEMA_VERSION,
             "title": self.title,
-            "metrics": self.metrics,
             "passed": self.passed,
+            "metrics": self.metrics,
             "gates": [g.to_dict() for g in self.gates],
+            "baseline": self.comparison.to_dict() if self.comparison else None,
             "card": self.card,
             "sections": [s.to_dict(include_figures=include_figures) for s in self.sections],
             "provenance": self.provenance,
@@ -299,4 +452,5 @@ class Report:
             gates=[GateResult.from_dict(g) for g in d.get("gates", [])],
             provenance=d.get("provenance", {}),
             extras=d.get("extras", {}),
+            comparison=Comparison.from_dict(d["baseline"]) if d.get("baseline") else None,
         )

@@ -1,0 +1,109 @@
+"""Baseline comparison: headline metrics may not get worse by more than max_drop."""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from dlaudit.errors import ConfigError
+from dlaudit.report import Metric, Report, Section
+
+
+def _set(report: Report, name: str, value: float | None) -> Report:
+    for sec in report.sections:
+        sec.metrics = [replace(m, value=value) if m.name == name else m for m in sec.metrics]
+    return report
+
+
+def _rows(report: Report) -> dict[str, str]:
+    assert report.comparison is not None
+    return {r.metric: r.status for r in report.comparison.rows}
+
+
+def test_identical_reports_pass_and_every_headline_metric_is_checked(make_report: Callable[..., Report]) -> None:
+    old, new = make_report(gates=False), make_report(gates=False)
+    comparison = new.compare(old)
+    assert comparison.passed and new.passed
+    assert set(_rows(new).values()) == {"same"}
+    guarded = [g.metric for g in new.gates]
+    assert "performance.accuracy" in guarded and "explain.ig.deletion_auc" in guarded and len([g for g in guarded if g.startswith("robustness.")]) == 15
+    assert "performance.mean_confidence" not in guarded  # not a headline metric
+    assert "explain.saliency.sanity_rank_corr" not in guarded  # headline, but no direction
+    assert all(g.source == "baseline" for g in new.gates)
+
+
+def test_a_drop_beyond_max_drop_is_a_regression(make_report: Callable[..., Report]) -> None:
+    old = make_report(gates=False)
+    new = _set(make_report(gates=False), "performance.accuracy", 0.9778 - 0.03)
+    comparison = new.compare(old, max_drop=0.02)
+    assert [r.metric for r in comparison.regressions] == ["performance.accuracy"]
+    assert not new.passed
+    (gate,) = [g for g in new.gates if g.metric == "performance.accuracy"]
+    assert gate.gate == "performance.accuracy >= 0.9578" and not gate.passed and gate.message == "baseline 0.9778, max drop 0.02"
+    assert comparison.rows[0].change == pytest.approx(-0.03)
+
+
+def test_a_drop_of_exactly_max_drop_passes(make_report: Callable[..., Report]) -> None:
+    old = _set(make_report(gates=False), "performance.accuracy", 0.97)
+    new = _set(make_report(gates=False), "performance.accuracy", 0.95)
+    assert new.compare(old, max_drop=0.02).passed
+    assert _rows(new)["performance.accuracy"] == "worse"
+
+
+def test_lower_is_better_metrics_regress_upwards(make_report: Callable[..., Report]) -> None:
+    old = make_report(gates=False)
+    new = _set(make_report(gates=False), "explain.ig.deletion_auc", 0.30)
+    new.compare(old, max_drop=0.05)
+    assert _rows(new)["explain.ig.deletion_auc"] == "regression"
+    better = _set(make_report(gates=False), "explain.ig.deletion_auc", 0.10)
+    better.compare(old, max_drop=0.05)
+    assert _rows(better)["explain.ig.deletion_auc"] == "better" and better.passed
+
+
+def test_missing_undefined_new_and_not_run(make_report: Callable[..., Report]) -> None:
+    old = make_report(gates=False)
+    new = make_report(gates=False)
+    new.sections[2].metrics = new.sections[2].metrics[1:]  # robustness ran but lost a metric
+    new.sections[1].metrics.append(Metric("explain.shap.deletion_auc", 0.3))
+    _set(new, "performance.macro_f1", None)
+    new.sections = [s for s in new.sections if s.name != "explain"] + [Section(name="extra", title="Extra")]
+    new.compare(old)
+    rows = _rows(new)
+    assert rows["robustness.fgsm_linf.acc@0.05"] == "regression"  # vanished although its section ran
+    assert rows["performance.macro_f1"] == "regression"  # now undefined
+    assert rows["explain.ig.deletion_auc"] == "not run"  # its section was not run this time
+    assert rows["explain.lime.stability"] == "not run"
+    failed = {g.metric: g.message for g in new.gates if not g.passed}
+    assert failed == {
+        "robustness.fgsm_linf.acc@0.05": "not computed in this run; baseline 0.95, max drop 0.02",
+        "performance.macro_f1": "undefined in this run; baseline 0.977, max drop 0.02",
+    }
+    other = make_report(gates=False)
+    other.sections[0].metrics.append(Metric("performance.brier", 0.1))
+    other.compare(old)
+    assert _rows(other)["performance.brier"] == "new"
+
+
+def test_non_headline_metrics_are_shown_but_never_fail(make_report: Callable[..., Report]) -> None:
+    old = make_report(gates=False)
+    new = _set(make_report(gates=False), "performance.mean_confidence", 0.5)
+    assert new.compare(old).passed
+    assert _rows(new)["performance.mean_confidence"] == "changed"
+
+
+def test_compare_reads_a_json_file_and_replaces_an_earlier_comparison(tmp_path: Path, make_report: Callable[..., Report]) -> None:
+    old = make_report(gates=False)
+    old.save(tmp_path / "old.json")
+    new = make_report()
+    n_gates = len(new.gates)
+    new.compare(tmp_path / "old.json")
+    new.compare(tmp_path / "old.json")
+    assert new.comparison is not None and new.comparison.baseline == str(tmp_path / "old.json")
+    assert len([g for g in new.gates if g.source == "baseline"]) == len(new.gates) - n_gates == 18
+
+
+def test_negative_max_drop_is_an_error(make_report: Callable[..., Report]) -> None:
+    with pytest.raises(ConfigError, match="max-drop must be a number >= 0"):
+        make_report().compare(make_report(), max_drop=-0.1)
