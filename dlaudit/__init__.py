@@ -15,6 +15,7 @@ from ._alloc import tune_malloc
 tune_malloc()  # before torch allocates anything; opt out with DLAUDIT_MALLOC_TUNING=0
 
 from . import performance as _performance  # noqa: E402,F401  (registers the "performance" analysis)
+from . import robust as _robust  # noqa: E402,F401  (registers the "robustness" analysis)
 from .analysis import list_analyses, register_analysis, run_analysis  # noqa: E402
 from .api import DEFAULT_CHECKS, audit, info, load_data, train  # noqa: E402
 from .bundle import ModelBundle, load_model, save_model  # noqa: E402
@@ -32,6 +33,8 @@ from .errors import (  # noqa: E402
 from .models import NumpyMLP, build_model, list_models  # noqa: E402
 from .report import Figure, Finding, GateResult, Metric, Report, Section, Table  # noqa: E402
 from .report.gates import check_gates, parse_gate  # noqa: E402
+from .api import attack, robustness  # noqa: E402
+from .robust import fgsm, pgd  # noqa: E402
 
 __all__ = [
     "__version__",
@@ -70,3 +73,4 @@ __all__ = [
     "train",
     "tune_malloc",
 ]
+__all__ += ["attack", "fgsm", "pgd", "robustness"]

@@ -103,13 +103,27 @@ def train(
     device: str = "auto",
     sample_weight: Any = None,
     progress: ProgressFn | None = None,
+    adversarial: str | None = None,
+    eps: float | None = None,
+    alpha: float | None = None,
+    steps: int | None = None,
+    beta: float | None = None,
 ) -> ModelBundle:
     """Train a reference model (``cnn``, ``mlp`` or ``numpy-mlp``) on a dataset's training split.
 
     Returns the bundle; its card records the dataset, the held-out split, the
     training configuration and the held-out accuracy.
+
+    ``adversarial`` trains on adversarial examples: ``"pgd"`` (Madry et al. 2018,
+    arXiv:1706.06083), ``"fgsm"`` (fast FGSM with random start, Wong et al. 2020,
+    arXiv:2001.03994) or ``"trades"`` (Zhang et al. 2019, arXiv:1901.08573), with
+    budget ``eps``, step size ``alpha``, ``steps`` attack steps and TRADES' ``beta``
+    (see :class:`dlaudit.robust.training.AdversarialTraining`).
     """
+    from .robust.training import training_setup
+
     splits = load_splits(data, data_dir=data_dir, target=target, sensitive=sensitive, seed=0)
+    loss_fn, training_info = training_setup(adversarial, eps=eps, alpha=alpha, steps=steps, beta=beta, value_range=splits.train.value_range, seed=seed)
     data_dir_s = str(Path(data_dir).resolve()) if data_dir else None
     is_file = Path(str(data)).suffix.lower() in (".npz", ".csv")
     return _train(
@@ -124,6 +138,8 @@ def train(
         seed=seed,
         device=device,
         sample_weight=sample_weight,
+        loss_fn=loss_fn,
+        training_info=training_info,
         dataset=str(Path(data).resolve()) if is_file else str(data),
         data_dir=data_dir_s,
         progress=progress,
@@ -268,3 +284,77 @@ def _checks(checks: Sequence[str] | str | None) -> list[str]:
     return sorted(set(items), key=order.index)
 
 
+# -- robustness ----------------------------------------------------------------------
+
+__all__ += ["attack", "robustness"]
+
+from typing import TYPE_CHECKING  # noqa: E402
+
+if TYPE_CHECKING:
+    from .robust.evaluate import AttackResult
+
+
+def attack(
+    model: ModelBundle | str | Path,
+    data: AuditData | str | Path | None = None,
+    *,
+    attacks: str | Sequence[str] = ("fgsm", "pgd"),
+    norms: str | Sequence[str] = ("linf",),
+    eps: Sequence[float] = (0.05, 0.1, 0.3),
+    eps_l2: Sequence[float] = (0.5, 1.0, 2.0),
+    steps: int = 40,
+    alpha: float | None = None,
+    restarts: int = 1,
+    n: int | None = None,
+    batch_size: int | None = None,
+    early_stop: bool = True,
+    seed: int = 0,
+    device: str = "auto",
+    progress: ProgressFn | None = None,
+    trust_pickle: bool = False,
+    **data_kwargs: Any,
+) -> AttackResult:
+    """Robust accuracy under FGSM and/or PGD at each budget (``dlaudit attack``).
+
+    ``eps`` are L-inf budgets and ``eps_l2`` L2 budgets, in input units; ``n``
+    attacks a seeded random subset of that many samples. Returns an
+    :class:`~dlaudit.robust.evaluate.AttackResult` whose ``metrics`` map names such
+    as ``robustness.pgd_linf.acc@0.1`` to accuracies.
+    """
+    from .robust.analysis import sample_data
+    from .robust.evaluate import evaluate_attacks
+
+    bundle = _bundle(model, device=str(resolve_device(device)), trust_pickle=trust_pickle)
+    audit_data = sample_data(data_for(bundle, data, **data_kwargs), n, seed)
+    return evaluate_attacks(
+        bundle, audit_data, attacks=attacks, norms=norms, eps=eps, eps_l2=eps_l2, steps=steps, alpha=alpha,
+        restarts=restarts, early_stop=early_stop, batch_size=batch_size, seed=seed, progress=progress,
+    )  # fmt: skip
+
+
+def robustness(
+    model: ModelBundle | str | Path,
+    data: AuditData | str | Path | None = None,
+    *,
+    fast: bool = False,
+    seed: int = 0,
+    device: str = "auto",
+    progress: ProgressFn | None = None,
+    trust_pickle: bool = False,
+    data_dir: str | Path | None = None,
+    target: str | None = None,
+    sensitive: str | Sequence[str] | None = None,
+    **params: Any,
+) -> Section:
+    """The robustness section of a report on its own (curves, noise, minimal eps, masking checks, groups).
+
+    ``params`` are the analysis' settings (see :class:`dlaudit.robust.analysis.Settings`),
+    e.g. ``eps=[0, 0.1]``, ``steps=20``, ``n=500``. Raises the analysis' error
+    instead of returning a skipped section.
+    """
+    from .robust.analysis import robustness as _robustness
+
+    bundle = _bundle(model, device=str(resolve_device(device)), trust_pickle=trust_pickle)
+    audit_data = data_for(bundle, data, data_dir=data_dir, target=target, sensitive=sensitive)
+    seed_everything(seed)
+    return _robustness(bundle, audit_data, seed=seed, fast=fast, progress=progress, **params)

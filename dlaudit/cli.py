@@ -188,6 +188,11 @@ def cli() -> None:
 @click.option("--optimizer", type=click.Choice(["adam", "sgd"]), default=None)
 @click.option("--weight-decay", type=click.FloatRange(min=0), default=0.0, show_default=True)
 @click.option("--hidden", default=None, help="Hidden sizes of mlp / numpy-mlp, e.g. 128,64.")
+@click.option("--adversarial", type=click.Choice(["none", "pgd", "fgsm", "trades"]), default=None, help="Adversarial training: pgd (Madry et al. 2018), fgsm (fast, random start, Wong et al. 2020), trades (Zhang et al. 2019).")
+@click.option("--eps", type=float, default=None, help="Adversarial training budget (L-inf, input units), e.g. 0.1.")
+@click.option("--alpha", type=float, default=None, help="Attack step size (default 2.5*eps/steps; fgsm 1.25*eps).")
+@click.option("--steps", type=int, default=None, help="Attack steps per batch (default 10; fgsm 1).")
+@click.option("--beta", type=float, default=None, help="TRADES robustness weight (default 6).")
 @run_options
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="Where to write the model (a dlaudit checkpoint).")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None, help="Write the card and metrics as JSON.")
@@ -209,7 +214,9 @@ def train(arch: str, output: str, json_path: str | None, hidden: str | None, qui
     if json_path:
         write_json(json_path, {"model": output, "card": bundle.card.to_dict(), "accuracy": m["test_accuracy"]})
     if not quiet:
-        click.echo(f"trained {arch} on {bundle.card.dataset}: held-out accuracy {m['test_accuracy']:.4f} (train {m['train_accuracy']:.4f}) in {m['train_seconds']:.1f} s -> {output}")
+        adv = (bundle.card.training or {}).get("adversarial")
+        how = f" with {adv['method']} adversarial training (eps {adv['eps']:g}, {adv['steps']} steps, alpha {adv['alpha']:.3g})" if adv else ""
+        click.echo(f"trained {arch} on {bundle.card.dataset}{how}: held-out accuracy {m['test_accuracy']:.4f} (train {m['train_accuracy']:.4f}) in {m['train_seconds']:.1f} s -> {output}")
 
 
 @cli.command(context_settings=CONTEXT)
@@ -342,6 +349,59 @@ def demo(output_dir: str, full: bool, retrain: bool, quiet: bool, seed: int, dev
             cached = " (cached model)" if name in result.reused else ""
             click.echo(f"demo report -> {path}" + (f" (accuracy {acc:.4f})" if acc is not None else "") + cached)
         click.echo(f"comparison  -> {result.comparison}")
+
+@cli.command(context_settings=CONTEXT)
+@click.argument("model", type=click.Path())
+@data_options
+@model_options
+@run_options
+@click.option("--attack", "attacks", default="fgsm,pgd", show_default=True, help="Attacks, comma-separated: fgsm, pgd.")
+@click.option("--norm", "norms", default="linf", show_default=True, help="Norms, comma-separated: linf, l2.")
+@click.option("--eps", default="0.05,0.1,0.3", show_default=True, help="L-inf budgets (input units), comma-separated.")
+@click.option("--eps-l2", default="0.5,1,2", show_default=True, help="L2 budgets (input units), comma-separated.")
+@click.option("--steps", type=int, default=40, show_default=True, help="PGD steps.")
+@click.option("--alpha", type=float, default=None, help="PGD step size (default 2.5*eps/steps).")
+@click.option("--restarts", type=int, default=1, show_default=True, help="PGD random restarts (each sample keeps its worst case).")
+@click.option("--n", "n", type=int, default=None, help="Attack a seeded random subset of N samples (default all).")
+@click.option("--batch-size", type=int, default=None, help="Inputs per batch (default: picked by a short throughput probe).")
+@click.option("--no-early-stop", is_flag=True, help="Run every PGD step on every sample (plain PGD; slower, never stronger).")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None, help="Write the results as JSON (flat 'metrics' object).")
+def attack(model: str, attacks: str, norms: str, eps: str, eps_l2: str, json_path: str | None, no_early_stop: bool, quiet: bool, **kw: Any) -> None:
+    """Robust accuracy of MODEL under FGSM and PGD at each budget."""
+    from .api import attack as api_attack
+
+    _setup_logging(quiet)
+    bundle = load_bundle(model, kw)
+    result = api_attack(
+        bundle,
+        kw.pop("data"),
+        attacks=attacks,
+        norms=norms,
+        eps=_floats(eps, "--eps"),
+        eps_l2=_floats(eps_l2, "--eps-l2"),
+        steps=kw["steps"],
+        alpha=kw["alpha"],
+        restarts=kw["restarts"],
+        n=kw["n"],
+        batch_size=kw["batch_size"],
+        early_stop=not no_early_stop,
+        seed=kw["seed"],
+        device=kw["device"],
+        progress=TerminalProgress(quiet),
+        **data_kwargs(kw),
+    )
+    if json_path:
+        write_json(json_path, {"model": model, **result.to_dict()})
+    if quiet:
+        return
+    p = result.params
+    click.echo(f"{'attack':<12} {'eps':>6}  accuracy  95% CI")
+    for row in result.rows:
+        lo, hi = row["ci"]
+        click.echo(f"{row['attack']:<12} {row['eps']:>6g}  {row['accuracy']:8.4f}  {lo:.3f}-{hi:.3f}")
+    click.echo(f"{p['n']} samples of {p['data']} ({p['split']}), PGD-{p['steps']} alpha {p['alpha']}, batch size {p['batch_size']} ({p['batch_size_chosen_by']}), {result.seconds:.1f} s")
+    for f in result.findings:
+        click.echo(f"{f.severity}: {f.message}")
 
 
 def main() -> None:

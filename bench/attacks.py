@@ -1,0 +1,409 @@
+"""Benchmark: dlaudit's FGSM and PGD against a hand-written torch loop, torchattacks, captum and ART.
+
+One run, ratios printed. Model: the seed CNN (Conv 32 3x3, ReLU, MaxPool 2, Dense
+128, Dropout 0.5, Dense 10) trained for a few epochs on scikit-learn's digits
+upsampled to 28x28 (bilinear): "MNIST-sized" inputs without downloading MNIST.
+The attacked inputs are N of those images (the model trained on the other 797).
+
+Parts:
+
+1. Same process, same inputs, same batch size (default 250): robust accuracy and
+   seconds of each attack, as a ratio to the hand-written loop. dlaudit runs twice:
+   with the loop's exact semantics (``early_stop=False``: every step for every
+   sample) and with its defaults (a sample stops once fooled; never weaker).
+   All timings include the final forward pass that yields the robust accuracy.
+2. dlaudit with the batch size chosen by its throughput probe, against torchattacks
+   at batch 250.
+3. Separate processes: the same hand-written PGD loop with glibc's default malloc
+   (``DLAUDIT_MALLOC_TUNING=0``) and with dlaudit's tuning; then ``dlaudit attack``
+   as a user runs it, against a plain torchattacks script (which never imports
+   dlaudit, so runs with the default allocator), each in its own process.
+4. Adversarial training: one epoch of PGD-7 and of fast FGSM training through
+   dlaudit's trainer against a hand-written training loop, as a ratio of a standard epoch.
+
+Usage::
+
+    python bench/attacks.py                 # full: N=1000, PGD-40, eps 0.3 (minutes on 2 cores)
+    python bench/attacks.py --quick         # N=250, PGD-10: checks that everything runs
+
+The machine this ran on is noted in the output (threads, load average): quote ratios.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+# -- the model and data, without dlaudit (the child processes must not import it) -----------
+
+
+def seed_cnn() -> nn.Sequential:
+    """The seed CNN for 1x28x28 inputs, laid out like dlaudit's (same state_dict keys)."""
+    return nn.Sequential(
+        nn.Conv2d(1, 32, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+        nn.Linear(32 * 13 * 13, 128), nn.ReLU(), nn.Dropout(0.5), nn.Linear(128, 10),
+    )  # fmt: skip
+
+
+def load_plain(model_path: str, data_path: str) -> tuple[nn.Module, torch.Tensor, torch.Tensor]:
+    payload = torch.load(model_path, map_location="cpu", weights_only=True)
+    model = seed_cnn()
+    model.load_state_dict(payload["state_dict"])
+    with np.load(data_path) as npz:
+        x, y = torch.from_numpy(npz["x_test"]), torch.from_numpy(npz["y_test"]).long()
+    return model.eval(), x, y
+
+
+def make_data(path: Path, n: int) -> None:
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    x = torch.from_numpy((bunch.images / 16.0).astype(np.float32))[:, None]
+    x = F.interpolate(x, size=(28, 28), mode="bilinear", align_corners=False).clamp(0, 1)
+    y = bunch.target.astype(np.int64)
+    order = np.random.default_rng(0).permutation(len(y))
+    test, train = order[:n], order[n:]
+    np.savez(path, x_train=x[train].numpy(), y_train=y[train], x_test=x[test].numpy(), y_test=y[test])
+
+
+# -- attacks as a user would write them ----------------------------------------------------
+
+
+def loop_pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, alpha: float, steps: int, bs: int, norm: str = "linf") -> float:
+    """The hand-written floor: random start, sign (or normalised) steps, projection, clamp."""
+    correct = 0
+    for s in range(0, len(x), bs):
+        xb, yb = x[s : s + bs], y[s : s + bs]
+        if norm == "linf":
+            xa = (xb + torch.empty_like(xb).uniform_(-eps, eps)).clamp(0, 1)
+        else:
+            d = torch.randn_like(xb)
+            d = d * (torch.rand(len(xb), 1, 1, 1) * eps / d.flatten(1).norm(dim=1).view(-1, 1, 1, 1))
+            xa = (xb + d).clamp(0, 1)
+        for _ in range(steps):
+            xa.requires_grad_(True)
+            loss = F.cross_entropy(model(xa), yb)
+            (g,) = torch.autograd.grad(loss, xa)
+            if norm == "linf":
+                xa = xa.detach() + alpha * g.sign()
+                xa = torch.min(torch.max(xa, xb - eps), xb + eps).clamp(0, 1)
+            else:
+                xa = xa.detach() + alpha * g / g.flatten(1).norm(dim=1).clamp_min(1e-12).view(-1, 1, 1, 1)
+                delta = xa - xb
+                factor = (eps / delta.flatten(1).norm(dim=1).clamp_min(1e-12)).clamp(max=1.0).view(-1, 1, 1, 1)
+                xa = (xb + delta * factor).clamp(0, 1)
+        with torch.no_grad():
+            correct += int((model(xa).argmax(1) == yb).sum())
+    return correct / len(x)
+
+
+def loop_fgsm(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, bs: int) -> float:
+    correct = 0
+    for s in range(0, len(x), bs):
+        xb, yb = x[s : s + bs].clone().requires_grad_(True), y[s : s + bs]
+        (g,) = torch.autograd.grad(F.cross_entropy(model(xb), yb), xb)
+        xa = (xb.detach() + eps * g.sign()).clamp(0, 1)
+        with torch.no_grad():
+            correct += int((model(xa).argmax(1) == yb).sum())
+    return correct / len(x)
+
+
+def batched_accuracy(model: nn.Module, attack: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], x: torch.Tensor, y: torch.Tensor, bs: int) -> float:
+    correct = 0
+    for s in range(0, len(x), bs):
+        xa = attack(x[s : s + bs], y[s : s + bs])
+        with torch.no_grad():
+            correct += int((model(xa).argmax(1) == y[s : s + bs]).sum())
+    return correct / len(x)
+
+
+def timed(fn: Callable[[], float]) -> tuple[float, float]:
+    start = time.perf_counter()
+    acc = fn()
+    return time.perf_counter() - start, acc
+
+
+# -- child processes ------------------------------------------------------------------------
+
+
+def child(mode: str, model_path: str, data_path: str, eps: float, steps: int, bs: int) -> None:
+    """Run one measurement in this process and print it as JSON."""
+    if mode == "loop":
+        import dlaudit  # noqa: F401  (applies the malloc tuning unless DLAUDIT_MALLOC_TUNING=0)
+        from dlaudit._alloc import malloc_tuning_state
+
+        state = malloc_tuning_state()["reason"]
+    else:
+        state = "glibc default (dlaudit not imported)"
+    model, x, y = load_plain(model_path, data_path)
+    torch.manual_seed(0)
+    if mode == "loop":
+        seconds, acc = timed(lambda: loop_pgd(model, x, y, eps, 2.5 * eps / steps, steps, bs))
+    else:
+        import torchattacks
+
+        atk = torchattacks.PGD(model, eps=eps, alpha=2.5 * eps / steps, steps=steps)
+        seconds, acc = timed(lambda: batched_accuracy(model, atk, x, y, bs))
+    print(json.dumps({"seconds": seconds, "accuracy": acc, "malloc": state}))
+
+
+def run_child(args: list[str], env: dict[str, str]) -> dict[str, Any]:
+    start = time.perf_counter()
+    out = subprocess.run([sys.executable, *args], env=env, capture_output=True, text=True, cwd=ROOT)
+    wall = time.perf_counter() - start
+    if out.returncode != 0:
+        raise RuntimeError(f"child {args} failed: {out.stderr[-2000:]}")
+    lines = [ln for ln in out.stdout.splitlines() if ln.startswith("{")]
+    result = json.loads(lines[-1]) if lines else {}
+    result["wall"] = wall
+    return result
+
+
+# -- the benchmark --------------------------------------------------------------------------
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--n", type=int, default=1000)
+    ap.add_argument("--batch", type=int, default=250)
+    ap.add_argument("--steps", type=int, default=40)
+    ap.add_argument("--eps", type=float, default=0.3)
+    ap.add_argument("--eps-l2", type=float, default=2.0)
+    ap.add_argument("--quick", action="store_true", help="N=250, 10 steps: check that everything runs")
+    ap.add_argument("--skip", default="", help="parts to skip, comma-separated: peers,probe,processes,training")
+    ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--model", default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--data", default=None, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:
+        child(args.child, args.model, args.data, args.eps, args.steps, args.batch)
+        return
+    if args.quick:
+        args.n, args.steps = 250, 10
+    skip = set(filter(None, args.skip.split(",")))
+
+    sys.path.insert(0, str(ROOT))
+    import dlaudit
+    from dlaudit._alloc import malloc_tuning_state
+
+    tmp = Path(tempfile.mkdtemp(prefix="dlaudit-bench-"))
+    data_path, model_path = tmp / "digits28.npz", tmp / "cnn28.pt"
+    make_data(data_path, args.n)
+    bundle = dlaudit.train("cnn", str(data_path), epochs=3, seed=0, device="cpu")
+    dlaudit.save_model(bundle, model_path)
+    model, x, y = load_plain(str(model_path), str(data_path))
+    print(f"# torch {torch.__version__}, {torch.get_num_threads()} threads, load average {os.getloadavg()[0]:.2f}, "
+          f"malloc tuning in this process: {malloc_tuning_state()['reason']}")  # fmt: skip
+    print(f"# seed CNN on {args.n} digits upsampled to 1x28x28 (clean accuracy {bundle.card.metrics['test_accuracy']:.3f}); "
+          f"batch {args.batch}; PGD-{args.steps} eps {args.eps} (L2 eps {args.eps_l2}), alpha 2.5*eps/steps, random start")  # fmt: skip
+
+    if "peers" not in skip:
+        peers(bundle, model, x, y, args)
+    if "probe" not in skip:
+        probe(bundle, model, x, y, args)
+    if "processes" not in skip:
+        processes(model_path, data_path, args)
+    if "training" not in skip:
+        training(args)
+
+
+def _report(title: str, rows: list[tuple[str, float | None, float | None]]) -> None:
+    base = rows[0][1]
+    print(f"\n## {title}")
+    print(f"{'method':<44} {'seconds':>8} {'x loop':>7} {'robust acc':>10}")
+    for name, sec, acc in rows:
+        if sec is None:
+            print(f"{name:<44} {'-':>8} {'-':>7} {'-':>10}")
+            continue
+        print(f"{name:<44} {sec:8.2f} {sec / base:7.2f} {acc:10.4f}")
+
+
+def peers(bundle: Any, model: nn.Module, x: torch.Tensor, y: torch.Tensor, args: argparse.Namespace) -> None:
+    import torchattacks
+    from art.attacks.evasion import FastGradientMethod, ProjectedGradientDescent
+    from art.estimators.classification import PyTorchClassifier
+    from captum.robust import FGSM as CaptumFGSM
+    from captum.robust import PGD as CaptumPGD
+
+    from dlaudit.robust import Attack, run_attack
+
+    eps, steps, bs = args.eps, args.steps, args.batch
+    alpha = 2.5 * eps / steps
+    ce = nn.CrossEntropyLoss(reduction="none")
+    art_clf = PyTorchClassifier(model=model, loss=nn.CrossEntropyLoss(), input_shape=(1, 28, 28), nb_classes=10, clip_values=(0.0, 1.0), device_type="cpu")
+    xn, yn = x.numpy(), y.numpy()
+
+    def art_acc(attack: Any) -> float:
+        adv = attack.generate(xn, yn)
+        return float((art_clf.predict(adv, batch_size=bs).argmax(1) == yn).mean())
+
+    def dl(atk: Any, batch: int | None = bs) -> Callable[[], float]:
+        return lambda: run_attack(bundle, x, y, atk, seed=0, batch_size=batch, keep_adv=False).accuracy(y)
+
+    def captum_pgd(norm: str, e: float, random_start: bool) -> Callable[[], float]:
+        pgd = CaptumPGD(model, loss_func=ce, lower_bound=0.0, upper_bound=1.0)
+        return lambda: batched_accuracy(model, lambda a, b: pgd.perturb(a, radius=e, step_size=2.5 * e / steps, step_num=steps, target=b, random_start=random_start, norm=norm), x, y, bs)
+
+    def safely(fn: Callable[[], float]) -> tuple[float | None, float | None]:
+        try:
+            return timed(fn)
+        except (RuntimeError, ValueError) as err:
+            print(f"#   crashed: {type(err).__name__}: {str(err).splitlines()[0][:160]}")
+            return None, None
+
+    torch.manual_seed(0)
+    loop_pgd(model, x[:bs], y[:bs], eps, alpha, 2, bs)  # warm-up
+    rows = [("hand-written torch loop", *timed(lambda: loop_pgd(model, x, y, eps, alpha, steps, bs)))]
+    rows.append(("dlaudit, same semantics (early_stop=False)", *timed(dl(Attack.pgd(eps, steps=steps, early_stop=False)))))
+    rows.append(("dlaudit, default (stop a sample once fooled)", *timed(dl(Attack.pgd(eps, steps=steps)))))
+    ta = torchattacks.PGD(model, eps=eps, alpha=alpha, steps=steps)
+    rows.append(("torchattacks.PGD", *timed(lambda: batched_accuracy(model, ta, x, y, bs))))
+    rows.append(("captum.robust.PGD (CE loss, random start)", *safely(captum_pgd("Linf", eps, True))))
+    art = ProjectedGradientDescent(art_clf, norm=np.inf, eps=eps, eps_step=alpha, max_iter=steps, num_random_init=1, batch_size=bs, verbose=False)
+    rows.append(("ART ProjectedGradientDescent", *timed(lambda: art_acc(art))))
+    _report(f"PGD-{steps} L-inf, eps {eps}", rows)
+
+    rows = [("hand-written torch loop", *timed(lambda: loop_fgsm(model, x, y, eps, bs)))]
+    rows.append(("dlaudit", *timed(dl(Attack.fgsm(eps)))))
+    rows.append(("torchattacks.FGSM", *timed(lambda: batched_accuracy(model, torchattacks.FGSM(model, eps=eps), x, y, bs))))
+    cf = CaptumFGSM(model, loss_func=ce, lower_bound=0.0, upper_bound=1.0)
+    rows.append(("captum.robust.FGSM (CE loss)", *timed(lambda: batched_accuracy(model, lambda a, b: cf.perturb(a, epsilon=eps, target=b), x, y, bs))))
+    rows.append(("ART FastGradientMethod", *timed(lambda: art_acc(FastGradientMethod(art_clf, norm=np.inf, eps=eps, batch_size=bs)))))
+    _report(f"FGSM L-inf, eps {eps}", rows)
+
+    e2 = args.eps_l2
+    rows = [("hand-written torch loop", *timed(lambda: loop_pgd(model, x, y, e2, 2.5 * e2 / steps, steps, bs, norm="l2")))]
+    rows.append(("dlaudit, same semantics (early_stop=False)", *timed(dl(Attack.pgd(e2, steps=steps, norm="l2", early_stop=False)))))
+    rows.append(("dlaudit, default (stop a sample once fooled)", *timed(dl(Attack.pgd(e2, steps=steps, norm="l2")))))
+    rows.append(("torchattacks.PGDL2", *timed(lambda: batched_accuracy(model, torchattacks.PGDL2(model, eps=e2, alpha=2.5 * e2 / steps, steps=steps), x, y, bs))))
+    rows.append(("captum.robust.PGD L2 (random start)", *safely(captum_pgd("L2", e2, True))))
+    rows.append(("captum.robust.PGD L2 (no random start)", *safely(captum_pgd("L2", e2, False))))
+    art2 = ProjectedGradientDescent(art_clf, norm=2, eps=e2, eps_step=2.5 * e2 / steps, max_iter=steps, num_random_init=1, batch_size=bs, verbose=False)
+    rows.append(("ART ProjectedGradientDescent (L2)", *timed(lambda: art_acc(art2))))
+    _report(f"PGD-{steps} L2, eps {e2}", rows)
+    print("# captum's L2 PGD takes sign steps (an L-inf step inside an L2 ball), so its numbers are not comparable.")
+
+
+def probe(bundle: Any, model: nn.Module, x: torch.Tensor, y: torch.Tensor, args: argparse.Namespace) -> None:
+    import torchattacks
+
+    from dlaudit.robust import Attack, run_attack
+    from dlaudit.robust.batching import clear_cache
+
+    eps, steps = args.eps, args.steps
+    ta = torchattacks.PGD(model, eps=eps, alpha=2.5 * eps / steps, steps=steps)
+    t_ta, a_ta = timed(lambda: batched_accuracy(model, ta, x, y, 250))
+    clear_cache()
+    results = {}
+    for label, atk in (("same semantics", Attack.pgd(eps, steps=steps, early_stop=False)), ("default", Attack.pgd(eps, steps=steps))):
+        clear_cache()
+        start = time.perf_counter()
+        out = run_attack(bundle, x, y, atk, seed=0, batch_size=None, keep_adv=False)
+        results[label] = (time.perf_counter() - start, out.accuracy(y), out.batch_size)
+    print(f"\n## Batch size by throughput probe (PGD-{steps} L-inf eps {eps}; probe time included)")
+    print(f"torchattacks.PGD at batch 250: {t_ta:.2f} s (robust acc {a_ta:.4f})")
+    for label, (sec, acc, bs) in results.items():
+        print(f"dlaudit {label:<15} batch {bs:<4} (probe): {sec:.2f} s (robust acc {acc:.4f}) -> {t_ta / sec:.2f}x faster than torchattacks")
+
+
+def processes(model_path: Path, data_path: Path, args: argparse.Namespace) -> None:
+    me = [str(Path(__file__).resolve())]
+    common = ["--model", str(model_path), "--data", str(data_path), "--eps", str(args.eps), "--steps", str(args.steps), "--batch", str(args.batch)]
+    env0 = {**os.environ, "DLAUDIT_MALLOC_TUNING": "0"}
+    env1 = {k: v for k, v in os.environ.items() if k != "DLAUDIT_MALLOC_TUNING"}
+    env1["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env1.get("PYTHONPATH")]))
+    env0["PYTHONPATH"] = env1["PYTHONPATH"]
+    print(f"\n## Separate processes (PGD-{args.steps} L-inf eps {args.eps}, {args.n} inputs)")
+    off = run_child([*me, "--child", "loop", *common], env0)
+    on = run_child([*me, "--child", "loop", *common], env1)
+    print(f"hand-written loop, glibc default malloc : {off['seconds']:.2f} s  ({off['malloc']})")
+    print(f"hand-written loop, dlaudit malloc tuning: {on['seconds']:.2f} s  ({on['malloc']}) -> {off['seconds'] / on['seconds']:.2f}x faster")
+    ta = run_child([*me, "--child", "torchattacks", *common], env1)
+    cli = ["-m", "dlaudit", "attack", str(model_path), "--data", str(data_path), "--attack", "pgd", "--norm", "linf", "--eps", str(args.eps), "--steps", str(args.steps), "-q"]
+    results = {}
+    for label, extra, env in (
+        ("dlaudit attack (defaults)", [], env1),
+        ("dlaudit attack --batch-size B --no-early-stop", ["--batch-size", str(args.batch), "--no-early-stop"], env1),
+        ("  same, DLAUDIT_MALLOC_TUNING=0", ["--batch-size", str(args.batch), "--no-early-stop"], env0),
+    ):
+        out_json = Path(tempfile.mkdtemp()) / "a.json"
+        res = run_child([*cli, *extra, "--json", str(out_json)], env)
+        payload = json.loads(out_json.read_text())
+        results[label] = (payload["seconds"], res["wall"], payload["metrics"][f"robustness.pgd_linf.acc@{args.eps:g}"], payload["params"]["batch_size"])
+    print(f"torchattacks script (batch {args.batch})        : attack {ta['seconds']:.2f} s, process {ta['wall']:.2f} s, robust acc {ta['accuracy']:.4f}")
+    for label, (sec, wall, acc, bs) in results.items():
+        print(f"{label:<44}: attack {sec:.2f} s, process {wall:.2f} s, robust acc {acc:.4f}, batch {bs} -> {ta['seconds'] / sec:.2f}x torchattacks (attack time)")
+
+
+def training(args: argparse.Namespace) -> None:
+    """One epoch of adversarial training through dlaudit's trainer vs a hand-written loop."""
+    from dlaudit.data import load_splits
+    from dlaudit.models import build_model
+    from dlaudit.robust.training import AdversarialTraining
+    from dlaudit.train.trainer import TrainConfig, fit
+
+    train = load_splits("digits").train
+    eps = 0.2
+    config = TrainConfig(epochs=1, lr=3e-3, batch_size=32, seed=0)
+
+    def ours(method: str | None, steps: int | None = None) -> float:
+        module = build_model("cnn", (1, 8, 8), 10)
+        loss = None if method is None else AdversarialTraining(method, eps, steps=steps).loss()
+        start = time.perf_counter()
+        fit(module, train, config, device="cpu", **({"loss_fn": loss} if loss else {}))
+        return time.perf_counter() - start
+
+    def hand(method: str | None, steps: int = 1) -> float:
+        torch.manual_seed(0)
+        module = build_model("cnn", (1, 8, 8), 10)
+        opt = torch.optim.Adam(module.parameters(), lr=3e-3)
+        gen = torch.Generator().manual_seed(0)
+        alpha = 1.25 * eps if method == "fgsm" else 2.5 * eps / steps
+        start = time.perf_counter()
+        order = torch.randperm(len(train), generator=gen)
+        for s in range(0, len(train), 32):
+            xb, yb = train.x[order[s : s + 32]], train.y[order[s : s + 32]]
+            if method is not None:
+                module.eval()
+                xa = (xb + torch.empty_like(xb).uniform_(-eps, eps)).clamp(0, 1)
+                for _ in range(steps):
+                    xa.requires_grad_(True)
+                    (g,) = torch.autograd.grad(F.cross_entropy(module(xa), yb), xa)
+                    xa = torch.min(torch.max(xa.detach() + alpha * g.sign(), xb - eps), xb + eps).clamp(0, 1)
+                module.train()
+                xb = xa.detach()
+            loss = F.cross_entropy(module(xb), yb)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+        return time.perf_counter() - start
+
+    def median(fn: Callable[[], float], reps: int = 3) -> float:
+        return statistics.median(fn() for _ in range(reps))
+
+    std_ours, std_hand = median(lambda: ours(None)), median(lambda: hand(None))
+    pgd_ours, pgd_hand = median(lambda: ours("pgd", 7)), median(lambda: hand("pgd", 7))
+    fg_ours, fg_hand = median(lambda: ours("fgsm")), median(lambda: hand("fgsm"))
+    print("\n## Adversarial training, one epoch of the digits CNN (median of 3)")
+    print(f"{'':<22} {'hand loop':>10} {'dlaudit':>10} {'ratio':>6} {'x standard epoch':>17}")
+    for name, h, o in (("standard", std_hand, std_ours), ("PGD-7 (Madry)", pgd_hand, pgd_ours), ("fast FGSM (Wong)", fg_hand, fg_ours)):
+        print(f"{name:<22} {h:10.3f} {o:10.3f} {o / h:6.2f} {o / std_ours:17.1f}")
+
+
+if __name__ == "__main__":
+    main()

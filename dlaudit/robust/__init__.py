@@ -1,0 +1,10 @@
+"""Adversarial robustness: FGSM and PGD, robustness curves, noise, gradient-masking checks,
+adversarial training, and the ``robustness`` report section."""
+from __future__ import annotations
+
+from . import analysis as _analysis  # noqa: F401  (registers the "robustness" analysis)
+from .attacks import Attack, AttackOutput, fgsm, pgd, run_attack
+from .curves import Curve, minimal_eps, robustness_curve
+from .noise import noise_accuracy
+
+__all__ = ["Attack", "AttackOutput", "Curve", "fgsm", "minimal_eps", "noise_accuracy", "pgd", "robustness_curve", "run_attack"]

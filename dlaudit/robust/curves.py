@@ -1,0 +1,154 @@
+"""Robust accuracy against the attack budget, and the minimal adversarial budget by bisection.
+
+A curve is the accuracy under one attack at each budget of a list. A sample
+misclassified without attack counts as broken at every budget (the eps-ball holds
+the input itself), so attacks run only on the correctly classified ones, and
+robust accuracy never exceeds clean accuracy. Batches stream: no adversarial
+input outlives its batch.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from ..bundle import ModelBundle
+from ..errors import ConfigError
+from ..utils import ProgressFn, batched_logits, model_state
+from .attacks import Attack, check_inputs, resolve_model, run_attack
+
+__all__ = ["Curve", "clean_predictions", "robustness_curve", "minimal_eps"]
+
+
+@dataclass(frozen=True)
+class Curve:
+    """Accuracy under one attack (``name``, e.g. ``pgd_linf``) at each budget in ``eps``.
+
+    ``correct[i]`` says per sample whether it was still classified correctly at
+    ``eps[i]`` (on the CPU); ``batch_size`` is the batch size the attack ran with.
+    """
+
+    name: str
+    eps: tuple[float, ...]
+    accuracy: tuple[float, ...]
+    correct: tuple[torch.Tensor, ...] = field(repr=False)
+    description: str = ""
+    batch_size: int = 0
+
+    def at(self, eps: float) -> float:
+        """Accuracy at budget ``eps`` (which must be on the curve)."""
+        for e, a in zip(self.eps, self.accuracy):
+            if math.isclose(e, eps, rel_tol=1e-9, abs_tol=1e-12):
+                return a
+        raise KeyError(f"eps {eps:g} is not on the {self.name} curve ({', '.join(f'{e:g}' for e in self.eps)})")
+
+
+def clean_predictions(model: nn.Module | ModelBundle, x: torch.Tensor, *, value_range: tuple[float, float] | None = None, device: torch.device | str | None = None) -> torch.Tensor:
+    """Predictions on the unperturbed inputs (CPU), with the model left as found."""
+    module, vr, dev, _ = resolve_model(model, value_range, device)
+    with model_state(module, train=False, grad=False):
+        return batched_logits(module, x, device=dev).argmax(dim=1)
+
+
+def robustness_curve(
+    model: nn.Module | ModelBundle,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    attack: Attack,
+    eps: Sequence[float],
+    *,
+    clean_pred: torch.Tensor | None = None,
+    seed: int = 0,
+    value_range: tuple[float, float] | None = None,
+    batch_size: int | None = None,
+    device: torch.device | str | None = None,
+    progress: ProgressFn | None = None,
+) -> Curve:
+    """Accuracy under ``attack`` (its ``eps`` replaced) at every budget in ``eps``.
+
+    Parameters
+    ----------
+    attack
+        The attack's settings; its own ``eps`` is ignored.
+    eps
+        Budgets in input units; 0 gives the clean accuracy.
+    clean_pred
+        Predictions on ``x`` if already computed (saves a pass).
+    """
+    module, vr, dev, _ = resolve_model(model, value_range, device)
+    y = check_inputs(x, y, vr)
+    if clean_pred is None:
+        clean_pred = clean_predictions(module, x, value_range=vr, device=dev)
+    clean_ok = clean_pred.cpu() == y.cpu()
+    idx = clean_ok.nonzero().flatten()
+    accs, corrects, bs = [], [], 0
+    for i, e in enumerate(eps):
+        correct = clean_ok.clone()
+        if e > 0 and len(idx):
+            atk = Attack(attack.method, float(e), norm=attack.norm, steps=attack.steps, alpha=attack.alpha, random_start=attack.random_start,
+                         restarts=attack.restarts, targeted=False, early_stop=attack.early_stop)  # fmt: skip
+            out = run_attack(module, x[idx], y[idx], atk, seed=seed, value_range=vr, batch_size=batch_size, device=dev, keep_adv=False)
+            correct[idx] = ~out.success
+            bs = out.batch_size
+        accs.append(int(correct.sum()) / len(y) if len(y) else float("nan"))
+        corrects.append(correct)
+        if progress is not None:
+            progress(f"robustness:{attack.name}", i + 1, len(eps))
+    return Curve(attack.name, tuple(float(e) for e in eps), tuple(accs), tuple(corrects), attack.describe(), bs)
+
+
+def minimal_eps(
+    model: nn.Module | ModelBundle,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    norm: str = "linf",
+    eps_max: float = 0.5,
+    steps: int = 20,
+    iterations: int = 8,
+    seed: int = 0,
+    value_range: tuple[float, float] | None = None,
+    batch_size: int | None = None,
+    device: torch.device | str | None = None,
+    progress: ProgressFn | None = None,
+) -> torch.Tensor:
+    """Per sample, the smallest budget at which PGD fools the model, found by bisection.
+
+    Each sample gets its own interval ``[0, eps_max]``; every iteration runs PGD
+    with per-sample budgets at the midpoints and halves each interval. The result
+    (CPU, shape ``(N,)``) is the upper end of each final interval: a budget at which
+    an adversarial input was found, within ``eps_max / 2**iterations`` of the
+    smallest such budget PGD finds. Samples misclassified without attack get 0;
+    samples PGD does not fool at ``eps_max`` get ``inf``.
+    """
+    module, vr, dev, _ = resolve_model(model, value_range, device)
+    y = check_inputs(x, y, vr)
+    n = len(x)
+    result = torch.zeros(n)
+    if n == 0:
+        return result
+    clean_ok = clean_predictions(module, x, value_range=vr, device=dev) == y.cpu()
+    atk = Attack.pgd(eps_max, steps=steps, norm=norm)
+    if not eps_max > 0:
+        raise ConfigError(f"eps_max must be positive, got {eps_max!r}")
+    idx = clean_ok.nonzero().flatten()
+    found = run_attack(module, x[idx], y[idx], atk, seed=seed, value_range=vr, batch_size=batch_size, device=dev, keep_adv=False).success
+    lo = torch.zeros(len(idx))
+    hi = torch.where(found, torch.full((len(idx),), float(eps_max)), torch.full((len(idx),), math.inf))
+    active = found.nonzero().flatten()
+    for it in range(1, iterations + 1):
+        if progress is not None:
+            progress(f"robustness:min_eps_{norm}", it, iterations + 1)
+        if len(active) == 0:
+            continue
+        mid = (lo[active] + hi[active]) / 2
+        out = run_attack(module, x[idx[active]], y[idx[active]], atk, eps=mid, seed=seed + it, value_range=vr, batch_size=batch_size, device=dev, keep_adv=False)
+        hi[active] = torch.where(out.success, mid, hi[active])
+        lo[active] = torch.where(out.success, lo[active], mid)
+    if progress is not None:
+        progress(f"robustness:min_eps_{norm}", iterations + 1, iterations + 1)
+    result[idx] = hi
+    return result

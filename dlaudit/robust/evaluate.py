@@ -1,0 +1,118 @@
+"""Robust accuracy under chosen attacks and budgets: what ``dlaudit attack`` computes.
+
+The full report section (noise, minimal budgets, masking checks, groups, figures)
+is :func:`~dlaudit.robust.analysis.robustness`; this is the quick, focused run.
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..bundle import ModelBundle
+from ..data import AuditData
+from ..errors import ConfigError
+from ..performance import wilson_interval
+from ..report.model import Finding
+from ..utils import ProgressFn
+from .attacks import METHODS, NORMS, PGD_STEP_RATIO, Attack, budget_problem, check_eps
+from .curves import Curve, clean_predictions, robustness_curve
+from .masking import check_monotone, check_pgd_vs_fgsm, masking_findings
+
+__all__ = ["AttackResult", "evaluate_attacks", "DEFAULT_ATTACK_EPS", "DEFAULT_ATTACK_EPS_L2"]
+
+DEFAULT_ATTACK_EPS = (0.05, 0.1, 0.3)
+DEFAULT_ATTACK_EPS_L2 = (0.5, 1.0, 2.0)
+
+
+@dataclass
+class AttackResult:
+    """Robust accuracies by metric name, one row per (attack, eps), findings and settings."""
+
+    metrics: dict[str, float | None]
+    rows: list[dict[str, Any]]
+    findings: list[Finding] = field(default_factory=list)
+    params: dict[str, Any] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready, with the flat ``metrics`` object."""
+        return {
+            "metrics": dict(self.metrics),
+            "results": [dict(r) for r in self.rows],
+            "findings": [f.to_dict() for f in self.findings],
+            "params": dict(self.params),
+            "seconds": round(self.seconds, 3),
+        }
+
+
+def _names(value: str | Sequence[str], valid: Sequence[str], what: str) -> list[str]:
+    items = [v.strip().lower() for v in (value.split(",") if isinstance(value, str) else value) if str(v).strip()]
+    bad = [v for v in items if v not in valid]
+    if bad or not items:
+        raise ConfigError(f"unknown {what} {', '.join(bad) or '(none given)'}; choose from: {', '.join(valid)}")
+    return list(dict.fromkeys(items))
+
+
+def evaluate_attacks(
+    bundle: ModelBundle,
+    data: AuditData,
+    *,
+    attacks: str | Sequence[str] = ("fgsm", "pgd"),
+    norms: str | Sequence[str] = ("linf",),
+    eps: Sequence[float] = DEFAULT_ATTACK_EPS,
+    eps_l2: Sequence[float] = DEFAULT_ATTACK_EPS_L2,
+    steps: int = 40,
+    alpha: float | None = None,
+    restarts: int = 1,
+    early_stop: bool = True,
+    batch_size: int | None = None,
+    seed: int = 0,
+    progress: ProgressFn | None = None,
+) -> AttackResult:
+    """Accuracy of ``bundle`` on ``data`` under each attack and norm at each budget.
+
+    ``eps`` are the L-inf budgets and ``eps_l2`` the L2 ones, in input units.
+    FGSM: Goodfellow et al. 2015, arXiv:1412.6572; PGD: Madry et al. 2018, arXiv:1706.06083.
+    """
+    methods = _names(attacks, METHODS, "attack(s)")
+    norm_list = _names(norms, NORMS, "norm(s)")
+    for e in (*eps, *eps_l2):
+        check_eps(e)
+    start = time.perf_counter()
+    x, y = data.x, data.y
+    n = len(y)
+    clean_pred = clean_predictions(bundle, x)
+    clean_ok = int((clean_pred == y).sum())
+    metrics: dict[str, float | None] = {"robustness.clean_acc": clean_ok / n}
+    rows: list[dict[str, Any]] = [{"attack": "clean", "norm": None, "eps": 0.0, "accuracy": clean_ok / n, "ci": list(wilson_interval(clean_ok, n))}]
+    findings: list[Finding] = []
+    curves: dict[str, Curve] = {}
+    bs = batch_size
+    for norm in norm_list:
+        budgets = [float(e) for e in (eps if norm == "linf" else eps_l2)]
+        for method in methods:
+            atk = Attack.fgsm(1.0, norm=norm) if method == "fgsm" else Attack.pgd(1.0, alpha=alpha, steps=steps, norm=norm, restarts=restarts, early_stop=early_stop)
+            curve = robustness_curve(bundle, x, y, atk, budgets, clean_pred=clean_pred, seed=seed, batch_size=batch_size, progress=progress)
+            curves[curve.name] = curve
+            bs = curve.batch_size or bs
+            for e, a in zip(curve.eps, curve.accuracy):
+                metrics[f"robustness.{curve.name}.acc@{e:g}"] = a
+                rows.append({"attack": curve.name, "norm": norm, "eps": e, "accuracy": a, "ci": list(wilson_interval(round(a * n), n)), "settings": curve.description})
+        for e in budgets:
+            if (why := budget_problem(e, norm, bundle.card.value_range, tuple(x.shape[1:]))) is not None:
+                findings.append(Finding("warning", f"eps {e:g} was computed, but {why}", check="eps-range"))
+    checks = [check_monotone(c, n) for c in curves.values()]
+    if "fgsm_linf" in curves and "pgd_linf" in curves:
+        checks.append(check_pgd_vs_fgsm(curves["fgsm_linf"], curves["pgd_linf"], n))
+    if "fgsm_l2" in curves and "pgd_l2" in curves:
+        checks.append(check_pgd_vs_fgsm(curves["fgsm_l2"], curves["pgd_l2"], n))
+    findings.extend(masking_findings(checks))
+    params = {
+        "n": n, "data": data.name, "split": data.split, "attacks": methods, "norms": norm_list, "eps": list(eps), "eps_l2": list(eps_l2),
+        "steps": steps, "alpha": alpha if alpha is not None else f"{PGD_STEP_RATIO:g} * eps / steps", "restarts": restarts,
+        "random_start": True, "early_stop": early_stop, "seed": seed, "batch_size": bs,
+        "batch_size_chosen_by": "explicit" if batch_size else "throughput probe", "device": str(bundle.device),
+    }  # fmt: skip
+    return AttackResult(metrics, rows, findings, params, time.perf_counter() - start)
