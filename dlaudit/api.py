@@ -358,3 +358,140 @@ def robustness(
     audit_data = data_for(bundle, data, data_dir=data_dir, target=target, sensitive=sensitive)
     seed_everything(seed)
     return _robustness(bundle, audit_data, seed=seed, fast=fast, progress=progress, **params)
+
+
+# -- fairness (dlaudit/fairness) ------------------------------------------------------------
+
+
+def fairness(
+    model: ModelBundle | str | Path,
+    data: AuditData | str | Path | None = None,
+    *,
+    sensitive: str | Sequence[str] | None = None,
+    intersection: bool = False,
+    bins: dict[str, Sequence[float]] | None = None,
+    n_boot: int | None = None,
+    ci: float = 0.95,
+    gap_threshold: float = 0.1,
+    min_group_size: int = 30,
+    seed: int = 0,
+    fast: bool = False,
+    device: str = "auto",
+    trust_pickle: bool = False,
+    progress: ProgressFn | None = None,
+    title: str | None = None,
+    command: str | None = None,
+    **data_kwargs: Any,
+) -> Report:
+    """Group fairness of a model: a report with the performance and fairness sections.
+
+    Parameters
+    ----------
+    model, data
+        As for :func:`audit` (``data`` left out: the held-out split on the card).
+    sensitive
+        Sensitive columns (``"sex,race"`` or a list), looked up among the data's
+        sensitive and raw columns; one that is missing, constant or has NaN is
+        reported as undefined with its reason. Default: the data's sensitive columns.
+    intersection
+        Also judge the intersection of the features (``sex&race``).
+    bins
+        Bin edges for continuous features, e.g. ``{"age": [25, 60]}``.
+    n_boot, ci
+        Bootstrap resamples (default 1000; 200 with ``fast``) and confidence level.
+    gap_threshold, min_group_size
+        Gaps over the threshold are warnings; smaller groups are not judged.
+
+    Returns
+    -------
+    Report
+        ``report.metrics`` holds ``performance.accuracy`` and the
+        ``fairness.<feature>.*`` metrics, e.g. ``fairness.sex.demographic_parity_difference``.
+    """
+    params: dict[str, Any] = {
+        "sensitive": sensitive, "intersection": intersection, "bins": bins, "n_boot": n_boot, "ci": ci,
+        "gap_threshold": gap_threshold, "min_group_size": min_group_size,
+    }  # fmt: skip
+    return audit(
+        model, data, checks=["performance", "fairness"], fast=fast, seed=seed, device=device, progress=progress,
+        trust_pickle=trust_pickle, params={"fairness": params}, title=title or "dlaudit fairness", command=command, **data_kwargs,
+    )  # fmt: skip
+
+
+def mitigate(
+    model: ModelBundle | str | Path,
+    data: str | Path | None = None,
+    *,
+    sensitive: str,
+    method: str | Sequence[str] = "reweigh",
+    constraint: str = "demographic_parity",
+    output: str | Path | None = None,
+    seed: int = 0,
+    device: str = "auto",
+    epochs: int | None = None,
+    max_iter: int = 20,
+    eps: float = 0.01,
+    bins: dict[str, Sequence[float]] | None = None,
+    n_boot: int = 200,
+    data_dir: str | Path | None = None,
+    target: str | None = None,
+    trust_pickle: bool = False,
+    progress: ProgressFn | None = None,
+) -> Any:
+    """Mitigate a model's unfairness over one sensitive feature, and measure before and after.
+
+    Parameters
+    ----------
+    model
+        A model file or a :class:`ModelBundle`.
+    data
+        A dataset name or file (default: the one on the model's card). Its
+        training split fits the method; its held-out split measures every model.
+    sensitive
+        The sensitive column, e.g. ``"sex"``.
+    method
+        ``reweigh`` (retrain with Kamiran-Calders weights), ``threshold``
+        (fairlearn ThresholdOptimizer; the column must be a model input) or
+        ``expgrad`` (fairlearn ExponentiatedGradient, saved as an ensemble); a
+        list or comma-separated string runs several.
+    constraint
+        ``demographic_parity`` or ``equalized_odds`` (threshold, expgrad).
+    output
+        Where to save the mitigated model (``<stem>-<method>.pt`` for each of
+        several methods); it loads back with :func:`load_model`.
+
+    Returns
+    -------
+    dlaudit.fairness.mitigate.MitigationResult
+        ``models`` (bundles by method), ``rows``, ``table()``, ``section()``, ``report()``.
+    """
+    from .data.validate import check_fits as _check_fits
+    from .fairness.mitigate import mitigate_bundle, output_paths
+
+    bundle = _bundle(model, device=device, trust_pickle=trust_pickle)
+    card = bundle.card
+    if isinstance(data, AuditData):
+        raise ConfigError("mitigation needs the model's training split as well as held-out data; pass a dataset name or file, not AuditData")
+    spec = data if data is not None else card.dataset
+    if spec is None:
+        raise ConfigError("no data given and the model card names no dataset; pass --data (e.g. --data adult --data-dir DIR)")
+    same = card.dataset is not None and str(spec) == card.dataset
+    splits = load_splits(
+        spec, data_dir=data_dir or (card.data_dir if same else None), target=target or card.target,
+        sensitive=[s.strip() for s in str(sensitive).split(",") if s.strip()], seed=card.data_seed if same else 0, encoder=card.encoder,
+    )  # fmt: skip
+    _check_fits(card, splits.train)
+    _check_fits(card, splits.test)
+    methods = [m.strip() for m in method.split(",")] if isinstance(method, str) else list(method)
+    result = mitigate_bundle(
+        bundle, splits, sensitive=sensitive, methods=methods, constraint=constraint, seed=seed, epochs=epochs,
+        max_iter=max_iter, eps=eps, bins=bins, n_boot=n_boot, progress=progress,
+    )  # fmt: skip
+    if output is not None:
+        for name, path in output_paths(str(output), list(result.models)).items():
+            save_model(result.models[name], path)
+            result.saved[name] = path
+    return result
+
+
+__all__ += ["fairness", "mitigate"]

@@ -404,6 +404,143 @@ def attack(model: str, attacks: str, norms: str, eps: str, eps_l2: str, json_pat
         click.echo(f"{f.severity}: {f.message}")
 
 
+# -- fairness (dlaudit/fairness) -------------------------------------------------------
+
+
+def _bins(values: tuple[str, ...]) -> dict[str, list[float]] | None:
+    """``--bins age=25,60`` (repeatable) as ``{"age": [25.0, 60.0]}``."""
+    out: dict[str, list[float]] = {}
+    for text in values:
+        name, sep, edges = text.partition("=")
+        if not sep or not name.strip():
+            raise click.BadParameter(f"--bins takes COLUMN=EDGE[,EDGE...], e.g. age=25,60; got {text!r}")
+        out[name.strip()] = _floats(edges, f"--bins {name.strip()}")
+    return out or None
+
+
+def _cell(value: Any, width: int = 10) -> str:
+    if value is None:
+        return f"{'undefined':>{width}}"
+    if isinstance(value, float):
+        return f"{value:>{width}.4f}"
+    return f"{str(value):>{width}}"
+
+
+def _echo_table(columns: list[str], rows: list[list[Any]]) -> None:
+    widths = [max(len(str(c)), *(len(_cell(r[i]).strip()) for r in rows)) if rows else len(str(c)) for i, c in enumerate(columns)]
+    click.echo("  ".join(f"{str(c):>{w}}" for c, w in zip(columns, widths)))
+    for r in rows:
+        click.echo("  ".join(_cell(v, w) for v, w in zip(r, widths)))
+
+
+@cli.command(context_settings=CONTEXT)
+@click.argument("model", type=click.Path())
+@data_options
+@model_options
+@run_options
+@click.option("--intersection", is_flag=True, help="Also judge the intersection of the sensitive features (e.g. sex&race).")
+@click.option("--bins", "bins", multiple=True, help="Bin edges of a continuous feature, COLUMN=EDGE[,EDGE...] (default age=25,60). Repeatable.")
+@click.option("--n-boot", type=click.IntRange(min=0), default=None, help="Bootstrap resamples for the intervals (default 1000; 200 with --fast).")
+@click.option("--gap-threshold", type=click.FloatRange(min=0), default=0.1, show_default=True, help="Gaps above this are warnings.")
+@click.option("--min-group-size", type=click.IntRange(min=1), default=30, show_default=True, help="Smaller groups are flagged, not judged.")
+@click.option("--fast", is_flag=True, help="Fewer bootstrap resamples.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), default=None, help="Also write an HTML report.")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None, help="Write the result as JSON (flat 'metrics' object).")
+@click.option("--fail-on", "fail_on", multiple=True, help="Gate 'METRIC OP NUMBER'; exit 1 when one fails. Repeatable.")
+def fairness(model: str, sensitive: str | None, intersection: bool, bins: tuple[str, ...], n_boot: int | None, gap_threshold: float, min_group_size: int, fast: bool, output: str | None, json_path: str | None, fail_on: tuple[str, ...], quiet: bool, **kw: Any) -> None:
+    """Group fairness of MODEL over sensitive features (fairlearn metrics with bootstrap intervals)."""
+    from .api import fairness as api_fairness
+    from .report.gates import parse_gate
+
+    _setup_logging(quiet)
+    gates = [parse_gate(g) for g in fail_on]
+    bundle = load_bundle(model, kw)
+    rep = api_fairness(
+        bundle, kw.pop("data"), sensitive=sensitive, intersection=intersection, bins=_bins(bins), n_boot=n_boot,
+        gap_threshold=gap_threshold, min_group_size=min_group_size, seed=kw["seed"], fast=fast, device=kw["device"],
+        progress=TerminalProgress(quiet), command="dlaudit " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
+        data_dir=kw.get("data_dir"), target=kw.get("target"),
+    )  # fmt: skip
+    if gates:
+        rep.check(gates)
+    if output:
+        rep.save(output)
+    if json_path:
+        rep.save(json_path, format="json")
+    if not quiet:
+        _echo_fairness(rep)
+    if not rep.passed:
+        sys.exit(1)
+
+
+def _echo_fairness(rep: Any) -> None:
+    sec = rep.section("fairness")
+    acc = rep.metrics.get("performance.accuracy")
+    if acc is not None:
+        click.echo(f"accuracy {acc:.4f}")
+    if sec is None or sec.status != "ok":
+        click.echo(f"fairness {sec.status if sec else 'missing'}: {sec.reason if sec else ''}")
+        return
+    click.echo(sec.summary)
+    for table in sec.tables:
+        click.echo(f"\n{table.title}")
+        _echo_table(table.columns, table.rows)
+    click.echo(f"\n{'metric':<52} {'value':>10}   95% CI")
+    last_note = ""
+    for m in sec.metrics:
+        if "@" in m.name:
+            continue
+        ci = f"[{m.ci[0]:.3f}, {m.ci[1]:.3f}]" if m.ci else ""
+        note = m.note if m.value is None and m.note != last_note else ""
+        last_note = m.note if m.value is None else ""
+        click.echo(f"{m.name:<52} {_cell(m.value)}   {ci}" + (f"  ({note})" if note else ""))
+    if sec.findings:
+        click.echo("")
+    for f in sec.findings:
+        click.echo(f"{f.severity.upper():<8} {f.message}")
+    for g in rep.gates:
+        click.echo(f"{'PASS' if g.passed else 'FAIL'}  {g.gate}  (value {g.value if g.value is not None else 'undefined'})")
+
+
+@cli.command(context_settings=CONTEXT)
+@click.argument("model", type=click.Path())
+@data_options
+@model_options
+@run_options
+@click.option("--method", required=True, help="reweigh, threshold or expgrad (comma-separated to compare several).")
+@click.option("--constraint", type=click.Choice(["demographic_parity", "equalized_odds"]), default="demographic_parity", show_default=True, help="For threshold and expgrad.")
+@click.option("--epochs", type=click.IntRange(min=1), default=None, help="Epochs when retraining (reweigh; per round for expgrad); default: the model's.")
+@click.option("--max-iter", type=click.IntRange(min=1), default=20, show_default=True, help="Exponentiated-gradient rounds.")
+@click.option("--bins", "bins", multiple=True, help="Bin edges of a continuous sensitive feature, COLUMN=EDGE[,EDGE...].")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="Where to write the mitigated model (<stem>-<method>.pt for each of several).")
+@click.option("--report", "report_path", type=click.Path(dir_okay=False), default=None, help="Write the before/after comparison as a report (.html, .json, .md by extension).")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None, help="Write the comparison as JSON (flat 'metrics' object).")
+def mitigate(model: str, sensitive: str | None, method: str, constraint: str, epochs: int | None, max_iter: int, bins: tuple[str, ...], output: str, report_path: str | None, json_path: str | None, quiet: bool, **kw: Any) -> None:
+    """Mitigate MODEL's unfairness over one sensitive feature, save the result, print before/after."""
+    from .api import mitigate as api_mitigate
+
+    _setup_logging(quiet)
+    if not sensitive:
+        raise click.UsageError("mitigate needs --sensitive COLUMN (one column, e.g. --sensitive sex)")
+    bundle = load_bundle(model, kw)
+    result = api_mitigate(
+        bundle, kw.pop("data"), sensitive=sensitive, method=method, constraint=constraint, output=output, seed=kw["seed"],
+        device=kw["device"], epochs=epochs, max_iter=max_iter, bins=_bins(bins), data_dir=kw.get("data_dir"),
+        target=kw.get("target"), progress=TerminalProgress(quiet),
+    )  # fmt: skip
+    rep = result.report()
+    if report_path:
+        rep.save(report_path)
+    if json_path:
+        rep.save(json_path, format="json")
+    if not quiet:
+        table = result.table()
+        click.echo(f"{table.title}, on {result.n} held-out samples of {result.data}")
+        _echo_table(table.columns, table.rows)
+        for name, path in result.saved.items():
+            click.echo(f"{name} -> {path}")
+
+
 def main() -> None:
     """Console-script entry point."""
     cli.main(prog_name="dlaudit")

@@ -3,10 +3,12 @@ from __future__ import annotations
 
 from . import cnn as _cnn  # noqa: F401  (registers "cnn")
 from . import mlp as _mlp  # noqa: F401  (registers "mlp")
+from . import ensemble as _ensemble  # noqa: F401  (registers "ensemble")
 from .cnn import CNN
+from .ensemble import Ensemble
 from .layers import Normalize
 from .mlp import MLP
 from .numpy_mlp import NumpyMLP
 from .registry import build_model, list_models, register_model
 
-__all__ = ["CNN", "MLP", "Normalize", "NumpyMLP", "build_model", "list_models", "register_model"]
+__all__ = ["CNN", "Ensemble", "MLP", "Normalize", "NumpyMLP", "build_model", "list_models", "register_model"]

@@ -1,0 +1,251 @@
+"""The fairness section: group metrics with intervals, findings, per-group bars.
+
+Findings follow three rules:
+
+- the four-fifths rule (US EEOC Uniform Guidelines, 29 CFR 1607.4(D)): a
+  demographic parity ratio under 0.8 fails;
+- a demographic parity, equalized odds or accuracy gap over ``gap_threshold``
+  (0.1 by default) is a warning;
+- groups under ``min_group_size`` samples (30) are flagged as too small to judge,
+  and left out of the gaps and ratios rather than judged.
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from ..analysis import register_analysis
+from ..bundle import ModelBundle
+from ..data import AuditData
+from ..errors import AnalysisError
+from ..report.model import Section, Table
+from ..utils import ProgressFn, model_state
+from .groups import SensitiveFeature, resolve_sensitive
+from .metrics import FairnessResult, FeatureFairness, group_fairness
+from .plots import group_bars_figure
+from .robustness import robust_accuracy_by_group
+
+__all__ = ["fairness_section", "FOUR_FIFTHS", "GAP_THRESHOLD", "MIN_GROUP_SIZE", "N_BOOT", "N_BOOT_FAST"]
+
+log = logging.getLogger(__name__)
+
+FOUR_FIFTHS = 0.8
+GAP_THRESHOLD = 0.1
+MIN_GROUP_SIZE = 30
+N_BOOT = 1000
+N_BOOT_FAST = 200
+
+_GAPS = {
+    "demographic_parity_difference": "demographic parity difference (selection rates)",
+    "equalized_odds_difference": "equalized odds difference (TPR/FPR)",
+    "accuracy_gap": "accuracy gap",
+}
+
+
+def _fmt_ci(lo: Any, hi: Any) -> str:
+    if lo is None or hi is None or np.isnan(lo) or np.isnan(hi):
+        return ""
+    return f"[{lo:.3f}, {hi:.3f}]"
+
+
+def _num(value: Any) -> float | None:
+    return None if value is None or np.isnan(value) else round(float(value), 4)
+
+
+@register_analysis("fairness", "Fairness", order=40)
+def fairness_section(
+    bundle: ModelBundle,
+    data: AuditData,
+    *,
+    seed: int = 0,
+    fast: bool = False,
+    progress: ProgressFn | None = None,
+    sensitive: str | Sequence[str] | None = None,
+    intersection: bool = False,
+    bins: Mapping[str, Sequence[float]] | None = None,
+    n_boot: int | None = None,
+    ci: float = 0.95,
+    gap_threshold: float = GAP_THRESHOLD,
+    min_group_size: int = MIN_GROUP_SIZE,
+    robust_eps: float = 0.1,
+    batch_size: int = 512,
+    **_: object,
+) -> Section:
+    """Group fairness of the model's predictions over each sensitive feature.
+
+    Parameters
+    ----------
+    sensitive
+        Sensitive columns (comma-separated or a list), looked up in
+        ``data.sensitive`` then in the raw columns; default: ``data.sensitive``.
+    intersection
+        Also judge the intersection of the features (e.g. ``sex&race``).
+    bins
+        Bin edges for continuous features, e.g. ``{"age": [25, 60]}``; age
+        defaults to under 25, 25 to 60, 60 and over.
+    n_boot
+        Bootstrap resamples for the intervals (default 1000, 200 with ``fast``).
+    gap_threshold
+        Gaps above this are reported as warnings.
+    min_group_size
+        Smaller groups are flagged as too small and not judged.
+    robust_eps
+        Attack budget for robust accuracy per group (when dlaudit.robust provides it).
+    """
+    if sensitive is None and data.sensitive is None:
+        if data.modality == "image":
+            raise AnalysisError(f"{data.name!r} is image data with no sensitive features, so there are no groups to compare; audit fairness on tabular data with --sensitive COLUMN")
+        raise AnalysisError(f"{data.name!r} names no sensitive features; pass --sensitive COLUMN[,COLUMN] (e.g. sex,race)")
+    features = resolve_sensitive(data, sensitive, bins=bins, intersection=intersection)
+    if not features:
+        raise AnalysisError("no sensitive features were given; pass --sensitive COLUMN[,COLUMN]")
+    n_boot = n_boot if n_boot is not None else (N_BOOT_FAST if fast else N_BOOT)
+    with model_state(bundle.module):
+        pred = bundle.predict(data.x, batch_size=batch_size).numpy()
+    result = group_fairness(
+        data.y.numpy(), pred, features, class_names=bundle.card.names, n_boot=n_boot, seed=seed, ci=ci,
+        min_group_size=min_group_size, progress=progress,
+    )  # fmt: skip
+    sec = Section(
+        name="fairness",
+        title="Fairness",
+        params={
+            "data": data.name, "split": data.split, "n": len(data), "features": [f.name for f in features],
+            "positive_class": bundle.card.names[result.positive] if result.positive is not None else None,
+            "n_boot": n_boot, "ci": ci, "seed": seed, "gap_threshold": gap_threshold, "four_fifths": FOUR_FIFTHS,
+            "min_group_size": min_group_size, "bins": {f.name: list(f.edges) for f in features if f.edges},
+        },
+    )  # fmt: skip
+    sec.metrics.extend(result.metrics)
+    for feat in result.features:
+        _add_feature_findings(sec, feat, gap_threshold=gap_threshold, min_group_size=min_group_size)
+        _add_feature_tables(sec, feat, result)
+    if not any(f.severity in ("warning", "fail") for f in sec.findings):
+        sec.add_finding("info", f"no gap above {gap_threshold:g} and the four-fifths rule holds for every judged feature", check="fairness-ok")
+    _add_robust(sec, bundle, data, features, eps=robust_eps, seed=seed, fast=fast, min_group_size=min_group_size)
+    sec.summary = _summary(result, data)
+    return sec
+
+
+def _add_feature_findings(sec: Section, feat: FeatureFairness, *, gap_threshold: float, min_group_size: int) -> None:
+    if feat.note and all(f.message != feat.note for f in sec.findings):  # an intersection repeats its parts' notes
+        sec.add_finding("info", feat.note, check="binning")
+    if not feat.defined:
+        sec.add_finding("warning", f"fairness over {feat.name!r} is undefined: {feat.reason}", check="undefined")
+        return
+    table = feat.by_group
+    small = table[~table["judged"]]
+    if len(small):
+        listed = ", ".join(f"{g!r} (n={int(c)})" for g, c in small["count"].items())
+        sec.add_finding("info", f"{feat.name}: group(s) {listed} have fewer than {min_group_size} samples: too small to judge, left out of the gaps", check="small-group")
+    ratio = feat.metric("demographic_parity_ratio")
+    if ratio is not None and ratio.value is not None and ratio.value < FOUR_FIFTHS:
+        sec.add_finding(
+            "fail",
+            f"{feat.name}: four-fifths rule fails: the lowest group selection rate is {ratio.value:.0%} of the highest (under {FOUR_FIFTHS:.0%})",
+            evidence=_evidence(feat, "selection_rate") + (f"; ratio 95% CI {_fmt_ci(*ratio.ci)}" if ratio.ci else ""),
+            check="four-fifths",
+        )
+    for short, label in _GAPS.items():
+        m = feat.metric(short)
+        if m is None or m.value is None or m.value <= gap_threshold:
+            continue
+        rate = {"demographic_parity_difference": "selection_rate", "equalized_odds_difference": "tpr", "accuracy_gap": "accuracy"}[short]
+        sec.add_finding(
+            "warning",
+            f"{feat.name}: {label} is {m.value:.3f}, over {gap_threshold:g}" + (f" (95% CI {_fmt_ci(*m.ci)})" if m.ci else ""),
+            evidence=_evidence(feat, rate),
+            check=short,
+        )
+    for rate, why in (("tpr", "no positives"), ("fpr", "no negatives")):
+        if rate not in table.columns:
+            continue
+        groups = [str(g) for g in table.index[table["judged"] & table[rate].isna()]]
+        if groups:
+            sec.add_finding(
+                "info",
+                f"{feat.name}: {rate.upper()} is undefined for {', '.join(map(repr, groups))} ({why}); those groups are left out of the {rate.upper()} gaps",
+                check="undefined-rate",
+            )
+
+
+def _evidence(feat: FeatureFairness, rate: str) -> str:
+    if feat.by_group is None or rate not in feat.by_group.columns:
+        return ""
+    parts = []
+    for group, row in feat.by_group.iterrows():
+        value = row[rate]
+        text = "undefined" if np.isnan(value) else f"{value:.3f}"
+        parts.append(f"{group}: {text} (n={int(row['count'])}{'' if row['judged'] else ', too small'})")
+    return f"{rate.replace('_', ' ')} by group: " + "; ".join(parts)
+
+
+def _add_feature_tables(sec: Section, feat: FeatureFairness, result: FairnessResult) -> None:
+    if not feat.defined:
+        return
+    table = feat.by_group
+    binary = result.positive is not None
+    level = f"{result.ci_level:.0%} CI"
+    if binary:
+        columns = ["group", "n", "accuracy", level, "selection rate", level, "TPR", level, "FPR", "FNR", "precision", "note"]
+    else:
+        columns = ["group", "n", "accuracy", level, "note"]
+    rows = []
+    for group, row in table.iterrows():
+        note = "" if row["judged"] else f"too small to judge (n < {result.min_group_size})"
+        cells: list[Any] = [str(group), int(row["count"]), _num(row["accuracy"]), _fmt_ci(row.get("accuracy_lo"), row.get("accuracy_hi"))]
+        if binary:
+            cells += [_num(row["selection_rate"]), _fmt_ci(row.get("selection_rate_lo"), row.get("selection_rate_hi"))]
+            cells += [_num(row["tpr"]), _fmt_ci(row.get("tpr_lo"), row.get("tpr_hi")), _num(row["fpr"]), _num(row["fnr"]), _num(row["precision"])]
+            undefined = [name.upper() if len(name) == 3 else name for name in ("tpr", "fpr", "precision") if np.isnan(row[name])]
+            if undefined:
+                note = "; ".join(filter(None, [note, f"{', '.join(undefined)} undefined (no samples to divide by)"]))
+        rows.append(cells + [note])
+    positive = result.class_names[result.positive] if binary else None
+    caption = (
+        f"Rates of the positive class {positive!r}; blank (undefined) where the rate has nothing to divide by, e.g. TPR for a group with no positives."
+        if binary
+        else "Accuracy per group; see the per-class table for one-vs-rest rates."
+    )
+    if feat.note:
+        caption += f" {feat.note}."
+    sec.tables.append(Table(title=f"Groups by {feat.name}", columns=columns, rows=rows, caption=caption))
+    if feat.per_class is not None:
+        pc = feat.per_class
+        sec.tables.append(
+            Table(
+                title=f"Per-class rates by {feat.name} (one-vs-rest)",
+                columns=["class", "group", "selection rate", "TPR", "FPR", "FNR", "precision"],
+                rows=[[r["class"], r["group"], _num(r["selection_rate"]), _num(r["tpr"]), _num(r["fpr"]), _num(r["fnr"]), _num(r["precision"])] for _, r in pc.iterrows()],
+                caption="Each class against the rest; the summaries report the worst class.",
+            )
+        )
+    rates = ("selection_rate", "tpr", "accuracy") if binary else ("accuracy",)
+    sec.figures.append(group_bars_figure(feat.name, table, rates=rates, ci_level=result.ci_level))
+
+
+def _add_robust(sec: Section, bundle: ModelBundle, data: AuditData, features: Sequence[SensitiveFeature], *, eps: float, seed: int, fast: bool, min_group_size: int) -> None:
+    robust = robust_accuracy_by_group(bundle, data, features, eps=eps, seed=seed, fast=fast, min_group_size=min_group_size)
+    if robust.skipped:
+        sec.params["robust_by_group"] = f"skipped: {robust.skipped}"
+        sec.add_finding("info", f"robust accuracy per group skipped: {robust.skipped}", check="robust-by-group")
+        return
+    sec.params["robust_by_group"] = {"eps": eps}
+    sec.metrics.extend(robust.metrics)
+    sec.tables.extend(robust.tables)
+
+
+def _summary(result: FairnessResult, data: AuditData) -> str:
+    parts = []
+    for feat in result.features:
+        m = feat.metric("demographic_parity_difference")
+        if not feat.defined or m is None:
+            parts.append(f"{feat.name}: undefined")
+        elif m.value is None:
+            parts.append(f"{feat.name}: demographic parity difference undefined")
+        else:
+            parts.append(f"{feat.name}: demographic parity difference {m.value:.3f}")
+    return f"{len(data)} samples of {data.name} ({data.split}); " + "; ".join(parts) + "."

@@ -1,0 +1,269 @@
+"""Mitigation: reweighing, group thresholds, exponentiated gradient; measured before and after.
+
+Three places to intervene, one method each:
+
+- ``reweigh`` (pre-processing, :mod:`.reweigh`): retrain the model's architecture
+  with Kamiran-Calders sample weights (Kamiran and Calders 2012);
+- ``threshold`` (post-processing, :mod:`.thresholds`): fairlearn's
+  ThresholdOptimizer over the trained model (Hardt et al. 2016,
+  https://arxiv.org/abs/1610.02413);
+- ``expgrad`` (in-processing, :mod:`.expgrad`): fairlearn's ExponentiatedGradient
+  with our trainer as the base learner (Agarwal et al. 2018,
+  https://arxiv.org/abs/1803.02453).
+
+Every method is fitted on the training split and every model, the original
+included, is measured on the same held-out split, so the table compares like with like.
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..bundle import ModelBundle
+from ..data import AuditData, Splits
+from ..errors import ConfigError
+from ..report.model import Metric, Report, Section, Table
+from ..train import train as _train
+from ..utils import ProgressFn, model_state
+from .expgrad import fit_expgrad
+from .groups import SensitiveFeature, resolve_sensitive
+from .metrics import FeatureFairness, group_fairness
+from .plots import tradeoff_figure
+from .reweigh import reweighing_weights
+from .thresholds import CONSTRAINTS, check_constraint, fit_group_thresholds
+
+__all__ = ["METHODS", "CONSTRAINTS", "MitigationResult", "mitigate_bundle", "reweigh_bundle", "evaluate_models", "output_paths"]
+
+log = logging.getLogger(__name__)
+
+METHODS = ("reweigh", "threshold", "expgrad")
+_TRAINERS = ("mlp", "cnn", "numpy-mlp")
+
+
+@dataclass
+class MitigationResult:
+    """The original and the mitigated models, measured on the same held-out data.
+
+    ``rows`` has one dict per model (``model``, ``accuracy``, ``demographic_parity_difference``
+    with ``_lo``/``_hi``, ``demographic_parity_ratio``, ``equalized_odds_difference``).
+    """
+
+    feature: str
+    original: ModelBundle
+    models: dict[str, ModelBundle]
+    rows: list[dict[str, Any]]
+    data: str
+    n: int
+    info: dict[str, dict[str, Any]] = field(default_factory=dict)
+    saved: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def metrics(self) -> dict[str, float | None]:
+        """``mitigation.<model>.accuracy`` and ``mitigation.<model>.<disparity>`` for every row."""
+        out: dict[str, float | None] = {}
+        for row in self.rows:
+            for key in ("accuracy", "demographic_parity_difference", "demographic_parity_ratio", "equalized_odds_difference"):
+                out[f"mitigation.{row['model']}.{key}"] = row.get(key)
+        return out
+
+    def table(self) -> Table:
+        base = self.rows[0]
+        rows = []
+        for row in self.rows:
+            dacc = None if row["accuracy"] is None or base["accuracy"] is None else row["accuracy"] - base["accuracy"]
+            dpd, dpd0 = row["demographic_parity_difference"], base["demographic_parity_difference"]
+            share = None if dpd is None or not dpd0 else dpd / dpd0
+            ci = "" if row.get("demographic_parity_difference_lo") is None else f"[{row['demographic_parity_difference_lo']:.3f}, {row['demographic_parity_difference_hi']:.3f}]"
+            rows.append([row["model"], _r(row["accuracy"]), _r(dacc), _r(dpd), ci, _r(share), _r(row["demographic_parity_ratio"]), _r(row["equalized_odds_difference"])])
+        return Table(
+            title=f"Before and after mitigation ({self.feature})",
+            columns=["model", "accuracy", "accuracy change", "DP difference", "95% CI", "DP difference / original", "DP ratio", "EO difference"],
+            rows=rows,
+            caption=f"All models measured on the same {self.n} held-out samples of {self.data}; DP = demographic parity, EO = equalized odds, over {self.feature}.",
+        )
+
+    def section(self) -> Section:
+        """A report section: the before/after table and accuracy against disparity."""
+        sec = Section(name="mitigation", title="Fairness mitigation", params={"feature": self.feature, "data": self.data, "n": self.n, "methods": self.info})
+        for name, value in self.metrics.items():
+            sec.metrics.append(Metric(name, value, higher_is_better=True if name.endswith((".accuracy", "_ratio")) else False))
+        sec.tables.append(self.table())
+        sec.figures.append(
+            tradeoff_figure(
+                [{"model": r["model"], "accuracy": r["accuracy"], "disparity": r["demographic_parity_difference"], "disparity_lo": r.get("demographic_parity_difference_lo"), "disparity_hi": r.get("demographic_parity_difference_hi")} for r in self.rows],
+                feature=self.feature,
+            )
+        )
+        base = self.rows[0]
+        for row in self.rows[1:]:
+            if row["demographic_parity_difference"] is None or base["demographic_parity_difference"] is None:
+                continue
+            sec.add_finding(
+                "info",
+                f"{row['model']}: demographic parity difference {base['demographic_parity_difference']:.3f} -> {row['demographic_parity_difference']:.3f}, "
+                f"accuracy {base['accuracy']:.4f} -> {row['accuracy']:.4f}",
+                check="mitigation",
+            )
+        sec.summary = f"Original and {len(self.rows) - 1} mitigated model(s) over {self.feature}, on {self.n} held-out samples of {self.data}."
+        return sec
+
+    def report(self, *, title: str | None = None) -> Report:
+        return Report(title=title or f"dlaudit mitigation: {self.feature}", card=self.original.card.to_dict(), sections=[self.section()])
+
+
+def _r(v: float | None) -> float | None:
+    return None if v is None else round(float(v), 4)
+
+
+# -- the methods --------------------------------------------------------------------------------
+
+
+def reweigh_bundle(bundle: ModelBundle, splits: Splits, feature: SensitiveFeature, *, seed: int = 0, epochs: int | None = None, progress: ProgressFn | None = None) -> tuple[ModelBundle, dict[str, Any]]:
+    """Retrain ``bundle``'s architecture on the training split with Kamiran-Calders weights."""
+    card = bundle.card
+    training = card.training or {}
+    trainer = training.get("trainer") or card.architecture
+    if trainer not in _TRAINERS or not card.architecture:
+        raise ConfigError("reweighing retrains the model, which needs a reference model trained by dlaudit (mlp, cnn, numpy-mlp); use --method threshold")
+    if not feature.defined:
+        raise ConfigError(f"cannot reweigh over {feature.name!r}: {feature.reason}")
+    weights = reweighing_weights(feature.groups, splits.train.y.numpy())
+    hidden = card.arch_kwargs.get("hidden")
+    info = {"method": "reweigh", "reference": "Kamiran and Calders 2012", "feature": feature.name, "weight_range": [float(weights.min()), float(weights.max())]}
+    mitigated = _train(
+        trainer, splits, epochs=epochs or training.get("epochs"), lr=training.get("lr"), optimizer=training.get("optimizer"),
+        batch_size=training.get("batch_size"), weight_decay=float(training.get("weight_decay", 0.0)), seed=seed,
+        device=bundle.device, hidden=tuple(hidden) if hidden else None, sample_weight=weights,
+        training_info={"adversarial": None, "mitigation": info}, dataset=card.dataset, data_dir=card.data_dir,
+        data_seed=card.data_seed, progress=progress,
+    )  # fmt: skip
+    return mitigated, info
+
+
+def _fit_one(method: str, bundle: ModelBundle, splits: Splits, feature: SensitiveFeature, *, constraint: str, seed: int, epochs: int | None, max_iter: int, eps: float, progress: ProgressFn | None) -> tuple[ModelBundle, dict[str, Any]]:
+    if method == "reweigh":
+        return reweigh_bundle(bundle, splits, feature, seed=seed, epochs=epochs, progress=progress)
+    if method == "threshold":
+        mitigated, _ = fit_group_thresholds(bundle, splits.train, feature, constraint=constraint, seed=seed)
+        return mitigated, {"method": "threshold", "reference": "Hardt et al. 2016 (fairlearn ThresholdOptimizer)", "feature": feature.name, "constraint": constraint}
+    mitigated, reduction = fit_expgrad(bundle, splits.train, feature, constraint=constraint, eps=eps, max_iter=max_iter, epochs=epochs, seed=seed, device=bundle.device)
+    info = {
+        "method": "expgrad", "reference": "Agarwal et al. 2018 (fairlearn ExponentiatedGradient)", "feature": feature.name,
+        "constraint": constraint, "eps": eps, "max_iter": max_iter, "rounds": int(len(reduction.predictors_)),
+        "members": len(mitigated.card.arch_kwargs["members"]),
+    }  # fmt: skip
+    return mitigated, info
+
+
+def _with_mitigation_card(mitigated: ModelBundle, original: ModelBundle, info: dict[str, Any], accuracy: float | None) -> None:
+    training = dict(mitigated.card.training or original.card.training or {})
+    training["mitigation"] = info
+    # a retrained model's card has its own training metrics; a post-processed or ensemble one would show the original's
+    metrics = dict(mitigated.card.metrics or {}) if info.get("method") == "reweigh" else {}
+    if accuracy is not None:
+        metrics["test_accuracy"] = accuracy
+    original_acc = (original.card.metrics or {}).get("test_accuracy")
+    if original_acc is not None:
+        metrics["original_test_accuracy"] = original_acc
+    mitigated.card = mitigated.card.replace(training=training, metrics=metrics)
+
+
+def evaluate_models(models: Mapping[str, ModelBundle], data: AuditData, feature: SensitiveFeature, *, n_boot: int = 200, seed: int = 0) -> list[dict[str, Any]]:
+    """Accuracy and disparities of each model on ``data``, over ``feature``."""
+    rows = []
+    for name, bundle in models.items():
+        with model_state(bundle.module):
+            pred = bundle.predict(data.x).numpy()
+        y = data.y.numpy()
+        fair: FeatureFairness = group_fairness(y, pred, [feature], class_names=bundle.card.names, n_boot=n_boot, seed=seed).features[0]
+        row: dict[str, Any] = {"model": name, "accuracy": float((pred == y).mean())}
+        for short in ("demographic_parity_difference", "demographic_parity_ratio", "equalized_odds_difference"):
+            m = fair.metric(short)
+            row[short] = None if m is None else m.value
+            if m is not None and m.ci is not None:
+                row[f"{short}_lo"], row[f"{short}_hi"] = m.ci
+        rows.append(row)
+    return rows
+
+
+def mitigate_bundle(
+    bundle: ModelBundle,
+    splits: Splits,
+    *,
+    sensitive: str,
+    methods: Sequence[str] = ("reweigh",),
+    constraint: str = "demographic_parity",
+    seed: int = 0,
+    epochs: int | None = None,
+    max_iter: int = 20,
+    eps: float = 0.01,
+    bins: Mapping[str, Sequence[float]] | None = None,
+    n_boot: int = 200,
+    progress: ProgressFn | None = None,
+) -> MitigationResult:
+    """Mitigate ``bundle`` over one sensitive feature with each of ``methods``.
+
+    Parameters
+    ----------
+    splits
+        The model's training split (to fit each method) and a held-out split
+        (to measure every model), encoded with the model's encoder.
+    sensitive
+        One sensitive column (looked up in the sensitive or raw columns).
+    methods
+        Any of ``reweigh``, ``threshold``, ``expgrad``.
+    constraint
+        ``demographic_parity`` or ``equalized_odds`` (threshold and expgrad).
+    epochs
+        Epochs when retraining (reweigh; per round for expgrad); default: the card's.
+    max_iter, eps
+        ExponentiatedGradient's rounds and constraint slack.
+    n_boot
+        Bootstrap resamples for the disparity intervals in the table.
+    """
+    methods = list(dict.fromkeys(methods))
+    bad = [m for m in methods if m not in METHODS]
+    if bad or not methods:
+        raise ConfigError(f"unknown mitigation method(s) {', '.join(bad) or '(none)'}; choose from: {', '.join(METHODS)}")
+    check_constraint(constraint)
+    names = [n.strip() for n in str(sensitive).split(",") if n.strip()]
+    if len(names) != 1:
+        raise ConfigError(f"mitigation works on one sensitive feature at a time; got {names or 'none'} (e.g. --sensitive sex)")
+    train_feature = resolve_sensitive(splits.train, names, bins=bins)[0]
+    if not train_feature.defined:
+        raise ConfigError(f"cannot mitigate over {names[0]!r}: {train_feature.reason}")
+    same_bins = {names[0]: list(train_feature.edges)} if train_feature.edges else None
+    test_feature = resolve_sensitive(splits.test, names, bins=same_bins)[0]
+    if not test_feature.defined:
+        raise ConfigError(f"cannot measure fairness over {names[0]!r} on the held-out split: {test_feature.reason}")
+    models: dict[str, ModelBundle] = {}
+    info: dict[str, dict[str, Any]] = {}
+    for method in methods:
+        if progress is not None:
+            progress(f"mitigate:{method}", 0, 1)
+        torch.manual_seed(seed)
+        np.random.seed(seed % (2**32))
+        mitigated, details = _fit_one(method, bundle, splits, train_feature, constraint=constraint, seed=seed, epochs=epochs, max_iter=max_iter, eps=eps, progress=progress)
+        models[method] = mitigated
+        info[method] = details
+        if progress is not None:
+            progress(f"mitigate:{method}", 1, 1)
+    rows = evaluate_models({"original": bundle, **models}, splits.test, test_feature, n_boot=n_boot, seed=seed)
+    for row in rows[1:]:
+        _with_mitigation_card(models[row["model"]], bundle, info[row["model"]], row["accuracy"])
+    return MitigationResult(names[0], bundle, models, rows, splits.test.name, len(splits.test), info)
+
+
+def output_paths(output: str, methods: Sequence[str]) -> dict[str, str]:
+    """Where each mitigated model is written: ``output`` itself for one method, else ``<stem>-<method><suffix>``."""
+    path = Path(output)
+    if len(methods) == 1:
+        return {methods[0]: str(path)}
+    return {m: str(path.with_name(f"{path.stem}-{m}{path.suffix or '.pt'}")) for m in methods}
+
