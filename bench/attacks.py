@@ -196,6 +196,7 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=40)
     ap.add_argument("--eps", type=float, default=0.3)
     ap.add_argument("--eps-l2", type=float, default=2.0)
+    ap.add_argument("--acc-eps", type=float, default=0.1, help="L-inf eps of the extra robust-accuracy comparison")
     ap.add_argument("--quick", action="store_true", help="N=250, 10 steps: check that everything runs")
     ap.add_argument("--repeat", type=int, default=1, help="runs of each separate-process measurement (median)")
     ap.add_argument("--skip", default="", help="parts to skip, comma-separated: peers,probe,processes,training")
@@ -310,6 +311,14 @@ def peers(bundle: Any, model: nn.Module, x: torch.Tensor, y: torch.Tensor, args:
     rows.append(("ART ProjectedGradientDescent (L2)", *timed(lambda: art_acc(art2))))
     _report(f"PGD-{steps} L2, eps {e2}", rows)
     print("# captum's L2 PGD takes sign steps (an L-inf step inside an L2 ball), so its numbers are not comparable.")
+
+    e = args.acc_eps  # eps 0.3 breaks every input of an undefended model; compare accuracies where they are informative
+    a = alpha_e = 2.5 * e / steps
+    rows = [("hand-written torch loop", *timed(lambda: loop_pgd(model, x, y, e, a, steps, bs)))]
+    rows.append(("dlaudit, same semantics (early_stop=False)", *timed(dl(Attack.pgd(e, steps=steps, early_stop=False)))))
+    rows.append(("dlaudit, default (stop a sample once fooled)", *timed(dl(Attack.pgd(e, steps=steps)))))
+    rows.append(("torchattacks.PGD", *timed(lambda: batched_accuracy(model, torchattacks.PGD(model, eps=e, alpha=alpha_e, steps=steps), x, y, bs))))
+    _report(f"PGD-{steps} L-inf, eps {e} (robust accuracy check)", rows)
 
 
 def probe(bundle: Any, model: nn.Module, x: torch.Tensor, y: torch.Tensor, args: argparse.Namespace) -> None:
