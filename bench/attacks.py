@@ -162,12 +162,24 @@ def child(mode: str, model_path: str, data_path: str, eps: float, steps: int, bs
     print(json.dumps({"seconds": seconds, "accuracy": acc, "malloc": state}))
 
 
-def run_child(args: list[str], env: dict[str, str]) -> dict[str, Any]:
+def run_child(args: list[str], env: dict[str, str], repeat: int = 1, json_out: Path | None = None) -> dict[str, Any]:
+    """Run a child ``repeat`` times; seconds and wall time are medians (the last run's other fields)."""
+    runs = [_run_child_once(args, env, json_out) for _ in range(max(1, repeat))]
+    out = dict(runs[-1])
+    out["seconds"] = statistics.median(r["seconds"] for r in runs)
+    out["wall"] = statistics.median(r["wall"] for r in runs)
+    return out
+
+
+def _run_child_once(args: list[str], env: dict[str, str], json_out: Path | None) -> dict[str, Any]:
     start = time.perf_counter()
     out = subprocess.run([sys.executable, *args], env=env, capture_output=True, text=True, cwd=ROOT)
     wall = time.perf_counter() - start
     if out.returncode != 0:
         raise RuntimeError(f"child {args} failed: {out.stderr[-2000:]}")
+    if json_out is not None:  # a dlaudit attack --json file
+        payload = json.loads(json_out.read_text())
+        return {"seconds": payload["seconds"], "wall": wall, "payload": payload}
     lines = [ln for ln in out.stdout.splitlines() if ln.startswith("{")]
     result = json.loads(lines[-1]) if lines else {}
     result["wall"] = wall
@@ -184,7 +196,9 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=40)
     ap.add_argument("--eps", type=float, default=0.3)
     ap.add_argument("--eps-l2", type=float, default=2.0)
+    ap.add_argument("--acc-eps", type=float, default=0.1, help="L-inf eps of the extra robust-accuracy comparison")
     ap.add_argument("--quick", action="store_true", help="N=250, 10 steps: check that everything runs")
+    ap.add_argument("--repeat", type=int, default=1, help="runs of each separate-process measurement (median)")
     ap.add_argument("--skip", default="", help="parts to skip, comma-separated: peers,probe,processes,training")
     ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--model", default=None, help=argparse.SUPPRESS)
@@ -298,6 +312,14 @@ def peers(bundle: Any, model: nn.Module, x: torch.Tensor, y: torch.Tensor, args:
     _report(f"PGD-{steps} L2, eps {e2}", rows)
     print("# captum's L2 PGD takes sign steps (an L-inf step inside an L2 ball), so its numbers are not comparable.")
 
+    e = args.acc_eps  # eps 0.3 breaks every input of an undefended model; compare accuracies where they are informative
+    a = alpha_e = 2.5 * e / steps
+    rows = [("hand-written torch loop", *timed(lambda: loop_pgd(model, x, y, e, a, steps, bs)))]
+    rows.append(("dlaudit, same semantics (early_stop=False)", *timed(dl(Attack.pgd(e, steps=steps, early_stop=False)))))
+    rows.append(("dlaudit, default (stop a sample once fooled)", *timed(dl(Attack.pgd(e, steps=steps)))))
+    rows.append(("torchattacks.PGD", *timed(lambda: batched_accuracy(model, torchattacks.PGD(model, eps=e, alpha=alpha_e, steps=steps), x, y, bs))))
+    _report(f"PGD-{steps} L-inf, eps {e} (robust accuracy check)", rows)
+
 
 def probe(bundle: Any, model: nn.Module, x: torch.Tensor, y: torch.Tensor, args: argparse.Namespace) -> None:
     import torchattacks
@@ -328,12 +350,13 @@ def processes(model_path: Path, data_path: Path, args: argparse.Namespace) -> No
     env1 = {k: v for k, v in os.environ.items() if k != "DLAUDIT_MALLOC_TUNING"}
     env1["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env1.get("PYTHONPATH")]))
     env0["PYTHONPATH"] = env1["PYTHONPATH"]
-    print(f"\n## Separate processes (PGD-{args.steps} L-inf eps {args.eps}, {args.n} inputs)")
-    off = run_child([*me, "--child", "loop", *common], env0)
-    on = run_child([*me, "--child", "loop", *common], env1)
+    print(f"\n## Separate processes (PGD-{args.steps} L-inf eps {args.eps}, {args.n} inputs; median of {args.repeat} run(s) each)")
+    r = args.repeat
+    off = run_child([*me, "--child", "loop", *common], env0, r)
+    on = run_child([*me, "--child", "loop", *common], env1, r)
     print(f"hand-written loop, glibc default malloc : {off['seconds']:.2f} s  ({off['malloc']})")
     print(f"hand-written loop, dlaudit malloc tuning: {on['seconds']:.2f} s  ({on['malloc']}) -> {off['seconds'] / on['seconds']:.2f}x faster")
-    ta = run_child([*me, "--child", "torchattacks", *common], env1)
+    ta = run_child([*me, "--child", "torchattacks", *common], env1, r)
     cli = ["-m", "dlaudit", "attack", str(model_path), "--data", str(data_path), "--attack", "pgd", "--norm", "linf", "--eps", str(args.eps), "--steps", str(args.steps), "-q"]
     results = {}
     for label, extra, env in (
@@ -342,9 +365,9 @@ def processes(model_path: Path, data_path: Path, args: argparse.Namespace) -> No
         ("  same, DLAUDIT_MALLOC_TUNING=0", ["--batch-size", str(args.batch), "--no-early-stop"], env0),
     ):
         out_json = Path(tempfile.mkdtemp()) / "a.json"
-        res = run_child([*cli, *extra, "--json", str(out_json)], env)
-        payload = json.loads(out_json.read_text())
-        results[label] = (payload["seconds"], res["wall"], payload["metrics"][f"robustness.pgd_linf.acc@{args.eps:g}"], payload["params"]["batch_size"])
+        res = run_child([*cli, *extra, "--json", str(out_json)], env, r, out_json)
+        payload = res["payload"]
+        results[label] = (res["seconds"], res["wall"], payload["metrics"][f"robustness.pgd_linf.acc@{args.eps:g}"], payload["params"]["batch_size"])
     print(f"torchattacks script (batch {args.batch})        : attack {ta['seconds']:.2f} s, process {ta['wall']:.2f} s, robust acc {ta['accuracy']:.4f}")
     for label, (sec, wall, acc, bs) in results.items():
         print(f"{label:<44}: attack {sec:.2f} s, process {wall:.2f} s, robust acc {acc:.4f}, batch {bs} -> {ta['seconds'] / sec:.2f}x torchattacks (attack time)")

@@ -5,6 +5,22 @@ from __future__ import annotations
 from . import analysis as _analysis  # noqa: F401  (registers the "robustness" analysis)
 from .attacks import Attack, AttackOutput, fgsm, pgd, run_attack
 from .curves import Curve, minimal_eps, robustness_curve
+from .evaluate import AttackResult, evaluate_attacks
 from .noise import noise_accuracy
+from .training import AdversarialTraining, adversarial_loss
 
-__all__ = ["Attack", "AttackOutput", "Curve", "fgsm", "minimal_eps", "noise_accuracy", "pgd", "robustness_curve", "run_attack"]
+__all__ = [
+    "AdversarialTraining",
+    "Attack",
+    "AttackOutput",
+    "AttackResult",
+    "Curve",
+    "adversarial_loss",
+    "evaluate_attacks",
+    "fgsm",
+    "minimal_eps",
+    "noise_accuracy",
+    "pgd",
+    "robustness_curve",
+    "run_attack",
+]

@@ -5,6 +5,7 @@ import json
 
 import pandas as pd
 import pytest
+import torch
 from click.testing import CliRunner
 
 import dlaudit
@@ -17,7 +18,12 @@ EPS_NAMES += [f"robustness.pgd_l2.acc@{e:g}" for e in (0, 0.5, 1, 1.5, 2)]
 
 @pytest.fixture(scope="module")
 def section(digits_cnn: dlaudit.ModelBundle) -> dlaudit.Section:
-    return dlaudit.robustness(digits_cnn, fast=True, n=120, steps=8)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as the autouse fixture does for each test (module fixtures run before it)
+    try:
+        return dlaudit.robustness(digits_cnn, fast=True, n=120, steps=8)
+    finally:
+        torch.set_num_threads(threads)
 
 
 def test_section_metrics(section: dlaudit.Section) -> None:
