@@ -362,6 +362,11 @@ def robustness(
 
 # -- fairness (dlaudit/fairness) ------------------------------------------------------------
 
+from typing import TYPE_CHECKING  # noqa: E402
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .fairness.mitigate import MitigationResult
+
 
 def fairness(
     model: ModelBundle | str | Path,
@@ -437,7 +442,7 @@ def mitigate(
     target: str | None = None,
     trust_pickle: bool = False,
     progress: ProgressFn | None = None,
-) -> Any:
+) -> MitigationResult:
     """Mitigate a model's unfairness over one sensitive feature, and measure before and after.
 
     Parameters

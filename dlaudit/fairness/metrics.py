@@ -405,14 +405,14 @@ def group_fairness(
     it = iter(zip(defined, levels, boots))
     for f in features:
         if not f.defined:
-            results.append(_undefined_feature(f, positive))
+            results.append(_undefined_feature(f))
             continue
         feat, lv, boot = next(it)
         results.append(_feature_fairness(feat, yt, yp, lv, k, names, positive, boot, ci, min_group_size))
     return FairnessResult(results, len(yt), names, positive, n_boot, seed, ci, min_group_size)
 
 
-def _undefined_feature(f: SensitiveFeature, positive: int | None) -> FeatureFairness:
+def _undefined_feature(f: SensitiveFeature) -> FeatureFairness:
     key = metric_key(f.name)
     metrics = [Metric(f"fairness.{key}.{s}", None, description=_DESCRIPTIONS[s], note=f"undefined: {f.reason}") for s in SUMMARIES]
     return FeatureFairness(f.name, reason=f.reason, note=f.note, metrics=metrics)

@@ -55,7 +55,7 @@ from ..bundle import ModelBundle, register_postprocessor
 from ..card import ModelCard
 from ..data import AuditData
 from ..errors import ConfigError, ModelLoadError
-from ..utils import batched_logits
+from ..utils import batched_logits, model_state
 from .groups import SensitiveFeature, bin_labels
 
 __all__ = [
@@ -373,7 +373,8 @@ def fit_group_thresholds(
         predict_method="predict_proba", grid_size=grid_size,
     )  # fmt: skip
     x = data.x.reshape(len(data), -1).numpy()
-    optimizer.fit(x, data.y.numpy(), sensitive_features=feature.groups.astype(str).to_numpy())
+    with model_state(bundle.module):
+        optimizer.fit(x, data.y.numpy(), sensitive_features=feature.groups.astype(str).to_numpy())
     spec = thresholds_spec(optimizer, reader=reader, feature=feature.name, constraint=constraint, seed=seed)
     card = bundle.card.replace(postprocess=spec)
     module = GroupThresholds(bundle.module, spec)
