@@ -6,6 +6,7 @@ from . import analysis as _analysis  # noqa: F401  (registers the "robustness" a
 from .attacks import Attack, AttackOutput, fgsm, pgd, run_attack
 from .curves import Curve, minimal_eps, robustness_curve
 from .evaluate import AttackResult, evaluate_attacks
+from .groups import per_sample_correct
 from .noise import noise_accuracy
 from .training import AdversarialTraining, adversarial_loss
 
@@ -20,6 +21,7 @@ __all__ = [
     "fgsm",
     "minimal_eps",
     "noise_accuracy",
+    "per_sample_correct",
     "pgd",
     "robustness_curve",
     "run_attack",

@@ -13,7 +13,10 @@ import numpy as np
 import pandas as pd
 import torch
 
-__all__ = ["GroupAccuracy", "group_labels", "group_accuracy", "MAX_CATEGORIES", "MIN_GROUP"]
+from ..bundle import ModelBundle
+from ..data import AuditData
+
+__all__ = ["GroupAccuracy", "group_labels", "group_accuracy", "per_sample_correct", "MAX_CATEGORIES", "MIN_GROUP"]
 
 MAX_CATEGORIES = 20
 """A numeric feature with more distinct values than this is split at its median."""
@@ -58,3 +61,18 @@ def group_accuracy(correct: torch.Tensor, labels: np.ndarray) -> GroupAccuracy:
     eligible = [a for a, s in zip(accs, sizes) if s >= MIN_GROUP]
     gap = float(max(eligible) - min(eligible)) if len(eligible) >= 2 else None
     return GroupAccuracy(tuple(names), tuple(sizes), tuple(accs), gap)
+
+
+def per_sample_correct(bundle: ModelBundle, data: AuditData, *, eps: float, seed: int = 0, fast: bool = False) -> np.ndarray:
+    """Whether each sample is still classified correctly under PGD L-inf at ``eps``.
+
+    The per-sample view that the fairness section groups by sensitive feature
+    (robust accuracy per group). PGD-40 (PGD-10 with ``fast``), random start,
+    seeded per sample, so the answer does not depend on the batch size.
+    """
+    from .analysis import FAST, Settings
+    from .attacks import Attack, run_attack
+
+    steps = FAST["steps"] if fast else Settings.steps
+    out = run_attack(bundle, data.x, data.y, Attack.pgd(float(eps), steps=steps, norm="linf"), seed=seed, keep_adv=False)
+    return (out.pred == data.y.cpu()).numpy()
