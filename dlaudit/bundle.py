@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
+import warnings
 import pickle
 import zipfile
 from dataclasses import dataclass
@@ -170,7 +171,9 @@ def load_model(
 
 def _load_torchscript(path: Path) -> nn.Module:
     try:
-        return torch.jit.load(str(path), map_location="cpu")
+        with warnings.catch_warnings():  # TorchScript is deprecated upstream, but users still ship it
+            warnings.simplefilter("ignore", FutureWarning)
+            return torch.jit.load(str(path), map_location="cpu")
     except (RuntimeError, ValueError) as err:
         raise ModelLoadError(f"TorchScript archive {path} could not be loaded: {_first_line(err)}") from err
 

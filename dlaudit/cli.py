@@ -228,11 +228,11 @@ def info(model: str, data: str | None, as_json: bool, **kw: Any) -> None:
         echo_json(out)
         return
     card = out["card"]
-    click.echo(f"model      {model} ({out['format']}, {out['parameters']:,} parameters)")
+    click.echo(f"model         {model} ({out['format']}, {out['parameters']:,} parameters)")
     for key in ("architecture", "arch_kwargs", "modality", "input_shape", "num_classes", "value_range", "class_names", "dataset", "split", "training", "metrics"):
         if card.get(key) not in (None, {}, []):
-            click.echo(f"{key:<10} {card[key]}")
-    click.echo(f"accuracy   {out['accuracy']:.4f} on {out['data']['n']} samples of {out['data']['name']} ({out['data']['split']})")
+            click.echo(f"{key:<13} {card[key]}")
+    click.echo(f"accuracy      {out['accuracy']:.4f} on {out['data']['n']} samples of {out['data']['name']} ({out['data']['split']})")
 
 
 @cli.command(context_settings=CONTEXT)

@@ -4,7 +4,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-from report_samples import build_report
+from .report_samples import build_report
 
 from dlaudit.report import Report
 

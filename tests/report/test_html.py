@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from report_samples import EVIL
+from .report_samples import EVIL
 from markupsafe import escape
 
 from dlaudit.report import Report
