@@ -62,14 +62,17 @@ def _row(label: str, value: Any, *, code: bool = False) -> Row:
 
 def _plain(value: Any) -> str:
     if isinstance(value, (list, tuple)):
-        if value and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
-            return " × ".join(fmt_number(v) for v in value) if all(isinstance(v, int) for v in value) else ", ".join(fmt_number(v) for v in value)
         return ", ".join(_plain(v) for v in value)
     if isinstance(value, dict):
         return ", ".join(f"{k}: {_plain(v)}" for k, v in value.items())
     if value is None:
         return "—"
     return fmt_number(value)
+
+
+def _shape(value: Any) -> str:
+    """``[1, 8, 8]`` as ``1 × 8 × 8``."""
+    return " × ".join(str(v) for v in value) if isinstance(value, (list, tuple)) else _plain(value)
 
 
 def _shown(value: Any) -> bool:
@@ -79,7 +82,7 @@ def _shown(value: Any) -> bool:
 def card_rows(card: dict[str, Any]) -> list[Row]:
     """The model card's fields in a reading order, empty ones left out."""
     keys = [k for k in _CARD_ORDER if k in card] + sorted(k for k in card if k not in _CARD_ORDER and k not in _CARD_HIDDEN)
-    return [_row(k.replace("_", " "), card[k]) for k in keys if _shown(card[k])]
+    return [_row(k.replace("_", " "), _shape(card[k]) if k == "input_shape" else card[k]) for k in keys if _shown(card[k])]
 
 
 def card_summary(card: dict[str, Any]) -> str:
@@ -90,7 +93,7 @@ def card_summary(card: dict[str, Any]) -> str:
     if card.get("num_classes"):
         parts.append(f"{card['num_classes']} classes")
     if card.get("input_shape"):
-        parts.append("input " + _plain(card["input_shape"]))
+        parts.append("input " + _shape(card["input_shape"]))
     return " · ".join(str(p) for p in parts)
 
 

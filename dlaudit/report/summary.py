@@ -71,7 +71,7 @@ def verdict(report: Report) -> Verdict:
     failed = [g for g in report.gates if not g.passed]
     if not failed:
         return Verdict("pass", "Passed: the one gate holds." if len(report.gates) == 1 else f"Passed: all {what} hold.")
-    return Verdict("fail", f"Failed: {len(failed)} of {what} did not hold.")
+    return Verdict("fail", "Failed: the one gate did not hold." if len(report.gates) == 1 else f"Failed: {len(failed)} of {what} did not hold.")
 
 
 def headline_rows(report: Report) -> list[HeadlineRow]:

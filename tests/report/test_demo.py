@@ -1,10 +1,7 @@
 """The demo: models cached and reused, one report per model and a comparison page."""
 from __future__ import annotations
 
-import inspect
 from pathlib import Path
-
-import pytest
 
 import dlaudit
 from dlaudit.report.demo import DEMO_MODELS, DemoModel, run_demo
@@ -36,11 +33,3 @@ def test_the_demo_models() -> None:
     assert [(m.name, m.arch, m.data) for m in DEMO_MODELS] == [("cnn", "cnn", "digits"), ("cnn-pgd", "cnn", "digits"), ("credit-mlp", "mlp", "synthetic-credit")]
     assert DEMO_MODELS[1].train_kwargs["adversarial"] == "pgd"
 
-
-@pytest.mark.skipif("adversarial" not in inspect.signature(dlaudit.train).parameters, reason="needs dlaudit.train(adversarial=...) from the robustness branch (issue 4)")
-def test_demo_adversarial_model(tmp_path: Path) -> None:
-    (spec,) = [m for m in DEMO_MODELS if m.name == "cnn-pgd"]
-    result = run_demo(tmp_path, models=[spec], checks=["performance", "robustness"], device="cpu")
-    metrics = result.metrics["cnn-pgd"]
-    assert metrics["performance.accuracy"] > 0.8
-    assert any(k.startswith("robustness.pgd_linf.acc@") for k in metrics)

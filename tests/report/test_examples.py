@@ -29,6 +29,9 @@ def _run(script: Path, argv: list[str]) -> int:
 def test_python_api_example(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, digits_cnn: dlaudit.ModelBundle, capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(dlaudit, "train", lambda *a, **k: digits_cnn)
+    real_audit = dlaudit.audit
+    small = dlaudit.load_data("digits", bundle=digits_cnn, limit=60)  # the script's flow on fewer samples
+    monkeypatch.setattr(dlaudit, "audit", lambda model, **kw: real_audit(model, small, **kw))
     assert _run(EXAMPLES / "python_api.py", []) == 0
     out = capsys.readouterr().out
     assert out.startswith("accuracy 0.9") and "PASS performance.accuracy >= 0.9" in out

@@ -4,11 +4,11 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from conftest import EVIL
+from .report_samples import EVIL
 from markupsafe import escape
 
 from dlaudit.report import Report
-from dlaudit.report.html import render_comparison_html, render_html
+from dlaudit.report.html import card_rows, card_summary, render_comparison_html, render_html
 
 
 def test_self_contained_no_scripts_no_network(report: Report) -> None:
@@ -117,3 +117,12 @@ def test_comparison_page(make_report: Callable[..., Report]) -> None:
     assert '<a href="a.html">model a</a>' in html
     assert "<code>robustness.pgd_linf.acc@0.1</code>" in html
     assert html.count('<span class="muted">—</span>') >= 15  # b has no robustness metrics
+
+
+def test_model_card_rows() -> None:
+    card = {"architecture": "mlp", "arch_kwargs": {"hidden": [128, 64]}, "input_shape": [104], "encoder": {"big": 1}, "feature_names": [f"f{i}" for i in range(30)], "postprocess": None}
+    rows = {r.label: r for r in card_rows(card)}
+    assert list(rows) == ["architecture", "arch kwargs", "input shape", "feature names"]  # encoder hidden, empty left out
+    assert rows["arch kwargs"].pairs == (("hidden", "128, 64"),)
+    assert rows["feature names"].long and len(rows["feature names"].items) == 30
+    assert card_summary({"architecture": "cnn", "input_shape": [1, 8, 8], "num_classes": 10}) == "cnn · 10 classes · input 1 × 8 × 8"

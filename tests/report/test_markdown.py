@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from conftest import EVIL
+from .report_samples import EVIL
 
 from dlaudit.report import Finding, Report
 from dlaudit.report.markdown import MAX_FINDINGS, code, render_markdown, text
