@@ -15,8 +15,9 @@ from ._alloc import tune_malloc
 tune_malloc()  # before torch allocates anything; opt out with DLAUDIT_MALLOC_TUNING=0
 
 from . import performance as _performance  # noqa: E402,F401  (registers the "performance" analysis)
+from . import explain as _explain_package  # noqa: E402,F401  (registers "explain"; the name dlaudit.explain is the function below)
 from .analysis import list_analyses, register_analysis, run_analysis  # noqa: E402
-from .api import DEFAULT_CHECKS, audit, info, load_data, train  # noqa: E402
+from .api import DEFAULT_CHECKS, audit, explain, info, load_data, train  # noqa: E402
 from .bundle import ModelBundle, load_model, save_model  # noqa: E402
 from .card import ModelCard  # noqa: E402
 from .data import DATASETS, AuditData  # noqa: E402
@@ -58,6 +59,7 @@ __all__ = [
     "audit",
     "build_model",
     "check_gates",
+    "explain",
     "info",
     "list_analyses",
     "list_models",
