@@ -25,7 +25,17 @@ from ..utils import ProgressFn
 from . import figures
 from ._common import Attribution, ExplainContext, ExplainSettings, FAST_SETTINGS, columns_for
 from .methods import METHODS, attribute, parse_methods
-from .quality import Curves, SanityResult, attribution_order, completeness_error, perturbation_curves, random_order, sanity_check, sensitivity
+from .quality import (
+    Curves,
+    SanityResult,
+    attribution_order,
+    completeness_error,
+    feature_units,
+    perturbation_curves,
+    random_order,
+    sanity_check,
+    sensitivity,
+)
 from .saliency import layer_activations
 
 __all__ = ["explain", "explain_section", "Explanation", "MethodQuality", "resolve_target", "select_samples"]
@@ -268,18 +278,20 @@ class _Run:
         if not self.results:
             return
         module, ctx, s = self.bundle.module, self.ctx, self.ctx.settings
-        n_features = self.x[0, 0].numel() if self.x.dim() == 4 else self.x[0].numel()
-        randoms = [
-            perturbation_curves(module, self.x, self.target, random_order(len(self.x), n_features, seed=ctx.seed + 1000 + r), baseline=ctx.low, steps=s.curve_steps)
-            for r in range(max(1, s.random_orders))
-        ]
+        units = feature_units(self.x.shape[1:], ctx.columns)
+        n_units = int(units.max()) + 1
+        curves = lambda order: perturbation_curves(module, self.x, self.target, order, units=units, baseline=ctx.low, steps=s.curve_steps)  # noqa: E731
+        randoms = [curves(random_order(len(self.x), n_units, seed=ctx.seed + 1000 + r)) for r in range(max(1, s.random_orders))]
         self.random = Curves(randoms[0].fractions, np.mean([c.deletion for c in randoms], axis=0), np.mean([c.insertion for c in randoms], axis=0))
         k = min(len(self.x), s.sensitivity_samples)
         for name, res in self.results.items():
             start = time.perf_counter()
             q = MethodQuality()
-            q.curves = perturbation_curves(module, self.x, self.target, attribution_order(res.values, seed=ctx.seed), baseline=ctx.low, steps=s.curve_steps)
-            q.sanity = sanity_check(lambda m, xx, tt, name=name: attribute(name, m, xx, tt, ctx).values, module, self.x, self.target, res.values, seed=ctx.seed, cascade=s.sanity_cascade)
+            q.curves = curves(attribution_order(res.values, units, seed=ctx.seed))
+            q.sanity = sanity_check(
+                lambda m, xx, tt, name=name: attribute(name, m, xx, tt, ctx).values, module, self.x, self.target, res.values,
+                units=units, seed=ctx.seed, cascade=s.sanity_cascade,
+            )  # fmt: skip
             q.sensitivity = sensitivity(
                 lambda xx, tt, name=name: attribute(name, module, xx, tt, ctx).values, self.x[:k], self.target[:k],
                 radius=s.sensitivity_radius * ctx.span, value_range=ctx.value_range, perturbations=s.sensitivity_perturbations, seed=ctx.seed,
@@ -416,7 +428,7 @@ def _add_figures(sec: Section, exp: Explanation, ctx: ExplainContext, run: _Run,
             sec.figures.append(figures.column_importance(title, res.values, ctx.columns))
             if name in ("lime", "shap"):
                 few = picks[:4]
-                sec.figures.append(figures.sample_columns(title, res.values[few], ctx.columns, true[: len(few)], pred[: len(few)]))
+                sec.figures.append(figures.sample_columns(title, exp.x[few], res.values[few], ctx.columns, true[: len(few)], pred[: len(few)]))
     if ctx.modality == "image" and exp.x.dim() == 4:
         from ..utils import model_state, next_device
 

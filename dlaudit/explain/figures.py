@@ -27,6 +27,16 @@ def _show_image(ax: plt.Axes, image: np.ndarray, value_range: tuple[float, float
     ax.set_yticks([])
 
 
+def _outline(ax: plt.Axes, image: np.ndarray, value_range: tuple[float, float]) -> None:
+    """The input's outline (its mid-grey contour) over an attribution map."""
+    lo, hi = value_range
+    grey = (image.mean(axis=0) - lo) / (hi - lo)
+    if grey.min() < 0.5 < grey.max():
+        ax.contour(grey, levels=[0.5], colors="black", linewidths=0.6)
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
 def _caption_of(true: str, pred: str) -> tuple[str, str]:
     ok = true == pred
     return f"true {true}\npred {pred} {'✓' if ok else '✗'}", ("black" if ok else COLORS[3])
@@ -51,16 +61,17 @@ def overlay_grid(
         text, colour = _caption_of(true[j], pred[j])
         _show_image(axes[0, j], x[j].numpy(), value_range)
         axes[0, j].set_title(text, fontsize=8, color=colour)
-        _show_image(axes[1, j], x[j].numpy(), value_range, gray=True)
         vmax = float(np.percentile(np.abs(maps[j]), 99)) or 1e-12
-        im = axes[1, j].imshow(maps[j], cmap=DIVERGING, vmin=-vmax, vmax=vmax, alpha=0.65, interpolation="nearest")
+        im = axes[1, j].imshow(maps[j], cmap=DIVERGING, vmin=-vmax, vmax=vmax, interpolation="nearest")
+        _outline(axes[1, j], x[j].numpy(), value_range)
     axes[0, 0].set_ylabel("input", fontsize=8)
     axes[1, 0].set_ylabel(title, fontsize=8)
     fig.colorbar(im, ax=list(axes[1]), fraction=0.02, pad=0.01, ticks=[], label="− / +")
     fig.suptitle(title, fontsize=10, y=1.06)
     n_wrong = sum(t != p for t, p in zip(true, pred))
     return Figure(
-        caption=f"{title}: inputs and their attributions (red raises the explained class{target_note}, blue lowers it; each map scaled to its own 99th percentile). "
+        caption=f"{title}: inputs and their attributions, with the input's outline in black (red raises the explained class{target_note}, blue lowers it; "
+        "each map scaled to its own 99th percentile). "
         f"{k - n_wrong} correctly and {n_wrong} wrongly classified samples.",
         data=fig_to_png(fig),
         alt=f"{title} attribution maps over {k} input images",
@@ -130,16 +141,24 @@ def column_importance(title: str, attributions: torch.Tensor, columns: Sequence[
     )
 
 
-def sample_columns(title: str, attributions: torch.Tensor, columns: Sequence[Column], true: Sequence[str], pred: Sequence[str], *, top: int = 8) -> Figure:
+def _column_label(col: Column, row: torch.Tensor) -> str:
+    """A column's name, with the sample's category for a categorical column (``sex=female``)."""
+    if not col.categorical or not col.categories:
+        return col.name
+    values = row[list(col.features)]
+    return f"{col.name}={col.categories[int(values.argmax())]}" if float(values.max()) > 0 else f"{col.name}=(unseen)"
+
+
+def sample_columns(title: str, x: torch.Tensor, attributions: torch.Tensor, columns: Sequence[Column], true: Sequence[str], pred: Sequence[str], *, top: int = 8) -> Figure:
     """Per-sample views: each sample's signed column attributions (largest first)."""
     values = column_attributions(attributions, columns)
     k = len(values)
-    fig, axes = plt.subplots(1, k, figsize=(3.0 * k, 0.28 * min(top, len(columns)) + 1.2), squeeze=False)
+    fig, axes = plt.subplots(1, k, figsize=(3.2 * k, 0.3 * min(top, len(columns)) + 1.4), squeeze=False, layout="constrained")
     for j in range(k):
         ax = axes[0, j]
         order = np.argsort(-np.abs(values[j]))[:top][::-1]
         v = values[j][order]
-        ax.barh([columns[i].name for i in order], v, color=[COLORS[2] if t >= 0 else COLORS[3] for t in v])
+        ax.barh([_column_label(columns[i], x[j]) for i in order], v, color=[COLORS[2] if t >= 0 else COLORS[3] for t in v])
         ax.axvline(0, color="black", linewidth=0.5)
         text, colour = _caption_of(true[j], pred[j])
         ax.set_title(text.replace("\n", ", "), fontsize=8, color=colour)

@@ -1,8 +1,8 @@
 """How far to trust an explanation: faithfulness, sanity, completeness, stability.
 
 - Deletion and insertion curves (Petsiuk et al. 2018, RISE,
-  https://arxiv.org/abs/1806.07421): remove (or insert) features in attribution
-  order and follow the target class's probability; a faithful map makes it fall
+  https://arxiv.org/abs/1806.07421): remove (or insert) features (pixels, or a
+  tabular model's raw columns) in attribution order and follow the target class's probability; a faithful map makes it fall
   fast (low deletion AUC) and rise fast (high insertion AUC). The same curves
   for random orders are the yardstick.
 - Sanity check by cascading randomisation (Adebayo et al. 2018,
@@ -21,7 +21,7 @@ from __future__ import annotations
 import copy
 import logging
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -31,14 +31,15 @@ from scipy.stats import rankdata
 from torch import nn
 
 from ..utils import model_state, next_device
-from ._common import batched_probabilities
+from ._common import Column, batched_probabilities
 from ._structure import weighted_layers
 
 __all__ = [
     "Curves",
     "SanityResult",
     "ExplainFn",
-    "feature_scores",
+    "feature_units",
+    "unit_scores",
     "attribution_order",
     "random_order",
     "perturbation_curves",
@@ -79,30 +80,49 @@ class Curves:
         return float(_trapezoid(self.insertion, self.fractions).mean())
 
 
-def feature_scores(attributions: torch.Tensor) -> torch.Tensor:
-    """One score per removable feature: images (N, C, H, W) sum over channels to pixels; else flat."""
-    a = attributions.detach().cpu().float()
-    if a.dim() == 4:
-        a = a.sum(dim=1)
-    return a.reshape(len(a), -1)
+def feature_units(shape: Sequence[int], columns: Sequence[Column] = ()) -> torch.Tensor:
+    """The removable unit of each flat input feature: ``(n_features,)`` unit ids.
+
+    Images (C, H, W): a pixel, all its channels together. Tabular inputs with
+    columns: a raw column, all its one-hot features together. Otherwise each
+    feature is its own unit.
+    """
+    n = math.prod(shape)
+    if columns:
+        units = torch.full((n,), -1, dtype=torch.long)
+        for j, col in enumerate(columns):
+            units[list(col.features)] = j
+        loose = (units < 0).nonzero().flatten()
+        units[loose] = len(columns) + torch.arange(len(loose))
+        return units
+    if len(shape) == 3:
+        return torch.arange(shape[1] * shape[2]).repeat(shape[0])
+    return torch.arange(n)
 
 
-def attribution_order(attributions: torch.Tensor, *, seed: int = 0) -> torch.Tensor:
-    """Features from most to least positive attribution; ties broken at random (seeded)."""
-    scores = feature_scores(attributions).numpy()
+def unit_scores(attributions: torch.Tensor, units: torch.Tensor | None = None) -> torch.Tensor:
+    """One score per unit: the sum of the attributions of its features, ``(N, n_units)``."""
+    a = attributions.detach().cpu().float().reshape(len(attributions), -1)
+    units = feature_units(attributions.shape[1:]) if units is None else units
+    return torch.zeros(len(a), int(units.max()) + 1).index_add_(1, units, a)
+
+
+def attribution_order(attributions: torch.Tensor, units: torch.Tensor | None = None, *, seed: int = 0) -> torch.Tensor:
+    """Units from most to least positive attribution; ties broken at random (seeded)."""
+    scores = unit_scores(attributions, units).numpy()
     rng = np.random.default_rng(seed)
     orders = [np.lexsort((rng.random(s.shape[0]), -s)) for s in scores]
     return torch.from_numpy(np.stack(orders))
 
 
-def random_order(n: int, n_features: int, *, seed: int = 0) -> torch.Tensor:
+def random_order(n: int, n_units: int, *, seed: int = 0) -> torch.Tensor:
     rng = np.random.default_rng(seed)
-    return torch.from_numpy(np.stack([rng.permutation(n_features) for _ in range(n)]))
+    return torch.from_numpy(np.stack([rng.permutation(n_units) for _ in range(n)]))
 
 
-def _step_counts(n_features: int, steps: int) -> np.ndarray:
-    steps = max(1, min(steps, n_features))
-    return np.rint(np.linspace(0, n_features, steps + 1)).astype(np.int64)
+def _step_counts(n_units: int, steps: int) -> np.ndarray:
+    steps = max(1, min(steps, n_units))
+    return np.rint(np.linspace(0, n_units, steps + 1)).astype(np.int64)
 
 
 def perturbation_curves(
@@ -111,40 +131,40 @@ def perturbation_curves(
     target: torch.Tensor,
     order: torch.Tensor,
     *,
+    units: torch.Tensor | None = None,
     baseline: float,
     steps: int = 32,
     batch_size: int = 512,
 ) -> Curves:
-    """Deletion and insertion curves of the target probability along ``order``.
+    """Deletion and insertion curves of the target probability along ``order`` (of units).
 
-    Deletion sets the first k features of the order (pixels across all channels
-    for images) to ``baseline``; insertion starts from an all-``baseline`` input
-    and restores them. Forward passes are batched (``batch_size`` rows).
+    Deletion sets the features of the first k units (a pixel's channels, a
+    column's one-hot features) to ``baseline``; insertion starts from an
+    all-``baseline`` input and restores them. Forward passes are batched
+    (``batch_size`` rows).
     """
-    n_features = order.shape[1]
-    counts = _step_counts(n_features, steps)
+    units = feature_units(x.shape[1:]) if units is None else units
+    counts = _step_counts(order.shape[1], steps)
     rows = 2 * len(counts)
     per_group = max(1, batch_size // rows)
     deletion, insertion = [], []
     with model_state(module):
         for start in range(0, len(x), per_group):
             xs = x[start : start + per_group].detach().cpu().float()
-            imgs = torch.cat([_perturbed(xi, oi, counts, baseline) for xi, oi in zip(xs, order[start : start + per_group])])
+            imgs = torch.cat([_perturbed(xi, oi, units, counts, baseline) for xi, oi in zip(xs, order[start : start + per_group])])
             probs = batched_probabilities(module, imgs, batch_size=batch_size)
             tgt = target[start : start + per_group].cpu().repeat_interleave(rows)
             p = probs.gather(1, tgt[:, None])[:, 0].reshape(len(xs), 2, len(counts)).double().numpy()
             deletion.append(p[:, 0])
             insertion.append(p[:, 1])
-    return Curves(counts / n_features, np.concatenate(deletion), np.concatenate(insertion))
+    return Curves(counts / order.shape[1], np.concatenate(deletion), np.concatenate(insertion))
 
 
-def _perturbed(x: torch.Tensor, order: torch.Tensor, counts: np.ndarray, baseline: float) -> torch.Tensor:
+def _perturbed(x: torch.Tensor, order: torch.Tensor, units: torch.Tensor, counts: np.ndarray, baseline: float) -> torch.Tensor:
     """The deletion then the insertion inputs of one sample: (2 * len(counts), *x.shape)."""
     rank = torch.empty_like(order)
     rank[order] = torch.arange(len(order))
-    hit = rank[None, :] < torch.from_numpy(counts)[:, None]  # (steps + 1, features)
-    shape = (len(counts), 1, *x.shape[1:]) if x.dim() == 3 else (len(counts), *x.shape)
-    hit = hit.reshape(shape)
+    hit = (rank[units][None, :] < torch.from_numpy(counts)[:, None]).reshape(len(counts), *x.shape)
     base = torch.full_like(x, baseline)
     return torch.cat([torch.where(hit, base, x), torch.where(hit, x, base)])
 
@@ -152,10 +172,14 @@ def _perturbed(x: torch.Tensor, order: torch.Tensor, counts: np.ndarray, baselin
 # -- sanity: cascading randomisation -----------------------------------------------------
 
 
-def rank_correlation(a: torch.Tensor, b: torch.Tensor) -> list[float]:
-    """Per-sample Spearman rank correlation of ``|a|`` and ``|b|`` (NaN where a map is constant)."""
+def rank_correlation(a: torch.Tensor, b: torch.Tensor, units: torch.Tensor | None = None) -> list[float]:
+    """Per-sample Spearman rank correlation of ``|a|`` and ``|b|`` over units (NaN where a map is constant).
+
+    Units as in :func:`feature_units`: for tabular inputs the raw columns, so a
+    one-hot column's inactive features (zero in every map) do not count as agreement.
+    """
     out = []
-    for u, v in zip(a.reshape(len(a), -1).abs().numpy(), b.reshape(len(b), -1).abs().numpy()):
+    for u, v in zip(unit_scores(a, units).abs().numpy(), unit_scores(b, units).abs().numpy()):
         if np.ptp(u) == 0 or np.ptp(v) == 0:
             out.append(float("nan"))
             continue
@@ -206,7 +230,17 @@ class SanityResult:
         return self.steps[-1][1] if self.steps else None
 
 
-def sanity_check(explain_fn: ExplainFn, module: nn.Module, x: torch.Tensor, target: torch.Tensor, original: torch.Tensor, *, seed: int = 0, cascade: bool = True) -> SanityResult:
+def sanity_check(
+    explain_fn: ExplainFn,
+    module: nn.Module,
+    x: torch.Tensor,
+    target: torch.Tensor,
+    original: torch.Tensor,
+    *,
+    units: torch.Tensor | None = None,
+    seed: int = 0,
+    cascade: bool = True,
+) -> SanityResult:
     """Cascading randomisation: how similar the maps stay as the weights become random.
 
     ``original`` are ``explain_fn``'s attributions on the trained model; the
@@ -215,7 +249,7 @@ def sanity_check(explain_fn: ExplainFn, module: nn.Module, x: torch.Tensor, targ
     """
     steps: list[tuple[str, float | None]] = []
     for name, randomised in randomised_models(module, x.to(next_device(module)), seed=seed, cascade=cascade):
-        corr = np.asarray(rank_correlation(original, explain_fn(randomised, x, target)))
+        corr = np.asarray(rank_correlation(original, explain_fn(randomised, x, target), units))
         defined = corr[~np.isnan(corr)]
         steps.append((name, float(defined.mean()) if len(defined) else None))
     return SanityResult(steps)

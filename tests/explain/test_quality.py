@@ -15,13 +15,14 @@ from dlaudit.explain import ExplainContext, attribute
 from dlaudit.explain.quality import (
     attribution_order,
     completeness_error,
-    feature_scores,
+    feature_units,
     perturbation_curves,
     random_order,
     randomised_models,
     rank_correlation,
     sanity_check,
     sensitivity,
+    unit_scores,
 )
 
 
@@ -45,7 +46,7 @@ def test_image_curves_remove_whole_pixels() -> None:
     x = torch.rand(1, 3, 4, 4)
     attr = torch.zeros(1, 3, 4, 4)
     attr[0, :, 0, 0] = 1.0
-    assert feature_scores(attr).shape == (1, 16)
+    assert unit_scores(attr).shape == (1, 16)
     order = attribution_order(attr)
     assert int(order[0, 0]) == 0
     seen: list[torch.Tensor] = []
@@ -59,6 +60,30 @@ def test_image_curves_remove_whole_pixels() -> None:
     first_deletion = seen[0][1]
     assert (first_deletion[:, 0, 0] == 0).all()  # every channel of pixel (0, 0)
     assert torch.equal(first_deletion[:, 1:, :], x[0, :, 1:, :])
+
+
+def test_tabular_units_are_raw_columns() -> None:
+    """A one-hot column is scored, ranked and removed as one unit."""
+    from dlaudit.explain._common import columns_for
+
+    encoder = {"numeric": [{"name": "n", "min": 0.0, "max": 1.0}], "categorical": [{"name": "c", "categories": ["a", "b", "c"]}], "target": "t", "classes": ["0", "1"]}
+    units = feature_units((4,), columns_for(4, None, encoder))
+    assert units.tolist() == [0, 1, 1, 1]
+    attr = torch.tensor([[0.5, 0.0, 2.0, 0.0]])
+    assert unit_scores(attr, units).tolist() == [[0.5, 2.0]]
+    assert attribution_order(attr, units).tolist() == [[1, 0]]
+    # rank correlation over the two columns, not over four features of which two are always zero
+    assert rank_correlation(attr, torch.tensor([[2.0, 0.0, 0.5, 0.0]]), units) == [pytest.approx(-1.0)]
+    seen: list[torch.Tensor] = []
+
+    class Probe(nn.Module):
+        def forward(self, inp: torch.Tensor) -> torch.Tensor:
+            seen.append(inp.clone())
+            return torch.zeros(len(inp), 2)
+
+    x = torch.tensor([[0.5, 0.0, 1.0, 0.0]])
+    perturbation_curves(Probe(), x, torch.tensor([0]), torch.tensor([[1, 0]]), units=units, baseline=0.0, steps=2)
+    assert seen[0][:3].tolist() == [[0.5, 0.0, 1.0, 0.0], [0.5, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0]]  # deletion
 
 
 def test_attribution_order_breaks_ties_by_seed() -> None:
