@@ -46,6 +46,9 @@ SANITY_THRESHOLD = 0.5  # rank correlation above this after full randomisation: 
 COMPLETENESS_THRESHOLD = 0.05
 SENSITIVITY_THRESHOLD = 0.5
 TARGETS = ("predicted", "true")
+# What a method or metric may raise on an unusual model (a TorchScript module refusing hooks,
+# an exported graph refusing deepcopy): recorded in the report, never aborting the section.
+_METHOD_ERRORS = (RuntimeError, ValueError, TypeError, IndexError, NotImplementedError, AttributeError)
 _COMPLETE = ("ig", "deeplift")  # methods whose attributions should sum to f(x) - f(baseline)
 _INPUT_TIMES = {  # why a method's maps keep the input's structure under randomisation
     m: "; its attributions scale with (input - reference), so features equal to the reference (e.g. a black background) get none whatever the weights"
@@ -62,6 +65,7 @@ class MethodQuality:
     sensitivity: float | None = None
     completeness: float | None = None
     seconds: float = 0.0
+    notes: dict[str, str] = field(default_factory=dict)  # metric -> why it is undefined
 
 
 @dataclass
@@ -125,7 +129,7 @@ def resolve_target(target: str | int, y: torch.Tensor, pred: torch.Tensor, class
         index = int(target)
     except (TypeError, ValueError):
         index = -1
-    if 0 <= index < len(names) and not (isinstance(target, str) and target in names):
+    if 0 <= index < len(names):
         return torch.full_like(y, index)
     raise ConfigError(f"unknown explanation target {target!r}; use 'predicted', 'true', or a class: {', '.join(names)}")
 
@@ -231,7 +235,7 @@ def explain(
         run.assess_all()
     exp = Explanation(
         attributions={k: v.values for k, v in run.results.items()}, x=x, y=y, pred=pred, target=targets, indices=indices,
-        section=Section(name="explain", title="Explanations"), skipped=run.skipped, quality=run.quality, details=run.results,
+        section=Section(name="explain", title="Explanations"), skipped={**run.skipped, **run.failed}, quality=run.quality, details=run.results,
     )  # fmt: skip
     params = {
         "methods": names, "n": len(indices), "n_requested": int(n), "target": str(target), "seed": seed, "fast": fast,
@@ -251,6 +255,7 @@ class _Run:
         self.progress = progress
         self.results: dict[str, Attribution] = {}
         self.skipped: dict[str, str] = {}
+        self.failed: dict[str, str] = {}
         self.seconds: dict[str, float] = {}
         self.quality: dict[str, MethodQuality] = {}
         self.random: Curves | None = None
@@ -270,6 +275,9 @@ class _Run:
             except AnalysisError as err:
                 self.skipped[name] = str(err)
                 log.info("explain: %s skipped: %s", name, err)
+            except _METHOD_ERRORS as err:
+                self.failed[name] = _one_line(err)
+                log.warning("explain: %s failed: %s", name, self.failed[name])
             self.seconds[name] = time.perf_counter() - start
             self._tick("explain:attributions", len(self.names))
 
@@ -288,19 +296,34 @@ class _Run:
             start = time.perf_counter()
             q = MethodQuality()
             q.curves = curves(attribution_order(res.values, units, seed=ctx.seed))
-            q.sanity = sanity_check(
-                lambda m, xx, tt, name=name: attribute(name, m, xx, tt, ctx).values, module, self.x, self.target, res.values,
+            q.sanity = _guarded(q, "sanity_rank_corr", lambda name=name: sanity_check(
+                lambda m, xx, tt: attribute(name, m, xx, tt, ctx).values, module, self.x, self.target, res.values,
                 units=units, seed=ctx.seed, cascade=s.sanity_cascade,
-            )  # fmt: skip
-            q.sensitivity = sensitivity(
-                lambda xx, tt, name=name: attribute(name, module, xx, tt, ctx).values, self.x[:k], self.target[:k],
+            ))  # fmt: skip
+            q.sensitivity = _guarded(q, "sensitivity", lambda name=name: sensitivity(
+                lambda xx, tt: attribute(name, module, xx, tt, ctx).values, self.x[:k], self.target[:k],
                 radius=s.sensitivity_radius * ctx.span, value_range=ctx.value_range, perturbations=s.sensitivity_perturbations, seed=ctx.seed,
-            )  # fmt: skip
+            ))  # fmt: skip
             if name in _COMPLETE:
                 q.completeness = completeness_error(module, self.x, self.target, res.values, baseline=ctx.low)
             q.seconds = time.perf_counter() - start
             self.quality[name] = q
             self._tick("explain:trust", len(self.results))
+
+
+def _one_line(err: BaseException) -> str:
+    text = str(err).strip().splitlines()
+    return f"{type(err).__name__}: {text[0][:200] if text else ''}"
+
+
+def _guarded(q: MethodQuality, metric: str, fn: Any) -> Any:
+    """``fn()``, or None with the reason in ``q.notes`` when the model does not allow it."""
+    try:
+        return fn()
+    except (AnalysisError, *_METHOD_ERRORS) as err:
+        q.notes[metric] = f"could not be computed on this model ({_one_line(err)})"
+        log.warning("explain: %s: %s", metric, q.notes[metric])
+        return None
 
 
 # -- the report section --------------------------------------------------------------------
@@ -317,15 +340,18 @@ def _add_metrics(sec: Section, name: str, q: MethodQuality, random: Curves | Non
         sec.add_metric(f"explain.{name}.insertion_auc", q.curves.insertion_auc, description=f"{title}: area under the insertion curve (higher is more faithful)", higher_is_better=True)
         sec.add_metric(f"explain.{name}.random_deletion_auc", random.deletion_auc, description="deletion AUC of a random order (the yardstick; the same for every method)")
         sec.add_metric(f"explain.{name}.random_insertion_auc", random.insertion_auc, description="insertion AUC of a random order (the yardstick; the same for every method)")
-    if q.sanity is not None:
-        final = q.sanity.final
+    if q.sanity is not None or "sanity_rank_corr" in q.notes:
+        final = q.sanity.final if q.sanity is not None else None
         sec.add_metric(
             f"explain.{name}.sanity_rank_corr", final, higher_is_better=False,
             description=f"{title}: rank correlation with the maps of the fully randomised model (near 0 passes)",
-            note="" if final is not None else "every map was constant, so no rank correlation is defined",
+            note=q.notes.get("sanity_rank_corr", "" if final is not None else "every map was constant, so no rank correlation is defined"),
         )  # fmt: skip
-    if q.sensitivity is not None:
-        sec.add_metric(f"explain.{name}.sensitivity", q.sensitivity, description=f"{title}: largest relative change of the map under small input noise (lower is more stable)", higher_is_better=False)
+    if q.sensitivity is not None or "sensitivity" in q.notes:
+        sec.add_metric(
+            f"explain.{name}.sensitivity", q.sensitivity, higher_is_better=False, note=q.notes.get("sensitivity", ""),
+            description=f"{title}: largest relative change of the map under small input noise (lower is more stable)",
+        )  # fmt: skip
     if name in _COMPLETE and q.curves is not None:
         sec.add_metric(
             f"explain.{name}.completeness_error", q.completeness, higher_is_better=False,
@@ -357,7 +383,8 @@ def _add_findings(sec: Section, name: str, q: MethodQuality, random: Curves | No
             check="explain-faithfulness",
         )  # fmt: skip
     if q.completeness is not None and q.completeness > COMPLETENESS_THRESHOLD:
-        sec.add_finding("warning", f"{title}'s attributions do not add up to the output change (completeness error {q.completeness:.1%}); use more steps", check="explain-completeness")
+        advice = "use more steps (ig_steps)" if name == "ig" else "its rules were not applied to every non-linearity (functional or fused ReLUs get plain gradients)"
+        sec.add_finding("warning", f"{title}'s attributions do not add up to the output change (completeness error {q.completeness:.1%}): {advice}", check="explain-completeness")
     if q.sensitivity is not None and q.sensitivity > SENSITIVITY_THRESHOLD:
         sec.add_finding("info", f"{title} is unstable: small input noise changes its maps by up to {q.sensitivity:.0%} of their size", check="explain-sensitivity")
 
@@ -422,9 +449,9 @@ def _add_figures(sec: Section, exp: Explanation, ctx: ExplainContext, run: _Run,
     pred = [names[int(exp.pred[i])] for i in picks]
     for name, res in run.results.items():
         title = METHODS[name].title
-        if ctx.modality == "image":
+        if ctx.modality == "image" and exp.x.dim() == 4:
             sec.figures.append(figures.overlay_grid(title, exp.x[picks], res.values[picks], true, pred, ctx.value_range))
-        else:
+        elif ctx.columns:
             sec.figures.append(figures.column_importance(title, res.values, ctx.columns))
             if name in ("lime", "shap"):
                 few = picks[:4]
@@ -447,6 +474,8 @@ def _build_section(exp: Explanation, bundle: ModelBundle, data: AuditData, ctx: 
         sec.add_finding("info", note, check="explain-samples")
     for name, reason in run.skipped.items():
         sec.add_finding("info", f"{METHODS[name].title} skipped: {reason}", check="explain-skipped")
+    for name, reason in run.failed.items():
+        sec.add_finding("warning", f"{METHODS[name].title} failed on this model: {reason}", check="explain-failed")
     for name, res in run.results.items():
         for severity, message in res.findings:
             sec.add_finding(severity, f"{METHODS[name].title}: {message}", check=f"explain-{name}")
@@ -468,8 +497,8 @@ def _build_section(exp: Explanation, bundle: ModelBundle, data: AuditData, ctx: 
 def _summary(exp: Explanation, data: AuditData, run: _Run) -> str:
     n_wrong = int((exp.y != exp.pred).sum())
     text = f"{len(run.results)} method(s) on {len(exp.y)} samples of {data.name} ({len(exp.y) - n_wrong} correctly, {n_wrong} wrongly classified)"
-    if run.skipped:
-        text += f"; skipped: {', '.join(run.skipped)}"
+    if run.skipped or run.failed:
+        text += f"; skipped: {', '.join([*run.skipped, *run.failed])}"
     faithful = {n: q.curves.deletion_auc for n, q in run.quality.items() if q.curves is not None}
     if faithful and run.random is not None:
         best = min(faithful, key=faithful.get)

@@ -30,6 +30,7 @@ from captum.metrics import sensitivity_max
 from scipy.stats import rankdata
 from torch import nn
 
+from ..errors import AnalysisError
 from ..utils import model_state, next_device
 from ._common import Column, batched_probabilities
 from ._structure import weighted_layers
@@ -207,6 +208,8 @@ def randomised_models(module: nn.Module, example: torch.Tensor, *, seed: int = 0
     accumulates); without, only the fully randomised copy as ``("all layers", copy)``.
     The caller's model is never changed.
     """
+    if isinstance(module, torch.jit.ScriptModule):
+        raise AnalysisError("the sanity check re-initialises a copy of the model layer by layer, which TorchScript modules do not allow")
     layers = weighted_layers(module, example)
     work = copy.deepcopy(module)
     named = dict(work.named_modules())

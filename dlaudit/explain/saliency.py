@@ -101,8 +101,14 @@ def conv_layers(module: nn.Module, example: torch.Tensor) -> list[tuple[str, nn.
     return run_order(module, example, named)
 
 
+def _need_hooks(module: nn.Module, method: str) -> None:
+    if isinstance(module, torch.jit.ScriptModule):
+        raise AnalysisError(f"{method} needs hooks on the model's layers, which TorchScript modules do not support; explain the eager model (e.g. a dlaudit checkpoint) instead")
+
+
 def gradcam_layer(module: nn.Module, example: torch.Tensor, name: str | None = None) -> tuple[str, nn.Module]:
     """The layer Grad-CAM looks at: ``name`` if given, else the last convolution run."""
+    _need_hooks(module, "Grad-CAM")
     if name:
         modules = dict(module.named_modules())
         if name not in modules:
@@ -138,6 +144,7 @@ def deeplift(module: nn.Module, x: torch.Tensor, target: torch.Tensor, ctx: Expl
     module used twice makes it fail (the method is then skipped with the reason),
     and a functional ReLU silently gets a plain gradient (a warning says so).
     """
+    _need_hooks(module, "DeepLIFT")
     problems = relu_problems(module) or []
     reused = [p for p in problems if "used" in p]
     if reused:
@@ -179,6 +186,8 @@ def occlusion(module: nn.Module, x: torch.Tensor, target: torch.Tensor, ctx: Exp
 
 def layer_activations(module: nn.Module, x: torch.Tensor, *, max_layers: int = 4) -> list[tuple[str, torch.Tensor]]:
     """Activation maps of the convolutional layers (captum's LayerActivation) for ``x``."""
+    if isinstance(module, torch.jit.ScriptModule):
+        return []
     layers = conv_layers(module, x)[:max_layers]
     if not layers:
         return []

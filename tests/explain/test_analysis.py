@@ -179,3 +179,18 @@ def test_explain_with_every_method_and_trust_metric_leaves_the_model_as_found(di
     for key in ("training", "requires_grad", "hooks", "attributes"):
         assert after[key] == before[key], key
     assert all(torch.equal(after["state"][k], v) for k, v in before["state"].items())
+
+
+def test_torchscript_model_skips_hook_methods_with_reasons(digits_test, tmp_path) -> None:  # noqa: ANN001
+    from dlaudit.models import CNN
+
+    torch.manual_seed(0)
+    path = tmp_path / "cnn.ts"
+    torch.jit.save(torch.jit.script(CNN((1, 8, 8), 10, channels=2, hidden=8).eval()), str(path))
+    bundle = dlaudit.load_model(path, card={"input_shape": [1, 8, 8], "num_classes": 10}, device="cpu")
+    exp = explain(bundle, digits_test, methods="saliency,gradcam,deeplift", n=2, fast=True)
+    assert set(exp.attributions) == {"saliency"}
+    assert exp.skipped["gradcam"].startswith("Grad-CAM needs hooks on the model's layers, which TorchScript modules do not support")
+    sanity = next(m for m in exp.section.metrics if m.name == "explain.saliency.sanity_rank_corr")
+    assert sanity.value is None and "TorchScript modules do not allow" in sanity.note
+    assert exp.metrics["explain.saliency.deletion_auc"] is not None
