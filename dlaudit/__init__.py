@@ -17,8 +17,9 @@ tune_malloc()  # before torch allocates anything; opt out with DLAUDIT_MALLOC_TU
 from . import performance as _performance  # noqa: E402,F401  (registers the "performance" analysis)
 from . import robust as _robust  # noqa: E402,F401  (registers the "robustness" analysis)
 from .fairness import analysis as _fairness_analysis  # noqa: E402,F401  (registers "fairness" and the group-thresholds post-processor)
+from . import explain as _explain_package  # noqa: E402,F401  (registers "explain"; the name dlaudit.explain is the function below)
 from .analysis import list_analyses, register_analysis, run_analysis  # noqa: E402
-from .api import DEFAULT_CHECKS, audit, info, load_data, train  # noqa: E402
+from .api import DEFAULT_CHECKS, audit, explain, info, load_data, train  # noqa: E402
 from .api import fairness, mitigate  # noqa: E402  (dlaudit.fairness is the function; the package stays importable by its full path)
 from .bundle import ModelBundle, load_model, save_model  # noqa: E402
 from .card import ModelCard  # noqa: E402
@@ -64,6 +65,7 @@ __all__ = [
     "build_model",
     "check_gates",
     "fairness",
+    "explain",
     "info",
     "list_analyses",
     "list_models",

@@ -25,7 +25,7 @@ from .report.model import Report, Section
 from .train import train as _train
 from .utils import ProgressFn, resolve_device, seed_everything
 
-__all__ = ["load_model", "save_model", "load_data", "data_for", "train", "audit", "info", "DEFAULT_CHECKS", "library_versions"]
+__all__ = ["load_model", "save_model", "load_data", "data_for", "train", "audit", "info", "explain", "DEFAULT_CHECKS", "library_versions"]
 
 log = logging.getLogger(__name__)
 
@@ -500,3 +500,36 @@ def mitigate(
 
 
 __all__ += ["fairness", "mitigate"]
+
+
+def explain(
+    model: ModelBundle | str | Path,
+    data: AuditData | str | Path | None = None,
+    *,
+    methods: Sequence[str] | str | None = None,
+    n: int = 16,
+    target: str | int = "predicted",
+    seed: int = 0,
+    fast: bool = False,
+    quality: bool = True,
+    device: str = "auto",
+    trust_pickle: bool = False,
+    progress: ProgressFn | None = None,
+    data_options: dict[str, Any] | None = None,
+    **params: Any,
+) -> Any:
+    """Explain ``n`` samples with captum, LIME and SHAP methods, and measure how far to trust each.
+
+    Returns a :class:`dlaudit.explain.Explanation`: ``attributions[method]``
+    (the inputs' shape), the explained samples, and ``section`` (metrics such as
+    ``explain.ig.deletion_auc``, findings, figures). ``data_options`` are the
+    data-loading keywords (``data_dir``, ``target`` column, ``sensitive``);
+    further keywords go to :func:`dlaudit.explain.explain` (``gradcam_layer``,
+    ``shap_explainer``, ``settings``, ``background``).
+    """
+    from .explain.analysis import explain as _explain
+
+    seed_everything(seed)
+    bundle = _bundle(model, device=str(resolve_device(device)), trust_pickle=trust_pickle)
+    audit_data = data_for(bundle, data, **(data_options or {}))
+    return _explain(bundle, audit_data, methods=methods, n=n, target=target, seed=seed, fast=fast, quality=quality, progress=progress, **params)

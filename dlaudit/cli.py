@@ -541,6 +541,56 @@ def mitigate(model: str, sensitive: str | None, method: str, constraint: str, ep
             click.echo(f"{name} -> {path}")
 
 
+@cli.command(context_settings=CONTEXT)
+@click.argument("model", type=click.Path())
+@data_options
+@model_options
+@run_options
+@click.option("--method", "methods", default=None, help="Methods, comma-separated: saliency,ig,smoothgrad,gradcam,deeplift,occlusion,lime,shap (default all).")
+@click.option("--n", "n", type=click.IntRange(min=1), default=16, show_default=True, help="How many samples to explain (correct and misclassified ones).")
+@click.option("--explain-target", default="predicted", show_default=True, help="Class to explain: predicted, true, or a class name.")
+@click.option("--shap-explainer", type=click.Choice(["auto", "gradient", "deep", "kernel"]), default="auto", show_default=True, help="auto: kernel for tabular models, gradient for images.")
+@click.option("--gradcam-layer", default=None, help="Module name of Grad-CAM's layer (default: the last convolution).")
+@click.option("--fast", is_flag=True, help="Fewer samples and steps (for CI).")
+@click.option("--no-quality", is_flag=True, help="Only the attributions, without the trust metrics.")
+@click.option("-o", "--output-dir", type=click.Path(file_okay=False), default=None, help="Write explain.html and attributions.npz into this folder.")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None, help="Write the metrics (flat 'metrics' object) and findings as JSON.")
+def explain(model: str, methods: str | None, n: int, explain_target: str, output_dir: str | None, json_path: str | None, quiet: bool, **kw: Any) -> None:
+    """Explain MODEL's decisions with captum, LIME and SHAP, and measure how far to trust each method."""
+    from .api import explain as api_explain
+    from .explain import parse_methods
+    from .report.model import Report
+
+    _setup_logging(quiet)
+    parse_methods(methods)  # an unknown method fails before any work
+    bundle = load_bundle(model, kw)
+    result = api_explain(
+        bundle, kw.pop("data"), methods=methods, n=n, target=explain_target, seed=kw["seed"], fast=kw["fast"],
+        quality=not kw["no_quality"], device=kw["device"], progress=TerminalProgress(quiet), data_options=data_kwargs(kw),
+        shap_explainer=kw["shap_explainer"], gradcam_layer=kw["gradcam_layer"],
+    )  # fmt: skip
+    sec = result.section
+    if output_dir:
+        import numpy as np
+
+        out = Path(output_dir)
+        rep = Report(title=f"dlaudit explain: {Path(model).name}", card=bundle.card.to_dict(), sections=[sec])
+        rep.provenance = {"command": "dlaudit " + " ".join(shlex.quote(a) for a in sys.argv[1:]), "seed": kw["seed"]}
+        rep.save(out / "explain.html")
+        arrays = {f"attr_{k}": v.numpy() for k, v in result.attributions.items()}
+        np.savez_compressed(out / "attributions.npz", x=result.x.numpy(), y=result.y.numpy(), pred=result.pred.numpy(), target=result.target.numpy(), indices=result.indices.numpy(), **arrays)
+    if json_path:
+        write_json(json_path, {"model": model, "metrics": result.metrics, "skipped": result.skipped, "section": sec.to_dict(include_figures=False)})
+    if not quiet:
+        click.echo(sec.summary)
+        for m in sec.metrics:
+            click.echo(f"  {m.name:<42} {'undefined' if m.value is None else f'{m.value:.4f}'}")
+        for f in sec.findings:
+            click.echo(f"{f.severity.upper():<8} {f.message}")
+        if output_dir:
+            click.echo(f"explanations -> {Path(output_dir) / 'explain.html'}, {Path(output_dir) / 'attributions.npz'}")
+
+
 def main() -> None:
     """Console-script entry point."""
     cli.main(prog_name="dlaudit")

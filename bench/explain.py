@@ -1,0 +1,317 @@
+"""Benchmark: dlaudit's explanations against plain lime, shap and captum calls with their defaults.
+
+One run, medians and ratios printed. Model: the seed CNN trained with dlaudit's
+trainer on scikit-learn's digits, either at their own 8x8 or upsampled (bilinear)
+to 28x28, "MNIST-sized" inputs without downloading MNIST.
+
+Parts:
+
+1. LIME on N images (default 10) with lime's default 1,000 samples:
+   ``lime_image.LimeImageExplainer().explain_instance`` with its defaults (top 5
+   labels, batch size 10, segment-mean hiding) against ``dlaudit.explain.lime.lime_images``
+   with lime's hiding (``hide_color=None``). Both get the same grid segmentation
+   (lime's default quickshift finds a single segment on small digits) and the same
+   seed (a fresh ``LimeImageExplainer(random_state=seed)`` per image,
+   ``random_seed=seed``), so the segment weights must agree; the top-3 segments of
+   the explained (top) class are compared.
+2. SHAP: ``GradientExplainer`` and ``DeepExplainer`` over all outputs (their
+   default), and with ``ranked_outputs=1``, against dlaudit's target-only SHAP.
+3. Integrated Gradients peak memory (peak RSS over the RSS before the call, each
+   in its own process) on 100 and on 1,000 images, and the most rows one forward
+   pass held: dlaudit chunks examples so a pass holds at most
+   ``internal_batch_size`` rows; captum with ``internal_batch_size=512`` for
+   comparison (it cannot split below one step for all examples at once). The
+   children run with glibc's default allocator (``DLAUDIT_MALLOC_TUNING=0``):
+   dlaudit's tuning keeps freed memory in the process on purpose, so with it the
+   RSS peak measures the allocator's retention more than the working set.
+4. The whole explain section on the 8x8 digits CNN: all methods, n=16, trust
+   metrics and figures included, as ``dlaudit report`` runs it.
+
+Usage::
+
+    python bench/explain.py                    # 28x28, 10 images, 3 repeats
+    python bench/explain.py --size 8 --repeats 1 --quick    # a quick check that everything runs
+
+Quote ratios: the machine (threads, load average) is printed with the results.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import dlaudit  # noqa: E402
+from dlaudit.explain import ExplainContext, ExplainSettings, attribute  # noqa: E402
+from dlaudit.explain.lime import lime_images, segment_image  # noqa: E402
+
+
+def median_time(fn: Callable[[], Any], repeats: int) -> tuple[float, Any]:
+    times, out = [], None
+    for _ in range(repeats):
+        start = time.perf_counter()
+        out = fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times), out
+
+
+# -- model and data ----------------------------------------------------------------------
+
+
+def make_npz(path: Path, size: int) -> None:
+    """Digits upsampled to ``size`` x ``size`` as uint8, with a fixed split."""
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    x = torch.from_numpy((bunch.images / 16.0).astype(np.float32))[:, None]
+    if size != 8:
+        x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False).clamp(0, 1)
+    x = (x[:, 0].numpy() * 255).round().astype(np.uint8)
+    y = bunch.target.astype(np.int64)
+    order = np.random.default_rng(0).permutation(len(y))
+    test, train = order[:450], order[450:]
+    np.savez(path, x_train=x[train], y_train=y[train], x_test=x[test], y_test=y[test])
+
+
+def trained_model(workdir: Path, size: int, epochs: int) -> tuple[dlaudit.ModelBundle, Path, Path]:
+    data = workdir / f"digits{size}.npz"
+    make_npz(data, size)
+    bundle = dlaudit.train("cnn", data, epochs=epochs, seed=0, device="cpu")
+    model = dlaudit.save_model(bundle, workdir / f"cnn{size}.pt")
+    return bundle, model, data
+
+
+def classifier(module: torch.nn.Module) -> Callable[[np.ndarray], np.ndarray]:
+    """lime's classifier_fn: (N, H, W, 3) grey-as-RGB images -> class probabilities."""
+
+    def classify(images: np.ndarray) -> np.ndarray:
+        x = torch.from_numpy(np.ascontiguousarray(images[..., 0], dtype=np.float32))[:, None]
+        with torch.no_grad():
+            return torch.softmax(module(x), dim=1).numpy()
+
+    return classify
+
+
+# -- 1. LIME ---------------------------------------------------------------------------------
+
+
+def bench_lime(bundle: dlaudit.ModelBundle, x: torch.Tensor, repeats: int, seed: int = 0) -> dict[str, Any]:
+    from lime import lime_image
+
+    module = bundle.module.eval()
+    segments = [segment_image(img.numpy()) for img in x]
+    classify = classifier(module)
+
+    def plain() -> list[tuple[int, list[int]]]:
+        out = []
+        for img, seg in zip(x, segments):
+            exp = lime_image.LimeImageExplainer(random_state=seed).explain_instance(
+                img[0].double().numpy(), classify, segmentation_fn=lambda _i, s=seg: s, random_seed=seed
+            )
+            label = int(exp.top_labels[0])
+            out.append((label, [int(k) for k, _ in exp.local_exp[label][:3]]))
+        return out
+
+    target = bundle.predict(x)
+
+    def ours() -> list[tuple[int, list[int]]]:
+        res = lime_images(module, x, target, num_samples=1000, seed=seed, hide_color=None, segments=segments)
+        return list(zip(target.tolist(), res.top_segments(3)))
+
+    import contextlib
+    import io
+
+    with contextlib.redirect_stderr(io.StringIO()):  # lime's tqdm progress bar
+        t_plain, top_plain = median_time(plain, repeats)
+    t_ours, top_ours = median_time(ours, repeats)
+    same = sum(a == b for a, b in zip(top_plain, top_ours))
+    return {
+        "images": len(x), "segments": int(segments[0].max() + 1),
+        "lime_s_per_image": t_plain / len(x), "dlaudit_s_per_image": t_ours / len(x), "speedup": t_plain / t_ours,
+        "same_top3_segments": f"{same}/{len(x)}",
+    }  # fmt: skip
+
+
+# -- 2. SHAP ---------------------------------------------------------------------------------
+
+
+def bench_shap(bundle: dlaudit.ModelBundle, x: torch.Tensor, background: torch.Tensor, repeats: int, seed: int = 0) -> dict[str, Any]:
+    import copy
+
+    import shap
+
+    module = bundle.module.eval()
+    target = bundle.predict(x)
+    out: dict[str, Any] = {"images": len(x), "background": len(background)}
+    for kind in ("gradient", "deep"):
+
+        def plain_all(kind: str = kind) -> Any:
+            m = copy.deepcopy(module)
+            if kind == "gradient":
+                return shap.GradientExplainer(m, background).shap_values(x, rseed=seed)
+            return shap.DeepExplainer(m, background).shap_values(x, check_additivity=False)
+
+        def plain_top1(kind: str = kind) -> Any:
+            m = copy.deepcopy(module)
+            if kind == "gradient":
+                return shap.GradientExplainer(m, background).shap_values(x, ranked_outputs=1, rseed=seed)
+            return shap.DeepExplainer(m, background).shap_values(x, ranked_outputs=1, check_additivity=False)
+
+        ctx = ExplainContext("image", (0.0, 1.0), background, settings=ExplainSettings(shap_background=len(background)), shap_explainer=kind, seed=seed)
+        t_all, _ = median_time(plain_all, repeats)
+        t_top, _ = median_time(plain_top1, repeats)
+        t_ours, res = median_time(lambda: attribute("shap", module, x, target, ctx), repeats)
+        out[kind] = {
+            "all_outputs_s_per_image": t_all / len(x), "ranked_outputs1_s_per_image": t_top / len(x),
+            "dlaudit_s_per_image": t_ours / len(x), "speedup_vs_all_outputs": t_all / t_ours, "dlaudit_explainer": res.extras["explainer"],
+        }  # fmt: skip
+    return out
+
+
+# -- 3. IG memory (child processes) ------------------------------------------------------------
+
+
+def _status_mb(field: str) -> float:
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024
+    raise KeyError(field)
+
+
+def _reset_peak_rss() -> float:
+    """Reset the kernel's peak-RSS mark (Linux: write 5 to clear_refs); return the current RSS in MiB."""
+    try:
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")
+    except OSError:
+        pass  # the lifetime peak then still counts (a lower bound on the increase)
+    return _status_mb("VmRSS")
+
+
+def _peak_rss_mb() -> float:
+    try:
+        return _status_mb("VmHWM")
+    except (OSError, KeyError):
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def ig_worker(model: str, data: str, count: int, impl: str) -> None:
+    """Child: peak RSS increase of IG on ``count`` images, as JSON on stdout."""
+    bundle = dlaudit.load_model(model, device="cpu")
+    with np.load(data) as npz:
+        pool = np.concatenate([npz["x_train"], npz["x_test"]])
+    x = torch.from_numpy(pool[:count].astype(np.float32) / 255.0)[:, None]
+    target = bundle.predict(x)
+    ctx = ExplainContext("image", (0.0, 1.0), x[:10])
+    module = bundle.module.eval()
+    warm = min(16, count)  # warm up with two full chunks: libraries loaded, the allocator at its working size
+    if impl == "dlaudit":
+        attribute("ig", module, x[:warm], target[:warm], ctx)
+    else:
+        from captum.attr import IntegratedGradients
+
+        IntegratedGradients(module).attribute(x[:warm], baselines=torch.zeros_like(x[:warm]), target=target[:warm], n_steps=64, internal_batch_size=512)
+
+    rows: list[int] = []
+    handle = module.register_forward_pre_hook(lambda _m, inp: rows.append(len(inp[0])))
+    before = _reset_peak_rss()
+    start = time.perf_counter()
+    if impl == "dlaudit":
+        attribute("ig", module, x, target, ctx)
+    else:
+        from captum.attr import IntegratedGradients
+
+        IntegratedGradients(module).attribute(x, baselines=torch.zeros_like(x), target=target, n_steps=64, internal_batch_size=512)
+    seconds = time.perf_counter() - start
+    peak = _peak_rss_mb()
+    handle.remove()
+    print(json.dumps({"impl": impl, "count": count, "peak_increase_mb": round(peak - before, 1), "max_rows_per_pass": max(rows), "seconds": round(seconds, 2)}))
+
+
+def bench_ig_memory(model: Path, data: Path, counts: tuple[int, int] = (100, 1000)) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for impl in ("dlaudit", "captum"):
+        for count in counts:
+            cmd = [sys.executable, __file__, "--worker", "ig", "--model", str(model), "--data", str(data), "--count", str(count), "--impl", impl]
+            env = {**os.environ, "PYTHONPATH": str(ROOT), "DLAUDIT_MALLOC_TUNING": "0"}
+            proc = subprocess.run(cmd, capture_output=True, text=True, check=True, env=env)
+            out[f"{impl}@{count}"] = json.loads(proc.stdout.strip().splitlines()[-1])
+    for impl in ("dlaudit", "captum"):
+        small, big = out[f"{impl}@{counts[0]}"], out[f"{impl}@{counts[1]}"]
+        out[f"{impl}_ratio"] = max(big["peak_increase_mb"], 1.0) / max(small["peak_increase_mb"], 1.0)
+    return out
+
+
+# -- 4. the whole section -------------------------------------------------------------------------
+
+
+def bench_section(repeats: int) -> dict[str, Any]:
+    bundle = dlaudit.train("cnn", "digits", seed=0, device="cpu")
+    data = dlaudit.load_data(bundle=bundle)
+    cpu0 = time.process_time()
+    t, exp = median_time(lambda: dlaudit.explain(bundle, data, n=16, seed=0), repeats)
+    cpu = (time.process_time() - cpu0) / repeats
+    per = {r[0]: r[-1] for r in exp.section.tables[1].rows}
+    return {"seconds": t, "cpu_seconds": cpu, "methods": len(exp.attributions), "seconds_per_method": per, "metrics": len(exp.metrics)}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--size", type=int, default=28, help="image side: 8 (digits) or e.g. 28 (upsampled, MNIST-sized)")
+    p.add_argument("--images", type=int, default=10)
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--epochs", type=int, default=3, help="training epochs of the benchmark CNN")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--skip", default="", help="parts to skip, comma-separated: lime,shap,ig,section")
+    p.add_argument("--quick", action="store_true", help="IG memory on 50 and 200 images")
+    p.add_argument("--worker", help=argparse.SUPPRESS)
+    p.add_argument("--model", help=argparse.SUPPRESS)
+    p.add_argument("--data", help=argparse.SUPPRESS)
+    p.add_argument("--count", type=int, help=argparse.SUPPRESS)
+    p.add_argument("--impl", help=argparse.SUPPRESS)
+    args = p.parse_args()
+    torch.set_num_threads(args.threads)
+    if args.worker == "ig":
+        ig_worker(args.model, args.data, args.count, args.impl)
+        return
+    skip = {s.strip() for s in args.skip.split(",") if s.strip()}
+    results: dict[str, Any] = {"machine": {"threads": torch.get_num_threads(), "cpus": os.cpu_count(), "load_average": os.getloadavg(), "note": "shared machines are noisy: quote ratios"}}
+    with tempfile.TemporaryDirectory() as tmp:
+        bundle, model, data = trained_model(Path(tmp), args.size, args.epochs)
+        results["model"] = {"size": args.size, "test_accuracy": round(bundle.card.metrics["test_accuracy"], 4)}
+        test = dlaudit.load_data(data, bundle=bundle)
+        x = test.x[: args.images]
+        if "lime" not in skip:
+            results["lime"] = bench_lime(bundle, x, args.repeats)
+            print("lime", json.dumps(results["lime"]), flush=True)
+        if "shap" not in skip:
+            train = dlaudit.load_data(data, bundle=bundle, split="train")
+            results["shap"] = bench_shap(bundle, x, train.x[:100], args.repeats)
+            print("shap", json.dumps(results["shap"]), flush=True)
+        if "ig" not in skip:
+            results["ig_memory"] = bench_ig_memory(model, data, (50, 200) if args.quick else (100, 1000))
+            print("ig_memory", json.dumps(results["ig_memory"]), flush=True)
+    if "section" not in skip:
+        results["section"] = bench_section(1 if args.quick else max(1, args.repeats // 2))
+        print("section", json.dumps(results["section"]), flush=True)
+    print(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()

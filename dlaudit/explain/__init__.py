@@ -1,0 +1,27 @@
+"""Explanations and how far to trust them.
+
+captum gradient methods (saliency, Integrated Gradients, SmoothGrad, Grad-CAM,
+DeepLIFT, occlusion), LIME and SHAP, each with faithfulness (deletion and
+insertion curves), a sanity check (cascading randomisation), stability
+(sensitivity) and, where it applies, completeness. :func:`explain` is the entry
+point; importing this package registers the report's "explain" analysis.
+"""
+from __future__ import annotations
+
+from ._common import FAST_SETTINGS, Attribution, ExplainContext, ExplainSettings
+from .analysis import Explanation, explain, explain_section
+from .methods import DEFAULT_METHODS, METHODS, attribute, parse_methods
+
+__all__ = [
+    "Attribution",
+    "DEFAULT_METHODS",
+    "ExplainContext",
+    "ExplainSettings",
+    "Explanation",
+    "FAST_SETTINGS",
+    "METHODS",
+    "attribute",
+    "explain",
+    "explain_section",
+    "parse_methods",
+]

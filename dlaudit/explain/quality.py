@@ -1,0 +1,310 @@
+"""How far to trust an explanation: faithfulness, sanity, completeness, stability.
+
+- Deletion and insertion curves (Petsiuk et al. 2018, RISE,
+  https://arxiv.org/abs/1806.07421): remove (or insert) features (pixels, or a
+  tabular model's raw columns) in attribution order and follow the target class's probability; a faithful map makes it fall
+  fast (low deletion AUC) and rise fast (high insertion AUC). The same curves
+  for random orders are the yardstick.
+- Sanity check by cascading randomisation (Adebayo et al. 2018,
+  https://arxiv.org/abs/1810.03292): re-initialise the model's layers from the
+  top down and compare the attributions with the original ones (Spearman rank
+  correlation of absolute values). A method whose maps barely change does not
+  explain the model.
+- Completeness (Sundararajan et al. 2017, https://arxiv.org/abs/1703.01365):
+  Integrated Gradients' attributions sum to ``f(x) - f(baseline)``.
+- Sensitivity (Yeh et al. 2019, https://arxiv.org/abs/1901.09392; captum's
+  ``sensitivity_max``): the largest relative change of the attributions under
+  small uniform input noise.
+"""
+from __future__ import annotations
+
+import copy
+import logging
+import math
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from captum.metrics import sensitivity_max
+from scipy.stats import rankdata
+from torch import nn
+
+from ..errors import AnalysisError
+from ..utils import model_state, next_device
+from ._common import Column, batched_probabilities
+from ._structure import weighted_layers
+
+__all__ = [
+    "Curves",
+    "SanityResult",
+    "ExplainFn",
+    "feature_units",
+    "unit_scores",
+    "attribution_order",
+    "random_order",
+    "perturbation_curves",
+    "rank_correlation",
+    "randomised_models",
+    "sanity_check",
+    "completeness_error",
+    "sensitivity",
+]
+
+log = logging.getLogger(__name__)
+
+ExplainFn = Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]
+"""``(module, x, target) -> attributions`` with ``x``'s shape."""
+
+
+# -- faithfulness: deletion and insertion -----------------------------------------------
+
+
+def _trapezoid(y: np.ndarray, x: np.ndarray) -> np.ndarray:
+    return ((y[..., 1:] + y[..., :-1]) / 2.0 * np.diff(x)).sum(axis=-1)
+
+
+@dataclass(frozen=True)
+class Curves:
+    """Target-class probability after removing / inserting the first ``fractions`` of features."""
+
+    fractions: np.ndarray  # (steps + 1,)
+    deletion: np.ndarray  # (n, steps + 1)
+    insertion: np.ndarray  # (n, steps + 1)
+
+    @property
+    def deletion_auc(self) -> float:
+        return float(_trapezoid(self.deletion, self.fractions).mean())
+
+    @property
+    def insertion_auc(self) -> float:
+        return float(_trapezoid(self.insertion, self.fractions).mean())
+
+
+def feature_units(shape: Sequence[int], columns: Sequence[Column] = ()) -> torch.Tensor:
+    """The removable unit of each flat input feature: ``(n_features,)`` unit ids.
+
+    Images (C, H, W): a pixel, all its channels together. Tabular inputs with
+    columns: a raw column, all its one-hot features together. Otherwise each
+    feature is its own unit.
+    """
+    n = math.prod(shape)
+    if columns:
+        units = torch.full((n,), -1, dtype=torch.long)
+        for j, col in enumerate(columns):
+            units[list(col.features)] = j
+        loose = (units < 0).nonzero().flatten()
+        units[loose] = len(columns) + torch.arange(len(loose))
+        return units
+    if len(shape) == 3:
+        return torch.arange(shape[1] * shape[2]).repeat(shape[0])
+    return torch.arange(n)
+
+
+def unit_scores(attributions: torch.Tensor, units: torch.Tensor | None = None) -> torch.Tensor:
+    """One score per unit: the sum of the attributions of its features, ``(N, n_units)``."""
+    a = attributions.detach().cpu().float().reshape(len(attributions), -1)
+    units = feature_units(attributions.shape[1:]) if units is None else units
+    return torch.zeros(len(a), int(units.max()) + 1).index_add_(1, units, a)
+
+
+def attribution_order(attributions: torch.Tensor, units: torch.Tensor | None = None, *, seed: int = 0) -> torch.Tensor:
+    """Units from most to least positive attribution; ties broken at random (seeded)."""
+    scores = unit_scores(attributions, units).numpy()
+    rng = np.random.default_rng(seed)
+    orders = [np.lexsort((rng.random(s.shape[0]), -s)) for s in scores]
+    return torch.from_numpy(np.stack(orders))
+
+
+def random_order(n: int, n_units: int, *, seed: int = 0) -> torch.Tensor:
+    rng = np.random.default_rng(seed)
+    return torch.from_numpy(np.stack([rng.permutation(n_units) for _ in range(n)]))
+
+
+def _step_counts(n_units: int, steps: int) -> np.ndarray:
+    steps = max(1, min(steps, n_units))
+    return np.rint(np.linspace(0, n_units, steps + 1)).astype(np.int64)
+
+
+def perturbation_curves(
+    module: nn.Module,
+    x: torch.Tensor,
+    target: torch.Tensor,
+    order: torch.Tensor,
+    *,
+    units: torch.Tensor | None = None,
+    baseline: float,
+    steps: int = 32,
+    batch_size: int = 512,
+) -> Curves:
+    """Deletion and insertion curves of the target probability along ``order`` (of units).
+
+    Deletion sets the features of the first k units (a pixel's channels, a
+    column's one-hot features) to ``baseline``; insertion starts from an
+    all-``baseline`` input and restores them. Forward passes are batched
+    (``batch_size`` rows).
+    """
+    units = feature_units(x.shape[1:]) if units is None else units
+    counts = _step_counts(order.shape[1], steps)
+    rows = 2 * len(counts)
+    per_group = max(1, batch_size // rows)
+    deletion, insertion = [], []
+    with model_state(module):
+        for start in range(0, len(x), per_group):
+            xs = x[start : start + per_group].detach().cpu().float()
+            imgs = torch.cat([_perturbed(xi, oi, units, counts, baseline) for xi, oi in zip(xs, order[start : start + per_group])])
+            probs = batched_probabilities(module, imgs, batch_size=batch_size)
+            tgt = target[start : start + per_group].cpu().repeat_interleave(rows)
+            p = probs.gather(1, tgt[:, None])[:, 0].reshape(len(xs), 2, len(counts)).double().numpy()
+            deletion.append(p[:, 0])
+            insertion.append(p[:, 1])
+    return Curves(counts / order.shape[1], np.concatenate(deletion), np.concatenate(insertion))
+
+
+def _perturbed(x: torch.Tensor, order: torch.Tensor, units: torch.Tensor, counts: np.ndarray, baseline: float) -> torch.Tensor:
+    """The deletion then the insertion inputs of one sample: (2 * len(counts), *x.shape)."""
+    rank = torch.empty_like(order)
+    rank[order] = torch.arange(len(order))
+    hit = (rank[units][None, :] < torch.from_numpy(counts)[:, None]).reshape(len(counts), *x.shape)
+    base = torch.full_like(x, baseline)
+    return torch.cat([torch.where(hit, base, x), torch.where(hit, x, base)])
+
+
+# -- sanity: cascading randomisation -----------------------------------------------------
+
+
+def rank_correlation(a: torch.Tensor, b: torch.Tensor, units: torch.Tensor | None = None) -> list[float]:
+    """Per-sample Spearman rank correlation of ``|a|`` and ``|b|`` over units (NaN where a map is constant).
+
+    Units as in :func:`feature_units`: for tabular inputs the raw columns, so a
+    one-hot column's inactive features (zero in every map) do not count as agreement.
+    """
+    out = []
+    for u, v in zip(unit_scores(a, units).abs().numpy(), unit_scores(b, units).abs().numpy()):
+        if np.ptp(u) == 0 or np.ptp(v) == 0:
+            out.append(float("nan"))
+            continue
+        out.append(float(np.corrcoef(rankdata(u), rankdata(v))[0, 1]))
+    return out
+
+
+def _reinitialise(module: nn.Module, seed: int) -> None:
+    """Fresh random weights for one layer (its own ``reset_parameters`` where it has one)."""
+    device = next_device(module)
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []), torch.no_grad():
+        torch.manual_seed(seed)
+        if callable(getattr(module, "reset_parameters", None)):
+            module.reset_parameters()
+            return
+        for p in module.parameters(recurse=False):
+            std = float(p.std()) if p.numel() > 1 and math.isfinite(float(p.std())) and float(p.std()) > 0 else 0.01
+            p.normal_(0.0, std)
+
+
+def randomised_models(module: nn.Module, example: torch.Tensor, *, seed: int = 0, cascade: bool = True) -> Iterator[tuple[str, nn.Module]]:
+    """A deep copy of ``module`` with its layers re-initialised from the top (logits) down.
+
+    With ``cascade`` yields ``(layer, copy)`` after each layer (the randomisation
+    accumulates); without, only the fully randomised copy as ``("all layers", copy)``.
+    The caller's model is never changed.
+    """
+    if isinstance(module, torch.jit.ScriptModule):
+        raise AnalysisError("the sanity check re-initialises a copy of the model layer by layer, which TorchScript modules do not allow")
+    layers = weighted_layers(module, example)
+    work = copy.deepcopy(module)
+    named = dict(work.named_modules())
+    for step, (name, _) in enumerate(reversed(layers)):
+        _reinitialise(named[name], seed + step)
+        if cascade:
+            yield name or "(model)", work
+    if not cascade and layers:
+        yield "all layers", work
+
+
+@dataclass(frozen=True)
+class SanityResult:
+    """Mean rank correlation with the original attributions after each cascade step."""
+
+    steps: list[tuple[str, float | None]] = field(default_factory=list)
+
+    @property
+    def final(self) -> float | None:
+        """The correlation with every layer randomised (the reported metric)."""
+        return self.steps[-1][1] if self.steps else None
+
+
+def sanity_check(
+    explain_fn: ExplainFn,
+    module: nn.Module,
+    x: torch.Tensor,
+    target: torch.Tensor,
+    original: torch.Tensor,
+    *,
+    units: torch.Tensor | None = None,
+    seed: int = 0,
+    cascade: bool = True,
+) -> SanityResult:
+    """Cascading randomisation: how similar the maps stay as the weights become random.
+
+    ``original`` are ``explain_fn``'s attributions on the trained model; the
+    targets stay the same. Near 0 passes (the method reads the model), near 1
+    fails (the maps come from the input alone).
+    """
+    steps: list[tuple[str, float | None]] = []
+    for name, randomised in randomised_models(module, x.to(next_device(module)), seed=seed, cascade=cascade):
+        corr = np.asarray(rank_correlation(original, explain_fn(randomised, x, target), units))
+        defined = corr[~np.isnan(corr)]
+        steps.append((name, float(defined.mean()) if len(defined) else None))
+    return SanityResult(steps)
+
+
+# -- completeness and stability ----------------------------------------------------------
+
+
+def completeness_error(module: nn.Module, x: torch.Tensor, target: torch.Tensor, attributions: torch.Tensor, *, baseline: float) -> float | None:
+    """``sum_i |sum(attr_i) - (f(x_i) - f(b))| / sum_i |f(x_i) - f(b)|`` on the target logit.
+
+    Aggregated over samples so that one sample with ``f(x) ~ f(b)`` cannot blow it up;
+    None when the output does not change at all between baseline and inputs.
+    """
+    device = next_device(module)
+    xs = x.detach().to(device)
+    idx = target.to(device)[:, None]
+    with model_state(module), torch.no_grad():
+        fx = module(xs).gather(1, idx)[:, 0].double().cpu()
+        fb = module(torch.full_like(xs, baseline)).gather(1, idx)[:, 0].double().cpu()
+    change = fx - fb
+    sums = attributions.reshape(len(attributions), -1).double().sum(dim=1)
+    denom = float(change.abs().sum())
+    return float((sums - change).abs().sum() / denom) if denom > 0 else None
+
+
+def sensitivity(
+    explain_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    x: torch.Tensor,
+    target: torch.Tensor,
+    *,
+    radius: float,
+    value_range: tuple[float, float],
+    perturbations: int = 8,
+    seed: int = 0,
+) -> float:
+    """Mean over samples of captum's ``sensitivity_max``: the largest change of the
+    attributions, relative to their norm, over ``perturbations`` inputs drawn
+    uniformly from the L-inf ball of ``radius`` around each input (clipped to the
+    value range).
+    """
+    gen = torch.Generator().manual_seed(seed)
+    lo, hi = value_range
+
+    def perturb(inputs: torch.Tensor, r: float) -> torch.Tensor:
+        noise = (torch.rand(inputs.shape, generator=gen) * 2.0 - 1.0) * r
+        return (inputs + noise.to(inputs.device)).clamp(lo, hi)
+
+    def explanation(inputs: torch.Tensor | tuple[torch.Tensor, ...], target: torch.Tensor) -> tuple[torch.Tensor]:
+        xs = inputs[0] if isinstance(inputs, tuple) else inputs
+        with torch.enable_grad():
+            return (explain_fn(xs, target),)  # captum iterates over the result: a tuple, not a tensor
+
+    values = sensitivity_max(explanation, x.detach().cpu(), perturb_func=perturb, perturb_radius=radius, n_perturb_samples=perturbations, target=target.cpu())
+    return float(values.mean())
