@@ -2,7 +2,7 @@
 
 Runs once the robustness branch (``dlaudit.train(adversarial=...)``) is merged.
 One full demo (train three models, audit each in the fast configuration); its
-budget is under 3 minutes on 2 cores. Model reuse is tested in tests/report/test_demo.py.
+budget is under 3 minutes on 2 cores. Model reuse is tested in tests/report/test_demo_run.py.
 """
 from __future__ import annotations
 
