@@ -253,15 +253,15 @@ def info(model: str, data: str | None, as_json: bool, **kw: Any) -> None:
 @click.option("--junit", "junit_path", type=click.Path(dir_okay=False), default=None, help="Also write JUnit XML, one testcase per gate.")
 @click.option("--checks", default=None, help="Sections to run, comma-separated: performance,explain,robustness,fairness (default all).")
 @click.option("--fast/--no-fast", default=None, help="A cheaper configuration for CI (fewer samples and steps); stated in the report.")
-@click.option("--fail-on", "fail_on", multiple=True, metavar="GATE", help="Gate 'METRIC OP NUMBER', e.g. 'performance.accuracy >= 0.95'; exit 1 when one fails. Repeatable.")
+@click.option("--fail-on", "fail_on", multiple=True, metavar="GATE", help="Fail (exit 1) when 'METRIC OP NUMBER' is true, e.g. 'performance.accuracy < 0.95'. Repeatable.")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None, help="TOML file with a [tool.dlaudit] table (default: ./pyproject.toml when it has one).")
 @click.option("--baseline", "baseline_path", type=click.Path(dir_okay=False), default=None, help="An earlier JSON report: exit 1 when a headline metric regressed beyond --max-drop.")
 @click.option("--max-drop", type=click.FloatRange(min=0), default=None, help="How much a headline metric may get worse than the baseline (absolute; default 0.02).")
 def report(model: str, output: str | None, checks: str | None, fast: bool | None, fail_on: tuple[str, ...], config_path: str | None, baseline_path: str | None, max_drop: float | None, quiet: bool, **kw: Any) -> None:
     """Audit MODEL and write an HTML report (and JSON, Markdown, JUnit on request).
 
-    Exit status: 0 when every gate holds, 1 when one fails (or the baseline
-    regressed), 2 on bad usage or bad input.
+    Exit status: 0 when every gate passes (no --fail-on condition is met), 1 when
+    one fails (or the baseline regressed), 2 on bad usage or bad input.
     """
     from .api import audit
     from .errors import ConfigError, GateError
@@ -446,7 +446,7 @@ def _echo_table(columns: list[str], rows: list[list[Any]]) -> None:
 @click.option("--fast", is_flag=True, help="Fewer bootstrap resamples.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), default=None, help="Also write an HTML report.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None, help="Write the result as JSON (flat 'metrics' object).")
-@click.option("--fail-on", "fail_on", multiple=True, help="Gate 'METRIC OP NUMBER'; exit 1 when one fails. Repeatable.")
+@click.option("--fail-on", "fail_on", multiple=True, help="Fail (exit 1) when 'METRIC OP NUMBER' is true, e.g. 'fairness.sex.demographic_parity_difference > 0.1'. Repeatable.")
 def fairness(model: str, sensitive: str | None, intersection: bool, bins: tuple[str, ...], n_boot: int | None, gap_threshold: float, min_group_size: int, fast: bool, output: str | None, json_path: str | None, fail_on: tuple[str, ...], quiet: bool, **kw: Any) -> None:
     """Group fairness of MODEL over sensitive features (fairlearn metrics with bootstrap intervals)."""
     from .api import fairness as api_fairness

@@ -86,11 +86,11 @@ def test_error_through_a_real_process_has_no_traceback(tmp_path):
 
 def test_gate_exit_codes(tmp_path, model_file):
     runner = CliRunner()
-    ok = runner.invoke(cli, ["report", str(model_file), "--checks", "performance", "-o", str(tmp_path / "a.html"), "--fail-on", "performance.accuracy >= 0.9", "-q"])
+    ok = runner.invoke(cli, ["report", str(model_file), "--checks", "performance", "-o", str(tmp_path / "a.html"), "--fail-on", "performance.accuracy < 0.9", "-q"])
     assert ok.exit_code == 0, ok.output
-    bad = runner.invoke(cli, ["report", str(model_file), "--checks", "performance", "-o", str(tmp_path / "b.html"), "--fail-on", "performance.accuracy > 0.999", "-q"])
+    bad = runner.invoke(cli, ["report", str(model_file), "--checks", "performance", "-o", str(tmp_path / "b.html"), "--fail-on", "performance.accuracy <= 0.999", "-q"])
     assert bad.exit_code == 1, bad.output
-    missing = runner.invoke(cli, ["report", str(model_file), "--checks", "performance", "-o", str(tmp_path / "c.html"), "--fail-on", "robustness.pgd_linf.acc@0.1 >= 0.5"])
+    missing = runner.invoke(cli, ["report", str(model_file), "--checks", "performance", "-o", str(tmp_path / "c.html"), "--fail-on", "robustness.pgd_linf.acc@0.1 < 0.5"])
     assert missing.exit_code == 2 and "not computed" in missing.output
 
 

@@ -32,7 +32,7 @@ def run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
 
 
 def test_report_writes_every_output_and_exits_0_when_gates_hold(run: Any, model_file: Path, tmp_path: Path) -> None:
-    res = run("report", model_file, "--checks", "performance", "--json", "out/r.json", "--markdown", "out/r.md", "--junit", "out/r.xml", "--fail-on", "performance.accuracy >= 0.9")
+    res = run("report", model_file, "--checks", "performance", "--json", "out/r.json", "--markdown", "out/r.md", "--junit", "out/r.xml", "--fail-on", "performance.accuracy < 0.9")
     assert res.exit_code == 0, res.output
     assert (tmp_path / "reports" / "cnn.html").is_file()  # the default HTML path
     data = json.loads((tmp_path / "out" / "r.json").read_text())
@@ -41,15 +41,15 @@ def test_report_writes_every_output_and_exits_0_when_gates_hold(run: Any, model_
     assert dlaudit.Report.load(tmp_path / "out" / "r.json").metrics == data["metrics"]
     assert "✅ pass" in (tmp_path / "out" / "r.md").read_text()
     assert 'tests="1" failures="0"' in (tmp_path / "out" / "r.xml").read_text()
-    assert "PASS    performance.accuracy >= 0.9" in res.output
+    assert "PASS    performance.accuracy < 0.9" in res.output
 
 
 def test_failed_gate_exits_1_and_still_writes_the_report(run: Any, model_file: Path, tmp_path: Path) -> None:
-    res = run("report", model_file, "--checks", "performance", "-o", "r.html", "--junit", "r.xml", "--fail-on", "performance.accuracy >= 0.9", "--fail-on", "performance.accuracy > 0.9999")
+    res = run("report", model_file, "--checks", "performance", "-o", "r.html", "--junit", "r.xml", "--fail-on", "performance.accuracy < 0.9", "--fail-on", "performance.accuracy <= 0.9999")
     assert res.exit_code == 1
-    assert "FAIL    performance.accuracy > 0.9999" in res.output
-    assert "Failed: 1 of 2 gates did not hold." in res.output
-    assert "Failed: 1 of 2 gates did not hold." in (tmp_path / "r.html").read_text()
+    assert "FAIL    performance.accuracy <= 0.9999" in res.output
+    assert "Failed: 1 of 2 gates failed." in res.output
+    assert "Failed: 1 of 2 gates failed." in (tmp_path / "r.html").read_text()
     assert 'failures="1"' in (tmp_path / "r.xml").read_text()
 
 
@@ -57,7 +57,7 @@ def test_failed_gate_exits_1_and_still_writes_the_report(run: Any, model_file: P
     ("args", "message"),
     [
         (["--fail-on", "performance.accuracy => 0.9"], "malformed gate 'performance.accuracy => 0.9'"),
-        (["--fail-on", "performance.acuracy >= 0.9"], "names metric 'performance.acuracy', which was not computed"),
+        (["--fail-on", "performance.acuracy < 0.9"], "names metric 'performance.acuracy', which was not computed"),
         (["--checks", "performance,speed"], "unknown check(s) speed"),
         (["--baseline", "missing.json"], "report missing.json does not exist"),
         (["--max-drop", "0.01"], "--max-drop needs a baseline"),
@@ -80,32 +80,32 @@ def test_click_usage_errors_exit_2(run: Any, model_file: Path) -> None:
 
 def test_gate_on_a_skipped_section_says_why(run: Any, model_file: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setattr(dlaudit.api, "list_analyses", lambda: ["performance"])  # as if robustness had not landed
-    res = run("report", model_file, "--checks", "performance,robustness", "-o", "r.html", "--fail-on", "robustness.pgd_linf.acc@0.1 >= 0.5")
+    res = run("report", model_file, "--checks", "performance,robustness", "-o", "r.html", "--fail-on", "robustness.pgd_linf.acc@0.1 < 0.5")
     assert res.exit_code == 2
     assert "the robustness section was skipped: this analysis is not available" in res.output
     assert (tmp_path / "r.html").is_file()  # written anyway, to look into
 
 
 def test_gates_from_pyproject_in_the_current_directory(run: Any, model_file: Path, tmp_path: Path) -> None:
-    (tmp_path / "pyproject.toml").write_text('[project]\nname = "x"\n\n[tool.dlaudit]\ngates = ["performance.accuracy >= 0.9", "performance.macro_f1 > 0.9999"]\nchecks = "performance"\n')
-    res = run("report", model_file, "-o", "r.html", "--json", "r.json", "--fail-on", "performance.accuracy < 1.5")
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "x"\n\n[tool.dlaudit]\ngates = ["performance.accuracy < 0.9", "performance.macro_f1 <= 0.9999"]\nchecks = "performance"\n')
+    res = run("report", model_file, "-o", "r.html", "--json", "r.json", "--fail-on", "performance.accuracy >= 1.5")
     assert res.exit_code == 1
     gates = json.loads((tmp_path / "r.json").read_text())["gates"]
     assert [(g["gate"], g["source"], g["passed"]) for g in gates] == [
-        ("performance.accuracy >= 0.9", "config", True),
-        ("performance.macro_f1 > 0.9999", "config", False),
-        ("performance.accuracy < 1.5", "fail-on", True),
+        ("performance.accuracy < 0.9", "config", True),
+        ("performance.macro_f1 <= 0.9999", "config", False),
+        ("performance.accuracy >= 1.5", "fail-on", True),
     ]
 
 
 def test_config_file_option(run: Any, model_file: Path, tmp_path: Path) -> None:
-    (tmp_path / "ci.toml").write_text('gates = ["performance.accuracy >= 0.5"]\nchecks = ["performance"]\nfast = true\n')
+    (tmp_path / "ci.toml").write_text('gates = ["performance.accuracy < 0.5"]\nchecks = ["performance"]\nfast = true\n')
     res = run("report", model_file, "-o", "r.html", "--json", "r.json", "--config", "ci.toml")
     assert res.exit_code == 0, res.output
     data = json.loads((tmp_path / "r.json").read_text())
     assert [s["name"] for s in data["sections"]] == ["performance"]
     assert data["provenance"]["fast"] is True
-    (tmp_path / "bad.toml").write_text('[tool.dlaudit]\ngates = "performance.accuracy >= 0.5"\n')
+    (tmp_path / "bad.toml").write_text('[tool.dlaudit]\ngates = "performance.accuracy < 0.5"\n')
     res = run("report", model_file, "--config", "bad.toml")
     assert res.exit_code == 2 and "gates must be a list of strings" in res.output
 
@@ -122,7 +122,7 @@ def test_baseline_regression_exits_1(run: Any, model_file: Path, tmp_path: Path)
     (tmp_path / "better.json").write_text(json.dumps(base))
     res = run("report", model_file, "--checks", "performance", "-o", "r.html", "--markdown", "r.md", "--json", "r.json", "--baseline", "better.json", "--max-drop", "0.02")
     assert res.exit_code == 1
-    assert f"FAIL    performance.accuracy >= {acc + 0.03:g}" in res.output
+    assert f"FAIL    performance.accuracy < {acc + 0.03:g}" in res.output
     assert "❌ 1 regression" in (tmp_path / "r.md").read_text()
     html = (tmp_path / "r.html").read_text()
     assert 'id="baseline"' in html and "regression" in html

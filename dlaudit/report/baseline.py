@@ -46,7 +46,7 @@ def _compare_one(name: str, old: Metric | None, new: Metric | None, ran: set[str
         return MetricDelta(name, before, None, "not run", headline, up), None
     if not (headline and up is not None and before is not None):
         return MetricDelta(name, before, after, _status(before, after, up, computed=new is not None), headline, up), None
-    op = ">=" if up else "<="
+    op = "<" if up else ">"  # the fail condition: worse than the baseline by more than max_drop
     threshold = before - max_drop if up else before + max_drop
     gate = f"{name} {op} {threshold:g}"
     context = f"baseline {before:.4g}, max drop {max_drop:g}"

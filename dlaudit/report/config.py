@@ -3,13 +3,15 @@
 .. code-block:: toml
 
     [tool.dlaudit]
-    gates = ["performance.accuracy >= 0.95", "robustness.pgd_linf.acc@0.1 >= 0.5"]
+    gates = ["performance.accuracy < 0.95", "robustness.pgd_linf.acc@0.1 < 0.5"]
     checks = ["performance", "robustness"]   # or "performance,robustness"
     fast = true
     baseline = "reports/baseline.json"      # relative to this file
     max-drop = 0.02
 
-Command-line options override these; ``--fail-on`` gates are added to the
+Each gate is a condition to fail on, exactly as ``--fail-on`` takes it (``fail-on``
+is accepted as another name for ``gates``). Command-line options override these;
+``--fail-on`` gates are added to the
 configured ones. A file given with ``--config`` may also hold the keys at its top
 level (a dedicated ``dlaudit.toml``).
 """
@@ -31,7 +33,7 @@ else:  # pragma: no cover  (Python 3.10: the same parser, from PyPI)
 
 __all__ = ["AuditConfig", "load_config", "KEYS"]
 
-KEYS = ("gates", "checks", "fast", "baseline", "max-drop")
+KEYS = ("gates", "fail-on", "checks", "fast", "baseline", "max-drop")
 
 
 @dataclass(frozen=True)
@@ -66,7 +68,7 @@ def load_config(path: str | Path | None = None, *, cwd: str | Path | None = None
     if table is None:
         table = {k: v for k, v in doc.items() if k != "tool"}
         if not table:
-            raise ConfigError(f"{path} has no [tool.dlaudit] table; add one, e.g. gates = [\"performance.accuracy >= 0.95\"]")
+            raise ConfigError(f"{path} has no [tool.dlaudit] table; add one, e.g. gates = [\"performance.accuracy < 0.95\"]")
     return _parse(table, path)
 
 
@@ -89,7 +91,7 @@ def _parse(table: Any, path: Path) -> AuditConfig:
     if unknown:
         raise ConfigError(f"{where}: unknown key(s) {', '.join(unknown)}; valid keys: {', '.join(KEYS)}")
     return AuditConfig(
-        gates=[parse_gate(g) for g in _strings(table.get("gates", []), "gates", where)],
+        gates=[parse_gate(g) for key in ("gates", "fail-on") for g in _strings(table.get(key, []), key, where)],
         checks=_checks(table["checks"], where) if "checks" in table else None,
         fast=_bool(table["fast"], "fast", where) if "fast" in table else None,
         baseline=(path.parent / _string(table["baseline"], "baseline", where)) if "baseline" in table else None,
@@ -100,7 +102,7 @@ def _parse(table: Any, path: Path) -> AuditConfig:
 
 def _strings(value: Any, key: str, where: str) -> list[str]:
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise ConfigError(f"{where}: {key} must be a list of strings, e.g. {key} = [\"performance.accuracy >= 0.95\"]")
+        raise ConfigError(f"{where}: {key} must be a list of strings, e.g. {key} = [\"performance.accuracy < 0.95\"]")
     return value
 
 

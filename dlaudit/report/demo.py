@@ -41,12 +41,12 @@ class DemoModel:
 
 
 DEMO_MODELS: tuple[DemoModel, ...] = (
-    DemoModel("cnn", "digits CNN, standard training", "cnn", "digits", gates=("performance.accuracy >= 0.9",)),
+    DemoModel("cnn", "digits CNN, standard training", "cnn", "digits", gates=("performance.accuracy < 0.9",)),
     DemoModel(
         "cnn-pgd", "digits CNN, PGD adversarial training (eps 0.1)", "cnn", "digits",
-        {"adversarial": "pgd", "eps": 0.1, "alpha": 0.03, "steps": 7}, gates=("performance.accuracy >= 0.9",),
+        {"adversarial": "pgd", "eps": 0.1, "alpha": 0.03, "steps": 7}, gates=("performance.accuracy < 0.9",),
     ),  # fmt: skip
-    DemoModel("credit-mlp", "synthetic-credit MLP", "mlp", "synthetic-credit", gates=("performance.accuracy >= 0.75",)),
+    DemoModel("credit-mlp", "synthetic-credit MLP", "mlp", "synthetic-credit", gates=("performance.accuracy < 0.75",)),
 )
 
 

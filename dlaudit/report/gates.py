@@ -1,8 +1,11 @@
 """Gates: ``METRIC OP NUMBER`` checks that CI fails on.
 
-A gate *holds* when the comparison is true, e.g. ``performance.accuracy >= 0.95``.
-``dlaudit report`` exits 1 when one does not, and 2 when a gate is malformed or
-names a metric that was not computed (an error, never a silent pass).
+A gate is the condition to fail on, as ``--fail-on`` reads: ``--fail-on
+"robustness.pgd_linf.acc@0.1 < 0.6"`` fails the run when robust accuracy at eps
+0.1 is below 0.6. A gate *passes* when its condition is false and *fails* when it
+is true, or when the metric is undefined (it cannot be checked). ``dlaudit
+report`` exits 1 when a gate fails, and 2 when a gate is malformed or names a
+metric that was not computed (an error, never a silent pass).
 """
 from __future__ import annotations
 
@@ -19,13 +22,13 @@ __all__ = ["Gate", "OPS", "parse_gate", "parse_gates", "check_gates"]
 
 OPS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
 _GATE_RE = re.compile(r"^\s*(?P<metric>[^\s<>=]+)\s*(?P<op><=|>=|<|>)\s*(?P<num>[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?)\s*$")
-MALFORMED = "malformed gate {gate!r}; write METRIC OP NUMBER with OP one of <, <=, >, >= (e.g. 'performance.accuracy >= 0.95')"
+MALFORMED = "malformed gate {gate!r}; write METRIC OP NUMBER, the condition to fail on, with OP one of <, <=, >, >= (e.g. 'performance.accuracy < 0.95')"
 NOT_COMPUTED = "gate '{gate}' names metric {metric!r}, which was not computed; {hint}"
 
 
 @dataclass(frozen=True)
 class Gate:
-    """``metric op threshold``: the gate *holds* when the comparison is true."""
+    """``metric op threshold``: the condition to fail on (the gate fails when it is true)."""
 
     metric: str
     op: str
@@ -40,7 +43,8 @@ class Gate:
     def __str__(self) -> str:
         return f"{self.metric} {self.op} {_number(self.threshold)}"
 
-    def holds(self, value: float) -> bool:
+    def fails(self, value: float) -> bool:
+        """True when ``value`` meets the fail condition."""
         return bool(OPS[self.op](float(value), self.threshold))
 
 
@@ -51,7 +55,7 @@ def _number(x: float) -> str:
 
 
 def parse_gate(text: str | Gate) -> Gate:
-    """Parse ``"robustness.pgd_linf.acc@0.1 >= 0.6"``; a malformed gate is a :class:`GateError`."""
+    """Parse ``"robustness.pgd_linf.acc@0.1 < 0.6"``; a malformed gate is a :class:`GateError`."""
     if isinstance(text, Gate):
         return text
     m = _GATE_RE.match(str(text))
@@ -99,7 +103,7 @@ def check_gates(
 def _result(gate: Gate, value: float | None, source: str) -> GateResult:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return GateResult(str(gate), gate.metric, gate.op, gate.threshold, None, False, "metric is undefined", source)
-    return GateResult(str(gate), gate.metric, gate.op, gate.threshold, float(value), gate.holds(value), "", source)
+    return GateResult(str(gate), gate.metric, gate.op, gate.threshold, float(value), not gate.fails(value), "", source)
 
 
 def _missing_hint(metric: str, metrics: Mapping[str, float | None], reasons: Mapping[str, str]) -> str:

@@ -2,7 +2,7 @@
 
 Gates from ``--fail-on`` and ``[tool.dlaudit]`` form the ``dlaudit.gates``
 suite; baseline checks (``--baseline``) the ``dlaudit.baseline`` suite. A gate
-that does not hold is a ``<failure>``. Report properties (dlaudit version, seed,
+that fails is a ``<failure>``. Report properties (dlaudit version, seed,
 model) ride along on each suite.
 """
 from __future__ import annotations
@@ -27,8 +27,8 @@ def _clean(value: object) -> str:
 
 def _failure_message(g: GateResult) -> str:
     if g.value is None:
-        return f"{g.metric} is undefined, so '{g.gate}' cannot hold" + (f" ({g.message})" if g.message else "")
-    return f"{g.metric} = {fmt_number(g.value)}, but the gate needs {g.op} {fmt_number(g.threshold)}" + (f" ({g.message})" if g.message else "")
+        return f"{g.metric} is undefined, so '{g.gate}' cannot be checked" + (f" ({g.message})" if g.message else "")
+    return f"{g.metric} = {fmt_number(g.value)}, which is {g.op} {fmt_number(g.threshold)}: the fail condition is met" + (f" ({g.message})" if g.message else "")
 
 
 def _timestamp(generated: object) -> str | None:
@@ -59,7 +59,7 @@ def _suite(parent: ET.Element, name: str, gates: list[GateResult], report: Repor
             failure.text = message
         else:
             out = ET.SubElement(case, "system-out")
-            out.text = _clean(f"{g.metric} = {fmt_number(g.value)} holds {g.op} {fmt_number(g.threshold)}" + (f" ({g.message})" if g.message else ""))
+            out.text = _clean(f"{g.metric} = {fmt_number(g.value)}, not {g.op} {fmt_number(g.threshold)}" + (f" ({g.message})" if g.message else ""))
 
 
 def render_junit(report: Report) -> str:

@@ -50,7 +50,7 @@ def _gates(report: Report) -> list[str]:
     if not report.gates:
         return ["No gates were set.", ""]
     rows = [[_ICON["pass" if g.passed else "fail"], code(g.gate), fmt_number(g.value), text(g.source or "python"), text(g.message)] for g in report.gates]
-    return ["### Gates", "", *_table(["result", "gate", "value", "from", "note"], rows)]
+    return ["### Gates", "", *_table(["result", "fails when", "value", "from", "note"], rows)]
 
 
 def _headline(report: Report) -> list[str]:

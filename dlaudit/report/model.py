@@ -379,7 +379,7 @@ class Report:
 
     @property
     def passed(self) -> bool:
-        """True when every gate checked so far (baseline checks included) holds."""
+        """True when every gate checked so far (baseline checks included) passes."""
         return all(g.passed for g in self.gates)
 
     def check(self, gates: Iterable[Any], *, source: str = "") -> list[GateResult]:

@@ -57,7 +57,7 @@ class HeadlineGroup:
 
 
 def verdict(report: Report) -> Verdict:
-    """One line: did every gate (baseline checks included) hold?"""
+    """One line: did every gate (baseline checks included) pass?"""
     gates = [g for g in report.gates if g.source != "baseline"]
     checks = [g for g in report.gates if g.source == "baseline"]
     if not report.gates:
@@ -70,8 +70,8 @@ def verdict(report: Report) -> Verdict:
     what = " and ".join(parts)
     failed = [g for g in report.gates if not g.passed]
     if not failed:
-        return Verdict("pass", "Passed: the one gate holds." if len(report.gates) == 1 else f"Passed: all {what} hold.")
-    return Verdict("fail", "Failed: the one gate did not hold." if len(report.gates) == 1 else f"Failed: {len(failed)} of {what} did not hold.")
+        return Verdict("pass", "Passed: the one gate passes." if len(report.gates) == 1 else f"Passed: all {what} pass.")
+    return Verdict("fail", "Failed: the one gate failed." if len(report.gates) == 1 else f"Failed: {len(failed)} of {what} failed.")
 
 
 def headline_rows(report: Report) -> list[HeadlineRow]:

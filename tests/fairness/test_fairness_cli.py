@@ -33,7 +33,7 @@ def test_fairness_command_writes_flat_metrics(credit_model, tmp_path):
 
 
 def test_fairness_gate_fails_with_exit_1(credit_model):
-    res = _run("fairness", credit_model, "--sensitive", "sex", "--n-boot", "0", "--fail-on", "fairness.sex.demographic_parity_difference < 0.05")
+    res = _run("fairness", credit_model, "--sensitive", "sex", "--n-boot", "0", "--fail-on", "fairness.sex.demographic_parity_difference >= 0.05")
     assert res.exit_code == 1 and "FAIL" in res.output
 
 

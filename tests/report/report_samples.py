@@ -81,7 +81,7 @@ def build_report(*, class_name: str = "cat", gates: bool = True) -> Report:
         sections=[perf, explain, robust, fairness, broken],
         provenance={
             "generated": "2024-05-01 12:00:00 UTC",
-            "command": f"dlaudit report {class_name}.pt --fail-on 'performance.accuracy >= 0.9'",
+            "command": f"dlaudit report {class_name}.pt --fail-on 'performance.accuracy < 0.9'",
             "seed": 0,
             "fast": False,
             "device": "cpu",
@@ -93,6 +93,6 @@ def build_report(*, class_name: str = "cat", gates: bool = True) -> Report:
         },
     )
     if gates:
-        report.check(["performance.accuracy >= 0.95", "robustness.pgd_linf.acc@0.1 >= 0.8"], source="fail-on")
-        report.check(["explain.lime.stability > 0.5"], source="config")
+        report.check(["performance.accuracy < 0.95", "robustness.pgd_linf.acc@0.1 < 0.8"], source="fail-on")
+        report.check(["explain.lime.stability <= 0.5"], source="config")
     return report

@@ -41,7 +41,7 @@ def test_a_drop_beyond_max_drop_is_a_regression(make_report: Callable[..., Repor
     assert [r.metric for r in comparison.regressions] == ["performance.accuracy"]
     assert not new.passed
     (gate,) = [g for g in new.gates if g.metric == "performance.accuracy"]
-    assert gate.gate == "performance.accuracy >= 0.9578" and not gate.passed and gate.message == "baseline 0.9778, max drop 0.02"
+    assert gate.gate == "performance.accuracy < 0.9578" and not gate.passed and gate.message == "baseline 0.9778, max drop 0.02"
     assert comparison.rows[0].change == pytest.approx(-0.03)
 
 

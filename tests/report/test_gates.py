@@ -35,7 +35,7 @@ def test_malformed_gate_is_an_error_with_the_documented_message(text: str) -> No
 @pytest.mark.parametrize("value", [0.4, 0.5, 0.6])
 def test_operators(op: str, fn: object, value: float) -> None:
     (result,) = check_gates([f"m {op} 0.5"], {"m": value})
-    assert result.passed is fn(value, 0.5)
+    assert result.passed is not fn(value, 0.5)  # the gate is the condition to fail on
     assert result.value == value and result.threshold == 0.5 and result.gate == f"m {op} 0.5"
 
 
@@ -47,11 +47,11 @@ def test_undefined_metric_fails_its_gate() -> None:
 def test_missing_metric_is_an_error_naming_close_ones_or_the_reason() -> None:
     metrics = {"robustness.pgd_linf.acc@0.1": 0.5, "robustness.pgd_linf.acc@0.2": 0.3}
     with pytest.raises(GateError, match=r"names metric 'robustness.pgd_linf.acc@0.3', which was not computed; computed ones like it: robustness.pgd_linf.acc@0.1"):
-        check_gates(["robustness.pgd_linf.acc@0.3 >= 0.1"], metrics)
+        check_gates(["robustness.pgd_linf.acc@0.3 < 0.1"], metrics)
     with pytest.raises(GateError, match="the fairness section was skipped: no sensitive features"):
-        check_gates(["fairness.sex.demographic_parity_difference <= 0.1"], metrics, missing_reasons={"fairness": "the fairness section was skipped: no sensitive features"})
+        check_gates(["fairness.sex.demographic_parity_difference > 0.1"], metrics, missing_reasons={"fairness": "the fairness section was skipped: no sensitive features"})
     with pytest.raises(GateError, match=r"run the check that computes it \(--checks\)"):
-        check_gates(["explain.ig.deletion_auc <= 0.3"], metrics)
+        check_gates(["explain.ig.deletion_auc > 0.3"], metrics)
 
 
 def test_no_gate_is_evaluated_when_one_names_a_missing_metric() -> None:
@@ -69,4 +69,4 @@ def test_a_gate_reads_back_from_its_text_and_agrees_with_python(name: str, op: s
     again = parse_gate(str(gate))
     assert again == gate
     fn = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}[op]
-    assert gate.holds(value) is fn(value, threshold)
+    assert gate.fails(value) is fn(value, threshold)

@@ -51,7 +51,7 @@ def test_scorecard_shows_every_gate_and_headline_metric_with_words_not_only_colo
     assert points == [("0.05", "0.95"), ("0.1", "0.75"), ("0.2", "0.55"), ("0.3", "0.35"), ("0.4", "0.15")]
     assert curve.count("> FAIL</span>") == 1  # the gate at 0.1
     assert "performance.mean_confidence" not in card  # not a headline metric
-    assert html.index("Failed: 2 of 3 gates did not hold.") < html.index('id="scorecard"')  # the verdict opens the page
+    assert html.index("Failed: 2 of 3 gates failed.") < html.index('id="scorecard"')  # the verdict opens the page
 
 
 def test_skipped_and_failed_sections_say_why(report: Report) -> None:
@@ -87,7 +87,7 @@ def test_undefined_metrics_read_undefined_with_their_note(report: Report) -> Non
 def test_provenance_footer(report: Report) -> None:
     html = render_html(report)
     footer = html[html.index('id="provenance"') :]
-    for text in ("command", "<code>dlaudit report cat.pt --fail-on &#39;performance.accuracy &gt;= 0.9&#39;</code>", "seed", "device", "12.5 s", "versions", "2.4.0"):
+    for text in ("command", "<code>dlaudit report cat.pt --fail-on &#39;performance.accuracy &lt; 0.9&#39;</code>", "seed", "device", "12.5 s", "versions", "2.4.0"):
         assert text in footer
 
 

@@ -16,12 +16,12 @@ def _table_rows(md: str, heading: str) -> list[str]:
 
 def test_summary_has_verdict_gates_headline_metrics_sections_and_findings(report: Report) -> None:
     md = render_markdown(report)
-    assert md.startswith("## ❌ dlaudit report: cat.pt\n\n**Failed: 2 of 3 gates did not hold.**")
+    assert md.startswith("## ❌ dlaudit report: cat.pt\n\n**Failed: 2 of 3 gates failed.**")
     gates = _table_rows(md, "Gates")
-    assert gates[0] == "| result | gate | value | from | note |"
-    assert gates[2] == "| ✅ pass | `performance.accuracy >= 0.95` | 0.9778 | fail-on |  |"
-    assert gates[3] == "| ❌ **FAIL** | `robustness.pgd_linf.acc@0.1 >= 0.8` | 0.75 | fail-on |  |"
-    assert gates[4] == "| ❌ **FAIL** | `explain.lime.stability > 0.5` | undefined | config | metric is undefined |"
+    assert gates[0] == "| result | fails when | value | from | note |"
+    assert gates[2] == "| ✅ pass | `performance.accuracy < 0.95` | 0.9778 | fail-on |  |"
+    assert gates[3] == "| ❌ **FAIL** | `robustness.pgd_linf.acc@0.1 < 0.8` | 0.75 | fail-on |  |"
+    assert gates[4] == "| ❌ **FAIL** | `explain.lime.stability <= 0.5` | undefined | config | metric is undefined |"
     headline = _table_rows(md, "Headline metrics")
     assert "| `performance.accuracy` | 0.9778 | 0.96 – 0.988 | ✅ pass |" in headline
     assert len(headline) == 2 + 4 + 3  # header, rule, 4 single metrics and 3 curves
@@ -32,7 +32,7 @@ def test_summary_has_verdict_gates_headline_metrics_sections_and_findings(report
     assert "| Calibration | ❌ error | 1 ❌ fail | RuntimeError: shapes (3,) and (4,) do not match |" in sections
     assert "<details><summary>4 findings to look at</summary>" in md
     assert "- ❌ fail (Explanations): guided backprop barely changes when the weights are randomised" in md
-    assert md.rstrip().endswith("dlaudit report cat.pt --fail-on 'performance.accuracy &gt;= 0.9'</sub>")
+    assert md.rstrip().endswith("dlaudit report cat.pt --fail-on 'performance.accuracy &lt; 0.9'</sub>")
 
 
 def test_user_text_is_inert(make_report: Callable[..., Report]) -> None:

@@ -18,11 +18,11 @@ def test_no_pyproject_or_no_table_is_no_configuration(tmp_path: Path) -> None:
 
 def test_pyproject_table(tmp_path: Path) -> None:
     (tmp_path / "pyproject.toml").write_text(
-        '[tool.dlaudit]\ngates = ["performance.accuracy >= 0.95", "robustness.pgd_linf.acc@0.1 > 0.5"]\n'
+        '[tool.dlaudit]\ngates = ["performance.accuracy < 0.95", "robustness.pgd_linf.acc@0.1 <= 0.5"]\n'
         'checks = ["performance", "robustness"]\nfast = true\nbaseline = "reports/base.json"\nmax_drop = 0.01\n'
     )
     config = load_config(cwd=tmp_path)
-    assert config.gates == [Gate("performance.accuracy", ">=", 0.95), Gate("robustness.pgd_linf.acc@0.1", ">", 0.5)]
+    assert config.gates == [Gate("performance.accuracy", "<", 0.95), Gate("robustness.pgd_linf.acc@0.1", "<=", 0.5)]
     assert config.checks == ["performance", "robustness"]
     assert config.fast is True and config.max_drop == 0.01
     assert config.baseline == tmp_path / "reports" / "base.json"
@@ -31,7 +31,7 @@ def test_pyproject_table(tmp_path: Path) -> None:
 
 def test_config_file_with_top_level_keys(tmp_path: Path) -> None:
     path = tmp_path / "dlaudit.toml"
-    path.write_text('gates = ["performance.accuracy >= 0.9"]\nchecks = "performance, fairness"\nmax-drop = 0\n')
+    path.write_text('gates = ["performance.accuracy < 0.9"]\nchecks = "performance, fairness"\nmax-drop = 0\n')
     config = load_config(path)
     assert config.checks == ["performance", "fairness"] and config.max_drop == 0.0
 
@@ -39,7 +39,7 @@ def test_config_file_with_top_level_keys(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "error", "message"),
     [
-        ('[tool.dlaudit]\ngate = ["a >= 1"]\n', ConfigError, "unknown key(s) gate; valid keys: gates, checks, fast, baseline, max-drop"),
+        ('[tool.dlaudit]\ngate = ["a >= 1"]\n', ConfigError, "unknown key(s) gate; valid keys: gates, fail-on, checks, fast, baseline, max-drop"),
         ('[tool.dlaudit]\ngates = ["a => 1"]\n', GateError, "malformed gate 'a => 1'"),
         ('[tool.dlaudit]\ngates = "a >= 1"\n', ConfigError, "gates must be a list of strings"),
         ('[tool.dlaudit]\nfast = "yes"\n', ConfigError, "fast must be true or false"),

@@ -66,7 +66,7 @@ def test_metrics_findings_metric_and_passed(report: Report) -> None:
 
 def test_check_records_results_with_their_source(report: Report) -> None:
     before = len(report.gates)
-    results = report.check(["performance.accuracy > 0.5"], source="python")
+    results = report.check(["performance.accuracy <= 0.5"], source="python")
     assert len(report.gates) == before + 1 and results[0].passed and results[0].source == "python"
 
 

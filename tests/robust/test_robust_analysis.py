@@ -126,7 +126,7 @@ def test_cli_report_has_the_section(tmp_path) -> None:
     model = tmp_path / "m.pt"
     dlaudit.save_model(dlaudit.train("mlp", "digits", epochs=3, device="cpu"), model)
     res = CliRunner().invoke(cli, ["report", str(model), "--checks", "robustness", "--fast", "-o", str(tmp_path / "r.html"), "--json", str(tmp_path / "r.json"),
-                                   "--fail-on", "robustness.pgd_linf.acc@0.3 > 0.5"])  # fmt: skip
+                                   "--fail-on", "robustness.pgd_linf.acc@0.3 <= 0.5"])  # fmt: skip
     assert res.exit_code == 1  # the gate fails: a standard model is not robust at eps 0.3
-    assert "FAIL  robustness.pgd_linf.acc@0.3 > 0.5" in res.output
+    assert "FAIL    robustness.pgd_linf.acc@0.3 <= 0.5" in res.output
     assert "robustness.pgd_linf.acc@0.1" in json.loads((tmp_path / "r.json").read_text())["metrics"]
