@@ -37,6 +37,7 @@ from .quality import (
     sensitivity,
 )
 from .saliency import layer_activations
+from .shap import SHAP_EXPLAINERS
 
 __all__ = ["explain", "explain_section", "Explanation", "MethodQuality", "resolve_target", "select_samples"]
 
@@ -45,7 +46,7 @@ log = logging.getLogger(__name__)
 SANITY_THRESHOLD = 0.5  # rank correlation above this after full randomisation: the maps ignore the model
 COMPLETENESS_THRESHOLD = 0.05
 SENSITIVITY_THRESHOLD = 0.5
-TARGETS = ("predicted", "true")
+TABULAR_BACKGROUND = 5000  # training rows behind tabular LIME's statistics and Kernel SHAP's k-means summary
 # What a method or metric may raise on an unusual model (a TorchScript module refusing hooks,
 # an exported graph refusing deepcopy): recorded in the report, never aborting the section.
 _METHOD_ERRORS = (RuntimeError, ValueError, TypeError, IndexError, NotImplementedError, AttributeError)
@@ -211,6 +212,8 @@ def explain(
     names = parse_methods(methods)
     if int(n) < 1:
         raise ConfigError(f"n must be at least 1 sample, got {n}")
+    if shap_explainer not in SHAP_EXPLAINERS:
+        raise ConfigError(f"unknown SHAP explainer {shap_explainer!r}; choose from: {', '.join(SHAP_EXPLAINERS)}")
     settings = settings or (FAST_SETTINGS if fast else ExplainSettings())
     notes: list[str] = []
     pred_all = bundle.predict(data.x)
@@ -221,7 +224,7 @@ def explain(
     targets = resolve_target(target, y, pred, bundle.card.names)
     bg = background
     if bg is None:
-        bg, bg_source = _training_background(bundle, data, size=settings.shap_background if data.modality == "image" else 5000, seed=seed)
+        bg, bg_source = _training_background(bundle, data, size=settings.shap_background if data.modality == "image" else TABULAR_BACKGROUND, seed=seed)
     else:
         bg_source = "given by the caller"
     ctx = ExplainContext(
