@@ -21,9 +21,9 @@ Parts:
    pass held: dlaudit chunks examples so a pass holds at most
    ``internal_batch_size`` rows; captum with ``internal_batch_size=512`` for
    comparison (it cannot split below one step for all examples at once). The
-   children run with glibc's default allocator (``DLAUDIT_MALLOC_TUNING=0``):
-   dlaudit's tuning keeps freed memory in the process on purpose, so with it the
-   RSS peak measures the allocator's retention more than the working set.
+   children map every block over 64 KiB on its own (``MALLOC_MMAP_THRESHOLD_``,
+   dlaudit's allocator tuning off), so that the RSS follows the live tensors
+   rather than what the allocator keeps.
 4. The whole explain section on the 8x8 digits CNN: all methods, n=16, trust
    metrics and figures included, as ``dlaudit report`` runs it.
 
@@ -244,12 +244,18 @@ def ig_worker(model: str, data: str, count: int, impl: str) -> None:
     print(json.dumps({"impl": impl, "count": count, "peak_increase_mb": round(peak - before, 1), "max_rows_per_pass": max(rows), "seconds": round(seconds, 2)}))
 
 
+# The children's allocator: every block over 64 KiB is its own mapping, returned to the kernel when
+# freed, so the RSS follows the live tensors; otherwise freed memory stays in the process (glibc's
+# arenas, or on purpose with dlaudit's tuning) and the RSS peak measures the allocator's history.
+MEASURE_ALLOCATOR = {"DLAUDIT_MALLOC_TUNING": "0", "MALLOC_MMAP_THRESHOLD_": "65536", "MALLOC_ARENA_MAX": "2"}
+
+
 def bench_ig_memory(model: Path, data: Path, counts: tuple[int, int] = (100, 1000)) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for impl in ("dlaudit", "captum"):
         for count in counts:
             cmd = [sys.executable, __file__, "--worker", "ig", "--model", str(model), "--data", str(data), "--count", str(count), "--impl", impl]
-            env = {**os.environ, "PYTHONPATH": str(ROOT), "DLAUDIT_MALLOC_TUNING": "0"}
+            env = {**os.environ, "PYTHONPATH": str(ROOT), **MEASURE_ALLOCATOR}
             proc = subprocess.run(cmd, capture_output=True, text=True, check=True, env=env)
             out[f"{impl}@{count}"] = json.loads(proc.stdout.strip().splitlines()[-1])
     for impl in ("dlaudit", "captum"):

@@ -37,6 +37,7 @@ from .quality import (
     sensitivity,
 )
 from .saliency import layer_activations
+from .shap import SHAP_EXPLAINERS
 
 __all__ = ["explain", "explain_section", "Explanation", "MethodQuality", "resolve_target", "select_samples"]
 
@@ -45,14 +46,14 @@ log = logging.getLogger(__name__)
 SANITY_THRESHOLD = 0.5  # rank correlation above this after full randomisation: the maps ignore the model
 COMPLETENESS_THRESHOLD = 0.05
 SENSITIVITY_THRESHOLD = 0.5
-TARGETS = ("predicted", "true")
+TABULAR_BACKGROUND = 5000  # training rows behind tabular LIME's statistics and Kernel SHAP's k-means summary
 # What a method or metric may raise on an unusual model (a TorchScript module refusing hooks,
 # an exported graph refusing deepcopy): recorded in the report, never aborting the section.
 _METHOD_ERRORS = (RuntimeError, ValueError, TypeError, IndexError, NotImplementedError, AttributeError)
 _COMPLETE = ("ig", "deeplift")  # methods whose attributions should sum to f(x) - f(baseline)
 _INPUT_TIMES = {  # why a method's maps keep the input's structure under randomisation
     m: "; its attributions scale with (input - reference), so features equal to the reference (e.g. a black background) get none whatever the weights"
-    for m in ("ig", "deeplift", "shap", "occlusion")
+    for m in ("ig", "deeplift", "shap", "occlusion", "lime")  # image LIME hides segments with the reference colour
 }
 
 
@@ -211,6 +212,8 @@ def explain(
     names = parse_methods(methods)
     if int(n) < 1:
         raise ConfigError(f"n must be at least 1 sample, got {n}")
+    if shap_explainer not in SHAP_EXPLAINERS:
+        raise ConfigError(f"unknown SHAP explainer {shap_explainer!r}; choose from: {', '.join(SHAP_EXPLAINERS)}")
     settings = settings or (FAST_SETTINGS if fast else ExplainSettings())
     notes: list[str] = []
     pred_all = bundle.predict(data.x)
@@ -221,7 +224,7 @@ def explain(
     targets = resolve_target(target, y, pred, bundle.card.names)
     bg = background
     if bg is None:
-        bg, bg_source = _training_background(bundle, data, size=settings.shap_background if data.modality == "image" else 5000, seed=seed)
+        bg, bg_source = _training_background(bundle, data, size=settings.shap_background if data.modality == "image" else TABULAR_BACKGROUND, seed=seed)
     else:
         bg_source = "given by the caller"
     ctx = ExplainContext(
@@ -366,11 +369,11 @@ def _add_metrics(sec: Section, name: str, q: MethodQuality, random: Curves | Non
         sec.add_metric(f"explain.{name}.additivity_error", res.extras["additivity_error"], description="DeepExplainer: relative gap between the SHAP values' sum and the output change", higher_is_better=False)
 
 
-def _add_findings(sec: Section, name: str, q: MethodQuality, random: Curves | None) -> None:
+def _add_findings(sec: Section, name: str, q: MethodQuality, random: Curves | None, modality: str) -> None:
     title = METHODS[name].title
     final = q.sanity.final if q.sanity else None
     if final is not None and final > SANITY_THRESHOLD:
-        why = _INPUT_TIMES.get(name, "")
+        why = "" if name == "lime" and modality == "tabular" else _INPUT_TIMES.get(name, "")
         sec.add_finding(
             "warning", f"{title} fails the sanity check: its maps barely change when the model's weights are randomised "
             f"(rank correlation {final:.2f} > {SANITY_THRESHOLD}), so they show the input more than the model{why}",
@@ -400,7 +403,7 @@ def _trust_table(run: _Run) -> Table:
             None if c is None else round(c.insertion_auc, 4), None if r is None else round(r.insertion_auc, 4),
             None if q.sanity is None or q.sanity.final is None else round(q.sanity.final, 3),
             None if q.sensitivity is None else round(q.sensitivity, 3),
-            None if q.completeness is None else round(q.completeness, 4),
+            ("—" if name not in _COMPLETE else None) if q.completeness is None else round(q.completeness, 4),
             round(run.seconds.get(name, 0.0) + q.seconds, 2),
         ])  # fmt: skip
     return Table(
@@ -409,7 +412,7 @@ def _trust_table(run: _Run) -> Table:
         rows,
         caption="Deletion/insertion: RISE-style curves of the explained class's probability (Petsiuk et al. 2018). Sanity: Spearman rank correlation of "
         "|attributions| with those of the fully randomised model (Adebayo et al. 2018), near 0 passes. Sensitivity: captum's sensitivity_max. "
-        "Completeness: for IG and DeepLIFT, whose attributions should sum to f(x) - f(baseline).",
+        "Completeness: for IG and DeepLIFT, whose attributions should sum to f(x) - f(baseline) (— for the other methods).",
     )
 
 
@@ -481,7 +484,7 @@ def _build_section(exp: Explanation, bundle: ModelBundle, data: AuditData, ctx: 
             sec.add_finding(severity, f"{METHODS[name].title}: {message}", check=f"explain-{name}")
         q = run.quality.get(name, MethodQuality())
         _add_metrics(sec, name, q, run.random, res)
-        _add_findings(sec, name, q, run.random)
+        _add_findings(sec, name, q, run.random, ctx.modality)
     sec.tables.append(_samples_table(exp, names))
     if run.quality:
         sec.tables.append(_trust_table(run))
