@@ -109,11 +109,13 @@ def atomic_write(path: str | Path, mode: str = "wb") -> Iterator:
     umask = os.umask(0)
     os.umask(umask)
     os.chmod(tmp, path.stat().st_mode & 0o7777 if path.exists() else 0o666 & ~umask)
+    done = False
     try:
         with os.fdopen(fd, mode) as fh:
             yield fh
         os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+        done = True
+    finally:
+        if not done:  # whatever went wrong (even Ctrl-C), the earlier file stays and no temp file is left
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)

@@ -163,7 +163,7 @@ def lime_images(
     seed: int = 0,
     hide_color: float | None = 0.0,
     value_range: tuple[float, float] = (0.0, 1.0),
-    batch_size: int = 1024,
+    batch_size: int = 256,
     segments: list[np.ndarray] | None = None,
 ) -> LimeImageResult:
     """LIME segment weights for the ``target`` class of each image in ``x`` (N, C, H, W).
