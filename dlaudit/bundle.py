@@ -15,10 +15,11 @@ Foreign models (2-4) take their card from ``card=`` or a sidecar JSON file
 from __future__ import annotations
 
 
+import contextlib
 import json
 import logging
-import warnings
 import pickle
+import warnings
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +28,7 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
+from .archive import EXPORT, TORCHSCRIPT, UnsafeArchive, audit_archive, guarded_loading
 from .card import ModelCard
 from .errors import CardError, DlauditError, ModelLoadError
 from .models import build_model
@@ -152,9 +154,9 @@ def load_model(
         except (zipfile.BadZipFile, OSError) as err:
             raise ModelLoadError(f"model file {path} is a damaged zip archive ({err}); save it again") from err
         if any(n.endswith("/constants.pkl") for n in names) and any("/code/" in n for n in names):
-            module, fmt = _load_torchscript(path), "torchscript"
+            module, fmt = _load_torchscript(path, trust_pickle=trust_pickle), "torchscript"
         elif any(n.endswith("archive_format") or "serialized_exported_program" in n or n.endswith(".json") and "/models/" in n for n in names):
-            module, fmt = _load_exported(path), "torch.export"
+            module, fmt = _load_exported(path, trust_pickle=trust_pickle), "torch.export"
         else:
             return _load_torch_save(path, card=card, trust_pickle=trust_pickle, device=dev)
         bundle = ModelBundle(module, _foreign_card(path, card, module), device=dev, source=str(path), format=fmt)
@@ -169,9 +171,30 @@ def load_model(
     )
 
 
-def _load_torchscript(path: Path) -> nn.Module:
+def _pickle_refused(path: Path, what: str, verb: str = "unpickling") -> ModelLoadError:
+    """The one message for a file that would run code when read (pickled objects, native code, eval'd graphs)."""
+    return ModelLoadError(
+        f"{path} holds {what}, and {verb} runs code from the file; "
+        "if you trust its source, pass --trust-pickle (trust_pickle=True); better, re-save it as a dlaudit "
+        "checkpoint, TorchScript or torch.export file"
+    )
+
+
+def _audited(path: Path, kind: str, trust_pickle: bool) -> contextlib.AbstractContextManager[None]:
+    """Audit the archive (unless trusted) and return the guard to read it under."""
+    if trust_pickle:
+        log.warning("reading %s with trust_pickle=True: its pickled members are not checked", path)
+        return contextlib.nullcontext()
     try:
-        with warnings.catch_warnings():  # TorchScript is deprecated upstream, but users still ship it
+        audit_archive(str(path), kind)
+    except UnsafeArchive as err:
+        raise _pickle_refused(path, f"a member dlaudit cannot vouch for ({_first_line(err)})", "reading it") from err
+    return guarded_loading()
+
+
+def _load_torchscript(path: Path, *, trust_pickle: bool = False) -> nn.Module:
+    try:
+        with _audited(path, TORCHSCRIPT, trust_pickle), warnings.catch_warnings():  # TorchScript is deprecated upstream, but users still ship it
             warnings.simplefilter("ignore", FutureWarning)
             return torch.jit.load(str(path), map_location="cpu")
     except (RuntimeError, ValueError) as err:
@@ -205,9 +228,14 @@ class _ExportedModule(nn.Module):
         return torch.cat(outs)
 
 
-def _load_exported(path: Path) -> nn.Module:
+def _load_exported(path: Path, *, trust_pickle: bool = False) -> nn.Module:
     try:
-        program = torch.export.load(str(path))
+        with _audited(path, EXPORT, trust_pickle):
+            program = torch.export.load(str(path))
+    except ModelLoadError:
+        raise
+    except pickle.UnpicklingError as err:  # the guard stopped an unpickling the audit did not foresee
+        raise _pickle_refused(path, f"pickled Python objects ({_first_line(err)})") from err
     except Exception as err:  # torch raises many types here (RuntimeError, KeyError, ...)  # noqa: BLE001
         raise ModelLoadError(f"torch.export program {path} could not be loaded: {_first_line(err)}") from err
     static_batch = None
@@ -226,11 +254,7 @@ def _load_torch_save(path: Path, *, card: Any, trust_pickle: bool, device: torch
         obj = torch.load(str(path), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
         if not trust_pickle:
-            raise ModelLoadError(
-                f"{path} holds pickled Python objects (a whole nn.Module?), and unpickling runs code from the file; "
-                "if you trust its source, pass --trust-pickle (trust_pickle=True); better, re-save it as a dlaudit "
-                "checkpoint, TorchScript or torch.export file"
-            ) from err
+            raise _pickle_refused(path, "pickled Python objects (a whole nn.Module?)") from err
         obj = _load_trusted_pickle(path)
     except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile) as err:
         raise ModelLoadError(f"{path} could not be read as a torch file ({_first_line(err)}); it may be truncated or corrupt") from err
