@@ -271,7 +271,7 @@ def bench_section(repeats: int) -> dict[str, Any]:
     bundle = dlaudit.train("cnn", "digits", seed=0, device="cpu")
     data = dlaudit.load_data(bundle=bundle)
     cpu0 = time.process_time()
-    t, exp = median_time(lambda: dlaudit.explain(bundle, data, n=16, seed=0), repeats)
+    t, exp = median_time(lambda: dlaudit.explain_model(bundle, data, n=16, seed=0), repeats)
     cpu = (time.process_time() - cpu0) / repeats
     per = {r[0]: r[-1] for r in exp.section.tables[1].rows}
     return {"seconds": t, "cpu_seconds": cpu, "methods": len(exp.attributions), "seconds_per_method": per, "metrics": len(exp.metrics)}

@@ -27,7 +27,7 @@ from sklearn.metrics import accuracy_score
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's dlaudit, not an installed one
 
-from dlaudit.fairness.groups import sensitive_feature  # noqa: E402
+from dlaudit.data.groups import sensitive_feature  # noqa: E402
 from dlaudit.fairness.metrics import group_fairness  # noqa: E402
 
 

@@ -67,7 +67,7 @@ def main() -> None:
     merged.models = {name: m for r in results for name, m in r.models.items()}
     merged.info = {k: v for r in results for k, v in r.info.items()}
     report = merged.report(title="dlaudit mitigation: Adult MLP, sex")
-    report.sections.insert(0, dlaudit.fairness(bundle, sensitive="sex,race", seed=args.seed).section("fairness"))
+    report.sections.insert(0, dlaudit.fairness_report(bundle, sensitive="sex,race", seed=args.seed).section("fairness"))
     report.save(out / "mitigation.html")
     report.save(out / "mitigation.json", format="json")
     print(f"report -> {out / 'mitigation.html'}")

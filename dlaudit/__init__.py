@@ -5,39 +5,56 @@
 >>> report = dlaudit.audit(bundle, checks=["performance"])
 >>> report.metrics["performance.accuracy"]  # doctest: +SKIP
 0.98
+
+``import dlaudit`` is cheap and changes nothing in the process: the functions of
+:mod:`dlaudit.api` are bound here, and everything that needs torch (models, data,
+attacks) loads on first use. ``dlaudit.explain`` and ``dlaudit.fairness`` are the
+subpackages; their entry points are :func:`explain_model` and :func:`fairness_report`.
 """
+
 from __future__ import annotations
 
-__version__ = "0.1.0"
+import importlib
+from typing import TYPE_CHECKING, Any
 
+from . import train as _train_package  # noqa: F401  (the subpackage first, so that the name below stays the function)
 from ._alloc import tune_malloc
+from ._version import __version__
+from .analysis import default_analyses, list_analyses, register_analysis, run_analysis
+from .api import attack, audit, explain_model, fairness_report, info, load_data, load_model, mitigate, robustness, save_model, train
+from .card import ModelCard
+from .errors import AnalysisError, CardError, ConfigError, DataError, DlauditError, GateError, ModelLoadError
+from .report import Figure, Finding, GateResult, Metric, Report, Section, Table
+from .report.gates import check_gates, parse_gate
 
-tune_malloc()  # before torch allocates anything; opt out with DLAUDIT_MALLOC_TUNING=0
+if TYPE_CHECKING:
+    from .bundle import ModelBundle
+    from .data import DATASETS, AuditData
+    from .models import NumpyMLP, build_model, list_models
+    from .robust import fgsm, pgd
 
-from . import performance as _performance  # noqa: E402,F401  (registers the "performance" analysis)
-from . import robust as _robust  # noqa: E402,F401  (registers the "robustness" analysis)
-from .fairness import analysis as _fairness_analysis  # noqa: E402,F401  (registers "fairness" and the group-thresholds post-processor)
-from . import explain as _explain_package  # noqa: E402,F401  (registers "explain"; the name dlaudit.explain is the function below)
-from .analysis import list_analyses, register_analysis, run_analysis  # noqa: E402
-from .api import DEFAULT_CHECKS, audit, explain, info, load_data, train  # noqa: E402
-from .api import fairness, mitigate  # noqa: E402  (dlaudit.fairness is the function; the package stays importable by its full path)
-from .bundle import ModelBundle, load_model, save_model  # noqa: E402
-from .card import ModelCard  # noqa: E402
-from .data import DATASETS, AuditData  # noqa: E402
-from .errors import (  # noqa: E402
-    AnalysisError,
-    CardError,
-    ConfigError,
-    DataError,
-    DlauditError,
-    GateError,
-    ModelLoadError,
-)
-from .models import NumpyMLP, build_model, list_models  # noqa: E402
-from .report import Figure, Finding, GateResult, Metric, Report, Section, Table  # noqa: E402
-from .report.gates import check_gates, parse_gate  # noqa: E402
-from .api import attack, robustness  # noqa: E402
-from .robust import fgsm, pgd  # noqa: E402
+_LAZY = {
+    "ModelBundle": "dlaudit.bundle",
+    "AuditData": "dlaudit.data",
+    "DATASETS": "dlaudit.data",
+    "NumpyMLP": "dlaudit.models",
+    "build_model": "dlaudit.models",
+    "list_models": "dlaudit.models",
+    "fgsm": "dlaudit.robust",
+    "pgd": "dlaudit.robust",
+}
+_SUBPACKAGES = ("api", "bundle", "card", "data", "demo", "explain", "fairness", "models", "report", "robust")
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    if name in _SUBPACKAGES:
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "__version__",
@@ -46,7 +63,6 @@ __all__ = [
     "CardError",
     "ConfigError",
     "DATASETS",
-    "DEFAULT_CHECKS",
     "DataError",
     "DlauditError",
     "Figure",
@@ -61,11 +77,14 @@ __all__ = [
     "Report",
     "Section",
     "Table",
+    "attack",
     "audit",
     "build_model",
     "check_gates",
-    "fairness",
-    "explain",
+    "default_analyses",
+    "explain_model",
+    "fairness_report",
+    "fgsm",
     "info",
     "list_analyses",
     "list_models",
@@ -73,10 +92,11 @@ __all__ = [
     "load_model",
     "mitigate",
     "parse_gate",
+    "pgd",
     "register_analysis",
+    "robustness",
     "run_analysis",
     "save_model",
     "train",
     "tune_malloc",
 ]
-__all__ += ["attack", "fgsm", "pgd", "robustness"]

@@ -1,36 +1,222 @@
-"""The Python face of dlaudit: every CLI command is a thin layer over one function here."""
+"""The Python face of dlaudit: every CLI command is a thin layer over one function here.
+
+Importing this module is cheap (no torch, no analysis): each function imports what
+it needs when called, so ``dlaudit --help`` starts in a fraction of a second.
+"""
+
 from __future__ import annotations
 
-import datetime as _dt
 import importlib.metadata
 import logging
+import math
 import platform
+import shlex
 import sys
-import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
+from ._alloc import tune_malloc
+from ._version import __version__
+from .analysis import default_analyses, list_analyses, parse_checks
+from .errors import (
+    AnalysisError,
+    CardError,
+    ConfigError,
+    DataError,
+    DlauditError,
+    GateError,
+    ModelLoadError,
+)
+from .parsing import parse_names, parse_numbers, parse_shape, parse_value_range, split_list
 
-from . import __version__
-from ._alloc import malloc_tuning_state
-from .analysis import list_analyses, run_analysis
-from .bundle import ModelBundle, load_model, save_model
-from .data import AuditData, load_splits
-from .data import load_data as _load_data
-from .data.validate import check_fits
-from .errors import ConfigError
-from .report.model import Report, Section
-from .train import train as _train
-from .utils import ProgressFn, resolve_device, seed_everything
+if TYPE_CHECKING:
+    from .bundle import ModelBundle
+    from .card import ModelCard
+    from .data import AuditData
+    from .demo import DemoResult
+    from .explain import Explanation
+    from .fairness.mitigate import MitigationResult
+    from .report.model import Report, Section
+    from .robust.evaluate import AttackResult
+    from .utils import ProgressFn
 
-__all__ = ["load_model", "save_model", "load_data", "data_for", "train", "audit", "info", "explain", "DEFAULT_CHECKS", "library_versions"]
+__all__ = [
+    "__version__",
+    "load_model",
+    "save_model",
+    "card_overrides",
+    "load_data",
+    "data_for",
+    "train",
+    "info",
+    "audit",
+    "report",
+    "attack",
+    "robustness",
+    "fairness_report",
+    "mitigate",
+    "explain_model",
+    "demo",
+    "library_versions",
+    "list_analyses",
+    "default_analyses",
+    "command_line",
+    "save_json",
+    "json_text",
+    "parse_gates",
+    "tune_malloc",
+    "format_number",
+    "verdict_text",
+    "TRAINABLE",
+    "DlauditError",
+    "AnalysisError",
+    "CardError",
+    "ConfigError",
+    "DataError",
+    "GateError",
+    "ModelLoadError",
+    "parse_names",
+    "parse_numbers",
+    "split_list",
+]
 
 log = logging.getLogger(__name__)
 
-DEFAULT_CHECKS = ("performance", "explain", "robustness", "fairness")
-_CHECK_TITLES = {"performance": "Performance", "explain": "Explanations", "robustness": "Robustness", "fairness": "Fairness"}
+
+def command_line() -> str:
+    """The command line of this process as ``dlaudit ...`` (recorded in reports' provenance)."""
+    return "dlaudit " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+
+
+TRAINABLE = ("cnn", "mlp", "numpy-mlp")
+"""The reference architectures ``dlaudit train`` builds."""
+
+
+def _json_safe(value: Any) -> Any:
+    """``value`` with NaN and inf replaced by None (undefined), so strict JSON can hold it."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, Mapping):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+def json_text(payload: Mapping[str, Any]) -> str:
+    """``payload`` as indented, strict JSON (NaN and inf become null)."""
+    import json
+
+    return json.dumps(_json_safe(payload), indent=2, allow_nan=False, default=str)
+
+
+def save_json(path: str | Path, payload: Mapping[str, Any]) -> Path:
+    """Write ``payload`` as indented, strict JSON, atomically (NaN and inf become null)."""
+    from .utils import atomic_write
+
+    path = Path(path)
+    with atomic_write(path, "w") as fh:
+        fh.write(json_text(payload) + "\n")
+    return path
+
+
+def parse_gates(texts: Sequence[str]) -> list[Any]:
+    """``--fail-on`` conditions as gates; a malformed one is a :class:`GateError`."""
+    from .report.gates import parse_gates as _parse
+
+    return _parse(texts)
+
+
+def format_number(value: Any) -> str:
+    """A number as every dlaudit output prints it (four significant digits; None is "undefined")."""
+    from .report.numbers import fmt_number
+
+    return fmt_number(value)
+
+
+def verdict_text(report: Report) -> str:
+    """The report's one-line verdict on its gates."""
+    from .report.summary import verdict
+
+    return verdict(report).text
+
+
+# -- models ----------------------------------------------------------------------------------
+
+
+def card_overrides(
+    *,
+    card_file: str | Path | None = None,
+    input_shape: str | Sequence[int] | None = None,
+    num_classes: int | None = None,
+    value_range: str | Sequence[float] | None = None,
+    class_names: str | Sequence[str] | None = None,
+) -> dict[str, Any]:
+    """Card fields from a card file and the ``--input-shape``/``--num-classes``/``--value-range``/``--class-names`` options.
+
+    Options win over the file. Strings are parsed strictly: ``"188"`` is one
+    dimension, ``8.7`` is refused, ``--value-range 0,1,2`` is refused.
+    """
+    from .card import ModelCard
+
+    card: dict[str, Any] = {}
+    if card_file:
+        card.update(ModelCard.from_json(card_file).to_dict())
+    if input_shape is not None:
+        card["input_shape"] = parse_shape(input_shape, "--input-shape")
+    if num_classes is not None:
+        if isinstance(num_classes, bool) or int(num_classes) != num_classes or int(num_classes) < 2:
+            raise ConfigError(f"--num-classes must be a whole number of at least 2, got {num_classes!r}")
+        card["num_classes"] = int(num_classes)
+    if value_range is not None:
+        card["value_range"] = parse_value_range(value_range, "--value-range")
+    if class_names is not None:
+        names = split_list(class_names)
+        if not names:
+            raise ConfigError("--class-names needs at least two names, comma-separated")
+        card["class_names"] = names
+    return card
+
+
+def load_model(
+    path: str | Path,
+    *,
+    card: ModelCard | Mapping[str, Any] | str | Path | None = None,
+    trust_pickle: bool = False,
+    device: str = "auto",
+    **overrides: Any,
+) -> ModelBundle:
+    """Load a model file of any supported format (see :func:`dlaudit.bundle.load_model`).
+
+    ``card`` is a :class:`ModelCard`, a dict of fields or a card JSON path;
+    ``overrides`` are :func:`card_overrides`' keywords (``card_file``, ``input_shape``,
+    ``num_classes``, ``value_range``, ``class_names``) and win over ``card``.
+    """
+    from .bundle import _card_dict
+    from .bundle import load_model as _load
+
+    fields = _card_dict(card) if card is not None else {}
+    fields.update(card_overrides(**overrides))
+    return _load(path, card=fields or None, trust_pickle=trust_pickle, device=device)
+
+
+def save_model(bundle: ModelBundle, path: str | Path) -> Path:
+    """Write a dlaudit checkpoint (card + state_dict) atomically; it loads with ``weights_only=True``."""
+    from .bundle import save_model as _save
+
+    return _save(bundle, path)
+
+
+def _bundle(model: ModelBundle | str | Path, *, device: str, trust_pickle: bool = False) -> ModelBundle:
+    from .bundle import ModelBundle
+
+    if isinstance(model, ModelBundle):
+        return model.to(device) if device != "auto" else model
+    return load_model(model, device=device, trust_pickle=trust_pickle)
+
+
+# -- data ------------------------------------------------------------------------------------
 
 
 def load_data(
@@ -47,43 +233,28 @@ def load_data(
     """Load data, by default the dataset and held-out split recorded on ``bundle``'s card.
 
     With a bundle, the data is checked against the model (input shape, label
-    range, value range) and tabular data is encoded with the card's encoder.
+    range, value range) and tabular data is encoded with the card's encoder
+    (:func:`dlaudit.data.for_card` decides dataset, split, folder and seed).
     """
-    card = bundle.card if bundle is not None else None
-    if spec is None:
-        if card is None or not card.dataset:
-            raise ConfigError("no data given and the model card names no dataset; pass --data (e.g. --data digits or a .npz/.csv file)")
-        spec = card.dataset
-        data_dir = data_dir or card.data_dir
-        split = split or card.split
-    same_dataset = card is not None and card.dataset is not None and str(spec) == card.dataset
-    data = _load_data(
-        spec,
-        split=split,
-        data_dir=data_dir,
-        target=target or (card.target if card is not None else None),
-        sensitive=sensitive if sensitive is not None else (card.sensitive if same_dataset else None),
-        seed=seed if seed is not None else (card.data_seed if same_dataset else 0),
-        encoder=card.encoder if card is not None and card.encoder else None,
-        limit=limit,
-    )
-    if card is not None:
-        check_fits(card, data)
-    return data
+    from .data import for_card
+
+    if bundle is None and spec is None:
+        raise ConfigError("no data given; pass a dataset name (e.g. digits) or a .npz/.csv file")
+    return for_card(bundle.card if bundle is not None else None, spec, split=split, data_dir=data_dir, target=target, sensitive=sensitive, seed=seed, limit=limit)
 
 
 def data_for(bundle: ModelBundle, data: AuditData | str | Path | None, **kwargs: Any) -> AuditData:
     """``data`` as :class:`AuditData`: loaded from a spec (or the card) and checked against the model."""
+    from .data import AuditData
+    from .data.validate import check_fits
+
     if isinstance(data, AuditData):
         check_fits(bundle.card, data)
         return data
     return load_data(data, bundle=bundle, **kwargs)
 
 
-def _bundle(model: ModelBundle | str | Path, *, device: str, trust_pickle: bool = False) -> ModelBundle:
-    if isinstance(model, ModelBundle):
-        return model.to(device) if device != "auto" else model
-    return load_model(model, device=device, trust_pickle=trust_pickle)
+# -- training --------------------------------------------------------------------------------
 
 
 def train(
@@ -98,7 +269,7 @@ def train(
     batch_size: int | None = None,
     optimizer: str | None = None,
     weight_decay: float = 0.0,
-    hidden: Sequence[int] | None = None,
+    hidden: str | Sequence[int] | None = None,
     seed: int = 0,
     device: str = "auto",
     sample_weight: Any = None,
@@ -118,13 +289,18 @@ def train(
     arXiv:1706.06083), ``"fgsm"`` (fast FGSM with random start, Wong et al. 2020,
     arXiv:2001.03994) or ``"trades"`` (Zhang et al. 2019, arXiv:1901.08573), with
     budget ``eps``, step size ``alpha``, ``steps`` attack steps and TRADES' ``beta``
-    (see :class:`dlaudit.robust.training.AdversarialTraining`).
+    (see :class:`dlaudit.robust.training.AdversarialTraining`). ``hidden`` is a list
+    of layer sizes or a string such as ``"128,64"``.
     """
+    tune_malloc()
+    from .data import load_splits
     from .robust.training import training_setup
+    from .train import train as _train
 
+    if isinstance(hidden, str):
+        hidden = [int(h) for h in parse_numbers(hidden, "--hidden", minimum=1, integer=True)]
     splits = load_splits(data, data_dir=data_dir, target=target, sensitive=sensitive, seed=0)
     loss_fn, training_info = training_setup(adversarial, eps=eps, alpha=alpha, steps=steps, beta=beta, value_range=splits.train.value_range, seed=seed)
-    data_dir_s = str(Path(data_dir).resolve()) if data_dir else None
     is_file = Path(str(data)).suffix.lower() in (".npz", ".csv")
     return _train(
         arch,
@@ -141,9 +317,12 @@ def train(
         loss_fn=loss_fn,
         training_info=training_info,
         dataset=str(Path(data).resolve()) if is_file else str(data),
-        data_dir=data_dir_s,
+        data_dir=str(Path(data_dir).resolve()) if data_dir else None,
         progress=progress,
     )
+
+
+# -- information -----------------------------------------------------------------------------
 
 
 def info(model: ModelBundle | str | Path, data: AuditData | str | Path | None = None, *, device: str = "auto", trust_pickle: bool = False, **data_kwargs: Any) -> dict[str, Any]:
@@ -159,6 +338,7 @@ def info(model: ModelBundle | str | Path, data: AuditData | str | Path | None = 
 
 
 def library_versions() -> dict[str, str]:
+    """Versions of Python, dlaudit and the libraries it builds on (for the provenance footer)."""
     out = {"python": platform.python_version(), "dlaudit": __version__}
     for pkg in ("torch", "torchvision", "captum", "shap", "lime", "fairlearn", "numpy", "pandas", "scikit-learn"):
         try:
@@ -166,6 +346,9 @@ def library_versions() -> dict[str, str]:
         except importlib.metadata.PackageNotFoundError:
             out[pkg] = "not installed"
     return out
+
+
+# -- the audit -------------------------------------------------------------------------------
 
 
 def audit(
@@ -193,10 +376,10 @@ def audit(
         A dataset spec, an :class:`AuditData`, or None for the held-out split on the card.
     checks
         Which sections (``performance``, ``explain``, ``robustness``, ``fairness``,
-        as a list or comma-separated); all by default. They appear in that order
-        whatever order they are given in. A check that does not apply (or is not
-        available) is a skipped section with its reason; one that fails is an
-        error section; neither stops the audit.
+        or any registered analysis; a list or comma-separated); the default ones when
+        None. They appear in report order whatever order they are given in. A check
+        that does not apply is a skipped section with its reason; one that fails is
+        an error section; neither stops the audit.
     fast
         A cheaper configuration for CI (fewer samples and steps), stated in the report.
     seed
@@ -224,33 +407,40 @@ def audit(
     >>> report.check(["performance.accuracy >= 0.9"])  # doctest: +SKIP
     >>> report.save("reports/cnn.html")  # doctest: +SKIP
     """
+    import datetime as dt
+    import time
+
+    import torch
+
+    from ._alloc import malloc_tuning_state
+    from .analysis import run_analysis
+    from .report.model import Report
+    from .utils import resolve_device, seed_everything
+
+    tune_malloc()
+    wanted = parse_checks(checks)
+    params = params or {}
+    unknown = sorted(set(params) - set(list_analyses()))
+    if unknown:
+        raise ConfigError(f"params given for unknown check(s) {', '.join(unknown)}; choose from: {', '.join(list_analyses())}")
     dev = resolve_device(device)
     bundle = _bundle(model, device=str(dev), trust_pickle=trust_pickle)
     audit_data = data_for(bundle, data, **data_kwargs)
-    wanted = _checks(checks)
-    params = params or {}
-    unknown = sorted(set(params) - set(_check_order()))
-    if unknown:
-        raise ConfigError(f"params given for unknown check(s) {', '.join(unknown)}; choose from: {', '.join(_check_order())}")
     report = Report(title=title or f"dlaudit report: {Path(bundle.source).name if bundle.source else bundle.card.architecture or 'model'}")
     report.card = bundle.card.to_dict()
-    started = _dt.datetime.now(_dt.timezone.utc)
+    started = dt.datetime.now(dt.timezone.utc)
     clock = time.perf_counter()
     for name in wanted:
         seed_everything(seed)
-        if name not in list_analyses():
-            report.sections.append(Section.skipped(name, _CHECK_TITLES.get(name, name), "this analysis is not available in this dlaudit build"))
-            continue
         log.info("running %s", name)
         if progress is not None:
             progress(f"check:{name}", 0, 1)
-        section = run_analysis(name, bundle, audit_data, seed=seed, fast=fast, progress=progress, **params.get(name, {}))
-        report.sections.append(section)
+        report.sections.append(run_analysis(name, bundle, audit_data, seed=seed, fast=fast, progress=progress, **params.get(name, {})))
         if progress is not None:
             progress(f"check:{name}", 1, 1)
     report.provenance = {
         "generated": started.strftime("%Y-%m-%d %H:%M:%S UTC"),
-        "command": command or " ".join(sys.argv),
+        "command": command or command_line(),
         "seed": seed,
         "fast": fast,
         "device": str(dev),
@@ -265,33 +455,62 @@ def audit(
     return report
 
 
-def _check_order() -> list[str]:
-    """Every check name, in report order: the four standard ones, then any other registered analysis."""
-    return list(dict.fromkeys([*DEFAULT_CHECKS, *list_analyses()]))
+def report(
+    model: ModelBundle | str | Path,
+    data: AuditData | str | Path | None = None,
+    *,
+    checks: Sequence[str] | str | None = None,
+    fast: bool | None = None,
+    gates: Sequence[str] = (),
+    config: str | Path | None = None,
+    baseline: str | Path | None = None,
+    max_drop: float | None = None,
+    card: Mapping[str, Any] | None = None,
+    seed: int = 0,
+    device: str = "auto",
+    progress: ProgressFn | None = None,
+    trust_pickle: bool = False,
+    command: str | None = None,
+    **data_kwargs: Any,
+) -> Report:
+    """What ``dlaudit report`` does: configuration, gates and baseline first, then the audit, then the verdict.
+
+    The project configuration (``config``, or ``./pyproject.toml`` when it has a
+    ``[tool.dlaudit]`` table) supplies checks, fast, gates, baseline and max-drop;
+    arguments given here win, and ``gates`` are added to the configured ones.
+    Malformed gates, configuration or baseline fail before any work. A gate on a
+    metric that was not computed does not raise: the report records it in
+    :attr:`Report.errors` (its files can still be written to look into it).
+    ``card`` holds card fields for a foreign model (see :func:`card_overrides`).
+    """
+    from .report.config import load_config
+    from .report.gates import parse_gates
+    from .report.model import DEFAULT_MAX_DROP, Report
+
+    cfg = load_config(config)
+    extra_gates = parse_gates(gates)
+    baseline_file = baseline if baseline is not None else cfg.baseline
+    if max_drop is not None and baseline_file is None:
+        raise ConfigError("--max-drop needs a baseline to compare with; add --baseline old.json")
+    old = Report.load(baseline_file) if baseline_file is not None else None
+    parse_checks(checks if checks is not None else cfg.checks)  # an unknown check fails before the model loads
+    bundle = model if not isinstance(model, (str, Path)) else load_model(model, card=dict(card) if card else None, trust_pickle=trust_pickle, device=device)
+    rep = audit(
+        bundle, data, checks=checks if checks is not None else cfg.checks, fast=fast if fast is not None else bool(cfg.fast),
+        seed=seed, device=device, progress=progress, trust_pickle=trust_pickle, command=command, **data_kwargs,
+    )  # fmt: skip
+    for source, group in (("config", cfg.gates), ("fail-on", extra_gates)):
+        try:
+            rep.check(group, source=source)
+        except GateError as err:
+            rep.errors.append(str(err))
+    if old is not None:
+        drop = max_drop if max_drop is not None else (cfg.max_drop if cfg.max_drop is not None else DEFAULT_MAX_DROP)
+        rep.compare(old, max_drop=drop, label=str(baseline_file))
+    return rep
 
 
-def _checks(checks: Sequence[str] | str | None) -> list[str]:
-    if checks is None:
-        return list(DEFAULT_CHECKS)
-    items = [c.strip() for c in checks.split(",")] if isinstance(checks, str) else [str(c).strip() for c in checks]
-    items = [c for c in items if c]
-    order = _check_order()
-    bad = [c for c in items if c not in order]
-    if bad:
-        raise ConfigError(f"unknown check(s) {', '.join(bad)}; choose from: {', '.join(order)}")
-    if not items:
-        raise ConfigError(f"no checks selected; choose from: {', '.join(order)}")
-    return sorted(set(items), key=order.index)
-
-
-# -- robustness ----------------------------------------------------------------------
-
-__all__ += ["attack", "robustness"]
-
-from typing import TYPE_CHECKING  # noqa: E402
-
-if TYPE_CHECKING:
-    from .robust.evaluate import AttackResult
+# -- robustness ------------------------------------------------------------------------------
 
 
 def attack(
@@ -300,14 +519,15 @@ def attack(
     *,
     attacks: str | Sequence[str] = ("fgsm", "pgd"),
     norms: str | Sequence[str] = ("linf",),
-    eps: Sequence[float] = (0.05, 0.1, 0.3),
-    eps_l2: Sequence[float] = (0.5, 1.0, 2.0),
+    eps: str | Sequence[float] = (0.05, 0.1, 0.3),
+    eps_l2: str | Sequence[float] = (0.5, 1.0, 2.0),
     steps: int = 40,
     alpha: float | None = None,
     restarts: int = 1,
     n: int | None = None,
     batch_size: int | None = None,
     early_stop: bool = True,
+    fast: bool = False,
     seed: int = 0,
     device: str = "auto",
     progress: ProgressFn | None = None,
@@ -316,20 +536,31 @@ def attack(
 ) -> AttackResult:
     """Robust accuracy under FGSM and/or PGD at each budget (``dlaudit attack``).
 
-    ``eps`` are L-inf budgets and ``eps_l2`` L2 budgets, in input units; ``n``
-    attacks a seeded random subset of that many samples. Returns an
+    ``eps`` are L-inf budgets and ``eps_l2`` L2 budgets, in input units (lists or
+    comma-separated strings); ``n`` attacks a seeded random subset of that many
+    samples. ``fast`` is the report's cheaper configuration: PGD-10 on at most 200
+    samples (explicit ``n`` and ``steps`` below those win). Returns an
     :class:`~dlaudit.robust.evaluate.AttackResult` whose ``metrics`` map names such
     as ``robustness.pgd_linf.acc@0.1`` to accuracies.
     """
-    from .robust.analysis import sample_data
+    tune_malloc()
+    from .robust.analysis import FAST, sample_data
     from .robust.evaluate import evaluate_attacks
+    from .utils import resolve_device
 
+    eps = parse_numbers(eps, "eps", minimum=0) if isinstance(eps, str) else list(eps)
+    eps_l2 = parse_numbers(eps_l2, "eps-l2", minimum=0) if isinstance(eps_l2, str) else list(eps_l2)
+    if fast:
+        steps = min(steps, FAST["steps"])
+        n = min(n, FAST["n"]) if n is not None else FAST["n"]
     bundle = _bundle(model, device=str(resolve_device(device)), trust_pickle=trust_pickle)
     audit_data = sample_data(data_for(bundle, data, **data_kwargs), n, seed)
-    return evaluate_attacks(
+    result = evaluate_attacks(
         bundle, audit_data, attacks=attacks, norms=norms, eps=eps, eps_l2=eps_l2, steps=steps, alpha=alpha,
         restarts=restarts, early_stop=early_stop, batch_size=batch_size, seed=seed, progress=progress,
     )  # fmt: skip
+    result.params["fast"] = fast
+    return result
 
 
 def robustness(
@@ -352,7 +583,9 @@ def robustness(
     e.g. ``eps=[0, 0.1]``, ``steps=20``, ``n=500``. Raises the analysis' error
     instead of returning a skipped section.
     """
+    tune_malloc()
     from .robust.analysis import robustness as _robustness
+    from .utils import resolve_device, seed_everything
 
     bundle = _bundle(model, device=str(resolve_device(device)), trust_pickle=trust_pickle)
     audit_data = data_for(bundle, data, data_dir=data_dir, target=target, sensitive=sensitive)
@@ -360,15 +593,10 @@ def robustness(
     return _robustness(bundle, audit_data, seed=seed, fast=fast, progress=progress, **params)
 
 
-# -- fairness (dlaudit/fairness) ------------------------------------------------------------
-
-from typing import TYPE_CHECKING  # noqa: E402
-
-if TYPE_CHECKING:  # pragma: no cover
-    from .fairness.mitigate import MitigationResult
+# -- fairness --------------------------------------------------------------------------------
 
 
-def fairness(
+def fairness_report(
     model: ModelBundle | str | Path,
     data: AuditData | str | Path | None = None,
     *,
@@ -388,7 +616,7 @@ def fairness(
     command: str | None = None,
     **data_kwargs: Any,
 ) -> Report:
-    """Group fairness of a model: a report with the performance and fairness sections.
+    """Group fairness of a model: a report with the performance and fairness sections (``dlaudit fairness``).
 
     Parameters
     ----------
@@ -470,26 +698,16 @@ def mitigate(
     dlaudit.fairness.mitigate.MitigationResult
         ``models`` (bundles by method), ``rows``, ``table()``, ``section()``, ``report()``.
     """
-    from .data.validate import check_fits as _check_fits
+    tune_malloc()
+    from .data import AuditData, for_card
     from .fairness.mitigate import mitigate_bundle, output_paths
 
     bundle = _bundle(model, device=device, trust_pickle=trust_pickle)
-    card = bundle.card
     if isinstance(data, AuditData):
         raise ConfigError("mitigation needs the model's training split as well as held-out data; pass a dataset name or file, not AuditData")
-    spec = data if data is not None else card.dataset
-    if spec is None:
-        raise ConfigError("no data given and the model card names no dataset; pass --data (e.g. --data adult --data-dir DIR)")
-    same = card.dataset is not None and str(spec) == card.dataset
-    splits = load_splits(
-        spec, data_dir=data_dir or (card.data_dir if same else None), target=target or card.target,
-        sensitive=[s.strip() for s in str(sensitive).split(",") if s.strip()], seed=card.data_seed if same else 0, encoder=card.encoder,
-    )  # fmt: skip
-    _check_fits(card, splits.train)
-    _check_fits(card, splits.test)
-    methods = [m.strip() for m in method.split(",")] if isinstance(method, str) else list(method)
+    splits = for_card(bundle.card, data, split="both", data_dir=data_dir, target=target, sensitive=split_list(sensitive))
     result = mitigate_bundle(
-        bundle, splits, sensitive=sensitive, methods=methods, constraint=constraint, seed=seed, epochs=epochs,
+        bundle, splits, sensitive=sensitive, methods=split_list(method), constraint=constraint, seed=seed, epochs=epochs,
         max_iter=max_iter, eps=eps, bins=bins, n_boot=n_boot, progress=progress,
     )  # fmt: skip
     if output is not None:
@@ -499,10 +717,10 @@ def mitigate(
     return result
 
 
-__all__ += ["fairness", "mitigate"]
+# -- explanations ----------------------------------------------------------------------------
 
 
-def explain(
+def explain_model(
     model: ModelBundle | str | Path,
     data: AuditData | str | Path | None = None,
     *,
@@ -517,19 +735,35 @@ def explain(
     progress: ProgressFn | None = None,
     data_options: dict[str, Any] | None = None,
     **params: Any,
-) -> Any:
+) -> Explanation:
     """Explain ``n`` samples with captum, LIME and SHAP methods, and measure how far to trust each.
 
     Returns a :class:`dlaudit.explain.Explanation`: ``attributions[method]``
     (the inputs' shape), the explained samples, and ``section`` (metrics such as
-    ``explain.ig.deletion_auc``, findings, figures). ``data_options`` are the
+    ``explain.ig.deletion_auc``, findings, figures); ``save(dir)`` writes
+    ``attributions.npz`` and ``explain.html``. ``data_options`` are the
     data-loading keywords (``data_dir``, ``target`` column, ``sensitive``);
     further keywords go to :func:`dlaudit.explain.explain` (``gradcam_layer``,
     ``shap_explainer``, ``settings``, ``background``).
     """
-    from .explain.analysis import explain as _explain
+    tune_malloc()
+    from .explain.explanation import explain
+    from .explain.methods import parse_methods
+    from .utils import resolve_device, seed_everything
 
+    parse_methods(methods)  # an unknown method fails before the model loads
     seed_everything(seed)
     bundle = _bundle(model, device=str(resolve_device(device)), trust_pickle=trust_pickle)
     audit_data = data_for(bundle, data, **(data_options or {}))
-    return _explain(bundle, audit_data, methods=methods, n=n, target=target, seed=seed, fast=fast, quality=quality, progress=progress, **params)
+    return explain(bundle, audit_data, methods=methods, n=n, target=target, seed=seed, fast=fast, quality=quality, progress=progress, **params)
+
+
+# -- the demo --------------------------------------------------------------------------------
+
+
+def demo(output_dir: str | Path = "reports", *, seed: int = 0, device: str = "auto", full: bool = False, retrain: bool = False, progress: ProgressFn | None = None) -> DemoResult:
+    """Train (or reuse) three models and write their reports and a comparison page, offline (``dlaudit demo``)."""
+    tune_malloc()
+    from .demo import run_demo
+
+    return run_demo(output_dir, seed=seed, device=device, full=full, retrain=retrain, progress=progress)

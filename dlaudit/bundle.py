@@ -16,6 +16,7 @@ from __future__ import annotations
 
 
 import contextlib
+import importlib
 import json
 import logging
 import pickle
@@ -42,14 +43,18 @@ CHECKPOINT_FORMAT = "dlaudit-checkpoint"
 CHECKPOINT_VERSION = 1
 
 Postprocessor = Callable[[nn.Module, ModelCard], nn.Module]
-_POSTPROCESSORS: dict[str, Postprocessor] = {}
+POSTPROCESSORS: dict[str, Postprocessor | str] = {
+    "group-thresholds": "dlaudit.fairness.thresholds:wrap_group_thresholds",  # fairness mitigation by thresholds
+}
+"""How a card's ``postprocess={"kind": KIND, ...}`` wraps a loaded module: a function
+``(module, card) -> module`` or its ``"module:function"`` path (imported when used)."""
 
 
 def register_postprocessor(kind: str) -> Callable[[Postprocessor], Postprocessor]:
     """Register how a card's ``postprocess={"kind": KIND, ...}`` wraps a loaded module."""
 
     def deco(fn: Postprocessor) -> Postprocessor:
-        _POSTPROCESSORS[kind] = fn
+        POSTPROCESSORS[kind] = fn
         return fn
 
     return deco
@@ -386,10 +391,14 @@ def _apply_postprocess(bundle: ModelBundle) -> ModelBundle:
     spec = bundle.card.postprocess
     if not spec:
         return bundle
-    kind = spec.get("kind")
-    if kind not in _POSTPROCESSORS:
-        raise ModelLoadError(f"{bundle.source}: unknown post-processing {kind!r} on the card; known: {', '.join(sorted(_POSTPROCESSORS)) or 'none'}")
-    bundle.module = _POSTPROCESSORS[kind](bundle.module, bundle.card).to(bundle.device).eval()
+    kind = spec.get("kind") if isinstance(spec, dict) else None
+    if kind not in POSTPROCESSORS:
+        raise ModelLoadError(f"{bundle.source}: unknown post-processing {kind!r} on the card; known: {', '.join(sorted(POSTPROCESSORS)) or 'none'}")
+    wrap = POSTPROCESSORS[kind]
+    if isinstance(wrap, str):
+        module_name, _, attr = wrap.partition(":")
+        wrap = getattr(importlib.import_module(module_name), attr)
+    bundle.module = wrap(bundle.module, bundle.card).to(bundle.device).eval()
     return bundle
 
 

@@ -92,7 +92,7 @@ class ModelCard:
                     "give one name per output"
                 )
         if self.dlaudit_version is None:
-            from . import __version__
+            from ._version import __version__
 
             self.dlaudit_version = __version__
 

@@ -1,13 +1,14 @@
-"""The ``dlaudit`` command line: each command parses, calls one api function, renders.
+"""The ``dlaudit`` command line: each command parses its options, calls one function of
+:mod:`dlaudit.api`, renders the result, and exits.
 
 Exit codes: 0 success, 1 a gate failed, 2 bad usage or bad input (one line, no traceback).
+This module imports only Click and :mod:`dlaudit.api` (which is light), so ``--help``
+is quick; the heavy libraries load when a command runs.
 """
+
 from __future__ import annotations
 
-import functools
-import json
 import logging
-import shlex
 import sys
 import time
 from collections.abc import Callable
@@ -16,23 +17,23 @@ from typing import Any
 
 import click
 
-from . import __version__
-from .errors import DlauditError
+from . import api
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+FAST_HELP = "A cheaper configuration for CI (fewer samples and steps); the output says so."
 
 
 # -- error handling in one place ------------------------------------------------------
 
 
 class DlauditGroup(click.Group):
-    """Turns every :class:`DlauditError` into one line on stderr and exit code 2."""
+    """Turns every :class:`~dlaudit.errors.DlauditError` into one line on stderr and exit code 2."""
 
     def main(self, *args: Any, **kwargs: Any) -> Any:  # noqa: D102
-        kwargs.setdefault("standalone_mode", True)
+        kwargs.pop("standalone_mode", None)
         try:
-            return super().main(*args, standalone_mode=False, **{k: v for k, v in kwargs.items() if k != "standalone_mode"})
-        except DlauditError as err:
+            return super().main(*args, standalone_mode=False, **kwargs)
+        except api.DlauditError as err:
             click.echo(f"dlaudit: error: {_one_line(str(err))}", err=True)
             sys.exit(err.exit_code)
         except click.exceptions.Abort:
@@ -81,86 +82,51 @@ class TerminalProgress:
 # -- shared options -------------------------------------------------------------------
 
 
-def data_options(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """The options every data-reading command shares (DESIGN.md, CLI conventions)."""
-    opts = [
-        click.option("--data", "data", default=None, help="Dataset name (digits, mnist, fashion-mnist, adult, german, synthetic-credit) or a .npz/.csv file; default: the held-out split on the model's card."),
-        click.option("--data-dir", type=click.Path(file_okay=False), default=None, help="Where a named dataset's files are (or are downloaded to)."),
-        click.option("--target", default=None, help="Label column of a csv file."),
-        click.option("--sensitive", default=None, help="Sensitive column(s), comma-separated."),
-    ]
-    for opt in reversed(opts):
-        fn = opt(fn)
-    return fn
+def _options(*opts: Callable[[Any], Any]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    def deco(fn: Callable[..., Any]) -> Callable[..., Any]:
+        for opt in reversed(opts):
+            fn = opt(fn)
+        return fn
+
+    return deco
 
 
-def run_options(fn: Callable[..., Any]) -> Callable[..., Any]:
-    opts = [
-        click.option("--seed", type=int, default=0, show_default=True, help="Seed of every random step."),
-        click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True, help="auto: CUDA when available."),
-        click.option("--quiet", "-q", is_flag=True, help="No progress output."),
-    ]
-    for opt in reversed(opts):
-        fn = opt(fn)
-    return fn
+data_options = _options(
+    click.option("--data", "data", default=None, help="Dataset name (digits, mnist, fashion-mnist, adult, german, synthetic-credit) or a .npz/.csv file; default: the held-out split on the model's card."),
+    click.option("--data-dir", type=click.Path(file_okay=False), default=None, help="Where a named dataset's files are (or are downloaded to)."),
+    click.option("--target", default=None, help="Label column of a csv file."),
+    click.option("--sensitive", default=None, help="Sensitive column(s), comma-separated."),
+)
+"""The options every data-reading command shares (DESIGN.md, CLI conventions)."""
+
+run_options = _options(
+    click.option("--seed", type=int, default=0, show_default=True, help="Seed of every random step."),
+    click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True, help="auto: CUDA when available."),
+    click.option("--quiet", "-q", is_flag=True, help="No progress output."),
+)
+
+model_options = _options(
+    click.option("--trust-pickle", is_flag=True, help="Allow loading a whole pickled nn.Module (runs code from the file)."),
+    click.option("--card", "card_file", type=click.Path(dir_okay=False), default=None, help="Card JSON for a foreign model (default: <model>.card.json beside it)."),
+    click.option("--input-shape", default=None, help="Foreign model: input shape of one sample, e.g. 1,28,28."),
+    click.option("--num-classes", type=int, default=None, help="Foreign model: number of classes."),
+    click.option("--value-range", default=None, help="Foreign model: input value range, e.g. 0,1."),
+    click.option("--class-names", default=None, help="Foreign model: class names, comma-separated."),
+)
+"""How a model file is read: trust, and a card for foreign formats."""
+
+_MODEL_KEYS = ("card_file", "input_shape", "num_classes", "value_range", "class_names")
+_DATA_KEYS = ("data_dir", "target", "sensitive")
 
 
-def model_options(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """How a model file is read: trust, and a card for foreign formats."""
-    opts = [
-        click.option("--trust-pickle", is_flag=True, help="Allow loading a whole pickled nn.Module (runs code from the file)."),
-        click.option("--card", "card_path", type=click.Path(dir_okay=False), default=None, help="Card JSON for a foreign model (default: <model>.card.json beside it)."),
-        click.option("--input-shape", default=None, help="Foreign model: input shape of one sample, e.g. 1,28,28."),
-        click.option("--num-classes", type=int, default=None, help="Foreign model: number of classes."),
-        click.option("--value-range", default=None, help="Foreign model: input value range, e.g. 0,1."),
-        click.option("--class-names", default=None, help="Foreign model: class names, comma-separated."),
-    ]
-    for opt in reversed(opts):
-        fn = opt(fn)
-    return fn
-
-
-def _floats(text: str, what: str) -> list[float]:
-    try:
-        return [float(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise click.BadParameter(f"{what} must be comma-separated numbers, got {text!r}") from None
-
-
-def load_bundle(model: str, kw: dict[str, Any]) -> Any:
+def load_bundle(model: str, kw: dict[str, Any]) -> api.ModelBundle:
     """Load MODEL with the model options in ``kw`` (popped from it)."""
-    from .api import load_model
-    from .card import ModelCard
-
-    card: dict[str, Any] = {}
-    path = kw.pop("card_path", None)
-    if path:
-        card.update(ModelCard.from_json(path).to_dict())
-    if (shape := kw.pop("input_shape", None)) is not None:
-        card["input_shape"] = [int(v) for v in _floats(shape, "--input-shape")]
-    if (k := kw.pop("num_classes", None)) is not None:
-        card["num_classes"] = k
-    if (vr := kw.pop("value_range", None)) is not None:
-        card["value_range"] = _floats(vr, "--value-range")
-    if (names := kw.pop("class_names", None)) is not None:
-        card["class_names"] = [n.strip() for n in names.split(",")]
-    return load_model(model, card=card or None, trust_pickle=kw.pop("trust_pickle", False), device=kw.get("device", "auto"))
+    overrides = {k: kw.pop(k, None) for k in _MODEL_KEYS}
+    return api.load_model(model, trust_pickle=kw.pop("trust_pickle", False), device=kw.get("device", "auto"), **overrides)
 
 
 def data_kwargs(kw: dict[str, Any]) -> dict[str, Any]:
-    return {"data_dir": kw.get("data_dir"), "target": kw.get("target"), "sensitive": kw.get("sensitive")}
-
-
-def write_json(path: str | Path, payload: dict[str, Any]) -> None:
-    from .utils import atomic_write
-
-    with atomic_write(path, "w") as fh:
-        json.dump(payload, fh, indent=2, allow_nan=False, default=str)
-        fh.write("\n")
-
-
-def echo_json(payload: dict[str, Any]) -> None:
-    click.echo(json.dumps(payload, indent=2, allow_nan=False, default=str))
+    return {k: kw.get(k) for k in _DATA_KEYS}
 
 
 def _setup_logging(quiet: bool) -> None:
@@ -171,7 +137,7 @@ def _setup_logging(quiet: bool) -> None:
 
 
 @click.group(cls=DlauditGroup, context_settings=CONTEXT)
-@click.version_option(__version__, prog_name="dlaudit")
+@click.version_option(api.__version__, prog_name="dlaudit")
 def cli() -> None:
     """Audit PyTorch classifiers: explanations, adversarial robustness, fairness.
 
@@ -180,8 +146,11 @@ def cli() -> None:
 
 
 @cli.command(context_settings=CONTEXT)
-@click.argument("arch", type=click.Choice(["cnn", "mlp", "numpy-mlp"]))
-@data_options
+@click.argument("arch", type=click.Choice(api.TRAINABLE))
+@click.option("--data", "data", default="digits", show_default=True, help="Dataset to train on: a name (digits, mnist, fashion-mnist, adult, german, synthetic-credit) or a .npz/.csv file.")
+@click.option("--data-dir", type=click.Path(file_okay=False), default=None, help="Where a named dataset's files are (or are downloaded to).")
+@click.option("--target", default=None, help="Label column of a csv file.")
+@click.option("--sensitive", default=None, help="Sensitive column(s), comma-separated.")
 @click.option("--epochs", type=click.IntRange(min=1), default=None, help="Training epochs (default per model).")
 @click.option("--lr", type=float, default=None, help="Learning rate (default per model).")
 @click.option("--batch-size", type=click.IntRange(min=1), default=None)
@@ -196,23 +165,14 @@ def cli() -> None:
 @run_options
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="Where to write the model (a dlaudit checkpoint).")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None, help="Write the card and metrics as JSON.")
-def train(arch: str, output: str, json_path: str | None, hidden: str | None, quiet: bool, **kw: Any) -> None:
+def train(arch: str, data: str, output: str, json_path: str | None, quiet: bool, **kw: Any) -> None:
     """Train a reference model on a dataset's training split and save it."""
-    from .api import save_model
-    from .api import train as api_train
-
     _setup_logging(quiet)
-    bundle = api_train(
-        arch,
-        kw.pop("data") or "digits",
-        hidden=[int(h) for h in _floats(hidden, "--hidden")] if hidden else None,
-        progress=TerminalProgress(quiet),
-        **kw,
-    )
-    save_model(bundle, output)
+    bundle = api.train(arch, data, progress=TerminalProgress(quiet), **kw)
+    api.save_model(bundle, output)
     m = bundle.card.metrics
     if json_path:
-        write_json(json_path, {"model": output, "card": bundle.card.to_dict(), "accuracy": m["test_accuracy"]})
+        api.save_json(json_path, {"model": output, "card": bundle.card.to_dict(), "accuracy": m["test_accuracy"]})
     if not quiet:
         adv = (bundle.card.training or {}).get("adversarial")
         how = f" with {adv['method']} adversarial training (eps {adv['eps']:g}, {adv['steps']} steps, alpha {adv['alpha']:.3g})" if adv else ""
@@ -224,16 +184,15 @@ def train(arch: str, output: str, json_path: str | None, hidden: str | None, qui
 @data_options
 @model_options
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto")
-@click.option("--json", "as_json", is_flag=True, help="Print a JSON object (with \"accuracy\").")
-def info(model: str, data: str | None, as_json: bool, **kw: Any) -> None:
+@click.option("--json", "json_path", is_flag=False, flag_value="-", default=None, metavar="PATH", help="Write the card and accuracy as JSON to PATH (alone, or '-': print it).")
+def info(model: str, data: str | None, json_path: str | None, **kw: Any) -> None:
     """Show a model's card and its held-out accuracy."""
-    from .api import info as api_info
-
-    bundle = load_bundle(model, kw)
-    out = api_info(bundle, data, **data_kwargs(kw))
-    if as_json:
-        echo_json(out)
+    out = api.info(load_bundle(model, kw), data, **data_kwargs(kw))
+    if json_path == "-":
+        click.echo(api.json_text(out))
         return
+    if json_path:
+        api.save_json(json_path, out)
     card = out["card"]
     click.echo(f"model         {model} ({out['format']}, {out['parameters']:,} parameters)")
     for key in ("architecture", "arch_kwargs", "modality", "input_shape", "num_classes", "value_range", "class_names", "dataset", "split", "training", "metrics"):
@@ -251,8 +210,8 @@ def info(model: str, data: str | None, as_json: bool, **kw: Any) -> None:
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None, help="Also write the whole report as JSON (schema 1, flat 'metrics' object).")
 @click.option("--markdown", "markdown_path", type=click.Path(dir_okay=False), default=None, help="Also write a Markdown summary (for a PR comment or $GITHUB_STEP_SUMMARY).")
 @click.option("--junit", "junit_path", type=click.Path(dir_okay=False), default=None, help="Also write JUnit XML, one testcase per gate.")
-@click.option("--checks", default=None, help="Sections to run, comma-separated: performance,explain,robustness,fairness (default all).")
-@click.option("--fast/--no-fast", default=None, help="A cheaper configuration for CI (fewer samples and steps); stated in the report.")
+@click.option("--checks", default=None, help="Sections to run, comma-separated (default: " + ",".join(api.default_analyses()) + ").")
+@click.option("--fast/--no-fast", default=None, help=FAST_HELP)
 @click.option("--fail-on", "fail_on", multiple=True, metavar="GATE", help="Fail (exit 1) when 'METRIC OP NUMBER' is true, e.g. 'performance.accuracy < 0.95'. Repeatable.")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None, help="TOML file with a [tool.dlaudit] table (default: ./pyproject.toml when it has one).")
 @click.option("--baseline", "baseline_path", type=click.Path(dir_okay=False), default=None, help="An earlier JSON report: exit 1 when a headline metric regressed beyond --max-drop.")
@@ -263,47 +222,18 @@ def report(model: str, output: str | None, checks: str | None, fast: bool | None
     Exit status: 0 when every gate passes (no --fail-on condition is met), 1 when
     one fails (or the baseline regressed), 2 on bad usage or bad input.
     """
-    from .api import audit
-    from .errors import ConfigError, GateError
-    from .report import Report
-    from .report.baseline import DEFAULT_MAX_DROP
-    from .report.config import load_config
-    from .report.gates import parse_gates
-
     _setup_logging(quiet)
     paths = {"html": output or str(Path("reports") / f"{Path(model).stem}.html"), **{f: kw.pop(f"{f}_path") for f in ("json", "markdown", "junit")}}
-    config = load_config(config_path)
-    gates = parse_gates(fail_on)  # malformed gates, config and baseline fail before any work
-    baseline_file = baseline_path or config.baseline
-    if max_drop is not None and baseline_file is None:
-        raise ConfigError("--max-drop needs a baseline to compare with; add --baseline old.json")
-    baseline = Report.load(baseline_file) if baseline_file is not None else None
-    bundle = load_bundle(model, kw)
-    rep = audit(
-        bundle,
-        kw.pop("data"),
-        checks=checks if checks is not None else config.checks,
-        fast=fast if fast is not None else bool(config.fast),
-        seed=kw["seed"],
-        device=kw["device"],
-        progress=TerminalProgress(quiet),
-        command="dlaudit " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
-        **data_kwargs(kw),
-    )
-    gate_error: GateError | None = None
-    try:
-        rep.check(config.gates, source="config")
-        rep.check(gates, source="fail-on")
-    except GateError as err:  # still write the report, so the missing metric can be looked into
-        gate_error = err
-    if baseline is not None:
-        drop = max_drop if max_drop is not None else (config.max_drop if config.max_drop is not None else DEFAULT_MAX_DROP)
-        rep.compare(baseline, max_drop=drop, label=str(baseline_file))
+    card = api.card_overrides(**{k: kw.pop(k, None) for k in _MODEL_KEYS})
+    rep = api.report(
+        model, kw.pop("data"), checks=checks, fast=fast, gates=fail_on, config=config_path, baseline=baseline_path, max_drop=max_drop,
+        card=card, seed=kw["seed"], device=kw["device"], trust_pickle=kw["trust_pickle"], progress=TerminalProgress(quiet), **data_kwargs(kw),
+    )  # fmt: skip
     for fmt, path in paths.items():
         if path:
             rep.save(path, format=fmt)
-    if gate_error is not None:
-        raise gate_error
+    if rep.errors:
+        raise api.GateError(rep.errors[0])
     if not quiet:
         _echo_outcome(rep, {f: p for f, p in paths.items() if p})
     if not rep.passed:
@@ -311,9 +241,6 @@ def report(model: str, output: str | None, checks: str | None, fast: bool | None
 
 
 def _echo_outcome(rep: Any, paths: dict[str, str]) -> None:
-    from .report.numbers import fmt_number
-    from .report.summary import verdict
-
     acc = rep.metrics.get("performance.accuracy")
     click.echo(f"report -> {paths.get('html')}" + (f" (accuracy {acc:.4f})" if acc is not None else ""))
     for fmt, path in paths.items():
@@ -323,9 +250,9 @@ def _echo_outcome(rep: Any, paths: dict[str, str]) -> None:
         if s.status != "ok":
             click.echo(f"{s.status.upper():<7} {s.title}: {s.reason}")
     for g in rep.gates:
-        click.echo(f"{'PASS' if g.passed else 'FAIL':<7} {g.gate}  (value {fmt_number(g.value)}{'; ' + g.message if g.message else ''})")
+        click.echo(f"{'PASS' if g.passed else 'FAIL':<7} {g.gate}  (value {api.format_number(g.value)}{'; ' + g.message if g.message else ''})")
     if rep.gates:
-        click.echo(verdict(rep).text)
+        click.echo(api.verdict_text(rep))
 
 
 @cli.command(context_settings=CONTEXT)
@@ -339,16 +266,15 @@ def demo(output_dir: str, full: bool, retrain: bool, quiet: bool, seed: int, dev
     A standard digits CNN, a PGD-adversarially trained one, and an MLP on
     synthetic-credit: reports/demo-*.html and reports/demo-comparison.html.
     """
-    from .report.demo import run_demo
-
     _setup_logging(quiet)
-    result = run_demo(output_dir, seed=seed, device=device, full=full, retrain=retrain, progress=TerminalProgress(quiet))
+    result = api.demo(output_dir, seed=seed, device=device, full=full, retrain=retrain, progress=TerminalProgress(quiet))
     if not quiet:
         for name, path in result.reports.items():
             acc = result.metrics[name].get("performance.accuracy")
             cached = " (cached model)" if name in result.reused else ""
             click.echo(f"demo report -> {path}" + (f" (accuracy {acc:.4f})" if acc is not None else "") + cached)
         click.echo(f"comparison  -> {result.comparison}")
+
 
 @cli.command(context_settings=CONTEXT)
 @click.argument("model", type=click.Path())
@@ -365,33 +291,19 @@ def demo(output_dir: str, full: bool, retrain: bool, quiet: bool, seed: int, dev
 @click.option("--n", "n", type=int, default=None, help="Attack a seeded random subset of N samples (default all).")
 @click.option("--batch-size", type=int, default=None, help="Inputs per batch (default: picked by a short throughput probe).")
 @click.option("--no-early-stop", is_flag=True, help="Run every PGD step on every sample (plain PGD; slower, never stronger).")
+@click.option("--fast", is_flag=True, help=FAST_HELP + " Here: PGD-10 on at most 200 samples.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None, help="Write the results as JSON (flat 'metrics' object).")
-def attack(model: str, attacks: str, norms: str, eps: str, eps_l2: str, json_path: str | None, no_early_stop: bool, quiet: bool, **kw: Any) -> None:
+def attack(model: str, json_path: str | None, no_early_stop: bool, quiet: bool, **kw: Any) -> None:
     """Robust accuracy of MODEL under FGSM and PGD at each budget."""
-    from .api import attack as api_attack
-
     _setup_logging(quiet)
     bundle = load_bundle(model, kw)
-    result = api_attack(
-        bundle,
-        kw.pop("data"),
-        attacks=attacks,
-        norms=norms,
-        eps=_floats(eps, "--eps"),
-        eps_l2=_floats(eps_l2, "--eps-l2"),
-        steps=kw["steps"],
-        alpha=kw["alpha"],
-        restarts=kw["restarts"],
-        n=kw["n"],
-        batch_size=kw["batch_size"],
-        early_stop=not no_early_stop,
-        seed=kw["seed"],
-        device=kw["device"],
-        progress=TerminalProgress(quiet),
-        **data_kwargs(kw),
-    )
+    result = api.attack(
+        bundle, kw.pop("data"), attacks=kw["attacks"], norms=kw["norms"], eps=kw["eps"], eps_l2=kw["eps_l2"], steps=kw["steps"],
+        alpha=kw["alpha"], restarts=kw["restarts"], n=kw["n"], batch_size=kw["batch_size"], early_stop=not no_early_stop, fast=kw["fast"],
+        seed=kw["seed"], device=kw["device"], progress=TerminalProgress(quiet), **data_kwargs(kw),
+    )  # fmt: skip
     if json_path:
-        write_json(json_path, {"model": model, **result.to_dict()})
+        api.save_json(json_path, {"model": model, **result.to_dict()})
     if quiet:
         return
     p = result.params
@@ -399,12 +311,13 @@ def attack(model: str, attacks: str, norms: str, eps: str, eps_l2: str, json_pat
     for row in result.rows:
         lo, hi = row["ci"]
         click.echo(f"{row['attack']:<12} {row['eps']:>6g}  {row['accuracy']:8.4f}  {lo:.3f}-{hi:.3f}")
-    click.echo(f"{p['n']} samples of {p['data']} ({p['split']}), PGD-{p['steps']} alpha {p['alpha']}, batch size {p['batch_size']} ({p['batch_size_chosen_by']}), {result.seconds:.1f} s")
+    fast = " (--fast)" if p.get("fast") else ""
+    click.echo(f"{p['n']} samples of {p['data']} ({p['split']}), PGD-{p['steps']} alpha {p['alpha']}, batch size {p['batch_size']} ({p['batch_size_chosen_by']}), {result.seconds:.1f} s{fast}")
     for f in result.findings:
         click.echo(f"{f.severity}: {f.message}")
 
 
-# -- fairness (dlaudit/fairness) -------------------------------------------------------
+# -- fairness -------------------------------------------------------------------------
 
 
 def _bins(values: tuple[str, ...]) -> dict[str, list[float]] | None:
@@ -414,7 +327,7 @@ def _bins(values: tuple[str, ...]) -> dict[str, list[float]] | None:
         name, sep, edges = text.partition("=")
         if not sep or not name.strip():
             raise click.BadParameter(f"--bins takes COLUMN=EDGE[,EDGE...], e.g. age=25,60; got {text!r}")
-        out[name.strip()] = _floats(edges, f"--bins {name.strip()}")
+        out[name.strip()] = api.parse_numbers(edges, f"--bins {name.strip()}")
     return out or None
 
 
@@ -443,23 +356,19 @@ def _echo_table(columns: list[str], rows: list[list[Any]]) -> None:
 @click.option("--n-boot", type=click.IntRange(min=0), default=None, help="Bootstrap resamples for the intervals (default 1000; 200 with --fast).")
 @click.option("--gap-threshold", type=click.FloatRange(min=0), default=0.1, show_default=True, help="Gaps above this are warnings.")
 @click.option("--min-group-size", type=click.IntRange(min=1), default=30, show_default=True, help="Smaller groups are flagged, not judged.")
-@click.option("--fast", is_flag=True, help="Fewer bootstrap resamples.")
+@click.option("--fast", is_flag=True, help=FAST_HELP + " Here: 200 bootstrap resamples and PGD-10.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), default=None, help="Also write an HTML report.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None, help="Write the result as JSON (flat 'metrics' object).")
 @click.option("--fail-on", "fail_on", multiple=True, help="Fail (exit 1) when 'METRIC OP NUMBER' is true, e.g. 'fairness.sex.demographic_parity_difference > 0.1'. Repeatable.")
-def fairness(model: str, sensitive: str | None, intersection: bool, bins: tuple[str, ...], n_boot: int | None, gap_threshold: float, min_group_size: int, fast: bool, output: str | None, json_path: str | None, fail_on: tuple[str, ...], quiet: bool, **kw: Any) -> None:
+def fairness(model: str, sensitive: str | None, bins: tuple[str, ...], output: str | None, json_path: str | None, fail_on: tuple[str, ...], quiet: bool, **kw: Any) -> None:
     """Group fairness of MODEL over sensitive features (fairlearn metrics with bootstrap intervals)."""
-    from .api import fairness as api_fairness
-    from .report.gates import parse_gate
-
     _setup_logging(quiet)
-    gates = [parse_gate(g) for g in fail_on]
+    gates = api.parse_gates(fail_on)
     bundle = load_bundle(model, kw)
-    rep = api_fairness(
-        bundle, kw.pop("data"), sensitive=sensitive, intersection=intersection, bins=_bins(bins), n_boot=n_boot,
-        gap_threshold=gap_threshold, min_group_size=min_group_size, seed=kw["seed"], fast=fast, device=kw["device"],
-        progress=TerminalProgress(quiet), command="dlaudit " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
-        data_dir=kw.get("data_dir"), target=kw.get("target"),
+    rep = api.fairness_report(
+        bundle, kw.pop("data"), sensitive=sensitive, intersection=kw["intersection"], bins=_bins(bins), n_boot=kw["n_boot"],
+        gap_threshold=kw["gap_threshold"], min_group_size=kw["min_group_size"], seed=kw["seed"], fast=kw["fast"], device=kw["device"],
+        progress=TerminalProgress(quiet), data_dir=kw.get("data_dir"), target=kw.get("target"),
     )  # fmt: skip
     if gates:
         rep.check(gates)
@@ -499,7 +408,7 @@ def _echo_fairness(rep: Any) -> None:
     for f in sec.findings:
         click.echo(f"{f.severity.upper():<8} {f.message}")
     for g in rep.gates:
-        click.echo(f"{'PASS' if g.passed else 'FAIL'}  {g.gate}  (value {g.value if g.value is not None else 'undefined'})")
+        click.echo(f"{'PASS' if g.passed else 'FAIL'}  {g.gate}  (value {api.format_number(g.value)})")
 
 
 @cli.command(context_settings=CONTEXT)
@@ -515,17 +424,15 @@ def _echo_fairness(rep: Any) -> None:
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="Where to write the mitigated model (<stem>-<method>.pt for each of several).")
 @click.option("--report", "report_path", type=click.Path(dir_okay=False), default=None, help="Write the before/after comparison as a report (.html, .json, .md by extension).")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None, help="Write the comparison as JSON (flat 'metrics' object).")
-def mitigate(model: str, sensitive: str | None, method: str, constraint: str, epochs: int | None, max_iter: int, bins: tuple[str, ...], output: str, report_path: str | None, json_path: str | None, quiet: bool, **kw: Any) -> None:
+def mitigate(model: str, sensitive: str | None, bins: tuple[str, ...], output: str, report_path: str | None, json_path: str | None, quiet: bool, **kw: Any) -> None:
     """Mitigate MODEL's unfairness over one sensitive feature, save the result, print before/after."""
-    from .api import mitigate as api_mitigate
-
     _setup_logging(quiet)
     if not sensitive:
         raise click.UsageError("mitigate needs --sensitive COLUMN (one column, e.g. --sensitive sex)")
     bundle = load_bundle(model, kw)
-    result = api_mitigate(
-        bundle, kw.pop("data"), sensitive=sensitive, method=method, constraint=constraint, output=output, seed=kw["seed"],
-        device=kw["device"], epochs=epochs, max_iter=max_iter, bins=_bins(bins), data_dir=kw.get("data_dir"),
+    result = api.mitigate(
+        bundle, kw.pop("data"), sensitive=sensitive, method=kw["method"], constraint=kw["constraint"], output=output, seed=kw["seed"],
+        device=kw["device"], epochs=kw["epochs"], max_iter=kw["max_iter"], bins=_bins(bins), data_dir=kw.get("data_dir"),
         target=kw.get("target"), progress=TerminalProgress(quiet),
     )  # fmt: skip
     rep = result.report()
@@ -551,48 +458,36 @@ def mitigate(model: str, sensitive: str | None, method: str, constraint: str, ep
 @click.option("--explain-target", default="predicted", show_default=True, help="Class to explain: predicted, true, or a class name.")
 @click.option("--shap-explainer", type=click.Choice(["auto", "gradient", "deep", "kernel"]), default="auto", show_default=True, help="auto: kernel for tabular models, gradient for images.")
 @click.option("--gradcam-layer", default=None, help="Module name of Grad-CAM's layer (default: the last convolution).")
-@click.option("--fast", is_flag=True, help="Fewer samples and steps (for CI).")
+@click.option("--fast", is_flag=True, help=FAST_HELP)
 @click.option("--no-quality", is_flag=True, help="Only the attributions, without the trust metrics.")
 @click.option("-o", "--output-dir", type=click.Path(file_okay=False), default=None, help="Write explain.html and attributions.npz into this folder.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None, help="Write the metrics (flat 'metrics' object) and findings as JSON.")
 def explain(model: str, methods: str | None, n: int, explain_target: str, output_dir: str | None, json_path: str | None, quiet: bool, **kw: Any) -> None:
     """Explain MODEL's decisions with captum, LIME and SHAP, and measure how far to trust each method."""
-    from .api import explain as api_explain
-    from .explain import parse_methods
-    from .report.model import Report
-
     _setup_logging(quiet)
-    parse_methods(methods)  # an unknown method fails before any work
     bundle = load_bundle(model, kw)
-    result = api_explain(
+    result = api.explain_model(
         bundle, kw.pop("data"), methods=methods, n=n, target=explain_target, seed=kw["seed"], fast=kw["fast"],
         quality=not kw["no_quality"], device=kw["device"], progress=TerminalProgress(quiet), data_options=data_kwargs(kw),
         shap_explainer=kw["shap_explainer"], gradcam_layer=kw["gradcam_layer"],
     )  # fmt: skip
     sec = result.section
-    if output_dir:
-        import numpy as np
-
-        out = Path(output_dir)
-        rep = Report(title=f"dlaudit explain: {Path(model).name}", card=bundle.card.to_dict(), sections=[sec])
-        rep.provenance = {"command": "dlaudit " + " ".join(shlex.quote(a) for a in sys.argv[1:]), "seed": kw["seed"]}
-        rep.save(out / "explain.html")
-        arrays = {f"attr_{k}": v.numpy() for k, v in result.attributions.items()}
-        np.savez_compressed(out / "attributions.npz", x=result.x.numpy(), y=result.y.numpy(), pred=result.pred.numpy(), target=result.target.numpy(), indices=result.indices.numpy(), **arrays)
+    written = result.save(output_dir, title=f"dlaudit explain: {Path(model).name}", command=api.command_line()) if output_dir else {}
     if json_path:
-        write_json(json_path, {"model": model, "metrics": result.metrics, "skipped": result.skipped, "section": sec.to_dict(include_figures=False)})
+        api.save_json(json_path, {"model": model, "metrics": result.metrics, "skipped": result.skipped, "section": sec.to_dict(include_figures=False)})
     if not quiet:
         click.echo(sec.summary)
         for m in sec.metrics:
             click.echo(f"  {m.name:<42} {'undefined' if m.value is None else f'{m.value:.4f}'}")
         for f in sec.findings:
             click.echo(f"{f.severity.upper():<8} {f.message}")
-        if output_dir:
-            click.echo(f"explanations -> {Path(output_dir) / 'explain.html'}, {Path(output_dir) / 'attributions.npz'}")
+        if written:
+            click.echo(f"explanations -> {written['html']}, {written['npz']}")
 
 
 def main() -> None:
-    """Console-script entry point."""
+    """Console-script entry point; dlaudit's own heavy work starts here, so the allocator tuning does too."""
+    api.tune_malloc()
     cli.main(prog_name="dlaudit")
 
 

@@ -7,27 +7,16 @@ import numpy as np
 import torch
 from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
-from .analysis import register_analysis
 from .bundle import ModelBundle
 from .data import AuditData
 from .report.model import Section, Table
 from .report.plots import confusion_matrix_figure
+from .parsing import round_or_none
+from .stats import wilson_interval
 
 __all__ = ["performance", "wilson_interval"]
 
 
-def wilson_interval(successes: int, n: int, z: float = 1.959964) -> tuple[float, float]:
-    """95% Wilson score interval of a proportion (well behaved near 0 and 1)."""
-    if n == 0:
-        return (float("nan"), float("nan"))
-    p = successes / n
-    denom = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / denom
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return (max(0.0, centre - half), min(1.0, centre + half))
-
-
-@register_analysis("performance", "Performance", order=10)
 def performance(bundle: ModelBundle, data: AuditData, *, batch_size: int = 512, **_: object) -> Section:
     """Held-out accuracy (with a 95% Wilson interval), macro F1, per-class precision/recall, confusion matrix."""
     logits = bundle.logits(data.x, batch_size=batch_size)
@@ -49,7 +38,7 @@ def performance(bundle: ModelBundle, data: AuditData, *, batch_size: int = 512, 
         Table(
             title="Per-class precision and recall",
             columns=["class", "support", "precision", "recall", "F1"],
-            rows=[[names[i], int(support[i]), _r(precision[i]), _r(recall[i]), _r(f1[i])] for i in labels],
+            rows=[[names[i], int(support[i]), round_or_none(precision[i]), round_or_none(recall[i]), round_or_none(f1[i])] for i in labels],
             caption="Undefined (blank) where a class is never predicted (precision) or absent from the data (recall).",
         )
     )
@@ -59,7 +48,3 @@ def performance(bundle: ModelBundle, data: AuditData, *, batch_size: int = 512, 
     for i in worst:
         sec.add_finding("warning", f"class {names[i]!r} is recognised far less often than average (recall {recall[i]:.1%} vs accuracy {correct / n:.1%})", check="per-class-recall")
     return sec
-
-
-def _r(v: float) -> float | None:
-    return None if v is None or (isinstance(v, float) and math.isnan(v)) else round(float(v), 4)

@@ -113,9 +113,15 @@ def test_foreign_model_with_cli_card(tmp_path, digits_cnn):
     assert json.loads(ok.output)["accuracy"] >= 0.97
 
 
-def test_malloc_tuning_is_on_by_default_with_opt_out():
-    code = "import dlaudit._alloc as a, dlaudit; print(a.malloc_tuning_state()['reason'])"
-    on = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    off = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env={**os.environ, "DLAUDIT_MALLOC_TUNING": "0"})
-    assert on.stdout.strip() in ("applied", "C library is not glibc")
-    assert off.stdout.strip() == "disabled by DLAUDIT_MALLOC_TUNING=0"
+def test_malloc_tuning_starts_with_the_cli_not_at_import_with_opt_out():
+    imported = "import dlaudit._alloc as a, dlaudit; print(a.malloc_tuning_state()['reason'])"
+    started = (
+        "import sys, dlaudit._alloc as a, dlaudit.cli\n"
+        "sys.argv = ['dlaudit', '--version']\n"
+        "try:\n    dlaudit.cli.main()\nexcept SystemExit:\n    pass\n"
+        "print(a.malloc_tuning_state()['reason'])"
+    )
+    run = lambda code, **env: subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env={**os.environ, **env}).stdout.strip().splitlines()[-1]  # noqa: E731
+    assert run(imported) == "not attempted"  # importing dlaudit changes nothing in the process
+    assert run(started) in ("applied", "C library is not glibc")
+    assert run(started, DLAUDIT_MALLOC_TUNING="0") == "disabled by DLAUDIT_MALLOC_TUNING=0"

@@ -11,6 +11,7 @@ from click.testing import CliRunner, Result
 
 import dlaudit
 from dlaudit.cli import cli
+from tests.report.test_audit_api import unavailable
 
 
 @pytest.fixture(scope="module")
@@ -79,7 +80,7 @@ def test_click_usage_errors_exit_2(run: Any, model_file: Path) -> None:
 
 
 def test_gate_on_a_skipped_section_says_why(run: Any, model_file: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setattr(dlaudit.api, "list_analyses", lambda: ["performance"])  # as if robustness had not landed
+    unavailable(monkeypatch, "robustness")  # as if robustness had not landed
     res = run("report", model_file, "--checks", "performance,robustness", "-o", "r.html", "--fail-on", "robustness.pgd_linf.acc@0.1 < 0.5")
     assert res.exit_code == 2
     assert "the robustness section was skipped: this analysis is not available" in res.output

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import DataError
+from ..parsing import split_list
 from .core import AuditData, Splits
 from .images import load_digits, load_mnist, load_npz
 from .tabular import TabularEncoder, load_adult, load_csv, load_german, load_synthetic_credit, synthetic_credit_frame
@@ -22,17 +23,15 @@ __all__ = [
     "load_splits",
     "load_data",
     "synthetic_credit_frame",
+    "for_card",
+    "same_dataset",
 ]
 
 DATASETS = ("digits", "mnist", "fashion-mnist", "adult", "german", "synthetic-credit")
 
 
 def _as_list(value: str | Sequence[str] | None) -> list[str] | None:
-    if value is None:
-        return None
-    if isinstance(value, str):
-        return [v.strip() for v in value.split(",") if v.strip()]
-    return [str(v) for v in value]
+    return None if value is None else split_list(value)
 
 
 def load_splits(
@@ -108,4 +107,72 @@ def load_data(
         if limit < 1:
             raise DataError(f"limit must be at least 1, got {limit}")
         data = data.head(limit)
+    return data
+
+
+# -- which data goes with a model -----------------------------------------------------------------
+
+
+def same_dataset(card: Any, spec: str | Path | None) -> bool:
+    """Whether ``spec`` (a dataset name, a file, or an :class:`AuditData` name) is the dataset on ``card``."""
+    if card is None or not getattr(card, "dataset", None) or spec is None:
+        return False
+    mine, theirs = str(card.dataset), str(spec)
+    if mine == theirs:
+        return True
+    if Path(mine).suffix.lower() in (".npz", ".csv"):
+        return Path(theirs).suffix.lower() == Path(mine).suffix.lower() and Path(theirs).resolve() == Path(mine).resolve() or theirs == Path(mine).stem
+    return False
+
+
+def for_card(
+    card: Any,
+    spec: str | Path | None = None,
+    *,
+    split: str = "test",
+    data_dir: str | Path | None = None,
+    target: str | None = None,
+    sensitive: str | Sequence[str] | None = None,
+    seed: int | None = None,
+    limit: int | None = None,
+) -> Any:
+    """The data that goes with a model card: the one place that decides dataset, split, folder and seed.
+
+    ``spec`` left out means the dataset on the card. When ``spec`` is the card's
+    dataset, the card's data folder, split seed and sensitive columns apply
+    (arguments given here win); the card's tabular encoder always applies, so new
+    data is encoded as the training data was. ``split`` is ``"test"``, ``"train"``
+    or ``"both"`` (returns :class:`Splits`); every split returned is checked
+    against the model (:func:`dlaudit.data.validate.check_fits`).
+    """
+    from ..errors import ConfigError
+    from .validate import check_fits
+
+    if split not in ("train", "test", "both"):
+        raise DataError(f"split must be 'train', 'test' or 'both', got {split!r}")
+    if spec is None:
+        if card is None or not card.dataset:
+            raise ConfigError("no data given and the model card names no dataset; pass --data (e.g. --data digits or a .npz/.csv file)")
+        spec = card.dataset
+    same = same_dataset(card, spec)
+    splits = load_splits(
+        spec,
+        data_dir=data_dir or (card.data_dir if same else None),
+        target=target or (card.target if card is not None else None),
+        sensitive=sensitive if sensitive is not None else (card.sensitive if same else None),
+        seed=seed if seed is not None else (card.data_seed if same else 0),
+        encoder=card.encoder if card is not None and card.encoder else None,
+    )
+    if split == "both":
+        if card is not None:
+            check_fits(card, splits.train)
+            check_fits(card, splits.test)
+        return splits
+    data = getattr(splits, split)
+    if limit is not None:
+        if limit < 1:
+            raise DataError(f"limit must be at least 1, got {limit}")
+        data = data.head(limit)
+    if card is not None:
+        check_fits(card, data)
     return data

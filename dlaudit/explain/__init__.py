@@ -4,13 +4,13 @@ captum gradient methods (saliency, Integrated Gradients, SmoothGrad, Grad-CAM,
 DeepLIFT, occlusion), LIME and SHAP, each with faithfulness (deletion and
 insertion curves), a sanity check (cascading randomisation), stability
 (sensitivity) and, where it applies, completeness. :func:`explain` is the entry
-point; importing this package registers the report's "explain" analysis.
+point; :func:`explain_section` is the report's "explain" analysis.
 """
 from __future__ import annotations
 
 from ._common import FAST_SETTINGS, Attribution, ExplainContext, ExplainSettings
-from .analysis import Explanation, explain, explain_section
-from .methods import DEFAULT_METHODS, METHODS, attribute, parse_methods
+from .explanation import Explanation, explain, explain_section
+from .methods import DEFAULT_METHODS, EXPLAIN_METHODS, attribute, parse_methods
 
 __all__ = [
     "Attribution",
@@ -19,7 +19,7 @@ __all__ = [
     "ExplainSettings",
     "Explanation",
     "FAST_SETTINGS",
-    "METHODS",
+    "EXPLAIN_METHODS",
     "attribute",
     "explain",
     "explain_section",

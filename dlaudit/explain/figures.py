@@ -1,4 +1,4 @@
-"""Figures of the explanations section (matplotlib Agg, Okabe-Ito colours)."""
+"""Figures of the explanations section (matplotlib object API, Okabe-Ito colours)."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
@@ -7,7 +7,9 @@ import numpy as np
 import torch
 
 from ..report.model import Figure
-from ..report.plots import COLORS, fig_to_png, plt
+from matplotlib.axes import Axes
+
+from ..report.plots import COLORS, fig_to_png, subplots
 from ._common import Column
 from .quality import Curves
 
@@ -16,7 +18,7 @@ __all__ = ["overlay_grid", "activation_maps", "curves_figure", "column_importanc
 DIVERGING = "RdBu_r"  # blue negative, red positive; readable with the common colour blindnesses
 
 
-def _show_image(ax: plt.Axes, image: np.ndarray, value_range: tuple[float, float], *, gray: bool = False) -> None:
+def _show_image(ax: Axes, image: np.ndarray, value_range: tuple[float, float], *, gray: bool = False) -> None:
     lo, hi = value_range
     img = np.clip((image - lo) / (hi - lo), 0.0, 1.0)
     if img.shape[0] == 1 or gray:
@@ -27,7 +29,7 @@ def _show_image(ax: plt.Axes, image: np.ndarray, value_range: tuple[float, float
     ax.set_yticks([])
 
 
-def _outline(ax: plt.Axes, image: np.ndarray, value_range: tuple[float, float]) -> None:
+def _outline(ax: Axes, image: np.ndarray, value_range: tuple[float, float]) -> None:
     """The input's outline (its mid-grey contour) over an attribution map."""
     lo, hi = value_range
     grey = (image.mean(axis=0) - lo) / (hi - lo)
@@ -54,7 +56,7 @@ def overlay_grid(
 ) -> Figure:
     """Inputs (top row) and the attribution over a grey copy of each (bottom row)."""
     k = len(x)
-    fig, axes = plt.subplots(2, k, figsize=(max(1.4 * k, 3.0), 3.2), squeeze=False)
+    fig, axes = subplots(2, k, figsize=(max(1.4 * k, 3.0), 3.2), squeeze=False)
     maps = attributions.detach().cpu().float()
     maps = maps.sum(dim=1).numpy() if maps.dim() == 4 else maps.numpy()
     for j in range(k):
@@ -81,7 +83,7 @@ def overlay_grid(
 def activation_maps(activations: Sequence[tuple[str, torch.Tensor]], *, channels: int = 8, label: str = "") -> Figure:
     """The first ``channels`` feature maps of each convolutional layer for one input."""
     rows = len(activations)
-    fig, axes = plt.subplots(rows, channels, figsize=(1.1 * channels, 1.2 * rows + 0.4), squeeze=False)
+    fig, axes = subplots(rows, channels, figsize=(1.1 * channels, 1.2 * rows + 0.4), squeeze=False)
     for i, (name, act) in enumerate(activations):
         a = act[0].numpy()
         for j in range(channels):
@@ -101,7 +103,7 @@ def activation_maps(activations: Sequence[tuple[str, torch.Tensor]], *, channels
 
 def curves_figure(curves: Mapping[str, Curves], random: Curves, titles: Mapping[str, str]) -> Figure:
     """Mean deletion and insertion curves of every method against a random order."""
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
+    fig, axes = subplots(1, 2, figsize=(9, 3.4))
     styles = ["-", "--", "-.", ":"]
     for kind, ax in zip(("deletion", "insertion"), axes):
         for i, (name, c) in enumerate(curves.items()):
@@ -130,7 +132,7 @@ def column_importance(title: str, attributions: torch.Tensor, columns: Sequence[
     """Bar chart of the mean |attribution| of each column (one-hot groups summed)."""
     mean_abs = np.abs(column_attributions(attributions, columns)).mean(axis=0)
     order = np.argsort(-mean_abs)[:top][::-1]
-    fig, ax = plt.subplots(figsize=(6, 0.3 * len(order) + 1.0))
+    fig, ax = subplots(figsize=(6, 0.3 * len(order) + 1.0))
     ax.barh([columns[i].name for i in order], mean_abs[order], color=COLORS[0])
     ax.set_xlabel("mean |attribution|")
     ax.set_title(title, fontsize=10)
@@ -153,7 +155,7 @@ def sample_columns(title: str, x: torch.Tensor, attributions: torch.Tensor, colu
     """Per-sample views: each sample's signed column attributions (largest first)."""
     values = column_attributions(attributions, columns)
     k = len(values)
-    fig, axes = plt.subplots(1, k, figsize=(3.2 * k, 0.3 * min(top, len(columns)) + 1.4), squeeze=False, layout="constrained")
+    fig, axes = subplots(1, k, figsize=(3.2 * k, 0.3 * min(top, len(columns)) + 1.4), squeeze=False, layout="constrained")
     for j in range(k):
         ax = axes[0, j]
         order = np.argsort(-np.abs(values[j]))[:top][::-1]

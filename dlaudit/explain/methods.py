@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from ..parsing import parse_names
 from ..errors import ConfigError
 from ..utils import model_state, next_device
 from ._common import Attribution, ExplainContext, quiet, seeded
@@ -19,7 +20,7 @@ from .lime import lime
 from .saliency import deeplift, gradcam, integrated_gradients, occlusion, saliency, smoothgrad
 from .shap import shap_values
 
-__all__ = ["Method", "METHODS", "DEFAULT_METHODS", "parse_methods", "attribute"]
+__all__ = ["Method", "EXPLAIN_METHODS", "DEFAULT_METHODS", "parse_methods", "attribute"]
 
 MethodFn = Callable[[nn.Module, torch.Tensor, torch.Tensor, ExplainContext], Attribution]
 
@@ -35,7 +36,7 @@ class Method:
     explains: str = "logit"
 
 
-METHODS: dict[str, Method] = {
+EXPLAIN_METHODS: dict[str, Method] = {
     m.name: m
     for m in (
         Method("saliency", "Saliency (input gradient)", saliency, "https://arxiv.org/abs/1312.6034"),
@@ -48,7 +49,7 @@ METHODS: dict[str, Method] = {
         Method("shap", "SHAP", shap_values, "https://arxiv.org/abs/1705.07874"),
     )
 }
-DEFAULT_METHODS: tuple[str, ...] = tuple(METHODS)
+DEFAULT_METHODS: tuple[str, ...] = tuple(EXPLAIN_METHODS)
 
 
 def parse_methods(methods: str | Sequence[str] | None) -> list[str]:
@@ -58,14 +59,7 @@ def parse_methods(methods: str | Sequence[str] | None) -> list[str]:
     """
     if methods is None:
         return list(DEFAULT_METHODS)
-    items = [m.strip().lower() for m in methods.split(",")] if isinstance(methods, str) else [str(m).strip().lower() for m in methods]
-    items = list(dict.fromkeys(m for m in items if m))
-    unknown = [m for m in items if m not in METHODS]
-    if unknown:
-        raise ConfigError(f"unknown explanation method(s) {', '.join(unknown)}; choose from: {', '.join(METHODS)}")
-    if not items:
-        raise ConfigError(f"no explanation method given; choose from: {', '.join(METHODS)}")
-    return items
+    return parse_names(methods, list(EXPLAIN_METHODS), "explanation method(s)")
 
 
 def attribute(name: str, module: nn.Module, x: torch.Tensor, target: torch.Tensor, ctx: ExplainContext) -> Attribution:
@@ -74,7 +68,7 @@ def attribute(name: str, module: nn.Module, x: torch.Tensor, target: torch.Tenso
     Raises :class:`~dlaudit.errors.AnalysisError` when the method does not apply
     to this model or data (e.g. Grad-CAM without a convolution).
     """
-    method = METHODS[name]
+    method = EXPLAIN_METHODS[name]
     device = next_device(module)
     with model_state(module), seeded(ctx.seed, device), quiet(), torch.enable_grad():
         out = method.fn(module, x.detach().to(device), target.to(device), ctx)

@@ -12,18 +12,16 @@ from this package with ``from dlaudit.fairness.metrics import group_fairness``.
 """
 from __future__ import annotations
 
-from . import analysis as _analysis  # noqa: F401  (registers the "fairness" analysis)
-from . import thresholds as _thresholds  # noqa: F401  (registers the "group-thresholds" post-processor)
-from .groups import DEFAULT_BINS, SensitiveFeature, resolve_sensitive
+from ..data.groups import DEFAULT_BINS, SensitiveFeature, resolve_sensitive
 from .metrics import FairnessResult, FeatureFairness, group_fairness
-from .mitigate import METHODS, MitigationResult, mitigate_bundle
+from .mitigate import MITIGATIONS, MitigationResult, mitigate_bundle
 from .reweigh import reweighing_weights
 
 __all__ = [
     "DEFAULT_BINS",
     "FairnessResult",
     "FeatureFairness",
-    "METHODS",
+    "MITIGATIONS",
     "MitigationResult",
     "SensitiveFeature",
     "group_fairness",

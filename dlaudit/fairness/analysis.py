@@ -17,13 +17,13 @@ from typing import Any
 
 import numpy as np
 
-from ..analysis import register_analysis
 from ..bundle import ModelBundle
 from ..data import AuditData
 from ..errors import AnalysisError
+from ..parsing import round_or_none
 from ..report.model import Section, Table
 from ..utils import ProgressFn, model_state
-from .groups import SensitiveFeature, resolve_sensitive
+from ..data.groups import SensitiveFeature, resolve_sensitive
 from .metrics import FairnessResult, FeatureFairness, group_fairness
 from .plots import group_bars_figure
 from .robustness import robust_accuracy_by_group
@@ -51,11 +51,8 @@ def _fmt_ci(lo: Any, hi: Any) -> str:
     return f"[{lo:.3f}, {hi:.3f}]"
 
 
-def _num(value: Any) -> float | None:
-    return None if value is None or np.isnan(value) else round(float(value), 4)
 
 
-@register_analysis("fairness", "Fairness", order=40)
 def fairness_section(
     bundle: ModelBundle,
     data: AuditData,
@@ -196,10 +193,10 @@ def _add_feature_tables(sec: Section, feat: FeatureFairness, result: FairnessRes
     rows = []
     for group, row in table.iterrows():
         note = "" if row["judged"] else f"too small to judge (n < {result.min_group_size})"
-        cells: list[Any] = [str(group), int(row["count"]), _num(row["accuracy"]), _fmt_ci(row.get("accuracy_lo"), row.get("accuracy_hi"))]
+        cells: list[Any] = [str(group), int(row["count"]), round_or_none(row["accuracy"]), _fmt_ci(row.get("accuracy_lo"), row.get("accuracy_hi"))]
         if binary:
-            cells += [_num(row["selection_rate"]), _fmt_ci(row.get("selection_rate_lo"), row.get("selection_rate_hi"))]
-            cells += [_num(row["tpr"]), _fmt_ci(row.get("tpr_lo"), row.get("tpr_hi")), _num(row["fpr"]), _num(row["fnr"]), _num(row["precision"])]
+            cells += [round_or_none(row["selection_rate"]), _fmt_ci(row.get("selection_rate_lo"), row.get("selection_rate_hi"))]
+            cells += [round_or_none(row["tpr"]), _fmt_ci(row.get("tpr_lo"), row.get("tpr_hi")), round_or_none(row["fpr"]), round_or_none(row["fnr"]), round_or_none(row["precision"])]
             undefined = [name.upper() if len(name) == 3 else name for name in ("tpr", "fpr", "precision") if np.isnan(row[name])]
             if undefined:
                 note = "; ".join(filter(None, [note, f"{', '.join(undefined)} undefined (no samples to divide by)"]))
@@ -219,7 +216,7 @@ def _add_feature_tables(sec: Section, feat: FeatureFairness, result: FairnessRes
             Table(
                 title=f"Per-class rates by {feat.name} (one-vs-rest)",
                 columns=["class", "group", "selection rate", "TPR", "FPR", "FNR", "precision"],
-                rows=[[r["class"], r["group"], _num(r["selection_rate"]), _num(r["tpr"]), _num(r["fpr"]), _num(r["fnr"]), _num(r["precision"])] for _, r in pc.iterrows()],
+                rows=[[r["class"], r["group"], round_or_none(r["selection_rate"]), round_or_none(r["tpr"]), round_or_none(r["fpr"]), round_or_none(r["fnr"]), round_or_none(r["precision"])] for _, r in pc.iterrows()],
                 caption="Each class against the rest; the summaries report the worst class.",
             )
         )

@@ -29,7 +29,7 @@ from ..errors import ConfigError
 from ..models import build_model
 from ..train import TrainConfig, fit
 from ..utils import batched_logits
-from .groups import SensitiveFeature
+from ..data.groups import SensitiveFeature
 from .thresholds import CONSTRAINTS, check_constraint
 
 __all__ = ["TorchClassifier", "fit_expgrad", "CONSTRAINTS"]

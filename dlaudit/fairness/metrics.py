@@ -40,7 +40,7 @@ from fairlearn.metrics import MetricFrame
 from ..errors import ConfigError
 from ..report.model import Metric
 from ..utils import ProgressFn
-from .groups import SensitiveFeature, metric_key
+from ..data.groups import SensitiveFeature, metric_key
 
 __all__ = [
     "RATES",
@@ -358,7 +358,7 @@ def group_fairness(
         Integer class indices, one per sample. With two classes, index 1 is the
         positive class (e.g. ``">50K"``, ``"yes"``, ``"good"``).
     features
-        From :func:`dlaudit.fairness.groups.resolve_sensitive`; undefined ones
+        From :func:`dlaudit.data.groups.resolve_sensitive`; undefined ones
         yield undefined metrics carrying their reason.
     class_names
         Names of the classes (default ``"0"``, ``"1"``, ...).

@@ -28,21 +28,22 @@ import torch
 from ..bundle import ModelBundle
 from ..data import AuditData, Splits
 from ..errors import ConfigError
+from ..parsing import parse_names, round_or_none, split_list
 from ..report.model import Metric, Report, Section, Table
 from ..train import train as _train
 from ..utils import ProgressFn, model_state
 from .expgrad import fit_expgrad
-from .groups import SensitiveFeature, resolve_sensitive
+from ..data.groups import SensitiveFeature, resolve_sensitive
 from .metrics import FeatureFairness, group_fairness
 from .plots import tradeoff_figure
 from .reweigh import reweighing_weights
 from .thresholds import CONSTRAINTS, check_constraint, fit_group_thresholds
 
-__all__ = ["METHODS", "CONSTRAINTS", "MitigationResult", "mitigate_bundle", "reweigh_bundle", "evaluate_models", "output_paths"]
+__all__ = ["MITIGATIONS", "CONSTRAINTS", "MitigationResult", "mitigate_bundle", "reweigh_bundle", "evaluate_models", "output_paths"]
 
 log = logging.getLogger(__name__)
 
-METHODS = ("reweigh", "threshold", "expgrad")
+MITIGATIONS = ("reweigh", "threshold", "expgrad")
 _TRAINERS = ("mlp", "cnn", "numpy-mlp")
 
 
@@ -80,7 +81,7 @@ class MitigationResult:
             dpd, dpd0 = row["demographic_parity_difference"], base["demographic_parity_difference"]
             share = None if dpd is None or not dpd0 else dpd / dpd0
             ci = "" if row.get("demographic_parity_difference_lo") is None else f"[{row['demographic_parity_difference_lo']:.3f}, {row['demographic_parity_difference_hi']:.3f}]"
-            rows.append([row["model"], _r(row["accuracy"]), _r(dacc), _r(dpd), ci, _r(share), _r(row["demographic_parity_ratio"]), _r(row["equalized_odds_difference"])])
+            rows.append([row["model"], round_or_none(row["accuracy"]), round_or_none(dacc), round_or_none(dpd), ci, round_or_none(share), round_or_none(row["demographic_parity_ratio"]), round_or_none(row["equalized_odds_difference"])])
         return Table(
             title=f"Before and after mitigation ({self.feature})",
             columns=["model", "accuracy", "accuracy change", "DP difference", "95% CI", "DP difference / original", "DP ratio", "EO difference"],
@@ -117,8 +118,6 @@ class MitigationResult:
         return Report(title=title or f"dlaudit mitigation: {self.feature}", card=self.original.card.to_dict(), sections=[self.section()])
 
 
-def _r(v: float | None) -> float | None:
-    return None if v is None else round(float(v), 4)
 
 
 # -- the methods --------------------------------------------------------------------------------
@@ -227,12 +226,9 @@ def mitigate_bundle(
     n_boot
         Bootstrap resamples for the disparity intervals in the table.
     """
-    methods = list(dict.fromkeys(methods))
-    bad = [m for m in methods if m not in METHODS]
-    if bad or not methods:
-        raise ConfigError(f"unknown mitigation method(s) {', '.join(bad) or '(none)'}; choose from: {', '.join(METHODS)}")
+    methods = parse_names(methods, MITIGATIONS, "mitigation method(s)")
     check_constraint(constraint)
-    names = [n.strip() for n in str(sensitive).split(",") if n.strip()]
+    names = split_list(sensitive)
     if len(names) != 1:
         raise ConfigError(f"mitigation works on one sensitive feature at a time; got {names or 'none'} (e.g. --sensitive sex)")
     train_feature = resolve_sensitive(splits.train, names, bins=bins)[0]

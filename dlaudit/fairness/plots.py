@@ -7,10 +7,9 @@ import numpy as np
 import pandas as pd
 
 from ..report.model import Figure
-from .groups import INTERSECTION_SEP
-from ..report.plots import COLORS, fig_to_png  # selects matplotlib's Agg backend first
+from ..data.groups import INTERSECTION_SEP
+from ..report.plots import COLORS, fig_to_png, subplots
 
-import matplotlib.pyplot as plt  # noqa: E402  (isort: skip)
 
 __all__ = ["group_bars_figure", "tradeoff_figure"]
 
@@ -26,7 +25,7 @@ def group_bars_figure(feature: str, by_group: pd.DataFrame, *, rates: Sequence[s
     groups = [str(g) for g in by_group.index]
     x = np.arange(len(groups))
     width = 0.8 / max(len(rates), 1)
-    fig, ax = plt.subplots(figsize=(max(4.5, 1.1 * len(groups) + 2.5), 3.4))
+    fig, ax = subplots(figsize=(max(4.5, 1.1 * len(groups) + 2.5), 3.4))
     for i, rate in enumerate(rates):
         values = by_group[rate].to_numpy(dtype=float)
         pos = x - 0.4 + width * (i + 0.5)
@@ -67,7 +66,7 @@ def tradeoff_figure(rows: Sequence[dict], *, feature: str, disparity: str = "dem
     ``rows`` are dicts with ``model``, ``accuracy`` and ``disparity`` (and optional
     ``disparity_lo`` / ``disparity_hi`` for horizontal whiskers).
     """
-    fig, ax = plt.subplots(figsize=(5, 3.6))
+    fig, ax = subplots(figsize=(5, 3.6))
     for i, row in enumerate(rows):
         d, a = row.get("disparity"), row.get("accuracy")
         if d is None or a is None:

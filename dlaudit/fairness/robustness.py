@@ -1,28 +1,23 @@
-"""Robust accuracy per group: does an attack hurt one group more than another?
+"""Robust accuracy per group in the fairness section: does an attack hurt one group more than another?
 
-This is the one place the fairness section touches the robustness package. It
-needs ``dlaudit.robust.per_sample_correct(bundle, data, *, eps, seed, fast)``
-returning one boolean per sample (still correctly classified under the attack).
-When ``dlaudit.robust`` or that function is missing, the part is skipped and the
-reason is stated in the report.
+The per-sample results and the grouping are the robustness package's
+(:func:`dlaudit.robust.groups.per_sample_correct`, :func:`dlaudit.robust.groups.accuracy_by_group`),
+the same rules as the robustness section's group table; this module only names the
+fairness section's metrics.
 """
+
 from __future__ import annotations
 
-import importlib
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-
-import numpy as np
 
 from ..bundle import ModelBundle
 from ..data import AuditData
+from ..data.groups import MIN_GROUP_SIZE, SensitiveFeature, metric_key
 from ..report.model import Metric, Table
-from .groups import SensitiveFeature, metric_key
+from ..robust.groups import accuracy_by_group, per_sample_correct
 
-__all__ = ["RobustByGroup", "robust_accuracy_by_group", "ROBUST_HOOK"]
-
-ROBUST_HOOK = ("dlaudit.robust", "per_sample_correct")
-"""Module and function that give per-sample correctness under attack."""
+__all__ = ["RobustByGroup", "robust_accuracy_by_group"]
 
 
 @dataclass(frozen=True)
@@ -34,18 +29,6 @@ class RobustByGroup:
     skipped: str = ""
 
 
-def _hook() -> tuple[Callable[..., np.ndarray] | None, str]:
-    module_name, fn_name = ROBUST_HOOK
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError:
-        return None, f"robust accuracy per group needs {module_name}, which this dlaudit build lacks"
-    fn = getattr(module, fn_name, None)
-    if not callable(fn):
-        return None, f"robust accuracy per group needs {module_name}.{fn_name}(bundle, data, *, eps, seed, fast), which this build lacks"
-    return fn, ""
-
-
 def robust_accuracy_by_group(
     bundle: ModelBundle,
     data: AuditData,
@@ -54,37 +37,27 @@ def robust_accuracy_by_group(
     eps: float = 0.1,
     seed: int = 0,
     fast: bool = False,
-    min_group_size: int = 30,
+    min_group_size: int = MIN_GROUP_SIZE,
 ) -> RobustByGroup:
-    """Accuracy under attack (budget ``eps``) for each group of each defined feature.
+    """Accuracy under PGD L-inf (budget ``eps``) for each group of each defined feature.
 
     Metrics ``fairness.<feature>.robust_accuracy@<group>`` and
     ``fairness.<feature>.robust_accuracy_gap`` (over groups with at least
     ``min_group_size`` samples).
     """
-    fn, reason = _hook()
-    if fn is None:
-        return RobustByGroup(skipped=reason)
-    correct = np.asarray(fn(bundle, data, eps=eps, seed=seed, fast=fast), dtype=bool).ravel()
-    if len(correct) != len(data):
-        return RobustByGroup(skipped=f"{'.'.join(ROBUST_HOOK)} returned {len(correct)} results for {len(data)} samples")
+    defined = [f for f in features if f.defined]
+    if not defined:
+        return RobustByGroup(skipped="no sensitive feature is defined")
+    correct = per_sample_correct(bundle, data, eps=eps, seed=seed, fast=fast)
     metrics, tables = [], []
-    for f in features:
-        if not f.defined:
-            continue
+    for f in defined:
         key = metric_key(f.name)
-        rows, judged = [], []
-        for group in f.levels:
-            mask = (f.groups.astype(str) == group).to_numpy()
-            n = int(mask.sum())
-            acc = float(correct[mask].mean()) if n else None
-            small = n < min_group_size
-            note = f"too small to judge (n={n} < {min_group_size})" if small else ""
+        g = accuracy_by_group(correct, f, min_group_size=min_group_size)
+        rows = []
+        for i, (group, n, acc) in enumerate(zip(g.groups, g.sizes, g.accuracy)):
+            note = "" if n >= min_group_size else f"too small to judge (n={n} < {min_group_size})"
             metrics.append(Metric(f"fairness.{key}.robust_accuracy@{metric_key(group)}", acc, description=f"accuracy on group {group!r} under attack (eps {eps:g})", note=note, higher_is_better=True))
             rows.append([group, n, acc, note])
-            if not small and acc is not None:
-                judged.append(acc)
-        gap = max(judged) - min(judged) if len(judged) >= 2 else None
-        metrics.append(Metric(f"fairness.{key}.robust_accuracy_gap", gap, description=f"largest minus smallest group accuracy under attack (eps {eps:g})", note="" if gap is not None else "undefined: fewer than two groups large enough to judge", higher_is_better=False))
-        tables.append(Table(title=f"Robust accuracy by {f.name} (eps {eps:g})", columns=["group", "n", "robust accuracy", "note"], rows=rows, caption=f"Share of each group still classified correctly under {'.'.join(ROBUST_HOOK)} at eps {eps:g}."))
+        metrics.append(Metric(f"fairness.{key}.robust_accuracy_gap", g.gap, description=f"largest minus smallest group accuracy under attack (eps {eps:g})", note="" if g.gap is not None else "undefined: fewer than two groups large enough to judge", higher_is_better=False))
+        tables.append(Table(title=f"Robust accuracy by {f.name} (eps {eps:g})", columns=["group", "n", "robust accuracy", "note"], rows=rows, caption=f"Share of each group still classified correctly under PGD L-inf at eps {eps:g} (dlaudit.robust.groups.per_sample_correct)."))
     return RobustByGroup(metrics=metrics, tables=tables)

@@ -13,7 +13,7 @@ softmax of the model. The fitted rule is, for each group, a randomized mix:
 
 The rule is stored on the model card as ``postprocess = {"kind": "group-thresholds", ...}``
 and applied by :class:`GroupThresholds`, a wrapper registered with
-:func:`dlaudit.bundle.register_postprocessor`, so :func:`dlaudit.load_model` gives
+:data:`dlaudit.bundle.POSTPROCESSORS`, so :func:`dlaudit.load_model` gives
 back an ordinary (N, 2) logits model.
 
 **Where the group comes from.** The wrapper reads the group from the model's own
@@ -51,12 +51,12 @@ import torch
 from sklearn.base import BaseEstimator, ClassifierMixin
 from torch import nn
 
-from ..bundle import ModelBundle, register_postprocessor
+from ..bundle import ModelBundle
 from ..card import ModelCard
 from ..data import AuditData
 from ..errors import ConfigError, ModelLoadError
 from ..utils import batched_logits, model_state
-from .groups import SensitiveFeature, bin_labels
+from ..data.groups import SensitiveFeature, bin_labels
 
 __all__ = [
     "TorchProbaAdapter",
@@ -294,8 +294,7 @@ class GroupThresholds(nn.Module):
         return torch.stack([torch.zeros_like(m), m], dim=1)
 
 
-@register_postprocessor(POSTPROCESS_KIND)
-def _wrap(module: nn.Module, card: ModelCard) -> nn.Module:
+def wrap_group_thresholds(module: nn.Module, card: ModelCard) -> nn.Module:
     spec = card.postprocess or {}
     missing = [k for k in ("groups", "rules", "reader") if k not in spec]
     if missing:

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
+from ..parsing import split_list
 from .gates import Gate, parse_gate
 
 if sys.version_info >= (3, 11):
@@ -113,8 +114,7 @@ def _string(value: Any, key: str, where: str) -> str:
 
 
 def _checks(value: Any, where: str) -> list[str]:
-    items = value.split(",") if isinstance(value, str) else _strings(value, "checks", where)
-    return [c.strip() for c in items if c.strip()]
+    return split_list(value if isinstance(value, str) else _strings(value, "checks", where))
 
 
 def _bool(value: Any, key: str, where: str) -> bool:

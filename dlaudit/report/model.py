@@ -351,6 +351,9 @@ class Report:
     provenance: dict[str, Any] = field(default_factory=dict)
     extras: dict[str, Any] = field(default_factory=dict)
     comparison: Comparison | None = None
+    errors: list[str] = field(default_factory=list, repr=False, compare=False)
+    """Problems that leave the verdict unknown (a gate on a metric that was not computed);
+    not stored in any output. ``dlaudit report`` writes the files, then exits 2 with the first."""
 
     @property
     def metrics(self) -> dict[str, float | None]:

@@ -2,11 +2,10 @@
 adversarial training, and the ``robustness`` report section."""
 from __future__ import annotations
 
-from . import analysis as _analysis  # noqa: F401  (registers the "robustness" analysis)
 from .attacks import Attack, AttackOutput, fgsm, pgd, run_attack
 from .curves import Curve, minimal_eps, robustness_curve
 from .evaluate import AttackResult, evaluate_attacks
-from .groups import per_sample_correct
+from .groups import accuracy_by_group, per_sample_correct
 from .noise import noise_accuracy
 from .training import AdversarialTraining, adversarial_loss
 
@@ -16,6 +15,7 @@ __all__ = [
     "AttackOutput",
     "AttackResult",
     "Curve",
+    "accuracy_by_group",
     "adversarial_loss",
     "evaluate_attacks",
     "fgsm",

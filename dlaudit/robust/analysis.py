@@ -12,16 +12,17 @@ from typing import Any
 
 import torch
 
-from ..analysis import register_analysis
 from ..bundle import ModelBundle
 from ..data import AuditData
+from ..data.groups import MIN_GROUP_SIZE, resolve_sensitive
 from ..errors import ConfigError
-from ..performance import wilson_interval
+from ..parsing import round_or_none
+from ..stats import wilson_interval
 from ..report.model import Section, Table
 from ..utils import ProgressFn
 from .attacks import PGD_STEP_RATIO, Attack, budget_problem, run_attack
 from .curves import Curve, clean_predictions, minimal_eps, robustness_curve
-from .groups import MIN_GROUP, group_accuracy, group_labels
+from .groups import accuracy_by_group
 from .masking import MaskingCheck, check_chance, check_monotone, check_more_effort, check_pgd_vs_fgsm, masking_findings
 from .noise import noise_accuracy
 from .plots import curves_figure, examples_figure
@@ -109,6 +110,12 @@ def _validate(s: Settings) -> None:
         raise ConfigError("robustness parameters bisection, min_eps_samples and examples must be >= 0")
 
 
+def middle_eps(eps: Sequence[float]) -> float | None:
+    """The budget the section's summary, examples and effort checks use: the middle positive one (lower middle of an even count)."""
+    positive = sorted(e for e in eps if e > 0)
+    return positive[(len(positive) - 1) // 2] if positive else None
+
+
 def _attack_for(name: str, s: Settings) -> Attack:
     method, norm = name.split("_")
     if method == "fgsm":
@@ -130,7 +137,6 @@ def sample_data(data: AuditData, n: int | None, seed: int) -> AuditData:
     return data.subset(idx)
 
 
-@register_analysis("robustness", "Robustness", order=30)
 def robustness(bundle: ModelBundle, data: AuditData, *, seed: int = 0, fast: bool = False, progress: ProgressFn | None = None, **params: Any) -> Section:
     """Robust accuracy under FGSM and PGD (L-inf, L2) at several budgets, accuracy under
     random noise, the median minimal adversarial budget, gradient-masking checks, and
@@ -229,9 +235,8 @@ def _masking_checks(
     run = lambda atk, eps: robustness_curve(bundle, x, y, atk, [eps], clean_pred=clean_pred, seed=seed, batch_size=s.batch_size).accuracy[0]  # noqa: E731
     checks.append(check_chance(run(Attack.pgd(large, steps=s.steps), large), large, chance, n))
     pgd = curves.get("pgd_linf")
-    mid_eps = sorted(e for e in (pgd.eps if pgd else ()) if e > 0)
-    if pgd is not None and mid_eps:
-        e = mid_eps[(len(mid_eps) - 1) // 2]
+    e = middle_eps(pgd.eps) if pgd is not None else None
+    if pgd is not None and e is not None:
         base = pgd.at(e)
         more = run(Attack.pgd(e, steps=2 * s.steps, restarts=s.restarts), e)
         checks.append(check_more_effort(base, more, what=f"{2 * s.steps} steps", base_what=f"{s.steps} steps", eps=e, n=n))
@@ -247,22 +252,25 @@ def _groups(sample: AuditData, pgd: Curve | None, clean_ok: torch.Tensor, sec: S
     if sample.sensitive is None or pgd is None:
         return
     eps_pos = [(e, c) for e, c in zip(pgd.eps, pgd.correct) if e > 0]
-    for feature in sample.sensitive.columns:
-        labels = group_labels(sample.sensitive[feature])
-        clean_g = group_accuracy(clean_ok, labels)
-        per_eps = [(e, group_accuracy(c, labels)) for e, c in eps_pos]
+    for sf in resolve_sensitive(sample):
+        feature = sf.name
+        if not sf.defined:
+            sec.add_finding("info", f"robust accuracy by {feature} not computed: {sf.reason}", check="group-gap")
+            continue
+        clean_g = accuracy_by_group(clean_ok, sf)
+        per_eps = [(e, accuracy_by_group(c, sf)) for e, c in eps_pos]
         for e, g in per_eps:
             sec.add_metric(
                 f"robustness.{feature}.pgd_linf.acc_gap@{e:g}", g.gap,
-                description=f"largest difference in PGD L-inf accuracy at eps {e:g} between groups of {feature} (groups of at least {MIN_GROUP})",
-                higher_is_better=False, note="" if g.gap is not None else f"fewer than two groups of {feature} with at least {MIN_GROUP} samples",
+                description=f"largest difference in PGD L-inf accuracy at eps {e:g} between groups of {feature} (groups of at least {MIN_GROUP_SIZE})",
+                higher_is_better=False, note="" if g.gap is not None else f"fewer than two groups of {feature} with at least {MIN_GROUP_SIZE} samples",
             )  # fmt: skip
-        rows = [[grp, size, _r(clean_g.accuracy[i]), *(_r(g.accuracy[i]) for _, g in per_eps)] for i, (grp, size) in enumerate(zip(clean_g.groups, clean_g.sizes))]
+        rows = [[grp, size, round_or_none(clean_g.accuracy[i]), *(round_or_none(g.accuracy[i]) for _, g in per_eps)] for i, (grp, size) in enumerate(zip(clean_g.groups, clean_g.sizes))]
         sec.tables.append(Table(
             title=f"Robust accuracy by {feature} (PGD L-inf)",
             columns=["group", "n", "clean", *(f"eps {e:g}" for e, _ in per_eps)],
             rows=rows,
-            caption=f"Accuracy of each group of {feature} under PGD; the gap metric is the largest difference between groups of at least {MIN_GROUP} samples.",
+            caption=f"Accuracy of each group of {feature} under PGD; the gap metric is the largest difference between groups of at least {MIN_GROUP_SIZE} samples." + (f" {sf.note}." if sf.note else ""),
         ))  # fmt: skip
         gaps = [(g.gap, e, g) for e, g in per_eps if g.gap is not None]
         if gaps:
@@ -272,16 +280,15 @@ def _groups(sample: AuditData, pgd: Curve | None, clean_ok: torch.Tensor, sec: S
                     "warning",
                     f"group {g.worst!r} of {feature} is much easier to fool: PGD L-inf accuracy differs by {gap:.1%} between groups at eps {e:g} "
                     f"(without attack {clean_g.gap:.1%})",
-                    evidence=", ".join(f"{grp}: {a:.3f} (n={sz})" for grp, sz, a in zip(g.groups, g.sizes, g.accuracy)),
+                    evidence=", ".join(f"{grp}: {'undefined' if a is None else f'{a:.3f}'} (n={sz})" for grp, sz, a in zip(g.groups, g.sizes, g.accuracy)),
                     check="group-gap",
                 )
 
 
 def _examples(bundle: ModelBundle, x: torch.Tensor, y: torch.Tensor, clean_pred: torch.Tensor, pgd: Curve, s: Settings, seed: int) -> Any:
-    mid = sorted(e for e in pgd.eps if e > 0)
-    if not mid:
+    e = middle_eps(pgd.eps)
+    if e is None:
         return None
-    e = mid[(len(mid) - 1) // 2]
     idx = (clean_pred == y).nonzero().flatten()[: s.examples]
     if len(idx) == 0:
         return None
@@ -294,19 +301,19 @@ def _tables(sec: Section, curves: dict[str, Curve], noise: dict[str, dict[float,
     for c in curves.values():
         for e, a in zip(c.eps, c.accuracy):
             lo, hi = wilson_interval(round(a * n), n)
-            rows.append([c.name, e, _r(a), f"{lo:.3f} – {hi:.3f}", c.description if e > 0 else "no attack"])
+            rows.append([c.name, e, round_or_none(a), f"{lo:.3f} – {hi:.3f}", c.description if e > 0 else "no attack"])
     sec.tables.append(Table("Robust accuracy", ["attack", "eps", "accuracy", "95% CI", "attack settings"], rows,
                             caption=f"On {n} samples; a sample misclassified without attack counts as broken at every eps."))  # fmt: skip
     if noise:
         sec.tables.append(Table("Accuracy under random noise", ["noise", "strength", "accuracy"],
-                                [[k, st, _r(a)] for k, accs in noise.items() for st, a in accs.items()],
+                                [[k, st, round_or_none(a)] for k, accs in noise.items() for st, a in accs.items()],
                                 caption="Gaussian: standard deviation; uniform: half-width. Noisy inputs are clipped to the value range."))  # fmt: skip
     if checks:
         sec.tables.append(Table("Gradient-masking checks", ["check", "result", "evidence"], [[c.title, c.status, c.evidence] for c in checks],
                                 caption="Athalye et al. 2018 (arXiv:1802.00420); Carlini et al. 2019 (arXiv:1902.06705). A warning means the attack, not the model, may be weak."))  # fmt: skip
     if min_eps_row:
         sec.tables.append(Table("Minimal adversarial eps (PGD L-inf, bisection)", ["samples", "fooled at eps max", "25%", "median", "75%", "eps max", "resolution"],
-                                [[*min_eps_row[:2], *(_r(v) for v in min_eps_row[2:])]],
+                                [[*min_eps_row[:2], *(round_or_none(v) for v in min_eps_row[2:])]],
                                 caption="Quantiles over the samples PGD fooled within eps max; the median metric counts the others as above eps max."))  # fmt: skip
 
 
@@ -320,11 +327,10 @@ def _headline(sec: Section, bundle: ModelBundle, curves: dict[str, Curve], clean
     if pgd is None:
         sec.summary = f"Clean accuracy {clean:.1%} on {n} samples of {data.name}."
         return
-    mid = sorted(e for e in pgd.eps if e > 0)
-    if not mid:
+    e = middle_eps(pgd.eps)
+    if e is None:
         sec.summary = f"Clean accuracy {clean:.1%} on {n} samples of {data.name}."
         return
-    e = mid[(len(mid) - 1) // 2]
     a = pgd.at(e)
     sec.summary = f"Under {pgd.description} at eps {e:g}, accuracy falls from {clean:.1%} to {a:.1%} ({n} samples of {data.name})."
     if clean > 0 and a < 0.5 * clean:
@@ -334,7 +340,3 @@ def _headline(sec: Section, bundle: ModelBundle, curves: dict[str, Curve], clean
             f"(dlaudit train ... --adversarial pgd --eps {e:g}; Madry et al. 2018, arXiv:1706.06083) is the standard remedy",
             check="headline",
         )
-
-
-def _r(v: float | None) -> float | None:
-    return None if v is None or (isinstance(v, float) and math.isnan(v)) else round(float(v), 4)

@@ -41,7 +41,7 @@ __all__ = [
     "Attack",
     "AttackOutput",
     "NORMS",
-    "METHODS",
+    "ATTACK_METHODS",
     "fgsm",
     "pgd",
     "run_attack",
@@ -59,7 +59,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 NORMS = ("linf", "l2")
-METHODS = ("fgsm", "pgd")
+ATTACK_METHODS = ("fgsm", "pgd")
 PGD_STEP_RATIO = 2.5
 """Default PGD step size ``alpha = 2.5 * eps / steps`` (Madry et al.'s robustness library)."""
 
@@ -109,8 +109,8 @@ class Attack:
     early_stop: bool = True
 
     def __post_init__(self) -> None:
-        if self.method not in METHODS:
-            raise ConfigError(f"unknown attack {self.method!r}; choose from: {', '.join(METHODS)}")
+        if self.method not in ATTACK_METHODS:
+            raise ConfigError(f"unknown attack {self.method!r}; choose from: {', '.join(ATTACK_METHODS)}")
         if self.norm not in NORMS:
             raise ConfigError(f"unknown norm {self.norm!r}; choose from: {', '.join(NORMS)}")
         check_eps(self.eps)

@@ -13,10 +13,11 @@ from typing import Any
 from ..bundle import ModelBundle
 from ..data import AuditData
 from ..errors import ConfigError
-from ..performance import wilson_interval
+from ..parsing import parse_names
+from ..stats import wilson_interval
 from ..report.model import Finding
 from ..utils import ProgressFn
-from .attacks import METHODS, NORMS, PGD_STEP_RATIO, Attack, budget_problem, check_eps
+from .attacks import ATTACK_METHODS, NORMS, PGD_STEP_RATIO, Attack, budget_problem, check_eps
 from .curves import Curve, clean_predictions, robustness_curve
 from .masking import check_monotone, check_pgd_vs_fgsm, masking_findings
 
@@ -47,14 +48,6 @@ class AttackResult:
         }
 
 
-def _names(value: str | Sequence[str], valid: Sequence[str], what: str) -> list[str]:
-    items = [v.strip().lower() for v in (value.split(",") if isinstance(value, str) else value) if str(v).strip()]
-    bad = [v for v in items if v not in valid]
-    if bad or not items:
-        raise ConfigError(f"unknown {what} {', '.join(bad) or '(none given)'}; choose from: {', '.join(valid)}")
-    return list(dict.fromkeys(items))
-
-
 def evaluate_attacks(
     bundle: ModelBundle,
     data: AuditData,
@@ -76,8 +69,8 @@ def evaluate_attacks(
     ``eps`` are the L-inf budgets and ``eps_l2`` the L2 ones, in input units.
     FGSM: Goodfellow et al. 2015, arXiv:1412.6572; PGD: Madry et al. 2018, arXiv:1706.06083.
     """
-    methods = _names(attacks, METHODS, "attack(s)")
-    norm_list = _names(norms, NORMS, "norm(s)")
+    methods = parse_names(attacks, ATTACK_METHODS, "attack(s)")
+    norm_list = parse_names(norms, NORMS, "norm(s)")
     for e in (*eps, *eps_l2):
         check_eps(e)
     start = time.perf_counter()

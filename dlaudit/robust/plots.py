@@ -7,7 +7,9 @@ import numpy as np
 import torch
 
 from ..report.model import Figure
-from ..report.plots import COLORS, fig_to_png, plt
+from matplotlib.axes import Axes
+
+from ..report.plots import COLORS, fig_to_png, subplots
 from .curves import Curve
 
 __all__ = ["curves_figure", "examples_figure"]
@@ -20,7 +22,7 @@ def curves_figure(curves: Sequence[Curve], *, clean: float, chance: float, noise
     """One panel per norm (and one for random noise): accuracy against eps, one line per attack."""
     norms = [nm for nm in ("linf", "l2") if any(c.name.endswith(nm) for c in curves)]
     panels = norms + (["noise"] if noise else [])
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.4), squeeze=False)
+    fig, axes = subplots(1, len(panels), figsize=(4.2 * len(panels), 3.4), squeeze=False)
     for ax, panel in zip(axes[0], panels):
         if panel == "noise":
             for i, (kind, accs) in enumerate(noise.items()):  # type: ignore[union-attr]
@@ -64,7 +66,7 @@ def examples_figure(
 ) -> Figure:
     """Clean images, adversarial images (with both predictions) and the perturbation, one column per sample."""
     k = len(x)
-    fig, axes = plt.subplots(3, k, figsize=(1.5 * k + 0.6, 4.9), squeeze=False)
+    fig, axes = subplots(3, k, figsize=(1.5 * k + 0.6, 4.9), squeeze=False)
     delta = (x_adv - x).float()
     for j in range(k):
         _show(axes[0, j], x[j], value_range)
@@ -89,7 +91,7 @@ def examples_figure(
     )
 
 
-def _show(ax: plt.Axes, img: torch.Tensor, value_range: tuple[float, float]) -> None:
+def _show(ax: Axes, img: torch.Tensor, value_range: tuple[float, float]) -> None:
     lo, hi = value_range
     a = (img.detach().float().cpu().numpy() - lo) / (hi - lo)
     if a.ndim == 3 and a.shape[0] == 3:

@@ -31,9 +31,9 @@ from ..train.trainer import LossFn, weighted_cross_entropy
 from ..utils import model_state
 from .attacks import NORMS, PGD_STEP_RATIO, ascend, check_eps, cross_entropy
 
-__all__ = ["METHODS", "AdversarialTraining", "adversarial_loss", "trades_kl", "training_setup"]
+__all__ = ["ADVERSARIAL_TRAININGS", "AdversarialTraining", "adversarial_loss", "trades_kl", "training_setup"]
 
-METHODS = ("pgd", "fgsm", "trades")
+ADVERSARIAL_TRAININGS = ("pgd", "fgsm", "trades")
 PAPERS = {
     "pgd": "Madry et al. 2018, arXiv:1706.06083",
     "fgsm": "Wong et al. 2020, arXiv:2001.03994",
@@ -74,8 +74,8 @@ class AdversarialTraining:
     norm: str = "linf"
 
     def __post_init__(self) -> None:
-        if self.method not in METHODS:
-            raise ConfigError(f"unknown adversarial training {self.method!r}; choose from: {', '.join(METHODS)}")
+        if self.method not in ADVERSARIAL_TRAININGS:
+            raise ConfigError(f"unknown adversarial training {self.method!r}; choose from: {', '.join(ADVERSARIAL_TRAININGS)}")
         check_eps(self.eps)
         if self.eps == 0:
             raise ConfigError("adversarial training needs eps > 0 (the training budget, e.g. --eps 0.1)")

@@ -9,15 +9,18 @@ from torch import nn
 
 import dlaudit
 from dlaudit.errors import ConfigError
-from dlaudit.explain import DEFAULT_METHODS, FAST_SETTINGS, METHODS, attribute, parse_methods
-from dlaudit.explain.analysis import explain, resolve_target, select_samples
+from dlaudit.explain import DEFAULT_METHODS, FAST_SETTINGS, EXPLAIN_METHODS, attribute, parse_methods
+from dlaudit.explain.compute import resolve_target, select_samples
+from dlaudit.explain.explanation import explain
 from dlaudit.report.model import Report, Section
 
 CHEAP = "saliency,ig,gradcam,occlusion"
 
 
-def test_dlaudit_explain_is_the_function() -> None:
-    assert callable(dlaudit.explain)
+def test_dlaudit_explain_is_the_package_and_explain_model_the_function() -> None:
+    import dlaudit.explain as package
+
+    assert dlaudit.explain is package and callable(dlaudit.explain_model)
     assert "explain" in dlaudit.list_analyses()
     assert dlaudit.list_analyses().index("explain") == dlaudit.list_analyses().index("performance") + 1
 
@@ -55,7 +58,7 @@ def test_resolve_target() -> None:
 
 
 def test_explain_on_the_digits_cnn(digits_cnn, digits_test) -> None:  # noqa: ANN001
-    exp = dlaudit.explain(digits_cnn, digits_test, methods="saliency,ig", n=16, seed=0)
+    exp = dlaudit.explain_model(digits_cnn, digits_test, methods="saliency,ig", n=16, seed=0)
     assert set(exp.attributions) == {"saliency", "ig"}
     assert all(a.shape == (16, 1, 8, 8) for a in exp.attributions.values())
     m = exp.metrics
@@ -127,7 +130,7 @@ def _snapshot(module: nn.Module) -> dict:
     }
 
 
-@pytest.mark.parametrize("name", list(METHODS))
+@pytest.mark.parametrize("name", list(EXPLAIN_METHODS))
 def test_every_method_leaves_the_model_as_found(name: str, digits_cnn, digits_test) -> None:  # noqa: ANN001
     """Training mode, requires_grad, hooks, gradients, attributes and weights all unchanged."""
     from dlaudit.explain import ExplainContext
@@ -174,7 +177,7 @@ def test_explain_with_every_method_and_trust_metric_leaves_the_model_as_found(di
     bundle.module.train()
     before = _snapshot(bundle.module)
     exp = explain(bundle, digits_test, n=3, fast=True, shap_explainer="deep")
-    assert set(exp.attributions) == set(METHODS)
+    assert set(exp.attributions) == set(EXPLAIN_METHODS)
     after = _snapshot(bundle.module)
     for key in ("training", "requires_grad", "hooks", "attributes"):
         assert after[key] == before[key], key

@@ -9,7 +9,7 @@ from sklearn.base import clone
 import dlaudit
 from dlaudit.errors import ConfigError
 from dlaudit.fairness.expgrad import TorchClassifier, fit_expgrad
-from dlaudit.fairness.groups import resolve_sensitive
+from dlaudit.data.groups import resolve_sensitive
 from dlaudit.models import build_model
 from dlaudit.models.ensemble import Ensemble
 

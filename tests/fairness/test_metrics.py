@@ -15,7 +15,7 @@ from sklearn.metrics import confusion_matrix
 
 import dlaudit
 from dlaudit.errors import ConfigError
-from dlaudit.fairness.groups import sensitive_feature
+from dlaudit.data.groups import sensitive_feature
 from dlaudit.fairness.metrics import _bootstrap_confusions, group_fairness, rates_from_confusion
 
 

@@ -7,7 +7,7 @@ import torch
 
 import dlaudit
 from dlaudit.errors import ConfigError
-from dlaudit.fairness.groups import resolve_sensitive, sensitive_feature
+from dlaudit.data.groups import resolve_sensitive, sensitive_feature
 from dlaudit.fairness.thresholds import GroupThresholds, TorchProbaAdapter, _hash_uniforms_of, fit_group_thresholds, group_reader_spec
 
 

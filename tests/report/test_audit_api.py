@@ -4,11 +4,22 @@ from __future__ import annotations
 import pytest
 
 import dlaudit
-from dlaudit.errors import ConfigError
+from dlaudit.analysis import Analysis, get_analysis
+from dlaudit.errors import AnalysisError, ConfigError
+
+
+def unavailable(monkeypatch: pytest.MonkeyPatch, name: str) -> None:
+    """Make the registered analysis ``name`` refuse to run, as one missing from a build would."""
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AnalysisError("this analysis is not available in this dlaudit build")
+
+    a = get_analysis(name)
+    monkeypatch.setitem(dlaudit.analysis._REGISTRY, name, Analysis(a.name, a.title, refuse, a.order, a.default))
 
 
 def test_audit_orders_sections_and_records_provenance(digits_cnn: dlaudit.ModelBundle, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(dlaudit.api, "list_analyses", lambda: ["performance"])  # as on main before the other sections land
+    unavailable(monkeypatch, "fairness")  # as on main before the other sections land
     report = dlaudit.audit(digits_cnn, checks="fairness, performance", fast=True, seed=7, device="cpu", command="test")
     assert [(s.name, s.status) for s in report.sections] == [("performance", "ok"), ("fairness", "skipped")]
     assert report.sections[1].reason == "this analysis is not available in this dlaudit build"

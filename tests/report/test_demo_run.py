@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import dlaudit
-from dlaudit.report.demo import DEMO_MODELS, DemoModel, run_demo
+from dlaudit.demo import DEMO_MODELS, DemoModel, run_demo
 
 CHEAP = [DemoModel("cnn", "digits CNN", "cnn", "digits"), DemoModel("credit-mlp", "credit MLP", "mlp", "synthetic-credit", {"epochs": 2})]
 

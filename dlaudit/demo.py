@@ -18,10 +18,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..bundle import ModelBundle, load_model, save_model
-from ..errors import ModelLoadError
-from ..utils import ProgressFn, atomic_write
-from .html import render_comparison_html
+from .bundle import ModelBundle, load_model, save_model
+from .errors import ModelLoadError
+from .utils import ProgressFn, atomic_write
+from .report.html import render_comparison_html
 
 __all__ = ["DemoModel", "DemoResult", "DEMO_MODELS", "run_demo"]
 
@@ -63,7 +63,7 @@ class DemoResult:
 
 def _model(spec: DemoModel, path: Path, *, seed: int, device: str, retrain: bool, progress: ProgressFn | None) -> tuple[ModelBundle, bool]:
     """The cached model at ``path``, or a freshly trained one saved there."""
-    from ..api import train
+    from .api import train
 
     if path.is_file() and not retrain:
         try:
@@ -99,7 +99,7 @@ def run_demo(
     models, checks
         Which models and sections (default: all of both).
     """
-    from ..api import audit
+    from .api import audit
 
     out = Path(output_dir)
     result = DemoResult()

@@ -8,7 +8,7 @@ import torch
 
 from dlaudit.data import AuditData
 from dlaudit.errors import ConfigError
-from dlaudit.fairness.groups import bin_labels, bin_values, intersect, metric_key, resolve_sensitive, sensitive_feature
+from dlaudit.data.groups import bin_labels, bin_values, intersect, metric_key, resolve_sensitive, sensitive_feature
 
 
 def _data(sensitive: pd.DataFrame | None, raw: pd.DataFrame | None = None) -> AuditData:

@@ -17,13 +17,15 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ..data import AuditData
+from .core import AuditData
 from ..errors import ConfigError
+from ..parsing import split_list
 
 __all__ = [
     "SensitiveFeature",
     "DEFAULT_BINS",
     "MAX_CATEGORIES",
+    "MIN_GROUP_SIZE",
     "INTERSECTION_SEP",
     "resolve_sensitive",
     "sensitive_feature",
@@ -35,6 +37,9 @@ __all__ = [
 
 DEFAULT_BINS: dict[str, tuple[float, ...]] = {"age": (25.0, 60.0)}
 """Bin edges used when none are given: age under 25, 25 to 60, 60 and over."""
+
+MIN_GROUP_SIZE = 30
+"""Groups smaller than this are shown but not judged (their rates are too noisy): every section uses it."""
 
 MAX_CATEGORIES = 10
 """A numeric feature with more distinct values than this is treated as continuous and binned."""
@@ -171,7 +176,7 @@ def resolve_sensitive(
     reason), plus their intersection when ``intersection`` is true.
     """
     if isinstance(names, str):
-        names = [n.strip() for n in names.split(",") if n.strip()]
+        names = split_list(names)
     if names is None:
         names = [] if data.sensitive is None else [str(c) for c in data.sensitive.columns]
     bins = dict(bins or {})

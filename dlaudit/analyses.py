@@ -1,0 +1,14 @@
+"""The built-in analyses, registered in one place (by import path, so nothing heavy loads until one runs).
+
+A new analysis is a module with the function, one line here, and one test file;
+``tests/test_analysis_contract.py`` checks the contract of every line.
+"""
+
+from __future__ import annotations
+
+from .analysis import register_analysis
+
+register_analysis("performance", "dlaudit.performance:performance", title="Performance", order=10)
+register_analysis("explain", "dlaudit.explain.explanation:explain_section", title="Explanations", order=20)
+register_analysis("robustness", "dlaudit.robust.analysis:robustness", title="Robustness", order=30)
+register_analysis("fairness", "dlaudit.fairness.analysis:fairness_section", title="Fairness", order=40)

@@ -1,0 +1,196 @@
+"""The computation behind explanations: which samples, which class, which background,
+and every method's attributions and trust metrics (:class:`Run`).
+
+The report section is built from these numbers in :mod:`dlaudit.explain.section`;
+:func:`dlaudit.explain.explanation.explain` ties the two together.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..bundle import ModelBundle
+from ..data import AuditData, for_card, same_dataset
+from ..errors import AnalysisError, ConfigError, DlauditError
+from ..utils import ProgressFn
+from ._common import Attribution, ExplainContext
+from .methods import attribute
+from .quality import (
+    Curves,
+    SanityResult,
+    attribution_order,
+    completeness_error,
+    feature_units,
+    perturbation_curves,
+    random_order,
+    sanity_check,
+    sensitivity,
+)
+
+__all__ = ["MethodQuality", "Run", "select_samples", "resolve_target", "training_background", "COMPLETE", "TABULAR_BACKGROUND"]
+
+log = logging.getLogger(__name__)
+
+TABULAR_BACKGROUND = 5000  # training rows behind tabular LIME's statistics and Kernel SHAP's k-means summary
+# What a method or metric may raise on an unusual model (a TorchScript module refusing hooks,
+# an exported graph refusing deepcopy): recorded in the report, never aborting the section.
+_METHOD_ERRORS = (RuntimeError, ValueError, TypeError, IndexError, NotImplementedError, AttributeError)
+COMPLETE = ("ig", "deeplift")
+"""Methods whose attributions should sum to f(x) - f(baseline)."""
+
+
+@dataclass
+class MethodQuality:
+    """The trust metrics of one method."""
+
+    curves: Curves | None = None
+    sanity: SanityResult | None = None
+    sensitivity: float | None = None
+    completeness: float | None = None
+    seconds: float = 0.0
+    notes: dict[str, str] = field(default_factory=dict)  # metric -> why it is undefined
+
+
+def select_samples(pred: torch.Tensor, y: torch.Tensor, n: int, *, seed: int = 0) -> torch.Tensor:
+    """``n`` sample indices with both correctly and wrongly classified ones (seeded).
+
+    About a quarter are misclassified samples when there are any; the rest
+    correct ones. Returned correct first, then wrong, each in data order.
+    """
+    rng = np.random.default_rng(seed)
+    wrong = (pred != y).nonzero().flatten().numpy()
+    right = (pred == y).nonzero().flatten().numpy()
+    if n >= len(y):
+        chosen_right, chosen_wrong = right, wrong
+    else:
+        n_wrong = min(len(wrong), max(1, n // 4)) if len(wrong) else 0
+        n_right = min(len(right), n - n_wrong)
+        n_wrong = n - n_right
+        chosen_right = np.sort(rng.choice(right, n_right, replace=False)) if n_right else right[:0]
+        chosen_wrong = np.sort(rng.choice(wrong, n_wrong, replace=False)) if n_wrong else wrong[:0]
+    return torch.from_numpy(np.concatenate([chosen_right, chosen_wrong]).astype(np.int64))
+
+
+def resolve_target(target: str | int, y: torch.Tensor, pred: torch.Tensor, class_names: Sequence[str]) -> torch.Tensor:
+    """The class to explain per sample: ``"predicted"``, ``"true"``, or one named (or numbered) class."""
+    if isinstance(target, str) and target.strip().lower() in ("predicted", "pred", "prediction"):
+        return pred.clone()
+    if isinstance(target, str) and target.strip().lower() in ("true", "label", "labels"):
+        return y.clone()
+    names = [str(c) for c in class_names]
+    if isinstance(target, str) and target in names:
+        return torch.full_like(y, names.index(target))
+    try:
+        index = int(target)
+    except (TypeError, ValueError):
+        index = -1
+    if 0 <= index < len(names):
+        return torch.full_like(y, index)
+    raise ConfigError(f"unknown explanation target {target!r}; use 'predicted', 'true', or a class: {', '.join(names)}")
+
+
+def training_background(bundle: ModelBundle, data: AuditData, *, size: int, seed: int) -> tuple[torch.Tensor, str]:
+    """Training samples for SHAP's background and LIME's statistics, and where they came from.
+
+    The training split of the dataset on the model's card when the audited data
+    is that dataset; otherwise the audited data itself (said in the report).
+    """
+    card = bundle.card
+    x, source = data.x, f"the audited data ({data.name}, {data.split} split): no training split was available"
+    if same_dataset(card, data.name) and data.split != "train":
+        try:
+            x = for_card(card, card.dataset, split="train").x
+            source = f"the training split of {data.name}"
+        except DlauditError as err:
+            log.info("training split unavailable (%s); using the audited data as background", err)
+    elif data.split == "train":
+        source = f"the training split of {data.name}"
+    if len(x) > size:
+        x = x[torch.from_numpy(np.sort(np.random.default_rng(seed).choice(len(x), size, replace=False)))]
+    return x.float(), source
+
+
+class Run:
+    """Attributions and trust metrics of every method for one explain() call."""
+
+    def __init__(self, bundle: ModelBundle, ctx: ExplainContext, x: torch.Tensor, target: torch.Tensor, names: list[str], progress: ProgressFn | None) -> None:
+        self.bundle, self.ctx, self.x, self.target, self.names = bundle, ctx, x, target, names
+        self.progress = progress
+        self.results: dict[str, Attribution] = {}
+        self.skipped: dict[str, str] = {}
+        self.failed: dict[str, str] = {}
+        self.seconds: dict[str, float] = {}
+        self.quality: dict[str, MethodQuality] = {}
+        self.random: Curves | None = None
+        self._done = 0
+
+    def _tick(self, stage: str, total: int) -> None:
+        self._done += 1
+        if self.progress is not None:
+            self.progress(stage, self._done, total)
+
+    def attribute_all(self) -> None:
+        module = self.bundle.module
+        for name in self.names:
+            start = time.perf_counter()
+            try:
+                self.results[name] = attribute(name, module, self.x, self.target, self.ctx)
+            except AnalysisError as err:
+                self.skipped[name] = str(err)
+                log.info("explain: %s skipped: %s", name, err)
+            except _METHOD_ERRORS as err:
+                self.failed[name] = _one_line(err)
+                log.warning("explain: %s failed: %s", name, self.failed[name])
+            self.seconds[name] = time.perf_counter() - start
+            self._tick("explain:attributions", len(self.names))
+
+    def assess_all(self) -> None:
+        self._done = 0
+        if not self.results:
+            return
+        module, ctx, s = self.bundle.module, self.ctx, self.ctx.settings
+        units = feature_units(self.x.shape[1:], ctx.columns)
+        n_units = int(units.max()) + 1
+        curves = lambda order: perturbation_curves(module, self.x, self.target, order, units=units, baseline=ctx.low, steps=s.curve_steps)  # noqa: E731
+        randoms = [curves(random_order(len(self.x), n_units, seed=ctx.seed + 1000 + r)) for r in range(max(1, s.random_orders))]
+        self.random = Curves(randoms[0].fractions, np.mean([c.deletion for c in randoms], axis=0), np.mean([c.insertion for c in randoms], axis=0))
+        k = min(len(self.x), s.sensitivity_samples)
+        for name, res in self.results.items():
+            start = time.perf_counter()
+            q = MethodQuality()
+            q.curves = curves(attribution_order(res.values, units, seed=ctx.seed))
+            q.sanity = _guarded(q, "sanity_rank_corr", lambda name=name: sanity_check(
+                lambda m, xx, tt: attribute(name, m, xx, tt, ctx).values, module, self.x, self.target, res.values,
+                units=units, seed=ctx.seed, cascade=s.sanity_cascade,
+            ))  # fmt: skip
+            q.sensitivity = _guarded(q, "sensitivity", lambda name=name: sensitivity(
+                lambda xx, tt: attribute(name, module, xx, tt, ctx).values, self.x[:k], self.target[:k],
+                radius=s.sensitivity_radius * ctx.span, value_range=ctx.value_range, perturbations=s.sensitivity_perturbations, seed=ctx.seed,
+            ))  # fmt: skip
+            if name in COMPLETE:
+                q.completeness = completeness_error(module, self.x, self.target, res.values, baseline=ctx.low)
+            q.seconds = time.perf_counter() - start
+            self.quality[name] = q
+            self._tick("explain:trust", len(self.results))
+
+
+def _one_line(err: BaseException) -> str:
+    text = str(err).strip().splitlines()
+    return f"{type(err).__name__}: {text[0][:200] if text else ''}"
+
+
+def _guarded(q: MethodQuality, metric: str, fn: Any) -> Any:
+    """``fn()``, or None with the reason in ``q.notes`` when the model does not allow it."""
+    try:
+        return fn()
+    except (AnalysisError, *_METHOD_ERRORS) as err:
+        q.notes[metric] = f"could not be computed on this model ({_one_line(err)})"
+        log.warning("explain: %s: %s", metric, q.notes[metric])
+        return None

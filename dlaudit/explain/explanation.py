@@ -1,0 +1,187 @@
+"""``explain``: attributions for a sample of inputs and how far to trust them.
+
+:func:`explain` computes (:mod:`dlaudit.explain.compute`) and builds the report
+section (:mod:`dlaudit.explain.section`); :func:`explain_section` is the report's
+"explain" analysis (registered in :mod:`dlaudit.analyses`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..bundle import ModelBundle
+from ..data import AuditData
+from ..errors import AnalysisError, ConfigError
+from ..report.model import Report, Section
+from ..utils import ProgressFn, atomic_write
+from ._common import FAST_SETTINGS, Attribution, ExplainContext, ExplainSettings, columns_for
+from .compute import TABULAR_BACKGROUND, MethodQuality, Run, resolve_target, select_samples, training_background
+from .methods import EXPLAIN_METHODS, parse_methods
+from .section import build_section
+from .shap import SHAP_EXPLAINERS
+
+__all__ = ["explain", "explain_section", "Explanation"]
+
+
+@dataclass
+class Explanation:
+    """What :func:`explain` returns.
+
+    ``attributions[method]`` has the shape of ``x`` (the explained inputs, CPU);
+    ``indices`` are their positions in the data; ``target`` the explained class
+    of each. ``skipped`` maps a method that did not apply to the reason.
+    """
+
+    attributions: dict[str, torch.Tensor]
+    x: torch.Tensor
+    y: torch.Tensor
+    pred: torch.Tensor
+    target: torch.Tensor
+    indices: torch.Tensor
+    section: Section
+    skipped: dict[str, str] = field(default_factory=dict)
+    quality: dict[str, MethodQuality] = field(default_factory=dict)
+    details: dict[str, Attribution] = field(default_factory=dict)
+    card: dict[str, Any] = field(default_factory=dict)
+    seed: int = 0
+
+    @property
+    def metrics(self) -> dict[str, float | None]:
+        return {m.name: m.value for m in self.section.metrics}
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The explained inputs and every method's attributions as NumPy arrays (``attr_<method>``)."""
+        out = {"x": self.x.numpy(), "y": self.y.numpy(), "pred": self.pred.numpy(), "target": self.target.numpy(), "indices": self.indices.numpy()}
+        out.update({f"attr_{k}": v.numpy() for k, v in self.attributions.items()})
+        return out
+
+    def to_report(self, *, title: str = "dlaudit explain", command: str | None = None) -> Report:
+        """A report holding this explanation's section (what ``explain.html`` shows)."""
+        rep = Report(title=title, card=dict(self.card), sections=[self.section])
+        rep.provenance = {"command": command or "", "seed": self.seed}
+        return rep
+
+    def save(self, directory: str | Path, *, title: str = "dlaudit explain", command: str | None = None) -> dict[str, Path]:
+        """Write ``explain.html`` and ``attributions.npz`` into ``directory``, each atomically.
+
+        Returns the paths written, by kind (``"html"``, ``"npz"``).
+        """
+        out = Path(directory)
+        paths = {"html": self.to_report(title=title, command=command).save(out / "explain.html"), "npz": out / "attributions.npz"}
+        with atomic_write(paths["npz"]) as fh:
+            np.savez_compressed(fh, **self.arrays())
+        return paths
+
+
+def explain(
+    bundle: ModelBundle,
+    data: AuditData,
+    *,
+    methods: str | Sequence[str] | None = None,
+    n: int = 16,
+    target: str | int = "predicted",
+    seed: int = 0,
+    fast: bool = False,
+    quality: bool = True,
+    settings: ExplainSettings | None = None,
+    background: torch.Tensor | None = None,
+    gradcam_layer: str | None = None,
+    shap_explainer: str = "auto",
+    progress: ProgressFn | None = None,
+) -> Explanation:
+    """Explain ``n`` samples of ``data`` with each method and measure how far to trust it.
+
+    Parameters
+    ----------
+    methods
+        Names (list or comma-separated): saliency, ig, smoothgrad, gradcam,
+        deeplift, occlusion, lime, shap; all by default. A method that does not
+        apply (Grad-CAM without a convolution) is skipped with the reason.
+    n
+        How many samples (both correctly and wrongly classified); more than the
+        data holds means all of it (with a note).
+    target
+        ``"predicted"`` (default), ``"true"``, or a class name or index.
+    fast
+        Fewer samples and steps (:data:`FAST_SETTINGS`), stated in the section.
+    quality
+        Compute the trust metrics (deletion/insertion, sanity, sensitivity,
+        completeness); off, only the attributions and their figures.
+    background
+        Training inputs for SHAP and tabular LIME; by default the training split
+        named on the model card.
+    gradcam_layer
+        Module name of Grad-CAM's layer; by default the last convolution.
+    shap_explainer
+        ``auto`` (kernel for tabular, gradient for images), ``gradient``, ``deep`` or ``kernel``.
+
+    Returns
+    -------
+    Explanation
+        Attributions (the inputs' shape) per method and the report section.
+    """
+    names = parse_methods(methods)
+    if int(n) < 1:
+        raise ConfigError(f"n must be at least 1 sample, got {n}")
+    if shap_explainer not in SHAP_EXPLAINERS:
+        raise ConfigError(f"unknown SHAP explainer {shap_explainer!r}; choose from: {', '.join(SHAP_EXPLAINERS)}")
+    settings = settings or (FAST_SETTINGS if fast else ExplainSettings())
+    notes: list[str] = []
+    pred_all = bundle.predict(data.x)
+    if n > len(data):
+        notes.append(f"asked for {n} samples but the data holds {len(data)}; explaining all of them")
+    indices = select_samples(pred_all, data.y, int(n), seed=seed)
+    x, y, pred = data.x[indices].float(), data.y[indices], pred_all[indices]
+    targets = resolve_target(target, y, pred, bundle.card.names)
+    bg = background
+    if bg is None:
+        bg, bg_source = training_background(bundle, data, size=settings.shap_background if data.modality == "image" else TABULAR_BACKGROUND, seed=seed)
+    else:
+        bg_source = "given by the caller"
+    ctx = ExplainContext(
+        modality=data.modality, value_range=tuple(bundle.card.value_range), background=bg.detach().cpu().float(), settings=settings,
+        columns=columns_for(x[0].numel(), data.feature_names or bundle.card.feature_names, data.encoder or bundle.card.encoder) if data.modality == "tabular" else (),
+        seed=seed, gradcam_layer=gradcam_layer, shap_explainer=shap_explainer,
+    )  # fmt: skip
+    run = Run(bundle, ctx, x, targets, names, progress)
+    run.attribute_all()
+    if quality:
+        run.assess_all()
+    exp = Explanation(
+        attributions={k: v.values for k, v in run.results.items()}, x=x, y=y, pred=pred, target=targets, indices=indices,
+        section=Section(name="explain", title="Explanations"), skipped={**run.skipped, **run.failed}, quality=run.quality, details=run.results,
+        card=bundle.card.to_dict(), seed=seed,
+    )  # fmt: skip
+    params = {
+        "methods": names, "n": len(indices), "n_requested": int(n), "target": str(target), "seed": seed, "fast": fast,
+        "quality": quality, "settings": settings.to_dict(), "background": f"{len(ctx.background)} samples of {bg_source}",
+        "baseline": f"{ctx.low:g} (the low end of the value range): IG's and DeepLIFT's baseline, occluded patches, image LIME's hidden segments, removed features in deletion/insertion",
+        "explains": {m: r.extras.get("explains", EXPLAIN_METHODS[m].explains) for m, r in run.results.items()}, "shap_explainer": shap_explainer, "notes": notes,
+    }  # fmt: skip
+    exp.section = build_section(exp, bundle, data, ctx, run, params)
+    return exp
+
+
+def explain_section(
+    bundle: ModelBundle,
+    data: AuditData,
+    *,
+    seed: int = 0,
+    fast: bool = False,
+    progress: ProgressFn | None = None,
+    methods: str | Sequence[str] | None = None,
+    n: int | None = None,
+    target: str | int = "predicted",
+    **params: Any,
+) -> Section:
+    """The report's explanations section: every method on ``n`` samples (16; 8 with ``fast``) with its trust metrics."""
+    exp = explain(bundle, data, methods=methods, n=n or (8 if fast else 16), target=target, seed=seed, fast=fast, progress=progress, **params)
+    if not exp.attributions:
+        raise AnalysisError("no explanation method applies to this model: " + "; ".join(f"{k}: {v}" for k, v in exp.skipped.items()))
+    return exp.section
