@@ -4,7 +4,8 @@ An analysis is a function ``(bundle, data, *, seed, fast, progress, **params) ->
 registered under the name ``--checks`` uses. The contract, checked for every
 registered analysis by ``tests/test_analysis_contract.py``:
 
-- it leaves the model as it found it (training mode, ``requires_grad``, hooks);
+- it leaves the model as it found it (training mode, ``requires_grad``, hooks); :func:`run_analysis`
+  runs it with the model in eval mode and restores each submodule's mode after;
 - every metric it reports is named ``<section name>.*``;
 - the same seed gives the same numbers; ``fast=True`` is accepted;
 - it raises :class:`~dlaudit.errors.AnalysisError` when it does not apply (the report
@@ -138,11 +139,13 @@ def parse_checks(checks: str | Any | None) -> list[str]:
 def run_analysis(name: str, bundle: ModelBundle, data: AuditData, **params: Any) -> Section:
     """Run one analysis; an error becomes a skipped or failed section, never an exception."""
     from .report.model import Section
+    from .utils import eval_mode
 
     analysis = get_analysis(name)
     start = time.perf_counter()
     try:
-        section = analysis.fn(bundle, data, **params)
+        with eval_mode(bundle.module):  # an audit measures the model as deployed: no dropout, running batch-norm statistics
+            section = analysis.fn(bundle, data, **params)
     except AnalysisError as err:
         section = Section.skipped(name, analysis.title, str(err))
     except DlauditError as err:

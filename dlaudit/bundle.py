@@ -33,7 +33,7 @@ from .archive import EXPORT, TORCHSCRIPT, UnsafeArchive, audit_archive, guarded_
 from .card import ModelCard
 from .errors import CardError, DlauditError, ModelLoadError
 from .models import build_model
-from .utils import atomic_write, batched_logits, resolve_device
+from .utils import atomic_write, batched_logits, eval_mode, resolve_device
 
 __all__ = ["ModelBundle", "save_model", "load_model", "register_postprocessor", "CHECKPOINT_FORMAT"]
 
@@ -80,8 +80,9 @@ class ModelBundle:
         return self
 
     def logits(self, x: torch.Tensor, *, batch_size: int = 512) -> torch.Tensor:
-        """Logits on ``x`` (batched, no gradients), returned on the CPU."""
-        return batched_logits(self.module, x, batch_size=batch_size, device=self.device)
+        """Logits on ``x`` (batched, no gradients, the model in eval mode), returned on the CPU."""
+        with eval_mode(self.module):
+            return batched_logits(self.module, x, batch_size=batch_size, device=self.device)
 
     def predict(self, x: torch.Tensor, *, batch_size: int = 512) -> torch.Tensor:
         return self.logits(x, batch_size=batch_size).argmax(dim=1)

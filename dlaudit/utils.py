@@ -20,6 +20,7 @@ __all__ = [
     "batched_logits",
     "atomic_write",
     "model_state",
+    "eval_mode",
     "next_device",
     "ProgressFn",
 ]
@@ -95,6 +96,18 @@ def model_state(module: nn.Module, *, train: bool = False, grad: bool = False) -
             if not grad:
                 continue
             p.grad = None
+
+
+@contextlib.contextmanager
+def eval_mode(module: nn.Module) -> Iterator[nn.Module]:
+    """Run with ``module`` (and every submodule) in eval mode; restore each one's mode after."""
+    modes = [(m, m.training) for m in module.modules()]
+    module.eval()
+    try:
+        yield module
+    finally:
+        for m, mode in modes:
+            m.training = mode
 
 
 @contextlib.contextmanager
