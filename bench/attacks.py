@@ -28,6 +28,7 @@ Usage::
 
 The machine this ran on is noted in the output (threads, load average): quote ratios.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -38,8 +39,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -55,9 +57,15 @@ ROOT = Path(__file__).resolve().parents[1]
 def seed_cnn() -> nn.Sequential:
     """The seed CNN for 1x28x28 inputs, laid out like dlaudit's (same state_dict keys)."""
     return nn.Sequential(
-        nn.Conv2d(1, 32, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
-        nn.Linear(32 * 13 * 13, 128), nn.ReLU(), nn.Dropout(0.5), nn.Linear(128, 10),
-    )  # fmt: skip
+        nn.Conv2d(1, 32, 3),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Linear(32 * 13 * 13, 128),
+        nn.ReLU(),
+        nn.Dropout(0.5),
+        nn.Linear(128, 10),
+    )
 
 
 def load_plain(model_path: str, data_path: str) -> tuple[nn.Module, torch.Tensor, torch.Tensor]:
@@ -84,7 +92,16 @@ def make_data(path: Path, n: int) -> None:
 # -- attacks as a user would write them ----------------------------------------------------
 
 
-def loop_pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, alpha: float, steps: int, bs: int, norm: str = "linf") -> float:
+def loop_pgd(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    eps: float,
+    alpha: float,
+    steps: int,
+    bs: int,
+    norm: str = "linf",
+) -> float:
     """The hand-written floor: random start, sign (or normalised) steps, projection, clamp."""
     correct = 0
     for s in range(0, len(x), bs):
@@ -123,7 +140,13 @@ def loop_fgsm(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, bs
     return correct / len(x)
 
 
-def batched_accuracy(model: nn.Module, attack: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], x: torch.Tensor, y: torch.Tensor, bs: int) -> float:
+def batched_accuracy(
+    model: nn.Module,
+    attack: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    x: torch.Tensor,
+    y: torch.Tensor,
+    bs: int,
+) -> float:
     correct = 0
     for s in range(0, len(x), bs):
         xa = attack(x[s : s + bs], y[s : s + bs])
@@ -221,10 +244,14 @@ def main() -> None:
     bundle = dlaudit.train("cnn", str(data_path), epochs=3, seed=0, device="cpu")
     dlaudit.save_model(bundle, model_path)
     model, x, y = load_plain(str(model_path), str(data_path))
-    print(f"# torch {torch.__version__}, {torch.get_num_threads()} threads, load average {os.getloadavg()[0]:.2f}, "
-          f"malloc tuning in this process: {malloc_tuning_state()['reason']}")  # fmt: skip
-    print(f"# seed CNN on {args.n} digits upsampled to 1x28x28 (clean accuracy {bundle.card.metrics['test_accuracy']:.3f}); "
-          f"batch {args.batch}; PGD-{args.steps} eps {args.eps} (L2 eps {args.eps_l2}), alpha 2.5*eps/steps, random start")  # fmt: skip
+    print(
+        f"# torch {torch.__version__}, {torch.get_num_threads()} threads, load average {os.getloadavg()[0]:.2f}, "
+        f"malloc tuning in this process: {malloc_tuning_state()['reason']}"
+    )
+    print(
+        f"# seed CNN on {args.n} digits upsampled to 1x28x28 (clean accuracy {bundle.card.metrics['test_accuracy']:.3f}); "
+        f"batch {args.batch}; PGD-{args.steps} eps {args.eps} (L2 eps {args.eps_l2}), alpha 2.5*eps/steps, random start"
+    )
 
     if "peers" not in skip:
         peers(bundle, model, x, y, args)
@@ -259,7 +286,14 @@ def peers(bundle: Any, model: nn.Module, x: torch.Tensor, y: torch.Tensor, args:
     eps, steps, bs = args.eps, args.steps, args.batch
     alpha = 2.5 * eps / steps
     ce = nn.CrossEntropyLoss(reduction="none")
-    art_clf = PyTorchClassifier(model=model, loss=nn.CrossEntropyLoss(), input_shape=(1, 28, 28), nb_classes=10, clip_values=(0.0, 1.0), device_type="cpu")
+    art_clf = PyTorchClassifier(
+        model=model,
+        loss=nn.CrossEntropyLoss(),
+        input_shape=(1, 28, 28),
+        nb_classes=10,
+        clip_values=(0.0, 1.0),
+        device_type="cpu",
+    )
     xn, yn = x.numpy(), y.numpy()
 
     def art_acc(attack: Any) -> float:
@@ -271,7 +305,15 @@ def peers(bundle: Any, model: nn.Module, x: torch.Tensor, y: torch.Tensor, args:
 
     def captum_pgd(norm: str, e: float, random_start: bool) -> Callable[[], float]:
         pgd = CaptumPGD(model, loss_func=ce, lower_bound=0.0, upper_bound=1.0)
-        return lambda: batched_accuracy(model, lambda a, b: pgd.perturb(a, radius=e, step_size=2.5 * e / steps, step_num=steps, target=b, random_start=random_start, norm=norm), x, y, bs)
+        return lambda: batched_accuracy(
+            model,
+            lambda a, b: pgd.perturb(
+                a, radius=e, step_size=2.5 * e / steps, step_num=steps, target=b, random_start=random_start, norm=norm
+            ),
+            x,
+            y,
+            bs,
+        )
 
     def safely(fn: Callable[[], float]) -> tuple[float | None, float | None]:
         try:
@@ -283,31 +325,72 @@ def peers(bundle: Any, model: nn.Module, x: torch.Tensor, y: torch.Tensor, args:
     torch.manual_seed(0)
     loop_pgd(model, x[:bs], y[:bs], eps, alpha, 2, bs)  # warm-up
     rows = [("hand-written torch loop", *timed(lambda: loop_pgd(model, x, y, eps, alpha, steps, bs)))]
-    rows.append(("dlaudit, same semantics (early_stop=False)", *timed(dl(Attack.pgd(eps, steps=steps, early_stop=False)))))
+    rows.append(
+        ("dlaudit, same semantics (early_stop=False)", *timed(dl(Attack.pgd(eps, steps=steps, early_stop=False))))
+    )
     rows.append(("dlaudit, default (stop a sample once fooled)", *timed(dl(Attack.pgd(eps, steps=steps)))))
     ta = torchattacks.PGD(model, eps=eps, alpha=alpha, steps=steps)
     rows.append(("torchattacks.PGD", *timed(lambda: batched_accuracy(model, ta, x, y, bs))))
     rows.append(("captum.robust.PGD (CE loss, random start)", *safely(captum_pgd("Linf", eps, True))))
-    art = ProjectedGradientDescent(art_clf, norm=np.inf, eps=eps, eps_step=alpha, max_iter=steps, num_random_init=1, batch_size=bs, verbose=False)
+    art = ProjectedGradientDescent(
+        art_clf, norm=np.inf, eps=eps, eps_step=alpha, max_iter=steps, num_random_init=1, batch_size=bs, verbose=False
+    )
     rows.append(("ART ProjectedGradientDescent", *timed(lambda: art_acc(art))))
     _report(f"PGD-{steps} L-inf, eps {eps}", rows)
 
     rows = [("hand-written torch loop", *timed(lambda: loop_fgsm(model, x, y, eps, bs)))]
     rows.append(("dlaudit", *timed(dl(Attack.fgsm(eps)))))
-    rows.append(("torchattacks.FGSM", *timed(lambda: batched_accuracy(model, torchattacks.FGSM(model, eps=eps), x, y, bs))))
+    rows.append(
+        ("torchattacks.FGSM", *timed(lambda: batched_accuracy(model, torchattacks.FGSM(model, eps=eps), x, y, bs)))
+    )
     cf = CaptumFGSM(model, loss_func=ce, lower_bound=0.0, upper_bound=1.0)
-    rows.append(("captum.robust.FGSM (CE loss)", *timed(lambda: batched_accuracy(model, lambda a, b: cf.perturb(a, epsilon=eps, target=b), x, y, bs))))
-    rows.append(("ART FastGradientMethod", *timed(lambda: art_acc(FastGradientMethod(art_clf, norm=np.inf, eps=eps, batch_size=bs)))))
+    rows.append(
+        (
+            "captum.robust.FGSM (CE loss)",
+            *timed(lambda: batched_accuracy(model, lambda a, b: cf.perturb(a, epsilon=eps, target=b), x, y, bs)),
+        )
+    )
+    rows.append(
+        (
+            "ART FastGradientMethod",
+            *timed(lambda: art_acc(FastGradientMethod(art_clf, norm=np.inf, eps=eps, batch_size=bs))),
+        )
+    )
     _report(f"FGSM L-inf, eps {eps}", rows)
 
     e2 = args.eps_l2
-    rows = [("hand-written torch loop", *timed(lambda: loop_pgd(model, x, y, e2, 2.5 * e2 / steps, steps, bs, norm="l2")))]
-    rows.append(("dlaudit, same semantics (early_stop=False)", *timed(dl(Attack.pgd(e2, steps=steps, norm="l2", early_stop=False)))))
+    rows = [
+        ("hand-written torch loop", *timed(lambda: loop_pgd(model, x, y, e2, 2.5 * e2 / steps, steps, bs, norm="l2")))
+    ]
+    rows.append(
+        (
+            "dlaudit, same semantics (early_stop=False)",
+            *timed(dl(Attack.pgd(e2, steps=steps, norm="l2", early_stop=False))),
+        )
+    )
     rows.append(("dlaudit, default (stop a sample once fooled)", *timed(dl(Attack.pgd(e2, steps=steps, norm="l2")))))
-    rows.append(("torchattacks.PGDL2", *timed(lambda: batched_accuracy(model, torchattacks.PGDL2(model, eps=e2, alpha=2.5 * e2 / steps, steps=steps), x, y, bs))))
+    rows.append(
+        (
+            "torchattacks.PGDL2",
+            *timed(
+                lambda: batched_accuracy(
+                    model, torchattacks.PGDL2(model, eps=e2, alpha=2.5 * e2 / steps, steps=steps), x, y, bs
+                )
+            ),
+        )
+    )
     rows.append(("captum.robust.PGD L2 (random start)", *safely(captum_pgd("L2", e2, True))))
     rows.append(("captum.robust.PGD L2 (no random start)", *safely(captum_pgd("L2", e2, False))))
-    art2 = ProjectedGradientDescent(art_clf, norm=2, eps=e2, eps_step=2.5 * e2 / steps, max_iter=steps, num_random_init=1, batch_size=bs, verbose=False)
+    art2 = ProjectedGradientDescent(
+        art_clf,
+        norm=2,
+        eps=e2,
+        eps_step=2.5 * e2 / steps,
+        max_iter=steps,
+        num_random_init=1,
+        batch_size=bs,
+        verbose=False,
+    )
     rows.append(("ART ProjectedGradientDescent (L2)", *timed(lambda: art_acc(art2))))
     _report(f"PGD-{steps} L2, eps {e2}", rows)
     print("# captum's L2 PGD takes sign steps (an L-inf step inside an L2 ball), so its numbers are not comparable.")
@@ -315,9 +398,18 @@ def peers(bundle: Any, model: nn.Module, x: torch.Tensor, y: torch.Tensor, args:
     e = args.acc_eps  # eps 0.3 breaks every input of an undefended model; compare accuracies where they are informative
     a = alpha_e = 2.5 * e / steps
     rows = [("hand-written torch loop", *timed(lambda: loop_pgd(model, x, y, e, a, steps, bs)))]
-    rows.append(("dlaudit, same semantics (early_stop=False)", *timed(dl(Attack.pgd(e, steps=steps, early_stop=False)))))
+    rows.append(
+        ("dlaudit, same semantics (early_stop=False)", *timed(dl(Attack.pgd(e, steps=steps, early_stop=False))))
+    )
     rows.append(("dlaudit, default (stop a sample once fooled)", *timed(dl(Attack.pgd(e, steps=steps)))))
-    rows.append(("torchattacks.PGD", *timed(lambda: batched_accuracy(model, torchattacks.PGD(model, eps=e, alpha=alpha_e, steps=steps), x, y, bs))))
+    rows.append(
+        (
+            "torchattacks.PGD",
+            *timed(
+                lambda: batched_accuracy(model, torchattacks.PGD(model, eps=e, alpha=alpha_e, steps=steps), x, y, bs)
+            ),
+        )
+    )
     _report(f"PGD-{steps} L-inf, eps {e} (robust accuracy check)", rows)
 
 
@@ -332,7 +424,10 @@ def probe(bundle: Any, model: nn.Module, x: torch.Tensor, y: torch.Tensor, args:
     t_ta, a_ta = timed(lambda: batched_accuracy(model, ta, x, y, 250))
     clear_cache()
     results = {}
-    for label, atk in (("same semantics", Attack.pgd(eps, steps=steps, early_stop=False)), ("default", Attack.pgd(eps, steps=steps))):
+    for label, atk in (
+        ("same semantics", Attack.pgd(eps, steps=steps, early_stop=False)),
+        ("default", Attack.pgd(eps, steps=steps)),
+    ):
         clear_cache()
         start = time.perf_counter()
         out = run_attack(bundle, x, y, atk, seed=0, batch_size=None, keep_adv=False)
@@ -340,24 +435,57 @@ def probe(bundle: Any, model: nn.Module, x: torch.Tensor, y: torch.Tensor, args:
     print(f"\n## Batch size by throughput probe (PGD-{steps} L-inf eps {eps}; probe time included)")
     print(f"torchattacks.PGD at batch 250: {t_ta:.2f} s (robust acc {a_ta:.4f})")
     for label, (sec, acc, bs) in results.items():
-        print(f"dlaudit {label:<15} batch {bs:<4} (probe): {sec:.2f} s (robust acc {acc:.4f}) -> {t_ta / sec:.2f}x faster than torchattacks")
+        print(
+            f"dlaudit {label:<15} batch {bs:<4} (probe): {sec:.2f} s (robust acc {acc:.4f}) -> {t_ta / sec:.2f}x faster than torchattacks"
+        )
 
 
 def processes(model_path: Path, data_path: Path, args: argparse.Namespace) -> None:
     me = [str(Path(__file__).resolve())]
-    common = ["--model", str(model_path), "--data", str(data_path), "--eps", str(args.eps), "--steps", str(args.steps), "--batch", str(args.batch)]
+    common = [
+        "--model",
+        str(model_path),
+        "--data",
+        str(data_path),
+        "--eps",
+        str(args.eps),
+        "--steps",
+        str(args.steps),
+        "--batch",
+        str(args.batch),
+    ]
     env0 = {**os.environ, "DLAUDIT_MALLOC_TUNING": "0"}
     env1 = {k: v for k, v in os.environ.items() if k != "DLAUDIT_MALLOC_TUNING"}
     env1["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env1.get("PYTHONPATH")]))
     env0["PYTHONPATH"] = env1["PYTHONPATH"]
-    print(f"\n## Separate processes (PGD-{args.steps} L-inf eps {args.eps}, {args.n} inputs; median of {args.repeat} run(s) each)")
+    print(
+        f"\n## Separate processes (PGD-{args.steps} L-inf eps {args.eps}, {args.n} inputs; median of {args.repeat} run(s) each)"
+    )
     r = args.repeat
     off = run_child([*me, "--child", "loop", *common], env0, r)
     on = run_child([*me, "--child", "loop", *common], env1, r)
     print(f"hand-written loop, glibc default malloc : {off['seconds']:.2f} s  ({off['malloc']})")
-    print(f"hand-written loop, dlaudit malloc tuning: {on['seconds']:.2f} s  ({on['malloc']}) -> {off['seconds'] / on['seconds']:.2f}x faster")
+    print(
+        f"hand-written loop, dlaudit malloc tuning: {on['seconds']:.2f} s  ({on['malloc']}) -> {off['seconds'] / on['seconds']:.2f}x faster"
+    )
     ta = run_child([*me, "--child", "torchattacks", *common], env1, r)
-    cli = ["-m", "dlaudit", "attack", str(model_path), "--data", str(data_path), "--attack", "pgd", "--norm", "linf", "--eps", str(args.eps), "--steps", str(args.steps), "-q"]
+    cli = [
+        "-m",
+        "dlaudit",
+        "attack",
+        str(model_path),
+        "--data",
+        str(data_path),
+        "--attack",
+        "pgd",
+        "--norm",
+        "linf",
+        "--eps",
+        str(args.eps),
+        "--steps",
+        str(args.steps),
+        "-q",
+    ]
     results = {}
     for label, extra, env in (
         ("dlaudit attack (defaults)", [], env1),
@@ -367,10 +495,19 @@ def processes(model_path: Path, data_path: Path, args: argparse.Namespace) -> No
         out_json = Path(tempfile.mkdtemp()) / "a.json"
         res = run_child([*cli, *extra, "--json", str(out_json)], env, r, out_json)
         payload = res["payload"]
-        results[label] = (res["seconds"], res["wall"], payload["metrics"][f"robustness.pgd_linf.acc@{args.eps:g}"], payload["params"]["batch_size"])
-    print(f"torchattacks script (batch {args.batch})        : attack {ta['seconds']:.2f} s, process {ta['wall']:.2f} s, robust acc {ta['accuracy']:.4f}")
+        results[label] = (
+            res["seconds"],
+            res["wall"],
+            payload["metrics"][f"robustness.pgd_linf.acc@{args.eps:g}"],
+            payload["params"]["batch_size"],
+        )
+    print(
+        f"torchattacks script (batch {args.batch})        : attack {ta['seconds']:.2f} s, process {ta['wall']:.2f} s, robust acc {ta['accuracy']:.4f}"
+    )
     for label, (sec, wall, acc, bs) in results.items():
-        print(f"{label:<44}: attack {sec:.2f} s, process {wall:.2f} s, robust acc {acc:.4f}, batch {bs} -> {ta['seconds'] / sec:.2f}x torchattacks (attack time)")
+        print(
+            f"{label:<44}: attack {sec:.2f} s, process {wall:.2f} s, robust acc {acc:.4f}, batch {bs} -> {ta['seconds'] / sec:.2f}x torchattacks (attack time)"
+        )
 
 
 def training(args: argparse.Namespace) -> None:
@@ -424,7 +561,11 @@ def training(args: argparse.Namespace) -> None:
     fg_ours, fg_hand = median(lambda: ours("fgsm")), median(lambda: hand("fgsm"))
     print("\n## Adversarial training, one epoch of the digits CNN (median of 3)")
     print(f"{'':<22} {'hand loop':>10} {'dlaudit':>10} {'ratio':>6} {'x standard epoch':>17}")
-    for name, h, o in (("standard", std_hand, std_ours), ("PGD-7 (Madry)", pgd_hand, pgd_ours), ("fast FGSM (Wong)", fg_hand, fg_ours)):
+    for name, h, o in (
+        ("standard", std_hand, std_ours),
+        ("PGD-7 (Madry)", pgd_hand, pgd_ours),
+        ("fast FGSM (Wong)", fg_hand, fg_ours),
+    ):
         print(f"{name:<22} {h:10.3f} {o:10.3f} {o / h:6.2f} {o / std_ours:17.1f}")
 
 

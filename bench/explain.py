@@ -34,6 +34,7 @@ Usage::
 
 Quote ratios: the machine (threads, load average) is printed with the results.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -56,9 +57,9 @@ import torch.nn.functional as F
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import dlaudit  # noqa: E402
-from dlaudit.explain import ExplainContext, ExplainSettings, attribute  # noqa: E402
-from dlaudit.explain.lime import lime_images, segment_image  # noqa: E402
+import dlaudit
+from dlaudit.explain import ExplainContext, ExplainSettings, attribute
+from dlaudit.explain.lime import lime_images, segment_image
 
 
 def median_time(fn: Callable[[], Any], repeats: int) -> tuple[float, Any]:
@@ -141,16 +142,21 @@ def bench_lime(bundle: dlaudit.ModelBundle, x: torch.Tensor, repeats: int, seed:
     t_ours, top_ours = median_time(ours, repeats)
     same = sum(a == b for a, b in zip(top_plain, top_ours))
     return {
-        "images": len(x), "segments": int(segments[0].max() + 1),
-        "lime_s_per_image": t_plain / len(x), "dlaudit_s_per_image": t_ours / len(x), "speedup": t_plain / t_ours,
+        "images": len(x),
+        "segments": int(segments[0].max() + 1),
+        "lime_s_per_image": t_plain / len(x),
+        "dlaudit_s_per_image": t_ours / len(x),
+        "speedup": t_plain / t_ours,
         "same_top3_segments": f"{same}/{len(x)}",
-    }  # fmt: skip
+    }
 
 
 # -- 2. SHAP ---------------------------------------------------------------------------------
 
 
-def bench_shap(bundle: dlaudit.ModelBundle, x: torch.Tensor, background: torch.Tensor, repeats: int, seed: int = 0) -> dict[str, Any]:
+def bench_shap(
+    bundle: dlaudit.ModelBundle, x: torch.Tensor, background: torch.Tensor, repeats: int, seed: int = 0
+) -> dict[str, Any]:
     import copy
 
     import shap
@@ -172,14 +178,24 @@ def bench_shap(bundle: dlaudit.ModelBundle, x: torch.Tensor, background: torch.T
                 return shap.GradientExplainer(m, background).shap_values(x, ranked_outputs=1, rseed=seed)
             return shap.DeepExplainer(m, background).shap_values(x, ranked_outputs=1, check_additivity=False)
 
-        ctx = ExplainContext("image", (0.0, 1.0), background, settings=ExplainSettings(shap_background=len(background)), shap_explainer=kind, seed=seed)
+        ctx = ExplainContext(
+            "image",
+            (0.0, 1.0),
+            background,
+            settings=ExplainSettings(shap_background=len(background)),
+            shap_explainer=kind,
+            seed=seed,
+        )
         t_all, _ = median_time(plain_all, repeats)
         t_top, _ = median_time(plain_top1, repeats)
-        t_ours, res = median_time(lambda: attribute("shap", module, x, target, ctx), repeats)
+        t_ours, res = median_time(lambda ctx=ctx: attribute("shap", module, x, target, ctx), repeats)
         out[kind] = {
-            "all_outputs_s_per_image": t_all / len(x), "ranked_outputs1_s_per_image": t_top / len(x),
-            "dlaudit_s_per_image": t_ours / len(x), "speedup_vs_all_outputs": t_all / t_ours, "dlaudit_explainer": res.extras["explainer"],
-        }  # fmt: skip
+            "all_outputs_s_per_image": t_all / len(x),
+            "ranked_outputs1_s_per_image": t_top / len(x),
+            "dlaudit_s_per_image": t_ours / len(x),
+            "speedup_vs_all_outputs": t_all / t_ours,
+            "dlaudit_explainer": res.extras["explainer"],
+        }
     return out
 
 
@@ -226,7 +242,9 @@ def ig_worker(model: str, data: str, count: int, impl: str) -> None:
     else:
         from captum.attr import IntegratedGradients
 
-        IntegratedGradients(module).attribute(x[:warm], baselines=torch.zeros_like(x[:warm]), target=target[:warm], n_steps=64, internal_batch_size=512)
+        IntegratedGradients(module).attribute(
+            x[:warm], baselines=torch.zeros_like(x[:warm]), target=target[:warm], n_steps=64, internal_batch_size=512
+        )
 
     rows: list[int] = []
     handle = module.register_forward_pre_hook(lambda _m, inp: rows.append(len(inp[0])))
@@ -237,11 +255,23 @@ def ig_worker(model: str, data: str, count: int, impl: str) -> None:
     else:
         from captum.attr import IntegratedGradients
 
-        IntegratedGradients(module).attribute(x, baselines=torch.zeros_like(x), target=target, n_steps=64, internal_batch_size=512)
+        IntegratedGradients(module).attribute(
+            x, baselines=torch.zeros_like(x), target=target, n_steps=64, internal_batch_size=512
+        )
     seconds = time.perf_counter() - start
     peak = _peak_rss_mb()
     handle.remove()
-    print(json.dumps({"impl": impl, "count": count, "peak_increase_mb": round(peak - before, 1), "max_rows_per_pass": max(rows), "seconds": round(seconds, 2)}))
+    print(
+        json.dumps(
+            {
+                "impl": impl,
+                "count": count,
+                "peak_increase_mb": round(peak - before, 1),
+                "max_rows_per_pass": max(rows),
+                "seconds": round(seconds, 2),
+            }
+        )
+    )
 
 
 # The children's allocator: every block over 64 KiB is its own mapping, returned to the kernel when
@@ -254,7 +284,20 @@ def bench_ig_memory(model: Path, data: Path, counts: tuple[int, int] = (100, 100
     out: dict[str, Any] = {}
     for impl in ("dlaudit", "captum"):
         for count in counts:
-            cmd = [sys.executable, __file__, "--worker", "ig", "--model", str(model), "--data", str(data), "--count", str(count), "--impl", impl]
+            cmd = [
+                sys.executable,
+                __file__,
+                "--worker",
+                "ig",
+                "--model",
+                str(model),
+                "--data",
+                str(data),
+                "--count",
+                str(count),
+                "--impl",
+                impl,
+            ]
             env = {**os.environ, "PYTHONPATH": str(ROOT), **MEASURE_ALLOCATOR}
             proc = subprocess.run(cmd, capture_output=True, text=True, check=True, env=env)
             out[f"{impl}@{count}"] = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -274,7 +317,13 @@ def bench_section(repeats: int) -> dict[str, Any]:
     t, exp = median_time(lambda: dlaudit.explain_model(bundle, data, n=16, seed=0), repeats)
     cpu = (time.process_time() - cpu0) / repeats
     per = {r[0]: r[-1] for r in exp.section.tables[1].rows}
-    return {"seconds": t, "cpu_seconds": cpu, "methods": len(exp.attributions), "seconds_per_method": per, "metrics": len(exp.metrics)}
+    return {
+        "seconds": t,
+        "cpu_seconds": cpu,
+        "methods": len(exp.attributions),
+        "seconds_per_method": per,
+        "metrics": len(exp.metrics),
+    }
 
 
 def main() -> None:
@@ -297,7 +346,14 @@ def main() -> None:
         ig_worker(args.model, args.data, args.count, args.impl)
         return
     skip = {s.strip() for s in args.skip.split(",") if s.strip()}
-    results: dict[str, Any] = {"machine": {"threads": torch.get_num_threads(), "cpus": os.cpu_count(), "load_average": os.getloadavg(), "note": "shared machines are noisy: quote ratios"}}
+    results: dict[str, Any] = {
+        "machine": {
+            "threads": torch.get_num_threads(),
+            "cpus": os.cpu_count(),
+            "load_average": os.getloadavg(),
+            "note": "shared machines are noisy: quote ratios",
+        }
+    }
     with tempfile.TemporaryDirectory() as tmp:
         bundle, model, data = trained_model(Path(tmp), args.size, args.epochs)
         results["model"] = {"size": args.size, "test_accuracy": round(bundle.card.metrics["test_accuracy"], 4)}

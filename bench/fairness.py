@@ -12,6 +12,7 @@ Target (issue 5): 50,000 rows, 2 sensitive features, 1,000 resamples in under
     python bench/fairness.py                 # 50,000 rows, 1,000 resamples
     python bench/fairness.py --rows 5000 --boot 100 --peer-boot 5   # quick check
 """
+
 from __future__ import annotations
 
 import argparse
@@ -27,14 +28,18 @@ from sklearn.metrics import accuracy_score
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's dlaudit, not an installed one
 
-from dlaudit.data.groups import sensitive_feature  # noqa: E402
-from dlaudit.fairness.metrics import group_fairness  # noqa: E402
+from dlaudit.data.groups import sensitive_feature
+from dlaudit.fairness.metrics import group_fairness
 
 
 def make_data(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:
     rng = np.random.default_rng(seed)
     sex = rng.choice(["Female", "Male"], size=n, p=[0.33, 0.67])
-    race = rng.choice(["White", "Black", "Asian-Pac-Islander", "Amer-Indian-Eskimo", "Other"], size=n, p=[0.85, 0.09, 0.03, 0.01, 0.02])
+    race = rng.choice(
+        ["White", "Black", "Asian-Pac-Islander", "Amer-Indian-Eskimo", "Other"],
+        size=n,
+        p=[0.85, 0.09, 0.03, 0.01, 0.02],
+    )
     y = (rng.random(n) < np.where(sex == "Male", 0.31, 0.11)).astype(np.int64)
     pred = np.where(rng.random(n) < 0.85, y, 1 - y)
     return y, pred, pd.DataFrame({"sex": sex, "race": race})
@@ -48,10 +53,23 @@ def run_dlaudit(y: np.ndarray, pred: np.ndarray, frame: pd.DataFrame, n_boot: in
 
 
 def run_fairlearn(y: np.ndarray, pred: np.ndarray, frame: pd.DataFrame, n_boot: int) -> float:
-    metrics = {"accuracy": accuracy_score, "selection_rate": selection_rate, "tpr": true_positive_rate, "fpr": false_positive_rate}
+    metrics = {
+        "accuracy": accuracy_score,
+        "selection_rate": selection_rate,
+        "tpr": true_positive_rate,
+        "fpr": false_positive_rate,
+    }
     start = time.perf_counter()
     for col in frame.columns:
-        mf = MetricFrame(metrics=metrics, y_true=y, y_pred=pred, sensitive_features=frame[col], n_boot=n_boot, ci_quantiles=[0.025, 0.975], random_state=0)
+        mf = MetricFrame(
+            metrics=metrics,
+            y_true=y,
+            y_pred=pred,
+            sensitive_features=frame[col],
+            n_boot=n_boot,
+            ci_quantiles=[0.025, 0.975],
+            random_state=0,
+        )
         mf.difference()
     return time.perf_counter() - start
 
@@ -65,7 +83,10 @@ def main() -> None:
     args = ap.parse_args()
     y, pred, frame = make_data(args.rows)
     ours = [run_dlaudit(y, pred, frame, args.boot) for _ in range(args.repeats)]
-    peer = [run_fairlearn(y, pred, frame, args.peer_boot) * args.boot / args.peer_boot for _ in range(max(1, args.repeats - 1))]
+    peer = [
+        run_fairlearn(y, pred, frame, args.peer_boot) * args.boot / args.peer_boot
+        for _ in range(max(1, args.repeats - 1))
+    ]
     med_ours, med_peer = statistics.median(ours), statistics.median(peer)
     print(f"rows={args.rows} features=2 boot={args.boot}")
     print(f"dlaudit group_fairness          median {med_ours:8.2f} s  (runs: {', '.join(f'{t:.2f}' for t in ours)})")

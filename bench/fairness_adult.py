@@ -11,6 +11,7 @@ demographic parity difference at least in half for at most 3 points of accuracy.
 
     python bench/fairness_adult.py --data-dir ../shared/data/adult
 """
+
 from __future__ import annotations
 
 import argparse
@@ -20,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's dlaudit, not an installed one
 
-import dlaudit  # noqa: E402
+import dlaudit
 
 
 def main() -> None:
@@ -38,29 +39,53 @@ def main() -> None:
 
     start = time.perf_counter()
     bundle = dlaudit.train("mlp", "adult", data_dir=args.data_dir, seed=args.seed, epochs=args.epochs, device="cpu")
-    print(f"trained mlp on adult in {time.perf_counter() - start:.0f} s: test accuracy {bundle.card.metrics['test_accuracy']:.4f}", flush=True)
+    print(
+        f"trained mlp on adult in {time.perf_counter() - start:.0f} s: test accuracy {bundle.card.metrics['test_accuracy']:.4f}",
+        flush=True,
+    )
     dlaudit.save_model(bundle, out / "mlp.pt")
 
     results = []
     for method in args.methods.split(","):
         start = time.perf_counter()
         epochs = args.expgrad_epochs if method == "expgrad" else args.epochs
-        result = dlaudit.mitigate(bundle, sensitive="sex", method=method, epochs=epochs, max_iter=args.max_iter, seed=args.seed, output=out / f"mlp-{method}.pt", device="cpu")
+        result = dlaudit.mitigate(
+            bundle,
+            sensitive="sex",
+            method=method,
+            epochs=epochs,
+            max_iter=args.max_iter,
+            seed=args.seed,
+            output=out / f"mlp-{method}.pt",
+            device="cpu",
+        )
         print(f"{method}: {time.perf_counter() - start:.0f} s", flush=True)
         results.append(result)
 
     rows = [results[0].rows[0]] + [r.rows[1] for r in results]
     base = rows[0]
     print()
-    print(f"| model | accuracy | change (points) | DP difference (sex) | 95% CI | DPD / original | DP ratio | EO difference |")
+    print(
+        "| model | accuracy | change (points) | DP difference (sex) | 95% CI | DPD / original | DP ratio | EO difference |"
+    )
     print("|---|---|---|---|---|---|---|---|")
     for row in rows:
         change = 100 * (row["accuracy"] - base["accuracy"])
         share = row["demographic_parity_difference"] / base["demographic_parity_difference"]
         ci = f"[{row['demographic_parity_difference_lo']:.3f}, {row['demographic_parity_difference_hi']:.3f}]"
-        print(f"| {row['model']} | {row['accuracy']:.4f} | {change:+.2f} | {row['demographic_parity_difference']:.4f} | {ci} | {share:.2f} | {row['demographic_parity_ratio']:.3f} | {row['equalized_odds_difference']:.4f} |")
-    met = [r["model"] for r in rows[1:] if r["model"] in ("reweigh", "threshold") and r["demographic_parity_difference"] <= base["demographic_parity_difference"] / 2 and base["accuracy"] - r["accuracy"] <= 0.03]
-    print(f"\ntarget (reweigh or threshold halves DPD for <= 3 points): {'met by ' + ', '.join(met) if met else 'NOT met'}")
+        print(
+            f"| {row['model']} | {row['accuracy']:.4f} | {change:+.2f} | {row['demographic_parity_difference']:.4f} | {ci} | {share:.2f} | {row['demographic_parity_ratio']:.3f} | {row['equalized_odds_difference']:.4f} |"
+        )
+    met = [
+        r["model"]
+        for r in rows[1:]
+        if r["model"] in ("reweigh", "threshold")
+        and r["demographic_parity_difference"] <= base["demographic_parity_difference"] / 2
+        and base["accuracy"] - r["accuracy"] <= 0.03
+    ]
+    print(
+        f"\ntarget (reweigh or threshold halves DPD for <= 3 points): {'met by ' + ', '.join(met) if met else 'NOT met'}"
+    )
 
     merged = results[0]
     merged.rows = rows

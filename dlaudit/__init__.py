@@ -21,7 +21,19 @@ from . import train as _train_package  # noqa: F401  (the subpackage first, so t
 from ._alloc import tune_malloc
 from ._version import __version__
 from .analysis import default_analyses, list_analyses, register_analysis, run_analysis
-from .api import attack, audit, explain_model, fairness_report, info, load_data, load_model, mitigate, robustness, save_model, train
+from .api import (
+    attack,
+    audit,
+    explain_model,
+    fairness_report,
+    info,
+    load_data,
+    load_model,
+    mitigate,
+    robustness,
+    save_model,
+    train,
+)
 from .card import ModelCard
 from .errors import AnalysisError, CardError, ConfigError, DataError, DlauditError, GateError, ModelLoadError
 from .report import Figure, Finding, GateResult, Metric, Report, Section, Table

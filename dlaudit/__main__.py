@@ -1,4 +1,5 @@
 """``python -m dlaudit``."""
+
 from dlaudit.cli import main
 
 main()

@@ -8,6 +8,7 @@ the memory in the process. This is a no-op where the C library is not glibc, and
 is skipped when ``DLAUDIT_MALLOC_TUNING=0`` is set or when the user already set
 any of glibc's ``MALLOC_*`` variables (theirs win).
 """
+
 from __future__ import annotations
 
 import ctypes

@@ -144,13 +144,15 @@ def run_analysis(name: str, bundle: ModelBundle, data: AuditData, **params: Any)
     analysis = get_analysis(name)
     start = time.perf_counter()
     try:
-        with eval_mode(bundle.module):  # an audit measures the model as deployed: no dropout, running batch-norm statistics
+        with eval_mode(
+            bundle.module
+        ):  # an audit measures the model as deployed: no dropout, running batch-norm statistics
             section = analysis.fn(bundle, data, **params)
     except AnalysisError as err:
         section = Section.skipped(name, analysis.title, str(err))
     except DlauditError as err:
         section = Section.failed(name, analysis.title, str(err))
-    except Exception as err:  # an analysis bug must not abort the whole report  # noqa: BLE001
+    except Exception as err:  # an analysis bug must not abort the whole report
         log.debug("analysis %s failed", name, exc_info=True)
         section = Section.failed(name, analysis.title, f"{type(err).__name__}: {err}")
     section.seconds = round(time.perf_counter() - start, 3)

@@ -240,7 +240,16 @@ def load_data(
 
     if bundle is None and spec is None:
         raise ConfigError("no data given; pass a dataset name (e.g. digits) or a .npz/.csv file")
-    return for_card(bundle.card if bundle is not None else None, spec, split=split, data_dir=data_dir, target=target, sensitive=sensitive, seed=seed, limit=limit)
+    return for_card(
+        bundle.card if bundle is not None else None,
+        spec,
+        split=split,
+        data_dir=data_dir,
+        target=target,
+        sensitive=sensitive,
+        seed=seed,
+        limit=limit,
+    )
 
 
 def data_for(bundle: ModelBundle, data: AuditData | str | Path | None, **kwargs: Any) -> AuditData:
@@ -300,7 +309,9 @@ def train(
     if isinstance(hidden, str):
         hidden = [int(h) for h in parse_numbers(hidden, "--hidden", minimum=1, integer=True)]
     splits = load_splits(data, data_dir=data_dir, target=target, sensitive=sensitive, seed=0)
-    loss_fn, training_info = training_setup(adversarial, eps=eps, alpha=alpha, steps=steps, beta=beta, value_range=splits.train.value_range, seed=seed)
+    loss_fn, training_info = training_setup(
+        adversarial, eps=eps, alpha=alpha, steps=steps, beta=beta, value_range=splits.train.value_range, seed=seed
+    )
     is_file = Path(str(data)).suffix.lower() in (".npz", ".csv")
     return _train(
         arch,
@@ -325,7 +336,14 @@ def train(
 # -- information -----------------------------------------------------------------------------
 
 
-def info(model: ModelBundle | str | Path, data: AuditData | str | Path | None = None, *, device: str = "auto", trust_pickle: bool = False, **data_kwargs: Any) -> dict[str, Any]:
+def info(
+    model: ModelBundle | str | Path,
+    data: AuditData | str | Path | None = None,
+    *,
+    device: str = "auto",
+    trust_pickle: bool = False,
+    **data_kwargs: Any,
+) -> dict[str, Any]:
     """The model card and the accuracy on the held-out split (or on ``data``)."""
     bundle = _bundle(model, device=device, trust_pickle=trust_pickle)
     out: dict[str, Any] = {"source": bundle.source, "format": bundle.format, "card": bundle.card.to_dict()}
@@ -422,11 +440,16 @@ def audit(
     params = params or {}
     unknown = sorted(set(params) - set(list_analyses()))
     if unknown:
-        raise ConfigError(f"params given for unknown check(s) {', '.join(unknown)}; choose from: {', '.join(list_analyses())}")
+        raise ConfigError(
+            f"params given for unknown check(s) {', '.join(unknown)}; choose from: {', '.join(list_analyses())}"
+        )
     dev = resolve_device(device)
     bundle = _bundle(model, device=str(dev), trust_pickle=trust_pickle)
     audit_data = data_for(bundle, data, **data_kwargs)
-    report = Report(title=title or f"dlaudit report: {Path(bundle.source).name if bundle.source else bundle.card.architecture or 'model'}")
+    report = Report(
+        title=title
+        or f"dlaudit report: {Path(bundle.source).name if bundle.source else bundle.card.architecture or 'model'}"
+    )
     report.card = bundle.card.to_dict()
     started = dt.datetime.now(dt.timezone.utc)
     clock = time.perf_counter()
@@ -435,7 +458,9 @@ def audit(
         log.info("running %s", name)
         if progress is not None:
             progress(f"check:{name}", 0, 1)
-        report.sections.append(run_analysis(name, bundle, audit_data, seed=seed, fast=fast, progress=progress, **params.get(name, {})))
+        report.sections.append(
+            run_analysis(name, bundle, audit_data, seed=seed, fast=fast, progress=progress, **params.get(name, {}))
+        )
         if progress is not None:
             progress(f"check:{name}", 1, 1)
     report.provenance = {
@@ -494,11 +519,23 @@ def report(
         raise ConfigError("--max-drop needs a baseline to compare with; add --baseline old.json")
     old = Report.load(baseline_file) if baseline_file is not None else None
     parse_checks(checks if checks is not None else cfg.checks)  # an unknown check fails before the model loads
-    bundle = model if not isinstance(model, (str, Path)) else load_model(model, card=dict(card) if card else None, trust_pickle=trust_pickle, device=device)
+    bundle = (
+        model
+        if not isinstance(model, (str, Path))
+        else load_model(model, card=dict(card) if card else None, trust_pickle=trust_pickle, device=device)
+    )
     rep = audit(
-        bundle, data, checks=checks if checks is not None else cfg.checks, fast=fast if fast is not None else bool(cfg.fast),
-        seed=seed, device=device, progress=progress, trust_pickle=trust_pickle, command=command, **data_kwargs,
-    )  # fmt: skip
+        bundle,
+        data,
+        checks=checks if checks is not None else cfg.checks,
+        fast=fast if fast is not None else bool(cfg.fast),
+        seed=seed,
+        device=device,
+        progress=progress,
+        trust_pickle=trust_pickle,
+        command=command,
+        **data_kwargs,
+    )
     for source, group in (("config", cfg.gates), ("fail-on", extra_gates)):
         try:
             rep.check(group, source=source)
@@ -556,9 +593,20 @@ def attack(
     bundle = _bundle(model, device=str(resolve_device(device)), trust_pickle=trust_pickle)
     audit_data = sample_data(data_for(bundle, data, **data_kwargs), n, seed)
     result = evaluate_attacks(
-        bundle, audit_data, attacks=attacks, norms=norms, eps=eps, eps_l2=eps_l2, steps=steps, alpha=alpha,
-        restarts=restarts, early_stop=early_stop, batch_size=batch_size, seed=seed, progress=progress,
-    )  # fmt: skip
+        bundle,
+        audit_data,
+        attacks=attacks,
+        norms=norms,
+        eps=eps,
+        eps_l2=eps_l2,
+        steps=steps,
+        alpha=alpha,
+        restarts=restarts,
+        early_stop=early_stop,
+        batch_size=batch_size,
+        seed=seed,
+        progress=progress,
+    )
     result.params["fast"] = fast
     return result
 
@@ -642,13 +690,28 @@ def fairness_report(
         ``fairness.<feature>.*`` metrics, e.g. ``fairness.sex.demographic_parity_difference``.
     """
     params: dict[str, Any] = {
-        "sensitive": sensitive, "intersection": intersection, "bins": bins, "n_boot": n_boot, "ci": ci,
-        "gap_threshold": gap_threshold, "min_group_size": min_group_size,
-    }  # fmt: skip
+        "sensitive": sensitive,
+        "intersection": intersection,
+        "bins": bins,
+        "n_boot": n_boot,
+        "ci": ci,
+        "gap_threshold": gap_threshold,
+        "min_group_size": min_group_size,
+    }
     return audit(
-        model, data, checks=["performance", "fairness"], fast=fast, seed=seed, device=device, progress=progress,
-        trust_pickle=trust_pickle, params={"fairness": params}, title=title or "dlaudit fairness", command=command, **data_kwargs,
-    )  # fmt: skip
+        model,
+        data,
+        checks=["performance", "fairness"],
+        fast=fast,
+        seed=seed,
+        device=device,
+        progress=progress,
+        trust_pickle=trust_pickle,
+        params={"fairness": params},
+        title=title or "dlaudit fairness",
+        command=command,
+        **data_kwargs,
+    )
 
 
 def mitigate(
@@ -704,12 +767,26 @@ def mitigate(
 
     bundle = _bundle(model, device=device, trust_pickle=trust_pickle)
     if isinstance(data, AuditData):
-        raise ConfigError("mitigation needs the model's training split as well as held-out data; pass a dataset name or file, not AuditData")
-    splits = for_card(bundle.card, data, split="both", data_dir=data_dir, target=target, sensitive=split_list(sensitive))
+        raise ConfigError(
+            "mitigation needs the model's training split as well as held-out data; pass a dataset name or file, not AuditData"
+        )
+    splits = for_card(
+        bundle.card, data, split="both", data_dir=data_dir, target=target, sensitive=split_list(sensitive)
+    )
     result = mitigate_bundle(
-        bundle, splits, sensitive=sensitive, methods=split_list(method), constraint=constraint, seed=seed, epochs=epochs,
-        max_iter=max_iter, eps=eps, bins=bins, n_boot=n_boot, progress=progress,
-    )  # fmt: skip
+        bundle,
+        splits,
+        sensitive=sensitive,
+        methods=split_list(method),
+        constraint=constraint,
+        seed=seed,
+        epochs=epochs,
+        max_iter=max_iter,
+        eps=eps,
+        bins=bins,
+        n_boot=n_boot,
+        progress=progress,
+    )
     if output is not None:
         for name, path in output_paths(str(output), list(result.models)).items():
             save_model(result.models[name], path)
@@ -755,13 +832,32 @@ def explain_model(
     seed_everything(seed)
     bundle = _bundle(model, device=str(resolve_device(device)), trust_pickle=trust_pickle)
     audit_data = data_for(bundle, data, **(data_options or {}))
-    return explain(bundle, audit_data, methods=methods, n=n, target=target, seed=seed, fast=fast, quality=quality, progress=progress, **params)
+    return explain(
+        bundle,
+        audit_data,
+        methods=methods,
+        n=n,
+        target=target,
+        seed=seed,
+        fast=fast,
+        quality=quality,
+        progress=progress,
+        **params,
+    )
 
 
 # -- the demo --------------------------------------------------------------------------------
 
 
-def demo(output_dir: str | Path = "reports", *, seed: int = 0, device: str = "auto", full: bool = False, retrain: bool = False, progress: ProgressFn | None = None) -> DemoResult:
+def demo(
+    output_dir: str | Path = "reports",
+    *,
+    seed: int = 0,
+    device: str = "auto",
+    full: bool = False,
+    retrain: bool = False,
+    progress: ProgressFn | None = None,
+) -> DemoResult:
     """Train (or reuse) three models and write their reports and a comparison page, offline (``dlaudit demo``)."""
     tune_malloc()
     from .demo import run_demo

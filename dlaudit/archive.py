@@ -129,7 +129,17 @@ def audit_pickle(data: bytes, allowed: Callable[[str, str], bool], member: str) 
         _AuditUnpickler(data, allowed).load()
     except pickle.UnpicklingError as err:
         raise UnsafeArchive(member, f"pickled Python objects: {err}") from err
-    except (EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError, OverflowError, MemoryError, RecursionError) as err:
+    except (
+        EOFError,
+        ValueError,
+        TypeError,
+        AttributeError,
+        IndexError,
+        KeyError,
+        OverflowError,
+        MemoryError,
+        RecursionError,
+    ) as err:
         raise UnsafeArchive(member, f"a pickle that cannot be checked ({type(err).__name__}: {err})") from err
 
 
@@ -139,9 +149,14 @@ def _audit_torch_save(data: bytes, member: str) -> None:
         torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
         first = str(err).strip().splitlines()
-        raise UnsafeArchive(member, f"pickled Python objects that weights_only=True refuses ({first[-1][:200] if first else 'UnpicklingError'})") from err
-    except Exception as err:  # torch raises many kinds on malformed payloads  # noqa: BLE001
-        raise UnsafeArchive(member, f"a torch.save payload that cannot be checked ({type(err).__name__}: {str(err)[:200]})") from err
+        raise UnsafeArchive(
+            member,
+            f"pickled Python objects that weights_only=True refuses ({first[-1][:200] if first else 'UnpicklingError'})",
+        ) from err
+    except Exception as err:  # torch raises many kinds on malformed payloads
+        raise UnsafeArchive(
+            member, f"a torch.save payload that cannot be checked ({type(err).__name__}: {str(err)[:200]})"
+        ) from err
 
 
 # -- graphs -----------------------------------------------------------------------------
@@ -150,7 +165,9 @@ _OPERATOR_NAMES = frozenset(
     "add sub mul truediv floordiv mod pow neg pos abs eq ne lt le gt ge and_ or_ xor not_ invert getitem "
     "lshift rshift matmul index truth".split()
 )
-_MATH_NAMES = frozenset("ceil floor trunc sqrt exp log log2 log10 sin cos tan tanh fabs pow isnan isinf isfinite".split())
+_MATH_NAMES = frozenset(
+    "ceil floor trunc sqrt exp log log2 log10 sin cos tan tanh fabs pow isnan isinf isfinite".split()
+)
 _TORCH_SYM_FUNCTIONS = frozenset(
     "sym_float sym_int sym_max sym_min sym_not sym_ite sym_sqrt sym_sum sym_fresh_size _sym_sqrt _assert _check "
     "_check_is_size _assert_async _assert_scalar".split()
@@ -203,9 +220,17 @@ _SYMPY_NAMES = _sympy_names()
 _IDENT = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 _NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 _EXPR_NODES = (
-    ast.Expression, ast.BinOp, ast.UnaryOp, ast.BoolOp, ast.Compare, ast.Load,
-    ast.operator, ast.unaryop, ast.boolop, ast.cmpop,
-)  # fmt: skip
+    ast.Expression,
+    ast.BinOp,
+    ast.UnaryOp,
+    ast.BoolOp,
+    ast.Compare,
+    ast.Load,
+    ast.operator,
+    ast.unaryop,
+    ast.boolop,
+    ast.cmpop,
+)
 
 
 def _safe_expression(text: str) -> bool:
@@ -240,7 +265,10 @@ def _safe_expression(text: str) -> bool:
                     return False
                 if not ok(arg):
                     return False
-            return all(isinstance(k.value, ast.Constant) and isinstance(k.value.value, (int, bool)) and k.arg is not None for k in node.keywords)
+            return all(
+                isinstance(k.value, ast.Constant) and isinstance(k.value.value, (int, bool)) and k.arg is not None
+                for k in node.keywords
+            )
         if isinstance(node, _EXPR_NODES):
             return all(ok(child) for child in ast.iter_child_nodes(node))
         return False
@@ -256,9 +284,14 @@ def _audit_graph(doc: Any, member: str) -> None:
         if isinstance(item, dict):
             for key, value in item.items():
                 if key == "target" and isinstance(value, str) and not _safe_target(value):
-                    raise UnsafeArchive(member, f"a graph node that calls {value[:120]!r}, which is not a torch operator")
+                    raise UnsafeArchive(
+                        member, f"a graph node that calls {value[:120]!r}, which is not a torch operator"
+                    )
                 if key == "expr_str" and isinstance(value, str) and not _safe_expression(value):
-                    raise UnsafeArchive(member, f"a symbolic-shape expression that is not plain arithmetic ({value[:120]!r}); torch would eval it")
+                    raise UnsafeArchive(
+                        member,
+                        f"a symbolic-shape expression that is not plain arithmetic ({value[:120]!r}); torch would eval it",
+                    )
                 if isinstance(value, (dict, list)):
                     stack.append(value)
         elif isinstance(item, list):
@@ -312,7 +345,12 @@ def _audit_export(zf: zipfile.ZipFile, infos: list[zipfile.ZipInfo]) -> None:
     raw: set[str] = set()  # tensor payloads stored as plain bytes (never unpickled)
     pickled: set[str] = set()  # members torch will unpickle
     for rel, info in by_rel.items():
-        if rel.startswith("data/weights/") and rel.endswith("_weights_config.json") or rel.startswith("data/constants/") and rel.endswith("_constants_config.json"):
+        if (
+            rel.startswith("data/weights/")
+            and rel.endswith("_weights_config.json")
+            or rel.startswith("data/constants/")
+            and rel.endswith("_constants_config.json")
+        ):
             folder = rel.rsplit("/", 1)[0] + "/"
             for fqn, meta in _payload_config(_json(zf, info), info.filename).items():
                 path = meta.get("path_name")
@@ -334,10 +372,16 @@ def _audit_export(zf: zipfile.ZipFile, infos: list[zipfile.ZipInfo]) -> None:
             if rel.startswith("models/") or rel == "serialized_exported_program.json":
                 _audit_graph(doc, info.filename)
             continue
-        if rel in pickled or rel.startswith(("data/sample_inputs/", "data/weights/", "data/constants/")) or rel.endswith((".pt", ".pkl")):
+        if (
+            rel in pickled
+            or rel.startswith(("data/sample_inputs/", "data/weights/", "data/constants/"))
+            or rel.endswith((".pt", ".pkl"))
+        ):
             _audit_torch_save(_read(zf, info), info.filename)
             continue
-        raise UnsafeArchive(info.filename, "a member of a kind dlaudit does not know, so it cannot tell what torch would do with it")
+        raise UnsafeArchive(
+            info.filename, "a member of a kind dlaudit does not know, so it cannot tell what torch would do with it"
+        )
 
 
 def _audit_torchscript(zf: zipfile.ZipFile, infos: list[zipfile.ZipInfo]) -> None:
@@ -408,4 +452,3 @@ class _NoPickle:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(pickle, name)
-

@@ -12,8 +12,8 @@ Formats are told apart by content, not by extension:
 Foreign models (2-4) take their card from ``card=`` or a sidecar JSON file
 (``model.card.json`` or ``model.pt.card.json``).
 """
-from __future__ import annotations
 
+from __future__ import annotations
 
 import contextlib
 import importlib
@@ -22,16 +22,17 @@ import logging
 import pickle
 import warnings
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 from torch import nn
 
 from .archive import EXPORT, TORCHSCRIPT, UnsafeArchive, audit_archive, guarded_loading
 from .card import ModelCard
-from .errors import CardError, DlauditError, ModelLoadError
+from .errors import CardError, ModelLoadError
 from .models import build_model
 from .utils import atomic_write, batched_logits, eval_mode, resolve_device
 
@@ -144,12 +145,16 @@ def load_model(
     """
     path = Path(path)
     if not path.exists():
-        raise ModelLoadError(f"model file {path} does not exist; check the path, or train one with 'dlaudit train cnn -o {path.name}'")
+        raise ModelLoadError(
+            f"model file {path} does not exist; check the path, or train one with 'dlaudit train cnn -o {path.name}'"
+        )
     if path.is_dir():
         raise ModelLoadError(f"{path} is a directory, not a model file")
     size = path.stat().st_size
     if size == 0:
-        raise ModelLoadError(f"model file {path} is empty (0 bytes); it was probably not written completely; save it again")
+        raise ModelLoadError(
+            f"model file {path} is empty (0 bytes); it was probably not written completely; save it again"
+        )
     head = path.read_bytes()[:4]
     dev = resolve_device(device)
 
@@ -161,14 +166,22 @@ def load_model(
             raise ModelLoadError(f"model file {path} is a damaged zip archive ({err}); save it again") from err
         if any(n.endswith("/constants.pkl") for n in names) and any("/code/" in n for n in names):
             module, fmt = _load_torchscript(path, trust_pickle=trust_pickle), "torchscript"
-        elif any(n.endswith("archive_format") or "serialized_exported_program" in n or n.endswith(".json") and "/models/" in n for n in names):
+        elif any(
+            n.endswith("archive_format")
+            or "serialized_exported_program" in n
+            or n.endswith(".json")
+            and "/models/" in n
+            for n in names
+        ):
             module, fmt = _load_exported(path, trust_pickle=trust_pickle), "torch.export"
         else:
             return _load_torch_save(path, card=card, trust_pickle=trust_pickle, device=dev)
         bundle = ModelBundle(module, _foreign_card(path, card, module), device=dev, source=str(path), format=fmt)
         return _apply_postprocess(bundle)
     if head[:2] == b"PK":
-        raise ModelLoadError(f"model file {path} looks like a truncated zip archive (no end-of-archive record); it was probably cut off while copying; save or copy it again")
+        raise ModelLoadError(
+            f"model file {path} looks like a truncated zip archive (no end-of-archive record); it was probably cut off while copying; save or copy it again"
+        )
     if head[:1] == b"\x80":  # a raw pickle stream: torch's legacy format
         return _load_torch_save(path, card=card, trust_pickle=trust_pickle, device=dev)
     raise ModelLoadError(
@@ -200,7 +213,10 @@ def _audited(path: Path, kind: str, trust_pickle: bool) -> contextlib.AbstractCo
 
 def _load_torchscript(path: Path, *, trust_pickle: bool = False) -> nn.Module:
     try:
-        with _audited(path, TORCHSCRIPT, trust_pickle), warnings.catch_warnings():  # TorchScript is deprecated upstream, but users still ship it
+        with (
+            _audited(path, TORCHSCRIPT, trust_pickle),
+            warnings.catch_warnings(),
+        ):  # TorchScript is deprecated upstream, but users still ship it
             warnings.simplefilter("ignore", FutureWarning)
             return torch.jit.load(str(path), map_location="cpu")
     except (RuntimeError, ValueError) as err:
@@ -242,16 +258,22 @@ def _load_exported(path: Path, *, trust_pickle: bool = False) -> nn.Module:
         raise
     except pickle.UnpicklingError as err:  # the guard stopped an unpickling the audit did not foresee
         raise _pickle_refused(path, f"pickled Python objects ({_first_line(err)})") from err
-    except Exception as err:  # torch raises many types here (RuntimeError, KeyError, ...)  # noqa: BLE001
+    except Exception as err:  # torch raises many types here (RuntimeError, KeyError, ...)
         raise ModelLoadError(f"torch.export program {path} could not be loaded: {_first_line(err)}") from err
     static_batch = None
-    placeholders = [n for n in program.graph.nodes if n.op == "placeholder" and n.name in program.graph_signature.user_inputs]
+    placeholders = [
+        n for n in program.graph.nodes if n.op == "placeholder" and n.name in program.graph_signature.user_inputs
+    ]
     if placeholders:
         val = placeholders[0].meta.get("val")
         if val is not None and isinstance(val.shape[0], int):
             static_batch = int(val.shape[0])
     module = _ExportedModule(program.module(), static_batch)
-    module._dlaudit_input_shape = tuple(int(s) for s in val.shape[1:]) if placeholders and val is not None and all(isinstance(s, int) for s in val.shape[1:]) else None  # type: ignore[attr-defined]
+    module._dlaudit_input_shape = (
+        tuple(int(s) for s in val.shape[1:])
+        if placeholders and val is not None and all(isinstance(s, int) for s in val.shape[1:])
+        else None
+    )  # type: ignore[attr-defined]
     return module
 
 
@@ -263,7 +285,9 @@ def _load_torch_save(path: Path, *, card: Any, trust_pickle: bool, device: torch
             raise _pickle_refused(path, "pickled Python objects (a whole nn.Module?)") from err
         obj = _load_trusted_pickle(path)
     except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile) as err:
-        raise ModelLoadError(f"{path} could not be read as a torch file ({_first_line(err)}); it may be truncated or corrupt") from err
+        raise ModelLoadError(
+            f"{path} could not be read as a torch file ({_first_line(err)}); it may be truncated or corrupt"
+        ) from err
 
     if isinstance(obj, nn.Module):
         bundle = ModelBundle(obj, _foreign_card(path, card, obj), device=device, source=str(path), format="pickle")
@@ -292,7 +316,9 @@ def _load_trusted_pickle(path: Path) -> Any:
 def _from_checkpoint(path: Path, obj: dict[str, Any], card: Any, device: torch.device) -> ModelBundle:
     version = obj.get("version")
     if version != CHECKPOINT_VERSION:
-        raise ModelLoadError(f"{path} is a dlaudit checkpoint of version {version}; this dlaudit reads version {CHECKPOINT_VERSION}; upgrade dlaudit")
+        raise ModelLoadError(
+            f"{path} is a dlaudit checkpoint of version {version}; this dlaudit reads version {CHECKPOINT_VERSION}; upgrade dlaudit"
+        )
     stored = dict(obj.get("card") or {})
     overrides = _card_dict(card)
     full = ModelCard.from_dict({**stored, **overrides}, source=str(path))
@@ -324,7 +350,9 @@ def _rebuild(card: ModelCard, state: dict[str, torch.Tensor], path: Path) -> nn.
     try:
         module.load_state_dict(state)
     except RuntimeError as err:
-        raise ModelLoadError(f"{path}: the weights do not fit architecture {card.architecture!r} {kwargs}: {_first_line(err)}") from err
+        raise ModelLoadError(
+            f"{path}: the weights do not fit architecture {card.architecture!r} {kwargs}: {_first_line(err)}"
+        ) from err
     return module
 
 
@@ -375,8 +403,10 @@ def _infer_num_classes(path: Path, module: nn.Module, input_shape: tuple[int, ..
     try:
         with torch.no_grad():
             out = module.eval()(torch.zeros((2, *input_shape)))
-    except Exception as err:  # a foreign model can fail in any way  # noqa: BLE001
-        raise CardError(f"{path}: could not run the model on an input of shape {input_shape} to count its classes ({_first_line(err)}); give num_classes on the card") from err
+    except Exception as err:  # a foreign model can fail in any way
+        raise CardError(
+            f"{path}: could not run the model on an input of shape {input_shape} to count its classes ({_first_line(err)}); give num_classes on the card"
+        ) from err
     if not isinstance(out, torch.Tensor) or out.ndim != 2:
         raise CardError(f"{path}: the model returns {_describe(out)}, but dlaudit needs (N, classes) logits")
     return int(out.shape[1])
@@ -394,7 +424,9 @@ def _apply_postprocess(bundle: ModelBundle) -> ModelBundle:
         return bundle
     kind = spec.get("kind") if isinstance(spec, dict) else None
     if kind not in POSTPROCESSORS:
-        raise ModelLoadError(f"{bundle.source}: unknown post-processing {kind!r} on the card; known: {', '.join(sorted(POSTPROCESSORS)) or 'none'}")
+        raise ModelLoadError(
+            f"{bundle.source}: unknown post-processing {kind!r} on the card; known: {', '.join(sorted(POSTPROCESSORS)) or 'none'}"
+        )
     wrap = POSTPROCESSORS[kind]
     if isinstance(wrap, str):
         module_name, _, attr = wrap.partition(":")
@@ -406,5 +438,3 @@ def _apply_postprocess(bundle: ModelBundle) -> ModelBundle:
 def _first_line(err: BaseException) -> str:
     text = str(err).strip().splitlines()
     return text[0][:300] if text else type(err).__name__
-
-

@@ -1,4 +1,5 @@
 """ModelCard: what an audit needs to know about a model and cannot guess."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -115,7 +116,9 @@ class ModelCard:
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
-            raise CardError(f"{source}: unknown card field(s) {', '.join(unknown)}; valid fields: {', '.join(sorted(known))}")
+            raise CardError(
+                f"{source}: unknown card field(s) {', '.join(unknown)}; valid fields: {', '.join(sorted(known))}"
+            )
         missing = [k for k in ("input_shape", "num_classes") if data.get(k) is None]
         if missing:
             raise CardError(

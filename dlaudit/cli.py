@@ -29,7 +29,7 @@ FAST_HELP = "A cheaper configuration for CI (fewer samples and steps); the outpu
 class DlauditGroup(click.Group):
     """Turns every :class:`~dlaudit.errors.DlauditError` into one line on stderr and exit code 2."""
 
-    def main(self, *args: Any, **kwargs: Any) -> Any:  # noqa: D102
+    def main(self, *args: Any, **kwargs: Any) -> Any:
         kwargs.pop("standalone_mode", None)
         try:
             return super().main(*args, standalone_mode=False, **kwargs)
@@ -92,8 +92,18 @@ def _options(*opts: Callable[[Any], Any]) -> Callable[[Callable[..., Any]], Call
 
 
 data_options = _options(
-    click.option("--data", "data", default=None, help="Dataset name (digits, mnist, fashion-mnist, adult, german, synthetic-credit) or a .npz/.csv file; default: the held-out split on the model's card."),
-    click.option("--data-dir", type=click.Path(file_okay=False), default=None, help="Where a named dataset's files are (or are downloaded to)."),
+    click.option(
+        "--data",
+        "data",
+        default=None,
+        help="Dataset name (digits, mnist, fashion-mnist, adult, german, synthetic-credit) or a .npz/.csv file; default: the held-out split on the model's card.",
+    ),
+    click.option(
+        "--data-dir",
+        type=click.Path(file_okay=False),
+        default=None,
+        help="Where a named dataset's files are (or are downloaded to).",
+    ),
     click.option("--target", default=None, help="Label column of a csv file."),
     click.option("--sensitive", default=None, help="Sensitive column(s), comma-separated."),
 )
@@ -101,13 +111,27 @@ data_options = _options(
 
 run_options = _options(
     click.option("--seed", type=int, default=0, show_default=True, help="Seed of every random step."),
-    click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True, help="auto: CUDA when available."),
+    click.option(
+        "--device",
+        type=click.Choice(["auto", "cpu", "cuda"]),
+        default="auto",
+        show_default=True,
+        help="auto: CUDA when available.",
+    ),
     click.option("--quiet", "-q", is_flag=True, help="No progress output."),
 )
 
 model_options = _options(
-    click.option("--trust-pickle", is_flag=True, help="Allow loading a whole pickled nn.Module (runs code from the file)."),
-    click.option("--card", "card_file", type=click.Path(dir_okay=False), default=None, help="Card JSON for a foreign model (default: <model>.card.json beside it)."),
+    click.option(
+        "--trust-pickle", is_flag=True, help="Allow loading a whole pickled nn.Module (runs code from the file)."
+    ),
+    click.option(
+        "--card",
+        "card_file",
+        type=click.Path(dir_okay=False),
+        default=None,
+        help="Card JSON for a foreign model (default: <model>.card.json beside it).",
+    ),
     click.option("--input-shape", default=None, help="Foreign model: input shape of one sample, e.g. 1,28,28."),
     click.option("--num-classes", type=int, default=None, help="Foreign model: number of classes."),
     click.option("--value-range", default=None, help="Foreign model: input value range, e.g. 0,1."),
@@ -122,7 +146,9 @@ _DATA_KEYS = ("data_dir", "target", "sensitive")
 def load_bundle(model: str, kw: dict[str, Any]) -> api.ModelBundle:
     """Load MODEL with the model options in ``kw`` (popped from it)."""
     overrides = {k: kw.pop(k, None) for k in _MODEL_KEYS}
-    return api.load_model(model, trust_pickle=kw.pop("trust_pickle", False), device=kw.get("device", "auto"), **overrides)
+    return api.load_model(
+        model, trust_pickle=kw.pop("trust_pickle", False), device=kw.get("device", "auto"), **overrides
+    )
 
 
 def data_kwargs(kw: dict[str, Any]) -> dict[str, Any]:
@@ -130,7 +156,9 @@ def data_kwargs(kw: dict[str, Any]) -> dict[str, Any]:
 
 
 def _setup_logging(quiet: bool) -> None:
-    logging.basicConfig(level=logging.WARNING if not quiet else logging.ERROR, format="dlaudit: %(levelname)s: %(message)s")
+    logging.basicConfig(
+        level=logging.WARNING if not quiet else logging.ERROR, format="dlaudit: %(levelname)s: %(message)s"
+    )
 
 
 # -- commands -------------------------------------------------------------------------
@@ -147,8 +175,19 @@ def cli() -> None:
 
 @cli.command(context_settings=CONTEXT)
 @click.argument("arch", type=click.Choice(api.TRAINABLE))
-@click.option("--data", "data", default="digits", show_default=True, help="Dataset to train on: a name (digits, mnist, fashion-mnist, adult, german, synthetic-credit) or a .npz/.csv file.")
-@click.option("--data-dir", type=click.Path(file_okay=False), default=None, help="Where a named dataset's files are (or are downloaded to).")
+@click.option(
+    "--data",
+    "data",
+    default="digits",
+    show_default=True,
+    help="Dataset to train on: a name (digits, mnist, fashion-mnist, adult, german, synthetic-credit) or a .npz/.csv file.",
+)
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Where a named dataset's files are (or are downloaded to).",
+)
 @click.option("--target", default=None, help="Label column of a csv file.")
 @click.option("--sensitive", default=None, help="Sensitive column(s), comma-separated.")
 @click.option("--epochs", type=click.IntRange(min=1), default=None, help="Training epochs (default per model).")
@@ -157,14 +196,27 @@ def cli() -> None:
 @click.option("--optimizer", type=click.Choice(["adam", "sgd"]), default=None)
 @click.option("--weight-decay", type=click.FloatRange(min=0), default=0.0, show_default=True)
 @click.option("--hidden", default=None, help="Hidden sizes of mlp / numpy-mlp, e.g. 128,64.")
-@click.option("--adversarial", type=click.Choice(["none", "pgd", "fgsm", "trades"]), default=None, help="Adversarial training: pgd (Madry et al. 2018), fgsm (fast, random start, Wong et al. 2020), trades (Zhang et al. 2019).")
+@click.option(
+    "--adversarial",
+    type=click.Choice(["none", "pgd", "fgsm", "trades"]),
+    default=None,
+    help="Adversarial training: pgd (Madry et al. 2018), fgsm (fast, random start, Wong et al. 2020), trades (Zhang et al. 2019).",
+)
 @click.option("--eps", type=float, default=None, help="Adversarial training budget (L-inf, input units), e.g. 0.1.")
 @click.option("--alpha", type=float, default=None, help="Attack step size (default 2.5*eps/steps; fgsm 1.25*eps).")
 @click.option("--steps", type=int, default=None, help="Attack steps per batch (default 10; fgsm 1).")
 @click.option("--beta", type=float, default=None, help="TRADES robustness weight (default 6).")
 @run_options
-@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="Where to write the model (a dlaudit checkpoint).")
-@click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None, help="Write the card and metrics as JSON.")
+@click.option(
+    "-o",
+    "--output",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="Where to write the model (a dlaudit checkpoint).",
+)
+@click.option(
+    "--json", "json_path", type=click.Path(dir_okay=False), default=None, help="Write the card and metrics as JSON."
+)
 def train(arch: str, data: str, output: str, json_path: str | None, quiet: bool, **kw: Any) -> None:
     """Train a reference model on a dataset's training split and save it."""
     _setup_logging(quiet)
@@ -175,8 +227,14 @@ def train(arch: str, data: str, output: str, json_path: str | None, quiet: bool,
         api.save_json(json_path, {"model": output, "card": bundle.card.to_dict(), "accuracy": m["test_accuracy"]})
     if not quiet:
         adv = (bundle.card.training or {}).get("adversarial")
-        how = f" with {adv['method']} adversarial training (eps {adv['eps']:g}, {adv['steps']} steps, alpha {adv['alpha']:.3g})" if adv else ""
-        click.echo(f"trained {arch} on {bundle.card.dataset}{how}: held-out accuracy {m['test_accuracy']:.4f} (train {m['train_accuracy']:.4f}) in {m['train_seconds']:.1f} s -> {output}")
+        how = (
+            f" with {adv['method']} adversarial training (eps {adv['eps']:g}, {adv['steps']} steps, alpha {adv['alpha']:.3g})"
+            if adv
+            else ""
+        )
+        click.echo(
+            f"trained {arch} on {bundle.card.dataset}{how}: held-out accuracy {m['test_accuracy']:.4f} (train {m['train_accuracy']:.4f}) in {m['train_seconds']:.1f} s -> {output}"
+        )
 
 
 @cli.command(context_settings=CONTEXT)
@@ -184,7 +242,15 @@ def train(arch: str, data: str, output: str, json_path: str | None, quiet: bool,
 @data_options
 @model_options
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto")
-@click.option("--json", "json_path", is_flag=False, flag_value="-", default=None, metavar="PATH", help="Write the card and accuracy as JSON to PATH (alone, or '-': print it).")
+@click.option(
+    "--json",
+    "json_path",
+    is_flag=False,
+    flag_value="-",
+    default=None,
+    metavar="PATH",
+    help="Write the card and accuracy as JSON to PATH (alone, or '-': print it).",
+)
 def info(model: str, data: str | None, json_path: str | None, **kw: Any) -> None:
     """Show a model's card and its held-out accuracy."""
     out = api.info(load_bundle(model, kw), data, **data_kwargs(kw))
@@ -195,10 +261,24 @@ def info(model: str, data: str | None, json_path: str | None, **kw: Any) -> None
         api.save_json(json_path, out)
     card = out["card"]
     click.echo(f"model         {model} ({out['format']}, {out['parameters']:,} parameters)")
-    for key in ("architecture", "arch_kwargs", "modality", "input_shape", "num_classes", "value_range", "class_names", "dataset", "split", "training", "metrics"):
+    for key in (
+        "architecture",
+        "arch_kwargs",
+        "modality",
+        "input_shape",
+        "num_classes",
+        "value_range",
+        "class_names",
+        "dataset",
+        "split",
+        "training",
+        "metrics",
+    ):
         if card.get(key) not in (None, {}, []):
             click.echo(f"{key:<13} {card[key]}")
-    click.echo(f"accuracy      {out['accuracy']:.4f} on {out['data']['n']} samples of {out['data']['name']} ({out['data']['split']})")
+    click.echo(
+        f"accuracy      {out['accuracy']:.4f} on {out['data']['n']} samples of {out['data']['name']} ({out['data']['split']})"
+    )
 
 
 @cli.command(context_settings=CONTEXT)
@@ -206,29 +286,106 @@ def info(model: str, data: str | None, json_path: str | None, **kw: Any) -> None
 @data_options
 @model_options
 @run_options
-@click.option("-o", "--output", type=click.Path(dir_okay=False), default=None, help="HTML report path (default reports/<model>.html).")
-@click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None, help="Also write the whole report as JSON (schema 1, flat 'metrics' object).")
-@click.option("--markdown", "markdown_path", type=click.Path(dir_okay=False), default=None, help="Also write a Markdown summary (for a PR comment or $GITHUB_STEP_SUMMARY).")
-@click.option("--junit", "junit_path", type=click.Path(dir_okay=False), default=None, help="Also write JUnit XML, one testcase per gate.")
-@click.option("--checks", default=None, help="Sections to run, comma-separated (default: " + ",".join(api.default_analyses()) + ").")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="HTML report path (default reports/<model>.html).",
+)
+@click.option(
+    "--json",
+    "json_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Also write the whole report as JSON (schema 1, flat 'metrics' object).",
+)
+@click.option(
+    "--markdown",
+    "markdown_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Also write a Markdown summary (for a PR comment or $GITHUB_STEP_SUMMARY).",
+)
+@click.option(
+    "--junit",
+    "junit_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Also write JUnit XML, one testcase per gate.",
+)
+@click.option(
+    "--checks",
+    default=None,
+    help="Sections to run, comma-separated (default: " + ",".join(api.default_analyses()) + ").",
+)
 @click.option("--fast/--no-fast", default=None, help=FAST_HELP)
-@click.option("--fail-on", "fail_on", multiple=True, metavar="GATE", help="Fail (exit 1) when 'METRIC OP NUMBER' is true, e.g. 'performance.accuracy < 0.95'. Repeatable.")
-@click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None, help="TOML file with a [tool.dlaudit] table (default: ./pyproject.toml when it has one).")
-@click.option("--baseline", "baseline_path", type=click.Path(dir_okay=False), default=None, help="An earlier JSON report: exit 1 when a headline metric regressed beyond --max-drop.")
-@click.option("--max-drop", type=click.FloatRange(min=0), default=None, help="How much a headline metric may get worse than the baseline (absolute; default 0.02).")
-def report(model: str, output: str | None, checks: str | None, fast: bool | None, fail_on: tuple[str, ...], config_path: str | None, baseline_path: str | None, max_drop: float | None, quiet: bool, **kw: Any) -> None:
+@click.option(
+    "--fail-on",
+    "fail_on",
+    multiple=True,
+    metavar="GATE",
+    help="Fail (exit 1) when 'METRIC OP NUMBER' is true, e.g. 'performance.accuracy < 0.95'. Repeatable.",
+)
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="TOML file with a [tool.dlaudit] table (default: ./pyproject.toml when it has one).",
+)
+@click.option(
+    "--baseline",
+    "baseline_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="An earlier JSON report: exit 1 when a headline metric regressed beyond --max-drop.",
+)
+@click.option(
+    "--max-drop",
+    type=click.FloatRange(min=0),
+    default=None,
+    help="How much a headline metric may get worse than the baseline (absolute; default 0.02).",
+)
+def report(
+    model: str,
+    output: str | None,
+    checks: str | None,
+    fast: bool | None,
+    fail_on: tuple[str, ...],
+    config_path: str | None,
+    baseline_path: str | None,
+    max_drop: float | None,
+    quiet: bool,
+    **kw: Any,
+) -> None:
     """Audit MODEL and write an HTML report (and JSON, Markdown, JUnit on request).
 
     Exit status: 0 when every gate passes (no --fail-on condition is met), 1 when
     one fails (or the baseline regressed), 2 on bad usage or bad input.
     """
     _setup_logging(quiet)
-    paths = {"html": output or str(Path("reports") / f"{Path(model).stem}.html"), **{f: kw.pop(f"{f}_path") for f in ("json", "markdown", "junit")}}
+    paths = {
+        "html": output or str(Path("reports") / f"{Path(model).stem}.html"),
+        **{f: kw.pop(f"{f}_path") for f in ("json", "markdown", "junit")},
+    }
     card = api.card_overrides(**{k: kw.pop(k, None) for k in _MODEL_KEYS})
     rep = api.report(
-        model, kw.pop("data"), checks=checks, fast=fast, gates=fail_on, config=config_path, baseline=baseline_path, max_drop=max_drop,
-        card=card, seed=kw["seed"], device=kw["device"], trust_pickle=kw["trust_pickle"], progress=TerminalProgress(quiet), **data_kwargs(kw),
-    )  # fmt: skip
+        model,
+        kw.pop("data"),
+        checks=checks,
+        fast=fast,
+        gates=fail_on,
+        config=config_path,
+        baseline=baseline_path,
+        max_drop=max_drop,
+        card=card,
+        seed=kw["seed"],
+        device=kw["device"],
+        trust_pickle=kw["trust_pickle"],
+        progress=TerminalProgress(quiet),
+        **data_kwargs(kw),
+    )
     for fmt, path in paths.items():
         if path:
             rep.save(path, format=fmt)
@@ -250,13 +407,22 @@ def _echo_outcome(rep: Any, paths: dict[str, str]) -> None:
         if s.status != "ok":
             click.echo(f"{s.status.upper():<7} {s.title}: {s.reason}")
     for g in rep.gates:
-        click.echo(f"{'PASS' if g.passed else 'FAIL':<7} {g.gate}  (value {api.format_number(g.value)}{'; ' + g.message if g.message else ''})")
+        click.echo(
+            f"{'PASS' if g.passed else 'FAIL':<7} {g.gate}  (value {api.format_number(g.value)}{'; ' + g.message if g.message else ''})"
+        )
     if rep.gates:
         click.echo(api.verdict_text(rep))
 
 
 @cli.command(context_settings=CONTEXT)
-@click.option("-o", "--output-dir", type=click.Path(file_okay=False), default="reports", show_default=True, help="Where the models and reports go.")
+@click.option(
+    "-o",
+    "--output-dir",
+    type=click.Path(file_okay=False),
+    default="reports",
+    show_default=True,
+    help="Where the models and reports go.",
+)
 @click.option("--full", is_flag=True, help="Audit with the full configuration instead of the fast one (slower).")
 @click.option("--retrain", is_flag=True, help="Train the models again even when cached in the output directory.")
 @run_options
@@ -267,7 +433,9 @@ def demo(output_dir: str, full: bool, retrain: bool, quiet: bool, seed: int, dev
     synthetic-credit: reports/demo-*.html and reports/demo-comparison.html.
     """
     _setup_logging(quiet)
-    result = api.demo(output_dir, seed=seed, device=device, full=full, retrain=retrain, progress=TerminalProgress(quiet))
+    result = api.demo(
+        output_dir, seed=seed, device=device, full=full, retrain=retrain, progress=TerminalProgress(quiet)
+    )
     if not quiet:
         for name, path in result.reports.items():
             acc = result.metrics[name].get("performance.accuracy")
@@ -287,21 +455,47 @@ def demo(output_dir: str, full: bool, retrain: bool, quiet: bool, seed: int, dev
 @click.option("--eps-l2", default="0.5,1,2", show_default=True, help="L2 budgets (input units), comma-separated.")
 @click.option("--steps", type=int, default=40, show_default=True, help="PGD steps.")
 @click.option("--alpha", type=float, default=None, help="PGD step size (default 2.5*eps/steps).")
-@click.option("--restarts", type=int, default=1, show_default=True, help="PGD random restarts (each sample keeps its worst case).")
+@click.option(
+    "--restarts", type=int, default=1, show_default=True, help="PGD random restarts (each sample keeps its worst case)."
+)
 @click.option("--n", "n", type=int, default=None, help="Attack a seeded random subset of N samples (default all).")
-@click.option("--batch-size", type=int, default=None, help="Inputs per batch (default: picked by a short throughput probe).")
-@click.option("--no-early-stop", is_flag=True, help="Run every PGD step on every sample (plain PGD; slower, never stronger).")
+@click.option(
+    "--batch-size", type=int, default=None, help="Inputs per batch (default: picked by a short throughput probe)."
+)
+@click.option(
+    "--no-early-stop", is_flag=True, help="Run every PGD step on every sample (plain PGD; slower, never stronger)."
+)
 @click.option("--fast", is_flag=True, help=FAST_HELP + " Here: PGD-10 on at most 200 samples.")
-@click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None, help="Write the results as JSON (flat 'metrics' object).")
+@click.option(
+    "--json",
+    "json_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Write the results as JSON (flat 'metrics' object).",
+)
 def attack(model: str, json_path: str | None, no_early_stop: bool, quiet: bool, **kw: Any) -> None:
     """Robust accuracy of MODEL under FGSM and PGD at each budget."""
     _setup_logging(quiet)
     bundle = load_bundle(model, kw)
     result = api.attack(
-        bundle, kw.pop("data"), attacks=kw["attacks"], norms=kw["norms"], eps=kw["eps"], eps_l2=kw["eps_l2"], steps=kw["steps"],
-        alpha=kw["alpha"], restarts=kw["restarts"], n=kw["n"], batch_size=kw["batch_size"], early_stop=not no_early_stop, fast=kw["fast"],
-        seed=kw["seed"], device=kw["device"], progress=TerminalProgress(quiet), **data_kwargs(kw),
-    )  # fmt: skip
+        bundle,
+        kw.pop("data"),
+        attacks=kw["attacks"],
+        norms=kw["norms"],
+        eps=kw["eps"],
+        eps_l2=kw["eps_l2"],
+        steps=kw["steps"],
+        alpha=kw["alpha"],
+        restarts=kw["restarts"],
+        n=kw["n"],
+        batch_size=kw["batch_size"],
+        early_stop=not no_early_stop,
+        fast=kw["fast"],
+        seed=kw["seed"],
+        device=kw["device"],
+        progress=TerminalProgress(quiet),
+        **data_kwargs(kw),
+    )
     if json_path:
         api.save_json(json_path, {"model": model, **result.to_dict()})
     if quiet:
@@ -312,7 +506,9 @@ def attack(model: str, json_path: str | None, no_early_stop: bool, quiet: bool, 
         lo, hi = row["ci"]
         click.echo(f"{row['attack']:<12} {row['eps']:>6g}  {row['accuracy']:8.4f}  {lo:.3f}-{hi:.3f}")
     fast = " (--fast)" if p.get("fast") else ""
-    click.echo(f"{p['n']} samples of {p['data']} ({p['split']}), PGD-{p['steps']} alpha {p['alpha']}, batch size {p['batch_size']} ({p['batch_size_chosen_by']}), {result.seconds:.1f} s{fast}")
+    click.echo(
+        f"{p['n']} samples of {p['data']} ({p['split']}), PGD-{p['steps']} alpha {p['alpha']}, batch size {p['batch_size']} ({p['batch_size_chosen_by']}), {result.seconds:.1f} s{fast}"
+    )
     for f in result.findings:
         click.echo(f"{f.severity}: {f.message}")
 
@@ -340,7 +536,10 @@ def _cell(value: Any, width: int = 10) -> str:
 
 
 def _echo_table(columns: list[str], rows: list[list[Any]]) -> None:
-    widths = [max(len(str(c)), *(len(_cell(r[i]).strip()) for r in rows)) if rows else len(str(c)) for i, c in enumerate(columns)]
+    widths = [
+        max(len(str(c)), *(len(_cell(r[i]).strip()) for r in rows)) if rows else len(str(c))
+        for i, c in enumerate(columns)
+    ]
     click.echo("  ".join(f"{str(c):>{w}}" for c, w in zip(columns, widths)))
     for r in rows:
         click.echo("  ".join(_cell(v, w) for v, w in zip(r, widths)))
@@ -351,25 +550,80 @@ def _echo_table(columns: list[str], rows: list[list[Any]]) -> None:
 @data_options
 @model_options
 @run_options
-@click.option("--intersection", is_flag=True, help="Also judge the intersection of the sensitive features (e.g. sex&race).")
-@click.option("--bins", "bins", multiple=True, help="Bin edges of a continuous feature, COLUMN=EDGE[,EDGE...] (default age=25,60). Repeatable.")
-@click.option("--n-boot", type=click.IntRange(min=0), default=None, help="Bootstrap resamples for the intervals (default 1000; 200 with --fast).")
-@click.option("--gap-threshold", type=click.FloatRange(min=0), default=0.1, show_default=True, help="Gaps above this are warnings.")
-@click.option("--min-group-size", type=click.IntRange(min=1), default=30, show_default=True, help="Smaller groups are flagged, not judged.")
+@click.option(
+    "--intersection", is_flag=True, help="Also judge the intersection of the sensitive features (e.g. sex&race)."
+)
+@click.option(
+    "--bins",
+    "bins",
+    multiple=True,
+    help="Bin edges of a continuous feature, COLUMN=EDGE[,EDGE...] (default age=25,60). Repeatable.",
+)
+@click.option(
+    "--n-boot",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Bootstrap resamples for the intervals (default 1000; 200 with --fast).",
+)
+@click.option(
+    "--gap-threshold",
+    type=click.FloatRange(min=0),
+    default=0.1,
+    show_default=True,
+    help="Gaps above this are warnings.",
+)
+@click.option(
+    "--min-group-size",
+    type=click.IntRange(min=1),
+    default=30,
+    show_default=True,
+    help="Smaller groups are flagged, not judged.",
+)
 @click.option("--fast", is_flag=True, help=FAST_HELP + " Here: 200 bootstrap resamples and PGD-10.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), default=None, help="Also write an HTML report.")
-@click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None, help="Write the result as JSON (flat 'metrics' object).")
-@click.option("--fail-on", "fail_on", multiple=True, help="Fail (exit 1) when 'METRIC OP NUMBER' is true, e.g. 'fairness.sex.demographic_parity_difference > 0.1'. Repeatable.")
-def fairness(model: str, sensitive: str | None, bins: tuple[str, ...], output: str | None, json_path: str | None, fail_on: tuple[str, ...], quiet: bool, **kw: Any) -> None:
+@click.option(
+    "--json",
+    "json_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Write the result as JSON (flat 'metrics' object).",
+)
+@click.option(
+    "--fail-on",
+    "fail_on",
+    multiple=True,
+    help="Fail (exit 1) when 'METRIC OP NUMBER' is true, e.g. 'fairness.sex.demographic_parity_difference > 0.1'. Repeatable.",
+)
+def fairness(
+    model: str,
+    sensitive: str | None,
+    bins: tuple[str, ...],
+    output: str | None,
+    json_path: str | None,
+    fail_on: tuple[str, ...],
+    quiet: bool,
+    **kw: Any,
+) -> None:
     """Group fairness of MODEL over sensitive features (fairlearn metrics with bootstrap intervals)."""
     _setup_logging(quiet)
     gates = api.parse_gates(fail_on)
     bundle = load_bundle(model, kw)
     rep = api.fairness_report(
-        bundle, kw.pop("data"), sensitive=sensitive, intersection=kw["intersection"], bins=_bins(bins), n_boot=kw["n_boot"],
-        gap_threshold=kw["gap_threshold"], min_group_size=kw["min_group_size"], seed=kw["seed"], fast=kw["fast"], device=kw["device"],
-        progress=TerminalProgress(quiet), data_dir=kw.get("data_dir"), target=kw.get("target"),
-    )  # fmt: skip
+        bundle,
+        kw.pop("data"),
+        sensitive=sensitive,
+        intersection=kw["intersection"],
+        bins=_bins(bins),
+        n_boot=kw["n_boot"],
+        gap_threshold=kw["gap_threshold"],
+        min_group_size=kw["min_group_size"],
+        seed=kw["seed"],
+        fast=kw["fast"],
+        device=kw["device"],
+        progress=TerminalProgress(quiet),
+        data_dir=kw.get("data_dir"),
+        target=kw.get("target"),
+    )
     if gates:
         rep.check(gates)
     if output:
@@ -417,24 +671,77 @@ def _echo_fairness(rep: Any) -> None:
 @model_options
 @run_options
 @click.option("--method", required=True, help="reweigh, threshold or expgrad (comma-separated to compare several).")
-@click.option("--constraint", type=click.Choice(["demographic_parity", "equalized_odds"]), default="demographic_parity", show_default=True, help="For threshold and expgrad.")
-@click.option("--epochs", type=click.IntRange(min=1), default=None, help="Epochs when retraining (reweigh; per round for expgrad); default: the model's.")
-@click.option("--max-iter", type=click.IntRange(min=1), default=20, show_default=True, help="Exponentiated-gradient rounds.")
-@click.option("--bins", "bins", multiple=True, help="Bin edges of a continuous sensitive feature, COLUMN=EDGE[,EDGE...].")
-@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="Where to write the mitigated model (<stem>-<method>.pt for each of several).")
-@click.option("--report", "report_path", type=click.Path(dir_okay=False), default=None, help="Write the before/after comparison as a report (.html, .json, .md by extension).")
-@click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None, help="Write the comparison as JSON (flat 'metrics' object).")
-def mitigate(model: str, sensitive: str | None, bins: tuple[str, ...], output: str, report_path: str | None, json_path: str | None, quiet: bool, **kw: Any) -> None:
+@click.option(
+    "--constraint",
+    type=click.Choice(["demographic_parity", "equalized_odds"]),
+    default="demographic_parity",
+    show_default=True,
+    help="For threshold and expgrad.",
+)
+@click.option(
+    "--epochs",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Epochs when retraining (reweigh; per round for expgrad); default: the model's.",
+)
+@click.option(
+    "--max-iter", type=click.IntRange(min=1), default=20, show_default=True, help="Exponentiated-gradient rounds."
+)
+@click.option(
+    "--bins", "bins", multiple=True, help="Bin edges of a continuous sensitive feature, COLUMN=EDGE[,EDGE...]."
+)
+@click.option(
+    "-o",
+    "--output",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="Where to write the mitigated model (<stem>-<method>.pt for each of several).",
+)
+@click.option(
+    "--report",
+    "report_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Write the before/after comparison as a report (.html, .json, .md by extension).",
+)
+@click.option(
+    "--json",
+    "json_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Write the comparison as JSON (flat 'metrics' object).",
+)
+def mitigate(
+    model: str,
+    sensitive: str | None,
+    bins: tuple[str, ...],
+    output: str,
+    report_path: str | None,
+    json_path: str | None,
+    quiet: bool,
+    **kw: Any,
+) -> None:
     """Mitigate MODEL's unfairness over one sensitive feature, save the result, print before/after."""
     _setup_logging(quiet)
     if not sensitive:
         raise click.UsageError("mitigate needs --sensitive COLUMN (one column, e.g. --sensitive sex)")
     bundle = load_bundle(model, kw)
     result = api.mitigate(
-        bundle, kw.pop("data"), sensitive=sensitive, method=kw["method"], constraint=kw["constraint"], output=output, seed=kw["seed"],
-        device=kw["device"], epochs=kw["epochs"], max_iter=kw["max_iter"], bins=_bins(bins), data_dir=kw.get("data_dir"),
-        target=kw.get("target"), progress=TerminalProgress(quiet),
-    )  # fmt: skip
+        bundle,
+        kw.pop("data"),
+        sensitive=sensitive,
+        method=kw["method"],
+        constraint=kw["constraint"],
+        output=output,
+        seed=kw["seed"],
+        device=kw["device"],
+        epochs=kw["epochs"],
+        max_iter=kw["max_iter"],
+        bins=_bins(bins),
+        data_dir=kw.get("data_dir"),
+        target=kw.get("target"),
+        progress=TerminalProgress(quiet),
+    )
     rep = result.report()
     if report_path:
         rep.save(report_path)
@@ -453,28 +760,94 @@ def mitigate(model: str, sensitive: str | None, bins: tuple[str, ...], output: s
 @data_options
 @model_options
 @run_options
-@click.option("--method", "methods", default=None, help="Methods, comma-separated: saliency,ig,smoothgrad,gradcam,deeplift,occlusion,lime,shap (default all).")
-@click.option("--n", "n", type=click.IntRange(min=1), default=16, show_default=True, help="How many samples to explain (correct and misclassified ones).")
-@click.option("--explain-target", default="predicted", show_default=True, help="Class to explain: predicted, true, or a class name.")
-@click.option("--shap-explainer", type=click.Choice(["auto", "gradient", "deep", "kernel"]), default="auto", show_default=True, help="auto: kernel for tabular models, gradient for images.")
+@click.option(
+    "--method",
+    "methods",
+    default=None,
+    help="Methods, comma-separated: saliency,ig,smoothgrad,gradcam,deeplift,occlusion,lime,shap (default all).",
+)
+@click.option(
+    "--n",
+    "n",
+    type=click.IntRange(min=1),
+    default=16,
+    show_default=True,
+    help="How many samples to explain (correct and misclassified ones).",
+)
+@click.option(
+    "--explain-target",
+    default="predicted",
+    show_default=True,
+    help="Class to explain: predicted, true, or a class name.",
+)
+@click.option(
+    "--shap-explainer",
+    type=click.Choice(["auto", "gradient", "deep", "kernel"]),
+    default="auto",
+    show_default=True,
+    help="auto: kernel for tabular models, gradient for images.",
+)
 @click.option("--gradcam-layer", default=None, help="Module name of Grad-CAM's layer (default: the last convolution).")
 @click.option("--fast", is_flag=True, help=FAST_HELP)
 @click.option("--no-quality", is_flag=True, help="Only the attributions, without the trust metrics.")
-@click.option("-o", "--output-dir", type=click.Path(file_okay=False), default=None, help="Write explain.html and attributions.npz into this folder.")
-@click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None, help="Write the metrics (flat 'metrics' object) and findings as JSON.")
-def explain(model: str, methods: str | None, n: int, explain_target: str, output_dir: str | None, json_path: str | None, quiet: bool, **kw: Any) -> None:
+@click.option(
+    "-o",
+    "--output-dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Write explain.html and attributions.npz into this folder.",
+)
+@click.option(
+    "--json",
+    "json_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Write the metrics (flat 'metrics' object) and findings as JSON.",
+)
+def explain(
+    model: str,
+    methods: str | None,
+    n: int,
+    explain_target: str,
+    output_dir: str | None,
+    json_path: str | None,
+    quiet: bool,
+    **kw: Any,
+) -> None:
     """Explain MODEL's decisions with captum, LIME and SHAP, and measure how far to trust each method."""
     _setup_logging(quiet)
     bundle = load_bundle(model, kw)
     result = api.explain_model(
-        bundle, kw.pop("data"), methods=methods, n=n, target=explain_target, seed=kw["seed"], fast=kw["fast"],
-        quality=not kw["no_quality"], device=kw["device"], progress=TerminalProgress(quiet), data_options=data_kwargs(kw),
-        shap_explainer=kw["shap_explainer"], gradcam_layer=kw["gradcam_layer"],
-    )  # fmt: skip
+        bundle,
+        kw.pop("data"),
+        methods=methods,
+        n=n,
+        target=explain_target,
+        seed=kw["seed"],
+        fast=kw["fast"],
+        quality=not kw["no_quality"],
+        device=kw["device"],
+        progress=TerminalProgress(quiet),
+        data_options=data_kwargs(kw),
+        shap_explainer=kw["shap_explainer"],
+        gradcam_layer=kw["gradcam_layer"],
+    )
     sec = result.section
-    written = result.save(output_dir, title=f"dlaudit explain: {Path(model).name}", command=api.command_line()) if output_dir else {}
+    written = (
+        result.save(output_dir, title=f"dlaudit explain: {Path(model).name}", command=api.command_line())
+        if output_dir
+        else {}
+    )
     if json_path:
-        api.save_json(json_path, {"model": model, "metrics": result.metrics, "skipped": result.skipped, "section": sec.to_dict(include_figures=False)})
+        api.save_json(
+            json_path,
+            {
+                "model": model,
+                "metrics": result.metrics,
+                "skipped": result.skipped,
+                "section": sec.to_dict(include_figures=False),
+            },
+        )
     if not quiet:
         click.echo(sec.summary)
         for m in sec.metrics:

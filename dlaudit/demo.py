@@ -10,6 +10,7 @@ minutes at most on two CPU cores (``full=True`` for the full one).
 The adversarial model uses ``dlaudit.train(..., adversarial="pgd", eps=, alpha=,
 steps=)`` from the robustness work.
 """
+
 from __future__ import annotations
 
 import logging
@@ -20,8 +21,8 @@ from typing import Any
 
 from .bundle import ModelBundle, load_model, save_model
 from .errors import ModelLoadError
-from .utils import ProgressFn, atomic_write
 from .report.html import render_comparison_html
+from .utils import ProgressFn, atomic_write
 
 __all__ = ["DemoModel", "DemoResult", "DEMO_MODELS", "run_demo"]
 
@@ -43,9 +44,13 @@ class DemoModel:
 DEMO_MODELS: tuple[DemoModel, ...] = (
     DemoModel("cnn", "digits CNN, standard training", "cnn", "digits", gates=("performance.accuracy < 0.9",)),
     DemoModel(
-        "cnn-pgd", "digits CNN, PGD adversarial training (eps 0.1)", "cnn", "digits",
-        {"adversarial": "pgd", "eps": 0.1, "alpha": 0.03, "steps": 7}, gates=("performance.accuracy < 0.9",),
-    ),  # fmt: skip
+        "cnn-pgd",
+        "digits CNN, PGD adversarial training (eps 0.1)",
+        "cnn",
+        "digits",
+        {"adversarial": "pgd", "eps": 0.1, "alpha": 0.03, "steps": 7},
+        gates=("performance.accuracy < 0.9",),
+    ),
     DemoModel("credit-mlp", "synthetic-credit MLP", "mlp", "synthetic-credit", gates=("performance.accuracy < 0.75",)),
 )
 
@@ -61,7 +66,9 @@ class DemoResult:
     metrics: dict[str, dict[str, float | None]] = field(default_factory=dict)
 
 
-def _model(spec: DemoModel, path: Path, *, seed: int, device: str, retrain: bool, progress: ProgressFn | None) -> tuple[ModelBundle, bool]:
+def _model(
+    spec: DemoModel, path: Path, *, seed: int, device: str, retrain: bool, progress: ProgressFn | None
+) -> tuple[ModelBundle, bool]:
     """The cached model at ``path``, or a freshly trained one saved there."""
     from .api import train
 
@@ -109,7 +116,17 @@ def run_demo(
         bundle, reused = _model(spec, model_path, seed=seed, device=device, retrain=retrain, progress=progress)
         if reused:
             result.reused.append(spec.name)
-        report = audit(bundle, None, checks=checks, fast=not full, seed=seed, device=device, progress=progress, title=f"dlaudit demo: {spec.title}", command="dlaudit demo")
+        report = audit(
+            bundle,
+            None,
+            checks=checks,
+            fast=not full,
+            seed=seed,
+            device=device,
+            progress=progress,
+            title=f"dlaudit demo: {spec.title}",
+            command="dlaudit demo",
+        )
         report.check(spec.gates, source="demo")
         html = report.save(out / f"demo-{spec.name}.html")
         report.save(out / f"demo-{spec.name}.json")

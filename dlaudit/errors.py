@@ -3,6 +3,7 @@
 Every message says what was wrong and what to do about it. The CLI turns any
 :class:`DlauditError` into one line on stderr and exit code 2.
 """
+
 from __future__ import annotations
 
 __all__ = [

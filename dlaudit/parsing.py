@@ -64,7 +64,9 @@ def parse_numbers(
         raise ConfigError(f"{what} needs at least one number, got {value!r}")
     numbers = [_number(v, what) for v in items]
     if count is not None and len(numbers) != count:
-        raise ConfigError(f"{what} takes {count} number{'s' if count != 1 else ''}, got {len(numbers)} ({', '.join(items)})")
+        raise ConfigError(
+            f"{what} takes {count} number{'s' if count != 1 else ''}, got {len(numbers)} ({', '.join(items)})"
+        )
     if integer and any(v != int(v) for v in numbers):
         raise ConfigError(f"{what} must be whole numbers, got {', '.join(items)}")
     if minimum is not None and any(v < minimum for v in numbers):
@@ -83,7 +85,9 @@ def parse_shape(value: str | Sequence[Any], what: str = "input shape", *, max_el
         raise ConfigError(f"{what} has {len(dims)} dimensions; give the shape of one sample, e.g. 1,28,28 or 104")
     elements = math.prod(dims)
     if elements > max_elements:
-        raise ConfigError(f"{what} {','.join(map(str, dims))} is {elements:,} values per sample, more than dlaudit audits ({max_elements:,})")
+        raise ConfigError(
+            f"{what} {','.join(map(str, dims))} is {elements:,} values per sample, more than dlaudit audits ({max_elements:,})"
+        )
     return dims
 
 

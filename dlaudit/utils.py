@@ -1,4 +1,5 @@
 """Small helpers shared across dlaudit: devices, seeds, batching, atomic writes."""
+
 from __future__ import annotations
 
 import contextlib

@@ -8,6 +8,7 @@ It trains an MLP on the training file, audits performance and fairness on the
 held-out file, prints the group metrics, and fails (exit 1) when the
 demographic-parity difference between the sexes is above the limit.
 """
+
 import argparse
 import sys
 

@@ -1,4 +1,5 @@
 """Audit a model from Python: train (or load) it, audit, gate, save. Run: python examples/python_api.py"""
+
 import sys
 
 import dlaudit

@@ -1,4 +1,5 @@
 """Session fixtures shared by every test package."""
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -18,7 +18,9 @@ from dlaudit.data import AuditData
 @pytest.fixture(scope="module")
 def subjects(digits_cnn: dlaudit.ModelBundle) -> dict[str, tuple[dlaudit.ModelBundle, AuditData]]:
     """An image model and a tabular model with sensitive features, on small held-out samples."""
-    credit = dlaudit.train("mlp", "synthetic-credit", sensitive="sex,age", epochs=5, batch_size=256, seed=0, device="cpu")
+    credit = dlaudit.train(
+        "mlp", "synthetic-credit", sensitive="sex,age", epochs=5, batch_size=256, seed=0, device="cpu"
+    )
     return {
         "image": (digits_cnn, dlaudit.load_data("digits", bundle=digits_cnn, limit=48)),
         "tabular": (credit, dlaudit.load_data(bundle=credit, limit=240)),
@@ -28,7 +30,15 @@ def subjects(digits_cnn: dlaudit.ModelBundle) -> dict[str, tuple[dlaudit.ModelBu
 # Small settings so that the whole table runs in seconds; every analysis also accepts fast=True.
 SMALL = {
     "explain": {"n": 4, "methods": "saliency,ig,lime"},
-    "robustness": {"n": 48, "eps": [0, 0.1], "eps_l2": [0, 1.0], "noise": [0.1], "min_eps_samples": 8, "bisection": 2, "examples": 2},
+    "robustness": {
+        "n": 48,
+        "eps": [0, 0.1],
+        "eps_l2": [0, 1.0],
+        "noise": [0.1],
+        "min_eps_samples": 8,
+        "bisection": 2,
+        "examples": 2,
+    },
     "fairness": {"n_boot": 20},
 }
 
@@ -72,7 +82,9 @@ def test_contract(name: str, kind: str, subjects: dict) -> None:
     try:
         before = _state(module)
         first = _run(name, bundle, data, seed=3)
-        assert _same(_state(module), before), f"{name} changed the model (mode, requires_grad, gradients, hooks or weights)"
+        assert _same(_state(module), before), (
+            f"{name} changed the model (mode, requires_grad, gradients, hooks or weights)"
+        )
     finally:
         handle.remove()
         frozen.requires_grad_(True)
@@ -86,7 +98,9 @@ def test_contract(name: str, kind: str, subjects: dict) -> None:
     for metric in first.metrics:
         assert metric.name.startswith(f"{name}."), metric.name
     again = _run(name, bundle, data, seed=3)
-    assert {m.name: m.value for m in again.metrics} == {m.name: m.value for m in first.metrics}, "same seed, different numbers"
+    assert {m.name: m.value for m in again.metrics} == {m.name: m.value for m in first.metrics}, (
+        "same seed, different numbers"
+    )
 
 
 class _Broken(nn.Module):

@@ -1,4 +1,5 @@
 """Model files: every format round-trips; unsafe or broken files give clear errors."""
+
 from __future__ import annotations
 
 import json
@@ -25,7 +26,9 @@ def x() -> torch.Tensor:
 
 
 def _card_file(path: Path) -> None:
-    path.with_suffix(".card.json").write_text(json.dumps({"input_shape": [1, 8, 8], "num_classes": 10, "value_range": [0, 1]}))
+    path.with_suffix(".card.json").write_text(
+        json.dumps({"input_shape": [1, 8, 8], "num_classes": 10, "value_range": [0, 1]})
+    )
 
 
 def test_checkpoint_round_trip_is_weights_only(tmp_path, small_mlp, x):

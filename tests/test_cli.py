@@ -1,4 +1,5 @@
 """The command line as a new user meets it: train, info, report; bad input is one line and exit 2."""
+
 from __future__ import annotations
 
 import json
@@ -16,7 +17,9 @@ from dlaudit.cli import cli
 
 
 def run(*args: str, cwd=None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "dlaudit", *args], capture_output=True, text=True, cwd=cwd, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "dlaudit", *args], capture_output=True, text=True, cwd=cwd, timeout=300
+    )
 
 
 def test_train_info_report_end_to_end(tmp_path):
@@ -86,11 +89,49 @@ def test_error_through_a_real_process_has_no_traceback(tmp_path):
 
 def test_gate_exit_codes(tmp_path, model_file):
     runner = CliRunner()
-    ok = runner.invoke(cli, ["report", str(model_file), "--checks", "performance", "-o", str(tmp_path / "a.html"), "--fail-on", "performance.accuracy < 0.9", "-q"])
+    ok = runner.invoke(
+        cli,
+        [
+            "report",
+            str(model_file),
+            "--checks",
+            "performance",
+            "-o",
+            str(tmp_path / "a.html"),
+            "--fail-on",
+            "performance.accuracy < 0.9",
+            "-q",
+        ],
+    )
     assert ok.exit_code == 0, ok.output
-    bad = runner.invoke(cli, ["report", str(model_file), "--checks", "performance", "-o", str(tmp_path / "b.html"), "--fail-on", "performance.accuracy <= 0.999", "-q"])
+    bad = runner.invoke(
+        cli,
+        [
+            "report",
+            str(model_file),
+            "--checks",
+            "performance",
+            "-o",
+            str(tmp_path / "b.html"),
+            "--fail-on",
+            "performance.accuracy <= 0.999",
+            "-q",
+        ],
+    )
     assert bad.exit_code == 1, bad.output
-    missing = runner.invoke(cli, ["report", str(model_file), "--checks", "performance", "-o", str(tmp_path / "c.html"), "--fail-on", "robustness.pgd_linf.acc@0.1 < 0.5"])
+    missing = runner.invoke(
+        cli,
+        [
+            "report",
+            str(model_file),
+            "--checks",
+            "performance",
+            "-o",
+            str(tmp_path / "c.html"),
+            "--fail-on",
+            "robustness.pgd_linf.acc@0.1 < 0.5",
+        ],
+    )
     assert missing.exit_code == 2 and "not computed" in missing.output
 
 
@@ -108,7 +149,9 @@ def test_foreign_model_with_cli_card(tmp_path, digits_cnn):
     torch.jit.trace(digits_cnn.module, torch.rand(2, 1, 8, 8)).save(str(path))
     out = _bad(["info", str(path)], tmp_path)
     assert "input_shape" in out
-    ok = CliRunner().invoke(cli, ["info", str(path), "--input-shape", "1,8,8", "--num-classes", "10", "--data", "digits", "--json"])
+    ok = CliRunner().invoke(
+        cli, ["info", str(path), "--input-shape", "1,8,8", "--num-classes", "10", "--data", "digits", "--json"]
+    )
     assert ok.exit_code == 0, ok.output
     assert json.loads(ok.output)["accuracy"] >= 0.97
 
@@ -121,7 +164,11 @@ def test_malloc_tuning_starts_with_the_cli_not_at_import_with_opt_out():
         "try:\n    dlaudit.cli.main()\nexcept SystemExit:\n    pass\n"
         "print(a.malloc_tuning_state()['reason'])"
     )
-    run = lambda code, **env: subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env={**os.environ, **env}).stdout.strip().splitlines()[-1]  # noqa: E731
+    run = lambda code, **env: (
+        subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env={**os.environ, **env})
+        .stdout.strip()
+        .splitlines()[-1]
+    )
     assert run(imported) == "not attempted"  # importing dlaudit changes nothing in the process
     assert run(started) in ("applied", "C library is not glibc")
     assert run(started, DLAUDIT_MALLOC_TUNING="0") == "disabled by DLAUDIT_MALLOC_TUNING=0"

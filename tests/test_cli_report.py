@@ -1,4 +1,5 @@
 """``dlaudit report``: outputs, exit codes (0 pass, 1 failed gate or regression, 2 bad usage), config, baseline."""
+
 from __future__ import annotations
 
 import json
@@ -33,7 +34,20 @@ def run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
 
 
 def test_report_writes_every_output_and_exits_0_when_gates_hold(run: Any, model_file: Path, tmp_path: Path) -> None:
-    res = run("report", model_file, "--checks", "performance", "--json", "out/r.json", "--markdown", "out/r.md", "--junit", "out/r.xml", "--fail-on", "performance.accuracy < 0.9")
+    res = run(
+        "report",
+        model_file,
+        "--checks",
+        "performance",
+        "--json",
+        "out/r.json",
+        "--markdown",
+        "out/r.md",
+        "--junit",
+        "out/r.xml",
+        "--fail-on",
+        "performance.accuracy < 0.9",
+    )
     assert res.exit_code == 0, res.output
     assert (tmp_path / "reports" / "cnn.html").is_file()  # the default HTML path
     data = json.loads((tmp_path / "out" / "r.json").read_text())
@@ -46,7 +60,20 @@ def test_report_writes_every_output_and_exits_0_when_gates_hold(run: Any, model_
 
 
 def test_failed_gate_exits_1_and_still_writes_the_report(run: Any, model_file: Path, tmp_path: Path) -> None:
-    res = run("report", model_file, "--checks", "performance", "-o", "r.html", "--junit", "r.xml", "--fail-on", "performance.accuracy < 0.9", "--fail-on", "performance.accuracy <= 0.9999")
+    res = run(
+        "report",
+        model_file,
+        "--checks",
+        "performance",
+        "-o",
+        "r.html",
+        "--junit",
+        "r.xml",
+        "--fail-on",
+        "performance.accuracy < 0.9",
+        "--fail-on",
+        "performance.accuracy <= 0.9999",
+    )
     assert res.exit_code == 1
     assert "FAIL    performance.accuracy <= 0.9999" in res.output
     assert "Failed: 1 of 2 gates failed." in res.output
@@ -79,16 +106,29 @@ def test_click_usage_errors_exit_2(run: Any, model_file: Path) -> None:
     assert run("report").exit_code == 2  # no MODEL
 
 
-def test_gate_on_a_skipped_section_says_why(run: Any, model_file: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_gate_on_a_skipped_section_says_why(
+    run: Any, model_file: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     unavailable(monkeypatch, "robustness")  # as if robustness had not landed
-    res = run("report", model_file, "--checks", "performance,robustness", "-o", "r.html", "--fail-on", "robustness.pgd_linf.acc@0.1 < 0.5")
+    res = run(
+        "report",
+        model_file,
+        "--checks",
+        "performance,robustness",
+        "-o",
+        "r.html",
+        "--fail-on",
+        "robustness.pgd_linf.acc@0.1 < 0.5",
+    )
     assert res.exit_code == 2
     assert "the robustness section was skipped: this analysis is not available" in res.output
     assert (tmp_path / "r.html").is_file()  # written anyway, to look into
 
 
 def test_gates_from_pyproject_in_the_current_directory(run: Any, model_file: Path, tmp_path: Path) -> None:
-    (tmp_path / "pyproject.toml").write_text('[project]\nname = "x"\n\n[tool.dlaudit]\ngates = ["performance.accuracy < 0.9", "performance.macro_f1 <= 0.9999"]\nchecks = "performance"\n')
+    (tmp_path / "pyproject.toml").write_text(
+        '[project]\nname = "x"\n\n[tool.dlaudit]\ngates = ["performance.accuracy < 0.9", "performance.macro_f1 <= 0.9999"]\nchecks = "performance"\n'
+    )
     res = run("report", model_file, "-o", "r.html", "--json", "r.json", "--fail-on", "performance.accuracy >= 1.5")
     assert res.exit_code == 1
     gates = json.loads((tmp_path / "r.json").read_text())["gates"]
@@ -121,14 +161,40 @@ def test_baseline_regression_exits_1(run: Any, model_file: Path, tmp_path: Path)
         if m["name"] == "performance.accuracy":
             m["value"] = acc + 0.05
     (tmp_path / "better.json").write_text(json.dumps(base))
-    res = run("report", model_file, "--checks", "performance", "-o", "r.html", "--markdown", "r.md", "--json", "r.json", "--baseline", "better.json", "--max-drop", "0.02")
+    res = run(
+        "report",
+        model_file,
+        "--checks",
+        "performance",
+        "-o",
+        "r.html",
+        "--markdown",
+        "r.md",
+        "--json",
+        "r.json",
+        "--baseline",
+        "better.json",
+        "--max-drop",
+        "0.02",
+    )
     assert res.exit_code == 1
     assert f"FAIL    performance.accuracy < {acc + 0.03:g}" in res.output
     assert "❌ 1 regression" in (tmp_path / "r.md").read_text()
     html = (tmp_path / "r.html").read_text()
     assert 'id="baseline"' in html and "regression" in html
     assert json.loads((tmp_path / "r.json").read_text())["baseline"]["regressions"] == ["performance.accuracy"]
-    tolerant = run("report", model_file, "--checks", "performance", "-o", "r.html", "--baseline", "better.json", "--max-drop", "0.06")
+    tolerant = run(
+        "report",
+        model_file,
+        "--checks",
+        "performance",
+        "-o",
+        "r.html",
+        "--baseline",
+        "better.json",
+        "--max-drop",
+        "0.06",
+    )
     assert tolerant.exit_code == 0, tolerant.output
 
 
@@ -138,7 +204,19 @@ def test_same_inputs_and_seed_give_the_same_json_metrics(run: Any, model_file: P
     x, y = small.x.numpy(), small.y.numpy()
     np.savez(tmp_path / "small.npz", x_train=x, y_train=y, x_test=x, y_test=y)
     for name in ("a", "b"):
-        res = run("report", model_file, "--data", "small.npz", "--fast", "--seed", "3", "-o", f"{name}.html", "--json", f"{name}.json")
+        res = run(
+            "report",
+            model_file,
+            "--data",
+            "small.npz",
+            "--fast",
+            "--seed",
+            "3",
+            "-o",
+            f"{name}.html",
+            "--json",
+            f"{name}.json",
+        )
         assert res.exit_code == 0, res.output
     a, b = (json.loads((tmp_path / f"{n}.json").read_text()) for n in ("a", "b"))
     assert a["metrics"] == b["metrics"]

@@ -4,6 +4,7 @@ Runs once the robustness branch (``dlaudit.train(adversarial=...)``) is merged.
 One full demo (train three models, audit each in the fast configuration); its
 budget is under 3 minutes on 2 cores. Model reuse is tested in tests/report/test_demo_run.py.
 """
+
 from __future__ import annotations
 
 import inspect
@@ -17,7 +18,10 @@ from dlaudit.cli import cli
 
 
 @pytest.mark.slow
-@pytest.mark.skipif("adversarial" not in inspect.signature(dlaudit.train).parameters, reason="needs dlaudit.train(adversarial=...) from the robustness branch (issue 4)")
+@pytest.mark.skipif(
+    "adversarial" not in inspect.signature(dlaudit.train).parameters,
+    reason="needs dlaudit.train(adversarial=...) from the robustness branch (issue 4)",
+)
 def test_demo_command(tmp_path: Path) -> None:
     res = CliRunner().invoke(cli, ["demo", "-o", str(tmp_path), "--device", "cpu"], catch_exceptions=False)
     assert res.exit_code == 0, res.output

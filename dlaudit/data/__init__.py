@@ -3,6 +3,7 @@
 Named datasets: ``digits`` (embedded), ``mnist``, ``fashion-mnist``, ``adult``,
 ``german``, ``synthetic-credit``; files: ``.npz`` and ``.csv``.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -102,7 +103,9 @@ def load_data(
     """
     if split not in ("train", "test"):
         raise DataError(f"split must be 'train' or 'test', got {split!r}")
-    data = getattr(load_splits(spec, data_dir=data_dir, target=target, sensitive=sensitive, seed=seed, encoder=encoder), split)
+    data = getattr(
+        load_splits(spec, data_dir=data_dir, target=target, sensitive=sensitive, seed=seed, encoder=encoder), split
+    )
     if limit is not None:
         if limit < 1:
             raise DataError(f"limit must be at least 1, got {limit}")
@@ -121,7 +124,11 @@ def same_dataset(card: Any, spec: str | Path | None) -> bool:
     if mine == theirs:
         return True
     if Path(mine).suffix.lower() in (".npz", ".csv"):
-        return Path(theirs).suffix.lower() == Path(mine).suffix.lower() and Path(theirs).resolve() == Path(mine).resolve() or theirs == Path(mine).stem
+        return (
+            Path(theirs).suffix.lower() == Path(mine).suffix.lower()
+            and Path(theirs).resolve() == Path(mine).resolve()
+            or theirs == Path(mine).stem
+        )
     return False
 
 
@@ -152,7 +159,9 @@ def for_card(
         raise DataError(f"split must be 'train', 'test' or 'both', got {split!r}")
     if spec is None:
         if card is None or not card.dataset:
-            raise ConfigError("no data given and the model card names no dataset; pass --data (e.g. --data digits or a .npz/.csv file)")
+            raise ConfigError(
+                "no data given and the model card names no dataset; pass --data (e.g. --data digits or a .npz/.csv file)"
+            )
         spec = card.dataset
     same = same_dataset(card, spec)
     splits = load_splits(

@@ -1,4 +1,5 @@
 """AuditData: the inputs, labels and metadata an analysis runs on."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
@@ -42,7 +43,9 @@ class AuditData:
         if len(self.x) == 0:
             raise DataError(f"data {self.name!r} ({self.split}) is empty: no samples to audit")
         if self.sensitive is not None and len(self.sensitive) != len(self.x):
-            raise DataError(f"data {self.name!r}: {len(self.sensitive)} rows of sensitive features for {len(self.x)} samples")
+            raise DataError(
+                f"data {self.name!r}: {len(self.sensitive)} rows of sensitive features for {len(self.x)} samples"
+            )
 
     def __len__(self) -> int:
         return len(self.x)

@@ -8,6 +8,7 @@ it is undefined, never silently dropped or read as zero. A continuous feature
 binned with stated edges; the edges and the resulting groups are written in
 :attr:`SensitiveFeature.note`.
 """
+
 from __future__ import annotations
 
 import re
@@ -17,9 +18,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .core import AuditData
 from ..errors import ConfigError
 from ..parsing import split_list
+from .core import AuditData
 
 __all__ = [
     "SensitiveFeature",
@@ -123,14 +124,24 @@ def _available(data: AuditData) -> list[str]:
     return cols
 
 
-def sensitive_feature(name: str, values: pd.Series | None, *, edges: Sequence[float] | None = None, available: Sequence[str] = ()) -> SensitiveFeature:
+def sensitive_feature(
+    name: str, values: pd.Series | None, *, edges: Sequence[float] | None = None, available: Sequence[str] = ()
+) -> SensitiveFeature:
     """Turn one column of raw values into a :class:`SensitiveFeature` (or say why it cannot be one)."""
     if values is None:
         cols = ", ".join(available) if available else "none"
-        return SensitiveFeature(name, None, reason=f"column {name!r} is not in the data (columns: {cols}); pass an existing column to --sensitive")
+        return SensitiveFeature(
+            name,
+            None,
+            reason=f"column {name!r} is not in the data (columns: {cols}); pass an existing column to --sensitive",
+        )
     missing = int(values.isna().sum())
     if missing:
-        return SensitiveFeature(name, None, reason=f"column {name!r} has {missing} missing value(s) (NaN) of {len(values)}; fill or drop those rows to judge fairness over it")
+        return SensitiveFeature(
+            name,
+            None,
+            reason=f"column {name!r} has {missing} missing value(s) (NaN) of {len(values)}; fill or drop those rows to judge fairness over it",
+        )
     note, used_edges = "", None
     if edges is not None or _is_continuous(values):
         if not (pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)):
@@ -145,7 +156,13 @@ def sensitive_feature(name: str, values: pd.Series | None, *, edges: Sequence[fl
         groups = values.astype(str)
     if groups.nunique() < 2:
         only = str(groups.iloc[0])
-        return SensitiveFeature(name, None, reason=f"column {name!r} holds a single value ({only!r}) in these {len(values)} samples; there are no groups to compare", note=note, edges=used_edges)
+        return SensitiveFeature(
+            name,
+            None,
+            reason=f"column {name!r} holds a single value ({only!r}) in these {len(values)} samples; there are no groups to compare",
+            note=note,
+            edges=used_edges,
+        )
     return SensitiveFeature(name, groups.rename(name), note=note, edges=used_edges)
 
 
@@ -156,7 +173,11 @@ def intersect(features: Sequence[SensitiveFeature]) -> SensitiveFeature:
     if len(features) < 2:
         return SensitiveFeature(name, None, reason="an intersection needs at least two sensitive features")
     if undefined:
-        return SensitiveFeature(name, None, reason=f"the intersection needs every feature defined; {', '.join(f.name for f in undefined)} is not")
+        return SensitiveFeature(
+            name,
+            None,
+            reason=f"the intersection needs every feature defined; {', '.join(f.name for f in undefined)} is not",
+        )
     combined = features[0].groups.astype(str)
     for f in features[1:]:
         combined = combined + INTERSECTION_SEP + f.groups.astype(str)

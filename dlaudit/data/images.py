@@ -1,4 +1,5 @@
 """Image datasets: digits (embedded), MNIST and Fashion-MNIST (torchvision), npz files."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -54,7 +55,7 @@ def _split(x: torch.Tensor, y: torch.Tensor, *, name: str, seed: int, class_name
     stratify = y.numpy() if counts[counts > 0].min() >= 2 else None
     tr, te = train_test_split(idx, test_size=TEST_FRACTION, random_state=seed, stratify=stratify)
     names = class_names or [str(i) for i in range(int(y.max()) + 1)]
-    make = lambda part, split: AuditData(x[part], y[part], name=name, class_names=names, split=split)  # noqa: E731
+    make = lambda part, split: AuditData(x[part], y[part], name=name, class_names=names, split=split)
     return Splits(make(np.sort(tr), "train"), make(np.sort(te), "test"))
 
 
@@ -73,7 +74,18 @@ def load_digits(*, seed: int = 0) -> Splits:
 
 _MNIST_CLASSES = {
     "mnist": [str(i) for i in range(10)],
-    "fashion-mnist": ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"],
+    "fashion-mnist": [
+        "T-shirt/top",
+        "Trouser",
+        "Pullover",
+        "Dress",
+        "Coat",
+        "Sandal",
+        "Shirt",
+        "Sneaker",
+        "Bag",
+        "Ankle boot",
+    ],
 }
 
 
@@ -94,7 +106,9 @@ def load_mnist(name: str = "mnist", *, data_dir: str | Path | None = None, downl
             ds = cls(str(root), train=train, download=False)
         except RuntimeError:
             if not download:
-                raise DataError(f"{name}: IDX files not found under {root / cls.__name__ / 'raw'}; put them there or allow downloading") from None
+                raise DataError(
+                    f"{name}: IDX files not found under {root / cls.__name__ / 'raw'}; put them there or allow downloading"
+                ) from None
             try:
                 ds = cls(str(root), train=train, download=True)
             except (RuntimeError, OSError) as err:
@@ -122,7 +136,9 @@ def load_npz(path: str | Path, *, seed: int = 0) -> Splits:
         with np.load(path, allow_pickle=False) as npz:
             arrays = {k: npz[k] for k in npz.files}
     except (OSError, ValueError) as err:
-        raise DataError(f"{path} is not a readable .npz file ({err}); save one with numpy.savez(path, x=..., y=...)") from err
+        raise DataError(
+            f"{path} is not a readable .npz file ({err}); save one with numpy.savez(path, x=..., y=...)"
+        ) from err
     name = path.stem
     if {"x_train", "y_train", "x_test", "y_test"} <= arrays.keys():
         out = {}

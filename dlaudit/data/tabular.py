@@ -5,6 +5,7 @@ columns are min-max scaled to [0, 1] with the training split's range, categorica
 columns are one-hot encoded with the training split's categories. The encoder's
 spec is stored on the model card, so a saved model re-encodes new data the same way.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -31,7 +32,9 @@ class TabularEncoder:
     training encode as all zeros.
     """
 
-    def __init__(self, numeric: list[dict[str, Any]], categorical: list[dict[str, Any]], target: str, classes: list[str]) -> None:
+    def __init__(
+        self, numeric: list[dict[str, Any]], categorical: list[dict[str, Any]], target: str, classes: list[str]
+    ) -> None:
         self.numeric = numeric
         self.categorical = categorical
         self.target = target
@@ -53,7 +56,9 @@ class TabularEncoder:
         if positive is not None and positive in classes:  # the positive class is index 1
             classes = [c for c in classes if c != positive] + [positive]
         if len(classes) < 2:
-            raise DataError(f"target column {target!r} holds a single value ({classes}); a classifier needs at least two classes")
+            raise DataError(
+                f"target column {target!r} holds a single value ({classes}); a classifier needs at least two classes"
+            )
         return cls(numeric, categorical, target, classes)
 
     @classmethod
@@ -61,7 +66,12 @@ class TabularEncoder:
         return cls(spec["numeric"], spec["categorical"], spec["target"], spec["classes"])
 
     def spec(self) -> dict[str, Any]:
-        return {"numeric": self.numeric, "categorical": self.categorical, "target": self.target, "classes": self.classes}
+        return {
+            "numeric": self.numeric,
+            "categorical": self.categorical,
+            "target": self.target,
+            "classes": self.classes,
+        }
 
     @property
     def columns(self) -> list[str]:
@@ -91,7 +101,9 @@ class TabularEncoder:
         for c in self.numeric:
             col = pd.to_numeric(frame[c["name"]], errors="coerce").to_numpy(dtype=np.float64)
             if not np.isfinite(col).all():
-                raise DataError(f"data {name!r}: column {c['name']!r} has NaN, infinite or non-numeric values; clean or impute them")
+                raise DataError(
+                    f"data {name!r}: column {c['name']!r} has NaN, infinite or non-numeric values; clean or impute them"
+                )
             parts.append(np.clip((col - c["min"]) / (c["max"] - c["min"]), 0.0, 1.0)[:, None])
         for c in self.categorical:
             values = frame[c["name"]].astype(str).to_numpy()
@@ -103,7 +115,9 @@ class TabularEncoder:
         values = frame[self.target].astype(str)
         unknown = sorted(set(values.unique()) - set(self.classes))
         if unknown:
-            raise DataError(f"data {name!r}: target {self.target!r} holds label(s) {unknown[:5]} outside the classes {self.classes}")
+            raise DataError(
+                f"data {name!r}: target {self.target!r} holds label(s) {unknown[:5]} outside the classes {self.classes}"
+            )
         index = {c: i for i, c in enumerate(self.classes)}
         return torch.tensor(values.map(index).to_numpy(dtype=np.int64))
 
@@ -113,7 +127,9 @@ def _sensitive_frame(frame: pd.DataFrame, sensitive: Sequence[str], *, name: str
         return None
     missing = [c for c in sensitive if c not in frame.columns]
     if missing:
-        raise DataError(f"data {name!r}: unknown sensitive column(s) {', '.join(missing)}; columns are: {', '.join(map(str, frame.columns))}")
+        raise DataError(
+            f"data {name!r}: unknown sensitive column(s) {', '.join(missing)}; columns are: {', '.join(map(str, frame.columns))}"
+        )
     return frame[list(sensitive)].reset_index(drop=True)
 
 
@@ -129,12 +145,16 @@ def frame_splits(
 ) -> Splits:
     """Encode a train and a test frame into :class:`AuditData` splits."""
     if target not in train.columns:
-        raise DataError(f"data {name!r}: unknown target column {target!r}; columns are: {', '.join(map(str, train.columns))}")
+        raise DataError(
+            f"data {name!r}: unknown target column {target!r}; columns are: {', '.join(map(str, train.columns))}"
+        )
     for part, frame in (("train", train), ("test", test)):
         if len(frame) == 0:
             raise DataError(f"data {name!r}: the {part} split is empty")
         if frame[target].isna().any():
-            raise DataError(f"data {name!r}: target column {target!r} has missing values in the {part} split; drop those rows")
+            raise DataError(
+                f"data {name!r}: target column {target!r} has missing values in the {part} split; drop those rows"
+            )
     enc = TabularEncoder.from_spec(encoder) if encoder else TabularEncoder.fit(train, target, positive=positive)
     out = []
     for split, frame in (("train", train), ("test", test)):
@@ -163,7 +183,14 @@ def _split_frame(frame: pd.DataFrame, target: str, seed: int) -> tuple[pd.DataFr
     return train_test_split(frame, test_size=TEST_FRACTION, random_state=seed, stratify=stratify)
 
 
-def load_csv(path: str | Path, *, target: str | None, sensitive: Sequence[str] = (), seed: int = 0, encoder: dict[str, Any] | None = None) -> Splits:
+def load_csv(
+    path: str | Path,
+    *,
+    target: str | None,
+    sensitive: Sequence[str] = (),
+    seed: int = 0,
+    encoder: dict[str, Any] | None = None,
+) -> Splits:
     """A csv file with a header row; ``target`` names the label column.
 
     Split 75/25, seeded and stratified.
@@ -180,7 +207,9 @@ def load_csv(path: str | Path, *, target: str | None, sensitive: Sequence[str] =
     if frame.empty:
         raise DataError(f"{path} has no data rows")
     if target not in frame.columns:
-        raise DataError(f"{path.name}: unknown target column {target!r}; columns are: {', '.join(map(str, frame.columns))}")
+        raise DataError(
+            f"{path.name}: unknown target column {target!r}; columns are: {', '.join(map(str, frame.columns))}"
+        )
     for col in sensitive:
         if col in frame.columns and frame[col].isna().any():
             raise DataError(f"{path.name}: sensitive column {col!r} has missing values; fill or drop those rows")
@@ -189,9 +218,22 @@ def load_csv(path: str | Path, *, target: str | None, sensitive: Sequence[str] =
 
 
 ADULT_COLUMNS = [
-    "age", "workclass", "fnlwgt", "education", "education-num", "marital-status", "occupation",
-    "relationship", "race", "sex", "capital-gain", "capital-loss", "hours-per-week", "native-country", "income",
-]  # fmt: skip
+    "age",
+    "workclass",
+    "fnlwgt",
+    "education",
+    "education-num",
+    "marital-status",
+    "occupation",
+    "relationship",
+    "race",
+    "sex",
+    "capital-gain",
+    "capital-loss",
+    "hours-per-week",
+    "native-country",
+    "income",
+]
 
 
 def _need(path: Path, what: str) -> Path:
@@ -200,7 +242,9 @@ def _need(path: Path, what: str) -> Path:
     return path
 
 
-def load_adult(data_dir: str | Path | None, *, sensitive: Sequence[str] = ("sex", "race"), encoder: dict[str, Any] | None = None) -> Splits:
+def load_adult(
+    data_dir: str | Path | None, *, sensitive: Sequence[str] = ("sex", "race"), encoder: dict[str, Any] | None = None
+) -> Splits:
     """UCI Adult: ``adult.data`` (train) and ``adult.test`` (test) in ``data_dir``.
 
     Rows with missing values ('?') are dropped; ``fnlwgt`` (a sampling weight)
@@ -215,17 +259,43 @@ def load_adult(data_dir: str | Path | None, *, sensitive: Sequence[str] = ("sex"
         frame = frame.dropna().reset_index(drop=True)
         frame["income"] = frame["income"].astype(str).str.rstrip(".")
         frames.append(frame.drop(columns=["fnlwgt", "education"]))
-    return frame_splits(*frames, target="income", sensitive=list(sensitive), name="adult", positive=">50K", encoder=encoder)
+    return frame_splits(
+        *frames, target="income", sensitive=list(sensitive), name="adult", positive=">50K", encoder=encoder
+    )
 
 
 GERMAN_COLUMNS = [
-    "checking", "duration", "credit_history", "purpose", "amount", "savings", "employment",
-    "installment_rate", "personal_status_sex", "other_debtors", "residence_since", "property", "age",
-    "other_plans", "housing", "existing_credits", "job", "people_liable", "telephone", "foreign_worker", "credit",
-]  # fmt: skip
+    "checking",
+    "duration",
+    "credit_history",
+    "purpose",
+    "amount",
+    "savings",
+    "employment",
+    "installment_rate",
+    "personal_status_sex",
+    "other_debtors",
+    "residence_since",
+    "property",
+    "age",
+    "other_plans",
+    "housing",
+    "existing_credits",
+    "job",
+    "people_liable",
+    "telephone",
+    "foreign_worker",
+    "credit",
+]
 
 
-def load_german(data_dir: str | Path | None, *, sensitive: Sequence[str] = ("sex", "age"), seed: int = 0, encoder: dict[str, Any] | None = None) -> Splits:
+def load_german(
+    data_dir: str | Path | None,
+    *,
+    sensitive: Sequence[str] = ("sex", "age"),
+    seed: int = 0,
+    encoder: dict[str, Any] | None = None,
+) -> Splits:
     """UCI Statlog German Credit (``german.data``): label good (1) / bad (2) credit.
 
     Adds ``sex`` derived from attribute 9 (A92, A95 female; A91, A93, A94 male).
@@ -236,7 +306,9 @@ def load_german(data_dir: str | Path | None, *, sensitive: Sequence[str] = ("sex
     frame["credit"] = frame["credit"].map({1: "good", 2: "bad"})
     frame["sex"] = np.where(frame["personal_status_sex"].isin(["A92", "A95"]), "female", "male")
     train, test = _split_frame(frame, "credit", seed)
-    return frame_splits(train, test, target="credit", sensitive=list(sensitive), name="german", positive="good", encoder=encoder)
+    return frame_splits(
+        train, test, target="credit", sensitive=list(sensitive), name="german", positive="good", encoder=encoder
+    )
 
 
 def synthetic_credit_frame(n: int = 4000, *, bias: float = 0.2, seed: int = 0) -> pd.DataFrame:
@@ -262,11 +334,35 @@ def synthetic_credit_frame(n: int = 4000, *, bias: float = 0.2, seed: int = 0) -
     qualified = score > np.median(score)
     flipped = (sex == "female") & qualified & (rng.random(n) < 2 * bias)
     approved = np.where(qualified & ~flipped, "yes", "no")
-    return pd.DataFrame({"income": income.round(2), "debt": debt.round(2), "age": age, "years_employed": years.round(2), "sex": sex, "approved": approved})
+    return pd.DataFrame(
+        {
+            "income": income.round(2),
+            "debt": debt.round(2),
+            "age": age,
+            "years_employed": years.round(2),
+            "sex": sex,
+            "approved": approved,
+        }
+    )
 
 
-def load_synthetic_credit(*, n: int = 4000, bias: float = 0.2, seed: int = 0, sensitive: Sequence[str] = ("sex",), encoder: dict[str, Any] | None = None) -> Splits:
+def load_synthetic_credit(
+    *,
+    n: int = 4000,
+    bias: float = 0.2,
+    seed: int = 0,
+    sensitive: Sequence[str] = ("sex",),
+    encoder: dict[str, Any] | None = None,
+) -> Splits:
     """:func:`synthetic_credit_frame`, split 75/25 (seeded, stratified)."""
     frame = synthetic_credit_frame(n, bias=bias, seed=seed)
     train, test = _split_frame(frame, "approved", seed)
-    return frame_splits(train, test, target="approved", sensitive=list(sensitive), name="synthetic-credit", positive="yes", encoder=encoder)
+    return frame_splits(
+        train,
+        test,
+        target="approved",
+        sensitive=list(sensitive),
+        name="synthetic-credit",
+        positive="yes",
+        encoder=encoder,
+    )

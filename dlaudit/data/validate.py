@@ -1,4 +1,5 @@
 """Does this data fit this model? Checked before any analysis runs."""
+
 from __future__ import annotations
 
 from ..card import ModelCard

@@ -6,6 +6,7 @@ insertion curves), a sanity check (cascading randomisation), stability
 (sensitivity) and, where it applies, completeness. :func:`explain` is the entry
 point; :func:`explain_section` is the report's "explain" analysis.
 """
+
 from __future__ import annotations
 
 from ._common import FAST_SETTINGS, Attribution, ExplainContext, ExplainSettings

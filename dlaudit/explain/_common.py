@@ -1,4 +1,5 @@
 """What every explanation method shares: settings, context, results, seeding, batching."""
+
 from __future__ import annotations
 
 import contextlib
@@ -131,7 +132,9 @@ class Attribution:
     findings: list[tuple[str, str]] = field(default_factory=list)
 
 
-def columns_for(n_features: int, feature_names: Sequence[str] | None, encoder: dict[str, Any] | None) -> tuple[Column, ...]:
+def columns_for(
+    n_features: int, feature_names: Sequence[str] | None, encoder: dict[str, Any] | None
+) -> tuple[Column, ...]:
     """The raw columns of a tabular model's inputs: one-hot groups from the encoder spec.
 
     Without an encoder every input feature is its own numeric column.

@@ -5,6 +5,7 @@ through hooks on non-linearity *modules*; a functional call (``F.relu``) or one
 module object used twice escapes or breaks them. The sanity check needs the
 layers with weights in the order the forward pass runs them.
 """
+
 from __future__ import annotations
 
 import logging
@@ -18,11 +19,36 @@ __all__ = ["relu_problems", "weighted_layers", "run_order"]
 
 log = logging.getLogger(__name__)
 
-_NONLINEAR_MODULES = (nn.ReLU, nn.LeakyReLU, nn.ELU, nn.SELU, nn.GELU, nn.Sigmoid, nn.Tanh, nn.Softplus, nn.ReLU6, nn.SiLU)
+_NONLINEAR_MODULES = (
+    nn.ReLU,
+    nn.LeakyReLU,
+    nn.ELU,
+    nn.SELU,
+    nn.GELU,
+    nn.Sigmoid,
+    nn.Tanh,
+    nn.Softplus,
+    nn.ReLU6,
+    nn.SiLU,
+)
 _NONLINEAR_FUNCTIONS = {
-    F.relu, F.relu_, F.leaky_relu, F.elu, F.selu, F.gelu, F.silu, F.softplus, F.relu6, F.hardtanh,
-    torch.relu, torch.relu_, torch.sigmoid, torch.tanh, F.sigmoid, F.tanh,
-}  # fmt: skip
+    F.relu,
+    F.relu_,
+    F.leaky_relu,
+    F.elu,
+    F.selu,
+    F.gelu,
+    F.silu,
+    F.softplus,
+    F.relu6,
+    F.hardtanh,
+    torch.relu,
+    torch.relu_,
+    torch.sigmoid,
+    torch.tanh,
+    F.sigmoid,
+    F.tanh,
+}
 _NONLINEAR_METHODS = {"relu", "relu_", "sigmoid", "sigmoid_", "tanh", "tanh_", "clamp", "clamp_min"}
 
 
@@ -58,7 +84,9 @@ def weighted_layers(module: nn.Module, example: torch.Tensor) -> list[tuple[str,
     return run_order(module, example, named)
 
 
-def run_order(module: nn.Module, example: torch.Tensor, named: list[tuple[str, nn.Module]]) -> list[tuple[str, nn.Module]]:
+def run_order(
+    module: nn.Module, example: torch.Tensor, named: list[tuple[str, nn.Module]]
+) -> list[tuple[str, nn.Module]]:
     """``named`` submodules sorted by when one forward pass on ``example[:1]`` runs them.
 
     Modules that did not run come last, in registration order; when hooks cannot
@@ -85,7 +113,7 @@ def run_order(module: nn.Module, example: torch.Tensor, named: list[tuple[str, n
     return [(n, by_name[n]) for n in ran + rest]
 
 
-def _recorder(order: list[str], name: str):  # noqa: ANN202
+def _recorder(order: list[str], name: str):
     def hook(_mod: nn.Module, _inp: object, _out: object) -> None:
         order.append(name)
 

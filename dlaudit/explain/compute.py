@@ -34,7 +34,15 @@ from .quality import (
     sensitivity,
 )
 
-__all__ = ["MethodQuality", "Run", "select_samples", "resolve_target", "training_background", "COMPLETE", "TABULAR_BACKGROUND"]
+__all__ = [
+    "MethodQuality",
+    "Run",
+    "select_samples",
+    "resolve_target",
+    "training_background",
+    "COMPLETE",
+    "TABULAR_BACKGROUND",
+]
 
 log = logging.getLogger(__name__)
 
@@ -120,7 +128,15 @@ def training_background(bundle: ModelBundle, data: AuditData, *, size: int, seed
 class Run:
     """Attributions and trust metrics of every method for one explain() call."""
 
-    def __init__(self, bundle: ModelBundle, ctx: ExplainContext, x: torch.Tensor, target: torch.Tensor, names: list[str], progress: ProgressFn | None) -> None:
+    def __init__(
+        self,
+        bundle: ModelBundle,
+        ctx: ExplainContext,
+        x: torch.Tensor,
+        target: torch.Tensor,
+        names: list[str],
+        progress: ProgressFn | None,
+    ) -> None:
         self.bundle, self.ctx, self.x, self.target, self.names = bundle, ctx, x, target, names
         self.progress = progress
         self.results: dict[str, Attribution] = {}
@@ -158,22 +174,49 @@ class Run:
         module, ctx, s = self.bundle.module, self.ctx, self.ctx.settings
         units = feature_units(self.x.shape[1:], ctx.columns)
         n_units = int(units.max()) + 1
-        curves = lambda order: perturbation_curves(module, self.x, self.target, order, units=units, baseline=ctx.low, steps=s.curve_steps)  # noqa: E731
-        randoms = [curves(random_order(len(self.x), n_units, seed=ctx.seed + 1000 + r)) for r in range(max(1, s.random_orders))]
-        self.random = Curves(randoms[0].fractions, np.mean([c.deletion for c in randoms], axis=0), np.mean([c.insertion for c in randoms], axis=0))
+        curves = lambda order: perturbation_curves(
+            module, self.x, self.target, order, units=units, baseline=ctx.low, steps=s.curve_steps
+        )
+        randoms = [
+            curves(random_order(len(self.x), n_units, seed=ctx.seed + 1000 + r)) for r in range(max(1, s.random_orders))
+        ]
+        self.random = Curves(
+            randoms[0].fractions,
+            np.mean([c.deletion for c in randoms], axis=0),
+            np.mean([c.insertion for c in randoms], axis=0),
+        )
         k = min(len(self.x), s.sensitivity_samples)
         for name, res in self.results.items():
             start = time.perf_counter()
             q = MethodQuality()
             q.curves = curves(attribution_order(res.values, units, seed=ctx.seed))
-            q.sanity = _guarded(q, "sanity_rank_corr", lambda name=name: sanity_check(
-                lambda m, xx, tt: attribute(name, m, xx, tt, ctx).values, module, self.x, self.target, res.values,
-                units=units, seed=ctx.seed, cascade=s.sanity_cascade,
-            ))  # fmt: skip
-            q.sensitivity = _guarded(q, "sensitivity", lambda name=name: sensitivity(
-                lambda xx, tt: attribute(name, module, xx, tt, ctx).values, self.x[:k], self.target[:k],
-                radius=s.sensitivity_radius * ctx.span, value_range=ctx.value_range, perturbations=s.sensitivity_perturbations, seed=ctx.seed,
-            ))  # fmt: skip
+            q.sanity = _guarded(
+                q,
+                "sanity_rank_corr",
+                lambda name=name, res=res: sanity_check(
+                    lambda m, xx, tt: attribute(name, m, xx, tt, ctx).values,
+                    module,
+                    self.x,
+                    self.target,
+                    res.values,
+                    units=units,
+                    seed=ctx.seed,
+                    cascade=s.sanity_cascade,
+                ),
+            )
+            q.sensitivity = _guarded(
+                q,
+                "sensitivity",
+                lambda name=name: sensitivity(
+                    lambda xx, tt: attribute(name, module, xx, tt, ctx).values,
+                    self.x[:k],
+                    self.target[:k],
+                    radius=s.sensitivity_radius * ctx.span,
+                    value_range=ctx.value_range,
+                    perturbations=s.sensitivity_perturbations,
+                    seed=ctx.seed,
+                ),
+            )
             if name in COMPLETE:
                 q.completeness = completeness_error(module, self.x, self.target, res.values, baseline=ctx.low)
             q.seconds = time.perf_counter() - start

@@ -57,7 +57,13 @@ class Explanation:
 
     def arrays(self) -> dict[str, np.ndarray]:
         """The explained inputs and every method's attributions as NumPy arrays (``attr_<method>``)."""
-        out = {"x": self.x.numpy(), "y": self.y.numpy(), "pred": self.pred.numpy(), "target": self.target.numpy(), "indices": self.indices.numpy()}
+        out = {
+            "x": self.x.numpy(),
+            "y": self.y.numpy(),
+            "pred": self.pred.numpy(),
+            "target": self.target.numpy(),
+            "indices": self.indices.numpy(),
+        }
         out.update({f"attr_{k}": v.numpy() for k, v in self.attributions.items()})
         return out
 
@@ -67,13 +73,18 @@ class Explanation:
         rep.provenance = {"command": command or "", "seed": self.seed}
         return rep
 
-    def save(self, directory: str | Path, *, title: str = "dlaudit explain", command: str | None = None) -> dict[str, Path]:
+    def save(
+        self, directory: str | Path, *, title: str = "dlaudit explain", command: str | None = None
+    ) -> dict[str, Path]:
         """Write ``explain.html`` and ``attributions.npz`` into ``directory``, each atomically.
 
         Returns the paths written, by kind (``"html"``, ``"npz"``).
         """
         out = Path(directory)
-        paths = {"html": self.to_report(title=title, command=command).save(out / "explain.html"), "npz": out / "attributions.npz"}
+        paths = {
+            "html": self.to_report(title=title, command=command).save(out / "explain.html"),
+            "npz": out / "attributions.npz",
+        }
         with atomic_write(paths["npz"]) as fh:
             np.savez_compressed(fh, **self.arrays())
         return paths
@@ -141,29 +152,58 @@ def explain(
     targets = resolve_target(target, y, pred, bundle.card.names)
     bg = background
     if bg is None:
-        bg, bg_source = training_background(bundle, data, size=settings.shap_background if data.modality == "image" else TABULAR_BACKGROUND, seed=seed)
+        bg, bg_source = training_background(
+            bundle, data, size=settings.shap_background if data.modality == "image" else TABULAR_BACKGROUND, seed=seed
+        )
     else:
         bg_source = "given by the caller"
     ctx = ExplainContext(
-        modality=data.modality, value_range=tuple(bundle.card.value_range), background=bg.detach().cpu().float(), settings=settings,
-        columns=columns_for(x[0].numel(), data.feature_names or bundle.card.feature_names, data.encoder or bundle.card.encoder) if data.modality == "tabular" else (),
-        seed=seed, gradcam_layer=gradcam_layer, shap_explainer=shap_explainer,
-    )  # fmt: skip
+        modality=data.modality,
+        value_range=tuple(bundle.card.value_range),
+        background=bg.detach().cpu().float(),
+        settings=settings,
+        columns=columns_for(
+            x[0].numel(), data.feature_names or bundle.card.feature_names, data.encoder or bundle.card.encoder
+        )
+        if data.modality == "tabular"
+        else (),
+        seed=seed,
+        gradcam_layer=gradcam_layer,
+        shap_explainer=shap_explainer,
+    )
     run = Run(bundle, ctx, x, targets, names, progress)
     run.attribute_all()
     if quality:
         run.assess_all()
     exp = Explanation(
-        attributions={k: v.values for k, v in run.results.items()}, x=x, y=y, pred=pred, target=targets, indices=indices,
-        section=Section(name="explain", title="Explanations"), skipped={**run.skipped, **run.failed}, quality=run.quality, details=run.results,
-        card=bundle.card.to_dict(), seed=seed,
-    )  # fmt: skip
+        attributions={k: v.values for k, v in run.results.items()},
+        x=x,
+        y=y,
+        pred=pred,
+        target=targets,
+        indices=indices,
+        section=Section(name="explain", title="Explanations"),
+        skipped={**run.skipped, **run.failed},
+        quality=run.quality,
+        details=run.results,
+        card=bundle.card.to_dict(),
+        seed=seed,
+    )
     params = {
-        "methods": names, "n": len(indices), "n_requested": int(n), "target": str(target), "seed": seed, "fast": fast,
-        "quality": quality, "settings": settings.to_dict(), "background": f"{len(ctx.background)} samples of {bg_source}",
+        "methods": names,
+        "n": len(indices),
+        "n_requested": int(n),
+        "target": str(target),
+        "seed": seed,
+        "fast": fast,
+        "quality": quality,
+        "settings": settings.to_dict(),
+        "background": f"{len(ctx.background)} samples of {bg_source}",
         "baseline": f"{ctx.low:g} (the low end of the value range): IG's and DeepLIFT's baseline, occluded patches, image LIME's hidden segments, removed features in deletion/insertion",
-        "explains": {m: r.extras.get("explains", EXPLAIN_METHODS[m].explains) for m, r in run.results.items()}, "shap_explainer": shap_explainer, "notes": notes,
-    }  # fmt: skip
+        "explains": {m: r.extras.get("explains", EXPLAIN_METHODS[m].explains) for m, r in run.results.items()},
+        "shap_explainer": shap_explainer,
+        "notes": notes,
+    }
     exp.section = build_section(exp, bundle, data, ctx, run, params)
     return exp
 
@@ -181,7 +221,19 @@ def explain_section(
     **params: Any,
 ) -> Section:
     """The report's explanations section: every method on ``n`` samples (16; 8 with ``fast``) with its trust metrics."""
-    exp = explain(bundle, data, methods=methods, n=n or (8 if fast else 16), target=target, seed=seed, fast=fast, progress=progress, **params)
+    exp = explain(
+        bundle,
+        data,
+        methods=methods,
+        n=n or (8 if fast else 16),
+        target=target,
+        seed=seed,
+        fast=fast,
+        progress=progress,
+        **params,
+    )
     if not exp.attributions:
-        raise AnalysisError("no explanation method applies to this model: " + "; ".join(f"{k}: {v}" for k, v in exp.skipped.items()))
+        raise AnalysisError(
+            "no explanation method applies to this model: " + "; ".join(f"{k}: {v}" for k, v in exp.skipped.items())
+        )
     return exp.section

@@ -1,19 +1,26 @@
 """Figures of the explanations section (matplotlib object API, Okabe-Ito colours)."""
+
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
 import numpy as np
 import torch
-
-from ..report.model import Figure
 from matplotlib.axes import Axes
 
+from ..report.model import Figure
 from ..report.plots import COLORS, fig_to_png, subplots
 from ._common import Column
 from .quality import Curves
 
-__all__ = ["overlay_grid", "activation_maps", "curves_figure", "column_importance", "sample_columns", "column_attributions"]
+__all__ = [
+    "overlay_grid",
+    "activation_maps",
+    "curves_figure",
+    "column_importance",
+    "sample_columns",
+    "column_attributions",
+]
 
 DIVERGING = "RdBu_r"  # blue negative, red positive; readable with the common colour blindnesses
 
@@ -107,11 +114,21 @@ def curves_figure(curves: Mapping[str, Curves], random: Curves, titles: Mapping[
     styles = ["-", "--", "-.", ":"]
     for kind, ax in zip(("deletion", "insertion"), axes):
         for i, (name, c) in enumerate(curves.items()):
-            ax.plot(c.fractions, getattr(c, kind).mean(axis=0), styles[i // len(COLORS) % 4], color=COLORS[i % len(COLORS)], label=titles.get(name, name))
-        ax.plot(random.fractions, getattr(random, kind).mean(axis=0), ":", color="grey", linewidth=2, label="random order")
+            ax.plot(
+                c.fractions,
+                getattr(c, kind).mean(axis=0),
+                styles[i // len(COLORS) % 4],
+                color=COLORS[i % len(COLORS)],
+                label=titles.get(name, name),
+            )
+        ax.plot(
+            random.fractions, getattr(random, kind).mean(axis=0), ":", color="grey", linewidth=2, label="random order"
+        )
         ax.set_xlabel(f"fraction of features {'removed' if kind == 'deletion' else 'inserted'}")
         ax.set_ylabel("probability of the explained class")
-        ax.set_title(f"{kind.capitalize()} ({'lower' if kind == 'deletion' else 'higher'} is more faithful)", fontsize=10)
+        ax.set_title(
+            f"{kind.capitalize()} ({'lower' if kind == 'deletion' else 'higher'} is more faithful)", fontsize=10
+        )
         ax.set_ylim(-0.02, 1.02)
     axes[1].legend(fontsize=7, loc="lower right")
     return Figure(
@@ -151,16 +168,29 @@ def _column_label(col: Column, row: torch.Tensor) -> str:
     return f"{col.name}={col.categories[int(values.argmax())]}" if float(values.max()) > 0 else f"{col.name}=(unseen)"
 
 
-def sample_columns(title: str, x: torch.Tensor, attributions: torch.Tensor, columns: Sequence[Column], true: Sequence[str], pred: Sequence[str], *, top: int = 8) -> Figure:
+def sample_columns(
+    title: str,
+    x: torch.Tensor,
+    attributions: torch.Tensor,
+    columns: Sequence[Column],
+    true: Sequence[str],
+    pred: Sequence[str],
+    *,
+    top: int = 8,
+) -> Figure:
     """Per-sample views: each sample's signed column attributions (largest first)."""
     values = column_attributions(attributions, columns)
     k = len(values)
-    fig, axes = subplots(1, k, figsize=(3.2 * k, 0.3 * min(top, len(columns)) + 1.4), squeeze=False, layout="constrained")
+    fig, axes = subplots(
+        1, k, figsize=(3.2 * k, 0.3 * min(top, len(columns)) + 1.4), squeeze=False, layout="constrained"
+    )
     for j in range(k):
         ax = axes[0, j]
         order = np.argsort(-np.abs(values[j]))[:top][::-1]
         v = values[j][order]
-        ax.barh([_column_label(columns[i], x[j]) for i in order], v, color=[COLORS[2] if t >= 0 else COLORS[3] for t in v])
+        ax.barh(
+            [_column_label(columns[i], x[j]) for i in order], v, color=[COLORS[2] if t >= 0 else COLORS[3] for t in v]
+        )
         ax.axvline(0, color="black", linewidth=0.5)
         text, colour = _caption_of(true[j], pred[j])
         ax.set_title(text.replace("\n", ", "), fontsize=8, color=colour)

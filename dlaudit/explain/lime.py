@@ -15,6 +15,7 @@ Tabular inputs: ``lime.lime_tabular.LimeTabularExplainer`` on the raw columns
 (categorical columns as one feature each, with the training data's statistics),
 its weights mapped back onto the one-hot features.
 """
+
 from __future__ import annotations
 
 import math
@@ -41,10 +42,19 @@ def lime(module: nn.Module, x: torch.Tensor, target: torch.Tensor, ctx: ExplainC
     if x.dim() != 4:
         raise AnalysisError(f"image LIME needs inputs shaped (N, C, H, W); these are {tuple(x.shape[1:])} per sample")
     res = lime_images(
-        module, x, target, num_samples=ctx.settings.lime_samples, seed=ctx.seed, hide_color=ctx.low,
-        value_range=ctx.value_range, batch_size=ctx.settings.lime_batch_size,
-    )  # fmt: skip
-    return Attribution(res.attributions(x), extras={"local_r2": torch.as_tensor(res.r2), "segments": int(max(s.max() for s in res.segments) + 1)})
+        module,
+        x,
+        target,
+        num_samples=ctx.settings.lime_samples,
+        seed=ctx.seed,
+        hide_color=ctx.low,
+        value_range=ctx.value_range,
+        batch_size=ctx.settings.lime_batch_size,
+    )
+    return Attribution(
+        res.attributions(x),
+        extras={"local_r2": torch.as_tensor(res.r2), "segments": int(max(s.max() for s in res.segments) + 1)},
+    )
 
 
 # -- images ---------------------------------------------------------------------------
@@ -74,9 +84,12 @@ def segment_image(image: np.ndarray, value_range: tuple[float, float] = (0.0, 1.
     img = np.clip((np.moveaxis(image, 0, -1) - lo) / (hi - lo), 0.0, 1.0).astype(np.float64)
     rgb = img.shape[-1] == 3
     labels = slic(
-        img if rgb else img[..., 0], n_segments=64, compactness=10.0 if rgb else 0.1,
-        start_label=0, channel_axis=-1 if rgb else None,
-    )  # fmt: skip
+        img if rgb else img[..., 0],
+        n_segments=64,
+        compactness=10.0 if rgb else 0.1,
+        start_label=0,
+        channel_axis=-1 if rgb else None,
+    )
     return np.unique(labels, return_inverse=True)[1].reshape(h, w).astype(np.int64)
 
 
@@ -90,7 +103,9 @@ class _Design:
     z_mean: np.ndarray  # weighted mean of z's columns
 
 
-def _design(n_segments: int, num_samples: int, seed: int, kernel_width: float = KERNEL_WIDTH, alpha: float = RIDGE_ALPHA) -> _Design:
+def _design(
+    n_segments: int, num_samples: int, seed: int, kernel_width: float = KERNEL_WIDTH, alpha: float = RIDGE_ALPHA
+) -> _Design:
     """lime_image's neighbourhood for ``n_segments`` segments, and its ridge solution operator.
 
     The samples are ``RandomState(seed).randint(0, 2, ...)`` with the first row
@@ -124,7 +139,13 @@ def _fudged(image: torch.Tensor, segments: torch.Tensor, hide_color: float | Non
 
 
 def _target_probabilities(
-    module: nn.Module, image: torch.Tensor, segments: torch.Tensor, fudged: torch.Tensor, design: _Design, target: int, batch_size: int
+    module: nn.Module,
+    image: torch.Tensor,
+    segments: torch.Tensor,
+    fudged: torch.Tensor,
+    design: _Design,
+    target: int,
+    batch_size: int,
 ) -> np.ndarray:
     """The target class's probability on every perturbed image, built and classified in batches."""
     on = torch.from_numpy(design.z).bool()
@@ -246,14 +267,21 @@ def lime_tabular(module: nn.Module, x: torch.Tensor, target: torch.Tensor, ctx: 
     from lime.lime_tabular import LimeTabularExplainer
 
     if x.dim() != 2:
-        raise AnalysisError(f"tabular LIME needs inputs shaped (N, features); these are {tuple(x.shape[1:])} per sample")
+        raise AnalysisError(
+            f"tabular LIME needs inputs shaped (N, features); these are {tuple(x.shape[1:])} per sample"
+        )
     cols = ctx.columns
     cat = [j for j, c in enumerate(cols) if c.categorical]
     explainer = LimeTabularExplainer(
-        _decode(ctx.background.numpy(), cols), mode="classification", feature_names=[c.name for c in cols],
-        categorical_features=cat, categorical_names={j: list(cols[j].categories) for j in cat},
-        discretize_continuous=True, feature_selection="none", random_state=ctx.seed,
-    )  # fmt: skip
+        _decode(ctx.background.numpy(), cols),
+        mode="classification",
+        feature_names=[c.name for c in cols],
+        categorical_features=cat,
+        categorical_names={j: list(cols[j].categories) for j in cat},
+        discretize_continuous=True,
+        feature_selection="none",
+        random_state=ctx.seed,
+    )
     n_features = x.shape[1]
 
     def predict(rows: np.ndarray) -> np.ndarray:
@@ -264,8 +292,17 @@ def lime_tabular(module: nn.Module, x: torch.Tensor, target: torch.Tensor, ctx: 
     weights = np.zeros((len(rows), len(cols)))
     r2 = []
     for i, t in enumerate(target.tolist()):
-        exp = explainer.explain_instance(rows[i], predict, labels=(t,), top_labels=None, num_features=len(cols), num_samples=ctx.settings.lime_tabular_samples)
+        exp = explainer.explain_instance(
+            rows[i],
+            predict,
+            labels=(t,),
+            top_labels=None,
+            num_features=len(cols),
+            num_samples=ctx.settings.lime_tabular_samples,
+        )
         for j, w in exp.as_map()[t]:
             weights[i, j] = w
         r2.append(float(exp.score))
-    return Attribution(spread_to_features(weights, x, cols), extras={"local_r2": torch.tensor(r2), "column_weights": weights})
+    return Attribution(
+        spread_to_features(weights, x, cols), extras={"local_r2": torch.tensor(r2), "column_weights": weights}
+    )

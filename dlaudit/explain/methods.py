@@ -4,6 +4,7 @@
 gradients, seeded, and restores the model afterwards (training mode,
 ``requires_grad``); the methods themselves leave no hooks behind.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
@@ -13,7 +14,6 @@ import torch
 from torch import nn
 
 from ..parsing import parse_names
-from ..errors import ConfigError
 from ..utils import model_state, next_device
 from ._common import Attribution, ExplainContext, quiet, seeded
 from .lime import lime

@@ -16,6 +16,7 @@
   ``sensitivity_max``): the largest relative change of the attributions under
   small uniform input noise.
 """
+
 from __future__ import annotations
 
 import copy
@@ -152,7 +153,9 @@ def perturbation_curves(
     with model_state(module):
         for start in range(0, len(x), per_group):
             xs = x[start : start + per_group].detach().cpu().float()
-            imgs = torch.cat([_perturbed(xi, oi, units, counts, baseline) for xi, oi in zip(xs, order[start : start + per_group])])
+            imgs = torch.cat(
+                [_perturbed(xi, oi, units, counts, baseline) for xi, oi in zip(xs, order[start : start + per_group])]
+            )
             probs = batched_probabilities(module, imgs, batch_size=batch_size)
             tgt = target[start : start + per_group].cpu().repeat_interleave(rows)
             p = probs.gather(1, tgt[:, None])[:, 0].reshape(len(xs), 2, len(counts)).double().numpy()
@@ -161,7 +164,9 @@ def perturbation_curves(
     return Curves(counts / order.shape[1], np.concatenate(deletion), np.concatenate(insertion))
 
 
-def _perturbed(x: torch.Tensor, order: torch.Tensor, units: torch.Tensor, counts: np.ndarray, baseline: float) -> torch.Tensor:
+def _perturbed(
+    x: torch.Tensor, order: torch.Tensor, units: torch.Tensor, counts: np.ndarray, baseline: float
+) -> torch.Tensor:
     """The deletion then the insertion inputs of one sample: (2 * len(counts), *x.shape)."""
     rank = torch.empty_like(order)
     rank[order] = torch.arange(len(order))
@@ -201,7 +206,9 @@ def _reinitialise(module: nn.Module, seed: int) -> None:
             p.normal_(0.0, std)
 
 
-def randomised_models(module: nn.Module, example: torch.Tensor, *, seed: int = 0, cascade: bool = True) -> Iterator[tuple[str, nn.Module]]:
+def randomised_models(
+    module: nn.Module, example: torch.Tensor, *, seed: int = 0, cascade: bool = True
+) -> Iterator[tuple[str, nn.Module]]:
     """A deep copy of ``module`` with its layers re-initialised from the top (logits) down.
 
     With ``cascade`` yields ``(layer, copy)`` after each layer (the randomisation
@@ -209,7 +216,9 @@ def randomised_models(module: nn.Module, example: torch.Tensor, *, seed: int = 0
     The caller's model is never changed.
     """
     if isinstance(module, torch.jit.ScriptModule):
-        raise AnalysisError("the sanity check re-initialises a copy of the model layer by layer, which TorchScript modules do not allow")
+        raise AnalysisError(
+            "the sanity check re-initialises a copy of the model layer by layer, which TorchScript modules do not allow"
+        )
     layers = weighted_layers(module, example)
     work = copy.deepcopy(module)
     named = dict(work.named_modules())
@@ -261,7 +270,9 @@ def sanity_check(
 # -- completeness and stability ----------------------------------------------------------
 
 
-def completeness_error(module: nn.Module, x: torch.Tensor, target: torch.Tensor, attributions: torch.Tensor, *, baseline: float) -> float | None:
+def completeness_error(
+    module: nn.Module, x: torch.Tensor, target: torch.Tensor, attributions: torch.Tensor, *, baseline: float
+) -> float | None:
     """``sum_i |sum(attr_i) - (f(x_i) - f(b))| / sum_i |f(x_i) - f(b)|`` on the target logit.
 
     Aggregated over samples so that one sample with ``f(x) ~ f(b)`` cannot blow it up;
@@ -306,5 +317,12 @@ def sensitivity(
         with torch.enable_grad():
             return (explain_fn(xs, target),)  # captum iterates over the result: a tuple, not a tensor
 
-    values = sensitivity_max(explanation, x.detach().cpu(), perturb_func=perturb, perturb_radius=radius, n_perturb_samples=perturbations, target=target.cpu())
+    values = sensitivity_max(
+        explanation,
+        x.detach().cpu(),
+        perturb_func=perturb,
+        perturb_radius=radius,
+        n_perturb_samples=perturbations,
+        target=target.cpu(),
+    )
     return float(values.mean())

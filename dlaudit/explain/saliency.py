@@ -11,6 +11,7 @@ the CPU with ``x``'s shape. Each explains the target class's *logit*.
 - DeepLIFT: Shrikumar et al. 2017, https://arxiv.org/abs/1704.02685
 - Occlusion: Zeiler & Fergus 2014, https://arxiv.org/abs/1311.2901
 """
+
 from __future__ import annotations
 
 import math
@@ -69,7 +70,12 @@ def integrated_gradients(module: nn.Module, x: torch.Tensor, target: torch.Tenso
 
     def run(xc: torch.Tensor, tc: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return ig.attribute(
-            xc, baselines=ctx.baseline(xc), target=tc, n_steps=steps, internal_batch_size=len(xc) * steps, return_convergence_delta=True
+            xc,
+            baselines=ctx.baseline(xc),
+            target=tc,
+            n_steps=steps,
+            internal_batch_size=len(xc) * steps,
+            return_convergence_delta=True,
         )
 
     values, delta = chunked(run, x, target, rows_per_example=steps, budget=ctx.settings.internal_batch_size)
@@ -87,7 +93,15 @@ def smoothgrad(module: nn.Module, x: torch.Tensor, target: torch.Tensor, ctx: Ex
     tunnel = NoiseTunnel(Saliency(module))
 
     def run(xc: torch.Tensor, tc: torch.Tensor) -> torch.Tensor:
-        return tunnel.attribute(xc, nt_type="smoothgrad", nt_samples=samples, nt_samples_batch_size=samples, stdevs=sigma, target=tc, abs=False)
+        return tunnel.attribute(
+            xc,
+            nt_type="smoothgrad",
+            nt_samples=samples,
+            nt_samples_batch_size=samples,
+            stdevs=sigma,
+            target=tc,
+            abs=False,
+        )
 
     values, _ = chunked(run, x, target, rows_per_example=samples, budget=ctx.settings.internal_batch_size)
     return Attribution(values, extras={"stdev": sigma, "samples": samples})
@@ -103,7 +117,9 @@ def conv_layers(module: nn.Module, example: torch.Tensor) -> list[tuple[str, nn.
 
 def _need_hooks(module: nn.Module, method: str) -> None:
     if isinstance(module, torch.jit.ScriptModule):
-        raise AnalysisError(f"{method} needs hooks on the model's layers, which TorchScript modules do not support; explain the eager model (e.g. a dlaudit checkpoint) instead")
+        raise AnalysisError(
+            f"{method} needs hooks on the model's layers, which TorchScript modules do not support; explain the eager model (e.g. a dlaudit checkpoint) instead"
+        )
 
 
 def gradcam_layer(module: nn.Module, example: torch.Tensor, name: str | None = None) -> tuple[str, nn.Module]:
@@ -113,7 +129,9 @@ def gradcam_layer(module: nn.Module, example: torch.Tensor, name: str | None = N
         modules = dict(module.named_modules())
         if name not in modules:
             convs = [n for n, _ in conv_layers(module, example)]
-            raise ConfigError(f"Grad-CAM layer {name!r} is not a module of this model; convolutional layers: {', '.join(convs) or '(none)'}")
+            raise ConfigError(
+                f"Grad-CAM layer {name!r} is not a module of this model; convolutional layers: {', '.join(convs) or '(none)'}"
+            )
         return name, modules[name]
     layers = conv_layers(module, example)
     if not layers:
@@ -153,11 +171,18 @@ def deeplift(module: nn.Module, x: torch.Tensor, target: torch.Tensor, ctx: Expl
         values = DeepLift(module).attribute(x, baselines=ctx.baseline(x), target=target)
     except RuntimeError as err:
         if "used more than once" in str(err) or "does not contain some of the input/output attributes" in str(err):
-            raise AnalysisError("DeepLIFT needs every non-linearity to be its own module used once; a module is reused in this model") from err
+            raise AnalysisError(
+                "DeepLIFT needs every non-linearity to be its own module used once; a module is reused in this model"
+            ) from err
         raise
     out = Attribution(values.detach().cpu())
     if problems:
-        out.findings.append(("warning", f"DeepLIFT's rescale rule was not applied to functional non-linearities ({'; '.join(problems)}); those parts use plain gradients"))
+        out.findings.append(
+            (
+                "warning",
+                f"DeepLIFT's rescale rule was not applied to functional non-linearities ({'; '.join(problems)}); those parts use plain gradients",
+            )
+        )
     return out
 
 
@@ -180,7 +205,14 @@ def occlusion(module: nn.Module, x: torch.Tensor, target: torch.Tensor, ctx: Exp
     window, strides = _occlusion_window(ctx, x)
     occ = Occlusion(module)
     per_eval = max(1, ctx.settings.internal_batch_size // max(1, len(x)))
-    values = occ.attribute(x, sliding_window_shapes=window, strides=strides, baselines=ctx.low, target=target, perturbations_per_eval=per_eval)
+    values = occ.attribute(
+        x,
+        sliding_window_shapes=window,
+        strides=strides,
+        baselines=ctx.low,
+        target=target,
+        perturbations_per_eval=per_eval,
+    )
     return Attribution(values.detach().cpu(), extras={"window": list(window), "strides": list(strides)})
 
 

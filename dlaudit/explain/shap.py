@@ -18,6 +18,7 @@ samples are grouped by target class.
   columns (one-hot groups kept together), with a k-means summary of the
   training data as background.
 """
+
 from __future__ import annotations
 
 import copy
@@ -60,7 +61,9 @@ def shap_values(module: nn.Module, x: torch.Tensor, target: torch.Tensor, ctx: E
         kind = "kernel" if ctx.modality == "tabular" else "gradient"
     if kind == "kernel":
         if ctx.modality != "tabular":
-            raise AnalysisError("KernelExplainer is for tabular models (on images it needs millions of forward passes); use the gradient or deep explainer")
+            raise AnalysisError(
+                "KernelExplainer is for tabular models (on images it needs millions of forward passes); use the gradient or deep explainer"
+            )
         return kernel_shap(module, x, target, ctx)
     if kind == "deep":
         return deep_shap(module, x, target, ctx)
@@ -98,7 +101,13 @@ def deep_shap(module: nn.Module, x: torch.Tensor, target: torch.Tensor, ctx: Exp
 
     problems = relu_problems(module)  # None: untraceable, the additivity check below decides
     if problems:
-        return _fallback(module, x, target, ctx, f"DeepExplainer needs every non-linearity to be its own module used once ({'; '.join(problems)})")
+        return _fallback(
+            module,
+            x,
+            target,
+            ctx,
+            f"DeepExplainer needs every non-linearity to be its own module used once ({'; '.join(problems)})",
+        )
     work = copy.deepcopy(module)
     bg = _background(ctx, x.device)
     out = np.zeros(tuple(x.shape), dtype=np.float64)
@@ -110,15 +119,29 @@ def deep_shap(module: nn.Module, x: torch.Tensor, target: torch.Tensor, ctx: Exp
         try:
             vals = _squeeze(explainer.shap_values(x[idx], check_additivity=False), (len(idx), *x.shape[1:]))
         except (RuntimeError, ValueError, IndexError) as err:
-            return _fallback(module, x, target, ctx, f"DeepExplainer failed on this model ({type(err).__name__}: {str(err).splitlines()[0][:120]})")
+            return _fallback(
+                module,
+                x,
+                target,
+                ctx,
+                f"DeepExplainer failed on this model ({type(err).__name__}: {str(err).splitlines()[0][:120]})",
+            )
         with torch.no_grad():
-            change = (wrapped(x[idx])[:, 0].double().cpu().numpy()) - float(np.asarray(explainer.expected_value).ravel()[0])
+            change = (wrapped(x[idx])[:, 0].double().cpu().numpy()) - float(
+                np.asarray(explainer.expected_value).ravel()[0]
+            )
         gaps.append(np.abs(vals.reshape(len(idx), -1).sum(axis=1) - change))
         scale.append(np.abs(change))
         out[idx.cpu().numpy()] = vals
     error = float(np.concatenate(gaps).mean() / max(np.concatenate(scale).mean(), 1e-12))
     if error > ADDITIVITY_TOLERANCE:
-        return _fallback(module, x, target, ctx, f"DeepExplainer's SHAP values do not add up to the output (relative error {error:.1%})")
+        return _fallback(
+            module,
+            x,
+            target,
+            ctx,
+            f"DeepExplainer's SHAP values do not add up to the output (relative error {error:.1%})",
+        )
     return Attribution(torch.from_numpy(out).float(), extras={"explainer": "deep", "additivity_error": error})
 
 
@@ -172,9 +195,16 @@ def kernel_shap(module: nn.Module, x: torch.Tensor, target: torch.Tensor, ctx: E
         idx = (target == cls).nonzero().flatten().cpu().numpy()
 
         def prob(rows: np.ndarray, cls: int = cls) -> np.ndarray:
-            return batched_probabilities(module, torch.from_numpy(np.asarray(rows, dtype=np.float32)))[:, cls].double().numpy()
+            return (
+                batched_probabilities(module, torch.from_numpy(np.asarray(rows, dtype=np.float32)))[:, cls]
+                .double()
+                .numpy()
+            )
 
         explainer = shap.KernelExplainer(prob, background)
         vals = explainer.shap_values(xs[idx], nsamples=nsamples, l1_reg=False, silent=True)
         phi[idx] = np.asarray(vals, dtype=np.float64).reshape(len(idx), len(ctx.columns))
-    return Attribution(spread_to_features(phi, x, ctx.columns), extras={"explainer": "kernel", "explains": "probability", "column_values": phi})
+    return Attribution(
+        spread_to_features(phi, x, ctx.columns),
+        extras={"explainer": "kernel", "explains": "probability", "column_values": phi},
+    )

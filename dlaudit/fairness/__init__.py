@@ -10,6 +10,7 @@ The public entry points are :func:`dlaudit.fairness` and :func:`dlaudit.mitigate
 (in :mod:`dlaudit.api`). Because ``dlaudit.fairness`` is that function, import
 from this package with ``from dlaudit.fairness.metrics import group_fairness``.
 """
+
 from __future__ import annotations
 
 from ..data.groups import DEFAULT_BINS, SensitiveFeature, resolve_sensitive

@@ -9,6 +9,7 @@ Findings follow three rules:
 - groups under ``min_group_size`` samples (30) are flagged as too small to judge,
   and left out of the gaps and ratios rather than judged.
 """
+
 from __future__ import annotations
 
 import logging
@@ -19,11 +20,11 @@ import numpy as np
 
 from ..bundle import ModelBundle
 from ..data import AuditData
+from ..data.groups import SensitiveFeature, resolve_sensitive
 from ..errors import AnalysisError
 from ..parsing import round_or_none
 from ..report.model import Section, Table
 from ..utils import ProgressFn, model_state
-from ..data.groups import SensitiveFeature, resolve_sensitive
 from .metrics import FairnessResult, FeatureFairness, group_fairness
 from .plots import group_bars_figure
 from .robustness import robust_accuracy_by_group
@@ -49,8 +50,6 @@ def _fmt_ci(lo: Any, hi: Any) -> str:
     if lo is None or hi is None or np.isnan(lo) or np.isnan(hi):
         return ""
     return f"[{lo:.3f}, {hi:.3f}]"
-
-
 
 
 def fairness_section(
@@ -94,8 +93,12 @@ def fairness_section(
     """
     if sensitive is None and data.sensitive is None:
         if data.modality == "image":
-            raise AnalysisError(f"{data.name!r} is image data with no sensitive features, so there are no groups to compare; audit fairness on tabular data with --sensitive COLUMN")
-        raise AnalysisError(f"{data.name!r} names no sensitive features; pass --sensitive COLUMN[,COLUMN] (e.g. sex,race)")
+            raise AnalysisError(
+                f"{data.name!r} is image data with no sensitive features, so there are no groups to compare; audit fairness on tabular data with --sensitive COLUMN"
+            )
+        raise AnalysisError(
+            f"{data.name!r} names no sensitive features; pass --sensitive COLUMN[,COLUMN] (e.g. sex,race)"
+        )
     features = resolve_sensitive(data, sensitive, bins=bins, intersection=intersection)
     if not features:
         raise AnalysisError("no sensitive features were given; pass --sensitive COLUMN[,COLUMN]")
@@ -103,25 +106,44 @@ def fairness_section(
     with model_state(bundle.module):
         pred = bundle.predict(data.x, batch_size=batch_size).numpy()
     result = group_fairness(
-        data.y.numpy(), pred, features, class_names=bundle.card.names, n_boot=n_boot, seed=seed, ci=ci,
-        min_group_size=min_group_size, progress=progress,
-    )  # fmt: skip
+        data.y.numpy(),
+        pred,
+        features,
+        class_names=bundle.card.names,
+        n_boot=n_boot,
+        seed=seed,
+        ci=ci,
+        min_group_size=min_group_size,
+        progress=progress,
+    )
     sec = Section(
         name="fairness",
         title="Fairness",
         params={
-            "data": data.name, "split": data.split, "n": len(data), "features": [f.name for f in features],
+            "data": data.name,
+            "split": data.split,
+            "n": len(data),
+            "features": [f.name for f in features],
             "positive_class": bundle.card.names[result.positive] if result.positive is not None else None,
-            "n_boot": n_boot, "ci": ci, "seed": seed, "gap_threshold": gap_threshold, "four_fifths": FOUR_FIFTHS,
-            "min_group_size": min_group_size, "bins": {f.name: list(f.edges) for f in features if f.edges},
+            "n_boot": n_boot,
+            "ci": ci,
+            "seed": seed,
+            "gap_threshold": gap_threshold,
+            "four_fifths": FOUR_FIFTHS,
+            "min_group_size": min_group_size,
+            "bins": {f.name: list(f.edges) for f in features if f.edges},
         },
-    )  # fmt: skip
+    )
     sec.metrics.extend(result.metrics)
     for feat in result.features:
         _add_feature_findings(sec, feat, gap_threshold=gap_threshold, min_group_size=min_group_size)
         _add_feature_tables(sec, feat, result)
     if not any(f.severity in ("warning", "fail") for f in sec.findings):
-        sec.add_finding("info", f"no gap above {gap_threshold:g} and the four-fifths rule holds for every judged feature", check="fairness-ok")
+        sec.add_finding(
+            "info",
+            f"no gap above {gap_threshold:g} and the four-fifths rule holds for every judged feature",
+            check="fairness-ok",
+        )
     _add_robust(sec, bundle, data, features, eps=robust_eps, seed=seed, fast=fast, min_group_size=min_group_size)
     sec.summary = _summary(result, data)
     return sec
@@ -137,7 +159,11 @@ def _add_feature_findings(sec: Section, feat: FeatureFairness, *, gap_threshold:
     small = table[~table["judged"]]
     if len(small):
         listed = ", ".join(f"{g!r} (n={int(c)})" for g, c in small["count"].items())
-        sec.add_finding("info", f"{feat.name}: group(s) {listed} have fewer than {min_group_size} samples: too small to judge, left out of the gaps", check="small-group")
+        sec.add_finding(
+            "info",
+            f"{feat.name}: group(s) {listed} have fewer than {min_group_size} samples: too small to judge, left out of the gaps",
+            check="small-group",
+        )
     ratio = feat.metric("demographic_parity_ratio")
     if ratio is not None and ratio.value is not None and ratio.value < FOUR_FIFTHS:
         sec.add_finding(
@@ -150,10 +176,15 @@ def _add_feature_findings(sec: Section, feat: FeatureFairness, *, gap_threshold:
         m = feat.metric(short)
         if m is None or m.value is None or m.value <= gap_threshold:
             continue
-        rate = {"demographic_parity_difference": "selection_rate", "equalized_odds_difference": "tpr", "accuracy_gap": "accuracy"}[short]
+        rate = {
+            "demographic_parity_difference": "selection_rate",
+            "equalized_odds_difference": "tpr",
+            "accuracy_gap": "accuracy",
+        }[short]
         sec.add_finding(
             "warning",
-            f"{feat.name}: {label} is {m.value:.3f}, over {gap_threshold:g}" + (f" (95% CI {_fmt_ci(*m.ci)})" if m.ci else ""),
+            f"{feat.name}: {label} is {m.value:.3f}, over {gap_threshold:g}"
+            + (f" (95% CI {_fmt_ci(*m.ci)})" if m.ci else ""),
             evidence=_evidence(feat, rate),
             check=short,
         )
@@ -187,17 +218,46 @@ def _add_feature_tables(sec: Section, feat: FeatureFairness, result: FairnessRes
     binary = result.positive is not None
     level = f"{result.ci_level:.0%} CI"
     if binary:
-        columns = ["group", "n", "accuracy", level, "selection rate", level, "TPR", level, "FPR", "FNR", "precision", "note"]
+        columns = [
+            "group",
+            "n",
+            "accuracy",
+            level,
+            "selection rate",
+            level,
+            "TPR",
+            level,
+            "FPR",
+            "FNR",
+            "precision",
+            "note",
+        ]
     else:
         columns = ["group", "n", "accuracy", level, "note"]
     rows = []
     for group, row in table.iterrows():
         note = "" if row["judged"] else f"too small to judge (n < {result.min_group_size})"
-        cells: list[Any] = [str(group), int(row["count"]), round_or_none(row["accuracy"]), _fmt_ci(row.get("accuracy_lo"), row.get("accuracy_hi"))]
+        cells: list[Any] = [
+            str(group),
+            int(row["count"]),
+            round_or_none(row["accuracy"]),
+            _fmt_ci(row.get("accuracy_lo"), row.get("accuracy_hi")),
+        ]
         if binary:
-            cells += [round_or_none(row["selection_rate"]), _fmt_ci(row.get("selection_rate_lo"), row.get("selection_rate_hi"))]
-            cells += [round_or_none(row["tpr"]), _fmt_ci(row.get("tpr_lo"), row.get("tpr_hi")), round_or_none(row["fpr"]), round_or_none(row["fnr"]), round_or_none(row["precision"])]
-            undefined = [name.upper() if len(name) == 3 else name for name in ("tpr", "fpr", "precision") if np.isnan(row[name])]
+            cells += [
+                round_or_none(row["selection_rate"]),
+                _fmt_ci(row.get("selection_rate_lo"), row.get("selection_rate_hi")),
+            ]
+            cells += [
+                round_or_none(row["tpr"]),
+                _fmt_ci(row.get("tpr_lo"), row.get("tpr_hi")),
+                round_or_none(row["fpr"]),
+                round_or_none(row["fnr"]),
+                round_or_none(row["precision"]),
+            ]
+            undefined = [
+                name.upper() if len(name) == 3 else name for name in ("tpr", "fpr", "precision") if np.isnan(row[name])
+            ]
             if undefined:
                 note = "; ".join(filter(None, [note, f"{', '.join(undefined)} undefined (no samples to divide by)"]))
         rows.append(cells + [note])
@@ -216,7 +276,18 @@ def _add_feature_tables(sec: Section, feat: FeatureFairness, result: FairnessRes
             Table(
                 title=f"Per-class rates by {feat.name} (one-vs-rest)",
                 columns=["class", "group", "selection rate", "TPR", "FPR", "FNR", "precision"],
-                rows=[[r["class"], r["group"], round_or_none(r["selection_rate"]), round_or_none(r["tpr"]), round_or_none(r["fpr"]), round_or_none(r["fnr"]), round_or_none(r["precision"])] for _, r in pc.iterrows()],
+                rows=[
+                    [
+                        r["class"],
+                        r["group"],
+                        round_or_none(r["selection_rate"]),
+                        round_or_none(r["tpr"]),
+                        round_or_none(r["fpr"]),
+                        round_or_none(r["fnr"]),
+                        round_or_none(r["precision"]),
+                    ]
+                    for _, r in pc.iterrows()
+                ],
                 caption="Each class against the rest; the summaries report the worst class.",
             )
         )
@@ -224,8 +295,20 @@ def _add_feature_tables(sec: Section, feat: FeatureFairness, result: FairnessRes
     sec.figures.append(group_bars_figure(feat.name, table, rates=rates, ci_level=result.ci_level))
 
 
-def _add_robust(sec: Section, bundle: ModelBundle, data: AuditData, features: Sequence[SensitiveFeature], *, eps: float, seed: int, fast: bool, min_group_size: int) -> None:
-    robust = robust_accuracy_by_group(bundle, data, features, eps=eps, seed=seed, fast=fast, min_group_size=min_group_size)
+def _add_robust(
+    sec: Section,
+    bundle: ModelBundle,
+    data: AuditData,
+    features: Sequence[SensitiveFeature],
+    *,
+    eps: float,
+    seed: int,
+    fast: bool,
+    min_group_size: int,
+) -> None:
+    robust = robust_accuracy_by_group(
+        bundle, data, features, eps=eps, seed=seed, fast=fast, min_group_size=min_group_size
+    )
     if robust.skipped:
         sec.params["robust_by_group"] = f"skipped: {robust.skipped}"
         sec.add_finding("info", f"robust accuracy per group skipped: {robust.skipped}", check="robust-by-group")

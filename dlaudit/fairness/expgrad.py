@@ -12,6 +12,7 @@ class probabilities with the mixture weights. That saved ensemble is the
 deterministic, soft-vote form of fairlearn's randomized classifier: it is what
 the before/after table measures, and members with weight 0 are dropped.
 """
+
 from __future__ import annotations
 
 import logging
@@ -25,11 +26,11 @@ from torch import nn
 
 from ..bundle import ModelBundle
 from ..data import AuditData
+from ..data.groups import SensitiveFeature
 from ..errors import ConfigError
 from ..models import build_model
 from ..train import TrainConfig, fit
 from ..utils import batched_logits
-from ..data.groups import SensitiveFeature
 from .thresholds import CONSTRAINTS, check_constraint
 
 __all__ = ["TorchClassifier", "fit_expgrad", "CONSTRAINTS"]
@@ -70,28 +71,35 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
         self.seed = seed
         self.device = device
 
-    def _tensor(self, X: Any) -> torch.Tensor:  # noqa: N803
+    def _tensor(self, X: Any) -> torch.Tensor:
         x = torch.as_tensor(np.asarray(X, dtype=np.float32))
         shape = tuple(self.input_shape) if self.input_shape else tuple(x.shape[1:])
         return x.reshape(len(x), *shape)
 
-    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> TorchClassifier:  # noqa: N803
+    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> TorchClassifier:
         x = self._tensor(X)
         labels = torch.from_numpy(np.array(y, dtype=np.int64))
         self.classes_ = np.arange(self.num_classes)
         module = build_model(self.arch, tuple(x.shape[1:]), self.num_classes, **(self.arch_kwargs or {}))
         data = AuditData(x, labels, name="expgrad-round", modality="tabular")
-        config = TrainConfig(epochs=self.epochs, lr=self.lr, optimizer=self.optimizer, batch_size=self.batch_size, weight_decay=self.weight_decay, seed=self.seed)
+        config = TrainConfig(
+            epochs=self.epochs,
+            lr=self.lr,
+            optimizer=self.optimizer,
+            batch_size=self.batch_size,
+            weight_decay=self.weight_decay,
+            seed=self.seed,
+        )
         torch.manual_seed(self.seed)
         fit(module, data, config, device=self.device, sample_weight=sample_weight)
         self.module_ = module.eval()
         return self
 
-    def predict_proba(self, X: Any) -> np.ndarray:  # noqa: N803
+    def predict_proba(self, X: Any) -> np.ndarray:
         logits = batched_logits(self.module_, self._tensor(X), batch_size=2048)
         return torch.softmax(logits, dim=1).numpy()
 
-    def predict(self, X: Any) -> np.ndarray:  # noqa: N803
+    def predict(self, X: Any) -> np.ndarray:
         return batched_logits(self.module_, self._tensor(X), batch_size=2048).argmax(dim=1).numpy()
 
 
@@ -99,7 +107,9 @@ def _member(predictor: Any, arch: str, arch_kwargs: dict[str, Any]) -> tuple[dic
     """A predictor of the mixture as an ensemble member spec (and its module)."""
     if isinstance(predictor, TorchClassifier):
         return {"architecture": arch, "arch_kwargs": dict(arch_kwargs)}, predictor.module_
-    constant = getattr(predictor, "constant", None)  # fairlearn uses a DummyClassifier when a round's labels are all one class
+    constant = getattr(
+        predictor, "constant", None
+    )  # fairlearn uses a DummyClassifier when a round's labels are all one class
     if constant is not None:
         return {"architecture": "constant", "arch_kwargs": {"label": int(np.asarray(constant).ravel()[0])}}, None
     raise ConfigError(f"exponentiated gradient returned an unexpected predictor {type(predictor).__name__}")
@@ -128,9 +138,13 @@ def fit_expgrad(
     card = bundle.card
     check_constraint(constraint)
     if card.num_classes != 2:
-        raise ConfigError(f"exponentiated gradient here supports binary models; this one has {card.num_classes} classes; use --method reweigh")
+        raise ConfigError(
+            f"exponentiated gradient here supports binary models; this one has {card.num_classes} classes; use --method reweigh"
+        )
     if not card.architecture or card.architecture == "ensemble":
-        raise ConfigError("exponentiated gradient retrains the model, which needs a reference architecture (mlp, cnn) on the card; use --method threshold")
+        raise ConfigError(
+            "exponentiated gradient retrains the model, which needs a reference architecture (mlp, cnn) on the card; use --method threshold"
+        )
     if not feature.defined:
         raise ConfigError(f"cannot run exponentiated gradient over {feature.name!r}: {feature.reason}")
     training = card.training or {}
@@ -138,16 +152,25 @@ def fit_expgrad(
     if card.mean is not None and card.std is not None:
         arch_kwargs.update(mean=card.mean, std=card.std)
     estimator = TorchClassifier(
-        arch=card.architecture, arch_kwargs=arch_kwargs, input_shape=tuple(card.input_shape), num_classes=2,
-        epochs=int(epochs or training.get("epochs", 5)), lr=float(training.get("lr", 1e-3)),
-        optimizer=str(training.get("optimizer", "adam")), batch_size=int(training.get("batch_size", 64)),
-        weight_decay=float(training.get("weight_decay", 0.0)), seed=seed, device=str(torch.device(device)),
-    )  # fmt: skip
+        arch=card.architecture,
+        arch_kwargs=arch_kwargs,
+        input_shape=tuple(card.input_shape),
+        num_classes=2,
+        epochs=int(epochs or training.get("epochs", 5)),
+        lr=float(training.get("lr", 1e-3)),
+        optimizer=str(training.get("optimizer", "adam")),
+        batch_size=int(training.get("batch_size", 64)),
+        weight_decay=float(training.get("weight_decay", 0.0)),
+        seed=seed,
+        device=str(torch.device(device)),
+    )
     moment = DemographicParity() if constraint == "demographic_parity" else EqualizedOdds()
     reduction = ExponentiatedGradient(estimator, constraints=moment, eps=eps, max_iter=max_iter)
     x = data.x.reshape(len(data), -1).numpy()
     with warnings.catch_warnings():  # fairlearn 0.15 sets Series items in ways pandas 3 deprecates
-        warnings.filterwarnings("ignore", message="Setting (a value on a Series via .at|an item of incompatible dtype)", category=Warning)
+        warnings.filterwarnings(
+            "ignore", message="Setting (a value on a Series via .at|an item of incompatible dtype)", category=Warning
+        )
         reduction.fit(x, data.y.numpy(), sensitive_features=feature.groups.astype(str).to_numpy())
     specs, modules, weights = [], [], []
     for idx, weight in reduction.weights_.items():
@@ -157,10 +180,19 @@ def fit_expgrad(
         specs.append(spec)
         modules.append(module)
         weights.append(float(weight))
-    ensemble = build_model("ensemble", card.input_shape, 2, members=specs, weights=weights, **({"mean": card.mean, "std": card.std} if card.mean is not None else {}))
+    ensemble = build_model(
+        "ensemble",
+        card.input_shape,
+        2,
+        members=specs,
+        weights=weights,
+        **({"mean": card.mean, "std": card.std} if card.mean is not None else {}),
+    )
     for member, trained in zip(ensemble.members, modules):
         if trained is not None:
             member.load_state_dict(trained.state_dict())
     log.info("exponentiated gradient: %d rounds, %d members with weight > 0", len(reduction.predictors_), len(specs))
-    new_card = card.replace(architecture="ensemble", arch_kwargs={"members": specs, "weights": weights}, postprocess=None)
+    new_card = card.replace(
+        architecture="ensemble", arch_kwargs={"members": specs, "weights": weights}, postprocess=None
+    )
     return ModelBundle(ensemble, new_card, device=bundle.device), reduction

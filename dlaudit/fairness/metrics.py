@@ -26,6 +26,7 @@ are listed (and flagged as too small) but left out of the differences and ratios
 A rate that cannot be computed (a group with no positives has no TPR) is
 undefined (None, with the reason), never 0.
 """
+
 from __future__ import annotations
 
 import logging
@@ -37,10 +38,10 @@ import numpy as np
 import pandas as pd
 from fairlearn.metrics import MetricFrame
 
+from ..data.groups import SensitiveFeature, metric_key
 from ..errors import ConfigError
 from ..report.model import Metric
 from ..utils import ProgressFn
-from ..data.groups import SensitiveFeature, metric_key
 
 __all__ = [
     "RATES",
@@ -152,6 +153,7 @@ def summarize_rates(rates: dict[str, np.ndarray], judged: np.ndarray, *, positiv
     models) the summaries are those of that class; otherwise each is the worst
     over classes, and ``worst_class.<summary>`` holds the class index.
     """
+
     def by_class(name: str) -> np.ndarray:  # (..., K, G) over the judged groups
         return np.moveaxis(rates[name][..., judged, :], -1, -2)
 
@@ -211,7 +213,9 @@ def _accuracy(yt: np.ndarray, yp: np.ndarray) -> float:
     return _safe((yt == yp).sum(), len(yt))
 
 
-def _metric_frame_rates(y_true: np.ndarray, y_pred: np.ndarray, groups: pd.Series, levels: list[str], k: int) -> tuple[dict[str, np.ndarray], MetricFrame]:
+def _metric_frame_rates(
+    y_true: np.ndarray, y_pred: np.ndarray, groups: pd.Series, levels: list[str], k: int
+) -> tuple[dict[str, np.ndarray], MetricFrame]:
     """Per-group rates from one MetricFrame, shaped like :func:`rates_from_confusion` (with a leading 1)."""
     metrics: dict[str, Callable[[np.ndarray, np.ndarray], float]] = {"count": _count, "accuracy": _accuracy}
     for c in range(k):
@@ -219,7 +223,10 @@ def _metric_frame_rates(y_true: np.ndarray, y_pred: np.ndarray, groups: pd.Serie
             metrics[f"{name}[{c}]"] = fn
     mf = MetricFrame(metrics=metrics, y_true=y_true, y_pred=y_pred, sensitive_features=groups.astype(str).to_numpy())
     table = mf.by_group.reindex(levels)
-    out = {"count": table["count"].to_numpy(dtype=np.float64)[None], "accuracy": table["accuracy"].to_numpy(dtype=np.float64)[None]}
+    out = {
+        "count": table["count"].to_numpy(dtype=np.float64)[None],
+        "accuracy": table["accuracy"].to_numpy(dtype=np.float64)[None],
+    }
     for name in RATES[1:]:
         out[name] = np.stack([table[f"{name}[{c}]"].to_numpy(dtype=np.float64) for c in range(k)], axis=-1)[None]
     return out, mf
@@ -399,7 +406,9 @@ def group_fairness(
         codes = pd.Categorical(f.groups.astype(str), categories=lv).codes.astype(np.int64)
         keys.append((codes * k + yt) * k + yp)
         cells.append(len(lv) * k * k)
-    boots = _bootstrap_confusions(keys, cells, n_boot, seed, progress) if (n_boot and defined) else [None] * len(defined)
+    boots = (
+        _bootstrap_confusions(keys, cells, n_boot, seed, progress) if (n_boot and defined) else [None] * len(defined)
+    )
 
     results = []
     it = iter(zip(defined, levels, boots))
@@ -414,7 +423,10 @@ def group_fairness(
 
 def _undefined_feature(f: SensitiveFeature) -> FeatureFairness:
     key = metric_key(f.name)
-    metrics = [Metric(f"fairness.{key}.{s}", None, description=_DESCRIPTIONS[s], note=f"undefined: {f.reason}") for s in SUMMARIES]
+    metrics = [
+        Metric(f"fairness.{key}.{s}", None, description=_DESCRIPTIONS[s], note=f"undefined: {f.reason}")
+        for s in SUMMARIES
+    ]
     return FeatureFairness(f.name, reason=f.reason, note=f.note, metrics=metrics)
 
 
@@ -433,7 +445,11 @@ def _feature_fairness(
     point, _ = _metric_frame_rates(yt, yp, f.groups, levels, k)
     counts = point["count"][0].astype(int)
     judged = counts >= min_group_size
-    summary = {name: v[0] for name, v in summarize_rates(point, judged, positive=positive).items()} if judged.sum() >= 2 else {}
+    summary = (
+        {name: v[0] for name, v in summarize_rates(point, judged, positive=positive).items()}
+        if judged.sum() >= 2
+        else {}
+    )
     lo_hi_rates: dict[str, np.ndarray] = {}
     lo_hi_sum: dict[str, np.ndarray] = {}
     if boot is not None:
@@ -449,8 +465,16 @@ def _feature_fairness(
     return FeatureFairness(f.name, note=f.note, by_group=by_group, per_class=per_class, metrics=metrics)
 
 
-def _by_group_table(point: dict[str, np.ndarray], lo_hi: dict[str, np.ndarray], levels: list[str], judged: np.ndarray, positive: int | None) -> pd.DataFrame:
-    table = pd.DataFrame({"count": point["count"][0].astype(int), "judged": judged}, index=pd.Index(levels, name="group"))
+def _by_group_table(
+    point: dict[str, np.ndarray],
+    lo_hi: dict[str, np.ndarray],
+    levels: list[str],
+    judged: np.ndarray,
+    positive: int | None,
+) -> pd.DataFrame:
+    table = pd.DataFrame(
+        {"count": point["count"][0].astype(int), "judged": judged}, index=pd.Index(levels, name="group")
+    )
     names = RATES if positive is not None else ("accuracy",)
     for name in names:
         values = point[name][0] if name == "accuracy" else point[name][0][:, positive]
@@ -461,7 +485,9 @@ def _by_group_table(point: dict[str, np.ndarray], lo_hi: dict[str, np.ndarray], 
     return table
 
 
-def _per_class_table(point: dict[str, np.ndarray], lo_hi: dict[str, np.ndarray], levels: list[str], names: list[str]) -> pd.DataFrame:
+def _per_class_table(
+    point: dict[str, np.ndarray], lo_hi: dict[str, np.ndarray], levels: list[str], names: list[str]
+) -> pd.DataFrame:
     rows = []
     for c, cname in enumerate(names):
         for g, group in enumerate(levels):
@@ -474,15 +500,25 @@ def _per_class_table(point: dict[str, np.ndarray], lo_hi: dict[str, np.ndarray],
     return pd.DataFrame(rows)
 
 
-def _undefined_rates_note(point: dict[str, np.ndarray], levels: list[str], judged: np.ndarray, positive: int | None, rates: Sequence[str]) -> str:
-    reasons = {"tpr": "no positives", "fnr": "no positives", "fpr": "no negatives", "precision": "nothing predicted positive", "selection_rate": "no samples"}
+def _undefined_rates_note(
+    point: dict[str, np.ndarray], levels: list[str], judged: np.ndarray, positive: int | None, rates: Sequence[str]
+) -> str:
+    reasons = {
+        "tpr": "no positives",
+        "fnr": "no positives",
+        "fpr": "no negatives",
+        "precision": "nothing predicted positive",
+        "selection_rate": "no samples",
+    }
     parts = []
     for name in rates:
         values = point[name][0]
         bad = np.isnan(values[:, positive]) if positive is not None else np.isnan(values).any(axis=1)
         groups = [levels[g] for g in np.flatnonzero(bad & judged)]
         if groups:
-            parts.append(f"{name.upper() if len(name) == 3 else name} undefined for {', '.join(map(repr, groups))} ({reasons[name]})")
+            parts.append(
+                f"{name.upper() if len(name) == 3 else name} undefined for {', '.join(map(repr, groups))} ({reasons[name]})"
+            )
     return "; ".join(parts)
 
 
@@ -499,7 +535,9 @@ def _summary_metrics(
 ) -> list[Metric]:
     key = metric_key(f.name)
     small = [levels[g] for g in np.flatnonzero(~judged)]
-    scope = f"over groups with >= {min_group_size} samples" + (f"; too small to judge: {', '.join(small)}" if small else "")
+    scope = f"over groups with >= {min_group_size} samples" + (
+        f"; too small to judge: {', '.join(small)}" if small else ""
+    )
     needs = {
         "equalized_odds_difference": ("tpr", "fpr"),
         "equalized_odds_ratio": ("tpr", "fpr"),
@@ -511,8 +549,20 @@ def _summary_metrics(
     out = []
     for name in SUMMARIES:
         if not summary:
-            note = f"undefined: fewer than two groups have at least {min_group_size} samples (counts: " + ", ".join(f"{g}={int(c)}" for g, c in zip(levels, point["count"][0])) + ")"
-            out.append(Metric(f"fairness.{key}.{name}", None, description=_DESCRIPTIONS[name], note=note, higher_is_better=_HIGHER_IS_BETTER.get(name, False)))
+            note = (
+                f"undefined: fewer than two groups have at least {min_group_size} samples (counts: "
+                + ", ".join(f"{g}={int(c)}" for g, c in zip(levels, point["count"][0]))
+                + ")"
+            )
+            out.append(
+                Metric(
+                    f"fairness.{key}.{name}",
+                    None,
+                    description=_DESCRIPTIONS[name],
+                    note=note,
+                    higher_is_better=_HIGHER_IS_BETTER.get(name, False),
+                )
+            )
             continue
         value = float(summary[name])
         parts = [scope]
@@ -526,12 +576,27 @@ def _summary_metrics(
             if name.endswith("_ratio") and not undefined_rates:
                 parts.append("every judged group has rate 0, so the ratio is 0/0")
         bounds = lo_hi.get(name)
-        interval = (float(bounds[0]), float(bounds[1])) if bounds is not None and not np.isnan(bounds).any() and not np.isnan(value) else None
-        out.append(Metric(f"fairness.{key}.{name}", value, ci=interval, description=_DESCRIPTIONS[name], note="; ".join(parts), higher_is_better=_HIGHER_IS_BETTER.get(name, False)))
+        interval = (
+            (float(bounds[0]), float(bounds[1]))
+            if bounds is not None and not np.isnan(bounds).any() and not np.isnan(value)
+            else None
+        )
+        out.append(
+            Metric(
+                f"fairness.{key}.{name}",
+                value,
+                ci=interval,
+                description=_DESCRIPTIONS[name],
+                note="; ".join(parts),
+                higher_is_better=_HIGHER_IS_BETTER.get(name, False),
+            )
+        )
     return out
 
 
-def _group_metrics(f: SensitiveFeature, by_group: pd.DataFrame, min_group_size: int, positive: int | None) -> list[Metric]:
+def _group_metrics(
+    f: SensitiveFeature, by_group: pd.DataFrame, min_group_size: int, positive: int | None
+) -> list[Metric]:
     key = metric_key(f.name)
     out = []
     rates = ("selection_rate", "accuracy") if positive is not None else ("accuracy",)
@@ -539,7 +604,24 @@ def _group_metrics(f: SensitiveFeature, by_group: pd.DataFrame, min_group_size: 
         small = "" if row["judged"] else f"too small to judge (n={int(row['count'])} < {min_group_size})"
         for name in rates:
             lo, hi = row.get(f"{name}_lo"), row.get(f"{name}_hi")
-            interval = (float(lo), float(hi)) if lo is not None and hi is not None and not (np.isnan(lo) or np.isnan(hi)) else None
-            desc = f"share of group {group!r} predicted positive" if name == "selection_rate" else f"accuracy on group {group!r}"
-            out.append(Metric(f"fairness.{key}.{name}@{metric_key(str(group))}", row[name], ci=interval, description=desc, note=small, higher_is_better=True if name == "accuracy" else None))
+            interval = (
+                (float(lo), float(hi))
+                if lo is not None and hi is not None and not (np.isnan(lo) or np.isnan(hi))
+                else None
+            )
+            desc = (
+                f"share of group {group!r} predicted positive"
+                if name == "selection_rate"
+                else f"accuracy on group {group!r}"
+            )
+            out.append(
+                Metric(
+                    f"fairness.{key}.{name}@{metric_key(str(group))}",
+                    row[name],
+                    ci=interval,
+                    description=desc,
+                    note=small,
+                    higher_is_better=True if name == "accuracy" else None,
+                )
+            )
     return out

@@ -14,6 +14,7 @@ Three places to intervene, one method each:
 Every method is fitted on the training split and every model, the original
 included, is measured on the same held-out split, so the table compares like with like.
 """
+
 from __future__ import annotations
 
 import logging
@@ -27,19 +28,27 @@ import torch
 
 from ..bundle import ModelBundle
 from ..data import AuditData, Splits
+from ..data.groups import SensitiveFeature, resolve_sensitive
 from ..errors import ConfigError
 from ..parsing import parse_names, round_or_none, split_list
 from ..report.model import Metric, Report, Section, Table
 from ..train import train as _train
 from ..utils import ProgressFn, model_state
 from .expgrad import fit_expgrad
-from ..data.groups import SensitiveFeature, resolve_sensitive
 from .metrics import FeatureFairness, group_fairness
 from .plots import tradeoff_figure
 from .reweigh import reweighing_weights
 from .thresholds import CONSTRAINTS, check_constraint, fit_group_thresholds
 
-__all__ = ["MITIGATIONS", "CONSTRAINTS", "MitigationResult", "mitigate_bundle", "reweigh_bundle", "evaluate_models", "output_paths"]
+__all__ = [
+    "MITIGATIONS",
+    "CONSTRAINTS",
+    "MitigationResult",
+    "mitigate_bundle",
+    "reweigh_bundle",
+    "evaluate_models",
+    "output_paths",
+]
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +78,12 @@ class MitigationResult:
         """``mitigation.<model>.accuracy`` and ``mitigation.<model>.<disparity>`` for every row."""
         out: dict[str, float | None] = {}
         for row in self.rows:
-            for key in ("accuracy", "demographic_parity_difference", "demographic_parity_ratio", "equalized_odds_difference"):
+            for key in (
+                "accuracy",
+                "demographic_parity_difference",
+                "demographic_parity_ratio",
+                "equalized_odds_difference",
+            ):
                 out[f"mitigation.{row['model']}.{key}"] = row.get(key)
         return out
 
@@ -80,24 +94,63 @@ class MitigationResult:
             dacc = None if row["accuracy"] is None or base["accuracy"] is None else row["accuracy"] - base["accuracy"]
             dpd, dpd0 = row["demographic_parity_difference"], base["demographic_parity_difference"]
             share = None if dpd is None or not dpd0 else dpd / dpd0
-            ci = "" if row.get("demographic_parity_difference_lo") is None else f"[{row['demographic_parity_difference_lo']:.3f}, {row['demographic_parity_difference_hi']:.3f}]"
-            rows.append([row["model"], round_or_none(row["accuracy"]), round_or_none(dacc), round_or_none(dpd), ci, round_or_none(share), round_or_none(row["demographic_parity_ratio"]), round_or_none(row["equalized_odds_difference"])])
+            ci = (
+                ""
+                if row.get("demographic_parity_difference_lo") is None
+                else f"[{row['demographic_parity_difference_lo']:.3f}, {row['demographic_parity_difference_hi']:.3f}]"
+            )
+            rows.append(
+                [
+                    row["model"],
+                    round_or_none(row["accuracy"]),
+                    round_or_none(dacc),
+                    round_or_none(dpd),
+                    ci,
+                    round_or_none(share),
+                    round_or_none(row["demographic_parity_ratio"]),
+                    round_or_none(row["equalized_odds_difference"]),
+                ]
+            )
         return Table(
             title=f"Before and after mitigation ({self.feature})",
-            columns=["model", "accuracy", "accuracy change", "DP difference", "95% CI", "DP difference / original", "DP ratio", "EO difference"],
+            columns=[
+                "model",
+                "accuracy",
+                "accuracy change",
+                "DP difference",
+                "95% CI",
+                "DP difference / original",
+                "DP ratio",
+                "EO difference",
+            ],
             rows=rows,
             caption=f"All models measured on the same {self.n} held-out samples of {self.data}; DP = demographic parity, EO = equalized odds, over {self.feature}.",
         )
 
     def section(self) -> Section:
         """A report section: the before/after table and accuracy against disparity."""
-        sec = Section(name="mitigation", title="Fairness mitigation", params={"feature": self.feature, "data": self.data, "n": self.n, "methods": self.info})
+        sec = Section(
+            name="mitigation",
+            title="Fairness mitigation",
+            params={"feature": self.feature, "data": self.data, "n": self.n, "methods": self.info},
+        )
         for name, value in self.metrics.items():
-            sec.metrics.append(Metric(name, value, higher_is_better=True if name.endswith((".accuracy", "_ratio")) else False))
+            sec.metrics.append(
+                Metric(name, value, higher_is_better=True if name.endswith((".accuracy", "_ratio")) else False)
+            )
         sec.tables.append(self.table())
         sec.figures.append(
             tradeoff_figure(
-                [{"model": r["model"], "accuracy": r["accuracy"], "disparity": r["demographic_parity_difference"], "disparity_lo": r.get("demographic_parity_difference_lo"), "disparity_hi": r.get("demographic_parity_difference_hi")} for r in self.rows],
+                [
+                    {
+                        "model": r["model"],
+                        "accuracy": r["accuracy"],
+                        "disparity": r["demographic_parity_difference"],
+                        "disparity_lo": r.get("demographic_parity_difference_lo"),
+                        "disparity_hi": r.get("demographic_parity_difference_hi"),
+                    }
+                    for r in self.rows
+                ],
                 feature=self.feature,
             )
         )
@@ -115,52 +168,114 @@ class MitigationResult:
         return sec
 
     def report(self, *, title: str | None = None) -> Report:
-        return Report(title=title or f"dlaudit mitigation: {self.feature}", card=self.original.card.to_dict(), sections=[self.section()])
-
-
+        return Report(
+            title=title or f"dlaudit mitigation: {self.feature}",
+            card=self.original.card.to_dict(),
+            sections=[self.section()],
+        )
 
 
 # -- the methods --------------------------------------------------------------------------------
 
 
-def reweigh_bundle(bundle: ModelBundle, splits: Splits, feature: SensitiveFeature, *, seed: int = 0, epochs: int | None = None, progress: ProgressFn | None = None) -> tuple[ModelBundle, dict[str, Any]]:
+def reweigh_bundle(
+    bundle: ModelBundle,
+    splits: Splits,
+    feature: SensitiveFeature,
+    *,
+    seed: int = 0,
+    epochs: int | None = None,
+    progress: ProgressFn | None = None,
+) -> tuple[ModelBundle, dict[str, Any]]:
     """Retrain ``bundle``'s architecture on the training split with Kamiran-Calders weights."""
     card = bundle.card
     training = card.training or {}
     trainer = training.get("trainer") or card.architecture
     if trainer not in _TRAINERS or not card.architecture:
-        raise ConfigError("reweighing retrains the model, which needs a reference model trained by dlaudit (mlp, cnn, numpy-mlp); use --method threshold")
+        raise ConfigError(
+            "reweighing retrains the model, which needs a reference model trained by dlaudit (mlp, cnn, numpy-mlp); use --method threshold"
+        )
     if not feature.defined:
         raise ConfigError(f"cannot reweigh over {feature.name!r}: {feature.reason}")
     weights = reweighing_weights(feature.groups, splits.train.y.numpy())
     hidden = card.arch_kwargs.get("hidden")
-    info = {"method": "reweigh", "reference": "Kamiran and Calders 2012", "feature": feature.name, "weight_range": [float(weights.min()), float(weights.max())]}
+    info = {
+        "method": "reweigh",
+        "reference": "Kamiran and Calders 2012",
+        "feature": feature.name,
+        "weight_range": [float(weights.min()), float(weights.max())],
+    }
     mitigated = _train(
-        trainer, splits, epochs=epochs or training.get("epochs"), lr=training.get("lr"), optimizer=training.get("optimizer"),
-        batch_size=training.get("batch_size"), weight_decay=float(training.get("weight_decay", 0.0)), seed=seed,
-        device=bundle.device, hidden=tuple(hidden) if hidden else None, sample_weight=weights,
-        training_info={"adversarial": None, "mitigation": info}, dataset=card.dataset, data_dir=card.data_dir,
-        data_seed=card.data_seed, progress=progress,
-    )  # fmt: skip
+        trainer,
+        splits,
+        epochs=epochs or training.get("epochs"),
+        lr=training.get("lr"),
+        optimizer=training.get("optimizer"),
+        batch_size=training.get("batch_size"),
+        weight_decay=float(training.get("weight_decay", 0.0)),
+        seed=seed,
+        device=bundle.device,
+        hidden=tuple(hidden) if hidden else None,
+        sample_weight=weights,
+        training_info={"adversarial": None, "mitigation": info},
+        dataset=card.dataset,
+        data_dir=card.data_dir,
+        data_seed=card.data_seed,
+        progress=progress,
+    )
     return mitigated, info
 
 
-def _fit_one(method: str, bundle: ModelBundle, splits: Splits, feature: SensitiveFeature, *, constraint: str, seed: int, epochs: int | None, max_iter: int, eps: float, progress: ProgressFn | None) -> tuple[ModelBundle, dict[str, Any]]:
+def _fit_one(
+    method: str,
+    bundle: ModelBundle,
+    splits: Splits,
+    feature: SensitiveFeature,
+    *,
+    constraint: str,
+    seed: int,
+    epochs: int | None,
+    max_iter: int,
+    eps: float,
+    progress: ProgressFn | None,
+) -> tuple[ModelBundle, dict[str, Any]]:
     if method == "reweigh":
         return reweigh_bundle(bundle, splits, feature, seed=seed, epochs=epochs, progress=progress)
     if method == "threshold":
         mitigated, _ = fit_group_thresholds(bundle, splits.train, feature, constraint=constraint, seed=seed)
-        return mitigated, {"method": "threshold", "reference": "Hardt et al. 2016 (fairlearn ThresholdOptimizer)", "feature": feature.name, "constraint": constraint}
-    mitigated, reduction = fit_expgrad(bundle, splits.train, feature, constraint=constraint, eps=eps, max_iter=max_iter, epochs=epochs, seed=seed, device=bundle.device)
+        return mitigated, {
+            "method": "threshold",
+            "reference": "Hardt et al. 2016 (fairlearn ThresholdOptimizer)",
+            "feature": feature.name,
+            "constraint": constraint,
+        }
+    mitigated, reduction = fit_expgrad(
+        bundle,
+        splits.train,
+        feature,
+        constraint=constraint,
+        eps=eps,
+        max_iter=max_iter,
+        epochs=epochs,
+        seed=seed,
+        device=bundle.device,
+    )
     info = {
-        "method": "expgrad", "reference": "Agarwal et al. 2018 (fairlearn ExponentiatedGradient)", "feature": feature.name,
-        "constraint": constraint, "eps": eps, "max_iter": max_iter, "rounds": int(len(reduction.predictors_)),
+        "method": "expgrad",
+        "reference": "Agarwal et al. 2018 (fairlearn ExponentiatedGradient)",
+        "feature": feature.name,
+        "constraint": constraint,
+        "eps": eps,
+        "max_iter": max_iter,
+        "rounds": int(len(reduction.predictors_)),
         "members": len(mitigated.card.arch_kwargs["members"]),
-    }  # fmt: skip
+    }
     return mitigated, info
 
 
-def _with_mitigation_card(mitigated: ModelBundle, original: ModelBundle, info: dict[str, Any], accuracy: float | None) -> None:
+def _with_mitigation_card(
+    mitigated: ModelBundle, original: ModelBundle, info: dict[str, Any], accuracy: float | None
+) -> None:
     training = dict(mitigated.card.training or original.card.training or {})
     training["mitigation"] = info
     # a retrained model's card has its own training metrics; a post-processed or ensemble one would show the original's
@@ -173,14 +288,18 @@ def _with_mitigation_card(mitigated: ModelBundle, original: ModelBundle, info: d
     mitigated.card = mitigated.card.replace(training=training, metrics=metrics)
 
 
-def evaluate_models(models: Mapping[str, ModelBundle], data: AuditData, feature: SensitiveFeature, *, n_boot: int = 200, seed: int = 0) -> list[dict[str, Any]]:
+def evaluate_models(
+    models: Mapping[str, ModelBundle], data: AuditData, feature: SensitiveFeature, *, n_boot: int = 200, seed: int = 0
+) -> list[dict[str, Any]]:
     """Accuracy and disparities of each model on ``data``, over ``feature``."""
     rows = []
     for name, bundle in models.items():
         with model_state(bundle.module):
             pred = bundle.predict(data.x).numpy()
         y = data.y.numpy()
-        fair: FeatureFairness = group_fairness(y, pred, [feature], class_names=bundle.card.names, n_boot=n_boot, seed=seed).features[0]
+        fair: FeatureFairness = group_fairness(
+            y, pred, [feature], class_names=bundle.card.names, n_boot=n_boot, seed=seed
+        ).features[0]
         row: dict[str, Any] = {"model": name, "accuracy": float((pred == y).mean())}
         for short in ("demographic_parity_difference", "demographic_parity_ratio", "equalized_odds_difference"):
             m = fair.metric(short)
@@ -230,7 +349,9 @@ def mitigate_bundle(
     check_constraint(constraint)
     names = split_list(sensitive)
     if len(names) != 1:
-        raise ConfigError(f"mitigation works on one sensitive feature at a time; got {names or 'none'} (e.g. --sensitive sex)")
+        raise ConfigError(
+            f"mitigation works on one sensitive feature at a time; got {names or 'none'} (e.g. --sensitive sex)"
+        )
     train_feature = resolve_sensitive(splits.train, names, bins=bins)[0]
     if not train_feature.defined:
         raise ConfigError(f"cannot mitigate over {names[0]!r}: {train_feature.reason}")
@@ -245,7 +366,18 @@ def mitigate_bundle(
             progress(f"mitigate:{method}", 0, 1)
         torch.manual_seed(seed)
         np.random.seed(seed % (2**32))
-        mitigated, details = _fit_one(method, bundle, splits, train_feature, constraint=constraint, seed=seed, epochs=epochs, max_iter=max_iter, eps=eps, progress=progress)
+        mitigated, details = _fit_one(
+            method,
+            bundle,
+            splits,
+            train_feature,
+            constraint=constraint,
+            seed=seed,
+            epochs=epochs,
+            max_iter=max_iter,
+            eps=eps,
+            progress=progress,
+        )
         models[method] = mitigated
         info[method] = details
         if progress is not None:
@@ -262,4 +394,3 @@ def output_paths(output: str, methods: Sequence[str]) -> dict[str, str]:
     if len(methods) == 1:
         return {methods[0]: str(path)}
     return {m: str(path.with_name(f"{path.stem}-{m}{path.suffix or '.pt'}")) for m in methods}
-

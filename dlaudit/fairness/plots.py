@@ -1,4 +1,5 @@
 """Fairness figures: per-group bars with confidence intervals, and accuracy against disparity."""
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -6,17 +7,22 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from ..report.model import Figure
 from ..data.groups import INTERSECTION_SEP
+from ..report.model import Figure
 from ..report.plots import COLORS, fig_to_png, subplots
-
 
 __all__ = ["group_bars_figure", "tradeoff_figure"]
 
 _LABELS = {"selection_rate": "selection rate", "tpr": "true positive rate", "accuracy": "accuracy"}
 
 
-def group_bars_figure(feature: str, by_group: pd.DataFrame, *, rates: Sequence[str] = ("selection_rate", "tpr", "accuracy"), ci_level: float = 0.95) -> Figure:
+def group_bars_figure(
+    feature: str,
+    by_group: pd.DataFrame,
+    *,
+    rates: Sequence[str] = ("selection_rate", "tpr", "accuracy"),
+    ci_level: float = 0.95,
+) -> Figure:
     """Grouped bars of ``rates`` per group, with bootstrap intervals as whiskers.
 
     Groups too small to judge are drawn hatched and pale.
@@ -37,16 +43,23 @@ def group_bars_figure(feature: str, by_group: pd.DataFrame, *, rates: Sequence[s
                 bar.set_alpha(0.35)
                 bar.set_hatch("//")
             if np.isnan(v):
-                ax.text(bar.get_x() + bar.get_width() / 2, 0.02, "n/a", ha="center", va="bottom", fontsize=7, rotation=90)
+                ax.text(
+                    bar.get_x() + bar.get_width() / 2, 0.02, "n/a", ha="center", va="bottom", fontsize=7, rotation=90
+                )
         if f"{rate}_lo" in by_group.columns:
             lo = by_group[f"{rate}_lo"].to_numpy(dtype=float)
             hi = by_group[f"{rate}_hi"].to_numpy(dtype=float)
             ok = ~(np.isnan(values) | np.isnan(lo) | np.isnan(hi))
             err = np.vstack([np.clip(values - lo, 0, None), np.clip(hi - values, 0, None)])
             ax.errorbar(pos[ok], values[ok], yerr=err[:, ok], fmt="none", ecolor="black", elinewidth=1, capsize=2)
-    ticks = [f"{g.replace(INTERSECTION_SEP, ' ' + INTERSECTION_SEP + chr(10))}\n(n={int(c)})" for g, c in zip(groups, by_group["count"])]
+    ticks = [
+        f"{g.replace(INTERSECTION_SEP, ' ' + INTERSECTION_SEP + chr(10))}\n(n={int(c)})"
+        for g, c in zip(groups, by_group["count"])
+    ]
     crowded = len(groups) > 6 or max(len(g) for g in groups) > 14
-    ax.set_xticks(x, ticks, fontsize=7 if crowded else 8, rotation=30 if crowded else 0, ha="right" if crowded else "center")
+    ax.set_xticks(
+        x, ticks, fontsize=7 if crowded else 8, rotation=30 if crowded else 0, ha="right" if crowded else "center"
+    )
     ax.set_ylim(0, 1.05)
     ax.set_ylabel("rate")
     ax.set_title(f"Rates by {feature}")
@@ -56,7 +69,14 @@ def group_bars_figure(feature: str, by_group: pd.DataFrame, *, rates: Sequence[s
     return Figure(
         caption=f"{names.capitalize()} for each group of {feature}, with {ci_level:.0%} bootstrap intervals; hatched bars are groups too small to judge.",
         data=fig_to_png(fig),
-        alt=f"Bar chart of {names} for the groups of {feature}: " + "; ".join(f"{g}: " + ", ".join(f"{_LABELS.get(r, r)} {by_group[r].iloc[j]:.2f}" for r in rates if not np.isnan(by_group[r].iloc[j])) for j, g in enumerate(groups)),
+        alt=f"Bar chart of {names} for the groups of {feature}: "
+        + "; ".join(
+            f"{g}: "
+            + ", ".join(
+                f"{_LABELS.get(r, r)} {by_group[r].iloc[j]:.2f}" for r in rates if not np.isnan(by_group[r].iloc[j])
+            )
+            for j, g in enumerate(groups)
+        ),
     )
 
 
@@ -74,7 +94,15 @@ def tradeoff_figure(rows: Sequence[dict], *, feature: str, disparity: str = "dem
         color = COLORS[i % len(COLORS)]
         marker = "s" if i == 0 else "o"
         if row.get("disparity_lo") is not None and row.get("disparity_hi") is not None:
-            ax.errorbar([d], [a], xerr=[[max(d - row["disparity_lo"], 0)], [max(row["disparity_hi"] - d, 0)]], fmt=marker, color=color, capsize=3, label=row["model"])
+            ax.errorbar(
+                [d],
+                [a],
+                xerr=[[max(d - row["disparity_lo"], 0)], [max(row["disparity_hi"] - d, 0)]],
+                fmt=marker,
+                color=color,
+                capsize=3,
+                label=row["model"],
+            )
         else:
             ax.plot([d], [a], marker, color=color, label=row["model"])
     ax.set_xlabel(f"{disparity.replace('_', ' ')} ({feature}); lower is fairer")
@@ -85,5 +113,10 @@ def tradeoff_figure(rows: Sequence[dict], *, feature: str, disparity: str = "dem
     return Figure(
         caption=f"Accuracy against {disparity.replace('_', ' ')} over {feature} for the original model (square) and each mitigated model, on the same held-out data.",
         data=fig_to_png(fig),
-        alt="Scatter of accuracy against disparity: " + "; ".join(f"{r['model']}: accuracy {r['accuracy']:.3f}, disparity {r['disparity']:.3f}" for r in rows if r.get("accuracy") is not None and r.get("disparity") is not None),
+        alt="Scatter of accuracy against disparity: "
+        + "; ".join(
+            f"{r['model']}: accuracy {r['accuracy']:.3f}, disparity {r['disparity']:.3f}"
+            for r in rows
+            if r.get("accuracy") is not None and r.get("disparity") is not None
+        ),
     )

@@ -13,6 +13,7 @@ count observed. Under these weights every group has the same positive rate, so
 a model trained with them (our trainer's ``sample_weight``) is not pushed to
 learn the group-label association present in the data.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence

@@ -54,10 +54,33 @@ def robust_accuracy_by_group(
         key = metric_key(f.name)
         g = accuracy_by_group(correct, f, min_group_size=min_group_size)
         rows = []
-        for i, (group, n, acc) in enumerate(zip(g.groups, g.sizes, g.accuracy)):
+        for group, n, acc in zip(g.groups, g.sizes, g.accuracy):
             note = "" if n >= min_group_size else f"too small to judge (n={n} < {min_group_size})"
-            metrics.append(Metric(f"fairness.{key}.robust_accuracy@{metric_key(group)}", acc, description=f"accuracy on group {group!r} under attack (eps {eps:g})", note=note, higher_is_better=True))
+            metrics.append(
+                Metric(
+                    f"fairness.{key}.robust_accuracy@{metric_key(group)}",
+                    acc,
+                    description=f"accuracy on group {group!r} under attack (eps {eps:g})",
+                    note=note,
+                    higher_is_better=True,
+                )
+            )
             rows.append([group, n, acc, note])
-        metrics.append(Metric(f"fairness.{key}.robust_accuracy_gap", g.gap, description=f"largest minus smallest group accuracy under attack (eps {eps:g})", note="" if g.gap is not None else "undefined: fewer than two groups large enough to judge", higher_is_better=False))
-        tables.append(Table(title=f"Robust accuracy by {f.name} (eps {eps:g})", columns=["group", "n", "robust accuracy", "note"], rows=rows, caption=f"Share of each group still classified correctly under PGD L-inf at eps {eps:g} (dlaudit.robust.groups.per_sample_correct)."))
+        metrics.append(
+            Metric(
+                f"fairness.{key}.robust_accuracy_gap",
+                g.gap,
+                description=f"largest minus smallest group accuracy under attack (eps {eps:g})",
+                note="" if g.gap is not None else "undefined: fewer than two groups large enough to judge",
+                higher_is_better=False,
+            )
+        )
+        tables.append(
+            Table(
+                title=f"Robust accuracy by {f.name} (eps {eps:g})",
+                columns=["group", "n", "robust accuracy", "note"],
+                rows=rows,
+                caption=f"Share of each group still classified correctly under PGD L-inf at eps {eps:g} (dlaudit.robust.groups.per_sample_correct).",
+            )
+        )
     return RobustByGroup(metrics=metrics, tables=tables)

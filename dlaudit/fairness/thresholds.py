@@ -39,6 +39,7 @@ branch: ``logit(score) - logit(t)`` for ``score > t`` (negated for ``<``), so
 attacks and gradient explanations see the real score; a constant branch gives
 ``m = +/-10``.
 """
+
 from __future__ import annotations
 
 import functools
@@ -54,9 +55,9 @@ from torch import nn
 from ..bundle import ModelBundle
 from ..card import ModelCard
 from ..data import AuditData
+from ..data.groups import SensitiveFeature, bin_labels
 from ..errors import ConfigError, ModelLoadError
 from ..utils import batched_logits, model_state
-from ..data.groups import SensitiveFeature, bin_labels
 
 __all__ = [
     "TorchProbaAdapter",
@@ -84,7 +85,14 @@ class TorchProbaAdapter(ClassifierMixin, BaseEstimator):
     float64 from the logits, so thresholds on it map exactly onto logit margins.
     """
 
-    def __init__(self, module: nn.Module | None = None, *, input_shape: Sequence[int] | None = None, batch_size: int = 2048, device: str | torch.device = "cpu") -> None:
+    def __init__(
+        self,
+        module: nn.Module | None = None,
+        *,
+        input_shape: Sequence[int] | None = None,
+        batch_size: int = 2048,
+        device: str | torch.device = "cpu",
+    ) -> None:
         self.module = module
         self.input_shape = input_shape
         self.batch_size = batch_size
@@ -97,23 +105,25 @@ class TorchProbaAdapter(ClassifierMixin, BaseEstimator):
     def classes_(self) -> np.ndarray:
         return np.array([0, 1])
 
-    def fit(self, X: Any, y: Any = None, **_: Any) -> TorchProbaAdapter:  # noqa: N803
+    def fit(self, X: Any, y: Any = None, **_: Any) -> TorchProbaAdapter:
         return self  # prefit: the torch model is already trained
 
-    def margin(self, X: Any) -> np.ndarray:  # noqa: N803
+    def margin(self, X: Any) -> np.ndarray:
         x = torch.as_tensor(np.asarray(X, dtype=np.float32))
         if self.input_shape is not None:
             x = x.reshape(len(x), *self.input_shape)
         z = batched_logits(self.module, x, batch_size=self.batch_size, device=torch.device(self.device)).double()
         if z.ndim != 2 or z.shape[1] != 2:
-            raise ConfigError(f"group thresholds need a binary model with (N, 2) logits; this one gives shape {tuple(z.shape)}")
+            raise ConfigError(
+                f"group thresholds need a binary model with (N, 2) logits; this one gives shape {tuple(z.shape)}"
+            )
         return (z[:, 1] - z[:, 0]).numpy()
 
-    def predict_proba(self, X: Any) -> np.ndarray:  # noqa: N803
+    def predict_proba(self, X: Any) -> np.ndarray:
         p = 1.0 / (1.0 + np.exp(-self.margin(X)))
         return np.stack([1.0 - p, p], axis=1)
 
-    def predict(self, X: Any) -> np.ndarray:  # noqa: N803
+    def predict(self, X: Any) -> np.ndarray:
         return (self.margin(X) > 0).astype(np.int64)
 
 
@@ -140,13 +150,24 @@ def group_reader_spec(card: ModelCard, feature: SensitiveFeature) -> dict[str, A
             columns = {v: names.index(f"{c['name']}={v}") for v in c["categories"] if f"{c['name']}={v}" in names}
             missing = [g for g in levels if g not in columns]
             if missing:
-                raise ConfigError(f"group(s) {missing} of {feature.name!r} have no one-hot input column in the model; the saved model could not recognise them")
+                raise ConfigError(
+                    f"group(s) {missing} of {feature.name!r} have no one-hot input column in the model; the saved model could not recognise them"
+                )
             return {"type": "onehot", "columns": [columns[g] for g in levels], "groups": levels}
-    for i, c in enumerate(enc.get("numeric", [])):
+    for c in enc.get("numeric", []):
         if c["name"] == feature.name:
             if not feature.edges:
-                raise ConfigError(f"{feature.name!r} is a numeric input with few values; bin it (bins={{{feature.name!r}: [...]}}) to use group thresholds")
-            return {"type": "binned", "column": names.index(c["name"]), "min": c["min"], "max": c["max"], "edges": list(feature.edges), "groups": levels}
+                raise ConfigError(
+                    f"{feature.name!r} is a numeric input with few values; bin it (bins={{{feature.name!r}: [...]}}) to use group thresholds"
+                )
+            return {
+                "type": "binned",
+                "column": names.index(c["name"]),
+                "min": c["min"],
+                "max": c["max"],
+                "edges": list(feature.edges),
+                "groups": levels,
+            }
     raise ConfigError(
         f"{feature.name!r} is not an input of this model, so a saved model could not tell a new sample's group, which "
         "ThresholdOptimizer needs at prediction time; use --method reweigh or expgrad, or train with the column as an input"
@@ -166,7 +187,9 @@ def _read_groups(x: torch.Tensor, reader: dict[str, Any], all_groups: list[str])
     edges = torch.tensor(reader["edges"], dtype=torch.float64, device=x.device)
     bins = torch.bucketize(raw, edges, right=True)  # bin i is [e_{i-1}, e_i)
     labels = bin_labels(reader["edges"])
-    lookup = torch.tensor([all_groups.index(lbl) if lbl in all_groups else -1 for lbl in labels], dtype=torch.long, device=x.device)
+    lookup = torch.tensor(
+        [all_groups.index(lbl) if lbl in all_groups else -1 for lbl in labels], dtype=torch.long, device=x.device
+    )
     return lookup[bins]
 
 
@@ -266,7 +289,10 @@ class GroupThresholds(nn.Module):
 
     def _params(self, g: torch.Tensor) -> dict[str, torch.Tensor]:
         safe = g.clamp_min(0)
-        return {name: getattr(self, name).to(g.device)[safe] for name in ("p_ignore", "constant", "p0", "sign0", "sign1", "logit0", "logit1")}
+        return {
+            name: getattr(self, name).to(g.device)[safe]
+            for name in ("p_ignore", "constant", "p0", "sign0", "sign1", "logit0", "logit1")
+        }
 
     def positive_probability(self, x: torch.Tensor) -> torch.Tensor:
         """fairlearn's probability of a positive decision for each row (NaN where the group is unknown)."""
@@ -298,7 +324,9 @@ def wrap_group_thresholds(module: nn.Module, card: ModelCard) -> nn.Module:
     spec = card.postprocess or {}
     missing = [k for k in ("groups", "rules", "reader") if k not in spec]
     if missing:
-        raise ModelLoadError(f"the card's group-thresholds post-processing lacks {', '.join(missing)}; save the mitigated model again")
+        raise ModelLoadError(
+            f"the card's group-thresholds post-processing lacks {', '.join(missing)}; save the mitigated model again"
+        )
     if card.num_classes != 2:
         raise ModelLoadError(f"group thresholds apply to binary models; this card has {card.num_classes} classes")
     return GroupThresholds(module, spec)
@@ -312,7 +340,9 @@ def _threshold(t: float) -> float:
     return 2.0 if t == math.inf else (-1.0 if t == -math.inf else float(t))
 
 
-def thresholds_spec(optimizer: Any, *, reader: dict[str, Any], feature: str, constraint: str, seed: int) -> dict[str, Any]:
+def thresholds_spec(
+    optimizer: Any, *, reader: dict[str, Any], feature: str, constraint: str, seed: int
+) -> dict[str, Any]:
     """The card's ``postprocess`` dict from a fitted ThresholdOptimizer."""
     rules = {}
     for group, rule in optimizer.interpolated_thresholder_.interpolation_dict.items():
@@ -360,17 +390,25 @@ def fit_group_thresholds(
 
     check_constraint(constraint)
     if bundle.card.num_classes != 2:
-        raise ConfigError(f"ThresholdOptimizer needs a binary model; this one has {bundle.card.num_classes} classes; use --method reweigh")
+        raise ConfigError(
+            f"ThresholdOptimizer needs a binary model; this one has {bundle.card.num_classes} classes; use --method reweigh"
+        )
     if bundle.card.postprocess:
-        raise ConfigError(f"this model is already post-processed ({bundle.card.postprocess.get('kind')}); mitigate the original model instead")
+        raise ConfigError(
+            f"this model is already post-processed ({bundle.card.postprocess.get('kind')}); mitigate the original model instead"
+        )
     if not feature.defined:
         raise ConfigError(f"cannot fit group thresholds over {feature.name!r}: {feature.reason}")
     reader = group_reader_spec(bundle.card, feature)
     adapter = TorchProbaAdapter(bundle.module, input_shape=bundle.card.input_shape, device=bundle.device)
     optimizer = ThresholdOptimizer(
-        estimator=adapter, constraints=constraint, objective="accuracy_score", prefit=True,
-        predict_method="predict_proba", grid_size=grid_size,
-    )  # fmt: skip
+        estimator=adapter,
+        constraints=constraint,
+        objective="accuracy_score",
+        prefit=True,
+        predict_method="predict_proba",
+        grid_size=grid_size,
+    )
     x = data.x.reshape(len(data), -1).numpy()
     with model_state(bundle.module):
         optimizer.fit(x, data.y.numpy(), sensitive_features=feature.groups.astype(str).to_numpy())

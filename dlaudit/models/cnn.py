@@ -1,4 +1,5 @@
 """The seed CNN: Conv 32 3x3, ReLU, MaxPool 2, Dense 128, Dropout 0.5, Dense classes."""
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -31,7 +32,9 @@ class CNN(nn.Sequential):
         std: Sequence[float] | None = None,
     ) -> None:
         if len(input_shape) != 3:
-            raise ConfigError(f"cnn needs image inputs shaped (C, H, W), got input shape {tuple(input_shape)}; use mlp for tabular data")
+            raise ConfigError(
+                f"cnn needs image inputs shaped (C, H, W), got input shape {tuple(input_shape)}; use mlp for tabular data"
+            )
         c, h, w = (int(s) for s in input_shape)
         pad = 1 if min(h, w) < 16 else 0
         oh, ow = (h + 2 * pad - 2) // 2, (w + 2 * pad - 2) // 2

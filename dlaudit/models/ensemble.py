@@ -9,6 +9,7 @@ Members are described by plain data (``{"architecture": ..., "arch_kwargs": ...}
 or ``{"architecture": "constant", "arch_kwargs": {"label": k}}`` for a member that
 always predicts class ``k``), so a checkpoint loads with ``weights_only=True``.
 """
+
 from __future__ import annotations
 
 import math
@@ -49,7 +50,9 @@ class Ensemble(nn.Module):
     def __init__(self, members: Sequence[nn.Module], weights: Sequence[float]) -> None:
         super().__init__()
         if not members or len(members) != len(weights):
-            raise ConfigError(f"ensemble: {len(members)} members for {len(weights)} weights; give one weight per member")
+            raise ConfigError(
+                f"ensemble: {len(members)} members for {len(weights)} weights; give one weight per member"
+            )
         w = torch.tensor([float(v) for v in weights], dtype=torch.float32)
         if not torch.isfinite(w).all() or (w < 0).any() or w.sum() <= 0:
             raise ConfigError(f"ensemble weights must be finite, non-negative and not all zero, got {list(weights)}")
@@ -61,7 +64,9 @@ class Ensemble(nn.Module):
         return torch.logsumexp(logp + self.log_weights[:, None, None], dim=0)
 
 
-def _member(spec: Mapping[str, Any], input_shape: tuple[int, ...], num_classes: int, extra: dict[str, Any]) -> nn.Module:
+def _member(
+    spec: Mapping[str, Any], input_shape: tuple[int, ...], num_classes: int, extra: dict[str, Any]
+) -> nn.Module:
     arch = spec.get("architecture")
     kwargs = dict(spec.get("arch_kwargs") or {})
     if arch == "constant":

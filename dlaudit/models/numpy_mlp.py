@@ -15,6 +15,7 @@ and plain (mini-batch) gradient descent ``W <- W - lr dW``. :meth:`NumpyMLP.to_t
 exports the weights into the equivalent torch :class:`~dlaudit.models.mlp.MLP`,
 so every analysis can audit it.
 """
+
 from __future__ import annotations
 
 import math
@@ -43,7 +44,9 @@ class NumpyMLP:
         Seed of the He-uniform weight initialisation (suited to ReLU); biases start at 0.
     """
 
-    def __init__(self, input_shape: Sequence[int], num_classes: int, hidden: Sequence[int] = (128, 64), seed: int = 0) -> None:
+    def __init__(
+        self, input_shape: Sequence[int], num_classes: int, hidden: Sequence[int] = (128, 64), seed: int = 0
+    ) -> None:
         self.input_shape = tuple(int(s) for s in input_shape)
         self.num_classes = int(num_classes)
         self.hidden = tuple(int(h) for h in hidden)
@@ -116,7 +119,9 @@ class NumpyMLP:
     ) -> list[float]:
         """Mini-batch gradient descent; returns the mean loss of each epoch."""
         if epochs < 1 or lr <= 0 or batch_size < 1:
-            raise ConfigError(f"numpy-mlp: epochs >= 1, lr > 0 and batch_size >= 1 are required (got {epochs}, {lr}, {batch_size})")
+            raise ConfigError(
+                f"numpy-mlp: epochs >= 1, lr > 0 and batch_size >= 1 are required (got {epochs}, {lr}, {batch_size})"
+            )
         rng = np.random.default_rng(seed)
         y = np.asarray(y, dtype=np.int64)
         history = []

@@ -1,7 +1,9 @@
 """Reference architectures, registered by name (timm-style)."""
+
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from torch import nn
 

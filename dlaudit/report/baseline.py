@@ -5,6 +5,7 @@ Every metric of either report gets a row in the diff table. A headline metric
 not get worse by more than ``max_drop`` (an absolute amount: 0.02 is two points
 of accuracy), and it must still be computed when its section ran.
 """
+
 from __future__ import annotations
 
 from ..errors import ConfigError
@@ -16,7 +17,9 @@ __all__ = ["compare_reports", "DEFAULT_MAX_DROP"]
 _EPS = 1e-12  # float slack, so a drop of exactly max_drop passes
 
 
-def compare_reports(current: Report, baseline: Report, *, max_drop: float = DEFAULT_MAX_DROP, source: str = "") -> tuple[Comparison, list[GateResult]]:
+def compare_reports(
+    current: Report, baseline: Report, *, max_drop: float = DEFAULT_MAX_DROP, source: str = ""
+) -> tuple[Comparison, list[GateResult]]:
     """The diff of ``current`` against ``baseline`` and the gate result of each guarded metric."""
     if not max_drop >= 0:
         raise ConfigError(f"--max-drop must be a number >= 0, got {max_drop!r}")
@@ -30,11 +33,18 @@ def compare_reports(current: Report, baseline: Report, *, max_drop: float = DEFA
         rows.append(row)
         if gate is not None:
             gates.append(gate)
-    comparison = Comparison(baseline=source or baseline.title, max_drop=max_drop, rows=rows, baseline_generated=str(baseline.provenance.get("generated", "")))
+    comparison = Comparison(
+        baseline=source or baseline.title,
+        max_drop=max_drop,
+        rows=rows,
+        baseline_generated=str(baseline.provenance.get("generated", "")),
+    )
     return comparison, gates
 
 
-def _compare_one(name: str, old: Metric | None, new: Metric | None, ran: set[str], max_drop: float) -> tuple[MetricDelta, GateResult | None]:
+def _compare_one(
+    name: str, old: Metric | None, new: Metric | None, ran: set[str], max_drop: float
+) -> tuple[MetricDelta, GateResult | None]:
     ref = new if new is not None else old
     headline = ref is not None and is_headline(ref)
     up = higher_is_better(ref) if ref is not None else None
@@ -45,18 +55,24 @@ def _compare_one(name: str, old: Metric | None, new: Metric | None, ran: set[str
     if new is None and name.split(".", 1)[0] not in ran:
         return MetricDelta(name, before, None, "not run", headline, up), None
     if not (headline and up is not None and before is not None):
-        return MetricDelta(name, before, after, _status(before, after, up, computed=new is not None), headline, up), None
+        return MetricDelta(
+            name, before, after, _status(before, after, up, computed=new is not None), headline, up
+        ), None
     op = "<" if up else ">"  # the fail condition: worse than the baseline by more than max_drop
     threshold = before - max_drop if up else before + max_drop
     gate = f"{name} {op} {threshold:g}"
     context = f"baseline {before:.4g}, max drop {max_drop:g}"
     if after is None:
         why = "not computed in this run" if new is None else "undefined in this run"
-        return MetricDelta(name, before, None, "regression", headline, up), GateResult(gate, name, op, threshold, None, False, f"{why}; {context}", "baseline")
+        return MetricDelta(name, before, None, "regression", headline, up), GateResult(
+            gate, name, op, threshold, None, False, f"{why}; {context}", "baseline"
+        )
     worse = (before - after) if up else (after - before)
     passed = worse <= max_drop + _EPS
     status = _status(before, after, up, computed=True) if passed else "regression"
-    return MetricDelta(name, before, after, status, headline, up), GateResult(gate, name, op, threshold, after, passed, context, "baseline")
+    return MetricDelta(name, before, after, status, headline, up), GateResult(
+        gate, name, op, threshold, after, passed, context, "baseline"
+    )
 
 
 def _status(before: float | None, after: float | None, up: bool | None, *, computed: bool) -> str:

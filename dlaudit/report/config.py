@@ -15,6 +15,7 @@ is accepted as another name for ``gates``). Command-line options override these;
 configured ones. A file given with ``--config`` may also hold the keys at its top
 level (a dedicated ``dlaudit.toml``).
 """
+
 from __future__ import annotations
 
 import sys
@@ -69,7 +70,9 @@ def load_config(path: str | Path | None = None, *, cwd: str | Path | None = None
     if table is None:
         table = {k: v for k, v in doc.items() if k != "tool"}
         if not table:
-            raise ConfigError(f"{path} has no [tool.dlaudit] table; add one, e.g. gates = [\"performance.accuracy < 0.95\"]")
+            raise ConfigError(
+                f'{path} has no [tool.dlaudit] table; add one, e.g. gates = ["performance.accuracy < 0.95"]'
+            )
     return _parse(table, path)
 
 
@@ -103,7 +106,7 @@ def _parse(table: Any, path: Path) -> AuditConfig:
 
 def _strings(value: Any, key: str, where: str) -> list[str]:
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise ConfigError(f"{where}: {key} must be a list of strings, e.g. {key} = [\"performance.accuracy < 0.95\"]")
+        raise ConfigError(f'{where}: {key} must be a list of strings, e.g. {key} = ["performance.accuracy < 0.95"]')
     return value
 
 

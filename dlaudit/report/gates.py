@@ -7,6 +7,7 @@ is true, or when the metric is undefined (it cannot be checked). ``dlaudit
 report`` exits 1 when a gate fails, and 2 when a gate is malformed or names a
 metric that was not computed (an error, never a silent pass).
 """
+
 from __future__ import annotations
 
 import math
@@ -21,7 +22,9 @@ from .model import GateResult
 __all__ = ["Gate", "OPS", "parse_gate", "parse_gates", "check_gates"]
 
 OPS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
-_GATE_RE = re.compile(r"^\s*(?P<metric>[^\s<>=]+)\s*(?P<op><=|>=|<|>)\s*(?P<num>[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?)\s*$")
+_GATE_RE = re.compile(
+    r"^\s*(?P<metric>[^\s<>=]+)\s*(?P<op><=|>=|<|>)\s*(?P<num>[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?)\s*$"
+)
 MALFORMED = "malformed gate {gate!r}; write METRIC OP NUMBER, the condition to fail on, with OP one of <, <=, >, >= (e.g. 'performance.accuracy < 0.95')"
 NOT_COMPUTED = "gate '{gate}' names metric {metric!r}, which was not computed; {hint}"
 
@@ -96,7 +99,11 @@ def check_gates(
     parsed = parse_gates(gates)
     for gate in parsed:
         if gate.metric not in metrics:
-            raise GateError(NOT_COMPUTED.format(gate=gate, metric=gate.metric, hint=_missing_hint(gate.metric, metrics, missing_reasons or {})))
+            raise GateError(
+                NOT_COMPUTED.format(
+                    gate=gate, metric=gate.metric, hint=_missing_hint(gate.metric, metrics, missing_reasons or {})
+                )
+            )
     return [_result(gate, metrics[gate.metric], source) for gate in parsed]
 
 

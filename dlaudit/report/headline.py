@@ -6,6 +6,7 @@ direction (higher or lower is better) comes from ``Metric.higher_is_better``,
 else from the pattern; a metric with no known direction is shown but never
 counted as a regression.
 """
+
 from __future__ import annotations
 
 from fnmatch import fnmatchcase

@@ -5,6 +5,7 @@ is always text, never markup. The page's Content-Security-Policy forbids
 scripts and every network request, so it reads the same offline, attached to a
 CI run, or opened from an e-mail.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -29,12 +30,43 @@ LONG_METRIC_LIST = 12
 _LONG_LIST = 12
 
 _CARD_ORDER = (
-    "architecture", "arch_kwargs", "modality", "task", "input_shape", "num_classes", "value_range", "mean", "std",
-    "class_names", "feature_names", "dataset", "split", "data_seed", "target", "sensitive", "training", "seed",
-    "metrics", "postprocess", "data_dir", "dlaudit_version",
-)  # fmt: skip
+    "architecture",
+    "arch_kwargs",
+    "modality",
+    "task",
+    "input_shape",
+    "num_classes",
+    "value_range",
+    "mean",
+    "std",
+    "class_names",
+    "feature_names",
+    "dataset",
+    "split",
+    "data_seed",
+    "target",
+    "sensitive",
+    "training",
+    "seed",
+    "metrics",
+    "postprocess",
+    "data_dir",
+    "dlaudit_version",
+)
 _CARD_HIDDEN = ("encoder",)
-_PROVENANCE_ORDER = ("command", "seed", "fast", "device", "threads", "generated", "total_seconds", "seconds_per_section", "model", "data", "versions")
+_PROVENANCE_ORDER = (
+    "command",
+    "seed",
+    "fast",
+    "device",
+    "threads",
+    "generated",
+    "total_seconds",
+    "seconds_per_section",
+    "model",
+    "data",
+    "versions",
+)
 
 
 @dataclass(frozen=True)
@@ -81,8 +113,12 @@ def _shown(value: Any) -> bool:
 
 def card_rows(card: dict[str, Any]) -> list[Row]:
     """The model card's fields in a reading order, empty ones left out."""
-    keys = [k for k in _CARD_ORDER if k in card] + sorted(k for k in card if k not in _CARD_ORDER and k not in _CARD_HIDDEN)
-    return [_row(k.replace("_", " "), _shape(card[k]) if k == "input_shape" else card[k]) for k in keys if _shown(card[k])]
+    keys = [k for k in _CARD_ORDER if k in card] + sorted(
+        k for k in card if k not in _CARD_ORDER and k not in _CARD_HIDDEN
+    )
+    return [
+        _row(k.replace("_", " "), _shape(card[k]) if k == "input_shape" else card[k]) for k in keys if _shown(card[k])
+    ]
 
 
 def card_summary(card: dict[str, Any]) -> str:
@@ -99,7 +135,9 @@ def card_summary(card: dict[str, Any]) -> str:
 
 def provenance_rows(provenance: dict[str, Any]) -> list[Row]:
     """The provenance footer: command line, seed, device, time per section, versions..."""
-    keys = [k for k in _PROVENANCE_ORDER if k in provenance] + sorted(k for k in provenance if k not in _PROVENANCE_ORDER)
+    keys = [k for k in _PROVENANCE_ORDER if k in provenance] + sorted(
+        k for k in provenance if k not in _PROVENANCE_ORDER
+    )
     rows = []
     for key in keys:
         value = provenance[key]
@@ -174,4 +212,8 @@ def render_comparison_html(reports: Sequence[tuple[str, Report, str]], *, title:
     for _, rep, _ in reports:
         names.extend(n for n in dict.fromkeys(m.name for m in headline_metrics(rep)) if n not in names)
         titles.extend(s.title for s in rep.sections if s.title not in titles)
-    return _env().get_template("comparison.html.j2").render(title=title, reports=reports, names=names, titles=titles, css=_css())
+    return (
+        _env()
+        .get_template("comparison.html.j2")
+        .render(title=title, reports=reports, names=names, titles=titles, css=_css())
+    )

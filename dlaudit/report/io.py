@@ -3,6 +3,7 @@
 Every output is written atomically (a temporary file beside the target, then a
 rename), so a crash while rendering never leaves half a report over an earlier one.
 """
+
 from __future__ import annotations
 
 import json
@@ -15,7 +16,14 @@ from .model import Report
 
 __all__ = ["save_report", "load_report", "render", "FORMATS", "SUFFIXES"]
 
-SUFFIXES = {".html": "html", ".htm": "html", ".json": "json", ".md": "markdown", ".markdown": "markdown", ".xml": "junit"}
+SUFFIXES = {
+    ".html": "html",
+    ".htm": "html",
+    ".json": "json",
+    ".md": "markdown",
+    ".markdown": "markdown",
+    ".xml": "junit",
+}
 FORMATS = ("html", "json", "markdown", "junit")
 
 
@@ -44,18 +52,20 @@ def render(report: Report, fmt: str) -> str:
     return _renderer(fmt)(report)
 
 
-def format_for(path: str | Path, format: str | None = None) -> str:  # noqa: A002
+def format_for(path: str | Path, format: str | None = None) -> str:
     """The format named, or the one the suffix of ``path`` implies."""
     if format is not None:
         _renderer(format)
         return format
     fmt = SUFFIXES.get(Path(path).suffix.lower())
     if fmt is None:
-        raise ConfigError(f"cannot tell the report format from {Path(path).name!r}; use .html, .json, .md or .xml, or pass format= (one of: {', '.join(FORMATS)})")
+        raise ConfigError(
+            f"cannot tell the report format from {Path(path).name!r}; use .html, .json, .md or .xml, or pass format= (one of: {', '.join(FORMATS)})"
+        )
     return fmt
 
 
-def save_report(report: Report, path: str | Path, *, format: str | None = None) -> Path:  # noqa: A002
+def save_report(report: Report, path: str | Path, *, format: str | None = None) -> Path:
     """Write ``report`` atomically; the format comes from the suffix unless given."""
     path = Path(path)
     renderer = _renderer(format_for(path, format))
@@ -72,10 +82,14 @@ def load_report(path: str | Path) -> Report:
     try:
         return parse_json(path.read_text(encoding="utf-8"))
     except FileNotFoundError as err:
-        raise DlauditError(f"report {path} does not exist; write one with `dlaudit report MODEL --json {path}`") from err
+        raise DlauditError(
+            f"report {path} does not exist; write one with `dlaudit report MODEL --json {path}`"
+        ) from err
     except IsADirectoryError as err:
         raise DlauditError(f"report {path} is a directory; give the JSON file written with --json") from err
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise DlauditError(f"{path} is not JSON ({err}); give the JSON report written with --json, not the HTML one") from err
+        raise DlauditError(
+            f"{path} is not JSON ({err}); give the JSON report written with --json, not the HTML one"
+        ) from err
     except (ValueError, KeyError, TypeError) as err:
         raise DlauditError(f"{path} is not a dlaudit JSON report ({err}); write one with --json") from err

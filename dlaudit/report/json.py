@@ -1,4 +1,5 @@
 """JSON renderer: the whole report with the flat ``metrics`` object (schema versioned)."""
+
 from __future__ import annotations
 
 import json
@@ -11,7 +12,16 @@ __all__ = ["render_json", "parse_json"]
 
 def render_json(report: Report, *, include_figures: bool = False) -> str:
     """The report as JSON; NaN never appears (undefined numbers are ``null``)."""
-    return json.dumps(report.to_dict(include_figures=include_figures), indent=2, sort_keys=False, allow_nan=False, default=_default) + "\n"
+    return (
+        json.dumps(
+            report.to_dict(include_figures=include_figures),
+            indent=2,
+            sort_keys=False,
+            allow_nan=False,
+            default=_default,
+        )
+        + "\n"
+    )
 
 
 def parse_json(text: str) -> Report:

@@ -5,6 +5,7 @@ suite; baseline checks (``--baseline``) the ``dlaudit.baseline`` suite. A gate
 that fails is a ``<failure>``. Report properties (dlaudit version, seed,
 model) ride along on each suite.
 """
+
 from __future__ import annotations
 
 import re
@@ -28,7 +29,10 @@ def _clean(value: object) -> str:
 def _failure_message(g: GateResult) -> str:
     if g.value is None:
         return f"{g.metric} is undefined, so '{g.gate}' cannot be checked" + (f" ({g.message})" if g.message else "")
-    return f"{g.metric} = {fmt_number(g.value)}, which is {g.op} {fmt_number(g.threshold)}: the fail condition is met" + (f" ({g.message})" if g.message else "")
+    return (
+        f"{g.metric} = {fmt_number(g.value)}, which is {g.op} {fmt_number(g.threshold)}: the fail condition is met"
+        + (f" ({g.message})" if g.message else "")
+    )
 
 
 def _timestamp(generated: object) -> str | None:
@@ -41,14 +45,22 @@ def _timestamp(generated: object) -> str | None:
 
 def _suite(parent: ET.Element, name: str, gates: list[GateResult], report: Report) -> None:
     failures = sum(not g.passed for g in gates)
-    suite = ET.SubElement(parent, "testsuite", name=name, tests=str(len(gates)), failures=str(failures), errors="0", skipped="0", time="0")
+    suite = ET.SubElement(
+        parent, "testsuite", name=name, tests=str(len(gates)), failures=str(failures), errors="0", skipped="0", time="0"
+    )
     stamp = _timestamp(report.provenance.get("generated"))
     if stamp:
         suite.set("timestamp", stamp)
     props = ET.SubElement(suite, "properties")
     versions = report.provenance.get("versions") or {}
     model = (report.provenance.get("model") or {}).get("source")
-    for key, value in (("dlaudit", versions.get("dlaudit")), ("seed", report.provenance.get("seed")), ("fast", report.provenance.get("fast")), ("model", model), ("title", report.title)):
+    for key, value in (
+        ("dlaudit", versions.get("dlaudit")),
+        ("seed", report.provenance.get("seed")),
+        ("fast", report.provenance.get("fast")),
+        ("model", model),
+        ("title", report.title),
+    ):
         if value is not None:
             ET.SubElement(props, "property", name=key, value=_clean(value))
     for g in gates:
@@ -59,13 +71,23 @@ def _suite(parent: ET.Element, name: str, gates: list[GateResult], report: Repor
             failure.text = message
         else:
             out = ET.SubElement(case, "system-out")
-            out.text = _clean(f"{g.metric} = {fmt_number(g.value)}, not {g.op} {fmt_number(g.threshold)}" + (f" ({g.message})" if g.message else ""))
+            out.text = _clean(
+                f"{g.metric} = {fmt_number(g.value)}, not {g.op} {fmt_number(g.threshold)}"
+                + (f" ({g.message})" if g.message else "")
+            )
 
 
 def render_junit(report: Report) -> str:
     """The gate results as JUnit XML (a ``<testsuites>`` document)."""
     failures = sum(not g.passed for g in report.gates)
-    root = ET.Element("testsuites", name=_clean(report.title), tests=str(len(report.gates)), failures=str(failures), errors="0", time="0")
+    root = ET.Element(
+        "testsuites",
+        name=_clean(report.title),
+        tests=str(len(report.gates)),
+        failures=str(failures),
+        errors="0",
+        time="0",
+    )
     for name, keep in _SUITES:
         gates = [g for g in report.gates if keep(g)]
         if gates or name == "dlaudit.gates":

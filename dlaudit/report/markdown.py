@@ -4,6 +4,7 @@ Headline metrics, every gate with pass/fail, findings per section, skipped
 sections with their reasons, and the baseline regressions. Text from user data
 is escaped, so a class name never becomes a link, markup or a broken table.
 """
+
 from __future__ import annotations
 
 from .model import Report, Section
@@ -15,10 +16,30 @@ __all__ = ["render_markdown", "MAX_FINDINGS"]
 MAX_FINDINGS = 20
 """At most this many fail/warning findings are listed (the HTML report has them all)."""
 
-_ICON = {"pass": "✅ pass", "fail": "❌ **FAIL**", "none": "–", "ok": "✅ ok", "skipped": "⏭️ skipped", "error": "❌ error"}
+_ICON = {
+    "pass": "✅ pass",
+    "fail": "❌ **FAIL**",
+    "none": "–",
+    "ok": "✅ ok",
+    "skipped": "⏭️ skipped",
+    "error": "❌ error",
+}
 _VERDICT = {"pass": "✅", "fail": "❌", "none": "ℹ️"}
 _SEVERITY = {"fail": "❌ fail", "warning": "⚠️ warning", "info": "ℹ️ info"}
-_ESCAPE = {"&": "&amp;", "<": "&lt;", ">": "&gt;", "|": "\\|", "\\": "\\\\", "*": "\\*", "_": "\\_", "`": "\\`", "[": "\\[", "]": "\\]", "#": "\\#", "~": "\\~"}
+_ESCAPE = {
+    "&": "&amp;",
+    "<": "&lt;",
+    ">": "&gt;",
+    "|": "\\|",
+    "\\": "\\\\",
+    "*": "\\*",
+    "_": "\\_",
+    "`": "\\`",
+    "[": "\\[",
+    "]": "\\]",
+    "#": "\\#",
+    "~": "\\~",
+}
 
 
 def text(value: object) -> str:
@@ -33,7 +54,12 @@ def code(value: object) -> str:
 
 
 def _table(header: list[str], rows: list[list[str]]) -> list[str]:
-    return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header), *("| " + " | ".join(r) + " |" for r in rows), ""]
+    return [
+        "| " + " | ".join(header) + " |",
+        "|" + "---|" * len(header),
+        *("| " + " | ".join(r) + " |" for r in rows),
+        "",
+    ]
 
 
 def render_markdown(report: Report) -> str:
@@ -41,15 +67,29 @@ def render_markdown(report: Report) -> str:
     v = verdict(report)
     lines = [f"## {_VERDICT[v.status]} {text(report.title)}", "", f"**{text(v.text)}**", ""]
     if report.fast:
-        lines += ["_Fast configuration (`--fast`): fewer samples and steps; numbers are rougher than a full audit._", ""]
-    lines += _gates(report) + _headline(report) + _sections(report) + _findings(report) + _baseline(report) + _footer(report)
+        lines += [
+            "_Fast configuration (`--fast`): fewer samples and steps; numbers are rougher than a full audit._",
+            "",
+        ]
+    lines += (
+        _gates(report) + _headline(report) + _sections(report) + _findings(report) + _baseline(report) + _footer(report)
+    )
     return "\n".join(lines).rstrip() + "\n"
 
 
 def _gates(report: Report) -> list[str]:
     if not report.gates:
         return ["No gates were set.", ""]
-    rows = [[_ICON["pass" if g.passed else "fail"], code(g.gate), fmt_number(g.value), text(g.source or "python"), text(g.message)] for g in report.gates]
+    rows = [
+        [
+            _ICON["pass" if g.passed else "fail"],
+            code(g.gate),
+            fmt_number(g.value),
+            text(g.source or "python"),
+            text(g.message),
+        ]
+        for g in report.gates
+    ]
     return ["### Gates", "", *_table(["result", "fails when", "value", "from", "note"], rows)]
 
 
@@ -60,14 +100,21 @@ def _headline(report: Report) -> list[str]:
     header = ["metric", "value", "95% CI", "gate"]
     if report.comparison:
         header += ["baseline", "change"]
-    return ["### Headline metrics", "", *_table(header, [_curve_cells(g, report) if g.curve else _metric_cells(g.rows[0], report) for g in groups])]
+    return [
+        "### Headline metrics",
+        "",
+        *_table(header, [_curve_cells(g, report) if g.curve else _metric_cells(g.rows[0], report) for g in groups]),
+    ]
 
 
 def _metric_cells(r: HeadlineRow, report: Report) -> list[str]:
     cells = [code(r.metric.name), fmt_number(r.metric.value), fmt_ci(r.metric.ci), _ICON[r.gate_status]]
     if report.comparison:
         d = r.delta
-        cells += [fmt_number(d.baseline) if d else "", (fmt_change(d.change) + (" ❌ regression" if d.status == "regression" else "")) if d else ""]
+        cells += [
+            fmt_number(d.baseline) if d else "",
+            (fmt_change(d.change) + (" ❌ regression" if d.status == "regression" else "")) if d else "",
+        ]
     return cells
 
 
@@ -85,12 +132,19 @@ def _curve_cells(g: HeadlineGroup, report: Report) -> list[str]:
 
 def _counts(section: Section) -> str:
     c = finding_counts(section)
-    parts = [f"{c['fail']} ❌ fail" if c["fail"] else "", f"{c['warning']} ⚠️ warning" if c["warning"] else "", f"{c['info']} info" if c["info"] else ""]
+    parts = [
+        f"{c['fail']} ❌ fail" if c["fail"] else "",
+        f"{c['warning']} ⚠️ warning" if c["warning"] else "",
+        f"{c['info']} info" if c["info"] else "",
+    ]
     return ", ".join(p for p in parts if p) or "none"
 
 
 def _sections(report: Report) -> list[str]:
-    rows = [[text(s.title), _ICON[s.status], _counts(s), text(s.summary if s.status == "ok" else s.reason)] for s in report.sections]
+    rows = [
+        [text(s.title), _ICON[s.status], _counts(s), text(s.summary if s.status == "ok" else s.reason)]
+        for s in report.sections
+    ]
     return ["### Sections", "", *_table(["section", "status", "findings", "summary or reason"], rows)] if rows else []
 
 
@@ -111,10 +165,24 @@ def _baseline(report: Report) -> list[str]:
     if c is None:
         return []
     head = f"### Baseline: {'✅ no regression' if c.passed else f'❌ {len(c.regressions)} regression' + ('s' if len(c.regressions) != 1 else '')}"
-    lines = [head, "", f"Compared with {code(c.baseline)}; a headline metric may get worse by at most {fmt_number(c.max_drop)}.", ""]
+    lines = [
+        head,
+        "",
+        f"Compared with {code(c.baseline)}; a headline metric may get worse by at most {fmt_number(c.max_drop)}.",
+        "",
+    ]
     shown = [r for r in c.rows if r.headline or r.status == "regression"]
     if shown:
-        rows = [[code(r.metric), fmt_number(r.baseline), fmt_number(r.current), fmt_change(r.change), ("❌ **regression**" if r.status == "regression" else text(r.status))] for r in shown]
+        rows = [
+            [
+                code(r.metric),
+                fmt_number(r.baseline),
+                fmt_number(r.current),
+                fmt_change(r.change),
+                ("❌ **regression**" if r.status == "regression" else text(r.status)),
+            ]
+            for r in shown
+        ]
         lines += _table(["metric", "baseline", "now", "change", "status"], rows)
     return lines
 
@@ -122,7 +190,12 @@ def _baseline(report: Report) -> list[str]:
 def _footer(report: Report) -> list[str]:
     p = report.provenance
     versions = p.get("versions") or {}
-    bits = [f"dlaudit {versions.get('dlaudit', '')}".strip(), f"torch {versions['torch']}" if "torch" in versions else "", f"seed {p['seed']}" if "seed" in p else "", f"device {p['device']}" if "device" in p else ""]
+    bits = [
+        f"dlaudit {versions.get('dlaudit', '')}".strip(),
+        f"torch {versions['torch']}" if "torch" in versions else "",
+        f"seed {p['seed']}" if "seed" in p else "",
+        f"device {p['device']}" if "device" in p else "",
+    ]
     if isinstance(p.get("total_seconds"), (int, float)):
         bits.append(f"{p['total_seconds']:.1f} s")
     line = " · ".join(text(b) for b in bits if b)

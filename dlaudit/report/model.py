@@ -5,6 +5,7 @@ Everything serialises to plain JSON and back (``to_dict`` / ``from_dict``)
 without loss of metrics and findings. The JSON layout (schema version 1) is
 documented in the README's "Report" section.
 """
+
 from __future__ import annotations
 
 import base64
@@ -120,7 +121,12 @@ class Table:
     caption: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        return {"title": self.title, "columns": list(self.columns), "rows": [[_cell(c) for c in r] for r in self.rows], "caption": self.caption}
+        return {
+            "title": self.title,
+            "columns": list(self.columns),
+            "rows": [[_cell(c) for c in r] for r in self.rows],
+            "caption": self.caption,
+        }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Table:
@@ -158,7 +164,12 @@ class Figure:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Figure:
-        return cls(caption=d["caption"], data=base64.b64decode(d.get("data_base64", "")), mime=d.get("mime", "image/png"), alt=d.get("alt", ""))
+        return cls(
+            caption=d["caption"],
+            data=base64.b64decode(d.get("data_base64", "")),
+            mime=d.get("mime", "image/png"),
+            alt=d.get("alt", ""),
+        )
 
     @property
     def data_uri(self) -> str:
@@ -394,12 +405,18 @@ class Report:
         """
         from .gates import check_gates
 
-        why = {s.name: f"the {s.name} section was {'skipped' if s.status == 'skipped' else 'not computed'}: {s.reason}" for s in self.sections if s.status != "ok"}
+        why = {
+            s.name: f"the {s.name} section was {'skipped' if s.status == 'skipped' else 'not computed'}: {s.reason}"
+            for s in self.sections
+            if s.status != "ok"
+        }
         results = check_gates(gates, self.metrics, source=source, missing_reasons=why)
         self.gates.extend(results)
         return results
 
-    def compare(self, baseline: Report | str | Path, *, max_drop: float = DEFAULT_MAX_DROP, label: str | None = None) -> Comparison:
+    def compare(
+        self, baseline: Report | str | Path, *, max_drop: float = DEFAULT_MAX_DROP, label: str | None = None
+    ) -> Comparison:
         """Compare with an earlier report (or its JSON file) and record the result.
 
         A headline metric that got worse by more than ``max_drop`` (an absolute
@@ -416,7 +433,7 @@ class Report:
         self.gates = [g for g in self.gates if g.source != "baseline"] + results
         return self.comparison
 
-    def save(self, path: str | Path, *, format: str | None = None) -> Path:  # noqa: A002
+    def save(self, path: str | Path, *, format: str | None = None) -> Path:
         """Write the report atomically; HTML, JSON, Markdown or JUnit by extension (or ``format=``)."""
         from .io import save_report
 

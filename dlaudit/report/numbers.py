@@ -1,4 +1,5 @@
 """How numbers read in every renderer (HTML, Markdown, JUnit, the terminal)."""
+
 from __future__ import annotations
 
 from typing import Any

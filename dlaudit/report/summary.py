@@ -2,6 +2,7 @@
 
 Pure functions of a :class:`Report`, shared by the HTML, Markdown and terminal outputs.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -70,15 +71,21 @@ def verdict(report: Report) -> Verdict:
     what = " and ".join(parts)
     failed = [g for g in report.gates if not g.passed]
     if not failed:
-        return Verdict("pass", "Passed: the one gate passes." if len(report.gates) == 1 else f"Passed: all {what} pass.")
-    return Verdict("fail", "Failed: the one gate failed." if len(report.gates) == 1 else f"Failed: {len(failed)} of {what} failed.")
+        return Verdict(
+            "pass", "Passed: the one gate passes." if len(report.gates) == 1 else f"Passed: all {what} pass."
+        )
+    return Verdict(
+        "fail", "Failed: the one gate failed." if len(report.gates) == 1 else f"Failed: {len(failed)} of {what} failed."
+    )
 
 
 def headline_rows(report: Report) -> list[HeadlineRow]:
     """Each headline metric with its gates (not baseline checks) and its baseline row."""
     deltas = {r.metric: r for r in report.comparison.rows} if report.comparison else {}
     return [
-        HeadlineRow(m, tuple(g for g in report.gates if g.metric == m.name and g.source != "baseline"), deltas.get(m.name))
+        HeadlineRow(
+            m, tuple(g for g in report.gates if g.metric == m.name and g.source != "baseline"), deltas.get(m.name)
+        )
         for m in headline_metrics(report)
     ]
 
@@ -95,4 +102,3 @@ def headline_groups(report: Report) -> list[HeadlineGroup]:
 def finding_counts(section: Section) -> dict[str, int]:
     """Findings per severity: ``{"fail": 1, "warning": 0, "info": 2}``."""
     return {sev: sum(1 for f in section.findings if f.severity == sev) for sev in reversed(SEVERITIES)}
-

@@ -1,5 +1,6 @@
 """Adversarial robustness: FGSM and PGD, robustness curves, noise, gradient-masking checks,
 adversarial training, and the ``robustness`` report section."""
+
 from __future__ import annotations
 
 from .attacks import Attack, AttackOutput, fgsm, pgd, run_attack

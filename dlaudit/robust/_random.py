@@ -6,6 +6,7 @@ sample's random start or noise is therefore the same whatever batch size the
 work is split into (including a batch size picked by a timing probe), so the same
 seed gives the same numbers.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence

@@ -2,6 +2,7 @@
 
 Registered as the ``robustness`` analysis (``dlaudit report --checks robustness``).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -17,8 +18,8 @@ from ..data import AuditData
 from ..data.groups import MIN_GROUP_SIZE, resolve_sensitive
 from ..errors import ConfigError
 from ..parsing import round_or_none
-from ..stats import wilson_interval
 from ..report.model import Section, Table
+from ..stats import wilson_interval
 from ..utils import ProgressFn
 from .attacks import PGD_STEP_RATIO, Attack, budget_problem, run_attack
 from .curves import Curve, clean_predictions, minimal_eps, robustness_curve
@@ -27,7 +28,16 @@ from .masking import MaskingCheck, check_chance, check_monotone, check_more_effo
 from .noise import noise_accuracy
 from .plots import curves_figure, examples_figure
 
-__all__ = ["Settings", "settings", "robustness", "sample_data", "DEFAULT_EPS", "DEFAULT_EPS_L2", "DEFAULT_NOISE", "ATTACKS"]
+__all__ = [
+    "Settings",
+    "settings",
+    "robustness",
+    "sample_data",
+    "DEFAULT_EPS",
+    "DEFAULT_EPS_L2",
+    "DEFAULT_NOISE",
+    "ATTACKS",
+]
 
 DEFAULT_EPS = (0.0, 0.05, 0.1, 0.2, 0.3)
 """L-inf budgets as fractions of the value range (so 0.1 is 0.1 for [0, 1] inputs)."""
@@ -73,7 +83,11 @@ def settings(fast: bool, value_range: tuple[float, float], **params: Any) -> Set
     if unknown:
         raise ConfigError(f"unknown robustness parameter(s) {', '.join(unknown)}; valid: {', '.join(sorted(known))}")
     width = value_range[1] - value_range[0]
-    base: dict[str, Any] = {"eps": tuple(e * width for e in DEFAULT_EPS), "eps_l2": tuple(e * width for e in DEFAULT_EPS_L2), "noise": tuple(s * width for s in DEFAULT_NOISE)}
+    base: dict[str, Any] = {
+        "eps": tuple(e * width for e in DEFAULT_EPS),
+        "eps_l2": tuple(e * width for e in DEFAULT_EPS_L2),
+        "noise": tuple(s * width for s in DEFAULT_NOISE),
+    }
     if fast:
         base.update(FAST)
     for key, value in params.items():
@@ -137,7 +151,15 @@ def sample_data(data: AuditData, n: int | None, seed: int) -> AuditData:
     return data.subset(idx)
 
 
-def robustness(bundle: ModelBundle, data: AuditData, *, seed: int = 0, fast: bool = False, progress: ProgressFn | None = None, **params: Any) -> Section:
+def robustness(
+    bundle: ModelBundle,
+    data: AuditData,
+    *,
+    seed: int = 0,
+    fast: bool = False,
+    progress: ProgressFn | None = None,
+    **params: Any,
+) -> Section:
     """Robust accuracy under FGSM and PGD (L-inf, L2) at several budgets, accuracy under
     random noise, the median minimal adversarial budget, gradient-masking checks, and
     robust accuracy per group of each sensitive feature.
@@ -156,29 +178,73 @@ def robustness(bundle: ModelBundle, data: AuditData, *, seed: int = 0, fast: boo
     chance = float(torch.bincount(y, minlength=bundle.card.num_classes).max()) / n
 
     sec = Section(name="robustness", title="Robustness")
-    sec.add_metric("robustness.clean_acc", clean, ci=wilson_interval(int(clean_ok.sum()), n), description=f"accuracy without attack on the {n} samples attacked", higher_is_better=True)
+    sec.add_metric(
+        "robustness.clean_acc",
+        clean,
+        ci=wilson_interval(int(clean_ok.sum()), n),
+        description=f"accuracy without attack on the {n} samples attacked",
+        higher_is_better=True,
+    )
 
     curves: dict[str, Curve] = {}
     for name in s.attacks:
         eps_list = s.eps if name.endswith("linf") else s.eps_l2
-        curves[name] = robustness_curve(bundle, x, y, _attack_for(name, s), eps_list, clean_pred=clean_pred, seed=seed, batch_size=s.batch_size, progress=progress)
+        curves[name] = robustness_curve(
+            bundle,
+            x,
+            y,
+            _attack_for(name, s),
+            eps_list,
+            clean_pred=clean_pred,
+            seed=seed,
+            batch_size=s.batch_size,
+            progress=progress,
+        )
         for e, a in zip(curves[name].eps, curves[name].accuracy):
             k = round(a * n)
-            sec.add_metric(_metric_name(name, e), a, ci=wilson_interval(k, n), description=f"accuracy under {curves[name].description} at eps {e:g}", higher_is_better=True)
+            sec.add_metric(
+                _metric_name(name, e),
+                a,
+                ci=wilson_interval(k, n),
+                description=f"accuracy under {curves[name].description} at eps {e:g}",
+                higher_is_better=True,
+            )
             if (why := budget_problem(e, name.split("_")[1], vr, tuple(x.shape[1:]))) is not None:
                 sec.add_finding("warning", f"{name} at eps {e:g} was computed, but {why}", check="eps-range")
 
-    noise = {kind: noise_accuracy(bundle, x, y, kind=kind, strengths=s.noise, seed=seed, progress=progress) for kind in ("gaussian", "uniform")} if s.noise else {}
+    noise = (
+        {
+            kind: noise_accuracy(bundle, x, y, kind=kind, strengths=s.noise, seed=seed, progress=progress)
+            for kind in ("gaussian", "uniform")
+        }
+        if s.noise
+        else {}
+    )
     for kind, accs in noise.items():
         stem = "robustness.noise" if kind == "gaussian" else "robustness.noise_uniform"
         for strength, a in accs.items():
-            what = f"Gaussian noise of standard deviation {strength:g}" if kind == "gaussian" else f"uniform noise in [-{strength:g}, {strength:g}]"
-            sec.add_metric(f"{stem}.acc@{strength:g}", a, ci=wilson_interval(round(a * n), n), description=f"accuracy under {what}", higher_is_better=True)
+            what = (
+                f"Gaussian noise of standard deviation {strength:g}"
+                if kind == "gaussian"
+                else f"uniform noise in [-{strength:g}, {strength:g}]"
+            )
+            sec.add_metric(
+                f"{stem}.acc@{strength:g}",
+                a,
+                ci=wilson_interval(round(a * n), n),
+                description=f"accuracy under {what}",
+                higher_is_better=True,
+            )
 
     min_eps_row = _min_eps(bundle, x, y, clean_ok, s, seed, sec, progress)
     checks = _masking_checks(bundle, x, y, clean_pred, curves, s, seed, chance, progress) if s.masking else []
-    sec.add_metric("robustness.masking.violations", sum(1 for c in checks if c.passed is False) if checks else None,
-                   description="gradient-masking checks that failed", higher_is_better=False, note="" if checks else "masking checks were switched off")  # fmt: skip
+    sec.add_metric(
+        "robustness.masking.violations",
+        sum(1 for c in checks if c.passed is False) if checks else None,
+        description="gradient-masking checks that failed",
+        higher_is_better=False,
+        note="" if checks else "masking checks were switched off",
+    )
     sec.findings.extend(masking_findings(checks))
     _groups(sample, curves.get("pgd_linf"), clean_ok, sec)
 
@@ -191,30 +257,73 @@ def robustness(bundle: ModelBundle, data: AuditData, *, seed: int = 0, fast: boo
     _headline(sec, bundle, curves, clean, n, data)
     bs = next((c.batch_size for c in curves.values() if c.batch_size), s.batch_size)
     sec.params = {
-        "n": n, "data": data.name, "split": data.split, "fast": fast, "seed": seed, "steps": s.steps, "restarts": s.restarts,
-        "alpha": f"{PGD_STEP_RATIO:g} * eps / steps", "random_start": True, "early_stop": True, "attacks": list(s.attacks),
-        "eps": list(s.eps), "eps_l2": list(s.eps_l2), "noise": list(s.noise), "min_eps_samples": s.min_eps_samples,
-        "min_eps_steps": s.min_eps_steps, "bisection": s.bisection, "batch_size": bs,
+        "n": n,
+        "data": data.name,
+        "split": data.split,
+        "fast": fast,
+        "seed": seed,
+        "steps": s.steps,
+        "restarts": s.restarts,
+        "alpha": f"{PGD_STEP_RATIO:g} * eps / steps",
+        "random_start": True,
+        "early_stop": True,
+        "attacks": list(s.attacks),
+        "eps": list(s.eps),
+        "eps_l2": list(s.eps_l2),
+        "noise": list(s.noise),
+        "min_eps_samples": s.min_eps_samples,
+        "min_eps_steps": s.min_eps_steps,
+        "bisection": s.bisection,
+        "batch_size": bs,
         "batch_size_chosen_by": "explicit" if s.batch_size else "throughput probe",
-    }  # fmt: skip
+    }
     return sec
 
 
-def _min_eps(bundle: ModelBundle, x: torch.Tensor, y: torch.Tensor, clean_ok: torch.Tensor, s: Settings, seed: int, sec: Section, progress: ProgressFn | None) -> list[Any]:
+def _min_eps(
+    bundle: ModelBundle,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    clean_ok: torch.Tensor,
+    s: Settings,
+    seed: int,
+    sec: Section,
+    progress: ProgressFn | None,
+) -> list[Any]:
     """Median minimal L-inf budget over (up to) ``min_eps_samples`` correctly classified samples."""
     name = "robustness.pgd_linf.median_min_eps"
     desc = "median over correctly classified samples of the smallest L-inf eps at which PGD fools the model (bisection)"
     idx = clean_ok.nonzero().flatten()[: s.min_eps_samples]
     if s.min_eps_samples == 0 or len(idx) == 0:
-        sec.add_metric(name, None, description=desc, note="no correctly classified samples" if len(idx) == 0 and s.min_eps_samples else "switched off")
+        sec.add_metric(
+            name,
+            None,
+            description=desc,
+            note="no correctly classified samples" if len(idx) == 0 and s.min_eps_samples else "switched off",
+        )
         return []
     width = bundle.card.value_range[1] - bundle.card.value_range[0]
     eps_max = LARGE_EPS * width
-    found = minimal_eps(bundle, x[idx], y[idx], eps_max=eps_max, steps=s.min_eps_steps, iterations=s.bisection, seed=seed, batch_size=s.batch_size, progress=progress)
+    found = minimal_eps(
+        bundle,
+        x[idx],
+        y[idx],
+        eps_max=eps_max,
+        steps=s.min_eps_steps,
+        iterations=s.bisection,
+        seed=seed,
+        batch_size=s.batch_size,
+        progress=progress,
+    )
     median = float(found.median())
     resolution = eps_max / 2**s.bisection
     if math.isinf(median):
-        sec.add_metric(name, None, description=desc, note=f"more than half of the {len(idx)} samples resist PGD-{s.min_eps_steps} at eps {eps_max:g}")
+        sec.add_metric(
+            name,
+            None,
+            description=desc,
+            note=f"more than half of the {len(idx)} samples resist PGD-{s.min_eps_steps} at eps {eps_max:g}",
+        )
     else:
         sec.add_metric(name, median, description=f"{desc}; resolution {resolution:.2g}", higher_is_better=True)
     finite = found[torch.isfinite(found)]
@@ -223,7 +332,15 @@ def _min_eps(bundle: ModelBundle, x: torch.Tensor, y: torch.Tensor, clean_ok: to
 
 
 def _masking_checks(
-    bundle: ModelBundle, x: torch.Tensor, y: torch.Tensor, clean_pred: torch.Tensor, curves: dict[str, Curve], s: Settings, seed: int, chance: float, progress: ProgressFn | None
+    bundle: ModelBundle,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    clean_pred: torch.Tensor,
+    curves: dict[str, Curve],
+    s: Settings,
+    seed: int,
+    chance: float,
+    progress: ProgressFn | None,
 ) -> list[MaskingCheck]:
     n = len(y)
     checks: list[MaskingCheck] = []
@@ -232,17 +349,30 @@ def _masking_checks(
     checks.extend(check_monotone(c, n) for c in curves.values())
     width = bundle.card.value_range[1] - bundle.card.value_range[0]
     large = LARGE_EPS * width
-    run = lambda atk, eps: robustness_curve(bundle, x, y, atk, [eps], clean_pred=clean_pred, seed=seed, batch_size=s.batch_size).accuracy[0]  # noqa: E731
+    run = lambda atk, eps: robustness_curve(
+        bundle, x, y, atk, [eps], clean_pred=clean_pred, seed=seed, batch_size=s.batch_size
+    ).accuracy[0]
     checks.append(check_chance(run(Attack.pgd(large, steps=s.steps), large), large, chance, n))
     pgd = curves.get("pgd_linf")
     e = middle_eps(pgd.eps) if pgd is not None else None
     if pgd is not None and e is not None:
         base = pgd.at(e)
         more = run(Attack.pgd(e, steps=2 * s.steps, restarts=s.restarts), e)
-        checks.append(check_more_effort(base, more, what=f"{2 * s.steps} steps", base_what=f"{s.steps} steps", eps=e, n=n))
+        checks.append(
+            check_more_effort(base, more, what=f"{2 * s.steps} steps", base_what=f"{s.steps} steps", eps=e, n=n)
+        )
         restarts = s.restarts + 2
         more_r = run(Attack.pgd(e, steps=s.steps, restarts=restarts), e)
-        checks.append(check_more_effort(base, more_r, what=f"{restarts} restarts", base_what=f"{s.restarts} restart{'s' if s.restarts > 1 else ''}", eps=e, n=n))
+        checks.append(
+            check_more_effort(
+                base,
+                more_r,
+                what=f"{restarts} restarts",
+                base_what=f"{s.restarts} restart{'s' if s.restarts > 1 else ''}",
+                eps=e,
+                n=n,
+            )
+        )
     if progress is not None:
         progress("robustness:masking", 1, 1)
     return checks
@@ -261,17 +391,27 @@ def _groups(sample: AuditData, pgd: Curve | None, clean_ok: torch.Tensor, sec: S
         per_eps = [(e, accuracy_by_group(c, sf)) for e, c in eps_pos]
         for e, g in per_eps:
             sec.add_metric(
-                f"robustness.{feature}.pgd_linf.acc_gap@{e:g}", g.gap,
+                f"robustness.{feature}.pgd_linf.acc_gap@{e:g}",
+                g.gap,
                 description=f"largest difference in PGD L-inf accuracy at eps {e:g} between groups of {feature} (groups of at least {MIN_GROUP_SIZE})",
-                higher_is_better=False, note="" if g.gap is not None else f"fewer than two groups of {feature} with at least {MIN_GROUP_SIZE} samples",
-            )  # fmt: skip
-        rows = [[grp, size, round_or_none(clean_g.accuracy[i]), *(round_or_none(g.accuracy[i]) for _, g in per_eps)] for i, (grp, size) in enumerate(zip(clean_g.groups, clean_g.sizes))]
-        sec.tables.append(Table(
-            title=f"Robust accuracy by {feature} (PGD L-inf)",
-            columns=["group", "n", "clean", *(f"eps {e:g}" for e, _ in per_eps)],
-            rows=rows,
-            caption=f"Accuracy of each group of {feature} under PGD; the gap metric is the largest difference between groups of at least {MIN_GROUP_SIZE} samples." + (f" {sf.note}." if sf.note else ""),
-        ))  # fmt: skip
+                higher_is_better=False,
+                note=""
+                if g.gap is not None
+                else f"fewer than two groups of {feature} with at least {MIN_GROUP_SIZE} samples",
+            )
+        rows = [
+            [grp, size, round_or_none(clean_g.accuracy[i]), *(round_or_none(g.accuracy[i]) for _, g in per_eps)]
+            for i, (grp, size) in enumerate(zip(clean_g.groups, clean_g.sizes))
+        ]
+        sec.tables.append(
+            Table(
+                title=f"Robust accuracy by {feature} (PGD L-inf)",
+                columns=["group", "n", "clean", *(f"eps {e:g}" for e, _ in per_eps)],
+                rows=rows,
+                caption=f"Accuracy of each group of {feature} under PGD; the gap metric is the largest difference between groups of at least {MIN_GROUP_SIZE} samples."
+                + (f" {sf.note}." if sf.note else ""),
+            )
+        )
         gaps = [(g.gap, e, g) for e, g in per_eps if g.gap is not None]
         if gaps:
             gap, e, g = max(gaps, key=lambda t: t[0])
@@ -280,12 +420,17 @@ def _groups(sample: AuditData, pgd: Curve | None, clean_ok: torch.Tensor, sec: S
                     "warning",
                     f"group {g.worst!r} of {feature} is much easier to fool: PGD L-inf accuracy differs by {gap:.1%} between groups at eps {e:g} "
                     f"(without attack {clean_g.gap:.1%})",
-                    evidence=", ".join(f"{grp}: {'undefined' if a is None else f'{a:.3f}'} (n={sz})" for grp, sz, a in zip(g.groups, g.sizes, g.accuracy)),
+                    evidence=", ".join(
+                        f"{grp}: {'undefined' if a is None else f'{a:.3f}'} (n={sz})"
+                        for grp, sz, a in zip(g.groups, g.sizes, g.accuracy)
+                    ),
                     check="group-gap",
                 )
 
 
-def _examples(bundle: ModelBundle, x: torch.Tensor, y: torch.Tensor, clean_pred: torch.Tensor, pgd: Curve, s: Settings, seed: int) -> Any:
+def _examples(
+    bundle: ModelBundle, x: torch.Tensor, y: torch.Tensor, clean_pred: torch.Tensor, pgd: Curve, s: Settings, seed: int
+) -> Any:
     e = middle_eps(pgd.eps)
     if e is None:
         return None
@@ -293,36 +438,85 @@ def _examples(bundle: ModelBundle, x: torch.Tensor, y: torch.Tensor, clean_pred:
     if len(idx) == 0:
         return None
     out = run_attack(bundle, x[idx], y[idx], Attack.pgd(e, steps=s.steps), seed=seed, batch_size=len(idx))
-    return examples_figure(x[idx], out.x_adv, y[idx], clean_pred[idx], out.pred, bundle.card.names, eps=e, attack=f"PGD-{s.steps} L-inf", value_range=bundle.card.value_range)
+    return examples_figure(
+        x[idx],
+        out.x_adv,
+        y[idx],
+        clean_pred[idx],
+        out.pred,
+        bundle.card.names,
+        eps=e,
+        attack=f"PGD-{s.steps} L-inf",
+        value_range=bundle.card.value_range,
+    )
 
 
-def _tables(sec: Section, curves: dict[str, Curve], noise: dict[str, dict[float, float]], checks: list[MaskingCheck], min_eps_row: list[Any], n: int) -> None:
+def _tables(
+    sec: Section,
+    curves: dict[str, Curve],
+    noise: dict[str, dict[float, float]],
+    checks: list[MaskingCheck],
+    min_eps_row: list[Any],
+    n: int,
+) -> None:
     rows = []
     for c in curves.values():
         for e, a in zip(c.eps, c.accuracy):
             lo, hi = wilson_interval(round(a * n), n)
             rows.append([c.name, e, round_or_none(a), f"{lo:.3f} – {hi:.3f}", c.description if e > 0 else "no attack"])
-    sec.tables.append(Table("Robust accuracy", ["attack", "eps", "accuracy", "95% CI", "attack settings"], rows,
-                            caption=f"On {n} samples; a sample misclassified without attack counts as broken at every eps."))  # fmt: skip
+    sec.tables.append(
+        Table(
+            "Robust accuracy",
+            ["attack", "eps", "accuracy", "95% CI", "attack settings"],
+            rows,
+            caption=f"On {n} samples; a sample misclassified without attack counts as broken at every eps.",
+        )
+    )
     if noise:
-        sec.tables.append(Table("Accuracy under random noise", ["noise", "strength", "accuracy"],
-                                [[k, st, round_or_none(a)] for k, accs in noise.items() for st, a in accs.items()],
-                                caption="Gaussian: standard deviation; uniform: half-width. Noisy inputs are clipped to the value range."))  # fmt: skip
+        sec.tables.append(
+            Table(
+                "Accuracy under random noise",
+                ["noise", "strength", "accuracy"],
+                [[k, st, round_or_none(a)] for k, accs in noise.items() for st, a in accs.items()],
+                caption="Gaussian: standard deviation; uniform: half-width. Noisy inputs are clipped to the value range.",
+            )
+        )
     if checks:
-        sec.tables.append(Table("Gradient-masking checks", ["check", "result", "evidence"], [[c.title, c.status, c.evidence] for c in checks],
-                                caption="Athalye et al. 2018 (arXiv:1802.00420); Carlini et al. 2019 (arXiv:1902.06705). A warning means the attack, not the model, may be weak."))  # fmt: skip
+        sec.tables.append(
+            Table(
+                "Gradient-masking checks",
+                ["check", "result", "evidence"],
+                [[c.title, c.status, c.evidence] for c in checks],
+                caption="Athalye et al. 2018 (arXiv:1802.00420); Carlini et al. 2019 (arXiv:1902.06705). A warning means the attack, not the model, may be weak.",
+            )
+        )
     if min_eps_row:
-        sec.tables.append(Table("Minimal adversarial eps (PGD L-inf, bisection)", ["samples", "fooled at eps max", "25%", "median", "75%", "eps max", "resolution"],
-                                [[*min_eps_row[:2], *(round_or_none(v) for v in min_eps_row[2:])]],
-                                caption="Quantiles over the samples PGD fooled within eps max; the median metric counts the others as above eps max."))  # fmt: skip
+        sec.tables.append(
+            Table(
+                "Minimal adversarial eps (PGD L-inf, bisection)",
+                ["samples", "fooled at eps max", "25%", "median", "75%", "eps max", "resolution"],
+                [[*min_eps_row[:2], *(round_or_none(v) for v in min_eps_row[2:])]],
+                caption="Quantiles over the samples PGD fooled within eps max; the median metric counts the others as above eps max.",
+            )
+        )
 
 
-def _headline(sec: Section, bundle: ModelBundle, curves: dict[str, Curve], clean: float, n: int, data: AuditData) -> None:
+def _headline(
+    sec: Section, bundle: ModelBundle, curves: dict[str, Curve], clean: float, n: int, data: AuditData
+) -> None:
     training = (bundle.card.training or {}).get("adversarial")
     if isinstance(training, dict) and training.get("method"):
-        sec.add_finding("info", f"the model was trained adversarially ({training.get('method')}, eps {training.get('eps')})", check="training")
+        sec.add_finding(
+            "info",
+            f"the model was trained adversarially ({training.get('method')}, eps {training.get('eps')})",
+            check="training",
+        )
     if bundle.card.modality == "tabular":
-        sec.add_finding("info", "tabular inputs: attacks move scaled and one-hot features continuously, so these numbers bound sensitivity to small feature changes, not to realistic edits of a record", check="tabular")
+        sec.add_finding(
+            "info",
+            "tabular inputs: attacks move scaled and one-hot features continuously, so these numbers bound sensitivity to small feature changes, not to realistic edits of a record",
+            check="tabular",
+        )
     pgd = curves.get("pgd_linf") or next(iter(curves.values()), None)
     if pgd is None:
         sec.summary = f"Clean accuracy {clean:.1%} on {n} samples of {data.name}."

@@ -19,6 +19,7 @@ iterate is kept: the attack is never weaker than plain PGD's final iterate, and 
 undefended model costs a fraction of the steps. Over ``restarts`` each sample keeps
 its worst case: a fooling input if any restart found one, else the one of highest loss.
 """
+
 from __future__ import annotations
 
 import logging
@@ -118,7 +119,9 @@ class Attack:
             raise ConfigError(f"steps must be an integer of at least 1, got {self.steps!r}")
         if isinstance(self.restarts, bool) or not isinstance(self.restarts, int) or self.restarts < 1:
             raise ConfigError(f"restarts must be an integer of at least 1, got {self.restarts!r}")
-        if self.alpha is not None and not (isinstance(self.alpha, (int, float)) and math.isfinite(self.alpha) and self.alpha > 0):
+        if self.alpha is not None and not (
+            isinstance(self.alpha, (int, float)) and math.isfinite(self.alpha) and self.alpha > 0
+        ):
             raise ConfigError(f"alpha (the step size) must be a positive number, got {self.alpha!r}")
 
     @classmethod
@@ -140,7 +143,17 @@ class Attack:
         early_stop: bool = True,
     ) -> Attack:
         """PGD (Madry et al. 2018, arXiv:1706.06083)."""
-        return cls("pgd", eps, norm=norm, steps=steps, alpha=alpha, random_start=random_start, restarts=restarts, targeted=targeted, early_stop=early_stop)
+        return cls(
+            "pgd",
+            eps,
+            norm=norm,
+            steps=steps,
+            alpha=alpha,
+            random_start=random_start,
+            restarts=restarts,
+            targeted=targeted,
+            early_stop=early_stop,
+        )
 
     @property
     def name(self) -> str:
@@ -173,7 +186,9 @@ def check_eps(eps: Any) -> None:
         raise ConfigError(f"eps (the attack budget) must be a number >= 0, got {eps!r}")
 
 
-def budget_problem(eps: float, norm: str, value_range: tuple[float, float], sample_shape: tuple[int, ...]) -> str | None:
+def budget_problem(
+    eps: float, norm: str, value_range: tuple[float, float], sample_shape: tuple[int, ...]
+) -> str | None:
     """Why a budget is beyond the value range (the ball covers every input), or None."""
     lo, hi = value_range
     width = hi - lo
@@ -208,7 +223,9 @@ def resolve_model(
 def check_inputs(x: torch.Tensor, y: torch.Tensor, value_range: tuple[float, float]) -> torch.Tensor:
     """Check inputs and labels; return the labels as a long tensor."""
     if not isinstance(x, torch.Tensor) or not x.is_floating_point():
-        raise DataError(f"inputs must be a floating-point tensor, got {type(x).__name__ if not isinstance(x, torch.Tensor) else x.dtype}")
+        raise DataError(
+            f"inputs must be a floating-point tensor, got {type(x).__name__ if not isinstance(x, torch.Tensor) else x.dtype}"
+        )
     if x.ndim < 2:
         raise DataError(f"inputs must be batched, shape (N, ...), got shape {tuple(x.shape)}")
     y = torch.as_tensor(y)
@@ -247,9 +264,13 @@ def check_logits(out: Any, n: int, num_classes: int | None, labels: torch.Tensor
             "return one row of class scores per input (not probabilities of one class, not a flat vector)"
         )
     if num_classes is not None and out.shape[1] != num_classes:
-        raise CardError(f"the model returned {out.shape[1]} logits per input, but its card says num_classes={num_classes}; fix the card")
+        raise CardError(
+            f"the model returned {out.shape[1]} logits per input, but its card says num_classes={num_classes}; fix the card"
+        )
     if labels is not None and len(labels) and int(labels.max()) >= out.shape[1]:
-        raise DataError(f"labels go up to {int(labels.max())}, but the model has only {out.shape[1]} classes (0..{out.shape[1] - 1})")
+        raise DataError(
+            f"labels go up to {int(labels.max())}, but the model has only {out.shape[1]} classes (0..{out.shape[1] - 1})"
+        )
     return out
 
 
@@ -385,7 +406,9 @@ def _step(
     return project(xa, x, eps.flatten(), "l2", lo, hi)
 
 
-def _start(x: torch.Tensor, eps: torch.Tensor, attack: Attack, lo: float, hi: float, *, start: int, seed: int, restart: int) -> torch.Tensor:
+def _start(
+    x: torch.Tensor, eps: torch.Tensor, attack: Attack, lo: float, hi: float, *, start: int, seed: int, restart: int
+) -> torch.Tensor:
     """The first iterate: ``x`` itself, or a random point of the eps-ball (in the value range)."""
     if not attack.random_start:
         return x.clone()
@@ -426,9 +449,19 @@ def _attack_batch(
         x0 = _start(x, eps, attack, lo, hi, start=start, seed=seed, restart=restart)
         x0 = x0 if todo is None else x0[todo]
         adv, pred, done = ascend(
-            module, xs, ys, x0, eps=es, alpha=als, steps=attack.steps, norm=attack.norm, value_range=value_range,
-            loss_fn=loss_fn, success=success_fn if attack.early_stop else None, num_classes=num_classes,
-        )  # fmt: skip
+            module,
+            xs,
+            ys,
+            x0,
+            eps=es,
+            alpha=als,
+            steps=attack.steps,
+            norm=attack.norm,
+            value_range=value_range,
+            loss_fn=loss_fn,
+            success=success_fn if attack.early_stop else None,
+            num_classes=num_classes,
+        )
         ok, loss = done.clone(), torch.full((len(xs),), -math.inf, device=x.device)
         rest = ~done
         if bool(rest.any()):
@@ -443,7 +476,12 @@ def _attack_batch(
         if restart == 0:
             better = torch.ones_like(ok)
         take = pos[better]
-        best[take], best_pred[take], best_ok[take], best_loss[take] = adv[better], pred[better], ok[better], loss[better]
+        best[take], best_pred[take], best_ok[take], best_loss[take] = (
+            adv[better],
+            pred[better],
+            ok[better],
+            loss[better],
+        )
         todo = (~best_ok).nonzero().flatten()
         if len(todo) == 0:
             break
@@ -505,7 +543,13 @@ def run_attack(
     n = len(x)
     eps_all = _eps_vector(attack.eps if eps is None else eps, n)
     if n == 0:
-        return AttackOutput(attack, torch.empty(0, dtype=torch.long), torch.empty(0, dtype=torch.bool), x.clone() if keep_adv else None, 0)
+        return AttackOutput(
+            attack,
+            torch.empty(0, dtype=torch.long),
+            torch.empty(0, dtype=torch.bool),
+            x.clone() if keep_adv else None,
+            0,
+        )
     if batch_size is not None and (isinstance(batch_size, bool) or int(batch_size) < 1):
         raise ConfigError(f"batch_size must be at least 1, got {batch_size}")
     stage = f"attack:{attack.name}"
@@ -642,6 +686,15 @@ def pgd(
     --------
     >>> x_adv = pgd(bundle, x, y, eps=0.1, steps=40)  # doctest: +SKIP
     """
-    atk = Attack.pgd(eps, alpha=alpha, steps=steps, norm=norm, random_start=random_start, restarts=restarts, targeted=targeted, early_stop=early_stop)
+    atk = Attack.pgd(
+        eps,
+        alpha=alpha,
+        steps=steps,
+        norm=norm,
+        random_start=random_start,
+        restarts=restarts,
+        targeted=targeted,
+        early_stop=early_stop,
+    )
     out = run_attack(model, x, y, atk, seed=seed, value_range=value_range, batch_size=batch_size, device=device)
     return out.x_adv  # type: ignore[return-value]

@@ -9,6 +9,7 @@ result is cached per model, input shape and device, so a curve over many budgets
 probes once. Random starts are drawn per sample, so the batch size never changes
 which random numbers a sample gets.
 """
+
 from __future__ import annotations
 
 import logging
@@ -35,7 +36,9 @@ def clear_cache() -> None:
     _CACHE.clear()
 
 
-def choose_batch_size(module: nn.Module, x: torch.Tensor, device: torch.device, *, candidates: tuple[int, ...] | None = None) -> int:
+def choose_batch_size(
+    module: nn.Module, x: torch.Tensor, device: torch.device, *, candidates: tuple[int, ...] | None = None
+) -> int:
     """The batch size with the highest measured throughput of one forward+backward pass.
 
     Parameters

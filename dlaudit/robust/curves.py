@@ -6,6 +6,7 @@ the input itself), so attacks run only on the correctly classified ones, and
 robust accuracy never exceeds clean accuracy. Batches stream: no adversarial
 input outlives its batch.
 """
+
 from __future__ import annotations
 
 import math
@@ -46,7 +47,13 @@ class Curve:
         raise KeyError(f"eps {eps:g} is not on the {self.name} curve ({', '.join(f'{e:g}' for e in self.eps)})")
 
 
-def clean_predictions(model: nn.Module | ModelBundle, x: torch.Tensor, *, value_range: tuple[float, float] | None = None, device: torch.device | str | None = None) -> torch.Tensor:
+def clean_predictions(
+    model: nn.Module | ModelBundle,
+    x: torch.Tensor,
+    *,
+    value_range: tuple[float, float] | None = None,
+    device: torch.device | str | None = None,
+) -> torch.Tensor:
     """Predictions on the unperturbed inputs (CPU), with the model left as found."""
     module, vr, dev, _ = resolve_model(model, value_range, device)
     with model_state(module, train=False, grad=False):
@@ -88,9 +95,28 @@ def robustness_curve(
     for i, e in enumerate(eps):
         correct = clean_ok.clone()
         if e > 0 and len(idx):
-            atk = Attack(attack.method, float(e), norm=attack.norm, steps=attack.steps, alpha=attack.alpha, random_start=attack.random_start,
-                         restarts=attack.restarts, targeted=False, early_stop=attack.early_stop)  # fmt: skip
-            out = run_attack(module, x[idx], y[idx], atk, seed=seed, value_range=vr, batch_size=batch_size, device=dev, keep_adv=False)
+            atk = Attack(
+                attack.method,
+                float(e),
+                norm=attack.norm,
+                steps=attack.steps,
+                alpha=attack.alpha,
+                random_start=attack.random_start,
+                restarts=attack.restarts,
+                targeted=False,
+                early_stop=attack.early_stop,
+            )
+            out = run_attack(
+                module,
+                x[idx],
+                y[idx],
+                atk,
+                seed=seed,
+                value_range=vr,
+                batch_size=batch_size,
+                device=dev,
+                keep_adv=False,
+            )
             correct[idx] = ~out.success
             bs = out.batch_size
         accs.append(int(correct.sum()) / len(y) if len(y) else float("nan"))
@@ -135,7 +161,9 @@ def minimal_eps(
     if not eps_max > 0:
         raise ConfigError(f"eps_max must be positive, got {eps_max!r}")
     idx = clean_ok.nonzero().flatten()
-    found = run_attack(module, x[idx], y[idx], atk, seed=seed, value_range=vr, batch_size=batch_size, device=dev, keep_adv=False).success
+    found = run_attack(
+        module, x[idx], y[idx], atk, seed=seed, value_range=vr, batch_size=batch_size, device=dev, keep_adv=False
+    ).success
     lo = torch.zeros(len(idx))
     hi = torch.where(found, torch.full((len(idx),), float(eps_max)), torch.full((len(idx),), math.inf))
     active = found.nonzero().flatten()
@@ -145,7 +173,18 @@ def minimal_eps(
         if len(active) == 0:
             continue
         mid = (lo[active] + hi[active]) / 2
-        out = run_attack(module, x[idx[active]], y[idx[active]], atk, eps=mid, seed=seed + it, value_range=vr, batch_size=batch_size, device=dev, keep_adv=False)
+        out = run_attack(
+            module,
+            x[idx[active]],
+            y[idx[active]],
+            atk,
+            eps=mid,
+            seed=seed + it,
+            value_range=vr,
+            batch_size=batch_size,
+            device=dev,
+            keep_adv=False,
+        )
         hi[active] = torch.where(out.success, mid, hi[active])
         lo[active] = torch.where(out.success, lo[active], mid)
     if progress is not None:

@@ -3,6 +3,7 @@
 The full report section (noise, minimal budgets, masking checks, groups, figures)
 is :func:`~dlaudit.robust.analysis.robustness`; this is the quick, focused run.
 """
+
 from __future__ import annotations
 
 import time
@@ -12,10 +13,9 @@ from typing import Any
 
 from ..bundle import ModelBundle
 from ..data import AuditData
-from ..errors import ConfigError
 from ..parsing import parse_names
-from ..stats import wilson_interval
 from ..report.model import Finding
+from ..stats import wilson_interval
 from ..utils import ProgressFn
 from .attacks import ATTACK_METHODS, NORMS, PGD_STEP_RATIO, Attack, budget_problem, check_eps
 from .curves import Curve, clean_predictions, robustness_curve
@@ -79,20 +79,43 @@ def evaluate_attacks(
     clean_pred = clean_predictions(bundle, x)
     clean_ok = int((clean_pred == y).sum())
     metrics: dict[str, float | None] = {"robustness.clean_acc": clean_ok / n}
-    rows: list[dict[str, Any]] = [{"attack": "clean", "norm": None, "eps": 0.0, "accuracy": clean_ok / n, "ci": list(wilson_interval(clean_ok, n))}]
+    rows: list[dict[str, Any]] = [
+        {
+            "attack": "clean",
+            "norm": None,
+            "eps": 0.0,
+            "accuracy": clean_ok / n,
+            "ci": list(wilson_interval(clean_ok, n)),
+        }
+    ]
     findings: list[Finding] = []
     curves: dict[str, Curve] = {}
     bs = batch_size
     for norm in norm_list:
         budgets = [float(e) for e in (eps if norm == "linf" else eps_l2)]
         for method in methods:
-            atk = Attack.fgsm(1.0, norm=norm) if method == "fgsm" else Attack.pgd(1.0, alpha=alpha, steps=steps, norm=norm, restarts=restarts, early_stop=early_stop)
-            curve = robustness_curve(bundle, x, y, atk, budgets, clean_pred=clean_pred, seed=seed, batch_size=batch_size, progress=progress)
+            atk = (
+                Attack.fgsm(1.0, norm=norm)
+                if method == "fgsm"
+                else Attack.pgd(1.0, alpha=alpha, steps=steps, norm=norm, restarts=restarts, early_stop=early_stop)
+            )
+            curve = robustness_curve(
+                bundle, x, y, atk, budgets, clean_pred=clean_pred, seed=seed, batch_size=batch_size, progress=progress
+            )
             curves[curve.name] = curve
             bs = curve.batch_size or bs
             for e, a in zip(curve.eps, curve.accuracy):
                 metrics[f"robustness.{curve.name}.acc@{e:g}"] = a
-                rows.append({"attack": curve.name, "norm": norm, "eps": e, "accuracy": a, "ci": list(wilson_interval(round(a * n), n)), "settings": curve.description})
+                rows.append(
+                    {
+                        "attack": curve.name,
+                        "norm": norm,
+                        "eps": e,
+                        "accuracy": a,
+                        "ci": list(wilson_interval(round(a * n), n)),
+                        "settings": curve.description,
+                    }
+                )
         for e in budgets:
             if (why := budget_problem(e, norm, bundle.card.value_range, tuple(x.shape[1:]))) is not None:
                 findings.append(Finding("warning", f"eps {e:g} was computed, but {why}", check="eps-range"))
@@ -103,9 +126,21 @@ def evaluate_attacks(
         checks.append(check_pgd_vs_fgsm(curves["fgsm_l2"], curves["pgd_l2"], n))
     findings.extend(masking_findings(checks))
     params = {
-        "n": n, "data": data.name, "split": data.split, "attacks": methods, "norms": norm_list, "eps": list(eps), "eps_l2": list(eps_l2),
-        "steps": steps, "alpha": alpha if alpha is not None else f"{PGD_STEP_RATIO:g} * eps / steps", "restarts": restarts,
-        "random_start": True, "early_stop": early_stop, "seed": seed, "batch_size": bs,
-        "batch_size_chosen_by": "explicit" if batch_size else "throughput probe", "device": str(bundle.device),
-    }  # fmt: skip
+        "n": n,
+        "data": data.name,
+        "split": data.split,
+        "attacks": methods,
+        "norms": norm_list,
+        "eps": list(eps),
+        "eps_l2": list(eps_l2),
+        "steps": steps,
+        "alpha": alpha if alpha is not None else f"{PGD_STEP_RATIO:g} * eps / steps",
+        "restarts": restarts,
+        "random_start": True,
+        "early_stop": early_stop,
+        "seed": seed,
+        "batch_size": bs,
+        "batch_size_chosen_by": "explicit" if batch_size else "throughput probe",
+        "device": str(bundle.device),
+    }
     return AttackResult(metrics, rows, findings, params, time.perf_counter() - start)

@@ -53,7 +53,9 @@ class GroupAccuracy:
         return min(eligible)[1] if len(eligible) >= 2 else None
 
 
-def accuracy_by_group(correct: torch.Tensor | np.ndarray, feature: SensitiveFeature, *, min_group_size: int = MIN_GROUP_SIZE) -> GroupAccuracy:
+def accuracy_by_group(
+    correct: torch.Tensor | np.ndarray, feature: SensitiveFeature, *, min_group_size: int = MIN_GROUP_SIZE
+) -> GroupAccuracy:
     """Share of ``correct`` per group of a defined ``feature`` (one boolean per sample, in the data's order)."""
     if not feature.defined:
         raise ValueError(f"feature {feature.name!r} is undefined: {feature.reason}")
@@ -69,7 +71,9 @@ def accuracy_by_group(correct: torch.Tensor | np.ndarray, feature: SensitiveFeat
     return GroupAccuracy(feature.name, tuple(names), tuple(sizes), tuple(accs), gap, min_group_size)
 
 
-def per_sample_correct(bundle: ModelBundle, data: AuditData, *, eps: float, seed: int = 0, fast: bool = False) -> np.ndarray:
+def per_sample_correct(
+    bundle: ModelBundle, data: AuditData, *, eps: float, seed: int = 0, fast: bool = False
+) -> np.ndarray:
     """Whether each sample is still classified correctly under PGD L-inf at ``eps``.
 
     PGD-40 (PGD-10 with ``fast``), random start seeded per sample, so the answer does
@@ -78,5 +82,7 @@ def per_sample_correct(bundle: ModelBundle, data: AuditData, *, eps: float, seed
     from .attacks import Attack, run_attack
 
     steps = FAST_PER_GROUP_STEPS if fast else PER_GROUP_STEPS
-    out = run_attack(bundle, data.x, data.y, Attack.pgd(float(eps), steps=steps, norm="linf"), seed=seed, keep_adv=False)
+    out = run_attack(
+        bundle, data.x, data.y, Attack.pgd(float(eps), steps=steps, norm="linf"), seed=seed, keep_adv=False
+    )
     return (out.pred == data.y.cpu()).numpy()

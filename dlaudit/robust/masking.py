@@ -15,6 +15,7 @@ sanity checks any sound evaluation passes:
 Each check here is a pure function of accuracies already measured; a violation
 becomes a warning finding that says what it means.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -55,7 +56,12 @@ class MaskingCheck:
         """A warning finding for a violation, else None."""
         if self.passed is not False:
             return None
-        return Finding("warning", f"possible gradient masking: {self.meaning}", evidence=f"{self.evidence} ({_REF})", check=f"masking:{self.name}")
+        return Finding(
+            "warning",
+            f"possible gradient masking: {self.meaning}",
+            evidence=f"{self.evidence} ({_REF})",
+            check=f"masking:{self.name}",
+        )
 
 
 def tolerance(n: int) -> float:
@@ -69,9 +75,16 @@ def check_pgd_vs_fgsm(fgsm: Curve, pgd: Curve, n: int) -> MaskingCheck:
     worse = [(e, fgsm.at(e), pgd.at(e)) for e in pgd.eps if e > 0 and e in fgsm.eps and pgd.at(e) > fgsm.at(e) + tol]
     shared = [e for e in pgd.eps if e > 0 and e in fgsm.eps]
     if not shared:
-        return MaskingCheck("pgd-vs-fgsm", "PGD at least as strong as FGSM", None, "no budget shared by the FGSM and PGD curves")
+        return MaskingCheck(
+            "pgd-vs-fgsm", "PGD at least as strong as FGSM", None, "no budget shared by the FGSM and PGD curves"
+        )
     if not worse:
-        return MaskingCheck("pgd-vs-fgsm", "PGD at least as strong as FGSM", True, f"PGD accuracy <= FGSM accuracy (+{tol:.3g}) at eps {', '.join(f'{e:g}' for e in shared)}")
+        return MaskingCheck(
+            "pgd-vs-fgsm",
+            "PGD at least as strong as FGSM",
+            True,
+            f"PGD accuracy <= FGSM accuracy (+{tol:.3g}) at eps {', '.join(f'{e:g}' for e in shared)}",
+        )
     e, fa, pa = worse[0]
     return MaskingCheck(
         "pgd-vs-fgsm",
@@ -93,7 +106,9 @@ def check_monotone(curve: Curve, n: int) -> MaskingCheck:
     if len(pairs) < 2:
         return MaskingCheck(f"monotone-{curve.name}", title, None, "fewer than two budgets")
     if not rises:
-        return MaskingCheck(f"monotone-{curve.name}", title, True, f"non-increasing over eps {', '.join(f'{e:g}' for e, _ in pairs)}")
+        return MaskingCheck(
+            f"monotone-{curve.name}", title, True, f"non-increasing over eps {', '.join(f'{e:g}' for e, _ in pairs)}"
+        )
     e0, a0, e1, a1 = rises[0]
     return MaskingCheck(
         f"monotone-{curve.name}",
@@ -111,7 +126,12 @@ def check_chance(accuracy: float, eps: float, chance: float, n: int) -> MaskingC
     limit = chance + max(CHANCE_MARGIN, tolerance(n))
     title = "accuracy near chance at a large eps"
     if accuracy <= limit:
-        return MaskingCheck("large-eps", title, True, f"PGD at eps {eps:g}: accuracy {accuracy:.3f} <= chance {chance:.3f} + {limit - chance:.2f}")
+        return MaskingCheck(
+            "large-eps",
+            title,
+            True,
+            f"PGD at eps {eps:g}: accuracy {accuracy:.3f} <= chance {chance:.3f} + {limit - chance:.2f}",
+        )
     return MaskingCheck(
         "large-eps",
         title,

@@ -10,6 +10,7 @@ drawn from ``U(-s, s)``. Noisy inputs are clipped to the value range. Each sampl
 draws one unit noise per kind (seeded, independent of the batch size) and every
 strength scales that same draw, so the curve is smooth in the strength.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence

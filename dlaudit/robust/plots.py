@@ -1,14 +1,14 @@
 """Figures of the robustness section: accuracy against the budget, and adversarial examples."""
+
 from __future__ import annotations
 
 from collections.abc import Sequence
 
 import numpy as np
 import torch
-
-from ..report.model import Figure
 from matplotlib.axes import Axes
 
+from ..report.model import Figure
 from ..report.plots import COLORS, fig_to_png, subplots
 from .curves import Curve
 
@@ -18,7 +18,9 @@ _LABELS = {"fgsm_linf": "FGSM (L-inf)", "pgd_linf": "PGD (L-inf)", "fgsm_l2": "F
 _STYLE = {"fgsm": ("s", "--"), "pgd": ("o", "-")}
 
 
-def curves_figure(curves: Sequence[Curve], *, clean: float, chance: float, noise: dict[str, dict[float, float]] | None = None) -> Figure:
+def curves_figure(
+    curves: Sequence[Curve], *, clean: float, chance: float, noise: dict[str, dict[float, float]] | None = None
+) -> Figure:
     """One panel per norm (and one for random noise): accuracy against eps, one line per attack."""
     norms = [nm for nm in ("linf", "l2") if any(c.name.endswith(nm) for c in curves)]
     panels = norms + (["noise"] if noise else [])
@@ -31,9 +33,16 @@ def curves_figure(curves: Sequence[Curve], *, clean: float, chance: float, noise
             ax.set_xlabel("noise strength (std / half-width)")
             ax.set_title("random noise")
         else:
-            for i, c in enumerate(c for c in curves if c.name.endswith(panel)):
+            for c in (c for c in curves if c.name.endswith(panel)):
                 marker, line = _STYLE.get(c.name.split("_")[0], ("o", "-"))
-                ax.plot(c.eps, c.accuracy, marker=marker, linestyle=line, color=COLORS[(0 if c.name.startswith("pgd") else 1) + (2 if panel == "l2" else 0)], label=_LABELS.get(c.name, c.name))
+                ax.plot(
+                    c.eps,
+                    c.accuracy,
+                    marker=marker,
+                    linestyle=line,
+                    color=COLORS[(0 if c.name.startswith("pgd") else 1) + (2 if panel == "l2" else 0)],
+                    label=_LABELS.get(c.name, c.name),
+                )
             ax.set_xlabel(f"eps ({'L-inf' if panel == 'linf' else 'L2'})")
             ax.set_title(f"{'L-inf' if panel == 'linf' else 'L2'} attacks")
         ax.axhline(clean, color=COLORS[7], linestyle=":", linewidth=1, label=f"clean {clean:.3f}")
@@ -73,7 +82,11 @@ def examples_figure(
         axes[0, j].set_title(f"true {class_names[int(y[j])]}\npred {class_names[int(pred[j])]}", fontsize=8)
         _show(axes[1, j], x_adv[j], value_range)
         fooled = int(pred_adv[j]) != int(y[j])
-        axes[1, j].set_title(f"pred {class_names[int(pred_adv[j])]}" + (" ✗" if fooled else " ✓"), fontsize=8, color=COLORS[3] if fooled else COLORS[2])
+        axes[1, j].set_title(
+            f"pred {class_names[int(pred_adv[j])]}" + (" ✗" if fooled else " ✓"),
+            fontsize=8,
+            color=COLORS[3] if fooled else COLORS[2],
+        )
         d = delta[j].mean(dim=0).numpy() if delta[j].ndim == 3 else delta[j].numpy()
         axes[2, j].imshow(d, cmap="RdBu_r", vmin=-eps, vmax=eps)
     for row, label in enumerate(("clean", "adversarial", "perturbation")):

@@ -16,6 +16,7 @@ Adversarial examples are generated with the model in eval mode and its
 parameters frozen (only the input needs a gradient), then the loss is computed
 in training mode; the same engine as the attacks (:func:`~dlaudit.robust.attacks.ascend`).
 """
+
 from __future__ import annotations
 
 import math
@@ -75,7 +76,9 @@ class AdversarialTraining:
 
     def __post_init__(self) -> None:
         if self.method not in ADVERSARIAL_TRAININGS:
-            raise ConfigError(f"unknown adversarial training {self.method!r}; choose from: {', '.join(ADVERSARIAL_TRAININGS)}")
+            raise ConfigError(
+                f"unknown adversarial training {self.method!r}; choose from: {', '.join(ADVERSARIAL_TRAININGS)}"
+            )
         check_eps(self.eps)
         if self.eps == 0:
             raise ConfigError("adversarial training needs eps > 0 (the training budget, e.g. --eps 0.1)")
@@ -83,10 +86,14 @@ class AdversarialTraining:
             raise ConfigError(f"unknown norm {self.norm!r}; choose from: {', '.join(NORMS)}")
         if self.alpha is not None and not (math.isfinite(self.alpha) and self.alpha > 0):
             raise ConfigError(f"alpha (the step size) must be a positive number, got {self.alpha!r}")
-        if self.steps is not None and (isinstance(self.steps, bool) or not isinstance(self.steps, int) or self.steps < 1):
+        if self.steps is not None and (
+            isinstance(self.steps, bool) or not isinstance(self.steps, int) or self.steps < 1
+        ):
             raise ConfigError(f"steps must be an integer of at least 1, got {self.steps!r}")
         if self.method == "fgsm" and self.steps not in (None, 1):
-            raise ConfigError(f"fast FGSM training takes one step; got steps={self.steps} (use --adversarial pgd for more)")
+            raise ConfigError(
+                f"fast FGSM training takes one step; got steps={self.steps} (use --adversarial pgd for more)"
+            )
         if not (math.isfinite(self.beta) and self.beta >= 0):
             raise ConfigError(f"beta must be a number >= 0, got {self.beta!r}")
 
@@ -104,8 +111,16 @@ class AdversarialTraining:
 
     def info(self) -> dict[str, Any]:
         """What the model card records under ``training.adversarial``."""
-        out: dict[str, Any] = {"method": self.method, "eps": self.eps, "alpha": self.step_size, "steps": self.n_steps, "norm": self.norm}
-        out["random_start"] = "uniform in the eps-ball" if self.method != "trades" else f"x + {TRADES_START_STD:g} * N(0, 1)"
+        out: dict[str, Any] = {
+            "method": self.method,
+            "eps": self.eps,
+            "alpha": self.step_size,
+            "steps": self.n_steps,
+            "norm": self.norm,
+        }
+        out["random_start"] = (
+            "uniform in the eps-ball" if self.method != "trades" else f"x + {TRADES_START_STD:g} * N(0, 1)"
+        )
         if self.method == "trades":
             out["beta"] = self.beta
         out["paper"] = PAPERS[self.method]
@@ -116,10 +131,21 @@ class AdversarialTraining:
         return _AdversarialLoss(self, (float(value_range[0]), float(value_range[1])), seed)
 
 
-def adversarial_loss(method: str, *, eps: float, alpha: float | None = None, steps: int | None = None, beta: float = 6.0,
-                     norm: str = "linf", value_range: tuple[float, float] = (0.0, 1.0), seed: int = 0) -> LossFn:  # fmt: skip
+def adversarial_loss(
+    method: str,
+    *,
+    eps: float,
+    alpha: float | None = None,
+    steps: int | None = None,
+    beta: float = 6.0,
+    norm: str = "linf",
+    value_range: tuple[float, float] = (0.0, 1.0),
+    seed: int = 0,
+) -> LossFn:
     """Shorthand for ``AdversarialTraining(...).loss(value_range=..., seed=...)``."""
-    return AdversarialTraining(method, eps, alpha=alpha, steps=steps, beta=beta, norm=norm).loss(value_range=value_range, seed=seed)
+    return AdversarialTraining(method, eps, alpha=alpha, steps=steps, beta=beta, norm=norm).loss(
+        value_range=value_range, seed=seed
+    )
 
 
 def trades_kl(logits: torch.Tensor, target_probs: torch.Tensor) -> torch.Tensor:
@@ -135,7 +161,9 @@ class _AdversarialLoss:
         self.value_range = value_range
         self.gen = torch.Generator().manual_seed(seed)
 
-    def __call__(self, module: nn.Module, x: torch.Tensor, y: torch.Tensor, weight: torch.Tensor | None) -> torch.Tensor:
+    def __call__(
+        self, module: nn.Module, x: torch.Tensor, y: torch.Tensor, weight: torch.Tensor | None
+    ) -> torch.Tensor:
         cfg = self.config
         if cfg.method == "trades":
             return self._trades(module, x, y, weight)
@@ -151,15 +179,30 @@ class _AdversarialLoss:
         else:
             direction = torch.empty(x.shape).normal_(generator=self.gen)
             radius = torch.empty(len(x)).uniform_(0, eps, generator=self.gen)
-            noise = direction * (radius / direction.flatten(1).norm(dim=1).clamp_min(1e-12)).view(-1, *([1] * (x.ndim - 1)))
+            noise = direction * (radius / direction.flatten(1).norm(dim=1).clamp_min(1e-12)).view(
+                -1, *([1] * (x.ndim - 1))
+            )
         return (x + noise.to(device=x.device, dtype=x.dtype)).clamp_(lo, hi)
 
-    def _perturb(self, module: nn.Module, x: torch.Tensor, target: torch.Tensor, start: torch.Tensor, loss_fn: Any) -> torch.Tensor:
+    def _perturb(
+        self, module: nn.Module, x: torch.Tensor, target: torch.Tensor, start: torch.Tensor, loss_fn: Any
+    ) -> torch.Tensor:
         cfg = self.config
         n = len(x)
         eps = torch.full((n,), float(cfg.eps), device=x.device, dtype=x.dtype)
         alpha = torch.full((n,), cfg.step_size, device=x.device, dtype=x.dtype)
-        adv, _, _ = ascend(module, x, target, start, eps=eps, alpha=alpha, steps=cfg.n_steps, norm=cfg.norm, value_range=self.value_range, loss_fn=loss_fn)
+        adv, _, _ = ascend(
+            module,
+            x,
+            target,
+            start,
+            eps=eps,
+            alpha=alpha,
+            steps=cfg.n_steps,
+            norm=cfg.norm,
+            value_range=self.value_range,
+            loss_fn=loss_fn,
+        )
         return adv.detach()
 
     def _trades(self, module: nn.Module, x: torch.Tensor, y: torch.Tensor, weight: torch.Tensor | None) -> torch.Tensor:
@@ -195,9 +238,13 @@ def training_setup(
     steps and beta must not be given.
     """
     if adversarial is None or str(adversarial).lower() == "none":
-        given = [name for name, v in (("eps", eps), ("alpha", alpha), ("steps", steps), ("beta", beta)) if v is not None]
+        given = [
+            name for name, v in (("eps", eps), ("alpha", alpha), ("steps", steps), ("beta", beta)) if v is not None
+        ]
         if given:
-            raise ConfigError(f"{', '.join(given)} only apply to adversarial training; add --adversarial pgd (or fgsm, trades)")
+            raise ConfigError(
+                f"{', '.join(given)} only apply to adversarial training; add --adversarial pgd (or fgsm, trades)"
+            )
         return None, None
     method = str(adversarial).lower()
     if eps is None:

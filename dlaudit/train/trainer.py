@@ -4,6 +4,7 @@ The loop's loss is a pluggable :data:`LossFn` ``(module, x, y, weight) -> loss``
 the default is (optionally per-sample weighted) cross-entropy, and adversarial
 training plugs in a loss that first generates adversarial examples inside the loop.
 """
+
 from __future__ import annotations
 
 import logging
@@ -67,7 +68,9 @@ DEFAULTS: dict[str, dict[str, Any]] = {
 }
 
 
-def weighted_cross_entropy(module: nn.Module, x: torch.Tensor, y: torch.Tensor, weight: torch.Tensor | None) -> torch.Tensor:
+def weighted_cross_entropy(
+    module: nn.Module, x: torch.Tensor, y: torch.Tensor, weight: torch.Tensor | None
+) -> torch.Tensor:
     """Cross-entropy, averaged with per-sample weights when given."""
     logits = module(x)
     if weight is None:
@@ -183,19 +186,37 @@ def train(
         arch_kwargs["hidden"] = list(hidden)
     if arch == "numpy-mlp":
         if loss_fn is not None:
-            raise ConfigError("numpy-mlp trains with its own hand-written backprop; adversarial training needs mlp or cnn")
+            raise ConfigError(
+                "numpy-mlp trains with its own hand-written backprop; adversarial training needs mlp or cnn"
+            )
         net = NumpyMLP(train_data.input_shape, train_data.num_classes, hidden=hidden or (128, 64), seed=seed)
         history = net.fit(
-            train_data.x.numpy().astype(np.float64), train_data.y.numpy(), epochs=config.epochs, lr=config.lr,
-            batch_size=config.batch_size, seed=seed, sample_weight=sample_weight, progress=progress,
-        )  # fmt: skip
+            train_data.x.numpy().astype(np.float64),
+            train_data.y.numpy(),
+            epochs=config.epochs,
+            lr=config.lr,
+            batch_size=config.batch_size,
+            seed=seed,
+            sample_weight=sample_weight,
+            progress=progress,
+        )
         module: nn.Module = net.to_torch()
         card_arch, arch_kwargs = "mlp", {"hidden": list(net.hidden)}
     else:
         if arch == "cnn" and train_data.x.ndim != 4:
-            raise ConfigError(f"cnn needs image data; {train_data.name!r} is {train_data.modality} data; train an mlp instead")
+            raise ConfigError(
+                f"cnn needs image data; {train_data.name!r} is {train_data.modality} data; train an mlp instead"
+            )
         module = build_model(arch, train_data.input_shape, train_data.num_classes, **arch_kwargs)
-        history = fit(module, train_data, config, device=dev, sample_weight=sample_weight, loss_fn=loss_fn or weighted_cross_entropy, progress=progress)
+        history = fit(
+            module,
+            train_data,
+            config,
+            device=dev,
+            sample_weight=sample_weight,
+            loss_fn=loss_fn or weighted_cross_entropy,
+            progress=progress,
+        )
         card_arch = arch
     seconds = time.perf_counter() - start
     module = module.to(dev).eval()

@@ -1,4 +1,5 @@
 """Sensitive features: lookup, binning with stated edges, undefined reasons, intersections."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -7,13 +8,15 @@ import pytest
 import torch
 
 from dlaudit.data import AuditData
-from dlaudit.errors import ConfigError
 from dlaudit.data.groups import bin_labels, bin_values, intersect, metric_key, resolve_sensitive, sensitive_feature
+from dlaudit.errors import ConfigError
 
 
 def _data(sensitive: pd.DataFrame | None, raw: pd.DataFrame | None = None) -> AuditData:
     n = len(sensitive if sensitive is not None else raw)
-    return AuditData(torch.zeros(n, 2), torch.zeros(n, dtype=torch.long), name="t", modality="tabular", sensitive=sensitive, raw=raw)
+    return AuditData(
+        torch.zeros(n, 2), torch.zeros(n, dtype=torch.long), name="t", modality="tabular", sensitive=sensitive, raw=raw
+    )
 
 
 def test_bin_labels_and_edges_include_the_lower_edge():

@@ -1,7 +1,7 @@
 """Data loaders: the embedded digits, MNIST's real IDX reader, npz, csv, UCI files, synthetic-credit."""
+
 from __future__ import annotations
 
-import gzip
 import struct
 
 import numpy as np
@@ -67,7 +67,9 @@ def test_npz_formats(tmp_path):
     s = load_splits(tmp_path / "a.npz")
     assert s.train.x.shape == (30, 1, 6, 6) and s.test.x.shape == (10, 1, 6, 6)
     assert float(s.train.x.max()) <= 1.0
-    np.savez(tmp_path / "b.npz", x_train=x[:30, None] / 255.0, y_train=y[:30], x_test=x[30:, None] / 255.0, y_test=y[30:])
+    np.savez(
+        tmp_path / "b.npz", x_train=x[:30, None] / 255.0, y_train=y[:30], x_test=x[30:, None] / 255.0, y_test=y[30:]
+    )
     s = load_splits(tmp_path / "b.npz")
     assert s.train.x.shape == (30, 1, 6, 6) and s.test.x.shape == (10, 1, 6, 6)
     tab = tmp_path / "t.npz"
@@ -175,10 +177,18 @@ def test_check_fits(digits_cnn):
     data = dlaudit.load_data("digits")
     check_fits(digits_cnn.card, data)
     with pytest.raises(DataError, match=r"shape \(1, 4, 4\).*expects \(1, 8, 8\)"):
-        check_fits(digits_cnn.card, data.__class__(torch.zeros(3, 1, 4, 4), torch.zeros(3, dtype=torch.long), name="small"))
+        check_fits(
+            digits_cnn.card, data.__class__(torch.zeros(3, 1, 4, 4), torch.zeros(3, dtype=torch.long), name="small")
+        )
     with pytest.raises(DataError, match="outside the model's 10 classes"):
         check_fits(digits_cnn.card, data.__class__(torch.zeros(3, 1, 8, 8), torch.tensor([0, 3, 12]), name="labels"))
     with pytest.raises(DataError, match=r"value range \[0, 1\]"):
-        check_fits(digits_cnn.card, data.__class__(torch.full((3, 1, 8, 8), 255.0), torch.zeros(3, dtype=torch.long), name="raw"))
+        check_fits(
+            digits_cnn.card,
+            data.__class__(torch.full((3, 1, 8, 8), 255.0), torch.zeros(3, dtype=torch.long), name="raw"),
+        )
     with pytest.raises(DataError, match="NaN"):
-        check_fits(digits_cnn.card, data.__class__(torch.full((3, 1, 8, 8), float("nan")), torch.zeros(3, dtype=torch.long), name="nan"))
+        check_fits(
+            digits_cnn.card,
+            data.__class__(torch.full((3, 1, 8, 8), float("nan")), torch.zeros(3, dtype=torch.long), name="nan"),
+        )

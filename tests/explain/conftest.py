@@ -1,4 +1,5 @@
 """Fixtures of the explanation tests (helpers and tiny models live in explain_helpers.py)."""
+
 from __future__ import annotations
 
 import pytest
@@ -14,7 +15,13 @@ from dlaudit.models import MLP
 
 @pytest.fixture()
 def linear_bundle() -> dlaudit.ModelBundle:
-    card = ModelCard(input_shape=(4,), num_classes=3, modality="tabular", feature_names=["a", "b", "c", "d"], class_names=["x", "y", "z"])
+    card = ModelCard(
+        input_shape=(4,),
+        num_classes=3,
+        modality="tabular",
+        feature_names=["a", "b", "c", "d"],
+        class_names=["x", "y", "z"],
+    )
     return dlaudit.ModelBundle(linear_module(), card, device="cpu")
 
 
@@ -23,16 +30,18 @@ def linear_data() -> AuditData:
     x = torch.rand(24, 4, generator=torch.Generator().manual_seed(0))
     y = (x @ WEIGHTS.T + BIAS).argmax(dim=1)
     y[:3] = (y[:3] + 1) % 3  # a few misclassified samples
-    return AuditData(x, y, name="linear", modality="tabular", class_names=["x", "y", "z"], feature_names=["a", "b", "c", "d"])
+    return AuditData(
+        x, y, name="linear", modality="tabular", class_names=["x", "y", "z"], feature_names=["a", "b", "c", "d"]
+    )
 
 
 @pytest.fixture(scope="session")
-def digits_test(digits_splits) -> AuditData:  # noqa: ANN001
+def digits_test(digits_splits) -> AuditData:
     return digits_splits.test
 
 
 @pytest.fixture()
-def image_context(digits_splits) -> ExplainContext:  # noqa: ANN001
+def image_context(digits_splits) -> ExplainContext:
     return ExplainContext("image", (0.0, 1.0), digits_splits.train.x[:50])
 
 
@@ -53,7 +62,14 @@ def credit_bundle(credit_splits: Splits) -> dlaudit.ModelBundle:
         torch.nn.functional.cross_entropy(module(train.x), train.y).backward()
         opt.step()
     card = ModelCard(
-        input_shape=(6,), num_classes=2, modality="tabular", architecture="mlp", arch_kwargs={"hidden": [16]},
-        class_names=train.class_names, feature_names=train.feature_names, encoder=train.encoder, dataset="synthetic-credit",
-    )  # fmt: skip
+        input_shape=(6,),
+        num_classes=2,
+        modality="tabular",
+        architecture="mlp",
+        arch_kwargs={"hidden": [16]},
+        class_names=train.class_names,
+        feature_names=train.feature_names,
+        encoder=train.encoder,
+        dataset="synthetic-credit",
+    )
     return dlaudit.ModelBundle(module.eval(), card, device="cpu")

@@ -1,4 +1,5 @@
 """Tiny models whose explanations can be worked out by hand (imported by the explain tests)."""
+
 from __future__ import annotations
 
 import torch
@@ -22,7 +23,9 @@ def linear_module() -> nn.Module:
 
 def tabular_context(background: torch.Tensor, **kwargs: object) -> ExplainContext:
     """A context for plain numeric features in [0, 1] (no encoder)."""
-    return ExplainContext("tabular", (0.0, 1.0), background, columns=columns_for(background.shape[1], None, None), **kwargs)
+    return ExplainContext(
+        "tabular", (0.0, 1.0), background, columns=columns_for(background.shape[1], None, None), **kwargs
+    )
 
 
 class FunctionalReLU(nn.Module):

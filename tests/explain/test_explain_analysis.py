@@ -1,4 +1,5 @@
 """explain(): sample choice, targets, skipped methods, the report section, the model left as found."""
+
 from __future__ import annotations
 
 import copy
@@ -9,7 +10,7 @@ from torch import nn
 
 import dlaudit
 from dlaudit.errors import ConfigError
-from dlaudit.explain import DEFAULT_METHODS, FAST_SETTINGS, EXPLAIN_METHODS, attribute, parse_methods
+from dlaudit.explain import DEFAULT_METHODS, EXPLAIN_METHODS, FAST_SETTINGS, attribute, parse_methods
 from dlaudit.explain.compute import resolve_target, select_samples
 from dlaudit.explain.explanation import explain
 from dlaudit.report.model import Report, Section
@@ -28,7 +29,10 @@ def test_dlaudit_explain_is_the_package_and_explain_model_the_function() -> None
 def test_unknown_method_lists_the_valid_ones() -> None:
     with pytest.raises(ConfigError) as err:
         parse_methods("saliency,guided")
-    assert str(err.value) == "unknown explanation method(s) guided; choose from: saliency, ig, smoothgrad, gradcam, deeplift, occlusion, lime, shap"
+    assert (
+        str(err.value)
+        == "unknown explanation method(s) guided; choose from: saliency, ig, smoothgrad, gradcam, deeplift, occlusion, lime, shap"
+    )
     assert parse_methods(None) == list(DEFAULT_METHODS)
     assert parse_methods(["IG", " lime ", "ig"]) == ["ig", "lime"]
 
@@ -53,11 +57,13 @@ def test_resolve_target() -> None:
     assert resolve_target("dog", y, pred, names).tolist() == [1, 1, 1]
     assert resolve_target("7", y, pred, names).tolist() == [2, 2, 2]  # a class name before an index
     assert resolve_target(0, y, pred, names).tolist() == [0, 0, 0]
-    with pytest.raises(ConfigError, match="unknown explanation target 'cow'; use 'predicted', 'true', or a class: cat, dog, 7"):
+    with pytest.raises(
+        ConfigError, match="unknown explanation target 'cow'; use 'predicted', 'true', or a class: cat, dog, 7"
+    ):
         resolve_target("cow", y, pred, names)
 
 
-def test_explain_on_the_digits_cnn(digits_cnn, digits_test) -> None:  # noqa: ANN001
+def test_explain_on_the_digits_cnn(digits_cnn, digits_test) -> None:
     exp = dlaudit.explain_model(digits_cnn, digits_test, methods="saliency,ig", n=16, seed=0)
     assert set(exp.attributions) == {"saliency", "ig"}
     assert all(a.shape == (16, 1, 8, 8) for a in exp.attributions.values())
@@ -71,18 +77,22 @@ def test_explain_on_the_digits_cnn(digits_cnn, digits_test) -> None:  # noqa: AN
     assert int((exp.y != exp.pred).sum()) >= 1 and int((exp.y == exp.pred).sum()) >= 1
     sec = exp.section
     assert sec.params["background"].endswith("the training split of digits")
-    assert [t.title for t in sec.tables] == ["Explained samples", "How far to trust each method", "Sanity check: cascading randomisation"]
+    assert [t.title for t in sec.tables] == [
+        "Explained samples",
+        "How far to trust each method",
+        "Sanity check: cascading randomisation",
+    ]
     assert len(sec.figures) == 4  # two overlay grids, activation maps, curves
 
 
-def test_same_seed_same_numbers(linear_bundle, linear_data) -> None:  # noqa: ANN001
-    run = lambda seed: explain(linear_bundle, linear_data, methods="smoothgrad,lime", n=4, fast=True, seed=seed).metrics  # noqa: E731
+def test_same_seed_same_numbers(linear_bundle, linear_data) -> None:
+    run = lambda seed: explain(linear_bundle, linear_data, methods="smoothgrad,lime", n=4, fast=True, seed=seed).metrics
     first = run(0)
     assert run(0) == first
     assert run(1) != first
 
 
-def test_skipped_methods_and_n_larger_than_the_data(linear_bundle, linear_data) -> None:  # noqa: ANN001
+def test_skipped_methods_and_n_larger_than_the_data(linear_bundle, linear_data) -> None:
     exp = explain(linear_bundle, linear_data, methods="saliency,gradcam", n=100, fast=True)
     assert exp.skipped == {"gradcam": "Grad-CAM explains image models (inputs shaped N, C, H, W); this is tabular data"}
     assert exp.x.shape == (24, 4)
@@ -94,7 +104,7 @@ def test_skipped_methods_and_n_larger_than_the_data(linear_bundle, linear_data) 
     torch.testing.assert_close(exp.attributions["saliency"], linear_bundle.module[0].weight.detach()[exp.target])
 
 
-def test_target_true_label_and_named_class(linear_bundle, linear_data) -> None:  # noqa: ANN001
+def test_target_true_label_and_named_class(linear_bundle, linear_data) -> None:
     exp = explain(linear_bundle, linear_data, methods="saliency", n=6, target="true", quality=False)
     assert torch.equal(exp.target, exp.y)
     exp = explain(linear_bundle, linear_data, methods="saliency", n=6, target="z", quality=False)
@@ -102,7 +112,7 @@ def test_target_true_label_and_named_class(linear_bundle, linear_data) -> None: 
     assert exp.section.metrics == []  # no trust metrics asked for
 
 
-def test_tabular_section_on_synthetic_credit(credit_bundle, credit_splits) -> None:  # noqa: ANN001
+def test_tabular_section_on_synthetic_credit(credit_bundle, credit_splits) -> None:
     exp = explain(credit_bundle, credit_splits.test, methods="lime,shap,gradcam", n=6, fast=True)
     assert set(exp.attributions) == {"lime", "shap"} and "gradcam" in exp.skipped
     assert all(a.shape == (6, 6) for a in exp.attributions.values())
@@ -122,7 +132,10 @@ def _snapshot(module: nn.Module) -> dict:
         "requires_grad": [p.requires_grad for p in module.parameters()],
         "grads": [p.grad for p in module.parameters()],
         "hooks": [
-            len(m._forward_hooks) + len(m._forward_pre_hooks) + len(m._backward_hooks) + len(getattr(m, "_backward_pre_hooks", {}))
+            len(m._forward_hooks)
+            + len(m._forward_pre_hooks)
+            + len(m._backward_hooks)
+            + len(getattr(m, "_backward_pre_hooks", {}))
             for m in module.modules()
         ],
         "attributes": [sorted(vars(m)) for m in module.modules()],
@@ -131,7 +144,7 @@ def _snapshot(module: nn.Module) -> dict:
 
 
 @pytest.mark.parametrize("name", list(EXPLAIN_METHODS))
-def test_every_method_leaves_the_model_as_found(name: str, digits_cnn, digits_test) -> None:  # noqa: ANN001
+def test_every_method_leaves_the_model_as_found(name: str, digits_cnn, digits_test) -> None:
     """Training mode, requires_grad, hooks, gradients, attributes and weights all unchanged."""
     from dlaudit.explain import ExplainContext
 
@@ -139,7 +152,13 @@ def test_every_method_leaves_the_model_as_found(name: str, digits_cnn, digits_te
     module.train()  # a model handed over in training mode ...
     module[0].weight.requires_grad_(False)  # ... with one frozen tensor
     before = _snapshot(module)
-    ctx = ExplainContext("image", (0.0, 1.0), digits_test.x[:20], settings=FAST_SETTINGS, shap_explainer="deep" if name == "shap" else "auto")
+    ctx = ExplainContext(
+        "image",
+        (0.0, 1.0),
+        digits_test.x[:20],
+        settings=FAST_SETTINGS,
+        shap_explainer="deep" if name == "shap" else "auto",
+    )
     x = digits_test.x[:3]
     attribute(name, module, x, torch.tensor([0, 1, 2]), ctx)
     after = _snapshot(module)
@@ -149,8 +168,10 @@ def test_every_method_leaves_the_model_as_found(name: str, digits_cnn, digits_te
     assert all(torch.equal(after["state"][k], v) for k, v in before["state"].items())
 
 
-def test_registered_analysis_runs_in_a_report(digits_cnn, digits_test) -> None:  # noqa: ANN001
-    report = dlaudit.audit(digits_cnn, digits_test, checks=["explain"], fast=True, params={"explain": {"methods": CHEAP, "n": 6}})
+def test_registered_analysis_runs_in_a_report(digits_cnn, digits_test) -> None:
+    report = dlaudit.audit(
+        digits_cnn, digits_test, checks=["explain"], fast=True, params={"explain": {"methods": CHEAP, "n": 6}}
+    )
     sec = report.section("explain")
     assert sec.status == "ok", sec.reason
     assert sec.params["fast"] is True and sec.params["n"] == 6
@@ -160,14 +181,16 @@ def test_registered_analysis_runs_in_a_report(digits_cnn, digits_test) -> None: 
     assert [f.message for f in back.section("explain").findings] == [f.message for f in sec.findings]
 
 
-def test_a_bad_method_in_a_report_fails_only_its_section(digits_cnn, digits_test) -> None:  # noqa: ANN001
-    report = dlaudit.audit(digits_cnn, digits_test, checks=["explain"], fast=True, params={"explain": {"methods": "nope"}})
+def test_a_bad_method_in_a_report_fails_only_its_section(digits_cnn, digits_test) -> None:
+    report = dlaudit.audit(
+        digits_cnn, digits_test, checks=["explain"], fast=True, params={"explain": {"methods": "nope"}}
+    )
     sec = report.section("explain")
     assert sec.status == "error" and "choose from: saliency" in sec.reason
     assert isinstance(sec, Section)
 
 
-def test_explain_with_every_method_and_trust_metric_leaves_the_model_as_found(digits_test) -> None:  # noqa: ANN001
+def test_explain_with_every_method_and_trust_metric_leaves_the_model_as_found(digits_test) -> None:
     from dlaudit.card import ModelCard
     from dlaudit.models import CNN
 
@@ -184,7 +207,7 @@ def test_explain_with_every_method_and_trust_metric_leaves_the_model_as_found(di
     assert all(torch.equal(after["state"][k], v) for k, v in before["state"].items())
 
 
-def test_torchscript_model_skips_hook_methods_with_reasons(digits_test, tmp_path) -> None:  # noqa: ANN001
+def test_torchscript_model_skips_hook_methods_with_reasons(digits_test, tmp_path) -> None:
     from dlaudit.models import CNN
 
     torch.manual_seed(0)
@@ -193,7 +216,9 @@ def test_torchscript_model_skips_hook_methods_with_reasons(digits_test, tmp_path
     bundle = dlaudit.load_model(path, card={"input_shape": [1, 8, 8], "num_classes": 10}, device="cpu")
     exp = explain(bundle, digits_test, methods="saliency,gradcam,deeplift", n=2, fast=True)
     assert set(exp.attributions) == {"saliency"}
-    assert exp.skipped["gradcam"].startswith("Grad-CAM needs hooks on the model's layers, which TorchScript modules do not support")
+    assert exp.skipped["gradcam"].startswith(
+        "Grad-CAM needs hooks on the model's layers, which TorchScript modules do not support"
+    )
     sanity = next(m for m in exp.section.metrics if m.name == "explain.saliency.sanity_rank_corr")
     assert sanity.value is None and "TorchScript modules do not allow" in sanity.note
     assert exp.metrics["explain.saliency.deletion_auc"] is not None

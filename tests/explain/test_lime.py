@@ -1,4 +1,5 @@
 """LIME: segments, agreement with lime itself, batching, the tabular path."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -47,7 +48,12 @@ def test_lime_weights_match_lime_image_with_its_defaults() -> None:
     expected, labels = [], []
     for img in x:
         exp = lime_image.LimeImageExplainer(random_state=0).explain_instance(
-            img[0].double().numpy(), classify, segmentation_fn=lambda _i: seg, random_seed=0, num_samples=300, top_labels=1
+            img[0].double().numpy(),
+            classify,
+            segmentation_fn=lambda _i: seg,
+            random_seed=0,
+            num_samples=300,
+            top_labels=1,
         )
         labels.append(exp.top_labels[0])
         weights = dict(exp.local_exp[exp.top_labels[0]])
@@ -77,7 +83,9 @@ def test_lime_classifies_in_batches_of_at_least_256() -> None:
     model = CNN((1, 8, 8), 3, channels=2, hidden=4).eval()
     sizes: list[int] = []
     handle = model.register_forward_hook(lambda _m, inp, _o: sizes.append(len(inp[0])))
-    ctx = ExplainContext("image", (0.0, 1.0), torch.zeros(2, 1, 8, 8), settings=ExplainSettings(lime_samples=600, lime_batch_size=256))
+    ctx = ExplainContext(
+        "image", (0.0, 1.0), torch.zeros(2, 1, 8, 8), settings=ExplainSettings(lime_samples=600, lime_batch_size=256)
+    )
     try:
         attribute("lime", model, torch.rand(2, 1, 8, 8), torch.tensor([0, 1]), ctx)
     finally:
@@ -96,7 +104,12 @@ def test_tabular_lime_on_a_linear_model() -> None:
 
 
 def test_tabular_lime_puts_a_categorical_weight_on_the_active_one_hot_feature() -> None:
-    encoder = {"numeric": [{"name": "n", "min": 0.0, "max": 1.0}], "categorical": [{"name": "colour", "categories": ["blue", "red", "green"]}], "target": "t", "classes": ["0", "1"]}
+    encoder = {
+        "numeric": [{"name": "n", "min": 0.0, "max": 1.0}],
+        "categorical": [{"name": "colour", "categories": ["blue", "red", "green"]}],
+        "target": "t",
+        "classes": ["0", "1"],
+    }
     columns = columns_for(4, None, encoder)
     assert [(c.name, c.features, c.categorical) for c in columns] == [("n", (0,), False), ("colour", (1, 2, 3), True)]
     model = nn.Sequential(nn.Linear(4, 2)).eval()
@@ -104,7 +117,13 @@ def test_tabular_lime_puts_a_categorical_weight_on_the_active_one_hot_feature() 
         model[0].weight.copy_(torch.tensor([[0.0, 0.0, 0.0, 0.0], [0.5, -1.0, 3.0, 0.0]]))
         model[0].bias.zero_()
     gen = torch.Generator().manual_seed(0)
-    bg = torch.cat([torch.rand(100, 1, generator=gen), torch.nn.functional.one_hot(torch.randint(0, 3, (100,), generator=gen), 3).float()], dim=1)
+    bg = torch.cat(
+        [
+            torch.rand(100, 1, generator=gen),
+            torch.nn.functional.one_hot(torch.randint(0, 3, (100,), generator=gen), 3).float(),
+        ],
+        dim=1,
+    )
     ctx = ExplainContext("tabular", (0.0, 1.0), bg, settings=ExplainSettings(lime_tabular_samples=500), columns=columns)
     x = torch.tensor([[0.5, 0.0, 1.0, 0.0]])  # colour = red
     res = attribute("lime", model, x, torch.tensor([1]), ctx)
@@ -116,7 +135,9 @@ def test_tabular_lime_puts_a_categorical_weight_on_the_active_one_hot_feature() 
 def test_lime_is_seeded(seed: int) -> None:
     model = CNN((1, 8, 8), 3, channels=2, hidden=4).eval()
     x = torch.rand(2, 1, 8, 8)
-    ctx = ExplainContext("image", (0.0, 1.0), torch.zeros(2, 1, 8, 8), seed=seed, settings=ExplainSettings(lime_samples=200))
+    ctx = ExplainContext(
+        "image", (0.0, 1.0), torch.zeros(2, 1, 8, 8), seed=seed, settings=ExplainSettings(lime_samples=200)
+    )
     a = attribute("lime", model, x, torch.tensor([0, 1]), ctx).values
     b = attribute("lime", model, x, torch.tensor([0, 1]), ctx).values
     assert torch.equal(a, b)

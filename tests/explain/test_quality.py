@@ -1,4 +1,5 @@
 """Trust metrics: deletion/insertion curves, sanity check, completeness, sensitivity."""
+
 from __future__ import annotations
 
 import math
@@ -35,7 +36,7 @@ def test_curves_on_a_linear_model_by_hand() -> None:
     x = torch.tensor([[1.0, 1.0]])
     order = torch.tensor([[0, 1]])  # remove x0 first
     c = perturbation_curves(model, x, torch.tensor([1]), order, baseline=0.0, steps=2)
-    sig = lambda v: 1 / (1 + math.exp(-v))  # noqa: E731
+    sig = lambda v: 1 / (1 + math.exp(-v))
     np.testing.assert_allclose(c.fractions, [0.0, 0.5, 1.0])
     np.testing.assert_allclose(c.deletion[0], [sig(3), sig(1), sig(0)], rtol=1e-6)
     np.testing.assert_allclose(c.insertion[0], [sig(0), sig(2), sig(3)], rtol=1e-6)
@@ -66,7 +67,12 @@ def test_tabular_units_are_raw_columns() -> None:
     """A one-hot column is scored, ranked and removed as one unit."""
     from dlaudit.explain._common import columns_for
 
-    encoder = {"numeric": [{"name": "n", "min": 0.0, "max": 1.0}], "categorical": [{"name": "c", "categories": ["a", "b", "c"]}], "target": "t", "classes": ["0", "1"]}
+    encoder = {
+        "numeric": [{"name": "n", "min": 0.0, "max": 1.0}],
+        "categorical": [{"name": "c", "categories": ["a", "b", "c"]}],
+        "target": "t",
+        "classes": ["0", "1"],
+    }
     units = feature_units((4,), columns_for(4, None, encoder))
     assert units.tolist() == [0, 1, 1, 1]
     attr = torch.tensor([[0.5, 0.0, 2.0, 0.0]])
@@ -111,29 +117,32 @@ def test_rank_correlation() -> None:
     assert math.isnan(rank_correlation(a, torch.ones(1, 4))[0])
 
 
-def test_randomised_models_never_touch_the_callers_model(digits_cnn) -> None:  # noqa: ANN001
+def test_randomised_models_never_touch_the_callers_model(digits_cnn) -> None:
     before = {k: v.clone() for k, v in digits_cnn.module.state_dict().items()}
-    steps = [(name, {k: v.clone() for k, v in m.state_dict().items()}) for name, m in randomised_models(digits_cnn.module, torch.rand(1, 1, 8, 8))]
+    steps = [
+        (name, {k: v.clone() for k, v in m.state_dict().items()})
+        for name, m in randomised_models(digits_cnn.module, torch.rand(1, 1, 8, 8))
+    ]
     assert [name for name, _ in steps] == ["7", "4", "0"]  # from the logits down
     last = steps[-1][1]
     assert all(not torch.equal(last[k], before[k]) for k in before)
     assert all(torch.equal(v, before[k]) for k, v in digits_cnn.module.state_dict().items())
 
 
-def test_sanity_separates_saliency_from_an_input_only_method(digits_cnn, digits_test) -> None:  # noqa: ANN001
+def test_sanity_separates_saliency_from_an_input_only_method(digits_cnn, digits_test) -> None:
     """Saliency changes with the weights; 'the input itself' as attribution does not."""
     x = digits_test.x[:16]
     target = digits_cnn.predict(x)
     ctx = ExplainContext("image", (0.0, 1.0), digits_test.x[:10])
-    sal = lambda m, xx, tt: attribute("saliency", m, xx, tt, ctx).values  # noqa: E731
+    sal = lambda m, xx, tt: attribute("saliency", m, xx, tt, ctx).values
     result = sanity_check(sal, digits_cnn.module, x, target, sal(digits_cnn.module, x, target))
     assert len(result.steps) == 3
     assert result.final < 0.5
-    identity = lambda m, xx, tt: xx.detach().clone()  # noqa: E731
+    identity = lambda m, xx, tt: xx.detach().clone()
     assert sanity_check(identity, digits_cnn.module, x, target, x.clone(), cascade=False).final > 0.9
 
 
-def test_ig_is_complete_and_beats_random_deletion_on_the_cnn(digits_cnn, digits_test) -> None:  # noqa: ANN001
+def test_ig_is_complete_and_beats_random_deletion_on_the_cnn(digits_cnn, digits_test) -> None:
     x = digits_test.x[:16]
     target = digits_cnn.predict(x)
     ctx = ExplainContext("image", (0.0, 1.0), digits_test.x[:10])
@@ -155,10 +164,10 @@ def test_completeness_error_by_hand() -> None:
 
 def test_sensitivity_of_a_linear_models_saliency_is_zero() -> None:
     ctx = tabular_context(torch.rand(5, 4))
-    fn = lambda xx, tt: attribute("saliency", linear_module(), xx, tt, ctx).values  # noqa: E731
+    fn = lambda xx, tt: attribute("saliency", linear_module(), xx, tt, ctx).values
     x = torch.rand(3, 4)
     assert sensitivity(fn, x, torch.tensor([0, 1, 2]), radius=0.05, value_range=(0.0, 1.0), perturbations=4) == 0.0
     # the input itself moves by at most the radius in every coordinate
-    ident = lambda xx, tt: xx.clone()  # noqa: E731
+    ident = lambda xx, tt: xx.clone()
     s = sensitivity(ident, x, torch.tensor([0, 1, 2]), radius=0.05, value_range=(0.0, 1.0), perturbations=4)
     assert 0 < s <= 0.05 * 2 / float(x.norm(dim=1).min())

@@ -1,4 +1,5 @@
 """captum methods on models whose answers can be worked out by hand."""
+
 from __future__ import annotations
 
 import pytest
@@ -59,7 +60,13 @@ def test_integrated_gradients_memory_is_bounded_by_internal_batch_size() -> None
     handle = model[1].register_forward_hook(lambda _m, inp, _o: sizes.append(len(inp[0])))
     settings = ExplainSettings(ig_steps=16, internal_batch_size=64)
     try:
-        out = attribute("ig", model, torch.rand(40, 4), torch.zeros(40, dtype=torch.long), tabular_context(torch.rand(5, 4), settings=settings))
+        out = attribute(
+            "ig",
+            model,
+            torch.rand(40, 4),
+            torch.zeros(40, dtype=torch.long),
+            tabular_context(torch.rand(5, 4), settings=settings),
+        )
     finally:
         handle.remove()
     assert out.values.shape == (40, 4)
@@ -78,12 +85,21 @@ def test_gradcam_finds_the_last_convolution(image_context: ExplainContext) -> No
 
 
 def test_gradcam_on_a_named_layer_and_an_unknown_one(image_context: ExplainContext) -> None:
-    model = nn.Sequential(nn.Conv2d(1, 2, 3, padding=1), nn.ReLU(), nn.Conv2d(2, 2, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(128, 3)).eval()
+    model = nn.Sequential(
+        nn.Conv2d(1, 2, 3, padding=1),
+        nn.ReLU(),
+        nn.Conv2d(2, 2, 3, padding=1),
+        nn.ReLU(),
+        nn.Flatten(),
+        nn.Linear(128, 3),
+    ).eval()
     x = torch.rand(2, 1, 8, 8)
     assert gradcam_layer(model, x)[0] == "2"
     image_context.gradcam_layer = "0"
     assert attribute("gradcam", model, x, torch.tensor([0, 1]), image_context).extras["layer"] == "0"
-    with pytest.raises(ConfigError, match=r"Grad-CAM layer 'nope' is not a module of this model; convolutional layers: 0, 2"):
+    with pytest.raises(
+        ConfigError, match=r"Grad-CAM layer 'nope' is not a module of this model; convolutional layers: 0, 2"
+    ):
         gradcam_layer(model, x, "nope")
 
 
@@ -108,6 +124,8 @@ def test_deeplift_skips_a_reused_relu_and_warns_on_a_functional_one() -> None:
 
 
 def test_layer_activations_of_every_convolution() -> None:
-    model = nn.Sequential(nn.Conv2d(1, 2, 3, padding=1), nn.ReLU(), nn.Conv2d(2, 5, 3), nn.ReLU(), nn.Flatten(), nn.Linear(180, 3)).eval()
+    model = nn.Sequential(
+        nn.Conv2d(1, 2, 3, padding=1), nn.ReLU(), nn.Conv2d(2, 5, 3), nn.ReLU(), nn.Flatten(), nn.Linear(180, 3)
+    ).eval()
     acts = layer_activations(model, torch.rand(1, 1, 8, 8))
     assert [(n, tuple(a.shape)) for n, a in acts] == [("0", (1, 2, 8, 8)), ("2", (1, 5, 6, 6))]

@@ -1,4 +1,5 @@
 """Fixtures of the fairness tests: small tabular models trained once per session."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -28,7 +29,9 @@ def credit_splits() -> Splits:
 @pytest.fixture(scope="package")
 def credit_mlp() -> dlaudit.ModelBundle:
     """MLP on synthetic-credit (injected bias 0.2 against 'female'), seed 0, CPU, under a second. Do not mutate it."""
-    return dlaudit.train("mlp", "synthetic-credit", sensitive="sex,age", epochs=30, batch_size=256, seed=0, device="cpu")
+    return dlaudit.train(
+        "mlp", "synthetic-credit", sensitive="sex,age", epochs=30, batch_size=256, seed=0, device="cpu"
+    )
 
 
 @pytest.fixture(scope="package")

@@ -1,4 +1,5 @@
 """Exponentiated gradient with our trainer, and the ensemble architecture it is saved as."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -7,15 +8,18 @@ import torch
 from sklearn.base import clone
 
 import dlaudit
+from dlaudit.data.groups import resolve_sensitive
 from dlaudit.errors import ConfigError
 from dlaudit.fairness.expgrad import TorchClassifier, fit_expgrad
-from dlaudit.data.groups import resolve_sensitive
 from dlaudit.models import build_model
 from dlaudit.models.ensemble import Ensemble
 
 
 def test_ensemble_averages_member_probabilities_exactly():
-    members = [{"architecture": "constant", "arch_kwargs": {"label": 0}}, {"architecture": "constant", "arch_kwargs": {"label": 1}}]
+    members = [
+        {"architecture": "constant", "arch_kwargs": {"label": 0}},
+        {"architecture": "constant", "arch_kwargs": {"label": 1}},
+    ]
     model = build_model("ensemble", (3,), 2, members=members, weights=[0.25, 0.75])
     probs = torch.softmax(model(torch.zeros(4, 3)), dim=1)
     torch.testing.assert_close(probs, torch.tensor([[0.25, 0.75]] * 4))
@@ -24,7 +28,13 @@ def test_ensemble_averages_member_probabilities_exactly():
 def test_ensemble_of_mlps_roundtrips_through_a_checkpoint(tmp_path):
     members = [{"architecture": "mlp", "arch_kwargs": {"hidden": [4]}}] * 2
     module = build_model("ensemble", (3,), 2, members=members, weights=[1.0, 3.0])
-    card = dlaudit.ModelCard(input_shape=(3,), num_classes=2, architecture="ensemble", arch_kwargs={"members": members, "weights": [1.0, 3.0]}, modality="tabular")
+    card = dlaudit.ModelCard(
+        input_shape=(3,),
+        num_classes=2,
+        architecture="ensemble",
+        arch_kwargs={"members": members, "weights": [1.0, 3.0]},
+        modality="tabular",
+    )
     path = dlaudit.save_model(dlaudit.ModelBundle(module, card), tmp_path / "e.pt")
     loaded = dlaudit.load_model(path, device="cpu")
     x = torch.rand(5, 3)

@@ -1,8 +1,7 @@
 """The fairness section: findings, tables, figures, skipped cases, bad input, robustness by group."""
+
 from __future__ import annotations
 
-import sys
-import types
 from dataclasses import replace
 
 import numpy as np
@@ -41,7 +40,13 @@ def test_section_on_biased_credit_data(credit_mlp, credit_splits):
         module.eval()
     assert sec.status == "ok", sec.reason
     m = _metrics(sec)
-    for name in ("demographic_parity_difference", "equalized_odds_difference", "accuracy_gap", "selection_rate@female", "selection_rate@male"):
+    for name in (
+        "demographic_parity_difference",
+        "equalized_odds_difference",
+        "accuracy_gap",
+        "selection_rate@female",
+        "selection_rate@male",
+    ):
         assert m[f"fairness.sex.{name}"].value is not None
     assert m["fairness.sex.demographic_parity_difference"].ci is not None
     assert "fairness.age.selection_rate@under_25" in m and "fairness.sex&age.demographic_parity_difference" in m
@@ -99,7 +104,9 @@ def test_a_group_with_no_positives_is_reported(credit_mlp, credit_splits):
     grp = np.where(np.arange(len(y)) % 2 == 0, "even", "odd").astype(object)
     negatives = np.flatnonzero(y == 0)[:60]
     grp[negatives] = "none-positive"
-    sec = run_analysis("fairness", credit_mlp, _with_sensitive(data, pd.DataFrame({"grp": grp})), sensitive="grp", n_boot=20)
+    sec = run_analysis(
+        "fairness", credit_mlp, _with_sensitive(data, pd.DataFrame({"grp": grp})), sensitive="grp", n_boot=20
+    )
     table = next(t for t in sec.tables if t.title == "Groups by grp")
     row = next(r for r in table.rows if r[0] == "none-positive")
     assert row[table.columns.index("TPR")] is None and "TPR" in row[-1]
@@ -112,7 +119,11 @@ def test_german_bins_age_and_flags_small_groups(shared_data):
     sec = run_analysis("fairness", bundle, splits.test, n_boot=50)
     assert sec.status == "ok"
     m = _metrics(sec)
-    assert {"fairness.age.selection_rate@under_25", "fairness.age.selection_rate@25_to_60", "fairness.age.selection_rate@60_and_over"} <= set(m)
+    assert {
+        "fairness.age.selection_rate@under_25",
+        "fairness.age.selection_rate@25_to_60",
+        "fairness.age.selection_rate@60_and_over",
+    } <= set(m)
     assert "too small to judge" in m["fairness.age.selection_rate@60_and_over"].note
     assert any(f.check == "small-group" and "60_and_over" in f.message for f in sec.findings)
 
@@ -149,7 +160,10 @@ def test_report_roundtrip_keeps_fairness_metrics(credit_mlp, credit_splits, tmp_
     rep = dlaudit.fairness_report(credit_mlp, credit_splits.test, sensitive="sex", n_boot=50)
     path = rep.save(tmp_path / "r.json", format="json")
     back = dlaudit.Report.load(path)
-    assert back.metrics["fairness.sex.demographic_parity_difference"] == rep.metrics["fairness.sex.demographic_parity_difference"]
+    assert (
+        back.metrics["fairness.sex.demographic_parity_difference"]
+        == rep.metrics["fairness.sex.demographic_parity_difference"]
+    )
     assert "performance.accuracy" in back.metrics
     html = rep.save(tmp_path / "r.html")
     assert "Groups by sex" in html.read_text()

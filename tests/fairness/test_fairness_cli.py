@@ -1,4 +1,5 @@
 """The fairness and mitigate commands, end to end."""
+
 from __future__ import annotations
 
 import json
@@ -21,7 +22,18 @@ def _run(*args):
 
 def test_fairness_command_writes_flat_metrics(credit_model, tmp_path):
     out = tmp_path / "f.json"
-    res = _run("fairness", credit_model, "--sensitive", "sex,race", "--n-boot", "100", "--json", str(out), "-o", str(tmp_path / "f.html"))
+    res = _run(
+        "fairness",
+        credit_model,
+        "--sensitive",
+        "sex,race",
+        "--n-boot",
+        "100",
+        "--json",
+        str(out),
+        "-o",
+        str(tmp_path / "f.html"),
+    )
     assert res.exit_code == 0, res.output
     assert "Groups by sex" in res.output and "four-fifths" in res.output
     metrics = json.loads(out.read_text())["metrics"]
@@ -33,7 +45,16 @@ def test_fairness_command_writes_flat_metrics(credit_model, tmp_path):
 
 
 def test_fairness_gate_fails_with_exit_1(credit_model):
-    res = _run("fairness", credit_model, "--sensitive", "sex", "--n-boot", "0", "--fail-on", "fairness.sex.demographic_parity_difference >= 0.05")
+    res = _run(
+        "fairness",
+        credit_model,
+        "--sensitive",
+        "sex",
+        "--n-boot",
+        "0",
+        "--fail-on",
+        "fairness.sex.demographic_parity_difference >= 0.05",
+    )
     assert res.exit_code == 1 and "FAIL" in res.output
 
 
@@ -41,7 +62,9 @@ def test_fairness_bins_option(credit_model, tmp_path):
     out = tmp_path / "b.json"
     res = _run("fairness", credit_model, "--sensitive", "age", "--bins", "age=40", "--n-boot", "0", "--json", str(out))
     assert res.exit_code == 0, res.output
-    assert {"fairness.age.selection_rate@under_40", "fairness.age.selection_rate@40_and_over"} <= set(json.loads(out.read_text())["metrics"])
+    assert {"fairness.age.selection_rate@under_40", "fairness.age.selection_rate@40_and_over"} <= set(
+        json.loads(out.read_text())["metrics"]
+    )
     assert _run("fairness", credit_model, "--bins", "age").exit_code == 2
 
 
@@ -53,13 +76,27 @@ def test_fairness_on_image_data_is_skipped(untrained_cnn, tmp_path):
 
 def test_mitigate_command(credit_model, tmp_path):
     out = tmp_path / "thr.pt"
-    res = _run("mitigate", credit_model, "--sensitive", "sex", "--method", "threshold", "-o", str(out), "--json", str(tmp_path / "m.json"))
+    res = _run(
+        "mitigate",
+        credit_model,
+        "--sensitive",
+        "sex",
+        "--method",
+        "threshold",
+        "-o",
+        str(out),
+        "--json",
+        str(tmp_path / "m.json"),
+    )
     assert res.exit_code == 0, res.output
     assert "Before and after mitigation (sex)" in res.output and "threshold" in res.output
     loaded = dlaudit.load_model(out, device="cpu")
     assert loaded.card.postprocess["kind"] == "group-thresholds"
     metrics = json.loads((tmp_path / "m.json").read_text())["metrics"]
-    assert metrics["mitigation.threshold.demographic_parity_difference"] < metrics["mitigation.original.demographic_parity_difference"]
+    assert (
+        metrics["mitigation.threshold.demographic_parity_difference"]
+        < metrics["mitigation.original.demographic_parity_difference"]
+    )
 
 
 def test_mitigate_needs_a_sensitive_column(credit_model, tmp_path):

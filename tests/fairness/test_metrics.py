@@ -1,4 +1,5 @@
 """Group metrics: exact answers on hand-built predictions, agreement with fairlearn, the bootstrap."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -14,8 +15,8 @@ from fairlearn.metrics import (
 from sklearn.metrics import confusion_matrix
 
 import dlaudit
-from dlaudit.errors import ConfigError
 from dlaudit.data.groups import sensitive_feature
+from dlaudit.errors import ConfigError
 from dlaudit.fairness.metrics import _bootstrap_confusions, group_fairness, rates_from_confusion
 
 
@@ -58,11 +59,19 @@ def test_agrees_with_fairlearn(seed):
     yp = np.where(rng.random(n) < 0.8, yt, 1 - yt)
     r = group_fairness(yt, yp, [sensitive_feature("g", groups)], n_boot=0)
     kw = {"sensitive_features": groups}
-    assert _value(r, "fairness.g.demographic_parity_difference").value == pytest.approx(demographic_parity_difference(yt, yp, **kw))
-    assert _value(r, "fairness.g.demographic_parity_ratio").value == pytest.approx(demographic_parity_ratio(yt, yp, **kw))
-    assert _value(r, "fairness.g.equalized_odds_difference").value == pytest.approx(equalized_odds_difference(yt, yp, **kw))
+    assert _value(r, "fairness.g.demographic_parity_difference").value == pytest.approx(
+        demographic_parity_difference(yt, yp, **kw)
+    )
+    assert _value(r, "fairness.g.demographic_parity_ratio").value == pytest.approx(
+        demographic_parity_ratio(yt, yp, **kw)
+    )
+    assert _value(r, "fairness.g.equalized_odds_difference").value == pytest.approx(
+        equalized_odds_difference(yt, yp, **kw)
+    )
     assert _value(r, "fairness.g.equalized_odds_ratio").value == pytest.approx(equalized_odds_ratio(yt, yp, **kw))
-    assert _value(r, "fairness.g.equal_opportunity_difference").value == pytest.approx(equal_opportunity_difference(yt, yp, **kw))
+    assert _value(r, "fairness.g.equal_opportunity_difference").value == pytest.approx(
+        equal_opportunity_difference(yt, yp, **kw)
+    )
 
 
 def test_vectorised_bootstrap_counts_equal_a_per_resample_recount():
@@ -135,7 +144,9 @@ def test_zero_selection_everywhere_makes_the_ratio_undefined_not_one():
 
 
 def test_undefined_feature_gives_undefined_metrics_with_the_reason():
-    r = group_fairness(np.zeros(4, dtype=int), np.zeros(4, dtype=int), [sensitive_feature("sex", pd.Series(["F"] * 4))], n_boot=10)
+    r = group_fairness(
+        np.zeros(4, dtype=int), np.zeros(4, dtype=int), [sensitive_feature("sex", pd.Series(["F"] * 4))], n_boot=10
+    )
     f = r.feature("sex")
     assert not f.defined
     assert {m.value for m in f.metrics} == {None}
@@ -146,7 +157,9 @@ def test_multiclass_reports_the_worst_class():
     # 3 classes, two groups of 30: group b never gets class 2 predicted
     yt = np.array([0, 1, 2] * 10 + [0, 1, 2] * 10)
     yp = np.array([0, 1, 2] * 10 + [0, 1, 1] * 10)
-    r = group_fairness(yt, yp, [sensitive_feature("g", pd.Series(["a"] * 30 + ["b"] * 30))], class_names=["x", "y", "z"], n_boot=0)
+    r = group_fairness(
+        yt, yp, [sensitive_feature("g", pd.Series(["a"] * 30 + ["b"] * 30))], class_names=["x", "y", "z"], n_boot=0
+    )
     dpd = _value(r, "fairness.g.demographic_parity_difference")
     assert dpd.value == pytest.approx(1 / 3)  # class y: 1/3 vs 2/3; class z: 1/3 vs 0
     assert "worst class" in dpd.note
@@ -193,4 +206,7 @@ def test_model_disparity_matches_the_injected_bias(credit_mlp, credit_splits):
     r = group_fairness(test.y.numpy(), pred, [sensitive_feature("sex", test.sensitive["sex"])], n_boot=1000, seed=0)
     m = _value(r, "fairness.sex.demographic_parity_difference")
     assert m.ci[0] <= 0.2 <= m.ci[1], (m.value, m.ci)
-    assert r.feature("sex").by_group.loc["female", "selection_rate"] < r.feature("sex").by_group.loc["male", "selection_rate"]
+    assert (
+        r.feature("sex").by_group.loc["female", "selection_rate"]
+        < r.feature("sex").by_group.loc["male", "selection_rate"]
+    )

@@ -1,4 +1,5 @@
 """mitigate: every method fitted on train, every model measured on the same held-out data."""
+
 from __future__ import annotations
 
 import pytest
@@ -9,7 +10,9 @@ from dlaudit.fairness.mitigate import mitigate_bundle, output_paths
 
 
 def test_reweigh_and_threshold_cut_the_injected_disparity(credit_mlp, credit_splits, tmp_path):
-    result = dlaudit.mitigate(credit_mlp, sensitive="sex", method="reweigh,threshold", output=tmp_path / "m.pt", n_boot=100)
+    result = dlaudit.mitigate(
+        credit_mlp, sensitive="sex", method="reweigh,threshold", output=tmp_path / "m.pt", n_boot=100
+    )
     assert [r["model"] for r in result.rows] == ["original", "reweigh", "threshold"]
     base = result.rows[0]
     for row in result.rows[1:]:
@@ -19,7 +22,9 @@ def test_reweigh_and_threshold_cut_the_injected_disparity(credit_mlp, credit_spl
     for method, path in result.saved.items():
         loaded = dlaudit.load_model(path, device="cpu")
         assert loaded.card.training["mitigation"]["method"] == method
-        assert loaded.card.metrics["test_accuracy"] == pytest.approx(next(r["accuracy"] for r in result.rows if r["model"] == method))
+        assert loaded.card.metrics["test_accuracy"] == pytest.approx(
+            next(r["accuracy"] for r in result.rows if r["model"] == method)
+        )
         assert (loaded.predict(credit_splits.test.x) == result.models[method].predict(credit_splits.test.x)).all()
     metrics = result.metrics
     assert metrics["mitigation.original.accuracy"] == base["accuracy"]
@@ -44,4 +49,7 @@ def test_mitigation_takes_one_existing_feature(credit_mlp, credit_splits):
 
 def test_output_paths():
     assert output_paths("out/m.pt", ["threshold"]) == {"threshold": "out/m.pt"}
-    assert output_paths("out/m.pt", ["reweigh", "expgrad"]) == {"reweigh": "out/m-reweigh.pt", "expgrad": "out/m-expgrad.pt"}
+    assert output_paths("out/m.pt", ["reweigh", "expgrad"]) == {
+        "reweigh": "out/m-reweigh.pt",
+        "expgrad": "out/m-expgrad.pt",
+    }

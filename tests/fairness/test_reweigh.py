@@ -1,4 +1,5 @@
 """Kamiran-Calders reweighing: exact weights and the independence they create."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -1,4 +1,5 @@
 """Group thresholds: the saved wrapper reproduces fairlearn's ThresholdOptimizer, deterministically."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -6,12 +7,20 @@ import pytest
 import torch
 
 import dlaudit
-from dlaudit.errors import ConfigError
 from dlaudit.data.groups import resolve_sensitive, sensitive_feature
-from dlaudit.fairness.thresholds import GroupThresholds, TorchProbaAdapter, _hash_uniforms_of, fit_group_thresholds, group_reader_spec
+from dlaudit.errors import ConfigError
+from dlaudit.fairness.thresholds import (
+    GroupThresholds,
+    TorchProbaAdapter,
+    _hash_uniforms_of,
+    fit_group_thresholds,
+    group_reader_spec,
+)
 
 
-@pytest.mark.parametrize(("feature", "constraint"), [("sex", "demographic_parity"), ("sex", "equalized_odds"), ("age", "demographic_parity")])
+@pytest.mark.parametrize(
+    ("feature", "constraint"), [("sex", "demographic_parity"), ("sex", "equalized_odds"), ("age", "demographic_parity")]
+)
 def test_wrapper_matches_fairlearn(credit_mlp, credit_splits, feature, constraint):
     train, test = credit_splits.train, credit_splits.test
     f_train = resolve_sensitive(train, [feature])[0]

@@ -51,7 +51,9 @@ def _exported(tmp_path: Path, *, dynamic: bool = False) -> Path:
     return path
 
 
-def _rewrite(src: Path, dst: Path, change: Callable[[str, bytes], bytes | None], add: dict[str, bytes] | None = None) -> Path:
+def _rewrite(
+    src: Path, dst: Path, change: Callable[[str, bytes], bytes | None], add: dict[str, bytes] | None = None
+) -> Path:
     """Copy an archive member by member; ``change(name, data)`` returns new bytes (or None to keep them)."""
     with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w") as zout:
         root = zin.namelist()[0].split("/", 1)[0]
@@ -73,7 +75,9 @@ def _torch_save_bytes(obj: object) -> bytes:
 def _stealth_sample_inputs(tmp_path: Path, marker: Path) -> Path:
     """torch.save bytes whose object runs the payload and then is the model's sample inputs."""
     payload = _torch_save_bytes(_Payload(marker, SAMPLE_INPUTS))
-    return _rewrite(_exported(tmp_path), tmp_path / "stealth.pt2", lambda n, d: payload if "sample_inputs" in n else None)
+    return _rewrite(
+        _exported(tmp_path), tmp_path / "stealth.pt2", lambda n, d: payload if "sample_inputs" in n else None
+    )
 
 
 def _pickled_weight(tmp_path: Path, marker: Path) -> Path:
@@ -89,22 +93,42 @@ def _pickled_weight(tmp_path: Path, marker: Path) -> Path:
     staged = _rewrite(_exported(tmp_path), tmp_path / "staged.pt2", change)
     target = change.target  # type: ignore[attr-defined]
     payload = _torch_save_bytes({"w": _Payload(marker, "__import__('torch').zeros(10, 64)")})
-    return _rewrite(staged, tmp_path / "pickled_weight.pt2", lambda n, d: payload if n.endswith(f"data/weights/{target}") else None)
+    return _rewrite(
+        staged, tmp_path / "pickled_weight.pt2", lambda n, d: payload if n.endswith(f"data/weights/{target}") else None
+    )
 
 
 def _opaque_constant(tmp_path: Path, marker: Path) -> Path:
     def change(name: str, data: bytes) -> bytes | None:
         if name.endswith("model_constants_config.json"):
-            return json.dumps({"config": {"evil": {"path_name": "opaque_obj_0", "is_param": False, "use_pickle": True, "tensor_meta": None}}}).encode()
+            return json.dumps(
+                {
+                    "config": {
+                        "evil": {
+                            "path_name": "opaque_obj_0",
+                            "is_param": False,
+                            "use_pickle": True,
+                            "tensor_meta": None,
+                        }
+                    }
+                }
+            ).encode()
         return None
 
-    return _rewrite(_exported(tmp_path), tmp_path / "opaque.pt2", change, add={"data/constants/opaque_obj_0": pickle.dumps(_Payload(marker), protocol=2)})
+    return _rewrite(
+        _exported(tmp_path),
+        tmp_path / "opaque.pt2",
+        change,
+        add={"data/constants/opaque_obj_0": pickle.dumps(_Payload(marker), protocol=2)},
+    )
 
 
 def _broken_sample_inputs(tmp_path: Path, marker: Path) -> Path:
     """A raw pickle: it runs while torch reads the magic number, and the export then fails."""
     payload = pickle.dumps(_Payload(marker), protocol=2)
-    return _rewrite(_exported(tmp_path), tmp_path / "broken.pt2", lambda n, d: payload if "sample_inputs" in n else None)
+    return _rewrite(
+        _exported(tmp_path), tmp_path / "broken.pt2", lambda n, d: payload if "sample_inputs" in n else None
+    )
 
 
 def _evaluated_shape(tmp_path: Path, marker: Path) -> Path:
@@ -133,7 +157,12 @@ def _graph_calls_torch_save(tmp_path: Path, marker: Path) -> Path:
 
 
 def _aotinductor(tmp_path: Path, marker: Path) -> Path:
-    return _rewrite(_exported(tmp_path), tmp_path / "aoti.pt2", lambda n, d: None, add={"data/aotinductor/model/model.so": b"\x7fELF"})
+    return _rewrite(
+        _exported(tmp_path),
+        tmp_path / "aoti.pt2",
+        lambda n, d: None,
+        add={"data/aotinductor/model/model.so": b"\x7fELF"},
+    )
 
 
 EXPORT_CASES = {
@@ -153,7 +182,7 @@ def test_crafted_export_archive_runs_no_code(tmp_path: Path, case: str) -> None:
     marker = tmp_path / "marker"
     path = make(tmp_path, marker)
     if proven_by_torch:  # the payload is real: torch's reader runs it
-        with pytest.raises(Exception):  # noqa: B017, PT011 - whatever torch makes of it afterwards
+        with pytest.raises(Exception):
             torch.export.load(str(path))(torch.zeros(2, 1, 8, 8))
             raise RuntimeError("loaded")
         assert marker.exists(), "the crafted archive did not run its payload under torch's own loader"
@@ -162,7 +191,11 @@ def test_crafted_export_archive_runs_no_code(tmp_path: Path, case: str) -> None:
         dlaudit.load_model(path, card={"input_shape": [1, 8, 8], "num_classes": 10}, device="cpu")
     assert "\n" not in str(err.value)
     assert not marker.exists()
-    result = CliRunner().invoke(cli, ["report", str(path), "--data", "digits", "--checks", "performance", "-o", str(tmp_path / "r.html")], catch_exceptions=False)
+    result = CliRunner().invoke(
+        cli,
+        ["report", str(path), "--data", "digits", "--checks", "performance", "-o", str(tmp_path / "r.html")],
+        catch_exceptions=False,
+    )
     assert result.exit_code == 2, result.output
     assert "trust-pickle" in result.output and "Traceback" not in result.output
     assert len(result.output.strip().splitlines()) == 1
@@ -181,7 +214,14 @@ def test_genuine_archives_pass_the_audit(tmp_path: Path) -> None:
     for dynamic in (False, True):
         audit_archive(str(_exported(tmp_path, dynamic=dynamic)), "torch.export")
     ts = tmp_path / "m.ts"
-    torch.jit.save(torch.jit.script(nn.Sequential(nn.Conv2d(1, 4, 3), nn.BatchNorm2d(4), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(36, 10)).eval()), ts)
+    torch.jit.save(
+        torch.jit.script(
+            nn.Sequential(
+                nn.Conv2d(1, 4, 3), nn.BatchNorm2d(4), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(36, 10)
+            ).eval()
+        ),
+        ts,
+    )
     audit_archive(str(ts), "torchscript")
     traced = tmp_path / "t.ts"
     torch.jit.save(torch.jit.trace(_model(), torch.zeros(2, 1, 8, 8)), traced)

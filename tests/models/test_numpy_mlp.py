@@ -1,4 +1,5 @@
 """The NumPy MLP: hand-derived backprop equals torch autograd; it trains and exports."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -6,8 +7,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from dlaudit.models import MLP, NumpyMLP, build_model, list_models
 from dlaudit.errors import ConfigError
+from dlaudit.models import MLP, NumpyMLP, build_model, list_models
 
 
 def _torch_grads(net: NumpyMLP, x: np.ndarray, y: np.ndarray, w: np.ndarray | None):

@@ -1,12 +1,14 @@
 """Fixtures of the report tests: hand-built reports (see report_samples.py)."""
+
 from __future__ import annotations
 
 from collections.abc import Callable
 
 import pytest
-from .report_samples import build_report
 
 from dlaudit.report import Report
+
+from .report_samples import build_report
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ fairness sections will hold: metrics with CIs, undefined metrics, findings of
 every severity, short and long tables, PNG and SVG figures, and skipped and
 failed sections.
 """
+
 from __future__ import annotations
 
 import io
@@ -15,11 +16,11 @@ import io
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
 
-from dlaudit.report import Figure, Report, Section, Table  # noqa: E402
-from dlaudit.report.plots import COLORS, fig_to_png  # noqa: E402
+from dlaudit.report import Figure, Report, Section, Table
+from dlaudit.report.plots import COLORS, fig_to_png
 
 EVIL = "<script>alert(1)</script>"
 """A user string that must never become markup."""
@@ -33,7 +34,11 @@ def _png_curve() -> Figure:
     ax.set_xlabel("eps")
     ax.set_ylabel("accuracy")
     ax.legend()
-    return Figure(caption="Accuracy against the attack budget.", data=fig_to_png(fig), alt="Two falling curves: accuracy under PGD and FGSM as eps grows")
+    return Figure(
+        caption="Accuracy against the attack budget.",
+        data=fig_to_png(fig),
+        alt="Two falling curves: accuracy under PGD and FGSM as eps grows",
+    )
 
 
 def _svg_map() -> Figure:
@@ -43,41 +48,102 @@ def _svg_map() -> Figure:
     buf = io.BytesIO()
     fig.savefig(buf, format="svg", metadata={"Date": None})
     plt.close(fig)
-    return Figure(caption="Integrated-gradients attribution map.", data=buf.getvalue(), mime="image/svg+xml", alt="An 8 by 8 heat map")
+    return Figure(
+        caption="Integrated-gradients attribution map.",
+        data=buf.getvalue(),
+        mime="image/svg+xml",
+        alt="An 8 by 8 heat map",
+    )
 
 
 def build_report(*, class_name: str = "cat", gates: bool = True) -> Report:
     """A report with every kind of content a real one has."""
     perf = Section(name="performance", title="Performance", summary="Accuracy 97.8% on 450 samples.", params={"n": 450})
-    perf.add_metric("performance.accuracy", 0.9778, ci=(0.9597, 0.9879), description="share of correctly classified samples", higher_is_better=True)
+    perf.add_metric(
+        "performance.accuracy",
+        0.9778,
+        ci=(0.9597, 0.9879),
+        description="share of correctly classified samples",
+        higher_is_better=True,
+    )
     perf.add_metric("performance.macro_f1", 0.977, higher_is_better=True)
     perf.add_metric("performance.mean_confidence", 0.96)
-    perf.tables.append(Table("Per-class precision and recall", ["class", "support", "precision", "recall"], [[class_name, 45, 1.0, 0.95], ["dog", 40, None, 0.0]]))
-    perf.add_finding("warning", f"class {class_name!r} is recognised far less often than average", check="per-class-recall")
+    perf.tables.append(
+        Table(
+            "Per-class precision and recall",
+            ["class", "support", "precision", "recall"],
+            [[class_name, 45, 1.0, 0.95], ["dog", 40, None, 0.0]],
+        )
+    )
+    perf.add_finding(
+        "warning", f"class {class_name!r} is recognised far less often than average", check="per-class-recall"
+    )
 
-    explain = Section(name="explain", title="Explanations", summary="Integrated gradients is the most faithful method.", seconds=3.2, params={"methods": ["ig", "saliency"], "samples": 32})
-    explain.add_metric("explain.ig.deletion_auc", 0.21, ci=(0.18, 0.25), description="lower is more faithful", higher_is_better=False)
+    explain = Section(
+        name="explain",
+        title="Explanations",
+        summary="Integrated gradients is the most faithful method.",
+        seconds=3.2,
+        params={"methods": ["ig", "saliency"], "samples": 32},
+    )
+    explain.add_metric(
+        "explain.ig.deletion_auc", 0.21, ci=(0.18, 0.25), description="lower is more faithful", higher_is_better=False
+    )
     explain.add_metric("explain.saliency.sanity_rank_corr", 0.04, description="near 0 passes the randomisation check")
     explain.add_metric("explain.lime.stability", None, note="undefined: LIME needs at least two samples per class")
-    explain.add_finding("fail", "guided backprop barely changes when the weights are randomised", evidence="rank correlation 0.93 (Adebayo et al. 2018)", check="sanity")
+    explain.add_finding(
+        "fail",
+        "guided backprop barely changes when the weights are randomised",
+        evidence="rank correlation 0.93 (Adebayo et al. 2018)",
+        check="sanity",
+    )
     explain.add_finding("info", "SHAP used 100 background samples", check="shap")
     explain.figures.append(_svg_map())
 
-    robust = Section(name="robustness", title="Robustness", summary="PGD at eps 0.1 brings accuracy to 45%.", seconds=12.5, params={"eps": [0.05, 0.1, 0.2, 0.3], "steps": 10})
+    robust = Section(
+        name="robustness",
+        title="Robustness",
+        summary="PGD at eps 0.1 brings accuracy to 45%.",
+        seconds=12.5,
+        params={"eps": [0.05, 0.1, 0.2, 0.3], "steps": 10},
+    )
     for attack in ("fgsm_linf", "pgd_linf", "noise"):
         for i, eps in enumerate((0.05, 0.1, 0.2, 0.3, 0.4)):
-            robust.add_metric(f"robustness.{attack}.acc@{eps:g}", max(0.0, 0.95 - 0.2 * i), ci=(max(0.0, 0.9 - 0.2 * i), min(1.0, 0.99 - 0.2 * i)), higher_is_better=True)
+            robust.add_metric(
+                f"robustness.{attack}.acc@{eps:g}",
+                max(0.0, 0.95 - 0.2 * i),
+                ci=(max(0.0, 0.9 - 0.2 * i), min(1.0, 0.99 - 0.2 * i)),
+                higher_is_better=True,
+            )
     robust.add_finding("warning", "accuracy under PGD at eps 0.1 is below 50%", check="pgd")
     robust.add_finding("info", "no sign of gradient masking: PGD beats FGSM at every eps", check="masking")
     robust.figures.append(_png_curve())
-    robust.tables.append(Table("Adversarial examples", ["index", "true", "predicted", "eps"], [[i, class_name, "dog", 0.1] for i in range(40)], caption="Each row an example that flips."))
+    robust.tables.append(
+        Table(
+            "Adversarial examples",
+            ["index", "true", "predicted", "eps"],
+            [[i, class_name, "dog", 0.1] for i in range(40)],
+            caption="Each row an example that flips.",
+        )
+    )
 
-    fairness = Section.skipped("fairness", "Fairness", f"the data has no sensitive features; pass --sensitive COL (e.g. {class_name})")
+    fairness = Section.skipped(
+        "fairness", "Fairness", f"the data has no sensitive features; pass --sensitive COL (e.g. {class_name})"
+    )
     broken = Section.failed("calibration", "Calibration", "RuntimeError: shapes (3,) and (4,) do not match")
 
     report = Report(
         title=f"dlaudit report: {class_name}.pt",
-        card={"architecture": "cnn", "dataset": "digits", "split": "test", "num_classes": 2, "input_shape": [1, 8, 8], "class_names": [class_name, "dog"], "training": {"epochs": 10, "adversarial": None}, "encoder": {"hidden": True}},
+        card={
+            "architecture": "cnn",
+            "dataset": "digits",
+            "split": "test",
+            "num_classes": 2,
+            "input_shape": [1, 8, 8],
+            "class_names": [class_name, "dog"],
+            "training": {"epochs": 10, "adversarial": None},
+            "encoder": {"hidden": True},
+        },
         sections=[perf, explain, robust, fairness, broken],
         provenance={
             "generated": "2024-05-01 12:00:00 UTC",
@@ -88,7 +154,13 @@ def build_report(*, class_name: str = "cat", gates: bool = True) -> Report:
             "model": {"source": f"{class_name}.pt", "format": "dlaudit"},
             "data": {"name": "digits", "split": "test", "n": 450},
             "total_seconds": 16.0,
-            "seconds_per_section": {"performance": 0.3, "explain": 3.2, "robustness": 12.5, "fairness": None, "calibration": 0.0},
+            "seconds_per_section": {
+                "performance": 0.3,
+                "explain": 3.2,
+                "robustness": 12.5,
+                "fairness": None,
+                "calibration": 0.0,
+            },
             "versions": {"dlaudit": "0.1.0", "torch": "2.4.0"},
         },
     )

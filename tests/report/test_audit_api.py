@@ -1,4 +1,5 @@
 """``dlaudit.audit``: sections in report order, skipped with reasons, provenance."""
+
 from __future__ import annotations
 
 import pytest
@@ -18,7 +19,9 @@ def unavailable(monkeypatch: pytest.MonkeyPatch, name: str) -> None:
     monkeypatch.setitem(dlaudit.analysis._REGISTRY, name, Analysis(a.name, a.title, refuse, a.order, a.default))
 
 
-def test_audit_orders_sections_and_records_provenance(digits_cnn: dlaudit.ModelBundle, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_audit_orders_sections_and_records_provenance(
+    digits_cnn: dlaudit.ModelBundle, monkeypatch: pytest.MonkeyPatch
+) -> None:
     unavailable(monkeypatch, "fairness")  # as on main before the other sections land
     report = dlaudit.audit(digits_cnn, checks="fairness, performance", fast=True, seed=7, device="cpu", command="test")
     assert [(s.name, s.status) for s in report.sections] == [("performance", "ok"), ("fairness", "skipped")]
@@ -43,7 +46,10 @@ def test_audit_takes_audit_data_and_records_progress(digits_cnn: dlaudit.ModelBu
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"checks": "performance,speed"}, "unknown check(s) speed; choose from: performance, explain, robustness, fairness"),
+        (
+            {"checks": "performance,speed"},
+            "unknown check(s) speed; choose from: performance, explain, robustness, fairness",
+        ),
         ({"checks": " , "}, "no checks selected"),
         ({"checks": "performance", "params": {"sped": {}}}, "params given for unknown check(s) sped"),
     ],

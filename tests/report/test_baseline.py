@@ -1,4 +1,5 @@
 """Baseline comparison: headline metrics may not get worse by more than max_drop."""
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -28,7 +29,11 @@ def test_identical_reports_pass_and_every_headline_metric_is_checked(make_report
     assert comparison.passed and new.passed
     assert set(_rows(new).values()) == {"same"}
     guarded = [g.metric for g in new.gates]
-    assert "performance.accuracy" in guarded and "explain.ig.deletion_auc" in guarded and len([g for g in guarded if g.startswith("robustness.")]) == 15
+    assert (
+        "performance.accuracy" in guarded
+        and "explain.ig.deletion_auc" in guarded
+        and len([g for g in guarded if g.startswith("robustness.")]) == 15
+    )
     assert "performance.mean_confidence" not in guarded  # not a headline metric
     assert "explain.saliency.sanity_rank_corr" not in guarded  # headline, but no direction
     assert all(g.source == "baseline" for g in new.gates)
@@ -41,7 +46,11 @@ def test_a_drop_beyond_max_drop_is_a_regression(make_report: Callable[..., Repor
     assert [r.metric for r in comparison.regressions] == ["performance.accuracy"]
     assert not new.passed
     (gate,) = [g for g in new.gates if g.metric == "performance.accuracy"]
-    assert gate.gate == "performance.accuracy < 0.9578" and not gate.passed and gate.message == "baseline 0.9778, max drop 0.02"
+    assert (
+        gate.gate == "performance.accuracy < 0.9578"
+        and not gate.passed
+        and gate.message == "baseline 0.9778, max drop 0.02"
+    )
     assert comparison.rows[0].change == pytest.approx(-0.03)
 
 
@@ -93,7 +102,9 @@ def test_non_headline_metrics_are_shown_but_never_fail(make_report: Callable[...
     assert _rows(new)["performance.mean_confidence"] == "changed"
 
 
-def test_compare_reads_a_json_file_and_replaces_an_earlier_comparison(tmp_path: Path, make_report: Callable[..., Report]) -> None:
+def test_compare_reads_a_json_file_and_replaces_an_earlier_comparison(
+    tmp_path: Path, make_report: Callable[..., Report]
+) -> None:
     old = make_report(gates=False)
     old.save(tmp_path / "old.json")
     new = make_report()

@@ -9,6 +9,7 @@ loads, reads every image's natural size, and takes a screenshot.
 Chromium comes from Debian's ``chromium`` package (.ci/run installs it); the
 test is skipped, saying so, where it is not installed.
 """
+
 from __future__ import annotations
 
 import base64
@@ -31,10 +32,19 @@ pytestmark = pytest.mark.browser
 
 CHROMIUM = next((shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome") if shutil.which(n)), None)
 FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run", "--no-default-browser-check",
-    "--hide-scrollbars", "--window-size=1200,3000", "--remote-debugging-pipe",
-]  # fmt: skip
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--no-default-browser-check",
+    "--hide-scrollbars",
+    "--window-size=1200,3000",
+    "--remote-debugging-pipe",
+]
 TIMEOUT = 60.0
 
 
@@ -59,10 +69,12 @@ class DevTools:
         self._out_r, out_w = _high_pipe()  # chromium writes fd 4, we read
         self.proc = subprocess.Popen(
             [chromium, *FLAGS, f"--user-data-dir={profile}", "about:blank"],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            preexec_fn=lambda: (os.dup2(cmd_r, 3), os.dup2(out_w, 4)),  # noqa: PLW1509  (dup2 leaves 3 and 4 inheritable)
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            preexec_fn=lambda: (os.dup2(cmd_r, 3), os.dup2(out_w, 4)),
             close_fds=False,  # Python's own descriptors are not inheritable (PEP 446); 3 and 4 must survive
-        )  # fmt: skip
+        )
         os.close(cmd_r)
         os.close(out_w)
         self._buf = b""
@@ -129,23 +141,43 @@ def open_in_chromium(page: Path, screenshot: Path, profile: Path) -> dict[str, A
         tools.wait_event("Page.loadEventFired")
         images = tools.send(
             "Runtime.evaluate",
-            {"expression": "JSON.stringify([...document.images].map(i => ({w: i.naturalWidth, h: i.naturalHeight, done: i.complete, alt: i.alt})))", "returnByValue": True},
+            {
+                "expression": "JSON.stringify([...document.images].map(i => ({w: i.naturalWidth, h: i.naturalHeight, done: i.complete, alt: i.alt})))",
+                "returnByValue": True,
+            },
             session=session,
         )["result"]["value"]
-        title = tools.send("Runtime.evaluate", {"expression": "document.title", "returnByValue": True}, session=session)["result"]["value"]
+        title = tools.send(
+            "Runtime.evaluate", {"expression": "document.title", "returnByValue": True}, session=session
+        )["result"]["value"]
         shot = tools.send("Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True}, session=session)
         screenshot.write_bytes(base64.b64decode(shot["data"]))
         events = list(tools.events)
     finally:
         tools.close()
-    console = [e["params"] for e in events if e["method"] == "Runtime.consoleAPICalled" and e["params"].get("type") in ("error", "warning", "assert")]
-    log_errors = [e["params"]["entry"] for e in events if e["method"] == "Log.entryAdded" and e["params"]["entry"]["level"] in ("error", "warning")]
+    console = [
+        e["params"]
+        for e in events
+        if e["method"] == "Runtime.consoleAPICalled" and e["params"].get("type") in ("error", "warning", "assert")
+    ]
+    log_errors = [
+        e["params"]["entry"]
+        for e in events
+        if e["method"] == "Log.entryAdded" and e["params"]["entry"]["level"] in ("error", "warning")
+    ]
     exceptions = [e["params"] for e in events if e["method"] == "Runtime.exceptionThrown"]
     requests = [e["params"]["request"]["url"] for e in events if e["method"] == "Network.requestWillBeSent"]
-    return {"images": json.loads(images), "title": title, "console": console + log_errors + exceptions, "requests": requests}
+    return {
+        "images": json.loads(images),
+        "title": title,
+        "console": console + log_errors + exceptions,
+        "requests": requests,
+    }
 
 
-needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason="headless Chromium is not installed (apt-get install chromium; .ci/run does this)")
+needs_chromium = pytest.mark.skipif(
+    CHROMIUM is None, reason="headless Chromium is not installed (apt-get install chromium; .ci/run does this)"
+)
 
 
 @needs_chromium
@@ -181,7 +213,9 @@ def test_report_renders_in_chromium(tmp_path: Path, report: Report, digits_cnn: 
 def test_browser_check_catches_a_blocked_request(tmp_path: Path) -> None:
     """The harness itself: a page that tries to load a remote image is caught."""
     page = tmp_path / "bad.html"
-    page.write_text('<!DOCTYPE html><html><head><title>bad</title></head><body><img src="http://192.0.2.1/x.png" alt="x"></body></html>')
+    page.write_text(
+        '<!DOCTYPE html><html><head><title>bad</title></head><body><img src="http://192.0.2.1/x.png" alt="x"></body></html>'
+    )
     result = open_in_chromium(page, tmp_path / "bad.png", tmp_path / "profile")
     assert any(u.startswith("http://192.0.2.1/") for u in result["requests"])
     assert result["images"][0]["w"] == 0

@@ -1,4 +1,5 @@
 """Gates: parsing, the four operators, undefined and missing metrics."""
+
 from __future__ import annotations
 
 import operator
@@ -16,7 +17,10 @@ from dlaudit.report.gates import MALFORMED, Gate, check_gates, parse_gate
     [
         ("performance.accuracy >= 0.95", Gate("performance.accuracy", ">=", 0.95)),
         ("robustness.pgd_linf.acc@0.1<0.6", Gate("robustness.pgd_linf.acc@0.1", "<", 0.6)),
-        ("  fairness.sex.demographic_parity_difference <= .1 ", Gate("fairness.sex.demographic_parity_difference", "<=", 0.1)),
+        (
+            "  fairness.sex.demographic_parity_difference <= .1 ",
+            Gate("fairness.sex.demographic_parity_difference", "<=", 0.1),
+        ),
         ("explain.ig.deletion_auc > -1e-3", Gate("explain.ig.deletion_auc", ">", -0.001)),
     ],
 )
@@ -24,14 +28,26 @@ def test_parse(text: str, gate: Gate) -> None:
     assert parse_gate(text) == gate
 
 
-@pytest.mark.parametrize("text", ["performance.accuracy", "performance.accuracy == 0.9", "performance.accuracy >= high", ">= 0.9", "a b >= 1", "a >= 1 2"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "performance.accuracy",
+        "performance.accuracy == 0.9",
+        "performance.accuracy >= high",
+        ">= 0.9",
+        "a b >= 1",
+        "a >= 1 2",
+    ],
+)
 def test_malformed_gate_is_an_error_with_the_documented_message(text: str) -> None:
     with pytest.raises(GateError) as err:
         parse_gate(text)
     assert str(err.value) == MALFORMED.format(gate=text)
 
 
-@pytest.mark.parametrize(("op", "fn"), [("<", operator.lt), ("<=", operator.le), (">", operator.gt), (">=", operator.ge)])
+@pytest.mark.parametrize(
+    ("op", "fn"), [("<", operator.lt), ("<=", operator.le), (">", operator.gt), (">=", operator.ge)]
+)
 @pytest.mark.parametrize("value", [0.4, 0.5, 0.6])
 def test_operators(op: str, fn: object, value: float) -> None:
     (result,) = check_gates([f"m {op} 0.5"], {"m": value})
@@ -46,10 +62,17 @@ def test_undefined_metric_fails_its_gate() -> None:
 
 def test_missing_metric_is_an_error_naming_close_ones_or_the_reason() -> None:
     metrics = {"robustness.pgd_linf.acc@0.1": 0.5, "robustness.pgd_linf.acc@0.2": 0.3}
-    with pytest.raises(GateError, match=r"names metric 'robustness.pgd_linf.acc@0.3', which was not computed; computed ones like it: robustness.pgd_linf.acc@0.1"):
+    with pytest.raises(
+        GateError,
+        match=r"names metric 'robustness.pgd_linf.acc@0.3', which was not computed; computed ones like it: robustness.pgd_linf.acc@0.1",
+    ):
         check_gates(["robustness.pgd_linf.acc@0.3 < 0.1"], metrics)
     with pytest.raises(GateError, match="the fairness section was skipped: no sensitive features"):
-        check_gates(["fairness.sex.demographic_parity_difference > 0.1"], metrics, missing_reasons={"fairness": "the fairness section was skipped: no sensitive features"})
+        check_gates(
+            ["fairness.sex.demographic_parity_difference > 0.1"],
+            metrics,
+            missing_reasons={"fairness": "the fairness section was skipped: no sensitive features"},
+        )
     with pytest.raises(GateError, match=r"run the check that computes it \(--checks\)"):
         check_gates(["explain.ig.deletion_auc > 0.3"], metrics)
 
@@ -64,7 +87,9 @@ thresholds = st.floats(min_value=-1e6, max_value=1e6, allow_nan=False)
 
 
 @given(name=names, op=st.sampled_from(["<", "<=", ">", ">="]), threshold=thresholds, value=thresholds)
-def test_a_gate_reads_back_from_its_text_and_agrees_with_python(name: str, op: str, threshold: float, value: float) -> None:
+def test_a_gate_reads_back_from_its_text_and_agrees_with_python(
+    name: str, op: str, threshold: float, value: float
+) -> None:
     gate = Gate(name, op, threshold)
     again = parse_gate(str(gate))
     assert again == gate

@@ -1,14 +1,16 @@
 """The HTML renderer on hand-built reports: self-contained, escaped, collapsing, in reading order."""
+
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
 
-from .report_samples import EVIL
 from markupsafe import escape
 
 from dlaudit.report import Report
 from dlaudit.report.html import card_rows, card_summary, render_comparison_html, render_html
+
+from .report_samples import EVIL
 
 
 def test_self_contained_no_scripts_no_network(report: Report) -> None:
@@ -32,7 +34,15 @@ def test_user_strings_never_become_markup(make_report: Callable[..., Report]) ->
 
 def test_reading_order_scorecard_first_provenance_last(report: Report) -> None:
     html = render_html(report)
-    marks = ['id="scorecard"', 'id="model-card"', 'id="section-performance"', 'id="section-explain"', 'id="section-robustness"', 'id="section-fairness"', 'id="provenance"']
+    marks = [
+        'id="scorecard"',
+        'id="model-card"',
+        'id="section-performance"',
+        'id="section-explain"',
+        'id="section-robustness"',
+        'id="section-fairness"',
+        'id="provenance"',
+    ]
     positions = [html.index(m) for m in marks]
     assert positions == sorted(positions)
 
@@ -44,7 +54,12 @@ def test_scorecard_shows_every_gate_and_headline_metric_with_words_not_only_colo
         assert f"<code>{escape(g.gate)}</code>" in card
     assert card.count("> PASS</span>") == 1 + 1  # one gate holds, and the headline metric it guards
     assert card.count("> FAIL</span>") == 2 + 1  # two fail; one of them guards a headline metric
-    for name in ("performance.accuracy", "explain.ig.deletion_auc", "robustness.pgd_linf.acc@", "robustness.noise.acc@"):
+    for name in (
+        "performance.accuracy",
+        "explain.ig.deletion_auc",
+        "robustness.pgd_linf.acc@",
+        "robustness.noise.acc@",
+    ):
         assert f"<code>{name}</code>" in card
     curve = card[card.index("<code>robustness.pgd_linf.acc@</code>") :].split("</tr>", 1)[0]  # a curve reads on one row
     points = re.findall(r'<span class="at">@([0-9.]+)</span> <span class="value">([0-9.]+)</span>', curve)
@@ -87,7 +102,15 @@ def test_undefined_metrics_read_undefined_with_their_note(report: Report) -> Non
 def test_provenance_footer(report: Report) -> None:
     html = render_html(report)
     footer = html[html.index('id="provenance"') :]
-    for text in ("command", "<code>dlaudit report cat.pt --fail-on &#39;performance.accuracy &lt; 0.9&#39;</code>", "seed", "device", "12.5 s", "versions", "2.4.0"):
+    for text in (
+        "command",
+        "<code>dlaudit report cat.pt --fail-on &#39;performance.accuracy &lt; 0.9&#39;</code>",
+        "seed",
+        "device",
+        "12.5 s",
+        "versions",
+        "2.4.0",
+    ):
         assert text in footer
 
 
@@ -120,9 +143,24 @@ def test_comparison_page(make_report: Callable[..., Report]) -> None:
 
 
 def test_model_card_rows() -> None:
-    card = {"architecture": "mlp", "arch_kwargs": {"hidden": [128, 64]}, "input_shape": [104], "encoder": {"big": 1}, "feature_names": [f"f{i}" for i in range(30)], "postprocess": None}
+    card = {
+        "architecture": "mlp",
+        "arch_kwargs": {"hidden": [128, 64]},
+        "input_shape": [104],
+        "encoder": {"big": 1},
+        "feature_names": [f"f{i}" for i in range(30)],
+        "postprocess": None,
+    }
     rows = {r.label: r for r in card_rows(card)}
-    assert list(rows) == ["architecture", "arch kwargs", "input shape", "feature names"]  # encoder hidden, empty left out
+    assert list(rows) == [
+        "architecture",
+        "arch kwargs",
+        "input shape",
+        "feature names",
+    ]  # encoder hidden, empty left out
     assert rows["arch kwargs"].pairs == (("hidden", "128, 64"),)
     assert rows["feature names"].long and len(rows["feature names"].items) == 30
-    assert card_summary({"architecture": "cnn", "input_shape": [1, 8, 8], "num_classes": 10}) == "cnn · 10 classes · input 1 × 8 × 8"
+    assert (
+        card_summary({"architecture": "cnn", "input_shape": [1, 8, 8], "num_classes": 10})
+        == "cnn · 10 classes · input 1 × 8 × 8"
+    )

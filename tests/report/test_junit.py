@@ -1,4 +1,5 @@
 """JUnit XML: one testcase per gate."""
+
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
@@ -17,8 +18,14 @@ def test_one_testcase_per_gate(report: Report) -> None:
     assert [c.get("name") for c in cases] == [g.gate for g in report.gates]
     assert [c.find("failure") is None for c in cases] == [True, False, False]
     failure = cases[1].find("failure")
-    assert failure is not None and failure.get("message") == "robustness.pgd_linf.acc@0.1 = 0.75, which is < 0.8: the fail condition is met"
-    assert cases[2].find("failure").get("message") == "explain.lime.stability is undefined, so 'explain.lime.stability <= 0.5' cannot be checked (metric is undefined)"
+    assert (
+        failure is not None
+        and failure.get("message") == "robustness.pgd_linf.acc@0.1 = 0.75, which is < 0.8: the fail condition is met"
+    )
+    assert (
+        cases[2].find("failure").get("message")
+        == "explain.lime.stability is undefined, so 'explain.lime.stability <= 0.5' cannot be checked (metric is undefined)"
+    )
     props = {p.get("name"): p.get("value") for p in suite.iter("property")}
     assert props["seed"] == "0" and props["model"] == "cat.pt"
 

@@ -1,12 +1,13 @@
 """The Markdown summary (PR comment / $GITHUB_STEP_SUMMARY)."""
+
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from .report_samples import EVIL
-
 from dlaudit.report import Finding, Report
 from dlaudit.report.markdown import MAX_FINDINGS, code, render_markdown, text
+
+from .report_samples import EVIL
 
 
 def _table_rows(md: str, heading: str) -> list[str]:
@@ -25,10 +26,18 @@ def test_summary_has_verdict_gates_headline_metrics_sections_and_findings(report
     headline = _table_rows(md, "Headline metrics")
     assert "| `performance.accuracy` | 0.9778 | 0.96 – 0.988 | ✅ pass |" in headline
     assert len(headline) == 2 + 4 + 3  # header, rule, 4 single metrics and 3 curves
-    assert "| `robustness.pgd_linf.acc@` | @0.05: 0.95 · @0.1: 0.75 ❌ · @0.2: 0.55 · @0.3: 0.35 · @0.4: 0.15 |  | ❌ **FAIL** |" in headline
+    assert (
+        "| `robustness.pgd_linf.acc@` | @0.05: 0.95 · @0.1: 0.75 ❌ · @0.2: 0.55 · @0.3: 0.35 · @0.4: 0.15 |  | ❌ **FAIL** |"
+        in headline
+    )
     sections = _table_rows(md, "Sections")
-    assert "| Explanations | ✅ ok | 1 ❌ fail, 1 info | Integrated gradients is the most faithful method. |" in sections
-    assert "| Fairness | ⏭️ skipped | none | the data has no sensitive features; pass --sensitive COL (e.g. cat) |" in sections
+    assert (
+        "| Explanations | ✅ ok | 1 ❌ fail, 1 info | Integrated gradients is the most faithful method. |" in sections
+    )
+    assert (
+        "| Fairness | ⏭️ skipped | none | the data has no sensitive features; pass --sensitive COL (e.g. cat) |"
+        in sections
+    )
     assert "| Calibration | ❌ error | 1 ❌ fail | RuntimeError: shapes (3,) and (4,) do not match |" in sections
     assert "<details><summary>4 findings to look at</summary>" in md
     assert "- ❌ fail (Explanations): guided backprop barely changes when the weights are randomised" in md

@@ -1,4 +1,5 @@
 """``[tool.dlaudit]`` configuration from pyproject.toml or ``--config``."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -39,13 +40,17 @@ def test_config_file_with_top_level_keys(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "error", "message"),
     [
-        ('[tool.dlaudit]\ngate = ["a >= 1"]\n', ConfigError, "unknown key(s) gate; valid keys: gates, fail-on, checks, fast, baseline, max-drop"),
+        (
+            '[tool.dlaudit]\ngate = ["a >= 1"]\n',
+            ConfigError,
+            "unknown key(s) gate; valid keys: gates, fail-on, checks, fast, baseline, max-drop",
+        ),
         ('[tool.dlaudit]\ngates = ["a => 1"]\n', GateError, "malformed gate 'a => 1'"),
         ('[tool.dlaudit]\ngates = "a >= 1"\n', ConfigError, "gates must be a list of strings"),
         ('[tool.dlaudit]\nfast = "yes"\n', ConfigError, "fast must be true or false"),
-        ('[tool.dlaudit]\nmax-drop = -1\n', ConfigError, "max-drop must be a number >= 0"),
+        ("[tool.dlaudit]\nmax-drop = -1\n", ConfigError, "max-drop must be a number >= 0"),
         ("[tool.dlaudit\n", ConfigError, "is not valid TOML"),
-        ('[tool]\nother = 1\n', ConfigError, "has no [tool.dlaudit] table"),
+        ("[tool]\nother = 1\n", ConfigError, "has no [tool.dlaudit] table"),
     ],
 )
 def test_bad_configuration(tmp_path: Path, text: str, error: type[Exception], message: str) -> None:

@@ -1,4 +1,5 @@
 """The examples run (on a ready-made model, so no test waits for training) and the workflow uses real options."""
+
 from __future__ import annotations
 
 import re
@@ -26,7 +27,9 @@ def _run(script: Path, argv: list[str]) -> int:
     return 0
 
 
-def test_python_api_example(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, digits_cnn: dlaudit.ModelBundle, capsys: pytest.CaptureFixture[str]) -> None:
+def test_python_api_example(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, digits_cnn: dlaudit.ModelBundle, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(dlaudit, "train", lambda *a, **k: digits_cnn)
     real_audit = dlaudit.audit
@@ -41,9 +44,14 @@ def test_python_api_example(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, dig
     assert len((EXAMPLES / "python_api.py").read_text().splitlines()) <= 20
 
 
-def test_fairness_adult_example(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, shared_data: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_fairness_adult_example(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, shared_data: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.chdir(tmp_path)
-    code = _run(EXAMPLES / "fairness_adult.py", ["--data-dir", str(shared_data / "adult"), "--epochs", "1", "-o", "out/adult.html"])
+    code = _run(
+        EXAMPLES / "fairness_adult.py",
+        ["--data-dir", str(shared_data / "adult"), "--epochs", "1", "-o", "out/adult.html"],
+    )
     out = capsys.readouterr().out
     assert code in (0, 1), out
     assert out.startswith("accuracy 0.8") and "report -> out/adult.html" in out
@@ -57,6 +65,15 @@ def test_github_workflow_uses_options_that_exist() -> None:
     options = set(re.findall(r"(?<!\w)--[a-z][a-z-]+", command.group(1)))
     known = {o for p in report_command.params for o in p.opts}
     assert options and options <= known, options - known
-    for needed in ("--junit", "--markdown", "--json", "--fail-on", "--baseline", "GITHUB_STEP_SUMMARY", "actions/upload-artifact", "if: always()"):
+    for needed in (
+        "--junit",
+        "--markdown",
+        "--json",
+        "--fail-on",
+        "--baseline",
+        "GITHUB_STEP_SUMMARY",
+        "actions/upload-artifact",
+        "if: always()",
+    ):
         assert needed in text
     assert "\t" not in text

@@ -1,4 +1,5 @@
 """Saving: the format from the extension (or format=), atomically."""
+
 from __future__ import annotations
 
 import json
@@ -12,7 +13,14 @@ from dlaudit.report import Report, Table
 
 @pytest.mark.parametrize(
     ("name", "start"),
-    [("r.html", "<!DOCTYPE html>"), ("r.HTM", "<!DOCTYPE html>"), ("r.json", "{"), ("r.md", "## "), ("r.markdown", "## "), ("r.xml", "<?xml")],
+    [
+        ("r.html", "<!DOCTYPE html>"),
+        ("r.HTM", "<!DOCTYPE html>"),
+        ("r.json", "{"),
+        ("r.md", "## "),
+        ("r.markdown", "## "),
+        ("r.xml", "<?xml"),
+    ],
 )
 def test_format_from_the_extension(tmp_path: Path, report: Report, name: str, start: str) -> None:
     path = report.save(tmp_path / "sub" / name)
@@ -37,7 +45,7 @@ class _Exploding:
         raise RuntimeError("renderer crashed")
 
 
-def test_a_crash_while_rendering_leaves_the_earlier_report_intact(tmp_path: Path, report: Report, make_report) -> None:  # noqa: ANN001
+def test_a_crash_while_rendering_leaves_the_earlier_report_intact(tmp_path: Path, report: Report, make_report) -> None:
     target = tmp_path / "report.html"
     report.save(target)
     before = target.read_bytes()

@@ -1,4 +1,5 @@
 """The report data model: JSON round trip, flat metrics, findings, gates, passed."""
+
 from __future__ import annotations
 
 import json
@@ -11,23 +12,38 @@ from dlaudit.report import Figure, Metric, Report, Section
 from dlaudit.report.json import parse_json, render_json
 
 
-def test_json_round_trip_keeps_metrics_findings_gates_and_comparison(report: Report, make_report) -> None:  # noqa: ANN001
+def test_json_round_trip_keeps_metrics_findings_gates_and_comparison(report: Report, make_report) -> None:
     report.compare(make_report(gates=False), max_drop=0.01, label="old.json")
     back = parse_json(render_json(report))
     assert back.metrics == report.metrics
     assert back.findings == report.findings
     assert back.gates == report.gates
     assert back.comparison == report.comparison
-    assert [(s.name, s.status, s.reason, s.tables) for s in back.sections] == [(s.name, s.status, s.reason, s.tables) for s in report.sections]
+    assert [(s.name, s.status, s.reason, s.tables) for s in back.sections] == [
+        (s.name, s.status, s.reason, s.tables) for s in report.sections
+    ]
     assert [m for s in back.sections for m in s.metrics] == [m for s in report.sections for m in s.metrics]
 
 
 def test_json_has_the_documented_top_level_keys_and_no_nan(report: Report) -> None:
     data = json.loads(render_json(report))
-    assert list(data) == ["schema_version", "title", "passed", "metrics", "gates", "baseline", "card", "sections", "provenance", "extras"]
+    assert list(data) == [
+        "schema_version",
+        "title",
+        "passed",
+        "metrics",
+        "gates",
+        "baseline",
+        "card",
+        "sections",
+        "provenance",
+        "extras",
+    ]
     assert data["schema_version"] == 1
     assert data["metrics"]["explain.lime.stability"] is None
-    assert data["sections"][1]["figures"] == [{"caption": "Integrated-gradients attribution map.", "mime": "image/svg+xml", "alt": "An 8 by 8 heat map"}]
+    assert data["sections"][1]["figures"] == [
+        {"caption": "Integrated-gradients attribution map.", "mime": "image/svg+xml", "alt": "An 8 by 8 heat map"}
+    ]
     assert "NaN" not in render_json(report)
 
 
@@ -51,7 +67,12 @@ def test_load_reads_back_and_rejects_what_is_not_a_report(tmp_path: Path, report
 
 
 def test_newer_keys_are_ignored_within_schema_1() -> None:
-    d = {"schema_version": 1, "title": "t", "sections": [{"name": "p", "title": "P", "metrics": [{"name": "p.a", "value": 0.5, "colour": "blue"}]}], "future": 1}
+    d = {
+        "schema_version": 1,
+        "title": "t",
+        "sections": [{"name": "p", "title": "P", "metrics": [{"name": "p.a", "value": 0.5, "colour": "blue"}]}],
+        "future": 1,
+    }
     assert Report.from_dict(d).metrics == {"p.a": 0.5}
 
 

@@ -1,15 +1,15 @@
 """Fixtures for the robustness tests: tiny models whose attacks can be worked out by hand."""
+
 from __future__ import annotations
 
 import pytest
 import torch
+from robust_models import LinearMargin, RoundedMean
 from torch import nn
 
 import dlaudit
 from dlaudit.card import ModelCard
 from dlaudit.data import AuditData
-
-from robust_models import LinearMargin, RoundedMean
 
 
 @pytest.fixture(autouse=True)
@@ -34,11 +34,17 @@ def masked_bundle_and_data() -> tuple[dlaudit.ModelBundle, AuditData]:
     x = (0.05 + 0.9 * y.float()).view(-1, 1, 1, 1).expand(40, 1, 4, 4).clone()
     x += torch.empty_like(x).uniform_(-0.04, 0.04, generator=gen)
     card = ModelCard(input_shape=(1, 4, 4), num_classes=2, modality="image", architecture=None)
-    return dlaudit.ModelBundle(RoundedMean(), card, device="cpu"), AuditData(x, y, name="two-levels", class_names=["dark", "bright"])
+    return dlaudit.ModelBundle(RoundedMean(), card, device="cpu"), AuditData(
+        x, y, name="two-levels", class_names=["dark", "bright"]
+    )
 
 
 def _snapshot(module: nn.Module) -> tuple[bool, list[bool], list[bool]]:
-    return module.training, [p.requires_grad for p in module.parameters()], [p.grad is not None for p in module.parameters()]
+    return (
+        module.training,
+        [p.requires_grad for p in module.parameters()],
+        [p.grad is not None for p in module.parameters()],
+    )
 
 
 @pytest.fixture

@@ -1,4 +1,5 @@
 """Tiny models whose attacks can be worked out by hand (imported by the robustness tests)."""
+
 from __future__ import annotations
 
 import torch

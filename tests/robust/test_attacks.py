@@ -1,15 +1,15 @@
 """FGSM and PGD: exact answers on a linear model, semantics, peers, and bad input."""
+
 from __future__ import annotations
 
 import pytest
 import torch
+from robust_models import DictOutput, FlatOutput, LinearMargin
 
 import dlaudit
 from dlaudit.errors import CardError, ConfigError, DataError
 from dlaudit.robust import Attack, fgsm, pgd, run_attack
 from dlaudit.robust.attacks import budget_problem
-
-from robust_models import DictOutput, FlatOutput, LinearMargin
 
 X = torch.tensor([[0.5, 0.5, 0.5, 0.5], [0.9, 0.1, 0.2, 0.0], [0.0, 1.0, 0.3, 0.7]])
 Y = torch.tensor([1, 0, 1])
@@ -82,7 +82,9 @@ def test_restarts_and_early_stop_never_weaken_the_attack(digits_cnn: dlaudit.Mod
 
 
 @pytest.mark.parametrize("norm", ["linf", "l2"])
-def test_same_iterates_as_torchattacks_without_random_start(digits_cnn: dlaudit.ModelBundle, digits_splits, norm: str) -> None:
+def test_same_iterates_as_torchattacks_without_random_start(
+    digits_cnn: dlaudit.ModelBundle, digits_splits, norm: str
+) -> None:
     torchattacks = pytest.importorskip("torchattacks")
     x, y = digits_splits.test.x[:100], digits_splits.test.y[:100]
     eps, steps = (0.1, 10) if norm == "linf" else (1.0, 10)
@@ -106,7 +108,11 @@ def test_robust_accuracy_close_to_torchattacks(digits_cnn: dlaudit.ModelBundle, 
     ours = (digits_cnn.predict(pgd(digits_cnn, x, y, eps=eps, steps=steps, norm=norm, seed=0)) == y).float().mean()
     cls = torchattacks.PGD if norm == "linf" else torchattacks.PGDL2
     torch.manual_seed(0)
-    theirs = (digits_cnn.predict(cls(digits_cnn.module, eps=eps, alpha=2.5 * eps / steps, steps=steps)(x, y)) == y).float().mean()
+    theirs = (
+        (digits_cnn.predict(cls(digits_cnn.module, eps=eps, alpha=2.5 * eps / steps, steps=steps)(x, y)) == y)
+        .float()
+        .mean()
+    )
     # random starts differ, and on the steep part of a curve one draw moves accuracy by a point or two
     assert abs(float(ours) - float(theirs)) <= 0.02
 
@@ -161,7 +167,10 @@ def test_bundle_value_range_is_used(digits_cnn: dlaudit.ModelBundle, digits_spli
         pgd(digits_cnn, digits_splits.test.x[:4] * 16, digits_splits.test.y[:4], eps=0.1)
 
 
-@pytest.mark.parametrize(("model", "words"), [(FlatOutput(), "for 2 input(s) the model returned a tensor of shape (2,)"), (DictOutput(), "returned a dict")])
+@pytest.mark.parametrize(
+    ("model", "words"),
+    [(FlatOutput(), "for 2 input(s) the model returned a tensor of shape (2,)"), (DictOutput(), "returned a dict")],
+)
 def test_output_must_be_logits(model: torch.nn.Module, words: str) -> None:
     with pytest.raises(CardError) as err:
         pgd(model, X, Y, eps=0.1)

@@ -1,15 +1,15 @@
 """Robustness curves, minimal budgets by bisection, noise, and the batch-size probe."""
+
 from __future__ import annotations
 
 import pytest
 import torch
+from robust_models import LinearMargin
 
 import dlaudit
 from dlaudit.errors import ConfigError
 from dlaudit.robust import Attack, minimal_eps, noise_accuracy, robustness_curve
 from dlaudit.robust.batching import CPU_CANDIDATES, choose_batch_size, clear_cache
-
-from robust_models import LinearMargin
 
 
 def _points(model: LinearMargin, n: int = 48) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

@@ -1,11 +1,19 @@
 """Gradient-masking checks: pure functions on hand-made numbers, and a model that masks by construction."""
+
 from __future__ import annotations
 
 import torch
 
 import dlaudit
 from dlaudit.robust.curves import Curve
-from dlaudit.robust.masking import check_chance, check_monotone, check_more_effort, check_pgd_vs_fgsm, masking_findings, tolerance
+from dlaudit.robust.masking import (
+    check_chance,
+    check_monotone,
+    check_more_effort,
+    check_pgd_vs_fgsm,
+    masking_findings,
+    tolerance,
+)
 
 
 def _curve(name: str, eps: list[float], acc: list[float]) -> Curve:

@@ -1,4 +1,5 @@
 """Invariants of every attack, as property tests (hypothesis)."""
+
 from __future__ import annotations
 
 import torch
@@ -63,8 +64,16 @@ def test_attack_invariants(case: dict) -> None:
     if case["method"] == "fgsm":
         attack = Attack.fgsm(case["eps"], norm=case["norm"], targeted=case["targeted"])
     else:
-        attack = Attack.pgd(case["eps"], alpha=case["alpha"], steps=case["steps"], norm=case["norm"], random_start=case["random_start"],
-                            restarts=case["restarts"], targeted=case["targeted"], early_stop=case["early_stop"])  # fmt: skip
+        attack = Attack.pgd(
+            case["eps"],
+            alpha=case["alpha"],
+            steps=case["steps"],
+            norm=case["norm"],
+            random_start=case["random_start"],
+            restarts=case["restarts"],
+            targeted=case["targeted"],
+            early_stop=case["early_stop"],
+        )
     out = run_attack(model, x, y, attack, value_range=(lo, hi), seed=case["seed"], batch_size=case["batch_size"])
     x_adv = out.x_adv
     assert x_adv.shape == x.shape and x_adv.dtype == x.dtype

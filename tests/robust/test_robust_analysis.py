@@ -1,4 +1,5 @@
 """The robustness section, dlaudit.attack / dlaudit.robustness, and the CLI commands."""
+
 from __future__ import annotations
 
 import json
@@ -28,7 +29,12 @@ def section(digits_cnn: dlaudit.ModelBundle) -> dlaudit.Section:
 
 def test_section_metrics(section: dlaudit.Section) -> None:
     metrics = {m.name: m for m in section.metrics}
-    for name in [*EPS_NAMES, "robustness.clean_acc", "robustness.pgd_linf.median_min_eps", "robustness.masking.violations"]:
+    for name in [
+        *EPS_NAMES,
+        "robustness.clean_acc",
+        "robustness.pgd_linf.median_min_eps",
+        "robustness.masking.violations",
+    ]:
         assert name in metrics, name
     for s in (0.05, 0.1, 0.2, 0.3):
         assert f"robustness.noise.acc@{s:g}" in metrics and f"robustness.noise_uniform.acc@{s:g}" in metrics
@@ -45,8 +51,11 @@ def test_section_layout(section: dlaudit.Section) -> None:
     assert section.status == "ok" and section.name == "robustness"
     assert "at eps 0.1, accuracy falls from" in section.summary
     assert [t.title for t in section.tables] == [
-        "Robust accuracy", "Accuracy under random noise", "Gradient-masking checks", "Minimal adversarial eps (PGD L-inf, bisection)"
-    ]  # fmt: skip
+        "Robust accuracy",
+        "Accuracy under random noise",
+        "Gradient-masking checks",
+        "Minimal adversarial eps (PGD L-inf, bisection)",
+    ]
     assert len(section.figures) == 2 and all(f.data.startswith(b"\x89PNG") and f.alt for f in section.figures)
     assert section.params["fast"] is True and section.params["n"] == 120 and section.params["steps"] == 8
     assert section.params["batch_size_chosen_by"] == "throughput probe"
@@ -62,11 +71,18 @@ def test_same_seed_same_numbers(digits_cnn: dlaudit.ModelBundle, section: dlaudi
 
 
 def test_in_the_report(digits_cnn: dlaudit.ModelBundle, tmp_path) -> None:
-    report = dlaudit.audit(digits_cnn, checks=["performance", "robustness"], fast=True, params={"robustness": {"n": 60, "steps": 4, "noise": [0.1], "min_eps_samples": 10}})
+    report = dlaudit.audit(
+        digits_cnn,
+        checks=["performance", "robustness"],
+        fast=True,
+        params={"robustness": {"n": 60, "steps": 4, "noise": [0.1], "min_eps_samples": 10}},
+    )
     assert report.section("robustness").status == "ok"
     assert report.metrics["robustness.noise.acc@0.1"] is not None
     path = report.save(tmp_path / "r.json", format="json")
-    loaded = json.loads(path.read_text()) if hasattr(path, "read_text") else json.loads((tmp_path / "r.json").read_text())
+    loaded = (
+        json.loads(path.read_text()) if hasattr(path, "read_text") else json.loads((tmp_path / "r.json").read_text())
+    )
     assert loaded["metrics"]["robustness.pgd_linf.acc@0.1"] == report.metrics["robustness.pgd_linf.acc@0.1"]
     html = report.save(tmp_path / "r.html")
     assert "Gradient-masking checks" in (tmp_path / "r.html").read_text() and html
@@ -75,12 +91,32 @@ def test_in_the_report(digits_cnn: dlaudit.ModelBundle, tmp_path) -> None:
 def test_groups_and_budget_warnings(digits_cnn: dlaudit.ModelBundle, digits_splits) -> None:
     data = digits_splits.test.subset(slice(0, 100))
     data.sensitive = pd.DataFrame({"parity": ["even" if int(v) % 2 == 0 else "odd" for v in data.y]})
-    sec = dlaudit.robustness(digits_cnn, data, fast=True, steps=4, eps=[0, 0.1, 1.0], attacks="pgd_linf", noise=[], min_eps_samples=0, examples=0, masking=False)
+    sec = dlaudit.robustness(
+        digits_cnn,
+        data,
+        fast=True,
+        steps=4,
+        eps=[0, 0.1, 1.0],
+        attacks="pgd_linf",
+        noise=[],
+        min_eps_samples=0,
+        examples=0,
+        masking=False,
+    )
     metrics = {m.name: m.value for m in sec.metrics}
     assert set(metrics) >= {"robustness.parity.pgd_linf.acc_gap@0.1", "robustness.parity.pgd_linf.acc_gap@1"}
     gap_table = next(t for t in sec.tables if t.title == "Robust accuracy by parity (PGD L-inf)")
-    assert [r[0] for r in gap_table.rows] == ["even", "odd"] and gap_table.columns == ["group", "n", "clean", "eps 0.1", "eps 1"]
-    assert any(f.check == "eps-range" and "eps 1 was computed, but L-inf eps 1 is at least the whole value range" in f.message for f in sec.findings)
+    assert [r[0] for r in gap_table.rows] == ["even", "odd"] and gap_table.columns == [
+        "group",
+        "n",
+        "clean",
+        "eps 0.1",
+        "eps 1",
+    ]
+    assert any(
+        f.check == "eps-range" and "eps 1 was computed, but L-inf eps 1 is at least the whole value range" in f.message
+        for f in sec.findings
+    )
     assert metrics["robustness.masking.violations"] is None
 
 
@@ -101,7 +137,9 @@ def test_tabular_model_with_sensitive_features() -> None:
 
 
 def test_api_attack(digits_cnn: dlaudit.ModelBundle) -> None:
-    res = dlaudit.attack(digits_cnn, attacks="pgd", norms="linf,l2", eps=[0.1], eps_l2=[1.0], steps=5, n=80, batch_size=40)
+    res = dlaudit.attack(
+        digits_cnn, attacks="pgd", norms="linf,l2", eps=[0.1], eps_l2=[1.0], steps=5, n=80, batch_size=40
+    )
     assert set(res.metrics) == {"robustness.clean_acc", "robustness.pgd_linf.acc@0.1", "robustness.pgd_l2.acc@1"}
     assert res.params["n"] == 80 and res.params["batch_size"] == 40 and res.params["batch_size_chosen_by"] == "explicit"
     assert json.dumps(res.to_dict())
@@ -111,13 +149,35 @@ def test_cli_attack_json(tmp_path) -> None:
     model = tmp_path / "m.pt"
     dlaudit.save_model(dlaudit.train("mlp", "digits", epochs=3, device="cpu"), model)
     out = tmp_path / "a.json"
-    res = CliRunner().invoke(cli, ["attack", str(model), "--attack", "fgsm,pgd", "--eps", "0.05,0.1", "--steps", "5", "--n", "60", "--json", str(out)])
+    res = CliRunner().invoke(
+        cli,
+        [
+            "attack",
+            str(model),
+            "--attack",
+            "fgsm,pgd",
+            "--eps",
+            "0.05,0.1",
+            "--steps",
+            "5",
+            "--n",
+            "60",
+            "--json",
+            str(out),
+        ],
+    )
     assert res.exit_code == 0, res.output
     assert "pgd_linf" in res.output and "60 samples of digits (test)" in res.output
     payload = json.loads(out.read_text())
-    assert set(payload["metrics"]) == {"robustness.clean_acc"} | {f"robustness.{a}_linf.acc@{e}" for a in ("fgsm", "pgd") for e in ("0.05", "0.1")}
-    for args, words in [(["--eps", "-1"], "must be a number >= 0"), (["--alpha", "0"], "alpha (the step size) must be a positive number"),
-                        (["--steps", "0"], "steps must be an integer of at least 1"), (["--attack", "cw"], "unknown attack(s) cw")]:  # fmt: skip
+    assert set(payload["metrics"]) == {"robustness.clean_acc"} | {
+        f"robustness.{a}_linf.acc@{e}" for a in ("fgsm", "pgd") for e in ("0.05", "0.1")
+    }
+    for args, words in [
+        (["--eps", "-1"], "must be a number >= 0"),
+        (["--alpha", "0"], "alpha (the step size) must be a positive number"),
+        (["--steps", "0"], "steps must be an integer of at least 1"),
+        (["--attack", "cw"], "unknown attack(s) cw"),
+    ]:
         bad = CliRunner().invoke(cli, ["attack", str(model), "--n", "10", *args])
         assert bad.exit_code == 2 and words in bad.output, (args, bad.output)
 
@@ -125,8 +185,22 @@ def test_cli_attack_json(tmp_path) -> None:
 def test_cli_report_has_the_section(tmp_path) -> None:
     model = tmp_path / "m.pt"
     dlaudit.save_model(dlaudit.train("mlp", "digits", epochs=3, device="cpu"), model)
-    res = CliRunner().invoke(cli, ["report", str(model), "--checks", "robustness", "--fast", "-o", str(tmp_path / "r.html"), "--json", str(tmp_path / "r.json"),
-                                   "--fail-on", "robustness.pgd_linf.acc@0.3 <= 0.5"])  # fmt: skip
+    res = CliRunner().invoke(
+        cli,
+        [
+            "report",
+            str(model),
+            "--checks",
+            "robustness",
+            "--fast",
+            "-o",
+            str(tmp_path / "r.html"),
+            "--json",
+            str(tmp_path / "r.json"),
+            "--fail-on",
+            "robustness.pgd_linf.acc@0.3 <= 0.5",
+        ],
+    )
     assert res.exit_code == 1  # the gate fails: a standard model is not robust at eps 0.3
     assert "FAIL    robustness.pgd_linf.acc@0.3 <= 0.5" in res.output
     assert "robustness.pgd_linf.acc@0.1" in json.loads((tmp_path / "r.json").read_text())["metrics"]

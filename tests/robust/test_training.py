@@ -1,4 +1,5 @@
 """Adversarial training: the trainer's loss plug-in, the card, the CLI, and that it works."""
+
 from __future__ import annotations
 
 import json
@@ -24,12 +25,21 @@ def test_pgd_training_makes_the_cnn_more_robust(digits_cnn: dlaudit.ModelBundle,
     assert robust_acc >= standard_acc + 0.15, (standard_acc, robust_acc)  # measured: 0.34 against 0.02
     assert robust.card.metrics["test_accuracy"] > 0.75
     adv = robust.card.training["adversarial"]
-    assert adv == {"method": "pgd", "eps": 0.2, "alpha": pytest.approx(2.5 * 0.2 / 3), "steps": 3, "norm": "linf",
-                   "random_start": "uniform in the eps-ball", "paper": "Madry et al. 2018, arXiv:1706.06083"}  # fmt: skip
+    assert adv == {
+        "method": "pgd",
+        "eps": 0.2,
+        "alpha": pytest.approx(2.5 * 0.2 / 3),
+        "steps": 3,
+        "norm": "linf",
+        "random_start": "uniform in the eps-ball",
+        "paper": "Madry et al. 2018, arXiv:1706.06083",
+    }
     assert digits_cnn.card.training["adversarial"] is None
 
 
-@pytest.mark.parametrize(("method", "extra"), [("fgsm", {"alpha": pytest.approx(0.125), "steps": 1}), ("trades", {"beta": 3.0, "steps": 2})])
+@pytest.mark.parametrize(
+    ("method", "extra"), [("fgsm", {"alpha": pytest.approx(0.125), "steps": 1}), ("trades", {"beta": 3.0, "steps": 2})]
+)
 def test_fgsm_and_trades_training(method: str, extra: dict) -> None:
     kwargs = {"beta": 3.0, "steps": 2} if method == "trades" else {}
     bundle = dlaudit.train("mlp", "digits", adversarial=method, eps=0.1, epochs=2, seed=0, device="cpu", **kwargs)
@@ -65,7 +75,10 @@ def test_loss_leaves_the_model_training_and_trains_its_weights(digits_splits) ->
     [
         ({"adversarial": "pgd"}, "adversarial training (pgd) needs a budget: pass eps (--eps)"),
         ({"eps": 0.1}, "eps only apply to adversarial training; add --adversarial pgd (or fgsm, trades)"),
-        ({"adversarial": "pgd", "eps": 0.1, "beta": 6.0}, "beta only applies to TRADES (--adversarial trades), not to pgd"),
+        (
+            {"adversarial": "pgd", "eps": 0.1, "beta": 6.0},
+            "beta only applies to TRADES (--adversarial trades), not to pgd",
+        ),
         ({"adversarial": "fgsm", "eps": 0.1, "steps": 3}, "fast FGSM training takes one step"),
         ({"adversarial": "pgd", "eps": -0.1}, "eps (the attack budget) must be a number >= 0, got -0.1"),
         ({"adversarial": "pgd", "eps": 0.1, "alpha": 0.0}, "alpha (the step size) must be a positive number"),
@@ -90,8 +103,29 @@ def test_eps_zero_is_refused() -> None:
 
 def test_cli_train_adversarial(tmp_path) -> None:
     out, js = tmp_path / "m.pt", tmp_path / "m.json"
-    res = CliRunner().invoke(cli, ["train", "mlp", "--adversarial", "trades", "--eps", "0.1", "--steps", "2", "--beta", "6",
-                                   "--epochs", "1", "--device", "cpu", "-o", str(out), "--json", str(js)])  # fmt: skip
+    res = CliRunner().invoke(
+        cli,
+        [
+            "train",
+            "mlp",
+            "--adversarial",
+            "trades",
+            "--eps",
+            "0.1",
+            "--steps",
+            "2",
+            "--beta",
+            "6",
+            "--epochs",
+            "1",
+            "--device",
+            "cpu",
+            "-o",
+            str(out),
+            "--json",
+            str(js),
+        ],
+    )
     assert res.exit_code == 0, res.output
     assert "with trades adversarial training (eps 0.1, 2 steps" in res.output
     card = json.loads(js.read_text())["card"]

@@ -1,4 +1,5 @@
 """Reference trainers reach their accuracy targets on digits, deterministically."""
+
 from __future__ import annotations
 
 import numpy as np
