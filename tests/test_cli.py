@@ -172,3 +172,12 @@ def test_malloc_tuning_starts_with_the_cli_not_at_import_with_opt_out():
     assert run(imported) == "not attempted"  # importing dlaudit changes nothing in the process
     assert run(started) in ("applied", "C library is not glibc")
     assert run(started, DLAUDIT_MALLOC_TUNING="0") == "disabled by DLAUDIT_MALLOC_TUNING=0"
+
+
+def test_info_json_takes_a_path_like_every_command(tmp_path, model_file):
+    out = tmp_path / "info.json"
+    res = CliRunner().invoke(cli, ["info", str(model_file), "--json", str(out)])
+    assert res.exit_code == 0, res.output
+    assert json.loads(out.read_text())["accuracy"] >= 0.97 and "accuracy" in res.output  # the table still prints
+    printed = CliRunner().invoke(cli, ["info", str(model_file), "--json", "-"])
+    assert json.loads(printed.output)["card"]["architecture"] == "cnn"
