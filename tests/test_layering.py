@@ -90,7 +90,9 @@ def test_cli_imports_only_the_api() -> None:
     assert GRAPH["dlaudit.cli"] == {"dlaudit.api"}
     tree = ast.parse(MODULES["dlaudit.cli"].read_text())
     third_party = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
-    third_party |= {n.module.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module and not n.level}
+    third_party |= {
+        n.module.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module and not n.level
+    }
     assert third_party - set(sys.stdlib_module_names) == {"click"}
 
 
