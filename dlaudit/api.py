@@ -348,11 +348,21 @@ def info(
     bundle = _bundle(model, device=device, trust_pickle=trust_pickle)
     out: dict[str, Any] = {"source": bundle.source, "format": bundle.format, "card": bundle.card.to_dict()}
     audit_data = data_for(bundle, data, **data_kwargs)
-    pred = bundle.predict(audit_data.x)
-    out["accuracy"] = float((pred == audit_data.y).float().mean())
+    logits = bundle.logits(audit_data.x)
+    bad = _nonfinite_rows(logits)
+    if bad:
+        raise DataError(
+            f"the model returns NaN or infinite logits for {bad} of {len(logits)} inputs of {audit_data.name}; "
+            "its accuracy would mean nothing"
+        )
+    out["accuracy"] = float((logits.argmax(dim=1) == audit_data.y).float().mean())
     out["data"] = {"name": audit_data.name, "split": audit_data.split, "n": len(audit_data)}
     out["parameters"] = sum(p.numel() for p in bundle.module.parameters())
     return out
+
+
+def _nonfinite_rows(logits: Any) -> int:
+    return int((~logits.isfinite()).any(dim=1).sum()) if len(logits) else 0
 
 
 def library_versions() -> dict[str, str]:
@@ -432,7 +442,7 @@ def audit(
 
     from ._alloc import malloc_tuning_state
     from .analysis import run_analysis
-    from .report.model import Report
+    from .report.model import GateResult, Report
     from .utils import resolve_device, seed_everything
 
     tune_malloc()
@@ -446,6 +456,7 @@ def audit(
     dev = resolve_device(device)
     bundle = _bundle(model, device=str(dev), trust_pickle=trust_pickle)
     audit_data = data_for(bundle, data, **data_kwargs)
+    bad = _nonfinite_rows(bundle.logits(audit_data.x))
     report = Report(
         title=title
         or f"dlaudit report: {Path(bundle.source).name if bundle.source else bundle.card.architecture or 'model'}"
@@ -458,9 +469,21 @@ def audit(
         log.info("running %s", name)
         if progress is not None:
             progress(f"check:{name}", 0, 1)
-        report.sections.append(
-            run_analysis(name, bundle, audit_data, seed=seed, fast=fast, progress=progress, **params.get(name, {}))
+        section = run_analysis(
+            name, bundle, audit_data, seed=seed, fast=fast, progress=progress, **params.get(name, {})
         )
+        if bad:
+            section.add_finding(
+                "fail",
+                f"the model returns NaN or infinite logits for {bad} of {len(audit_data)} inputs: "
+                "every number in this section is suspect",
+                check="nonfinite-logits",
+            )
+        report.sections.append(section)
+        if section.status == "error":  # an incomplete audit must not pass: the failure is a failing check everywhere
+            report.gates.append(
+                GateResult(f"section {name} completed", name, "completed", 0.0, None, False, section.reason, "section")
+            )
         if progress is not None:
             progress(f"check:{name}", 1, 1)
     report.provenance = {

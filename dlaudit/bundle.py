@@ -32,11 +32,11 @@ from torch import nn
 
 from .archive import EXPORT, TORCHSCRIPT, UnsafeArchive, audit_archive, guarded_loading
 from .card import ModelCard
-from .errors import CardError, ModelLoadError
+from .errors import CardError, DlauditError, ModelLoadError
 from .models import build_model
 from .utils import atomic_write, batched_logits, eval_mode, resolve_device
 
-__all__ = ["ModelBundle", "save_model", "load_model", "register_postprocessor", "CHECKPOINT_FORMAT"]
+__all__ = ["ModelBundle", "save_model", "load_model", "check_output", "register_postprocessor", "CHECKPOINT_FORMAT"]
 
 log = logging.getLogger(__name__)
 
@@ -155,9 +155,64 @@ def load_model(
         raise ModelLoadError(
             f"model file {path} is empty (0 bytes); it was probably not written completely; save it again"
         )
-    head = path.read_bytes()[:4]
+    with path.open("rb") as fh:
+        head = fh.read(4)
     dev = resolve_device(device)
+    try:
+        bundle = _load(path, head, card=card, trust_pickle=trust_pickle, device=dev)
+    except DlauditError:
+        raise
+    except (
+        RuntimeError,
+        ValueError,
+        TypeError,
+        KeyError,
+        IndexError,
+        AttributeError,
+        EOFError,
+        OSError,
+        MemoryError,
+        RecursionError,
+        zipfile.BadZipFile,
+    ) as err:
+        # the boundary where an untrusted file meets torch's readers: what they raise is the file's fault, said in one line
+        raise ModelLoadError(
+            f"{path} could not be read as a model ({type(err).__name__}: {_first_line(err)}); it may be damaged or of another kind"
+        ) from err
+    check_output(bundle)
+    return bundle
 
+
+def check_output(bundle: ModelBundle) -> None:
+    """Run the model once on two inputs of the card's shape: it must return (2, num_classes) logits.
+
+    One check at load for every format and every command, so no analysis ever reads
+    logits of the wrong shape (a model returning one row per batch, a card whose
+    ``num_classes`` is not the model's).
+    """
+    low = float(bundle.card.value_range[0])
+    probe = torch.full((2, *bundle.card.input_shape), low, device=bundle.device)
+    try:
+        with torch.no_grad(), eval_mode(bundle.module):
+            out = bundle.module(probe)
+    except Exception as err:  # a foreign model can fail in any way
+        raise CardError(
+            f"{bundle.source}: the model fails on an input of the card's shape {list(bundle.card.input_shape)} "
+            f"({type(err).__name__}: {_first_line(err)}); check input_shape on the card"
+        ) from err
+    if not isinstance(out, torch.Tensor) or out.ndim != 2 or out.shape[0] != 2:
+        raise CardError(
+            f"{bundle.source}: for 2 inputs the model returns {_describe(out)}, but dlaudit needs logits of shape (N, classes), here (2, {bundle.card.num_classes}); "
+            "return one row of class scores per input"
+        )
+    if out.shape[1] != bundle.card.num_classes:
+        raise CardError(
+            f"{bundle.source}: the model returns {out.shape[1]} logits per input, but its card says num_classes={bundle.card.num_classes}; fix the card"
+        )
+
+
+def _load(path: Path, head: bytes, *, card: Any, trust_pickle: bool, device: torch.device) -> ModelBundle:
+    dev = device
     if zipfile.is_zipfile(path):
         try:
             with zipfile.ZipFile(path) as zf:
@@ -346,6 +401,7 @@ def _rebuild(card: ModelCard, state: dict[str, torch.Tensor], path: Path) -> nn.
     if card.mean is not None and card.std is not None:
         kwargs.setdefault("mean", card.mean)
         kwargs.setdefault("std", card.std)
+    _check_shapes(card, kwargs, state, path)
     module = build_model(card.architecture, card.input_shape, card.num_classes, **kwargs)
     try:
         module.load_state_dict(state)
@@ -354,6 +410,37 @@ def _rebuild(card: ModelCard, state: dict[str, torch.Tensor], path: Path) -> nn.
             f"{path}: the weights do not fit architecture {card.architecture!r} {kwargs}: {_first_line(err)}"
         ) from err
     return module
+
+
+def _check_shapes(card: ModelCard, kwargs: dict[str, Any], state: dict[str, Any], path: Path) -> None:
+    """Compare the weights with the architecture the card describes, built on the meta device (no memory):
+    a card claiming a huge input must not allocate the huge model before the mismatch is found."""
+    try:
+        with torch.device("meta"):
+            skeleton = build_model(card.architecture, card.input_shape, card.num_classes, **kwargs)
+    except (
+        RuntimeError,
+        NotImplementedError,
+    ):  # an architecture that reads values while it is built: load_state_dict checks it
+        return
+    expected = {k: tuple(v.shape) for k, v in skeleton.state_dict().items()}
+    missing = [k for k in expected if k not in state]
+    unexpected = [k for k in state if k not in expected]
+    wrong = [
+        (k, tuple(state[k].shape), expected[k])
+        for k in expected
+        if k in state and isinstance(state[k], torch.Tensor) and tuple(state[k].shape) != expected[k]
+    ]
+    if missing or unexpected or wrong:
+        parts = [
+            f"missing {', '.join(missing[:3])}" if missing else "",
+            f"unexpected {', '.join(unexpected[:3])}" if unexpected else "",
+        ]
+        parts += [f"{k} is {got} but the card's shapes need {want}" for k, got, want in wrong[:3]]
+        raise ModelLoadError(
+            f"{path}: the weights do not fit architecture {card.architecture!r} for input {list(card.input_shape)} "
+            f"and {card.num_classes} classes: {'; '.join(p for p in parts if p)}; check the card's input_shape and num_classes"
+        )
 
 
 def _card_dict(card: ModelCard | dict[str, Any] | str | Path | None) -> dict[str, Any]:
@@ -377,9 +464,16 @@ def _sidecar_dict(path: Path) -> dict[str, Any]:
     for candidate in sidecar_paths(path):
         if candidate.is_file():
             try:
-                return json.loads(candidate.read_text())
-            except ValueError as err:
-                raise CardError(f"card file {candidate} is not valid JSON: {err}") from err
+                fields = json.loads(candidate.read_text(encoding="utf-8"))
+            except RecursionError as err:
+                raise CardError(f"card file {candidate} is nested too deeply to be a model card") from err
+            except (ValueError, OSError) as err:
+                raise CardError(f"card file {candidate} is not valid JSON: {str(err)[:200]}") from err
+            if not isinstance(fields, dict):
+                raise CardError(
+                    f"card file {candidate}: a model card must be a JSON object, got {type(fields).__name__}"
+                )
+            return fields
     return {}
 
 

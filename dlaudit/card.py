@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,21 @@ from .errors import CardError
 __all__ = ["ModelCard"]
 
 _MODALITIES = ("image", "tabular")
+MAX_INPUT_ELEMENTS = 50_000_000
+"""The most values one input sample may have (a 3x4096x4096 image is 50M): a typo in a card must not allocate gigabytes."""
+MAX_CLASSES = 100_000
+
+
+def _whole_numbers(values: Any, what: str) -> tuple[int, ...]:
+    """Positive whole numbers (``8.7`` and ``"8"`` are refused, never truncated or parsed)."""
+    if isinstance(values, (str, bytes)) or not isinstance(values, (list, tuple)):
+        raise CardError(f"model card: {what} must be a list of whole numbers, e.g. [1, 28, 28], got {values!r}")
+    out = []
+    for v in values:
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v != int(v) or v < 1:
+            raise CardError(f"model card: {what} must be positive whole numbers, got {list(values)!r}")
+        out.append(int(v))
+    return tuple(out)
 
 
 @dataclass
@@ -74,9 +90,36 @@ class ModelCard:
     dlaudit_version: str | None = None
 
     def __post_init__(self) -> None:
-        self.input_shape = tuple(int(s) for s in self.input_shape)
-        self.value_range = (float(self.value_range[0]), float(self.value_range[1]))
-        self.num_classes = int(self.num_classes)
+        self.input_shape = _whole_numbers(self.input_shape, "input_shape")
+        if not isinstance(self.value_range, (list, tuple)) or len(self.value_range) != 2:
+            raise CardError(
+                f"model card: value_range must be two numbers [low, high], e.g. [0, 1], got {self.value_range!r}"
+            )
+        try:
+            self.value_range = (float(self.value_range[0]), float(self.value_range[1]))
+        except (TypeError, ValueError):
+            raise CardError(
+                f"model card: value_range must be two numbers [low, high], got {self.value_range!r}"
+            ) from None
+        if not all(math.isfinite(v) for v in self.value_range):
+            raise CardError(f"model card: value_range must be finite, got {list(self.value_range)}")
+        (self.num_classes,) = _whole_numbers([self.num_classes], "num_classes")
+        if self.num_classes > MAX_CLASSES:
+            raise CardError(
+                f"model card: num_classes {self.num_classes:,} is more than dlaudit audits ({MAX_CLASSES:,})"
+            )
+        if math.prod(self.input_shape) > MAX_INPUT_ELEMENTS:
+            raise CardError(
+                f"model card: input_shape {list(self.input_shape)} is {math.prod(self.input_shape):,} values per sample, "
+                f"more than dlaudit audits ({MAX_INPUT_ELEMENTS:,}); check the card"
+            )
+        if self.postprocess is not None and not isinstance(self.postprocess, dict):
+            raise CardError(
+                f'model card: postprocess must be an object such as {{"kind": ...}} or null, got {self.postprocess!r}'
+            )
+        for key in ("arch_kwargs", "training", "metrics"):
+            if not isinstance(getattr(self, key), dict):
+                raise CardError(f"model card: {key} must be an object, got {getattr(self, key)!r}")
         if self.num_classes < 2:
             raise CardError(f"model card: num_classes must be at least 2, got {self.num_classes}")
         if not self.input_shape or any(s < 1 for s in self.input_shape):
@@ -134,9 +177,11 @@ class ModelCard:
     def from_json(cls, path: str | Path) -> ModelCard:
         path = Path(path)
         try:
-            data = json.loads(path.read_text())
+            data = json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError as err:
             raise CardError(f"card file {path} does not exist") from err
+        except RecursionError as err:
+            raise CardError(f"card file {path} is nested too deeply to be a model card") from err
         except (OSError, ValueError) as err:
             raise CardError(f"card file {path} is not valid JSON: {err}") from err
         return cls.from_dict(data, source=str(path))

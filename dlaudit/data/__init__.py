@@ -63,6 +63,27 @@ def load_splits(
         A tabular encoder spec from a model card, so new data is encoded the way
         the model's training data was.
     """
+    try:
+        return _load_splits(spec, data_dir=data_dir, target=target, sensitive=sensitive, seed=seed, encoder=encoder)
+    except DataError:
+        raise
+    except (ValueError, TypeError, KeyError, IndexError, OverflowError, MemoryError, RecursionError, EOFError) as err:
+        # the boundary where untrusted files meet numpy/pandas/torchvision: what they raise is the file's fault, said in one line
+        first = (str(err).strip().splitlines() or [""])[0][:200]
+        raise DataError(
+            f"data {str(spec)!r} could not be read: {type(err).__name__}: {first}; check that it is the file or dataset you meant"
+        ) from err
+
+
+def _load_splits(
+    spec: str | Path,
+    *,
+    data_dir: str | Path | None,
+    target: str | None,
+    sensitive: str | Sequence[str] | None,
+    seed: int,
+    encoder: dict[str, Any] | None,
+) -> Splits:
     sens = _as_list(sensitive)
     name = str(spec).strip()
     key = name.lower()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +16,8 @@ from .core import AuditData, Splits, check_array
 __all__ = ["load_digits", "load_mnist", "load_npz", "images_to_tensor"]
 
 TEST_FRACTION = 0.25
+MAX_CLASSES = 100_000
+"""More classes than this is not a label column (a label of 2**62 would otherwise allocate exabytes)."""
 
 
 def images_to_tensor(x: np.ndarray, *, name: str) -> torch.Tensor:
@@ -46,10 +50,24 @@ def _labels(y: np.ndarray, *, name: str) -> torch.Tensor:
             raise DataError(f"data {name!r}: labels must be integer class indices 0..C-1, got dtype {y.dtype}")
     if len(y) and y.min() < 0:
         raise DataError(f"data {name!r}: labels must be class indices 0..C-1, found {int(y.min())}")
+    if len(y) and y.max() >= MAX_CLASSES:
+        raise DataError(
+            f"data {name!r}: label {int(y.max())} is not a class index; labels must be 0..C-1 with C at most {MAX_CLASSES:,}"
+        )
     return torch.from_numpy(y.astype(np.int64))
 
 
+MIN_SAMPLES = 4
+"""The fewest samples a dataset may have to be split 75/25 into two non-empty parts."""
+
+
 def _split(x: torch.Tensor, y: torch.Tensor, *, name: str, seed: int, class_names: list[str] | None = None) -> Splits:
+    if len(x) != len(y):
+        raise DataError(f"data {name!r}: {len(x)} inputs but {len(y)} labels; give one label per input")
+    if len(y) < MIN_SAMPLES:
+        raise DataError(
+            f"data {name!r} has {len(y)} sample(s); at least {MIN_SAMPLES} are needed to split it 75/25 into training and held-out data"
+        )
     idx = np.arange(len(y))
     counts = np.bincount(y.numpy())
     stratify = y.numpy() if counts[counts > 0].min() >= 2 else None
@@ -132,10 +150,11 @@ def load_npz(path: str | Path, *, seed: int = 0) -> Splits:
     path = Path(path)
     if not path.is_file():
         raise DataError(f"data file {path} does not exist")
+    _check_npz_headers(path)
     try:
         with np.load(path, allow_pickle=False) as npz:
             arrays = {k: npz[k] for k in npz.files}
-    except (OSError, ValueError) as err:
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
         raise DataError(
             f"{path} is not a readable .npz file ({err}); save one with numpy.savez(path, x=..., y=...)"
         ) from err
@@ -158,6 +177,31 @@ def load_npz(path: str | Path, *, seed: int = 0) -> Splits:
             splits.train.modality = splits.test.modality = "tabular"
         return splits
     raise DataError(f"{path} holds arrays {sorted(arrays)}; it needs x and y, or x_train, y_train, x_test and y_test")
+
+
+def _check_npz_headers(path: Path) -> None:
+    """Read each array's header (shape, dtype) without its data: a crafted header must not allocate what the file does not hold."""
+    try:
+        with zipfile.ZipFile(path) as zf:
+            for info in zf.infolist():
+                if not info.filename.endswith(".npy"):
+                    continue
+                with zf.open(info) as fh:
+                    major, _ = np.lib.format.read_magic(fh)
+                    read_header = (
+                        np.lib.format.read_array_header_1_0 if major == 1 else np.lib.format.read_array_header_2_0
+                    )
+                    shape, _, dtype = read_header(fh)
+                declared = math.prod(shape) * dtype.itemsize
+                if declared > info.file_size:
+                    raise DataError(
+                        f"{path}: array {info.filename[:-4]!r} declares shape {shape} ({declared:,} bytes) but the file holds "
+                        f"{info.file_size:,}; the file is truncated or crafted"
+                    )
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as err:
+        raise DataError(
+            f"{path} is not a readable .npz file ({err}); save one with numpy.savez(path, x=..., y=...)"
+        ) from err
 
 
 def _to_inputs(x: np.ndarray, *, name: str) -> torch.Tensor:

@@ -178,9 +178,29 @@ def frame_splits(
 
 
 def _split_frame(frame: pd.DataFrame, target: str, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    if len(frame) < MIN_ROWS:
+        raise DataError(
+            f"the data has {len(frame)} row(s); at least {MIN_ROWS} are needed to split it 75/25 into training and held-out data"
+        )
     counts = frame[target].value_counts()
     stratify = frame[target] if len(counts) > 1 and counts.min() >= 2 else None
     return train_test_split(frame, test_size=TEST_FRACTION, random_state=seed, stratify=stratify)
+
+
+MIN_ROWS = 4
+"""The fewest rows a table may have to be split 75/25 into two non-empty parts."""
+
+
+def _read(path: Path, what: str, **kwargs: Any) -> pd.DataFrame:
+    """``pd.read_csv`` whose failures (bad encoding, malformed rows, an empty file) are one-line DataErrors."""
+    try:
+        return pd.read_csv(path, **kwargs)
+    except UnicodeDecodeError as err:
+        raise DataError(
+            f"{what}: {path} is not UTF-8 text ({err.reason} at byte {err.start}); re-save it as UTF-8"
+        ) from err
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError, OSError) as err:
+        raise DataError(f"{what}: {path} could not be read as a table: {str(err).splitlines()[0][:200]}") from err
 
 
 def load_csv(
@@ -200,10 +220,7 @@ def load_csv(
         raise DataError(f"data file {path} does not exist")
     if not target:
         raise DataError(f"{path.name}: a csv needs --target COLUMN naming the label column")
-    try:
-        frame = pd.read_csv(path, skipinitialspace=True)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
-        raise DataError(f"{path} could not be read as csv: {str(err).splitlines()[0]}") from err
+    frame = _read(path, "csv", skipinitialspace=True)
     if frame.empty:
         raise DataError(f"{path} has no data rows")
     if target not in frame.columns:
@@ -255,8 +272,12 @@ def load_adult(
     frames = []
     for fname in ("adult.data", "adult.test"):
         p = _need(root / fname, "adult")
-        frame = pd.read_csv(p, header=None, names=ADULT_COLUMNS, skipinitialspace=True, na_values="?", comment="|")
+        frame = _read(p, "adult", header=None, names=ADULT_COLUMNS, skipinitialspace=True, na_values="?", comment="|")
         frame = frame.dropna().reset_index(drop=True)
+        if len(frame) < MIN_ROWS:
+            raise DataError(
+                f"adult: {p} has {len(frame)} complete row(s); give the UCI file (at least {MIN_ROWS} rows)"
+            )
         frame["income"] = frame["income"].astype(str).str.rstrip(".")
         frames.append(frame.drop(columns=["fnlwgt", "education"]))
     return frame_splits(
@@ -302,7 +323,9 @@ def load_german(
     Split 75/25, seeded and stratified.
     """
     p = _need(Path(data_dir or ".") / "german.data", "german")
-    frame = pd.read_csv(p, sep=r"\s+", header=None, names=GERMAN_COLUMNS)
+    frame = _read(p, "german", sep=r"\s+", header=None, names=GERMAN_COLUMNS)
+    if not set(frame["credit"].dropna().unique()) <= {1, 2}:
+        raise DataError(f"german: {p} is not UCI's german.data (its last column must be 1 = good or 2 = bad)")
     frame["credit"] = frame["credit"].map({1: "good", 2: "bad"})
     frame["sex"] = np.where(frame["personal_status_sex"].isin(["A92", "A95"]), "female", "male")
     train, test = _split_frame(frame, "credit", seed)
