@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
     from .bundle import ModelBundle
     from .data import AuditData
     from .report.model import Section
+    from .utils import ProgressFn
 
 __all__ = [
     "Analysis",
@@ -136,24 +138,90 @@ def parse_checks(checks: str | Any | None) -> list[str]:
     return sorted(items, key=order.index)
 
 
-def run_analysis(name: str, bundle: ModelBundle, data: AuditData, **params: Any) -> Section:
-    """Run one analysis; an error becomes a skipped or failed section, never an exception."""
+class Cancelled(Exception):
+    """Raised inside an analysis (at its next progress report) when its run was cancelled: timeout or Ctrl-C."""
+
+
+class Stuck(DlauditError):
+    """An analysis passed its timeout and did not stop; nothing else may run beside it on the same model."""
+
+
+def run_analysis(
+    name: str,
+    bundle: ModelBundle,
+    data: AuditData,
+    *,
+    timeout: float | None = None,
+    progress: ProgressFn | None = None,
+    **params: Any,
+) -> Section:
+    """Run one analysis; an error becomes a skipped or failed section, never an exception.
+
+    The analysis runs in a worker thread while this thread waits, so Ctrl-C is
+    answered at once even when a model's forward pass is slow, and ``timeout``
+    (seconds) bounds it: past it the analysis is cancelled at its next progress
+    report and the section fails with the reason. An analysis that does not stop
+    within :data:`GRACE` seconds more raises :class:`Stuck` (the audit then marks the
+    remaining sections as not run: they would share the model with it).
+    """
     from .report.model import Section
-    from .utils import eval_mode
 
     analysis = get_analysis(name)
+    if timeout is not None and not (isinstance(timeout, (int, float)) and timeout > 0):
+        raise ConfigError(f"timeout must be a number of seconds > 0, got {timeout!r}")
     start = time.perf_counter()
+    cancel = threading.Event()
+    outcome: dict[str, Any] = {}
+
+    def checked_progress(stage: str, done: int, total: int) -> None:
+        if cancel.is_set():
+            raise Cancelled(stage)
+        if progress is not None:
+            progress(stage, done, total)
+
+    def work() -> None:
+        from .utils import eval_mode
+
+        try:
+            with eval_mode(bundle.module):  # an audit measures the model as deployed: no dropout, running BN statistics
+                outcome["section"] = analysis.fn(bundle, data, progress=checked_progress, **params)
+        except BaseException as err:  # noqa: BLE001 - handed to the waiting thread, which sorts it out
+            outcome["error"] = err
+
+    worker = threading.Thread(target=work, name=f"dlaudit-{name}", daemon=True)
+    worker.start()
     try:
-        with eval_mode(
-            bundle.module
-        ):  # an audit measures the model as deployed: no dropout, running batch-norm statistics
-            section = analysis.fn(bundle, data, **params)
-    except AnalysisError as err:
+        while worker.is_alive():
+            worker.join(0.1)
+            if timeout is not None and time.perf_counter() - start > timeout:
+                cancel.set()
+                worker.join(GRACE)
+                if worker.is_alive():
+                    raise Stuck(f"the {name} section ran past its timeout of {timeout:g} s and did not stop")
+                outcome = {"error": Cancelled(f"timed out after {timeout:g} s (--timeout)")}
+                break
+    except KeyboardInterrupt:
+        cancel.set()
+        raise
+    err = outcome.get("error")
+    if err is None:
+        section = outcome["section"]
+    elif isinstance(err, Cancelled):
+        section = Section.failed(
+            name, analysis.title, f"timed out after {timeout:g} s (--timeout); the other sections still ran"
+        )
+    elif isinstance(err, AnalysisError):
         section = Section.skipped(name, analysis.title, str(err))
-    except DlauditError as err:
+    elif isinstance(err, DlauditError):
         section = Section.failed(name, analysis.title, str(err))
-    except Exception as err:  # an analysis bug must not abort the whole report
-        log.debug("analysis %s failed", name, exc_info=True)
+    elif isinstance(err, Exception):  # an analysis bug must not abort the whole report
+        log.debug("analysis %s failed", name, exc_info=err)
         section = Section.failed(name, analysis.title, f"{type(err).__name__}: {err}")
+    else:  # KeyboardInterrupt or SystemExit inside the worker
+        raise err
     section.seconds = round(time.perf_counter() - start, 3)
     return section
+
+
+GRACE = 10.0
+"""Seconds a cancelled analysis gets to reach its next progress report and stop."""

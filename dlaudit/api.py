@@ -29,6 +29,7 @@ from .errors import (
     ModelLoadError,
 )
 from .parsing import parse_names, parse_numbers, parse_shape, parse_value_range, split_list
+from .paths import check_paths, method_outputs
 
 if TYPE_CHECKING:
     from .bundle import ModelBundle
@@ -79,6 +80,8 @@ __all__ = [
     "parse_names",
     "parse_numbers",
     "split_list",
+    "check_paths",
+    "method_outputs",
 ]
 
 log = logging.getLogger(__name__)
@@ -89,6 +92,8 @@ def command_line() -> str:
     return "dlaudit " + " ".join(shlex.quote(a) for a in sys.argv[1:])
 
 
+MAX_SEED = 2**32 - 1
+"""Seeds are 0 .. 2**32 - 1 (see :func:`dlaudit.utils.check_seed`)."""
 TRAINABLE = ("cnn", "mlp", "numpy-mlp")
 """The reference architectures ``dlaudit train`` builds."""
 
@@ -392,6 +397,7 @@ def audit(
     params: dict[str, dict[str, Any]] | None = None,
     title: str | None = None,
     command: str | None = None,
+    timeout: float | None = None,
     **data_kwargs: Any,
 ) -> Report:
     """Audit a model: run each check and gather the sections into a :class:`Report`.
@@ -420,6 +426,9 @@ def audit(
         Per-check keyword arguments, e.g. ``{"robustness": {"eps": [0.1]}}``.
     title, command
         The report's title and the command line recorded in its provenance.
+    timeout
+        Seconds each section may take; one past it is reported as failed with the
+        reason, and the rest still run (see :func:`dlaudit.analysis.run_analysis`).
     data_kwargs
         Passed to :func:`load_data` (``data_dir``, ``target``, ``sensitive``...).
 
@@ -441,8 +450,8 @@ def audit(
     import torch
 
     from ._alloc import malloc_tuning_state
-    from .analysis import run_analysis
-    from .report.model import GateResult, Report
+    from .analysis import Stuck, get_analysis, run_analysis
+    from .report.model import GateResult, Report, Section
     from .utils import resolve_device, seed_everything
 
     tune_malloc()
@@ -464,14 +473,29 @@ def audit(
     report.card = bundle.card.to_dict()
     started = dt.datetime.now(dt.timezone.utc)
     clock = time.perf_counter()
+    stuck = ""
     for name in wanted:
         seed_everything(seed)
         log.info("running %s", name)
         if progress is not None:
             progress(f"check:{name}", 0, 1)
-        section = run_analysis(
-            name, bundle, audit_data, seed=seed, fast=fast, progress=progress, **params.get(name, {})
-        )
+        if stuck:
+            section = Section.failed(name, get_analysis(name).title, f"not run: {stuck}, and it would share the model")
+        else:
+            try:
+                section = run_analysis(
+                    name,
+                    bundle,
+                    audit_data,
+                    seed=seed,
+                    fast=fast,
+                    progress=progress,
+                    timeout=timeout,
+                    **params.get(name, {}),
+                )
+            except Stuck as err:
+                stuck = str(err)
+                section = Section.failed(name, get_analysis(name).title, f"{err}; it was abandoned")
         if bad:
             section.add_finding(
                 "fail",
@@ -519,6 +543,7 @@ def report(
     progress: ProgressFn | None = None,
     trust_pickle: bool = False,
     command: str | None = None,
+    timeout: float | None = None,
     **data_kwargs: Any,
 ) -> Report:
     """What ``dlaudit report`` does: configuration, gates and baseline first, then the audit, then the verdict.
@@ -529,7 +554,8 @@ def report(
     Malformed gates, configuration or baseline fail before any work. A gate on a
     metric that was not computed does not raise: the report records it in
     :attr:`Report.errors` (its files can still be written to look into it).
-    ``card`` holds card fields for a foreign model (see :func:`card_overrides`).
+    ``card`` holds card fields for a foreign model (see :func:`card_overrides`);
+    ``timeout`` bounds each section (seconds).
     """
     from .report.config import load_config
     from .report.gates import parse_gates
@@ -557,6 +583,7 @@ def report(
         progress=progress,
         trust_pickle=trust_pickle,
         command=command,
+        timeout=timeout,
         **data_kwargs,
     )
     for source, group in (("config", cfg.gates), ("fail-on", extra_gates)):
@@ -786,7 +813,7 @@ def mitigate(
     """
     tune_malloc()
     from .data import AuditData, for_card
-    from .fairness.mitigate import mitigate_bundle, output_paths
+    from .fairness.mitigate import mitigate_bundle
 
     bundle = _bundle(model, device=device, trust_pickle=trust_pickle)
     if isinstance(data, AuditData):
@@ -811,7 +838,7 @@ def mitigate(
         progress=progress,
     )
     if output is not None:
-        for name, path in output_paths(str(output), list(result.models)).items():
+        for name, path in method_outputs(str(output), list(result.models)).items():
             save_model(result.models[name], path)
             result.saved[name] = path
     return result

@@ -34,6 +34,7 @@ from .archive import EXPORT, TORCHSCRIPT, UnsafeArchive, audit_archive, guarded_
 from .card import ModelCard
 from .errors import CardError, DlauditError, ModelLoadError
 from .models import build_model
+from .paths import sidecar_paths
 from .utils import atomic_write, batched_logits, eval_mode, resolve_device
 
 __all__ = ["ModelBundle", "save_model", "load_model", "check_output", "register_postprocessor", "CHECKPOINT_FORMAT"]
@@ -453,11 +454,6 @@ def _card_dict(card: ModelCard | dict[str, Any] | str | Path | None) -> dict[str
     if isinstance(card, dict):
         return dict(card)
     raise CardError(f"card must be a ModelCard, a dict or a JSON path, got {type(card).__name__}")
-
-
-def sidecar_paths(path: Path) -> list[Path]:
-    """Where a foreign model's card may lie: ``model.card.json``, then ``model.pt.card.json``."""
-    return [path.with_suffix(".card.json"), path.with_name(path.name + ".card.json")]
 
 
 def _sidecar_dict(path: Path) -> dict[str, Any]:

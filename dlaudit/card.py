@@ -17,6 +17,8 @@ _MODALITIES = ("image", "tabular")
 MAX_INPUT_ELEMENTS = 50_000_000
 """The most values one input sample may have (a 3x4096x4096 image is 50M): a typo in a card must not allocate gigabytes."""
 MAX_CLASSES = 100_000
+DISPLAY_NAME = 40
+"""Characters of a class name shown in a table or figure."""
 
 
 def _whole_numbers(values: Any, what: str) -> tuple[int, ...]:
@@ -144,6 +146,11 @@ class ModelCard:
     def names(self) -> list[str]:
         """Class names, defaulting to ``"0"``, ``"1"``, ..."""
         return self.class_names or [str(i) for i in range(self.num_classes)]
+
+    @property
+    def display_names(self) -> list[str]:
+        """Class names for tables and figures: at most :data:`DISPLAY_NAME` characters (full ones stay in the card)."""
+        return [n if len(n) <= DISPLAY_NAME else n[: DISPLAY_NAME - 1] + "…" for n in self.names]
 
     def to_dict(self) -> dict[str, Any]:
         """Plain Python values only, so checkpoints load with ``weights_only=True``."""

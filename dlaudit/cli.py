@@ -36,6 +36,10 @@ class DlauditGroup(click.Group):
         except api.DlauditError as err:
             click.echo(f"dlaudit: error: {_one_line(str(err))}", err=True)
             sys.exit(err.exit_code)
+        except OSError as err:  # a file that vanished or a disk that filled up mid-run: still one line, exit 2
+            where = f"{err.filename}: " if err.filename else ""
+            click.echo(f"dlaudit: error: {where}{err.strerror or err}; nothing earlier was overwritten", err=True)
+            sys.exit(2)
         except click.exceptions.Abort:
             click.echo("dlaudit: aborted", err=True)
             sys.exit(130)
@@ -110,7 +114,13 @@ data_options = _options(
 """The options every data-reading command shares (DESIGN.md, CLI conventions)."""
 
 run_options = _options(
-    click.option("--seed", type=int, default=0, show_default=True, help="Seed of every random step."),
+    click.option(
+        "--seed",
+        type=click.IntRange(0, api.MAX_SEED),
+        default=0,
+        show_default=True,
+        help=f"Seed of every random step (0 to {api.MAX_SEED}).",
+    ),
     click.option(
         "--device",
         type=click.Choice(["auto", "cpu", "cuda"]),
@@ -149,6 +159,15 @@ def load_bundle(model: str, kw: dict[str, Any]) -> api.ModelBundle:
     return api.load_model(
         model, trust_pickle=kw.pop("trust_pickle", False), device=kw.get("device", "auto"), **overrides
     )
+
+
+def _inputs(model: str | None, kw: dict[str, Any], **more: str | None) -> dict[str, str | None]:
+    """The files a command reads, by option name (for :func:`dlaudit.api.check_paths`)."""
+    data = kw.get("data")
+    out: dict[str, str | None] = {"MODEL": model, "--card": kw.get("card_file")}
+    out["--data"] = data if data and Path(data).suffix.lower() in (".npz", ".csv") else None
+    out.update(more)
+    return out
 
 
 def data_kwargs(kw: dict[str, Any]) -> dict[str, Any]:
@@ -220,6 +239,7 @@ def cli() -> None:
 def train(arch: str, data: str, output: str, json_path: str | None, quiet: bool, **kw: Any) -> None:
     """Train a reference model on a dataset's training split and save it."""
     _setup_logging(quiet)
+    api.check_paths(_inputs(None, {"data": data}), {"-o": output, "--json": json_path})
     bundle = api.train(arch, data, progress=TerminalProgress(quiet), **kw)
     api.save_model(bundle, output)
     m = bundle.card.metrics
@@ -253,6 +273,7 @@ def train(arch: str, data: str, output: str, json_path: str | None, quiet: bool,
 )
 def info(model: str, data: str | None, json_path: str | None, **kw: Any) -> None:
     """Show a model's card and its held-out accuracy."""
+    api.check_paths(_inputs(model, {**kw, "data": data}), {"--json": None if json_path == "-" else json_path})
     out = api.info(load_bundle(model, kw), data, **data_kwargs(kw))
     if json_path == "-":
         click.echo(api.json_text(out))
@@ -347,6 +368,13 @@ def info(model: str, data: str | None, json_path: str | None, **kw: Any) -> None
     default=None,
     help="How much a headline metric may get worse than the baseline (absolute; default 0.02).",
 )
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    metavar="SECONDS",
+    help="Seconds each section may take; one past it fails with the reason and the rest still run.",
+)
 def report(
     model: str,
     output: str | None,
@@ -369,6 +397,10 @@ def report(
         "html": output or str(Path("reports") / f"{Path(model).stem}.html"),
         **{f: kw.pop(f"{f}_path") for f in ("json", "markdown", "junit")},
     }
+    api.check_paths(
+        _inputs(model, kw, **{"--baseline": baseline_path, "--config": config_path}),
+        {"-o": paths["html"], "--json": paths["json"], "--markdown": paths["markdown"], "--junit": paths["junit"]},
+    )
     card = api.card_overrides(**{k: kw.pop(k, None) for k in _MODEL_KEYS})
     rep = api.report(
         model,
@@ -384,6 +416,7 @@ def report(
         device=kw["device"],
         trust_pickle=kw["trust_pickle"],
         progress=TerminalProgress(quiet),
+        timeout=kw["timeout"],
         **data_kwargs(kw),
     )
     for fmt, path in paths.items():
@@ -476,6 +509,7 @@ def demo(output_dir: str, full: bool, retrain: bool, quiet: bool, seed: int, dev
 def attack(model: str, json_path: str | None, no_early_stop: bool, quiet: bool, **kw: Any) -> None:
     """Robust accuracy of MODEL under FGSM and PGD at each budget."""
     _setup_logging(quiet)
+    api.check_paths(_inputs(model, kw), {"--json": json_path})
     bundle = load_bundle(model, kw)
     result = api.attack(
         bundle,
@@ -607,6 +641,7 @@ def fairness(
     """Group fairness of MODEL over sensitive features (fairlearn metrics with bootstrap intervals)."""
     _setup_logging(quiet)
     gates = api.parse_gates(fail_on)
+    api.check_paths(_inputs(model, kw), {"-o": output, "--json": json_path})
     bundle = load_bundle(model, kw)
     rep = api.fairness_report(
         bundle,
@@ -725,6 +760,14 @@ def mitigate(
     _setup_logging(quiet)
     if not sensitive:
         raise click.UsageError("mitigate needs --sensitive COLUMN (one column, e.g. --sensitive sex)")
+    api.check_paths(
+        _inputs(model, kw),
+        {
+            **{f"-o ({m})": p for m, p in api.method_outputs(output, api.split_list(kw["method"])).items()},
+            "--report": report_path,
+            "--json": json_path,
+        },
+    )
     bundle = load_bundle(model, kw)
     result = api.mitigate(
         bundle,
@@ -816,6 +859,15 @@ def explain(
 ) -> None:
     """Explain MODEL's decisions with captum, LIME and SHAP, and measure how far to trust each method."""
     _setup_logging(quiet)
+    out_dir = Path(output_dir) if output_dir else None
+    api.check_paths(
+        _inputs(model, kw),
+        {
+            "-o (explain.html)": out_dir / "explain.html" if out_dir else None,
+            "-o (attributions.npz)": out_dir / "attributions.npz" if out_dir else None,
+            "--json": json_path,
+        },
+    )
     bundle = load_bundle(model, kw)
     result = api.explain_model(
         bundle,

@@ -16,13 +16,20 @@ from .stats import wilson_interval
 __all__ = ["performance", "wilson_interval"]
 
 
+MAX_MATRIX = 30
+"""Up to this many classes the section draws a confusion matrix; above, it lists the top confusions."""
+MAX_CLASS_ROWS = 50
+MAX_CLASS_FINDINGS = 10
+MAX_CONFUSIONS = 20
+
+
 def performance(bundle: ModelBundle, data: AuditData, *, batch_size: int = 512, **_: object) -> Section:
     """Held-out accuracy (with a 95% Wilson interval), macro F1, per-class precision/recall, confusion matrix."""
     logits = bundle.logits(data.x, batch_size=batch_size)
     pred = logits.argmax(dim=1).numpy()
     y = data.y.numpy()
     k = bundle.card.num_classes
-    names = bundle.card.names
+    names = bundle.card.display_names
     correct = int((pred == y).sum())
     n = len(y)
     sec = Section(name="performance", title="Performance", params={"n": n, "data": data.name, "split": data.split})
@@ -46,24 +53,57 @@ def performance(bundle: ModelBundle, data: AuditData, *, batch_size: int = 512, 
     sec.add_metric(
         "performance.mean_confidence", float(probs.max(axis=1).mean()), description="mean top-class probability"
     )
+    shown = labels
+    caption = "Undefined (blank) where a class is never predicted (precision) or absent from the data (recall)."
+    if k > MAX_CLASS_ROWS:  # the classes recognised worst, not thousands of rows
+        shown = sorted((i for i in labels if present[i]), key=lambda i: (recall[i], i))[:MAX_CLASS_ROWS]
+        caption = f"The {len(shown)} of {k} classes with the lowest recall (all classes: the JSON metrics). " + caption
     sec.tables.append(
         Table(
             title="Per-class precision and recall",
             columns=["class", "support", "precision", "recall", "F1"],
             rows=[
                 [names[i], int(support[i]), round_or_none(precision[i]), round_or_none(recall[i]), round_or_none(f1[i])]
-                for i in labels
+                for i in shown
             ],
-            caption="Undefined (blank) where a class is never predicted (precision) or absent from the data (recall).",
+            caption=caption,
         )
     )
-    sec.figures.append(confusion_matrix_figure(confusion_matrix(y, pred, labels=labels), names))
+    if k <= MAX_MATRIX:
+        sec.figures.append(confusion_matrix_figure(confusion_matrix(y, pred, labels=labels), names))
+    else:
+        sec.tables.append(_top_confusions(y, pred, names))
     sec.summary = f"Accuracy {correct / n:.1%} on {n} samples of {data.name} ({data.split} split)."
     worst = [i for i in labels if present[i] and not np.isnan(recall[i]) and recall[i] < 0.8 * (correct / n)]
-    for i in worst:
+    worst.sort(key=lambda i: (recall[i], i))
+    for i in worst[:MAX_CLASS_FINDINGS]:
         sec.add_finding(
             "warning",
             f"class {names[i]!r} is recognised far less often than average (recall {recall[i]:.1%} vs accuracy {correct / n:.1%})",
             check="per-class-recall",
         )
+    if len(worst) > MAX_CLASS_FINDINGS:
+        sec.add_finding(
+            "warning",
+            f"{len(worst) - MAX_CLASS_FINDINGS} more classes are recognised far less often than average (recall under 80% of the accuracy)",
+            check="per-class-recall",
+        )
     return sec
+
+
+def _top_confusions(y: np.ndarray, pred: np.ndarray, names: list[str]) -> Table:
+    """The most frequent (true, predicted) mistakes, counted without a k-by-k matrix."""
+    wrong = y != pred
+    pairs, counts = np.unique(np.stack([y[wrong], pred[wrong]], axis=1), axis=0, return_counts=True)
+    order = np.argsort(-counts, kind="stable")[:MAX_CONFUSIONS]
+    support = np.bincount(y, minlength=len(names))
+    rows = [
+        [names[t], names[p], int(c), round(int(c) / max(int(support[t]), 1), 4)]
+        for (t, p), c in zip(pairs[order], counts[order])
+    ]
+    return Table(
+        "Most frequent confusions",
+        ["true", "predicted", "count", "share of the true class"],
+        rows,
+        caption=f"{len(names)} classes are too many for a confusion matrix; the {len(rows)} most frequent mistakes instead.",
+    )

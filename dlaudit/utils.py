@@ -46,8 +46,20 @@ def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
     return torch.device(name)
 
 
+MAX_SEED = 2**32 - 1
+"""Seeds are 0 .. 2**32 - 1: what NumPy, torch and Python all accept."""
+
+
+def check_seed(seed: object) -> int:
+    """``seed`` as an int in 0 .. :data:`MAX_SEED`, or a :class:`ConfigError`."""
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
+        raise ConfigError(f"seed must be a whole number from 0 to {MAX_SEED}, got {seed!r}")
+    return seed
+
+
 def seed_everything(seed: int) -> torch.Generator:
     """Seed Python, NumPy and torch; return a CPU generator seeded the same."""
+    check_seed(seed)
     random.seed(seed)
     np.random.seed(seed % (2**32))
     torch.manual_seed(seed)
@@ -115,11 +127,17 @@ def eval_mode(module: nn.Module) -> Iterator[nn.Module]:
 def atomic_write(path: str | Path, mode: str = "wb") -> Iterator:
     """Write to a temporary file beside ``path``, then rename over it.
 
-    A crash never leaves a half-written file over an earlier one.
+    A crash never leaves a half-written file over an earlier one. When ``path`` is
+    a symbolic link, the file it points to is replaced and the link stays. The
+    temporary file is named ``.<name>.<pid>.<random>.tmp``; one left by a process
+    that was killed (``kill -9``) is removed by the next write to the same path.
     """
     path = Path(path)
+    if path.is_symlink():
+        path = path.resolve(strict=False)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    _remove_stale_temps(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=path.parent)
     umask = os.umask(0)
     os.umask(umask)
     os.chmod(tmp, path.stat().st_mode & 0o7777 if path.exists() else 0o666 & ~umask)
@@ -133,3 +151,29 @@ def atomic_write(path: str | Path, mode: str = "wb") -> Iterator:
         if not done:  # whatever went wrong (even Ctrl-C), the earlier file stays and no temp file is left
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
+
+
+def _remove_stale_temps(path: Path) -> None:
+    """Delete ``.<name>.<pid>.*.tmp`` beside ``path`` whose writing process no longer exists."""
+    prefix = f".{path.name}."
+    with contextlib.suppress(OSError):
+        for entry in path.parent.iterdir():
+            name = entry.name
+            if not (name.startswith(prefix) and name.endswith(".tmp")):
+                continue
+            pid = name[len(prefix) :].split(".", 1)[0]
+            if pid.isdigit() and not _alive(int(pid)):
+                with contextlib.suppress(OSError):
+                    entry.unlink()
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # e.g. another user's process: alive, not ours to judge
+        return True
+    return True

@@ -261,7 +261,7 @@ def _add_figures(
 def build_section(
     exp: Explanation, bundle: ModelBundle, data: AuditData, ctx: ExplainContext, run: Run, params: dict[str, Any]
 ) -> Section:
-    names = bundle.card.names
+    names = bundle.card.display_names
     sec = Section(name="explain", title="Explanations", params=params)
     for note in params["notes"]:
         sec.add_finding("info", note, check="explain-samples")

@@ -20,7 +20,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -47,7 +46,6 @@ __all__ = [
     "mitigate_bundle",
     "reweigh_bundle",
     "evaluate_models",
-    "output_paths",
 ]
 
 log = logging.getLogger(__name__)
@@ -386,11 +384,3 @@ def mitigate_bundle(
     for row in rows[1:]:
         _with_mitigation_card(models[row["model"]], bundle, info[row["model"]], row["accuracy"])
     return MitigationResult(names[0], bundle, models, rows, splits.test.name, len(splits.test), info)
-
-
-def output_paths(output: str, methods: Sequence[str]) -> dict[str, str]:
-    """Where each mitigated model is written: ``output`` itself for one method, else ``<stem>-<method><suffix>``."""
-    path = Path(output)
-    if len(methods) == 1:
-        return {methods[0]: str(path)}
-    return {m: str(path.with_name(f"{path.stem}-{m}{path.suffix or '.pt'}")) for m in methods}

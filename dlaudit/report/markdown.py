@@ -42,9 +42,16 @@ _ESCAPE = {
 }
 
 
+_AUTOLINKS = (("://", "&#58;//"), ("www.", "www&#46;"), ("@", "&#64;"))
+"""GitHub turns bare URLs, www. names and e-mail addresses into links without any markup; these break them."""
+
+
 def text(value: object) -> str:
-    """User text made inert: no markup, links, emphasis or table breaks; one line."""
-    return "".join(_ESCAPE.get(ch, ch) for ch in " ".join(str(value).split()))
+    """User text made inert: no markup, links (bracketed or bare), emphasis or table breaks; one line."""
+    out = "".join(_ESCAPE.get(ch, ch) for ch in " ".join(str(value).split()))
+    for needle, inert in _AUTOLINKS:
+        out = out.replace(needle, inert)
+    return out
 
 
 def code(value: object) -> str:

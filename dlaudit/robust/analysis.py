@@ -444,7 +444,7 @@ def _examples(
         y[idx],
         clean_pred[idx],
         out.pred,
-        bundle.card.names,
+        bundle.card.display_names,
         eps=e,
         attack=f"PGD-{s.steps} L-inf",
         value_range=bundle.card.value_range,

@@ -6,7 +6,8 @@ import pytest
 
 import dlaudit
 from dlaudit.errors import ConfigError, DataError
-from dlaudit.fairness.mitigate import mitigate_bundle, output_paths
+from dlaudit.fairness.mitigate import mitigate_bundle
+from dlaudit.paths import method_outputs as output_paths
 
 
 def test_reweigh_and_threshold_cut_the_injected_disparity(credit_mlp, credit_splits, tmp_path):
