@@ -485,6 +485,9 @@ def _foreign_card(path: Path, card: Any, module: nn.Module) -> ModelCard:
             "or pass --input-shape/--num-classes"
         )
     if fields.get("num_classes") is None:
+        ModelCard.from_dict(
+            {**fields, "num_classes": len(fields.get("class_names") or []) or 2}, source=f"card of {path}"
+        )  # check the card before running the model on it
         fields["num_classes"] = _infer_num_classes(path, module, tuple(fields["input_shape"]))
     return ModelCard.from_dict(fields, source=f"card of {path}")
 

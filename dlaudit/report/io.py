@@ -91,5 +91,7 @@ def load_report(path: str | Path) -> Report:
         raise DlauditError(
             f"{path} is not JSON ({err}); give the JSON report written with --json, not the HTML one"
         ) from err
-    except (ValueError, KeyError, TypeError) as err:
-        raise DlauditError(f"{path} is not a dlaudit JSON report ({err}); write one with --json") from err
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as err:
+        raise DlauditError(
+            f"baseline/report {path} is not a dlaudit JSON report ({type(err).__name__}: {str(err)[:150]}); write one with --json"
+        ) from err
