@@ -296,12 +296,12 @@ def _run(
     n = len(x)
     out_x = x0.clone()
     out_ok = torch.zeros(n, dtype=torch.bool, device=x.device)
-    out_loss = torch.full((n,), -math.inf, device=x.device)
     lower = upper = None
     if s.norm == "linf":
         lower, upper = (x - s.eps).clamp_(s.lo, s.hi), (x + s.eps).clamp_(s.lo, s.hi)
 
     logits, loss, grad = _value_and_grad(module, x0, y, target, loss_fn)
+    out_loss = torch.full((n,), -math.inf, device=x.device, dtype=loss.dtype)
     state: dict[str, torch.Tensor | None] = {
         "x": x, "y": y, "t": target, "st": success_target, "lower": lower, "upper": upper,
         "cur": x0, "prev": x0, "grad": grad,
@@ -510,7 +510,7 @@ def _apgd(
     x_adv = x.clone()
     if s.eps == 0:
         return x_adv, success
-    best = torch.full((len(x),), -math.inf, device=x.device)
+    best = torch.full((len(x),), -math.inf, device=x.device, dtype=clean.dtype)
     if targeted and targets is None:
         ranked = _top_targets(clean, y, min(n_target_classes, k - 1))
         runs = [(rank + 1, ranked[:, rank]) for rank in range(ranked.shape[1])]
