@@ -195,7 +195,7 @@ def _check_settings(
     _check_int("steps", steps, 1)
     _check_int("restarts", restarts, 1)
     _check_int("n_target_classes", n_target_classes, 1)
-    _check_fraction("rho", rho, "the share of iterations with rising loss below which the step is halved")
+    _check_fraction("rho", rho, "the share of rising-loss iterations at or below which the step is halved")
     _check_fraction("momentum", momentum, "the weight of the new step against the last one")
     try:
         lo, hi = (float(v) for v in value_range)

@@ -301,7 +301,7 @@ def test_apgd_invariants(case: dict) -> None:
         ({"restarts": 0}, "restarts must be an integer of at least 1, got 0"),
         ({"n_target_classes": 0}, "n_target_classes must be an integer of at least 1, got 0"),
         ({"eps": -0.1}, "eps (the attack budget) must be a number >= 0, got -0.1"),
-        ({"rho": 1.5}, "rho (the share of iterations with rising loss below which the step is halved) must be a number in [0, 1], got 1.5"),
+        ({"rho": 1.5}, "rho (the share of rising-loss iterations at or below which the step is halved) must be a number in [0, 1], got 1.5"),
         ({"momentum": -1}, "momentum (the weight of the new step against the last one) must be a number in [0, 1], got -1"),
         ({"value_range": (1.0, 0.0)}, "value_range must be (low, high) with low < high, got (1.0, 0.0)"),
         ({"targets": torch.zeros(4, dtype=torch.long)}, "targets were given but targeted=False; pass targeted=True to attack towards them"),
@@ -336,7 +336,7 @@ def test_empty_batch() -> None:
 def test_runs_on_cuda(digits_cnn: dlaudit.ModelBundle, digits_splits) -> None:
     x, y = digits_splits.test.x[:64], digits_splits.test.y[:64]
     model = digits_cnn.module
-    cpu_adv, cpu_ok = apgd(model, x, y, eps=0.1, steps=20)
+    _cpu_adv, cpu_ok = apgd(model, x, y, eps=0.1, steps=20)
     model.cuda()
     try:
         adv, ok = apgd(model, x.cuda(), y.cuda(), eps=0.1, steps=20)

@@ -12,7 +12,7 @@ from torch import nn
 
 import dlaudit
 from dlaudit.errors import ConfigError
-from dlaudit.robust.autoattack import FAST_ATTACKS, FAST_STEPS, FAST_TARGETS, STANDARD_ATTACKS, _verified, autoattack
+from dlaudit.robust.autoattack import FAST_ATTACKS, FAST_STEPS, FAST_TARGETS, STANDARD_ATTACKS, AutoAttackResult, _verified, autoattack
 
 from robust_models import LinearMargin
 
@@ -28,7 +28,7 @@ def batch(digits_splits) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 @pytest.fixture(scope="module")
-def standard(digits_cnn: dlaudit.ModelBundle, batch) -> dlaudit.robust.autoattack.AutoAttackResult:
+def standard(digits_cnn: dlaudit.ModelBundle, batch) -> AutoAttackResult:
     x, y = batch
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -39,7 +39,7 @@ def standard(digits_cnn: dlaudit.ModelBundle, batch) -> dlaudit.robust.autoattac
 
 
 def test_every_sample_is_accounted_for(standard, batch) -> None:
-    x, y = batch
+    y = batch[1]
     r = standard
     assert r.attacks == STANDARD_ATTACKS
     assert torch.equal(r.robust, r.breaker < 0)
