@@ -1,0 +1,369 @@
+"""AutoAttack: the standard ensemble of parameter-free attacks, worst case per sample.
+
+Croce and Hein 2020, "Reliable evaluation of adversarial robustness with an ensemble
+of diverse parameter-free attacks", ICML, https://arxiv.org/abs/2003.01690. The
+robust accuracy the field accepts: a sample counts as robust only if none of
+
+1. APGD-CE (APGD on the cross-entropy, 100 iterations, 1 restart),
+2. APGD-T (APGD on the targeted DLR loss, 100 iterations, 9 target classes, 1 restart each),
+3. FAB-T (targeted FAB, 100 iterations, 9 target classes, 1 restart each),
+4. Square (the black-box Square attack, 5000 queries, ``p_init = 0.8``)
+
+fools it, run in that order, each only on the samples still robust (as the official
+``run_standard_evaluation``). Samples misclassified without attack count as broken and
+are not attacked. Every adversarial input an attack reports is checked with a forward
+pass (label, budget and value range) before it counts.
+
+``version="fast"`` is a CI-sized subset: APGD-CE and APGD-T with :data:`FAST_STEPS`
+iterations and :data:`FAST_TARGETS` target classes: 100 APGD iterations per robust
+sample instead of 1,000, and no FAB-T (900 more) or Square (5,000 queries). It reads
+as an upper bound on the standard robust accuracy, not a replacement for it: report
+the standard version.
+
+Random starts are drawn per sample from its global index, so the numbers are the same
+for any batch size and the same seed gives the same result. (What the attacks cannot
+control is the model's own rounding: CPU conv and matmul kernels give logits that differ
+by ~1e-6 between batch sizes. That can move a sample's highest-loss point; in the
+tests it never changed which samples are broken, but a sample balanced on a decision
+boundary to that precision could in principle flip.) FAB-T and Square come from
+:mod:`dlaudit.robust.fab` and :mod:`dlaudit.robust.square`; where those modules are not
+installed the ensemble runs without them, records them in ``skipped`` and logs a warning
+(the result's ``complete`` is then False).
+"""
+from __future__ import annotations
+
+import importlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..bundle import ModelBundle
+from ..errors import ConfigError
+from ..utils import ProgressFn, model_state
+from .apgd import NORMS, apgd
+from .attacks import budget_problem, check_eps, check_inputs, count_classes, resolve_model
+from .batching import choose_batch_size
+
+__all__ = [
+    "FAST_ATTACKS",
+    "FAST_STEPS",
+    "FAST_TARGETS",
+    "STANDARD_ATTACKS",
+    "VERSIONS",
+    "AutoAttackResult",
+    "autoattack",
+]
+
+log = logging.getLogger(__name__)
+
+VERSIONS = ("standard", "fast")
+STANDARD_ATTACKS = ("apgd-ce", "apgd-t", "fab-t", "square")
+FAST_ATTACKS = ("apgd-ce", "apgd-t")
+STANDARD_STEPS = 100
+STANDARD_TARGETS = 9
+SQUARE_QUERIES = 5000
+SQUARE_P_INIT = 0.8
+FAST_STEPS = 25
+"""APGD iterations of the fast version (a quarter of the standard 100)."""
+FAST_TARGETS = 3
+"""APGD-T target classes of the fast version (the three most likely wrong classes)."""
+_TOLERANCE = 1e-5
+"""Slack of the budget check on reported adversarial inputs, relative to max(1, eps)."""
+
+BatchAttack = Callable[[nn.Module, torch.Tensor, torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
+"""``attack(module, x, y, index) -> (x_adv, success)`` on one batch."""
+
+
+@dataclass(frozen=True)
+class AutoAttackResult:
+    """What :func:`autoattack` found, on the CPU except ``x_adv`` (on the inputs' device).
+
+    Attributes
+    ----------
+    eps, norm, version, seed
+        The settings it ran with.
+    attacks
+        The ensemble's attacks in the order they ran (skipped ones included).
+    clean_correct
+        ``(N,)`` bool: classified correctly without attack.
+    robust
+        ``(N,)`` bool: classified correctly under every attack that ran.
+    breaker
+        ``(N,)`` int: ``-1`` robust, ``0`` misclassified without attack, ``j >= 1`` first
+        broken by ``attacks[j - 1]`` (see :attr:`broken_by`).
+    counts
+        Samples each attack broke (that no earlier attack had).
+    seconds
+        Wall-clock seconds of each attack that ran (checks included).
+    skipped
+        Attack name -> why it did not run.
+    rejected
+        Attack name -> reported adversarial inputs that failed the check (should be empty).
+    x_adv
+        ``(N, ...)`` the first fooling input found per sample (the clean input elsewhere),
+        when asked for with ``return_adv=True``.
+    batch_size
+        Inputs per batch.
+    """
+
+    eps: float
+    norm: str
+    version: str
+    seed: int
+    attacks: tuple[str, ...]
+    clean_correct: torch.Tensor = field(repr=False)
+    robust: torch.Tensor = field(repr=False)
+    breaker: torch.Tensor = field(repr=False)
+    counts: dict[str, int]
+    seconds: dict[str, float]
+    skipped: dict[str, str]
+    rejected: dict[str, int]
+    x_adv: torch.Tensor | None = field(default=None, repr=False)
+    batch_size: int = 0
+
+    @property
+    def n(self) -> int:
+        return len(self.robust)
+
+    @property
+    def clean_accuracy(self) -> float:
+        return int(self.clean_correct.sum()) / self.n if self.n else float("nan")
+
+    @property
+    def robust_accuracy(self) -> float:
+        """Share of samples no attack fooled (and classified correctly without attack)."""
+        return int(self.robust.sum()) / self.n if self.n else float("nan")
+
+    @property
+    def complete(self) -> bool:
+        """Every attack of the ensemble ran (nothing skipped)."""
+        return not self.skipped
+
+    @property
+    def broken_by(self) -> list[str | None]:
+        """Per sample: ``"clean"`` (misclassified without attack), the first attack that fooled it, or None (robust)."""
+        stages = ("clean", *self.attacks)
+        return [None if b < 0 else stages[b] for b in self.breaker.tolist()]
+
+    def accuracy_after(self) -> dict[str, float]:
+        """Robust accuracy after each stage in order (``clean``, then each attack that ran), as pyautoattack logs it."""
+        out = {"clean": self.clean_accuracy}
+        for j, name in enumerate(self.attacks, start=1):
+            if name not in self.skipped and self.n:
+                out[name] = int(((self.breaker < 0) | (self.breaker > j)).sum()) / self.n
+        return out
+
+    @property
+    def metric_name(self) -> str:
+        """The report's metric name, e.g. ``robustness.autoattack_linf.acc@0.3`` (``autoattack_fast_...`` for the fast version)."""
+        stem = "autoattack" if self.version == "standard" else f"autoattack_{self.version}"
+        return f"robustness.{stem}_{self.norm}.acc@{self.eps:g}"
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready summary (no per-sample tensors)."""
+        return {
+            "metrics": {self.metric_name: self.robust_accuracy},
+            "eps": self.eps, "norm": self.norm, "version": self.version, "seed": self.seed, "n": self.n,
+            "clean_accuracy": self.clean_accuracy, "robust_accuracy": self.robust_accuracy,
+            "attacks": list(self.attacks), "accuracy_after": self.accuracy_after(), "counts": dict(self.counts),
+            "seconds": {k: round(v, 3) for k, v in self.seconds.items()}, "skipped": dict(self.skipped),
+            "rejected": dict(self.rejected), "complete": self.complete, "batch_size": self.batch_size,
+        }  # fmt: skip
+
+
+# -- the ensemble -----------------------------------------------------------------------------
+
+
+def _optional(module_name: str, attr: str) -> tuple[Callable[..., Any] | None, str | None]:
+    """``(function, None)``, or ``(None, why)`` where the module is not there."""
+    try:
+        mod = importlib.import_module(module_name)
+    except ModuleNotFoundError as err:
+        if err.name != module_name:
+            raise
+        return None, f"{module_name} is not part of this dlaudit installation"
+    return getattr(mod, attr), None
+
+
+def _plan(version: str, *, eps: float, norm: str, value_range: tuple[float, float], seed: int, num_classes: int) -> list[tuple[str, BatchAttack | None, str | None]]:
+    """``(name, attack or None, why skipped)`` for each attack of the version, in order."""
+    steps, targets = (STANDARD_STEPS, STANDARD_TARGETS) if version == "standard" else (FAST_STEPS, FAST_TARGETS)
+    n_targets = min(targets, num_classes - 1)
+    common = {"eps": eps, "norm": norm, "value_range": value_range, "seed": seed}
+
+    def apgd_ce(m: nn.Module, x: torch.Tensor, y: torch.Tensor, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return apgd(m, x, y, loss="ce", steps=steps, restarts=1, index=idx, **common)
+
+    def apgd_t(m: nn.Module, x: torch.Tensor, y: torch.Tensor, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return apgd(m, x, y, loss="dlr", targeted=True, n_target_classes=n_targets, steps=steps, restarts=1, index=idx, **common)
+
+    plan: list[tuple[str, BatchAttack | None, str | None]] = [("apgd-ce", apgd_ce, None)]
+    if num_classes >= 4:
+        plan.append(("apgd-t", apgd_t, None))
+    else:
+        plan.append(("apgd-t", None, f"the targeted DLR loss needs at least 4 classes; the model has {num_classes}"))
+    if version == "fast":
+        return plan
+    fab, why_fab = _optional("dlaudit.robust.fab", "fab")
+    square, why_square = _optional("dlaudit.robust.square", "square")
+
+    def fab_t(m: nn.Module, x: torch.Tensor, y: torch.Tensor, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return fab(m, x, y, targeted=True, n_target_classes=n_targets, steps=STANDARD_STEPS, restarts=1, index=idx, **common)  # type: ignore[misc]
+
+    def square_attack(m: nn.Module, x: torch.Tensor, y: torch.Tensor, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return square(m, x, y, queries=SQUARE_QUERIES, p_init=SQUARE_P_INIT, index=idx, **common)  # type: ignore[misc]
+
+    plan.append(("fab-t", fab_t if fab is not None else None, why_fab))
+    plan.append(("square", square_attack if square is not None else None, why_square))
+    return plan
+
+
+def _verified(
+    module: nn.Module, x: torch.Tensor, y: torch.Tensor, adv: torch.Tensor, claimed: torch.Tensor, *, eps: float, norm: str, value_range: tuple[float, float]
+) -> torch.Tensor:
+    """Which claimed successes really are: misclassified, within ``eps`` and inside the value range."""
+    lo, hi = value_range
+    tol = _TOLERANCE * max(1.0, eps)
+    delta = (adv - x).flatten(1)
+    size = delta.abs().amax(dim=1) if norm == "linf" else delta.norm(dim=1)
+    flat = adv.flatten(1)
+    inside = (size <= eps + tol) & (flat.amin(dim=1) >= lo - tol) & (flat.amax(dim=1) <= hi + tol)
+    with torch.no_grad():
+        fooled = module(adv).argmax(dim=1) != y
+    return claimed & fooled & inside
+
+
+def autoattack(
+    model: nn.Module | ModelBundle,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    eps: float,
+    norm: str = "linf",
+    version: str = "standard",
+    value_range: tuple[float, float] | None = None,
+    seed: int = 0,
+    batch_size: int | None = None,
+    device: str | torch.device | None = None,
+    progress: ProgressFn | None = None,
+    return_adv: bool = False,
+) -> AutoAttackResult:
+    """Robust accuracy under AutoAttack: APGD-CE, APGD-T, FAB-T and Square, worst case per sample.
+
+    Croce and Hein 2020, https://arxiv.org/abs/2003.01690. Distance: L-inf or L2.
+
+    Parameters
+    ----------
+    model
+        ``nn.Module`` returning logits ``(N, classes)``, or a :class:`~dlaudit.ModelBundle`
+        (its card gives the value range and the device). Left as found.
+    x
+        Inputs ``(N, ...)`` in the value range.
+    y
+        True labels ``(N,)``.
+    eps
+        Budget in input units, ``>= 0``.
+    norm
+        ``"linf"`` or ``"l2"``.
+    version
+        ``"standard"`` (the four attacks with the official settings) or ``"fast"``
+        (APGD-CE and APGD-T, :data:`FAST_STEPS` iterations, :data:`FAST_TARGETS` targets;
+        for CI, an upper bound on the standard figure).
+    value_range
+        ``(low, high)`` of valid inputs; default the card's, or ``(0, 1)`` for a module.
+    seed
+        Seeds every attack's randomness, drawn per sample: any batch size gives the same numbers.
+    batch_size
+        Inputs per batch; None picks it by a throughput probe
+        (:func:`~dlaudit.robust.batching.choose_batch_size`).
+    device
+        Where to run; default the bundle's or the module's.
+    progress
+        ``progress(stage, done, total)`` after each batch, stage ``autoattack:<attack>``.
+    return_adv
+        Keep the adversarial inputs in the result.
+
+    Returns
+    -------
+    AutoAttackResult
+        Per-sample robust flags, which attack broke each sample, per-attack counts and
+        seconds, what was skipped and why.
+
+    Examples
+    --------
+    >>> result = autoattack(bundle, x, y, eps=0.3)  # doctest: +SKIP
+    >>> result.robust_accuracy, result.counts  # doctest: +SKIP
+    """
+    if norm not in NORMS:
+        raise ConfigError(f"unknown norm {norm!r} for AutoAttack; choose from: {', '.join(NORMS)}")
+    if version not in VERSIONS:
+        raise ConfigError(f"unknown AutoAttack version {version!r}; choose from: {', '.join(VERSIONS)}")
+    check_eps(eps)
+    if isinstance(eps, torch.Tensor):
+        raise ConfigError("AutoAttack takes one eps (a number), not a tensor")
+    if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1):
+        raise ConfigError(f"batch_size must be an integer of at least 1, got {batch_size!r}")
+    module, vr, dev, known = resolve_model(model, value_range, device)
+    y = check_inputs(x, y, vr)
+    eps = float(eps)
+    n = len(x)
+    names = STANDARD_ATTACKS if version == "standard" else FAST_ATTACKS
+    if n == 0:
+        empty = torch.zeros(0, dtype=torch.bool)
+        return AutoAttackResult(eps, norm, version, seed, names, empty, empty.clone(), torch.zeros(0, dtype=torch.long), {}, {}, {}, {}, x.clone() if return_adv else None, 0)
+    if (why := budget_problem(eps, norm, vr, tuple(x.shape[1:]))) is not None:
+        log.warning("AutoAttack at eps %g: %s", eps, why)
+    with model_state(module, train=False, grad=False):
+        k = count_classes(module, x, y, dev, known)
+        bs = batch_size or choose_batch_size(module, x, dev)
+        plan = _plan(version, eps=eps, norm=norm, value_range=vr, seed=seed, num_classes=k)
+        clean_ok = _clean_correct(module, x, y, dev, bs)
+        robust = clean_ok.clone()
+        breaker = torch.where(clean_ok, -1, 0).long()
+        x_adv = x.detach().clone() if return_adv else None
+        counts: dict[str, int] = {}
+        seconds: dict[str, float] = {}
+        skipped: dict[str, str] = {}
+        rejected: dict[str, int] = {}
+        for j, (name, attack, why_not) in enumerate(plan, start=1):
+            if attack is None:
+                skipped[name] = why_not or "not available"
+                log.warning("AutoAttack: %s skipped (%s); the robust accuracy is an upper bound on the full ensemble's", name, skipped[name])
+                continue
+            start = time.perf_counter()
+            todo = robust.nonzero().flatten()
+            broke = bad = 0
+            for s in range(0, len(todo), bs):
+                idx = todo[s : s + bs]
+                xb, yb = x[idx].to(dev), y[idx].to(dev)
+                adv, claimed = attack(module, xb, yb, idx)
+                ok = _verified(module, xb, yb, adv, claimed.to(dev), eps=eps, norm=norm, value_range=vr).cpu()
+                bad += int(claimed.cpu().sum()) - int(ok.sum())
+                hit = idx[ok]
+                robust[hit] = False
+                breaker[hit] = j
+                broke += len(hit)
+                if x_adv is not None:
+                    x_adv[hit] = adv[ok.to(adv.device)].to(x_adv.device, x_adv.dtype)
+                if progress is not None:
+                    progress(f"autoattack:{name}", min(s + bs, len(todo)), len(todo))
+            seconds[name] = time.perf_counter() - start
+            counts[name] = broke
+            if bad:
+                rejected[name] = bad
+                log.warning("AutoAttack: %s reported %d adversarial input(s) that are not (misclassified, within eps %g, in range); not counted", name, bad, eps)
+            log.info("AutoAttack %s: broke %d of %d, robust accuracy %.4f (%.1f s)", name, broke, len(todo), int(robust.sum()) / n, seconds[name])
+    return AutoAttackResult(eps, norm, version, seed, tuple(p[0] for p in plan), clean_ok, robust, breaker, counts, seconds, skipped, rejected, x_adv, bs)
+
+
+def _clean_correct(module: nn.Module, x: torch.Tensor, y: torch.Tensor, device: torch.device, bs: int) -> torch.Tensor:
+    out = []
+    with torch.no_grad():
+        for s in range(0, len(x), bs):
+            out.append(module(x[s : s + bs].to(device)).argmax(dim=1).cpu() == y[s : s + bs].cpu())
+    return torch.cat(out)
