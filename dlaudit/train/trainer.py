@@ -31,6 +31,12 @@ __all__ = ["TrainConfig", "LossFn", "weighted_cross_entropy", "fit", "train", "e
 log = logging.getLogger(__name__)
 
 LossFn = Callable[[nn.Module, torch.Tensor, torch.Tensor, "torch.Tensor | None"], torch.Tensor]
+"""``loss_fn(module, x, y, weight) -> scalar loss`` for one batch (``weight`` per sample, or None).
+
+A loss whose behaviour follows a schedule (e.g. IBP training's ramped budget) may
+define ``on_epoch(epoch, epochs)``: :func:`fit` calls it at the start of every
+epoch with the 0-based epoch index and the number of epochs.
+"""
 
 OPTIMIZERS = ("adam", "sgd")
 
@@ -93,6 +99,8 @@ def fit(
 
     Batches are drawn by a permutation from a generator seeded by ``config.seed``,
     so the same seed gives the same model (on the same device and torch build).
+    When ``loss_fn`` has an ``on_epoch(epoch, epochs)`` method it is called at the
+    start of every epoch (0-based ``epoch``), for losses with a schedule.
     """
     dev = resolve_device(device)
     x, y = data.x.to(dev), data.y.to(dev)
@@ -106,7 +114,10 @@ def fit(
         opt = torch.optim.SGD(params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
     history = []
     n = len(data)
+    on_epoch = getattr(loss_fn, "on_epoch", None)
     for epoch in range(config.epochs):
+        if on_epoch is not None:
+            on_epoch(epoch, config.epochs)
         order = torch.randperm(n, generator=gen).to(dev)
         total = 0.0
         for start in range(0, n, config.batch_size):
