@@ -27,6 +27,7 @@ Usage::
 
 Quote the ratios, and only from a quiet machine: the output notes threads and load average.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -76,7 +77,9 @@ class _OfficialLog(logging.Handler):
             self.after[m.group(1).lower()] = (float(m.group(2)) / 100, float(m.group(3)))
 
 
-def official(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, bs: int, attacks: list[str] | None) -> dict[str, Any]:
+def official(
+    model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, bs: int, attacks: list[str] | None
+) -> dict[str, Any]:
     """pyautoattack's standard evaluation (or a custom one with ``attacks``, AutoAttack's standard settings)."""
     from pyautoattack import AutoAttack
 
@@ -107,7 +110,13 @@ def ours(bundle: Any, x: torch.Tensor, y: torch.Tensor, eps: float, bs: int | No
 
     start = time.perf_counter()
     r = autoattack(bundle, x, y, eps=eps, norm="linf", version="standard", seed=0, batch_size=bs)
-    return {"robust": r.robust, "seconds": dict(r.seconds), "total": time.perf_counter() - start, "skipped": dict(r.skipped), "batch": r.batch_size}
+    return {
+        "robust": r.robust,
+        "seconds": dict(r.seconds),
+        "total": time.perf_counter() - start,
+        "skipped": dict(r.skipped),
+        "batch": r.batch_size,
+    }
 
 
 def medians(runs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -124,14 +133,25 @@ def compare(label: str, bundle: Any, x: torch.Tensor, y: torch.Tensor, eps: floa
     aa = medians([official(model, x, y, eps, args.batch, None) for _ in range(args.repeat)])
     rows = [("pyautoattack standard", aa)]
     if dl["skipped"]:
-        rows.append((f"pyautoattack, only {'+'.join(ran)}", medians([official(model, x, y, eps, args.batch, ran) for _ in range(args.repeat)])))
+        rows.append(
+            (
+                f"pyautoattack, only {'+'.join(ran)}",
+                medians([official(model, x, y, eps, args.batch, ran) for _ in range(args.repeat)]),
+            )
+        )
     n = len(y)
     acc_dl = float(dl["robust"].float().mean())
-    print(f"\n## {label}, L-inf eps {eps:g}, {n} inputs (clean accuracy {float((bundle.predict(x) == y).float().mean()):.4f})")
+    print(
+        f"\n## {label}, L-inf eps {eps:g}, {n} inputs (clean accuracy {float((bundle.predict(x) == y).float().mean()):.4f})"
+    )
     if dl["skipped"]:
         print(f"# dlaudit skipped: {'; '.join(f'{k}: {v}' for k, v in dl['skipped'].items())}")
     names = ["apgd-ce", "apgd-t", "fab-t", "square"]
-    print(f"{'run':<40} {'robust acc':>10} {'vs dlaudit':>11} {'they broke, we did not':>23} {'we broke, they did not':>23} " + " ".join(f"{a:>8}" for a in names) + f" {'total s':>8} {'x dlaudit':>9}")
+    print(
+        f"{'run':<40} {'robust acc':>10} {'vs dlaudit':>11} {'they broke, we did not':>23} {'we broke, they did not':>23} "
+        + " ".join(f"{a:>8}" for a in names)
+        + f" {'total s':>8} {'x dlaudit':>9}"
+    )
     print(f"{'dlaudit autoattack (batch ' + str(dl['batch']) + ')':<40} {acc_dl:10.4f} {'':>11} {'':>23} {'':>23} "
           + " ".join(f"{dl['seconds'][a]:8.2f}" if a in dl["seconds"] else f"{'-':>8}" for a in names) + f" {dl['total']:8.2f} {1.0:9.2f}")  # fmt: skip
     for name, res in rows:
@@ -152,7 +172,12 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=1, help="runs of each measurement (median of the seconds)")
     ap.add_argument("--epochs", type=int, default=3, help="epochs of the standard CNN")
     ap.add_argument("--adv-epochs", type=int, default=15, help="epochs of the PGD-trained CNN")
-    ap.add_argument("--train-eps", type=float, default=0.1, help="PGD training budget (0.3 does not train on 1.3k digits: chance accuracy)")
+    ap.add_argument(
+        "--train-eps",
+        type=float,
+        default=0.1,
+        help="PGD training budget (0.3 does not train on 1.3k digits: chance accuracy)",
+    )
     ap.add_argument("--train-steps", type=int, default=7, help="PGD steps per training batch")
     ap.add_argument("--threads", type=int, default=1, help="torch threads (1 on a shared machine)")
     ap.add_argument("--skip", default="", help="models to skip, comma-separated: standard,pgd")
@@ -172,17 +197,37 @@ def main() -> None:
     make_data(data_path, args.n)
     with np.load(data_path) as npz:
         x, y = torch.from_numpy(npz["x_test"]), torch.from_numpy(npz["y_test"]).long()
-    print(f"# torch {torch.__version__}, pyautoattack {pyautoattack.__version__}, {torch.get_num_threads()} thread(s), load average {os.getloadavg()[0]:.2f}")
-    print(f"# seed CNN on digits upsampled to 1x28x28; {args.n} attacked inputs; AutoAttack standard (APGD-CE, APGD-T, FAB-T, Square), seed 0")
+    print(
+        f"# torch {torch.__version__}, pyautoattack {pyautoattack.__version__}, {torch.get_num_threads()} thread(s), load average {os.getloadavg()[0]:.2f}"
+    )
+    print(
+        f"# seed CNN on digits upsampled to 1x28x28; {args.n} attacked inputs; AutoAttack standard (APGD-CE, APGD-T, FAB-T, Square), seed 0"
+    )
     models = []
     if "standard" not in skip:
         start = time.perf_counter()
-        models.append((f"standard CNN ({args.epochs} epochs)", dlaudit.train("cnn", str(data_path), epochs=args.epochs, seed=0, device="cpu")))
+        models.append(
+            (
+                f"standard CNN ({args.epochs} epochs)",
+                dlaudit.train("cnn", str(data_path), epochs=args.epochs, seed=0, device="cpu"),
+            )
+        )
         print(f"# trained the standard CNN in {time.perf_counter() - start:.1f} s")
     if "pgd" not in skip:
         start = time.perf_counter()
-        bundle = dlaudit.train("cnn", str(data_path), epochs=args.adv_epochs, seed=0, device="cpu", adversarial="pgd", eps=args.train_eps, steps=args.train_steps)
-        models.append((f"PGD-trained CNN (eps {args.train_eps:g}, PGD-{args.train_steps}, {args.adv_epochs} epochs)", bundle))
+        bundle = dlaudit.train(
+            "cnn",
+            str(data_path),
+            epochs=args.adv_epochs,
+            seed=0,
+            device="cpu",
+            adversarial="pgd",
+            eps=args.train_eps,
+            steps=args.train_steps,
+        )
+        models.append(
+            (f"PGD-trained CNN (eps {args.train_eps:g}, PGD-{args.train_steps}, {args.adv_epochs} epochs)", bundle)
+        )
         print(f"# trained the PGD CNN in {time.perf_counter() - start:.1f} s")
     for label, bundle in models:
         for eps in budgets:

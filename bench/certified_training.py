@@ -17,6 +17,7 @@ Usage::
 
 Prints Markdown tables (and the settings); timings are the machine's, under its load.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -30,12 +31,12 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import dlaudit  # noqa: E402
-from dlaudit.data import load_splits  # noqa: E402
-from dlaudit.robust import pgd  # noqa: E402
-from dlaudit.robust.certified_training import GaussianNoiseTraining, IBPTraining  # noqa: E402
-from dlaudit.robust.certify import certify_smoothing, verified_accuracy  # noqa: E402
-from dlaudit.train.trainer import train  # noqa: E402
+import dlaudit
+from dlaudit.data import load_splits
+from dlaudit.robust import pgd
+from dlaudit.robust.certified_training import GaussianNoiseTraining, IBPTraining
+from dlaudit.robust.certify import certify_smoothing, verified_accuracy
+from dlaudit.train.trainer import train
 
 
 def main() -> None:
@@ -63,30 +64,55 @@ def main() -> None:
     start = time.perf_counter()
     standard = dlaudit.train("cnn", "digits", seed=0, device="cpu")
     noise = GaussianNoiseTraining(args.sigma, seed=0)
-    noisy = train("cnn", splits, epochs=args.noise_epochs, seed=0, device="cpu", loss_fn=noise, training_info={"certified": noise.training_info()})
+    noisy = train(
+        "cnn",
+        splits,
+        epochs=args.noise_epochs,
+        seed=0,
+        device="cpu",
+        loss_fn=noise,
+        training_info={"certified": noise.training_info()},
+    )
     ibp = IBPTraining(eps_train)
-    robust = train("cnn", splits, epochs=args.ibp_epochs, seed=0, device="cpu", loss_fn=ibp, training_info={"certified": ibp.training_info()})
+    robust = train(
+        "cnn",
+        splits,
+        epochs=args.ibp_epochs,
+        seed=0,
+        device="cpu",
+        loss_fn=ibp,
+        training_info={"certified": ibp.training_info()},
+    )
     print(f"# trained in {time.perf_counter() - start:.0f} s: standard (10 epochs), noise sigma {args.sigma} ({args.noise_epochs} epochs), "
           f"IBP eps {eps_train} ({args.ibp_epochs} epochs, warm-up {ibp.warmup_epochs}, ramp {ibp.ramp_epochs}, kappa_end {ibp.kappa_end})")  # fmt: skip
 
     x, y = test.x[: args.smooth_n], test.y[: args.smooth_n]
-    print(f"\n## Randomized smoothing, sigma {args.sigma}, n0 {args.n0}, n {args.samples:,}, alpha {args.alpha}, {len(x)} test inputs")
+    print(
+        f"\n## Randomized smoothing, sigma {args.sigma}, n0 {args.n0}, n {args.samples:,}, alpha {args.alpha}, {len(x)} test inputs"
+    )
     print("| model | clean acc (base) | certified acc r=0 | r=0.25 | r=0.5 | abstain | s/input |")
     print("|---|---|---|---|---|---|---|")
     for name, bundle in (("standard CNN", standard), (f"noise-trained CNN (sigma {args.sigma})", noisy)):
         res = certify_smoothing(bundle, x, y, sigma=args.sigma, n0=args.n0, n=args.samples, alpha=args.alpha, seed=0)
         acc = res.certified_accuracy([0.0, 0.25, 0.5])
         base = bundle.card.metrics["test_accuracy"]
-        print(f"| {name} | {base:.3f} | {acc[0.0]:.3f} | {acc[0.25]:.3f} | {acc[0.5]:.3f} | {res.abstain_rate:.3f} | {res.seconds_per_input:.3f} |")
+        print(
+            f"| {name} | {base:.3f} | {acc[0.0]:.3f} | {acc[0.25]:.3f} | {acc[0.5]:.3f} | {res.abstain_rate:.3f} | {res.seconds_per_input:.3f} |"
+        )
 
     eps = args.eps
     print(f"\n## Verified and PGD-40 accuracy at L-inf eps {eps}, all {len(test)} test inputs")
     print("| model | clean acc | IBP | CROWN-IBP | CROWN | PGD-40 |")
     print("|---|---|---|---|---|---|")
     for name, bundle in (("standard CNN", standard), (f"IBP-trained CNN (eps {eps_train})", robust)):
-        ver = {m: verified_accuracy(bundle, test.x, test.y, eps=eps, method=m).accuracy for m in ("ibp", "crown-ibp", "crown")}
+        ver = {
+            m: verified_accuracy(bundle, test.x, test.y, eps=eps, method=m).accuracy
+            for m in ("ibp", "crown-ibp", "crown")
+        }
         adv = float((bundle.predict(pgd(bundle, test.x, test.y, eps=eps, steps=40)) == test.y).double().mean())
-        print(f"| {name} | {bundle.card.metrics['test_accuracy']:.3f} | {ver['ibp']:.3f} | {ver['crown-ibp']:.3f} | {ver['crown']:.3f} | {adv:.3f} |")
+        print(
+            f"| {name} | {bundle.card.metrics['test_accuracy']:.3f} | {ver['ibp']:.3f} | {ver['crown-ibp']:.3f} | {ver['crown']:.3f} | {adv:.3f} |"
+        )
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ Usage::
 
 The machine is noted in the output (threads, load average): quote ratios.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -48,11 +49,11 @@ from torch import nn
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import dlaudit  # noqa: E402
-from dlaudit.data import AuditData, Splits  # noqa: E402
-from dlaudit.robust.bounds import chain_of, margin_lower_bounds  # noqa: E402
-from dlaudit.robust.certify import certify_smoothing, verified_accuracy  # noqa: E402
-from dlaudit.train.trainer import train  # noqa: E402
+import dlaudit
+from dlaudit.data import AuditData, Splits
+from dlaudit.robust.bounds import chain_of, margin_lower_bounds
+from dlaudit.robust.certify import certify_smoothing, verified_accuracy
+from dlaudit.train.trainer import train
 
 
 def digits(size: int) -> tuple[Splits, torch.Tensor, torch.Tensor]:
@@ -80,7 +81,9 @@ def _count_arr(arr: np.ndarray, length: int) -> np.ndarray:
     return counts
 
 
-def sample_noise(model: nn.Module, x: torch.Tensor, num: int, sigma: float, batch_size: int, k: int, python_count: bool) -> np.ndarray:
+def sample_noise(
+    model: nn.Module, x: torch.Tensor, num: int, sigma: float, batch_size: int, k: int, python_count: bool
+) -> np.ndarray:
     """Cohen et al.'s ``Smooth._sample_noise`` (``python_count``: their ``_count_arr``; else ``np.bincount``)."""
     with torch.no_grad():
         counts = np.zeros(k, dtype=int)
@@ -95,7 +98,9 @@ def sample_noise(model: nn.Module, x: torch.Tensor, num: int, sigma: float, batc
         return counts
 
 
-def reference_certify(model: nn.Module, x: torch.Tensor, *, sigma: float, n0: int, n: int, alpha: float, k: int, python_count: bool) -> tuple[list[int], list[float]]:
+def reference_certify(
+    model: nn.Module, x: torch.Tensor, *, sigma: float, n0: int, n: int, alpha: float, k: int, python_count: bool
+) -> tuple[list[int], list[float]]:
     """Cohen et al.'s ``Smooth.certify``, one input at a time, batches of 100."""
     preds, radii = [], []
     for xi in x:
@@ -125,20 +130,28 @@ def smoothing(bundle: dlaudit.ModelBundle, x: torch.Tensor, y: torch.Tensor, arg
     certify_smoothing(bundle, x[:1], y[:1], **{**common, "n": 200})  # warm-up, and the batch-size probe (cached)
     torch.manual_seed(0)
     rows = []
-    t_plain, (p_plain, r_plain) = median_time(lambda: reference_certify(model, x, k=k, python_count=False, **common), args.repeat)
+    t_plain, (p_plain, r_plain) = median_time(
+        lambda: reference_certify(model, x, k=k, python_count=False, **common), args.repeat
+    )
     rows.append(("plain loop (np.bincount), batches of 100", t_plain, p_plain, r_plain))
     if not args.skip_python_count:
-        t_ref, (p_ref, r_ref) = median_time(lambda: reference_certify(model, x, k=k, python_count=True, **common), args.repeat)
+        t_ref, (p_ref, r_ref) = median_time(
+            lambda: reference_certify(model, x, k=k, python_count=True, **common), args.repeat
+        )
         rows.append(("Cohen et al.'s loop (_count_arr)", t_ref, p_ref, r_ref))
     for label, bs in (("dlaudit, probed batch", None), ("dlaudit, batch 100", 100)):
-        t, res = median_time(lambda bs=bs: certify_smoothing(bundle, x, y, batch_size=bs, seed=0, **common), args.repeat)
+        t, res = median_time(
+            lambda bs=bs: certify_smoothing(bundle, x, y, batch_size=bs, seed=0, **common), args.repeat
+        )
         rows.append((f"{label} ({res.batch_size})", t, res.prediction.tolist(), res.radius.tolist()))
     print(f"\n## Randomized smoothing CERTIFY: {len(x)} inputs, sigma {args.sigma}, n0 {args.n0}, n {args.samples:,}, alpha {args.alpha} "
           f"(median of {args.repeat})")  # fmt: skip
     print(f"{'method':<46} {'seconds':>8} {'inputs/s':>9} {'x plain':>8} {'abstain':>8} {'mean radius':>12}")
     for name, sec, preds, radii in rows:
         abstain = sum(p == -1 for p in preds) / len(preds)
-        print(f"{name:<46} {sec:8.2f} {len(x) / sec:9.2f} {t_plain / sec:8.2f} {abstain:8.2f} {statistics.mean(radii):12.4f}")
+        print(
+            f"{name:<46} {sec:8.2f} {len(x) / sec:9.2f} {t_plain / sec:8.2f} {abstain:8.2f} {statistics.mean(radii):12.4f}"
+        )
     print("# target: dlaudit (probed batch) at least 3x the plain loop's inputs per second")
 
 
@@ -163,14 +176,25 @@ def bounds(bundle: dlaudit.ModelBundle, x: torch.Tensor, y: torch.Tensor, args: 
 
     forward()  # warm-up
     t_fwd, _ = median_time(forward, args.repeat)
-    print(f"\n## Bounds on {len(x)} inputs, L-inf eps {eps}, batches of {bs} (median of {args.repeat}); one forward pass: {t_fwd * 1000:.1f} ms")
-    print(f"{'method':<12} {'raw ms':>9} {'x forward':>10} {'end-to-end ms':>14} {'x forward':>10} {'verified acc':>13}")
+    print(
+        f"\n## Bounds on {len(x)} inputs, L-inf eps {eps}, batches of {bs} (median of {args.repeat}); one forward pass: {t_fwd * 1000:.1f} ms"
+    )
+    print(
+        f"{'method':<12} {'raw ms':>9} {'x forward':>10} {'end-to-end ms':>14} {'x forward':>10} {'verified acc':>13}"
+    )
     methods = ("ibp", "crown-ibp") if args.skip_crown else ("ibp", "crown-ibp", "crown")
     for method in methods:
         repeat = args.repeat if method != "crown" else 1
         t_raw, _ = median_time(raw(method), repeat)
-        t_all, res = median_time(lambda m=method: verified_accuracy(bundle, x, y, eps=eps, method=m, batch_size=bs if m != "crown" else None), repeat)
-        print(f"{method:<12} {t_raw * 1000:9.1f} {t_raw / t_fwd:10.2f} {t_all * 1000:14.1f} {t_all / t_fwd:10.2f} {res.accuracy:13.4f}")
+        t_all, res = median_time(
+            lambda m=method: verified_accuracy(
+                bundle, x, y, eps=eps, method=m, batch_size=bs if m != "crown" else None
+            ),
+            repeat,
+        )
+        print(
+            f"{method:<12} {t_raw * 1000:9.1f} {t_raw / t_fwd:10.2f} {t_all * 1000:14.1f} {t_all / t_fwd:10.2f} {res.accuracy:13.4f}"
+        )
     print("# target: IBP under 4x one forward pass")
 
 
@@ -199,7 +223,9 @@ def main() -> None:
     splits, x_all, y_all = digits(args.size)
     bundle = train(args.arch, splits, epochs=3 if args.arch == "cnn" else 20, seed=0, device="cpu")
     print(f"# torch {torch.__version__}, {torch.get_num_threads()} threads, load average {os.getloadavg()[0]:.2f}")
-    print(f"# {args.arch} on digits at {args.size}x{args.size} (clean accuracy {bundle.card.metrics['test_accuracy']:.3f})")
+    print(
+        f"# {args.arch} on digits at {args.size}x{args.size} (clean accuracy {bundle.card.metrics['test_accuracy']:.3f})"
+    )
     smoothing(bundle, splits.test.x[: args.n], splits.test.y[: args.n], args)
     bounds(bundle, x_all[: args.bounds_n], y_all[: args.bounds_n], args)
 

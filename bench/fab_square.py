@@ -23,6 +23,7 @@ Usage::
 
 Timings on a shared machine are noisy: quote the ratios.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -46,7 +47,9 @@ def _norm_of(d: torch.Tensor, norm: str) -> torch.Tensor:
     return flat.abs().amax(1) if norm == "linf" else flat.norm(dim=1)
 
 
-def _robust(model: nn.Module, x: torch.Tensor, y: torch.Tensor, x_adv: torch.Tensor, eps: float, norm: str, bs: int) -> float:
+def _robust(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, x_adv: torch.Tensor, eps: float, norm: str, bs: int
+) -> float:
     ok = []
     with torch.no_grad():
         for s in range(0, len(x), bs):
@@ -61,8 +64,15 @@ def _timed(fn: Callable[..., torch.Tensor], *args: object) -> tuple[torch.Tensor
     return out, time.perf_counter() - start
 
 
-def _batched(attack: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor], x: torch.Tensor, y: torch.Tensor, bs: int) -> torch.Tensor:
-    return torch.cat([attack(x[s : s + bs], y[s : s + bs], torch.arange(s, min(s + bs, len(x)))) for s in range(0, len(x), bs)])
+def _batched(
+    attack: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor],
+    x: torch.Tensor,
+    y: torch.Tensor,
+    bs: int,
+) -> torch.Tensor:
+    return torch.cat(
+        [attack(x[s : s + bs], y[s : s + bs], torch.arange(s, min(s + bs, len(x)))) for s in range(0, len(x), bs)]
+    )
 
 
 def main() -> None:
@@ -72,7 +82,9 @@ def main() -> None:
     ap.add_argument("--eps", type=float, default=0.1, help="L-inf budget (default 0.1)")
     ap.add_argument("--eps-l2", type=float, default=1.0, help="L2 budget (default 1.0)")
     ap.add_argument("--steps", type=int, default=100, help="FAB iterations (default 100, AutoAttack's)")
-    ap.add_argument("--queries", type=int, default=1000, help="Square iterations (default 1,000; AutoAttack uses 5,000)")
+    ap.add_argument(
+        "--queries", type=int, default=1000, help="Square iterations (default 1,000; AutoAttack uses 5,000)"
+    )
     ap.add_argument("--norms", default="linf,l2")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
@@ -93,13 +105,17 @@ def main() -> None:
     print(f"# torch {torch.__version__}, {torch.get_num_threads()} threads, load average {os.getloadavg()[0]:.2f}")
     print(f"# seed CNN on {args.n} digits upsampled to 1x28x28, clean accuracy {clean:.3f}; batch {args.batch}")
     print(f"# FAB-T {args.steps} steps, 9 targets, 1 restart; Square {args.queries} queries, p_init 0.8, 1 restart")
-    print(f"\n{'attack':<10} {'norm':<5} {'eps':>5} {'implementation':<34} {'seconds':>8} {'x official':>10} {'robust acc':>10}")
+    print(
+        f"\n{'attack':<10} {'norm':<5} {'eps':>5} {'implementation':<34} {'seconds':>8} {'x official':>10} {'robust acc':>10}"
+    )
 
     for norm in args.norms.split(","):
         compare(model, x, y, norm, args.eps if norm == "linf" else args.eps_l2, args)
 
 
-def compare(model: nn.Module, x: torch.Tensor, y: torch.Tensor, norm: str, eps: float, args: argparse.Namespace) -> None:
+def compare(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, norm: str, eps: float, args: argparse.Namespace
+) -> None:
     """One norm: the official FAB-T and Square, then ours, on the same inputs and batches."""
     from pyautoattack.fab_pt import FABAttack_PT
     from pyautoattack.square import SquareAttack
@@ -128,12 +144,15 @@ def compare(model: nn.Module, x: torch.Tensor, y: torch.Tensor, norm: str, eps: 
         adv, sec = _timed(_batched, ours_fab(early_stop), x, y, bs)
         row("FAB-T", name, sec, adv, base)
 
-    sq_off = SquareAttack(model, norm=official_norm, n_queries=args.queries, eps=eps, p_init=0.8, n_restarts=1, seed=args.seed)
+    sq_off = SquareAttack(
+        model, norm=official_norm, n_queries=args.queries, eps=eps, p_init=0.8, n_restarts=1, seed=args.seed
+    )
     adv, base = _timed(_batched, lambda a, b, _: sq_off.perturb(a, b), x, y, bs)
     row("Square", "pyautoattack SquareAttack", base, adv, base)
     for name, official_range in (("dlaudit square", False), ("dlaudit square (official_range)", True)):
         adv, sec = _timed(_batched, ours_square(official_range), x, y, bs)
         row("Square", name, sec, adv, base)
+
 
 if __name__ == "__main__":
     main()

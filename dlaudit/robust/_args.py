@@ -1,4 +1,5 @@
 """Argument checks shared by the FAB and Square attacks."""
+
 from __future__ import annotations
 
 import math
@@ -29,7 +30,9 @@ def check_value_range(value_range: object) -> tuple[float, float]:
     try:
         lo, hi = (float(v) for v in value_range)  # type: ignore[union-attr]
     except (TypeError, ValueError) as err:
-        raise ConfigError(f"value_range must be (low, high), two finite numbers with low < high, got {value_range!r}") from err
+        raise ConfigError(
+            f"value_range must be (low, high), two finite numbers with low < high, got {value_range!r}"
+        ) from err
     if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
         raise ConfigError(f"value_range must be (low, high), two finite numbers with low < high, got {value_range!r}")
     return lo, hi

@@ -24,6 +24,7 @@ Conventions: ``stream`` separates independent uses (a restart, or the kind of
 draw: positions versus signs); ``counter`` is the iteration; columns ``0..n-1``
 are the numbers drawn for one (sample, counter).
 """
+
 from __future__ import annotations
 
 import math
@@ -97,7 +98,13 @@ def words(seed: int, stream: int, index: torch.Tensor, counter: int | torch.Tens
 
 
 def uniform(
-    seed: int, stream: int, index: torch.Tensor, counter: int | torch.Tensor, n: int, *, dtype: torch.dtype = torch.float32
+    seed: int,
+    stream: int,
+    index: torch.Tensor,
+    counter: int | torch.Tensor,
+    n: int,
+    *,
+    dtype: torch.dtype = torch.float32,
 ) -> torch.Tensor:
     """Uniform numbers in ``[0, 1)``, shape ``(len(index), n)``.
 
@@ -128,7 +135,13 @@ def integers(
 
 
 def signs(
-    seed: int, stream: int, index: torch.Tensor, counter: int | torch.Tensor, n: int, *, dtype: torch.dtype = torch.float32
+    seed: int,
+    stream: int,
+    index: torch.Tensor,
+    counter: int | torch.Tensor,
+    n: int,
+    *,
+    dtype: torch.dtype = torch.float32,
 ) -> torch.Tensor:
     """Random signs, -1 or +1 with probability 1/2 each, shape ``(len(index), n)``."""
     top = _shr(words(seed, stream, index, counter, n), 63)
@@ -136,7 +149,13 @@ def signs(
 
 
 def normal(
-    seed: int, stream: int, index: torch.Tensor, counter: int | torch.Tensor, n: int, *, dtype: torch.dtype = torch.float32
+    seed: int,
+    stream: int,
+    index: torch.Tensor,
+    counter: int | torch.Tensor,
+    n: int,
+    *,
+    dtype: torch.dtype = torch.float32,
 ) -> torch.Tensor:
     """Standard normal numbers, shape ``(len(index), n)`` (Box-Muller on two uniforms per number).
 

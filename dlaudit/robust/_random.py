@@ -84,7 +84,9 @@ def _draw_at(kind: str, sample_shape: Sequence[int], index: torch.Tensor, seed: 
         raise ValueError(f"unknown noise kind {kind!r}")
     index = torch.as_tensor(index).detach().to(device="cpu")
     if index.ndim != 1 or index.is_floating_point() or index.dtype == torch.bool:
-        raise ValueError(f"index must be a 1-D integer tensor of sample indices, got {index.dtype} of shape {tuple(index.shape)}")
+        raise ValueError(
+            f"index must be a 1-D integer tensor of sample indices, got {index.dtype} of shape {tuple(index.shape)}"
+        )
     index = index.long()
     if len(index) == 0:
         return torch.empty((0, *sample_shape))

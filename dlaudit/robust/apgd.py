@@ -54,6 +54,7 @@ Device use: the loop runs on the inputs' device, with one host synchronisation p
 iteration (whether a sample finished, the price of early exit; none with
 ``early_stop=False``); random starts are drawn on the CPU once per run and moved over.
 """
+
 from __future__ import annotations
 
 import logging
@@ -129,7 +130,12 @@ def _dlr_targeted(logits: torch.Tensor, y: torch.Tensor, target: torch.Tensor | 
     return targeted_dlr_loss(logits, y, target)  # type: ignore[arg-type]
 
 
-_LOSS_FNS: dict[tuple[str, bool], LossFn] = {("ce", False): _ce, ("ce", True): _ce_targeted, ("dlr", False): _dlr, ("dlr", True): _dlr_targeted}
+_LOSS_FNS: dict[tuple[str, bool], LossFn] = {
+    ("ce", False): _ce,
+    ("ce", True): _ce_targeted,
+    ("dlr", False): _dlr,
+    ("dlr", True): _dlr_targeted,
+}
 _MIN_CLASSES = {("ce", False): 2, ("ce", True): 2, ("dlr", False): 3, ("dlr", True): 4}
 
 
@@ -176,7 +182,12 @@ def _check_int(name: str, value: object, least: int) -> int:
 
 
 def _check_fraction(name: str, value: object, what: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or not 0.0 <= value <= 1.0:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not math.isfinite(value)
+        or not 0.0 <= value <= 1.0
+    ):
         raise ConfigError(f"{name} ({what}) must be a number in [0, 1], got {value!r}")
     return float(value)
 
@@ -212,7 +223,9 @@ def _check_index(index: torch.Tensor | None, n: int) -> torch.Tensor:
         return torch.arange(n)
     index = torch.as_tensor(index)
     if index.ndim != 1 or len(index) != n or index.is_floating_point() or index.dtype == torch.bool:
-        raise DataError(f"index must be a 1-D integer tensor with one global sample index per input ({n}), got {index.dtype} of shape {tuple(index.shape)}")
+        raise DataError(
+            f"index must be a 1-D integer tensor with one global sample index per input ({n}), got {index.dtype} of shape {tuple(index.shape)}"
+        )
     index = index.detach().to("cpu", torch.long)
     if n and int(index.min()) < 0:
         raise DataError("index holds negative sample indices; give each input its position in the whole data set")
@@ -253,7 +266,9 @@ def _l2_normalise(v: torch.Tensor) -> torch.Tensor:
     return v / _view(_l2(v) + 1e-12, v)
 
 
-def _project(v: torch.Tensor, x: torch.Tensor, lower: torch.Tensor | None, upper: torch.Tensor | None, s: _Settings) -> torch.Tensor:
+def _project(
+    v: torch.Tensor, x: torch.Tensor, lower: torch.Tensor | None, upper: torch.Tensor | None, s: _Settings
+) -> torch.Tensor:
     """Onto the eps-ball around ``x`` and the value range (L2: scale into the ball, then clip)."""
     if s.norm == "linf":
         return torch.clamp(v, lower, upper)
@@ -262,7 +277,9 @@ def _project(v: torch.Tensor, x: torch.Tensor, lower: torch.Tensor | None, upper
     return (x + _l2_normalise(d) * _view(size.clamp(max=s.eps), d)).clamp_(s.lo, s.hi)
 
 
-def _value_and_grad(module: nn.Module, xa: torch.Tensor, y: torch.Tensor, t: torch.Tensor | None, loss_fn: LossFn) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def _value_and_grad(
+    module: nn.Module, xa: torch.Tensor, y: torch.Tensor, t: torch.Tensor | None, loss_fn: LossFn
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Logits, per-sample losses and the gradient of their sum w.r.t. the input."""
     xa = xa.detach().requires_grad_(True)
     with torch.enable_grad():
@@ -491,7 +508,19 @@ def apgd(
     if len(x) == 0:
         return x.clone(), torch.zeros(0, dtype=torch.bool, device=x.device)
     with model_state(module, train=False, grad=False):
-        return _apgd(module, x.detach(), y, s, loss=loss, targeted=targeted, n_target_classes=n_target_classes, restarts=restarts, seed=seed, index=idx, targets=targets)
+        return _apgd(
+            module,
+            x.detach(),
+            y,
+            s,
+            loss=loss,
+            targeted=targeted,
+            n_target_classes=n_target_classes,
+            restarts=restarts,
+            seed=seed,
+            index=idx,
+            targets=targets,
+        )
 
 
 def _apgd(
@@ -528,5 +557,13 @@ def _apgd(
             x_adv[todo[take]] = adv[take]
             best[todo] = torch.maximum(best[todo], run_loss)
             success[todo] = ok
-            log.debug("APGD %s%s rank %d restart %d: %d of %d fooled", loss, "-T" if targeted else "", rank, restart, int(ok.sum()), len(todo))
+            log.debug(
+                "APGD %s%s rank %d restart %d: %d of %d fooled",
+                loss,
+                "-T" if targeted else "",
+                rank,
+                restart,
+                int(ok.sum()),
+                len(todo),
+            )
     return x_adv, success

@@ -30,6 +30,7 @@ boundary to that precision could in principle flip.) FAB-T and Square come from
 installed the ensemble runs without them, records them in ``skipped`` and logs a warning
 (the result's ``complete`` is then False).
 """
+
 from __future__ import annotations
 
 import importlib
@@ -190,7 +191,9 @@ def _optional(module_name: str, attr: str) -> tuple[Callable[..., Any] | None, s
     return getattr(mod, attr), None
 
 
-def _plan(version: str, *, eps: float, norm: str, value_range: tuple[float, float], seed: int, num_classes: int) -> list[tuple[str, BatchAttack | None, str | None]]:
+def _plan(
+    version: str, *, eps: float, norm: str, value_range: tuple[float, float], seed: int, num_classes: int
+) -> list[tuple[str, BatchAttack | None, str | None]]:
     """``(name, attack or None, why skipped)`` for each attack of the version, in order."""
     steps, targets = (STANDARD_STEPS, STANDARD_TARGETS) if version == "standard" else (FAST_STEPS, FAST_TARGETS)
     n_targets = min(targets, num_classes - 1)
@@ -200,7 +203,9 @@ def _plan(version: str, *, eps: float, norm: str, value_range: tuple[float, floa
         return apgd(m, x, y, loss="ce", steps=steps, restarts=1, index=idx, **common)
 
     def apgd_t(m: nn.Module, x: torch.Tensor, y: torch.Tensor, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return apgd(m, x, y, loss="dlr", targeted=True, n_target_classes=n_targets, steps=steps, restarts=1, index=idx, **common)
+        return apgd(
+            m, x, y, loss="dlr", targeted=True, n_target_classes=n_targets, steps=steps, restarts=1, index=idx, **common
+        )
 
     plan: list[tuple[str, BatchAttack | None, str | None]] = [("apgd-ce", apgd_ce, None)]
     if num_classes >= 4:
@@ -213,9 +218,13 @@ def _plan(version: str, *, eps: float, norm: str, value_range: tuple[float, floa
     square, why_square = _optional("dlaudit.robust.square", "square")
 
     def fab_t(m: nn.Module, x: torch.Tensor, y: torch.Tensor, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return fab(m, x, y, targeted=True, n_target_classes=n_targets, steps=STANDARD_STEPS, restarts=1, index=idx, **common)  # type: ignore[misc]
+        return fab(
+            m, x, y, targeted=True, n_target_classes=n_targets, steps=STANDARD_STEPS, restarts=1, index=idx, **common
+        )  # type: ignore[misc]
 
-    def square_attack(m: nn.Module, x: torch.Tensor, y: torch.Tensor, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def square_attack(
+        m: nn.Module, x: torch.Tensor, y: torch.Tensor, idx: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         return square(m, x, y, queries=SQUARE_QUERIES, p_init=SQUARE_P_INIT, index=idx, **common)  # type: ignore[misc]
 
     plan.append(("fab-t", fab_t if fab is not None else None, why_fab))
@@ -224,7 +233,15 @@ def _plan(version: str, *, eps: float, norm: str, value_range: tuple[float, floa
 
 
 def _verified(
-    module: nn.Module, x: torch.Tensor, y: torch.Tensor, adv: torch.Tensor, claimed: torch.Tensor, *, eps: float, norm: str, value_range: tuple[float, float]
+    module: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    adv: torch.Tensor,
+    claimed: torch.Tensor,
+    *,
+    eps: float,
+    norm: str,
+    value_range: tuple[float, float],
 ) -> torch.Tensor:
     """Which claimed successes really are: misclassified, within ``eps`` and inside the value range."""
     lo, hi = value_range
@@ -315,7 +332,22 @@ def autoattack(
     names = STANDARD_ATTACKS if version == "standard" else FAST_ATTACKS
     if n == 0:
         empty = torch.zeros(0, dtype=torch.bool)
-        return AutoAttackResult(eps, norm, version, seed, names, empty, empty.clone(), torch.zeros(0, dtype=torch.long), {}, {}, {}, {}, x.clone() if return_adv else None, 0)
+        return AutoAttackResult(
+            eps,
+            norm,
+            version,
+            seed,
+            names,
+            empty,
+            empty.clone(),
+            torch.zeros(0, dtype=torch.long),
+            {},
+            {},
+            {},
+            {},
+            x.clone() if return_adv else None,
+            0,
+        )
     if (why := budget_problem(eps, norm, vr, tuple(x.shape[1:]))) is not None:
         log.warning("AutoAttack at eps %g: %s", eps, why)
     with model_state(module, train=False, grad=False):
@@ -333,7 +365,11 @@ def autoattack(
         for j, (name, attack, why_not) in enumerate(plan, start=1):
             if attack is None:
                 skipped[name] = why_not or "not available"
-                log.warning("AutoAttack: %s skipped (%s); the robust accuracy is an upper bound on the full ensemble's", name, skipped[name])
+                log.warning(
+                    "AutoAttack: %s skipped (%s); the robust accuracy is an upper bound on the full ensemble's",
+                    name,
+                    skipped[name],
+                )
                 continue
             start = time.perf_counter()
             todo = robust.nonzero().flatten()
@@ -356,9 +392,36 @@ def autoattack(
             counts[name] = broke
             if bad:
                 rejected[name] = bad
-                log.warning("AutoAttack: %s reported %d adversarial input(s) that are not (misclassified, within eps %g, in range); not counted", name, bad, eps)
-            log.info("AutoAttack %s: broke %d of %d, robust accuracy %.4f (%.1f s)", name, broke, len(todo), int(robust.sum()) / n, seconds[name])
-    return AutoAttackResult(eps, norm, version, seed, tuple(p[0] for p in plan), clean_ok, robust, breaker, counts, seconds, skipped, rejected, x_adv, bs)
+                log.warning(
+                    "AutoAttack: %s reported %d adversarial input(s) that are not (misclassified, within eps %g, in range); not counted",
+                    name,
+                    bad,
+                    eps,
+                )
+            log.info(
+                "AutoAttack %s: broke %d of %d, robust accuracy %.4f (%.1f s)",
+                name,
+                broke,
+                len(todo),
+                int(robust.sum()) / n,
+                seconds[name],
+            )
+    return AutoAttackResult(
+        eps,
+        norm,
+        version,
+        seed,
+        tuple(p[0] for p in plan),
+        clean_ok,
+        robust,
+        breaker,
+        counts,
+        seconds,
+        skipped,
+        rejected,
+        x_adv,
+        bs,
+    )
 
 
 def _clean_correct(module: nn.Module, x: torch.Tensor, y: torch.Tensor, device: torch.device, bs: int) -> torch.Tensor:

@@ -39,6 +39,7 @@ Bounds are exact in real arithmetic and computed in the model's floating-point
 precision (as in auto_LiRPA), so a margin bound within rounding (about 1e-6
 relative in float32) of zero is not a proof; run the model in float64 for that.
 """
+
 from __future__ import annotations
 
 import logging
@@ -318,11 +319,15 @@ class _MaxPool(_Op):
 
     def _pool(self, x: torch.Tensor, indices: bool = False) -> Any:
         m = self.m
-        return F.max_pool2d(x, m.kernel_size, m.stride, m.padding, m.dilation, ceil_mode=m.ceil_mode, return_indices=indices)
+        return F.max_pool2d(
+            x, m.kernel_size, m.stride, m.padding, m.dilation, ceil_mode=m.ceil_mode, return_indices=indices
+        )
 
     def backward(self, lam: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         if lo.ndim != 4:
-            raise AnalysisError(f"layer {self.name!r} (MaxPool2d) gets inputs of shape {tuple(lo.shape)}; linear bounds need (N, C, H, W)")
+            raise AnalysisError(
+                f"layer {self.name!r} (MaxPool2d) gets inputs of shape {tuple(lo.shape)}; linear bounds need (N, C, H, W)"
+            )
         lmax, idx = self._pool(lo, indices=True)
         umax = self._pool(hi)
         if self.disjoint:  # i* dominates its window when its lower bound beats every other element's upper bound
@@ -382,7 +387,11 @@ def _leaf(m: nn.Module, name: str) -> list[_Op] | None:
         return [_Reshape(name, m)]
     if _plain(m, Normalize):
         return [_Scale(name, m)]
-    if (_plain(m, nn.BatchNorm1d) or _plain(m, nn.BatchNorm2d)) and m.track_running_stats and m.running_mean is not None:
+    if (
+        (_plain(m, nn.BatchNorm1d) or _plain(m, nn.BatchNorm2d))
+        and m.track_running_stats
+        and m.running_mean is not None
+    ):
         return [_Scale(name, m)]
     return None
 
@@ -406,7 +415,11 @@ def _collect(m: nn.Module, name: str, ops: list[_Op]) -> None:
         raise AnalysisError(MSG_UNSUPPORTED.format(what=_what(name, m), supported=SUPPORTED))
     elif isinstance(m, _SUPPORTED_TYPES):
         base = next(cls.__name__ for cls in _SUPPORTED_TYPES if isinstance(m, cls))
-        raise AnalysisError(MSG_UNSUPPORTED.format(what=_what(name, m, kind=f"{type(m).__name__}, a {base} with its own forward"), supported=SUPPORTED))
+        raise AnalysisError(
+            MSG_UNSUPPORTED.format(
+                what=_what(name, m, kind=f"{type(m).__name__}, a {base} with its own forward"), supported=SUPPORTED
+            )
+        )
     else:
         ops.extend(_trace(m, name))
 
@@ -432,7 +445,12 @@ def _is_shape(node: torch.fx.Node) -> bool:
         return True
     if node.op == "call_function" and node.target is getattr and len(node.args) == 2 and node.args[1] == "shape":
         return True
-    return node.op == "call_function" and node.target is operator.getitem and isinstance(node.args[0], torch.fx.Node) and _is_shape(node.args[0])
+    return (
+        node.op == "call_function"
+        and node.target is operator.getitem
+        and isinstance(node.args[0], torch.fx.Node)
+        and _is_shape(node.args[0])
+    )
 
 
 def _shape_value(arg: Any, current: torch.fx.Node, t: torch.Tensor) -> Any:
@@ -458,32 +476,60 @@ def _trace(m: nn.Module, name: str) -> list[_Op]:
     """The ops of a module whose forward is a chain of supported layers, traced with torch.fx."""
     try:
         graph = _Tracer().trace(m)
-    except (torch.fx.proxy.TraceError, TypeError, ValueError, RuntimeError, AttributeError, NotImplementedError, KeyError) as err:
-        raise AnalysisError(MSG_TRACE.format(what=_what(name, m), err=str(err).splitlines()[0][:200], supported=SUPPORTED)) from err
+    except (
+        torch.fx.proxy.TraceError,
+        TypeError,
+        ValueError,
+        RuntimeError,
+        AttributeError,
+        NotImplementedError,
+        KeyError,
+    ) as err:
+        raise AnalysisError(
+            MSG_TRACE.format(what=_what(name, m), err=str(err).splitlines()[0][:200], supported=SUPPORTED)
+        ) from err
     prefix = f"{name}." if name else ""
     ops: list[_Op] = []
     current: torch.fx.Node | None = None
     for node in graph.nodes:
         if node.op == "placeholder":
             if current is not None:
-                raise AnalysisError(f"certified bounds need a model of one input; {_what(name, m)} takes more ({node.name!r})")
+                raise AnalysisError(
+                    f"certified bounds need a model of one input; {_what(name, m)} takes more ({node.name!r})"
+                )
             current = node
             continue
         if _is_shape(node):
             continue
         if node.op == "output":
             if node.args[0] is not current:
-                raise AnalysisError(f"certified bounds need a model that returns one logits tensor; {_what(name, m)} returns {node.args[0]!r}")
+                raise AnalysisError(
+                    f"certified bounds need a model that returns one logits tensor; {_what(name, m)} returns {node.args[0]!r}"
+                )
             break
         target = _target_name(node)
         tensors = [a for a in (*node.args, *node.kwargs.values()) if isinstance(a, torch.fx.Node) and not _is_shape(a)]
         if node.op == "get_attr":
-            raise AnalysisError(MSG_UNSUPPORTED.format(what=_what(prefix + str(node.target), kind="a tensor the forward uses directly", noun="attribute"), supported=SUPPORTED))
+            raise AnalysisError(
+                MSG_UNSUPPORTED.format(
+                    what=_what(prefix + str(node.target), kind="a tensor the forward uses directly", noun="attribute"),
+                    supported=SUPPORTED,
+                )
+            )
         if tensors != [current] or node.args[0] is not current:
-            raise AnalysisError(MSG_UNSUPPORTED.format(what=_what(prefix + node.name, kind=target, noun="operation"), supported=SUPPORTED))
+            raise AnalysisError(
+                MSG_UNSUPPORTED.format(
+                    what=_what(prefix + node.name, kind=target, noun="operation"), supported=SUPPORTED
+                )
+            )
         shape_args = [a for a in (*node.args[1:], *node.kwargs.values()) if isinstance(a, torch.fx.Node)]
         if any(_shape_source(a) is not current for a in shape_args):
-            raise AnalysisError(MSG_UNSUPPORTED.format(what=_what(prefix + node.name, kind=f"{target} with the shape of another tensor", noun="operation"), supported=SUPPORTED))
+            raise AnalysisError(
+                MSG_UNSUPPORTED.format(
+                    what=_what(prefix + node.name, kind=f"{target} with the shape of another tensor", noun="operation"),
+                    supported=SUPPORTED,
+                )
+            )
         new = _node_ops(m, node, current, prefix, target)  # names an unsupported operation before a branch
         users = [u for u in current.users if not _is_shape(u)]
         if len(users) > 1:
@@ -516,7 +562,9 @@ def _node_ops(m: nn.Module, node: torch.fx.Node, current: torch.fx.Node, prefix:
         return [_ReLU(name)]
     if node.op == "call_method" and node.target == "contiguous":
         return []
-    reshape = (node.op == "call_function" and node.target is torch.flatten) or (node.op == "call_method" and node.target in _RESHAPE_METHODS)
+    reshape = (node.op == "call_function" and node.target is torch.flatten) or (
+        node.op == "call_method" and node.target in _RESHAPE_METHODS
+    )
     if reshape:
         args, kwargs = node.args[1:], dict(node.kwargs)
         method = "flatten" if node.op == "call_function" else str(node.target)
@@ -543,7 +591,9 @@ class Chain:
             x = op.forward(x)
         return x
 
-    def intervals(self, lo: torch.Tensor, hi: torch.Tensor, stop: int | None = None) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    def intervals(
+        self, lo: torch.Tensor, hi: torch.Tensor, stop: int | None = None
+    ) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """IBP: the box of every layer's input, and last the box of the logits (of layer ``stop``'s input with ``stop``)."""
         out = [(lo, hi)]
         for op in self.ops[:stop]:
@@ -594,7 +644,9 @@ def _check_box(x_lower: torch.Tensor, x_upper: torch.Tensor) -> None:
     if not isinstance(x_lower, torch.Tensor) or not isinstance(x_upper, torch.Tensor):
         raise DataError("x_lower and x_upper must be tensors")
     if x_lower.shape != x_upper.shape or x_lower.ndim < 2:
-        raise DataError(f"x_lower and x_upper must be batches of the same shape (N, ...), got {tuple(x_lower.shape)} and {tuple(x_upper.shape)}")
+        raise DataError(
+            f"x_lower and x_upper must be batches of the same shape (N, ...), got {tuple(x_lower.shape)} and {tuple(x_upper.shape)}"
+        )
     if not bool(torch.isfinite(x_lower).all() and torch.isfinite(x_upper).all()):
         raise DataError("x_lower and x_upper must be finite")
     if bool((x_lower > x_upper).any()):
@@ -606,7 +658,9 @@ def _probe(x_lower: torch.Tensor, x_upper: torch.Tensor) -> torch.Tensor:
     return mid if len(mid) > 1 else mid.expand(2, *mid.shape[1:]).clone()
 
 
-def interval_bounds(module: nn.Module, x_lower: torch.Tensor, x_upper: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def interval_bounds(
+    module: nn.Module, x_lower: torch.Tensor, x_upper: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
     """IBP bounds on the logits of every input in the box ``[x_lower, x_upper]``.
 
     Gowal et al. 2018, https://arxiv.org/abs/1810.12715.
@@ -636,7 +690,9 @@ def margin_spec(y: torch.Tensor, num_classes: int, *, dtype: torch.dtype = torch
     return eye[y].unsqueeze(1) - eye.unsqueeze(0)
 
 
-def _spec_ibp(chain: Chain, boxes: list[tuple[torch.Tensor, torch.Tensor]], spec: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def _spec_ibp(
+    chain: Chain, boxes: list[tuple[torch.Tensor, torch.Tensor]], spec: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
     """IBP bounds on ``spec @ logits``, with the specification folded into the last Linear layer (Gowal et al.)."""
     last = chain.ops[-1] if chain.ops else None
     lo, hi = boxes[-2] if chain.ops else boxes[-1]
@@ -654,7 +710,9 @@ def _spec_ibp(chain: Chain, boxes: list[tuple[torch.Tensor, torch.Tensor]], spec
     return lower, upper
 
 
-def _backward_lower(chain: Chain, boxes: list[tuple[torch.Tensor, torch.Tensor]], stop: int, lam: torch.Tensor) -> torch.Tensor:
+def _backward_lower(
+    chain: Chain, boxes: list[tuple[torch.Tensor, torch.Tensor]], stop: int, lam: torch.Tensor
+) -> torch.Tensor:
     """Lower bound of ``<lam, output of layer stop-1>`` over the input box, by one backward pass."""
     bias = lam.new_zeros(lam.shape[:2])
     for i in range(stop - 1, -1, -1):
@@ -676,20 +734,24 @@ def _needs_crown(chain: Chain, i: int) -> bool:
     return mixing >= 2
 
 
-def _crown_boxes(chain: Chain, lo: torch.Tensor, hi: torch.Tensor, stop: int | None = None) -> list[tuple[torch.Tensor, torch.Tensor]]:
+def _crown_boxes(
+    chain: Chain, lo: torch.Tensor, hi: torch.Tensor, stop: int | None = None
+) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """CROWN: the input box of every nonlinear layer by backward passes (one specification per neuron), intersected with IBP."""
     boxes = [(lo, hi)]
     budget = _SPEC_BUDGET.get(lo.device.type, _SPEC_BUDGET["cuda"])
     for i, op in enumerate(chain.ops[:stop]):
         if op.nonlinear and _needs_crown(chain, i):
-            l, u = boxes[i]
+            lo, up = boxes[i]
             cl, cu = _identity_bounds(chain, boxes, i, budget)
-            boxes[i] = (torch.maximum(l, cl), torch.minimum(u, cu))
+            boxes[i] = (torch.maximum(lo, cl), torch.minimum(up, cu))
         boxes.append(op.interval(*boxes[i]))
     return boxes
 
 
-def _identity_bounds(chain: Chain, boxes: list[tuple[torch.Tensor, torch.Tensor]], i: int, budget: int) -> tuple[torch.Tensor, torch.Tensor]:
+def _identity_bounds(
+    chain: Chain, boxes: list[tuple[torch.Tensor, torch.Tensor]], i: int, budget: int
+) -> tuple[torch.Tensor, torch.Tensor]:
     lo = boxes[i][0]
     b, shape = lo.shape[0], tuple(lo.shape[1:])
     d = math.prod(shape)
@@ -707,7 +769,9 @@ def _identity_bounds(chain: Chain, boxes: list[tuple[torch.Tensor, torch.Tensor]
     return torch.cat(lower, dim=1).view(b, *shape), torch.cat(upper, dim=1).view(b, *shape)
 
 
-def _spec_bounds(chain: Chain, x_lower: torch.Tensor, x_upper: torch.Tensor, spec: torch.Tensor, method: str) -> tuple[torch.Tensor, torch.Tensor]:
+def _spec_bounds(
+    chain: Chain, x_lower: torch.Tensor, x_upper: torch.Tensor, spec: torch.Tensor, method: str
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Bounds on ``spec @ logits`` (spec ``(B, S, K)``) by ``method``, each side the tighter of IBP's and the linear bound's."""
     if method == "crown":
         boxes = _crown_boxes(chain, x_lower, x_upper)
@@ -775,7 +839,9 @@ def _foldable(chain: Chain) -> bool:
     return bool(chain.ops) and isinstance(chain.ops[-1], _Linear)
 
 
-def _margin_ibp(chain: Chain, boxes: list[tuple[torch.Tensor, torch.Tensor]], y: torch.Tensor, num_classes: int) -> torch.Tensor:
+def _margin_ibp(
+    chain: Chain, boxes: list[tuple[torch.Tensor, torch.Tensor]], y: torch.Tensor, num_classes: int
+) -> torch.Tensor:
     """IBP lower bounds of ``z_y - z_j`` (0 at ``j = y``), the specification folded into the last Linear layer.
 
     ``(w_y - w_j) . c + b_y - b_j - |w_y - w_j| . r`` over the box (centre ``c``, radius ``r``) of the
@@ -793,13 +859,24 @@ def _margin_ibp(chain: Chain, boxes: list[tuple[torch.Tensor, torch.Tensor]], y:
     centre = z.gather(1, y.view(-1, 1)) - z
     rad = (hi - lo) / 2
     order = torch.argsort(y)
-    parts = [rad[idx] @ (w[c] - w).abs().T for c, idx in enumerate(torch.split(order, torch.bincount(y, minlength=num_classes).tolist())) if len(idx)]
+    parts = [
+        rad[idx] @ (w[c] - w).abs().T
+        for c, idx in enumerate(torch.split(order, torch.bincount(y, minlength=num_classes).tolist()))
+        if len(idx)
+    ]
     spread = torch.cat(parts)[torch.argsort(order)]
     return centre - spread
 
 
 def margin_lower_bounds(
-    chain: Chain, x_lower: torch.Tensor, x_upper: torch.Tensor, y: torch.Tensor, num_classes: int, method: str, *, fill: float = math.inf
+    chain: Chain,
+    x_lower: torch.Tensor,
+    x_upper: torch.Tensor,
+    y: torch.Tensor,
+    num_classes: int,
+    method: str,
+    *,
+    fill: float = math.inf,
 ) -> torch.Tensor:
     """Lower bounds of the margins ``z_y - z_j`` over the box, shape ``(N, K)``, ``fill`` at ``j = y``.
 
@@ -807,7 +884,9 @@ def margin_lower_bounds(
     minus this is Gowal et al.'s worst-case logit vector (differentiable: IBP training's input).
     """
     stop = len(chain.ops) - 1 if _foldable(chain) else None  # the logits' box is not needed
-    boxes = _crown_boxes(chain, x_lower, x_upper, stop) if method == "crown" else chain.intervals(x_lower, x_upper, stop)
+    boxes = (
+        _crown_boxes(chain, x_lower, x_upper, stop) if method == "crown" else chain.intervals(x_lower, x_upper, stop)
+    )
     lower = _margin_ibp(chain, boxes, y, num_classes)
     if method != "ibp" and chain.ops:
         spec = margin_spec(y, num_classes, dtype=x_lower.dtype)

@@ -26,6 +26,7 @@ dict for the model card::
     bundle = train("cnn", load_splits("digits"), epochs=30, loss_fn=loss,
                    training_info={"certified": loss.training_info()})
 """
+
 from __future__ import annotations
 
 import logging
@@ -85,13 +86,21 @@ class GaussianNoiseTraining:
             self._gens[key] = torch.Generator(device=device).manual_seed(self.seed)
         return self._gens[key]
 
-    def __call__(self, module: nn.Module, x: torch.Tensor, y: torch.Tensor, weight: torch.Tensor | None) -> torch.Tensor:
+    def __call__(
+        self, module: nn.Module, x: torch.Tensor, y: torch.Tensor, weight: torch.Tensor | None
+    ) -> torch.Tensor:
         noise = torch.randn(x.shape, generator=self._generator(x.device), device=x.device, dtype=x.dtype)
         return weighted_cross_entropy(module, x + self.sigma * noise, y, weight)
 
     def training_info(self) -> dict[str, Any]:
         """What the model card records about this training."""
-        return {"method": "gaussian_noise", "sigma": self.sigma, "clipped": False, "seed": self.seed, "paper": PAPERS["gaussian_noise"]}
+        return {
+            "method": "gaussian_noise",
+            "sigma": self.sigma,
+            "clipped": False,
+            "seed": self.seed,
+            "paper": PAPERS["gaussian_noise"],
+        }
 
 
 class IBPTraining:
@@ -174,7 +183,9 @@ class IBPTraining:
             chain = self._chains[module] = chain_of(module, probe)
         return chain
 
-    def __call__(self, module: nn.Module, x: torch.Tensor, y: torch.Tensor, weight: torch.Tensor | None) -> torch.Tensor:
+    def __call__(
+        self, module: nn.Module, x: torch.Tensor, y: torch.Tensor, weight: torch.Tensor | None
+    ) -> torch.Tensor:
         logits = module(x)
         clean = F.cross_entropy(logits, y, reduction="none")
         kappa, eps = self.current_kappa, self.current_eps
@@ -182,7 +193,9 @@ class IBPTraining:
             return _weighted_mean(clean, weight)
         lo, hi = self.value_range
         chain = self._chain(module, x)
-        margins = margin_lower_bounds(chain, (x - eps).clamp(lo, hi), (x + eps).clamp(lo, hi), y, logits.shape[1], "ibp", fill=0.0)
+        margins = margin_lower_bounds(
+            chain, (x - eps).clamp(lo, hi), (x + eps).clamp(lo, hi), y, logits.shape[1], "ibp", fill=0.0
+        )
         robust = F.cross_entropy(-margins, y, reduction="none")
         return _weighted_mean(kappa * clean + (1.0 - kappa) * robust, weight)
 
@@ -193,6 +206,10 @@ class IBPTraining:
             "eps": self.eps,
             "norm": "linf",
             "kappa_end": self.kappa_end,
-            "schedule": {"warmup_epochs": self.warmup_epochs, "ramp_epochs": self.ramp_epochs, "ramp": "linear, per epoch"},
+            "schedule": {
+                "warmup_epochs": self.warmup_epochs,
+                "ramp_epochs": self.ramp_epochs,
+                "ramp": "linear, per epoch",
+            },
             "paper": PAPERS["ibp"],
         }

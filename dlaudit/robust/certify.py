@@ -24,6 +24,7 @@ break. Two kinds:
 Verified accuracy is at most the accuracy under any attack at the same budget
 (a verified sample cannot be fooled), and both are at most clean accuracy.
 """
+
 from __future__ import annotations
 
 import logging
@@ -97,7 +98,13 @@ class VerifiedResult:
         return self.margin_lower.min(dim=1).values
 
     def info(self) -> dict[str, object]:
-        return {"method": self.method, "eps": self.eps, "norm": "linf", "value_range": list(self.value_range), "paper": PAPERS[self.method]}
+        return {
+            "method": self.method,
+            "eps": self.eps,
+            "norm": "linf",
+            "value_range": list(self.value_range),
+            "paper": PAPERS[self.method],
+        }
 
 
 def verified_accuracy(

@@ -38,6 +38,7 @@ code, none of which changes which samples are broken:
   the sample's global index (:mod:`dlaudit.robust._hashrand`), so results do not
   depend on the batch split; the official code draws from torch's global generator.
 """
+
 from __future__ import annotations
 
 import logging
@@ -175,7 +176,8 @@ def _hyperplane(
             _check_differentiable(logits)
             k = logits.shape[1]
             jac = torch.stack(
-                [torch.autograd.grad(logits[:, j].sum(), xg, retain_graph=j < k - 1)[0].flatten(1) for j in range(k)], dim=1
+                [torch.autograd.grad(logits[:, j].sum(), xg, retain_graph=j < k - 1)[0].flatten(1) for j in range(k)],
+                dim=1,
             )  # (m, K, D)
             rows = torch.arange(len(xg), device=xg.device)
             f = logits.detach() - logits.detach()[rows, y].unsqueeze(1)
@@ -202,7 +204,9 @@ def _predict(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
         return module(x).argmax(dim=1)
 
 
-def _random_start(x0: torch.Tensor, index: torch.Tensor, eps: float, norm: str, lo: float, hi: float, *, seed: int, stream: int) -> torch.Tensor:
+def _random_start(
+    x0: torch.Tensor, index: torch.Tensor, eps: float, norm: str, lo: float, hi: float, *, seed: int, stream: int
+) -> torch.Tensor:
     """The official restart: a random point at half of ``eps`` (L-inf: on the box of radius eps/2; L2: on the sphere)."""
     dims = x0[0].numel()
     if norm == "linf":
@@ -379,14 +383,24 @@ def fab(
                 target = order[todo, -rank] if targeted else None
                 x1 = x0.clone()
                 if restart > 0:
-                    x1 = _random_start(x0, index[todo], eps, norm, lo, hi, seed=seed, stream=_RESTART_STREAM * rank + restart)
+                    x1 = _random_start(
+                        x0, index[todo], eps, norm, lo, hi, seed=seed, stream=_RESTART_STREAM * rank + restart
+                    )
                 adv, dist = fab_run(module, x0, yt, target, x1, eps=eps, norm=norm, steps=steps, alpha_max=alpha_max,
                                     eta=eta, beta=beta, lo=lo, hi=hi, early_stop=early_stop)  # fmt: skip
                 ok = (dist <= eps) & (_predict(module, adv) != yt)
                 x_adv[todo[ok]] = adv[ok]
                 success[todo[ok]] = True
                 if log.isEnabledFor(logging.DEBUG):  # counting syncs with the device: only when asked for
-                    log.debug("FAB%s %s rank %d restart %d: %d of %d broken", "-T" if targeted else "", norm, rank, restart, int(ok.sum()), len(todo))
+                    log.debug(
+                        "FAB%s %s rank %d restart %d: %d of %d broken",
+                        "-T" if targeted else "",
+                        norm,
+                        rank,
+                        restart,
+                        int(ok.sum()),
+                        len(todo),
+                    )
     return x_adv, success
 
 

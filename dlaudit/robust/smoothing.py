@@ -39,6 +39,7 @@ identical to ``scipy.stats.binomtest(k, n, alternative="greater")
 ``proportion_confint(k, n, alpha=2 * alpha, method="beta")[0]`` of Cohen et al.'s code;
 PREDICT's p-value is that of ``binomtest(n_A, n_A + n_B, 0.5)`` (two-sided).
 """
+
 from __future__ import annotations
 
 import logging
@@ -85,7 +86,9 @@ _PROBE_CACHE: weakref.WeakKeyDictionary[nn.Module, dict[tuple, int]] = weakref.W
 MSG_SIGMA = "sigma (the noise level) must be a finite number > 0, e.g. 0.25 for inputs in [0, 1]; got {value!r}"
 MSG_ALPHA = "alpha (the failure probability) must be a number strictly between 0 and 1, e.g. 0.001; got {value!r}"
 MSG_COUNT = "{name} (a number of noise samples) must be an integer of at least 1; got {value!r}"
-MSG_BATCH = "batch_size must be an integer of at least 1 (noisy copies per forward pass), or None to probe; got {value!r}"
+MSG_BATCH = (
+    "batch_size must be an integer of at least 1 (noisy copies per forward pass), or None to probe; got {value!r}"
+)
 MSG_RADIUS = "radii must be numbers >= 0 (L2 distances in input units); got {value!r}"
 MSG_LABELS = "certified accuracy needs the true labels: pass y to certify()"
 
@@ -155,7 +158,14 @@ class SmoothingResult:
 
     def info(self) -> dict[str, float | int | str]:
         """The settings, for a report: sigma, n0, n, alpha, paper."""
-        return {"method": "randomized smoothing", "sigma": self.sigma, "n0": self.n0, "n": self.n, "alpha": self.alpha, "paper": PAPER}
+        return {
+            "method": "randomized smoothing",
+            "sigma": self.sigma,
+            "n0": self.n0,
+            "n": self.n,
+            "alpha": self.alpha,
+            "paper": PAPER,
+        }
 
 
 # -- statistics ----------------------------------------------------------------------------
@@ -193,7 +203,9 @@ def check_settings(sigma: float, alpha: float, batch_size: int | None, **counts:
         raise ConfigError(MSG_ALPHA.format(value=alpha))
     for name, value in counts.items():
         _count(name, value)
-    if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1):
+    if batch_size is not None and (
+        isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1
+    ):
         raise ConfigError(MSG_BATCH.format(value=batch_size))
 
 
@@ -216,7 +228,15 @@ def _mix(*keys: int) -> int:
 
 
 def _noise_chunks(
-    shape: tuple[int, ...], n_inputs: int, draws: int, *, seed: int, phase: int, offset: int, device: torch.device, dtype: torch.dtype
+    shape: tuple[int, ...],
+    n_inputs: int,
+    draws: int,
+    *,
+    seed: int,
+    phase: int,
+    offset: int,
+    device: torch.device,
+    dtype: torch.dtype,
 ) -> Iterator[torch.Tensor]:
     """N(0, I) noise in chunks, in order: input 0's ``draws`` draws, then input 1's, ..."""
     gen = torch.Generator(device=device)
@@ -258,7 +278,9 @@ def _sample_counts(
         lo, hi = first // draws, (first + len(eps) - 1) // draws + 1
         counts[lo * k : hi * k] += torch.bincount((who - lo) * k + pred, minlength=(hi - lo) * k)
 
-    for eps in _noise_chunks(tuple(x.shape[1:]), n, draws, seed=seed, phase=phase, offset=offset, device=x.device, dtype=x.dtype):
+    for eps in _noise_chunks(
+        tuple(x.shape[1:]), n, draws, seed=seed, phase=phase, offset=offset, device=x.device, dtype=x.dtype
+    ):
         noise.append(eps)
         pending += len(eps)
         if pending < batch_size:
@@ -288,7 +310,9 @@ def _probe_batch_size(module: nn.Module, x: torch.Tensor, total: int) -> int:
     if cached is not None:
         return max(1, min(cached, total))
     kind = "cuda" if dev.type == "cuda" else "cpu"
-    sizes = [s for s in _PROBE_CANDIDATES[kind] if s * sample <= _PROBE_ELEMENTS[kind]] or [max(1, _PROBE_ELEMENTS[kind] // max(sample, 1))]
+    sizes = [s for s in _PROBE_CANDIDATES[kind] if s * sample <= _PROBE_ELEMENTS[kind]] or [
+        max(1, _PROBE_ELEMENTS[kind] // max(sample, 1))
+    ]
     best, best_rate = sizes[0], 0.0
     for size in sizes:
         batch = x[:1].expand(size, *x.shape[1:]).contiguous()
@@ -321,7 +345,11 @@ def _forward_rate(module: nn.Module, batch: torch.Tensor, timed: int = 2) -> flo
 
 
 def _prepare(
-    model: nn.Module | ModelBundle, x: torch.Tensor, y: torch.Tensor | None, value_range: tuple[float, float] | None, device: str | torch.device | None
+    model: nn.Module | ModelBundle,
+    x: torch.Tensor,
+    y: torch.Tensor | None,
+    value_range: tuple[float, float] | None,
+    device: str | torch.device | None,
 ) -> tuple[nn.Module, torch.device, int | None, torch.Tensor | None]:
     module, vr, dev, k = resolve_model(model, value_range, device)
     known_range = value_range is not None or isinstance(model, ModelBundle)
@@ -403,19 +431,40 @@ def certify(
     count = len(x)
     if count == 0:
         empty = torch.empty(0)
-        return SmoothingResult(float(sigma), n0, n, float(alpha), empty.long(), empty.double(), empty.double(), empty.long(), labels, 0.0, 0)
+        return SmoothingResult(
+            float(sigma),
+            n0,
+            n,
+            float(alpha),
+            empty.long(),
+            empty.double(),
+            empty.double(),
+            empty.long(),
+            labels,
+            0.0,
+            0,
+        )
     with model_state(module, train=False, grad=False), torch.no_grad():
         k = _start(module, x, labels, dev, k)
         xd = x.to(dev)
         bs = int(batch_size) if batch_size else _probe_batch_size(module, xd, count * max(n0, n))
-        common = {"sigma": float(sigma), "seed": seed, "offset": index_offset, "batch_size": bs, "num_classes": k, "progress": progress}
+        common = {
+            "sigma": float(sigma),
+            "seed": seed,
+            "offset": index_offset,
+            "batch_size": bs,
+            "num_classes": k,
+            "progress": progress,
+        }
         counts0 = _sample_counts(module, xd, n0, phase=_SELECT, stage="certify:select", **common)
         top = counts0.argmax(dim=1)
         counts = _sample_counts(module, xd, n, phase=_ESTIMATE, stage="certify:estimate", **common)
         n_a = counts.gather(1, top.view(-1, 1)).view(-1).cpu()
     p_lower = torch.from_numpy(clopper_pearson_lower(n_a.numpy(), n, alpha))
     certified = p_lower > 0.5
-    radius = torch.where(certified, sigma * torch.from_numpy(stats.norm.ppf(p_lower.numpy())), torch.zeros_like(p_lower))
+    radius = torch.where(
+        certified, sigma * torch.from_numpy(stats.norm.ppf(p_lower.numpy())), torch.zeros_like(p_lower)
+    )
     prediction = torch.where(certified, top.cpu(), torch.full_like(top.cpu(), ABSTAIN))
     seconds = (time.perf_counter() - start) / count
     log.info("certified %d inputs (sigma %g, n0 %d, n %d, alpha %g): %.3f s per input, %.1f%% abstained",

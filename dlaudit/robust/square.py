@@ -37,6 +37,7 @@ margin loss, one restart. Differences from the official code:
 - Inputs of shape ``(N, H, W)`` are treated as one channel and tabular inputs
   ``(N, D)`` as ``1 x D`` images (windows of one row).
 """
+
 from __future__ import annotations
 
 import logging
@@ -150,14 +151,18 @@ def _side(p: float, c: int, h: int, w: int, norm: str) -> int:
 # -- starting points ------------------------------------------------------------------------
 
 
-def _init_linf(x: torch.Tensor, index: torch.Tensor, eps: float, lo: float, hi: float, seed: int, stream: int) -> torch.Tensor:
+def _init_linf(
+    x: torch.Tensor, index: torch.Tensor, eps: float, lo: float, hi: float, seed: int, stream: int
+) -> torch.Tensor:
     """Vertical stripes: one sign per (channel, column), ``x +- eps``."""
     n, c, _, w = x.shape
     sgn = _hashrand.signs(seed, stream + _INIT_SIGNS, index, 0, c * w, dtype=x.dtype).view(n, c, 1, w)
     return (x + eps * sgn).clamp(lo, hi)
 
 
-def _init_l2(x: torch.Tensor, index: torch.Tensor, eps: float, lo: float, hi: float, seed: int, stream: int) -> torch.Tensor:
+def _init_l2(
+    x: torch.Tensor, index: torch.Tensor, eps: float, lo: float, hi: float, seed: int, stream: int
+) -> torch.Tensor:
     """The official L2 start: a grid of ``H // 5``-sized windows, each the L2 pattern with a random sign per channel."""
     n, c, h, w = x.shape
     s = max(h // 5, 1)
@@ -183,7 +188,9 @@ def _init_l2(x: torch.Tensor, index: torch.Tensor, eps: float, lo: float, hi: fl
 # -- one candidate per sample ----------------------------------------------------------------
 
 
-def _corners(idx: torch.Tensor, it: int, s: int, h: int, w: int, count: int, seed: int, stream: int, official_range: bool) -> torch.Tensor:
+def _corners(
+    idx: torch.Tensor, it: int, s: int, h: int, w: int, count: int, seed: int, stream: int, official_range: bool
+) -> torch.Tensor:
     """``(m, 2 * count)`` window corners ``(row, column, row, column, ...)``."""
     spans = [max(h - s, 1), max(w - s, 1)] if official_range else [h - s + 1, w - s + 1]
     return _hashrand.integers(seed, stream + _POSITIONS, idx, it, 2 * count, 0, spans * count)
@@ -343,7 +350,9 @@ def square(
     --------
     >>> x_adv, fooled = square(model, x, y, eps=0.3, queries=1000)  # doctest: +SKIP
     """
-    eps, (lo, hi) = _check_args(eps=eps, norm=norm, queries=queries, p_init=p_init, restarts=restarts, value_range=value_range)
+    eps, (lo, hi) = _check_args(
+        eps=eps, norm=norm, queries=queries, p_init=p_init, restarts=restarts, value_range=value_range
+    )
     y = check_inputs(x, y, (lo, hi)).to(x.device)
     index = check_index(index, len(x), x.device)
     shape = tuple(x.shape[1:])
@@ -380,10 +389,14 @@ def _as_images(x: torch.Tensor) -> torch.Tensor:
         return x.detach().unsqueeze(1)
     if x.ndim == 2:
         return x.detach().view(len(x), 1, 1, -1)
-    raise DataError(f"Square Attack needs images (N, C, H, W) or (N, H, W), or tabular inputs (N, D); got shape {tuple(x.shape)}")
+    raise DataError(
+        f"Square Attack needs images (N, C, H, W) or (N, H, W), or tabular inputs (N, D); got shape {tuple(x.shape)}"
+    )
 
 
-def _check_args(*, eps: object, norm: str, queries: int, p_init: float, restarts: int, value_range: object) -> tuple[float, tuple[float, float]]:
+def _check_args(
+    *, eps: object, norm: str, queries: int, p_init: float, restarts: int, value_range: object
+) -> tuple[float, tuple[float, float]]:
     """Check Square Attack's settings; return ``eps`` as a float and the box."""
     if norm not in NORMS:
         raise ConfigError(f"unknown norm {norm!r} for Square Attack; choose from: {', '.join(NORMS)}")
@@ -391,5 +404,7 @@ def _check_args(*, eps: object, norm: str, queries: int, p_init: float, restarts
     check_count("queries", queries)
     check_count("restarts", restarts)
     if isinstance(p_init, bool) or not isinstance(p_init, (int, float)) or not 0.0 < p_init <= 1.0:
-        raise ConfigError(f"p_init (the initial fraction of the image a square covers) must be a number in (0, 1], got {p_init!r}")
+        raise ConfigError(
+            f"p_init (the initial fraction of the image a square covers) must be a number in (0, 1], got {p_init!r}"
+        )
     return budget, check_value_range(value_range)

@@ -1,4 +1,5 @@
 """APGD: exact answers on hand-checkable models, the official code's iterates, invariants, bad input."""
+
 from __future__ import annotations
 
 import warnings
@@ -7,14 +8,22 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from robust_models import LinearMargin
 from torch import nn
 
 import dlaudit
 from dlaudit.errors import ConfigError, DataError
 from dlaudit.robust import _random
-from dlaudit.robust.apgd import _Settings, _start, _stream, _top_targets, apgd, checkpoint_windows, dlr_loss, targeted_dlr_loss
-
-from robust_models import LinearMargin
+from dlaudit.robust.apgd import (
+    _Settings,
+    _start,
+    _stream,
+    _top_targets,
+    apgd,
+    checkpoint_windows,
+    dlr_loss,
+    targeted_dlr_loss,
+)
 
 W = torch.tensor([1.0, -2.0, 0.5, 0.5])
 X = torch.tensor([[0.5, 0.5, 0.5, 0.5], [0.4, 0.45, 0.6, 0.5], [0.55, 0.5, 0.3, 0.6], [0.5, 0.3, 0.5, 0.5]])
@@ -34,7 +43,9 @@ def test_checkpoints_follow_the_papers_recurrence() -> None:
     while p[-1] + max(p[-1] - p[-2] - 0.03, 0.06) <= 1.0:
         p.append(p[-1] + max(p[-1] - p[-2] - 0.03, 0.06))
     assert [sum(windows[: j + 1]) for j in range(len(windows))] == [round(100 * q) for q in p[1:]]
-    assert checkpoint_windows(25) == [5, 4, 3, 2] + [1] * 11  # the fast version: a checkpoint every iteration after the 14th
+    assert (
+        checkpoint_windows(25) == [5, 4, 3, 2] + [1] * 11
+    )  # the fast version: a checkpoint every iteration after the 14th
     assert checkpoint_windows(1) == [1]
 
 
@@ -140,12 +151,21 @@ def _clean_correct(bundle: dlaudit.ModelBundle, x: torch.Tensor, y: torch.Tensor
     return x[keep], y[keep]
 
 
-@pytest.mark.parametrize(("norm", "eps", "loss", "targeted"), [("linf", 0.1, "ce", False), ("linf", 0.1, "dlr", True), ("l2", 0.5, "dlr", False), ("l2", 0.5, "ce", False)])
-def test_same_iterates_as_the_official_code_from_the_same_start(digits_cnn: dlaudit.ModelBundle, digits_splits, norm: str, eps: float, loss: str, targeted: bool) -> None:
-    apgd_base = pytest.importorskip("pyautoattack.autopgd_base", reason="pyautoattack (the official AutoAttack code) is not installed")
+@pytest.mark.parametrize(
+    ("norm", "eps", "loss", "targeted"),
+    [("linf", 0.1, "ce", False), ("linf", 0.1, "dlr", True), ("l2", 0.5, "dlr", False), ("l2", 0.5, "ce", False)],
+)
+def test_same_iterates_as_the_official_code_from_the_same_start(
+    digits_cnn: dlaudit.ModelBundle, digits_splits, norm: str, eps: float, loss: str, targeted: bool
+) -> None:
+    apgd_base = pytest.importorskip(
+        "pyautoattack.autopgd_base", reason="pyautoattack (the official AutoAttack code) is not installed"
+    )
     x, y = _clean_correct(digits_cnn, digits_splits.test.x[:80], digits_splits.test.y[:80])
     model = digits_cnn.module
-    x_adv, ok = apgd(model, x, y, eps=eps, norm=norm, loss=loss, targeted=targeted, n_target_classes=1, early_stop=False)
+    x_adv, ok = apgd(
+        model, x, y, eps=eps, norm=norm, loss=loss, targeted=targeted, n_target_classes=1, early_stop=False
+    )
     s = _Settings(eps, norm, 100, 0.75, 0.75, 0.0, 1.0, False)
     x0 = _start(x, s, torch.arange(len(x)), 0, _stream(1 if targeted else 0, 0))
     official_norm = "Linf" if norm == "linf" else "L2"
@@ -165,7 +185,9 @@ def test_same_iterates_as_the_official_code_from_the_same_start(digits_cnn: dlau
 
 
 def test_robust_accuracy_close_to_the_official_apgd_ce(digits_cnn: dlaudit.ModelBundle, digits_splits) -> None:
-    apgd_base = pytest.importorskip("pyautoattack.autopgd_base", reason="pyautoattack (the official AutoAttack code) is not installed")
+    apgd_base = pytest.importorskip(
+        "pyautoattack.autopgd_base", reason="pyautoattack (the official AutoAttack code) is not installed"
+    )
     x, y = digits_splits.test.x[:300], digits_splits.test.y[:300]
     model = digits_cnn.module
     _, ok = apgd(model, x, y, eps=0.1)
@@ -179,11 +201,26 @@ def test_robust_accuracy_close_to_the_official_apgd_ce(digits_cnn: dlaudit.Model
 
 
 @pytest.mark.parametrize(("loss", "targeted"), [("ce", False), ("dlr", True)])
-def test_same_result_for_any_batch_size_and_seed_matters(digits_cnn: dlaudit.ModelBundle, digits_splits, loss: str, targeted: bool) -> None:
+def test_same_result_for_any_batch_size_and_seed_matters(
+    digits_cnn: dlaudit.ModelBundle, digits_splits, loss: str, targeted: bool
+) -> None:
     x, y = digits_splits.test.x[:64], digits_splits.test.y[:64]
     model = digits_cnn.module
     whole, ok = apgd(model, x, y, eps=0.1, loss=loss, targeted=targeted, n_target_classes=2, steps=20)
-    parts = [apgd(model, x[s : s + 7], y[s : s + 7], eps=0.1, loss=loss, targeted=targeted, n_target_classes=2, steps=20, index=torch.arange(s, min(s + 7, 64))) for s in range(0, 64, 7)]
+    parts = [
+        apgd(
+            model,
+            x[s : s + 7],
+            y[s : s + 7],
+            eps=0.1,
+            loss=loss,
+            targeted=targeted,
+            n_target_classes=2,
+            steps=20,
+            index=torch.arange(s, min(s + 7, 64)),
+        )
+        for s in range(0, 64, 7)
+    ]
     assert torch.equal(torch.cat([p[1] for p in parts]), ok)
     # the random starts are the same; the CNN's own logits differ by ~1e-6 between batch sizes (the conv and
     # matmul kernels block differently), which can move a sample's highest-loss point, never whether it is fooled
@@ -254,7 +291,9 @@ def cases(draw: st.DrawFn) -> dict:
 @given(cases())
 def test_apgd_invariants(case: dict) -> None:
     gen = torch.Generator().manual_seed(case["seed"])
-    model = _mlp(case["seed"], case["dropout"]).double()  # float64: batch-size rounding in matmul stays far below any decision
+    model = _mlp(
+        case["seed"], case["dropout"]
+    ).double()  # float64: batch-size rounding in matmul stays far below any decision
     model.train(case["train_mode"])
     if case["frozen"]:
         model[1].weight.requires_grad_(False)
@@ -263,7 +302,9 @@ def test_apgd_invariants(case: dict) -> None:
     x = lo + (hi - lo) * torch.rand(case["n"], 1, 3, 4, generator=gen, dtype=torch.float64)
     x[0, 0, 0, :2] = torch.tensor([lo, hi])  # values on the edges of the range
     y = torch.randint(0, 5, (case["n"],), generator=gen)
-    kwargs = {k: case[k] for k in ("eps", "norm", "loss", "targeted", "n_target_classes", "steps", "restarts", "early_stop")}
+    kwargs = {
+        k: case[k] for k in ("eps", "norm", "loss", "targeted", "n_target_classes", "steps", "restarts", "early_stop")
+    }
     kwargs.update(value_range=(lo, hi), seed=case["seed"])
     x_adv, ok = apgd(model, x, y, **kwargs)
     assert x_adv.shape == x.shape and x_adv.dtype == x.dtype and ok.shape == (case["n"],)
@@ -282,9 +323,14 @@ def test_apgd_invariants(case: dict) -> None:
         assert torch.equal(ok, model(x_adv).argmax(dim=1) != y)
     # the same in any split of the batch, and with the same seed
     k = case["split"]
-    parts = [apgd(model, x[s : s + k], y[s : s + k], index=torch.arange(s, min(s + k, case["n"])), **kwargs) for s in range(0, case["n"], k)]
+    parts = [
+        apgd(model, x[s : s + k], y[s : s + k], index=torch.arange(s, min(s + k, case["n"])), **kwargs)
+        for s in range(0, case["n"], k)
+    ]
     assert torch.equal(torch.cat([p[1] for p in parts]), ok)
-    torch.testing.assert_close(torch.cat([p[0] for p in parts]), x_adv, atol=1e-12, rtol=0)  # matmul rounds by batch size
+    torch.testing.assert_close(
+        torch.cat([p[0] for p in parts]), x_adv, atol=1e-12, rtol=0
+    )  # matmul rounds by batch size
     again, ok_again = apgd(model, x, y, **kwargs)
     assert torch.equal(again, x_adv) and torch.equal(ok_again, ok)
 
@@ -301,10 +347,19 @@ def test_apgd_invariants(case: dict) -> None:
         ({"restarts": 0}, "restarts must be an integer of at least 1, got 0"),
         ({"n_target_classes": 0}, "n_target_classes must be an integer of at least 1, got 0"),
         ({"eps": -0.1}, "eps (the attack budget) must be a number >= 0, got -0.1"),
-        ({"rho": 1.5}, "rho (the share of rising-loss iterations at or below which the step is halved) must be a number in [0, 1], got 1.5"),
-        ({"momentum": -1}, "momentum (the weight of the new step against the last one) must be a number in [0, 1], got -1"),
+        (
+            {"rho": 1.5},
+            "rho (the share of rising-loss iterations at or below which the step is halved) must be a number in [0, 1], got 1.5",
+        ),
+        (
+            {"momentum": -1},
+            "momentum (the weight of the new step against the last one) must be a number in [0, 1], got -1",
+        ),
         ({"value_range": (1.0, 0.0)}, "value_range must be (low, high) with low < high, got (1.0, 0.0)"),
-        ({"targets": torch.zeros(4, dtype=torch.long)}, "targets were given but targeted=False; pass targeted=True to attack towards them"),
+        (
+            {"targets": torch.zeros(4, dtype=torch.long)},
+            "targets were given but targeted=False; pass targeted=True to attack towards them",
+        ),
     ],
 )
 def test_bad_parameters_are_clear_errors(kwargs: dict, message: str) -> None:

@@ -1,4 +1,5 @@
 """AutoAttack: the ensemble's bookkeeping, agreement with the official code, invariants, bad input."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -8,13 +9,20 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from robust_models import LinearMargin
 from torch import nn
 
 import dlaudit
 from dlaudit.errors import ConfigError
-from dlaudit.robust.autoattack import FAST_ATTACKS, FAST_STEPS, FAST_TARGETS, STANDARD_ATTACKS, AutoAttackResult, _verified, autoattack
-
-from robust_models import LinearMargin
+from dlaudit.robust.autoattack import (
+    FAST_ATTACKS,
+    FAST_STEPS,
+    FAST_TARGETS,
+    STANDARD_ATTACKS,
+    AutoAttackResult,
+    _verified,
+    autoattack,
+)
 
 HAVE_FAB = importlib.util.find_spec("dlaudit.robust.fab") is not None
 HAVE_SQUARE = importlib.util.find_spec("dlaudit.robust.square") is not None
@@ -48,7 +56,9 @@ def test_every_sample_is_accounted_for(standard, batch) -> None:
     assert r.robust_accuracy == int(r.robust.sum()) / len(y)
     after = r.accuracy_after()
     assert list(after) == ["clean", *[a for a in r.attacks if a not in r.skipped]]
-    assert list(after.values()) == sorted(after.values(), reverse=True) and list(after.values())[-1] == r.robust_accuracy
+    assert (
+        list(after.values()) == sorted(after.values(), reverse=True) and list(after.values())[-1] == r.robust_accuracy
+    )
     assert r.counts["apgd-ce"] > 0
     assert set(r.seconds) == set(r.counts) and not r.rejected
     names = r.broken_by
@@ -102,7 +112,9 @@ def test_fast_version(digits_cnn: dlaudit.ModelBundle, batch, standard) -> None:
     assert fast.attacks == FAST_ATTACKS and fast.complete
     assert (FAST_STEPS, FAST_TARGETS) == (25, 3)
     assert fast.metric_name == "robustness.autoattack_fast_linf.acc@0.1"
-    assert fast.robust_accuracy >= standard.robust_accuracy - 2 / len(y)  # fewer iterations: an upper bound, up to chance
+    assert fast.robust_accuracy >= standard.robust_accuracy - 2 / len(
+        y
+    )  # fewer iterations: an upper bound, up to chance
     again = autoattack(digits_cnn, x, y, eps=0.1, version="fast", batch_size=64)
     assert torch.equal(again.breaker, fast.breaker)
 
@@ -173,7 +185,14 @@ def test_finds_every_point_the_official_autoattack_finds(digits_cnn: dlaudit.Mod
 
 
 @settings(max_examples=12, deadline=None)
-@given(seed=st.integers(0, 2**16), n=st.integers(1, 12), norm=st.sampled_from(["linf", "l2"]), eps=st.floats(0.0, 1.5), bs=st.integers(1, 12), train=st.booleans())
+@given(
+    seed=st.integers(0, 2**16),
+    n=st.integers(1, 12),
+    norm=st.sampled_from(["linf", "l2"]),
+    eps=st.floats(0.0, 1.5),
+    bs=st.integers(1, 12),
+    train=st.booleans(),
+)
 def test_autoattack_invariants(seed: int, n: int, norm: str, eps: float, bs: int, train: bool) -> None:
     torch.manual_seed(seed)
     model = nn.Sequential(nn.Flatten(), nn.Linear(12, 8), nn.ReLU(), nn.Linear(8, 5)).double().train(train)

@@ -1,4 +1,5 @@
 """Sound bounds (IBP, CROWN-IBP, CROWN): soundness as property tests, tightness, the layer walk, errors."""
+
 from __future__ import annotations
 
 import math
@@ -8,6 +9,7 @@ import torch
 import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from robust_models import LinearMargin
 from torch import nn
 
 import dlaudit
@@ -16,8 +18,6 @@ from dlaudit.models import Normalize
 from dlaudit.robust import bounds, pgd
 from dlaudit.robust.bounds import chain_of, interval_bounds, linear_bounds, margin_lower_bounds
 from dlaudit.robust.certify import verified_accuracy
-
-from robust_models import LinearMargin
 
 METHODS = ("ibp", "crown-ibp", "crown")
 
@@ -46,7 +46,10 @@ def networks(draw: st.DrawFn) -> tuple[nn.Module, tuple[int, ...]]:
         if draw(st.booleans()):
             layers.append(Normalize([0.4] * c, [0.3 + 0.2 * i for i in range(c)], ndim=3))
         out = draw(st.integers(2, 4))
-        conv = [nn.Conv2d(c, out, draw(st.integers(1, 3)), stride=draw(st.integers(1, 2)), padding=draw(st.integers(0, 1))), nn.ReLU()]
+        conv = [
+            nn.Conv2d(c, out, draw(st.integers(1, 3)), stride=draw(st.integers(1, 2)), padding=draw(st.integers(0, 1))),
+            nn.ReLU(),
+        ]
         if draw(st.booleans()):
             bn = nn.BatchNorm2d(out)
             _randomise_bn(bn, gen)
@@ -107,7 +110,9 @@ def _margins(z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 @settings(max_examples=100, deadline=None)
 @given(networks(), st.floats(0.0, 0.3), st.integers(0, 2**16))
-def test_bounds_contain_every_point_of_the_ball(net_shape: tuple[nn.Module, tuple[int, ...]], eps: float, seed: int) -> None:
+def test_bounds_contain_every_point_of_the_ball(
+    net_shape: tuple[nn.Module, tuple[int, ...]], eps: float, seed: int
+) -> None:
     net, shape = net_shape
     gen = torch.Generator().manual_seed(seed)
     x = torch.rand((3, *shape), generator=gen, dtype=torch.float64)
@@ -121,7 +126,9 @@ def test_bounds_contain_every_point_of_the_ball(net_shape: tuple[nn.Module, tupl
         margins = {m: margin_lower_bounds(chain, xl, xu, y, k, m) for m in METHODS}
         logit_lin = {m: linear_bounds(net, xl, xu, method=m) for m in ("crown-ibp", "crown")}
         boxes = chain.intervals(xl, xu)
-        raw = bounds._backward_lower(chain, boxes, len(chain.ops), bounds.margin_spec(y, k, dtype=x.dtype))  # CROWN-IBP before the max with IBP
+        raw = bounds._backward_lower(
+            chain, boxes, len(chain.ops), bounds.margin_spec(y, k, dtype=x.dtype)
+        )  # CROWN-IBP before the max with IBP
     raw = raw.scatter(1, y.view(-1, 1), math.inf)
     x_adv = pgd(net, x, y, eps=eps, steps=10, value_range=(0.0, 1.0), seed=seed) if eps > 0 else x
     assert float((x_adv - x).abs().max()) <= eps + 1e-7
@@ -135,9 +142,9 @@ def test_bounds_contain_every_point_of_the_ball(net_shape: tuple[nn.Module, tupl
     m = _margins(z, y[owner])
     for method, lower in (*margins.items(), ("crown-ibp (raw)", raw)):
         assert bool((m >= lower[owner] - tol).all()), f"a margin fell below its {method} bound"
-    for method, (l, u) in logit_lin.items():
-        assert bool((z >= l[owner] - tol).all() and (z <= u[owner] + tol).all()), f"a logit left the {method} bounds"
-        assert bool((l >= lo - tol).all() and (u <= hi + tol).all()), f"{method} looser than IBP on a logit"
+    for method, (low, up) in logit_lin.items():
+        assert bool((z >= low[owner] - tol).all() and (z <= up[owner] + tol).all()), f"a logit left the {method} bounds"
+        assert bool((low >= lo - tol).all() and (up <= hi + tol).all()), f"{method} looser than IBP on a logit"
     finite = torch.isfinite(margins["ibp"])
     assert bool((margins["crown-ibp"][finite] >= margins["ibp"][finite]).all())
     assert bool((margins["crown"][finite] >= margins["ibp"][finite] - tol).all())
@@ -188,7 +195,9 @@ def test_maxpool_relaxation_by_hand() -> None:
     pool = bounds._MaxPool("p", nn.MaxPool2d(2))
     lo = torch.tensor([[[[2.0, 0.0], [0.0, 0.5]]]])
     hi = torch.tensor([[[[3.0, 1.0], [1.0, 2.5]]]])
-    lam, bias = pool.backward(torch.tensor([[[[[-1.0]]]]]), lo, hi)  # lower bound of -max: not dominant (0.5..2.5 overlaps 2..3)
+    lam, bias = pool.backward(
+        torch.tensor([[[[[-1.0]]]]]), lo, hi
+    )  # lower bound of -max: not dominant (0.5..2.5 overlaps 2..3)
     assert lam.abs().sum().item() == 0.0 and bias.item() == -3.0
     hi[0, 0, 1, 1] = 1.5  # now element 0 dominates: max = x_0 exactly
     lam, bias = pool.backward(torch.tensor([[[[[-1.0]]]]]), lo, hi)
@@ -243,9 +252,15 @@ def test_a_traced_chain_bounds_like_its_sequential() -> None:
     ("model", "names"),
     [
         (nn.Sequential(nn.Linear(4, 4), nn.LSTM(4, 4)), ["layer '1' (LSTM)"]),
-        (nn.Sequential(nn.Linear(4, 4), nn.Sequential(nn.ReLU(), nn.Sigmoid()), nn.Linear(4, 2)), ["layer '1.1' (Sigmoid)"]),
+        (
+            nn.Sequential(nn.Linear(4, 4), nn.Sequential(nn.ReLU(), nn.Sigmoid()), nn.Linear(4, 2)),
+            ["layer '1.1' (Sigmoid)"],
+        ),
         (nn.Sequential(CustomLinear(4, 2)), ["layer '0' (CustomLinear, a Linear with its own forward)"]),
-        (nn.Sequential(nn.Flatten(), nn.BatchNorm1d(4, track_running_stats=False), nn.Linear(4, 2)), ["layer '1' (BatchNorm1d)"]),
+        (
+            nn.Sequential(nn.Flatten(), nn.BatchNorm1d(4, track_running_stats=False), nn.Linear(4, 2)),
+            ["layer '1' (BatchNorm1d)"],
+        ),
         (LinearMargin([1.0, 2.0, 3.0, 4.0]), ["operation 'zeros_like' (torch.zeros_like)"]),
         (Residual(), ["more than once", "residual"]),
     ],
@@ -313,7 +328,9 @@ def test_traced_reshapes_must_keep_samples_apart_and_hooks_inside_traced_modules
 
 def test_a_chain_that_does_not_reproduce_the_model_is_refused() -> None:
     net = nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 2))
-    handle = torch.nn.modules.module.register_module_forward_hook(lambda m, i, o: o + 1 if isinstance(m, nn.Linear) else o)
+    handle = torch.nn.modules.module.register_module_forward_hook(
+        lambda m, i, o: o + 1 if isinstance(m, nn.Linear) else o
+    )
     try:
         with pytest.raises(AnalysisError, match="do not reproduce its output"):
             interval_bounds(net, torch.zeros(2, 4), torch.ones(2, 4))
@@ -325,7 +342,9 @@ def test_a_chain_that_does_not_reproduce_the_model_is_refused() -> None:
 
 
 @pytest.mark.parametrize("eps", [0.01, 0.03])
-def test_verified_accuracy_never_exceeds_pgd_accuracy(digits_cnn: dlaudit.ModelBundle, digits_splits, eps: float) -> None:
+def test_verified_accuracy_never_exceeds_pgd_accuracy(
+    digits_cnn: dlaudit.ModelBundle, digits_splits, eps: float
+) -> None:
     x, y = digits_splits.test.x[:200], digits_splits.test.y[:200]
     robust = digits_cnn.predict(pgd(digits_cnn, x, y, eps=eps, steps=20)) == y
     results = {m: verified_accuracy(digits_cnn, x, y, eps=eps, method=m) for m in METHODS}

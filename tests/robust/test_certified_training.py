@@ -1,4 +1,5 @@
 """Certified training: IBP training and Gaussian noise augmentation as trainer losses, the on_epoch hook."""
+
 from __future__ import annotations
 
 import pytest
@@ -22,7 +23,9 @@ class Recording:
     def on_epoch(self, epoch: int, epochs: int) -> None:
         self.calls.append((epoch, epochs, self.batches))
 
-    def __call__(self, module: nn.Module, x: torch.Tensor, y: torch.Tensor, weight: torch.Tensor | None) -> torch.Tensor:
+    def __call__(
+        self, module: nn.Module, x: torch.Tensor, y: torch.Tensor, weight: torch.Tensor | None
+    ) -> torch.Tensor:
         self.batches += 1
         return weighted_cross_entropy(module, x, y, weight)
 
@@ -30,7 +33,13 @@ class Recording:
 def test_fit_calls_on_epoch_at_the_start_of_every_epoch(digits_splits) -> None:
     data = digits_splits.train
     loss = Recording()
-    fit(dlaudit.build_model("mlp", (1, 8, 8), 10), data, TrainConfig(epochs=3, batch_size=500), device="cpu", loss_fn=loss)
+    fit(
+        dlaudit.build_model("mlp", (1, 8, 8), 10),
+        data,
+        TrainConfig(epochs=3, batch_size=500),
+        device="cpu",
+        loss_fn=loss,
+    )
     per_epoch = -(-len(data) // 500)
     assert loss.calls == [(0, 3, 0), (1, 3, per_epoch), (2, 3, 2 * per_epoch)]
 
@@ -42,12 +51,29 @@ def test_ibp_schedule_warms_up_then_ramps_linearly() -> None:
     for epoch in range(8):
         loss.on_epoch(epoch, 8)
         seen.append((round(loss.current_eps, 6), round(loss.current_kappa, 6)))
-    assert seen == [(0.0, 1.0), (0.0, 1.0), (0.05, 0.875), (0.1, 0.75), (0.15, 0.625), (0.2, 0.5), (0.2, 0.5), (0.2, 0.5)]
+    assert seen == [
+        (0.0, 1.0),
+        (0.0, 1.0),
+        (0.05, 0.875),
+        (0.1, 0.75),
+        (0.15, 0.625),
+        (0.2, 0.5),
+        (0.2, 0.5),
+        (0.2, 0.5),
+    ]
 
 
 def test_ibp_training_makes_verified_accuracy_non_trivial(digits_mlp: dlaudit.ModelBundle, digits_splits) -> None:
     loss = IBPTraining(0.1)  # default schedule: 2 warm-up epochs, a 10-epoch ramp
-    robust = train("mlp", digits_splits, epochs=20, seed=0, device="cpu", loss_fn=loss, training_info={"certified": loss.training_info()})
+    robust = train(
+        "mlp",
+        digits_splits,
+        epochs=20,
+        seed=0,
+        device="cpu",
+        loss_fn=loss,
+        training_info={"certified": loss.training_info()},
+    )
     test = digits_splits.test
     ibp = verified_accuracy(robust, test.x, test.y, eps=0.1).accuracy
     standard = verified_accuracy(digits_mlp, test.x, test.y, eps=0.1, method="crown-ibp").accuracy
@@ -62,17 +88,34 @@ def test_ibp_training_makes_verified_accuracy_non_trivial(digits_mlp: dlaudit.Mo
 
 def test_noise_training_makes_smoothing_certify_more(digits_mlp: dlaudit.ModelBundle, digits_splits) -> None:
     loss = GaussianNoiseTraining(0.5, seed=1)
-    noisy = train("mlp", digits_splits, epochs=20, seed=0, device="cpu", loss_fn=loss, training_info={"certified": loss.training_info()})
+    noisy = train(
+        "mlp",
+        digits_splits,
+        epochs=20,
+        seed=0,
+        device="cpu",
+        loss_fn=loss,
+        training_info={"certified": loss.training_info()},
+    )
     x, y = digits_splits.test.x[:100], digits_splits.test.y[:100]
     kwargs = {"sigma": 0.5, "n0": 50, "n": 500, "seed": 0}
     trained = certify_smoothing(noisy, x, y, **kwargs).certified_accuracy([0.25])[0.25]
     standard = certify_smoothing(digits_mlp, x, y, **kwargs).certified_accuracy([0.25])[0.25]
     assert trained >= standard + 0.2, (trained, standard)  # measured: 0.50 against 0.18
-    assert noisy.card.training["certified"] == {"method": "gaussian_noise", "sigma": 0.5, "clipped": False, "seed": 1, "paper": "Cohen et al. 2019, arXiv:1902.02918"}
+    assert noisy.card.training["certified"] == {
+        "method": "gaussian_noise",
+        "sigma": 0.5,
+        "clipped": False,
+        "seed": 1,
+        "paper": "Cohen et al. 2019, arXiv:1902.02918",
+    }
 
 
 def test_same_seed_same_noise_trained_model(digits_splits) -> None:
-    models = [train("mlp", digits_splits, epochs=1, seed=0, device="cpu", loss_fn=GaussianNoiseTraining(0.25, seed=s)) for s in (5, 5, 6)]
+    models = [
+        train("mlp", digits_splits, epochs=1, seed=0, device="cpu", loss_fn=GaussianNoiseTraining(0.25, seed=s))
+        for s in (5, 5, 6)
+    ]
     params = [torch.cat([p.flatten() for p in m.module.parameters()]) for m in models]
     assert torch.equal(params[0], params[1]) and not torch.equal(params[0], params[2])
 

@@ -1,4 +1,5 @@
 """FAB and FAB-T: exact projections, exact answers on linear models, invariants, the official code, bad input."""
+
 from __future__ import annotations
 
 import itertools
@@ -8,14 +9,13 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from robust_models import LinearMargin
 from scipy.optimize import linprog
 from torch import nn
 
 import dlaudit
 from dlaudit.errors import ConfigError, DataError
 from dlaudit.robust.fab import _random_start, fab, fab_run, project_l2, project_linf
-
-from robust_models import LinearMargin
 
 try:
     from pyautoattack.fab_projections import projection_l2 as official_l2
@@ -24,7 +24,9 @@ try:
 except ImportError:  # the official code is an optional peer
     FABAttack_PT = None
 
-needs_official = pytest.mark.skipif(FABAttack_PT is None, reason="pyautoattack (the official AutoAttack code) is not installed")
+needs_official = pytest.mark.skipif(
+    FABAttack_PT is None, reason="pyautoattack (the official AutoAttack code) is not installed"
+)
 W = [1.0, -2.0, 0.5, 0.5]
 
 
@@ -118,7 +120,9 @@ def test_projection_by_hand() -> None:
     # the hyperplane misses the box: the closest corner
     torch.testing.assert_close(project_linf(t, w, torch.tensor([5.0])), torch.tensor([[0.5, 0.5]]))
     # zero weights never move
-    torch.testing.assert_close(project_linf(t, torch.tensor([[0.0, 2.0]]), torch.tensor([0.6])), torch.tensor([[0.0, -0.2]]))
+    torch.testing.assert_close(
+        project_linf(t, torch.tensor([[0.0, 2.0]]), torch.tensor([0.6])), torch.tensor([[0.0, -0.2]])
+    )
 
 
 @needs_official
@@ -251,7 +255,9 @@ def test_same_seed_same_result_and_independent_of_the_batch_split() -> None:
     again, ok_again = fab(model, x, y, **kwargs)
     assert torch.equal(whole, again) and torch.equal(ok, ok_again)
     assert 0 < int(ok.sum()) < 64  # some broken, some not: the split matters for which samples stay active
-    parts = [fab(model, x[s : s + 5], y[s : s + 5], index=torch.arange(s, min(s + 5, 64)), **kwargs) for s in range(0, 64, 5)]
+    parts = [
+        fab(model, x[s : s + 5], y[s : s + 5], index=torch.arange(s, min(s + 5, 64)), **kwargs) for s in range(0, 64, 5)
+    ]
     torch.testing.assert_close(torch.cat([p[0] for p in parts]), whole, rtol=0, atol=1e-6)
     assert torch.equal(torch.cat([p[1] for p in parts]), ok)
 
@@ -299,7 +305,9 @@ def test_two_classes_cap_the_target_classes() -> None:
 
 @needs_official
 @pytest.mark.parametrize(("norm", "eps"), [("linf", 0.1), ("l2", 0.5)])
-def test_robust_accuracy_matches_official_fab_t(digits_cnn: dlaudit.ModelBundle, digits_splits, norm: str, eps: float) -> None:
+def test_robust_accuracy_matches_official_fab_t(
+    digits_cnn: dlaudit.ModelBundle, digits_splits, norm: str, eps: float
+) -> None:
     model = digits_cnn.module.eval()
     x, y = digits_splits.test.x[:200], digits_splits.test.y[:200]
     _, ok = fab(model, x, y, eps=eps, norm=norm, steps=20)
@@ -322,7 +330,9 @@ def test_untargeted_fab_matches_the_official_code(digits_cnn: dlaudit.ModelBundl
     _, ok = fab(model, x, y, eps=0.1, targeted=False, steps=15)
     x_off = FABAttack_PT(model, norm="Linf", n_restarts=1, n_iter=15, eps=0.1, seed=0).perturb(x, y)
     with torch.no_grad():
-        robust_official = ((model(x_off).argmax(1) == y) | ((x_off - x).flatten(1).abs().amax(1) > 0.1)).float().mean().item()
+        robust_official = (
+            ((model(x_off).argmax(1) == y) | ((x_off - x).flatten(1).abs().amax(1) > 0.1)).float().mean().item()
+        )
     assert abs((1.0 - ok.float().mean().item()) - robust_official) <= 0.02
 
 
@@ -341,7 +351,10 @@ def test_untargeted_fab_matches_the_official_code(digits_cnn: dlaudit.ModelBundl
         ({"eps": 0.1, "alpha_max": 1.5}, "alpha_max must be a number in [0, 1], got 1.5"),
         ({"eps": 0.1, "eta": 0.9}, "eta must be a number of at least 1 (the overshoot past the boundary), got 0.9"),
         ({"eps": 0.1, "beta": 0.0}, "beta must be a number in (0, 1], got 0.0"),
-        ({"eps": 0.1, "value_range": (1.0, 0.0)}, "value_range must be (low, high), two finite numbers with low < high, got (1.0, 0.0)"),
+        (
+            {"eps": 0.1, "value_range": (1.0, 0.0)},
+            "value_range must be (low, high), two finite numbers with low < high, got (1.0, 0.0)",
+        ),
     ],
 )
 def test_bad_parameters_are_clear_errors(kwargs: dict, message: str) -> None:

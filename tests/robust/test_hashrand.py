@@ -1,4 +1,5 @@
 """The counter-based generator: bit-exact splitmix64, independent of the batch split, uniform."""
+
 from __future__ import annotations
 
 import math
@@ -72,7 +73,12 @@ def test_columns_are_a_prefix_property() -> None:
 def test_keys_separate_the_streams() -> None:
     index = torch.arange(2000)
     base = hr.uniform(0, 0, index, 0, 4).flatten().double()
-    for other in (hr.uniform(1, 0, index, 0, 4), hr.uniform(0, 1, index, 0, 4), hr.uniform(0, 0, index, 1, 4), hr.uniform(0, 0, index + 1, 0, 4)):
+    for other in (
+        hr.uniform(1, 0, index, 0, 4),
+        hr.uniform(0, 1, index, 0, 4),
+        hr.uniform(0, 0, index, 1, 4),
+        hr.uniform(0, 0, index + 1, 0, 4),
+    ):
         r = torch.corrcoef(torch.stack([base, other.flatten().double()]))[0, 1]
         assert abs(float(r)) < 0.03
         assert not torch.equal(other.flatten(), base.float())

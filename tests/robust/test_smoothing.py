@@ -1,4 +1,5 @@
 """Randomized smoothing (Cohen et al. 2019): exact answers on a linear classifier, seeding, abstention, errors."""
+
 from __future__ import annotations
 
 import math
@@ -6,6 +7,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from robust_models import LinearMargin
 from scipy import stats
 from torch import nn
 
@@ -14,8 +16,6 @@ from dlaudit.errors import ConfigError
 from dlaudit.robust import smoothing
 from dlaudit.robust.certify import ABSTAIN, SmoothingResult, certify_smoothing, predict_smoothed
 from dlaudit.robust.smoothing import binomial_pvalue, clopper_pearson_lower
-
-from robust_models import LinearMargin
 
 W, B = [1.0, -2.0, 0.5, 0.5], -0.25
 
@@ -114,7 +114,11 @@ def test_statistics_match_scipys_binomial_test() -> None:
     for n in (1, 10, 1000):
         for k in sorted({0, 1, n // 3, n // 2, n - 1, n}):
             for alpha in (0.001, 0.05):
-                want = stats.binomtest(k, n, alternative="greater").proportion_ci(confidence_level=1 - alpha, method="exact").low
+                want = (
+                    stats.binomtest(k, n, alternative="greater")
+                    .proportion_ci(confidence_level=1 - alpha, method="exact")
+                    .low
+                )
                 assert clopper_pearson_lower(k, n, alpha) == pytest.approx(want, abs=1e-12)
                 two_sided = stats.binomtest(k, n).proportion_ci(confidence_level=1 - 2 * alpha, method="exact").low
                 assert clopper_pearson_lower(k, n, alpha) == pytest.approx(two_sided, abs=1e-12)  # Cohen et al.'s form
@@ -132,7 +136,14 @@ def test_result_helpers_on_a_hand_built_result() -> None:
     assert res.certified_accuracy([0.0, 0.2, 0.5]) == {0.0: 0.5, 0.2: 0.25, 0.5: 0.0}
     assert res.certified_accuracy(0.1) == {0.1: 0.5}
     assert res.abstain_rate == 0.25 and res.clean_accuracy == 0.5
-    assert res.info() == {"method": "randomized smoothing", "sigma": 0.25, "n0": 10, "n": 100, "alpha": 0.001, "paper": "Cohen et al. 2019, arXiv:1902.02918"}
+    assert res.info() == {
+        "method": "randomized smoothing",
+        "sigma": 0.25,
+        "n0": 10,
+        "n": 100,
+        "alpha": 0.001,
+        "paper": "Cohen et al. 2019, arXiv:1902.02918",
+    }
     with pytest.raises(ConfigError) as err:
         res.certified_accuracy([0.1, -0.5])
     assert str(err.value) == smoothing.MSG_RADIUS.format(value=-0.5)

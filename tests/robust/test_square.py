@@ -1,24 +1,26 @@
 """Square Attack: its schedule and patterns, invariants, query accounting, the official code, bad input."""
+
 from __future__ import annotations
 
 import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from robust_models import LinearMargin
 from torch import nn
 
 import dlaudit
 from dlaudit.errors import ConfigError, DataError
 from dlaudit.robust.square import _init_l2, margin, p_schedule, square, window_pattern
 
-from robust_models import LinearMargin
-
 try:
     from pyautoattack.square import SquareAttack
 except ImportError:  # the official code is an optional peer
     SquareAttack = None
 
-needs_official = pytest.mark.skipif(SquareAttack is None, reason="pyautoattack (the official AutoAttack code) is not installed")
+needs_official = pytest.mark.skipif(
+    SquareAttack is None, reason="pyautoattack (the official AutoAttack code) is not installed"
+)
 
 
 class Counting(nn.Module):
@@ -176,7 +178,9 @@ def test_outputs_are_ordinary_tensors(linear_model: LinearMargin) -> None:
 
 def _cnn(seed: int) -> nn.Module:
     torch.manual_seed(seed)
-    return nn.Sequential(nn.Conv2d(2, 4, 3, padding=1), nn.ReLU(), nn.Dropout(0.3), nn.Flatten(), nn.Linear(4 * 5 * 6, 3))
+    return nn.Sequential(
+        nn.Conv2d(2, 4, 3, padding=1), nn.ReLU(), nn.Dropout(0.3), nn.Flatten(), nn.Linear(4 * 5 * 6, 3)
+    )
 
 
 @settings(max_examples=25, deadline=None)
@@ -190,7 +194,9 @@ def _cnn(seed: int) -> nn.Module:
     train_mode=st.booleans(),
     p_init=st.sampled_from([0.05, 0.3, 0.8, 1.0]),
 )
-def test_square_invariants(seed: int, norm: str, lo: float, width: float, eps_frac: float, restarts: int, train_mode: bool, p_init: float) -> None:
+def test_square_invariants(
+    seed: int, norm: str, lo: float, width: float, eps_frac: float, restarts: int, train_mode: bool, p_init: float
+) -> None:
     gen = torch.Generator().manual_seed(seed)
     model = _cnn(seed).train(train_mode)
     model[0].weight.requires_grad_(False)
@@ -200,7 +206,9 @@ def test_square_invariants(seed: int, norm: str, lo: float, width: float, eps_fr
     x[0, 0, 0, :2] = torch.tensor([lo, hi])
     y = torch.randint(0, 3, (5,), generator=gen)
     eps = eps_frac * width * (0.5 if norm == "linf" else 3.0)
-    x_adv, ok = square(model, x, y, eps=eps, norm=norm, queries=15, p_init=p_init, restarts=restarts, value_range=(lo, hi), seed=seed)
+    x_adv, ok = square(
+        model, x, y, eps=eps, norm=norm, queries=15, p_init=p_init, restarts=restarts, value_range=(lo, hi), seed=seed
+    )
     assert x_adv.shape == x.shape and x_adv.dtype == x.dtype and ok.dtype == torch.bool
     delta = (x_adv.double() - x.double()).flatten(1)
     size = delta.abs().amax(1) if norm == "linf" else delta.norm(dim=1)
@@ -212,7 +220,9 @@ def test_square_invariants(seed: int, norm: str, lo: float, width: float, eps_fr
     with torch.no_grad():
         logits = model.eval()(x_adv)
     top = logits.topk(2, dim=1).values
-    clear = (top[:, 0] - top[:, 1]) > 1e-5 * top[:, 0].abs().clamp_min(1.0)  # ties at float precision depend on the batch size
+    clear = (top[:, 0] - top[:, 1]) > 1e-5 * top[:, 0].abs().clamp_min(
+        1.0
+    )  # ties at float precision depend on the batch size
     assert torch.equal(ok[clear], (logits.argmax(1) != y)[clear])
 
 
@@ -231,7 +241,9 @@ def test_tabular_inputs_are_one_row_images(norm: str) -> None:
 
 
 @pytest.mark.parametrize("norm", ["linf", "l2"])
-def test_same_seed_same_result_and_independent_of_the_batch_split(digits_cnn: dlaudit.ModelBundle, digits_splits, norm: str) -> None:
+def test_same_seed_same_result_and_independent_of_the_batch_split(
+    digits_cnn: dlaudit.ModelBundle, digits_splits, norm: str
+) -> None:
     model = digits_cnn.module
     x, y = digits_splits.test.x[:64], digits_splits.test.y[:64]
     kwargs = {"eps": 0.15 if norm == "linf" else 0.8, "norm": norm, "queries": 60, "restarts": 2, "seed": 3}
@@ -239,7 +251,10 @@ def test_same_seed_same_result_and_independent_of_the_batch_split(digits_cnn: dl
     again, ok_again = square(model, x, y, **kwargs)
     assert torch.equal(whole, again) and torch.equal(ok, ok_again)
     assert 0 < int(ok.sum()) < 64
-    parts = [square(model, x[s : s + 5], y[s : s + 5], index=torch.arange(s, min(s + 5, 64)), **kwargs) for s in range(0, 64, 5)]
+    parts = [
+        square(model, x[s : s + 5], y[s : s + 5], index=torch.arange(s, min(s + 5, 64)), **kwargs)
+        for s in range(0, 64, 5)
+    ]
     assert torch.equal(torch.cat([p[1] for p in parts]), ok)
     torch.testing.assert_close(torch.cat([p[0] for p in parts]), whole, rtol=0, atol=1e-6)
     other, _ = square(model, x, y, **{**kwargs, "seed": 4})
@@ -251,13 +266,17 @@ def test_same_seed_same_result_and_independent_of_the_batch_split(digits_cnn: dl
 
 @needs_official
 @pytest.mark.parametrize(("norm", "eps"), [("linf", 0.15), ("l2", 0.8)])
-def test_robust_accuracy_matches_official_square(digits_cnn: dlaudit.ModelBundle, digits_splits, norm: str, eps: float) -> None:
+def test_robust_accuracy_matches_official_square(
+    digits_cnn: dlaudit.ModelBundle, digits_splits, norm: str, eps: float
+) -> None:
     model = digits_cnn.module.eval()
     x, y = digits_splits.test.x[:300], digits_splits.test.y[:300]
     queries, seeds = 300, (0, 1)
 
     def official(seed: int) -> float:
-        attack = SquareAttack(model, norm="Linf" if norm == "linf" else "L2", n_queries=queries, eps=eps, p_init=0.8, seed=seed)
+        attack = SquareAttack(
+            model, norm="Linf" if norm == "linf" else "L2", n_queries=queries, eps=eps, p_init=0.8, seed=seed
+        )
         with torch.no_grad():
             return (model(attack.perturb(x, y)).argmax(1) == y).float().mean().item()
 
@@ -285,9 +304,18 @@ def test_robust_accuracy_matches_official_square(digits_cnn: dlaudit.ModelBundle
         ({"eps": -1}, "eps (the attack budget) must be a finite number >= 0, got -1"),
         ({"eps": 0.1, "queries": 0}, "queries must be an integer of at least 1, got 0"),
         ({"eps": 0.1, "restarts": 1.5}, "restarts must be an integer of at least 1, got 1.5"),
-        ({"eps": 0.1, "p_init": 0.0}, "p_init (the initial fraction of the image a square covers) must be a number in (0, 1], got 0.0"),
-        ({"eps": 0.1, "p_init": 1.2}, "p_init (the initial fraction of the image a square covers) must be a number in (0, 1], got 1.2"),
-        ({"eps": 0.1, "value_range": (0.0,)}, "value_range must be (low, high), two finite numbers with low < high, got (0.0,)"),
+        (
+            {"eps": 0.1, "p_init": 0.0},
+            "p_init (the initial fraction of the image a square covers) must be a number in (0, 1], got 0.0",
+        ),
+        (
+            {"eps": 0.1, "p_init": 1.2},
+            "p_init (the initial fraction of the image a square covers) must be a number in (0, 1], got 1.2",
+        ),
+        (
+            {"eps": 0.1, "value_range": (0.0,)},
+            "value_range must be (low, high), two finite numbers with low < high, got (0.0,)",
+        ),
     ],
 )
 def test_bad_parameters_are_clear_errors(linear_model: LinearMargin, kwargs: dict, message: str) -> None:
