@@ -106,7 +106,7 @@ def official(
 
 
 def ours(bundle: Any, x: torch.Tensor, y: torch.Tensor, eps: float, bs: int | None) -> dict[str, Any]:
-    from dlaudit.robust.autoattack import autoattack
+    from dlaudit.robust.attacks.autoattack import autoattack
 
     start = time.perf_counter()
     r = autoattack(bundle, x, y, eps=eps, norm="linf", version="standard", seed=0, batch_size=bs)
@@ -183,7 +183,7 @@ def main() -> None:
     ap.add_argument("--skip", default="", help="models to skip, comma-separated: standard,pgd")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    logging.getLogger("dlaudit.robust.autoattack").setLevel(logging.ERROR)  # skipped attacks are printed below
+    logging.getLogger("dlaudit.robust.attacks.autoattack").setLevel(logging.ERROR)  # skipped attacks are printed below
     skip = set(filter(None, args.skip.split(",")))
     budgets = [float(e) for e in args.eps.split(",") if e.strip()]
 

@@ -1,8 +1,8 @@
 """Agreement benchmark: dlaudit's FAB-T and Square Attack against the official AutoAttack code.
 
 Same model, same inputs, same settings, one process: robust accuracy and seconds of
-``dlaudit.robust.fab.fab`` against ``pyautoattack``'s ``FABAttack_PT`` (targeted, 9
-target classes, one restart) and of ``dlaudit.robust.square.square`` against its
+``dlaudit.robust.attacks.fab.fab`` against ``pyautoattack``'s ``FABAttack_PT`` (targeted, 9
+target classes, one restart) and of ``dlaudit.robust.attacks.square.square`` against its
 ``SquareAttack`` (margin loss, ``p_init`` 0.8, one restart), L-inf and L2.
 
 Model: the seed CNN trained for 3 epochs on scikit-learn's digits upsampled to
@@ -120,8 +120,8 @@ def compare(
     from pyautoattack.fab_pt import FABAttack_PT
     from pyautoattack.square import SquareAttack
 
-    from dlaudit.robust.fab import fab
-    from dlaudit.robust.square import square
+    from dlaudit.robust.attacks.fab import fab
+    from dlaudit.robust.attacks.square import square
 
     bs, official_norm = args.batch, ("Linf" if norm == "linf" else "L2")
 

@@ -614,6 +614,7 @@ def attack(
     n: int | None = None,
     batch_size: int | None = None,
     early_stop: bool = True,
+    version: str = "standard",
     fast: bool = False,
     seed: int = 0,
     device: str = "auto",
@@ -626,7 +627,9 @@ def attack(
     ``eps`` are L-inf budgets and ``eps_l2`` L2 budgets, in input units (lists or
     comma-separated strings); ``n`` attacks a seeded random subset of that many
     samples. ``fast`` is the report's cheaper configuration: PGD-10 on at most 200
-    samples (explicit ``n`` and ``steps`` below those win). Returns an
+    samples and AutoAttack's fast version (explicit ``n`` and ``steps`` below those win);
+    ``attacks`` are registry names (fgsm, pgd, apgd-ce, apgd-t, fab-t, square,
+    autoattack) and ``version`` is AutoAttack's (standard or fast). Returns an
     :class:`~dlaudit.robust.evaluate.AttackResult` whose ``metrics`` map names such
     as ``robustness.pgd_linf.acc@0.1`` to accuracies.
     """
@@ -640,6 +643,7 @@ def attack(
     if fast:
         steps = min(steps, FAST["steps"])
         n = min(n, FAST["n"]) if n is not None else FAST["n"]
+        version = "fast"
     bundle = _bundle(model, device=str(resolve_device(device)), trust_pickle=trust_pickle)
     audit_data = sample_data(data_for(bundle, data, **data_kwargs), n, seed)
     result = evaluate_attacks(
@@ -653,6 +657,7 @@ def attack(
         alpha=alpha,
         restarts=restarts,
         early_stop=early_stop,
+        version=version,
         batch_size=batch_size,
         seed=seed,
         progress=progress,

@@ -482,7 +482,21 @@ def demo(output_dir: str, full: bool, retrain: bool, quiet: bool, seed: int, dev
 @data_options
 @model_options
 @run_options
-@click.option("--attack", "attacks", default="fgsm,pgd", show_default=True, help="Attacks, comma-separated: fgsm, pgd.")
+@click.option(
+    "--attack",
+    "attacks",
+    default="fgsm,pgd",
+    show_default=True,
+    help="Attacks, comma-separated: fgsm, pgd, apgd-ce, apgd-t, fab-t, square, autoattack.",
+)
+@click.option(
+    "--version",
+    "aa_version",
+    type=click.Choice(["standard", "fast"]),
+    default="standard",
+    show_default=True,
+    help="AutoAttack's version: standard (the four attacks, the official settings) or fast (APGD-CE and APGD-T, 25 iterations).",
+)
 @click.option("--norm", "norms", default="linf", show_default=True, help="Norms, comma-separated: linf, l2.")
 @click.option("--eps", default="0.05,0.1,0.3", show_default=True, help="L-inf budgets (input units), comma-separated.")
 @click.option("--eps-l2", default="0.5,1,2", show_default=True, help="L2 budgets (input units), comma-separated.")
@@ -524,6 +538,7 @@ def attack(model: str, json_path: str | None, no_early_stop: bool, quiet: bool, 
         n=kw["n"],
         batch_size=kw["batch_size"],
         early_stop=not no_early_stop,
+        version=kw["aa_version"],
         fast=kw["fast"],
         seed=kw["seed"],
         device=kw["device"],

@@ -7,6 +7,7 @@ message that names the option and says what is valid.
 
 from __future__ import annotations
 
+import difflib
 import math
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -32,7 +33,9 @@ def parse_names(value: str | Iterable[Any] | None, valid: Sequence[str], what: s
     items = [v.lower() for v in split_list(value)] if lower else split_list(value)
     bad = [v for v in items if v not in valid]
     if bad or not items:
-        raise ConfigError(f"unknown {what} {', '.join(bad) or '(none given)'}; choose from: {', '.join(valid)}")
+        close = [m for b in bad for m in difflib.get_close_matches(b, list(valid), n=1)]
+        hint = f" (did you mean {', '.join(close)}?)" if close else ""
+        raise ConfigError(f"unknown {what} {', '.join(bad) or '(none given)'}{hint}; choose from: {', '.join(valid)}")
     return list(dict.fromkeys(items))
 
 

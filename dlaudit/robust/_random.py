@@ -18,7 +18,7 @@ from collections.abc import Sequence
 
 import torch
 
-__all__ = ["CHUNK", "uniform", "normal", "l2_ball", "uniform_at", "normal_at"]
+__all__ = ["l2_ball_at", "CHUNK", "uniform", "normal", "l2_ball", "uniform_at", "normal_at"]
 
 CHUNK = 64
 _KINDS = ("uniform", "normal")
@@ -111,3 +111,12 @@ def uniform_at(sample_shape: Sequence[int], index: torch.Tensor, *, seed: int, s
 def normal_at(sample_shape: Sequence[int], index: torch.Tensor, *, seed: int, stream: int = 0) -> torch.Tensor:
     """N(0, 1) noise for the samples with global indices ``index``; the rows :func:`normal` gives them."""
     return _draw_at("normal", sample_shape, index, seed, stream)
+
+
+def l2_ball_at(sample_shape: Sequence[int], index: torch.Tensor, *, seed: int, stream: int = 0) -> torch.Tensor:
+    """Points in the unit L2 ball for the samples with global indices ``index``; the rows :func:`l2_ball` gives them."""
+    direction = _draw_at("normal", sample_shape, index, seed, 2 * stream)
+    radius = _draw_at("uniform", (), index, seed, 2 * stream + 1).abs()
+    norms = direction.flatten(1).norm(dim=1).clamp_min(1e-12)
+    scale = (radius / norms).view(-1, *([1] * len(sample_shape)))
+    return direction * scale

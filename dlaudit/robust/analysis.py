@@ -21,12 +21,29 @@ from ..parsing import round_or_none
 from ..report.model import Section, Table
 from ..stats import wilson_interval
 from ..utils import ProgressFn
-from .attacks import PGD_STEP_RATIO, Attack, budget_problem, run_attack
-from .curves import Curve, clean_predictions, minimal_eps, robustness_curve
+from .attacks import PGD_STEP_RATIO, AttackMethod, budget_problem, make_attack, run_attack
+from .curves import Curve, clean_predictions, first_breaker, minimal_eps, robustness_curve, worst_case
 from .groups import accuracy_by_group
-from .masking import MaskingCheck, check_chance, check_monotone, check_more_effort, check_pgd_vs_fgsm, masking_findings
+from .masking import (
+    MaskingCheck,
+    check_black_box,
+    check_chance,
+    check_gradients,
+    check_monotone,
+    check_more_effort,
+    check_pgd_vs_fgsm,
+    masking_findings,
+)
 from .noise import noise_accuracy
 from .plots import curves_figure, examples_figure
+from .trust import (
+    AutoAttackCurve,
+    autoattack_curve,
+    black_box_evidence,
+    degenerate_reason,
+    gradient_problems,
+    undefine_attack_metrics,
+)
 
 __all__ = [
     "Settings",
@@ -46,6 +63,8 @@ DEFAULT_EPS_L2 = (0.0, 0.5, 1.0, 1.5, 2.0)
 DEFAULT_NOISE = (0.05, 0.1, 0.2, 0.3)
 """Noise strengths, as fractions of the value range."""
 ATTACKS = ("fgsm_linf", "pgd_linf", "pgd_l2")
+GRADIENT_SAMPLES = 256
+"""Correctly classified samples whose input gradient the masking check inspects."""
 LARGE_EPS = 0.5
 """The masking check's large L-inf budget, as a fraction of the value range."""
 
@@ -71,9 +90,12 @@ class Settings:
     masking: bool = True
     examples: int = 8
     batch_size: int | None = None
+    autoattack: str | None = "standard"
+    """AutoAttack at every positive budget of ``autoattack_norms``: ``standard``, ``fast`` or None (off)."""
+    autoattack_norms: tuple[str, ...] = ("linf",)
 
 
-FAST = {"n": 200, "steps": 10, "min_eps_samples": 40, "min_eps_steps": 10, "bisection": 6}
+FAST = {"n": 200, "steps": 10, "min_eps_samples": 40, "min_eps_steps": 10, "bisection": 6, "autoattack": "fast"}
 
 
 def settings(fast: bool, value_range: tuple[float, float], **params: Any) -> Settings:
@@ -93,7 +115,9 @@ def settings(fast: bool, value_range: tuple[float, float], **params: Any) -> Set
     for key, value in params.items():
         if value is None:
             continue
-        base[key] = _as_tuple(key, value) if key in ("attacks", "eps", "eps_l2", "noise") else value
+        base[key] = _as_tuple(key, value) if key in ("attacks", "eps", "eps_l2", "noise", "autoattack_norms") else value
+    if str(base.get("autoattack")).lower() in ("none", "off", "false", ""):
+        base["autoattack"] = None
     s = Settings(**base)
     _validate(s)
     return s
@@ -101,7 +125,7 @@ def settings(fast: bool, value_range: tuple[float, float], **params: Any) -> Set
 
 def _as_tuple(key: str, value: Any) -> tuple:
     items = value.split(",") if isinstance(value, str) else list(value) if isinstance(value, Sequence) else [value]
-    if key == "attacks":
+    if key in ("attacks", "autoattack_norms"):
         return tuple(str(v).strip() for v in items if str(v).strip())
     try:
         return tuple(float(v) for v in items)
@@ -122,6 +146,11 @@ def _validate(s: Settings) -> None:
             raise ConfigError(f"robustness parameter {key} must be at least 1, got {getattr(s, key)}")
     if s.bisection < 0 or s.min_eps_samples < 0 or s.examples < 0:
         raise ConfigError("robustness parameters bisection, min_eps_samples and examples must be >= 0")
+    if s.autoattack is not None and s.autoattack not in ("standard", "fast"):
+        raise ConfigError(f"robustness parameter autoattack must be standard, fast or none, got {s.autoattack!r}")
+    bad_norms = [v for v in s.autoattack_norms if v not in ("linf", "l2")]
+    if bad_norms:
+        raise ConfigError(f"robustness parameter autoattack_norms must be linf and/or l2, got {', '.join(bad_norms)}")
 
 
 def middle_eps(eps: Sequence[float]) -> float | None:
@@ -130,11 +159,11 @@ def middle_eps(eps: Sequence[float]) -> float | None:
     return positive[(len(positive) - 1) // 2] if positive else None
 
 
-def _attack_for(name: str, s: Settings) -> Attack:
+def _attack_for(name: str, s: Settings) -> AttackMethod:
     method, norm = name.split("_")
     if method == "fgsm":
-        return Attack.fgsm(1.0, norm=norm)
-    return Attack.pgd(1.0, steps=s.steps, norm=norm, restarts=s.restarts)
+        return make_attack("fgsm", 1.0, norm=norm)
+    return make_attack("pgd", 1.0, steps=s.steps, norm=norm, restarts=s.restarts)
 
 
 def _metric_name(curve: str, eps: float) -> str:
@@ -212,6 +241,9 @@ def robustness(
             if (why := budget_problem(e, name.split("_")[1], vr, tuple(x.shape[1:]))) is not None:
                 sec.add_finding("warning", f"{name} at eps {e:g} was computed, but {why}", check="eps-range")
 
+    aa_runs = _autoattack(bundle, x, y, clean_ok, s, seed, sec, curves, progress)
+    worst = _worst_cases(sec, curves, n)
+
     noise = (
         {
             kind: noise_accuracy(bundle, x, y, kind=kind, strengths=s.noise, seed=seed, progress=progress)
@@ -237,7 +269,7 @@ def robustness(
             )
 
     min_eps_row = _min_eps(bundle, x, y, clean_ok, s, seed, sec, progress)
-    checks = _masking_checks(bundle, x, y, clean_pred, curves, s, seed, chance, progress) if s.masking else []
+    checks = _masking_checks(bundle, x, y, clean_pred, curves, s, seed, chance, progress, aa_runs) if s.masking else []
     sec.add_metric(
         "robustness.masking.violations",
         sum(1 for c in checks if c.passed is False) if checks else None,
@@ -246,15 +278,17 @@ def robustness(
         note="" if checks else "masking checks were switched off",
     )
     sec.findings.extend(masking_findings(checks))
+    _trust(sec, bundle, clean_pred, y, curves, checks)
     _groups(sample, curves.get("pgd_linf"), clean_ok, sec)
 
     _tables(sec, curves, noise, checks, min_eps_row, n)
+    _trust_tables(sec, curves, worst, aa_runs, n)
     sec.figures.append(curves_figure(list(curves.values()), clean=clean, chance=chance, noise=noise or None))
     if bundle.card.modality == "image" and s.examples and "pgd_linf" in curves:
         fig = _examples(bundle, x, y, clean_pred, curves["pgd_linf"], s, seed)
         if fig is not None:
             sec.figures.append(fig)
-    _headline(sec, bundle, curves, clean, n, data)
+    _headline(sec, bundle, curves, worst, clean, n, data)
     bs = next((c.batch_size for c in curves.values() if c.batch_size), s.batch_size)
     sec.params = {
         "n": n,
@@ -276,8 +310,170 @@ def robustness(
         "bisection": s.bisection,
         "batch_size": bs,
         "batch_size_chosen_by": "explicit" if s.batch_size else "throughput probe",
+        "autoattack": s.autoattack or "off",
+        "autoattack_norms": list(s.autoattack_norms) if s.autoattack else [],
     }
     return sec
+
+
+def _autoattack(
+    bundle: ModelBundle,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    clean_ok: torch.Tensor,
+    s: Settings,
+    seed: int,
+    sec: Section,
+    curves: dict[str, Curve],
+    progress: ProgressFn | None,
+) -> dict[str, AutoAttackCurve]:
+    """AutoAttack at every budget of each of ``s.autoattack_norms`` (Croce and Hein 2020, arXiv:2003.01690)."""
+    runs: dict[str, AutoAttackCurve] = {}
+    if not s.autoattack:
+        return runs
+    n = len(y)
+    for norm in s.autoattack_norms:
+        eps_list = s.eps if norm == "linf" else s.eps_l2
+        run = autoattack_curve(
+            bundle,
+            x,
+            y,
+            clean_ok,
+            eps_list,
+            norm=norm,
+            version=s.autoattack,
+            seed=seed,
+            batch_size=s.batch_size,
+            progress=progress,
+        )
+        runs[norm] = run
+        curves[run.curve.name] = run.curve
+        for e, a in zip(run.curve.eps, run.curve.accuracy):
+            res = run.results.get(e)
+            detail = (
+                "" if res is None else "; broken per attack: " + ", ".join(f"{k} {v}" for k, v in res.counts.items())
+            )
+            sec.add_metric(
+                _metric_name(run.curve.name, e),
+                a,
+                ci=wilson_interval(round(a * n), n),
+                description=f"accuracy under {run.curve.description} at eps {e:g}{detail}",
+                higher_is_better=True,
+            )
+    return runs
+
+
+def _worst_cases(sec: Section, curves: dict[str, Curve], n: int) -> dict[str, Curve]:
+    """``robustness.worst_<norm>.acc@E``: per sample, the worst case over every attack that ran (the headline)."""
+    out: dict[str, Curve] = {}
+    for norm in ("linf", "l2"):
+        attacked = [c for c in curves.values() if c.name.endswith(f"_{norm}")]
+        worst = worst_case(attacked, n)
+        if worst is None:
+            continue
+        out[norm] = worst
+        for e, a in zip(worst.eps, worst.accuracy):
+            sec.add_metric(
+                _metric_name(worst.name, e),
+                a,
+                ci=wilson_interval(round(a * n), n),
+                description=f"robust accuracy at eps {e:g}: a sample counts only if no attack fooled it ({worst.description})",
+                higher_is_better=True,
+                headline=True,
+            )
+    return out
+
+
+def _trust(
+    sec: Section,
+    bundle: ModelBundle,
+    clean_pred: torch.Tensor,
+    y: torch.Tensor,
+    curves: dict[str, Curve],
+    checks: list[MaskingCheck],
+) -> None:
+    """Degenerate models and suspected gradient masking: failing findings, and attack accuracies made undefined."""
+    card = bundle.card
+    masked = [c for c in checks if c.passed is False and c.severity == "fail"]
+    why = degenerate_reason(
+        clean_pred,
+        y,
+        card.num_classes,
+        card.display_names,
+        list(curves.values()),
+        card.value_range,
+        unchanged=not masked,
+    )
+    if why:
+        sec.add_finding(
+            "fail",
+            f"degenerate model: it {why}; its robust accuracy is how often that answer happens to be right, not robustness",
+            evidence="a model that ignores its input cannot be fooled, so attacks leave its accuracy where it is",
+            check="degenerate-model",
+        )
+        undefine_attack_metrics(sec, f"degenerate model ({why})", prefixes=("",))
+        return
+    if masked:
+        stems = {c.name.rsplit("_", 1)[0] for c in curves.values()} | {"worst"}
+        undefine_attack_metrics(
+            sec,
+            f"gradient masking suspected ({', '.join(c.title for c in masked)})",
+            prefixes=tuple(f"{p}_" for p in stems),
+        )
+
+
+def _trust_tables(
+    sec: Section, curves: dict[str, Curve], worst: dict[str, Curve], aa_runs: dict[str, AutoAttackCurve], n: int
+) -> None:
+    for norm, w in worst.items():
+        attacked = [c for c in curves.values() if c.name.endswith(f"_{norm}") and not c.name.startswith("worst_")]
+        pgd = curves.get(f"pgd_{norm}")
+        rows = []
+        for e, a in zip(w.eps, w.accuracy):
+            if e <= 0:
+                continue
+            first = first_breaker(attacked, e)
+            over = None if pgd is None else round(pgd.at(e) - a, 4)
+            rows.append(
+                [
+                    e,
+                    round_or_none(a),
+                    None if pgd is None else round_or_none(pgd.at(e)),
+                    over,
+                    ", ".join(f"{k} {v}" for k, v in first.items()),
+                ]
+            )
+        if rows:
+            sec.tables.append(
+                Table(
+                    f"Worst case per sample ({'L-inf' if norm == 'linf' else 'L2'})",
+                    ["eps", "worst-case accuracy", "PGD alone", "PGD overstated by", "samples fooled first by"],
+                    rows,
+                    caption="A sample counts as robust only if no attack that ran fooled it. 'Fooled first by' lists each attack's "
+                    "new breaks in the order the attacks are listed, so a large count after PGD is what PGD missed.",
+                )
+            )
+    for norm, run in aa_runs.items():
+        rows = [
+            [
+                e,
+                round_or_none(run.curve.at(e)),
+                *(res.counts.get(a, "skipped") for a in res.attacks),
+                round(sum(res.seconds.values()), 2),
+            ]
+            for e, res in sorted(run.results.items())
+        ]
+        if rows:
+            attacks = list(next(iter(run.results.values())).attacks)
+            sec.tables.append(
+                Table(
+                    f"AutoAttack ({'L-inf' if norm == 'linf' else 'L2'}, {run.curve.description.split('(')[-1].rstrip(')')})",
+                    ["eps", "robust accuracy", *(f"broken by {a}" for a in attacks), "seconds"],
+                    rows,
+                    caption="Croce and Hein 2020 (arXiv:2003.01690). Each attack runs on the samples the earlier ones did not fool; "
+                    "a larger budget attacks only the samples that resisted the smaller one.",
+                )
+            )
 
 
 def _min_eps(
@@ -341,9 +537,17 @@ def _masking_checks(
     seed: int,
     chance: float,
     progress: ProgressFn | None,
+    aa_runs: dict[str, AutoAttackCurve] | None = None,
 ) -> list[MaskingCheck]:
     n = len(y)
     checks: list[MaskingCheck] = []
+    ok = (clean_pred == y).nonzero().flatten()[:GRADIENT_SAMPLES]
+    checks.append(check_gradients(*gradient_problems(bundle, x[ok], y[ok])))
+    if aa_runs and "linf" in aa_runs:
+        white = [c for k, c in curves.items() if k in ("fgsm_linf", "pgd_linf")]
+        e, missed = black_box_evidence(aa_runs["linf"], white)
+        if any("square" in r.attacks and "square" not in r.skipped for r in aa_runs["linf"].results.values()):
+            checks.append(check_black_box(e, missed, n))
     if "fgsm_linf" in curves and "pgd_linf" in curves:
         checks.append(check_pgd_vs_fgsm(curves["fgsm_linf"], curves["pgd_linf"], n))
     checks.extend(check_monotone(c, n) for c in curves.values())
@@ -352,17 +556,17 @@ def _masking_checks(
     run = lambda atk, eps: robustness_curve(
         bundle, x, y, atk, [eps], clean_pred=clean_pred, seed=seed, batch_size=s.batch_size
     ).accuracy[0]
-    checks.append(check_chance(run(Attack.pgd(large, steps=s.steps), large), large, chance, n))
+    checks.append(check_chance(run(make_attack("pgd", large, steps=s.steps), large), large, chance, n))
     pgd = curves.get("pgd_linf")
     e = middle_eps(pgd.eps) if pgd is not None else None
     if pgd is not None and e is not None:
         base = pgd.at(e)
-        more = run(Attack.pgd(e, steps=2 * s.steps, restarts=s.restarts), e)
+        more = run(make_attack("pgd", e, steps=2 * s.steps, restarts=s.restarts), e)
         checks.append(
             check_more_effort(base, more, what=f"{2 * s.steps} steps", base_what=f"{s.steps} steps", eps=e, n=n)
         )
         restarts = s.restarts + 2
-        more_r = run(Attack.pgd(e, steps=s.steps, restarts=restarts), e)
+        more_r = run(make_attack("pgd", e, steps=s.steps, restarts=restarts), e)
         checks.append(
             check_more_effort(
                 base,
@@ -437,7 +641,9 @@ def _examples(
     idx = (clean_pred == y).nonzero().flatten()[: s.examples]
     if len(idx) == 0:
         return None
-    out = run_attack(bundle, x[idx], y[idx], Attack.pgd(e, steps=s.steps), seed=seed, batch_size=len(idx))
+    out = run_attack(
+        bundle, x[idx], y[idx], make_attack("pgd", e, steps=s.steps), index=idx, seed=seed, batch_size=len(idx)
+    )
     return examples_figure(
         x[idx],
         out.x_adv,
@@ -502,7 +708,13 @@ def _tables(
 
 
 def _headline(
-    sec: Section, bundle: ModelBundle, curves: dict[str, Curve], clean: float, n: int, data: AuditData
+    sec: Section,
+    bundle: ModelBundle,
+    curves: dict[str, Curve],
+    worst: dict[str, Curve],
+    clean: float,
+    n: int,
+    data: AuditData,
 ) -> None:
     training = (bundle.card.training or {}).get("adversarial")
     if isinstance(training, dict) and training.get("method"):
@@ -517,20 +729,31 @@ def _headline(
             "tabular inputs: attacks move scaled and one-hot features continuously, so these numbers bound sensitivity to small feature changes, not to realistic edits of a record",
             check="tabular",
         )
-    pgd = curves.get("pgd_linf") or next(iter(curves.values()), None)
-    if pgd is None:
+    head = worst.get("linf") or curves.get("pgd_linf") or next(iter(curves.values()), None)
+    e = middle_eps(head.eps) if head is not None else None
+    if head is None or e is None:
         sec.summary = f"Clean accuracy {clean:.1%} on {n} samples of {data.name}."
         return
-    e = middle_eps(pgd.eps)
-    if e is None:
-        sec.summary = f"Clean accuracy {clean:.1%} on {n} samples of {data.name}."
-        return
-    a = pgd.at(e)
-    sec.summary = f"Under {pgd.description} at eps {e:g}, accuracy falls from {clean:.1%} to {a:.1%} ({n} samples of {data.name})."
+    a = head.at(e)
+    attacked = [c for c in curves.values() if c.name.endswith("_linf")]
+    if head.name.startswith("worst_"):
+        sec.summary = (
+            f"Under the worst case of {', '.join(c.description.split(' (')[0] for c in attacked)} at eps {e:g}, accuracy falls "
+            f"from {clean:.1%} to {a:.1%} ({n} samples of {data.name})."
+        )
+        pgd = curves.get("pgd_linf")
+        if pgd is not None and pgd.at(e) > a:
+            found = first_breaker(attacked, e)
+            beyond = {k: v for k, v in found.items() if v and k not in ("fgsm_linf", "pgd_linf")}
+            sec.summary += f" PGD alone would report {pgd.at(e):.1%}, {100 * (pgd.at(e) - a):.1f} points too high" + (
+                f"; {', '.join(f'{k} found {v}' for k, v in beyond.items())} sample(s) it missed." if beyond else "."
+            )
+    else:
+        sec.summary = f"Under {head.description} at eps {e:g}, accuracy falls from {clean:.1%} to {a:.1%} ({n} samples of {data.name})."
     if clean > 0 and a < 0.5 * clean:
         sec.add_finding(
             "info",
-            f"the model is easily fooled: {pgd.name} at eps {e:g} leaves {a:.1%} accuracy (clean {clean:.1%}); adversarial training "
+            f"the model is easily fooled: {head.name} at eps {e:g} leaves {a:.1%} accuracy (clean {clean:.1%}); adversarial training "
             f"(dlaudit train ... --adversarial pgd --eps {e:g}; Madry et al. 2018, arXiv:1706.06083) is the standard remedy",
             check="headline",
         )

@@ -19,9 +19,9 @@ from torch import nn
 from ..bundle import ModelBundle
 from ..errors import ConfigError
 from ..utils import ProgressFn, batched_logits, model_state
-from .attacks import Attack, check_inputs, resolve_model, run_attack
+from .attacks import AttackMethod, check_inputs, make_attack, resolve_model, run_attack
 
-__all__ = ["Curve", "clean_predictions", "robustness_curve", "minimal_eps"]
+__all__ = ["Curve", "clean_predictions", "robustness_curve", "minimal_eps", "worst_case", "first_breaker"]
 
 
 @dataclass(frozen=True)
@@ -64,7 +64,7 @@ def robustness_curve(
     model: nn.Module | ModelBundle,
     x: torch.Tensor,
     y: torch.Tensor,
-    attack: Attack,
+    attack: AttackMethod,
     eps: Sequence[float],
     *,
     clean_pred: torch.Tensor | None = None,
@@ -73,8 +73,9 @@ def robustness_curve(
     batch_size: int | None = None,
     device: torch.device | str | None = None,
     progress: ProgressFn | None = None,
+    carry: bool = False,
 ) -> Curve:
-    """Accuracy under ``attack`` (its ``eps`` replaced) at every budget in ``eps``.
+    """Accuracy under ``attack`` (any registered attack; its ``eps`` replaced) at every budget in ``eps``.
 
     Parameters
     ----------
@@ -84,6 +85,14 @@ def robustness_curve(
         Budgets in input units; 0 gives the clean accuracy.
     clean_pred
         Predictions on ``x`` if already computed (saves a pass).
+    carry
+        Budgets in increasing order attack only the samples that resisted the smaller
+        budget (an input fooled within a smaller ball is fooled within a larger one):
+        the same accuracies or lower, for a fraction of the work. Used for expensive
+        attacks (AutoAttack); the curve then falls with eps by construction.
+
+    Random draws are keyed by the sample's position in ``x``, so the curve does not
+    depend on the batch size or on which samples are attacked together.
     """
     module, vr, dev, _ = resolve_model(model, value_range, device)
     y = check_inputs(x, y, vr)
@@ -92,37 +101,37 @@ def robustness_curve(
     clean_ok = clean_pred.cpu() == y.cpu()
     idx = clean_ok.nonzero().flatten()
     accs, corrects, bs = [], [], 0
-    for i, e in enumerate(eps):
-        correct = clean_ok.clone()
-        if e > 0 and len(idx):
-            atk = Attack(
-                attack.method,
-                float(e),
-                norm=attack.norm,
-                steps=attack.steps,
-                alpha=attack.alpha,
-                random_start=attack.random_start,
-                restarts=attack.restarts,
-                targeted=False,
-                early_stop=attack.early_stop,
-            )
+    order = sorted(range(len(eps)), key=lambda i: eps[i]) if carry else range(len(eps))
+    by_position: dict[int, torch.Tensor] = {}
+    survivors = clean_ok.clone()
+    for done, i in enumerate(order):
+        e = eps[i]
+        correct = (survivors if carry else clean_ok).clone()
+        todo = correct.nonzero().flatten() if carry else idx
+        if e > 0 and len(todo):
             out = run_attack(
                 module,
-                x[idx],
-                y[idx],
-                atk,
+                x[todo],
+                y[todo],
+                attack.with_eps(float(e)),
+                index=todo,
                 seed=seed,
                 value_range=vr,
                 batch_size=batch_size,
                 device=dev,
                 keep_adv=False,
             )
-            correct[idx] = ~out.success
+            correct[todo] = ~out.success
             bs = out.batch_size
+        if carry:
+            survivors = correct
+        by_position[i] = correct
+        if progress is not None:
+            progress(f"robustness:{attack.name}", done + 1, len(eps))
+    for i in range(len(eps)):
+        correct = by_position[i]
         accs.append(int(correct.sum()) / len(y) if len(y) else float("nan"))
         corrects.append(correct)
-        if progress is not None:
-            progress(f"robustness:{attack.name}", i + 1, len(eps))
     return Curve(attack.name, tuple(float(e) for e in eps), tuple(accs), tuple(corrects), attack.describe(), bs)
 
 
@@ -157,12 +166,21 @@ def minimal_eps(
     if n == 0:
         return result
     clean_ok = clean_predictions(module, x, value_range=vr, device=dev) == y.cpu()
-    atk = Attack.pgd(eps_max, steps=steps, norm=norm)
+    atk = make_attack("pgd", eps_max, steps=steps, norm=norm)
     if not eps_max > 0:
         raise ConfigError(f"eps_max must be positive, got {eps_max!r}")
     idx = clean_ok.nonzero().flatten()
     found = run_attack(
-        module, x[idx], y[idx], atk, seed=seed, value_range=vr, batch_size=batch_size, device=dev, keep_adv=False
+        module,
+        x[idx],
+        y[idx],
+        atk,
+        index=idx,
+        seed=seed,
+        value_range=vr,
+        batch_size=batch_size,
+        device=dev,
+        keep_adv=False,
     ).success
     lo = torch.zeros(len(idx))
     hi = torch.where(found, torch.full((len(idx),), float(eps_max)), torch.full((len(idx),), math.inf))
@@ -179,6 +197,7 @@ def minimal_eps(
             y[idx[active]],
             atk,
             eps=mid,
+            index=idx[active],
             seed=seed + it,
             value_range=vr,
             batch_size=batch_size,
@@ -191,3 +210,46 @@ def minimal_eps(
         progress(f"robustness:min_eps_{norm}", iterations + 1, iterations + 1)
     result[idx] = hi
     return result
+
+
+def worst_case(curves: Sequence[Curve], n: int) -> Curve | None:
+    """Per sample, the worst case over every curve of one norm: robust only if no attack fooled it.
+
+    Budgets are those the curves share (in the first curve's order); the curve is
+    ``worst_<norm>``, e.g. ``worst_linf``. None when there is no curve or no shared budget.
+    """
+    if not curves:
+        return None
+    norm = curves[0].name.rsplit("_", 1)[-1]
+    shared = [
+        e
+        for e in curves[0].eps
+        if all(any(math.isclose(e, f, rel_tol=1e-9, abs_tol=1e-12) for f in c.eps) for c in curves)
+    ]
+    if not shared:
+        return None
+    accs, corrects = [], []
+    for e in shared:
+        correct = None
+        for c in curves:
+            i = next(i for i, f in enumerate(c.eps) if math.isclose(e, f, rel_tol=1e-9, abs_tol=1e-12))
+            correct = c.correct[i].clone() if correct is None else correct & c.correct[i]
+        corrects.append(correct)
+        accs.append(int(correct.sum()) / n if n else float("nan"))
+    names = ", ".join(c.name for c in curves)
+    return Curve(f"worst_{norm}", tuple(shared), tuple(accs), tuple(corrects), f"worst case per sample over {names}", 0)
+
+
+def first_breaker(curves: Sequence[Curve], eps: float) -> dict[str, int]:
+    """At ``eps``: how many samples each curve's attack fooled that no curve listed before it did."""
+    broken = None
+    out: dict[str, int] = {}
+    for c in curves:
+        i = next((i for i, f in enumerate(c.eps) if math.isclose(eps, f, rel_tol=1e-9, abs_tol=1e-12)), None)
+        if i is None:
+            continue
+        fooled = ~c.correct[i]
+        new = fooled if broken is None else fooled & ~broken
+        out[c.name] = int(new.sum())
+        broken = fooled if broken is None else broken | fooled
+    return out

@@ -17,8 +17,8 @@ from ..parsing import parse_names
 from ..report.model import Finding
 from ..stats import wilson_interval
 from ..utils import ProgressFn
-from .attacks import ATTACK_METHODS, NORMS, PGD_STEP_RATIO, Attack, budget_problem, check_eps
-from .curves import Curve, clean_predictions, robustness_curve
+from .attacks import NORMS, PGD_STEP_RATIO, budget_problem, check_eps, list_attacks, make_attack
+from .curves import Curve, clean_predictions, robustness_curve, worst_case
 from .masking import check_monotone, check_pgd_vs_fgsm, masking_findings
 
 __all__ = ["AttackResult", "evaluate_attacks", "DEFAULT_ATTACK_EPS", "DEFAULT_ATTACK_EPS_L2"]
@@ -48,6 +48,17 @@ class AttackResult:
         }
 
 
+def _settings(
+    method: str, steps: int, alpha: float | None, restarts: int, early_stop: bool, version: str
+) -> dict[str, Any]:
+    """The options of ``dlaudit attack`` that apply to ``method``."""
+    if method == "pgd":
+        return {"steps": steps, "alpha": alpha, "restarts": restarts, "early_stop": early_stop}
+    if method == "autoattack":
+        return {"version": version}
+    return {}
+
+
 def evaluate_attacks(
     bundle: ModelBundle,
     data: AuditData,
@@ -60,16 +71,22 @@ def evaluate_attacks(
     alpha: float | None = None,
     restarts: int = 1,
     early_stop: bool = True,
+    version: str = "standard",
     batch_size: int | None = None,
     seed: int = 0,
     progress: ProgressFn | None = None,
 ) -> AttackResult:
     """Accuracy of ``bundle`` on ``data`` under each attack and norm at each budget.
 
-    ``eps`` are the L-inf budgets and ``eps_l2`` the L2 ones, in input units.
-    FGSM: Goodfellow et al. 2015, arXiv:1412.6572; PGD: Madry et al. 2018, arXiv:1706.06083.
+    ``eps`` are the L-inf budgets and ``eps_l2`` the L2 ones, in input units; ``attacks``
+    are registry names (:func:`~dlaudit.robust.attacks.list_attacks`). ``steps``, ``alpha``,
+    ``restarts`` and ``early_stop`` are PGD's; the other attacks use their papers' settings,
+    and ``version`` is AutoAttack's (``standard`` or ``fast``). With more than one attack,
+    ``robustness.worst_<norm>.acc@E`` is the worst case per sample over all of them.
+    FGSM: Goodfellow et al. 2015, arXiv:1412.6572; PGD: Madry et al. 2018, arXiv:1706.06083;
+    AutoAttack: Croce and Hein 2020, arXiv:2003.01690.
     """
-    methods = parse_names(attacks, ATTACK_METHODS, "attack(s)")
+    methods = parse_names(attacks, list_attacks(), "attack(s)")
     norm_list = parse_names(norms, NORMS, "norm(s)")
     for e in (*eps, *eps_l2):
         check_eps(e)
@@ -94,14 +111,11 @@ def evaluate_attacks(
     for norm in norm_list:
         budgets = [float(e) for e in (eps if norm == "linf" else eps_l2)]
         for method in methods:
-            atk = (
-                Attack.fgsm(1.0, norm=norm)
-                if method == "fgsm"
-                else Attack.pgd(1.0, alpha=alpha, steps=steps, norm=norm, restarts=restarts, early_stop=early_stop)
-            )
+            atk = make_attack(method, 1.0, norm=norm, **_settings(method, steps, alpha, restarts, early_stop, version))
             curve = robustness_curve(
-                bundle, x, y, atk, budgets, clean_pred=clean_pred, seed=seed, batch_size=batch_size, progress=progress
-            )
+                bundle, x, y, atk, budgets, clean_pred=clean_pred, seed=seed, batch_size=batch_size, progress=progress,
+                carry=method == "autoattack",
+            )  # fmt: skip
             curves[curve.name] = curve
             bs = curve.batch_size or bs
             for e, a in zip(curve.eps, curve.accuracy):
@@ -119,7 +133,22 @@ def evaluate_attacks(
         for e in budgets:
             if (why := budget_problem(e, norm, bundle.card.value_range, tuple(x.shape[1:]))) is not None:
                 findings.append(Finding("warning", f"eps {e:g} was computed, but {why}", check="eps-range"))
-    checks = [check_monotone(c, n) for c in curves.values()]
+        worst = worst_case([c for c in curves.values() if c.name.endswith(f"_{norm}")], n)
+        if worst is not None and len(methods) > 1:
+            curves[worst.name] = worst
+            for e, a in zip(worst.eps, worst.accuracy):
+                metrics[f"robustness.{worst.name}.acc@{e:g}"] = a
+                rows.append(
+                    {
+                        "attack": worst.name,
+                        "norm": norm,
+                        "eps": e,
+                        "accuracy": a,
+                        "ci": list(wilson_interval(round(a * n), n)),
+                        "settings": worst.description,
+                    }
+                )
+    checks = [check_monotone(c, n) for c in curves.values() if not c.name.startswith("worst_")]
     if "fgsm_linf" in curves and "pgd_linf" in curves:
         checks.append(check_pgd_vs_fgsm(curves["fgsm_linf"], curves["pgd_linf"], n))
     if "fgsm_l2" in curves and "pgd_l2" in curves:
@@ -134,6 +163,7 @@ def evaluate_attacks(
         "eps": list(eps),
         "eps_l2": list(eps_l2),
         "steps": steps,
+        "autoattack_version": version,
         "alpha": alpha if alpha is not None else f"{PGD_STEP_RATIO:g} * eps / steps",
         "restarts": restarts,
         "random_start": True,

@@ -79,10 +79,10 @@ def per_sample_correct(
     PGD-40 (PGD-10 with ``fast``), random start seeded per sample, so the answer does
     not depend on the batch size.
     """
-    from .attacks import Attack, run_attack
+    from .attacks import make_attack, run_attack
 
     steps = FAST_PER_GROUP_STEPS if fast else PER_GROUP_STEPS
     out = run_attack(
-        bundle, data.x, data.y, Attack.pgd(float(eps), steps=steps, norm="linf"), seed=seed, keep_adv=False
+        bundle, data.x, data.y, make_attack("pgd", float(eps), steps=steps, norm="linf"), seed=seed, keep_adv=False
     )
     return (out.pred == data.y.cpu()).numpy()

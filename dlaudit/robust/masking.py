@@ -10,14 +10,19 @@ sanity checks any sound evaluation passes:
 - an iterative attack (PGD) is not weaker than a single step (FGSM) at the same budget;
 - accuracy falls (weakly) as the budget grows;
 - with a budget large enough to reach any input, accuracy approaches chance;
-- more steps or more random restarts do not raise accuracy.
+- more steps or more random restarts do not raise accuracy;
+- a black-box attack (Square) does not fool what every gradient attack missed;
+- input gradients are not zero or non-finite on a share of the inputs.
 
-Each check here is a pure function of accuracies already measured; a violation
-becomes a warning finding that says what it means.
+Each check here is a pure function of numbers already measured; a violation becomes a
+finding that says what it means. The last three (and accuracy far above chance at a
+budget that destroys the input) are strong evidence, so they are failing findings:
+"gradient masking suspected".
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from ..report.model import Finding
@@ -30,6 +35,8 @@ __all__ = [
     "check_monotone",
     "check_chance",
     "check_more_effort",
+    "check_black_box",
+    "check_gradients",
     "masking_findings",
 ]
 
@@ -47,18 +54,21 @@ class MaskingCheck:
     passed: bool | None
     evidence: str
     meaning: str = ""
+    severity: str = "warning"
+    """``warning`` (possible masking) or ``fail`` (masking suspected: the attack numbers cannot be trusted)."""
 
     @property
     def status(self) -> str:
-        return "not run" if self.passed is None else ("pass" if self.passed else "warning")
+        return "not run" if self.passed is None else ("pass" if self.passed else self.severity)
 
     def finding(self) -> Finding | None:
-        """A warning finding for a violation, else None."""
+        """A finding for a violation (of the check's severity), else None."""
         if self.passed is not False:
             return None
+        lead = "gradient masking suspected" if self.severity == "fail" else "possible gradient masking"
         return Finding(
-            "warning",
-            f"possible gradient masking: {self.meaning}",
+            self.severity,
+            f"{lead}: {self.meaning}",
             evidence=f"{self.evidence} ({_REF})",
             check=f"masking:{self.name}",
         )
@@ -140,6 +150,48 @@ def check_chance(accuracy: float, eps: float, chance: float, n: int) -> MaskingC
         f"with a budget of eps {eps:g} (half the value range, enough to turn any input into a flat grey one) PGD still leaves "
         f"accuracy {accuracy:.3f}, far above chance ({chance:.3f}). No model is robust there; the attack's gradients are "
         "masked or obfuscated, so every robust accuracy in this section is an overestimate.",
+        severity="fail",
+    )
+
+
+def check_black_box(eps: float, missed: int, n: int, *, share: float = 0.01) -> MaskingCheck:
+    """Square (black box) must not fool a share of the samples every gradient attack missed."""
+    title = "a black-box attack finds nothing the gradient attacks missed"
+    limit = max(2, math.ceil(share * n))
+    if missed < limit:
+        return MaskingCheck(
+            "black-box", title, True, f"Square fooled {missed} sample(s) the gradient attacks missed (limit {limit})"
+        )
+    return MaskingCheck(
+        "black-box",
+        title,
+        False,
+        f"eps {eps:g}: Square fooled {missed} of {n} samples that FGSM, PGD, APGD-CE, APGD-T and FAB-T all missed",
+        f"the gradient-free Square attack fooled {missed} of {n} samples at eps {eps:g} that every gradient attack missed. "
+        "Gradient attacks are the stronger ones on a model with useful gradients; here the gradients mislead them, so the "
+        "white-box robust accuracies overstate the model's robustness.",
+        severity="fail",
+    )
+
+
+def check_gradients(zero: int, nonfinite: int, n: int, *, share: float = 0.05) -> MaskingCheck:
+    """Input gradients of the loss must be finite and non-zero on (nearly) every input."""
+    title = "input gradients are finite and non-zero"
+    if n == 0:
+        return MaskingCheck("gradients", title, None, "no correctly classified sample to check")
+    frac = (zero + nonfinite) / n
+    evidence = f"{zero} zero and {nonfinite} non-finite cross-entropy gradients on {n} correctly classified inputs"
+    if frac <= share:
+        return MaskingCheck("gradients", title, True, evidence)
+    return MaskingCheck(
+        "gradients",
+        title,
+        False,
+        evidence,
+        f"the loss gradient with respect to the input is zero or not finite on {frac:.0%} of the inputs ({evidence}). Gradient "
+        "attacks cannot move those inputs, so their robust accuracy is the attacks' blindness, not the model's robustness "
+        "(shattered or vanishing gradients: a non-differentiable step, a saturated softmax, a rounding layer).",
+        severity="fail",
     )
 
 

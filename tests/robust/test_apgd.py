@@ -14,7 +14,7 @@ from torch import nn
 import dlaudit
 from dlaudit.errors import ConfigError, DataError
 from dlaudit.robust import _random
-from dlaudit.robust.apgd import (
+from dlaudit.robust.attacks.apgd import (
     _Settings,
     _start,
     _stream,

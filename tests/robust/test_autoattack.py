@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import warnings
 
 import pytest
@@ -14,7 +13,7 @@ from torch import nn
 
 import dlaudit
 from dlaudit.errors import ConfigError
-from dlaudit.robust.autoattack import (
+from dlaudit.robust.attacks.autoattack import (
     FAST_ATTACKS,
     FAST_STEPS,
     FAST_TARGETS,
@@ -23,11 +22,6 @@ from dlaudit.robust.autoattack import (
     _verified,
     autoattack,
 )
-
-HAVE_FAB = importlib.util.find_spec("dlaudit.robust.fab") is not None
-HAVE_SQUARE = importlib.util.find_spec("dlaudit.robust.square") is not None
-NO_FAB = "dlaudit.robust.fab (FAB-T) is not in this branch yet"
-NO_SQUARE = "dlaudit.robust.square (Square) is not in this branch yet"
 
 
 @pytest.fixture(scope="module")
@@ -76,24 +70,18 @@ def test_adversarial_inputs_are_real_and_within_budget(standard, batch, digits_c
     assert bool((digits_cnn.predict(r.x_adv[broken]) != y[broken]).all())
 
 
-@pytest.mark.skipif(HAVE_FAB and HAVE_SQUARE, reason="FAB-T and Square are installed: nothing is skipped")
-def test_missing_attacks_are_recorded_not_hidden(standard) -> None:
-    assert not standard.complete
-    missing = {"fab-t"} if not HAVE_FAB else set()
-    missing |= {"square"} if not HAVE_SQUARE else set()
-    assert set(standard.skipped) == missing
-    assert all("not part of this dlaudit installation" in why for why in standard.skipped.values())
-    assert standard.to_dict()["complete"] is False
+def test_the_whole_ensemble_runs(standard) -> None:
+    assert standard.complete and not standard.skipped
+    assert set(standard.counts) == {"apgd-ce", "apgd-t", "fab-t", "square"}
 
 
-@pytest.mark.skipif(not HAVE_FAB, reason=NO_FAB)
-def test_fab_t_runs_in_the_ensemble(standard) -> None:
-    assert "fab-t" in standard.counts and "fab-t" not in standard.skipped
-
-
-@pytest.mark.skipif(not HAVE_SQUARE, reason=NO_SQUARE)
-def test_square_runs_in_the_ensemble(standard) -> None:
-    assert "square" in standard.counts and "square" not in standard.skipped
+def test_a_model_with_three_classes_skips_apgd_t_and_says_why() -> None:
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4, 3)).eval()
+    x = torch.rand(8, 1, 2, 2)
+    y = model(x).argmax(dim=1)
+    r = autoattack(model, x, y, eps=0.01, version="fast", batch_size=8)
+    assert "apgd-t" in r.skipped and "4 classes" in r.skipped["apgd-t"] and not r.complete
 
 
 def test_same_numbers_for_batch_sizes_7_and_64(digits_cnn: dlaudit.ModelBundle, batch) -> None:

@@ -15,7 +15,7 @@ from torch import nn
 
 import dlaudit
 from dlaudit.errors import ConfigError, DataError
-from dlaudit.robust.fab import _random_start, fab, fab_run, project_l2, project_linf
+from dlaudit.robust.attacks.fab import _random_start, fab, fab_run, project_l2, project_linf
 
 try:
     from pyautoattack.fab_projections import projection_l2 as official_l2

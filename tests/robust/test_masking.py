@@ -59,7 +59,12 @@ def test_masked_model_is_flagged(masked_bundle_and_data) -> None:
     sec = dlaudit.robustness(bundle, data, fast=True, noise=[], min_eps_samples=0, examples=0)
     metrics = {m.name: m.value for m in sec.metrics}
     assert metrics["robustness.clean_acc"] == 1.0
-    assert metrics["robustness.pgd_linf.acc@0.3"] == 1.0  # zero gradients: PGD cannot move
+    # zero gradients: PGD cannot move, so its 1.0 is no robustness figure: undefined, with the measured value in the note
+    pgd = next(m for m in sec.metrics if m.name == "robustness.pgd_linf.acc@0.3")
+    assert pgd.value is None and "gradient masking suspected" in pgd.note and "measured 1.0000" in pgd.note
+    assert metrics["robustness.worst_linf.acc@0.3"] is None
     assert metrics["robustness.masking.violations"] >= 1
     messages = [f.message for f in sec.findings if f.check == "masking:large-eps"]
-    assert messages and "possible gradient masking" in messages[0] and "far above chance (0.500)" in messages[0]
+    assert messages and "gradient masking suspected" in messages[0] and "far above chance (0.500)" in messages[0]
+    grads = next(f for f in sec.findings if f.check == "masking:gradients")
+    assert grads.severity == "fail" and "zero or not finite" in grads.message

@@ -55,12 +55,20 @@ def test_section_layout(section: dlaudit.Section) -> None:
         "Accuracy under random noise",
         "Gradient-masking checks",
         "Minimal adversarial eps (PGD L-inf, bisection)",
+        "Worst case per sample (L-inf)",
+        "Worst case per sample (L2)",
+        "AutoAttack (L-inf, fast: APGD-CE and APGD-T)",
     ]
     assert len(section.figures) == 2 and all(f.data.startswith(b"\x89PNG") and f.alt for f in section.figures)
     assert section.params["fast"] is True and section.params["n"] == 120 and section.params["steps"] == 8
     assert section.params["batch_size_chosen_by"] == "throughput probe"
     checks = section.tables[2].rows
-    assert {r[1] for r in checks} == {"pass"} and len(checks) == 7
+    assert {r[1] for r in checks} == {"pass"} and len(
+        checks
+    ) == 9  # the 7 PGD/FGSM checks, gradients, AutoAttack's curve
+    assert {"input gradients are finite and non-zero", "autoattack_linf accuracy falls with eps"} <= {
+        r[0] for r in checks
+    }
 
 
 def test_same_seed_same_numbers(digits_cnn: dlaudit.ModelBundle, section: dlaudit.Section, snapshot) -> None:
@@ -169,9 +177,15 @@ def test_cli_attack_json(tmp_path) -> None:
     assert res.exit_code == 0, res.output
     assert "pgd_linf" in res.output and "60 samples of digits (test)" in res.output
     payload = json.loads(out.read_text())
+    attacks = ("fgsm", "pgd", "worst")  # worst: the worst case per sample over both attacks
     assert set(payload["metrics"]) == {"robustness.clean_acc"} | {
-        f"robustness.{a}_linf.acc@{e}" for a in ("fgsm", "pgd") for e in ("0.05", "0.1")
+        f"robustness.{a}_linf.acc@{e}" for a in attacks for e in ("0.05", "0.1")
     }
+    m = payload["metrics"]
+    for e in ("0.05", "0.1"):
+        assert m[f"robustness.worst_linf.acc@{e}"] <= min(
+            m[f"robustness.fgsm_linf.acc@{e}"], m[f"robustness.pgd_linf.acc@{e}"]
+        )
     for args, words in [
         (["--eps", "-1"], "must be a number >= 0"),
         (["--alpha", "0"], "alpha (the step size) must be a positive number"),

@@ -11,7 +11,7 @@ from torch import nn
 
 import dlaudit
 from dlaudit.errors import ConfigError, DataError
-from dlaudit.robust.square import _init_l2, margin, p_schedule, square, window_pattern
+from dlaudit.robust.attacks.square import _init_l2, margin, p_schedule, square, window_pattern
 
 try:
     from pyautoattack.square import SquareAttack

@@ -61,15 +61,17 @@ import logging
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import AnalysisError, ConfigError, DataError
-from ..utils import model_state
-from . import _random
-from .attacks import check_eps, check_inputs, check_logits
+from ...errors import AnalysisError, ConfigError, DataError
+from ...utils import model_state
+from .. import _random
+from .base import AttackMethod, register_attack
+from .engine import check_eps, check_inputs, check_logits
 
 __all__ = [
     "LOSSES",
@@ -567,3 +569,75 @@ def _apgd(
                 len(todo),
             )
     return x_adv, success
+
+
+# -- in the registry ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class APGDCE(AttackMethod):
+    """APGD on the cross-entropy (AutoAttack's APGD-CE), as a registered attack: ``apgd-ce``."""
+
+    steps: int = 100
+    restarts: int = 1
+    rho: float = 0.75
+    momentum: float = 0.75
+    early_stop: bool = True
+
+    key: ClassVar[str] = "apgd-ce"
+    loss: ClassVar[str] = "ce"
+    targeted: ClassVar[bool] = False
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _check_int("steps", self.steps, 1)
+        _check_int("restarts", self.restarts, 1)
+
+    def describe(self) -> str:
+        return f"APGD-{self.loss.upper()} {self.norm} ({self.steps} iterations, {self.restarts} restart{'s' if self.restarts > 1 else ''})"
+
+    def perturb(
+        self,
+        module: nn.Module,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        eps: torch.Tensor,
+        *,
+        index: torch.Tensor,
+        seed: int,
+        value_range: tuple[float, float],
+        num_classes: int,
+    ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
+        extra = {"n_target_classes": min(self.n_target_classes, num_classes - 1)} if self.targeted else {}
+        adv, ok = apgd(
+            module, x, y, eps=float(eps[0]) if len(eps) else self.eps, norm=self.norm, loss=self.loss,
+            targeted=self.targeted, steps=self.steps, restarts=self.restarts, rho=self.rho, momentum=self.momentum,
+            value_range=value_range, seed=seed, index=index, early_stop=self.early_stop, **extra,
+        )  # fmt: skip
+        return adv, None, ok
+
+
+@dataclass(frozen=True)
+class APGDT(APGDCE):
+    """APGD on the targeted DLR loss over the top ``n_target_classes`` classes (AutoAttack's APGD-T): ``apgd-t``."""
+
+    n_target_classes: int = 9
+
+    key: ClassVar[str] = "apgd-t"
+    loss: ClassVar[str] = "dlr"
+    targeted: ClassVar[bool] = True
+
+    def describe(self) -> str:
+        return f"APGD-T {self.norm} ({self.steps} iterations, {self.n_target_classes} target classes)"
+
+
+@register_attack("apgd-ce")
+def make_apgd_ce(eps: float, *, norm: str = "linf", **settings: Any) -> APGDCE:
+    """APGD-CE at budget ``eps`` (Croce and Hein 2020, arXiv:2003.01690)."""
+    return APGDCE(eps, norm, **settings)
+
+
+@register_attack("apgd-t")
+def make_apgd_t(eps: float, *, norm: str = "linf", **settings: Any) -> APGDT:
+    """APGD-T at budget ``eps`` (Croce and Hein 2020, arXiv:2003.01690)."""
+    return APGDT(eps, norm, **settings)

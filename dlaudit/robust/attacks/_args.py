@@ -6,7 +6,7 @@ import math
 
 import torch
 
-from ..errors import ConfigError, DataError
+from ...errors import ConfigError, DataError
 
 __all__ = ["check_budget", "check_count", "check_value_range", "check_index"]
 

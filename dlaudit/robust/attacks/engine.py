@@ -1,4 +1,4 @@
-"""FGSM and PGD in plain torch: batched, device-aware, exact.
+"""The shared attack engine, and FGSM and PGD's settings and steps, in plain torch: batched, device-aware, exact.
 
 - FGSM, the fast gradient sign method: Goodfellow, Shlens and Szegedy 2015,
   "Explaining and harnessing adversarial examples", https://arxiv.org/abs/1412.6572
@@ -26,25 +26,24 @@ import logging
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..bundle import ModelBundle
-from ..errors import AnalysisError, CardError, ConfigError, DataError
-from ..utils import ProgressFn, model_state, next_device, resolve_device
-from . import _random
-from .batching import choose_batch_size
+from ...bundle import ModelBundle
+from ...errors import AnalysisError, CardError, ConfigError, DataError
+from ...utils import ProgressFn, model_state, next_device, resolve_device
+from .. import _random
+from ..batching import choose_batch_size
+from .base import NORMS, AttackMethod
 
 __all__ = [
     "Attack",
     "AttackOutput",
     "NORMS",
     "ATTACK_METHODS",
-    "fgsm",
-    "pgd",
     "run_attack",
     "check_inputs",
     "check_logits",
@@ -59,7 +58,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-NORMS = ("linf", "l2")
 ATTACK_METHODS = ("fgsm", "pgd")
 PGD_STEP_RATIO = 2.5
 """Default PGD step size ``alpha = 2.5 * eps / steps`` (Madry et al.'s robustness library)."""
@@ -73,17 +71,17 @@ SuccessFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 @dataclass(frozen=True)
-class Attack:
-    """An attack's settings, checked on construction.
+class Attack(AttackMethod):
+    """Settings of the projected-gradient family (FGSM and PGD), checked on construction.
 
     Parameters
     ----------
-    method
-        ``"fgsm"`` (one step of size ``eps``, no random start) or ``"pgd"``.
     eps
         The budget: largest L-inf or L2 distance from the original, in input units.
     norm
         ``"linf"`` or ``"l2"``.
+    method
+        ``"fgsm"`` (one step of size ``eps``, no random start) or ``"pgd"``.
     steps
         Gradient steps (1 for FGSM).
     alpha
@@ -99,15 +97,16 @@ class Attack:
         Stop perturbing a sample once an iterate fools the model and keep that iterate.
     """
 
-    method: str
-    eps: float
-    norm: str = "linf"
+    method: str = "pgd"
     steps: int = 1
     alpha: float | None = None
     random_start: bool = False
     restarts: int = 1
     targeted: bool = False
     early_stop: bool = True
+
+    per_sample_eps: ClassVar[bool] = True
+    returns_pred: ClassVar[bool] = True
 
     def __post_init__(self) -> None:
         if self.method not in ATTACK_METHODS:
@@ -127,7 +126,7 @@ class Attack:
     @classmethod
     def fgsm(cls, eps: float, *, norm: str = "linf", targeted: bool = False, early_stop: bool = False) -> Attack:
         """FGSM (Goodfellow et al. 2015, arXiv:1412.6572)."""
-        return cls("fgsm", eps, norm=norm, steps=1, targeted=targeted, early_stop=early_stop)
+        return cls(eps, norm, method="fgsm", steps=1, targeted=targeted, early_stop=early_stop)
 
     @classmethod
     def pgd(
@@ -144,9 +143,9 @@ class Attack:
     ) -> Attack:
         """PGD (Madry et al. 2018, arXiv:1706.06083)."""
         return cls(
-            "pgd",
             eps,
-            norm=norm,
+            norm,
+            method="pgd",
             steps=steps,
             alpha=alpha,
             random_start=random_start,
@@ -154,6 +153,10 @@ class Attack:
             targeted=targeted,
             early_stop=early_stop,
         )
+
+    @property
+    def key(self) -> str:  # type: ignore[override]
+        return self.method
 
     @property
     def name(self) -> str:
@@ -174,6 +177,22 @@ class Attack:
         alpha = f"alpha {self.alpha:g}" if self.alpha is not None else f"alpha {PGD_STEP_RATIO:g}*eps/steps"
         extra = f", {self.restarts} restarts" if self.restarts > 1 else ""
         return f"PGD-{self.steps} {self.norm} ({alpha}{', random start' if self.random_start else ''}{extra})"
+
+    def perturb(
+        self,
+        module: nn.Module,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        eps: torch.Tensor,
+        *,
+        index: torch.Tensor,
+        seed: int,
+        value_range: tuple[float, float],
+        num_classes: int,
+    ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
+        return _attack_batch(
+            module, x, y, eps, self, value_range=value_range, index=index, seed=seed, num_classes=num_classes
+        )
 
 
 def check_eps(eps: Any) -> None:
@@ -407,17 +426,25 @@ def _step(
 
 
 def _start(
-    x: torch.Tensor, eps: torch.Tensor, attack: Attack, lo: float, hi: float, *, start: int, seed: int, restart: int
+    x: torch.Tensor,
+    eps: torch.Tensor,
+    attack: Attack,
+    lo: float,
+    hi: float,
+    *,
+    index: torch.Tensor,
+    seed: int,
+    restart: int,
 ) -> torch.Tensor:
-    """The first iterate: ``x`` itself, or a random point of the eps-ball (in the value range)."""
+    """The first iterate: ``x`` itself, or a random point of the eps-ball (in the value range), drawn
+    for each sample from its global index."""
     if not attack.random_start:
         return x.clone()
     shape = tuple(x.shape[1:])
-    stop = start + len(x)
     if attack.norm == "linf":
-        noise = _random.uniform(shape, start, stop, seed=seed, stream=restart)
+        noise = _random.uniform_at(shape, index, seed=seed, stream=restart)
     else:
-        noise = _random.l2_ball(shape, start, stop, seed=seed, stream=restart)
+        noise = _random.l2_ball_at(shape, index, seed=seed, stream=restart)
     noise = noise.to(device=x.device, dtype=x.dtype)
     return (x + noise * _view(eps, x)).clamp_(lo, hi)
 
@@ -430,7 +457,7 @@ def _attack_batch(
     attack: Attack,
     *,
     value_range: tuple[float, float],
-    start: int,
+    index: torch.Tensor,
     seed: int,
     num_classes: int | None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -446,7 +473,7 @@ def _attack_batch(
     todo = None  # indices still without a success; None means all
     for restart in range(attack.restarts):
         xs, ys, es, als = (x, y, eps, alpha) if todo is None else (x[todo], y[todo], eps[todo], alpha[todo])
-        x0 = _start(x, eps, attack, lo, hi, start=start, seed=seed, restart=restart)
+        x0 = _start(x, eps, attack, lo, hi, index=index, seed=seed, restart=restart)
         x0 = x0 if todo is None else x0[todo]
         adv, pred, done = ascend(
             module,
@@ -496,7 +523,7 @@ class AttackOutput:
     whether it is misclassified (untargeted) or classified as the target (targeted).
     """
 
-    attack: Attack
+    attack: AttackMethod
     pred: torch.Tensor
     success: torch.Tensor
     x_adv: torch.Tensor | None
@@ -513,9 +540,10 @@ def run_attack(
     model: nn.Module | ModelBundle,
     x: torch.Tensor,
     y: torch.Tensor,
-    attack: Attack,
+    attack: AttackMethod,
     *,
     eps: torch.Tensor | None = None,
+    index: torch.Tensor | None = None,
     value_range: tuple[float, float] | None = None,
     seed: int = 0,
     batch_size: int | None = None,
@@ -523,15 +551,21 @@ def run_attack(
     keep_adv: bool = True,
     progress: ProgressFn | None = None,
 ) -> AttackOutput:
-    """Run ``attack`` on ``x`` (labels or targets ``y``) in batches; the engine behind fgsm and pgd.
+    """Run ``attack`` (any registered attack) on ``x`` (labels or targets ``y``) in batches: the shared engine.
 
     Parameters
     ----------
     model
         An ``nn.Module`` returning logits, or a :class:`~dlaudit.ModelBundle` (its
-        card gives the value range, the device and the number of classes).
+        card gives the value range, the device and the number of classes). It runs in
+        eval mode with frozen parameters and is left as found.
     eps
-        Per-sample budgets (shape ``(N,)``), overriding ``attack.eps``.
+        Per-sample budgets (shape ``(N,)``), overriding ``attack.eps`` (attacks with
+        ``per_sample_eps`` only).
+    index
+        The samples' global indices (default ``0..N-1``): every random draw of the
+        attack is keyed by them, so a sample's result does not depend on the batch
+        size, on which other samples are attacked with it, or on how the work is sharded.
     batch_size
         Inputs per batch; None picks it from a short throughput probe (see
         :func:`~dlaudit.robust.batching.choose_batch_size`).
@@ -542,6 +576,11 @@ def run_attack(
     y = check_inputs(x, y, vr)
     n = len(x)
     eps_all = _eps_vector(attack.eps if eps is None else eps, n)
+    if not attack.per_sample_eps and n and bool((eps_all != eps_all[0]).any()):
+        raise ConfigError(f"{attack.key} takes one budget for every sample, not per-sample eps")
+    idx_all = torch.arange(n) if index is None else torch.as_tensor(index).long().cpu()
+    if len(idx_all) != n:
+        raise ConfigError(f"index has {len(idx_all)} entries for {n} inputs")
     if n == 0:
         return AttackOutput(
             attack,
@@ -561,7 +600,12 @@ def run_attack(
             xb = x[s : s + bs].to(dev, non_blocking=True)
             yb = y[s : s + bs].to(dev, non_blocking=True)
             eb = eps_all[s : s + bs].to(device=dev, dtype=xb.dtype)
-            adv, pred, ok = _attack_batch(module, xb, yb, eb, attack, value_range=vr, start=s, seed=seed, num_classes=k)
+            adv, pred, ok = attack.perturb(
+                module, xb, yb, eb, index=idx_all[s : s + bs], seed=seed, value_range=vr, num_classes=k
+            )
+            if pred is None:
+                with torch.no_grad():
+                    pred = check_logits(module(adv), len(adv), k).argmax(dim=1)
             preds.append(pred.cpu())
             oks.append(ok.cpu())
             if keep_adv:
@@ -581,120 +625,3 @@ def _eps_vector(eps: float | torch.Tensor, n: int) -> torch.Tensor:
             raise ConfigError(f"per-sample eps has {len(v)} values for {n} inputs")
         return v
     return torch.full((n,), float(eps))
-
-
-# -- the public attacks -----------------------------------------------------------------
-
-
-def fgsm(
-    model: nn.Module | ModelBundle,
-    x: torch.Tensor,
-    y: torch.Tensor,
-    *,
-    eps: float,
-    norm: str = "linf",
-    targeted: bool = False,
-    value_range: tuple[float, float] | None = None,
-    batch_size: int | None = None,
-    device: str | torch.device | None = None,
-) -> torch.Tensor:
-    """FGSM: one step of size ``eps`` along the gradient's sign (L-inf) or direction (L2).
-
-    Goodfellow et al. 2015, https://arxiv.org/abs/1412.6572. Distance: L-inf (or L2).
-
-    Parameters
-    ----------
-    model
-        ``nn.Module`` returning logits ``(N, classes)``, or a ``ModelBundle``.
-    x
-        Inputs ``(N, ...)`` in the value range (default ``(0, 1)``, or the card's).
-    y
-        True labels ``(N,)``, or target labels with ``targeted=True``.
-    eps
-        Budget in input units, ``>= 0``.
-
-    Returns
-    -------
-    torch.Tensor
-        Adversarial inputs, same shape and device as ``x``.
-
-    Examples
-    --------
-    >>> x_adv = fgsm(model, x, y, eps=0.1)  # doctest: +SKIP
-    """
-    atk = Attack.fgsm(eps, norm=norm, targeted=targeted)
-    out = run_attack(model, x, y, atk, value_range=value_range, batch_size=batch_size, device=device)
-    return out.x_adv  # type: ignore[return-value]
-
-
-def pgd(
-    model: nn.Module | ModelBundle,
-    x: torch.Tensor,
-    y: torch.Tensor,
-    *,
-    eps: float,
-    alpha: float | None = None,
-    steps: int = 40,
-    norm: str = "linf",
-    random_start: bool = True,
-    restarts: int = 1,
-    targeted: bool = False,
-    seed: int = 0,
-    early_stop: bool = True,
-    value_range: tuple[float, float] | None = None,
-    batch_size: int | None = None,
-    device: str | torch.device | None = None,
-) -> torch.Tensor:
-    """PGD: ``steps`` projected gradient steps on the cross-entropy, from a random start.
-
-    Madry et al. 2018, https://arxiv.org/abs/1706.06083. Distance: L-inf or L2.
-
-    Parameters
-    ----------
-    model
-        ``nn.Module`` returning logits ``(N, classes)``, or a ``ModelBundle``.
-    x
-        Inputs ``(N, ...)`` in the value range (default ``(0, 1)``, or the card's).
-    y
-        True labels ``(N,)``, or target labels with ``targeted=True``.
-    eps
-        Budget in input units, ``>= 0``.
-    alpha
-        Step size, default ``2.5 * eps / steps``.
-    steps
-        Gradient steps (default 40).
-    norm
-        ``"linf"`` (sign steps, box projection) or ``"l2"`` (normalised steps, ball projection).
-    random_start
-        Start from a random point of the ball.
-    restarts
-        Random restarts; each sample keeps its worst case.
-    targeted
-        Descend towards the target labels ``y`` instead of away from the true ones.
-    seed
-        Seeds the random starts (per sample: independent of the batch size).
-    early_stop
-        Keep a sample's first fooling iterate and stop perturbing it (never weaker, faster);
-        False runs every step for every sample, as plain PGD does.
-
-    Returns
-    -------
-    torch.Tensor
-        Adversarial inputs, same shape and device as ``x``.
-
-    Examples
-    --------
-    >>> x_adv = pgd(bundle, x, y, eps=0.1, steps=40)  # doctest: +SKIP
-    """
-    atk = Attack.pgd(
-        eps,
-        alpha=alpha,
-        steps=steps,
-        norm=norm,
-        random_start=random_start,
-        restarts=restarts,
-        targeted=targeted,
-        early_stop=early_stop,
-    )
-    out = run_attack(model, x, y, atk, seed=seed, value_range=value_range, batch_size=batch_size, device=device)
-    return out.x_adv  # type: ignore[return-value]

@@ -33,22 +33,20 @@ installed the ensemble runs without them, records them in ``skipped`` and logs a
 
 from __future__ import annotations
 
-import importlib
 import logging
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
 
-from ..bundle import ModelBundle
-from ..errors import ConfigError
-from ..utils import ProgressFn, model_state
-from .apgd import NORMS, apgd
-from .attacks import budget_problem, check_eps, check_inputs, count_classes, resolve_model
-from .batching import choose_batch_size
+from ...bundle import ModelBundle
+from ...errors import ConfigError
+from ...utils import ProgressFn, model_state
+from ..batching import choose_batch_size
+from .base import NORMS, AttackMethod, make_attack, register_attack
+from .engine import budget_problem, check_eps, check_inputs, count_classes, resolve_model
 
 __all__ = [
     "FAST_ATTACKS",
@@ -56,8 +54,11 @@ __all__ = [
     "FAST_TARGETS",
     "STANDARD_ATTACKS",
     "VERSIONS",
+    "AutoAttack",
     "AutoAttackResult",
+    "attack_batch",
     "autoattack",
+    "ensemble",
 ]
 
 log = logging.getLogger(__name__)
@@ -75,9 +76,6 @@ FAST_TARGETS = 3
 """APGD-T target classes of the fast version (the three most likely wrong classes)."""
 _TOLERANCE = 1e-5
 """Slack of the budget check on reported adversarial inputs, relative to max(1, eps)."""
-
-BatchAttack = Callable[[nn.Module, torch.Tensor, torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
-"""``attack(module, x, y, index) -> (x_adv, success)`` on one batch."""
 
 
 @dataclass(frozen=True)
@@ -180,55 +178,31 @@ class AutoAttackResult:
 # -- the ensemble -----------------------------------------------------------------------------
 
 
-def _optional(module_name: str, attr: str) -> tuple[Callable[..., Any] | None, str | None]:
-    """``(function, None)``, or ``(None, why)`` where the module is not there."""
-    try:
-        mod = importlib.import_module(module_name)
-    except ModuleNotFoundError as err:
-        if err.name != module_name:
-            raise
-        return None, f"{module_name} is not part of this dlaudit installation"
-    return getattr(mod, attr), None
-
-
-def _plan(
-    version: str, *, eps: float, norm: str, value_range: tuple[float, float], seed: int, num_classes: int
-) -> list[tuple[str, BatchAttack | None, str | None]]:
-    """``(name, attack or None, why skipped)`` for each attack of the version, in order."""
+def ensemble(
+    version: str, *, eps: float, norm: str, num_classes: int
+) -> list[tuple[str, AttackMethod | None, str | None]]:
+    """``(name, attack or None, why skipped)`` for each attack of the version, in order, from the registry."""
     steps, targets = (STANDARD_STEPS, STANDARD_TARGETS) if version == "standard" else (FAST_STEPS, FAST_TARGETS)
     n_targets = min(targets, num_classes - 1)
-    common = {"eps": eps, "norm": norm, "value_range": value_range, "seed": seed}
-
-    def apgd_ce(m: nn.Module, x: torch.Tensor, y: torch.Tensor, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return apgd(m, x, y, loss="ce", steps=steps, restarts=1, index=idx, **common)
-
-    def apgd_t(m: nn.Module, x: torch.Tensor, y: torch.Tensor, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return apgd(
-            m, x, y, loss="dlr", targeted=True, n_target_classes=n_targets, steps=steps, restarts=1, index=idx, **common
-        )
-
-    plan: list[tuple[str, BatchAttack | None, str | None]] = [("apgd-ce", apgd_ce, None)]
+    plan: list[tuple[str, AttackMethod | None, str | None]] = [
+        ("apgd-ce", make_attack("apgd-ce", eps, norm=norm, steps=steps, restarts=1), None)
+    ]
     if num_classes >= 4:
-        plan.append(("apgd-t", apgd_t, None))
+        plan.append(
+            ("apgd-t", make_attack("apgd-t", eps, norm=norm, steps=steps, restarts=1, n_target_classes=n_targets), None)
+        )
     else:
         plan.append(("apgd-t", None, f"the targeted DLR loss needs at least 4 classes; the model has {num_classes}"))
     if version == "fast":
         return plan
-    fab, why_fab = _optional("dlaudit.robust.fab", "fab")
-    square, why_square = _optional("dlaudit.robust.square", "square")
-
-    def fab_t(m: nn.Module, x: torch.Tensor, y: torch.Tensor, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return fab(
-            m, x, y, targeted=True, n_target_classes=n_targets, steps=STANDARD_STEPS, restarts=1, index=idx, **common
-        )  # type: ignore[misc]
-
-    def square_attack(
-        m: nn.Module, x: torch.Tensor, y: torch.Tensor, idx: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        return square(m, x, y, queries=SQUARE_QUERIES, p_init=SQUARE_P_INIT, index=idx, **common)  # type: ignore[misc]
-
-    plan.append(("fab-t", fab_t if fab is not None else None, why_fab))
-    plan.append(("square", square_attack if square is not None else None, why_square))
+    plan.append(
+        (
+            "fab-t",
+            make_attack("fab-t", eps, norm=norm, steps=STANDARD_STEPS, restarts=1, n_target_classes=n_targets),
+            None,
+        )
+    )
+    plan.append(("square", make_attack("square", eps, norm=norm, queries=SQUARE_QUERIES, p_init=SQUARE_P_INIT), None))
     return plan
 
 
@@ -269,6 +243,7 @@ def autoattack(
     device: str | torch.device | None = None,
     progress: ProgressFn | None = None,
     return_adv: bool = False,
+    index: torch.Tensor | None = None,
 ) -> AutoAttackResult:
     """Robust accuracy under AutoAttack: APGD-CE, APGD-T, FAB-T and Square, worst case per sample.
 
@@ -304,6 +279,9 @@ def autoattack(
         ``progress(stage, done, total)`` after each batch, stage ``autoattack:<attack>``.
     return_adv
         Keep the adversarial inputs in the result.
+    index
+        The samples' global indices (default ``0..N-1``), which key every random draw:
+        attacking a subset gives each sample what attacking everything gives it.
 
     Returns
     -------
@@ -329,6 +307,9 @@ def autoattack(
     y = check_inputs(x, y, vr)
     eps = float(eps)
     n = len(x)
+    global_index = torch.arange(n) if index is None else torch.as_tensor(index).long().cpu()
+    if len(global_index) != n:
+        raise ConfigError(f"index has {len(global_index)} entries for {n} inputs")
     names = STANDARD_ATTACKS if version == "standard" else FAST_ATTACKS
     if n == 0:
         empty = torch.zeros(0, dtype=torch.bool)
@@ -353,58 +334,50 @@ def autoattack(
     with model_state(module, train=False, grad=False):
         k = count_classes(module, x, y, dev, known)
         bs = batch_size or choose_batch_size(module, x, dev)
-        plan = _plan(version, eps=eps, norm=norm, value_range=vr, seed=seed, num_classes=k)
+        plan = ensemble(version, eps=eps, norm=norm, num_classes=k)
+        skipped = {name: why or "not available" for name, attack, why in plan if attack is None}
+        for name, why in skipped.items():
+            log.warning(
+                "AutoAttack: %s skipped (%s); the robust accuracy is an upper bound on the full ensemble's", name, why
+            )
         clean_ok = _clean_correct(module, x, y, dev, bs)
         robust = clean_ok.clone()
         breaker = torch.where(clean_ok, -1, 0).long()
         x_adv = x.detach().clone() if return_adv else None
-        counts: dict[str, int] = {}
-        seconds: dict[str, float] = {}
-        skipped: dict[str, str] = {}
+        counts = {name: 0 for name, attack, _ in plan if attack is not None}
+        seconds = dict.fromkeys(counts, 0.0)
         rejected: dict[str, int] = {}
-        for j, (name, attack, why_not) in enumerate(plan, start=1):
-            if attack is None:
-                skipped[name] = why_not or "not available"
-                log.warning(
-                    "AutoAttack: %s skipped (%s); the robust accuracy is an upper bound on the full ensemble's",
-                    name,
-                    skipped[name],
-                )
-                continue
-            start = time.perf_counter()
-            todo = robust.nonzero().flatten()
-            broke = bad = 0
-            for s in range(0, len(todo), bs):
-                idx = todo[s : s + bs]
-                xb, yb = x[idx].to(dev), y[idx].to(dev)
-                adv, claimed = attack(module, xb, yb, idx)
-                ok = _verified(module, xb, yb, adv, claimed.to(dev), eps=eps, norm=norm, value_range=vr).cpu()
-                bad += int(claimed.cpu().sum()) - int(ok.sum())
-                hit = idx[ok]
-                robust[hit] = False
-                breaker[hit] = j
-                broke += len(hit)
-                if x_adv is not None:
-                    x_adv[hit] = adv[ok.to(adv.device)].to(x_adv.device, x_adv.dtype)
-                if progress is not None:
-                    progress(f"autoattack:{name}", min(s + bs, len(todo)), len(todo))
-            seconds[name] = time.perf_counter() - start
-            counts[name] = broke
-            if bad:
-                rejected[name] = bad
-                log.warning(
-                    "AutoAttack: %s reported %d adversarial input(s) that are not (misclassified, within eps %g, in range); not counted",
-                    name,
-                    bad,
-                    eps,
-                )
-            log.info(
-                "AutoAttack %s: broke %d of %d, robust accuracy %.4f (%.1f s)",
+        todo = clean_ok.nonzero().flatten()
+        for s in range(0, len(todo), bs):
+            idx = todo[s : s + bs]
+            adv, code, stats = attack_batch(
+                module,
+                x[idx].to(dev),
+                y[idx].to(dev),
+                plan,
+                index=global_index[idx],
+                seed=seed,
+                value_range=vr,
+                num_classes=k,
+            )
+            hit = code > 0
+            robust[idx[hit]] = False
+            breaker[idx[hit]] = code[hit]
+            if x_adv is not None:
+                x_adv[idx[hit]] = adv[hit.to(adv.device)].to(x_adv.device, x_adv.dtype)
+            for name, (broke, bad, sec) in stats.items():
+                counts[name] += broke
+                seconds[name] += sec
+                if bad:
+                    rejected[name] = rejected.get(name, 0) + bad
+            if progress is not None:
+                progress("autoattack", min(s + bs, len(todo)), len(todo))
+        for name, bad in rejected.items():
+            log.warning(
+                "AutoAttack: %s reported %d adversarial input(s) that are not (misclassified, within eps %g, in range); not counted",
                 name,
-                broke,
-                len(todo),
-                int(robust.sum()) / n,
-                seconds[name],
+                bad,
+                eps,
             )
     return AutoAttackResult(
         eps,
@@ -422,6 +395,120 @@ def autoattack(
         x_adv,
         bs,
     )
+
+
+def attack_batch(
+    module: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    plan: list[tuple[str, AttackMethod | None, str | None]],
+    *,
+    index: torch.Tensor,
+    seed: int,
+    value_range: tuple[float, float],
+    num_classes: int,
+) -> tuple[torch.Tensor, torch.Tensor, dict[str, tuple[int, int, float]]]:
+    """The ensemble on one batch of correctly classified samples, each attack on the ones still robust.
+
+    Returns the first fooling input per sample (the input itself where none), the code
+    of the attack that found it (``j >= 1`` for ``plan[j - 1]``, ``-1`` robust) and per
+    attack ``(broken, rejected, seconds)``. Every claimed success is checked.
+    """
+    eps_value = next((a.eps for _, a, _ in plan if a is not None), 0.0)
+    norm = next((a.norm for _, a, _ in plan if a is not None), "linf")
+    adv_all = x.detach().clone()
+    code = torch.full((len(x),), -1, dtype=torch.long)
+    stats: dict[str, tuple[int, int, float]] = {}
+    for j, (name, attack, _) in enumerate(plan, start=1):
+        if attack is None:
+            continue
+        start = time.perf_counter()
+        live = (code < 0).nonzero().flatten()
+        if len(live) == 0:
+            stats[name] = (0, 0, 0.0)
+            continue
+        xs, ys = x[live], y[live]
+        eps_vec = torch.full((len(live),), eps_value, device=x.device, dtype=x.dtype)
+        adv, _, claimed = attack.perturb(
+            module, xs, ys, eps_vec, index=index[live], seed=seed, value_range=value_range, num_classes=num_classes
+        )
+        ok = _verified(
+            module, xs, ys, adv, claimed.to(x.device), eps=eps_value, norm=norm, value_range=value_range
+        ).cpu()
+        got = live[ok]
+        code[got] = j
+        adv_all[got.to(x.device)] = adv[ok.to(adv.device)].to(adv_all.dtype)
+        stats[name] = (len(got), int(claimed.cpu().sum()) - int(ok.sum()), time.perf_counter() - start)
+    return adv_all, code, stats
+
+
+@dataclass(frozen=True)
+class AutoAttack(AttackMethod):
+    """The AutoAttack ensemble as a registered attack: ``autoattack`` (``version`` standard or fast).
+
+    Per batch, each attack runs on the samples still robust; a sample counts as broken
+    when any attack fools it (checked). Randomness is keyed by global index, so running
+    the ensemble batch by batch gives what running it over all samples gives.
+    """
+
+    version: str = "standard"
+
+    key: ClassVar[str] = "autoattack"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.version not in VERSIONS:
+            raise ConfigError(f"unknown AutoAttack version {self.version!r}; choose from: {', '.join(VERSIONS)}")
+
+    def describe(self) -> str:
+        what = (
+            "APGD-CE, APGD-T, FAB-T, Square"
+            if self.version == "standard"
+            else f"fast: APGD-CE and APGD-T, {FAST_STEPS} iterations"
+        )
+        return f"AutoAttack {self.norm} ({what})"
+
+    def perturb(
+        self,
+        module: nn.Module,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        eps: torch.Tensor,
+        *,
+        index: torch.Tensor,
+        seed: int,
+        value_range: tuple[float, float],
+        num_classes: int,
+    ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
+        plan = ensemble(
+            self.version, eps=float(eps[0]) if len(eps) else self.eps, norm=self.norm, num_classes=num_classes
+        )
+        with torch.no_grad():
+            clean = module(x).argmax(dim=1) == y
+        adv = x.detach().clone()
+        success = ~clean
+        live = clean.nonzero().flatten()
+        if len(live):
+            got, code, _ = attack_batch(
+                module,
+                x[live],
+                y[live],
+                plan,
+                index=index[live.cpu()],
+                seed=seed,
+                value_range=value_range,
+                num_classes=num_classes,
+            )
+            hit = (code > 0).to(x.device)
+            adv[live[hit]] = got[hit]
+            success[live[hit]] = True
+        return adv, None, success
+
+
+@register_attack("autoattack")
+def make_autoattack(eps: float, *, norm: str = "linf", version: str = "standard") -> AutoAttack:
+    """Standard AutoAttack (or its fast version) at budget ``eps`` (Croce and Hein 2020, arXiv:2003.01690)."""
+    return AutoAttack(eps, norm, version=version)
 
 
 def _clean_correct(module: nn.Module, x: torch.Tensor, y: torch.Tensor, device: torch.device, bs: int) -> torch.Tensor:

@@ -43,15 +43,18 @@ from __future__ import annotations
 
 import logging
 import math
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
 
-from ..errors import AnalysisError, ConfigError
-from ..utils import model_state
-from . import _hashrand
+from ...errors import AnalysisError, ConfigError
+from ...utils import model_state
+from .. import _hashrand
 from ._args import check_budget, check_count, check_index, check_value_range
-from .attacks import check_inputs, check_logits
+from .base import AttackMethod, register_attack
+from .engine import check_inputs, check_logits
 
 __all__ = ["fab", "fab_run", "project_linf", "project_l2", "NORMS"]
 
@@ -425,3 +428,48 @@ def _check_args(
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or not ok(float(v)):
             raise ConfigError(f"{name} must be a number {valid}, got {v!r}")
     return budget, check_value_range(value_range)
+
+
+# -- in the registry ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FABT(AttackMethod):
+    """FAB-T (targeted FAB, AutoAttack's settings) as a registered attack: ``fab-t``."""
+
+    n_target_classes: int = 9
+    steps: int = 100
+    restarts: int = 1
+    alpha_max: float = 0.1
+    eta: float = 1.05
+    beta: float = 0.9
+
+    key: ClassVar[str] = "fab-t"
+
+    def describe(self) -> str:
+        return f"FAB-T {self.norm} ({self.steps} iterations, {self.n_target_classes} target classes)"
+
+    def perturb(
+        self,
+        module: nn.Module,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        eps: torch.Tensor,
+        *,
+        index: torch.Tensor,
+        seed: int,
+        value_range: tuple[float, float],
+        num_classes: int,
+    ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
+        adv, ok = fab(
+            module, x, y, eps=float(eps[0]) if len(eps) else self.eps, norm=self.norm, targeted=True,
+            n_target_classes=min(self.n_target_classes, num_classes - 1), steps=self.steps, restarts=self.restarts,
+            alpha_max=self.alpha_max, eta=self.eta, beta=self.beta, value_range=value_range, seed=seed, index=index,
+        )  # fmt: skip
+        return adv, None, ok
+
+
+@register_attack("fab-t")
+def make_fab_t(eps: float, *, norm: str = "linf", **settings: Any) -> FABT:
+    """FAB-T at budget ``eps`` (Croce and Hein 2020, arXiv:1907.02044)."""
+    return FABT(eps, norm, **settings)

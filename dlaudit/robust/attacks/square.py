@@ -42,16 +42,19 @@ from __future__ import annotations
 
 import logging
 import math
+from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
 
-from ..errors import ConfigError, DataError
-from ..utils import model_state
-from . import _hashrand
+from ...errors import ConfigError, DataError
+from ...utils import model_state
+from .. import _hashrand
 from ._args import check_budget, check_count, check_index, check_value_range
-from .attacks import check_inputs, check_logits
+from .base import AttackMethod, register_attack
+from .engine import check_inputs, check_logits
 
 __all__ = ["square", "margin", "p_schedule", "window_pattern", "NORMS"]
 
@@ -408,3 +411,45 @@ def _check_args(
             f"p_init (the initial fraction of the image a square covers) must be a number in (0, 1], got {p_init!r}"
         )
     return budget, check_value_range(value_range)
+
+
+# -- in the registry ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Square(AttackMethod):
+    """The Square Attack (score-based black box) as a registered attack: ``square``."""
+
+    queries: int = 5000
+    p_init: float = 0.8
+    restarts: int = 1
+
+    key: ClassVar[str] = "square"
+    gradient_free: ClassVar[bool] = True
+
+    def describe(self) -> str:
+        return f"Square {self.norm} ({self.queries} queries, p_init {self.p_init:g})"
+
+    def perturb(
+        self,
+        module: nn.Module,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        eps: torch.Tensor,
+        *,
+        index: torch.Tensor,
+        seed: int,
+        value_range: tuple[float, float],
+        num_classes: int,
+    ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
+        adv, ok = square(
+            module, x, y, eps=float(eps[0]) if len(eps) else self.eps, norm=self.norm, queries=self.queries,
+            p_init=self.p_init, restarts=self.restarts, value_range=value_range, seed=seed, index=index,
+        )  # fmt: skip
+        return adv, None, ok
+
+
+@register_attack("square")
+def make_square(eps: float, *, norm: str = "linf", **settings: Any) -> Square:
+    """Square at budget ``eps`` (Andriushchenko et al. 2020, arXiv:1912.00049)."""
+    return Square(eps, norm, **settings)

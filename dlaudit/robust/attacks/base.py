@@ -1,0 +1,153 @@
+"""What every attack is, and the registry that finds attacks by name.
+
+An attack is a frozen settings object (a subclass of :class:`AttackMethod`) with a
+``perturb`` that attacks one batch. Everything else (batching, the model's state,
+checking inputs and outputs, per-sample randomness by global index, progress) is the
+shared engine's, :func:`dlaudit.robust.attacks.run_attack`. Curves, the report
+section, ``dlaudit attack`` and the masking checks ask for attacks by name only
+(:func:`make_attack`), so a new attack is one module in this package with one
+:func:`register_attack` call, one test file, and nothing else: the package imports
+every module in it.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+from ...errors import ConfigError
+
+__all__ = [
+    "AttackMethod",
+    "NORMS",
+    "register_attack",
+    "list_attacks",
+    "get_attack",
+    "make_attack",
+    "metric_stem",
+]
+
+NORMS = ("linf", "l2")
+
+
+@dataclass(frozen=True)
+class AttackMethod:
+    """An attack's settings; subclasses add their own fields and implement :meth:`perturb`.
+
+    ``eps`` is the budget in input units in the norm ``norm``. Class attributes say
+    what the engine may rely on: ``key`` (the registry name), ``norms`` it supports,
+    ``per_sample_eps`` (whether ``perturb`` takes a different budget per sample),
+    ``gradient_free`` (a black-box attack: the masking checks compare it with the
+    white-box ones) and ``returns_pred`` (``perturb`` already knows the prediction on
+    each adversarial input, so the engine need not run the model again).
+    """
+
+    eps: float
+    norm: str = "linf"
+
+    key: ClassVar[str] = ""
+    norms: ClassVar[tuple[str, ...]] = NORMS
+    per_sample_eps: ClassVar[bool] = False
+    gradient_free: ClassVar[bool] = False
+    returns_pred: ClassVar[bool] = False
+
+    def __post_init__(self) -> None:
+        if self.norm not in self.norms:
+            raise ConfigError(f"{self.key} does not support norm {self.norm!r}; choose from: {', '.join(self.norms)}")
+        if (
+            isinstance(self.eps, bool)
+            or not isinstance(self.eps, (int, float))
+            or not math.isfinite(self.eps)
+            or self.eps < 0
+        ):
+            raise ConfigError(f"eps (the attack budget) must be a number >= 0, got {self.eps!r}")
+
+    @property
+    def name(self) -> str:
+        """The metric stem: ``pgd_linf``, ``apgd_ce_l2``, ``autoattack_linf``..."""
+        return f"{metric_stem(self.key)}_{self.norm}"
+
+    def with_eps(self, eps: float) -> AttackMethod:
+        """The same attack at another budget."""
+        return replace(self, eps=float(eps))
+
+    def describe(self) -> str:
+        """A short human description of the settings (for tables and captions)."""
+        return f"{self.key} {self.norm}"
+
+    def perturb(
+        self,
+        module: nn.Module,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        eps: torch.Tensor,
+        *,
+        index: torch.Tensor,
+        seed: int,
+        value_range: tuple[float, float],
+        num_classes: int,
+    ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
+        """Attack one batch on its device: ``(x_adv, pred or None, success)``.
+
+        ``module`` is in eval mode with frozen parameters; ``eps`` holds one budget per
+        sample (all equal unless :attr:`per_sample_eps`); ``index`` the samples' global
+        indices, which key every random draw.
+        """
+        raise NotImplementedError
+
+
+_REGISTRY: dict[str, Callable[..., AttackMethod]] = {}
+
+
+def register_attack(key: str) -> Callable[[Callable[..., AttackMethod]], Callable[..., AttackMethod]]:
+    """Register a factory ``(eps, norm=..., **settings) -> AttackMethod`` under ``key`` (as timm registers models)."""
+
+    def add(factory: Callable[..., AttackMethod]) -> Callable[..., AttackMethod]:
+        _REGISTRY[key] = factory
+        return factory
+
+    return add
+
+
+def list_attacks() -> list[str]:
+    """Every registered attack name, sorted."""
+    _load()
+    return sorted(_REGISTRY)
+
+
+def get_attack(key: str) -> Callable[..., AttackMethod]:
+    """The factory registered as ``key``; an unknown name lists the valid ones and the closest."""
+    _load()
+    name = str(key).strip().lower()
+    if name not in _REGISTRY:
+        close = difflib.get_close_matches(name, list(_REGISTRY), n=3)
+        hint = f" (did you mean {', '.join(close)}?)" if close else ""
+        raise ConfigError(f"unknown attack {key!r}{hint}; choose from: {', '.join(sorted(_REGISTRY))}")
+    return _REGISTRY[name]
+
+
+def make_attack(key: str, eps: float = 0.0, *, norm: str = "linf", **settings: Any) -> AttackMethod:
+    """The attack ``key`` at budget ``eps`` in ``norm``, with its settings (unknown ones are an error)."""
+    factory = get_attack(key)
+    try:
+        return factory(eps, norm=norm, **settings)
+    except TypeError as err:
+        raise ConfigError(f"attack {key}: {err}") from None
+
+
+def metric_stem(key: str) -> str:
+    """``apgd-ce`` as it appears in metric names: ``apgd_ce``."""
+    return key.replace("-", "_")
+
+
+def _load() -> None:
+    """Import every attack module of this package once, so each registers itself."""
+    from . import _load_all
+
+    _load_all()
