@@ -6,6 +6,7 @@ is :func:`~dlaudit.robust.analysis.robustness`; this is the quick, focused run.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -13,6 +14,7 @@ from typing import Any
 
 from ..bundle import ModelBundle
 from ..data import AuditData
+from ..errors import ConfigError
 from ..parsing import parse_names
 from ..report.model import Finding
 from ..stats import wilson_interval
@@ -90,6 +92,18 @@ def evaluate_attacks(
     norm_list = parse_names(norms, NORMS, "norm(s)")
     for e in (*eps, *eps_l2):
         check_eps(e)
+    lo, hi = bundle.card.value_range
+    width, dims = hi - lo, math.prod(bundle.card.input_shape)
+    if "linf" in norm_list and any(e > width for e in eps):
+        raise ConfigError(
+            f"L-inf budget(s) {', '.join(f'{e:g}' for e in eps if e > width)} exceed the value range [{lo:g}, {hi:g}]; "
+            f"give eps from 0 to {width:g} (e.g. 0.1 for 8-bit images scaled to [0, 1])"
+        )
+    if "l2" in norm_list and any(e > width * math.sqrt(dims) for e in eps_l2):
+        raise ConfigError(
+            f"L2 budget(s) {', '.join(f'{e:g}' for e in eps_l2 if e > width * math.sqrt(dims))} exceed the diameter of the "
+            f"input box ({width * math.sqrt(dims):.3g}); give smaller --eps-l2 values"
+        )
     start = time.perf_counter()
     x, y = data.x, data.y
     n = len(y)

@@ -184,6 +184,18 @@ def eps_empty(d: Path, m: Path) -> list[str]:
     return ["attack", str(m), "--eps", "", "--n", "10"]
 
 
+def attack_budget_beyond_the_range(d: Path, m: Path) -> list[str]:
+    return ["attack", str(m), "--eps", "2", "--n", "10"]
+
+
+def attack_unknown_norm(d: Path, m: Path) -> list[str]:
+    return ["attack", str(m), "--norm", "l1", "--n", "10"]
+
+
+def attack_zero_steps(d: Path, m: Path) -> list[str]:
+    return ["attack", str(m), "--steps", "0", "--n", "10"]
+
+
 def report_over_the_model(d: Path, m: Path) -> list[str]:
     return ["report", str(m), "--checks", "performance", "-o", str(m)]
 
@@ -283,6 +295,9 @@ CASES: dict[str, tuple[Builder, int, str]] = {
     "--seed 2^64": (seed_too_large, 2, "--seed"),
     "--hidden 0,-1": (hidden_not_positive, 2, "--hidden must be a number >= 1"),
     '--eps ""': (eps_empty, 2, "eps needs at least one number"),
+    "attack --eps 2 on [0, 1]": (attack_budget_beyond_the_range, 2, "exceed the value range [0, 1]"),
+    "attack --norm l1": (attack_unknown_norm, 2, "unknown norm(s) l1"),
+    "attack --steps 0": (attack_zero_steps, 2, "steps must be an integer of at least 1"),
     "report -o MODEL": (report_over_the_model, 2, "would destroy an input"),
     "report --json MODEL": (json_over_the_model, 2, "would destroy an input"),
     "report --markdown symlink-to-MODEL": (markdown_over_the_model_via_symlink, 2, "would destroy an input"),

@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 from torch import nn
 
 from dlaudit.robust import Attack, run_attack
+from dlaudit.robust.attacks import list_attacks, make_attack
 
 
 def _model(seed: int, dropout: bool) -> nn.Module:
@@ -90,3 +91,58 @@ def test_attack_invariants(case: dict) -> None:
     model.eval()
     with torch.no_grad():
         torch.testing.assert_close(model(x_adv).argmax(dim=1), out.pred)
+
+
+# -- every registered attack, through one table ----------------------------------------------------
+
+
+SMALL_SETTINGS = {  # fast settings per attack; every other registered attack runs with its defaults
+    "pgd": {"steps": 3},
+    "apgd-ce": {"steps": 5},
+    "apgd-t": {"steps": 5, "n_target_classes": 2},
+    "fab-t": {"steps": 5, "n_target_classes": 2},
+    "square": {"queries": 30},
+    "autoattack": {"version": "fast"},
+}
+
+
+def _four_class_model(seed: int) -> nn.Module:
+    torch.manual_seed(seed)
+    return nn.Sequential(nn.Flatten(), nn.Linear(12, 8), nn.ReLU(), nn.Linear(8, 4))
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    key=st.sampled_from(list_attacks()),
+    norm=st.sampled_from(["linf", "l2"]),
+    eps=st.floats(0.0, 0.6),
+    seed=st.integers(0, 2**16),
+    n=st.integers(1, 7),
+    train_mode=st.booleans(),
+    frozen=st.booleans(),
+)
+def test_every_registered_attack_keeps_the_contract(
+    key: str, norm: str, eps: float, seed: int, n: int, train_mode: bool, frozen: bool
+) -> None:
+    model = _four_class_model(seed)
+    model.train(train_mode)
+    if frozen:
+        model[1].weight.requires_grad_(False)
+    flags = [p.requires_grad for p in model.parameters()]
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.rand(n, 1, 3, 4, generator=gen)
+    y = torch.randint(0, 4, (n,), generator=gen)
+    attack = make_attack(key, eps, norm=norm, **SMALL_SETTINGS.get(key, {}))
+    out = run_attack(model, x, y, attack, seed=seed, batch_size=3)
+    delta = (out.x_adv.double() - x.double()).flatten(1)
+    size = delta.abs().amax(dim=1) if norm == "linf" else delta.norm(dim=1)
+    assert float(size.max()) <= eps + 1e-5, key
+    assert float(out.x_adv.min()) >= 0.0 and float(out.x_adv.max()) <= 1.0
+    assert model.training == train_mode and [p.requires_grad for p in model.parameters()] == flags
+    assert all(p.grad is None for p in model.parameters())
+    again = run_attack(model, x, y, attack, seed=seed, batch_size=5)
+    assert torch.equal(out.success, again.success), f"{key}: same seed, different result for another batch size"
+    model.eval()
+    with torch.no_grad():
+        fooled = model(out.x_adv).argmax(dim=1) != y
+    assert bool((fooled | ~out.success).all()), f"{key}: a claimed success does not fool the model"
