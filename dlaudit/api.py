@@ -293,6 +293,10 @@ def train(
     alpha: float | None = None,
     steps: int | None = None,
     beta: float | None = None,
+    warmup: float | None = None,
+    lr_schedule: str | None = None,
+    certified: str | None = None,
+    noise_sigma: float | None = None,
 ) -> ModelBundle:
     """Train a reference model (``cnn``, ``mlp`` or ``numpy-mlp``) on a dataset's training split.
 
@@ -303,8 +307,15 @@ def train(
     arXiv:1706.06083), ``"fgsm"`` (fast FGSM with random start, Wong et al. 2020,
     arXiv:2001.03994) or ``"trades"`` (Zhang et al. 2019, arXiv:1901.08573), with
     budget ``eps``, step size ``alpha``, ``steps`` attack steps and TRADES' ``beta``
-    (see :class:`dlaudit.robust.training.AdversarialTraining`). ``hidden`` is a list
-    of layer sizes or a string such as ``"128,64"``.
+    (see :class:`dlaudit.robust.training.AdversarialTraining`); its budget ramps up over
+    the first ``warmup`` share of the epochs (default 0.3) and the learning rate follows a
+    cosine schedule (``lr_schedule``: ``constant`` or ``cosine``; cosine is the default for
+    adversarial and certified training). Every epoch ends with a collapse check recorded on
+    the card (``training.monitor``). ``certified="ibp"`` trains with interval bounds
+    (Gowal et al. 2018, arXiv:1810.12715; 30 epochs by default) at budget ``eps``;
+    ``noise_sigma`` trains on Gaussian-noise augmented inputs (Cohen et al. 2019,
+    arXiv:1902.02918), for randomized smoothing. ``hidden`` is a list of layer sizes or
+    a string such as ``"128,64"``.
     """
     tune_malloc()
     from .data import load_splits
@@ -315,8 +326,12 @@ def train(
         hidden = [int(h) for h in parse_numbers(hidden, "--hidden", minimum=1, integer=True)]
     splits = load_splits(data, data_dir=data_dir, target=target, sensitive=sensitive, seed=0)
     loss_fn, training_info = training_setup(
-        adversarial, eps=eps, alpha=alpha, steps=steps, beta=beta, value_range=splits.train.value_range, seed=seed
-    )
+        adversarial, eps=eps, alpha=alpha, steps=steps, beta=beta, value_range=splits.train.value_range, seed=seed,
+        warmup=warmup, certified=certified, noise_sigma=noise_sigma,
+    )  # fmt: skip
+    if training_info is not None and "epochs" in training_info:
+        default_epochs = training_info.pop("epochs")
+        epochs = epochs if epochs is not None else default_epochs
     is_file = Path(str(data)).suffix.lower() in (".npz", ".csv")
     return _train(
         arch,
@@ -335,6 +350,7 @@ def train(
         dataset=str(Path(data).resolve()) if is_file else str(data),
         data_dir=str(Path(data_dir).resolve()) if data_dir else None,
         progress=progress,
+        lr_schedule=lr_schedule,
     )
 
 

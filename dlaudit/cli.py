@@ -225,6 +225,30 @@ def cli() -> None:
 @click.option("--alpha", type=float, default=None, help="Attack step size (default 2.5*eps/steps; fgsm 1.25*eps).")
 @click.option("--steps", type=int, default=None, help="Attack steps per batch (default 10; fgsm 1).")
 @click.option("--beta", type=float, default=None, help="TRADES robustness weight (default 6).")
+@click.option(
+    "--warmup",
+    type=click.FloatRange(0, 1),
+    default=None,
+    help="Adversarial training: share of the epochs over which eps ramps up to its value (default 0.3; 0: off).",
+)
+@click.option(
+    "--lr-schedule",
+    type=click.Choice(["constant", "cosine"]),
+    default=None,
+    help="Learning-rate schedule (default cosine for adversarial and certified training, else constant).",
+)
+@click.option(
+    "--certified",
+    type=click.Choice(["ibp"]),
+    default=None,
+    help="Certified training: ibp (interval bound propagation, Gowal et al. 2018) at --eps; 30 epochs by default.",
+)
+@click.option(
+    "--noise-sigma",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="Train on inputs with Gaussian noise of this standard deviation (for randomized smoothing, Cohen et al. 2019).",
+)
 @run_options
 @click.option(
     "-o",
@@ -246,12 +270,19 @@ def train(arch: str, data: str, output: str, json_path: str | None, quiet: bool,
     if json_path:
         api.save_json(json_path, {"model": output, "card": bundle.card.to_dict(), "accuracy": m["test_accuracy"]})
     if not quiet:
-        adv = (bundle.card.training or {}).get("adversarial")
+        training = bundle.card.training or {}
+        adv, cert, noise = training.get("adversarial"), training.get("certified"), training.get("noise")
         how = (
             f" with {adv['method']} adversarial training (eps {adv['eps']:g}, {adv['steps']} steps, alpha {adv['alpha']:.3g})"
             if adv
+            else f" with {cert['method']} certified training (eps {cert['eps']:g})"
+            if cert
+            else f" with Gaussian noise (sigma {noise['sigma']:g})"
+            if noise
             else ""
         )
+        if (training.get("monitor") or {}).get("collapsed"):
+            how += f"; WARNING: the model collapsed ({training['monitor']['collapsed']})"
         click.echo(
             f"trained {arch} on {bundle.card.dataset}{how}: held-out accuracy {m['test_accuracy']:.4f} (train {m['train_accuracy']:.4f}) in {m['train_seconds']:.1f} s -> {output}"
         )

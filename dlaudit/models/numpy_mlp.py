@@ -116,15 +116,33 @@ class NumpyMLP:
         seed: int = 0,
         sample_weight: np.ndarray | None = None,
         progress: Callable[[str, int, int], None] | None = None,
+        optimizer: str = "sgd",
+        momentum: float = 0.0,
+        weight_decay: float = 0.0,
     ) -> list[float]:
-        """Mini-batch gradient descent; returns the mean loss of each epoch."""
+        """Mini-batch training; returns the mean loss of each epoch.
+
+        ``optimizer`` ``"sgd"`` (with ``momentum``, torch's formulation: ``b <- mu b + g``,
+        ``W <- W - lr b``) or ``"adam"`` (Kingma and Ba 2015, arXiv:1412.6980, betas 0.9 and
+        0.999, eps 1e-8, as ``torch.optim.Adam``); ``weight_decay`` adds ``wd * W`` to the
+        gradient (L2 regularisation), in both. The same steps as torch's optimizers, written out.
+        """
         if epochs < 1 or lr <= 0 or batch_size < 1:
             raise ConfigError(
                 f"numpy-mlp: epochs >= 1, lr > 0 and batch_size >= 1 are required (got {epochs}, {lr}, {batch_size})"
             )
+        if optimizer not in ("sgd", "adam"):
+            raise ConfigError(f"numpy-mlp: unknown optimizer {optimizer!r}; choose sgd or adam")
+        if not (0 <= momentum < 1) or weight_decay < 0:
+            raise ConfigError(
+                f"numpy-mlp: momentum must be in [0, 1) and weight_decay >= 0 (got {momentum}, {weight_decay})"
+            )
         rng = np.random.default_rng(seed)
         y = np.asarray(y, dtype=np.int64)
         history = []
+        step = _Optimizer(
+            self.weights + self.biases, optimizer=optimizer, lr=lr, momentum=momentum, weight_decay=weight_decay
+        )
         for epoch in range(epochs):
             order = rng.permutation(len(x))
             total = 0.0
@@ -132,9 +150,7 @@ class NumpyMLP:
                 idx = order[start : start + batch_size]
                 sw = None if sample_weight is None else sample_weight[idx]
                 loss, gw, gb = self.loss_and_gradients(x[idx], y[idx], sw)
-                for i in range(len(self.weights)):
-                    self.weights[i] -= lr * gw[i]
-                    self.biases[i] -= lr * gb[i]
+                step(gw + gb)
                 total += loss * len(idx)
             history.append(total / len(x))
             if progress is not None:
@@ -153,6 +169,40 @@ class NumpyMLP:
                 lin.weight.copy_(torch.from_numpy(w))
                 lin.bias.copy_(torch.from_numpy(b))
         return module.eval()
+
+
+class _Optimizer:
+    """SGD with momentum or Adam on a list of arrays, updated in place (torch's update rules)."""
+
+    BETAS = (0.9, 0.999)
+    EPS = 1e-8
+
+    def __init__(
+        self, params: list[np.ndarray], *, optimizer: str, lr: float, momentum: float, weight_decay: float
+    ) -> None:
+        self.params, self.kind, self.lr, self.mu, self.wd = params, optimizer, lr, momentum, weight_decay
+        self.buf: list[np.ndarray | None] = [None] * len(params)
+        self.m = [np.zeros_like(p) for p in params] if optimizer == "adam" else []
+        self.v = [np.zeros_like(p) for p in params] if optimizer == "adam" else []
+        self.t = 0
+
+    def __call__(self, grads: list[np.ndarray]) -> None:
+        self.t += 1
+        b1, b2 = self.BETAS
+        for i, (p, g) in enumerate(zip(self.params, grads)):
+            if self.wd:
+                g = g + self.wd * p
+            if self.kind == "sgd":
+                if self.mu:
+                    self.buf[i] = g.copy() if self.buf[i] is None else self.mu * self.buf[i] + g
+                    g = self.buf[i]
+                p -= self.lr * g
+                continue
+            self.m[i] = b1 * self.m[i] + (1 - b1) * g
+            self.v[i] = b2 * self.v[i] + (1 - b2) * g * g
+            m_hat = self.m[i] / (1 - b1**self.t)
+            v_hat = self.v[i] / (1 - b2**self.t)
+            p -= self.lr * m_hat / (np.sqrt(v_hat) + self.EPS)
 
 
 def _softmax(z: np.ndarray) -> np.ndarray:

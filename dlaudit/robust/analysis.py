@@ -716,6 +716,20 @@ def _headline(
     n: int,
     data: AuditData,
 ) -> None:
+    monitor = (bundle.card.training or {}).get("monitor") or {}
+    if isinstance(monitor, dict) and monitor.get("collapsed"):
+        sec.add_finding(
+            "fail",
+            f"the model collapsed in training: at the last epoch {monitor['collapsed']} (recorded on its card); "
+            "no robustness figure of a collapsed model means anything; retrain with a smaller eps, more epochs or a lower lr",
+            check="training-collapse",
+        )
+    elif isinstance(monitor, dict) and monitor.get("collapsed_epochs"):
+        sec.add_finding(
+            "info",
+            f"training collapsed at epoch(s) {', '.join(map(str, monitor['collapsed_epochs']))} and recovered",
+            check="training-collapse",
+        )
     training = (bundle.card.training or {}).get("adversarial")
     if isinstance(training, dict) and training.get("method"):
         sec.add_finding(

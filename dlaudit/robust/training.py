@@ -43,6 +43,8 @@ PAPERS = {
 DEFAULT_STEPS = {"pgd": 10, "fgsm": 1, "trades": 10}
 FAST_FGSM_STEP = 1.25
 """Wong et al.'s step size for fast FGSM training, as a multiple of eps."""
+DEFAULT_WARMUP = 0.3
+"""Share of the epochs over which adversarial training ramps its budget up (see :class:`AdversarialTraining`)."""
 TRADES_START_STD = 0.001
 """TRADES starts its attack at ``x + 0.001 * N(0, 1)``."""
 
@@ -65,6 +67,11 @@ class AdversarialTraining:
         TRADES' weight of the robustness term (6 in Zhang et al.).
     norm
         ``"linf"`` or ``"l2"``.
+    warmup
+        Share of the epochs over which the budget ramps up linearly to ``eps`` (epoch
+        ``e`` of ``E`` trains at ``eps * min(1, (e + 1) / ceil(warmup * E))``), as Gowal et
+        al. 2018 (arXiv:1810.12715) and Wong et al. 2020 ramp theirs: starting at the full
+        budget, a small model often collapses to predicting one class. 0 switches it off.
     """
 
     method: str
@@ -73,6 +80,7 @@ class AdversarialTraining:
     steps: int | None = None
     beta: float = 6.0
     norm: str = "linf"
+    warmup: float = DEFAULT_WARMUP
 
     def __post_init__(self) -> None:
         if self.method not in ADVERSARIAL_TRAININGS:
@@ -94,6 +102,8 @@ class AdversarialTraining:
             raise ConfigError(
                 f"fast FGSM training takes one step; got steps={self.steps} (use --adversarial pgd for more)"
             )
+        if not (isinstance(self.warmup, (int, float)) and 0 <= self.warmup <= 1):
+            raise ConfigError(f"warmup must be a share of the epochs from 0 to 1, got {self.warmup!r}")
         if not (math.isfinite(self.beta) and self.beta >= 0):
             raise ConfigError(f"beta must be a number >= 0, got {self.beta!r}")
 
@@ -123,6 +133,9 @@ class AdversarialTraining:
         )
         if self.method == "trades":
             out["beta"] = self.beta
+        out["warmup"] = (
+            f"eps ramps up linearly over the first {self.warmup:.0%} of the epochs" if self.warmup else "none"
+        )
         out["paper"] = PAPERS[self.method]
         return out
 
@@ -156,10 +169,28 @@ def trades_kl(logits: torch.Tensor, target_probs: torch.Tensor) -> torch.Tensor:
 class _AdversarialLoss:
     """A :data:`~dlaudit.train.trainer.LossFn` that trains on adversarial examples."""
 
+    lr_schedule = "cosine"
+    """The trainer's default schedule for this loss: adversarial training with a constant rate collapses more often."""
+
     def __init__(self, config: AdversarialTraining, value_range: tuple[float, float], seed: int) -> None:
         self.config = config
         self.value_range = value_range
         self.gen = torch.Generator().manual_seed(seed)
+        self.scale = 1.0  # the share of eps the current epoch trains at (the warm-up)
+        self.budgets: list[float] = []
+
+    def on_epoch(self, epoch: int, epochs: int) -> None:
+        """Called by the trainer at the start of each epoch: the warm-up's budget for this one."""
+        ramp = math.ceil(self.config.warmup * epochs) if self.config.warmup > 0 else 0
+        self.scale = 1.0 if ramp == 0 else min(1.0, (epoch + 1) / ramp)
+        self.budgets.append(self.config.eps * self.scale)
+
+    @property
+    def eps(self) -> float:
+        return self.config.eps * self.scale
+
+    def training_info(self) -> dict[str, Any]:
+        return {"eps_per_epoch": [round(b, 6) for b in self.budgets]}
 
     def __call__(
         self, module: nn.Module, x: torch.Tensor, y: torch.Tensor, weight: torch.Tensor | None
@@ -173,7 +204,7 @@ class _AdversarialLoss:
 
     def _random_start(self, x: torch.Tensor) -> torch.Tensor:
         lo, hi = self.value_range
-        eps = self.config.eps
+        eps = self.eps
         if self.config.norm == "linf":
             noise = torch.empty(x.shape).uniform_(-eps, eps, generator=self.gen)
         else:
@@ -189,8 +220,10 @@ class _AdversarialLoss:
     ) -> torch.Tensor:
         cfg = self.config
         n = len(x)
-        eps = torch.full((n,), float(cfg.eps), device=x.device, dtype=x.dtype)
-        alpha = torch.full((n,), cfg.step_size, device=x.device, dtype=x.dtype)
+        eps = torch.full((n,), float(self.eps), device=x.device, dtype=x.dtype)
+        alpha = torch.full(
+            (n,), cfg.step_size * (self.scale if cfg.alpha is None else 1.0), device=x.device, dtype=x.dtype
+        )
         adv, _, _ = ascend(
             module,
             x,
@@ -222,6 +255,11 @@ class _AdversarialLoss:
         return (per_sample * weight).sum() / weight.sum().clamp_min(1e-12)
 
 
+CERTIFIED_TRAININGS = ("ibp",)
+CERTIFIED_EPOCHS = 30
+"""Default epochs of IBP training: its schedule (warm-up and ramp) needs more than a standard run's."""
+
+
 def training_setup(
     adversarial: str | None,
     *,
@@ -231,21 +269,64 @@ def training_setup(
     beta: float | None = None,
     value_range: tuple[float, float] = (0.0, 1.0),
     seed: int = 0,
+    warmup: float | None = None,
+    certified: str | None = None,
+    noise_sigma: float | None = None,
 ) -> tuple[LossFn | None, dict[str, Any] | None]:
     """``(loss_fn, training_info)`` for the trainer, from the options of ``dlaudit train``.
 
-    ``adversarial`` None (or ``"none"``) is standard training; then eps, alpha,
-    steps and beta must not be given.
+    At most one of ``adversarial`` (pgd, fgsm, trades), ``certified`` (ibp: Gowal et al.
+    2018) and ``noise_sigma`` (Gaussian data augmentation: Cohen et al. 2019) applies;
+    none is standard training, and then eps, alpha, steps, beta and warmup must not be
+    given. ``training_info["epochs"]``, when present, is the default number of epochs
+    the method needs (the caller's explicit choice wins).
     """
-    if adversarial is None or str(adversarial).lower() == "none":
+    off = lambda v: v is None or str(v).lower() == "none"
+    chosen = [
+        name
+        for name, v in (("--adversarial", adversarial), ("--certified", certified), ("--noise-sigma", noise_sigma))
+        if not off(v)
+    ]
+    if len(chosen) > 1:
+        raise ConfigError(f"{' and '.join(chosen)} are different trainings; choose one")
+    if not chosen:
         given = [
-            name for name, v in (("eps", eps), ("alpha", alpha), ("steps", steps), ("beta", beta)) if v is not None
+            name
+            for name, v in (("eps", eps), ("alpha", alpha), ("steps", steps), ("beta", beta), ("warmup", warmup))
+            if v is not None
         ]
         if given:
             raise ConfigError(
-                f"{', '.join(given)} only apply to adversarial training; add --adversarial pgd (or fgsm, trades)"
+                f"{', '.join(given)} only apply to adversarial training; add --adversarial pgd (or fgsm, trades), "
+                "or --certified ibp for certified training"
             )
         return None, None
+    if not off(noise_sigma):
+        from .certified_training import GaussianNoiseTraining
+
+        loss = GaussianNoiseTraining(noise_sigma, seed=seed)  # type: ignore[arg-type]
+        return loss, {"noise": loss.training_info()}
+    if not off(certified):
+        from .certified_training import IBPTraining
+
+        method = str(certified).lower()
+        if method not in CERTIFIED_TRAININGS:
+            raise ConfigError(
+                f"unknown certified training {certified!r}; choose from: {', '.join(CERTIFIED_TRAININGS)}"
+            )
+        if eps is None:
+            raise ConfigError(
+                "certified training (ibp) needs a budget: pass eps (--eps), e.g. 0.1 for inputs in [0, 1]"
+            )
+        extra = [
+            name
+            for name, v in (("alpha", alpha), ("steps", steps), ("beta", beta), ("warmup", warmup))
+            if v is not None
+        ]
+        if extra:
+            raise ConfigError(f"{', '.join(extra)} apply to adversarial training, not to IBP training")
+        loss = IBPTraining(eps, value_range=value_range)
+        return loss, {"certified": loss.training_info(), "epochs": CERTIFIED_EPOCHS}
     method = str(adversarial).lower()
     if eps is None:
         raise ConfigError(
@@ -253,5 +334,12 @@ def training_setup(
         )
     if beta is not None and method != "trades":
         raise ConfigError(f"beta only applies to TRADES (--adversarial trades), not to {method}")
-    cfg = AdversarialTraining(method, eps, alpha=alpha, steps=steps, beta=6.0 if beta is None else beta)
+    cfg = AdversarialTraining(
+        method,
+        eps,
+        alpha=alpha,
+        steps=steps,
+        beta=6.0 if beta is None else beta,
+        warmup=DEFAULT_WARMUP if warmup is None else warmup,
+    )
     return cfg.loss(value_range=value_range, seed=seed), {"adversarial": cfg.info()}

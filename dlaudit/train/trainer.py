@@ -26,7 +26,16 @@ from ..errors import ConfigError, DataError
 from ..models import NumpyMLP, build_model
 from ..utils import ProgressFn, batched_logits, resolve_device, seed_everything
 
-__all__ = ["TrainConfig", "LossFn", "weighted_cross_entropy", "fit", "train", "evaluate_accuracy", "DEFAULTS"]
+__all__ = [
+    "CollapseMonitor",
+    "TrainConfig",
+    "LossFn",
+    "weighted_cross_entropy",
+    "fit",
+    "train",
+    "evaluate_accuracy",
+    "DEFAULTS",
+]
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +48,7 @@ epoch with the 0-based epoch index and the number of epochs.
 """
 
 OPTIMIZERS = ("adam", "sgd")
+LR_SCHEDULES = ("constant", "cosine")
 
 
 @dataclass
@@ -52,6 +62,8 @@ class TrainConfig:
     weight_decay: float = 0.0
     momentum: float = 0.9
     seed: int = 0
+    lr_schedule: str = "constant"
+    """``constant``, or ``cosine``: the learning rate decays to 0 along half a cosine over all steps."""
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -63,6 +75,10 @@ class TrainConfig:
             raise ConfigError(f"batch size must be at least 1, got {self.batch_size}")
         if self.weight_decay < 0:
             raise ConfigError(f"weight decay must be >= 0, got {self.weight_decay}")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ConfigError(
+                f"unknown learning-rate schedule {self.lr_schedule!r}; choose one of: {', '.join(LR_SCHEDULES)}"
+            )
         if self.optimizer not in OPTIMIZERS:
             raise ConfigError(f"unknown optimizer {self.optimizer!r}; choose one of: {', '.join(OPTIMIZERS)}")
 
@@ -70,7 +86,7 @@ class TrainConfig:
 DEFAULTS: dict[str, dict[str, Any]] = {
     "cnn": {"epochs": 10, "lr": 3e-3, "optimizer": "adam", "batch_size": 32},
     "mlp": {"epochs": 30, "lr": 1e-3, "optimizer": "adam", "batch_size": 64},
-    "numpy-mlp": {"epochs": 40, "lr": 0.05, "optimizer": "sgd", "batch_size": 32},
+    "numpy-mlp": {"epochs": 40, "lr": 0.05, "optimizer": "sgd", "batch_size": 32, "momentum": 0.0},
 }
 
 
@@ -94,13 +110,15 @@ def fit(
     sample_weight: np.ndarray | torch.Tensor | None = None,
     loss_fn: LossFn = weighted_cross_entropy,
     progress: ProgressFn | None = None,
+    on_epoch_end: Callable[[int, nn.Module], None] | None = None,
 ) -> list[float]:
     """Train ``module`` in place on ``data``; return the mean loss of each epoch.
 
     Batches are drawn by a permutation from a generator seeded by ``config.seed``,
     so the same seed gives the same model (on the same device and torch build).
     When ``loss_fn`` has an ``on_epoch(epoch, epochs)`` method it is called at the
-    start of every epoch (0-based ``epoch``), for losses with a schedule.
+    start of every epoch (0-based ``epoch``), for losses with a schedule;
+    ``on_epoch_end(epoch, module)`` after each (the model back in train mode after it).
     """
     dev = resolve_device(device)
     x, y = data.x.to(dev), data.y.to(dev)
@@ -114,6 +132,12 @@ def fit(
         opt = torch.optim.SGD(params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
     history = []
     n = len(data)
+    steps = config.epochs * math.ceil(n / config.batch_size)
+    schedule = (
+        torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 0.5 * (1.0 + math.cos(math.pi * min(step, steps) / steps)))
+        if config.lr_schedule == "cosine"
+        else None
+    )
     on_epoch = getattr(loss_fn, "on_epoch", None)
     for epoch in range(config.epochs):
         if on_epoch is not None:
@@ -126,14 +150,64 @@ def fit(
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
+            if schedule is not None:
+                schedule.step()
             total += float(loss.detach()) * len(idx)
         history.append(total / n)
         log.debug("epoch %d/%d loss %.4f", epoch + 1, config.epochs, history[-1])
+        if on_epoch_end is not None:
+            on_epoch_end(epoch, module)
+            module.train()
         if progress is not None:
             progress("train", epoch + 1, config.epochs)
     module.eval()
     opt.zero_grad(set_to_none=True)
     return history
+
+
+class CollapseMonitor:
+    """After each epoch, the clean accuracy and the most predicted class's share on a fixed sample of
+    the training data; a collapsed model (one class for nearly every input, or chance accuracy) is a
+    logged warning and is recorded, so the CLI, the card and the report can say so.
+    """
+
+    SHARE = 0.9
+    SLACK = 0.02
+
+    def __init__(
+        self, data: AuditData, num_classes: int, device: torch.device, *, size: int = 512, seed: int = 0
+    ) -> None:
+        gen = torch.Generator().manual_seed(seed)
+        idx = torch.randperm(len(data), generator=gen)[:size].sort().values
+        self.x, self.y = data.x[idx], data.y[idx]
+        self.k, self.device = num_classes, device
+        self.label_share = float(torch.bincount(self.y, minlength=num_classes).max()) / max(len(self.y), 1)
+        self.epochs: list[dict[str, Any]] = []
+
+    def __call__(self, epoch: int, module: nn.Module) -> None:
+        module.eval()
+        pred = batched_logits(module, self.x, device=self.device).argmax(dim=1)
+        acc = float((pred == self.y).float().mean())
+        counts = torch.bincount(pred, minlength=self.k)
+        share = float(counts.max()) / len(pred)
+        why = ""
+        if share >= self.SHARE and self.label_share < self.SHARE:
+            why = f"it predicts class {int(counts.argmax())} for {share:.0%} of training samples"
+        elif self.label_share < self.SHARE and acc <= self.label_share + self.SLACK:
+            why = f"its training accuracy {acc:.1%} is chance"
+        self.epochs.append(
+            {"epoch": epoch + 1, "clean_accuracy": round(acc, 4), "top_class_share": round(share, 4), "collapsed": why}
+        )
+        if why:
+            log.warning(
+                "training collapsed at epoch %d: %s; try a smaller --eps, more --epochs or a lower --lr", epoch + 1, why
+            )
+
+    def info(self) -> dict[str, Any]:
+        """What the card records under ``training.monitor``."""
+        collapsed = [e["epoch"] for e in self.epochs if e["collapsed"]]
+        final = self.epochs[-1]["collapsed"] if self.epochs else ""
+        return {"per_epoch": self.epochs, "collapsed_epochs": collapsed, "collapsed": final}
 
 
 def _weights(sample_weight: Any, n: int, dev: torch.device) -> torch.Tensor | None:
@@ -171,6 +245,7 @@ def train(
     data_dir: str | None = None,
     data_seed: int = 0,
     progress: ProgressFn | None = None,
+    lr_schedule: str | None = None,
 ) -> ModelBundle:
     """Train a reference model (``mlp``, ``cnn`` or ``numpy-mlp``) and return its bundle.
 
@@ -185,8 +260,10 @@ def train(
         lr=lr if lr is not None else d["lr"],
         optimizer=optimizer or d["optimizer"],
         batch_size=batch_size or d["batch_size"],
+        momentum=d.get("momentum", 0.9),
         weight_decay=weight_decay,
         seed=seed,
+        lr_schedule=lr_schedule or getattr(loss_fn, "lr_schedule", "constant"),
     )
     train_data, test_data = splits.train, splits.test
     dev = resolve_device(device)
@@ -210,6 +287,9 @@ def train(
             seed=seed,
             sample_weight=sample_weight,
             progress=progress,
+            optimizer=config.optimizer,
+            momentum=config.momentum if config.optimizer == "sgd" else 0.0,
+            weight_decay=config.weight_decay,
         )
         module: nn.Module = net.to_torch()
         card_arch, arch_kwargs = "mlp", {"hidden": list(net.hidden)}
@@ -219,6 +299,7 @@ def train(
                 f"cnn needs image data; {train_data.name!r} is {train_data.modality} data; train an mlp instead"
             )
         module = build_model(arch, train_data.input_shape, train_data.num_classes, **arch_kwargs)
+        monitor = CollapseMonitor(train_data, train_data.num_classes, dev, seed=seed)
         history = fit(
             module,
             train_data,
@@ -227,6 +308,7 @@ def train(
             sample_weight=sample_weight,
             loss_fn=loss_fn or weighted_cross_entropy,
             progress=progress,
+            on_epoch_end=monitor,
         )
         card_arch = arch
     seconds = time.perf_counter() - start
@@ -239,7 +321,15 @@ def train(
     }
     info = {"trainer": arch, **asdict(config), "device": dev.type, "sample_weighted": sample_weight is not None}
     info.pop("extra")
+    if config.optimizer == "adam":  # the card records what was applied: Adam's betas, not SGD's momentum
+        info.pop("momentum")
+        info["betas"] = [0.9, 0.999]
     info.update(training_info or {"adversarial": None})
+    if arch != "numpy-mlp":
+        info["monitor"] = monitor.info()
+        extra = getattr(loss_fn, "training_info", None)
+        if callable(extra) and isinstance(info.get("adversarial"), dict):
+            info["adversarial"] = {**info["adversarial"], **extra()}
     card = ModelCard(
         input_shape=train_data.input_shape,
         num_classes=train_data.num_classes,

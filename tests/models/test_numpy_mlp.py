@@ -7,6 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+import dlaudit
 from dlaudit.errors import ConfigError
 from dlaudit.models import MLP, NumpyMLP, build_model, list_models
 
@@ -77,3 +78,46 @@ def test_registry():
     for name, shape in (("cnn", (1, 28, 28)), ("mlp", (1, 8, 8))):
         relus = [m for m in build_model(name, shape, 10).modules() if isinstance(m, torch.nn.ReLU)]
         assert len(relus) == len({id(r) for r in relus}) == 2
+
+
+@pytest.mark.parametrize(
+    ("optimizer", "momentum", "weight_decay"),
+    [("sgd", 0.0, 0.0), ("sgd", 0.9, 0.0), ("sgd", 0.9, 0.01), ("adam", 0.0, 0.0), ("adam", 0.0, 0.01)],
+)
+def test_optimizer_steps_match_torch(optimizer: str, momentum: float, weight_decay: float) -> None:
+    """A few steps of the hand-written optimizer equal torch.optim's on the same net and batches (float64)."""
+    rng = np.random.default_rng(0)
+    x, y = rng.random((12, 6)), rng.integers(0, 3, 12)
+    net = NumpyMLP((6,), 3, hidden=(5,), seed=1)
+    net.weights = [w.astype(np.float32).astype(np.float64) for w in net.weights]  # to_torch goes through float32
+    net.biases = [b.astype(np.float32).astype(np.float64) for b in net.biases]
+    module = net.to_torch().double().train()
+    params = [p for m in module if isinstance(m, torch.nn.Linear) for p in (m.weight, m.bias)]
+    opt = (
+        torch.optim.SGD(params, lr=0.1, momentum=momentum, weight_decay=weight_decay)
+        if optimizer == "sgd"
+        else torch.optim.Adam(params, lr=0.01, weight_decay=weight_decay)
+    )
+    lr = 0.1 if optimizer == "sgd" else 0.01
+    net.fit(
+        x, y, epochs=3, lr=lr, batch_size=4, seed=5, optimizer=optimizer, momentum=momentum, weight_decay=weight_decay
+    )
+    order_rng = np.random.default_rng(5)
+    for _ in range(3):
+        order = order_rng.permutation(12)
+        for start in range(0, 12, 4):
+            idx = order[start : start + 4]
+            opt.zero_grad()
+            torch.nn.functional.cross_entropy(module(torch.tensor(x[idx])), torch.tensor(y[idx])).backward()
+            opt.step()
+    mine = [a for w, b in zip(net.weights, net.biases) for a in (w, b)]
+    for ours, theirs in zip(mine, params):
+        np.testing.assert_allclose(ours, theirs.detach().numpy(), rtol=1e-9, atol=1e-12)
+
+
+def test_the_card_records_what_the_numpy_trainer_applied(digits_splits) -> None:
+    bundle = dlaudit.train("numpy-mlp", "digits", epochs=1, optimizer="adam", lr=0.01, weight_decay=1e-4, device="cpu")
+    t = bundle.card.training
+    assert t["optimizer"] == "adam" and t["weight_decay"] == 1e-4 and "momentum" not in t and t["betas"] == [0.9, 0.999]
+    plain = dlaudit.train("numpy-mlp", "digits", epochs=1, device="cpu").card.training
+    assert plain["optimizer"] == "sgd" and plain["momentum"] == 0.0
