@@ -593,6 +593,85 @@ def attack(model: str, json_path: str | None, no_early_stop: bool, quiet: bool, 
         click.echo(f"{f.severity}: {f.message}")
 
 
+@cli.command(context_settings=CONTEXT)
+@click.argument("model", type=click.Path())
+@data_options
+@model_options
+@run_options
+@click.option(
+    "--method",
+    type=click.Choice(["smoothing", "ibp", "crown-ibp", "crown"]),
+    default="smoothing",
+    show_default=True,
+    help="smoothing (randomized smoothing, L2, Cohen et al. 2019), or verified accuracy by ibp, crown-ibp, crown (L-inf).",
+)
+@click.option(
+    "--sigma", type=float, default=0.25, show_default=True, help="Smoothing: noise standard deviation (input units)."
+)
+@click.option(
+    "--radii", default="0,0.25,0.5,1", show_default=True, help="Smoothing: L2 radii of the certified-accuracy curve."
+)
+@click.option("--eps", default="0.1", show_default=True, help="Bounds: L-inf budgets, comma-separated.")
+@click.option(
+    "--n",
+    "n",
+    type=int,
+    default=100_000,
+    show_default=True,
+    help="Smoothing: noise samples per input that estimate p_A.",
+)
+@click.option(
+    "--n0", type=int, default=100, show_default=True, help="Smoothing: noise samples per input that select the class."
+)
+@click.option(
+    "--alpha",
+    type=float,
+    default=0.001,
+    show_default=True,
+    help="Smoothing: each certificate fails with probability alpha.",
+)
+@click.option(
+    "--inputs", type=int, default=None, help="Certify a seeded random subset of this many samples (default all)."
+)
+@click.option("--batch-size", type=int, default=None, help="Noisy copies (smoothing) or inputs (bounds) per batch.")
+@click.option("--fast", is_flag=True, help=FAST_HELP + " Here: n = 1,000 and at most 50 inputs.")
+@click.option(
+    "--json",
+    "json_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Write the results as JSON (flat 'metrics' object).",
+)
+def certify(model: str, json_path: str | None, quiet: bool, **kw: Any) -> None:
+    """Certified robustness of MODEL: a proven lower bound of robust accuracy (attacks give the upper one)."""
+    _setup_logging(quiet)
+    api.check_paths(_inputs(model, kw), {"--json": json_path})
+    bundle = load_bundle(model, kw)
+    result = api.certify(
+        bundle, kw.pop("data"), method=kw["method"], sigma=kw["sigma"], radii=kw["radii"], eps=kw["eps"], n=kw["n"],
+        n0=kw["n0"], alpha=kw["alpha"], inputs=kw["inputs"], batch_size=kw["batch_size"], fast=kw["fast"], seed=kw["seed"],
+        device=kw["device"], progress=TerminalProgress(quiet), **data_kwargs(kw),
+    )  # fmt: skip
+    if json_path:
+        api.save_json(json_path, {"model": model, **result.to_dict()})
+    if quiet:
+        return
+    p = result.params
+    if kw["method"] == "smoothing":
+        click.echo(f"{'L2 radius':>10}  certified accuracy")
+        for row in result.rows:
+            click.echo(f"{row['radius']:>10g}  {row['certified_accuracy']:.4f}")
+        click.echo(
+            f"{p['inputs']} inputs of {p['data']} ({p['split']}), sigma {p['sigma']:g}, n0 {p['n0']}, n {p['n']:,}, alpha {p['alpha']:g}; "
+            f"abstained on {result.metrics['robustness.smoothing_l2.abstain_rate']:.1%}; {p['seconds_per_input']:.3f} s per input"
+        )
+    else:
+        click.echo(f"{'eps':>8}  verified accuracy ({kw['method']})")
+        for row in result.rows:
+            click.echo(f"{row['eps']:>8g}  {row['verified_accuracy']:.4f}")
+        click.echo(f"{p['inputs']} inputs of {p['data']} ({p['split']}); {result.seconds:.1f} s")
+
+
 # -- fairness -------------------------------------------------------------------------
 
 

@@ -22,6 +22,8 @@ from ..report.model import Section, Table
 from ..stats import wilson_interval
 from ..utils import ProgressFn
 from .attacks import PGD_STEP_RATIO, AttackMethod, budget_problem, make_attack, run_attack
+from .bounds_plot import bounds_figure
+from .certified import certified_part
 from .curves import Curve, clean_predictions, first_breaker, minimal_eps, robustness_curve, worst_case
 from .groups import accuracy_by_group
 from .masking import (
@@ -93,9 +95,30 @@ class Settings:
     autoattack: str | None = "standard"
     """AutoAttack at every positive budget of ``autoattack_norms``: ``standard``, ``fast`` or None (off)."""
     autoattack_norms: tuple[str, ...] = ("linf",)
+    certify: str | None = "crown-ibp"
+    """Verified accuracy at every positive L-inf budget: ``ibp``, ``crown-ibp``, ``crown`` or None (off)."""
+    smoothing: bool = True
+    """Randomized smoothing on the first ``smoothing_samples`` inputs (see :mod:`dlaudit.robust.certified`)."""
+    smoothing_sigma: float = 0.25
+    smoothing_n: int = 10_000
+    smoothing_n0: int = 100
+    smoothing_alpha: float = 0.001
+    smoothing_samples: int = 100
+    smoothing_budget: float = 120.0
 
 
-FAST = {"n": 200, "steps": 10, "min_eps_samples": 40, "min_eps_steps": 10, "bisection": 6, "autoattack": "fast"}
+FAST = {
+    "n": 200,
+    "steps": 10,
+    "min_eps_samples": 40,
+    "min_eps_steps": 10,
+    "bisection": 6,
+    "autoattack": "fast",
+    "certify": "ibp",
+    "smoothing_n": 1000,
+    "smoothing_samples": 20,
+    "smoothing_budget": 20.0,
+}
 
 
 def settings(fast: bool, value_range: tuple[float, float], **params: Any) -> Settings:
@@ -109,6 +132,7 @@ def settings(fast: bool, value_range: tuple[float, float], **params: Any) -> Set
         "eps": tuple(e * width for e in DEFAULT_EPS),
         "eps_l2": tuple(e * width for e in DEFAULT_EPS_L2),
         "noise": tuple(s * width for s in DEFAULT_NOISE),
+        "smoothing_sigma": 0.25 * width,
     }
     if fast:
         base.update(FAST)
@@ -116,8 +140,9 @@ def settings(fast: bool, value_range: tuple[float, float], **params: Any) -> Set
         if value is None:
             continue
         base[key] = _as_tuple(key, value) if key in ("attacks", "eps", "eps_l2", "noise", "autoattack_norms") else value
-    if str(base.get("autoattack")).lower() in ("none", "off", "false", ""):
-        base["autoattack"] = None
+    for key in ("autoattack", "certify"):
+        if str(base.get(key)).lower() in ("none", "off", "false", ""):
+            base[key] = None
     s = Settings(**base)
     _validate(s)
     return s
@@ -148,6 +173,10 @@ def _validate(s: Settings) -> None:
         raise ConfigError("robustness parameters bisection, min_eps_samples and examples must be >= 0")
     if s.autoattack is not None and s.autoattack not in ("standard", "fast"):
         raise ConfigError(f"robustness parameter autoattack must be standard, fast or none, got {s.autoattack!r}")
+    if s.certify is not None and s.certify not in ("ibp", "crown-ibp", "crown"):
+        raise ConfigError(f"robustness parameter certify must be ibp, crown-ibp, crown or none, got {s.certify!r}")
+    if not (s.smoothing_sigma > 0 and s.smoothing_n >= 1 and s.smoothing_n0 >= 1 and 0 < s.smoothing_alpha < 1):
+        raise ConfigError("smoothing needs sigma > 0, n and n0 >= 1 and alpha in (0, 1)")
     bad_norms = [v for v in s.autoattack_norms if v not in ("linf", "l2")]
     if bad_norms:
         raise ConfigError(f"robustness parameter autoattack_norms must be linf and/or l2, got {', '.join(bad_norms)}")
@@ -283,7 +312,18 @@ def robustness(
 
     _tables(sec, curves, noise, checks, min_eps_row, n)
     _trust_tables(sec, curves, worst, aa_runs, n)
+    bounds = (
+        certified_part(
+            sec, bundle, x, y, worst.get("linf"), eps=s.eps, method=s.certify, seed=seed, progress=progress,
+            smoothing={"sigma": s.smoothing_sigma, "n": s.smoothing_n, "n0": s.smoothing_n0, "alpha": s.smoothing_alpha,
+                       "samples": s.smoothing_samples, "budget": s.smoothing_budget} if s.smoothing else None,
+        )
+        if s.certify
+        else None
+    )  # fmt: skip
     sec.figures.append(curves_figure(list(curves.values()), clean=clean, chance=chance, noise=noise or None))
+    if bounds is not None and (fig := bounds_figure(bounds, clean=clean)) is not None:
+        sec.figures.append(fig)
     if bundle.card.modality == "image" and s.examples and "pgd_linf" in curves:
         fig = _examples(bundle, x, y, clean_pred, curves["pgd_linf"], s, seed)
         if fig is not None:
@@ -311,6 +351,7 @@ def robustness(
         "batch_size": bs,
         "batch_size_chosen_by": "explicit" if s.batch_size else "throughput probe",
         "autoattack": s.autoattack or "off",
+        "certify": s.certify or "off",
         "autoattack_norms": list(s.autoattack_norms) if s.autoattack else [],
     }
     return sec

@@ -55,6 +55,9 @@ __all__ = [
     "verified_accuracy",
     "interval_bounds",
     "linear_bounds",
+    "CertifyResult",
+    "CERTIFY_METHODS",
+    "evaluate_certification",
 ]
 
 log = logging.getLogger(__name__)
@@ -178,3 +181,75 @@ def verified_accuracy(
     seconds = time.perf_counter() - start
     log.info("%s at eps %g: %d of %d inputs verified (%.2f s)", method, eps, int(verified.sum()), n, seconds)
     return VerifiedResult(method, float(eps), (lo, hi), verified, margin, seconds)
+
+
+# -- what ``dlaudit certify`` computes ---------------------------------------------------------
+
+
+@dataclass
+class CertifyResult:
+    """Certified accuracies by metric name, one row per radius or budget, and the settings."""
+
+    metrics: dict[str, float | None]
+    rows: list[dict[str, object]]
+    params: dict[str, object]
+    seconds: float
+
+    def to_dict(self) -> dict[str, object]:
+        """JSON-ready, with the flat ``metrics`` object."""
+        return {
+            "metrics": dict(self.metrics),
+            "results": [dict(r) for r in self.rows],
+            "params": dict(self.params),
+            "seconds": round(self.seconds, 3),
+        }
+
+
+CERTIFY_METHODS = ("smoothing", *BOUND_METHODS)
+
+
+def evaluate_certification(
+    bundle: ModelBundle,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    method: str = "smoothing",
+    sigma: float = 0.25,
+    radii: tuple[float, ...] = (0.0, 0.25, 0.5, 1.0),
+    eps: tuple[float, ...] = (0.1,),
+    n0: int = 100,
+    n: int = 100_000,
+    alpha: float = 0.001,
+    batch_size: int | None = None,
+    seed: int = 0,
+    progress: ProgressFn | None = None,
+) -> CertifyResult:
+    """Certified accuracy of ``bundle`` on ``(x, y)``: randomized smoothing at L2 ``radii``, or verified
+    accuracy (``ibp``, ``crown-ibp``, ``crown``) at L-inf budgets ``eps``."""
+    if method not in CERTIFY_METHODS:
+        raise ConfigError(f"unknown certification method {method!r}; choose from: {', '.join(CERTIFY_METHODS)}")
+    for r in (*radii, *eps):
+        if isinstance(r, bool) or not isinstance(r, (int, float)) or not math.isfinite(r) or r < 0:
+            raise ConfigError(f"radii and eps must be numbers >= 0, got {r!r}")
+    start = time.perf_counter()
+    metrics: dict[str, float | None] = {}
+    rows: list[dict[str, object]] = []
+    params: dict[str, object] = {"method": method, "inputs": len(x), "seed": seed, "device": str(bundle.device)}
+    if method == "smoothing":
+        res = certify_smoothing(
+            bundle, x, y, sigma=sigma, n0=n0, n=n, alpha=alpha, batch_size=batch_size, seed=seed, progress=progress
+        )
+        for r, acc in res.certified_accuracy(list(radii)).items():
+            metrics[f"robustness.smoothing_l2.acc@{r:g}"] = acc
+            rows.append({"radius": r, "certified_accuracy": acc})
+        metrics["robustness.smoothing_l2.abstain_rate"] = res.abstain_rate
+        params.update(res.info())
+        params["seconds_per_input"] = round(res.seconds_per_input, 4)
+    else:
+        for e in eps:
+            res_v = verified_accuracy(bundle, x, y, eps=e, method=method, batch_size=batch_size, progress=progress)
+            metrics[f"robustness.certified_linf.acc@{e:g}"] = res_v.accuracy
+            rows.append({"eps": e, "verified_accuracy": res_v.accuracy, "seconds": round(res_v.seconds, 3)})
+        params["paper"] = PAPERS[method]
+        params["eps"] = list(eps)
+    return CertifyResult(metrics, rows, params, time.perf_counter() - start)

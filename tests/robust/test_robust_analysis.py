@@ -58,8 +58,12 @@ def test_section_layout(section: dlaudit.Section) -> None:
         "Worst case per sample (L-inf)",
         "Worst case per sample (L2)",
         "AutoAttack (L-inf, fast: APGD-CE and APGD-T)",
+        "Certified and attacked accuracy (L-inf)",
+        "Randomized smoothing (L2, the smoothed classifier)",
     ]
-    assert len(section.figures) == 2 and all(f.data.startswith(b"\x89PNG") and f.alt for f in section.figures)
+    assert (
+        len(section.figures) == 3
+    )  # the curves, the two bounds, adversarial examples and all(f.data.startswith(b"\x89PNG") and f.alt for f in section.figures)
     assert section.params["fast"] is True and section.params["n"] == 120 and section.params["steps"] == 8
     assert section.params["batch_size_chosen_by"] == "throughput probe"
     checks = section.tables[2].rows
@@ -141,7 +145,7 @@ def test_tabular_model_with_sensitive_features() -> None:
     assert sec.status == "ok"
     assert any(m.name.startswith("robustness.sex.pgd_linf.acc_gap@") for m in sec.metrics)
     assert any(f.check == "tabular" for f in sec.findings)
-    assert len(sec.figures) == 1  # no image grid for tabular data
+    assert len(sec.figures) == 2  # the curves and the bounds; no image grid for tabular data
 
 
 def test_api_attack(digits_cnn: dlaudit.ModelBundle) -> None:
