@@ -92,6 +92,7 @@ __all__ = [
     "attack",
     "audit",
     "build_model",
+    "certify",
     "check_gates",
     "default_analyses",
     "explain_model",
