@@ -24,6 +24,7 @@ from .analysis import default_analyses, list_analyses, register_analysis, run_an
 from .api import (
     attack,
     audit,
+    certify,
     explain_model,
     fairness_report,
     info,
