@@ -19,6 +19,7 @@ A new analysis is one module, one :func:`register_analysis` line and one test fi
 
 from __future__ import annotations
 
+import contextvars
 import importlib
 import logging
 import threading
@@ -188,7 +189,8 @@ def run_analysis(
         except BaseException as err:  # noqa: BLE001 - handed to the waiting thread, which sorts it out
             outcome["error"] = err
 
-    worker = threading.Thread(target=work, name=f"dlaudit-{name}", daemon=True)
+    context = contextvars.copy_context()  # the executor (dlaudit.parallel) and other context travel with the work
+    worker = threading.Thread(target=context.run, args=(work,), name=f"dlaudit-{name}", daemon=True)
     worker.start()
     try:
         while worker.is_alive():

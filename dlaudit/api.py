@@ -415,6 +415,9 @@ def audit(
     title: str | None = None,
     command: str | None = None,
     timeout: float | None = None,
+    workers: int | None = None,
+    ray_address: str | None = None,
+    checkpoint: str | Path | None = None,
     **data_kwargs: Any,
 ) -> Report:
     """Audit a model: run each check and gather the sections into a :class:`Report`.
@@ -446,6 +449,10 @@ def audit(
     timeout
         Seconds each section may take; one past it is reported as failed with the
         reason, and the rest still run (see :func:`dlaudit.analysis.run_analysis`).
+    workers, ray_address, checkpoint
+        Shard the work over a local Ray runtime of ``workers`` processes, or the Ray
+        cluster at ``ray_address``, and/or keep finished shards in ``checkpoint`` to resume
+        (see :mod:`dlaudit.parallel`); the same numbers as one process.
     data_kwargs
         Passed to :func:`load_data` (``data_dir``, ``target``, ``sensitive``...).
 
@@ -467,9 +474,8 @@ def audit(
     import torch
 
     from ._alloc import malloc_tuning_state
-    from .analysis import Stuck, get_analysis, run_analysis
-    from .report.model import GateResult, Report, Section
-    from .utils import resolve_device, seed_everything
+    from .report.model import Report
+    from .utils import resolve_device
 
     tune_malloc()
     wanted = parse_checks(checks)
@@ -490,6 +496,96 @@ def audit(
     report.card = bundle.card.to_dict()
     started = dt.datetime.now(dt.timezone.utc)
     clock = time.perf_counter()
+    executor = _parallel_executor(
+        workers,
+        ray_address,
+        checkpoint,
+        bundle=bundle,
+        data=audit_data,
+        run={"kind": "audit", "checks": wanted, "fast": fast, "seed": seed, "params": params},
+    )
+    with _using(executor):
+        stuck = _run_sections(
+            report,
+            wanted,
+            bundle,
+            audit_data,
+            seed=seed,
+            fast=fast,
+            progress=progress,
+            timeout=timeout,
+            params=params,
+            bad=bad,
+        )
+    report.provenance = {
+        "generated": started.strftime("%Y-%m-%d %H:%M:%S UTC"),
+        "command": command or command_line(),
+        "seed": seed,
+        "fast": fast,
+        "device": str(dev),
+        "threads": torch.get_num_threads(),
+        "model": {"source": bundle.source, "format": bundle.format},
+        "data": {"name": audit_data.name, "split": audit_data.split, "n": len(audit_data)},
+        "total_seconds": round(time.perf_counter() - clock, 3),
+        "seconds_per_section": {s.name: s.seconds for s in report.sections},
+        "versions": library_versions(),
+        "malloc_tuning": malloc_tuning_state()["reason"],
+        "parallel": executor.describe(),
+    }
+    if stuck:
+        log.warning("a section did not stop after its timeout: %s", stuck)
+    return report
+
+
+def _parallel_executor(
+    workers: int | None,
+    ray_address: str | None,
+    checkpoint: str | Path | None,
+    *,
+    bundle: ModelBundle,
+    data: AuditData,
+    run: dict[str, Any],
+) -> Any:
+    """The :mod:`dlaudit.parallel` executor for these options; a checkpoint's fingerprint names the model, data and run."""
+    from . import parallel
+
+    fingerprint = None
+    if checkpoint is not None:
+        weights = [t for _, t in sorted(bundle.module.state_dict().items())]
+        fingerprint = {
+            "dlaudit": __version__,
+            "model": parallel.stable_key(*weights),
+            "card": parallel.stable_key(json_text(bundle.card.to_dict())),
+            "data": parallel.stable_key(data.x, data.y),
+            **{k: json_text(v) if isinstance(v, (dict, list)) else v for k, v in run.items()},
+        }
+    return parallel.executor_for(workers, ray_address, checkpoint=checkpoint, fingerprint=fingerprint)
+
+
+def _using(executor: Any) -> Any:
+    from . import parallel
+
+    return parallel.using(executor)
+
+
+def _run_sections(
+    report: Report,
+    wanted: list[str],
+    bundle: ModelBundle,
+    audit_data: AuditData,
+    *,
+    seed: int,
+    fast: bool,
+    progress: ProgressFn | None,
+    timeout: float | None,
+    params: dict[str, dict[str, Any]],
+    bad: int,
+) -> str:
+    """Each analysis in turn into ``report``; returns why the rest was abandoned ('' normally)."""
+    from .analysis import Stuck, get_analysis, run_analysis
+    from .report.model import GateResult, Section
+    from .utils import seed_everything
+
     stuck = ""
     for name in wanted:
         seed_everything(seed)
@@ -527,21 +623,7 @@ def audit(
             )
         if progress is not None:
             progress(f"check:{name}", 1, 1)
-    report.provenance = {
-        "generated": started.strftime("%Y-%m-%d %H:%M:%S UTC"),
-        "command": command or command_line(),
-        "seed": seed,
-        "fast": fast,
-        "device": str(dev),
-        "threads": torch.get_num_threads(),
-        "model": {"source": bundle.source, "format": bundle.format},
-        "data": {"name": audit_data.name, "split": audit_data.split, "n": len(audit_data)},
-        "total_seconds": round(time.perf_counter() - clock, 3),
-        "seconds_per_section": {s.name: s.seconds for s in report.sections},
-        "versions": library_versions(),
-        "malloc_tuning": malloc_tuning_state()["reason"],
-    }
-    return report
+    return stuck
 
 
 def report(
@@ -561,6 +643,9 @@ def report(
     trust_pickle: bool = False,
     command: str | None = None,
     timeout: float | None = None,
+    workers: int | None = None,
+    ray_address: str | None = None,
+    checkpoint: str | Path | None = None,
     **data_kwargs: Any,
 ) -> Report:
     """What ``dlaudit report`` does: configuration, gates and baseline first, then the audit, then the verdict.
@@ -601,6 +686,9 @@ def report(
         trust_pickle=trust_pickle,
         command=command,
         timeout=timeout,
+        workers=workers,
+        ray_address=ray_address,
+        checkpoint=checkpoint,
         **data_kwargs,
     )
     for source, group in (("config", cfg.gates), ("fail-on", extra_gates)):
@@ -637,6 +725,9 @@ def attack(
     device: str = "auto",
     progress: ProgressFn | None = None,
     trust_pickle: bool = False,
+    workers: int | None = None,
+    ray_address: str | None = None,
+    checkpoint: str | Path | None = None,
     **data_kwargs: Any,
 ) -> AttackResult:
     """Robust accuracy under FGSM and/or PGD at each budget (``dlaudit attack``).
@@ -663,22 +754,17 @@ def attack(
         version = "fast"
     bundle = _bundle(model, device=str(resolve_device(device)), trust_pickle=trust_pickle)
     audit_data = sample_data(data_for(bundle, data, **data_kwargs), n, seed)
-    result = evaluate_attacks(
-        bundle,
-        audit_data,
-        attacks=attacks,
-        norms=norms,
-        eps=eps,
-        eps_l2=eps_l2,
-        steps=steps,
-        alpha=alpha,
-        restarts=restarts,
-        early_stop=early_stop,
-        version=version,
-        batch_size=batch_size,
-        seed=seed,
-        progress=progress,
-    )
+    executor = _parallel_executor(
+        workers, ray_address, checkpoint, bundle=bundle, data=audit_data,
+        run={"kind": "attack", "attacks": attacks, "norms": norms, "eps": eps, "eps_l2": eps_l2, "steps": steps, "alpha": alpha,
+             "restarts": restarts, "early_stop": early_stop, "version": version, "seed": seed, "batch_size": batch_size},
+    )  # fmt: skip
+    with _using(executor):
+        result = evaluate_attacks(
+            bundle, audit_data, attacks=attacks, norms=norms, eps=eps, eps_l2=eps_l2, steps=steps, alpha=alpha,
+            restarts=restarts, early_stop=early_stop, version=version, batch_size=batch_size, seed=seed, progress=progress,
+        )  # fmt: skip
+        result.params["parallel"] = executor.describe()
     result.params["fast"] = fast
     return result
 
@@ -731,6 +817,9 @@ def certify(
     device: str = "auto",
     progress: ProgressFn | None = None,
     trust_pickle: bool = False,
+    workers: int | None = None,
+    ray_address: str | None = None,
+    checkpoint: str | Path | None = None,
     **data_kwargs: Any,
 ) -> Any:
     """Certified robustness (``dlaudit certify``): a proven lower bound where attacks give an upper one.
@@ -757,10 +846,16 @@ def certify(
         raise ConfigError(f"inputs (samples to certify) must be at least 1, got {inputs!r}")
     bundle = _bundle(model, device=str(resolve_device(device)), trust_pickle=trust_pickle)
     audit_data = sample_data(data_for(bundle, data, **data_kwargs), inputs, seed)
-    result = evaluate_certification(
-        bundle, audit_data.x, audit_data.y, method=method, sigma=sigma, radii=tuple(radii), eps=tuple(eps), n0=n0, n=n,
-        alpha=alpha, batch_size=batch_size, seed=seed, progress=progress,
+    executor = _parallel_executor(
+        workers, ray_address, checkpoint, bundle=bundle, data=audit_data,
+        run={"kind": "certify", "method": method, "sigma": sigma, "radii": radii, "eps": eps, "n": n, "n0": n0, "alpha": alpha, "seed": seed},
     )  # fmt: skip
+    with _using(executor):
+        result = evaluate_certification(
+            bundle, audit_data.x, audit_data.y, method=method, sigma=sigma, radii=tuple(radii), eps=tuple(eps), n0=n0, n=n,
+            alpha=alpha, batch_size=batch_size, seed=seed, progress=progress,
+        )  # fmt: skip
+        result.params["parallel"] = executor.describe()
     result.params.update({"data": audit_data.name, "split": audit_data.split, "fast": fast})
     return result
 

@@ -149,6 +149,35 @@ model_options = _options(
 )
 """How a model file is read: trust, and a card for foreign formats."""
 
+parallel_options = _options(
+    click.option(
+        "--workers",
+        type=int,
+        default=None,
+        help="Shard the work over a local Ray runtime with N workers (same numbers).",
+    ),
+    click.option("--ray-address", default=None, help="Run on the Ray cluster at ADDR (or DLAUDIT_RAY_ADDRESS)."),
+    click.option(
+        "--checkpoint",
+        "checkpoint_dir",
+        type=click.Path(file_okay=False),
+        default=None,
+        help="Keep finished shards in DIR; run again to resume.",
+    ),
+)
+"""Running on Ray and resuming (DESIGN.md: --workers N / --ray-address ADDR)."""
+
+_PARALLEL_KEYS = ("workers", "ray_address", "checkpoint_dir")
+
+
+def parallel_kwargs(kw: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "workers": kw.pop("workers", None),
+        "ray_address": kw.pop("ray_address", None),
+        "checkpoint": kw.pop("checkpoint_dir", None),
+    }
+
+
 _MODEL_KEYS = ("card_file", "input_shape", "num_classes", "value_range", "class_names")
 _DATA_KEYS = ("data_dir", "target", "sensitive")
 
@@ -406,6 +435,7 @@ def info(model: str, data: str | None, json_path: str | None, **kw: Any) -> None
     metavar="SECONDS",
     help="Seconds each section may take; one past it fails with the reason and the rest still run.",
 )
+@parallel_options
 def report(
     model: str,
     output: str | None,
@@ -448,6 +478,7 @@ def report(
         trust_pickle=kw["trust_pickle"],
         progress=TerminalProgress(quiet),
         timeout=kw["timeout"],
+        **parallel_kwargs(kw),
         **data_kwargs(kw),
     )
     for fmt, path in paths.items():
@@ -551,6 +582,7 @@ def demo(output_dir: str, full: bool, retrain: bool, quiet: bool, seed: int, dev
     default=None,
     help="Write the results as JSON (flat 'metrics' object).",
 )
+@parallel_options
 def attack(model: str, json_path: str | None, no_early_stop: bool, quiet: bool, **kw: Any) -> None:
     """Robust accuracy of MODEL under FGSM and PGD at each budget."""
     _setup_logging(quiet)
@@ -575,6 +607,7 @@ def attack(model: str, json_path: str | None, no_early_stop: bool, quiet: bool, 
         device=kw["device"],
         progress=TerminalProgress(quiet),
         **data_kwargs(kw),
+        **parallel_kwargs(kw),
     )
     if json_path:
         api.save_json(json_path, {"model": model, **result.to_dict()})
@@ -642,6 +675,7 @@ def attack(model: str, json_path: str | None, no_early_stop: bool, quiet: bool, 
     default=None,
     help="Write the results as JSON (flat 'metrics' object).",
 )
+@parallel_options
 def certify(model: str, json_path: str | None, quiet: bool, **kw: Any) -> None:
     """Certified robustness of MODEL: a proven lower bound of robust accuracy (attacks give the upper one)."""
     _setup_logging(quiet)
@@ -651,6 +685,7 @@ def certify(model: str, json_path: str | None, quiet: bool, **kw: Any) -> None:
         bundle, kw.pop("data"), method=kw["method"], sigma=kw["sigma"], radii=kw["radii"], eps=kw["eps"], n=kw["n"],
         n0=kw["n0"], alpha=kw["alpha"], inputs=kw["inputs"], batch_size=kw["batch_size"], fast=kw["fast"], seed=kw["seed"],
         device=kw["device"], progress=TerminalProgress(quiet), **data_kwargs(kw),
+        **parallel_kwargs(kw),
     )  # fmt: skip
     if json_path:
         api.save_json(json_path, {"model": model, **result.to_dict()})
@@ -753,6 +788,7 @@ def _echo_table(columns: list[str], rows: list[list[Any]]) -> None:
     multiple=True,
     help="Fail (exit 1) when 'METRIC OP NUMBER' is true, e.g. 'fairness.sex.demographic_parity_difference > 0.1'. Repeatable.",
 )
+@parallel_options
 def fairness(
     model: str,
     sensitive: str | None,
@@ -783,6 +819,7 @@ def fairness(
         progress=TerminalProgress(quiet),
         data_dir=kw.get("data_dir"),
         target=kw.get("target"),
+        **parallel_kwargs(kw),
     )
     if gates:
         rep.check(gates)

@@ -105,6 +105,9 @@ class ExplainContext:
     gradcam_layer: str | None = None
     shap_explainer: str = "auto"
     cache: dict[str, Any] = field(default_factory=dict)
+    row_offset: int = 0
+    """Position of the first explained row among all explained rows: per-row randomness (tabular LIME,
+    Kernel SHAP) is keyed by it, so a shard of the rows gets what the whole run gives them."""
 
     @property
     def low(self) -> float:
@@ -245,3 +248,8 @@ def _device_of(module: nn.Module) -> torch.device:
     from ..utils import next_device
 
     return next_device(module)
+
+
+def row_seed(seed: int, row: int) -> int:
+    """The seed of one explained row's random draws: the same whatever rows are explained with it."""
+    return int(np.random.SeedSequence([int(seed), int(row)]).generate_state(1)[0])

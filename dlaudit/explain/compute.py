@@ -10,12 +10,13 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 import torch
 
+from .. import parallel
 from ..bundle import ModelBundle
 from ..data import AuditData, for_card, same_dataset
 from ..errors import AnalysisError, ConfigError, DlauditError
@@ -157,7 +158,7 @@ class Run:
         for name in self.names:
             start = time.perf_counter()
             try:
-                self.results[name] = attribute(name, module, self.x, self.target, self.ctx)
+                self.results[name] = self._attribute(name, module)
             except AnalysisError as err:
                 self.skipped[name] = str(err)
                 log.info("explain: %s skipped: %s", name, err)
@@ -166,6 +167,30 @@ class Run:
                 log.warning("explain: %s failed: %s", name, self.failed[name])
             self.seconds[name] = time.perf_counter() - start
             self._tick("explain:attributions", len(self.names))
+
+    def _attribute(self, name: str, module: torch.nn.Module) -> Attribution:
+        """One method's attributions; the per-row methods (LIME, Kernel SHAP) go over shards when the executor shards."""
+        ex = parallel.current()
+        per_row = name == "lime" or (
+            name == "shap" and self.ctx.modality == "tabular" and self.ctx.shap_explainer in ("auto", "kernel")
+        )
+        ranges = parallel.shard_ranges(len(self.x), ex.workers) if per_row and ex.shards_work else []
+        if len(ranges) < 2 and not (ranges and ex.checkpoint is not None):
+            return attribute(name, module, self.x, self.target, self.ctx)
+        payloads = [
+            {
+                "name": name,
+                "x": self.x[a:b],
+                "target": self.target[a:b],
+                "ctx": replace(self.ctx, row_offset=a, cache={}),
+            }
+            for a, b in ranges
+        ]
+        keys = [
+            parallel.stable_key("explain", name, self.ctx.seed, a, self.x[a:b], self.target[a:b]) for a, b in ranges
+        ]
+        parts = ex.map(explain_shard, self.bundle, payloads, keys=keys, stage=f"explain:{name}", progress=self.progress)
+        return _merge(parts)
 
     def assess_all(self) -> None:
         self._done = 0
@@ -222,6 +247,30 @@ class Run:
             q.seconds = time.perf_counter() - start
             self.quality[name] = q
             self._tick("explain:trust", len(self.results))
+
+
+def explain_shard(bundle: ModelBundle, p: dict[str, Any]) -> dict[str, Any]:
+    """One shard of a per-row method (on a worker): its values and extras, as plain tensors, arrays and numbers."""
+    with parallel.local():
+        res = attribute(p["name"], bundle.module, p["x"], p["target"], p["ctx"])
+    return {"values": res.values, "extras": res.extras, "findings": list(res.findings)}
+
+
+def _merge(parts: list[dict[str, Any]]) -> Attribution:
+    """Shards of one method back into one :class:`Attribution` (per-row extras joined, the rest from the first)."""
+    extras: dict[str, Any] = {}
+    for key, first in parts[0]["extras"].items():
+        values = [p["extras"][key] for p in parts]
+        if isinstance(first, torch.Tensor) and first.ndim >= 1:
+            extras[key] = torch.cat(values)
+        elif isinstance(first, np.ndarray) and first.ndim >= 1:
+            extras[key] = np.concatenate(values)
+        elif key == "segments":
+            extras[key] = max(values)
+        else:
+            extras[key] = first
+    findings = list(dict.fromkeys(f for p in parts for f in map(tuple, p["findings"])))
+    return Attribution(torch.cat([p["values"] for p in parts]), extras=extras, findings=findings)
 
 
 def _one_line(err: BaseException) -> str:

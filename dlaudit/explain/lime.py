@@ -26,7 +26,7 @@ import torch
 from torch import nn
 
 from ..errors import AnalysisError
-from ._common import Attribution, Column, ExplainContext, batched_probabilities, spread_to_features
+from ._common import Attribution, Column, ExplainContext, batched_probabilities, row_seed, spread_to_features
 
 __all__ = ["lime", "lime_images", "lime_tabular", "segment_image", "grid_segments", "LimeImageResult"]
 
@@ -292,6 +292,8 @@ def lime_tabular(module: nn.Module, x: torch.Tensor, target: torch.Tensor, ctx: 
     weights = np.zeros((len(rows), len(cols)))
     r2 = []
     for i, t in enumerate(target.tolist()):
+        # the explainer's parts share one RandomState: reseeded per row, any split of the rows gives the same draws
+        explainer.random_state.seed(row_seed(ctx.seed, ctx.row_offset + i) % 2**32)
         exp = explainer.explain_instance(
             rows[i],
             predict,

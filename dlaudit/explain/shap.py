@@ -29,7 +29,7 @@ import torch
 from torch import nn
 
 from ..errors import AnalysisError, ConfigError
-from ._common import Attribution, ExplainContext, spread_to_features
+from ._common import Attribution, ExplainContext, row_seed, spread_to_features
 from ._structure import relu_problems
 
 __all__ = ["shap_values", "gradient_shap", "deep_shap", "kernel_shap", "SHAP_EXPLAINERS", "TargetOutput"]
@@ -202,8 +202,16 @@ def kernel_shap(module: nn.Module, x: torch.Tensor, target: torch.Tensor, ctx: E
             )
 
         explainer = shap.KernelExplainer(prob, background)
-        vals = explainer.shap_values(xs[idx], nsamples=nsamples, l1_reg=False, silent=True)
-        phi[idx] = np.asarray(vals, dtype=np.float64).reshape(len(idx), len(ctx.columns))
+        state = (
+            np.random.get_state()
+        )  # shap samples coalitions from NumPy's global generator: seed it per row, restore it after
+        try:
+            for i in idx.tolist():
+                np.random.seed(row_seed(ctx.seed, ctx.row_offset + i) % 2**32)
+                vals = explainer.shap_values(xs[i : i + 1], nsamples=nsamples, l1_reg=False, silent=True)
+                phi[i] = np.asarray(vals, dtype=np.float64).reshape(len(ctx.columns))
+        finally:
+            np.random.set_state(state)
     return Attribution(
         spread_to_features(phi, x, ctx.columns),
         extras={"explainer": "kernel", "explains": "probability", "column_values": phi},

@@ -30,14 +30,17 @@ undefined (None, with the reason), never 0.
 from __future__ import annotations
 
 import logging
+import math
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from fairlearn.metrics import MetricFrame
 
+from .. import parallel
 from ..data.groups import SensitiveFeature, metric_key
 from ..errors import ConfigError
 from ..report.model import Metric
@@ -76,6 +79,8 @@ _DESCRIPTIONS = {
     "accuracy_gap": "largest minus smallest group accuracy",
 }
 _HIGHER_IS_BETTER = {"demographic_parity_ratio": True, "equalized_odds_ratio": True}
+BOOT_BLOCK = 50
+"""Bootstrap resamples per random stream: block j of resamples draws from ``default_rng([seed, j])``."""
 _BOOT_CHUNK_ELEMENTS = 4_000_000  # resampled indices held at once (about 16 MB as int32)
 
 
@@ -243,20 +248,43 @@ def _bootstrap_confusions(
     ``keys[f][i]`` is sample ``i``'s cell (group, true, predicted) for feature
     ``f`` among ``cells[f]`` cells. All features share the same resamples.
     """
-    n = len(keys[0])
-    rng = np.random.default_rng(seed)
-    out = [np.empty((n_boot, c), dtype=np.int64) for c in cells]
-    chunk = max(1, _BOOT_CHUNK_ELEMENTS // max(n, 1))
-    keys32 = [k.astype(np.int32 if c * chunk < 2**31 else np.int64) for k, c in zip(keys, cells)]
-    for start in range(0, n_boot, chunk):
-        b = min(chunk, n_boot - start)
-        idx = rng.integers(0, n, size=(b, n), dtype=np.int32 if n < 2**31 else np.int64)
-        for f, (key, c) in enumerate(zip(keys32, cells)):
-            sample = key[idx]
-            sample += (np.arange(b, dtype=sample.dtype) * c)[:, None]
-            out[f][start : start + b] = np.bincount(sample.ravel(), minlength=b * c).reshape(b, c)
+    blocks = [(s, min(n_boot, s + BOOT_BLOCK)) for s in range(0, n_boot, BOOT_BLOCK)]
+    ex = parallel.current()
+    per_shard = (
+        max(1, math.ceil(len(blocks) / (ex.workers * parallel.SHARDS_PER_WORKER))) if ex.shards_work else len(blocks)
+    )
+    shards = [blocks[i : i + per_shard] for i in range(0, len(blocks), per_shard)]
+    payloads = [{"keys": list(keys), "cells": list(cells), "blocks": b, "seed": seed} for b in shards]
+    if ex.shards_work and len(shards) > 1:
+        ids = [parallel.stable_key("bootstrap", seed, b, *keys) for b in shards]
+        parts = ex.map(bootstrap_shard, None, payloads, keys=ids, stage="fairness:bootstrap", progress=progress)
+    else:
+        parts = [bootstrap_shard(None, p) for p in payloads]
         if progress is not None:
-            progress("fairness:bootstrap", start + b, n_boot)
+            progress("fairness:bootstrap", n_boot, n_boot)
+    return [np.concatenate([p[f] for p in parts]) for f in range(len(cells))]
+
+
+def bootstrap_shard(_: object, p: dict[str, Any]) -> list[np.ndarray]:
+    """Confusion counts of the resample blocks ``p["blocks"]``; block ``j`` draws from its own stream ``(seed, j)``,
+    so any split of the blocks over shards or workers gives the same resamples."""
+    keys, cells = p["keys"], p["cells"]
+    n = len(keys[0])
+    total = sum(b - a for a, b in p["blocks"])
+    out = [np.empty((total, c), dtype=np.int64) for c in cells]
+    keys32 = [k.astype(np.int32 if c * BOOT_BLOCK < 2**31 else np.int64) for k, c in zip(keys, cells)]
+    chunk = max(1, _BOOT_CHUNK_ELEMENTS // max(n, 1))
+    row = 0
+    for a, b in p["blocks"]:
+        rng = np.random.default_rng([int(p["seed"]), a // BOOT_BLOCK])
+        for start in range(a, b, chunk):
+            m = min(chunk, b - start)
+            idx = rng.integers(0, n, size=(m, n), dtype=np.int32 if n < 2**31 else np.int64)
+            for f, (key, c) in enumerate(zip(keys32, cells)):
+                sample = key[idx]
+                sample += (np.arange(m, dtype=sample.dtype) * c)[:, None]
+                out[f][row : row + m] = np.bincount(sample.ravel(), minlength=m * c).reshape(m, c)
+            row += m
     return out
 
 

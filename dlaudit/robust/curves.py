@@ -110,7 +110,7 @@ def robustness_curve(
         todo = correct.nonzero().flatten() if carry else idx
         if e > 0 and len(todo):
             out = run_attack(
-                module,
+                model,
                 x[todo],
                 y[todo],
                 attack.with_eps(float(e)),
@@ -171,7 +171,7 @@ def minimal_eps(
         raise ConfigError(f"eps_max must be positive, got {eps_max!r}")
     idx = clean_ok.nonzero().flatten()
     found = run_attack(
-        module,
+        model,
         x[idx],
         y[idx],
         atk,
@@ -192,7 +192,7 @@ def minimal_eps(
             continue
         mid = (lo[active] + hi[active]) / 2
         out = run_attack(
-            module,
+            model,
             x[idx[active]],
             y[idx[active]],
             atk,

@@ -48,12 +48,14 @@ import time
 import weakref
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
 from scipy import stats
 from torch import nn
 
+from .. import parallel
 from ..bundle import ModelBundle
 from ..errors import ConfigError, DataError
 from ..utils import ProgressFn, model_state
@@ -444,6 +446,26 @@ def certify(
             0.0,
             0,
         )
+    ex = parallel.current()
+    if ex.shards_work and isinstance(model, ModelBundle) and count > 1:
+        ranges = parallel.shard_ranges(count, ex.workers)
+        if len(ranges) > 1 or ex.checkpoint is not None:
+            return _sharded(
+                ex,
+                model,
+                x,
+                labels,
+                ranges,
+                sigma=float(sigma),
+                n0=n0,
+                n=n,
+                alpha=float(alpha),
+                batch_size=batch_size,
+                seed=seed,
+                offset=index_offset,
+                start=start,
+                progress=progress,
+            )
     with model_state(module, train=False, grad=False), torch.no_grad():
         k = _start(module, x, labels, dev, k)
         xd = x.to(dev)
@@ -510,3 +532,60 @@ def predict(
     values, classes = top2.values.cpu().numpy(), top2.indices[:, 0].cpu()
     keep = torch.from_numpy(binomial_pvalue(values[:, 0], values[:, 1]) <= alpha)
     return torch.where(keep, classes, torch.full_like(classes, ABSTAIN))
+
+
+def _sharded(
+    ex: parallel.Executor,
+    bundle: ModelBundle,
+    x: torch.Tensor,
+    labels: torch.Tensor | None,
+    ranges: list[tuple[int, int]],
+    *,
+    sigma: float,
+    n0: int,
+    n: int,
+    alpha: float,
+    batch_size: int | None,
+    seed: int,
+    offset: int,
+    start: float,
+    progress: ProgressFn | None,
+) -> SmoothingResult:
+    """CERTIFY over shards of inputs; each input's noise is keyed by its global index, so the result is one run's."""
+    payloads = [
+        {"x": x[a:b].cpu(), "y": None if labels is None else labels[a:b].cpu(), "sigma": sigma, "n0": n0, "n": n, "alpha": alpha,
+         "batch_size": batch_size, "seed": seed, "offset": offset + a}
+        for a, b in ranges
+    ]  # fmt: skip
+    keys = [parallel.stable_key("smoothing", sigma, n0, n, alpha, seed, p["offset"], p["x"]) for p in payloads]
+    outs = ex.map(certify_shard, bundle, payloads, keys=keys, stage="certify:smoothing", progress=progress)
+    seconds = (time.perf_counter() - start) / len(x)
+    return SmoothingResult(
+        sigma,
+        n0,
+        n,
+        alpha,
+        torch.cat([o["prediction"] for o in outs]),
+        torch.cat([o["p_lower"] for o in outs]),
+        torch.cat([o["radius"] for o in outs]),
+        torch.cat([o["counts"] for o in outs]),
+        labels,
+        seconds,
+        int(outs[0]["batch_size"]),
+    )
+
+
+def certify_shard(bundle: ModelBundle, p: dict[str, Any]) -> dict[str, Any]:
+    """One shard of :func:`certify` (on a worker): plain tensors back."""
+    with parallel.local():
+        r = certify(
+            bundle, p["x"], p["y"], sigma=p["sigma"], n0=p["n0"], n=p["n"], alpha=p["alpha"], batch_size=p["batch_size"],
+            seed=p["seed"], index_offset=p["offset"],
+        )  # fmt: skip
+    return {
+        "prediction": r.prediction,
+        "p_lower": r.p_lower,
+        "radius": r.radius,
+        "counts": r.counts,
+        "batch_size": r.batch_size,
+    }

@@ -41,6 +41,7 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
+from ... import parallel
 from ...bundle import ModelBundle
 from ...errors import ConfigError
 from ...utils import ProgressFn, model_state
@@ -331,6 +332,14 @@ def autoattack(
         )
     if (why := budget_problem(eps, norm, vr, tuple(x.shape[1:]))) is not None:
         log.warning("AutoAttack at eps %g: %s", eps, why)
+    ex = parallel.current()
+    if ex.shards_work and isinstance(model, ModelBundle):
+        with model_state(module, train=False, grad=False):
+            count_classes(module, x, y, dev, known)
+            bs = batch_size or choose_batch_size(module, x, dev)
+        ranges = parallel.shard_ranges(n, ex.workers, align=bs)
+        if len(ranges) > 1 or ex.checkpoint is not None:
+            return _sharded(ex, model, x, y, global_index, ranges, eps, norm, version, seed, bs, return_adv, progress)
     with model_state(module, train=False, grad=False):
         k = count_classes(module, x, y, dev, known)
         bs = batch_size or choose_batch_size(module, x, dev)
@@ -509,6 +518,73 @@ class AutoAttack(AttackMethod):
 def make_autoattack(eps: float, *, norm: str = "linf", version: str = "standard") -> AutoAttack:
     """Standard AutoAttack (or its fast version) at budget ``eps`` (Croce and Hein 2020, arXiv:2003.01690)."""
     return AutoAttack(eps, norm, version=version)
+
+
+def _sharded(
+    ex: parallel.Executor,
+    bundle: ModelBundle,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    index: torch.Tensor,
+    ranges: list[tuple[int, int]],
+    eps: float,
+    norm: str,
+    version: str,
+    seed: int,
+    batch_size: int,
+    return_adv: bool,
+    progress: ProgressFn | None,
+) -> AutoAttackResult:
+    """AutoAttack over shards of samples; each sample's fate depends on itself alone, so the result is one run's."""
+    payloads = [
+        {"x": x[a:b].cpu(), "y": y[a:b].cpu(), "index": index[a:b], "eps": eps, "norm": norm, "version": version,
+         "seed": seed, "batch_size": batch_size, "return_adv": return_adv}
+        for a, b in ranges
+    ]  # fmt: skip
+    keys = [
+        parallel.stable_key("autoattack", eps, norm, version, seed, batch_size, return_adv, p["x"], p["y"], p["index"])
+        for p in payloads
+    ]
+    outs = ex.map(
+        autoattack_shard, bundle, payloads, keys=keys, stage=f"autoattack {norm} eps {eps:g}", progress=progress
+    )
+    attacks = tuple(outs[0]["attacks"])
+    names = [a for a in attacks if a not in outs[0]["skipped"]]
+    counts = {a: int(sum(int(o["counts"][a]) for o in outs)) for a in names}
+    seconds = {a: float(sum(float(o["seconds"][a]) for o in outs)) for a in names}
+    rejected = {a: int(sum(int(o["rejected"].get(a, 0)) for o in outs)) for a in names}
+    return AutoAttackResult(
+        eps,
+        norm,
+        version,
+        seed,
+        attacks,
+        torch.cat([o["clean_correct"] for o in outs]),
+        torch.cat([o["robust"] for o in outs]),
+        torch.cat([o["breaker"] for o in outs]),
+        counts,
+        seconds,
+        dict(outs[0]["skipped"]),
+        {a: v for a, v in rejected.items() if v},
+        torch.cat([o["x_adv"] for o in outs]).to(x.device) if return_adv else None,
+        batch_size,
+    )
+
+
+def autoattack_shard(bundle: ModelBundle, p: dict[str, Any]) -> dict[str, Any]:
+    """One shard of :func:`autoattack` (on a worker): tensors, ints, floats and strings back."""
+    with parallel.local():
+        r = autoattack(
+            bundle, p["x"], p["y"], eps=p["eps"], norm=p["norm"], version=p["version"], seed=p["seed"],
+            batch_size=p["batch_size"], return_adv=p["return_adv"], index=p["index"],
+        )  # fmt: skip
+    out: dict[str, Any] = {
+        "attacks": list(r.attacks), "clean_correct": r.clean_correct, "robust": r.robust, "breaker": r.breaker,
+        "counts": dict(r.counts), "seconds": dict(r.seconds), "skipped": dict(r.skipped), "rejected": dict(r.rejected),
+    }  # fmt: skip
+    if r.x_adv is not None:
+        out["x_adv"] = r.x_adv.cpu()
+    return out
 
 
 def _clean_correct(module: nn.Module, x: torch.Tensor, y: torch.Tensor, device: torch.device, bs: int) -> torch.Tensor:

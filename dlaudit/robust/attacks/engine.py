@@ -32,6 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ... import parallel
 from ...bundle import ModelBundle
 from ...errors import AnalysisError, CardError, ConfigError, DataError
 from ...utils import ProgressFn, model_state, next_device, resolve_device
@@ -592,6 +593,14 @@ def run_attack(
     if batch_size is not None and (isinstance(batch_size, bool) or int(batch_size) < 1):
         raise ConfigError(f"batch_size must be at least 1, got {batch_size}")
     stage = f"attack:{attack.name}"
+    ex = parallel.current()
+    if ex.shards_work and isinstance(model, ModelBundle):
+        with model_state(module, train=False, grad=False):
+            count_classes(module, x, y, dev, k)
+            bs = int(batch_size) if batch_size else choose_batch_size(module, x, dev)
+        ranges = parallel.shard_ranges(n, ex.workers, align=bs)
+        if len(ranges) > 1 or ex.checkpoint is not None:
+            return _sharded(ex, model, x, y, attack, eps_all, idx_all, ranges, vr, seed, bs, keep_adv, stage, progress)
     preds, oks, advs = [], [], []
     with model_state(module, train=False, grad=False):
         k = count_classes(module, x, y, dev, k)
@@ -613,6 +622,54 @@ def run_attack(
             if progress is not None:
                 progress(stage, min(s + bs, n), n)
     return AttackOutput(attack, torch.cat(preds), torch.cat(oks), torch.cat(advs) if keep_adv else None, bs)
+
+
+def _sharded(
+    ex: parallel.Executor,
+    bundle: ModelBundle,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    attack: AttackMethod,
+    eps: torch.Tensor,
+    index: torch.Tensor,
+    ranges: list[tuple[int, int]],
+    value_range: tuple[float, float],
+    seed: int,
+    batch_size: int,
+    keep_adv: bool,
+    stage: str,
+    progress: ProgressFn | None,
+) -> AttackOutput:
+    """run_attack over shards of samples (on Ray, or in-process with a checkpoint); the same result as one run."""
+    payloads = [
+        {"attack": attack, "x": x[a:b].cpu(), "y": y[a:b].cpu(), "eps": eps[a:b], "index": index[a:b], "seed": seed,
+         "value_range": value_range, "batch_size": batch_size, "keep_adv": keep_adv}
+        for a, b in ranges
+    ]  # fmt: skip
+    keys = [
+        parallel.stable_key(
+            "attack", repr(attack), seed, value_range, batch_size, keep_adv, p["x"], p["y"], p["eps"], p["index"]
+        )
+        for p in payloads
+    ]
+    outs = ex.map(attack_shard, bundle, payloads, keys=keys, stage=stage, progress=progress)
+    x_adv = torch.cat([o["x_adv"] for o in outs]).to(x.device) if keep_adv else None
+    return AttackOutput(
+        attack, torch.cat([o["pred"] for o in outs]), torch.cat([o["success"] for o in outs]), x_adv, batch_size
+    )
+
+
+def attack_shard(bundle: ModelBundle, p: dict[str, Any]) -> dict[str, torch.Tensor]:
+    """One shard of :func:`run_attack` (on a worker): plain tensors back, so checkpoints load with weights_only."""
+    with parallel.local():
+        out = run_attack(
+            bundle, p["x"], p["y"], p["attack"], eps=p["eps"], index=p["index"], seed=p["seed"], value_range=p["value_range"],
+            batch_size=p["batch_size"], keep_adv=p["keep_adv"],
+        )  # fmt: skip
+    result = {"pred": out.pred, "success": out.success}
+    if out.x_adv is not None:
+        result["x_adv"] = out.x_adv.cpu()
+    return result
 
 
 def _eps_vector(eps: float | torch.Tensor, n: int) -> torch.Tensor:

@@ -1,0 +1,533 @@
+"""Sharding an audit's work over samples: in-process (the default, no Ray import) or on Ray, with the same
+numbers either way, resumable from a checkpoint folder.
+
+Work that outgrows one machine (AutoAttack on thousands of inputs, randomized smoothing with
+100,000 noise samples per input, LIME on many images, a bootstrap over millions of rows) is a
+list of *shards*: contiguous ranges of samples (or of bootstrap resamples). Every random draw is
+keyed by the sample's global index (and the restart or resample index), never by the shard or
+the worker, so one worker, two workers and the in-process run give the same results.
+
+- :class:`InProcess` runs the shards one after the other in this process.
+- :class:`RayExecutor` runs them on a Ray runtime: ``workers`` starts a local one with that many
+  worker processes (Ray's local mode needs no cluster); ``address`` (or ``DLAUDIT_RAY_ADDRESS``)
+  joins an existing cluster. The model is shipped to the workers once (an object-store
+  reference to its bytes), loaded by one long-lived actor per worker; a worker that dies
+  mid-shard is restarted and its shard retried, which gives the same result.
+- A :class:`Checkpoint` folder keeps each finished shard (written atomically); a run started
+  again with the same model, data and arguments skips them, and a folder from a different run
+  is refused with what differs.
+
+Threads: each Ray worker runs torch with ``max(1, cores // workers)`` threads (one when the
+workers fill the machine), so N workers on N cores do not oversubscribe. The analyses ask for
+the current executor with :func:`current`; :func:`using` sets it for a block.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import hashlib
+import io
+import json
+import logging
+import math
+import os
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .errors import ConfigError
+
+if TYPE_CHECKING:
+    from .bundle import ModelBundle
+    from .utils import ProgressFn
+
+__all__ = [
+    "Executor",
+    "InProcess",
+    "RayExecutor",
+    "Checkpoint",
+    "current",
+    "local",
+    "active",
+    "using",
+    "executor_for",
+    "shard_ranges",
+    "stable_key",
+    "threads_per_worker",
+]
+
+log = logging.getLogger(__name__)
+
+ShardFn = Callable[["ModelBundle", Any], Any]
+"""``fn(bundle, payload) -> result``: one shard of work, a module-level function (it travels by name)."""
+
+SHARDS_PER_WORKER = 4
+"""Shards per worker: enough to balance the load and to make a lost shard cheap to redo."""
+
+
+def threads_per_worker(workers: int, cores: int | None = None) -> int:
+    """Torch threads for each of ``workers`` processes on ``cores`` cores (default: this machine's): never oversubscribed."""
+    cores = cores or os.cpu_count() or 1
+    return max(1, cores // max(1, workers))
+
+
+def shard_ranges(n: int, workers: int, *, align: int = 1, minimum: int = 1) -> list[tuple[int, int]]:
+    """``[(start, stop), ...]`` covering ``range(n)``: about :data:`SHARDS_PER_WORKER` per worker,
+    each a multiple of ``align`` (a batch size, so batches are the same as in one process)."""
+    if n <= 0:
+        return []
+    target = max(minimum, math.ceil(n / (max(1, workers) * SHARDS_PER_WORKER)))
+    size = max(align, math.ceil(target / align) * align)
+    return [(s, min(n, s + size)) for s in range(0, n, size)]
+
+
+def stable_key(*parts: Any) -> str:
+    """A short hash of ``parts`` that is the same in every process (tensors by their bytes)."""
+    h = hashlib.sha256()
+    for p in parts:
+        h.update(_stable_bytes(p))
+        h.update(b"|")
+    return h.hexdigest()[:20]
+
+
+def _stable_bytes(p: Any) -> bytes:
+    import numpy as np
+    import torch
+
+    if isinstance(p, torch.Tensor):
+        t = p.detach().cpu().contiguous()
+        return str(t.dtype).encode() + str(tuple(t.shape)).encode() + t.numpy().tobytes()
+    if isinstance(p, np.ndarray):
+        return str(p.dtype).encode() + str(p.shape).encode() + np.ascontiguousarray(p).tobytes()
+    return repr(p).encode()
+
+
+# -- checkpoints -------------------------------------------------------------------------------
+
+
+class Checkpoint:
+    """A folder of finished shards, for resuming a long run; refuses a folder from another run.
+
+    ``fingerprint`` says what the run is (model, data, arguments); it is stored in
+    ``run.json`` the first time, and a later run must match it field by field.
+    """
+
+    def __init__(self, folder: str | Path, fingerprint: dict[str, Any]) -> None:
+        self.folder = Path(folder)
+        if self.folder.exists() and not self.folder.is_dir():
+            raise ConfigError(f"--checkpoint {self.folder} is a file; give a folder (it is created if missing)")
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.fingerprint = dict(fingerprint)
+        meta = self.folder / "run.json"
+        if meta.is_file():
+            try:
+                stored = json.loads(meta.read_text(encoding="utf-8"))
+            except (ValueError, OSError) as err:
+                raise ConfigError(
+                    f"--checkpoint {self.folder}: run.json is unreadable ({err}); use an empty folder"
+                ) from err
+            differ = sorted(k for k in set(stored) | set(self.fingerprint) if stored.get(k) != self.fingerprint.get(k))
+            if differ:
+                raise ConfigError(
+                    f"--checkpoint {self.folder} holds a different run (differs in: {', '.join(differ)}); "
+                    "use another folder, or rerun with the same model, data and arguments to resume"
+                )
+        else:
+            from .utils import atomic_write
+
+            with atomic_write(meta, "w") as fh:
+                json.dump(self.fingerprint, fh, indent=1, sort_keys=True, default=str)
+        self.reused = 0
+
+    def _path(self, key: str) -> Path:
+        return self.folder / f"shard-{key}.pt"
+
+    def get(self, key: str) -> Any | None:
+        import torch
+
+        path = self._path(key)
+        if not path.is_file():
+            return None
+        try:
+            value = torch.load(path, map_location="cpu", weights_only=True)
+        except (RuntimeError, OSError, EOFError, ValueError) as err:
+            log.warning("checkpoint shard %s is unreadable (%s); computing it again", path.name, err)
+            return None
+        self.reused += 1
+        return value
+
+    def put(self, key: str, value: Any) -> None:
+        import torch
+
+        from .utils import atomic_write
+
+        with atomic_write(self._path(key)) as fh:
+            torch.save(value, fh)
+
+
+# -- executors ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Executor:
+    """Runs shards; :meth:`map` keeps the order of ``payloads`` in its results.
+
+    ``bundle`` is the model the shards run on (shipped once per worker), or None for work
+    that needs no model (a bootstrap over predictions): ``fn(None, payload)``.
+    """
+
+    workers: int = 1
+    checkpoint: Checkpoint | None = None
+    stats: dict[str, Any] = field(default_factory=lambda: {"shards": 0, "reused": 0, "seconds_per_shard": []})
+
+    backend: str = "in-process"
+
+    @property
+    def parallel(self) -> bool:
+        """Whether shards go to other processes (the analyses only shard when they do, or when checkpointing)."""
+        return False
+
+    @property
+    def shards_work(self) -> bool:
+        """Whether splitting work into shards is worth it: other processes, or a checkpoint to resume from."""
+        return self.parallel or self.checkpoint is not None
+
+    def map(
+        self,
+        fn: ShardFn,
+        bundle: ModelBundle | None,
+        payloads: Sequence[Any],
+        *,
+        keys: Sequence[str] | None = None,
+        stage: str = "shards",
+        progress: ProgressFn | None = None,
+    ) -> list[Any]:
+        results: list[Any] = [None] * len(payloads)
+        todo = []
+        for i in range(len(payloads)):
+            cached = self.checkpoint.get(keys[i]) if self.checkpoint is not None and keys is not None else None
+            if cached is not None:
+                results[i] = cached
+                self.stats["reused"] += 1
+            else:
+                todo.append(i)
+        done = len(payloads) - len(todo)
+        for i, value, seconds in self._run(fn, bundle, [payloads[i] for i in todo], todo):
+            results[i] = value
+            self.stats["shards"] += 1
+            self.stats["seconds_per_shard"].append(round(seconds, 3))
+            if self.checkpoint is not None and keys is not None:
+                self.checkpoint.put(keys[i], value)
+            done += 1
+            if progress is not None:
+                progress(f"{stage} (shards)", done, len(payloads))
+        return results
+
+    def _run(
+        self, fn: ShardFn, bundle: ModelBundle | None, payloads: list[Any], positions: list[int]
+    ) -> Iterator[tuple[int, Any, float]]:
+        for i, p in zip(positions, payloads):
+            start = time.perf_counter()
+            yield i, fn(bundle, p), time.perf_counter() - start
+
+    def describe(self) -> dict[str, Any]:
+        """What the report's provenance records."""
+        per = self.stats["seconds_per_shard"]
+        return {
+            "backend": self.backend,
+            "workers": self.workers,
+            "shards": self.stats["shards"],
+            "shards_reused": self.stats["reused"],
+            "seconds_per_shard_median": round(sorted(per)[len(per) // 2], 3) if per else None,
+            "checkpoint": str(self.checkpoint.folder) if self.checkpoint is not None else None,
+        }
+
+    def close(self) -> None:
+        """Release what the executor holds (Ray actors)."""
+
+
+@dataclass
+class InProcess(Executor):
+    """The default: shards one after the other, here (with a checkpoint, a run can still be resumed)."""
+
+
+_RAY_WORKER: Any = None
+
+
+def _ray_worker_class() -> Any:
+    """The actor class, made once (Ray must be imported before it can be declared)."""
+    global _RAY_WORKER
+    if _RAY_WORKER is None:
+        import ray
+
+        @ray.remote(max_restarts=-1, max_task_retries=5)
+        class _Worker:
+            """One per worker process: holds the audited model (loaded once) and runs shards on it."""
+
+            def __init__(self, blob: list[Any], threads: int) -> None:
+                import torch
+
+                torch.set_num_threads(threads)
+                self.bundle = unpack_bundle(ray.get(blob[0]))  # the reference is wrapped, and kept alive by the driver
+
+            def call(self, fn: ShardFn, payload: Any) -> tuple[Any, float]:
+                start = time.perf_counter()
+                return fn(self.bundle, payload), time.perf_counter() - start
+
+            def pid(self) -> int:
+                return os.getpid()
+
+        _RAY_WORKER = _Worker
+    return _RAY_WORKER
+
+
+@dataclass
+class RayExecutor(Executor):
+    """Shards on Ray: a local runtime of ``workers`` processes, or the cluster at ``address``."""
+
+    address: str | None = None
+    threads: int = 1
+    backend: str = "ray"
+    _actors: dict[int, list[Any]] = field(default_factory=dict, repr=False)
+    _blobs: list[Any] = field(default_factory=list, repr=False)
+    _started: bool = field(default=False, repr=False)
+
+    @property
+    def parallel(self) -> bool:
+        return True
+
+    def _init(self) -> None:
+        try:
+            import ray
+        except ImportError as err:
+            raise ConfigError(
+                '--workers and --ray-address need Ray: pip install -e ".[distributed]" (or pip install ray)'
+            ) from err
+        if ray.is_initialized():
+            return
+        os.environ.setdefault(
+            "RAY_BACKEND_LOG_LEVEL", "fatal"
+        )  # Ray's C++ core logs to stderr; the user's setting wins
+        kwargs: dict[str, Any] = {
+            "include_dashboard": False,
+            "log_to_driver": False,
+            "logging_level": logging.ERROR,
+        }
+        if self.address:
+            _check_reachable(self.address)
+            kwargs["address"] = self.address
+        else:
+            kwargs["num_cpus"] = self.workers
+        try:
+            ray.init(**kwargs)
+        except (ConnectionError, RuntimeError, ValueError) as err:
+            raise ConfigError(
+                f"could not start or join Ray ({str(err).splitlines()[0][:200]}); check --ray-address"
+            ) from err
+        self._started = True
+
+    def actors(self, bundle: ModelBundle) -> list[Any]:
+        key = id(bundle)
+        if key not in self._actors:
+            import ray
+
+            self._init()
+            blob = ray.put(pack_bundle(bundle))
+            self._blobs.append(blob)  # kept in scope: a restarted actor reloads the model from it
+            worker = _ray_worker_class()
+            self._actors[key] = [worker.remote([blob], self.threads) for _ in range(self.workers)]
+        return self._actors[key]
+
+    def _run(
+        self, fn: ShardFn, bundle: ModelBundle | None, payloads: list[Any], positions: list[int]
+    ) -> Iterator[tuple[int, Any, float]]:
+        import ray
+
+        if bundle is None:
+            self._init()
+            task = ray.remote(max_retries=5)(_plain_call)
+            refs = {task.remote(fn, p): pos for pos, p in zip(positions, payloads)}
+            while refs:
+                ready, _ = ray.wait(list(refs), num_returns=1)
+                value, seconds = ray.get(ready[0])
+                yield refs.pop(ready[0]), value, seconds
+            return
+        actors = self.actors(bundle)
+        pending: dict[Any, int] = {}
+        queue = list(zip(positions, payloads))
+        free = list(actors)
+        by_ref: dict[Any, Any] = {}
+        while queue or pending:
+            while queue and free:
+                pos, payload = queue.pop(0)
+                actor = free.pop(0)
+                ref = actor.call.remote(fn, payload)
+                pending[ref] = pos
+                by_ref[ref] = actor
+            ready, _ = ray.wait(list(pending), num_returns=1)
+            ref = ready[0]
+            value, seconds = ray.get(ref)
+            free.append(by_ref.pop(ref))
+            yield pending.pop(ref), value, seconds
+
+    def worker_pids(self, bundle: ModelBundle) -> list[int]:
+        import ray
+
+        return ray.get([a.pid.remote() for a in self.actors(bundle)])
+
+    def close(self) -> None:
+        import ray
+
+        for actors in self._actors.values():
+            for a in actors:
+                with contextlib.suppress(Exception):  # an actor that already died
+                    ray.kill(a)
+        self._actors.clear()
+        self._blobs.clear()
+        if self._started and ray.is_initialized():
+            ray.shutdown()
+        self._started = False
+
+
+def _plain_call(fn: ShardFn, payload: Any) -> tuple[Any, float]:
+    start = time.perf_counter()
+    return fn(None, payload), time.perf_counter() - start  # type: ignore[arg-type]
+
+
+def _check_reachable(address: str) -> None:
+    """Fail within seconds, not hang, when a cluster address does not answer."""
+    import socket
+
+    hostport = address.removeprefix("ray://")
+    if address in ("auto", "local") or ":" not in hostport:
+        return
+    host, _, port = hostport.rpartition(":")
+    try:
+        with socket.create_connection((host or "127.0.0.1", int(port)), timeout=3):
+            pass
+    except (OSError, ValueError) as err:
+        raise ConfigError(
+            f"--ray-address {address} does not answer ({err}); start the cluster (ray start --head) or fix the address"
+        ) from err
+
+
+# -- shipping the model --------------------------------------------------------------------------
+
+
+def pack_bundle(bundle: ModelBundle) -> bytes:
+    """The bundle as bytes a worker can load: a dlaudit checkpoint where the card can rebuild it,
+    TorchScript bytes for a script module, else the pickled module (our own object, not a user file)."""
+    import pickle
+
+    import torch
+
+    from .bundle import save_model
+
+    buf = io.BytesIO()
+    if bundle.card.architecture and not bundle.card.postprocess:
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as tmp:
+            path = save_model(bundle, Path(tmp) / "m.pt")
+            kind, data = "checkpoint", path.read_bytes()
+    elif isinstance(bundle.module, torch.jit.ScriptModule):
+        torch.jit.save(bundle.module, buf)
+        kind, data = "torchscript", buf.getvalue()
+    else:
+        kind, data = "module", pickle.dumps(bundle.module.cpu())
+    return pickle.dumps(
+        {"kind": kind, "data": data, "card": bundle.card.to_dict(), "source": bundle.source, "format": bundle.format}
+    )
+
+
+def unpack_bundle(blob: bytes) -> ModelBundle:
+    """The inverse of :func:`pack_bundle`, on a worker (CPU unless the worker has a GPU)."""
+    import pickle
+
+    import torch
+
+    from .bundle import ModelBundle, _from_checkpoint
+    from .card import ModelCard
+
+    spec = pickle.loads(blob)  # bytes this run's driver packed, never a user's file
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    if spec["kind"] == "checkpoint":
+        obj = torch.load(io.BytesIO(spec["data"]), map_location="cpu", weights_only=True)
+        bundle = _from_checkpoint(Path(spec["source"] or "model"), obj, None, torch.device(device))
+    elif spec["kind"] == "torchscript":
+        module = torch.jit.load(io.BytesIO(spec["data"]), map_location="cpu")  # our own bytes (see pack_bundle)
+        bundle = ModelBundle(module, ModelCard.from_dict(spec["card"]), device=device)
+    else:
+        module = pickle.loads(spec["data"])  # the driver's in-memory module, pickled by pack_bundle
+        bundle = ModelBundle(module, ModelCard.from_dict(spec["card"]), device=device)
+    bundle.source, bundle.format = spec["source"], spec["format"]
+    return bundle
+
+
+# -- the current executor ------------------------------------------------------------------------
+
+_CURRENT: contextvars.ContextVar[Executor | None] = contextvars.ContextVar("dlaudit_executor", default=None)
+_DEFAULT = InProcess()
+
+
+def current() -> Executor:
+    """The executor the analyses should use (in-process unless :func:`using` set one)."""
+    return _CURRENT.get() or _DEFAULT
+
+
+@contextlib.contextmanager
+def local() -> Iterator[None]:
+    """Inside one shard: the work runs right here (no nested sharding, no checkpoint)."""
+    token = _CURRENT.set(InProcess())
+    try:
+        yield
+    finally:
+        _CURRENT.reset(token)
+
+
+@contextlib.contextmanager
+def active(executor: Executor) -> Iterator[Executor]:
+    """Run a block with ``executor`` as :func:`current` (it stays open for later blocks)."""
+    token = _CURRENT.set(executor)
+    try:
+        yield executor
+    finally:
+        _CURRENT.reset(token)
+
+
+@contextlib.contextmanager
+def using(executor: Executor) -> Iterator[Executor]:
+    """Run a block with ``executor`` as :func:`current`; it is closed afterwards."""
+    try:
+        with active(executor):
+            yield executor
+    finally:
+        executor.close()
+
+
+def executor_for(
+    workers: int | None = None,
+    address: str | None = None,
+    *,
+    checkpoint: str | Path | None = None,
+    fingerprint: dict[str, Any] | None = None,
+) -> Executor:
+    """The executor for ``--workers`` / ``--ray-address`` (or ``DLAUDIT_RAY_ADDRESS``) / ``--checkpoint``."""
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
+        raise ConfigError(f"--workers must be a whole number of at least 1, got {workers!r}")
+    address = address or os.environ.get("DLAUDIT_RAY_ADDRESS") or None
+    ckpt = Checkpoint(checkpoint, fingerprint or {}) if checkpoint is not None else None
+    if workers is None and address is None:
+        return InProcess(checkpoint=ckpt)
+    n = workers or 1
+    if address is not None:
+        _check_reachable(address)  # a clear error now, within seconds, not a hang later
+    if address is None:
+        try:
+            import ray  # noqa: F401
+        except ImportError as err:
+            raise ConfigError('--workers needs Ray: pip install -e ".[distributed]" (or pip install ray)') from err
+    return RayExecutor(workers=n, checkpoint=ckpt, address=address, threads=threads_per_worker(n))
