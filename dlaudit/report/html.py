@@ -19,7 +19,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from .headline import headline_metrics
 from .model import SEVERITIES, Finding, Report, Section
 from .numbers import fmt_change, fmt_ci, fmt_number
-from .summary import finding_counts, headline_groups, verdict
+from .summary import finding_counts, headline_groups, ran_label, scorecard, verdict
 
 __all__ = ["render_html", "render_comparison_html", "LONG_TABLE_ROWS", "LONG_METRIC_LIST"]
 
@@ -183,6 +183,8 @@ def _env() -> Environment:
     env.globals.update(
         verdict=verdict,
         headline_groups=headline_groups,
+        scorecard=scorecard,
+        ran_label=ran_label,
         headline_metrics=headline_metrics,
         finding_counts=finding_counts,
         card_rows=card_rows,
