@@ -30,6 +30,7 @@ from .errors import (
 )
 from .parsing import parse_names, parse_numbers, parse_shape, parse_value_range, split_list
 from .paths import check_paths, method_outputs
+from .progress import ProgressPrinter, format_seconds
 
 if TYPE_CHECKING:
     from .bundle import ModelBundle
@@ -69,6 +70,8 @@ __all__ = [
     "tune_malloc",
     "format_number",
     "verdict_text",
+    "health_text",
+    "gate_line",
     "TRAINABLE",
     "DlauditError",
     "AnalysisError",
@@ -82,6 +85,7 @@ __all__ = [
     "split_list",
     "check_paths",
     "method_outputs",
+    "ProgressPrinter",
 ]
 
 log = logging.getLogger(__name__)
@@ -141,10 +145,22 @@ def format_number(value: Any) -> str:
 
 
 def verdict_text(report: Report) -> str:
-    """The report's one-line verdict on its gates."""
+    """The report's one-line verdict on its gates (what CI acts on)."""
     from .report.summary import verdict
 
     return verdict(report).text
+
+
+def health_text(report: Report) -> str:
+    """The report's one-line health verdict: what its findings say, apart from the gates."""
+    return report.health.text
+
+
+def gate_line(gate: Any) -> str:
+    """A gate result as every output words it: ``fails when METRIC OP N; value V: pass``."""
+    from .report.summary import gate_line as _line
+
+    return _line(gate)
 
 
 # -- models ----------------------------------------------------------------------------------
@@ -474,9 +490,12 @@ def audit(
     started = dt.datetime.now(dt.timezone.utc)
     clock = time.perf_counter()
     stuck = ""
+    announce = getattr(progress, "announce", None)
     for name in wanted:
         seed_everything(seed)
         log.info("running %s", name)
+        if announce is not None and not stuck:
+            _announce_estimate(announce, name, bundle, audit_data, fast=fast, params=params.get(name, {}))
         if progress is not None:
             progress(f"check:{name}", 0, 1)
         if stuck:
@@ -525,6 +544,17 @@ def audit(
         "malloc_tuning": malloc_tuning_state()["reason"],
     }
     return report
+
+
+def _announce_estimate(
+    announce: Any, name: str, bundle: ModelBundle, data: AuditData, *, fast: bool, params: dict[str, Any]
+) -> None:
+    """Tell the person waiting how long an expensive section may take (see :mod:`dlaudit.estimate`)."""
+    from .estimate import EXPENSIVE, section_estimate
+
+    estimate = section_estimate(name, bundle, data, fast=fast, params=params)
+    if estimate is not None and estimate[0] >= EXPENSIVE:
+        announce(f"[{name}] estimated {format_seconds(estimate[0])} on this machine: {estimate[1]}")
 
 
 def report(
