@@ -842,9 +842,13 @@ def mitigate(
         ``models`` (bundles by method), ``rows``, ``table()``, ``section()``, ``report()``.
     """
     tune_malloc()
+    import datetime as dt
+    import time
+
     from .data import AuditData, for_card
     from .fairness.mitigate import mitigate_bundle
 
+    started, clock = dt.datetime.now(dt.timezone.utc), time.perf_counter()
     bundle = _bundle(model, device=device, trust_pickle=trust_pickle)
     if isinstance(data, AuditData):
         raise ConfigError(
@@ -871,6 +875,23 @@ def mitigate(
         for name, path in method_outputs(str(output), list(result.models)).items():
             save_model(result.models[name], path)
             result.saved[name] = path
+    result.provenance = {
+        "generated": started.strftime("%Y-%m-%d %H:%M:%S UTC"),
+        "command": command_line(),
+        "seed": seed,
+        "device": str(bundle.device),
+        "model": {"source": bundle.source, "format": bundle.format},
+        "data": {"name": splits.test.name, "split": splits.test.split, "n": len(splits.test)},
+        "mitigation": {
+            "feature": sensitive,
+            "methods": list(result.models),
+            "constraint": constraint,
+            "fitted on": f"{len(splits.train)} samples of the training split",
+            "saved": dict(result.saved),
+        },
+        "total_seconds": round(time.perf_counter() - clock, 3),
+        "versions": library_versions(),
+    }
     return result
 
 

@@ -214,8 +214,12 @@ def render_comparison_html(reports: Sequence[tuple[str, Report, str]], *, title:
     for _, rep, _ in reports:
         names.extend(n for n in dict.fromkeys(m.name for m in headline_metrics(rep)) if n not in names)
         titles.extend(s.title for s in rep.sections if s.title not in titles)
+    from .plots import comparison_curves_figure, comparison_fairness_figure
+
+    labelled = [(label, rep) for label, rep, _ in reports]
+    overlays = [f for f in (comparison_curves_figure(labelled), comparison_fairness_figure(labelled)) if f is not None]
     return (
         _env()
         .get_template("comparison.html.j2")
-        .render(title=title, reports=reports, names=names, titles=titles, css=_css())
+        .render(title=title, reports=reports, names=names, titles=titles, overlays=overlays, css=_css())
     )

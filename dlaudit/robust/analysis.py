@@ -249,7 +249,11 @@ def robustness(
     _groups(sample, curves.get("pgd_linf"), clean_ok, sec)
 
     _tables(sec, curves, noise, checks, min_eps_row, n)
-    sec.figures.append(curves_figure(list(curves.values()), clean=clean, chance=chance, noise=noise or None))
+    sec.figures.append(
+        curves_figure(
+            list(curves.values()), clean=clean, chance=1 / bundle.card.num_classes, majority=chance, noise=noise or None
+        )
+    )
     if bundle.card.modality == "image" and s.examples and "pgd_linf" in curves:
         fig = _examples(bundle, x, y, clean_pred, curves["pgd_linf"], s, seed)
         if fig is not None:
