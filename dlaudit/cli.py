@@ -465,6 +465,8 @@ def demo(output_dir: str, full: bool, retrain: bool, quiet: bool, seed: int, dev
             acc = result.metrics[name].get("performance.accuracy")
             cached = " (cached model)" if name in result.reused else ""
             click.echo(f"demo report -> {path}" + (f" (accuracy {acc:.4f})" if acc is not None else "") + cached)
+            click.echo(f"  {result.verdicts[name]}")
+            click.echo(f"  {result.health[name]}")
         click.echo(f"comparison  -> {result.comparison}")
 
 

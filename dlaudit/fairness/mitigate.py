@@ -306,6 +306,7 @@ def _fit_one(
         epochs=epochs,
         seed=seed,
         device=bundle.device,
+        progress=progress,
     )
     info = {
         "method": "expgrad",
