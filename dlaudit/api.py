@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib.metadata
 import logging
 import math
+import os
 import platform
 import shlex
 import sys
@@ -73,6 +74,8 @@ __all__ = [
     "health_text",
     "gate_line",
     "TRAINABLE",
+    "small",
+    "SMALL",
     "DlauditError",
     "AnalysisError",
     "CardError",
@@ -100,6 +103,30 @@ MAX_SEED = 2**32 - 1
 """Seeds are 0 .. 2**32 - 1 (see :func:`dlaudit.utils.check_seed`)."""
 TRAINABLE = ("cnn", "mlp", "numpy-mlp")
 """The reference architectures ``dlaudit train`` builds."""
+
+
+SMALL = {"epochs": 2, "max_iter": 3, "n_boot": 50, "explain_n": 8}
+"""What ``DLAUDIT_SMALL=1`` caps (besides switching every audit to the fast configuration)."""
+_SMALL_WARNED: list[bool] = []
+
+
+def small() -> bool:
+    """Whether ``DLAUDIT_SMALL=1`` asks for the smoke-test configuration.
+
+    Meant for trying commands and for running the README's snippets in CI (``tests/test_readme.py``):
+    training stops after :data:`SMALL` ``["epochs"]`` epochs, every audit, attack and explanation uses
+    the fast configuration, mitigation runs fewer rounds and resamples. The numbers then say little
+    about the model; reports record ``"small": true`` in their provenance and say so at the top.
+    """
+    on = os.environ.get("DLAUDIT_SMALL", "").strip().lower() in ("1", "true", "yes", "on")
+    if on and not _SMALL_WARNED:
+        _SMALL_WARNED.append(True)
+        log.warning("DLAUDIT_SMALL=1: smoke-test configuration (short training, fast audits); the numbers say little")
+    return on
+
+
+def _small_epochs(epochs: int | None) -> int | None:
+    return min(epochs, SMALL["epochs"]) if epochs is not None and small() else SMALL["epochs"] if small() else epochs
 
 
 def _json_safe(value: Any) -> Any:
@@ -327,6 +354,8 @@ def train(
     from .robust.training import training_setup
     from .train import train as _train
 
+    epochs = _small_epochs(epochs)
+
     if isinstance(hidden, str):
         hidden = [int(h) for h in parse_numbers(hidden, "--hidden", minimum=1, integer=True)]
     splits = load_splits(data, data_dir=data_dir, target=target, sensitive=sensitive, seed=0)
@@ -471,6 +500,7 @@ def audit(
     from .utils import resolve_device, seed_everything
 
     tune_malloc()
+    fast = fast or small()
     wanted = parse_checks(checks)
     params = params or {}
     unknown = sorted(set(params) - set(list_analyses()))
@@ -543,6 +573,8 @@ def audit(
         "versions": library_versions(),
         "malloc_tuning": malloc_tuning_state()["reason"],
     }
+    if small():
+        report.provenance["small"] = True
     return report
 
 
@@ -667,6 +699,7 @@ def attack(
 
     eps = parse_numbers(eps, "eps", minimum=0) if isinstance(eps, str) else list(eps)
     eps_l2 = parse_numbers(eps_l2, "eps-l2", minimum=0) if isinstance(eps_l2, str) else list(eps_l2)
+    fast = fast or small()
     if fast:
         steps = min(steps, FAST["steps"])
         n = min(n, FAST["n"]) if n is not None else FAST["n"]
@@ -718,7 +751,7 @@ def robustness(
     bundle = _bundle(model, device=str(resolve_device(device)), trust_pickle=trust_pickle)
     audit_data = data_for(bundle, data, data_dir=data_dir, target=target, sensitive=sensitive)
     seed_everything(seed)
-    return _robustness(bundle, audit_data, seed=seed, fast=fast, progress=progress, **params)
+    return _robustness(bundle, audit_data, seed=seed, fast=fast or small(), progress=progress, **params)
 
 
 # -- fairness --------------------------------------------------------------------------------
@@ -849,6 +882,8 @@ def mitigate(
     from .fairness.mitigate import mitigate_bundle
 
     started, clock = dt.datetime.now(dt.timezone.utc), time.perf_counter()
+    if small():
+        epochs, max_iter, n_boot = _small_epochs(epochs), min(max_iter, SMALL["max_iter"]), min(n_boot, SMALL["n_boot"])
     bundle = _bundle(model, device=device, trust_pickle=trust_pickle)
     if isinstance(data, AuditData):
         raise ConfigError(
@@ -892,6 +927,8 @@ def mitigate(
         "total_seconds": round(time.perf_counter() - clock, 3),
         "versions": library_versions(),
     }
+    if small():
+        result.provenance["small"] = True
     return result
 
 
@@ -930,6 +967,8 @@ def explain_model(
     from .utils import resolve_device, seed_everything
 
     parse_methods(methods)  # an unknown method fails before the model loads
+    if small():
+        fast, n = True, min(n, SMALL["explain_n"])
     seed_everything(seed)
     bundle = _bundle(model, device=str(resolve_device(device)), trust_pickle=trust_pickle)
     audit_data = data_for(bundle, data, **(data_options or {}))
