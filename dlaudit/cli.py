@@ -430,7 +430,7 @@ def _echo_gates(rep: Any) -> None:
         if g.source != "baseline":
             click.echo(f"gate     {api.gate_line(g)}")
     if rep.comparison is not None:
-        click.echo(f"baseline {rep.comparison.summary()}")
+        click.echo(rep.comparison.summary()[:1].upper() + rep.comparison.summary()[1:])
         for g in rep.gates:
             if g.source == "baseline" and not g.passed:
                 click.echo(f"  regression: {api.gate_line(g)}")

@@ -179,7 +179,7 @@ def test_baseline_regression_exits_1(run: Any, model_file: Path, tmp_path: Path)
         "0.02",
     )
     assert res.exit_code == 1
-    assert "baseline better.json: 3 metrics compared, 1 regression." in res.output
+    assert "Baseline better.json: 3 metrics compared, 1 regression." in res.output
     assert f"  regression: fails when performance.accuracy < {acc + 0.03:.4g}; value {acc:.4g}: FAIL" in res.output
     assert res.output.count("fails when") == 1  # the checks that held are in the summary line, not one line each
     assert "❌ 1 regression" in (tmp_path / "r.md").read_text()

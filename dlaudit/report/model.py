@@ -391,7 +391,7 @@ class Comparison:
             + (f"{n_reg} regression{'s' if n_reg != 1 else ''}" if n_reg else "no regression")
         )
         if skipped:
-            why = "; ".join(f"{name}: {reason}" for name, reason in self.skipped.items())
+            why = "; ".join(f"{name}: {_first_differences(reason)}" for name, reason in self.skipped.items())
             text += f", {len(skipped)} skipped (configuration differs: {why})" if why else f", {len(skipped)} skipped"
         return text + "."
 
@@ -420,6 +420,16 @@ class Comparison:
             baseline_generated=d.get("baseline_generated", ""),
             skipped=dict(d.get("skipped") or {}),
         )
+
+
+_KEY_SETTINGS = ("fast", "n", "steps", "seed", "data", "split", "name")
+
+
+def _first_differences(reason: str, keep: int = 3) -> str:
+    """The settings that matter most of ``"a: 1 -> 2, fast: false -> true, ..."``, the rest counted."""
+    parts = [p.strip() for p in reason.split(", ") if p.strip()]
+    parts.sort(key=lambda p: _KEY_SETTINGS.index(p.split(":")[0]) if p.split(":")[0] in _KEY_SETTINGS else 99)
+    return ", ".join(parts[:keep]) + (f" and {len(parts) - keep} more" if len(parts) > keep else "")
 
 
 @dataclass

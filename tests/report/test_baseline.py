@@ -139,7 +139,7 @@ def test_sections_run_under_another_configuration_are_not_compared(make_report: 
     assert not any(g.metric.startswith("robustness.") for g in new.gates)
     assert comparison.summary() == (
         "baseline dlaudit report: cat.pt: 6 metrics compared, no regression, 15 skipped "
-        "(configuration differs: robustness: steps: 10 -> 40, fast: true -> false)."
+        "(configuration differs: robustness: fast: true -> false, steps: 10 -> 40)."
     )
     assert Comparison.from_dict(comparison.to_dict()).skipped == comparison.skipped
 
