@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib.metadata
 import logging
 import math
+import os
 import platform
 import shlex
 import sys
@@ -30,6 +31,7 @@ from .errors import (
 )
 from .parsing import parse_names, parse_numbers, parse_shape, parse_value_range, split_list
 from .paths import check_paths, method_outputs
+from .progress import ProgressPrinter, format_seconds
 
 if TYPE_CHECKING:
     from .bundle import ModelBundle
@@ -70,7 +72,11 @@ __all__ = [
     "tune_malloc",
     "format_number",
     "verdict_text",
+    "health_text",
+    "gate_line",
     "TRAINABLE",
+    "small",
+    "SMALL",
     "DlauditError",
     "AnalysisError",
     "CardError",
@@ -83,6 +89,7 @@ __all__ = [
     "split_list",
     "check_paths",
     "method_outputs",
+    "ProgressPrinter",
 ]
 
 log = logging.getLogger(__name__)
@@ -97,6 +104,30 @@ MAX_SEED = 2**32 - 1
 """Seeds are 0 .. 2**32 - 1 (see :func:`dlaudit.utils.check_seed`)."""
 TRAINABLE = ("cnn", "mlp", "numpy-mlp")
 """The reference architectures ``dlaudit train`` builds."""
+
+
+SMALL = {"epochs": 2, "max_iter": 3, "n_boot": 50, "explain_n": 8}
+"""What ``DLAUDIT_SMALL=1`` caps (besides switching every audit to the fast configuration)."""
+_SMALL_WARNED: list[bool] = []
+
+
+def small() -> bool:
+    """Whether ``DLAUDIT_SMALL=1`` asks for the smoke-test configuration.
+
+    Meant for trying commands and for running the README's snippets in CI (``tests/test_readme.py``):
+    training stops after :data:`SMALL` ``["epochs"]`` epochs, every audit, attack and explanation uses
+    the fast configuration, mitigation runs fewer rounds and resamples. The numbers then say little
+    about the model; reports record ``"small": true`` in their provenance and say so at the top.
+    """
+    on = os.environ.get("DLAUDIT_SMALL", "").strip().lower() in ("1", "true", "yes", "on")
+    if on and not _SMALL_WARNED:
+        _SMALL_WARNED.append(True)
+        log.warning("DLAUDIT_SMALL=1: smoke-test configuration (short training, fast audits); the numbers say little")
+    return on
+
+
+def _small_epochs(epochs: int | None) -> int | None:
+    return min(epochs, SMALL["epochs"]) if epochs is not None and small() else SMALL["epochs"] if small() else epochs
 
 
 def _json_safe(value: Any) -> Any:
@@ -142,10 +173,22 @@ def format_number(value: Any) -> str:
 
 
 def verdict_text(report: Report) -> str:
-    """The report's one-line verdict on its gates."""
+    """The report's one-line verdict on its gates (what CI acts on)."""
     from .report.summary import verdict
 
     return verdict(report).text
+
+
+def health_text(report: Report) -> str:
+    """The report's one-line health verdict: what its findings say, apart from the gates."""
+    return report.health.text
+
+
+def gate_line(gate: Any) -> str:
+    """A gate result as every output words it: ``fails when METRIC OP N; value V: pass``."""
+    from .report.summary import gate_line as _line
+
+    return _line(gate)
 
 
 # -- models ----------------------------------------------------------------------------------
@@ -323,6 +366,8 @@ def train(
     from .robust.training import training_setup
     from .train import train as _train
 
+    epochs = _small_epochs(epochs)
+
     if isinstance(hidden, str):
         hidden = [int(h) for h in parse_numbers(hidden, "--hidden", minimum=1, integer=True)]
     splits = load_splits(data, data_dir=data_dir, target=target, sensitive=sensitive, seed=0)
@@ -478,6 +523,7 @@ def audit(
     from .utils import resolve_device
 
     tune_malloc()
+    fast = fast or small()
     wanted = parse_checks(checks)
     params = params or {}
     unknown = sorted(set(params) - set(list_analyses()))
@@ -532,6 +578,8 @@ def audit(
         "malloc_tuning": malloc_tuning_state()["reason"],
         "parallel": executor.describe(),
     }
+    if small():
+        report.provenance["small"] = True
     if stuck:
         log.warning("a section did not stop after its timeout: %s", stuck)
     return report
@@ -587,9 +635,12 @@ def _run_sections(
     from .utils import seed_everything
 
     stuck = ""
+    announce = getattr(progress, "announce", None)
     for name in wanted:
         seed_everything(seed)
         log.info("running %s", name)
+        if announce is not None and not stuck:
+            _announce_estimate(announce, name, bundle, audit_data, fast=fast, params=params.get(name, {}))
         if progress is not None:
             progress(f"check:{name}", 0, 1)
         if stuck:
@@ -624,6 +675,17 @@ def _run_sections(
         if progress is not None:
             progress(f"check:{name}", 1, 1)
     return stuck
+
+
+def _announce_estimate(
+    announce: Any, name: str, bundle: ModelBundle, data: AuditData, *, fast: bool, params: dict[str, Any]
+) -> None:
+    """Tell the person waiting how long an expensive section may take (see :mod:`dlaudit.estimate`)."""
+    from .estimate import EXPENSIVE, section_estimate
+
+    estimate = section_estimate(name, bundle, data, fast=fast, params=params)
+    if estimate is not None and estimate[0] >= EXPENSIVE:
+        announce(f"[{name}] estimated {format_seconds(estimate[0])} on this machine: {estimate[1]}")
 
 
 def report(
@@ -748,6 +810,7 @@ def attack(
 
     eps = parse_numbers(eps, "eps", minimum=0) if isinstance(eps, str) else list(eps)
     eps_l2 = parse_numbers(eps_l2, "eps-l2", minimum=0) if isinstance(eps_l2, str) else list(eps_l2)
+    fast = fast or small()
     if fast:
         steps = min(steps, FAST["steps"])
         n = min(n, FAST["n"]) if n is not None else FAST["n"]
@@ -796,7 +859,7 @@ def robustness(
     bundle = _bundle(model, device=str(resolve_device(device)), trust_pickle=trust_pickle)
     audit_data = data_for(bundle, data, data_dir=data_dir, target=target, sensitive=sensitive)
     seed_everything(seed)
-    return _robustness(bundle, audit_data, seed=seed, fast=fast, progress=progress, **params)
+    return _robustness(bundle, audit_data, seed=seed, fast=fast or small(), progress=progress, **params)
 
 
 def certify(
@@ -981,9 +1044,15 @@ def mitigate(
         ``models`` (bundles by method), ``rows``, ``table()``, ``section()``, ``report()``.
     """
     tune_malloc()
+    import datetime as dt
+    import time
+
     from .data import AuditData, for_card
     from .fairness.mitigate import mitigate_bundle
 
+    started, clock = dt.datetime.now(dt.timezone.utc), time.perf_counter()
+    if small():
+        epochs, max_iter, n_boot = _small_epochs(epochs), min(max_iter, SMALL["max_iter"]), min(n_boot, SMALL["n_boot"])
     bundle = _bundle(model, device=device, trust_pickle=trust_pickle)
     if isinstance(data, AuditData):
         raise ConfigError(
@@ -1010,6 +1079,25 @@ def mitigate(
         for name, path in method_outputs(str(output), list(result.models)).items():
             save_model(result.models[name], path)
             result.saved[name] = path
+    result.provenance = {
+        "generated": started.strftime("%Y-%m-%d %H:%M:%S UTC"),
+        "command": command_line(),
+        "seed": seed,
+        "device": str(bundle.device),
+        "model": {"source": bundle.source, "format": bundle.format},
+        "data": {"name": splits.test.name, "split": splits.test.split, "n": len(splits.test)},
+        "mitigation": {
+            "feature": sensitive,
+            "methods": list(result.models),
+            "constraint": constraint,
+            "fitted on": f"{len(splits.train)} samples of the training split",
+            "saved": dict(result.saved),
+        },
+        "total_seconds": round(time.perf_counter() - clock, 3),
+        "versions": library_versions(),
+    }
+    if small():
+        result.provenance["small"] = True
     return result
 
 
@@ -1048,6 +1136,8 @@ def explain_model(
     from .utils import resolve_device, seed_everything
 
     parse_methods(methods)  # an unknown method fails before the model loads
+    if small():
+        fast, n = True, min(n, SMALL["explain_n"])
     seed_everything(seed)
     bundle = _bundle(model, device=str(resolve_device(device)), trust_pickle=trust_pickle)
     audit_data = data_for(bundle, data, **(data_options or {}))

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -57,30 +56,13 @@ def _one_line(text: str) -> str:
     return " ".join(text.split())
 
 
-# -- progress on the terminal -----------------------------------------------------------
+# -- progress ---------------------------------------------------------------------------
 
 
-class TerminalProgress:
-    """A one-line progress bar on stderr; silent when stderr is not a terminal or with --quiet."""
-
-    def __init__(self, quiet: bool = False) -> None:
-        self.enabled = not quiet and sys.stderr.isatty()
-        self.started: dict[str, float] = {}
-        self.last = 0.0
-
-    def __call__(self, stage: str, done: int, total: int) -> None:
-        if not self.enabled:
-            return
-        now = time.monotonic()
-        self.started.setdefault(stage, now)
-        if done < total and now - self.last < 0.1:
-            return
-        self.last = now
-        width = 30
-        frac = done / total if total else 1.0
-        bar = "#" * int(width * frac) + "-" * (width - int(width * frac))
-        line = f"\r{stage:<24.24} [{bar}] {done}/{total} {now - self.started[stage]:5.1f}s"
-        click.echo(line, err=True, nl=done >= total)
+TerminalProgress = api.ProgressPrinter
+"""Progress on stderr: a bar on a terminal, plain lines at a steady interval elsewhere (CI logs, ``| tee``,
+notebooks: section, step, count, elapsed, estimated remaining), a time estimate before an expensive
+section, nothing with --quiet (see :mod:`dlaudit.progress`)."""
 
 
 # -- shared options -------------------------------------------------------------------
@@ -499,14 +481,23 @@ def _echo_outcome(rep: Any, paths: dict[str, str]) -> None:
         if fmt != "html":
             click.echo(f"{fmt:<8} -> {path}")
     for s in rep.sections:
-        if s.status != "ok":
-            click.echo(f"{s.status.upper():<7} {s.title}: {s.reason}")
+        if s.status == "skipped":
+            click.echo(f"skipped  {s.title}: {s.reason}")
+    _echo_gates(rep)
+
+
+def _echo_gates(rep: Any) -> None:
+    """Each gate as a condition to fail on, the baseline as one line plus its regressions, then both verdicts."""
     for g in rep.gates:
-        click.echo(
-            f"{'PASS' if g.passed else 'FAIL':<7} {g.gate}  (value {api.format_number(g.value)}{'; ' + g.message if g.message else ''})"
-        )
-    if rep.gates:
-        click.echo(api.verdict_text(rep))
+        if g.source != "baseline":
+            click.echo(f"gate     {api.gate_line(g)}")
+    if rep.comparison is not None:
+        click.echo(rep.comparison.summary()[:1].upper() + rep.comparison.summary()[1:])
+        for g in rep.gates:
+            if g.source == "baseline" and not g.passed:
+                click.echo(f"  regression: {api.gate_line(g)}")
+    click.echo(api.verdict_text(rep))
+    click.echo(api.health_text(rep))
 
 
 @cli.command(context_settings=CONTEXT)
@@ -536,6 +527,8 @@ def demo(output_dir: str, full: bool, retrain: bool, quiet: bool, seed: int, dev
             acc = result.metrics[name].get("performance.accuracy")
             cached = " (cached model)" if name in result.reused else ""
             click.echo(f"demo report -> {path}" + (f" (accuracy {acc:.4f})" if acc is not None else "") + cached)
+            click.echo(f"  {result.verdicts[name]}")
+            click.echo(f"  {result.health[name]}")
         click.echo(f"comparison  -> {result.comparison}")
 
 
@@ -858,8 +851,8 @@ def _echo_fairness(rep: Any) -> None:
         click.echo("")
     for f in sec.findings:
         click.echo(f"{f.severity.upper():<8} {f.message}")
-    for g in rep.gates:
-        click.echo(f"{'PASS' if g.passed else 'FAIL'}  {g.gate}  (value {api.format_number(g.value)})")
+    click.echo("")
+    _echo_gates(rep)
 
 
 @cli.command(context_settings=CONTEXT)

@@ -22,6 +22,7 @@ from typing import Any
 from .bundle import ModelBundle, load_model, save_model
 from .errors import ModelLoadError
 from .report.html import render_comparison_html
+from .report.summary import verdict
 from .utils import ProgressFn, atomic_write
 
 __all__ = ["DemoModel", "DemoResult", "DEMO_MODELS", "run_demo"]
@@ -64,6 +65,10 @@ class DemoResult:
     reused: list[str] = field(default_factory=list)
     comparison: Path | None = None
     metrics: dict[str, dict[str, float | None]] = field(default_factory=dict)
+    health: dict[str, str] = field(default_factory=dict)
+    """Each report's health verdict in words (what its findings say, apart from the gates)."""
+    verdicts: dict[str, str] = field(default_factory=dict)
+    """Each report's gate verdict in words."""
 
 
 def _model(
@@ -133,6 +138,8 @@ def run_demo(
         result.models[spec.name] = model_path
         result.reports[spec.name] = html
         result.metrics[spec.name] = report.metrics
+        result.health[spec.name] = report.health.text
+        result.verdicts[spec.name] = verdict(report).text
         pages.append((spec.title, report, html.name))
     result.comparison = out / "demo-comparison.html"
     with atomic_write(result.comparison, "wb") as fh:

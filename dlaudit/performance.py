@@ -9,7 +9,7 @@ from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 from .bundle import ModelBundle
 from .data import AuditData
 from .parsing import round_or_none
-from .report.model import Section, Table
+from .report.model import Section, Table, judged
 from .report.plots import confusion_matrix_figure
 from .stats import wilson_interval
 
@@ -33,12 +33,18 @@ def performance(bundle: ModelBundle, data: AuditData, *, batch_size: int = 512, 
     correct = int((pred == y).sum())
     n = len(y)
     sec = Section(name="performance", title="Performance", params={"n": n, "data": data.name, "split": data.split})
+    ci = wilson_interval(correct, n)
+    counts = np.bincount(y, minlength=k)
+    majority = int(counts.argmax())
+    chance = max(1.0 / k, counts[majority] / n)
+    at_chance = ci[0] <= chance
     sec.add_metric(
         "performance.accuracy",
         correct / n,
-        ci=wilson_interval(correct, n),
+        ci=ci,
         description="share of correctly classified samples",
         higher_is_better=True,
+        **judged(correct / n, fail=at_chance, rule=f"fails when its interval reaches chance ({chance:.1%})"),
     )
     labels = list(range(k))
     precision, recall, f1, support = precision_recall_fscore_support(y, pred, labels=labels, zero_division=np.nan)
@@ -74,6 +80,14 @@ def performance(bundle: ModelBundle, data: AuditData, *, batch_size: int = 512, 
     else:
         sec.tables.append(_top_confusions(y, pred, names))
     sec.summary = f"Accuracy {correct / n:.1%} on {n} samples of {data.name} ({data.split} split)."
+    if at_chance:
+        sec.add_finding(
+            "fail",
+            f"accuracy {correct / n:.1%} (95% CI {ci[0]:.1%}–{ci[1]:.1%}) is no better than chance: {1 / k:.1%} by guessing "
+            f"among {k} classes, {counts[majority] / n:.1%} by always predicting the most common class {names[majority]!r}; "
+            "the model has not learned this task (or this is not the data it was trained for), so no other number of this report means much",
+            check="chance-accuracy",
+        )
     worst = [i for i in labels if present[i] and not np.isnan(recall[i]) and recall[i] < 0.8 * (correct / n)]
     worst.sort(key=lambda i: (recall[i], i))
     for i in worst[:MAX_CLASS_FINDINGS]:

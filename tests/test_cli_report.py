@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -56,7 +57,7 @@ def test_report_writes_every_output_and_exits_0_when_gates_hold(run: Any, model_
     assert dlaudit.Report.load(tmp_path / "out" / "r.json").metrics == data["metrics"]
     assert "✅ pass" in (tmp_path / "out" / "r.md").read_text()
     assert 'tests="1" failures="0"' in (tmp_path / "out" / "r.xml").read_text()
-    assert "PASS    performance.accuracy < 0.9" in res.output
+    assert "gate     fails when performance.accuracy < 0.9; value 0.9" in res.output and ": pass" in res.output
 
 
 def test_failed_gate_exits_1_and_still_writes_the_report(run: Any, model_file: Path, tmp_path: Path) -> None:
@@ -75,9 +76,9 @@ def test_failed_gate_exits_1_and_still_writes_the_report(run: Any, model_file: P
         "performance.accuracy <= 0.9999",
     )
     assert res.exit_code == 1
-    assert "FAIL    performance.accuracy <= 0.9999" in res.output
-    assert "Failed: 1 of 2 gates failed." in res.output
-    assert "Failed: 1 of 2 gates failed." in (tmp_path / "r.html").read_text()
+    assert "gate     fails when performance.accuracy <= 0.9999; value " in res.output
+    assert "Gates failed: 1 of 2 gates failed." in res.output
+    assert "Gates failed: 1 of 2 gates failed." in (tmp_path / "r.html").read_text()
     assert 'failures="1"' in (tmp_path / "r.xml").read_text()
 
 
@@ -178,7 +179,9 @@ def test_baseline_regression_exits_1(run: Any, model_file: Path, tmp_path: Path)
         "0.02",
     )
     assert res.exit_code == 1
-    assert f"FAIL    performance.accuracy < {acc + 0.03:g}" in res.output
+    assert "Baseline better.json: 3 metrics compared, 1 regression." in res.output
+    assert f"  regression: fails when performance.accuracy < {acc + 0.03:.4g}; value {acc:.4g}: FAIL" in res.output
+    assert res.output.count("fails when") == 1  # the checks that held are in the summary line, not one line each
     assert "❌ 1 regression" in (tmp_path / "r.md").read_text()
     html = (tmp_path / "r.html").read_text()
     assert 'id="baseline"' in html and "regression" in html
@@ -224,11 +227,22 @@ def test_same_inputs_and_seed_give_the_same_json_metrics(run: Any, model_file: P
     assert [s["name"] for s in a["sections"]] == ["performance", "explain", "robustness", "fairness"]
 
 
-def test_no_progress_bar_when_not_a_terminal_and_quiet_prints_nothing(run: Any, model_file: Path) -> None:
+def test_plain_progress_lines_when_not_a_terminal_and_quiet_prints_nothing(
+    run: Any, model_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     res = run("report", model_file, "--checks", "performance", "-o", "r.html", "--quiet")
     assert res.exit_code == 0 and res.output == ""
-    res = run("report", model_file, "--checks", "performance", "-o", "r.html")
-    assert "[###" not in res.output and "check:performance" not in res.output
+    monkeypatch.setenv("DLAUDIT_PROGRESS_INTERVAL", "0")
+    res = run("report", model_file, "--checks", "performance,robustness", "--fast", "-o", "r.html")
+    assert "[###" not in res.stderr and "\r" not in res.stderr  # no bar: CliRunner's stderr is not a terminal
+    lines = res.stderr.splitlines()
+    assert "dlaudit: [performance] started" in lines and "dlaudit: [robustness] started" in lines
+    step = next(line for line in lines if line.startswith("dlaudit: [robustness] pgd_linf"))
+    assert re.fullmatch(
+        r"dlaudit: \[robustness\] pgd_linf \d+/\d+ \(\d+%\) · .+ elapsed( · about .+ left)? · section .+", step
+    )
+    assert any(re.fullmatch(r"dlaudit: \[robustness\] done in .+", line) for line in lines)
+    assert "report ->" not in res.stderr  # results go to stdout, progress to stderr
 
 
 def test_progress_bar_on_a_terminal(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
@@ -236,8 +250,9 @@ def test_progress_bar_on_a_terminal(monkeypatch: pytest.MonkeyPatch, capsys: pyt
 
     monkeypatch.setattr(cli_module.sys.stderr, "isatty", lambda: True)
     bar = cli_module.TerminalProgress(quiet=False)
-    bar("check:robustness", 0, 4)
-    bar("check:robustness", 4, 4)
+    assert bar.mode == "bar"
+    bar("robustness:pgd_linf", 0, 4)
+    bar("robustness:pgd_linf", 4, 4)
     err = capsys.readouterr().err
-    assert "check:robustness" in err and "[" + "#" * 30 + "] 4/4" in err
+    assert "robustness:pgd_linf" in err and "[" + "#" * 24 + "] 4/4" in err
     assert not cli_module.TerminalProgress(quiet=True).enabled

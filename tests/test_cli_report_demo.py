@@ -36,3 +36,9 @@ def test_demo_command(tmp_path: Path) -> None:
     assert adv.metrics[key] > std.metrics[key] + 0.05
     credit = dlaudit.Report.load(tmp_path / "demo-credit-mlp.json")
     assert credit.section("fairness") is not None
+    # its one gate passes, but its fairness section fails the four-fifths rule: the health verdict says so
+    assert credit.passed and credit.health.status == "fail" and credit.health.worst.check == "four-fifths"
+    page = (tmp_path / "demo-credit-mlp.html").read_text()
+    header = page[: page.index('id="scorecard"')]
+    assert "Gates passed: the one gate holds." in header and "four-fifths rule fails" in header
+    assert "Health: fail — " in res.output and "four-fifths rule fails" in res.output

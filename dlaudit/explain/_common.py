@@ -56,6 +56,13 @@ class ExplainSettings:
     sensitivity_perturbations: int = 8
     sensitivity_radius: float = 0.02
     figure_samples: int = 8
+    figure_scale: str = "shared"  # saliency figures: "shared" (one scale, samples compare) or "sample" (each its own)
+
+    def __post_init__(self) -> None:
+        if self.figure_scale not in ("shared", "sample"):
+            from ..errors import ConfigError
+
+            raise ConfigError(f"figure_scale must be 'shared' or 'sample', got {self.figure_scale!r}")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

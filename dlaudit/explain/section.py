@@ -7,13 +7,14 @@ computes an attribution or a trust metric.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import torch
 
 from ..bundle import ModelBundle
 from ..data import AuditData
-from ..report.model import Section, Table
+from ..report.model import Section, Table, judged
 from . import figures
 from ._common import Attribution, ExplainContext
 from .compute import COMPLETE, MethodQuality, Run
@@ -29,10 +30,15 @@ __all__ = ["build_section", "SANITY_THRESHOLD", "COMPLETENESS_THRESHOLD", "SENSI
 SANITY_THRESHOLD = 0.5  # rank correlation above this after full randomisation: the maps ignore the model
 COMPLETENESS_THRESHOLD = 0.05
 SENSITIVITY_THRESHOLD = 0.5
-_INPUT_TIMES = dict.fromkeys(  # why a method's maps keep the input's structure under randomisation
-    ("ig", "deeplift", "shap", "occlusion", "lime"),  # image LIME hides segments with the reference colour
-    "; its attributions scale with (input - reference), so features equal to the reference (e.g. a black background) get none whatever the weights",
-)
+_INPUT_TIMES = ("ig", "deeplift", "shap", "occlusion", "lime")
+"""Methods whose attributions scale with (input - reference): image LIME hides segments with the reference colour,
+occlusion replaces patches with it. Features equal to the reference (a black background) get no attribution whatever
+the weights, so their maps keep the input's structure when the weights are randomised (Adebayo et al. 2018)."""
+ADEBAYO = "Adebayo et al. 2018, https://arxiv.org/abs/1810.03292"
+
+
+def _input_times(name: str, modality: str) -> bool:
+    return name in _INPUT_TIMES and not (name == "lime" and modality == "tabular")
 
 
 def _fmt(v: float | None) -> str:
@@ -47,6 +53,11 @@ def _add_metrics(sec: Section, name: str, q: MethodQuality, random: Curves | Non
             q.curves.deletion_auc,
             description=f"{title}: area under the deletion curve (lower is more faithful)",
             higher_is_better=False,
+            **judged(
+                q.curves.deletion_auc,
+                warning=q.curves.deletion_auc >= random.deletion_auc,
+                rule=f"warns at or above a random order's {random.deletion_auc:.3f}",
+            ),
         )
         sec.add_metric(
             f"explain.{name}.insertion_auc",
@@ -75,6 +86,9 @@ def _add_metrics(sec: Section, name: str, q: MethodQuality, random: Curves | Non
                 "sanity_rank_corr",
                 "" if final is not None else "every map was constant, so no rank correlation is defined",
             ),
+            **judged(
+                final, warning=final is not None and final > SANITY_THRESHOLD, rule=f"warns above {SANITY_THRESHOLD}"
+            ),
         )
     if q.sensitivity is not None or "sensitivity" in q.notes:
         sec.add_metric(
@@ -91,6 +105,11 @@ def _add_metrics(sec: Section, name: str, q: MethodQuality, random: Curves | Non
             higher_is_better=False,
             description=f"{title}: |sum of attributions - (f(x) - f(baseline))| relative to |f(x) - f(baseline)|",
             note="" if q.completeness is not None else "the output does not change between baseline and inputs",
+            **judged(
+                q.completeness,
+                warning=q.completeness is not None and q.completeness > COMPLETENESS_THRESHOLD,
+                rule=f"warns above {COMPLETENESS_THRESHOLD:g}",
+            ),
         )
     if "local_r2" in res.extras:
         r2 = res.extras["local_r2"].double()
@@ -110,25 +129,9 @@ def _add_metrics(sec: Section, name: str, q: MethodQuality, random: Curves | Non
         )
 
 
-def _add_findings(sec: Section, name: str, q: MethodQuality, random: Curves | None, modality: str) -> None:
+def _add_findings(sec: Section, name: str, q: MethodQuality) -> None:
+    """The findings that concern one method alone; what several methods share is said once (:func:`_add_synthesis`)."""
     title = EXPLAIN_METHODS[name].title
-    final = q.sanity.final if q.sanity else None
-    if final is not None and final > SANITY_THRESHOLD:
-        why = "" if name == "lime" and modality == "tabular" else _INPUT_TIMES.get(name, "")
-        sec.add_finding(
-            "warning",
-            f"{title} fails the sanity check: its maps barely change when the model's weights are randomised "
-            f"(rank correlation {final:.2f} > {SANITY_THRESHOLD}), so they show the input more than the model{why}",
-            evidence="Adebayo et al. 2018, https://arxiv.org/abs/1810.03292",
-            check="explain-sanity",
-        )
-    if q.curves is not None and random is not None and q.curves.deletion_auc >= random.deletion_auc:
-        sec.add_finding(
-            "warning",
-            f"{title} is no more faithful than a random order: removing its most important features first lowers the "
-            f"explained class's probability no faster (deletion AUC {q.curves.deletion_auc:.3f} vs {random.deletion_auc:.3f} for random)",
-            check="explain-faithfulness",
-        )
     if q.completeness is not None and q.completeness > COMPLETENESS_THRESHOLD:
         advice = (
             "use more steps (ig_steps)"
@@ -140,10 +143,89 @@ def _add_findings(sec: Section, name: str, q: MethodQuality, random: Curves | No
             f"{title}'s attributions do not add up to the output change (completeness error {q.completeness:.1%}): {advice}",
             check="explain-completeness",
         )
-    if q.sensitivity is not None and q.sensitivity > SENSITIVITY_THRESHOLD:
+
+
+def _and(items: Sequence[str]) -> str:
+    items = list(items)
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def _span(values: Sequence[float]) -> str:
+    lo, hi = min(values), max(values)
+    return f"{lo:.2f}" if abs(hi - lo) < 0.005 else f"{lo:.2f}–{hi:.2f}"
+
+
+@dataclass(frozen=True)
+class _Verdicts:
+    """Each assessed method sorted by what its trust metrics say."""
+
+    trusted: list[str]  # faithful and model-sensitive
+    insane: list[str]  # faithful (or unknown) but failing the sanity check
+    unfaithful: list[str]  # no more faithful than a random order
+    unstable: list[str]
+    unknown: list[str]  # no sanity result (could not be computed)
+
+
+def _verdicts(run: Run) -> _Verdicts:
+    trusted, insane, unfaithful, unstable, unknown = [], [], [], [], []
+    for name, q in run.quality.items():
+        final = q.sanity.final if q.sanity is not None else None
+        faithful = q.curves is None or run.random is None or q.curves.deletion_auc < run.random.deletion_auc
+        if not faithful:
+            unfaithful.append(name)
+        if final is not None and final > SANITY_THRESHOLD:
+            insane.append(name)
+        elif final is None:
+            unknown.append(name)
+        elif faithful:
+            trusted.append(name)
+        if q.sensitivity is not None and q.sensitivity > SENSITIVITY_THRESHOLD:
+            unstable.append(name)
+    return _Verdicts(trusted, insane, unfaithful, unstable, unknown)
+
+
+def _add_synthesis(sec: Section, run: Run, modality: str) -> None:
+    """One finding per kind of problem, naming every method it concerns (not one paragraph per method)."""
+    v = _verdicts(run)
+    title = lambda n: EXPLAIN_METHODS[n].title
+    if v.insane:
+        corr = {n: run.quality[n].sanity.final for n in v.insane}  # type: ignore[union-attr]
+        known = [n for n in v.insane if _input_times(n, modality)]
+        message = (
+            f"{_and([title(n) for n in v.insane])} fail{'s' if len(v.insane) == 1 else ''} the sanity check: "
+            f"{'its' if len(v.insane) == 1 else 'their'} maps barely change when the model's weights are randomised "
+            f"(rank correlation {_span(list(corr.values()))} > {SANITY_THRESHOLD}), so they show the input more than the model"
+        )
+        if known:
+            who = "this is" if len(known) == len(v.insane) else f"for {_and([title(n) for n in known])} this is"
+            message += (
+                f". {who[:1].upper() + who[1:]} a known property: attributions that scale with (input - reference) "
+                "give nothing to features equal to the reference (a black background) whatever the weights"
+            )
+        sec.add_finding(
+            "warning",
+            message,
+            evidence="; ".join(f"{title(n)} {c:.2f}" for n, c in corr.items()) + f"; {ADEBAYO}",
+            check="explain-sanity",
+        )
+    if v.unfaithful and run.random is not None:
+        aucs = {n: run.quality[n].curves.deletion_auc for n in v.unfaithful}  # type: ignore[union-attr]
+        sec.add_finding(
+            "warning",
+            f"{_and([title(n) for n in v.unfaithful])} {'is' if len(v.unfaithful) == 1 else 'are'} no more faithful than a "
+            "random order: removing the most important features first lowers the explained class's probability no faster "
+            f"(deletion AUC {_span(list(aucs.values()))} vs {run.random.deletion_auc:.3f} for random)",
+            evidence="; ".join(f"{title(n)} {a:.3f}" for n, a in aucs.items()),
+            check="explain-faithfulness",
+        )
+    if v.unstable:
+        sens = {n: run.quality[n].sensitivity for n in v.unstable}
         sec.add_finding(
             "info",
-            f"{title} is unstable: small input noise changes its maps by up to {q.sensitivity:.0%} of their size",
+            f"{_and([title(n) for n in v.unstable])} {'is' if len(v.unstable) == 1 else 'are'} unstable: small input noise "
+            f"changes {'its' if len(v.unstable) == 1 else 'their'} maps by up to "
+            + ", ".join(f"{s:.0%} ({title(n)})" for n, s in sens.items())
+            + " of their size",
             check="explain-sensitivity",
         )
 
@@ -186,7 +268,13 @@ def _trust_table(run: Run) -> Table:
     )
 
 
-def _sanity_table(run: Run) -> Table | None:
+def _layer_label(module: torch.nn.Module, name: str) -> str:
+    """``"7 (Linear)"``: a layer's name with its kind, so a column reads without the model's source."""
+    layer = dict(module.named_modules()).get(name)
+    return f"{name} ({type(layer).__name__})" if layer is not None and name else name
+
+
+def _sanity_table(run: Run, module: torch.nn.Module, cascade: bool) -> Table | None:
     runs = {n: q.sanity for n, q in run.quality.items() if q.sanity is not None and q.sanity.steps}
     if not runs:
         return None
@@ -194,12 +282,23 @@ def _sanity_table(run: Run) -> Table | None:
     rows = [
         [EXPLAIN_METHODS[n].title] + [None if v is None else round(v, 3) for _, v in s.steps] for n, s in runs.items()
     ]
-    return Table(
-        "Sanity check: cascading randomisation",
-        ["method"] + [f"… + {label}" if i else f"{label} randomised" for i, label in enumerate(layers)],
-        rows,
-        caption="Rank correlation with the original maps as layers are re-initialised from the output down (cumulative, left to right).",
-    )
+    if cascade and layers != ["all layers"]:
+        columns = ["method"] + [
+            f"{_layer_label(module, label)} randomised" if i == 0 else f"+ {_layer_label(module, label)}"
+            for i, label in enumerate(layers)
+        ]
+        caption = (
+            f"Rank correlation with the original maps as the model's {len(layers)} layers with weights are re-initialised "
+            "one at a time from the output down: one column per randomised layer, each adding its layer to those on its "
+            f"left (cumulative); the last column, every layer random, is the reported metric. Near 0 passes, above {SANITY_THRESHOLD} warns."
+        )
+    else:
+        columns = ["method", "every layer randomised at once"]
+        caption = (
+            "Rank correlation with the original maps after re-initialising every layer at once (the fast configuration; "
+            f"the full one randomises the layers one at a time from the output down). Near 0 passes, above {SANITY_THRESHOLD} warns."
+        )
+    return Table("Sanity check: cascading randomisation", columns, rows, caption=caption)
 
 
 def _samples_table(exp: Explanation, names: Sequence[str]) -> Table:
@@ -218,28 +317,72 @@ def _figure_picks(exp: Explanation, k: int) -> list[int]:
     return right[: k - n_wrong] + wrong[:n_wrong]
 
 
+def _outputs(module: torch.nn.Module, x: torch.Tensor, target: torch.Tensor, *, probability: bool) -> list[float]:
+    """The explained class's output per row (probability or logit, as the method explains): a waterfall's end."""
+    from ..utils import model_state, next_device
+
+    with model_state(module), torch.no_grad():
+        logits = module(x.to(next_device(module))).float().cpu()
+    out = torch.softmax(logits, dim=1) if probability else logits
+    return out.gather(1, target[:, None].cpu())[:, 0].tolist()
+
+
+def _numeric_ranges(encoder: dict[str, Any] | None) -> dict[str, tuple[float, float]]:
+    """Numeric column -> (min, max) of the card's min-max encoder, to show a row's values in their own units."""
+    if not encoder:
+        return {}
+    return {c["name"]: (float(c["min"]), float(c["max"])) for c in encoder.get("numeric", []) if "min" in c}
+
+
 def _add_figures(
-    sec: Section, exp: Explanation, ctx: ExplainContext, run: Run, names: Sequence[str], module: torch.nn.Module
+    sec: Section,
+    exp: Explanation,
+    ctx: ExplainContext,
+    run: Run,
+    names: Sequence[str],
+    module: torch.nn.Module,
+    encoder: dict[str, Any] | None = None,
 ) -> None:
     picks = _figure_picks(exp, ctx.settings.figure_samples)
     true = [names[int(exp.y[i])] for i in picks]
     pred = [names[int(exp.pred[i])] for i in picks]
-    for name, res in run.results.items():
-        title = EXPLAIN_METHODS[name].title
-        if ctx.modality == "image" and exp.x.dim() == 4:
+    image = ctx.modality == "image" and exp.x.dim() == 4
+    if image:
+        for name, res in run.results.items():
             sec.figures.append(
-                figures.overlay_grid(title, exp.x[picks], res.values[picks], true, pred, ctx.value_range)
-            )
-        elif ctx.columns:
-            sec.figures.append(figures.column_importance(title, res.values, ctx.columns))
-            if name in ("lime", "shap"):
-                few = picks[:4]
-                sec.figures.append(
-                    figures.sample_columns(
-                        title, exp.x[few], res.values[few], ctx.columns, true[: len(few)], pred[: len(few)]
-                    )
+                figures.overlay_grid(
+                    EXPLAIN_METHODS[name].title,
+                    exp.x[picks],
+                    res.values[picks],
+                    true,
+                    pred,
+                    ctx.value_range,
+                    scale=ctx.settings.figure_scale,
                 )
-    if ctx.modality == "image" and exp.x.dim() == 4:
+            )
+    elif ctx.columns:
+        surrogates = [n for n in run.results if n in ("lime", "shap")]
+        others = {EXPLAIN_METHODS[n].title: r.values for n, r in run.results.items() if n not in surrogates}
+        if others:  # one chart for the gradient-style methods, not one per method
+            sec.figures.append(figures.importance_comparison(others, ctx.columns))
+        for name in surrogates:  # what shap users expect: a waterfall per row and a beeswarm over rows
+            res, title, few = run.results[name], EXPLAIN_METHODS[name].title, picks[:4]
+            explains = res.extras.get("explains", EXPLAIN_METHODS[name].explains)
+            sec.figures.append(
+                figures.waterfall(
+                    title,
+                    exp.x[few],
+                    res.values[few],
+                    ctx.columns,
+                    _outputs(module, exp.x[few], exp.target[few], probability=explains == "probability"),
+                    true[: len(few)],
+                    pred[: len(few)],
+                    base_label="base value E[f(x)]" if name == "shap" else "intercept",
+                    numeric=_numeric_ranges(encoder),
+                )
+            )
+            sec.figures.append(figures.beeswarm(title, exp.x, res.values, ctx.columns, seed=ctx.seed))
+    if image:
         from ..utils import model_state, next_device
 
         with model_state(module):
@@ -276,33 +419,63 @@ def build_section(
             sec.add_finding(severity, f"{EXPLAIN_METHODS[name].title}: {message}", check=f"explain-{name}")
         q = run.quality.get(name, MethodQuality())
         _add_metrics(sec, name, q, run.random, res)
-        _add_findings(sec, name, q, run.random, ctx.modality)
+        _add_findings(sec, name, q)
+    _add_synthesis(sec, run, ctx.modality)
     sec.tables.append(_samples_table(exp, names))
     if run.quality:
         sec.tables.append(_trust_table(run))
-        sanity = _sanity_table(run)
+        sanity = _sanity_table(run, bundle.module, ctx.settings.sanity_cascade)
         if sanity is not None:
             sec.tables.append(sanity)
     if run.results:
-        _add_figures(sec, exp, ctx, run, names, bundle.module)
-    sec.summary = _summary(exp, data, run)
+        _add_figures(sec, exp, ctx, run, names, bundle.module, bundle.card.encoder)
+    sec.summary = _summary(exp, data, run, ctx.modality)
     return sec
 
 
-def _summary(exp: Explanation, data: AuditData, run: Run) -> str:
+def _summary(exp: Explanation, data: AuditData, run: Run, modality: str) -> str:
+    """One synthesis: which methods to trust on this model, which fail and why (each said once), what to use."""
     n_wrong = int((exp.y != exp.pred).sum())
-    text = f"{len(run.results)} method(s) on {len(exp.y)} samples of {data.name} ({len(exp.y) - n_wrong} correctly, {n_wrong} wrongly classified)"
+    title = lambda n: EXPLAIN_METHODS[n].title
+    text = (
+        f"{len(run.results)} method{'s' if len(run.results) != 1 else ''} on {len(exp.y)} samples of {data.name} "
+        f"({len(exp.y) - n_wrong} correctly, {n_wrong} wrongly classified)"
+    )
     if run.skipped or run.failed:
-        text += f"; skipped: {', '.join([*run.skipped, *run.failed])}"
-    faithful = {n: q.curves.deletion_auc for n, q in run.quality.items() if q.curves is not None}
-    if faithful and run.random is not None:
-        best = min(faithful, key=faithful.get)
-        text += f". Most faithful by deletion: {EXPLAIN_METHODS[best].title} (AUC {faithful[best]:.3f} vs {run.random.deletion_auc:.3f} for a random order)"
-    failing = [
-        EXPLAIN_METHODS[n].title
-        for n, q in run.quality.items()
-        if q.sanity and q.sanity.final is not None and q.sanity.final > SANITY_THRESHOLD
-    ]
-    if failing:
-        text += f". Failing the sanity check: {', '.join(failing)}"
-    return text + "."
+        text += f"; not run: {', '.join(title(n) for n in [*run.skipped, *run.failed])}"
+    text += "."
+    if not run.quality or run.random is None:
+        return text
+    v = _verdicts(run)
+    auc = {n: q.curves.deletion_auc for n, q in run.quality.items() if q.curves is not None}
+    if v.trusted:
+        best = sorted(v.trusted, key=lambda n: auc.get(n, float("inf")))
+        text += (
+            f" Faithful and model-sensitive on this model: {_and([title(n) for n in best])} (deletion curves fall faster than a "
+            f"random order's, {_span([auc[n] for n in best if n in auc])} vs {run.random.deletion_auc:.3f}, and the maps change "
+            f"when the weights are randomised, rank correlation at most {SANITY_THRESHOLD})."
+        )
+    if v.insane:
+        known = [n for n in v.insane if _input_times(n, modality)]
+        text += (
+            f" Failing the sanity check, so showing the input more than the model: {_and([title(n) for n in v.insane])}"
+            + (
+                ("; that is" if len(known) == len(v.insane) else f"; for {_and([title(n) for n in known])} that is")
+                + " expected of attributions that scale with (input - reference) on inputs with a black background"
+                " (Adebayo et al. 2018)"
+                if known
+                else ""
+            )
+            + "."
+        )
+    if v.unfaithful:
+        text += f" No more faithful than a random order: {_and([title(n) for n in v.unfaithful])}."
+    if v.unknown:
+        text += f" Sanity check not available: {_and([title(n) for n in v.unknown])}."
+    if v.trusted:
+        best = min(v.trusted, key=lambda n: auc.get(n, float("inf")))
+        text += f" Use {title(best)} to read this model's decisions"
+        text += "; treat the other maps as pictures of the input." if v.insane else "."
+    else:
+        text += " No method is both faithful and model-sensitive here: read every map with care."
+    return text

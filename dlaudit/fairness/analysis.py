@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -23,7 +24,7 @@ from ..data import AuditData
 from ..data.groups import SensitiveFeature, resolve_sensitive
 from ..errors import AnalysisError
 from ..parsing import round_or_none
-from ..report.model import Section, Table
+from ..report.model import Metric, Section, Table, judged
 from ..utils import ProgressFn, model_state
 from .metrics import FairnessResult, FeatureFairness, group_fairness
 from .plots import group_bars_figure
@@ -128,13 +129,14 @@ def fairness_section(
             "n_boot": n_boot,
             "ci": ci,
             "seed": seed,
+            "fast": fast,
             "gap_threshold": gap_threshold,
             "four_fifths": FOUR_FIFTHS,
             "min_group_size": min_group_size,
             "bins": {f.name: list(f.edges) for f in features if f.edges},
         },
     )
-    sec.metrics.extend(result.metrics)
+    sec.metrics.extend(_judged(m, gap_threshold) for m in result.metrics)
     for feat in result.features:
         _add_feature_findings(sec, feat, gap_threshold=gap_threshold, min_group_size=min_group_size)
         _add_feature_tables(sec, feat, result)
@@ -147,6 +149,26 @@ def fairness_section(
     _add_robust(sec, bundle, data, features, eps=robust_eps, seed=seed, fast=fast, min_group_size=min_group_size)
     sec.summary = _summary(result, data)
     return sec
+
+
+def _judged(metric: Metric, gap_threshold: float) -> Metric:
+    """The metric with the verdict of the finding thresholds below (the four-fifths rule, the gap threshold).
+
+    The selection-rate ratio becomes a headline metric: it is what the four-fifths rule reads.
+    """
+    short = metric.name.rsplit(".", 1)[-1]
+    v = metric.value
+    if short == "demographic_parity_ratio":
+        return replace(
+            metric,
+            headline=True,
+            **judged(v, fail=v is not None and v < FOUR_FIFTHS, rule=f"fails below {FOUR_FIFTHS:g} (four-fifths rule)"),
+        )
+    if short in _GAPS:
+        return replace(
+            metric, **judged(v, warning=v is not None and v > gap_threshold, rule=f"warns above {gap_threshold:g}")
+        )
+    return metric
 
 
 def _add_feature_findings(sec: Section, feat: FeatureFairness, *, gap_threshold: float, min_group_size: int) -> None:

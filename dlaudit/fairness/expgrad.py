@@ -30,7 +30,7 @@ from ..data.groups import SensitiveFeature
 from ..errors import ConfigError
 from ..models import build_model
 from ..train import TrainConfig, fit
-from ..utils import batched_logits
+from ..utils import ProgressFn, batched_logits
 from .thresholds import CONSTRAINTS, check_constraint
 
 __all__ = ["TorchClassifier", "fit_expgrad", "CONSTRAINTS"]
@@ -44,6 +44,10 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
     Parameters are the architecture and :class:`~dlaudit.train.TrainConfig`
     fields; ``fit(X, y, sample_weight=None)`` trains a fresh model (seeded).
     """
+
+    _on_fit: Any = None
+    """Called after each fit (one round of exponentiated gradient); a class attribute, so the copies
+    fairlearn makes of the estimator share it (set by :func:`fit_expgrad` for its progress)."""
 
     def __init__(
         self,
@@ -93,6 +97,8 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
         torch.manual_seed(self.seed)
         fit(module, data, config, device=self.device, sample_weight=sample_weight)
         self.module_ = module.eval()
+        if TorchClassifier._on_fit is not None:
+            TorchClassifier._on_fit()
         return self
 
     def predict_proba(self, X: Any) -> np.ndarray:
@@ -126,12 +132,14 @@ def fit_expgrad(
     epochs: int | None = None,
     seed: int = 0,
     device: str | torch.device = "cpu",
+    progress: ProgressFn | None = None,
 ) -> tuple[ModelBundle, Any]:
     """Run ExponentiatedGradient on ``data`` (the training split) with ``bundle``'s architecture.
 
     Each round trains a fresh model of the card's architecture with its training
-    configuration (``epochs`` overrides the epochs per round). Returns the
-    ensemble bundle and the fitted fairlearn estimator.
+    configuration (``epochs`` overrides the epochs per round); ``progress`` hears
+    ``("mitigate:expgrad rounds", k, max_iter)`` after each. Returns the ensemble
+    bundle and the fitted fairlearn estimator.
     """
     from fairlearn.reductions import DemographicParity, EqualizedOdds, ExponentiatedGradient
 
@@ -171,7 +179,18 @@ def fit_expgrad(
         warnings.filterwarnings(
             "ignore", message="Setting (a value on a Series via .at|an item of incompatible dtype)", category=Warning
         )
-        reduction.fit(x, data.y.numpy(), sensitive_features=feature.groups.astype(str).to_numpy())
+        rounds = [0]
+
+        def tick() -> None:
+            rounds[0] += 1
+            if progress is not None:
+                progress("mitigate:expgrad rounds", min(rounds[0], max_iter), max_iter)
+
+        TorchClassifier._on_fit = tick
+        try:
+            reduction.fit(x, data.y.numpy(), sensitive_features=feature.groups.astype(str).to_numpy())
+        finally:
+            TorchClassifier._on_fit = None
     specs, modules, weights = [], [], []
     for idx, weight in reduction.weights_.items():
         if weight <= 0:

@@ -30,7 +30,7 @@ from ..data import AuditData, Splits
 from ..data.groups import SensitiveFeature, resolve_sensitive
 from ..errors import ConfigError
 from ..parsing import parse_names, round_or_none, split_list
-from ..report.model import Metric, Report, Section, Table
+from ..report.model import Finding, Metric, Report, Section, Table
 from ..train import train as _train
 from ..utils import ProgressFn, model_state
 from .expgrad import fit_expgrad
@@ -70,6 +70,8 @@ class MitigationResult:
     n: int
     info: dict[str, dict[str, Any]] = field(default_factory=dict)
     saved: dict[str, str] = field(default_factory=dict)
+    provenance: dict[str, Any] = field(default_factory=dict)
+    """How the result was made (command, seed, versions, data, seconds), for the report's footer."""
 
     @property
     def metrics(self) -> dict[str, float | None]:
@@ -154,14 +156,15 @@ class MitigationResult:
         )
         base = self.rows[0]
         for row in self.rows[1:]:
-            if row["demographic_parity_difference"] is None or base["demographic_parity_difference"] is None:
-                continue
-            sec.add_finding(
-                "info",
-                f"{row['model']}: demographic parity difference {base['demographic_parity_difference']:.3f} -> {row['demographic_parity_difference']:.3f}, "
-                f"accuracy {base['accuracy']:.4f} -> {row['accuracy']:.4f}",
-                check="mitigation",
-            )
+            if row["demographic_parity_difference"] is not None and base["demographic_parity_difference"] is not None:
+                sec.add_finding(
+                    "info",
+                    f"{row['model']}: demographic parity difference {base['demographic_parity_difference']:.3f} -> {row['demographic_parity_difference']:.3f}, "
+                    f"accuracy {base['accuracy']:.4f} -> {row['accuracy']:.4f}",
+                    check="mitigation",
+                )
+            for finding in _made_worse(row, base, self.info.get(row["model"], {}), self.feature):
+                sec.findings.append(finding)
         sec.summary = f"Original and {len(self.rows) - 1} mitigated model(s) over {self.feature}, on {self.n} held-out samples of {self.data}."
         return sec
 
@@ -170,7 +173,53 @@ class MitigationResult:
             title=title or f"dlaudit mitigation: {self.feature}",
             card=self.original.card.to_dict(),
             sections=[self.section()],
+            provenance=dict(self.provenance),
         )
+
+
+WORSE_BY = 0.02
+"""How much worse (absolute) a fairness metric may get under a mitigation before the report warns."""
+_FAIRNESS_METRICS = (  # (row key, label, higher is better)
+    ("demographic_parity_difference", "demographic parity difference", False),
+    ("demographic_parity_ratio", "demographic parity ratio", True),
+    ("equalized_odds_difference", "equalized odds difference", False),
+)
+_TARGETS = {"demographic_parity": "demographic parity", "equalized_odds": "equalized odds"}
+
+
+def _made_worse(
+    row: Mapping[str, Any], base: Mapping[str, Any], info: Mapping[str, Any], feature: str
+) -> list[Finding]:
+    """A warning for every fairness metric the mitigation made worse than the original (by more than :data:`WORSE_BY`):
+    a mitigation aimed at one criterion can trade away another (Kleinberg et al. 2016, https://arxiv.org/abs/1609.05807)."""
+    target = _TARGETS.get(str(info.get("constraint", "demographic_parity")), "demographic parity")
+    out = []
+    for key, label, up in _FAIRNESS_METRICS:
+        before, after = base.get(key), row.get(key)
+        if before is None or after is None:
+            continue
+        worse = (before - after) if up else (after - before)
+        if worse > WORSE_BY:
+            aimed = label.startswith(target)
+            out.append(
+                Finding(
+                    "warning",
+                    f"{row['model']} makes the {label} over {feature} worse: {before:.3f} -> {after:.3f}"
+                    + (
+                        ", although it aims at that criterion"
+                        if aimed
+                        else f"; it aims at {target}, and fairness criteria can pull against each other"
+                    ),
+                    evidence=_ci_text(row, key),
+                    check="mitigation-worse",
+                )
+            )
+    return out
+
+
+def _ci_text(row: Mapping[str, Any], key: str) -> str:
+    lo, hi = row.get(f"{key}_lo"), row.get(f"{key}_hi")
+    return f"{row['model']} 95% CI [{lo:.3f}, {hi:.3f}]" if lo is not None and hi is not None else ""
 
 
 # -- the methods --------------------------------------------------------------------------------
@@ -257,6 +306,7 @@ def _fit_one(
         epochs=epochs,
         seed=seed,
         device=bundle.device,
+        progress=progress,
     )
     info = {
         "method": "expgrad",

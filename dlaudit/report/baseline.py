@@ -4,17 +4,84 @@ Every metric of either report gets a row in the diff table. A headline metric
 (:mod:`dlaudit.report.headline`) with a known direction is also a gate: it must
 not get worse by more than ``max_drop`` (an absolute amount: 0.02 is two points
 of accuracy), and it must still be computed when its section ran.
+
+Like is compared with like: each section records the configuration it ran with
+(``Section.params``: ``fast``, ``n``, ``steps``, the seed, the data...). When a
+setting that changes the numbers differs between the two reports, that section's
+metrics are not compared: their rows say ``skipped`` and why, and they gate nothing.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from ..errors import ConfigError
 from .headline import higher_is_better, is_headline
-from .model import DEFAULT_MAX_DROP, Comparison, GateResult, Metric, MetricDelta, Report
+from .model import DEFAULT_MAX_DROP, Comparison, GateResult, Metric, MetricDelta, Report, Section
+from .numbers import fmt_number
 
-__all__ = ["compare_reports", "DEFAULT_MAX_DROP"]
+__all__ = ["compare_reports", "config_differences", "DEFAULT_MAX_DROP", "NUMBER_NEUTRAL_PARAMS"]
 
 _EPS = 1e-12  # float slack, so a drop of exactly max_drop passes
+NUMBER_NEUTRAL_PARAMS = frozenset(
+    {
+        "batch_size",  # batches never change the numbers (random draws are per sample)
+        "batch_size_chosen_by",
+        "notes",
+        # what was computed, not how: each metric's name already says which attack, budget, method or feature
+        "methods",
+        "attacks",
+        "eps",
+        "eps_l2",
+        "noise",
+        "features",
+        "explains",
+    }
+)
+"""Section parameters that do not change a metric computed under both configurations."""
+
+
+def _config(section: Section, report: Report) -> dict[str, Any]:
+    """The settings the section's numbers depend on: its params, and the audited data when it does not say."""
+    data = report.provenance.get("data") or {}
+    out: dict[str, Any] = {k: data[k] for k in ("name", "split") if k in data and section.params.get("data") is None}
+    out.update({k: v for k, v in section.params.items() if k not in NUMBER_NEUTRAL_PARAMS})
+    return out
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, float):
+        return fmt_number(value)
+    return str(value)
+
+
+def config_differences(old: Mapping[str, Any], new: Mapping[str, Any], prefix: str = "") -> list[str]:
+    """``["fast: false -> true", "n: 1000 -> 200"]``: the settings both record with different values.
+
+    A setting only one side records is not a difference (an older report may not
+    record it); nested settings (``settings.ig_steps``) are compared key by key.
+    """
+    out = []
+    for key in old:
+        if key not in new:
+            continue
+        a, b = old[key], new[key]
+        if isinstance(a, Mapping) and isinstance(b, Mapping):
+            out.extend(config_differences(a, b, f"{prefix}{key}."))
+        elif _normal(a) != _normal(b):
+            out.append(f"{prefix}{key}: {_text(a)} -> {_text(b)}")
+    return out
+
+
+def _normal(value: Any) -> Any:
+    if isinstance(value, (list, tuple)):
+        return [_normal(v) for v in value]
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
 
 
 def compare_reports(
@@ -26,9 +93,25 @@ def compare_reports(
     old = {m.name: m for sec in baseline.sections for m in sec.metrics}
     new = {m.name: m for sec in current.sections for m in sec.metrics}
     ran = {s.name for s in current.sections}
+    skipped = _skipped_sections(current, baseline)
     rows: list[MetricDelta] = []
     gates: list[GateResult] = []
     for name in [*old, *(n for n in new if n not in old)]:
+        section = name.split(".", 1)[0]
+        if section in skipped and name in old and name in new:
+            ref = new[name]
+            rows.append(
+                MetricDelta(
+                    name,
+                    old[name].value,
+                    ref.value,
+                    "skipped",
+                    is_headline(ref),
+                    higher_is_better(ref),
+                    f"not compared: configuration differs ({skipped[section]})",
+                )
+            )
+            continue
         row, gate = _compare_one(name, old.get(name), new.get(name), ran, max_drop)
         rows.append(row)
         if gate is not None:
@@ -38,8 +121,22 @@ def compare_reports(
         max_drop=max_drop,
         rows=rows,
         baseline_generated=str(baseline.provenance.get("generated", "")),
+        skipped=skipped,
     )
     return comparison, gates
+
+
+def _skipped_sections(current: Report, baseline: Report) -> dict[str, str]:
+    """Section name -> the settings that differ, for sections both reports completed under different configurations."""
+    out = {}
+    for sec in current.sections:
+        old = baseline.section(sec.name)
+        if old is None or sec.status != "ok" or old.status != "ok":
+            continue
+        diffs = config_differences(_config(old, baseline), _config(sec, current))
+        if diffs:
+            out[sec.name] = ", ".join(diffs)
+    return out
 
 
 def _compare_one(
@@ -60,8 +157,8 @@ def _compare_one(
         ), None
     op = "<" if up else ">"  # the fail condition: worse than the baseline by more than max_drop
     threshold = before - max_drop if up else before + max_drop
-    gate = f"{name} {op} {threshold:g}"
-    context = f"baseline {before:.4g}, max drop {max_drop:g}"
+    gate = f"{name} {op} {fmt_number(threshold)}"
+    context = f"baseline {fmt_number(before)}, max drop {fmt_number(max_drop)}"
     if after is None:
         why = "not computed in this run" if new is None else "undefined in this run"
         return MetricDelta(name, before, None, "regression", headline, up), GateResult(

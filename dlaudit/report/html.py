@@ -19,7 +19,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from .headline import headline_metrics
 from .model import SEVERITIES, Finding, Report, Section
 from .numbers import fmt_change, fmt_ci, fmt_number
-from .summary import finding_counts, headline_groups, verdict
+from .summary import finding_counts, headline_groups, ran_label, scorecard, verdict
 
 __all__ = ["render_html", "render_comparison_html", "LONG_TABLE_ROWS", "LONG_METRIC_LIST"]
 
@@ -183,6 +183,8 @@ def _env() -> Environment:
     env.globals.update(
         verdict=verdict,
         headline_groups=headline_groups,
+        scorecard=scorecard,
+        ran_label=ran_label,
         headline_metrics=headline_metrics,
         finding_counts=finding_counts,
         card_rows=card_rows,
@@ -212,8 +214,12 @@ def render_comparison_html(reports: Sequence[tuple[str, Report, str]], *, title:
     for _, rep, _ in reports:
         names.extend(n for n in dict.fromkeys(m.name for m in headline_metrics(rep)) if n not in names)
         titles.extend(s.title for s in rep.sections if s.title not in titles)
+    from .plots import comparison_curves_figure, comparison_fairness_figure
+
+    labelled = [(label, rep) for label, rep, _ in reports]
+    overlays = [f for f in (comparison_curves_figure(labelled), comparison_fairness_figure(labelled)) if f is not None]
     return (
         _env()
         .get_template("comparison.html.j2")
-        .render(title=title, reports=reports, names=names, titles=titles, css=_css())
+        .render(title=title, reports=reports, names=names, titles=titles, overlays=overlays, css=_css())
     )

@@ -13,7 +13,7 @@ import xml.etree.ElementTree as ET
 from datetime import datetime
 
 from .model import GateResult, Report
-from .numbers import fmt_number
+from .summary import gate_line
 
 __all__ = ["render_junit"]
 
@@ -27,12 +27,8 @@ def _clean(value: object) -> str:
 
 
 def _failure_message(g: GateResult) -> str:
-    if g.value is None:
-        return f"{g.metric} is undefined, so '{g.gate}' cannot be checked" + (f" ({g.message})" if g.message else "")
-    return (
-        f"{g.metric} = {fmt_number(g.value)}, which is {g.op} {fmt_number(g.threshold)}: the fail condition is met"
-        + (f" ({g.message})" if g.message else "")
-    )
+    """The gate in the words every output uses: ``fails when X < 0.8; value 0.75: FAIL``."""
+    return gate_line(g)
 
 
 def _timestamp(generated: object) -> str | None:
@@ -71,10 +67,7 @@ def _suite(parent: ET.Element, name: str, gates: list[GateResult], report: Repor
             failure.text = message
         else:
             out = ET.SubElement(case, "system-out")
-            out.text = _clean(
-                f"{g.metric} = {fmt_number(g.value)}, not {g.op} {fmt_number(g.threshold)}"
-                + (f" ({g.message})" if g.message else "")
-            )
+            out.text = _clean(gate_line(g))
 
 
 def render_junit(report: Report) -> str:

@@ -7,9 +7,9 @@ is escaped, so a class name never becomes a link, markup or a broken table.
 
 from __future__ import annotations
 
-from .model import Report, Section
+from .model import GateResult, Report, Section
 from .numbers import fmt_change, fmt_ci, fmt_number
-from .summary import HeadlineGroup, HeadlineRow, finding_counts, headline_groups, verdict
+from .summary import HeadlineGroup, HeadlineRow, finding_counts, ran_label, scorecard, verdict
 
 __all__ = ["render_markdown", "MAX_FINDINGS"]
 
@@ -25,6 +25,11 @@ _ICON = {
     "error": "❌ error",
 }
 _VERDICT = {"pass": "✅", "fail": "❌", "none": "ℹ️"}
+_HEALTH = {"fail": "❌", "warning": "⚠️", "ok": "✅"}
+_CHECK = {"pass": "✅ pass", "warning": "⚠️ warn", "fail": "❌ fail", "": "–"}
+_FOUND = {"fail": "❌ fail", "warning": "⚠️ warning", "ok": "✅ ok", None: "–"}
+_RAN = {"ok": "✅ completed", "skipped": "⏭️ skipped", "error": "❌ failed"}
+_DIRECTION = {"higher is better": "↑ higher", "lower is better": "↓ lower", "": "–"}
 _SEVERITY = {"fail": "❌ fail", "warning": "⚠️ warning", "info": "ℹ️ info"}
 _ESCAPE = {
     "&": "&amp;",
@@ -72,7 +77,15 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
 def render_markdown(report: Report) -> str:
     """The report as a Markdown summary."""
     v = verdict(report)
-    lines = [f"## {_VERDICT[v.status]} {text(report.title)}", "", f"**{text(v.text)}**", ""]
+    h = report.health
+    lines = [
+        f"## {_VERDICT[v.status]} {text(report.title)}",
+        "",
+        f"**{text(v.text)}**",
+        "",
+        f"{_HEALTH[h.status]} {text(h.text)}",
+        "",
+    ]
     if report.fast:
         lines += [
             "_Fast configuration (`--fast`): fewer samples and steps; numbers are rougher than a full audit._",
@@ -87,40 +100,65 @@ def render_markdown(report: Report) -> str:
 def _gates(report: Report) -> list[str]:
     if not report.gates:
         return ["No gates were set.", ""]
-    rows = [
-        [
-            _ICON["pass" if g.passed else "fail"],
-            code(g.gate),
-            fmt_number(g.value),
-            text(g.source or "python"),
-            text(g.message),
-        ]
-        for g in report.gates
-    ]
-    return ["### Gates", "", *_table(["result", "fails when", "value", "from", "note"], rows)]
+    shown = [g for g in report.gates if g.source != "baseline" or not g.passed]
+    rows = [[_ICON["pass" if g.passed else "fail"], _gate_cell(g), text(g.source or "python")] for g in shown]
+    if report.comparison is not None:
+        c = report.comparison
+        rows.append([_ICON["pass" if c.passed else "fail"], text(c.summary()), "baseline"])
+    return ["### Gates", "", *_table(["result", "gate (fails when its condition is true)", "from"], rows)]
+
+
+def _gate_cell(g: GateResult) -> str:
+    """:func:`~dlaudit.report.summary.gate_line` with the condition as code: ``fails when `X > 0`; value 0: pass``."""
+    if g.source == "section":
+        return f"{code(g.gate)}: " + (
+            "yes" if g.passed else "**failed**" + (f" — {text(g.message)}" if g.message else "")
+        )
+    cell = f"fails when {code(g.gate)}; value {fmt_number(g.value)}: {'pass' if g.passed else '**FAIL**'}"
+    return cell + (f" ({text(g.message)})" if g.message else "")
 
 
 def _headline(report: Report) -> list[str]:
-    groups = headline_groups(report)
-    if not groups:
+    sections = [ss for ss in scorecard(report) if ss.groups]
+    if not sections:
         return []
-    header = ["metric", "value", "95% CI", "gate"]
+    header = ["metric", "value", "95% CI", "better", "check", "gate"]
     if report.comparison:
         header += ["baseline", "change"]
-    return [
-        "### Headline metrics",
-        "",
-        *_table(header, [_curve_cells(g, report) if g.curve else _metric_cells(g.rows[0], report) for g in groups]),
+    rows: list[list[str]] = []
+    for ss in sections:
+        sec = ss.section
+        rows.append(
+            [f"**{text(sec.title)}** ({ran_label(sec)}, findings: {_FOUND[sec.found]})"] + [""] * (len(header) - 1)
+        )
+        rows += [_curve_cells(g, report) if g.curve else _metric_cells(g, report) for g in ss.groups]
+    return ["### Headline metrics by section", "", *_table(header, rows)]
+
+
+def _name_cell(g: HeadlineGroup, name: str) -> str:
+    return f"{text(g.label)}<br>{code(name)}"
+
+
+def _metric_cells(g: HeadlineGroup, report: Report) -> list[str]:
+    r: HeadlineRow = g.rows[0]
+    cells = [
+        _name_cell(g, r.metric.name),
+        fmt_number(r.metric.value),
+        fmt_ci(r.metric.ci),
+        _DIRECTION[g.direction],
+        _CHECK[g.status],
+        _ICON[r.gate_status],
     ]
-
-
-def _metric_cells(r: HeadlineRow, report: Report) -> list[str]:
-    cells = [code(r.metric.name), fmt_number(r.metric.value), fmt_ci(r.metric.ci), _ICON[r.gate_status]]
     if report.comparison:
         d = r.delta
         cells += [
             fmt_number(d.baseline) if d else "",
-            (fmt_change(d.change) + (" ❌ regression" if d.status == "regression" else "")) if d else "",
+            (
+                fmt_change(d.change)
+                + (" ❌ regression" if d.status == "regression" else " (not compared)" if d.status == "skipped" else "")
+            )
+            if d
+            else "",
         ]
     return cells
 
@@ -129,10 +167,9 @@ def _curve_cells(g: HeadlineGroup, report: Report) -> list[str]:
     """A curve on one row: ``@0.05: 0.887 · @0.1: 0.602 ❌``."""
     mark = {"pass": " ✅", "fail": " ❌", "none": ""}
     points = " · ".join(f"@{text(r.at)}: {fmt_number(r.metric.value)}{mark[r.gate_status]}" for r in g.rows)
-    statuses = {r.gate_status for r in g.rows} - {"none"}
-    cells = [code(g.stem + "@"), points, "", _ICON["fail" if "fail" in statuses else "pass" if statuses else "none"]]
+    cells = [_name_cell(g, g.stem + "@"), points, "", _DIRECTION[g.direction], _CHECK[g.status], _ICON[g.gate_status]]
     if report.comparison:
-        regressed = [f"@{text(r.at)}" for r in g.rows if r.delta and r.delta.status == "regression"]
+        regressed = [f"@{text(a)}" for a in g.regressed]
         cells += ["", f"❌ regression at {', '.join(regressed)}" if regressed else ""]
     return cells
 
@@ -149,10 +186,14 @@ def _counts(section: Section) -> str:
 
 def _sections(report: Report) -> list[str]:
     rows = [
-        [text(s.title), _ICON[s.status], _counts(s), text(s.summary if s.status == "ok" else s.reason)]
+        [text(s.title), _RAN[s.status], _FOUND[s.found], _counts(s), text(s.summary if s.status == "ok" else s.reason)]
         for s in report.sections
     ]
-    return ["### Sections", "", *_table(["section", "status", "findings", "summary or reason"], rows)] if rows else []
+    return (
+        ["### Sections", "", *_table(["section", "ran", "found", "findings", "summary or reason"], rows)]
+        if rows
+        else []
+    )
 
 
 def _findings(report: Report) -> list[str]:
@@ -175,22 +216,19 @@ def _baseline(report: Report) -> list[str]:
     lines = [
         head,
         "",
-        f"Compared with {code(c.baseline)}; a headline metric may get worse by at most {fmt_number(c.max_drop)}.",
+        f"{text(c.summary())} A headline metric may get worse by at most {fmt_number(c.max_drop)}.",
         "",
     ]
-    shown = [r for r in c.rows if r.headline or r.status == "regression"]
-    if shown:
+    if c.regressions:
         rows = [
-            [
-                code(r.metric),
-                fmt_number(r.baseline),
-                fmt_number(r.current),
-                fmt_change(r.change),
-                ("❌ **regression**" if r.status == "regression" else text(r.status)),
-            ]
-            for r in shown
+            [code(r.metric), fmt_number(r.baseline), fmt_number(r.current), fmt_change(r.change), "❌ **regression**"]
+            for r in c.regressions
         ]
         lines += _table(["metric", "baseline", "now", "change", "status"], rows)
+    for name, why in c.skipped.items():
+        lines.append(f"- ⏭️ {text(name)}: not compared, the configuration differs ({text(why)})")
+    if c.skipped:
+        lines.append("")
     return lines
 
 

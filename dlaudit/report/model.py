@@ -27,6 +27,7 @@ __all__ = [
     "Report",
     "SEVERITIES",
     "SCHEMA_VERSION",
+    "judged",
 ]
 
 SCHEMA_VERSION = 1
@@ -34,6 +35,8 @@ DEFAULT_MAX_DROP = 0.02
 """How much a headline metric may get worse than its baseline (absolute) by default."""
 SEVERITIES = ("info", "warning", "fail")
 STATUSES = ("ok", "skipped", "error")
+METRIC_STATUSES = ("", "pass", "warning", "fail")
+"""A metric judged against its analysis' finding threshold ("" when it has none)."""
 FIGURE_MIMES = ("image/png", "image/svg+xml")
 
 
@@ -58,6 +61,10 @@ class Metric:
     ``headline`` marks a metric for the scorecard and the baseline comparison;
     the metrics named in DESIGN.md's contract are headline metrics anyway
     (see :mod:`dlaudit.report.headline`).
+
+    ``status`` is the metric judged against the threshold its analysis' findings
+    use (``"pass"``, ``"warning"`` or ``"fail"``; empty when it has none) and
+    ``rule`` says that threshold in words (``"warns above 0.5"``); see :func:`judged`.
     """
 
     name: str
@@ -67,11 +74,15 @@ class Metric:
     higher_is_better: bool | None = None
     note: str = ""
     headline: bool = False
+    status: str = ""
+    rule: str = ""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "value", _num(self.value))
         if self.ci is not None:
             object.__setattr__(self, "ci", (float(self.ci[0]), float(self.ci[1])))
+        if self.status not in METRIC_STATUSES:
+            raise ValueError(f"metric status must be one of {METRIC_STATUSES[1:]} or empty, got {self.status!r}")
 
     @property
     def defined(self) -> bool:
@@ -88,6 +99,20 @@ class Metric:
         if d.get("ci") is not None:
             d["ci"] = tuple(d["ci"])
         return cls(**d)
+
+
+def judged(value: float | None, *, fail: bool = False, warning: bool = False, rule: str) -> dict[str, str]:
+    """``status`` and ``rule`` keywords for :class:`Metric`: the verdict of the analysis' own finding threshold.
+
+    ``fail`` / ``warning`` are the conditions under which the analysis reports a
+    finding of that severity; an undefined value is not judged.
+
+    >>> judged(0.9, warning=0.9 > 0.5, rule="warns above 0.5")
+    {'status': 'warning', 'rule': 'warns above 0.5'}
+    """
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return {"status": "", "rule": rule}
+    return {"status": "fail" if fail else "warning" if warning else "pass", "rule": rule}
 
 
 @dataclass(frozen=True)
@@ -229,7 +254,17 @@ class Section:
             "figures": [f.to_dict(include_data=include_figures) for f in self.figures],
             "params": self.params,
             "seconds": self.seconds,
+            "found": self.found,
         }
+
+    @property
+    def found(self) -> str | None:
+        """What the section found, apart from whether it ran (``status``): the most severe of its findings,
+        ``"fail"``, ``"warning"`` or ``"ok"``; None when it did not run to the end (skipped or failed)."""
+        if self.status != "ok":
+            return None
+        severities = {f.severity for f in self.findings}
+        return "fail" if "fail" in severities else "warning" if "warning" in severities else "ok"
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Section:
@@ -274,7 +309,18 @@ class GateResult:
         return cls(**_known(cls, d))
 
 
-DELTA_STATUSES = ("regression", "worse", "same", "better", "changed", "new", "missing", "not run", "undefined")
+DELTA_STATUSES = (
+    "regression",
+    "worse",
+    "same",
+    "better",
+    "changed",
+    "new",
+    "missing",
+    "not run",
+    "undefined",
+    "skipped",
+)
 
 
 @dataclass(frozen=True)
@@ -282,7 +328,9 @@ class MetricDelta:
     """One row of a baseline comparison: a metric's value then and now.
 
     ``status`` is one of :data:`DELTA_STATUSES`; ``regression`` only for a
-    headline metric that got worse by more than the tolerance (or vanished).
+    headline metric that got worse by more than the tolerance (or vanished);
+    ``skipped`` when the two were computed under different configurations
+    (``note`` says which settings differ), so comparing them would mean nothing.
     """
 
     metric: str
@@ -291,6 +339,7 @@ class MetricDelta:
     status: str
     headline: bool = False
     higher_is_better: bool | None = None
+    note: str = ""
 
     def __post_init__(self) -> None:
         if self.status not in DELTA_STATUSES:
@@ -312,16 +361,39 @@ class MetricDelta:
 
 @dataclass(frozen=True)
 class Comparison:
-    """A report compared with an earlier one (``--baseline``)."""
+    """A report compared with an earlier one (``--baseline``).
+
+    ``skipped`` maps a section name to why its metrics were not compared (its
+    configuration differs from the baseline's, e.g. ``fast: false -> true``).
+    """
 
     baseline: str
     max_drop: float
     rows: list[MetricDelta]
     baseline_generated: str = ""
+    skipped: dict[str, str] = field(default_factory=dict)
 
     @property
     def regressions(self) -> list[MetricDelta]:
         return [r for r in self.rows if r.status == "regression"]
+
+    @property
+    def compared(self) -> list[MetricDelta]:
+        """Rows whose metric was compared (in both reports, under the same configuration)."""
+        return [r for r in self.rows if r.status in ("regression", "worse", "same", "better", "changed", "undefined")]
+
+    def summary(self) -> str:
+        """One line: how many metrics were compared, regressed and skipped, and why."""
+        n_reg = len(self.regressions)
+        skipped = [r for r in self.rows if r.status == "skipped"]
+        text = (
+            f"baseline {self.baseline}: {len(self.compared)} metric{'s' if len(self.compared) != 1 else ''} compared, "
+            + (f"{n_reg} regression{'s' if n_reg != 1 else ''}" if n_reg else "no regression")
+        )
+        if skipped:
+            why = "; ".join(f"{name}: {_first_differences(reason)}" for name, reason in self.skipped.items())
+            text += f", {len(skipped)} skipped (configuration differs: {why})" if why else f", {len(skipped)} skipped"
+        return text + "."
 
     @property
     def passed(self) -> bool:
@@ -334,6 +406,8 @@ class Comparison:
             "max_drop": self.max_drop,
             "passed": self.passed,
             "regressions": [r.metric for r in self.regressions],
+            "skipped": dict(self.skipped),
+            "summary": self.summary(),
             "rows": [r.to_dict() for r in self.rows],
         }
 
@@ -344,7 +418,18 @@ class Comparison:
             max_drop=float(d.get("max_drop", 0.0)),
             rows=[MetricDelta.from_dict(r) for r in d.get("rows", [])],
             baseline_generated=d.get("baseline_generated", ""),
+            skipped=dict(d.get("skipped") or {}),
         )
+
+
+_KEY_SETTINGS = ("fast", "n", "steps", "seed", "data", "split", "name")
+
+
+def _first_differences(reason: str, keep: int = 3) -> str:
+    """The settings that matter most of ``"a: 1 -> 2, fast: false -> true, ..."``, the rest counted."""
+    parts = [p.strip() for p in reason.split(", ") if p.strip()]
+    parts.sort(key=lambda p: _KEY_SETTINGS.index(p.split(":")[0]) if p.split(":")[0] in _KEY_SETTINGS else 99)
+    return ", ".join(parts[:keep]) + (f" and {len(parts) - keep} more" if len(parts) > keep else "")
 
 
 @dataclass
@@ -395,6 +480,17 @@ class Report:
     def passed(self) -> bool:
         """True when every gate checked so far (baseline checks included) passes."""
         return all(g.passed for g in self.gates)
+
+    @property
+    def health(self) -> Any:
+        """The verdict of the findings (fail / warning / ok, counts, the worst one), apart from the gates'.
+
+        A :class:`~dlaudit.report.summary.Health`; ``passed`` is what CI gates on, this
+        is what the audit found whether or not a gate asks about it.
+        """
+        from .summary import health
+
+        return health(self)
 
     def check(self, gates: Iterable[Any], *, source: str = "") -> list[GateResult]:
         """Evaluate gates (``"METRIC OP NUMBER"`` strings or :class:`~dlaudit.report.gates.Gate`).
@@ -451,6 +547,7 @@ class Report:
             "schema_version": SCHEMA_VERSION,
             "title": self.title,
             "passed": self.passed,
+            "health": self.health.to_dict(),
             "metrics": self.metrics,
             "gates": [g.to_dict() for g in self.gates],
             "baseline": self.comparison.to_dict() if self.comparison else None,

@@ -1,16 +1,56 @@
-"""What every renderer shows first: the verdict, the scorecard rows, finding counts.
+"""What every renderer shows first: the gate verdict, the health verdict, the scorecard, gate lines.
 
-Pure functions of a :class:`Report`, shared by the HTML, Markdown and terminal outputs.
+Pure functions of a :class:`Report`, shared by the HTML, Markdown, JUnit and terminal outputs,
+so that each says the same thing in the same words.
+
+Two verdicts, never one:
+
+- the **gate verdict** (:func:`verdict`) is what CI acts on: did every gate (``--fail-on``,
+  ``[tool.dlaudit]``, baseline checks, sections that must complete) hold?
+- the **health verdict** (:func:`health`) is what the audit found, whether or not a gate
+  asks about it: the most severe finding (fail / warning / ok), the counts, and the worst
+  finding by name.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from typing import Any
 
-from .headline import headline_metrics
-from .model import SEVERITIES, GateResult, Metric, MetricDelta, Report, Section
+from .headline import headline_metrics, higher_is_better
+from .model import SEVERITIES, Finding, GateResult, Metric, MetricDelta, Report, Section
+from .numbers import fmt_number
 
-__all__ = ["Verdict", "HeadlineRow", "HeadlineGroup", "verdict", "headline_rows", "headline_groups", "finding_counts"]
+__all__ = [
+    "Verdict",
+    "Health",
+    "HeadlineRow",
+    "HeadlineGroup",
+    "ScoreSection",
+    "verdict",
+    "health",
+    "headline_rows",
+    "headline_groups",
+    "scorecard",
+    "finding_counts",
+    "gate_line",
+    "gate_condition",
+    "ran_label",
+    "direction",
+    "RAN",
+]
+
+RAN = {"ok": "completed", "skipped": "skipped", "error": "failed"}
+"""Whether a section ran, in words (its ``status``); what it found is :attr:`Section.found`."""
+_RANK = {"fail": 3, "warning": 2, "pass": 1, "": 0}
+
+
+def ran_label(section: Section) -> str:
+    return RAN.get(section.status, section.status)
+
+
+# -- the gate verdict -------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -19,6 +59,145 @@ class Verdict:
 
     status: str
     text: str
+
+
+def verdict(report: Report) -> Verdict:
+    """One line: did every gate (baseline checks and section completion included) hold?
+
+    ``"Gates failed: 2 of 3 gates failed; all 18 baseline checks hold."``
+    """
+    if not report.gates:
+        return Verdict("none", "No gates set: nothing for CI to pass or fail.")
+    kinds = (
+        ("gate", [g for g in report.gates if g.source not in ("baseline", "section")]),
+        ("baseline check", [g for g in report.gates if g.source == "baseline"]),
+        ("section check", [g for g in report.gates if g.source == "section"]),
+    )
+    parts = []
+    for kind, gates in kinds:
+        failed = sum(not g.passed for g in gates)
+        if len(gates) == 1:
+            parts.append(f"the one {kind} {'failed' if failed else 'holds'}")
+        elif gates:
+            parts.append(f"{failed} of {len(gates)} {kind}s failed" if failed else f"all {len(gates)} {kind}s hold")
+    status = "pass" if report.passed else "fail"
+    text = "; ".join(parts)
+    return Verdict(status, f"Gates {'passed' if status == 'pass' else 'failed'}: {text}.")
+
+
+# -- the health verdict -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Health:
+    """What the findings say: ``status`` ``"fail"``, ``"warning"`` or ``"ok"``.
+
+    ``worst`` is the most severe finding (the first of its severity in report order)
+    and ``worst_section`` the title of its section; ``not_run`` the titles of sections
+    that were skipped or failed.
+    """
+
+    status: str
+    counts: dict[str, int]
+    worst: Finding | None = None
+    worst_section: str = ""
+    worst_anchor: str = ""
+    skipped: tuple[str, ...] = ()
+    failed: tuple[str, ...] = ()
+
+    @property
+    def worst_text(self) -> str:
+        """The worst finding's first sentence (the report holds the rest)."""
+        if self.worst is None:
+            return ""
+        first = self.worst.message.split(". ", 1)[0]
+        return first if len(first) <= 240 else first[:239] + "…"
+
+    @property
+    def text(self) -> str:
+        c = self.counts
+        parts = [
+            f"{c['fail']} failing finding{'s' if c['fail'] != 1 else ''}" if c["fail"] else "",
+            f"{c['warning']} warning{'s' if c['warning'] != 1 else ''}" if c["warning"] else "",
+        ]
+        counted = " and ".join(p for p in parts if p) or "no failing or warning findings"
+        text = f"Health: {self.status} — {counted}"
+        if self.worst is not None and self.status != "ok":
+            text += f"; worst: {self.worst_section}: {self.worst_text}"
+        if self.failed:
+            text += f"; {len(self.failed)} section{'s' if len(self.failed) != 1 else ''} failed to run ({', '.join(self.failed)})"
+        if self.skipped:
+            text += f"; {len(self.skipped)} skipped ({', '.join(self.skipped)})"
+        return text + "."
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "status": self.status,
+            "counts": dict(self.counts),
+            "worst": None
+            if self.worst is None
+            else {
+                "section": self.worst_section,
+                "severity": self.worst.severity,
+                "message": self.worst.message,
+                "check": self.worst.check,
+            },
+            "skipped": list(self.skipped),
+            "failed": list(self.failed),
+            "text": self.text,
+        }
+
+
+def health(report: Report) -> Health:
+    """The health verdict built from every finding of every section (a failed section counts as a failing finding)."""
+    counts = dict.fromkeys(reversed(SEVERITIES), 0)
+    worst: tuple[Section, Finding] | None = None
+    for sec in report.sections:
+        for f in sec.findings:
+            counts[f.severity] += 1
+            if f.severity != "info" and (worst is None or _RANK[f.severity] > _RANK[worst[1].severity]):
+                worst = (sec, f)
+    status = "fail" if counts["fail"] else "warning" if counts["warning"] else "ok"
+    return Health(
+        status,
+        counts,
+        worst[1] if worst else None,
+        worst[0].title if worst else "",
+        worst[0].name if worst else "",
+        tuple(s.title for s in report.sections if s.status == "skipped"),
+        tuple(s.title for s in report.sections if s.status == "error"),
+    )
+
+
+# -- gate lines --------------------------------------------------------------------------------
+
+
+def gate_condition(g: GateResult) -> str:
+    """The condition the gate fails on (``robustness.masking.violations > 0``), as the user wrote it;
+    a baseline check's threshold is rounded as every number is (see :mod:`dlaudit.report.baseline`)."""
+    return g.gate
+
+
+def gate_line(g: GateResult) -> str:
+    """A gate as it reads in every output: ``fails when robustness.masking.violations > 0; value 0: pass``.
+
+    A section that must complete reads ``section explain completed: failed — <reason>``; a
+    note (baseline, why undefined) follows in parentheses.
+    """
+    if g.source == "section":
+        return f"{g.gate}: " + ("yes" if g.passed else f"failed — {g.message}" if g.message else "failed")
+    outcome = "pass" if g.passed else "FAIL"
+    line = f"fails when {gate_condition(g)}; value {fmt_number(g.value)}: {outcome}"
+    return line + (f" ({g.message})" if g.message else "")
+
+
+# -- the scorecard -----------------------------------------------------------------------------
+
+
+def direction(metric: Metric) -> str:
+    """``"higher is better"``, ``"lower is better"`` or empty."""
+    up = higher_is_better(metric)
+    return "" if up is None else "higher is better" if up else "lower is better"
 
 
 @dataclass(frozen=True)
@@ -42,6 +221,34 @@ class HeadlineRow:
         return self.metric.name.rpartition("@")[2] if "@" in self.metric.name else ""
 
 
+_TRAILING = re.compile(
+    r"\s*\((?:[^()]*(?:is better|more faithful|passes|more stable|is fairer)[^()]*)\)\s*$", re.IGNORECASE
+)
+_BUDGET_WORDS = {"at", "eps", "in", "of", "standard", "deviation", "strength", "radius"}
+
+
+def _label(descriptions: list[str], name: str) -> str:
+    """A reader's label: the description (curves: the part their points share), without the direction said twice."""
+    texts = [d for d in descriptions if d]
+    if not texts:
+        stem = name.split(".", 1)[1] if "." in name else name
+        text = stem.replace(".", " · ").replace("_", " ")
+        return text[:1].upper() + text[1:]
+    if len(set(texts)) > 1:
+        prefix = texts[0]
+        for t in texts[1:]:
+            while not t.startswith(prefix):
+                prefix = prefix[:-1]
+        words = prefix.rsplit(" ", 1)[0].split() if " " in prefix else prefix.split()
+        while words and words[-1].lower().strip("[(-") in _BUDGET_WORDS | {""}:
+            words.pop()
+        text = " ".join(words) or texts[0]
+    else:
+        text = re.sub(r"\s+at eps\s+\S+$", "", texts[0])
+    text = _TRAILING.sub("", text)
+    return text[:1].upper() + text[1:]
+
+
 @dataclass(frozen=True)
 class HeadlineGroup:
     """Headline rows that share a name up to ``@``: a curve such as accuracy against eps.
@@ -56,27 +263,44 @@ class HeadlineGroup:
     def curve(self) -> bool:
         return len(self.rows) > 1 or bool(self.rows[0].at)
 
+    @property
+    def label(self) -> str:
+        return _label([r.metric.description for r in self.rows], self.stem)
 
-def verdict(report: Report) -> Verdict:
-    """One line: did every gate (baseline checks included) pass?"""
-    gates = [g for g in report.gates if g.source != "baseline"]
-    checks = [g for g in report.gates if g.source == "baseline"]
-    if not report.gates:
-        return Verdict("none", "No gates set: nothing to pass or fail.")
-    parts = []
-    if gates:
-        parts.append(f"{len(gates)} gate{'s' if len(gates) != 1 else ''}")
-    if checks:
-        parts.append(f"{len(checks)} baseline check{'s' if len(checks) != 1 else ''}")
-    what = " and ".join(parts)
-    failed = [g for g in report.gates if not g.passed]
-    if not failed:
-        return Verdict(
-            "pass", "Passed: the one gate passes." if len(report.gates) == 1 else f"Passed: all {what} pass."
-        )
-    return Verdict(
-        "fail", "Failed: the one gate failed." if len(report.gates) == 1 else f"Failed: {len(failed)} of {what} failed."
-    )
+    @property
+    def direction(self) -> str:
+        return direction(self.rows[0].metric)
+
+    @property
+    def status(self) -> str:
+        """The most severe judgement of its points against the finding thresholds ("" when none is judged)."""
+        return max((r.metric.status for r in self.rows), key=lambda s: _RANK[s], default="")
+
+    @property
+    def rule(self) -> str:
+        return next((r.metric.rule for r in self.rows if r.metric.rule), "")
+
+    @property
+    def gate_status(self) -> str:
+        statuses = {r.gate_status for r in self.rows} - {"none"}
+        return "fail" if "fail" in statuses else "pass" if statuses else "none"
+
+    @property
+    def regressed(self) -> list[str]:
+        """The budgets (or the metric itself, as ``""``) that regressed against the baseline."""
+        return [r.at for r in self.rows if r.delta and r.delta.status == "regression"]
+
+
+@dataclass(frozen=True)
+class ScoreSection:
+    """The scorecard's rows of one section, with whether it ran and what it found."""
+
+    section: Section
+    groups: tuple[HeadlineGroup, ...]
+
+    @property
+    def ran(self) -> str:
+        return ran_label(self.section)
 
 
 def headline_rows(report: Report) -> list[HeadlineRow]:
@@ -90,13 +314,27 @@ def headline_rows(report: Report) -> list[HeadlineRow]:
     ]
 
 
-def headline_groups(report: Report) -> list[HeadlineGroup]:
-    """:func:`headline_rows` with the points of each curve (``name@budget``) gathered on one row."""
+def _grouped(rows: list[HeadlineRow]) -> list[HeadlineGroup]:
     groups: dict[str, list[HeadlineRow]] = {}
-    for row in headline_rows(report):
+    for row in rows:
         stem = row.metric.name.rpartition("@")[0] if row.at else row.metric.name
         groups.setdefault(stem, []).append(row)
-    return [HeadlineGroup(stem, tuple(rows)) for stem, rows in groups.items()]
+    return [HeadlineGroup(stem, tuple(rs)) for stem, rs in groups.items()]
+
+
+def headline_groups(report: Report) -> list[HeadlineGroup]:
+    """:func:`headline_rows` with the points of each curve (``name@budget``) gathered on one row."""
+    return _grouped(headline_rows(report))
+
+
+def scorecard(report: Report) -> list[ScoreSection]:
+    """The headline groups by section, in report order; every section appears, with or without headline metrics."""
+    rows = headline_rows(report)
+    out = []
+    for sec in report.sections:
+        names = {m.name for m in sec.metrics}
+        out.append(ScoreSection(sec, tuple(_grouped([r for r in rows if r.metric.name in names]))))
+    return out
 
 
 def finding_counts(section: Section) -> dict[str, int]:

@@ -321,7 +321,11 @@ def robustness(
         if s.certify
         else None
     )  # fmt: skip
-    sec.figures.append(curves_figure(list(curves.values()), clean=clean, chance=chance, noise=noise or None))
+    sec.figures.append(
+        curves_figure(
+            list(curves.values()), clean=clean, chance=1 / bundle.card.num_classes, majority=chance, noise=noise or None
+        )
+    )
     if bounds is not None and (fig := bounds_figure(bounds, clean=clean)) is not None:
         sec.figures.append(fig)
     if bundle.card.modality == "image" and s.examples and "pgd_linf" in curves:

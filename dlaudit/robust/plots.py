@@ -19,12 +19,23 @@ _STYLE = {"fgsm": ("s", "--"), "pgd": ("o", "-")}
 
 
 def curves_figure(
-    curves: Sequence[Curve], *, clean: float, chance: float, noise: dict[str, dict[float, float]] | None = None
+    curves: Sequence[Curve],
+    *,
+    clean: float,
+    chance: float,
+    noise: dict[str, dict[float, float]] | None = None,
+    majority: float | None = None,
 ) -> Figure:
-    """One panel per norm (and one for random noise): accuracy against eps, one line per attack."""
+    """One panel per norm (and one for random noise): accuracy against eps, one line per attack.
+
+    ``chance`` is 1 / the number of classes (random guessing); ``majority`` the accuracy of always
+    predicting the most common class of the attacked samples, drawn too where it differs from chance.
+    """
+    k = round(1 / chance) if chance > 0 else 0
+    show_majority = majority is not None and abs(majority - chance) >= 0.02
     norms = [nm for nm in ("linf", "l2") if any(c.name.endswith(nm) for c in curves)]
     panels = norms + (["noise"] if noise else [])
-    fig, axes = subplots(1, len(panels), figsize=(4.2 * len(panels), 3.4), squeeze=False)
+    fig, axes = subplots(1, len(panels), figsize=(4.2 * len(panels), 4.2), squeeze=False)
     for ax, panel in zip(axes[0], panels):
         if panel == "noise":
             for i, (kind, accs) in enumerate(noise.items()):  # type: ignore[union-attr]
@@ -46,15 +57,23 @@ def curves_figure(
             ax.set_xlabel(f"eps ({'L-inf' if panel == 'linf' else 'L2'})")
             ax.set_title(f"{'L-inf' if panel == 'linf' else 'L2'} attacks")
         ax.axhline(clean, color=COLORS[7], linestyle=":", linewidth=1, label=f"clean {clean:.3f}")
-        ax.axhline(chance, color="#999999", linestyle="-.", linewidth=1, label=f"chance {chance:.2f}")
+        ax.axhline(chance, color="#999999", linestyle="-.", linewidth=1, label=f"chance 1/{k} = {chance:.2f}")
+        if show_majority:
+            ax.axhline(
+                majority, color="#999999", linestyle=(0, (1, 2)), linewidth=1, label=f"majority class {majority:.2f}"
+            )
         ax.set_ylim(-0.02, 1.02)
         ax.set_ylabel("accuracy")
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8, loc="lower left")
+        ax.legend(
+            fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2, frameon=False
+        )  # outside the curves
     fig.tight_layout()
     names = ", ".join(_LABELS.get(c.name, c.name) for c in curves)
     return Figure(
-        caption="Accuracy against the attack budget, one line per attack (dotted: clean accuracy, dash-dotted: chance)"
+        caption="Accuracy against the attack budget, one line per attack (dotted: clean accuracy, dash-dotted: chance, "
+        f"1/{k} for {k} classes"
+        + (f"; fine dotted: always predicting the most common class, {majority:.2f})" if show_majority else ")")
         + ("; right: accuracy under random noise." if noise else "."),
         data=fig_to_png(fig),
         alt=f"Line charts of accuracy against eps for {names}; accuracy falls as eps grows.",

@@ -119,8 +119,9 @@ def test_tabular_section_on_synthetic_credit(credit_bundle, credit_splits) -> No
     assert exp.section.params["explains"] == {"lime": "probability", "shap": "probability"}
     assert exp.section.params["background"].endswith("the training split of synthetic-credit")
     captions = [f.caption for f in exp.section.figures]
-    assert sum("mean absolute attribution" in c for c in captions) == 2
-    assert sum("per sample" in c for c in captions) == 2
+    assert sum("waterfall per explained row" in c for c in captions) == 2  # LIME and SHAP, as shap users expect
+    assert sum("summary: one dot per explained row" in c for c in captions) == 2  # and a beeswarm over the rows
+    assert any(c.startswith("SHAP waterfall per explained row: from the base value E[f(x)]") for c in captions)
     # a categorical column's weight sits on the active one-hot feature (sex=female or sex=male) only
     lime = exp.attributions["lime"]
     assert ((lime[:, 4] != 0) & (lime[:, 5] != 0)).sum() == 0

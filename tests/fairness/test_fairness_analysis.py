@@ -167,3 +167,21 @@ def test_report_roundtrip_keeps_fairness_metrics(credit_mlp, credit_splits, tmp_
     assert "performance.accuracy" in back.metrics
     html = rep.save(tmp_path / "r.html")
     assert "Groups by sex" in html.read_text()
+
+
+def test_the_health_verdict_names_the_failing_four_fifths_finding(credit_mlp):
+    """The synthetic-credit demo's case: the one gate passes, the fairness section fails the four-fifths rule."""
+    rep = dlaudit.fairness_report(credit_mlp, sensitive="sex", n_boot=50)
+    rep.check(["performance.accuracy < 0.75"], source="demo")
+    assert rep.passed
+    assert rep.health.status == "fail" and rep.health.worst.check == "four-fifths"
+    assert "Health: fail" in rep.health.text and "four-fifths rule fails" in rep.health.text
+    fair = rep.section("fairness")
+    assert fair.status == "ok" and fair.found == "fail"
+    ratio = rep.metric("fairness.sex.demographic_parity_ratio")
+    assert ratio.headline and ratio.status == "fail" and ratio.rule == "fails below 0.8 (four-fifths rule)"
+    from dlaudit.report.html import render_html
+
+    page = render_html(rep)
+    header = page[: page.index('id="scorecard"')]
+    assert "Gates passed: the one gate holds." in header and "four-fifths rule fails" in header

@@ -54,3 +54,47 @@ def test_output_paths():
         "reweigh": "out/m-reweigh.pt",
         "expgrad": "out/m-expgrad.pt",
     }
+
+
+def test_a_mitigation_that_makes_another_fairness_metric_worse_is_a_warning(credit_mlp):
+    from dlaudit.fairness.mitigate import MitigationResult
+
+    rows = [
+        {
+            "model": "original",
+            "accuracy": 0.86,
+            "demographic_parity_difference": 0.20,
+            "demographic_parity_ratio": 0.70,
+            "equalized_odds_difference": 0.09,
+        },
+        {
+            "model": "threshold",
+            "accuracy": 0.84,
+            "demographic_parity_difference": 0.02,
+            "demographic_parity_ratio": 0.97,
+            "equalized_odds_difference": 0.30,
+            "equalized_odds_difference_lo": 0.25,
+            "equalized_odds_difference_hi": 0.35,
+        },
+    ]
+    info = {"threshold": {"method": "threshold", "constraint": "demographic_parity"}}
+    result = MitigationResult("sex", credit_mlp, {}, rows, "synthetic-credit", 1000, info, provenance={"seed": 0})
+    warnings = [f for f in result.section().findings if f.severity == "warning"]
+    assert [f.message for f in warnings] == [
+        "threshold makes the equalized odds difference over sex worse: 0.090 -> 0.300; it aims at demographic parity, "
+        "and fairness criteria can pull against each other"
+    ]
+    assert warnings[0].evidence == "threshold 95% CI [0.250, 0.350]" and warnings[0].check == "mitigation-worse"
+    rep = result.report()
+    assert rep.health.status == "warning" and rep.provenance == {"seed": 0}
+
+
+def test_the_mitigation_report_has_its_provenance(credit_mlp, tmp_path):
+    result = dlaudit.mitigate(credit_mlp, sensitive="sex", method="threshold", n_boot=20)
+    p = result.report().provenance
+    assert p["seed"] == 0 and p["data"]["name"] == "synthetic-credit" and p["data"]["split"] == "test"
+    assert p["mitigation"]["methods"] == ["threshold"] and p["mitigation"]["constraint"] == "demographic_parity"
+    assert "torch" in p["versions"] and p["generated"].endswith("UTC") and p["total_seconds"] >= 0
+    html = result.report().save(tmp_path / "m.html").read_text()
+    footer = html[html.index('id="provenance"') :]
+    assert "synthetic-credit" in footer and "demographic_parity" in footer

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from dlaudit.errors import ConfigError
-from dlaudit.report import Metric, Report, Section
+from dlaudit.report import Comparison, Metric, Report, Section
+from dlaudit.report.baseline import config_differences
 
 
 def _set(report: Report, name: str, value: float | None) -> Report:
@@ -118,3 +119,41 @@ def test_compare_reads_a_json_file_and_replaces_an_earlier_comparison(
 def test_negative_max_drop_is_an_error(make_report: Callable[..., Report]) -> None:
     with pytest.raises(ConfigError, match="max-drop must be a number >= 0"):
         make_report().compare(make_report(), max_drop=-0.1)
+
+
+def test_sections_run_under_another_configuration_are_not_compared(make_report: Callable[..., Report]) -> None:
+    old = make_report(gates=False)
+    new = _set(make_report(gates=False), "robustness.noise.acc@0.1", 0.5)  # would be a regression...
+    new.section("robustness").params = {**new.section("robustness").params, "steps": 40, "fast": False}
+    old.section("robustness").params = {**old.section("robustness").params, "fast": True}
+    comparison = new.compare(old)
+    assert comparison.passed  # ... but the configurations differ, so it is not compared
+    assert comparison.skipped == {"robustness": "steps: 10 -> 40, fast: true -> false"}
+    rows = {r.metric: r for r in comparison.rows}
+    assert rows["robustness.noise.acc@0.1"].status == "skipped"
+    assert (
+        rows["robustness.noise.acc@0.1"].note
+        == "not compared: configuration differs (steps: 10 -> 40, fast: true -> false)"
+    )
+    assert rows["performance.accuracy"].status == "same"  # other sections still are
+    assert not any(g.metric.startswith("robustness.") for g in new.gates)
+    assert comparison.summary() == (
+        "baseline dlaudit report: cat.pt: 6 metrics compared, no regression, 15 skipped "
+        "(configuration differs: robustness: fast: true -> false, steps: 10 -> 40)."
+    )
+    assert Comparison.from_dict(comparison.to_dict()).skipped == comparison.skipped
+
+
+def test_settings_that_do_not_change_the_numbers_are_not_a_difference() -> None:
+    assert config_differences({"batch_size": 64, "n": 200}, {"n": 200, "settings": {"a": 1}}) == []
+    assert config_differences({"settings": {"ig_steps": 64, "x": 1}}, {"settings": {"ig_steps": 32}}) == [
+        "settings.ig_steps: 64 -> 32"
+    ]
+    assert config_differences({"fast": False, "n": 1000.0}, {"fast": True, "n": 1000}) == ["fast: false -> true"]
+
+
+def test_what_was_computed_is_not_how_it_was_computed(make_report: Callable[..., Report]) -> None:
+    old, new = make_report(gates=False), make_report(gates=False)
+    new.section("robustness").params["eps"] = [0.05, 0.1]  # fewer budgets: the common ones still compare
+    new.section("robustness").params["batch_size"] = 999
+    assert not new.compare(old).skipped

@@ -53,7 +53,7 @@ def test_scorecard_shows_every_gate_and_headline_metric_with_words_not_only_colo
     for g in report.gates:
         assert f"<code>{escape(g.gate)}</code>" in card
     assert card.count("> PASS</span>") == 1 + 1  # one gate holds, and the headline metric it guards
-    assert card.count("> FAIL</span>") == 2 + 1  # two fail; one of them guards a headline metric
+    assert card.count("> FAIL</span>") == 2 + 2  # two fail; one guards a point of a curve (the point and the curve)
     for name in (
         "performance.accuracy",
         "explain.ig.deletion_auc",
@@ -64,9 +64,9 @@ def test_scorecard_shows_every_gate_and_headline_metric_with_words_not_only_colo
     curve = card[card.index("<code>robustness.pgd_linf.acc@</code>") :].split("</tr>", 1)[0]  # a curve reads on one row
     points = re.findall(r'<span class="at">@([0-9.]+)</span> <span class="value">([0-9.]+)</span>', curve)
     assert points == [("0.05", "0.95"), ("0.1", "0.75"), ("0.2", "0.55"), ("0.3", "0.35"), ("0.4", "0.15")]
-    assert curve.count("> FAIL</span>") == 1  # the gate at 0.1
+    assert curve.count("> FAIL</span>") == 2  # the gate at 0.1, on its point and in the curve's gate column
     assert "performance.mean_confidence" not in card  # not a headline metric
-    assert html.index("Failed: 2 of 3 gates failed.") < html.index('id="scorecard"')  # the verdict opens the page
+    assert html.index("Gates failed: 2 of 3 gates failed.") < html.index('id="scorecard"')  # the verdict opens the page
 
 
 def test_skipped_and_failed_sections_say_why(report: Report) -> None:

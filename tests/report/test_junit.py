@@ -20,12 +20,13 @@ def test_one_testcase_per_gate(report: Report) -> None:
     failure = cases[1].find("failure")
     assert (
         failure is not None
-        and failure.get("message") == "robustness.pgd_linf.acc@0.1 = 0.75, which is < 0.8: the fail condition is met"
+        and failure.get("message") == "fails when robustness.pgd_linf.acc@0.1 < 0.8; value 0.75: FAIL"
     )
     assert (
         cases[2].find("failure").get("message")
-        == "explain.lime.stability is undefined, so 'explain.lime.stability <= 0.5' cannot be checked (metric is undefined)"
+        == "fails when explain.lime.stability <= 0.5; value undefined: FAIL (metric is undefined)"
     )
+    assert cases[0].find("system-out").text == "fails when performance.accuracy < 0.95; value 0.9778: pass"
     props = {p.get("name"): p.get("value") for p in suite.iter("property")}
     assert props["seed"] == "0" and props["model"] == "cat.pt"
 

@@ -31,6 +31,7 @@ def test_json_has_the_documented_top_level_keys_and_no_nan(report: Report) -> No
         "schema_version",
         "title",
         "passed",
+        "health",
         "metrics",
         "gates",
         "baseline",
@@ -40,6 +41,8 @@ def test_json_has_the_documented_top_level_keys_and_no_nan(report: Report) -> No
         "extras",
     ]
     assert data["schema_version"] == 1
+    assert data["health"]["status"] == "fail" and data["health"]["counts"] == {"fail": 2, "warning": 2, "info": 2}
+    assert [s["found"] for s in data["sections"]] == ["warning", "fail", "warning", None, None]
     assert data["metrics"]["explain.lime.stability"] is None
     assert data["sections"][1]["figures"] == [
         {"caption": "Integrated-gradients attribution map.", "mime": "image/svg+xml", "alt": "An 8 by 8 heat map"}

@@ -220,5 +220,5 @@ def test_cli_report_has_the_section(tmp_path) -> None:
         ],
     )
     assert res.exit_code == 1  # the gate fails: a standard model is not robust at eps 0.3
-    assert "FAIL    robustness.pgd_linf.acc@0.3 <= 0.5" in res.output
+    assert "fails when robustness.pgd_linf.acc@0.3 <= 0.5; value " in res.output and ": FAIL" in res.output
     assert "robustness.pgd_linf.acc@0.1" in json.loads((tmp_path / "r.json").read_text())["metrics"]
