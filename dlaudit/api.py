@@ -900,6 +900,7 @@ def certify(
     from .robust.certify import evaluate_certification
     from .utils import resolve_device
 
+    fast = fast or small()
     radii = parse_numbers(radii, "radius", minimum=0) if isinstance(radii, str) else list(radii)
     eps = parse_numbers(eps, "eps", minimum=0) if isinstance(eps, str) else list(eps)
     if fast:
