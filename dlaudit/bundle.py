@@ -318,9 +318,6 @@ def _load_torchscript(path: Path, *, trust_pickle: bool = False) -> nn.Module:
         raise ModelLoadError(f"TorchScript archive {path} could not be loaded: {_first_line(err)}") from err
 
 
-_ExportedModule = ExportedModule  # the name before dlaudit.graphs held it
-
-
 def _load_exported(path: Path, *, trust_pickle: bool = False) -> nn.Module:
     try:
         with _audited(path, EXPORT, trust_pickle):

@@ -98,6 +98,10 @@ class ExportedModule(nn.Module):
         return self
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.input_shape is not None and tuple(x.shape[1:]) != self.input_shape:
+            raise ValueError(
+                f"the exported program takes inputs of shape (N, {', '.join(map(str, self.input_shape))}), got {tuple(x.shape)}"
+            )
         low, high = self.batch
         n = len(x)
         if low <= n and (high is None or n <= high):

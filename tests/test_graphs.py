@@ -222,3 +222,12 @@ def test_every_section_runs_on_every_format(tmp_path: Path, kind: str) -> None:
         f.caption.startswith("Activation") or "activation" in f.caption.lower()
         for f in report.section("explain").figures
     )
+
+
+def test_the_unchecked_graph_still_checks_the_sample_shape(tmp_path: Path) -> None:
+    path = _export(tmp_path, 1)
+    module = dlaudit.load_model(path, device="cpu").module
+    with pytest.raises(ValueError, match=r"inputs of shape \(N, 1, 8, 8\)"):
+        module(torch.rand(2, 1, 9, 9))
+    with pytest.raises(dlaudit.CardError, match="fails on an input of the card's shape"):
+        dlaudit.load_model(path, card={"input_shape": [1, 9, 9], "num_classes": 10}, device="cpu")
