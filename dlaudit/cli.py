@@ -323,6 +323,8 @@ def info(model: str, data: str | None, json_path: str | None, **kw: Any) -> None
         "input_shape",
         "num_classes",
         "value_range",
+        "mean",
+        "std",
         "class_names",
         "dataset",
         "split",
