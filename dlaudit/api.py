@@ -29,7 +29,7 @@ from .errors import (
     GateError,
     ModelLoadError,
 )
-from .parsing import parse_names, parse_numbers, parse_shape, parse_value_range, split_list
+from .parsing import parse_kwargs, parse_names, parse_numbers, parse_shape, parse_value_range, split_list
 from .paths import check_paths, method_outputs
 from .progress import ProgressPrinter, format_seconds
 
@@ -201,12 +201,31 @@ def card_overrides(
     num_classes: int | None = None,
     value_range: str | Sequence[float] | None = None,
     class_names: str | Sequence[str] | None = None,
+    arch: str | None = None,
+    arch_kwargs: str | Mapping[str, Any] | None = None,
+    mean: str | Sequence[float] | None = None,
+    std: str | Sequence[float] | None = None,
 ) -> dict[str, Any]:
-    """Card fields from a card file and the ``--input-shape``/``--num-classes``/``--value-range``/``--class-names`` options.
+    """Card fields from a card file and the model options.
 
     Options win over the file. Strings are parsed strictly: ``"188"`` is one
     dimension, ``8.7`` is refused, ``--value-range 0,1,2`` is refused.
+
+    Parameters
+    ----------
+    card_file
+        A card JSON (``--card``).
+    input_shape, num_classes, value_range, class_names
+        ``--input-shape 3,32,32``, ``--num-classes 10``, ``--value-range 0,1``, ``--class-names a,b,...``.
+    arch, arch_kwargs
+        For a bare state_dict: the architecture to load it into (``--arch torchvision:resnet18``
+        or ``timm:NAME``) and its builder's keyword arguments (``--arch-kwargs dropout=0.2``).
+    mean, std
+        The normalisation the model expects (``--mean 0.4914,0.4822,0.4465``): dlaudit puts
+        ``(x - mean) / std`` in front of the model, so attacks and explanations work in the
+        card's value range (pixels in [0, 1]).
     """
+    from .architectures import split_architecture
     from .card import ModelCard
 
     card: dict[str, Any] = {}
@@ -225,6 +244,14 @@ def card_overrides(
         if not names:
             raise ConfigError("--class-names needs at least two names, comma-separated")
         card["class_names"] = names
+    if arch is not None:
+        split_architecture(arch)  # SOURCE:NAME, or a message saying so
+        card["architecture"] = str(arch).strip()
+    if arch_kwargs is not None:
+        card["arch_kwargs"] = parse_kwargs(arch_kwargs)
+    for key, value in (("mean", mean), ("std", std)):
+        if value is not None:
+            card[key] = parse_numbers(value, f"--{key}") if isinstance(value, str) else [float(v) for v in value]
     return card
 
 
@@ -234,20 +261,45 @@ def load_model(
     card: ModelCard | Mapping[str, Any] | str | Path | None = None,
     trust_pickle: bool = False,
     device: str = "auto",
+    data: str | Path | None = None,
+    data_dir: str | Path | None = None,
     **overrides: Any,
 ) -> ModelBundle:
     """Load a model file of any supported format (see :func:`dlaudit.bundle.load_model`).
 
     ``card`` is a :class:`ModelCard`, a dict of fields or a card JSON path;
     ``overrides`` are :func:`card_overrides`' keywords (``card_file``, ``input_shape``,
-    ``num_classes``, ``value_range``, ``class_names``) and win over ``card``.
+    ``num_classes``, ``value_range``, ``class_names``, ``arch``, ``arch_kwargs``,
+    ``mean``, ``std``) and win over ``card``. ``data`` (and ``data_dir``) name the data
+    the model will be audited on: a foreign model whose card gives no input shape
+    takes that data's (``--arch torchvision:resnet18 --data cifar10`` is 3x32x32).
+
+    Examples
+    --------
+    >>> bundle = dlaudit.load_model("resnet18.pt", arch="torchvision:resnet18", num_classes=10,
+    ...     input_shape=(3, 32, 32), mean=[0.4914, 0.4822, 0.4465], std=[0.2470, 0.2435, 0.2616])  # doctest: +SKIP
     """
     from .bundle import _card_dict
     from .bundle import load_model as _load
 
     fields = _card_dict(card) if card is not None else {}
     fields.update(card_overrides(**overrides))
-    return _load(path, card=fields or None, trust_pickle=trust_pickle, device=device)
+    return _load(
+        path,
+        card=fields or None,
+        trust_pickle=trust_pickle,
+        device=device,
+        shape_hint=_shape_hint(data, data_dir),
+    )
+
+
+def _shape_hint(data: Any, data_dir: str | Path | None) -> Any:
+    """A function giving the sample shape of the data spec ``data`` (None when it is not a spec)."""
+    if not isinstance(data, (str, Path)):
+        return None
+    from .data import sample_shape
+
+    return lambda: sample_shape(data, data_dir=data_dir)
 
 
 def save_model(bundle: ModelBundle, path: str | Path) -> Path:
@@ -570,7 +622,7 @@ def audit(
         "fast": fast,
         "device": str(dev),
         "threads": torch.get_num_threads(),
-        "model": {"source": bundle.source, "format": bundle.format},
+        "model": {"source": bundle.source, "format": bundle.format, "normalisation": bundle.normalisation},
         "data": {"name": audit_data.name, "split": audit_data.split, "n": len(audit_data)},
         "total_seconds": round(time.perf_counter() - clock, 3),
         "seconds_per_section": {s.name: s.seconds for s in report.sections},
@@ -735,7 +787,14 @@ def report(
     bundle = (
         model
         if not isinstance(model, (str, Path))
-        else load_model(model, card=dict(card) if card else None, trust_pickle=trust_pickle, device=device)
+        else load_model(
+            model,
+            card=dict(card) if card else None,
+            trust_pickle=trust_pickle,
+            device=device,
+            data=data if isinstance(data, (str, Path)) else None,
+            data_dir=data_kwargs.get("data_dir"),
+        )
     )
     rep = audit(
         bundle,

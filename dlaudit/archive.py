@@ -33,6 +33,7 @@ import pickle
 import re
 import threading
 import zipfile
+import zlib
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -307,7 +308,7 @@ _MAX_JSON_BYTES = 512 * 2**20
 def _read(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
     try:
         return zf.read(info)
-    except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError, RuntimeError, ValueError) as err:
+    except (zipfile.BadZipFile, zlib.error, OSError, EOFError, NotImplementedError, RuntimeError, ValueError) as err:
         raise UnsafeArchive(info.filename, f"a member that cannot be read ({err})") from err
 
 

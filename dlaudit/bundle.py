@@ -10,7 +10,11 @@ Formats are told apart by content, not by extension:
    arbitrary code from the file, so it is never the default.
 
 Foreign models (2-4) take their card from ``card=`` or a sidecar JSON file
-(``model.card.json`` or ``model.pt.card.json``).
+(``model.card.json`` or ``model.pt.card.json``). A bare ``state_dict`` (weights
+without code, ``torch.save(model.state_dict(), path)``) loads into a known
+architecture named on the card (``"architecture": "torchvision:resnet18"``, or
+``--arch``), see :mod:`dlaudit.architectures`. A card's ``mean``/``std`` put
+``(x - mean) / std`` in front of every model but a reference one (which builds it in).
 """
 
 from __future__ import annotations
@@ -22,7 +26,8 @@ import logging
 import pickle
 import warnings
 import zipfile
-from collections.abc import Callable
+import zlib
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,10 +35,12 @@ from typing import Any
 import torch
 from torch import nn
 
+from .architectures import infer_num_classes, is_known_architecture, load_weights
 from .archive import EXPORT, TORCHSCRIPT, UnsafeArchive, audit_archive, guarded_loading
-from .card import ModelCard
+from .card import ModelCard, canonical_fields
 from .errors import CardError, DlauditError, ModelLoadError
-from .models import build_model
+from .graphs import ExportedModule, exported_module
+from .models import Normalized, build_model
 from .paths import sidecar_paths
 from .utils import atomic_write, batched_logits, eval_mode, resolve_device
 
@@ -89,6 +96,19 @@ class ModelBundle:
     def predict(self, x: torch.Tensor, *, batch_size: int = 512) -> torch.Tensor:
         return self.logits(x, batch_size=batch_size).argmax(dim=1)
 
+    @property
+    def normalisation(self) -> str:
+        """In words: which normalisation the inputs go through, and who applies it (for the report)."""
+        card = self.card
+        if card.mean is None:
+            return f"none: the model receives inputs in value_range {list(card.value_range)} as they are"
+        where = (
+            "applied by dlaudit in front of the loaded model (from the card)"
+            if any(isinstance(m, Normalized) for m in self.module.modules())
+            else "built into the model"
+        )
+        return f"(x - mean) / std with mean {card.mean}, std {card.std}, {where}; inputs in value_range {list(card.value_range)}"
+
 
 # -- saving -------------------------------------------------------------------------
 
@@ -96,16 +116,21 @@ class ModelBundle:
 def save_model(bundle: ModelBundle, path: str | Path) -> Path:
     """Write a dlaudit checkpoint (card + state_dict), atomically.
 
-    The file loads with ``torch.load(weights_only=True)``. Only reference
-    architectures (a card with ``architecture``) can be saved this way; save a
-    foreign model with ``torch.jit.save`` or ``torch.export.save`` instead.
+    The file loads with ``torch.load(weights_only=True)``. Models whose card names an
+    ``architecture`` can be saved this way: dlaudit's reference models and known
+    architectures (``torchvision:NAME``, ``timm:NAME``; their state_dict is stored
+    without dlaudit's normalisation wrapper, so plain torchvision loads it too). Save
+    any other foreign model with ``torch.jit.save`` or ``torch.export.save`` instead.
     """
     if not bundle.card.architecture:
         raise ModelLoadError(
             "this model has no reference architecture on its card, so a dlaudit checkpoint could not rebuild it; "
             "save it with torch.jit.save or torch.export.save and a sidecar .card.json instead"
         )
-    state = {k: v.detach().cpu() for k, v in bundle.module.state_dict().items()}
+    module = bundle.module
+    if is_known_architecture(bundle.card.architecture) and isinstance(module, Normalized):
+        module = module.model  # the normalisation comes back from the card's mean/std
+    state = {k: v.detach().cpu() for k, v in module.state_dict().items()}
     payload = {
         "format": CHECKPOINT_FORMAT,
         "version": CHECKPOINT_VERSION,
@@ -127,6 +152,7 @@ def load_model(
     card: ModelCard | dict[str, Any] | str | Path | None = None,
     trust_pickle: bool = False,
     device: str | torch.device = "auto",
+    shape_hint: Callable[[], tuple[int, ...] | None] | None = None,
 ) -> ModelBundle:
     """Load a model file of any supported format, telling formats apart by content.
 
@@ -143,6 +169,10 @@ def load_model(
         only do this for files you trust.
     device
         ``"auto"`` (CUDA when available), ``"cpu"`` or ``"cuda"``.
+    shape_hint
+        For a foreign model whose card (and file) gives no ``input_shape``: a function
+        returning the shape of the data it will be audited on (e.g. (3, 32, 32) for
+        cifar10), or None.
     """
     path = Path(path)
     if not path.exists():
@@ -160,7 +190,7 @@ def load_model(
         head = fh.read(4)
     dev = resolve_device(device)
     try:
-        bundle = _load(path, head, card=card, trust_pickle=trust_pickle, device=dev)
+        bundle = _load(path, head, card=card, trust_pickle=trust_pickle, device=dev, shape_hint=shape_hint)
     except DlauditError:
         raise
     except (
@@ -175,6 +205,7 @@ def load_model(
         MemoryError,
         RecursionError,
         zipfile.BadZipFile,
+        zlib.error,
     ) as err:
         # the boundary where an untrusted file meets torch's readers: what they raise is the file's fault, said in one line
         raise ModelLoadError(
@@ -212,7 +243,15 @@ def check_output(bundle: ModelBundle) -> None:
         )
 
 
-def _load(path: Path, head: bytes, *, card: Any, trust_pickle: bool, device: torch.device) -> ModelBundle:
+def _load(
+    path: Path,
+    head: bytes,
+    *,
+    card: Any,
+    trust_pickle: bool,
+    device: torch.device,
+    shape_hint: Callable[[], tuple[int, ...] | None] | None = None,
+) -> ModelBundle:
     dev = device
     if zipfile.is_zipfile(path):
         try:
@@ -231,15 +270,15 @@ def _load(path: Path, head: bytes, *, card: Any, trust_pickle: bool, device: tor
         ):
             module, fmt = _load_exported(path, trust_pickle=trust_pickle), "torch.export"
         else:
-            return _load_torch_save(path, card=card, trust_pickle=trust_pickle, device=dev)
-        bundle = ModelBundle(module, _foreign_card(path, card, module), device=dev, source=str(path), format=fmt)
-        return _apply_postprocess(bundle)
+            return _load_torch_save(path, card=card, trust_pickle=trust_pickle, device=dev, shape_hint=shape_hint)
+        full = _foreign_card(path, card, module, shape_hint)
+        return _finish(ModelBundle(_normalised(module, full), full, device=dev, source=str(path), format=fmt))
     if head[:2] == b"PK":
         raise ModelLoadError(
             f"model file {path} looks like a truncated zip archive (no end-of-archive record); it was probably cut off while copying; save or copy it again"
         )
     if head[:1] == b"\x80":  # a raw pickle stream: torch's legacy format
-        return _load_torch_save(path, card=card, trust_pickle=trust_pickle, device=dev)
+        return _load_torch_save(path, card=card, trust_pickle=trust_pickle, device=dev, shape_hint=shape_hint)
     raise ModelLoadError(
         f"{path} is not a model file dlaudit can read (not a torch.save, TorchScript or torch.export archive); "
         "give a dlaudit checkpoint, a TorchScript or a torch.export file"
@@ -279,33 +318,6 @@ def _load_torchscript(path: Path, *, trust_pickle: bool = False) -> nn.Module:
         raise ModelLoadError(f"TorchScript archive {path} could not be loaded: {_first_line(err)}") from err
 
 
-class _ExportedModule(nn.Module):
-    """Wraps ``ExportedProgram.module()``: eval/train are no-ops (exported graphs
-    refuse them), and a static batch size is served by chunking and padding."""
-
-    def __init__(self, graph: nn.Module, static_batch: int | None) -> None:
-        super().__init__()
-        self.graph = graph
-        self.static_batch = static_batch
-
-    def train(self, mode: bool = True) -> _ExportedModule:
-        self.training = mode
-        return self
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        b = self.static_batch
-        if b is None or len(x) == b:
-            return self.graph(x)
-        outs = []
-        for start in range(0, len(x), b):
-            chunk = x[start : start + b]
-            n = len(chunk)
-            if n < b:
-                chunk = torch.cat([chunk, chunk[-1:].expand(b - n, *chunk.shape[1:])])
-            outs.append(self.graph(chunk)[:n])
-        return torch.cat(outs)
-
-
 def _load_exported(path: Path, *, trust_pickle: bool = False) -> nn.Module:
     try:
         with _audited(path, EXPORT, trust_pickle):
@@ -316,24 +328,19 @@ def _load_exported(path: Path, *, trust_pickle: bool = False) -> nn.Module:
         raise _pickle_refused(path, f"pickled Python objects ({_first_line(err)})") from err
     except Exception as err:  # torch raises many types here (RuntimeError, KeyError, ...)
         raise ModelLoadError(f"torch.export program {path} could not be loaded: {_first_line(err)}") from err
-    static_batch = None
-    placeholders = [
-        n for n in program.graph.nodes if n.op == "placeholder" and n.name in program.graph_signature.user_inputs
-    ]
-    if placeholders:
-        val = placeholders[0].meta.get("val")
-        if val is not None and isinstance(val.shape[0], int):
-            static_batch = int(val.shape[0])
-    module = _ExportedModule(program.module(), static_batch)
-    module._dlaudit_input_shape = (
-        tuple(int(s) for s in val.shape[1:])
-        if placeholders and val is not None and all(isinstance(s, int) for s in val.shape[1:])
-        else None
-    )  # type: ignore[attr-defined]
+    module = exported_module(program)
+    log.info("torch.export program %s: batches are served by %s", path, module.served_by)
     return module
 
 
-def _load_torch_save(path: Path, *, card: Any, trust_pickle: bool, device: torch.device) -> ModelBundle:
+def _load_torch_save(
+    path: Path,
+    *,
+    card: Any,
+    trust_pickle: bool,
+    device: torch.device,
+    shape_hint: Callable[[], tuple[int, ...] | None] | None = None,
+) -> ModelBundle:
     try:
         obj = torch.load(str(path), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
@@ -346,16 +353,46 @@ def _load_torch_save(path: Path, *, card: Any, trust_pickle: bool, device: torch
         ) from err
 
     if isinstance(obj, nn.Module):
-        bundle = ModelBundle(obj, _foreign_card(path, card, obj), device=device, source=str(path), format="pickle")
-        return _apply_postprocess(bundle)
+        full = _foreign_card(path, card, obj, shape_hint)
+        return _finish(ModelBundle(_normalised(obj, full), full, device=device, source=str(path), format="pickle"))
     if isinstance(obj, dict) and obj.get("format") == CHECKPOINT_FORMAT:
-        return _apply_postprocess(_from_checkpoint(path, obj, card, device))
-    if isinstance(obj, dict) and obj and all(isinstance(v, torch.Tensor) for v in obj.values()):
-        return _from_state_dict(path, obj, card, device)
+        return _finish(_from_checkpoint(path, obj, card, device))
+    state = _state_dict_in(obj)
+    if state is not None:
+        return _finish(_from_state_dict(path, state, card, device, shape_hint))
     raise ModelLoadError(
         f"{path} holds a {type(obj).__name__}, not a model: dlaudit reads its own checkpoints, TorchScript, "
         "torch.export programs, and (with --trust-pickle) pickled nn.Modules"
     )
+
+
+_STATE_KEYS = ("state_dict", "model_state_dict", "model")
+"""Where training scripts commonly keep the weights in a checkpoint dict (``{"epoch": 3, "state_dict": ...}``)."""
+
+
+def _state_dict_in(obj: Any) -> dict[str, torch.Tensor] | None:
+    """The state_dict ``obj`` is or holds (under one of :data:`_STATE_KEYS`), else None."""
+    tensors = lambda d: isinstance(d, Mapping) and d and all(isinstance(v, torch.Tensor) for v in d.values())
+    if tensors(obj):
+        return dict(obj)
+    if isinstance(obj, Mapping):
+        for key in _STATE_KEYS:
+            if tensors(obj.get(key)):
+                log.info("reading the weights under %r of the checkpoint dict", key)
+                return dict(obj[key])
+    return None
+
+
+def _normalised(module: nn.Module, card: ModelCard) -> nn.Module:
+    """``module`` behind ``(x - mean) / std`` when the card gives a normalisation and the model does not build it in."""
+    if card.mean is None or (card.architecture and not is_known_architecture(card.architecture)):
+        return module
+    return Normalized(module, card.mean, card.std, ndim=len(card.input_shape))
+
+
+def _finish(bundle: ModelBundle) -> ModelBundle:
+    log.info("%s: normalisation %s", bundle.source, bundle.normalisation)
+    return _apply_postprocess(bundle)
 
 
 def _load_trusted_pickle(path: Path) -> Any:
@@ -379,25 +416,46 @@ def _from_checkpoint(path: Path, obj: dict[str, Any], card: Any, device: torch.d
     overrides = _card_dict(card)
     full = ModelCard.from_dict({**stored, **overrides}, source=str(path))
     module = _rebuild(full, obj.get("state_dict") or {}, path)
-    return ModelBundle(module, full, device=device, source=str(path), format="checkpoint")
+    return ModelBundle(_normalised(module, full), full, device=device, source=str(path), format="checkpoint")
 
 
-def _from_state_dict(path: Path, state: dict[str, torch.Tensor], card: Any, device: torch.device) -> ModelBundle:
-    fields = _card_dict(card) or _sidecar_dict(path)
-    if not fields or not fields.get("architecture"):
+def _from_state_dict(
+    path: Path,
+    state: dict[str, torch.Tensor],
+    card: Any,
+    device: torch.device,
+    shape_hint: Callable[[], tuple[int, ...] | None] | None = None,
+) -> ModelBundle:
+    fields = canonical_fields({**_sidecar_dict(path), **_card_dict(card)}, source=f"card of {path}")
+    if not fields.get("architecture"):
         raise ModelLoadError(
-            f"{path} is a bare state_dict (weights without an architecture or card); dlaudit cannot rebuild the model. "
-            "Save it with dlaudit.save_model, or give a card with architecture, arch_kwargs, input_shape and num_classes "
-            f"(sidecar {path.with_suffix('.card.json').name})"
+            f"{path} is a bare state_dict (weights without code); dlaudit needs to know the architecture: pass "
+            "--arch torchvision:NAME (or timm:NAME) with --num-classes, or give a card with arch, input_shape and "
+            f"num_classes (sidecar {path.with_suffix('.card.json').name}); or save it with dlaudit.save_model"
         )
+    arch = fields["architecture"]
+    if fields.get("input_shape") is None and shape_hint is not None:
+        fields["input_shape"] = shape_hint()
+    if fields.get("input_shape") is None:
+        raise CardError(
+            f"{path}: the card gives no input_shape for {arch}; pass --input-shape C,H,W (e.g. 3,32,32 for "
+            'CIFAR-sized images) or put "input_shape" in the card'
+        )
+    if fields.get("num_classes") is None and is_known_architecture(arch):
+        fields["num_classes"] = infer_num_classes(arch, fields.get("arch_kwargs") or {}, state)
+        if fields["num_classes"] is None:
+            raise CardError(f"{path}: the class count of {arch} cannot be read from the file; pass --num-classes")
+        log.info("%s: %d classes, read from the classifier's weights", path, fields["num_classes"])
     full = ModelCard.from_dict(fields, source=str(path))
     module = _rebuild(full, state, path)
-    return ModelBundle(module, full, device=device, source=str(path), format="state_dict")
+    return ModelBundle(_normalised(module, full), full, device=device, source=str(path), format="state_dict")
 
 
 def _rebuild(card: ModelCard, state: dict[str, torch.Tensor], path: Path) -> nn.Module:
     if not card.architecture:
         raise CardError(f"{path}: the card names no architecture, so the weights cannot be placed in a model")
+    if is_known_architecture(card.architecture):
+        return load_weights(card.architecture, card.num_classes, card.arch_kwargs, state, source=str(path))
     kwargs = dict(card.arch_kwargs)
     if card.mean is not None and card.std is not None:
         kwargs.setdefault("mean", card.mean)
@@ -473,10 +531,14 @@ def _sidecar_dict(path: Path) -> dict[str, Any]:
     return {}
 
 
-def _foreign_card(path: Path, card: Any, module: nn.Module) -> ModelCard:
-    fields = _card_dict(card) or _sidecar_dict(path)
-    if fields.get("input_shape") is None and getattr(module, "_dlaudit_input_shape", None):
-        fields["input_shape"] = list(module._dlaudit_input_shape)
+def _foreign_card(
+    path: Path, card: Any, module: nn.Module, shape_hint: Callable[[], tuple[int, ...] | None] | None = None
+) -> ModelCard:
+    fields = {**_sidecar_dict(path), **_card_dict(card)}  # fields given (flags, card=) win over the sidecar's
+    if fields.get("input_shape") is None and isinstance(module, ExportedModule) and module.input_shape:
+        fields["input_shape"] = list(module.input_shape)
+    if fields.get("input_shape") is None and shape_hint is not None:
+        fields["input_shape"] = shape_hint()
     if fields.get("input_shape") is None:
         raise CardError(
             f"{path} has no model card, and its input shape cannot be read from the file; "

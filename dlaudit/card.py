@@ -11,7 +11,7 @@ from typing import Any
 
 from .errors import CardError
 
-__all__ = ["ModelCard"]
+__all__ = ["ModelCard", "canonical_fields"]
 
 _MODALITIES = ("image", "tabular")
 MAX_INPUT_ELEMENTS = 50_000_000
@@ -33,6 +33,18 @@ def _whole_numbers(values: Any, what: str) -> tuple[int, ...]:
     return tuple(out)
 
 
+def canonical_fields(data: dict[str, Any], *, source: str = "card") -> dict[str, Any]:
+    """Card fields with the short spellings a card file may use replaced: ``"arch"`` is ``"architecture"``."""
+    if "arch" not in data:
+        return data
+    data = dict(data)
+    arch = data.pop("arch")
+    if data.get("architecture") not in (None, arch):
+        raise CardError(f"{source}: arch {arch!r} and architecture {data['architecture']!r} disagree; give one of them")
+    data["architecture"] = arch
+    return data
+
+
 @dataclass
 class ModelCard:
     """Metadata that travels with a model.
@@ -46,12 +58,18 @@ class ModelCard:
     value_range
         Range of the model's inputs (attacks clip to it), e.g. ``(0.0, 1.0)``.
     architecture, arch_kwargs
-        Registry name and keyword arguments of a reference model; ``None`` for a
-        foreign model (TorchScript, torch.export, pickled module).
+        Registry name and keyword arguments of a reference model, or of a known
+        architecture a bare state_dict is loaded into (``"torchvision:resnet18"``,
+        ``"timm:NAME"``; a card file may call it ``"arch"``); ``None`` for a
+        foreign model file that holds its own code (TorchScript, torch.export,
+        pickled module).
     modality
         ``"image"`` or ``"tabular"``.
     mean, std
-        Normalisation applied *inside* the model (so attacks work in input units).
+        Normalisation applied *inside* the model (so attacks work in input units):
+        one value per channel (images) or feature (tabular), or one for all.
+        Reference models build it in; for every other model dlaudit puts
+        ``(x - mean) / std`` in front of the module it loads.
     class_names, feature_names
         Names used in reports.
     encoder
@@ -137,10 +155,45 @@ class ModelCard:
                     f"model card: {len(self.class_names)} class_names for {self.num_classes} classes; "
                     "give one name per output"
                 )
+        self._check_normalisation()
         if self.dlaudit_version is None:
             from ._version import __version__
 
             self.dlaudit_version = __version__
+
+    def _check_normalisation(self) -> None:
+        if (self.mean is None) != (self.std is None):
+            raise CardError(
+                "model card: give both mean and std (the normalisation (x - mean) / std), or neither; "
+                f"got mean={self.mean!r}, std={self.std!r}"
+            )
+        if self.mean is None:
+            return
+        channels = self.input_shape[0]
+        for key in ("mean", "std"):
+            values = getattr(self, key)
+            if isinstance(values, (int, float)) and not isinstance(values, bool):
+                values = [values]
+            if isinstance(values, (str, bytes)) or not isinstance(values, (list, tuple)):
+                raise CardError(f"model card: {key} must be a list of numbers, e.g. [0.5, 0.5, 0.5], got {values!r}")
+            if any(isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) for v in values):
+                raise CardError(f"model card: {key} must be finite numbers, got {list(values)!r}")
+            if len(values) not in (1, channels):
+                what = "channel" if len(self.input_shape) > 1 else "feature"
+                raise CardError(
+                    f"model card: {key} has {len(values)} value(s) but the input has {channels} {what}(s) "
+                    f"(input_shape {list(self.input_shape)}); give one value per {what}, or one for all"
+                )
+            setattr(self, key, [float(v) for v in values])
+        if any(v <= 0 for v in self.std):
+            raise CardError(f"model card: std must be positive (it divides the input), got {self.std}")
+
+    @property
+    def normalisation(self) -> str:
+        """In words: which normalisation the model's inputs go through."""
+        if self.mean is None:
+            return f"none on the card: the model receives inputs in value_range {list(self.value_range)} as they are"
+        return f"(x - mean) / std inside the model, mean {self.mean}, std {self.std}; inputs in value_range {list(self.value_range)}"
 
     @property
     def names(self) -> list[str]:
@@ -164,6 +217,7 @@ class ModelCard:
         if not isinstance(data, dict):
             raise CardError(f"{source}: a model card must be a JSON object, got {type(data).__name__}")
         known = {f.name for f in dataclasses.fields(cls)}
+        data = canonical_fields(data, source=source)
         unknown = sorted(set(data) - known)
         if unknown:
             raise CardError(

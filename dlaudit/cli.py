@@ -82,7 +82,8 @@ data_options = _options(
         "--data",
         "data",
         default=None,
-        help="Dataset name (digits, mnist, fashion-mnist, adult, german, synthetic-credit) or a .npz/.csv file; default: the held-out split on the model's card.",
+        help="Dataset name (digits, mnist, fashion-mnist, cifar10, cifar100, adult, german, synthetic-credit), "
+        "folder:DIR (one sub-folder of PNG/JPEG images per class) or a .npz/.csv file; default: the held-out split on the model's card.",
     ),
     click.option(
         "--data-dir",
@@ -128,6 +129,24 @@ model_options = _options(
     click.option("--num-classes", type=int, default=None, help="Foreign model: number of classes."),
     click.option("--value-range", default=None, help="Foreign model: input value range, e.g. 0,1."),
     click.option("--class-names", default=None, help="Foreign model: class names, comma-separated."),
+    click.option(
+        "--arch",
+        default=None,
+        metavar="SOURCE:NAME",
+        help="Bare state_dict: the architecture to load it into, torchvision:NAME (e.g. torchvision:resnet18) or timm:NAME.",
+    ),
+    click.option(
+        "--arch-kwargs",
+        default=None,
+        metavar="K=V,...",
+        help="Keyword arguments of the --arch builder, e.g. dropout=0.2,aux_logits=false.",
+    ),
+    click.option(
+        "--mean",
+        default=None,
+        help="Normalisation the model expects, per channel (e.g. 0.4914,0.4822,0.4465); dlaudit applies it in front of the model.",
+    ),
+    click.option("--std", default=None, help="Normalisation's standard deviations, per channel (with --mean)."),
 )
 """How a model file is read: trust, and a card for foreign formats."""
 
@@ -160,7 +179,17 @@ def parallel_kwargs(kw: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-_MODEL_KEYS = ("card_file", "input_shape", "num_classes", "value_range", "class_names")
+_MODEL_KEYS = (
+    "card_file",
+    "input_shape",
+    "num_classes",
+    "value_range",
+    "class_names",
+    "arch",
+    "arch_kwargs",
+    "mean",
+    "std",
+)
 _DATA_KEYS = ("data_dir", "target", "sensitive")
 
 
@@ -168,7 +197,12 @@ def load_bundle(model: str, kw: dict[str, Any]) -> api.ModelBundle:
     """Load MODEL with the model options in ``kw`` (popped from it)."""
     overrides = {k: kw.pop(k, None) for k in _MODEL_KEYS}
     return api.load_model(
-        model, trust_pickle=kw.pop("trust_pickle", False), device=kw.get("device", "auto"), **overrides
+        model,
+        trust_pickle=kw.pop("trust_pickle", False),
+        device=kw.get("device", "auto"),
+        data=kw.get("data"),
+        data_dir=kw.get("data_dir"),
+        **overrides,
     )
 
 
@@ -316,7 +350,7 @@ def train(arch: str, data: str, output: str, json_path: str | None, quiet: bool,
 def info(model: str, data: str | None, json_path: str | None, **kw: Any) -> None:
     """Show a model's card and its held-out accuracy."""
     api.check_paths(_inputs(model, {**kw, "data": data}), {"--json": None if json_path == "-" else json_path})
-    out = api.info(load_bundle(model, kw), data, **data_kwargs(kw))
+    out = api.info(load_bundle(model, {**kw, "data": data}), data, **data_kwargs(kw))
     if json_path == "-":
         click.echo(api.json_text(out))
         return
@@ -331,6 +365,8 @@ def info(model: str, data: str | None, json_path: str | None, **kw: Any) -> None
         "input_shape",
         "num_classes",
         "value_range",
+        "mean",
+        "std",
         "class_names",
         "dataset",
         "split",

@@ -9,12 +9,20 @@ from __future__ import annotations
 
 import difflib
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from .errors import ConfigError
 
-__all__ = ["parse_names", "parse_numbers", "parse_shape", "parse_value_range", "round_or_none", "split_list"]
+__all__ = [
+    "parse_kwargs",
+    "parse_names",
+    "parse_numbers",
+    "parse_shape",
+    "parse_value_range",
+    "round_or_none",
+    "split_list",
+]
 
 
 def split_list(value: str | Iterable[Any] | None) -> list[str]:
@@ -100,6 +108,43 @@ def parse_value_range(value: str | Sequence[Any], what: str = "value range") -> 
     if not low < high:
         raise ConfigError(f"{what} must be low,high with low < high, got {low:g},{high:g}")
     return [low, high]
+
+
+def _literal(text: str) -> Any:
+    """A keyword argument's value: a number, true/false, none, or else the text itself."""
+    import ast
+
+    lowered = text.lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    if lowered in ("none", "null"):
+        return None
+    try:
+        value = ast.literal_eval(text)
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
+        return text
+    return value if isinstance(value, (int, float, str)) else text
+
+
+def parse_kwargs(value: str | Mapping[str, Any] | None, what: str = "--arch-kwargs") -> dict[str, Any]:
+    """``"k=v,k2=v2"`` (or a mapping) as keyword arguments; values are numbers, true/false, none or words.
+
+    ``"dropout=0.2,aux_logits=false"`` is ``{"dropout": 0.2, "aux_logits": False}``.
+    """
+    if value is None:
+        return {}
+    if isinstance(value, Mapping):
+        return {str(k): v for k, v in value.items()}
+    out: dict[str, Any] = {}
+    for item in split_list(value):
+        key, sep, text = item.partition("=")
+        key = key.strip()
+        if not sep or not key.isidentifier():
+            raise ConfigError(
+                f"{what} takes NAME=VALUE pairs, comma-separated, e.g. dropout=0.2,aux_logits=false; got {item!r}"
+            )
+        out[key] = _literal(text.strip())
+    return out
 
 
 def round_or_none(value: float | None, digits: int = 4) -> float | None:

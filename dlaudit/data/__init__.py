@@ -1,7 +1,8 @@
 """Data: :class:`AuditData` and the loaders behind :func:`dlaudit.load_data`.
 
-Named datasets: ``digits`` (embedded), ``mnist``, ``fashion-mnist``, ``adult``,
-``german``, ``synthetic-credit``; files: ``.npz`` and ``.csv``.
+Named datasets: ``digits`` (embedded), ``mnist``, ``fashion-mnist``, ``cifar10``,
+``cifar100``, ``adult``, ``german``, ``synthetic-credit``; ``folder:DIR`` (one
+sub-folder of images per class); files: ``.npz`` and ``.csv``.
 """
 
 from __future__ import annotations
@@ -12,7 +13,9 @@ from typing import Any
 
 from ..errors import DataError
 from ..parsing import split_list
+from .cifar import load_cifar
 from .core import AuditData, Splits
+from .folder import is_folder_spec, load_folder
 from .images import load_digits, load_mnist, load_npz
 from .tabular import TabularEncoder, load_adult, load_csv, load_german, load_synthetic_credit, synthetic_credit_frame
 
@@ -26,9 +29,18 @@ __all__ = [
     "synthetic_credit_frame",
     "for_card",
     "same_dataset",
+    "sample_shape",
 ]
 
-DATASETS = ("digits", "mnist", "fashion-mnist", "adult", "german", "synthetic-credit")
+DATASETS = ("digits", "mnist", "fashion-mnist", "cifar10", "cifar100", "adult", "german", "synthetic-credit")
+SHAPES = {
+    "digits": (1, 8, 8),
+    "mnist": (1, 28, 28),
+    "fashion-mnist": (1, 28, 28),
+    "cifar10": (3, 32, 32),
+    "cifar100": (3, 32, 32),
+}
+"""The sample shape of each named image dataset (without reading it)."""
 
 
 def _as_list(value: str | Sequence[str] | None) -> list[str] | None:
@@ -43,15 +55,16 @@ def load_splits(
     sensitive: str | Sequence[str] | None = None,
     seed: int = 0,
     encoder: dict[str, Any] | None = None,
+    input_shape: tuple[int, ...] | None = None,
 ) -> Splits:
     """Load a dataset's training and held-out splits.
 
     Parameters
     ----------
     spec
-        A dataset name (see ``DATASETS``) or a ``.npz`` / ``.csv`` file.
+        A dataset name (see ``DATASETS``), ``folder:DIR`` or a ``.npz`` / ``.csv`` file.
     data_dir
-        Where a named dataset's files are (mnist, adult, german).
+        Where a named dataset's files are (mnist, cifar10, cifar100, adult, german).
     target
         The label column of a csv file.
     sensitive
@@ -62,8 +75,12 @@ def load_splits(
     encoder
         A tabular encoder spec from a model card, so new data is encoded the way
         the model's training data was.
+    input_shape
+        The model's input shape: ``folder:DIR`` images are resized to it.
     """
     try:
+        if is_folder_spec(spec):
+            return load_folder(spec, input_shape=input_shape, seed=seed)
         return _load_splits(spec, data_dir=data_dir, target=target, sensitive=sensitive, seed=seed, encoder=encoder)
     except DataError:
         raise
@@ -91,6 +108,8 @@ def _load_splits(
         return load_digits(seed=seed)
     if key in ("mnist", "fashion-mnist"):
         return load_mnist(key, data_dir=data_dir)
+    if key in ("cifar10", "cifar100", "cifar-10", "cifar-100"):
+        return load_cifar(key.replace("-", ""), data_dir=data_dir)
     if key == "adult":
         return load_adult(data_dir, sensitive=sens if sens is not None else ("sex", "race"), encoder=encoder)
     if key == "german":
@@ -104,7 +123,25 @@ def _load_splits(
         return load_csv(path, target=target, sensitive=sens or (), seed=seed, encoder=encoder)
     if path.exists():
         raise DataError(f"data file {path} has suffix {path.suffix or '(none)'}; dlaudit reads .npz and .csv files")
-    raise DataError(f"unknown dataset {name!r}; use one of {', '.join(DATASETS)}, or a .npz or .csv file")
+    raise DataError(
+        f"unknown dataset {name!r}; use one of {', '.join(DATASETS)}, folder:DIR (one sub-folder of images per class), "
+        "or a .npz or .csv file"
+    )
+
+
+def sample_shape(spec: str | Path, *, data_dir: str | Path | None = None) -> tuple[int, ...] | None:
+    """The shape of one sample of ``spec`` without loading it (named image datasets, ``.npz`` headers), else None.
+
+    What a foreign model whose card gives no input shape is taken to accept.
+    """
+    from .images import npz_sample_shape
+
+    key = str(spec).strip().lower()
+    if key in SHAPES:
+        return SHAPES[key]
+    if key.endswith(".npz") and Path(str(spec)).is_file():
+        return npz_sample_shape(Path(str(spec)))
+    return None
 
 
 def load_data(
@@ -192,6 +229,7 @@ def for_card(
         sensitive=sensitive if sensitive is not None else (card.sensitive if same else None),
         seed=seed if seed is not None else (card.data_seed if same else 0),
         encoder=card.encoder if card is not None and card.encoder else None,
+        input_shape=tuple(card.input_shape) if card is not None else None,
     )
     if split == "both":
         if card is not None:

@@ -13,7 +13,7 @@ from sklearn.model_selection import train_test_split
 from ..errors import DataError
 from .core import AuditData, Splits, check_array
 
-__all__ = ["load_digits", "load_mnist", "load_npz", "images_to_tensor"]
+__all__ = ["load_digits", "load_mnist", "load_npz", "images_to_tensor", "npz_sample_shape"]
 
 TEST_FRACTION = 0.25
 MAX_CLASSES = 100_000
@@ -177,6 +177,25 @@ def load_npz(path: str | Path, *, seed: int = 0) -> Splits:
             splits.train.modality = splits.test.modality = "tabular"
         return splits
     raise DataError(f"{path} holds arrays {sorted(arrays)}; it needs x and y, or x_train, y_train, x_test and y_test")
+
+
+def npz_sample_shape(path: Path) -> tuple[int, ...] | None:
+    """The shape of one image in an ``.npz`` (``x`` or ``x_test``, read from the header), or None."""
+    try:
+        with zipfile.ZipFile(path) as zf:
+            names = {i.filename: i for i in zf.infolist()}
+            member = next((n for n in ("x_test.npy", "x.npy") if n in names), None)
+            if member is None:
+                return None
+            with zf.open(member) as fh:
+                major, _ = np.lib.format.read_magic(fh)
+                read = np.lib.format.read_array_header_1_0 if major == 1 else np.lib.format.read_array_header_2_0
+                shape, _, _ = read(fh)
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError):
+        return None  # the loader says what is wrong with the file
+    if len(shape) == 3:
+        return (1, *shape[1:])
+    return tuple(shape[1:]) if len(shape) == 4 else None
 
 
 def _check_npz_headers(path: Path) -> None:

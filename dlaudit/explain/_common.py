@@ -52,6 +52,7 @@ class ExplainSettings:
     curve_steps: int = 32
     random_orders: int = 4
     sanity_cascade: bool = True
+    sanity_stages: int | None = 8  # cascade steps at most: deep models are randomised a block of layers at a time
     sensitivity_samples: int = 4
     sensitivity_perturbations: int = 8
     sensitivity_radius: float = 0.02

@@ -15,6 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..graphs import graph_order
+
 __all__ = ["relu_problems", "weighted_layers", "run_order"]
 
 log = logging.getLogger(__name__)
@@ -89,8 +91,10 @@ def run_order(
 ) -> list[tuple[str, nn.Module]]:
     """``named`` submodules sorted by when one forward pass on ``example[:1]`` runs them.
 
-    Modules that did not run come last, in registration order; when hooks cannot
-    be attached (TorchScript) the registration order is kept.
+    Layers of a graph (a ``torch.export`` program's, whose layers never run as modules)
+    follow in the order the graph reads their weights; modules that did not run come
+    last, in registration order; when hooks cannot be attached (TorchScript) the
+    registration order is kept.
     """
     if not named:
         return []
@@ -109,6 +113,7 @@ def run_order(
             h.remove()
     by_name = dict(named)
     ran = [n for n in dict.fromkeys(order) if n in by_name]
+    ran += [n for n in graph_order(module) if n in by_name and n not in ran]
     rest = [n for n, _ in named if n not in ran]
     return [(n, by_name[n]) for n in ran + rest]
 

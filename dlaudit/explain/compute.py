@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -147,6 +148,19 @@ class Run:
         self.quality: dict[str, MethodQuality] = {}
         self.random: Curves | None = None
         self._done = 0
+        self._warnings: dict[str, list[str]] = defaultdict(list)  # message -> the methods it was said for
+
+    def _warn(self, message: str, method: str) -> None:
+        """Note a warning about ``method``; :meth:`_flush_warnings` logs each message once, with a count."""
+        self._warnings[message].append(method)
+
+    def _flush_warnings(self) -> None:
+        for message, methods in self._warnings.items():
+            if len(methods) == 1:
+                log.warning("explain: %s: %s", methods[0], message)
+            else:
+                log.warning("explain: %s (%d times: %s)", message, len(methods), ", ".join(dict.fromkeys(methods)))
+        self._warnings.clear()
 
     def _tick(self, stage: str, total: int) -> None:
         self._done += 1
@@ -164,9 +178,10 @@ class Run:
                 log.info("explain: %s skipped: %s", name, err)
             except _METHOD_ERRORS as err:
                 self.failed[name] = _one_line(err)
-                log.warning("explain: %s failed: %s", name, self.failed[name])
+                self._warn(f"failed: {self.failed[name]}", name)
             self.seconds[name] = time.perf_counter() - start
             self._tick("explain:attributions", len(self.names))
+        self._flush_warnings()
 
     def _attribute(self, name: str, module: torch.nn.Module) -> Attribution:
         """One method's attributions; the per-row methods (LIME, Kernel SHAP) go over shards when the executor shards."""
@@ -215,7 +230,8 @@ class Run:
             start = time.perf_counter()
             q = MethodQuality()
             q.curves = curves(attribution_order(res.values, units, seed=ctx.seed))
-            q.sanity = _guarded(
+            q.sanity = self._guarded(
+                name,
                 q,
                 "sanity_rank_corr",
                 lambda name=name, res=res: sanity_check(
@@ -227,9 +243,11 @@ class Run:
                     units=units,
                     seed=ctx.seed,
                     cascade=s.sanity_cascade,
+                    stages=s.sanity_stages,
                 ),
             )
-            q.sensitivity = _guarded(
+            q.sensitivity = self._guarded(
+                name,
                 q,
                 "sensitivity",
                 lambda name=name: sensitivity(
@@ -247,6 +265,16 @@ class Run:
             q.seconds = time.perf_counter() - start
             self.quality[name] = q
             self._tick("explain:trust", len(self.results))
+        self._flush_warnings()
+
+    def _guarded(self, method: str, q: MethodQuality, metric: str, fn: Any) -> Any:
+        """``fn()``, or None with the reason in ``q.notes`` when the model does not allow it (warned once per reason)."""
+        try:
+            return fn()
+        except (AnalysisError, *_METHOD_ERRORS) as err:
+            q.notes[metric] = f"could not be computed on this model ({_one_line(err)})"
+            self._warn(f"{metric} {q.notes[metric]}", method)
+            return None
 
 
 def explain_shard(bundle: ModelBundle, p: dict[str, Any]) -> dict[str, Any]:
@@ -276,13 +304,3 @@ def _merge(parts: list[dict[str, Any]]) -> Attribution:
 def _one_line(err: BaseException) -> str:
     text = str(err).strip().splitlines()
     return f"{type(err).__name__}: {text[0][:200] if text else ''}"
-
-
-def _guarded(q: MethodQuality, metric: str, fn: Any) -> Any:
-    """``fn()``, or None with the reason in ``q.notes`` when the model does not allow it."""
-    try:
-        return fn()
-    except (AnalysisError, *_METHOD_ERRORS) as err:
-        q.notes[metric] = f"could not be computed on this model ({_one_line(err)})"
-        log.warning("explain: %s: %s", metric, q.notes[metric])
-        return None

@@ -9,7 +9,10 @@
   https://arxiv.org/abs/1810.03292): re-initialise the model's layers from the
   top down and compare the attributions with the original ones (Spearman rank
   correlation of absolute values). A method whose maps barely change does not
-  explain the model.
+  explain the model. Every format is randomised: eager modules, TorchScript (a copy
+  loaded back from a buffer) and ``torch.export`` programs (the parameters of the
+  program's module); a layer's weights are re-drawn as its class's ``reset_parameters``
+  would (for TorchScript and exported layers, the class they were written as).
 - Completeness (Sundararajan et al. 2017, https://arxiv.org/abs/1703.01365):
   Integrated Gradients' attributions sum to ``f(x) - f(baseline)``.
 - Sensitivity (Yeh et al. 2019, https://arxiv.org/abs/1901.09392; captum's
@@ -19,7 +22,6 @@
 
 from __future__ import annotations
 
-import copy
 import logging
 import math
 from collections.abc import Callable, Iterator, Sequence
@@ -31,7 +33,7 @@ from captum.metrics import sensitivity_max
 from scipy.stats import rankdata
 from torch import nn
 
-from ..errors import AnalysisError
+from ..graphs import clone_module, layer_kind
 from ..utils import model_state, next_device
 from ._common import Column, batched_probabilities
 from ._structure import weighted_layers
@@ -193,39 +195,80 @@ def rank_correlation(a: torch.Tensor, b: torch.Tensor, units: torch.Tensor | Non
     return out
 
 
+def _reset_like(module: nn.Module, kind: str) -> bool:
+    """Re-draw the parameters of a layer whose class is gone (TorchScript, exported graphs) as torch's
+    ``reset_parameters`` for ``kind`` would; False when ``kind`` is not one it knows."""
+    weight = getattr(module, "weight", None)
+    bias = getattr(module, "bias", None)
+    if kind.startswith(("Conv", "Linear", "LazyConv", "LazyLinear")) and isinstance(weight, torch.Tensor):
+        nn.init.kaiming_uniform_(weight, a=math.sqrt(5))
+        if isinstance(bias, torch.Tensor):
+            fan_in = weight[0].numel()
+            bound = 1.0 / math.sqrt(fan_in) if fan_in > 0 else 0.0
+            nn.init.uniform_(bias, -bound, bound)
+        return True
+    if "Norm" in kind:
+        for name, fill in (("weight", 1.0), ("bias", 0.0), ("running_mean", 0.0), ("running_var", 1.0)):
+            t = getattr(module, name, None)
+            if isinstance(t, torch.Tensor) and t.is_floating_point():
+                t.fill_(fill)
+        return True
+    return False
+
+
 def _reinitialise(module: nn.Module, seed: int) -> None:
     """Fresh random weights for one layer (its own ``reset_parameters`` where it has one)."""
     device = next_device(module)
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []), torch.no_grad():
         torch.manual_seed(seed)
-        if callable(getattr(module, "reset_parameters", None)):
+        if not isinstance(module, torch.jit.ScriptModule) and callable(getattr(module, "reset_parameters", None)):
             module.reset_parameters()
+            return
+        if _reset_like(module, layer_kind(module)):
             return
         for p in module.parameters(recurse=False):
             std = float(p.std()) if p.numel() > 1 and math.isfinite(float(p.std())) and float(p.std()) > 0 else 0.01
             p.normal_(0.0, std)
 
 
-def randomised_models(
-    module: nn.Module, example: torch.Tensor, *, seed: int = 0, cascade: bool = True
-) -> Iterator[tuple[str, nn.Module]]:
-    """A deep copy of ``module`` with its layers re-initialised from the top (logits) down.
+def cascade_stages(layers: Sequence[str], stages: int | None) -> list[list[str]]:
+    """The layers (top first) in at most ``stages`` consecutive groups, each randomised in one cascade step.
 
-    With ``cascade`` yields ``(layer, copy)`` after each layer (the randomisation
-    accumulates); without, only the fully randomised copy as ``("all layers", copy)``.
-    The caller's model is never changed.
+    Adebayo et al. randomise one layer per step; a ResNet-18 has 62 layers with weights,
+    and each step re-runs every method, so deep models are randomised a block at a time.
     """
-    if isinstance(module, torch.jit.ScriptModule):
-        raise AnalysisError(
-            "the sanity check re-initialises a copy of the model layer by layer, which TorchScript modules do not allow"
-        )
+    if stages is None or len(layers) <= stages:
+        return [[name] for name in layers]
+    return [list(part) for part in np.array_split(np.asarray(layers, dtype=object), stages) if len(part)]
+
+
+def _stage_label(group: Sequence[str]) -> str:
+    names = [n or "(model)" for n in group]
+    return names[0] if len(names) == 1 else f"{names[0]} … {names[-1]} ({len(names)} layers)"
+
+
+def randomised_models(
+    module: nn.Module, example: torch.Tensor, *, seed: int = 0, cascade: bool = True, stages: int | None = None
+) -> Iterator[tuple[str, nn.Module]]:
+    """A copy of ``module`` with its layers re-initialised from the top (logits) down.
+
+    With ``cascade`` yields ``(layers, copy)`` after each step (the randomisation
+    accumulates; ``stages`` caps the number of steps, see :func:`cascade_stages`);
+    without, only the fully randomised copy as ``("all layers", copy)``. The copy is
+    made by :func:`dlaudit.graphs.clone_module` (TorchScript through a buffer), so the
+    caller's model is never changed.
+    """
     layers = weighted_layers(module, example)
-    work = copy.deepcopy(module)
+    work = clone_module(module)
     named = dict(work.named_modules())
-    for step, (name, _) in enumerate(reversed(layers)):
-        _reinitialise(named[name], seed + step)
+    top_down = [name for name, _ in reversed(layers)]
+    step = 0
+    for group in cascade_stages(top_down, stages):
+        for name in group:
+            _reinitialise(named[name], seed + step)
+            step += 1
         if cascade:
-            yield name or "(model)", work
+            yield _stage_label(group), work
     if not cascade and layers:
         yield "all layers", work
 
@@ -252,15 +295,17 @@ def sanity_check(
     units: torch.Tensor | None = None,
     seed: int = 0,
     cascade: bool = True,
+    stages: int | None = None,
 ) -> SanityResult:
     """Cascading randomisation: how similar the maps stay as the weights become random.
 
     ``original`` are ``explain_fn``'s attributions on the trained model; the
     targets stay the same. Near 0 passes (the method reads the model), near 1
-    fails (the maps come from the input alone).
+    fails (the maps come from the input alone). ``stages`` caps the cascade's steps.
     """
     steps: list[tuple[str, float | None]] = []
-    for name, randomised in randomised_models(module, x.to(next_device(module)), seed=seed, cascade=cascade):
+    example = x.to(next_device(module))
+    for name, randomised in randomised_models(module, example, seed=seed, cascade=cascade, stages=stages):
         corr = np.asarray(rank_correlation(original, explain_fn(randomised, x, target), units))
         defined = corr[~np.isnan(corr)]
         steps.append((name, float(defined.mean()) if len(defined) else None))

@@ -10,6 +10,11 @@ the CPU with ``x``'s shape. Each explains the target class's *logit*.
 - Grad-CAM: Selvaraju et al. 2017, https://arxiv.org/abs/1610.02391
 - DeepLIFT: Shrikumar et al. 2017, https://arxiv.org/abs/1704.02685
 - Occlusion: Zeiler & Fergus 2014, https://arxiv.org/abs/1311.2901
+
+Grad-CAM and the activation maps hook "the last convolution" in every format: an
+eager model's ``nn.Conv2d``, an exported graph's convolution outputs (tapped at load,
+see :class:`dlaudit.graphs.ConvTap`), and a TorchScript model's through a copy
+converted to an exported graph (:func:`dlaudit.graphs.hookable`).
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from captum.attr import (
 from torch import nn
 
 from ..errors import AnalysisError, ConfigError
+from ..graphs import ConvTap, ExportedModule, contains_script, hookable
 from ._common import Attribution, ExplainContext, chunked
 from ._structure import relu_problems, run_order
 
@@ -45,7 +51,7 @@ __all__ = [
     "layer_activations",
 ]
 
-_CONV = (nn.Conv2d,)
+_CONV = (nn.Conv2d, ConvTap)
 
 
 def saliency(module: nn.Module, x: torch.Tensor, target: torch.Tensor, ctx: ExplainContext) -> Attribution:
@@ -108,25 +114,59 @@ def smoothgrad(module: nn.Module, x: torch.Tensor, target: torch.Tensor, ctx: Ex
 
 
 def conv_layers(module: nn.Module, example: torch.Tensor) -> list[tuple[str, nn.Module]]:
-    """The 2-D convolutions of ``module`` in the order one forward pass runs them."""
+    """The 2-D convolutions of ``module`` (or the taps on their outputs in a graph) in the order one forward pass runs them."""
     named = [(name, m) for name, m in module.named_modules() if isinstance(m, _CONV)]
     if not named:
         return []
     return run_order(module, example, named)
 
 
-def _need_hooks(module: nn.Module, method: str) -> None:
-    if isinstance(module, torch.jit.ScriptModule):
+def _module_nonlinearities(module: nn.Module, method: str) -> None:
+    """DeepLIFT's rule works through hooks on non-linearity modules, which TorchScript and exported graphs do not have."""
+    if contains_script(module) or any(isinstance(m, ExportedModule) for m in module.modules()):
         raise AnalysisError(
-            f"{method} needs hooks on the model's layers, which TorchScript modules do not support; explain the eager model (e.g. a dlaudit checkpoint) instead"
+            f"{method} applies its rule through hooks on the model's non-linearity modules, and a TorchScript or "
+            "torch.export graph runs its non-linearities as operators (its maps would be plain gradients under "
+            "DeepLIFT's name); explain the eager model (a state_dict with --arch, or a dlaudit checkpoint) for DeepLIFT"
         )
 
 
+def hook_batch(module: nn.Module) -> int | None:
+    """The static batch of an exported program inside ``module``: hooks see one batch only when every call is one."""
+    for m in module.modules():
+        if isinstance(m, ExportedModule) and m.static_batch is not None:
+            return m.static_batch
+    return None
+
+
+def _in_static_batches(fn, module: nn.Module, *tensors: torch.Tensor):
+    """``fn(*tensors)`` in chunks of the module's static batch (each padded to it), concatenated; once when there is none."""
+    b = hook_batch(module)
+    n = len(tensors[0])
+    if b is None or n == b:
+        return fn(*tensors)
+    outs = []
+    for start in range(0, n, b):
+        parts = [t[start : start + b] for t in tensors]
+        rows = len(parts[0])
+        padded = [torch.cat([p, p[-1:].expand(b - rows, *p.shape[1:])]) if rows < b else p for p in parts]
+        out = fn(*padded)
+        outs.append([o[:rows] for o in out] if isinstance(out, (list, tuple)) else out[:rows])
+    if isinstance(outs[0], list):
+        return [torch.cat(group) for group in zip(*outs)]
+    return torch.cat(outs)
+
+
 def gradcam_layer(module: nn.Module, example: torch.Tensor, name: str | None = None) -> tuple[str, nn.Module]:
-    """The layer Grad-CAM looks at: ``name`` if given, else the last convolution run."""
-    _need_hooks(module, "Grad-CAM")
+    """The layer Grad-CAM looks at: ``name`` if given, else the last convolution run.
+
+    ``module`` must be hookable (see :func:`dlaudit.graphs.hookable`); in a graph, a
+    convolution's name (``layer4.1.conv2``) finds the tap on its output.
+    """
     if name:
         modules = dict(module.named_modules())
+        taps = {m.conv: n for n, m in modules.items() if isinstance(m, ConvTap)}
+        name = name if name in modules else taps.get(name, name)
         if name not in modules:
             convs = [n for n, _ in conv_layers(module, example)]
             raise ConfigError(
@@ -147,12 +187,17 @@ def gradcam(module: nn.Module, x: torch.Tensor, target: torch.Tensor, ctx: Expla
     """
     if ctx.modality != "image" or x.dim() != 4:
         raise AnalysisError("Grad-CAM explains image models (inputs shaped N, C, H, W); this is tabular data")
+    module = hookable(module, x)
     name, layer = gradcam_layer(module, x, ctx.gradcam_layer)
-    cam = LayerGradCam(module, layer).attribute(x, target=target, relu_attributions=True)
+    grad_cam = LayerGradCam(module, layer)
+    cam = _in_static_batches(
+        lambda xc, tc: grad_cam.attribute(xc, target=tc, relu_attributions=True).detach(), module, x, target
+    )
     if cam.dim() != 4:
         raise AnalysisError(f"Grad-CAM needs a layer with 2-D feature maps; {name!r} gives {cam.dim()}-D output")
     up = LayerAttribution.interpolate(cam, tuple(x.shape[2:]), interpolate_mode="bilinear")
-    return Attribution(up.expand_as(x).detach().cpu().clone(), extras={"layer": name})
+    shown = layer.conv if isinstance(layer, ConvTap) else name
+    return Attribution(up.expand_as(x).detach().cpu().clone(), extras={"layer": shown})
 
 
 def deeplift(module: nn.Module, x: torch.Tensor, target: torch.Tensor, ctx: ExplainContext) -> Attribution:
@@ -162,7 +207,7 @@ def deeplift(module: nn.Module, x: torch.Tensor, target: torch.Tensor, ctx: Expl
     module used twice makes it fail (the method is then skipped with the reason),
     and a functional ReLU silently gets a plain gradient (a warning says so).
     """
-    _need_hooks(module, "DeepLIFT")
+    _module_nonlinearities(module, "DeepLIFT")
     problems = relu_problems(module) or []
     reused = [p for p in problems if "used" in p]
     if reused:
@@ -217,12 +262,19 @@ def occlusion(module: nn.Module, x: torch.Tensor, target: torch.Tensor, ctx: Exp
 
 
 def layer_activations(module: nn.Module, x: torch.Tensor, *, max_layers: int = 4) -> list[tuple[str, torch.Tensor]]:
-    """Activation maps of the convolutional layers (captum's LayerActivation) for ``x``."""
-    if isinstance(module, torch.jit.ScriptModule):
-        return []
+    """Activation maps of the first convolutional layers (captum's LayerActivation) for ``x``, in any format.
+
+    Raises :class:`AnalysisError` when a TorchScript model cannot be converted to a
+    graph whose convolutions can be hooked.
+    """
+    module = hookable(module, x)
     layers = conv_layers(module, x)[:max_layers]
     if not layers:
         return []
-    acts = LayerActivation(module, [m for _, m in layers]).attribute(x)
-    acts = acts if isinstance(acts, list) else [acts]
-    return [(name, a.detach().cpu()) for (name, _), a in zip(layers, acts)]
+    activation = LayerActivation(module, [m for _, m in layers])
+    acts = _in_static_batches(lambda xc: _as_list(activation.attribute(xc)), module, x)
+    return [(m.conv if isinstance(m, ConvTap) else name, a.detach().cpu()) for (name, m), a in zip(layers, acts)]
+
+
+def _as_list(out: torch.Tensor | list[torch.Tensor]) -> list[torch.Tensor]:
+    return [o.detach() for o in out] if isinstance(out, (list, tuple)) else [out.detach()]

@@ -14,6 +14,7 @@ import torch
 
 from ..bundle import ModelBundle
 from ..data import AuditData
+from ..errors import AnalysisError
 from ..report.model import Section, Table, judged
 from . import figures
 from ._common import Attribution, ExplainContext
@@ -385,8 +386,12 @@ def _add_figures(
     if image:
         from ..utils import model_state, next_device
 
-        with model_state(module):
-            acts = layer_activations(module, exp.x[:1].to(next_device(module)))
+        try:
+            with model_state(module):
+                acts = layer_activations(module, exp.x[:1].to(next_device(module)))
+        except AnalysisError as err:
+            acts = []
+            sec.add_finding("info", f"Activation maps skipped: {err}", check="explain-activations")
         if acts:
             sec.figures.append(
                 figures.activation_maps(acts, label=f"sample {int(exp.indices[0])} (true {names[int(exp.y[0])]})")

@@ -7,9 +7,19 @@ from . import ensemble as _ensemble  # noqa: F401  (registers "ensemble")
 from . import mlp as _mlp  # noqa: F401  (registers "mlp")
 from .cnn import CNN
 from .ensemble import Ensemble
-from .layers import Normalize
+from .layers import Normalize, Normalized
 from .mlp import MLP
 from .numpy_mlp import NumpyMLP
 from .registry import build_model, list_models, register_model
 
-__all__ = ["CNN", "Ensemble", "MLP", "Normalize", "NumpyMLP", "build_model", "list_models", "register_model"]
+__all__ = [
+    "CNN",
+    "Ensemble",
+    "MLP",
+    "Normalize",
+    "Normalized",
+    "NumpyMLP",
+    "build_model",
+    "list_models",
+    "register_model",
+]

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-__all__ = ["Normalize"]
+__all__ = ["Normalize", "Normalized"]
 
 
 class Normalize(nn.Module):
@@ -25,3 +25,19 @@ class Normalize(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return (x - self.mean) / self.std
+
+
+class Normalized(nn.Module):
+    """A model with ``(x - mean) / std`` in front: what dlaudit wraps a foreign model in when its card
+    gives a normalisation, so attacks and explanations work in the input's own units.
+
+    ``model`` is the wrapped module as loaded (its state_dict keys unchanged under ``model.``).
+    """
+
+    def __init__(self, model: nn.Module, mean: Sequence[float], std: Sequence[float], ndim: int) -> None:
+        super().__init__()
+        self.normalize = Normalize(mean, std, ndim)
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(self.normalize(x))

@@ -208,18 +208,44 @@ def test_explain_with_every_method_and_trust_metric_leaves_the_model_as_found(di
     assert all(torch.equal(after["state"][k], v) for k, v in before["state"].items())
 
 
-def test_torchscript_model_skips_hook_methods_with_reasons(digits_test, tmp_path) -> None:
+def test_torchscript_model_gets_gradcam_and_the_sanity_check(digits_test, tmp_path) -> None:
     from dlaudit.models import CNN
 
     torch.manual_seed(0)
     path = tmp_path / "cnn.ts"
-    torch.jit.save(torch.jit.script(CNN((1, 8, 8), 10, channels=2, hidden=8).eval()), str(path))
+    eager = CNN((1, 8, 8), 10, channels=2, hidden=8).eval()
+    torch.jit.save(torch.jit.script(eager), str(path))
     bundle = dlaudit.load_model(path, card={"input_shape": [1, 8, 8], "num_classes": 10}, device="cpu")
     exp = explain(bundle, digits_test, methods="saliency,gradcam,deeplift", n=2, fast=True)
-    assert set(exp.attributions) == {"saliency"}
-    assert exp.skipped["gradcam"].startswith(
-        "Grad-CAM needs hooks on the model's layers, which TorchScript modules do not support"
-    )
+    assert set(exp.attributions) == {"saliency", "gradcam"}
+    assert "non-linearity modules" in exp.skipped["deeplift"]
     sanity = next(m for m in exp.section.metrics if m.name == "explain.saliency.sanity_rank_corr")
-    assert sanity.value is None and "TorchScript modules do not allow" in sanity.note
-    assert exp.metrics["explain.saliency.deletion_auc"] is not None
+    assert sanity.value is not None and sanity.note == ""
+    assert exp.metrics["explain.gradcam.sanity_rank_corr"] is not None
+    assert exp.details["gradcam"].extras["layer"] == "0"  # the last (only) convolution, by its own name
+    reference = explain(
+        dlaudit.ModelBundle(eager, bundle.card, device="cpu"), digits_test, methods="gradcam", n=2, fast=True
+    )
+    assert torch.allclose(exp.attributions["gradcam"], reference.attributions["gradcam"], atol=1e-5)
+
+
+def test_a_warning_for_every_method_is_logged_once_with_a_count(digits_test, monkeypatch, caplog) -> None:
+    import logging
+
+    from dlaudit.card import ModelCard
+    from dlaudit.errors import AnalysisError
+    from dlaudit.models import CNN
+
+    def refuse(*args, **kwargs):
+        raise AnalysisError("this model cannot be randomised")
+
+    monkeypatch.setattr("dlaudit.explain.compute.sanity_check", refuse)
+    torch.manual_seed(0)
+    bundle = dlaudit.ModelBundle(
+        CNN((1, 8, 8), 10, channels=2, hidden=8), ModelCard(input_shape=(1, 8, 8), num_classes=10)
+    )
+    with caplog.at_level(logging.WARNING, logger="dlaudit.explain.compute"):
+        exp = explain(bundle, digits_test, methods="saliency,ig,smoothgrad", n=2, fast=True)
+    sanity = [r.getMessage() for r in caplog.records if "sanity_rank_corr" in r.getMessage()]
+    assert len(sanity) == 1 and "(3 times: saliency, ig, smoothgrad)" in sanity[0], sanity
+    assert all(exp.metrics[f"explain.{m}.sanity_rank_corr"] is None for m in ("saliency", "ig", "smoothgrad"))

@@ -9,6 +9,7 @@ message go with it. The command runs in-process (Click's runner), in that folder
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import io
 import json
 import os
@@ -270,6 +271,92 @@ def unknown_check(d: Path, m: Path) -> list[str]:
     return ["report", str(m), "--checks", "performance,magic", "-o", str(d / "r.html")]
 
 
+def _state_dict(d: Path, num_classes: int = 10) -> Path:
+    import torchvision
+
+    path = d / "sd.pt"
+    torch.save(torchvision.models.squeezenet1_1(num_classes=num_classes).state_dict(), path)
+    return path
+
+
+def arch_unknown(d: Path, m: Path) -> list[str]:
+    torch.save({"w": torch.zeros(2)}, d / "w.pt")
+    return ["info", str(d / "w.pt"), "--arch", "torchvision:resnet19", "--input-shape", "3,32,32"]
+
+
+def arch_not_a_source(d: Path, m: Path) -> list[str]:
+    return ["info", str(_state_dict(d)), "--arch", "resnet18", "--input-shape", "3,32,32"]
+
+
+def arch_state_dict_does_not_fit(d: Path, m: Path) -> list[str]:
+    return [
+        "info",
+        str(_state_dict(d)),
+        "--arch",
+        "torchvision:squeezenet1_1",
+        "--num-classes",
+        "7",
+        "--input-shape",
+        "3,32,32",
+    ]
+
+
+def arch_timm_without_timm(d: Path, m: Path) -> list[str]:
+    return ["info", str(_state_dict(d)), "--arch", "timm:resnet18", "--input-shape", "3,32,32"]
+
+
+def bare_state_dict_without_arch(d: Path, m: Path) -> list[str]:
+    return ["info", str(_state_dict(d)), "--input-shape", "3,32,32"]
+
+
+def arch_kwargs_not_pairs(d: Path, m: Path) -> list[str]:
+    return ["info", str(_state_dict(d)), "--arch", "torchvision:squeezenet1_1", "--arch-kwargs", "dropout"]
+
+
+def mean_wrong_length(d: Path, m: Path) -> list[str]:
+    return [
+        "info",
+        str(_torchscript(d)),
+        "--input-shape",
+        "1,8,8",
+        "--mean",
+        "0.5,0.5",
+        "--std",
+        "1,1",
+        "--data",
+        "digits",
+    ]
+
+
+def mean_without_std(d: Path, m: Path) -> list[str]:
+    return ["info", str(_torchscript(d)), "--input-shape", "1,8,8", "--mean", "0.5", "--data", "digits"]
+
+
+def folder_without_images(d: Path, m: Path) -> list[str]:
+    (d / "imgs" / "cat").mkdir(parents=True)
+    (d / "imgs" / "cat" / "readme.txt").write_text("no pictures")
+    return ["info", str(m), "--data", f"folder:{d / 'imgs'}"]
+
+
+def folder_unreadable_image(d: Path, m: Path) -> list[str]:
+    from PIL import Image
+
+    for cls in ("cat", "dog"):
+        (d / "imgs" / cls).mkdir(parents=True)
+        for i in range(3):
+            Image.new("L", (8, 8), color=40 * i).save(d / "imgs" / cls / f"{i}.png")
+    (d / "imgs" / "dog" / "9.jpg").write_bytes(b"\xff\xd8 not a jpeg")
+    return ["info", str(m), "--data", f"folder:{d / 'imgs'}"]
+
+
+def cifar_batch_with_a_payload(d: Path, m: Path) -> list[str]:
+    from tests.cifar_files import plant_payload, write_cifar10
+
+    write_cifar10(d / "c")
+    plant_payload(d / "c" / "cifar-10-batches-py" / "test_batch", d / "pwned")
+    return ["info", str(m), "--data", "cifar10", "--data-dir", str(d / "c")]
+
+
 CASES: dict[str, tuple[Builder, int, str]] = {
     "card value_range [0]": (card_value_range_one_number, 2, "value_range must be two numbers"),
     "card is a JSON list": (card_is_a_list, 2, "must be a JSON object"),
@@ -313,6 +400,29 @@ CASES: dict[str, tuple[Builder, int, str]] = {
     "card num_classes 7 for 10 logits": (model_wrong_num_classes, 2, "num_classes=7"),
     "model returns one row per batch": (model_one_row_per_batch, 2, "one row of class scores per input"),
     "unknown check": (unknown_check, 2, "unknown check(s) magic"),
+    "--arch torchvision:resnet19": (arch_unknown, 2, "close matches: torchvision:resnet18"),
+    "--arch resnet18 (no source)": (arch_not_a_source, 2, "--arch must be SOURCE:NAME"),
+    "state_dict of 10 classes, --num-classes 7": (
+        arch_state_dict_does_not_fit,
+        2,
+        "classifier.1.weight is (10, 512, 1, 1) in the file but (7, 512, 1, 1) in the architecture",
+    ),
+    "bare state_dict without --arch": (bare_state_dict_without_arch, 2, "pass --arch torchvision:NAME"),
+    "--arch-kwargs dropout": (arch_kwargs_not_pairs, 2, "NAME=VALUE pairs"),
+    "--mean of 2 values for 1 channel": (mean_wrong_length, 2, "mean has 2 value(s) but the input has 1 channel(s)"),
+    "--mean without --std": (mean_without_std, 2, "give both mean and std"),
+    "folder: without images": (folder_without_images, 2, "holds no images"),
+    "folder: with an unreadable image": (folder_unreadable_image, 2, "9.jpg could not be read as an image"),
+    "cifar10 batch with a __reduce__ payload": (
+        cifar_batch_with_a_payload,
+        2,
+        "dlaudit does not run code from data files",
+    ),
+    **(
+        {"--arch timm:resnet18 without timm": (arch_timm_without_timm, 2, "pip install timm")}
+        if importlib.util.find_spec("timm") is None
+        else {}
+    ),
 }
 
 
