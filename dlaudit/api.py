@@ -463,9 +463,16 @@ def info(
     trust_pickle: bool = False,
     **data_kwargs: Any,
 ) -> dict[str, Any]:
-    """The model card and the accuracy on the held-out split (or on ``data``)."""
+    """The model card and the accuracy on the held-out split (or on ``data``).
+
+    With no ``data`` and a card that names no dataset (a bare state_dict loaded with ``arch=``),
+    there is nothing to measure accuracy on: ``accuracy`` and ``data`` are ``None``.
+    """
     bundle = _bundle(model, device=device, trust_pickle=trust_pickle)
     out: dict[str, Any] = {"source": bundle.source, "format": bundle.format, "card": bundle.card.to_dict()}
+    out["parameters"] = sum(p.numel() for p in bundle.module.parameters())
+    if data is None and not bundle.card.dataset:
+        return {**out, "accuracy": None, "data": None}
     audit_data = data_for(bundle, data, **data_kwargs)
     logits = bundle.logits(audit_data.x)
     bad = _nonfinite_rows(logits)
@@ -476,7 +483,6 @@ def info(
         )
     out["accuracy"] = float((logits.argmax(dim=1) == audit_data.y).float().mean())
     out["data"] = {"name": audit_data.name, "split": audit_data.split, "n": len(audit_data)}
-    out["parameters"] = sum(p.numel() for p in bundle.module.parameters())
     return out
 
 

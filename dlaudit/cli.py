@@ -375,6 +375,9 @@ def info(model: str, data: str | None, json_path: str | None, **kw: Any) -> None
     ):
         if card.get(key) not in (None, {}, []):
             click.echo(f"{key:<13} {card[key]}")
+    if out["accuracy"] is None:
+        click.echo("accuracy      not measured: the card names no dataset; pass --data to measure it")
+        return
     click.echo(
         f"accuracy      {out['accuracy']:.4f} on {out['data']['n']} samples of {out['data']['name']} ({out['data']['split']})"
     )

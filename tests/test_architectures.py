@@ -203,3 +203,17 @@ def test_timm_architecture(tmp_path) -> None:
     assert bundle.card.num_classes == 5
     with torch.no_grad():
         assert torch.equal(bundle.module(_x()), model(_x()))
+
+
+def test_info_on_a_bare_state_dict_needs_no_data(resnet) -> None:
+    """A state_dict's card names no dataset: info shows the card and says accuracy needs --data."""
+    from click.testing import CliRunner
+
+    from dlaudit.cli import cli
+
+    _, path = resnet
+    out = dlaudit.info(dlaudit.load_model(path, arch="torchvision:resnet18", input_shape="3,32,32", device="cpu"))
+    assert out["accuracy"] is None and out["data"] is None and out["parameters"] > 11_000_000
+    res = CliRunner().invoke(cli, ["info", str(path), "--arch", "torchvision:resnet18", "--input-shape", "3,32,32"])
+    assert res.exit_code == 0, res.output
+    assert "not measured" in res.output and "--data" in res.output and "torchvision:resnet18" in res.output
