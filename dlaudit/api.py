@@ -6,6 +6,7 @@ it needs when called, so ``dlaudit --help`` starts in a fraction of a second.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.metadata
 import logging
 import math
@@ -13,7 +14,7 @@ import os
 import platform
 import shlex
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -393,6 +394,7 @@ def train(
     lr_schedule: str | None = None,
     certified: str | None = None,
     noise_sigma: float | None = None,
+    compile: bool = False,
 ) -> ModelBundle:
     """Train a reference model (``cnn``, ``mlp`` or ``numpy-mlp``) on a dataset's training split.
 
@@ -411,7 +413,8 @@ def train(
     (Gowal et al. 2018, arXiv:1810.12715; 30 epochs by default) at budget ``eps``;
     ``noise_sigma`` trains on Gaussian-noise augmented inputs (Cohen et al. 2019,
     arXiv:1902.02918), for randomized smoothing. ``hidden`` is a list of layer sizes or
-    a string such as ``"128,64"``.
+    a string such as ``"128,64"``. ``compile`` runs the attack's gradient steps through
+    ``torch.compile`` (see :mod:`dlaudit.robust.attacks.speed`).
     """
     tune_malloc()
     from .data import load_splits
@@ -431,25 +434,26 @@ def train(
         default_epochs = training_info.pop("epochs")
         epochs = epochs if epochs is not None else default_epochs
     is_file = Path(str(data)).suffix.lower() in (".npz", ".csv")
-    return _train(
-        arch,
-        splits,
-        epochs=epochs,
-        lr=lr,
-        batch_size=batch_size,
-        optimizer=optimizer,
-        weight_decay=weight_decay,
-        hidden=tuple(hidden) if hidden else None,
-        seed=seed,
-        device=device,
-        sample_weight=sample_weight,
-        loss_fn=loss_fn,
-        training_info=training_info,
-        dataset=str(Path(data).resolve()) if is_file else str(data),
-        data_dir=str(Path(data_dir).resolve()) if data_dir else None,
-        progress=progress,
-        lr_schedule=lr_schedule,
-    )
+    with _engine(compile):
+        return _train(
+            arch,
+            splits,
+            epochs=epochs,
+            lr=lr,
+            batch_size=batch_size,
+            optimizer=optimizer,
+            weight_decay=weight_decay,
+            hidden=tuple(hidden) if hidden else None,
+            seed=seed,
+            device=device,
+            sample_weight=sample_weight,
+            loss_fn=loss_fn,
+            training_info=training_info,
+            dataset=str(Path(data).resolve()) if is_file else str(data),
+            data_dir=str(Path(data_dir).resolve()) if data_dir else None,
+            progress=progress,
+            lr_schedule=lr_schedule,
+        )
 
 
 # -- information -----------------------------------------------------------------------------
@@ -521,6 +525,7 @@ def audit(
     workers: int | None = None,
     ray_address: str | None = None,
     checkpoint: str | Path | None = None,
+    compile: bool = False,
     **data_kwargs: Any,
 ) -> Report:
     """Audit a model: run each check and gather the sections into a :class:`Report`.
@@ -556,6 +561,9 @@ def audit(
         Shard the work over a local Ray runtime of ``workers`` processes, or the Ray
         cluster at ``ray_address``, and/or keep finished shards in ``checkpoint`` to resume
         (see :mod:`dlaudit.parallel`); the same numbers as one process.
+    compile
+        Run the attacks' gradient steps through ``torch.compile`` where the model allows it
+        (see :mod:`dlaudit.robust.attacks.speed`); the report's provenance says where it did not.
     data_kwargs
         Passed to :func:`load_data` (``data_dir``, ``target``, ``sensitive``...).
 
@@ -608,7 +616,7 @@ def audit(
         data=audit_data,
         run={"kind": "audit", "checks": wanted, "fast": fast, "seed": seed, "params": params},
     )
-    with _using(executor):
+    with _using(executor), _engine(compile) as engine:
         stuck = _run_sections(
             report,
             wanted,
@@ -635,12 +643,24 @@ def audit(
         "versions": library_versions(),
         "malloc_tuning": malloc_tuning_state()["reason"],
         "parallel": executor.describe(),
+        "engine": engine(),
     }
     if small():
         report.provenance["small"] = True
     if stuck:
         log.warning("a section did not stop after its timeout: %s", stuck)
     return report
+
+
+@contextlib.contextmanager
+def _engine(compile: bool) -> Iterator[Callable[[], dict[str, Any]]]:
+    """The attack engine's speed settings for the work inside; yields what to record in provenance."""
+    from .robust.attacks import speed
+
+    if not isinstance(compile, bool):
+        raise ConfigError(f"compile must be True or False, got {compile!r}")
+    with speed.using(compile=compile) as settings:
+        yield lambda: speed.describe(settings)
 
 
 def _parallel_executor(
@@ -766,6 +786,8 @@ def report(
     workers: int | None = None,
     ray_address: str | None = None,
     checkpoint: str | Path | None = None,
+    compile: bool = False,
+    attack_features: str = "all",
     **data_kwargs: Any,
 ) -> Report:
     """What ``dlaudit report`` does: configuration, gates and baseline first, then the audit, then the verdict.
@@ -777,7 +799,8 @@ def report(
     metric that was not computed does not raise: the report records it in
     :attr:`Report.errors` (its files can still be written to look into it).
     ``card`` holds card fields for a foreign model (see :func:`card_overrides`);
-    ``timeout`` bounds each section (seconds).
+    ``timeout`` bounds each section (seconds); ``attack_features="numeric"`` has the
+    robustness section attack only a tabular model's numeric columns.
     """
     from .report.config import load_config
     from .report.gates import parse_gates
@@ -802,6 +825,12 @@ def report(
             data_dir=data_kwargs.get("data_dir"),
         )
     )
+    from .robust.analysis import FEATURES
+    from .robust.analysis import attack_features as _features
+
+    if attack_features not in FEATURES:
+        raise ConfigError(f"--attack-features must be one of {', '.join(FEATURES)}, got {attack_features!r}")
+    _features(bundle, attack_features)  # a model it does not apply to fails here, before any work
     rep = audit(
         bundle,
         data,
@@ -816,6 +845,8 @@ def report(
         workers=workers,
         ray_address=ray_address,
         checkpoint=checkpoint,
+        compile=compile,
+        params={"robustness": {"features": attack_features}} if attack_features != "all" else None,
         **data_kwargs,
     )
     for source, group in (("config", cfg.gates), ("fail-on", extra_gates)):
@@ -855,6 +886,8 @@ def attack(
     workers: int | None = None,
     ray_address: str | None = None,
     checkpoint: str | Path | None = None,
+    compile: bool = False,
+    features: str = "all",
     **data_kwargs: Any,
 ) -> AttackResult:
     """Robust accuracy under FGSM and/or PGD at each budget (``dlaudit attack``).
@@ -866,7 +899,10 @@ def attack(
     ``attacks`` are registry names (fgsm, pgd, apgd-ce, apgd-t, fab-t, square,
     autoattack) and ``version`` is AutoAttack's (standard or fast). Returns an
     :class:`~dlaudit.robust.evaluate.AttackResult` whose ``metrics`` map names such
-    as ``robustness.pgd_linf.acc@0.1`` to accuracies.
+    as ``robustness.pgd_linf.acc@0.1`` to accuracies. ``compile`` runs the gradient steps
+    through ``torch.compile`` where the model allows it (``params["engine"]`` says where not).
+    ``features="numeric"`` attacks only a tabular model's numeric columns (its one-hot
+    categories keep their values); ``all`` (the default) every input feature.
     """
     tune_malloc()
     from .robust.analysis import FAST, sample_data
@@ -885,14 +921,17 @@ def attack(
     executor = _parallel_executor(
         workers, ray_address, checkpoint, bundle=bundle, data=audit_data,
         run={"kind": "attack", "attacks": attacks, "norms": norms, "eps": eps, "eps_l2": eps_l2, "steps": steps, "alpha": alpha,
-             "restarts": restarts, "early_stop": early_stop, "version": version, "seed": seed, "batch_size": batch_size},
+             "restarts": restarts, "early_stop": early_stop, "version": version, "seed": seed, "batch_size": batch_size,
+             "features": features},
     )  # fmt: skip
-    with _using(executor):
+    with _using(executor), _engine(compile) as engine:
         result = evaluate_attacks(
             bundle, audit_data, attacks=attacks, norms=norms, eps=eps, eps_l2=eps_l2, steps=steps, alpha=alpha,
             restarts=restarts, early_stop=early_stop, version=version, batch_size=batch_size, seed=seed, progress=progress,
+            features=features,
         )  # fmt: skip
         result.params["parallel"] = executor.describe()
+    result.params["engine"] = engine()
     result.params["fast"] = fast
     return result
 

@@ -168,6 +168,13 @@ parallel_options = _options(
 )
 """Running on Ray and resuming (DESIGN.md: --workers N / --ray-address ADDR)."""
 
+compile_option = click.option(
+    "--compile",
+    "compile_",
+    is_flag=True,
+    help="Run attack gradient steps through torch.compile (pays a compile of seconds; falls back with a note where torch cannot).",
+)
+
 _PARALLEL_KEYS = ("workers", "ray_address", "checkpoint_dir")
 
 
@@ -294,6 +301,7 @@ def cli() -> None:
     default=None,
     help="Train on inputs with Gaussian noise of this standard deviation (for randomized smoothing, Cohen et al. 2019).",
 )
+@compile_option
 @run_options
 @click.option(
     "-o",
@@ -309,7 +317,7 @@ def train(arch: str, data: str, output: str, json_path: str | None, quiet: bool,
     """Train a reference model on a dataset's training split and save it."""
     _setup_logging(quiet)
     api.check_paths(_inputs(None, {"data": data}), {"-o": output, "--json": json_path})
-    bundle = api.train(arch, data, progress=TerminalProgress(quiet), **kw)
+    bundle = api.train(arch, data, progress=TerminalProgress(quiet), compile=kw.pop("compile_"), **kw)
     api.save_model(bundle, output)
     m = bundle.card.metrics
     if json_path:
@@ -456,7 +464,15 @@ def info(model: str, data: str | None, json_path: str | None, **kw: Any) -> None
     metavar="SECONDS",
     help="Seconds each section may take; one past it fails with the reason and the rest still run.",
 )
+@click.option(
+    "--attack-features",
+    type=click.Choice(["all", "numeric"]),
+    default="all",
+    show_default=True,
+    help="Input features the robustness section's attacks may change: all, or numeric (a tabular model's numeric columns).",
+)
 @parallel_options
+@compile_option
 def report(
     model: str,
     output: str | None,
@@ -499,6 +515,8 @@ def report(
         trust_pickle=kw["trust_pickle"],
         progress=TerminalProgress(quiet),
         timeout=kw["timeout"],
+        compile=kw["compile_"],
+        attack_features=kw["attack_features"],
         **parallel_kwargs(kw),
         **data_kwargs(kw),
     )
@@ -601,12 +619,19 @@ def demo(output_dir: str, full: bool, retrain: bool, quiet: bool, seed: int, dev
 )
 @click.option("--n", "n", type=int, default=None, help="Attack a seeded random subset of N samples (default all).")
 @click.option(
-    "--batch-size", type=int, default=None, help="Inputs per batch (default: picked by a short throughput probe)."
+    "--batch-size", type=int, default=None, help="Inputs per batch (default: 256 on CPU, fewer for large inputs)."
 )
 @click.option(
     "--no-early-stop", is_flag=True, help="Run every PGD step on every sample (plain PGD; slower, never stronger)."
 )
 @click.option("--fast", is_flag=True, help=FAST_HELP + " Here: PGD-10 on at most 200 samples.")
+@click.option(
+    "--features",
+    type=click.Choice(["all", "numeric"]),
+    default="all",
+    show_default=True,
+    help="Input features the attacks may change: all, or numeric (a tabular model's numeric columns; one-hot categories keep their values).",
+)
 @click.option(
     "--json",
     "json_path",
@@ -615,6 +640,7 @@ def demo(output_dir: str, full: bool, retrain: bool, quiet: bool, seed: int, dev
     help="Write the results as JSON (flat 'metrics' object).",
 )
 @parallel_options
+@compile_option
 def attack(model: str, json_path: str | None, no_early_stop: bool, quiet: bool, **kw: Any) -> None:
     """Robust accuracy of MODEL under FGSM and PGD at each budget."""
     _setup_logging(quiet)
@@ -638,6 +664,8 @@ def attack(model: str, json_path: str | None, no_early_stop: bool, quiet: bool, 
         seed=kw["seed"],
         device=kw["device"],
         progress=TerminalProgress(quiet),
+        compile=kw["compile_"],
+        features=kw["features"],
         **data_kwargs(kw),
         **parallel_kwargs(kw),
     )

@@ -65,6 +65,7 @@ DEFAULT_EPS_L2 = (0.0, 0.5, 1.0, 1.5, 2.0)
 DEFAULT_NOISE = (0.05, 0.1, 0.2, 0.3)
 """Noise strengths, as fractions of the value range."""
 ATTACKS = ("fgsm_linf", "pgd_linf", "pgd_l2")
+FEATURES = ("all", "numeric")
 GRADIENT_SAMPLES = 256
 """Correctly classified samples whose input gradient the masking check inspects."""
 LARGE_EPS = 0.5
@@ -105,6 +106,9 @@ class Settings:
     smoothing_alpha: float = 0.001
     smoothing_samples: int = 100
     smoothing_budget: float = 120.0
+    features: str = "all"
+    """Which input features the attacks may change: ``all``, or ``numeric`` (a tabular model's
+    numeric columns; its one-hot categories keep their values)."""
 
 
 FAST = {
@@ -140,8 +144,8 @@ def settings(fast: bool, value_range: tuple[float, float], **params: Any) -> Set
         if value is None:
             continue
         base[key] = _as_tuple(key, value) if key in ("attacks", "eps", "eps_l2", "noise", "autoattack_norms") else value
-    for key in ("autoattack", "certify"):
-        if str(base.get(key)).lower() in ("none", "off", "false", ""):
+    for key in ("autoattack", "certify"):  # given as "off" etc.: off; not given: the default stays
+        if key in base and str(base[key]).lower() in ("none", "off", "false", ""):
             base[key] = None
     s = Settings(**base)
     _validate(s)
@@ -171,6 +175,8 @@ def _validate(s: Settings) -> None:
             raise ConfigError(f"robustness parameter {key} must be at least 1, got {getattr(s, key)}")
     if s.bisection < 0 or s.min_eps_samples < 0 or s.examples < 0:
         raise ConfigError("robustness parameters bisection, min_eps_samples and examples must be >= 0")
+    if s.features not in FEATURES:
+        raise ConfigError(f"robustness parameter features must be one of {', '.join(FEATURES)}, got {s.features!r}")
     if s.autoattack is not None and s.autoattack not in ("standard", "fast"):
         raise ConfigError(f"robustness parameter autoattack must be standard, fast or none, got {s.autoattack!r}")
     if s.certify is not None and s.certify not in ("ibp", "crown-ibp", "crown"):
@@ -188,11 +194,28 @@ def middle_eps(eps: Sequence[float]) -> float | None:
     return positive[(len(positive) - 1) // 2] if positive else None
 
 
-def _attack_for(name: str, s: Settings) -> AttackMethod:
+def _attack_for(name: str, s: Settings, features: tuple[int, ...] | None) -> AttackMethod:
     method, norm = name.split("_")
     if method == "fgsm":
-        return make_attack("fgsm", 1.0, norm=norm)
-    return make_attack("pgd", 1.0, steps=s.steps, norm=norm, restarts=s.restarts)
+        return make_attack("fgsm", 1.0, norm=norm, features=features)
+    return make_attack("pgd", 1.0, steps=s.steps, norm=norm, restarts=s.restarts, features=features)
+
+
+def attack_features(bundle: ModelBundle, which: str) -> tuple[int, ...] | None:
+    """The flat input indices the attacks may change: None for ``all``; for ``numeric``, a tabular
+    model's numeric columns (from the encoder on its card)."""
+    if which == "all":
+        return None
+    encoder = bundle.card.encoder
+    if bundle.card.modality != "tabular" or not encoder:
+        raise ConfigError(
+            "features=numeric needs a tabular model whose card has its encoder (one trained by dlaudit on csv, adult or german data); "
+            "use features=all for this model"
+        )
+    numeric = len(encoder.get("numeric") or [])
+    if numeric == 0:
+        raise ConfigError("features=numeric: the model's encoder has no numeric columns to attack; use features=all")
+    return tuple(range(numeric))
 
 
 def _metric_name(curve: str, eps: float) -> str:
@@ -227,6 +250,7 @@ def robustness(
     """
     vr = bundle.card.value_range
     s = settings(fast, vr, **params)
+    feats = attack_features(bundle, s.features)
     sample = sample_data(data, s.n, seed)
     x, y = sample.x, sample.y
     n = len(y)
@@ -251,7 +275,7 @@ def robustness(
             bundle,
             x,
             y,
-            _attack_for(name, s),
+            _attack_for(name, s, feats),
             eps_list,
             clean_pred=clean_pred,
             seed=seed,
@@ -270,7 +294,7 @@ def robustness(
             if (why := budget_problem(e, name.split("_")[1], vr, tuple(x.shape[1:]))) is not None:
                 sec.add_finding("warning", f"{name} at eps {e:g} was computed, but {why}", check="eps-range")
 
-    aa_runs = _autoattack(bundle, x, y, clean_ok, s, seed, sec, curves, progress)
+    aa_runs = _autoattack(bundle, x, y, clean_ok, s, seed, sec, curves, progress, feats)
     worst = _worst_cases(sec, curves, n)
 
     noise = (
@@ -332,7 +356,7 @@ def robustness(
         fig = _examples(bundle, x, y, clean_pred, curves["pgd_linf"], s, seed)
         if fig is not None:
             sec.figures.append(fig)
-    _headline(sec, bundle, curves, worst, clean, n, data)
+    _headline(sec, bundle, curves, worst, clean, n, data, s.features)
     bs = next((c.batch_size for c in curves.values() if c.batch_size), s.batch_size)
     sec.params = {
         "n": n,
@@ -353,10 +377,11 @@ def robustness(
         "min_eps_steps": s.min_eps_steps,
         "bisection": s.bisection,
         "batch_size": bs,
-        "batch_size_chosen_by": "explicit" if s.batch_size else "throughput probe",
+        "batch_size_chosen_by": "explicit" if s.batch_size else "default (see dlaudit.robust.batching)",
         "autoattack": s.autoattack or "off",
         "certify": s.certify or "off",
         "autoattack_norms": list(s.autoattack_norms) if s.autoattack else [],
+        "features": s.features,
     }
     return sec
 
@@ -371,6 +396,7 @@ def _autoattack(
     sec: Section,
     curves: dict[str, Curve],
     progress: ProgressFn | None,
+    features: tuple[int, ...] | None,
 ) -> dict[str, AutoAttackCurve]:
     """AutoAttack at every budget of each of ``s.autoattack_norms`` (Croce and Hein 2020, arXiv:2003.01690)."""
     runs: dict[str, AutoAttackCurve] = {}
@@ -390,6 +416,7 @@ def _autoattack(
             seed=seed,
             batch_size=s.batch_size,
             progress=progress,
+            features=features,
         )
         runs[norm] = run
         curves[run.curve.name] = run.curve
@@ -555,6 +582,7 @@ def _min_eps(
         seed=seed,
         batch_size=s.batch_size,
         progress=progress,
+        features=attack_features(bundle, s.features),
     )
     median = float(found.median())
     resolution = eps_max / 2**s.bisection
@@ -598,20 +626,21 @@ def _masking_checks(
     checks.extend(check_monotone(c, n) for c in curves.values())
     width = bundle.card.value_range[1] - bundle.card.value_range[0]
     large = LARGE_EPS * width
+    f = {"features": attack_features(bundle, s.features)}
     run = lambda atk, eps: robustness_curve(
         bundle, x, y, atk, [eps], clean_pred=clean_pred, seed=seed, batch_size=s.batch_size
     ).accuracy[0]
-    checks.append(check_chance(run(make_attack("pgd", large, steps=s.steps), large), large, chance, n))
+    checks.append(check_chance(run(make_attack("pgd", large, steps=s.steps, **f), large), large, chance, n))
     pgd = curves.get("pgd_linf")
     e = middle_eps(pgd.eps) if pgd is not None else None
     if pgd is not None and e is not None:
         base = pgd.at(e)
-        more = run(make_attack("pgd", e, steps=2 * s.steps, restarts=s.restarts), e)
+        more = run(make_attack("pgd", e, steps=2 * s.steps, restarts=s.restarts, **f), e)
         checks.append(
             check_more_effort(base, more, what=f"{2 * s.steps} steps", base_what=f"{s.steps} steps", eps=e, n=n)
         )
         restarts = s.restarts + 2
-        more_r = run(make_attack("pgd", e, steps=s.steps, restarts=restarts), e)
+        more_r = run(make_attack("pgd", e, steps=s.steps, restarts=restarts, **f), e)
         checks.append(
             check_more_effort(
                 base,
@@ -687,7 +716,13 @@ def _examples(
     if len(idx) == 0:
         return None
     out = run_attack(
-        bundle, x[idx], y[idx], make_attack("pgd", e, steps=s.steps), index=idx, seed=seed, batch_size=len(idx)
+        bundle,
+        x[idx],
+        y[idx],
+        make_attack("pgd", e, steps=s.steps, features=attack_features(bundle, s.features)),
+        index=idx,
+        seed=seed,
+        batch_size=len(idx),  # fmt: skip
     )
     return examples_figure(
         x[idx],
@@ -760,6 +795,7 @@ def _headline(
     clean: float,
     n: int,
     data: AuditData,
+    features: str = "all",
 ) -> None:
     monitor = (bundle.card.training or {}).get("monitor") or {}
     if isinstance(monitor, dict) and monitor.get("collapsed"):
@@ -782,10 +818,19 @@ def _headline(
             f"the model was trained adversarially ({training.get('method')}, eps {training.get('eps')})",
             check="training",
         )
-    if bundle.card.modality == "tabular":
+    if bundle.card.modality == "tabular" and features == "numeric":
+        k = len(attack_features(bundle, "numeric") or ())
         sec.add_finding(
             "info",
-            "tabular inputs: attacks move scaled and one-hot features continuously, so these numbers bound sensitivity to small feature changes, not to realistic edits of a record",
+            f"tabular inputs: the attacks change only the {k} numeric column(s), scaled to [0, 1]; every one-hot category keeps its value, "
+            "so each adversarial record is one a user could submit, up to the budget (noise and the certified bounds still cover every feature)",
+            check="tabular",
+        )
+    elif bundle.card.modality == "tabular":
+        sec.add_finding(
+            "info",
+            "tabular inputs: attacks move scaled and one-hot features continuously, so these numbers bound sensitivity to small feature changes, not to realistic edits of a record; "
+            "the robustness parameter features=numeric attacks only the numeric columns (dlaudit attack --features numeric)",
             check="tabular",
         )
     head = worst.get("linf") or curves.get("pgd_linf") or next(iter(curves.values()), None)

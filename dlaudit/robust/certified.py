@@ -171,10 +171,11 @@ def _smoothing(
                 alpha=float(cfg["alpha"]),
                 seed=seed,
                 index_offset=done,
-                progress=progress,
             )  # fmt: skip
         )
         done = stop
+        if progress is not None:  # one stage for the whole part, not certify's select/estimate per chunk
+            progress("smoothing", done, samples)
     seconds = time.perf_counter() - start
     if not parts:
         return

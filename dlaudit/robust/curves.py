@@ -149,6 +149,7 @@ def minimal_eps(
     batch_size: int | None = None,
     device: torch.device | str | None = None,
     progress: ProgressFn | None = None,
+    features: tuple[int, ...] | None = None,
 ) -> torch.Tensor:
     """Per sample, the smallest budget at which PGD fools the model, found by bisection.
 
@@ -166,7 +167,7 @@ def minimal_eps(
     if n == 0:
         return result
     clean_ok = clean_predictions(module, x, value_range=vr, device=dev) == y.cpu()
-    atk = make_attack("pgd", eps_max, steps=steps, norm=norm)
+    atk = make_attack("pgd", eps_max, steps=steps, norm=norm, features=features)
     if not eps_max > 0:
         raise ConfigError(f"eps_max must be positive, got {eps_max!r}")
     idx = clean_ok.nonzero().flatten()

@@ -19,6 +19,7 @@ from ..parsing import parse_names
 from ..report.model import Finding
 from ..stats import wilson_interval
 from ..utils import ProgressFn
+from .analysis import FEATURES, attack_features
 from .attacks import NORMS, PGD_STEP_RATIO, budget_problem, check_eps, list_attacks, make_attack
 from .curves import Curve, clean_predictions, robustness_curve, worst_case
 from .masking import check_monotone, check_pgd_vs_fgsm, masking_findings
@@ -77,17 +78,22 @@ def evaluate_attacks(
     batch_size: int | None = None,
     seed: int = 0,
     progress: ProgressFn | None = None,
+    features: str = "all",
 ) -> AttackResult:
     """Accuracy of ``bundle`` on ``data`` under each attack and norm at each budget.
 
     ``eps`` are the L-inf budgets and ``eps_l2`` the L2 ones, in input units; ``attacks``
     are registry names (:func:`~dlaudit.robust.attacks.list_attacks`). ``steps``, ``alpha``,
     ``restarts`` and ``early_stop`` are PGD's; the other attacks use their papers' settings,
-    and ``version`` is AutoAttack's (``standard`` or ``fast``). With more than one attack,
+    and ``version`` is AutoAttack's (``standard`` or ``fast``). ``features="numeric"`` lets the
+    attacks change only a tabular model's numeric columns (``all``: every feature). With more than one attack,
     ``robustness.worst_<norm>.acc@E`` is the worst case per sample over all of them.
     FGSM: Goodfellow et al. 2015, arXiv:1412.6572; PGD: Madry et al. 2018, arXiv:1706.06083;
     AutoAttack: Croce and Hein 2020, arXiv:2003.01690.
     """
+    if features not in FEATURES:
+        raise ConfigError(f"features must be one of {', '.join(FEATURES)}, got {features!r}")
+    feats = attack_features(bundle, features)
     methods = parse_names(attacks, list_attacks(), "attack(s)")
     norm_list = parse_names(norms, NORMS, "norm(s)")
     for e in (*eps, *eps_l2):
@@ -125,7 +131,9 @@ def evaluate_attacks(
     for norm in norm_list:
         budgets = [float(e) for e in (eps if norm == "linf" else eps_l2)]
         for method in methods:
-            atk = make_attack(method, 1.0, norm=norm, **_settings(method, steps, alpha, restarts, early_stop, version))
+            atk = make_attack(
+                method, 1.0, norm=norm, features=feats, **_settings(method, steps, alpha, restarts, early_stop, version)
+            )
             curve = robustness_curve(
                 bundle, x, y, atk, budgets, clean_pred=clean_pred, seed=seed, batch_size=batch_size, progress=progress,
                 carry=method == "autoattack",
@@ -182,9 +190,10 @@ def evaluate_attacks(
         "restarts": restarts,
         "random_start": True,
         "early_stop": early_stop,
+        "features": features if feats is None else f"{features} (input features {', '.join(map(str, feats))})",
         "seed": seed,
         "batch_size": bs,
-        "batch_size_chosen_by": "explicit" if batch_size else "throughput probe",
+        "batch_size_chosen_by": "explicit" if batch_size else "default (see dlaudit.robust.batching)",
         "device": str(bundle.device),
     }
     return AttackResult(metrics, rows, findings, params, time.perf_counter() - start)

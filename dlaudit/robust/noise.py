@@ -22,7 +22,7 @@ from ..bundle import ModelBundle
 from ..errors import ConfigError
 from ..utils import ProgressFn, model_state
 from . import _random
-from .attacks import check_inputs, check_logits, resolve_model
+from .attacks import check_inputs, check_logits, resolve_model, speed
 
 __all__ = ["KINDS", "noise_accuracy"]
 
@@ -63,7 +63,7 @@ def noise_accuracy(
     correct = torch.zeros(len(strengths))
     shape = tuple(x.shape[1:])
     draw = _random.normal if kind == "gaussian" else _random.uniform
-    with model_state(module, train=False, grad=False), torch.no_grad():
+    with model_state(module, train=False, grad=False), speed.layout(module, x), torch.no_grad():
         for start in range(0, n, batch_size):
             stop = min(start + batch_size, n)
             xb, yb = x[start:stop].to(dev), y[start:stop].to(dev)

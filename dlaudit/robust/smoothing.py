@@ -59,7 +59,7 @@ from .. import parallel
 from ..bundle import ModelBundle
 from ..errors import ConfigError, DataError
 from ..utils import ProgressFn, model_state
-from .attacks import check_inputs, check_logits, count_classes, resolve_model
+from .attacks import check_inputs, check_logits, count_classes, resolve_model, speed
 
 __all__ = [
     "ABSTAIN",
@@ -466,7 +466,7 @@ def certify(
                 start=start,
                 progress=progress,
             )
-    with model_state(module, train=False, grad=False), torch.no_grad():
+    with model_state(module, train=False, grad=False), speed.layout(module, x), torch.no_grad():
         k = _start(module, x, labels, dev, k)
         xd = x.to(dev)
         bs = int(batch_size) if batch_size else _probe_batch_size(module, xd, count * max(n0, n))
@@ -522,7 +522,7 @@ def predict(
     module, dev, k, _ = _prepare(model, x, None, value_range, device)
     if len(x) == 0:
         return torch.empty(0, dtype=torch.long)
-    with model_state(module, train=False, grad=False), torch.no_grad():
+    with model_state(module, train=False, grad=False), speed.layout(module, x), torch.no_grad():
         k = _start(module, x, None, dev, k)
         xd = x.to(dev)
         bs = int(batch_size) if batch_size else _probe_batch_size(module, xd, len(x) * n)

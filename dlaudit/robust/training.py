@@ -30,7 +30,7 @@ from torch import nn
 from ..errors import ConfigError
 from ..train.trainer import LossFn, weighted_cross_entropy
 from ..utils import model_state
-from .attacks import NORMS, PGD_STEP_RATIO, ascend, check_eps, cross_entropy
+from .attacks import NORMS, PGD_STEP_RATIO, ascend, check_eps, cross_entropy, speed
 
 __all__ = ["ADVERSARIAL_TRAININGS", "AdversarialTraining", "adversarial_loss", "trades_kl", "training_setup"]
 
@@ -198,7 +198,7 @@ class _AdversarialLoss:
         cfg = self.config
         if cfg.method == "trades":
             return self._trades(module, x, y, weight)
-        with model_state(module, train=False, grad=False):
+        with model_state(module, train=False, grad=False), speed.layout(module, x):
             x_adv = self._perturb(module, x, y, self._random_start(x), cross_entropy)
         return weighted_cross_entropy(module, x_adv, y, weight)
 
@@ -240,7 +240,7 @@ class _AdversarialLoss:
 
     def _trades(self, module: nn.Module, x: torch.Tensor, y: torch.Tensor, weight: torch.Tensor | None) -> torch.Tensor:
         lo, hi = self.value_range
-        with model_state(module, train=False, grad=False):
+        with model_state(module, train=False, grad=False), speed.layout(module, x):
             with torch.no_grad():
                 target = F.softmax(module(x), dim=1)
             noise = torch.empty(x.shape).normal_(generator=self.gen).mul_(TRADES_START_STD)

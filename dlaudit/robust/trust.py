@@ -76,6 +76,7 @@ def autoattack_curve(
     seed: int,
     batch_size: int | None,
     progress: ProgressFn | None = None,
+    features: tuple[int, ...] | None = None,
 ) -> AutoAttackCurve:
     """AutoAttack at every budget; a larger budget attacks only the samples that resisted the smaller one.
 
@@ -94,7 +95,7 @@ def autoattack_curve(
         if e > 0 and len(todo):
             res = autoattack(
                 bundle, x[todo], y[todo], eps=e, norm=norm, version=version, seed=seed, batch_size=batch_size,
-                progress=progress, index=todo,
+                progress=progress, index=todo, features=features,
             )  # fmt: skip
             correct[todo] = res.robust
             results[e] = res

@@ -9,7 +9,7 @@ from robust_models import LinearMargin
 import dlaudit
 from dlaudit.errors import ConfigError
 from dlaudit.robust import Attack, minimal_eps, noise_accuracy, robustness_curve
-from dlaudit.robust.batching import CPU_CANDIDATES, choose_batch_size, clear_cache
+from dlaudit.robust.batching import CPU_BATCH, CPU_BUDGET, activation_bytes, choose_batch_size, clear_cache
 
 
 def _points(model: LinearMargin, n: int = 48) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -67,12 +67,22 @@ def test_noise_accuracy(digits_cnn: dlaudit.ModelBundle, digits_splits) -> None:
         noise_accuracy(digits_cnn, x, y, strengths=(-0.1,))
 
 
-def test_batch_size_probe(digits_cnn: dlaudit.ModelBundle, digits_splits) -> None:
+def test_default_batch_size(digits_cnn: dlaudit.ModelBundle, digits_splits) -> None:
+    """Fixed on a CPU (256), one batch for few inputs, fewer for large activations; the same on every call."""
     clear_cache()
     x = digits_splits.test.x
     module = digits_cnn.module
-    assert choose_batch_size(module, x[:40], torch.device("cpu")) == 40  # small inputs: one batch, no probe
-    size = choose_batch_size(module, x, torch.device("cpu"))
-    assert size in (*CPU_CANDIDATES, len(x))  # n itself when it is below the largest candidate
-    assert choose_batch_size(module, x, torch.device("cpu")) == size  # cached
-    assert choose_batch_size(module, x[:100], torch.device("cpu")) <= 100
+    cpu = torch.device("cpu")
+    assert choose_batch_size(module, x[:40], cpu) == 40  # small inputs: one batch
+    assert choose_batch_size(module, x, cpu) == min(CPU_BATCH, len(x))
+    assert choose_batch_size(module, x[:100], cpu) == 100
+    big = torch.nn.Sequential(
+        torch.nn.Conv2d(1, 64, 3, padding=1), torch.nn.ReLU(), torch.nn.Flatten(), torch.nn.LazyLinear(10)
+    )
+    xb = torch.rand(300, 1, 256, 256)
+    big(xb[:1])
+    per_input = activation_bytes(big, xb, cpu)
+    assert per_input is not None and per_input > 64 * 256 * 256 * 4  # at least the convolution's output
+    size = choose_batch_size(big, xb, cpu)
+    assert size == max(1, CPU_BUDGET // per_input) - max(1, CPU_BUDGET // per_input) % 8 and 8 <= size < CPU_BATCH
+    assert choose_batch_size(big, xb, cpu) == size

@@ -65,7 +65,7 @@ def test_section_layout(section: dlaudit.Section) -> None:
         len(section.figures) == 3
     )  # the curves, the two bounds, adversarial examples and all(f.data.startswith(b"\x89PNG") and f.alt for f in section.figures)
     assert section.params["fast"] is True and section.params["n"] == 120 and section.params["steps"] == 8
-    assert section.params["batch_size_chosen_by"] == "throughput probe"
+    assert section.params["batch_size_chosen_by"] == "default (see dlaudit.robust.batching)"
     checks = section.tables[2].rows
     assert {r[1] for r in checks} == {"pass"} and len(
         checks

@@ -60,17 +60,18 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ...errors import AnalysisError, ConfigError, DataError
+from ...errors import ConfigError, DataError
 from ...utils import model_state
 from .. import _random
-from .base import AttackMethod, register_attack
+from . import speed
+from .base import AttackMethod, feature_mask, register_attack
 from .engine import check_eps, check_inputs, check_logits
 
 __all__ = [
@@ -175,6 +176,8 @@ class _Settings:
     lo: float
     hi: float
     early_stop: bool
+    mask: torch.Tensor | None = None
+    """The features the attack may change (one input's shape, bool); None: all."""
 
 
 def _check_int(name: str, value: object, least: int) -> int:
@@ -256,6 +259,8 @@ def _start(x: torch.Tensor, s: _Settings, index: torch.Tensor, seed: int, stream
         u = _random.normal_at(shape, index, seed=seed, stream=stream)
         size = _l2(u)
     u = (u / _view(size + 1e-12, u)).to(device=x.device, dtype=x.dtype)
+    if s.mask is not None:
+        u = u * s.mask
     return (x + s.eps * u).clamp_(s.lo, s.hi)
 
 
@@ -280,20 +285,25 @@ def _project(
 
 
 def _value_and_grad(
-    module: nn.Module, xa: torch.Tensor, y: torch.Tensor, t: torch.Tensor | None, loss_fn: LossFn
+    module: nn.Module,
+    xa: torch.Tensor,
+    y: torch.Tensor,
+    t: torch.Tensor | None,
+    loss_fn: LossFn,
+    *,
+    first: bool = False,
+    mask: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Logits, per-sample losses and the gradient of their sum w.r.t. the input."""
-    xa = xa.detach().requires_grad_(True)
-    with torch.enable_grad():
-        logits = module(xa)
-        losses = loss_fn(logits, y, t)
-        if not losses.requires_grad:
-            raise AnalysisError(
-                "the model's output has no gradient with respect to its input (is forward() under torch.no_grad, or does it detach?); "
-                "gradient attacks need a differentiable model"
-            )
-        (grad,) = torch.autograd.grad(losses.sum(), xa)
-    return logits.detach(), losses.detach(), grad
+    """Logits, per-sample losses and the gradient of their sum w.r.t. the input (compiled when asked for),
+    zero outside ``mask`` where one is given."""
+
+    def check(logits: object) -> torch.Tensor:
+        return check_logits(logits, len(xa), None)
+
+    logits, loss, grad = speed.value_and_grad(module, loss_fn, xa, y, t, first=first, check=check)
+    if mask is not None:
+        grad = grad * mask
+    return logits, loss, grad
 
 
 def _succeeded(logits: torch.Tensor, y: torch.Tensor, target: torch.Tensor | None) -> torch.Tensor:
@@ -318,8 +328,11 @@ def _run(
     lower = upper = None
     if s.norm == "linf":
         lower, upper = (x - s.eps).clamp_(s.lo, s.hi), (x + s.eps).clamp_(s.lo, s.hi)
+        if s.mask is not None:  # a box of width 0 pins the features the attack may not change
+            lower, upper = torch.where(s.mask, lower, x), torch.where(s.mask, upper, x)
+    grad_mask = s.mask if s.norm == "l2" else None  # L2 steps: the gradient normalised over the free features
 
-    logits, loss, grad = _value_and_grad(module, x0, y, target, loss_fn)
+    logits, loss, grad = _value_and_grad(module, x0, y, target, loss_fn, first=True, mask=grad_mask)
     out_loss = torch.full((n,), -math.inf, device=x.device, dtype=loss.dtype)
     state: dict[str, torch.Tensor | None] = {
         "x": x, "y": y, "t": target, "st": success_target, "lower": lower, "upper": upper,
@@ -345,7 +358,7 @@ def _run(
                 direction = grad.sign() if s.norm == "linf" else _l2_normalise(grad)
                 z = _project(cur + _view(st["step"], cur) * direction, st["x"], st["lower"], st["upper"], s)
                 new = _project(cur + (z - cur) * a + (cur - prev) * (1.0 - a), st["x"], st["lower"], st["upper"], s)
-            logits, loss, grad = _value_and_grad(module, new, st["y"], st["t"], loss_fn)
+            logits, loss, grad = _value_and_grad(module, new, st["y"], st["t"], loss_fn, mask=grad_mask)
             point, hit = new, _succeeded(logits, st["y"], st["st"])
             st["prev"], st["cur"], st["grad"] = cur, new, grad
             st["rises"] = st["rises"] + (loss > st["prev_loss"])
@@ -424,6 +437,7 @@ def apgd(
     index: torch.Tensor | None = None,
     early_stop: bool = True,
     targets: torch.Tensor | None = None,
+    features: tuple[int, ...] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """APGD on one batch: auto-PGD on the cross-entropy or the DLR loss (untargeted or targeted).
 
@@ -477,6 +491,9 @@ def apgd(
     targets
         Explicit target classes ``(N,)`` with ``targeted=True``: one targeted run (per
         restart) towards them; success then means being classified as the target.
+    features
+        Flat indices of the input features the attack may change (default all); the
+        others keep their clean values.
 
     Returns
     -------
@@ -509,6 +526,7 @@ def apgd(
     idx = _check_index(index, len(x))
     if len(x) == 0:
         return x.clone(), torch.zeros(0, dtype=torch.bool, device=x.device)
+    s = replace(s, mask=feature_mask(features, x))
     with model_state(module, train=False, grad=False):
         return _apgd(
             module,
@@ -612,7 +630,7 @@ class APGDCE(AttackMethod):
         adv, ok = apgd(
             module, x, y, eps=float(eps[0]) if len(eps) else self.eps, norm=self.norm, loss=self.loss,
             targeted=self.targeted, steps=self.steps, restarts=self.restarts, rho=self.rho, momentum=self.momentum,
-            value_range=value_range, seed=seed, index=index, early_stop=self.early_stop, **extra,
+            value_range=value_range, seed=seed, index=index, early_stop=self.early_stop, features=self.features, **extra,
         )  # fmt: skip
         return adv, None, ok
 

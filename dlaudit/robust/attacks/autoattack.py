@@ -46,6 +46,7 @@ from ...bundle import ModelBundle
 from ...errors import ConfigError
 from ...utils import ProgressFn, model_state
 from ..batching import choose_batch_size
+from . import speed
 from .base import NORMS, AttackMethod, make_attack, register_attack
 from .engine import budget_problem, check_eps, check_inputs, count_classes, resolve_model
 
@@ -180,17 +181,23 @@ class AutoAttackResult:
 
 
 def ensemble(
-    version: str, *, eps: float, norm: str, num_classes: int
+    version: str, *, eps: float, norm: str, num_classes: int, features: tuple[int, ...] | None = None
 ) -> list[tuple[str, AttackMethod | None, str | None]]:
-    """``(name, attack or None, why skipped)`` for each attack of the version, in order, from the registry."""
+    """``(name, attack or None, why skipped)`` for each attack of the version, in order, from the registry;
+    each changes only ``features`` (None: all)."""
+    f = {"features": features}
     steps, targets = (STANDARD_STEPS, STANDARD_TARGETS) if version == "standard" else (FAST_STEPS, FAST_TARGETS)
     n_targets = min(targets, num_classes - 1)
     plan: list[tuple[str, AttackMethod | None, str | None]] = [
-        ("apgd-ce", make_attack("apgd-ce", eps, norm=norm, steps=steps, restarts=1), None)
+        ("apgd-ce", make_attack("apgd-ce", eps, norm=norm, steps=steps, restarts=1, **f), None)
     ]
     if num_classes >= 4:
         plan.append(
-            ("apgd-t", make_attack("apgd-t", eps, norm=norm, steps=steps, restarts=1, n_target_classes=n_targets), None)
+            (
+                "apgd-t",
+                make_attack("apgd-t", eps, norm=norm, steps=steps, restarts=1, n_target_classes=n_targets, **f),
+                None,
+            )
         )
     else:
         plan.append(("apgd-t", None, f"the targeted DLR loss needs at least 4 classes; the model has {num_classes}"))
@@ -199,11 +206,13 @@ def ensemble(
     plan.append(
         (
             "fab-t",
-            make_attack("fab-t", eps, norm=norm, steps=STANDARD_STEPS, restarts=1, n_target_classes=n_targets),
+            make_attack("fab-t", eps, norm=norm, steps=STANDARD_STEPS, restarts=1, n_target_classes=n_targets, **f),
             None,
         )
     )
-    plan.append(("square", make_attack("square", eps, norm=norm, queries=SQUARE_QUERIES, p_init=SQUARE_P_INIT), None))
+    plan.append(
+        ("square", make_attack("square", eps, norm=norm, queries=SQUARE_QUERIES, p_init=SQUARE_P_INIT, **f), None)
+    )
     return plan
 
 
@@ -217,14 +226,18 @@ def _verified(
     eps: float,
     norm: str,
     value_range: tuple[float, float],
+    mask: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Which claimed successes really are: misclassified, within ``eps`` and inside the value range."""
+    """Which claimed successes really are: misclassified, within ``eps``, inside the value range
+    and (with ``mask``) unchanged outside the features the attacks may change."""
     lo, hi = value_range
     tol = _TOLERANCE * max(1.0, eps)
     delta = (adv - x).flatten(1)
     size = delta.abs().amax(dim=1) if norm == "linf" else delta.norm(dim=1)
     flat = adv.flatten(1)
     inside = (size <= eps + tol) & (flat.amin(dim=1) >= lo - tol) & (flat.amax(dim=1) <= hi + tol)
+    if mask is not None:
+        inside &= (delta[:, ~mask.flatten()] == 0).all(dim=1)
     with torch.no_grad():
         fooled = module(adv).argmax(dim=1) != y
     return claimed & fooled & inside
@@ -245,6 +258,7 @@ def autoattack(
     progress: ProgressFn | None = None,
     return_adv: bool = False,
     index: torch.Tensor | None = None,
+    features: tuple[int, ...] | None = None,
 ) -> AutoAttackResult:
     """Robust accuracy under AutoAttack: APGD-CE, APGD-T, FAB-T and Square, worst case per sample.
 
@@ -272,7 +286,7 @@ def autoattack(
     seed
         Seeds every attack's randomness, drawn per sample: any batch size gives the same numbers.
     batch_size
-        Inputs per batch; None picks it by a throughput probe
+        Inputs per batch; None takes the default, 256 on a CPU, fewer for large activations
         (:func:`~dlaudit.robust.batching.choose_batch_size`).
     device
         Where to run; default the bundle's or the module's.
@@ -283,6 +297,9 @@ def autoattack(
     index
         The samples' global indices (default ``0..N-1``), which key every random draw:
         attacking a subset gives each sample what attacking everything gives it.
+    features
+        Flat indices of the input features the attacks may change (default all), e.g. a
+        tabular model's numeric columns; a claimed success that changed another is not counted.
 
     Returns
     -------
@@ -339,11 +356,13 @@ def autoattack(
             bs = batch_size or choose_batch_size(module, x, dev)
         ranges = parallel.shard_ranges(n, ex.workers, align=bs)
         if len(ranges) > 1 or ex.checkpoint is not None:
-            return _sharded(ex, model, x, y, global_index, ranges, eps, norm, version, seed, bs, return_adv, progress)
-    with model_state(module, train=False, grad=False):
+            return _sharded(
+                ex, model, x, y, global_index, ranges, eps, norm, version, seed, bs, return_adv, progress, features
+            )
+    with model_state(module, train=False, grad=False), speed.layout(module, x):
         k = count_classes(module, x, y, dev, known)
         bs = batch_size or choose_batch_size(module, x, dev)
-        plan = ensemble(version, eps=eps, norm=norm, num_classes=k)
+        plan = ensemble(version, eps=eps, norm=norm, num_classes=k, features=features)
         skipped = {name: why or "not available" for name, attack, why in plan if attack is None}
         for name, why in skipped.items():
             log.warning(
@@ -425,6 +444,7 @@ def attack_batch(
     """
     eps_value = next((a.eps for _, a, _ in plan if a is not None), 0.0)
     norm = next((a.norm for _, a, _ in plan if a is not None), "linf")
+    mask = next((a.feature_mask(x) for _, a, _ in plan if a is not None), None)
     adv_all = x.detach().clone()
     code = torch.full((len(x),), -1, dtype=torch.long)
     stats: dict[str, tuple[int, int, float]] = {}
@@ -442,7 +462,7 @@ def attack_batch(
             module, xs, ys, eps_vec, index=index[live], seed=seed, value_range=value_range, num_classes=num_classes
         )
         ok = _verified(
-            module, xs, ys, adv, claimed.to(x.device), eps=eps_value, norm=norm, value_range=value_range
+            module, xs, ys, adv, claimed.to(x.device), eps=eps_value, norm=norm, value_range=value_range, mask=mask
         ).cpu()
         got = live[ok]
         code[got] = j
@@ -490,7 +510,11 @@ class AutoAttack(AttackMethod):
         num_classes: int,
     ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
         plan = ensemble(
-            self.version, eps=float(eps[0]) if len(eps) else self.eps, norm=self.norm, num_classes=num_classes
+            self.version,
+            eps=float(eps[0]) if len(eps) else self.eps,
+            norm=self.norm,
+            num_classes=num_classes,
+            features=self.features,
         )
         with torch.no_grad():
             clean = module(x).argmax(dim=1) == y
@@ -515,9 +539,11 @@ class AutoAttack(AttackMethod):
 
 
 @register_attack("autoattack")
-def make_autoattack(eps: float, *, norm: str = "linf", version: str = "standard") -> AutoAttack:
+def make_autoattack(
+    eps: float, *, norm: str = "linf", version: str = "standard", features: tuple[int, ...] | None = None
+) -> AutoAttack:
     """Standard AutoAttack (or its fast version) at budget ``eps`` (Croce and Hein 2020, arXiv:2003.01690)."""
-    return AutoAttack(eps, norm, version=version)
+    return AutoAttack(eps, norm, version=version, features=features)
 
 
 def _sharded(
@@ -534,15 +560,28 @@ def _sharded(
     batch_size: int,
     return_adv: bool,
     progress: ProgressFn | None,
+    features: tuple[int, ...] | None,
 ) -> AutoAttackResult:
     """AutoAttack over shards of samples; each sample's fate depends on itself alone, so the result is one run's."""
     payloads = [
         {"x": x[a:b].cpu(), "y": y[a:b].cpu(), "index": index[a:b], "eps": eps, "norm": norm, "version": version,
-         "seed": seed, "batch_size": batch_size, "return_adv": return_adv}
+         "seed": seed, "batch_size": batch_size, "return_adv": return_adv, "features": features}
         for a, b in ranges
     ]  # fmt: skip
     keys = [
-        parallel.stable_key("autoattack", eps, norm, version, seed, batch_size, return_adv, p["x"], p["y"], p["index"])
+        parallel.stable_key(
+            "autoattack",
+            eps,
+            norm,
+            version,
+            seed,
+            batch_size,
+            return_adv,
+            p["x"],
+            p["y"],
+            p["index"],
+            *(() if features is None else (repr(features),)),
+        )  # fmt: skip
         for p in payloads
     ]
     outs = ex.map(
@@ -576,7 +615,7 @@ def autoattack_shard(bundle: ModelBundle, p: dict[str, Any]) -> dict[str, Any]:
     with parallel.local():
         r = autoattack(
             bundle, p["x"], p["y"], eps=p["eps"], norm=p["norm"], version=p["version"], seed=p["seed"],
-            batch_size=p["batch_size"], return_adv=p["return_adv"], index=p["index"],
+            batch_size=p["batch_size"], return_adv=p["return_adv"], index=p["index"], features=p.get("features"),
         )  # fmt: skip
     out: dict[str, Any] = {
         "attacks": list(r.attacks), "clean_correct": r.clean_correct, "robust": r.robust, "breaker": r.breaker,

@@ -15,7 +15,7 @@ from __future__ import annotations
 import difflib
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar
 
 import torch
@@ -46,10 +46,16 @@ class AttackMethod:
     ``gradient_free`` (a black-box attack: the masking checks compare it with the
     white-box ones) and ``returns_pred`` (``perturb`` already knows the prediction on
     each adversarial input, so the engine need not run the model again).
+
+    ``features`` (keyword only) restricts the attack to some input features: the flat
+    indices (into one input, ``x[0].flatten()``) of the features it may change, e.g. a
+    tabular model's numeric columns; None (the default) changes any. Every attack keeps
+    the others at their clean values, and the engine checks that it did.
     """
 
     eps: float
     norm: str = "linf"
+    features: tuple[int, ...] | None = field(default=None, kw_only=True)
 
     key: ClassVar[str] = ""
     norms: ClassVar[tuple[str, ...]] = NORMS
@@ -67,6 +73,11 @@ class AttackMethod:
             or self.eps < 0
         ):
             raise ConfigError(f"eps (the attack budget) must be a number >= 0, got {self.eps!r}")
+        check_features(self.features)
+
+    def feature_mask(self, x: torch.Tensor) -> torch.Tensor | None:
+        """The features the attack may change, as a bool tensor of one input's shape on ``x``'s device (None: all)."""
+        return feature_mask(self.features, x)
 
     @property
     def name(self) -> str:
@@ -100,6 +111,36 @@ class AttackMethod:
         indices, which key every random draw.
         """
         raise NotImplementedError
+
+
+def check_features(features: Any) -> None:
+    """``features`` must be None or a non-empty tuple of distinct feature indices ``>= 0``."""
+    if features is None:
+        return
+    if (
+        not isinstance(features, tuple)
+        or not features
+        or any(isinstance(i, bool) or not isinstance(i, int) or i < 0 for i in features)
+        or len(set(features)) != len(features)
+    ):
+        raise ConfigError(
+            f"features (the input features an attack may change) must be a non-empty tuple of distinct indices >= 0, got {features!r}"
+        )
+
+
+def feature_mask(features: tuple[int, ...] | None, x: torch.Tensor) -> torch.Tensor | None:
+    """``features`` as a bool mask of one input of ``x`` (shape ``x.shape[1:]``, on its device); None stays None."""
+    if features is None:
+        return None
+    check_features(features)
+    size = math.prod(x.shape[1:])
+    if max(features) >= size:
+        raise ConfigError(
+            f"features name index {max(features)}, but an input has only {size} features; give indices below {size}"
+        )
+    mask = torch.zeros(size, dtype=torch.bool)
+    mask[list(features)] = True
+    return mask.view(x.shape[1:]).to(x.device)
 
 
 _REGISTRY: dict[str, Callable[..., AttackMethod]] = {}

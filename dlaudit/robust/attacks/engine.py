@@ -34,11 +34,12 @@ from torch import nn
 
 from ... import parallel
 from ...bundle import ModelBundle
-from ...errors import AnalysisError, CardError, ConfigError, DataError
+from ...errors import CardError, ConfigError, DataError
 from ...utils import ProgressFn, model_state, next_device, resolve_device
 from .. import _random
 from ..batching import choose_batch_size
-from .base import NORMS, AttackMethod
+from . import speed
+from .base import NORMS, AttackMethod, check_features
 
 __all__ = [
     "Attack",
@@ -115,6 +116,7 @@ class Attack(AttackMethod):
         if self.norm not in NORMS:
             raise ConfigError(f"unknown norm {self.norm!r}; choose from: {', '.join(NORMS)}")
         check_eps(self.eps)
+        check_features(self.features)
         if isinstance(self.steps, bool) or not isinstance(self.steps, int) or self.steps < 1:
             raise ConfigError(f"steps must be an integer of at least 1, got {self.steps!r}")
         if isinstance(self.restarts, bool) or not isinstance(self.restarts, int) or self.restarts < 1:
@@ -125,9 +127,17 @@ class Attack(AttackMethod):
             raise ConfigError(f"alpha (the step size) must be a positive number, got {self.alpha!r}")
 
     @classmethod
-    def fgsm(cls, eps: float, *, norm: str = "linf", targeted: bool = False, early_stop: bool = False) -> Attack:
+    def fgsm(
+        cls,
+        eps: float,
+        *,
+        norm: str = "linf",
+        targeted: bool = False,
+        early_stop: bool = False,
+        features: tuple[int, ...] | None = None,
+    ) -> Attack:
         """FGSM (Goodfellow et al. 2015, arXiv:1412.6572)."""
-        return cls(eps, norm, method="fgsm", steps=1, targeted=targeted, early_stop=early_stop)
+        return cls(eps, norm, method="fgsm", steps=1, targeted=targeted, early_stop=early_stop, features=features)
 
     @classmethod
     def pgd(
@@ -141,6 +151,7 @@ class Attack(AttackMethod):
         restarts: int = 1,
         targeted: bool = False,
         early_stop: bool = True,
+        features: tuple[int, ...] | None = None,
     ) -> Attack:
         """PGD (Madry et al. 2018, arXiv:1706.06083)."""
         return cls(
@@ -153,6 +164,7 @@ class Attack(AttackMethod):
             restarts=restarts,
             targeted=targeted,
             early_stop=early_stop,
+            features=features,
         )
 
     @property
@@ -354,10 +366,13 @@ def ascend(
     loss_fn: LossOnLogits = cross_entropy,
     success: SuccessFn | None = None,
     num_classes: int | None = None,
+    mask: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """``steps`` steps of projected gradient ascent on ``loss_fn(module(x_adv), target)``.
 
     ``x_adv`` (inside the ball and the value range) is the start; it is modified.
+    ``mask`` (one input's shape, bool) limits the ascent to the features it marks; the
+    start must already equal ``x`` elsewhere.
     With ``success`` (early stopping), a sample whose current iterate succeeds is
     taken out of the batch and that iterate kept. Returns ``(x_adv, pred, done)``:
     the adversarial inputs, the prediction on the kept iterate of the samples
@@ -373,24 +388,25 @@ def ascend(
     lower = upper = None
     if norm == "linf":
         lower, upper = (x - e).clamp_(lo, hi), (x + e).clamp_(lo, hi)
+        if mask is not None:  # a box of width 0 pins the other features: no cost per step
+            lower, upper = torch.where(mask, lower, x), torch.where(mask, upper, x)
+    grad_mask = mask if norm == "l2" else None  # L2 steps normalise the gradient over the free features only
     xa = x_adv
-    for _ in range(steps):
-        xa = xa.detach().requires_grad_(True)
-        logits = module(xa)
-        loss = loss_fn(check_logits(logits, len(xa), num_classes), tgt).sum()
-        if not loss.requires_grad:
-            raise AnalysisError(
-                "the model's output has no gradient with respect to its input (is forward() under torch.no_grad, or does it detach?); "
-                "gradient attacks need a differentiable model"
-            )
-        (grad,) = torch.autograd.grad(loss, xa)
+
+    def check(logits: Any) -> torch.Tensor:
+        return check_logits(logits, len(xa), num_classes)
+
+    for step in range(steps):
+        logits, _, grad = speed.value_and_grad(module, loss_fn, xa, tgt, first=step == 0, check=check)
         xa = xa.detach()
+        if grad_mask is not None:
+            grad = grad * grad_mask
         if success is not None:
-            hit = success(logits.detach(), tgt)
+            hit = success(logits, tgt)
             if bool(hit.any()):
                 pos = torch.arange(n, device=x.device) if idx is None else idx
                 out[pos[hit]] = xa[hit]
-                pred[pos[hit]] = logits.detach()[hit].argmax(dim=1)
+                pred[pos[hit]] = logits[hit].argmax(dim=1)
                 done[pos[hit]] = True
                 keep = ~hit
                 if not bool(keep.any()):
@@ -436,9 +452,10 @@ def _start(
     index: torch.Tensor,
     seed: int,
     restart: int,
+    mask: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """The first iterate: ``x`` itself, or a random point of the eps-ball (in the value range), drawn
-    for each sample from its global index."""
+    for each sample from its global index (on the features of ``mask`` only, where given)."""
     if not attack.random_start:
         return x.clone()
     shape = tuple(x.shape[1:])
@@ -447,6 +464,8 @@ def _start(
     else:
         noise = _random.l2_ball_at(shape, index, seed=seed, stream=restart)
     noise = noise.to(device=x.device, dtype=x.dtype)
+    if mask is not None:
+        noise = noise * mask
     return (x + noise * _view(eps, x)).clamp_(lo, hi)
 
 
@@ -471,10 +490,11 @@ def _attack_batch(
     best_pred = torch.full((len(x),), -1, dtype=torch.long, device=x.device)
     best_ok = torch.zeros(len(x), dtype=torch.bool, device=x.device)
     best_loss = torch.full((len(x),), -math.inf, device=x.device)
+    mask = attack.feature_mask(x)
     todo = None  # indices still without a success; None means all
     for restart in range(attack.restarts):
         xs, ys, es, als = (x, y, eps, alpha) if todo is None else (x[todo], y[todo], eps[todo], alpha[todo])
-        x0 = _start(x, eps, attack, lo, hi, index=index, seed=seed, restart=restart)
+        x0 = _start(x, eps, attack, lo, hi, index=index, seed=seed, restart=restart, mask=mask)
         x0 = x0 if todo is None else x0[todo]
         adv, pred, done = ascend(
             module,
@@ -489,11 +509,12 @@ def _attack_batch(
             loss_fn=loss_fn,
             success=success_fn if attack.early_stop else None,
             num_classes=num_classes,
+            mask=mask,
         )
         ok, loss = done.clone(), torch.full((len(xs),), -math.inf, device=x.device)
         rest = ~done
         if bool(rest.any()):
-            with torch.no_grad():
+            with torch.inference_mode():
                 logits = check_logits(module(adv[rest]), int(rest.sum()), num_classes)
             pred[rest] = logits.argmax(dim=1)
             ok[rest] = success_fn(logits, ys[rest])
@@ -568,8 +589,8 @@ def run_attack(
         attack is keyed by them, so a sample's result does not depend on the batch
         size, on which other samples are attacked with it, or on how the work is sharded.
     batch_size
-        Inputs per batch; None picks it from a short throughput probe (see
-        :func:`~dlaudit.robust.batching.choose_batch_size`).
+        Inputs per batch; None takes the default, 256 on a CPU, fewer for large activations
+        (see :func:`~dlaudit.robust.batching.choose_batch_size`).
     keep_adv
         Return the adversarial inputs; False keeps only predictions (flat memory).
     """
@@ -602,7 +623,7 @@ def run_attack(
         if len(ranges) > 1 or ex.checkpoint is not None:
             return _sharded(ex, model, x, y, attack, eps_all, idx_all, ranges, vr, seed, bs, keep_adv, stage, progress)
     preds, oks, advs = [], [], []
-    with model_state(module, train=False, grad=False):
+    with model_state(module, train=False, grad=False), speed.layout(module, x):
         k = count_classes(module, x, y, dev, k)
         bs = int(batch_size) if batch_size else choose_batch_size(module, x, dev)
         for s in range(0, n, bs):
@@ -612,8 +633,10 @@ def run_attack(
             adv, pred, ok = attack.perturb(
                 module, xb, yb, eb, index=idx_all[s : s + bs], seed=seed, value_range=vr, num_classes=k
             )
+            if (mask := attack.feature_mask(xb)) is not None:
+                adv, pred, ok = _pinned(module, attack, xb, yb, adv, pred, ok, mask, k)
             if pred is None:
-                with torch.no_grad():
+                with torch.inference_mode():
                     pred = check_logits(module(adv), len(adv), k).argmax(dim=1)
             preds.append(pred.cpu())
             oks.append(ok.cpu())
@@ -622,6 +645,35 @@ def run_attack(
             if progress is not None:
                 progress(stage, min(s + bs, n), n)
     return AttackOutput(attack, torch.cat(preds), torch.cat(oks), torch.cat(advs) if keep_adv else None, bs)
+
+
+def _pinned(
+    module: nn.Module,
+    attack: AttackMethod,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    adv: torch.Tensor,
+    pred: torch.Tensor | None,
+    ok: torch.Tensor,
+    mask: torch.Tensor,
+    num_classes: int,
+) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
+    """The engine's check of ``attack.features``: features outside ``mask`` back at their clean values.
+
+    Every attack keeps them there itself; should one not, the prediction and success are
+    measured again on the corrected inputs, so a reported number never rests on a change
+    the user excluded.
+    """
+    fixed = torch.where(mask, adv, x)
+    if bool(torch.equal(fixed, adv)):
+        return adv, pred, ok
+    log.warning(
+        "%s changed features outside attack.features; they were reset and the inputs classified again", attack.key
+    )
+    with torch.inference_mode():
+        pred = check_logits(module(fixed), len(fixed), num_classes).argmax(dim=1)
+    targets = isinstance(attack, Attack) and attack.targeted
+    return fixed, pred, (pred == y) if targets else (pred != y)
 
 
 def _sharded(

@@ -53,7 +53,7 @@ from ...errors import AnalysisError, ConfigError
 from ...utils import model_state
 from .. import _hashrand
 from ._args import check_budget, check_count, check_index, check_value_range
-from .base import AttackMethod, register_attack
+from .base import AttackMethod, feature_mask, register_attack
 from .engine import check_inputs, check_logits
 
 __all__ = ["fab", "fab_run", "project_linf", "project_l2", "NORMS"]
@@ -158,9 +158,17 @@ def _view(v: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
 
 
 def _hyperplane(
-    module: nn.Module, x1: torch.Tensor, y: torch.Tensor, target: torch.Tensor | None, norm: str
+    module: nn.Module,
+    x1: torch.Tensor,
+    y: torch.Tensor,
+    target: torch.Tensor | None,
+    norm: str,
+    mask: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The linearised boundary at ``x1`` as ``(w, b)``: ``{z : w.z = b}``, ``w`` flattened.
+
+    With ``mask`` (flat, bool) the boundary is that of the model as a function of the
+    free features only (the gradient is zero on the others), so steps never move them.
 
     Targeted: the boundary between ``y`` and ``target``, from one backward pass of
     the logit difference (summed over the batch: samples are independent in eval
@@ -175,6 +183,8 @@ def _hyperplane(
             _check_differentiable(diff)
             (grad,) = torch.autograd.grad(diff.sum(), xg)
             df, dg = diff.detach(), grad.flatten(1)
+            if mask is not None:
+                dg = dg * mask
         else:
             _check_differentiable(logits)
             k = logits.shape[1]
@@ -185,6 +195,8 @@ def _hyperplane(
             rows = torch.arange(len(xg), device=xg.device)
             f = logits.detach() - logits.detach()[rows, y].unsqueeze(1)
             g = jac - jac[rows, y].unsqueeze(1)
+            if mask is not None:
+                g = g * mask
             dual = g.abs().sum(dim=2) if norm == "linf" else g.norm(dim=2)
             dist = f.abs() / (dual + 1e-12)
             dist[rows, y] = math.inf
@@ -208,7 +220,16 @@ def _predict(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
 
 
 def _random_start(
-    x0: torch.Tensor, index: torch.Tensor, eps: float, norm: str, lo: float, hi: float, *, seed: int, stream: int
+    x0: torch.Tensor,
+    index: torch.Tensor,
+    eps: float,
+    norm: str,
+    lo: float,
+    hi: float,
+    *,
+    seed: int,
+    stream: int,
+    mask: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """The official restart: a random point at half of ``eps`` (L-inf: on the box of radius eps/2; L2: on the sphere)."""
     dims = x0[0].numel()
@@ -219,6 +240,8 @@ def _random_start(
         t = _hashrand.normal(seed, stream, index, 0, dims, dtype=x0.dtype)
         scale = t.norm(dim=1, keepdim=True)
     step = (0.5 * eps) * t / scale.clamp_min(1e-12)
+    if mask is not None:
+        step = step * mask
     return (x0 + step.view_as(x0)).clamp(lo, hi)
 
 
@@ -238,8 +261,12 @@ def fab_run(
     lo: float,
     hi: float,
     early_stop: bool,
+    mask: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """One FAB run from ``x1`` on samples classified correctly: ``(closest adversarial, its distance)``.
+
+    ``mask`` (flat, bool; None: all) marks the features FAB may change; ``x1`` must
+    equal ``x0`` elsewhere, and every iterate does.
 
     The distance is ``inf`` (and the example ``x0``) where no adversarial iterate was
     found. With ``early_stop`` a sample stops once its distance is at most ``eps``
@@ -255,13 +282,15 @@ def fab_run(
     xo, yy, tt = x0, y, target
     best_w, res_w = best.clone(), res.clone()
     for _ in range(steps):
-        w, b = _hyperplane(module, x1, yy, tt, norm)
+        w, b = _hyperplane(module, x1, yy, tt, norm, mask)
         m = len(xo)
         d = _project(torch.cat([x1.flatten(1), xo.flatten(1)]), torch.cat([w, w]), torch.cat([b, b]), lo, hi, norm)
         size = _norms(d, norm).clamp_min(1e-8)
         d1, d2 = d[:m].view_as(xo), d[m:].view_as(xo)
         alpha = _view((size[:m] / (size[:m] + size[m:])).clamp(0.0, alpha_max), xo)
         x1 = ((x1 + eta * d1) * (1 - alpha) + (xo + eta * d2) * alpha).clamp(lo, hi)
+        if mask is not None:  # exactly the clean values (the convex combination rounds)
+            x1 = torch.where(mask.view(xo.shape[1:]), x1, xo)
         hit = _predict(module, x1) != yy
         dist = _norms(x1 - xo, norm)
         better = hit & (dist < res_w)
@@ -299,6 +328,7 @@ def fab(
     seed: int = 0,
     index: torch.Tensor | None = None,
     early_stop: bool = True,
+    features: tuple[int, ...] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """FAB-T (default) or FAB: minimal adversarial perturbations, counted as successes within ``eps``.
 
@@ -347,6 +377,9 @@ def fab(
         Stop refining a sample once it is broken within ``eps`` (same successes,
         fewer passes); False runs every step and returns the smallest perturbation
         found, as the official code does.
+    features
+        Flat indices of the input features FAB may change (default all); the others
+        keep their clean values.
 
     Returns
     -------
@@ -368,6 +401,8 @@ def fab(
     x_adv = x.detach().clone()
     if len(x) == 0:
         return x_adv, torch.zeros(0, dtype=torch.bool, device=x.device)
+    mask = feature_mask(features, x)
+    flat = None if mask is None else mask.flatten()
     with model_state(module, train=False, grad=False):
         with torch.no_grad():
             logits = check_logits(module(x), len(x), None, y)
@@ -387,10 +422,18 @@ def fab(
                 x1 = x0.clone()
                 if restart > 0:
                     x1 = _random_start(
-                        x0, index[todo], eps, norm, lo, hi, seed=seed, stream=_RESTART_STREAM * rank + restart
+                        x0,
+                        index[todo],
+                        eps,
+                        norm,
+                        lo,
+                        hi,
+                        seed=seed,
+                        stream=_RESTART_STREAM * rank + restart,
+                        mask=flat,
                     )
                 adv, dist = fab_run(module, x0, yt, target, x1, eps=eps, norm=norm, steps=steps, alpha_max=alpha_max,
-                                    eta=eta, beta=beta, lo=lo, hi=hi, early_stop=early_stop)  # fmt: skip
+                                    eta=eta, beta=beta, lo=lo, hi=hi, early_stop=early_stop, mask=flat)  # fmt: skip
                 ok = (dist <= eps) & (_predict(module, adv) != yt)
                 x_adv[todo[ok]] = adv[ok]
                 success[todo[ok]] = True
@@ -465,6 +508,7 @@ class FABT(AttackMethod):
             module, x, y, eps=float(eps[0]) if len(eps) else self.eps, norm=self.norm, targeted=True,
             n_target_classes=min(self.n_target_classes, num_classes - 1), steps=self.steps, restarts=self.restarts,
             alpha_max=self.alpha_max, eta=self.eta, beta=self.beta, value_range=value_range, seed=seed, index=index,
+            features=self.features,
         )  # fmt: skip
         return adv, None, ok
 

@@ -16,9 +16,16 @@ __all__ = ["fgsm", "make_fgsm"]
 
 
 @register_attack("fgsm")
-def make_fgsm(eps: float, *, norm: str = "linf", targeted: bool = False, early_stop: bool = False) -> Attack:
-    """FGSM at budget ``eps``: one step of size ``eps``, no random start."""
-    return Attack.fgsm(eps, norm=norm, targeted=targeted, early_stop=early_stop)
+def make_fgsm(
+    eps: float,
+    *,
+    norm: str = "linf",
+    targeted: bool = False,
+    early_stop: bool = False,
+    features: tuple[int, ...] | None = None,
+) -> Attack:
+    """FGSM at budget ``eps``: one step of size ``eps``, no random start (on ``features`` only, where given)."""
+    return Attack.fgsm(eps, norm=norm, targeted=targeted, early_stop=early_stop, features=features)
 
 
 def fgsm(

@@ -29,8 +29,9 @@ def make_pgd(
     restarts: int = 1,
     targeted: bool = False,
     early_stop: bool = True,
+    features: tuple[int, ...] | None = None,
 ) -> Attack:
-    """PGD at budget ``eps`` (step size ``2.5 * eps / steps`` unless ``alpha`` is given)."""
+    """PGD at budget ``eps`` (step size ``2.5 * eps / steps`` unless ``alpha`` is given; on ``features`` only, where given)."""
     return Attack.pgd(
         eps,
         norm=norm,
@@ -40,6 +41,7 @@ def make_pgd(
         restarts=restarts,
         targeted=targeted,
         early_stop=early_stop,
+        features=features,
     )
 
 

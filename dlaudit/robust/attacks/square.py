@@ -53,7 +53,7 @@ from ...errors import ConfigError, DataError
 from ...utils import model_state
 from .. import _hashrand
 from ._args import check_budget, check_count, check_index, check_value_range
-from .base import AttackMethod, register_attack
+from .base import AttackMethod, feature_mask, register_attack
 from .engine import check_inputs, check_logits
 
 __all__ = ["square", "margin", "p_schedule", "window_pattern", "NORMS"]
@@ -155,17 +155,20 @@ def _side(p: float, c: int, h: int, w: int, norm: str) -> int:
 
 
 def _init_linf(
-    x: torch.Tensor, index: torch.Tensor, eps: float, lo: float, hi: float, seed: int, stream: int
-) -> torch.Tensor:
-    """Vertical stripes: one sign per (channel, column), ``x +- eps``."""
+    x: torch.Tensor, index: torch.Tensor, eps: float, lo: float, hi: float, seed: int, stream: int,
+    mask: torch.Tensor | None = None,
+) -> torch.Tensor:  # fmt: skip
+    """Vertical stripes: one sign per (channel, column), ``x +- eps`` (on the features of ``mask``)."""
     n, c, _, w = x.shape
     sgn = _hashrand.signs(seed, stream + _INIT_SIGNS, index, 0, c * w, dtype=x.dtype).view(n, c, 1, w)
-    return (x + eps * sgn).clamp(lo, hi)
+    out = (x + eps * sgn).clamp(lo, hi)
+    return out if mask is None else torch.where(mask, out, x)
 
 
 def _init_l2(
-    x: torch.Tensor, index: torch.Tensor, eps: float, lo: float, hi: float, seed: int, stream: int
-) -> torch.Tensor:
+    x: torch.Tensor, index: torch.Tensor, eps: float, lo: float, hi: float, seed: int, stream: int,
+    mask: torch.Tensor | None = None,
+) -> torch.Tensor:  # fmt: skip
     """The official L2 start: a grid of ``H // 5``-sized windows, each the L2 pattern with a random sign per channel."""
     n, c, h, w = x.shape
     s = max(h // 5, 1)
@@ -184,8 +187,10 @@ def _init_l2(
     vals = torch.where(flip_px, tile[lj, li].unsqueeze(0), tile[li, lj].unsqueeze(0))  # (n, h*w)
     sgn = _hashrand.signs(seed, stream + _INIT_SIGNS, index, 0, c * n_blocks, dtype=x.dtype).view(n, c, n_blocks)
     delta = vals.unsqueeze(1) * sgn[:, :, block]  # (n, c, h*w)
-    delta = delta * inside.flatten().to(x.dtype)
-    return (x + _l2_normalise(delta.view(n, c, h, w)) * eps).clamp(lo, hi)
+    delta = (delta * inside.flatten().to(x.dtype)).view(n, c, h, w)
+    if mask is not None:  # the budget goes to the free features only
+        delta = delta * mask
+    return (x + _l2_normalise(delta) * eps).clamp(lo, hi)
 
 
 # -- one candidate per sample ----------------------------------------------------------------
@@ -201,18 +206,20 @@ def _corners(
 
 def _candidate_linf(
     xc: torch.Tensor, best: torch.Tensor, idx: torch.Tensor, it: int, s: int, eps: float, lo: float, hi: float, seed: int, stream: int,
-    official_range: bool,
+    official_range: bool, features: torch.Tensor | None = None,
 ) -> torch.Tensor:  # fmt: skip
     m, c, h, w = xc.shape
     corner = _corners(idx, it, s, h, w, 1, seed, stream, official_range)
     sgn = _hashrand.signs(seed, stream + _SIGNS, idx, it, c, dtype=xc.dtype).view(m, c, 1, 1)
     mask = _window_mask(corner[:, 0], corner[:, 1], s, h, w)
+    if features is not None:
+        mask = mask & features
     return torch.where(mask, (xc + eps * sgn).clamp(lo, hi), best)
 
 
 def _candidate_l2(
     xc: torch.Tensor, best: torch.Tensor, idx: torch.Tensor, it: int, s: int, eps: float, lo: float, hi: float, seed: int, stream: int,
-    official_range: bool,
+    official_range: bool, features: torch.Tensor | None = None,
 ) -> torch.Tensor:  # fmt: skip
     m, c, h, w = xc.shape
     delta = best - xc
@@ -232,6 +239,8 @@ def _candidate_l2(
     budget = ((eps**2 - norm_all**2).clamp_min(0.0) / c + norm_both**2).sqrt()
     new = new / (1e-12 + new_norm) * budget
     delta = torch.where(into, new, torch.where(out_of, torch.zeros_like(delta), delta))
+    if features is not None:  # the budget goes to the free features only
+        delta = delta * features
     return (xc + _l2_normalise(delta) * eps).clamp(lo, hi)
 
 
@@ -254,8 +263,10 @@ def _run(
     stream: int,
     shape: tuple[int, ...],
     official_range: bool,
+    mask: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """One restart on 4-D inputs ``x``: ``(best point, its margin)`` per sample."""
+    """One restart on 4-D inputs ``x``: ``(best point, its margin)`` per sample; ``mask`` (one input as
+    ``(C, H, W)``, bool) marks the features it may change."""
     _, c, h, w = x.shape
 
     def margin_of(z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -263,7 +274,7 @@ def _run(
 
     init = _init_linf if norm == "linf" else _init_l2
     candidate = _candidate_linf if norm == "linf" else _candidate_l2
-    best_all = init(x, index, eps, lo, hi, seed, stream)
+    best_all = init(x, index, eps, lo, hi, seed, stream, mask)
     marg_all = margin_of(best_all, y)
     live = (marg_all > 0).nonzero().flatten()
     xc, best, yc, idx, marg = x[live], best_all[live], y[live], index[live], marg_all[live]
@@ -271,7 +282,7 @@ def _run(
         if len(live) == 0:
             break
         s = _side(p_schedule(it, queries, p_init), c, h, w, norm)
-        new = candidate(xc, best, idx, it, s, eps, lo, hi, seed, stream, official_range)
+        new = candidate(xc, best, idx, it, s, eps, lo, hi, seed, stream, official_range, mask)
         m_new = margin_of(new, yc)
         take = (m_new < marg) | (m_new <= 0)
         marg = torch.where(take, m_new, marg)
@@ -299,6 +310,7 @@ def square(
     seed: int = 0,
     index: torch.Tensor | None = None,
     official_range: bool = False,
+    features: tuple[int, ...] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Square Attack: random search on the margin loss, forward passes only.
 
@@ -340,6 +352,9 @@ def square(
         comparisons with it), instead of from all ``H - s + 1`` positions. On 8x8
         digits the official range leaves the last row and column out of every
         one-pixel square and lets 8 to 12 points more robust accuracy through.
+    features
+        Flat indices of the input features the attack may change (default all); the
+        others keep their clean values, and squares change only the free features.
 
     Returns
     -------
@@ -360,6 +375,8 @@ def square(
     index = check_index(index, len(x), x.device)
     shape = tuple(x.shape[1:])
     x4 = _as_images(x)
+    mask = feature_mask(features, x)
+    mask4 = None if mask is None else _as_images(mask.unsqueeze(0))
     x_adv = x.detach().clone()
     success = torch.zeros(len(x), dtype=torch.bool, device=x.device)
     if len(x) == 0:
@@ -373,7 +390,8 @@ def square(
             if len(todo) == 0:
                 break
             best, marg = _run(module, x4[todo], y[todo], index[todo], eps=eps, norm=norm, queries=queries, p_init=p_init,
-                              lo=lo, hi=hi, seed=seed, stream=_STREAMS * restart, shape=shape, official_range=official_range)  # fmt: skip
+                              lo=lo, hi=hi, seed=seed, stream=_STREAMS * restart, shape=shape, official_range=official_range,
+                              mask=mask4)  # fmt: skip
             cand = (marg <= 0).nonzero().flatten()
             if len(cand):
                 ok = module(best[cand].view(-1, *shape)).argmax(dim=1) != y[todo[cand]]
@@ -445,6 +463,7 @@ class Square(AttackMethod):
         adv, ok = square(
             module, x, y, eps=float(eps[0]) if len(eps) else self.eps, norm=self.norm, queries=self.queries,
             p_init=self.p_init, restarts=self.restarts, value_range=value_range, seed=seed, index=index,
+            features=self.features,
         )  # fmt: skip
         return adv, None, ok
 
