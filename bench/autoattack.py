@@ -168,7 +168,12 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=500, help="attacked inputs")
     ap.add_argument("--eps", default="0.1,0.3", help="L-inf budgets, comma-separated")
     ap.add_argument("--batch", type=int, default=250, help="pyautoattack's batch size")
-    ap.add_argument("--dl-batch", type=int, default=None, help="dlaudit's batch size (default: its throughput probe)")
+    ap.add_argument(
+        "--dl-batch",
+        type=int,
+        default=None,
+        help="dlaudit's batch size (default: its default, see dlaudit.robust.batching)",
+    )
     ap.add_argument("--repeat", type=int, default=1, help="runs of each measurement (median of the seconds)")
     ap.add_argument("--epochs", type=int, default=3, help="epochs of the standard CNN")
     ap.add_argument("--adv-epochs", type=int, default=15, help="epochs of the PGD-trained CNN")

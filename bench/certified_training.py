@@ -6,8 +6,10 @@ The figures of the issue "Certified robustness" (digits, seed 0, held-out split 
    certified accuracy at L2 radius 0.25 and 0.5 (and 0), abstention rate, of the
    standard CNN and of one trained with Gaussian noise of the same sigma.
 2. Verified accuracy at L-inf eps 0.1 by IBP, CROWN-IBP and CROWN, and accuracy
-   under PGD-40 at the same eps, of the standard CNN and of an IBP-trained one
-   (Gowal et al. 2018, arXiv:1810.12715; their warm-up and linear ramp, in epochs).
+   under PGD-40 and under standard AutoAttack at the same eps, of the standard CNN,
+   a PGD-trained one (Madry et al. 2018; ``dlaudit train cnn --adversarial pgd`` with
+   its defaults) and an IBP-trained one (Gowal et al. 2018, arXiv:1810.12715; their
+   warm-up and linear ramp, in epochs).
 
 Usage::
 
@@ -34,6 +36,7 @@ sys.path.insert(0, str(ROOT))
 import dlaudit
 from dlaudit.data import load_splits
 from dlaudit.robust import pgd
+from dlaudit.robust.attacks.autoattack import autoattack
 from dlaudit.robust.certified_training import GaussianNoiseTraining, IBPTraining
 from dlaudit.robust.certify import certify_smoothing, verified_accuracy
 from dlaudit.train.trainer import train
@@ -73,6 +76,7 @@ def main() -> None:
         loss_fn=noise,
         training_info={"certified": noise.training_info()},
     )
+    adversarial = dlaudit.train("cnn", "digits", adversarial="pgd", eps=eps_train, seed=0, device="cpu")
     ibp = IBPTraining(eps_train)
     robust = train(
         "cnn",
@@ -84,6 +88,7 @@ def main() -> None:
         training_info={"certified": ibp.training_info()},
     )
     print(f"# trained in {time.perf_counter() - start:.0f} s: standard (10 epochs), noise sigma {args.sigma} ({args.noise_epochs} epochs), "
+          f"PGD eps {eps_train} (the trainer's defaults), "
           f"IBP eps {eps_train} ({args.ibp_epochs} epochs, warm-up {ibp.warmup_epochs}, ramp {ibp.ramp_epochs}, kappa_end {ibp.kappa_end})")  # fmt: skip
 
     x, y = test.x[: args.smooth_n], test.y[: args.smooth_n]
@@ -101,17 +106,23 @@ def main() -> None:
         )
 
     eps = args.eps
-    print(f"\n## Verified and PGD-40 accuracy at L-inf eps {eps}, all {len(test)} test inputs")
-    print("| model | clean acc | IBP | CROWN-IBP | CROWN | PGD-40 |")
-    print("|---|---|---|---|---|---|")
-    for name, bundle in (("standard CNN", standard), (f"IBP-trained CNN (eps {eps_train})", robust)):
+    print(f"\n## Verified, PGD-40 and AutoAttack accuracy at L-inf eps {eps}, all {len(test)} test inputs")
+    print("| model | clean acc | IBP | CROWN-IBP | CROWN | PGD-40 | AutoAttack |")
+    print("|---|---|---|---|---|---|---|")
+    models = (
+        ("standard CNN", standard),
+        (f"PGD-trained CNN (eps {eps_train})", adversarial),
+        (f"IBP-trained CNN (eps {eps_train})", robust),
+    )
+    for name, bundle in models:
         ver = {
             m: verified_accuracy(bundle, test.x, test.y, eps=eps, method=m).accuracy
             for m in ("ibp", "crown-ibp", "crown")
         }
         adv = float((bundle.predict(pgd(bundle, test.x, test.y, eps=eps, steps=40)) == test.y).double().mean())
+        aa = autoattack(bundle, test.x, test.y, eps=eps, version="standard", seed=0).robust_accuracy
         print(
-            f"| {name} | {bundle.card.metrics['test_accuracy']:.3f} | {ver['ibp']:.3f} | {ver['crown-ibp']:.3f} | {ver['crown']:.3f} | {adv:.3f} |"
+            f"| {name} | {bundle.card.metrics['test_accuracy']:.3f} | {ver['ibp']:.3f} | {ver['crown-ibp']:.3f} | {ver['crown']:.3f} | {adv:.3f} | {aa:.3f} |"
         )
 
 

@@ -674,10 +674,11 @@ def attack(model: str, json_path: str | None, no_early_stop: bool, quiet: bool, 
     if quiet:
         return
     p = result.params
-    click.echo(f"{'attack':<12} {'eps':>6}  accuracy  95% CI")
+    width = max(12, *(len(str(row["attack"])) for row in result.rows))
+    click.echo(f"{'attack':<{width}} {'eps':>6}  accuracy  95% CI")
     for row in result.rows:
         lo, hi = row["ci"]
-        click.echo(f"{row['attack']:<12} {row['eps']:>6g}  {row['accuracy']:8.4f}  {lo:.3f}-{hi:.3f}")
+        click.echo(f"{row['attack']:<{width}} {row['eps']:>6g}  {row['accuracy']:8.4f}  {lo:.3f}-{hi:.3f}")
     fast = " (--fast)" if p.get("fast") else ""
     click.echo(
         f"{p['n']} samples of {p['data']} ({p['split']}), PGD-{p['steps']} alpha {p['alpha']}, batch size {p['batch_size']} ({p['batch_size_chosen_by']}), {result.seconds:.1f} s{fast}"

@@ -135,6 +135,6 @@ def _autoattack(s: Any, n: int, num_classes: int) -> tuple[int, int]:
     return budgets * steps, budgets * forwards
 
 
-CERTIFY_FORWARDS = {"ibp": 3, "crown-ibp": 65, "crown": 400}
-"""One input's bound in forward passes of it (``bench/certify.py``: IBP 2.7-2.9x, CROWN-IBP 65x on the digits CNN;
-CROWN, quadratic in the layers' widths, more)."""
+CERTIFY_FORWARDS = {"ibp": 5, "crown-ibp": 72, "crown": 1600}
+"""One input's bound in forward passes of it, end to end (``bench/certify.py`` on the digits CNN: IBP 2.7-5.3x,
+CROWN-IBP 65-74x, CROWN 1,590-1,670x; CROWN grows with the square of the layers' widths, so more on wider models)."""

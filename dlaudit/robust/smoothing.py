@@ -81,6 +81,8 @@ DRAW_CHUNK = 512
 PAPER = "Cohen et al. 2019, arXiv:1902.02918"
 _SELECT, _ESTIMATE, _PREDICT = 1, 2, 3  # phases: independent noise for CERTIFY's two samples and for PREDICT
 _PROBE_CANDIDATES = {"cpu": (256, 1024, 4096), "cuda": (1024, 4096, 16384, 65536)}
+PROBE_MARGIN = 1.05
+"""A larger batch is taken only when the probe measured it at least this much faster (flat curves: the smaller)."""
 _PROBE_ELEMENTS = {"cpu": 1 << 23, "cuda": 1 << 28}
 """The probe tries no batch whose noise alone holds more elements than this."""
 _PROBE_CACHE: weakref.WeakKeyDictionary[nn.Module, dict[tuple, int]] = weakref.WeakKeyDictionary()
@@ -323,7 +325,7 @@ def _probe_batch_size(module: nn.Module, x: torch.Tensor, total: int) -> int:
         except torch.OutOfMemoryError:
             break
         log.debug("smoothing batch-size probe: %d copies -> %.0f copies/s", size, rate)
-        if rate > best_rate:
+        if rate > PROBE_MARGIN * best_rate:  # a larger batch must clearly win: timings of near-equal sizes are noise
             best, best_rate = size, rate
         elif rate < 0.9 * best_rate:
             break
