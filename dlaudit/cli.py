@@ -681,7 +681,10 @@ def attack(model: str, json_path: str | None, no_early_stop: bool, quiet: bool, 
         click.echo(f"{row['attack']:<{width}} {row['eps']:>6g}  {row['accuracy']:8.4f}  {lo:.3f}-{hi:.3f}")
     fast = " (--fast)" if p.get("fast") else ""
     click.echo(
-        f"{p['n']} samples of {p['data']} ({p['split']}), PGD-{p['steps']} alpha {p['alpha']}, batch size {p['batch_size']} ({p['batch_size_chosen_by']}), {result.seconds:.1f} s{fast}"
+        f"{p['n']} samples of {p['data']} ({p['split']}), "
+        + (f"PGD-{p['steps']} alpha {p['alpha']}, " if "pgd" in p["attacks"] else "")
+        + (f"AutoAttack {p['autoattack_version']}, " if "autoattack" in p["attacks"] else "")
+        + f"batch size {p['batch_size']} ({p['batch_size_chosen_by']}), {result.seconds:.1f} s{fast}"
     )
     for f in result.findings:
         click.echo(f"{f.severity}: {f.message}")
