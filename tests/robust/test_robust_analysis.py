@@ -222,3 +222,16 @@ def test_cli_report_has_the_section(tmp_path) -> None:
     assert res.exit_code == 1  # the gate fails: a standard model is not robust at eps 0.3
     assert "fails when robustness.pgd_linf.acc@0.3 <= 0.5; value " in res.output and ": FAIL" in res.output
     assert "robustness.pgd_linf.acc@0.1" in json.loads((tmp_path / "r.json").read_text())["metrics"]
+
+
+def test_a_full_configuration_runs_autoattack_and_certification() -> None:
+    """An earlier settings() switched both off unless they were named: only --fast reports had them."""
+    from dlaudit.robust.analysis import settings
+
+    full = settings(False, (0.0, 1.0))
+    assert (full.autoattack, full.certify, full.smoothing) == ("standard", "crown-ibp", True)
+    fast = settings(True, (0.0, 1.0))
+    assert (fast.autoattack, fast.certify) == ("fast", "ibp")
+    off = settings(False, (0.0, 1.0), autoattack="off", certify="none")
+    assert (off.autoattack, off.certify) == (None, None)
+    assert settings(False, (0.0, 1.0), features="numeric").features == "numeric"
