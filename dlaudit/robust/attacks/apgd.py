@@ -628,7 +628,7 @@ class APGDCE(AttackMethod):
     ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
         extra = {"n_target_classes": min(self.n_target_classes, num_classes - 1)} if self.targeted else {}
         adv, ok = apgd(
-            module, x, y, eps=float(eps[0]) if len(eps) else self.eps, norm=self.norm, loss=self.loss,
+            module, x, y, eps=self.batch_eps(eps), norm=self.norm, loss=self.loss,
             targeted=self.targeted, steps=self.steps, restarts=self.restarts, rho=self.rho, momentum=self.momentum,
             value_range=value_range, seed=seed, index=index, early_stop=self.early_stop, features=self.features, **extra,
         )  # fmt: skip

@@ -511,7 +511,7 @@ class AutoAttack(AttackMethod):
     ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
         plan = ensemble(
             self.version,
-            eps=float(eps[0]) if len(eps) else self.eps,
+            eps=self.batch_eps(eps),
             norm=self.norm,
             num_classes=num_classes,
             features=self.features,

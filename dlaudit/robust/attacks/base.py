@@ -75,6 +75,10 @@ class AttackMethod:
             raise ConfigError(f"eps (the attack budget) must be a number >= 0, got {self.eps!r}")
         check_features(self.features)
 
+    def batch_eps(self, eps: torch.Tensor) -> float:
+        """The one budget of a batch for attacks without ``per_sample_eps`` (``self.eps`` for an empty batch)."""
+        return float(eps[0]) if len(eps) else self.eps
+
     def feature_mask(self, x: torch.Tensor) -> torch.Tensor | None:
         """The features the attack may change, as a bool tensor of one input's shape on ``x``'s device (None: all)."""
         return feature_mask(self.features, x)

@@ -505,7 +505,7 @@ class FABT(AttackMethod):
         num_classes: int,
     ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
         adv, ok = fab(
-            module, x, y, eps=float(eps[0]) if len(eps) else self.eps, norm=self.norm, targeted=True,
+            module, x, y, eps=self.batch_eps(eps), norm=self.norm, targeted=True,
             n_target_classes=min(self.n_target_classes, num_classes - 1), steps=self.steps, restarts=self.restarts,
             alpha_max=self.alpha_max, eta=self.eta, beta=self.beta, value_range=value_range, seed=seed, index=index,
             features=self.features,

@@ -461,7 +461,7 @@ class Square(AttackMethod):
         num_classes: int,
     ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
         adv, ok = square(
-            module, x, y, eps=float(eps[0]) if len(eps) else self.eps, norm=self.norm, queries=self.queries,
+            module, x, y, eps=self.batch_eps(eps), norm=self.norm, queries=self.queries,
             p_init=self.p_init, restarts=self.restarts, value_range=value_range, seed=seed, index=index,
             features=self.features,
         )  # fmt: skip
