@@ -704,7 +704,13 @@ def _sharded(
         )
         for p in payloads
     ]
-    outs = ex.map(attack_shard, bundle, payloads, keys=keys, stage=stage, progress=progress)
+    checks = [
+        parallel.rows_check(
+            len(p["x"]), ("pred", "success", *(("x_adv",) if keep_adv else ())), shapes={"x_adv": tuple(p["x"].shape)}
+        )
+        for p in payloads
+    ]
+    outs = ex.map(attack_shard, bundle, payloads, keys=keys, checks=checks, stage=stage, progress=progress)
     x_adv = torch.cat([o["x_adv"] for o in outs]).to(x.device) if keep_adv else None
     return AttackOutput(
         attack, torch.cat([o["pred"] for o in outs]), torch.cat([o["success"] for o in outs]), x_adv, batch_size
