@@ -339,7 +339,9 @@ def load_data(
 
     With a bundle, the data is checked against the model (input shape, label
     range, value range) and tabular data is encoded with the card's encoder
-    (:func:`dlaudit.data.for_card` decides dataset, split, folder and seed).
+    (:func:`dlaudit.data.for_card` decides dataset, split, folder and seed). ``split``
+    is ``"test"``, ``"train"``, ``"all"`` (every row of a single-table file) or ``"audit"``
+    (what the audit commands read: the held-out split of the card's dataset, else all rows).
     """
     from .data import for_card
 
@@ -358,14 +360,18 @@ def load_data(
 
 
 def data_for(bundle: ModelBundle, data: AuditData | str | Path | None, **kwargs: Any) -> AuditData:
-    """``data`` as :class:`AuditData`: loaded from a spec (or the card) and checked against the model."""
+    """``data`` as :class:`AuditData`: loaded from a spec (or the card) and checked against the model.
+
+    What every audit command reads (``split="audit"`` of :func:`dlaudit.data.for_card`): the
+    held-out split of the model's own dataset, or every row of any other dataset file.
+    """
     from .data import AuditData
     from .data.validate import check_fits
 
     if isinstance(data, AuditData):
         check_fits(bundle.card, data)
         return data
-    return load_data(data, bundle=bundle, **kwargs)
+    return load_data(data, bundle=bundle, **{"split": "audit", **kwargs})
 
 
 # -- training --------------------------------------------------------------------------------
