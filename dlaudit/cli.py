@@ -904,6 +904,7 @@ def _echo_fairness(rep: Any) -> None:
         click.echo(f"accuracy {acc:.4f}")
     if sec is None or sec.status != "ok":
         click.echo(f"fairness {sec.status if sec else 'missing'}: {sec.reason if sec else ''}")
+        _echo_gates(rep)  # the section checks too (a failed section, a model with non-finite logits)
         return
     click.echo(sec.summary)
     for table in sec.tables:

@@ -74,7 +74,7 @@ def _split(x: torch.Tensor, y: torch.Tensor, *, name: str, seed: int, class_name
     tr, te = train_test_split(idx, test_size=TEST_FRACTION, random_state=seed, stratify=stratify)
     names = class_names or [str(i) for i in range(int(y.max()) + 1)]
     make = lambda part, split: AuditData(x[part], y[part], name=name, class_names=names, split=split)
-    return Splits(make(np.sort(tr), "train"), make(np.sort(te), "test"))
+    return Splits(make(np.sort(tr), "train"), make(np.sort(te), "test"), make(idx, "all"))
 
 
 def load_digits(*, seed: int = 0) -> Splits:
@@ -174,7 +174,9 @@ def load_npz(path: str | Path, *, seed: int = 0) -> Splits:
         x, y = _to_inputs(arrays["x"], name=name), _labels(arrays["y"], name=name)
         splits = _split(x, y, name=name, seed=seed)
         if x.ndim == 2:
-            splits.train.modality = splits.test.modality = "tabular"
+            for part in (splits.train, splits.test, splits.whole):
+                if part is not None:
+                    part.modality = "tabular"
         return splits
     raise DataError(f"{path} holds arrays {sorted(arrays)}; it needs x and y, or x_train, y_train, x_test and y_test")
 

@@ -142,8 +142,9 @@ def frame_splits(
     name: str,
     positive: str | None = None,
     encoder: dict[str, Any] | None = None,
+    whole: pd.DataFrame | None = None,
 ) -> Splits:
-    """Encode a train and a test frame into :class:`AuditData` splits."""
+    """Encode a train and a test frame (and the ``whole`` table they came from, if given) into :class:`AuditData` splits."""
     if target not in train.columns:
         raise DataError(
             f"data {name!r}: unknown target column {target!r}; columns are: {', '.join(map(str, train.columns))}"
@@ -157,7 +158,7 @@ def frame_splits(
             )
     enc = TabularEncoder.from_spec(encoder) if encoder else TabularEncoder.fit(train, target, positive=positive)
     out = []
-    for split, frame in (("train", train), ("test", test)):
+    for split, frame in (("train", train), ("test", test), *((("all", whole),) if whole is not None else ())):
         frame = frame.reset_index(drop=True)
         out.append(
             AuditData(
@@ -231,7 +232,7 @@ def load_csv(
         if col in frame.columns and frame[col].isna().any():
             raise DataError(f"{path.name}: sensitive column {col!r} has missing values; fill or drop those rows")
     train, test = _split_frame(frame, target, seed)
-    return frame_splits(train, test, target=target, sensitive=sensitive, name=path.stem, encoder=encoder)
+    return frame_splits(train, test, target=target, sensitive=sensitive, name=path.stem, encoder=encoder, whole=frame)
 
 
 ADULT_COLUMNS = [
