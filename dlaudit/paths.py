@@ -60,9 +60,14 @@ TOML_LIMIT = 16 << 20
 # -- what a path is -------------------------------------------------------------------------------
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
 def shown(path: PathLike) -> str:
-    """``path`` as text that can be printed: bytes that are not UTF-8 (kept by Python as surrogates) as ``\\xNN``."""
-    return os.fsencode(path).decode("utf-8", "backslashreplace")
+    """``path`` as text that can be printed: bytes that are not UTF-8 (kept by Python as surrogates) and control
+    characters (a name can hold a terminal escape sequence) as ``\\xNN``."""
+    text = os.fsencode(path).decode("utf-8", "backslashreplace")
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
 
 
 def _kind(mode: int) -> str:
