@@ -31,7 +31,7 @@ from .errors import (
     ModelLoadError,
 )
 from .parsing import parse_kwargs, parse_names, parse_numbers, parse_shape, parse_value_range, split_list
-from .paths import Folder, check_paths, method_outputs, run_inputs
+from .paths import Folder, atomic_write, check_paths, method_outputs, run_inputs
 from .progress import ProgressPrinter, format_seconds
 
 if TYPE_CHECKING:
@@ -153,8 +153,6 @@ def json_text(payload: Mapping[str, Any]) -> str:
 
 def save_json(path: str | Path, payload: Mapping[str, Any]) -> Path:
     """Write ``payload`` as indented, strict JSON, atomically (NaN and inf become null)."""
-    from .utils import atomic_write
-
     path = Path(path)
     with atomic_write(path, "w") as fh:
         fh.write(json_text(payload) + "\n")

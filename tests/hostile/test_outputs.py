@@ -83,6 +83,12 @@ def json_is_the_npz_on_the_models_card(d: Path, m: Path) -> list[str]:
     return ["report", str(_with_dataset(m, data)), *FAST, "-o", str(d / "r.html"), "--json", str(data)]
 
 
+def explain_npz_is_the_npz_on_the_models_card(d: Path, m: Path) -> list[str]:
+    (d / "out").mkdir()
+    data = _npz(d / "out", "attributions.npz", x=np.zeros((40, 8, 8), np.uint8), y=np.arange(40) % 10)
+    return ["explain", str(_with_dataset(m, data)), "-o", str(d / "out"), "--method", "saliency", "--n", "2"]
+
+
 def markdown_is_the_default_config(d: Path, m: Path) -> list[str]:
     (d / "pyproject.toml").write_text('[project]\nname = "mine"\n')
     return ["report", str(m), *FAST, "-o", str(d / "r.html"), "--markdown", "pyproject.toml"]
@@ -228,6 +234,16 @@ def config_is_a_giant_file(d: Path, m: Path) -> list[str]:
     return ["report", str(m), *FAST, "--config", str(_big(d / "c.toml", 20 << 20)), "-o", str(d / "r.html")]
 
 
+def config_is_a_link_to_dev_zero(d: Path, m: Path) -> list[str]:
+    (d / "c.toml").symlink_to("/dev/zero")
+    return ["report", str(m), *FAST, "--config", str(d / "c.toml"), "-o", str(d / "r.html")]
+
+
+def data_npz_is_a_link_to_dev_zero(d: Path, m: Path) -> list[str]:
+    (d / "d.npz").symlink_to("/dev/zero")
+    return ["info", str(m), "--data", str(d / "d.npz")]
+
+
 def default_config_is_a_fifo(d: Path, m: Path) -> list[str]:
     os.mkfifo(d / "pyproject.toml")
     return ["report", str(m), *FAST, "-o", str(d / "r.html")]
@@ -252,6 +268,11 @@ def data_dir_file_is_a_fifo(d: Path, m: Path) -> list[str]:
 CASES: dict[str, tuple[Builder, int, str]] = {
     "--json an image of the folder: data": (json_is_an_image_of_the_folder_data, 2, "one of the files of --data"),
     "--json the .npz on the model's card": (json_is_the_npz_on_the_models_card, 2, "the dataset on the model's card"),
+    "explain -o over the .npz on the model's card": (
+        explain_npz_is_the_npz_on_the_models_card,
+        2,
+        "is the dataset on the model's card",
+    ),
     "--markdown ./pyproject.toml (the default config)": (markdown_is_the_default_config, 2, "the default config"),
     "--json the baseline named in --config": (json_is_the_baseline_named_in_the_config, 2, "the baseline named in"),
     "--junit the --baseline": (junit_is_the_baseline, 2, "is --baseline"),
@@ -282,6 +303,12 @@ CASES: dict[str, tuple[Builder, int, str]] = {
     "--baseline of 300 MB": (baseline_is_a_giant_file, 2, "more than such a file can be"),
     "--config a FIFO": (config_is_a_fifo, 2, "c.toml is a FIFO (named pipe), not a regular file"),
     "--config of 20 MB": (config_is_a_giant_file, 2, "more than such a file can be"),
+    "--config a symlink to /dev/zero (not 'does not exist')": (
+        config_is_a_link_to_dev_zero,
+        2,
+        "c.toml (a symbolic link to /dev/zero) is a character device",
+    ),
+    "--data .npz a symlink to /dev/zero": (data_npz_is_a_link_to_dev_zero, 2, "(a symbolic link to /dev/zero) is a"),
     "./pyproject.toml a FIFO": (default_config_is_a_fifo, 2, "the default config pyproject.toml is a FIFO"),
     "--data .npz a FIFO": (data_npz_is_a_fifo, 2, "d.npz is a FIFO (named pipe), not a regular file"),
     "--data .csv a symlink to /dev/zero": (data_csv_is_a_link_to_dev_zero, 2, "is a character device"),
