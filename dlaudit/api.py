@@ -33,7 +33,7 @@ from .errors import (
     ModelOutputError,
 )
 from .parsing import parse_kwargs, parse_names, parse_numbers, parse_shape, parse_value_range, split_list
-from .paths import check_paths, method_outputs
+from .paths import Folder, atomic_write, check_paths, method_outputs, run_inputs
 from .progress import ProgressPrinter, format_seconds
 
 if TYPE_CHECKING:
@@ -92,6 +92,8 @@ __all__ = [
     "parse_numbers",
     "split_list",
     "check_paths",
+    "run_inputs",
+    "Folder",
     "method_outputs",
     "ProgressPrinter",
 ]
@@ -154,8 +156,6 @@ def json_text(payload: Mapping[str, Any]) -> str:
 
 def save_json(path: str | Path, payload: Mapping[str, Any]) -> Path:
     """Write ``payload`` as indented, strict JSON, atomically (NaN and inf become null)."""
-    from .utils import atomic_write
-
     path = Path(path)
     with atomic_write(path, "w") as fh:
         fh.write(json_text(payload) + "\n")
@@ -834,6 +834,8 @@ def report(
     checkpoint: str | Path | None = None,
     compile: bool = False,
     attack_features: str = "all",
+    inputs: Mapping[str, str | Path | Folder | None] | None = None,
+    outputs: Mapping[str, str | Path | None] | None = None,
     **data_kwargs: Any,
 ) -> Report:
     """What ``dlaudit report`` does: configuration, gates and baseline first, then the audit, then the verdict.
@@ -847,6 +849,11 @@ def report(
     ``card`` holds card fields for a foreign model (see :func:`card_overrides`);
     ``timeout`` bounds each section (seconds); ``attack_features="numeric"`` has the
     robustness section attack only a tabular model's numeric columns.
+
+    ``outputs`` (option name -> path) are the files the caller will write: before the audit, one that
+    is an input of the run is refused (:func:`check_paths`): the model and its cards, the data, the
+    dataset the model's card names, the configuration read (``config`` or ``./pyproject.toml``), the
+    baselines (given or named in the configuration), the checkpoint folder, and ``inputs``.
     """
     from .report.config import load_config
     from .report.gates import parse_gates
@@ -857,7 +864,27 @@ def report(
     baseline_file = baseline if baseline is not None else cfg.baseline
     if max_drop is not None and baseline_file is None:
         raise ConfigError("--max-drop needs a baseline to compare with; add --baseline old.json")
-    old = Report.load(baseline_file) if baseline_file is not None else None
+    run = {
+        **(inputs or {}),
+        **run_inputs(
+            model if isinstance(model, (str, Path)) else None,
+            data=data if isinstance(data, (str, Path)) else None,
+            data_dir=data_kwargs.get("data_dir"),
+            configs=_configs_read(config),
+            baselines={"--baseline": baseline, f"the baseline named in {cfg.source}": cfg.baseline},
+            checkpoint=checkpoint,
+        ),
+    }
+    if outputs:
+        check_paths(run, outputs)
+    old = (
+        Report.load(
+            baseline_file,
+            label="baseline report" if baseline is not None else f"the baseline report named in {cfg.source}",
+        )
+        if baseline_file is not None
+        else None
+    )
     parse_checks(checks if checks is not None else cfg.checks)  # an unknown check fails before the model loads
     bundle = (
         model
@@ -871,6 +898,8 @@ def report(
             data_dir=data_kwargs.get("data_dir"),
         )
     )
+    if outputs:
+        check_paths({**run, **run_inputs(data_dir=data_kwargs.get("data_dir"), card=bundle.card)}, outputs)
     from .robust.analysis import FEATURES
     from .robust.analysis import attack_features as _features
 
@@ -904,6 +933,13 @@ def report(
         drop = max_drop if max_drop is not None else (cfg.max_drop if cfg.max_drop is not None else DEFAULT_MAX_DROP)
         rep.compare(old, max_drop=drop, label=str(baseline_file))
     return rep
+
+
+def _configs_read(config: str | Path | None) -> dict[str, str | Path | None]:
+    """The configuration files a report reads: ``config``, or ``./pyproject.toml`` when there is one."""
+    if config is not None:
+        return {"--config": config}
+    return {"the default config ./pyproject.toml": "pyproject.toml"} if os.path.lexists("pyproject.toml") else {}
 
 
 # -- robustness ------------------------------------------------------------------------------

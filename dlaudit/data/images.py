@@ -11,6 +11,7 @@ import torch
 from sklearn.model_selection import train_test_split
 
 from ..errors import DataError
+from ..paths import check_input
 from .core import AuditData, Splits, check_array
 
 __all__ = ["load_digits", "load_mnist", "load_npz", "images_to_tensor", "npz_sample_shape"]
@@ -147,9 +148,7 @@ def load_npz(path: str | Path, *, seed: int = 0) -> Splits:
     Images: (N, H, W) or (N, C, H, W), uint8 0-255 or floats in [0, 1];
     tabular: (N, F) floats.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"data file {path} does not exist")
+    path = check_input(path, "data file", error=DataError, empty_ok=True)
     _check_npz_headers(path)
     try:
         with np.load(path, allow_pickle=False) as npz:
