@@ -308,7 +308,9 @@ def _safe_expression(text: str) -> bool:
 
 
 def _node_name(node: dict[str, Any]) -> str | None:
-    """The name of a serialized graph node's first output (``relu``), to say where an operator is."""
+    """A serialized graph node's name (or its first output's: ``relu``), to say where an operator is."""
+    if isinstance(node.get("name"), str):
+        return node["name"][:80]
     for out in node.get("outputs") or []:
         if isinstance(out, dict):
             for value in out.values():

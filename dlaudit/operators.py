@@ -216,7 +216,7 @@ def target_refusal(target: str, *, trust_ops: bool = False) -> tuple[str, bool] 
         if namespace == "higher_order":
             if name in _HIGHER_ORDER and len(rest) == 3:
                 return None
-            return "is a higher-order operator that is not plain control flow", True
+            return "is a higher-order operator that is not plain control flow (effects, kernels, hooks)", False
         return operator_refusal(namespace, name, trust_ops=trust_ops)
     if head.startswith("#"):
         return "is an extension operator, resolved by whatever handler is registered", True
@@ -355,29 +355,46 @@ def scan_torchscript_code(text: str, member: str, *, trust_ops: bool = False) ->
         raise RefusedOperator(
             "code", member, f"cannot be read as TorchScript code ({type(err).__name__})", trustable=False
         ) from err
-    for node in ast.walk(tree):
-        line = getattr(node, "lineno", 0)
-        where = f"{member} line {line}"
+    for node, where in _located(tree, member):
         if isinstance(node, ast.Call):
             func = node.func
             name = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else None
             if name in REFUSED:
-                raise RefusedOperator(name, where, REFUSED[name], trustable=False)
+                dotted = _dotted(func)
+                shown = ".".join(dotted) if dotted and dotted[0] in _CALL_ROOTS else name
+                raise RefusedOperator(shown, where, REFUSED[name], trustable=False)
         elif isinstance(node, ast.Attribute):
             parts = _dotted(node)
             if not parts:
                 continue
             if parts[-1] in REFUSED and parts[0] in _CALL_ROOTS:
                 raise RefusedOperator(".".join(parts), where, REFUSED[parts[-1]], trustable=False)
-            for i in range(len(parts) - 1):
-                if parts[i] in ("ops", "classes") and (i == 0 or parts[i - 1] == "torch") and i + 1 < len(parts) - 1:
-                    namespace = parts[i + 1]
-                    if namespace in REFUSED_NAMESPACES:
-                        raise RefusedOperator(".".join(parts), where, REFUSED_NAMESPACES[namespace], trustable=False)
-                    if namespace not in ALLOWED_NAMESPACES and namespace != "prim" and not trust_ops:
-                        raise RefusedOperator(
-                            ".".join(parts),
-                            where,
-                            f"is an operator or class of the namespace {namespace!r}, not one of torch's tensor operators",
-                            trustable=True,
-                        )
+            for i in range(len(parts) - 2):
+                if parts[i] in ("ops", "classes") and (i == 0 or parts[i - 1] == "torch"):
+                    _check_namespace(".".join(parts), parts[i + 1], where, trust_ops)
+
+
+def _located(tree: ast.AST, member: str) -> Iterator[tuple[ast.AST, str]]:
+    """Every node of ``tree`` with where it is: ``in method forward of class Net (member line 12)``."""
+    stack: list[tuple[ast.AST, str]] = [(tree, "")]
+    while stack:
+        node, scope = stack.pop()
+        if isinstance(node, ast.ClassDef):
+            scope = f"class {node.name}"
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            scope = f"method {node.name} of {scope}" if scope.startswith("class") else f"function {node.name}"
+        line = getattr(node, "lineno", None)
+        yield node, (f"in {scope}, " if scope else "") + (f"{member} line {line}" if line else member)
+        stack.extend((child, scope) for child in ast.iter_child_nodes(node))
+
+
+def _check_namespace(name: str, namespace: str, where: str, trust_ops: bool) -> None:
+    if namespace in REFUSED_NAMESPACES:
+        raise RefusedOperator(name, where, REFUSED_NAMESPACES[namespace], trustable=False)
+    if namespace not in ALLOWED_NAMESPACES and namespace != "prim" and not trust_ops:
+        raise RefusedOperator(
+            name,
+            where,
+            f"is an operator or class of the namespace {namespace!r}, not one of torch's tensor operators",
+            trustable=True,
+        )
