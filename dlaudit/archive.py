@@ -19,7 +19,11 @@ plain arithmetic function, every symbolic expression must parse as arithmetic on
 symbols, and members of kinds that only run code (native libraries, pickled Python
 objects) are refused. Anything it cannot vouch for raises :class:`UnsafeArchive`,
 which :mod:`dlaudit.bundle` turns into the same ``--trust-pickle`` message as a
-pickled module. :func:`guarded_loading` then keeps torch's loader on
+pickled module. What the graphs *do* is audited too: every operator they call (and, for
+TorchScript, every name its code calls) must be on the allow-list of :mod:`dlaudit.operators`
+(a :class:`~dlaudit.operators.RefusedOperator` otherwise). Declared member sizes are checked
+before anything is read (:func:`check_sizes`), and a member named twice is refused.
+:func:`guarded_loading` then keeps torch's loader on
 ``weights_only=True`` while it reads an audited archive (a second line of defence).
 """
 

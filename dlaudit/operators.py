@@ -189,10 +189,8 @@ def operator_refusal(namespace: str, name: str, *, trust_ops: bool = False) -> t
     schemas = _schemas(f"{namespace}::{name}")
     if not schemas:
         return None if trust_ops else ("is not an operator this torch knows", True)
-    for schema in schemas:
-        if any(arg.name in _FILE_ARGUMENTS for arg in schema.arguments):
-            return f"takes a file name ({schema.name}), so it " + _FILES, False
-    return None
+    opens = _opens_files(namespace, name)
+    return None if opens is None else (opens, False)
 
 
 def target_refusal(target: str, *, trust_ops: bool = False) -> tuple[str, bool] | None:
@@ -359,10 +357,15 @@ def scan_torchscript_code(text: str, member: str, *, trust_ops: bool = False) ->
         if isinstance(node, ast.Call):
             func = node.func
             name = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else None
+            dotted = _dotted(func)
+            shown = ".".join(dotted) if dotted and dotted[0] in _CALL_ROOTS else name
             if name in REFUSED:
-                dotted = _dotted(func)
-                shown = ".".join(dotted) if dotted and dotted[0] in _CALL_ROOTS else name
-                raise RefusedOperator(shown, where, REFUSED[name], trustable=False)
+                raise RefusedOperator(shown or "", where, REFUSED[name], trustable=False)
+            namespace = _call_namespace(dotted)
+            if namespace is not None and name is not None:
+                opens = _opens_files(namespace, name)
+                if opens is not None:
+                    raise RefusedOperator(shown or name, where, opens, trustable=False)
         elif isinstance(node, ast.Attribute):
             parts = _dotted(node)
             if not parts:
@@ -372,6 +375,27 @@ def scan_torchscript_code(text: str, member: str, *, trust_ops: bool = False) ->
             for i in range(len(parts) - 2):
                 if parts[i] in ("ops", "classes") and (i == 0 or parts[i - 1] == "torch"):
                     _check_namespace(".".join(parts), parts[i + 1], where, trust_ops)
+
+
+def _call_namespace(dotted: list[str] | None) -> str | None:
+    """``aten`` for ``torch.relu(...)``, ``NS`` for ``ops.NS.op(...)``/``torch.ops.NS.op(...)``; else None."""
+    if not dotted:
+        return None
+    if len(dotted) == 2 and dotted[0] == "torch":
+        return "aten"
+    if len(dotted) == 3 and dotted[0] == "ops":
+        return dotted[1]
+    if len(dotted) == 4 and dotted[:2] == ["torch", "ops"]:
+        return dotted[2]
+    return None
+
+
+def _opens_files(namespace: str, name: str) -> str | None:
+    """Why an operator whose schema takes a file name is refused; None for any other (or unknown) operator."""
+    for schema in _schemas(f"{namespace}::{name}"):
+        if any(arg.name in _FILE_ARGUMENTS for arg in schema.arguments):
+            return f"takes a file name ({schema.name}), so it " + _FILES
+    return None
 
 
 def _located(tree: ast.AST, member: str) -> Iterator[tuple[ast.AST, str]]:

@@ -399,6 +399,33 @@ def test_torchscript_graph_walk_finds_the_operator(tmp_path: Path, module: type[
     assert not (tmp_path / "marker").exists()
 
 
+@pytest.mark.parametrize("module", [_FromFile, _UnusedMethod, _InABranch])
+def test_loading_walks_the_graphs_when_the_code_scan_misses(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, module: type[nn.Module]
+) -> None:
+    import dlaudit.archive
+
+    monkeypatch.setattr(dlaudit.archive, "scan_torchscript_code", lambda *args, **kwargs: None)
+    marker = tmp_path / "marker"
+    path = _script(module(str(marker)), tmp_path / "evil.pt")  # type: ignore[call-arg]
+    out = _refused(tmp_path, COMMANDS["info"](path, tmp_path), "calls aten::from_file (in method")
+    assert "reads or writes files" in out
+    assert not marker.exists()
+
+
+def test_loading_checks_the_exported_graph_when_the_archive_audit_misses(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import dlaudit.archive
+
+    marker = tmp_path / "marker"
+    path = _renamed_target(tmp_path, marker, "torch.ops.aten.from_file.default")
+    monkeypatch.setattr(dlaudit.archive, "target_refusal", lambda *args, **kwargs: None)
+    out = _refused(tmp_path, COMMANDS["info"](path, tmp_path), "calls torch.ops.aten.from_file.default (graph node")
+    assert "reads or writes files" in out
+    assert not marker.exists()
+
+
 def test_fx_graph_check_finds_a_custom_operator() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -512,6 +539,17 @@ def test_a_member_that_inflates_like_a_zip_bomb_is_refused_before_it_is_read(tmp
     assert time.perf_counter() - start < 10
     with pytest.raises(ModelLoadError, match="inflates"):  # also when the pickles are trusted
         dlaudit.load_model(bomb, card={"input_shape": [1, 8, 8], "num_classes": 10}, trust_pickle=True)
+
+
+def test_an_archive_larger_than_memory_is_refused_before_it_is_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import dlaudit.archive
+
+    path = _script(build_model("mlp", (1, 8, 8), 10), tmp_path / "m.pt")
+    monkeypatch.setattr(dlaudit.archive, "_memory_bytes", lambda: 1000)  # a machine with 1,000 bytes of memory
+    out = _refused(tmp_path, COMMANDS["info"](path, tmp_path), "more than this machine's memory (1,000 bytes)")
+    assert "m.pt" in out
 
 
 def test_a_duplicated_member_is_named(tmp_path: Path) -> None:
