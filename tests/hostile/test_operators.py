@@ -147,20 +147,20 @@ class _SetState(nn.Module):
     def __init__(self, marker: str) -> None:
         super().__init__()
         self.marker = marker
-        self.fc = nn.Linear(64, 10)
+        self.weight = nn.Parameter(torch.zeros(10, 64))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc(x.flatten(1))
+        return x.flatten(1) @ self.weight.t()
 
     @torch.jit.export
-    def __getstate__(self) -> tuple[nn.Linear, str, bool]:
-        return (self.fc, self.marker, self.training)
+    def __getstate__(self) -> tuple[torch.Tensor, str, bool]:
+        return (self.weight, self.marker, self.training)
 
     @torch.jit.export
-    def __setstate__(self, state: tuple[nn.Linear, str, bool]) -> None:
+    def __setstate__(self, state: tuple[torch.Tensor, str, bool]) -> None:
         t = torch.from_file(state[1], shared=True, size=4, dtype=torch.uint8)
         t.copy_(torch.full([4], 65, dtype=torch.uint8))
-        self.fc = state[0]
+        self.weight = state[0]
         self.marker = state[1]
         self.training = state[2] or bool(t[0] > 255)
 
