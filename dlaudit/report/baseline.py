@@ -14,14 +14,16 @@ metrics are not compared: their rows say ``skipped`` and why, and they gate noth
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
 from .headline import higher_is_better, is_headline
+from .io import load_report
 from .model import DEFAULT_MAX_DROP, Comparison, GateResult, Metric, MetricDelta, Report, Section
 from .numbers import fmt_number
 
-__all__ = ["compare_reports", "config_differences", "DEFAULT_MAX_DROP", "NUMBER_NEUTRAL_PARAMS"]
+__all__ = ["compare_to_baseline", "compare_reports", "config_differences", "DEFAULT_MAX_DROP", "NUMBER_NEUTRAL_PARAMS"]
 
 _EPS = 1e-12  # float slack, so a drop of exactly max_drop passes
 NUMBER_NEUTRAL_PARAMS = frozenset(
@@ -124,6 +126,41 @@ def compare_reports(
         skipped=skipped,
     )
     return comparison, gates
+
+
+def compare_to_baseline(
+    report: Report, baseline: Report | str | Path, *, max_drop: float = DEFAULT_MAX_DROP, label: str | None = None
+) -> Comparison:
+    """Compare a report with an earlier one (or its JSON file) and record the result on the report.
+
+    Parameters
+    ----------
+    report
+        The new report; its ``comparison`` is set and its baseline gate results replaced.
+    baseline
+        The earlier :class:`Report`, or the path of its JSON file.
+    max_drop
+        How much worse (an absolute amount) a headline metric may get before it is a regression.
+    label
+        Names the baseline in the outputs (default: its path, or its title).
+
+    Returns
+    -------
+    Comparison
+        Every metric's change. Each compared headline metric also becomes a gate result
+        with source ``"baseline"``, so ``report.passed`` is False after a regression.
+
+    Examples
+    --------
+    >>> dlaudit.compare_to_baseline(report, "main.json", max_drop=0.02).passed  # doctest: +SKIP
+    True
+    """
+    if not isinstance(baseline, Report):
+        label = label or str(baseline)
+        baseline = load_report(baseline)
+    report.comparison, results = compare_reports(report, baseline, max_drop=max_drop, source=label or baseline.title)
+    report.gates = [g for g in report.gates if g.source != "baseline"] + results
+    return report.comparison
 
 
 def _skipped_sections(current: Report, baseline: Report) -> dict[str, str]:

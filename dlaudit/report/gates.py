@@ -17,9 +17,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from ..errors import GateError
-from .model import GateResult
+from .model import GateResult, Report
 
-__all__ = ["Gate", "OPS", "parse_gate", "parse_gates", "check_gates"]
+__all__ = ["Gate", "OPS", "parse_gate", "parse_gates", "check_gates", "check_report"]
 
 OPS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
 _GATE_RE = re.compile(
@@ -105,6 +105,44 @@ def check_gates(
                 )
             )
     return [_result(gate, metrics[gate.metric], source) for gate in parsed]
+
+
+def check_report(report: Report, gates: Iterable[str | Gate], *, source: str = "") -> list[GateResult]:
+    """Evaluate gates on a report's metrics, record the results on the report and return them.
+
+    Parameters
+    ----------
+    report
+        The report; its ``gates`` list gains the results, so they show in every output.
+    gates
+        ``"METRIC OP NUMBER"`` strings or :class:`Gate` objects.
+    source
+        Recorded on each result (``"fail-on"``, ``"config"``, ``"demo"``...).
+
+    Returns
+    -------
+    list of GateResult
+        One per gate, in order.
+
+    Raises
+    ------
+    GateError
+        A gate is malformed or names a metric that was not computed (the message says
+        why, e.g. that its section was skipped); an undefined metric fails its gate.
+
+    Examples
+    --------
+    >>> dlaudit.check_report(report, ["performance.accuracy < 0.9"])  # doctest: +SKIP
+    [GateResult(gate='performance.accuracy < 0.9', ..., passed=True, ...)]
+    """
+    why = {
+        s.name: f"the {s.name} section was {'skipped' if s.status == 'skipped' else 'not computed'}: {s.reason}"
+        for s in report.sections
+        if s.status != "ok"
+    }
+    results = check_gates(gates, report.metrics, source=source, missing_reasons=why)
+    report.gates.extend(results)
+    return results
 
 
 def _result(gate: Gate, value: float | None, source: str) -> GateResult:

@@ -1,6 +1,10 @@
 """The report's data model: Report, Section, Metric, Finding, Table, Figure, GateResult, Comparison.
 
 Analyses build these; renderers (html, json, markdown, junit) only read them.
+This module is plain data and imports nothing else of dlaudit: what needs gates,
+baselines or renderers is a function in those modules (:func:`.gates.check_report`,
+:func:`.baseline.compare_to_baseline`, :func:`.io.save_report`, :func:`.io.load_report`),
+so the import graph inside ``report/`` has no circle.
 Everything serialises to plain JSON and back (``to_dict`` / ``from_dict``)
 without loss of metrics and findings. The JSON layout (schema version 1) is
 documented in the README's "Report" section.
@@ -10,9 +14,8 @@ from __future__ import annotations
 
 import base64
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
-from pathlib import Path
 from typing import Any
 
 __all__ = [
@@ -25,6 +28,8 @@ __all__ = [
     "MetricDelta",
     "Comparison",
     "Report",
+    "Health",
+    "health",
     "SEVERITIES",
     "SCHEMA_VERSION",
     "judged",
@@ -422,6 +427,92 @@ class Comparison:
         )
 
 
+# -- the health verdict -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Health:
+    """What the findings say: ``status`` ``"fail"``, ``"warning"`` or ``"ok"``.
+
+    ``worst`` is the most severe finding (the first of its severity in report order)
+    and ``worst_section`` the title of its section; ``not_run`` the titles of sections
+    that were skipped or failed.
+    """
+
+    status: str
+    counts: dict[str, int]
+    worst: Finding | None = None
+    worst_section: str = ""
+    worst_anchor: str = ""
+    skipped: tuple[str, ...] = ()
+    failed: tuple[str, ...] = ()
+
+    @property
+    def worst_text(self) -> str:
+        """The worst finding's first sentence (the report holds the rest)."""
+        if self.worst is None:
+            return ""
+        first = self.worst.message.split(". ", 1)[0]
+        return first if len(first) <= 240 else first[:239] + "…"
+
+    @property
+    def text(self) -> str:
+        c = self.counts
+        parts = [
+            f"{c['fail']} failing finding{'s' if c['fail'] != 1 else ''}" if c["fail"] else "",
+            f"{c['warning']} warning{'s' if c['warning'] != 1 else ''}" if c["warning"] else "",
+        ]
+        counted = " and ".join(p for p in parts if p) or "no failing or warning findings"
+        text = f"Health: {self.status} — {counted}"
+        if self.worst is not None and self.status != "ok":
+            text += f"; worst: {self.worst_section}: {self.worst_text}"
+        if self.failed:
+            text += f"; {len(self.failed)} section{'s' if len(self.failed) != 1 else ''} failed to run ({', '.join(self.failed)})"
+        if self.skipped:
+            text += f"; {len(self.skipped)} skipped ({', '.join(self.skipped)})"
+        return text + "."
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "status": self.status,
+            "counts": dict(self.counts),
+            "worst": None
+            if self.worst is None
+            else {
+                "section": self.worst_section,
+                "severity": self.worst.severity,
+                "message": self.worst.message,
+                "check": self.worst.check,
+            },
+            "skipped": list(self.skipped),
+            "failed": list(self.failed),
+            "text": self.text,
+        }
+
+
+def health(report: Report) -> Health:
+    """The health verdict built from every finding of every section (a failed section counts as a failing finding)."""
+    counts = dict.fromkeys(reversed(SEVERITIES), 0)
+    worst: tuple[Section, Finding] | None = None
+    for sec in report.sections:
+        for f in sec.findings:
+            counts[f.severity] += 1
+            if f.severity != "info" and (
+                worst is None or SEVERITIES.index(f.severity) > SEVERITIES.index(worst[1].severity)
+            ):
+                worst = (sec, f)
+    status = "fail" if counts["fail"] else "warning" if counts["warning"] else "ok"
+    return Health(
+        status,
+        counts,
+        worst[1] if worst else None,
+        worst[0].title if worst else "",
+        worst[0].name if worst else "",
+        tuple(s.title for s in report.sections if s.status == "skipped"),
+        tuple(s.title for s in report.sections if s.status == "error"),
+    )
+
+
 _KEY_SETTINGS = ("fast", "n", "steps", "seed", "data", "split", "name")
 
 
@@ -436,8 +527,10 @@ def _first_differences(reason: str, keep: int = 3) -> str:
 class Report:
     """An audit: the model card, one section per analysis, gate results and provenance.
 
-    Build one with :func:`dlaudit.audit`; check gates with :meth:`check`, compare
-    with an earlier report with :meth:`compare`, write it with :meth:`save`.
+    Plain data: build one with :func:`dlaudit.audit`; check gates with
+    :func:`dlaudit.check_report`, compare with an earlier report with
+    :func:`dlaudit.compare_to_baseline`, write it with :func:`dlaudit.save_report`
+    and read a JSON one back with :func:`dlaudit.load_report`.
     """
 
     title: str
@@ -482,65 +575,12 @@ class Report:
         return all(g.passed for g in self.gates)
 
     @property
-    def health(self) -> Any:
+    def health(self) -> Health:
         """The verdict of the findings (fail / warning / ok, counts, the worst one), apart from the gates'.
 
-        A :class:`~dlaudit.report.summary.Health`; ``passed`` is what CI gates on, this
-        is what the audit found whether or not a gate asks about it.
+        ``passed`` is what CI gates on; this is what the audit found whether or not a gate asks about it.
         """
-        from .summary import health
-
         return health(self)
-
-    def check(self, gates: Iterable[Any], *, source: str = "") -> list[GateResult]:
-        """Evaluate gates (``"METRIC OP NUMBER"`` strings or :class:`~dlaudit.report.gates.Gate`).
-
-        The results are recorded on the report (they show in every output) and
-        returned. A gate on a metric that was not computed raises
-        :class:`~dlaudit.errors.GateError`; an undefined metric fails its gate.
-        """
-        from .gates import check_gates
-
-        why = {
-            s.name: f"the {s.name} section was {'skipped' if s.status == 'skipped' else 'not computed'}: {s.reason}"
-            for s in self.sections
-            if s.status != "ok"
-        }
-        results = check_gates(gates, self.metrics, source=source, missing_reasons=why)
-        self.gates.extend(results)
-        return results
-
-    def compare(
-        self, baseline: Report | str | Path, *, max_drop: float = DEFAULT_MAX_DROP, label: str | None = None
-    ) -> Comparison:
-        """Compare with an earlier report (or its JSON file) and record the result.
-
-        A headline metric that got worse by more than ``max_drop`` (an absolute
-        amount) is a regression. Each compared headline metric also becomes a
-        gate result with source ``"baseline"``, so :attr:`passed` is False after
-        a regression. ``label`` names the baseline in the outputs (default: its path or title).
-        """
-        from .baseline import compare_reports
-
-        if not isinstance(baseline, Report):
-            label = label or str(baseline)
-            baseline = Report.load(baseline)
-        self.comparison, results = compare_reports(self, baseline, max_drop=max_drop, source=label or baseline.title)
-        self.gates = [g for g in self.gates if g.source != "baseline"] + results
-        return self.comparison
-
-    def save(self, path: str | Path, *, format: str | None = None) -> Path:
-        """Write the report atomically; HTML, JSON, Markdown or JUnit by extension (or ``format=``)."""
-        from .io import save_report
-
-        return save_report(self, path, format=format)
-
-    @classmethod
-    def load(cls, path: str | Path, *, label: str = "report") -> Report:
-        """Read a JSON report back (figures are not stored in JSON); ``label`` names it in messages."""
-        from .io import load_report
-
-        return load_report(path, label=label)
 
     def to_dict(self, *, include_figures: bool = False) -> dict[str, Any]:
         return {

@@ -16,10 +16,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
 
 from .headline import headline_metrics, higher_is_better
-from .model import SEVERITIES, Finding, GateResult, Metric, MetricDelta, Report, Section
+from .model import SEVERITIES, GateResult, Health, Metric, MetricDelta, Report, Section, health
 from .numbers import fmt_number
 
 __all__ = [
@@ -83,90 +82,6 @@ def verdict(report: Report) -> Verdict:
     status = "pass" if report.passed else "fail"
     text = "; ".join(parts)
     return Verdict(status, f"Gates {'passed' if status == 'pass' else 'failed'}: {text}.")
-
-
-# -- the health verdict -----------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Health:
-    """What the findings say: ``status`` ``"fail"``, ``"warning"`` or ``"ok"``.
-
-    ``worst`` is the most severe finding (the first of its severity in report order)
-    and ``worst_section`` the title of its section; ``not_run`` the titles of sections
-    that were skipped or failed.
-    """
-
-    status: str
-    counts: dict[str, int]
-    worst: Finding | None = None
-    worst_section: str = ""
-    worst_anchor: str = ""
-    skipped: tuple[str, ...] = ()
-    failed: tuple[str, ...] = ()
-
-    @property
-    def worst_text(self) -> str:
-        """The worst finding's first sentence (the report holds the rest)."""
-        if self.worst is None:
-            return ""
-        first = self.worst.message.split(". ", 1)[0]
-        return first if len(first) <= 240 else first[:239] + "…"
-
-    @property
-    def text(self) -> str:
-        c = self.counts
-        parts = [
-            f"{c['fail']} failing finding{'s' if c['fail'] != 1 else ''}" if c["fail"] else "",
-            f"{c['warning']} warning{'s' if c['warning'] != 1 else ''}" if c["warning"] else "",
-        ]
-        counted = " and ".join(p for p in parts if p) or "no failing or warning findings"
-        text = f"Health: {self.status} — {counted}"
-        if self.worst is not None and self.status != "ok":
-            text += f"; worst: {self.worst_section}: {self.worst_text}"
-        if self.failed:
-            text += f"; {len(self.failed)} section{'s' if len(self.failed) != 1 else ''} failed to run ({', '.join(self.failed)})"
-        if self.skipped:
-            text += f"; {len(self.skipped)} skipped ({', '.join(self.skipped)})"
-        return text + "."
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "status": self.status,
-            "counts": dict(self.counts),
-            "worst": None
-            if self.worst is None
-            else {
-                "section": self.worst_section,
-                "severity": self.worst.severity,
-                "message": self.worst.message,
-                "check": self.worst.check,
-            },
-            "skipped": list(self.skipped),
-            "failed": list(self.failed),
-            "text": self.text,
-        }
-
-
-def health(report: Report) -> Health:
-    """The health verdict built from every finding of every section (a failed section counts as a failing finding)."""
-    counts = dict.fromkeys(reversed(SEVERITIES), 0)
-    worst: tuple[Section, Finding] | None = None
-    for sec in report.sections:
-        for f in sec.findings:
-            counts[f.severity] += 1
-            if f.severity != "info" and (worst is None or _RANK[f.severity] > _RANK[worst[1].severity]):
-                worst = (sec, f)
-    status = "fail" if counts["fail"] else "warning" if counts["warning"] else "ok"
-    return Health(
-        status,
-        counts,
-        worst[1] if worst else None,
-        worst[0].title if worst else "",
-        worst[0].name if worst else "",
-        tuple(s.title for s in report.sections if s.status == "skipped"),
-        tuple(s.title for s in report.sections if s.status == "error"),
-    )
 
 
 # -- gate lines --------------------------------------------------------------------------------
