@@ -93,8 +93,8 @@ def main() -> None:
     merged.info = {k: v for r in results for k, v in r.info.items()}
     report = merged.report(title="dlaudit mitigation: Adult MLP, sex")
     report.sections.insert(0, dlaudit.fairness_report(bundle, sensitive="sex,race", seed=args.seed).section("fairness"))
-    report.save(out / "mitigation.html")
-    report.save(out / "mitigation.json", format="json")
+    dlaudit.save_report(report, out / "mitigation.html")
+    dlaudit.save_report(report, out / "mitigation.json", format="json")
     print(f"report -> {out / 'mitigation.html'}")
 
 

@@ -10,6 +10,14 @@
 :mod:`dlaudit.api` are bound here, and everything that needs torch (models, data,
 attacks) loads on first use. ``dlaudit.explain`` and ``dlaudit.fairness`` are the
 subpackages; their entry points are :func:`explain_model` and :func:`fairness_report`.
+
+A :class:`Report` is plain data; :func:`check_report`, :func:`compare_to_baseline`,
+:func:`save_report` and :func:`load_report` check, compare, write and read one.
+The command line uses nothing but the names in ``__all__``; some are there for it
+and other front ends: :func:`run_report` (what ``dlaudit report`` does; ``report``
+is the subpackage), :func:`check_paths` / :func:`run_inputs` / :func:`method_outputs`
+(no output overwrites an input), :func:`save_json` / :func:`json_text`, option
+parsing, :class:`ProgressPrinter`, and the one-line texts of verdicts and gates.
 """
 
 from __future__ import annotations
@@ -22,20 +30,33 @@ from ._alloc import tune_malloc
 from ._version import __version__
 from .analysis import default_analyses, list_analyses, register_analysis, run_analysis
 from .api import (
+    MAX_SEED,
+    TRAINABLE,
     attack,
     audit,
+    card_overrides,
     certify,
+    command_line,
     explain_model,
     fairness_report,
+    gate_line,
+    health_text,
     info,
+    json_text,
     load_data,
     load_model,
     mitigate,
+    parse_gates,
     robustness,
+    save_explanation,
+    save_json,
     save_model,
     train,
+    verdict_text,
 )
+from .api import report as run_report
 from .card import ModelCard
+from .demo import demo  # the module loads first, so `dlaudit.demo` stays the function
 from .errors import (
     AnalysisError,
     CardError,
@@ -46,8 +67,13 @@ from .errors import (
     ModelLoadError,
     ModelOutputError,
 )
+from .parsing import parse_numbers, split_list
+from .paths import check_paths, method_outputs, run_inputs
+from .progress import ProgressPrinter
 from .report import Figure, Finding, GateResult, Metric, Report, Section, Table
-from .report.gates import check_gates, parse_gate
+from .report.baseline import compare_to_baseline
+from .report.gates import check_gates, check_report, parse_gate
+from .report.io import load_report, save_report
 
 if TYPE_CHECKING:
     from .bundle import ModelBundle
@@ -65,7 +91,7 @@ _LAZY = {
     "fgsm": "dlaudit.robust",
     "pgd": "dlaudit.robust",
 }
-_SUBPACKAGES = ("api", "bundle", "card", "data", "demo", "explain", "fairness", "models", "report", "robust")
+_SUBPACKAGES = ("api", "bundle", "card", "data", "explain", "fairness", "models", "report", "robust")
 
 
 def __getattr__(name: str) -> Any:
@@ -91,36 +117,59 @@ __all__ = [
     "Finding",
     "GateError",
     "GateResult",
+    "MAX_SEED",
     "Metric",
     "ModelBundle",
     "ModelCard",
     "ModelLoadError",
     "ModelOutputError",
     "NumpyMLP",
+    "ProgressPrinter",
     "Report",
     "Section",
+    "TRAINABLE",
     "Table",
     "attack",
     "audit",
     "build_model",
+    "card_overrides",
     "certify",
     "check_gates",
+    "check_paths",
+    "check_report",
+    "command_line",
+    "compare_to_baseline",
     "default_analyses",
+    "demo",
     "explain_model",
     "fairness_report",
     "fgsm",
+    "gate_line",
+    "health_text",
     "info",
+    "json_text",
     "list_analyses",
     "list_models",
     "load_data",
     "load_model",
+    "load_report",
+    "method_outputs",
     "mitigate",
     "parse_gate",
+    "parse_gates",
+    "parse_numbers",
     "pgd",
     "register_analysis",
     "robustness",
     "run_analysis",
+    "run_inputs",
+    "run_report",
+    "save_explanation",
+    "save_json",
     "save_model",
+    "save_report",
+    "split_list",
     "train",
     "tune_malloc",
+    "verdict_text",
 ]

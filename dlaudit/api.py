@@ -40,7 +40,6 @@ if TYPE_CHECKING:
     from .bundle import ModelBundle
     from .card import ModelCard
     from .data import AuditData
-    from .demo import DemoResult
     from .explain import Explanation
     from .fairness.mitigate import MitigationResult
     from .report.model import Report, Section
@@ -64,7 +63,7 @@ __all__ = [
     "fairness_report",
     "mitigate",
     "explain_model",
-    "demo",
+    "save_explanation",
     "library_versions",
     "list_analyses",
     "default_analyses",
@@ -593,14 +592,14 @@ def audit(
     Returns
     -------
     Report
-        ``report.metrics`` (the flat dict), ``report.findings``,
-        ``report.check(gates)``, ``report.passed``, ``report.save(path)``.
+        ``report.metrics`` (the flat dict), ``report.findings``, ``report.passed``;
+        :func:`dlaudit.check_report` checks gates, :func:`dlaudit.save_report` writes it.
 
     Examples
     --------
     >>> report = dlaudit.audit("cnn.pt", checks="performance,robustness", fast=True)  # doctest: +SKIP
-    >>> report.check(["performance.accuracy >= 0.9"])  # doctest: +SKIP
-    >>> report.save("reports/cnn.html")  # doctest: +SKIP
+    >>> dlaudit.check_report(report, ["performance.accuracy >= 0.9"])  # doctest: +SKIP
+    >>> dlaudit.save_report(report, "reports/cnn.html")  # doctest: +SKIP
     """
     import datetime as dt
     import time
@@ -859,9 +858,11 @@ def report(
     dataset the model's card names, the configuration read (``config`` or ``./pyproject.toml``), the
     baselines (given or named in the configuration), the checkpoint folder, and ``inputs``.
     """
+    from .report.baseline import compare_to_baseline
     from .report.config import load_config
-    from .report.gates import parse_gates
-    from .report.model import DEFAULT_MAX_DROP, Report
+    from .report.gates import check_report, parse_gates
+    from .report.io import load_report
+    from .report.model import DEFAULT_MAX_DROP
 
     cfg = load_config(config)
     extra_gates = parse_gates(gates)
@@ -882,7 +883,7 @@ def report(
     if outputs:
         check_paths(run, outputs)
     old = (
-        Report.load(
+        load_report(
             baseline_file,
             label="baseline report" if baseline is not None else f"the baseline report named in {cfg.source}",
         )
@@ -931,12 +932,12 @@ def report(
     )
     for source, group in (("config", cfg.gates), ("fail-on", extra_gates)):
         try:
-            rep.check(group, source=source)
+            check_report(rep, group, source=source)
         except GateError as err:
             rep.errors.append(str(err))
     if old is not None:
         drop = max_drop if max_drop is not None else (cfg.max_drop if cfg.max_drop is not None else DEFAULT_MAX_DROP)
-        rep.compare(old, max_drop=drop, label=str(baseline_file))
+        compare_to_baseline(rep, old, max_drop=drop, label=str(baseline_file))
     return rep
 
 
@@ -1320,7 +1321,7 @@ def explain_model(
 
     Returns a :class:`dlaudit.explain.Explanation`: ``attributions[method]``
     (the inputs' shape), the explained samples, and ``section`` (metrics such as
-    ``explain.ig.deletion_auc``, findings, figures); ``save(dir)`` writes
+    ``explain.ig.deletion_auc``, findings, figures); :func:`save_explanation` writes
     ``attributions.npz`` and ``explain.html``. ``data_options`` are the
     data-loading keywords (``data_dir``, ``target`` column, ``sensitive``);
     further keywords go to :func:`dlaudit.explain.explain` (``gradcam_layer``,
@@ -1352,20 +1353,34 @@ def explain_model(
     )
 
 
-# -- the demo --------------------------------------------------------------------------------
+def save_explanation(
+    explanation: Explanation, directory: str | Path, *, title: str = "dlaudit explain", command: str | None = None
+) -> dict[str, Path]:
+    """Write an explanation's ``explain.html`` and ``attributions.npz`` into ``directory``, each atomically.
 
+    Parameters
+    ----------
+    explanation
+        What :func:`explain_model` returned.
+    directory
+        The folder (created when missing).
+    title, command
+        The HTML page's title and the command line recorded in its provenance.
 
-def demo(
-    output_dir: str | Path = "reports",
-    *,
-    seed: int = 0,
-    device: str = "auto",
-    full: bool = False,
-    retrain: bool = False,
-    progress: ProgressFn | None = None,
-) -> DemoResult:
-    """Train (or reuse) three models and write their reports and a comparison page, offline (``dlaudit demo``)."""
-    tune_malloc()
-    from .demo import run_demo
+    Returns
+    -------
+    dict of str to Path
+        The paths written, by kind (``"html"``, ``"npz"``).
+    """
+    import numpy as np
 
-    return run_demo(output_dir, seed=seed, device=device, full=full, retrain=retrain, progress=progress)
+    from .report.io import save_report
+
+    out = Path(directory)
+    paths = {
+        "html": save_report(explanation.to_report(title=title, command=command), out / "explain.html"),
+        "npz": out / "attributions.npz",
+    }
+    with atomic_write(paths["npz"]) as fh:
+        np.savez_compressed(fh, **explanation.arrays())
+    return paths

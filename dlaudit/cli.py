@@ -1,9 +1,10 @@
-"""The ``dlaudit`` command line: each command parses its options, calls one function of
-:mod:`dlaudit.api`, renders the result, and exits.
+"""The ``dlaudit`` command line: each command parses its options, calls one public function of
+:mod:`dlaudit`, renders the result, and exits.
 
 Exit codes: 0 success, 1 a gate failed, 2 bad usage or bad input (one line, no traceback).
-This module imports only Click and :mod:`dlaudit.api` (which is light), so ``--help``
-is quick; the heavy libraries load when a command runs.
+This module imports only Click, the standard library and :mod:`dlaudit` itself (which is
+light), and uses only the names in ``dlaudit.__all__`` (``tests/test_layering.py`` checks),
+so ``--help`` is quick and the heavy libraries load when a command runs.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 
 import click
 
-from . import api
+import dlaudit
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 FAST_HELP = "A cheaper configuration for CI (fewer samples and steps); the output says so."
@@ -32,7 +33,7 @@ class DlauditGroup(click.Group):
         kwargs.pop("standalone_mode", None)
         try:
             return super().main(*args, standalone_mode=False, **kwargs)
-        except api.DlauditError as err:
+        except dlaudit.DlauditError as err:
             click.echo(f"dlaudit: error: {_one_line(str(err))}", err=True)
             sys.exit(err.exit_code)
         except OSError as err:  # a file that vanished or a disk that filled up mid-run: still one line, exit 2
@@ -59,7 +60,7 @@ def _one_line(text: str) -> str:
 # -- progress ---------------------------------------------------------------------------
 
 
-TerminalProgress = api.ProgressPrinter
+TerminalProgress = dlaudit.ProgressPrinter
 """Progress on stderr: a bar on a terminal, plain lines at a steady interval elsewhere (CI logs, ``| tee``,
 notebooks: section, step, count, elapsed, estimated remaining), a time estimate before an expensive
 section, nothing with --quiet (see :mod:`dlaudit.progress`)."""
@@ -99,10 +100,10 @@ data_options = _options(
 run_options = _options(
     click.option(
         "--seed",
-        type=click.IntRange(0, api.MAX_SEED),
+        type=click.IntRange(0, dlaudit.MAX_SEED),
         default=0,
         show_default=True,
-        help=f"Seed of every random step (0 to {api.MAX_SEED}).",
+        help=f"Seed of every random step (0 to {dlaudit.MAX_SEED}).",
     ),
     click.option(
         "--device",
@@ -205,10 +206,10 @@ _MODEL_KEYS = (
 _DATA_KEYS = ("data_dir", "target", "sensitive")
 
 
-def load_bundle(model: str, kw: dict[str, Any]) -> api.ModelBundle:
+def load_bundle(model: str, kw: dict[str, Any]) -> dlaudit.ModelBundle:
     """Load MODEL with the model options in ``kw`` (popped from it)."""
     overrides = {k: kw.pop(k, None) for k in _MODEL_KEYS}
-    return api.load_model(
+    return dlaudit.load_model(
         model,
         trust_pickle=kw.pop("trust_pickle", False),
         trust_ops=kw.pop("trust_ops", False),
@@ -220,8 +221,8 @@ def load_bundle(model: str, kw: dict[str, Any]) -> api.ModelBundle:
 
 
 def _inputs(model: str | None, kw: dict[str, Any], **more: str | None) -> dict[str, Any]:
-    """The files a command reads, by option name (for :func:`dlaudit.api.check_paths`): see :func:`dlaudit.api.run_inputs`."""
-    found = api.run_inputs(
+    """The files a command reads, by option name (for :func:`dlaudit.check_paths`): see :func:`dlaudit.run_inputs`."""
+    found = dlaudit.run_inputs(
         model,
         card_file=kw.get("card_file"),
         data=kw.get("data"),
@@ -231,15 +232,15 @@ def _inputs(model: str | None, kw: dict[str, Any], **more: str | None) -> dict[s
     return {**found, **more}
 
 
-def load_checked(model: str, kw: dict[str, Any], outputs: dict[str, Any]) -> api.ModelBundle:
+def load_checked(model: str, kw: dict[str, Any], outputs: dict[str, Any]) -> dlaudit.ModelBundle:
     """Refuse an output that is an input (before loading MODEL, and again with the dataset its card names), then load it.
 
     The model options in ``kw`` are popped, as :func:`load_bundle` does.
     """
     inputs = _inputs(model, kw)
-    api.check_paths(inputs, outputs)
+    dlaudit.check_paths(inputs, outputs)
     bundle = load_bundle(model, kw)
-    api.check_paths({**inputs, **api.run_inputs(data_dir=kw.get("data_dir"), card=bundle.card)}, outputs)
+    dlaudit.check_paths({**inputs, **dlaudit.run_inputs(data_dir=kw.get("data_dir"), card=bundle.card)}, outputs)
     return bundle
 
 
@@ -257,7 +258,7 @@ def _setup_logging(quiet: bool) -> None:
 
 
 @click.group(cls=DlauditGroup, context_settings=CONTEXT)
-@click.version_option(api.__version__, prog_name="dlaudit")
+@click.version_option(dlaudit.__version__, prog_name="dlaudit")
 def cli() -> None:
     """Audit PyTorch classifiers: explanations, adversarial robustness, fairness.
 
@@ -266,7 +267,7 @@ def cli() -> None:
 
 
 @cli.command(context_settings=CONTEXT)
-@click.argument("arch", type=click.Choice(api.TRAINABLE))
+@click.argument("arch", type=click.Choice(dlaudit.TRAINABLE))
 @click.option(
     "--data",
     "data",
@@ -337,12 +338,14 @@ def cli() -> None:
 def train(arch: str, data: str, output: str, json_path: str | None, quiet: bool, **kw: Any) -> None:
     """Train a reference model on a dataset's training split and save it."""
     _setup_logging(quiet)
-    api.check_paths(_inputs(None, {"data": data, "data_dir": kw.get("data_dir")}), {"-o": output, "--json": json_path})
-    bundle = api.train(arch, data, progress=TerminalProgress(quiet), compile=kw.pop("compile_"), **kw)
-    api.save_model(bundle, output)
+    dlaudit.check_paths(
+        _inputs(None, {"data": data, "data_dir": kw.get("data_dir")}), {"-o": output, "--json": json_path}
+    )
+    bundle = dlaudit.train(arch, data, progress=TerminalProgress(quiet), compile=kw.pop("compile_"), **kw)
+    dlaudit.save_model(bundle, output)
     m = bundle.card.metrics
     if json_path:
-        api.save_json(json_path, {"model": output, "card": bundle.card.to_dict(), "accuracy": m["test_accuracy"]})
+        dlaudit.save_json(json_path, {"model": output, "card": bundle.card.to_dict(), "accuracy": m["test_accuracy"]})
     if not quiet:
         training = bundle.card.training or {}
         adv, cert, noise = training.get("adversarial"), training.get("certified"), training.get("noise")
@@ -379,12 +382,12 @@ def train(arch: str, data: str, output: str, json_path: str | None, quiet: bool,
 def info(model: str, data: str | None, json_path: str | None, **kw: Any) -> None:
     """Show a model's card and its held-out accuracy."""
     bundle = load_checked(model, {**kw, "data": data}, {"--json": None if json_path == "-" else json_path})
-    out = api.info(bundle, data, **data_kwargs(kw))
+    out = dlaudit.info(bundle, data, **data_kwargs(kw))
     if json_path == "-":
-        click.echo(api.json_text(out))
+        click.echo(dlaudit.json_text(out))
         return
     if json_path:
-        api.save_json(json_path, out)
+        dlaudit.save_json(json_path, out)
     card = out["card"]
     click.echo(f"model         {model} ({out['format']}, {out['parameters']:,} parameters)")
     for key in (
@@ -448,7 +451,7 @@ def info(model: str, data: str | None, json_path: str | None, **kw: Any) -> None
 @click.option(
     "--checks",
     default=None,
-    help="Sections to run, comma-separated (default: " + ",".join(api.default_analyses()) + ").",
+    help="Sections to run, comma-separated (default: " + ",".join(dlaudit.default_analyses()) + ").",
 )
 @click.option("--fast/--no-fast", default=None, help=FAST_HELP)
 @click.option(
@@ -518,9 +521,9 @@ def report(
     }
     inputs = _inputs(model, kw, **{"--baseline": baseline_path, "--config": config_path})
     outputs = {"-o": paths["html"], **{f"--{f}": paths[f] for f in ("json", "markdown", "junit")}}
-    api.check_paths(inputs, outputs)
-    card = api.card_overrides(**{k: kw.pop(k, None) for k in _MODEL_KEYS})
-    rep = api.report(
+    dlaudit.check_paths(inputs, outputs)
+    card = dlaudit.card_overrides(**{k: kw.pop(k, None) for k in _MODEL_KEYS})
+    rep = dlaudit.run_report(
         model,
         kw.pop("data"),
         checks=checks,
@@ -545,9 +548,9 @@ def report(
     )
     for fmt, path in paths.items():
         if path:
-            rep.save(path, format=fmt)
+            dlaudit.save_report(rep, path, format=fmt)
     if rep.errors:
-        raise api.GateError(rep.errors[0])
+        raise dlaudit.GateError(rep.errors[0])
     if not quiet:
         _echo_outcome(rep, {f: p for f, p in paths.items() if p})
     if not rep.passed:
@@ -570,14 +573,14 @@ def _echo_gates(rep: Any) -> None:
     """Each gate as a condition to fail on, the baseline as one line plus its regressions, then both verdicts."""
     for g in rep.gates:
         if g.source != "baseline":
-            click.echo(f"gate     {api.gate_line(g)}")
+            click.echo(f"gate     {dlaudit.gate_line(g)}")
     if rep.comparison is not None:
         click.echo(rep.comparison.summary()[:1].upper() + rep.comparison.summary()[1:])
         for g in rep.gates:
             if g.source == "baseline" and not g.passed:
-                click.echo(f"  regression: {api.gate_line(g)}")
-    click.echo(api.verdict_text(rep))
-    click.echo(api.health_text(rep))
+                click.echo(f"  regression: {dlaudit.gate_line(g)}")
+    click.echo(dlaudit.verdict_text(rep))
+    click.echo(dlaudit.health_text(rep))
 
 
 @cli.command(context_settings=CONTEXT)
@@ -599,7 +602,7 @@ def demo(output_dir: str, full: bool, retrain: bool, quiet: bool, seed: int, dev
     synthetic-credit: reports/demo-*.html and reports/demo-comparison.html.
     """
     _setup_logging(quiet)
-    result = api.demo(
+    result = dlaudit.demo(
         output_dir, seed=seed, device=device, full=full, retrain=retrain, progress=TerminalProgress(quiet)
     )
     if not quiet:
@@ -668,7 +671,7 @@ def attack(model: str, json_path: str | None, no_early_stop: bool, quiet: bool, 
     """Robust accuracy of MODEL under FGSM and PGD at each budget."""
     _setup_logging(quiet)
     bundle = load_checked(model, kw, {"--json": json_path})
-    result = api.attack(
+    result = dlaudit.attack(
         bundle,
         kw.pop("data"),
         attacks=kw["attacks"],
@@ -692,7 +695,7 @@ def attack(model: str, json_path: str | None, no_early_stop: bool, quiet: bool, 
         **parallel_kwargs(kw),
     )
     if json_path:
-        api.save_json(json_path, {"model": model, **result.to_dict()})
+        dlaudit.save_json(json_path, {"model": model, **result.to_dict()})
     if quiet:
         return
     p = result.params
@@ -766,14 +769,14 @@ def certify(model: str, json_path: str | None, quiet: bool, **kw: Any) -> None:
     """Certified robustness of MODEL: a proven lower bound of robust accuracy (attacks give the upper one)."""
     _setup_logging(quiet)
     bundle = load_checked(model, kw, {"--json": json_path})
-    result = api.certify(
+    result = dlaudit.certify(
         bundle, kw.pop("data"), method=kw["method"], sigma=kw["sigma"], radii=kw["radii"], eps=kw["eps"], n=kw["n"],
         n0=kw["n0"], alpha=kw["alpha"], inputs=kw["inputs"], batch_size=kw["batch_size"], fast=kw["fast"], seed=kw["seed"],
         device=kw["device"], progress=TerminalProgress(quiet), **data_kwargs(kw),
         **parallel_kwargs(kw),
     )  # fmt: skip
     if json_path:
-        api.save_json(json_path, {"model": model, **result.to_dict()})
+        dlaudit.save_json(json_path, {"model": model, **result.to_dict()})
     if quiet:
         return
     p = result.params
@@ -802,7 +805,7 @@ def _bins(values: tuple[str, ...]) -> dict[str, list[float]] | None:
         name, sep, edges = text.partition("=")
         if not sep or not name.strip():
             raise click.BadParameter(f"--bins takes COLUMN=EDGE[,EDGE...], e.g. age=25,60; got {text!r}")
-        out[name.strip()] = api.parse_numbers(edges, f"--bins {name.strip()}")
+        out[name.strip()] = dlaudit.parse_numbers(edges, f"--bins {name.strip()}")
     return out or None
 
 
@@ -886,9 +889,9 @@ def fairness(
 ) -> None:
     """Group fairness of MODEL over sensitive features (fairlearn metrics with bootstrap intervals)."""
     _setup_logging(quiet)
-    gates = api.parse_gates(fail_on)
+    gates = dlaudit.parse_gates(fail_on)
     bundle = load_checked(model, kw, {"-o": output, "--json": json_path})
-    rep = api.fairness_report(
+    rep = dlaudit.fairness_report(
         bundle,
         kw.pop("data"),
         sensitive=sensitive,
@@ -906,11 +909,11 @@ def fairness(
         **parallel_kwargs(kw),
     )
     if gates:
-        rep.check(gates)
+        dlaudit.check_report(rep, gates)
     if output:
-        rep.save(output)
+        dlaudit.save_report(rep, output)
     if json_path:
-        rep.save(json_path, format="json")
+        dlaudit.save_report(rep, json_path, format="json")
     if not quiet:
         _echo_fairness(rep)
     if not rep.passed:
@@ -1011,12 +1014,12 @@ def mitigate(
         model,
         kw,
         {
-            **{f"-o ({m})": p for m, p in api.method_outputs(output, api.split_list(kw["method"])).items()},
+            **{f"-o ({m})": p for m, p in dlaudit.method_outputs(output, dlaudit.split_list(kw["method"])).items()},
             "--report": report_path,
             "--json": json_path,
         },
     )
-    result = api.mitigate(
+    result = dlaudit.mitigate(
         bundle,
         kw.pop("data"),
         sensitive=sensitive,
@@ -1034,9 +1037,9 @@ def mitigate(
     )
     rep = result.report()
     if report_path:
-        rep.save(report_path)
+        dlaudit.save_report(rep, report_path)
     if json_path:
-        rep.save(json_path, format="json")
+        dlaudit.save_report(rep, json_path, format="json")
     if not quiet:
         table = result.table()
         click.echo(f"{table.title}, on {result.n} held-out samples of {result.data}")
@@ -1116,7 +1119,7 @@ def explain(
             "--json": json_path,
         },
     )
-    result = api.explain_model(
+    result = dlaudit.explain_model(
         bundle,
         kw.pop("data"),
         methods=methods,
@@ -1133,12 +1136,14 @@ def explain(
     )
     sec = result.section
     written = (
-        result.save(output_dir, title=f"dlaudit explain: {Path(model).name}", command=api.command_line())
+        dlaudit.save_explanation(
+            result, output_dir, title=f"dlaudit explain: {Path(model).name}", command=dlaudit.command_line()
+        )
         if output_dir
         else {}
     )
     if json_path:
-        api.save_json(
+        dlaudit.save_json(
             json_path,
             {
                 "model": model,
@@ -1159,7 +1164,7 @@ def explain(
 
 def main() -> None:
     """Console-script entry point; dlaudit's own heavy work starts here, so the allocator tuning does too."""
-    api.tune_malloc()
+    dlaudit.tune_malloc()
     cli.main(prog_name="dlaudit")
 
 

@@ -9,6 +9,11 @@ minutes at most on two CPU cores (``full=True`` for the full one).
 
 The adversarial model uses ``dlaudit.train(..., adversarial="pgd", eps=, alpha=,
 steps=)`` from the robustness work.
+
+:func:`demo` is the public entry point (``dlaudit.demo``, what ``dlaudit demo`` calls);
+it sits on top of :mod:`dlaudit.api` (train, audit) and nothing below imports it.
+Importing this module is as cheap as ``import dlaudit``: models, torch and the HTML
+renderer load when the demo runs.
 """
 
 from __future__ import annotations
@@ -17,15 +22,21 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .bundle import ModelBundle, load_model, save_model
+from ._alloc import tune_malloc
+from .api import audit, train
 from .errors import ModelLoadError
-from .report.html import render_comparison_html
+from .paths import atomic_write
+from .report.gates import check_report
+from .report.io import save_report
 from .report.summary import verdict
-from .utils import ProgressFn, atomic_write
 
-__all__ = ["DemoModel", "DemoResult", "DEMO_MODELS", "run_demo"]
+if TYPE_CHECKING:
+    from .bundle import ModelBundle
+    from .utils import ProgressFn
+
+__all__ = ["DemoModel", "DemoResult", "DEMO_MODELS", "demo", "run_demo"]
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +86,7 @@ def _model(
     spec: DemoModel, path: Path, *, seed: int, device: str, retrain: bool, progress: ProgressFn | None
 ) -> tuple[ModelBundle, bool]:
     """The cached model at ``path``, or a freshly trained one saved there."""
-    from .api import train
+    from .bundle import load_model, save_model
 
     if path.is_file() and not retrain:
         try:
@@ -111,7 +122,7 @@ def run_demo(
     models, checks
         Which models and sections (default: all of both).
     """
-    from .api import audit
+    from .report.html import render_comparison_html
 
     out = Path(output_dir)
     result = DemoResult()
@@ -132,9 +143,9 @@ def run_demo(
             title=f"dlaudit demo: {spec.title}",
             command="dlaudit demo",
         )
-        report.check(spec.gates, source="demo")
-        html = report.save(out / f"demo-{spec.name}.html")
-        report.save(out / f"demo-{spec.name}.json")
+        check_report(report, spec.gates, source="demo")
+        html = save_report(report, out / f"demo-{spec.name}.html")
+        save_report(report, out / f"demo-{spec.name}.json")
         result.models[spec.name] = model_path
         result.reports[spec.name] = html
         result.metrics[spec.name] = report.metrics
@@ -145,3 +156,36 @@ def run_demo(
     with atomic_write(result.comparison, "wb") as fh:
         fh.write(render_comparison_html(pages, title="dlaudit demo: three models compared").encode("utf-8"))
     return result
+
+
+def demo(
+    output_dir: str | Path = "reports",
+    *,
+    seed: int = 0,
+    device: str = "auto",
+    full: bool = False,
+    retrain: bool = False,
+    progress: ProgressFn | None = None,
+) -> DemoResult:
+    """Train (or reuse) three models and write their reports and a comparison page, offline (``dlaudit demo``).
+
+    Parameters
+    ----------
+    output_dir
+        Where the models (reused on the next run) and the reports go.
+    seed, device
+        As for :func:`dlaudit.audit`.
+    full
+        Audit with the full configuration instead of the fast one.
+    retrain
+        Train the models again even when cached.
+    progress
+        ``progress(stage, done, total)``, called as training and sections advance.
+
+    Returns
+    -------
+    DemoResult
+        The files written, each report's metrics and verdicts.
+    """
+    tune_malloc()
+    return run_demo(output_dir, seed=seed, device=device, full=full, retrain=retrain, progress=progress)

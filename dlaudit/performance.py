@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import torch
 from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
@@ -9,8 +11,8 @@ from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 from .bundle import ModelBundle
 from .data import AuditData
 from .parsing import round_or_none
-from .report.model import Section, Table, judged
-from .report.plots import confusion_matrix_figure
+from .report.figures import fig_to_png, subplots
+from .report.model import Figure, Section, Table, judged
 from .stats import wilson_interval
 
 __all__ = ["performance", "wilson_interval"]
@@ -120,4 +122,40 @@ def _top_confusions(y: np.ndarray, pred: np.ndarray, names: list[str]) -> Table:
         ["true", "predicted", "count", "share of the true class"],
         rows,
         caption=f"{len(names)} classes are too many for a confusion matrix; the {len(rows)} most frequent mistakes instead.",
+    )
+
+
+def confusion_matrix_figure(
+    matrix: np.ndarray, class_names: Sequence[str], *, title: str = "Confusion matrix"
+) -> Figure:
+    k = len(class_names)
+    size = min(2.5 + 0.45 * k, 12.0)
+    fig, ax = subplots(figsize=(size, size * 0.85))
+    row_sums = matrix.sum(axis=1, keepdims=True).clip(min=1)
+    im = ax.imshow(matrix / row_sums, cmap="Blues", vmin=0, vmax=1)
+    ax.set_xticks(
+        range(k), [str(c) for c in class_names], rotation=45 if k > 6 else 0, ha="right" if k > 6 else "center"
+    )
+    ax.set_yticks(range(k), [str(c) for c in class_names])
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title)
+    if k <= 20:
+        for i in range(k):
+            for j in range(k):
+                frac = matrix[i, j] / row_sums[i, 0]
+                ax.text(
+                    j,
+                    i,
+                    str(int(matrix[i, j])),
+                    ha="center",
+                    va="center",
+                    fontsize=8,
+                    color="white" if frac > 0.5 else "black",
+                )
+    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="fraction of true class")
+    return Figure(
+        caption=f"{title}: rows are true classes, columns predictions; colour is the share of each true class.",
+        data=fig_to_png(fig),
+        alt=f"{title} heat map over {k} classes",
     )

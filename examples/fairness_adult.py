@@ -33,10 +33,10 @@ if fairness is not None and fairness.status != "ok":
     print(f"fairness section {fairness.status}: {fairness.reason}")
 
 try:
-    report.check([f"fairness.sex.demographic_parity_difference <= {args.max_dp}"])
+    dlaudit.check_report(report, [f"fairness.sex.demographic_parity_difference <= {args.max_dp}"])
 except dlaudit.GateError as err:  # the fairness metrics were not computed
     print(f"gate not checked: {err}")
-report.save(args.output)
-report.save(args.output.rsplit(".", 1)[0] + ".json")
+dlaudit.save_report(report, args.output)
+dlaudit.save_report(report, args.output.rsplit(".", 1)[0] + ".json")
 print(f"report -> {args.output}")
 sys.exit(0 if report.passed else 1)

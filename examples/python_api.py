@@ -13,8 +13,8 @@ for section in report.sections:
 for finding in report.findings:
     print(f"  {finding.severity:<8} {finding.message}")
 
-for gate in report.check(["performance.accuracy < 0.9"]):
+for gate in dlaudit.check_report(report, ["performance.accuracy < 0.9"]):
     print("PASS" if gate.passed else "FAIL", gate.gate, f"(value {gate.value})")
-report.save("reports/python-api.html")  # .json, .md and .xml work the same way
-report.save("reports/python-api.json")
+dlaudit.save_report(report, "reports/python-api.html")  # .json, .md and .xml work the same way
+dlaudit.save_report(report, "reports/python-api.json")
 sys.exit(0 if report.passed else 1)

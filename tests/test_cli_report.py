@@ -54,7 +54,7 @@ def test_report_writes_every_output_and_exits_0_when_gates_hold(run: Any, model_
     data = json.loads((tmp_path / "out" / "r.json").read_text())
     assert data["schema_version"] == 1 and data["passed"] is True
     assert 0.9 <= data["metrics"]["performance.accuracy"] <= 1.0
-    assert dlaudit.Report.load(tmp_path / "out" / "r.json").metrics == data["metrics"]
+    assert dlaudit.load_report(tmp_path / "out" / "r.json").metrics == data["metrics"]
     assert "✅ pass" in (tmp_path / "out" / "r.md").read_text()
     assert 'tests="1" failures="0"' in (tmp_path / "out" / "r.xml").read_text()
     assert "gate     fails when performance.accuracy < 0.9; value 0.9" in res.output and ": pass" in res.output

@@ -29,12 +29,12 @@ def test_demo_command(tmp_path: Path) -> None:
         assert (tmp_path / f"demo-{name}.html").is_file() and (tmp_path / f"demo-{name}.pt").is_file()
     assert (tmp_path / "demo-comparison.html").is_file()
     assert "demo-comparison.html" in res.output
-    std = dlaudit.Report.load(tmp_path / "demo-cnn.json")
-    adv = dlaudit.Report.load(tmp_path / "demo-cnn-pgd.json")
+    std = dlaudit.load_report(tmp_path / "demo-cnn.json")
+    adv = dlaudit.load_report(tmp_path / "demo-cnn-pgd.json")
     assert std.passed and adv.passed and std.fast
     key = "robustness.pgd_linf.acc@0.1"  # adversarial training (at eps 0.1) makes PGD at 0.1 much less effective
     assert adv.metrics[key] > std.metrics[key] + 0.05
-    credit = dlaudit.Report.load(tmp_path / "demo-credit-mlp.json")
+    credit = dlaudit.load_report(tmp_path / "demo-credit-mlp.json")
     assert credit.section("fairness") is not None
     # its one gate passes, but its fairness section fails the four-fifths rule: the health verdict says so
     assert credit.passed and credit.health.status == "fail" and credit.health.worst.check == "four-fifths"

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -19,7 +18,7 @@ from ..bundle import ModelBundle
 from ..data import AuditData
 from ..errors import AnalysisError, ConfigError
 from ..report.model import Report, Section
-from ..utils import ProgressFn, atomic_write
+from ..utils import ProgressFn
 from ._common import FAST_SETTINGS, Attribution, ExplainContext, ExplainSettings, columns_for
 from .compute import TABULAR_BACKGROUND, MethodQuality, Run, resolve_target, select_samples, training_background
 from .methods import EXPLAIN_METHODS, parse_methods
@@ -36,6 +35,7 @@ class Explanation:
     ``attributions[method]`` has the shape of ``x`` (the explained inputs, CPU);
     ``indices`` are their positions in the data; ``target`` the explained class
     of each. ``skipped`` maps a method that did not apply to the reason.
+    :func:`dlaudit.save_explanation` writes it (``explain.html`` and ``attributions.npz``).
     """
 
     attributions: dict[str, torch.Tensor]
@@ -72,22 +72,6 @@ class Explanation:
         rep = Report(title=title, card=dict(self.card), sections=[self.section])
         rep.provenance = {"command": command or "", "seed": self.seed}
         return rep
-
-    def save(
-        self, directory: str | Path, *, title: str = "dlaudit explain", command: str | None = None
-    ) -> dict[str, Path]:
-        """Write ``explain.html`` and ``attributions.npz`` into ``directory``, each atomically.
-
-        Returns the paths written, by kind (``"html"``, ``"npz"``).
-        """
-        out = Path(directory)
-        paths = {
-            "html": self.to_report(title=title, command=command).save(out / "explain.html"),
-            "npz": out / "attributions.npz",
-        }
-        with atomic_write(paths["npz"]) as fh:
-            np.savez_compressed(fh, **self.arrays())
-        return paths
 
 
 def explain(

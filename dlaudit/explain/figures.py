@@ -13,8 +13,8 @@ from matplotlib.cm import ScalarMappable
 from matplotlib.colors import Normalize
 from matplotlib.ticker import FuncFormatter
 
+from ..report.figures import COLORS, fig_to_png, subplots
 from ..report.model import Figure
-from ..report.plots import COLORS, fig_to_png, subplots
 from ._common import Column
 from .quality import Curves
 

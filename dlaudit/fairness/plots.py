@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 
 from ..data.groups import INTERSECTION_SEP
+from ..report.figures import COLORS, fig_to_png, subplots
 from ..report.model import Figure
-from ..report.plots import COLORS, fig_to_png, subplots
 
 __all__ = ["group_bars_figure", "tradeoff_figure"]
 

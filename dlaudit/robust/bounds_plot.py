@@ -6,8 +6,8 @@ import math
 
 import numpy as np
 
+from ..report.figures import COLORS, fig_to_png, subplots
 from ..report.model import Figure
-from ..report.plots import COLORS, fig_to_png, subplots
 from .certified import Bounds
 
 __all__ = ["bounds_figure"]

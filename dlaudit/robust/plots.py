@@ -8,8 +8,8 @@ import numpy as np
 import torch
 from matplotlib.axes import Axes
 
+from ..report.figures import COLORS, fig_to_png, subplots
 from ..report.model import Figure
-from ..report.plots import COLORS, fig_to_png, subplots
 from .curves import Curve
 
 __all__ = ["curves_figure", "examples_figure"]

@@ -33,7 +33,7 @@ def test_reweigh_and_threshold_cut_the_injected_disparity(credit_mlp, credit_spl
     sec = result.section()
     assert sec.tables[0].columns[:4] == ["model", "accuracy", "accuracy change", "DP difference"]
     assert len(sec.figures) == 1 and "accuracy against" in sec.figures[0].caption.lower()
-    html = result.report().save(tmp_path / "m.html")
+    html = dlaudit.save_report(result.report(), tmp_path / "m.html")
     assert "Before and after mitigation" in html.read_text()
 
 
@@ -95,6 +95,6 @@ def test_the_mitigation_report_has_its_provenance(credit_mlp, tmp_path):
     assert p["seed"] == 0 and p["data"]["name"] == "synthetic-credit" and p["data"]["split"] == "test"
     assert p["mitigation"]["methods"] == ["threshold"] and p["mitigation"]["constraint"] == "demographic_parity"
     assert "torch" in p["versions"] and p["generated"].endswith("UTC") and p["total_seconds"] >= 0
-    html = result.report().save(tmp_path / "m.html").read_text()
+    html = dlaudit.save_report(result.report(), tmp_path / "m.html").read_text()
     footer = html[html.index('id="provenance"') :]
     assert "synthetic-credit" in footer and "demographic_parity" in footer

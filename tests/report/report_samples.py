@@ -19,8 +19,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
+from dlaudit import check_report
 from dlaudit.report import Figure, Report, Section, Table
-from dlaudit.report.plots import COLORS, fig_to_png
+from dlaudit.report.figures import COLORS, fig_to_png
 
 EVIL = "<script>alert(1)</script>"
 """A user string that must never become markup."""
@@ -165,6 +166,6 @@ def build_report(*, class_name: str = "cat", gates: bool = True) -> Report:
         },
     )
     if gates:
-        report.check(["performance.accuracy < 0.95", "robustness.pgd_linf.acc@0.1 < 0.8"], source="fail-on")
-        report.check(["explain.lime.stability <= 0.5"], source="config")
+        check_report(report, ["performance.accuracy < 0.95", "robustness.pgd_linf.acc@0.1 < 0.8"], source="fail-on")
+        check_report(report, ["explain.lime.stability <= 0.5"], source="config")
     return report

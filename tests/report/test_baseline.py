@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from dlaudit import compare_to_baseline, save_report
 from dlaudit.errors import ConfigError
 from dlaudit.report import Comparison, Metric, Report, Section
 from dlaudit.report.baseline import config_differences
@@ -26,7 +27,7 @@ def _rows(report: Report) -> dict[str, str]:
 
 def test_identical_reports_pass_and_every_headline_metric_is_checked(make_report: Callable[..., Report]) -> None:
     old, new = make_report(gates=False), make_report(gates=False)
-    comparison = new.compare(old)
+    comparison = compare_to_baseline(new, old)
     assert comparison.passed and new.passed
     assert set(_rows(new).values()) == {"same"}
     guarded = [g.metric for g in new.gates]
@@ -43,7 +44,7 @@ def test_identical_reports_pass_and_every_headline_metric_is_checked(make_report
 def test_a_drop_beyond_max_drop_is_a_regression(make_report: Callable[..., Report]) -> None:
     old = make_report(gates=False)
     new = _set(make_report(gates=False), "performance.accuracy", 0.9778 - 0.03)
-    comparison = new.compare(old, max_drop=0.02)
+    comparison = compare_to_baseline(new, old, max_drop=0.02)
     assert [r.metric for r in comparison.regressions] == ["performance.accuracy"]
     assert not new.passed
     (gate,) = [g for g in new.gates if g.metric == "performance.accuracy"]
@@ -58,17 +59,17 @@ def test_a_drop_beyond_max_drop_is_a_regression(make_report: Callable[..., Repor
 def test_a_drop_of_exactly_max_drop_passes(make_report: Callable[..., Report]) -> None:
     old = _set(make_report(gates=False), "performance.accuracy", 0.97)
     new = _set(make_report(gates=False), "performance.accuracy", 0.95)
-    assert new.compare(old, max_drop=0.02).passed
+    assert compare_to_baseline(new, old, max_drop=0.02).passed
     assert _rows(new)["performance.accuracy"] == "worse"
 
 
 def test_lower_is_better_metrics_regress_upwards(make_report: Callable[..., Report]) -> None:
     old = make_report(gates=False)
     new = _set(make_report(gates=False), "explain.ig.deletion_auc", 0.30)
-    new.compare(old, max_drop=0.05)
+    compare_to_baseline(new, old, max_drop=0.05)
     assert _rows(new)["explain.ig.deletion_auc"] == "regression"
     better = _set(make_report(gates=False), "explain.ig.deletion_auc", 0.10)
-    better.compare(old, max_drop=0.05)
+    compare_to_baseline(better, old, max_drop=0.05)
     assert _rows(better)["explain.ig.deletion_auc"] == "better" and better.passed
 
 
@@ -79,7 +80,7 @@ def test_missing_undefined_new_and_not_run(make_report: Callable[..., Report]) -
     new.sections[1].metrics.append(Metric("explain.shap.deletion_auc", 0.3))
     _set(new, "performance.macro_f1", None)
     new.sections = [s for s in new.sections if s.name != "explain"] + [Section(name="extra", title="Extra")]
-    new.compare(old)
+    compare_to_baseline(new, old)
     rows = _rows(new)
     assert rows["robustness.fgsm_linf.acc@0.05"] == "regression"  # vanished although its section ran
     assert rows["performance.macro_f1"] == "regression"  # now undefined
@@ -92,14 +93,14 @@ def test_missing_undefined_new_and_not_run(make_report: Callable[..., Report]) -
     }
     other = make_report(gates=False)
     other.sections[0].metrics.append(Metric("performance.brier", 0.1))
-    other.compare(old)
+    compare_to_baseline(other, old)
     assert _rows(other)["performance.brier"] == "new"
 
 
 def test_non_headline_metrics_are_shown_but_never_fail(make_report: Callable[..., Report]) -> None:
     old = make_report(gates=False)
     new = _set(make_report(gates=False), "performance.mean_confidence", 0.5)
-    assert new.compare(old).passed
+    assert compare_to_baseline(new, old).passed
     assert _rows(new)["performance.mean_confidence"] == "changed"
 
 
@@ -107,18 +108,18 @@ def test_compare_reads_a_json_file_and_replaces_an_earlier_comparison(
     tmp_path: Path, make_report: Callable[..., Report]
 ) -> None:
     old = make_report(gates=False)
-    old.save(tmp_path / "old.json")
+    save_report(old, tmp_path / "old.json")
     new = make_report()
     n_gates = len(new.gates)
-    new.compare(tmp_path / "old.json")
-    new.compare(tmp_path / "old.json")
+    compare_to_baseline(new, tmp_path / "old.json")
+    compare_to_baseline(new, tmp_path / "old.json")
     assert new.comparison is not None and new.comparison.baseline == str(tmp_path / "old.json")
     assert len([g for g in new.gates if g.source == "baseline"]) == len(new.gates) - n_gates == 18
 
 
 def test_negative_max_drop_is_an_error(make_report: Callable[..., Report]) -> None:
     with pytest.raises(ConfigError, match="max-drop must be a number >= 0"):
-        make_report().compare(make_report(), max_drop=-0.1)
+        compare_to_baseline(make_report(), make_report(), max_drop=-0.1)
 
 
 def test_sections_run_under_another_configuration_are_not_compared(make_report: Callable[..., Report]) -> None:
@@ -126,7 +127,7 @@ def test_sections_run_under_another_configuration_are_not_compared(make_report: 
     new = _set(make_report(gates=False), "robustness.noise.acc@0.1", 0.5)  # would be a regression...
     new.section("robustness").params = {**new.section("robustness").params, "steps": 40, "fast": False}
     old.section("robustness").params = {**old.section("robustness").params, "fast": True}
-    comparison = new.compare(old)
+    comparison = compare_to_baseline(new, old)
     assert comparison.passed  # ... but the configurations differ, so it is not compared
     assert comparison.skipped == {"robustness": "steps: 10 -> 40, fast: true -> false"}
     rows = {r.metric: r for r in comparison.rows}
@@ -156,4 +157,4 @@ def test_what_was_computed_is_not_how_it_was_computed(make_report: Callable[...,
     old, new = make_report(gates=False), make_report(gates=False)
     new.section("robustness").params["eps"] = [0.05, 0.1]  # fewer budgets: the common ones still compare
     new.section("robustness").params["batch_size"] = 999
-    assert not new.compare(old).skipped
+    assert not compare_to_baseline(new, old).skipped

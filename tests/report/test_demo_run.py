@@ -34,7 +34,7 @@ def test_demo_writes_reports_and_a_comparison_and_reuses_models(
     assert '<a href="demo-cnn.html">' in page and '<a href="demo-credit-mlp.html">' in page
     assert "<code>performance.accuracy</code>" in page
     assert first.metrics["credit-mlp"]["performance.accuracy"] > 0.6
-    assert dlaudit.Report.load(tmp_path / "demo-cnn.json").fast  # the demo audits in the fast configuration
+    assert dlaudit.load_report(tmp_path / "demo-cnn.json").fast  # the demo audits in the fast configuration
     second = run_demo(tmp_path, models=CHEAP[1:], checks=["performance"], device="cpu")
     assert second.reused == ["credit-mlp"]
     assert second.metrics["credit-mlp"]["performance.accuracy"] == first.metrics["credit-mlp"]["performance.accuracy"]

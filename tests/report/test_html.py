@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 from markupsafe import escape
 
+from dlaudit import compare_to_baseline
 from dlaudit.report import Report
 from dlaudit.report.html import card_rows, card_summary, render_comparison_html, render_html
 
@@ -124,7 +125,7 @@ def test_fast_configuration_is_stated(report: Report) -> None:
 def test_baseline_diff_table(make_report: Callable[..., Report]) -> None:
     old, new = make_report(gates=False), make_report(gates=False)
     new.sections[0].metrics[0] = type(new.sections[0].metrics[0])("performance.accuracy", 0.90, higher_is_better=True)
-    new.compare(old, max_drop=0.02, label="baseline.json")
+    compare_to_baseline(new, old, max_drop=0.02, label="baseline.json")
     html = render_html(new)
     assert html.index('id="scorecard"') < html.index('id="baseline"') < html.index('id="model-card"')
     section = html[html.index('id="baseline"') : html.index('id="model-card"')]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from dlaudit import compare_to_baseline
 from dlaudit.report import Finding, Report
 from dlaudit.report.markdown import MAX_FINDINGS, code, render_markdown, text
 
@@ -75,7 +76,7 @@ def test_fast_no_gates_and_baseline(make_report: Callable[..., Report]) -> None:
     assert "No gates were set." in md and "_Fast configuration" in md and md.startswith("## ℹ️ ")
     old = make_report(gates=False)
     rep.sections[0].metrics[0] = type(rep.sections[0].metrics[0])("performance.accuracy", 0.5, higher_is_better=True)
-    rep.compare(old, label="main.json")
+    compare_to_baseline(rep, old, label="main.json")
     md = render_markdown(rep)
     assert "### Baseline: ❌ 1 regression" in md
     assert "baseline main.json: 21 metrics compared, 1 regression." in md

@@ -39,7 +39,7 @@ def test_python_api_example(
     out = capsys.readouterr().out
     first = out.splitlines()[0].split()
     assert first[0] == "accuracy" and float(first[1]) >= 0.9 and "PASS performance.accuracy < 0.9" in out
-    assert dlaudit.Report.load(tmp_path / "reports" / "python-api.json").metrics["performance.accuracy"] > 0.9
+    assert dlaudit.load_report(tmp_path / "reports" / "python-api.json").metrics["performance.accuracy"] > 0.9
     assert (tmp_path / "reports" / "python-api.html").is_file()
     assert len((EXAMPLES / "python_api.py").read_text().splitlines()) <= 20
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from dlaudit import save_report
 from dlaudit.errors import ConfigError
 from dlaudit.report import Report, Table
 
@@ -23,19 +24,19 @@ from dlaudit.report import Report, Table
     ],
 )
 def test_format_from_the_extension(tmp_path: Path, report: Report, name: str, start: str) -> None:
-    path = report.save(tmp_path / "sub" / name)
+    path = save_report(report, tmp_path / "sub" / name)
     assert path.read_text(encoding="utf-8").startswith(start)
 
 
 def test_format_argument_wins_and_bad_ones_are_errors(tmp_path: Path, report: Report) -> None:
-    report.save(tmp_path / "summary.txt", format="markdown")
+    save_report(report, tmp_path / "summary.txt", format="markdown")
     assert (tmp_path / "summary.txt").read_text(encoding="utf-8").startswith("## ")
-    report.save(tmp_path / "data.out", format="json")
+    save_report(report, tmp_path / "data.out", format="json")
     assert json.loads((tmp_path / "data.out").read_text())["schema_version"] == 1
     with pytest.raises(ConfigError, match=r"cannot tell the report format from 'r.pdf'"):
-        report.save(tmp_path / "r.pdf")
+        save_report(report, tmp_path / "r.pdf")
     with pytest.raises(ConfigError, match="unknown report format 'pdf'"):
-        report.save(tmp_path / "r.html", format="pdf")
+        save_report(report, tmp_path / "r.html", format="pdf")
 
 
 class _Exploding:
@@ -47,16 +48,16 @@ class _Exploding:
 
 def test_a_crash_while_rendering_leaves_the_earlier_report_intact(tmp_path: Path, report: Report, make_report) -> None:
     target = tmp_path / "report.html"
-    report.save(target)
+    save_report(report, target)
     before = target.read_bytes()
     broken = make_report()
     broken.sections[2].tables.append(Table("boom", ["x"], [[_Exploding()]]))
     with pytest.raises(RuntimeError, match="renderer crashed"):
-        broken.save(target)
+        save_report(broken, target)
     assert target.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["report.html"]  # no temporary file left behind
 
 
 def test_html_is_written_as_utf8(tmp_path: Path, report: Report) -> None:
-    html = report.save(tmp_path / "r.html").read_bytes()
+    html = save_report(report, tmp_path / "r.html").read_bytes()
     assert "✓".encode() in html and b'<meta charset="utf-8">' in html

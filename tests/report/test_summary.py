@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 import pytest
 
+from dlaudit import check_report, compare_to_baseline
 from dlaudit.report import Finding, GateResult, Metric, Report, Section
 from dlaudit.report.html import render_html
 from dlaudit.report.json import render_json
@@ -42,7 +43,7 @@ def _fairness_report(*, gates: bool = True) -> Report:
     fair.add_finding("warning", "sex: demographic parity difference (selection rates) is 0.132, over 0.1")
     rep = Report(title="dlaudit demo: synthetic-credit MLP", sections=[perf, fair])
     if gates:
-        rep.check(["performance.accuracy < 0.75"], source="demo")
+        check_report(rep, ["performance.accuracy < 0.75"], source="demo")
     return rep
 
 
@@ -91,7 +92,7 @@ def test_health_without_gates_and_without_findings() -> None:
 
 def test_verdict_counts_each_kind_of_check_apart(make_report: Callable[..., Report]) -> None:
     rep = make_report()
-    rep.compare(make_report(gates=False))
+    compare_to_baseline(rep, make_report(gates=False))
     assert verdict(rep).text == "Gates failed: 2 of 3 gates failed; all 18 baseline checks hold."
     rep.gates.append(
         GateResult("section explain completed", "explain", "completed", 0.0, None, False, "boom", "section")

@@ -91,12 +91,12 @@ def test_in_the_report(digits_cnn: dlaudit.ModelBundle, tmp_path) -> None:
     )
     assert report.section("robustness").status == "ok"
     assert report.metrics["robustness.noise.acc@0.1"] is not None
-    path = report.save(tmp_path / "r.json", format="json")
+    path = dlaudit.save_report(report, tmp_path / "r.json", format="json")
     loaded = (
         json.loads(path.read_text()) if hasattr(path, "read_text") else json.loads((tmp_path / "r.json").read_text())
     )
     assert loaded["metrics"]["robustness.pgd_linf.acc@0.1"] == report.metrics["robustness.pgd_linf.acc@0.1"]
-    html = report.save(tmp_path / "r.html")
+    html = dlaudit.save_report(report, tmp_path / "r.html")
     assert "Gradient-masking checks" in (tmp_path / "r.html").read_text() and html
 
 
