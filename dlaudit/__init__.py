@@ -69,6 +69,7 @@ from .errors import (
 )
 from .parsing import parse_numbers, split_list
 from .paths import check_paths, method_outputs, run_inputs
+from .postprocessors import register_postprocessor
 from .progress import ProgressPrinter
 from .report import Figure, Finding, GateResult, Metric, Report, Section, Table
 from .report.baseline import compare_to_baseline
@@ -160,6 +161,7 @@ __all__ = [
     "parse_numbers",
     "pgd",
     "register_analysis",
+    "register_postprocessor",
     "robustness",
     "run_analysis",
     "run_inputs",

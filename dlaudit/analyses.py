@@ -1,14 +1,20 @@
-"""The built-in analyses, registered in one place (by import path, so nothing heavy loads until one runs).
+"""The built-in plug-ins, registered in one place (by import path, so nothing heavy loads until one runs).
 
 A new analysis is a module with the function, one line here, and one test file;
-``tests/test_analysis_contract.py`` checks the contract of every line.
+``tests/test_analysis_contract.py`` checks the contract of every line. The post-processors
+the analyses write on model cards (:mod:`dlaudit.postprocessors`) are registered here too,
+so the core that loads models never names the package that provides them.
 """
 
 from __future__ import annotations
 
 from .analysis import register_analysis
+from .postprocessors import register_postprocessor
 
 register_analysis("performance", "dlaudit.performance:performance", title="Performance", order=10)
 register_analysis("explain", "dlaudit.explain.explanation:explain_section", title="Explanations", order=20)
 register_analysis("robustness", "dlaudit.robust.analysis:robustness", title="Robustness", order=30)
 register_analysis("fairness", "dlaudit.fairness.analysis:fairness_section", title="Fairness", order=40)
+
+# fairness mitigation by group thresholds: the card stores the thresholds, the wrapper applies them
+register_postprocessor("group-thresholds", "dlaudit.fairness.thresholds:wrap_group_thresholds")

@@ -20,7 +20,6 @@ architecture named on the card (``"architecture": "torchvision:resnet18"``, or
 from __future__ import annotations
 
 import contextlib
-import importlib
 import logging
 import os
 import pickle
@@ -51,6 +50,7 @@ from .graphs import ExportedModule, exported_module
 from .models import Normalized, build_model
 from .operators import RefusedOperator, check_fx_graph, check_torchscript
 from .paths import check_input, read_input, shown, sidecar_paths
+from .postprocessors import get_postprocessor, list_postprocessors, register_postprocessor
 from .utils import atomic_write, batched_logits, eval_mode, resolve_device
 
 __all__ = ["ModelBundle", "save_model", "load_model", "check_output", "register_postprocessor", "CHECKPOINT_FORMAT"]
@@ -59,23 +59,6 @@ log = logging.getLogger(__name__)
 
 CHECKPOINT_FORMAT = "dlaudit-checkpoint"
 CHECKPOINT_VERSION = 1
-
-Postprocessor = Callable[[nn.Module, ModelCard], nn.Module]
-POSTPROCESSORS: dict[str, Postprocessor | str] = {
-    "group-thresholds": "dlaudit.fairness.thresholds:wrap_group_thresholds",  # fairness mitigation by thresholds
-}
-"""How a card's ``postprocess={"kind": KIND, ...}`` wraps a loaded module: a function
-``(module, card) -> module`` or its ``"module:function"`` path (imported when used)."""
-
-
-def register_postprocessor(kind: str) -> Callable[[Postprocessor], Postprocessor]:
-    """Register how a card's ``postprocess={"kind": KIND, ...}`` wraps a loaded module."""
-
-    def deco(fn: Postprocessor) -> Postprocessor:
-        POSTPROCESSORS[kind] = fn
-        return fn
-
-    return deco
 
 
 @dataclass
@@ -624,14 +607,11 @@ def _apply_postprocess(bundle: ModelBundle) -> ModelBundle:
     if not spec:
         return bundle
     kind = spec.get("kind") if isinstance(spec, dict) else None
-    if kind not in POSTPROCESSORS:
+    wrap = get_postprocessor(kind) if isinstance(kind, str) else None
+    if wrap is None:
         raise ModelLoadError(
-            f"{bundle.source}: unknown post-processing {kind!r} on the card; known: {', '.join(sorted(POSTPROCESSORS)) or 'none'}"
+            f"{bundle.source}: unknown post-processing {kind!r} on the card; known: {', '.join(list_postprocessors()) or 'none'}"
         )
-    wrap = POSTPROCESSORS[kind]
-    if isinstance(wrap, str):
-        module_name, _, attr = wrap.partition(":")
-        wrap = getattr(importlib.import_module(module_name), attr)
     bundle.module = wrap(bundle.module, bundle.card).to(bundle.device).eval()
     return bundle
 

@@ -12,9 +12,9 @@ softmax of the model. The fitted rule is, for each group, a randomized mix:
   ``score < t0``), else ``operation1``.
 
 The rule is stored on the model card as ``postprocess = {"kind": "group-thresholds", ...}``
-and applied by :class:`GroupThresholds`, a wrapper registered with
-:data:`dlaudit.bundle.POSTPROCESSORS`, so :func:`dlaudit.load_model` gives
-back an ordinary (N, 2) logits model.
+and applied by :class:`GroupThresholds`, a wrapper registered (in :mod:`dlaudit.analyses`)
+as the post-processor ``group-thresholds`` (see :mod:`dlaudit.postprocessors`), so
+:func:`dlaudit.load_model` gives back an ordinary (N, 2) logits model.
 
 **Where the group comes from.** The wrapper reads the group from the model's own
 input: the one-hot columns of a categorical sensitive feature (``sex=Female``,
