@@ -33,7 +33,7 @@ import logging
 import math
 import os
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -55,6 +55,9 @@ __all__ = [
     "using",
     "executor_for",
     "shard_ranges",
+    "plan_shards",
+    "map_samples",
+    "cat",
     "rows_check",
     "stable_key",
     "threads_per_worker",
@@ -286,6 +289,125 @@ def rows_check(
         return ""
 
     return check
+
+
+# -- sharding per-sample work: plan, map, join ---------------------------------------------------
+
+
+def plan_shards(
+    n: int, *, align: int = 1, resumable: bool = True, executor: Executor | None = None
+) -> list[tuple[int, int]]:
+    """The ranges to split ``n`` samples (or resample blocks) into, or ``[]`` to do the work in one piece here.
+
+    Parameters
+    ----------
+    n
+        How many samples.
+    align
+        Every shard but the last is a multiple of this (the batch size, so batches are one run's).
+    resumable
+        Whether one shard is still worth sending through the executor when it keeps a checkpoint
+        (work worth resuming); False for cheap work that only shards for other processes.
+    executor
+        Default: :func:`current`.
+
+    Returns
+    -------
+    list of (start, stop)
+        Empty when the executor does not shard (in-process, no checkpoint) or when one shard
+        would do; then the caller runs its own single-process code, with the same numbers.
+    """
+    ex = executor or current()
+    if not ex.shards_work:
+        return []
+    ranges = shard_ranges(n, ex.workers, align=align)
+    return ranges if len(ranges) > 1 or (resumable and ranges and ex.checkpoint is not None) else []
+
+
+def map_samples(
+    fn: ShardFn,
+    bundle: ModelBundle | None,
+    ranges: Sequence[tuple[int, int]],
+    payload: Callable[[int, int], Any],
+    *,
+    key: Callable[[Any], Sequence[Any]],
+    rows: Sequence[str] = (),
+    row_shapes: Mapping[str, Sequence[int]] | None = None,
+    kinds: dict[str, type | tuple[type, ...]] | None = None,
+    stage: str,
+    progress: ProgressFn | None = None,
+    executor: Executor | None = None,
+) -> list[Any]:
+    """``fn(bundle, payload(start, stop))`` for every range of :func:`plan_shards`, in order, on the executor.
+
+    The one place the analyses' per-sample work meets the executor: each shard's payload, its
+    checkpoint key and the check of a stored result are made here the same way for every caller.
+
+    Parameters
+    ----------
+    fn
+        One shard of work, a module-level function (it travels to Ray workers by name).
+    bundle
+        The model the shards run on (shipped once per worker), or None (``fn(None, payload)``).
+    ranges
+        ``[(start, stop), ...]``, from :func:`plan_shards`.
+    payload
+        ``payload(start, stop)``: what ``fn`` needs for those samples (CPU tensors, plain values).
+    key
+        ``key(payload)``: the parts of the shard's checkpoint key (:func:`stable_key` hashes them);
+        everything the result depends on.
+    rows, row_shapes, kinds
+        What a result stored in the checkpoint must hold to be reused (:func:`rows_check`): the
+        ``rows`` entries are tensors with a row per sample of the shard, a ``row_shapes`` entry
+        (when present) has rows of that shape, and a ``kinds`` entry is of that type. None of the
+        three: stored results are taken as they are.
+    stage, progress
+        Progress is reported as ``progress(f"{stage} (shards)", done, total)``.
+    executor
+        Default: :func:`current`.
+
+    Returns
+    -------
+    list
+        Each shard's result, in the order of ``ranges``; :func:`cat` joins one entry of them.
+
+    Examples
+    --------
+    >>> ranges = plan_shards(len(x), align=batch_size)  # doctest: +SKIP
+    >>> parts = map_samples(  # doctest: +SKIP
+    ...     attack_shard, bundle, ranges, lambda a, b: {"x": x[a:b], "seed": seed},
+    ...     key=lambda p: ("attack", p["seed"], p["x"]), rows=("pred",), stage="attack")
+    >>> pred = cat(parts, "pred")  # doctest: +SKIP
+    """
+    ex = executor or current()
+    payloads = [payload(a, b) for a, b in ranges]
+    keys = [stable_key(*key(p)) for p in payloads]
+    checks = (
+        [
+            rows_check(
+                b - a,
+                rows,
+                shapes={name: (b - a, *shape) for name, shape in (row_shapes or {}).items()},
+                kinds=kinds,
+            )
+            for a, b in ranges
+        ]
+        if rows or row_shapes or kinds
+        else None
+    )
+    return ex.map(fn, bundle, payloads, keys=keys, checks=checks, stage=stage, progress=progress)
+
+
+def cat(parts: Sequence[Any], name: Any) -> Any:
+    """Entry ``name`` of every shard's result joined along the rows (tensors with ``torch.cat``, arrays with
+    ``np.concatenate``), in shard order: the whole run's."""
+    import numpy as np
+    import torch
+
+    values = [p[name] for p in parts]
+    if all(isinstance(v, np.ndarray) for v in values):
+        return np.concatenate(values)
+    return torch.cat(values)
 
 
 # -- executors ---------------------------------------------------------------------------------

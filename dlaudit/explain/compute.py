@@ -185,34 +185,25 @@ class Run:
 
     def _attribute(self, name: str, module: torch.nn.Module) -> Attribution:
         """One method's attributions; the per-row methods (LIME, Kernel SHAP) go over shards when the executor shards."""
-        ex = parallel.current()
         per_row = name == "lime" or (
             name == "shap" and self.ctx.modality == "tabular" and self.ctx.shap_explainer in ("auto", "kernel")
         )
-        ranges = parallel.shard_ranges(len(self.x), ex.workers) if per_row and ex.shards_work else []
-        if len(ranges) < 2 and not (ranges and ex.checkpoint is not None):
+        ranges = parallel.plan_shards(len(self.x)) if per_row else []
+        if not ranges:
             return attribute(name, module, self.x, self.target, self.ctx)
-        payloads = [
-            {
+        parts = parallel.map_samples(
+            explain_shard,
+            self.bundle,
+            ranges,
+            lambda a, b: {
                 "name": name,
                 "x": self.x[a:b],
                 "target": self.target[a:b],
                 "ctx": replace(self.ctx, row_offset=a, cache={}),
-            }
-            for a, b in ranges
-        ]
-        keys = [
-            parallel.stable_key("explain", name, self.ctx.seed, a, self.x[a:b], self.target[a:b]) for a, b in ranges
-        ]
-        checks = [
-            parallel.rows_check(len(p["x"]), ("values",), shapes={"values": tuple(p["x"].shape)}) for p in payloads
-        ]
-        parts = ex.map(
-            explain_shard,
-            self.bundle,
-            payloads,
-            keys=keys,
-            checks=checks,
+            },
+            key=lambda p: ("explain", name, self.ctx.seed, p["ctx"].row_offset, p["x"], p["target"]),
+            rows=("values",),
+            row_shapes={"values": tuple(self.x.shape[1:])},
             stage=f"explain:{name}",
             progress=self.progress,
         )
@@ -299,17 +290,14 @@ def _merge(parts: list[dict[str, Any]]) -> Attribution:
     """Shards of one method back into one :class:`Attribution` (per-row extras joined, the rest from the first)."""
     extras: dict[str, Any] = {}
     for key, first in parts[0]["extras"].items():
-        values = [p["extras"][key] for p in parts]
-        if isinstance(first, torch.Tensor) and first.ndim >= 1:
-            extras[key] = torch.cat(values)
-        elif isinstance(first, np.ndarray) and first.ndim >= 1:
-            extras[key] = np.concatenate(values)
+        if isinstance(first, (torch.Tensor, np.ndarray)) and first.ndim >= 1:
+            extras[key] = parallel.cat([p["extras"] for p in parts], key)
         elif key == "segments":
-            extras[key] = max(values)
+            extras[key] = max(p["extras"][key] for p in parts)
         else:
             extras[key] = first
     findings = list(dict.fromkeys(f for p in parts for f in map(tuple, p["findings"])))
-    return Attribution(torch.cat([p["values"] for p in parts]), extras=extras, findings=findings)
+    return Attribution(parallel.cat(parts, "values"), extras=extras, findings=findings)
 
 
 def _one_line(err: BaseException) -> str:

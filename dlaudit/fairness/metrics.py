@@ -30,7 +30,6 @@ undefined (None, with the reason), never 0.
 from __future__ import annotations
 
 import logging
-import math
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -249,20 +248,22 @@ def _bootstrap_confusions(
     ``f`` among ``cells[f]`` cells. All features share the same resamples.
     """
     blocks = [(s, min(n_boot, s + BOOT_BLOCK)) for s in range(0, n_boot, BOOT_BLOCK)]
-    ex = parallel.current()
-    per_shard = (
-        max(1, math.ceil(len(blocks) / (ex.workers * parallel.SHARDS_PER_WORKER))) if ex.shards_work else len(blocks)
-    )
-    shards = [blocks[i : i + per_shard] for i in range(0, len(blocks), per_shard)]
-    payloads = [{"keys": list(keys), "cells": list(cells), "blocks": b, "seed": seed} for b in shards]
-    if ex.shards_work and len(shards) > 1:
-        ids = [parallel.stable_key("bootstrap", seed, b, *keys) for b in shards]
-        parts = ex.map(bootstrap_shard, None, payloads, keys=ids, stage="fairness:bootstrap", progress=progress)
+    payload = lambda a, b: {"keys": list(keys), "cells": list(cells), "blocks": blocks[a:b], "seed": seed}
+    if ranges := parallel.plan_shards(len(blocks), resumable=False):  # shards of resample blocks
+        parts = parallel.map_samples(
+            bootstrap_shard,
+            None,
+            ranges,
+            payload,
+            key=lambda p: ("bootstrap", seed, p["blocks"], *keys),
+            stage="fairness:bootstrap",
+            progress=progress,
+        )
     else:
-        parts = [bootstrap_shard(None, p) for p in payloads]
+        parts = [bootstrap_shard(None, payload(0, len(blocks)))]
         if progress is not None:
             progress("fairness:bootstrap", n_boot, n_boot)
-    return [np.concatenate([p[f] for p in parts]) for f in range(len(cells))]
+    return [parallel.cat(parts, f) for f in range(len(cells))]
 
 
 def bootstrap_shard(_: object, p: dict[str, Any]) -> list[np.ndarray]:

@@ -448,26 +448,22 @@ def certify(
             0.0,
             0,
         )
-    ex = parallel.current()
-    if ex.shards_work and isinstance(model, ModelBundle) and count > 1:
-        ranges = parallel.shard_ranges(count, ex.workers)
-        if len(ranges) > 1 or ex.checkpoint is not None:
-            return _sharded(
-                ex,
-                model,
-                x,
-                labels,
-                ranges,
-                sigma=float(sigma),
-                n0=n0,
-                n=n,
-                alpha=float(alpha),
-                batch_size=batch_size,
-                seed=seed,
-                offset=index_offset,
-                start=start,
-                progress=progress,
-            )
+    if isinstance(model, ModelBundle) and count > 1 and (ranges := parallel.plan_shards(count)):
+        return _sharded(
+            model,
+            x,
+            labels,
+            ranges,
+            sigma=float(sigma),
+            n0=n0,
+            n=n,
+            alpha=float(alpha),
+            batch_size=batch_size,
+            seed=seed,
+            offset=index_offset,
+            start=start,
+            progress=progress,
+        )
     with model_state(module, train=False, grad=False), speed.layout(module, x), torch.no_grad():
         k = _start(module, x, labels, dev, k)
         xd = x.to(dev)
@@ -537,7 +533,6 @@ def predict(
 
 
 def _sharded(
-    ex: parallel.Executor,
     bundle: ModelBundle,
     x: torch.Tensor,
     labels: torch.Tensor | None,
@@ -554,29 +549,28 @@ def _sharded(
     progress: ProgressFn | None,
 ) -> SmoothingResult:
     """CERTIFY over shards of inputs; each input's noise is keyed by its global index, so the result is one run's."""
-    payloads = [
-        {"x": x[a:b].cpu(), "y": None if labels is None else labels[a:b].cpu(), "sigma": sigma, "n0": n0, "n": n, "alpha": alpha,
-         "batch_size": batch_size, "seed": seed, "offset": offset + a}
-        for a, b in ranges
-    ]  # fmt: skip
-    keys = [parallel.stable_key("smoothing", sigma, n0, n, alpha, seed, p["offset"], p["x"]) for p in payloads]
-    checks = [
-        parallel.rows_check(len(p["x"]), ("prediction", "p_lower", "radius", "counts"), kinds={"batch_size": int})
-        for p in payloads
-    ]
-    outs = ex.map(
-        certify_shard, bundle, payloads, keys=keys, checks=checks, stage="certify:smoothing", progress=progress
-    )
+    outs = parallel.map_samples(
+        certify_shard,
+        bundle,
+        ranges,
+        lambda a, b: {"x": x[a:b].cpu(), "y": None if labels is None else labels[a:b].cpu(), "sigma": sigma, "n0": n0,
+                      "n": n, "alpha": alpha, "batch_size": batch_size, "seed": seed, "offset": offset + a},
+        key=lambda p: ("smoothing", sigma, n0, n, alpha, seed, p["offset"], p["x"]),
+        rows=("prediction", "p_lower", "radius", "counts"),
+        kinds={"batch_size": int},
+        stage="certify:smoothing",
+        progress=progress,
+    )  # fmt: skip
     seconds = (time.perf_counter() - start) / len(x)
     return SmoothingResult(
         sigma,
         n0,
         n,
         alpha,
-        torch.cat([o["prediction"] for o in outs]),
-        torch.cat([o["p_lower"] for o in outs]),
-        torch.cat([o["radius"] for o in outs]),
-        torch.cat([o["counts"] for o in outs]),
+        parallel.cat(outs, "prediction"),
+        parallel.cat(outs, "p_lower"),
+        parallel.cat(outs, "radius"),
+        parallel.cat(outs, "counts"),
         labels,
         seconds,
         int(outs[0]["batch_size"]),

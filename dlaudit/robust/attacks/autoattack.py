@@ -354,10 +354,9 @@ def autoattack(
         with model_state(module, train=False, grad=False):
             count_classes(module, x, y, dev, known)
             bs = batch_size or choose_batch_size(module, x, dev)
-        ranges = parallel.shard_ranges(n, ex.workers, align=bs)
-        if len(ranges) > 1 or ex.checkpoint is not None:
+        if ranges := parallel.plan_shards(n, align=bs, executor=ex):
             return _sharded(
-                ex, model, x, y, global_index, ranges, eps, norm, version, seed, bs, return_adv, progress, features
+                model, x, y, global_index, ranges, eps, norm, version, seed, bs, return_adv, progress, features
             )
     with model_state(module, train=False, grad=False), speed.layout(module, x):
         k = count_classes(module, x, y, dev, known)
@@ -547,7 +546,6 @@ def make_autoattack(
 
 
 def _sharded(
-    ex: parallel.Executor,
     bundle: ModelBundle,
     x: torch.Tensor,
     y: torch.Tensor,
@@ -563,45 +561,21 @@ def _sharded(
     features: tuple[int, ...] | None,
 ) -> AutoAttackResult:
     """AutoAttack over shards of samples; each sample's fate depends on itself alone, so the result is one run's."""
-    payloads = [
-        {"x": x[a:b].cpu(), "y": y[a:b].cpu(), "index": index[a:b], "eps": eps, "norm": norm, "version": version,
-         "seed": seed, "batch_size": batch_size, "return_adv": return_adv, "features": features}
-        for a, b in ranges
-    ]  # fmt: skip
-    keys = [
-        parallel.stable_key(
-            "autoattack",
-            eps,
-            norm,
-            version,
-            seed,
-            batch_size,
-            return_adv,
-            p["x"],
-            p["y"],
-            p["index"],
-            *(() if features is None else (repr(features),)),
-        )  # fmt: skip
-        for p in payloads
-    ]
-    checks = [
-        parallel.rows_check(
-            len(p["x"]),
-            ("clean_correct", "robust", "breaker", *(("x_adv",) if return_adv else ())),
-            shapes={"x_adv": tuple(p["x"].shape)},
-            kinds={"attacks": (tuple, list), "skipped": dict, "counts": dict, "seconds": dict, "rejected": dict},
-        )
-        for p in payloads
-    ]
-    outs = ex.map(
+    outs = parallel.map_samples(
         autoattack_shard,
         bundle,
-        payloads,
-        keys=keys,
-        checks=checks,
+        ranges,
+        lambda a, b: {"x": x[a:b].cpu(), "y": y[a:b].cpu(), "index": index[a:b], "eps": eps, "norm": norm,
+                      "version": version, "seed": seed, "batch_size": batch_size, "return_adv": return_adv,
+                      "features": features},
+        key=lambda p: ("autoattack", eps, norm, version, seed, batch_size, return_adv, p["x"], p["y"], p["index"],
+                       *(() if features is None else (repr(features),))),
+        rows=("clean_correct", "robust", "breaker", *(("x_adv",) if return_adv else ())),
+        row_shapes={"x_adv": tuple(x.shape[1:])},
+        kinds={"attacks": (tuple, list), "skipped": dict, "counts": dict, "seconds": dict, "rejected": dict},
         stage=f"autoattack {norm} eps {eps:g}",
         progress=progress,
-    )
+    )  # fmt: skip
     attacks = tuple(outs[0]["attacks"])
     names = [a for a in attacks if a not in outs[0]["skipped"]]
     counts = {a: int(sum(int(o["counts"][a]) for o in outs)) for a in names}
@@ -613,14 +587,14 @@ def _sharded(
         version,
         seed,
         attacks,
-        torch.cat([o["clean_correct"] for o in outs]),
-        torch.cat([o["robust"] for o in outs]),
-        torch.cat([o["breaker"] for o in outs]),
+        parallel.cat(outs, "clean_correct"),
+        parallel.cat(outs, "robust"),
+        parallel.cat(outs, "breaker"),
         counts,
         seconds,
         dict(outs[0]["skipped"]),
         {a: v for a, v in rejected.items() if v},
-        torch.cat([o["x_adv"] for o in outs]).to(x.device) if return_adv else None,
+        parallel.cat(outs, "x_adv").to(x.device) if return_adv else None,
         batch_size,
     )
 

@@ -633,9 +633,8 @@ def run_attack(
         with model_state(module, train=False, grad=False):
             count_classes(module, x, y, dev, k)
             bs = int(batch_size) if batch_size else choose_batch_size(module, x, dev)
-        ranges = parallel.shard_ranges(n, ex.workers, align=bs)
-        if len(ranges) > 1 or ex.checkpoint is not None:
-            return _sharded(ex, model, x, y, attack, eps_all, idx_all, ranges, vr, seed, bs, keep_adv, stage, progress)
+        if ranges := parallel.plan_shards(n, align=bs, executor=ex):
+            return _sharded(model, x, y, attack, eps_all, idx_all, ranges, vr, seed, bs, keep_adv, stage, progress)
     preds, oks, advs = [], [], []
     with model_state(module, train=False, grad=False), speed.layout(module, x):
         k = count_classes(module, x, y, dev, k)
@@ -691,7 +690,6 @@ def _pinned(
 
 
 def _sharded(
-    ex: parallel.Executor,
     bundle: ModelBundle,
     x: torch.Tensor,
     y: torch.Tensor,
@@ -707,28 +705,20 @@ def _sharded(
     progress: ProgressFn | None,
 ) -> AttackOutput:
     """run_attack over shards of samples (on Ray, or in-process with a checkpoint); the same result as one run."""
-    payloads = [
-        {"attack": attack, "x": x[a:b].cpu(), "y": y[a:b].cpu(), "eps": eps[a:b], "index": index[a:b], "seed": seed,
-         "value_range": value_range, "batch_size": batch_size, "keep_adv": keep_adv}
-        for a, b in ranges
-    ]  # fmt: skip
-    keys = [
-        parallel.stable_key(
-            "attack", repr(attack), seed, value_range, batch_size, keep_adv, p["x"], p["y"], p["eps"], p["index"]
-        )
-        for p in payloads
-    ]
-    checks = [
-        parallel.rows_check(
-            len(p["x"]), ("pred", "success", *(("x_adv",) if keep_adv else ())), shapes={"x_adv": tuple(p["x"].shape)}
-        )
-        for p in payloads
-    ]
-    outs = ex.map(attack_shard, bundle, payloads, keys=keys, checks=checks, stage=stage, progress=progress)
-    x_adv = torch.cat([o["x_adv"] for o in outs]).to(x.device) if keep_adv else None
-    return AttackOutput(
-        attack, torch.cat([o["pred"] for o in outs]), torch.cat([o["success"] for o in outs]), x_adv, batch_size
-    )
+    outs = parallel.map_samples(
+        attack_shard,
+        bundle,
+        ranges,
+        lambda a, b: {"attack": attack, "x": x[a:b].cpu(), "y": y[a:b].cpu(), "eps": eps[a:b], "index": index[a:b],
+                      "seed": seed, "value_range": value_range, "batch_size": batch_size, "keep_adv": keep_adv},
+        key=lambda p: ("attack", repr(attack), seed, value_range, batch_size, keep_adv, p["x"], p["y"], p["eps"], p["index"]),
+        rows=("pred", "success", *(("x_adv",) if keep_adv else ())),
+        row_shapes={"x_adv": tuple(x.shape[1:])},
+        stage=stage,
+        progress=progress,
+    )  # fmt: skip
+    x_adv = parallel.cat(outs, "x_adv").to(x.device) if keep_adv else None
+    return AttackOutput(attack, parallel.cat(outs, "pred"), parallel.cat(outs, "success"), x_adv, batch_size)
 
 
 def attack_shard(bundle: ModelBundle, p: dict[str, Any]) -> dict[str, torch.Tensor]:
