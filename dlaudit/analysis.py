@@ -51,24 +51,73 @@ log = logging.getLogger(__name__)
 AnalysisFn = Callable[..., "Section"]
 
 
+def _resolve(target: Any) -> Any:
+    """``target``, or what its ``"module:attribute"`` import path names (imported on first use)."""
+    if not isinstance(target, str):
+        return target
+    module, _, attr = target.partition(":")
+    return getattr(importlib.import_module(module), attr)
+
+
 @dataclass(frozen=True)
 class Analysis:
     """A registered analysis: its ``--checks`` name, section title, function (or its
-    ``"module:function"`` import path), place in the report, and whether it runs by default."""
+    ``"module:function"`` import path), place in the report, whether it runs by default,
+    and, in the same place, what it is configured by.
+
+    ``settings`` is the analysis' frozen settings class (or its import path): it holds every
+    parameter with its default, its ``FAST`` profile (the cheaper configuration ``fast=True``
+    selects; defined there and nowhere else) and ``build(bundle, *, fast, **params)``, which
+    validates the parameters against the model and raises :class:`~dlaudit.errors.ConfigError`
+    on a bad one, so an audit refuses bad settings before any work. ``estimate`` (or its import
+    path) is ``estimate(bundle, data, settings) -> (seconds, what) | None``: the time the analysis
+    will take with those settings, announced before an expensive one starts.
+    """
 
     name: str
     title: str
     target: AnalysisFn | str
     order: int = 100
     default: bool = True
+    settings: Any = None
+    estimate: Any = None
 
     @property
     def fn(self) -> AnalysisFn:
         """The analysis function (imported on first use when registered by path)."""
-        if callable(self.target):
-            return self.target
-        module, _, attr = self.target.partition(":")
-        return getattr(importlib.import_module(module), attr)
+        return _resolve(self.target)
+
+    @property
+    def settings_class(self) -> Any:
+        """The settings class (None when the analysis declares none)."""
+        return _resolve(self.settings) if self.settings is not None else None
+
+    @property
+    def fast(self) -> dict[str, Any]:
+        """The fast profile: the settings ``fast=True`` changes, and their values."""
+        cls = self.settings_class
+        return dict(getattr(cls, "FAST", {})) if cls is not None else {}
+
+    def make_settings(self, bundle: ModelBundle, *, fast: bool = False, params: dict[str, Any] | None = None) -> Any:
+        """The validated settings for ``params`` on ``bundle`` (None when the analysis declares none)."""
+        cls = self.settings_class
+        return cls.build(bundle, fast=fast, **(params or {})) if cls is not None else None
+
+    def check_settings(self, bundle: ModelBundle, *, fast: bool = False, params: dict[str, Any] | None = None) -> None:
+        """Raise :class:`~dlaudit.errors.ConfigError` when ``params`` are not valid settings for ``bundle``."""
+        self.make_settings(bundle, fast=fast, params=params)
+
+    def time_estimate(
+        self, bundle: ModelBundle, data: AuditData, *, fast: bool = False, params: dict[str, Any] | None = None
+    ) -> tuple[float, str] | None:
+        """``(seconds, what it counts)`` for these settings, or None (no estimate, or settings it cannot judge)."""
+        if self.estimate is None or self.settings is None or len(data) == 0:
+            return None
+        try:
+            settings = self.make_settings(bundle, fast=fast, params=params)
+        except DlauditError:  # the run itself says what is wrong
+            return None
+        return _resolve(self.estimate)(bundle, data, settings)
 
 
 _REGISTRY: dict[str, Analysis] = {}
@@ -82,11 +131,14 @@ def register_analysis(
     title: str | None = None,
     order: int = 100,
     default: bool = True,
+    settings: Any = None,
+    estimate: Any = None,
 ) -> Any:
     """Register an analysis under ``name`` (the ``--checks`` name and its metrics' prefix).
 
     ``target`` is the function or its ``"module:function"`` path; left out, this
     returns a decorator. ``default=False`` analyses run only when ``--checks`` names them.
+    ``settings`` and ``estimate`` (objects or import paths) are described on :class:`Analysis`.
 
     >>> @register_analysis("latency", title="Latency", order=50, default=False)  # doctest: +SKIP
     ... def latency(bundle, data, *, seed=0, fast=False, progress=None): ...
@@ -95,7 +147,7 @@ def register_analysis(
         raise ConfigError(f"an analysis name must be a word (letters, digits, - or _), got {name!r}")
 
     def add(fn: AnalysisFn | str) -> AnalysisFn | str:
-        _REGISTRY[name] = Analysis(name, title or name.capitalize(), fn, order, default)
+        _REGISTRY[name] = Analysis(name, title or name.capitalize(), fn, order, default, settings, estimate)
         return fn
 
     return add if target is None else add(target)
@@ -154,9 +206,12 @@ def run_analysis(
     *,
     timeout: float | None = None,
     progress: ProgressFn | None = None,
+    raise_errors: bool = False,
     **params: Any,
 ) -> Section:
-    """Run one analysis; an error becomes a skipped or failed section, never an exception.
+    """Run one analysis; an error becomes a skipped or failed section, never an exception
+    (with ``raise_errors``, a :class:`~dlaudit.errors.DlauditError` is raised instead: what a
+    named view such as ``dlaudit attack`` wants).
 
     The analysis runs in a worker thread while this thread waits, so Ctrl-C is
     answered at once even when a model's forward pass is slow, and ``timeout``
@@ -212,6 +267,8 @@ def run_analysis(
         section = Section.failed(
             name, analysis.title, f"timed out after {timeout:g} s (--timeout); the other sections still ran"
         )
+    elif raise_errors and isinstance(err, DlauditError):
+        raise err
     elif isinstance(err, AnalysisError):
         section = Section.skipped(name, analysis.title, str(err))
     elif isinstance(err, DlauditError):

@@ -18,6 +18,7 @@ import torch
 from ..bundle import ModelBundle
 from ..data import AuditData
 from ..errors import AnalysisError, ConfigError
+from ..pipeline import keep
 from ..report.model import Report, Section
 from ..utils import ProgressFn, atomic_write
 from ._common import FAST_SETTINGS, Attribution, ExplainContext, ExplainSettings, columns_for
@@ -50,6 +51,9 @@ class Explanation:
     details: dict[str, Attribution] = field(default_factory=dict)
     card: dict[str, Any] = field(default_factory=dict)
     seed: int = 0
+    report: Report | None = None
+    """The report holding :attr:`section`, with its provenance, when the explanation came from an audit run
+    (:func:`dlaudit.explain_model`, ``dlaudit explain``)."""
 
     @property
     def metrics(self) -> dict[str, float | None]:
@@ -69,6 +73,8 @@ class Explanation:
 
     def to_report(self, *, title: str = "dlaudit explain", command: str | None = None) -> Report:
         """A report holding this explanation's section (what ``explain.html`` shows)."""
+        if self.report is not None:
+            return self.report
         rep = Report(title=title, card=dict(self.card), sections=[self.section])
         rep.provenance = {"command": command or "", "seed": self.seed}
         return rep
@@ -236,4 +242,5 @@ def explain_section(
         raise AnalysisError(
             "no explanation method applies to this model: " + "; ".join(f"{k}: {v}" for k, v in exp.skipped.items())
         )
+    keep("explanation", exp)
     return exp.section
