@@ -250,6 +250,7 @@ def load_model(
     device: str = "auto",
     data: str | Path | None = None,
     data_dir: str | Path | None = None,
+    trust_ops: bool = False,
     **overrides: Any,
 ) -> ModelBundle:
     """Load a model file of any supported format (see :func:`dlaudit.bundle.load_model`).
@@ -260,6 +261,7 @@ def load_model(
     ``mean``, ``std``) and win over ``card``. ``data`` (and ``data_dir``) name the data
     the model will be audited on: a foreign model whose card gives no input shape
     takes that data's (``--arch torchvision:resnet18 --data cifar10`` is 3x32x32).
+    ``trust_ops`` lets a graph call operators outside torch's own (see :mod:`dlaudit.operators`).
 
     Examples
     --------
@@ -275,6 +277,7 @@ def load_model(
         path,
         card=fields or None,
         trust_pickle=trust_pickle,
+        trust_ops=trust_ops,
         device=device,
         shape_hint=_shape_hint(data, data_dir),
     )
@@ -625,6 +628,7 @@ def report(
     attack_features: str = "all",
     inputs: Mapping[str, str | Path | Folder | None] | None = None,
     outputs: Mapping[str, str | Path | None] | None = None,
+    trust_ops: bool = False,
     **data_kwargs: Any,
 ) -> Report:
     """What ``dlaudit report`` does: configuration, gates and baseline first, then the audit, then the verdict.
@@ -682,6 +686,7 @@ def report(
             model,
             card=dict(card) if card else None,
             trust_pickle=trust_pickle,
+            trust_ops=trust_ops,
             device=device,
             data=data if isinstance(data, (str, Path)) else None,
             data_dir=data_kwargs.get("data_dir"),

@@ -119,6 +119,11 @@ model_options = _options(
         "--trust-pickle", is_flag=True, help="Allow loading a whole pickled nn.Module (runs code from the file)."
     ),
     click.option(
+        "--trust-ops",
+        is_flag=True,
+        help="Let a TorchScript/torch.export model call operators outside torch's own (a custom extension's).",
+    ),
+    click.option(
         "--card",
         "card_file",
         type=click.Path(dir_okay=False),
@@ -286,6 +291,7 @@ def load_bundle(model: str, kw: dict[str, Any]) -> api.ModelBundle:
     return api.load_model(
         model,
         trust_pickle=kw.pop("trust_pickle", False),
+        trust_ops=kw.pop("trust_ops", False),
         device=kw.get("device", "auto"),
         data=kw.get("data"),
         data_dir=kw.get("data_dir"),
@@ -607,6 +613,7 @@ def report(
         seed=kw["seed"],
         device=kw["device"],
         trust_pickle=kw["trust_pickle"],
+        trust_ops=kw["trust_ops"],
         progress=TerminalProgress(quiet),
         timeout=kw["timeout"],
         compile=kw["compile_"],
