@@ -110,8 +110,9 @@ class AuditSpec:
         Per-analysis settings, e.g. ``{"robustness": {"eps": [0.1]}}``, validated before any work.
     fast
         Each analysis' fast profile (cheaper, stated in the report); ``DLAUDIT_SMALL=1`` turns it on.
-    seed, device, trust_pickle
-        Every random step is seeded from ``seed``; ``auto``, ``cpu`` or ``cuda``; allow whole pickled modules.
+    seed, device, trust_pickle, trust_ops
+        Every random step is seeded from ``seed``; ``auto``, ``cpu`` or ``cuda``; allow whole pickled modules;
+        let a graph call operators outside torch's own (see :mod:`dlaudit.operators`).
     workers, ray_address, checkpoint
         Shard the work over Ray and/or keep finished shards to resume (:mod:`dlaudit.parallel`).
     compile
@@ -136,6 +137,7 @@ class AuditSpec:
     seed: int = 0
     device: str = "auto"
     trust_pickle: bool = False
+    trust_ops: bool = False
     workers: int | None = None
     ray_address: str | None = None
     checkpoint: str | Path | None = None
@@ -185,7 +187,7 @@ def run_keeping(spec: AuditSpec, progress: ProgressFn | None = None) -> tuple[Re
             f"params given for unknown check(s) {', '.join(unknown)}; choose from: {', '.join(list_analyses())}"
         )
     dev = resolve_device(spec.device)
-    bundle = resolve_model(spec.model, device=str(dev), trust_pickle=spec.trust_pickle)
+    bundle = resolve_model(spec.model, device=str(dev), trust_pickle=spec.trust_pickle, trust_ops=spec.trust_ops)
     for name in wanted:  # bad settings fail before any work
         get_analysis(name).check_settings(bundle, fast=fast, params=params.get(name, {}))
     audit_data = resolve_data(bundle, spec.data, **dict(spec.data_options))
@@ -250,14 +252,16 @@ def run_keeping(spec: AuditSpec, progress: ProgressFn | None = None) -> tuple[Re
 # -- model and data -----------------------------------------------------------------------------
 
 
-def resolve_model(model: ModelBundle | str | Path, *, device: str = "auto", trust_pickle: bool = False) -> ModelBundle:
+def resolve_model(
+    model: ModelBundle | str | Path, *, device: str = "auto", trust_pickle: bool = False, trust_ops: bool = False
+) -> ModelBundle:
     """``model`` as a bundle on ``device``: a bundle as given (moved unless ``auto``), a file loaded."""
     from .bundle import ModelBundle
     from .bundle import load_model as _load
 
     if isinstance(model, ModelBundle):
         return model.to(device) if device != "auto" else model
-    return _load(model, card=None, trust_pickle=trust_pickle, device=device, shape_hint=None)
+    return _load(model, card=None, trust_pickle=trust_pickle, trust_ops=trust_ops, device=device, shape_hint=None)
 
 
 def resolve_data(bundle: ModelBundle, data: AuditData | str | Path | None, **kwargs: Any) -> AuditData:
