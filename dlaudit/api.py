@@ -7,7 +7,6 @@ it needs when called, so ``dlaudit --help`` starts in a fraction of a second.
 from __future__ import annotations
 
 import logging
-import math
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -29,7 +28,7 @@ from .errors import (
 )
 from .parsing import parse_kwargs, parse_names, parse_numbers, parse_shape, parse_value_range, split_list
 from .paths import Folder, atomic_write, check_paths, method_outputs, run_inputs
-from .pipeline import SMALL, AuditSpec, command_line, library_versions, small
+from .pipeline import SMALL, AuditSpec, command_line, json_text, library_versions, small
 from .progress import ProgressPrinter
 
 if TYPE_CHECKING:
@@ -110,24 +109,6 @@ DEFAULT_ATTACK_EPS_L2 = (0.5, 1.0, 2.0)
 
 def _small_epochs(epochs: int | None) -> int | None:
     return min(epochs, SMALL["epochs"]) if epochs is not None and small() else SMALL["epochs"] if small() else epochs
-
-
-def _json_safe(value: Any) -> Any:
-    """``value`` with NaN and inf replaced by None (undefined), so strict JSON can hold it."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, Mapping):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    return value
-
-
-def json_text(payload: Mapping[str, Any]) -> str:
-    """``payload`` as indented, strict JSON (NaN and inf become null)."""
-    import json
-
-    return json.dumps(_json_safe(payload), indent=2, allow_nan=False, default=str)
 
 
 def save_json(path: str | Path, payload: Mapping[str, Any]) -> Path:

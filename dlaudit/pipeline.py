@@ -17,6 +17,7 @@ import contextlib
 import contextvars
 import importlib.metadata
 import logging
+import math
 import os
 import platform
 import shlex
@@ -51,6 +52,7 @@ __all__ = [
     "resolve_data",
     "require_finite",
     "model_name",
+    "json_text",
 ]
 
 log = logging.getLogger(__name__)
@@ -74,6 +76,24 @@ def small() -> bool:
         _SMALL_WARNED.append(True)
         log.warning("DLAUDIT_SMALL=1: smoke-test configuration (short training, fast audits); the numbers say little")
     return on
+
+
+def _json_safe(value: Any) -> Any:
+    """``value`` with NaN and inf replaced by None (undefined), so strict JSON can hold it."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, Mapping):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+def json_text(payload: Mapping[str, Any]) -> str:
+    """``payload`` as indented, strict JSON (NaN and inf become null)."""
+    import json
+
+    return json.dumps(_json_safe(payload), indent=2, allow_nan=False, default=str)
 
 
 def command_line() -> str:
@@ -338,7 +358,6 @@ def _parallel_executor(
 ) -> Any:
     """The :mod:`dlaudit.parallel` executor for these options; a checkpoint's fingerprint names the model, data and run."""
     from . import parallel
-    from .api import json_text
 
     fingerprint = None
     if checkpoint is not None:
