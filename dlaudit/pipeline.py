@@ -142,10 +142,11 @@ class AuditSpec:
     title, command
         The report's title and the command line recorded in its provenance.
     strict
-        What a named view (``attack``, ``certify``, ``explain``) wants: an analysis that does not
-        apply or fails raises its error instead of becoming a skipped or failed section, and a
-        model with non-finite logits on the data raises :class:`~dlaudit.errors.ModelOutputError`
-        before any work (an audit instead reports every number of every section as undefined).
+        What a named view (``attack``, ``certify``, ``explain``) wants: bad settings raise before any
+        work, an analysis that does not apply or fails raises its error instead of becoming a
+        skipped or failed section, and a model with non-finite logits on the data raises
+        :class:`~dlaudit.errors.ModelOutputError` before any work (an audit instead records bad
+        settings as a failed section, and reports every number of every section as undefined).
     """
 
     model: Any
@@ -208,8 +209,9 @@ def run_keeping(spec: AuditSpec, progress: ProgressFn | None = None) -> tuple[Re
         )
     dev = resolve_device(spec.device)
     bundle = resolve_model(spec.model, device=str(dev), trust_pickle=spec.trust_pickle, trust_ops=spec.trust_ops)
-    for name in wanted:  # bad settings fail before any work
-        get_analysis(name).check_settings(bundle, fast=fast, params=params.get(name, {}))
+    if spec.strict:  # a view refuses bad settings before any work; an audit reports them in the section
+        for name in wanted:
+            get_analysis(name).check_settings(bundle, fast=fast, params=params.get(name, {}))
     audit_data = resolve_data(bundle, spec.data, **dict(spec.data_options))
     logits = bundle.logits(audit_data.x)
     if spec.strict:

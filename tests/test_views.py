@@ -103,9 +103,13 @@ def test_bad_settings_fail_before_any_work(model: Path) -> None:
     with pytest.raises(dlaudit.ConfigError, match="exceed the value range"):
         dlaudit.attack(str(model), eps=[2.0])
     with pytest.raises(dlaudit.ConfigError, match="unknown attack"):
-        dlaudit.audit(str(model), checks="robustness", params={"robustness": {"attacks": ["cw_linf"]}})
+        dlaudit.robustness(str(model), attacks=["cw_linf"])
     with pytest.raises(dlaudit.ConfigError, match="scope"):
-        dlaudit.audit(str(model), checks="robustness", params={"robustness": {"scope": "some"}})
+        dlaudit.robustness(str(model), scope="some")
+    # in an audit, bad settings fail their section only (the other sections still run)
+    rep = dlaudit.audit(str(model), checks="performance,robustness", params={"robustness": {"attacks": ["cw_linf"]}})
+    assert rep.section("robustness").status == "error" and "unknown attack" in rep.section("robustness").reason
+    assert rep.section("performance").status == "ok"
 
 
 def test_the_fast_profile_is_the_analysis_own(model: Path) -> None:
