@@ -54,7 +54,7 @@ def render_section(section: Section) -> str:
     With tables, the metrics named ``NAME@VALUE`` (curves the tables show) are left out of the list.
     """
     if section.status != "ok":
-        return f"{section.title} {section.status}: {section.reason}"
+        return f"{section.name} {section.status}: {section.reason}"
     parts = [section.summary] if section.summary else []
     parts.extend(render_table(t) for t in section.tables)
     shown = [m for m in section.metrics if not (section.tables and "@" in m.name)]

@@ -66,7 +66,7 @@ def test_the_outcome_names_the_files_the_skipped_sections_and_the_verdicts() -> 
 
 def test_a_section_that_did_not_run_is_one_line_with_its_reason() -> None:
     assert render_section(Section.failed("robustness", "Robustness", "the model has a GRU")) == (
-        "Robustness error: the model has a GRU"
+        "robustness error: the model has a GRU"
     )
 
 
