@@ -33,10 +33,11 @@ side is below 128 pixels (digits, MNIST, CIFAR, Tiny ImageNet) and ImageNet-C's 
 
 Randomness
 ----------
-Every random number an image gets is a pure function of (seed, corruption, severity,
-the image's global index, what the number is for): counter-based splitmix64
-(:mod:`dlaudit.robust._hashrand`). The same image is corrupted identically in any
-batch, any order, and on any device (up to floating-point rounding).
+Every random number an image gets is a function of (seed, corruption, severity, the
+image's global index, what the number is for), drawn per fixed chunk of image indices
+with :mod:`dlaudit.robust._random` (the helper the noise and attacks use). The same
+image is corrupted identically in any batch and in any order; the numbers are drawn on
+the CPU and moved to the images' device.
 
 Deviations from the reference code
 ----------------------------------
@@ -56,12 +57,15 @@ Deviations from the reference code
   bilinear resampling (the reference resamples twice), borders mirrored.
 - Zoom blur: a continuous zoom about the centre (the reference crops to a whole number
   of pixels first).
-- JPEG: libjpeg through torchvision (the reference used PIL's libjpeg); it runs on the
-  CPU and the result is moved back.
+- JPEG: PIL's encoder, as in the reference (torchvision's ``jpeg`` would do the same
+  through libjpeg, but torchvision 0.29 deprecates its image encoding); it runs on the
+  CPU, image by image, and the result is moved back.
 - Severity is monotone in the mean absolute pixel change for every corruption except
   where the reference's own parameters are not (the tests list them): CIFAR-10-C's
   elastic transform moves pixels most at severity 1 (a large affine jitter, no
-  displacement field), and its snow is not monotone between some severities.
+  displacement field), ImageNet-C's moves them most at severity 2; snow, frost and
+  fog (random textures drawn anew per severity) and glass, motion blur and pixelate at
+  some sizes grow only on average (see ``tests/robust/test_corruptions.py``).
 
 Public API: :data:`CORRUPTIONS`, :data:`FAMILIES`, :func:`corrupt`,
 :func:`corruption_accuracy` and its :class:`CorruptionResult`.

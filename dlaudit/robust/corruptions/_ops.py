@@ -13,6 +13,7 @@ __all__ = [
     "separable",
     "box_resize_matrix",
     "clipped_zoom",
+    "zoom_matrix",
     "motion_blur",
     "gray",
     "pad_conv",
@@ -94,19 +95,34 @@ def pad_conv(x: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
     return F.conv2d(flat, kernel.to(x)[None, None]).reshape(n, c, h, w)
 
 
-def clipped_zoom(x: torch.Tensor, factor: float | torch.Tensor) -> torch.Tensor:
-    """Zoom into the centre of ``x`` (N, C, H, W) by ``factor`` (scalar or one per image), keeping the size.
+@functools.lru_cache(maxsize=128)
+def _zoom_cpu(n: int, factor: float) -> torch.Tensor:
+    out = torch.arange(n, dtype=torch.float64)
+    src = ((out + 0.5) - n / 2) / factor + n / 2 - 0.5  # sample position, about the centre
+    src = src.clamp(0, n - 1)
+    lo = src.floor().long().clamp(max=n - 1)
+    hi = (lo + 1).clamp(max=n - 1)
+    frac = src - lo
+    m = torch.zeros(n, n, dtype=torch.float64)
+    m.index_put_((torch.arange(n), lo), 1 - frac, accumulate=True)
+    m.index_put_((torch.arange(n), hi), frac, accumulate=True)
+    return m.float()
 
-    The continuous form of the reference's crop-and-rescale (bilinear): output pixel
-    ``p`` reads the input at ``centre + (p - centre) / factor``.
+
+def zoom_matrix(n: int, factor: float, device: torch.device | None = None) -> torch.Tensor:
+    """The ``(n, n)`` matrix of a zoom by ``factor`` about the centre along one axis (linear interpolation)."""
+    return _zoom_cpu(int(n), round(float(factor), 9)).to(device)
+
+
+def clipped_zoom(x: torch.Tensor, factor: float) -> torch.Tensor:
+    """Zoom into the centre of ``x`` (N, C, H, W) by ``factor``, keeping the size.
+
+    The continuous form of the reference's crop-and-rescale: output pixel ``p`` reads
+    the input at ``centre + (p - centre) / factor`` (bilinear; separable, so two small
+    matrix products).
     """
-    n = x.shape[0]
-    f = torch.as_tensor(factor, dtype=x.dtype, device=x.device).reshape(-1).expand(n)
-    theta = torch.zeros(n, 2, 3, dtype=x.dtype, device=x.device)
-    theta[:, 0, 0] = 1.0 / f
-    theta[:, 1, 1] = 1.0 / f
-    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
-    return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
+    _, _, h, w = x.shape
+    return separable(x, zoom_matrix(h, factor, x.device).to(x), zoom_matrix(w, factor, x.device).to(x))
 
 
 def motion_blur(x: torch.Tensor, radius: float, sigma: float, angle: torch.Tensor) -> torch.Tensor:

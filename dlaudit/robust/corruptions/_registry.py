@@ -9,7 +9,7 @@ from typing import Any
 
 import torch
 
-from .. import _hashrand
+from .. import _random
 
 __all__ = ["ORDER", "FAMILY_ORDER", "Corruption", "Draw", "REGISTRY", "register"]
 
@@ -77,31 +77,40 @@ def register(
 
 
 class Draw:
-    """Random numbers for a batch of images, each row a pure function of (seed, corruption, severity, image index).
+    """Random numbers for a batch of images, each row a function of (seed, corruption, severity, image index).
 
-    Built on :mod:`dlaudit.robust._hashrand` (counter-based splitmix64), so an image gets
-    the same numbers whatever batch it is corrupted in and on any device. ``counter``
-    separates the independent draws one corruption makes (noise field, angle, ...).
+    Drawn with :mod:`dlaudit.robust._random` (fixed chunks of images, each chunk from a
+    generator seeded by the seed and the stream), so an image gets the same numbers
+    whatever batch it is corrupted in and in whatever order. ``counter`` separates the
+    independent draws one corruption makes (noise field, angle, ...). The numbers are
+    drawn on the CPU and moved to the images' device.
     """
 
     def __init__(self, seed: int, name: str, severity: int, index: torch.Tensor) -> None:
         self.seed = int(seed)
-        self.stream = zlib.crc32(name.encode()) * 8 + int(severity)
+        self.stream = (zlib.crc32(name.encode()) * 8 + int(severity)) * 256
         self.index = index
 
     @property
     def n(self) -> int:
         return len(self.index)
 
+    def _stream(self, counter: int) -> int:
+        if not 0 <= counter < 256:
+            raise ValueError(f"counter must be in [0, 256), got {counter}")
+        return self.stream + counter
+
     def uniform(self, counter: int, n: int, low: float = 0.0, high: float = 1.0) -> torch.Tensor:
-        """Uniform numbers in ``[low, high)``, shape ``(N, n)`` (float32)."""
-        u = _hashrand.uniform(self.seed, self.stream, self.index, counter, n)
-        return u if (low, high) == (0.0, 1.0) else low + (high - low) * u
+        """Uniform numbers in ``[low, high)``, shape ``(N, n)`` (float32, on the index's device)."""
+        u = _random.uniform_at((n,), self.index, seed=self.seed, stream=self._stream(counter))  # U(-1, 1)
+        u = (u + 1.0) * 0.5
+        return (low + (high - low) * u).to(self.index.device)
 
     def normal(self, counter: int, n: int) -> torch.Tensor:
-        """Standard normal numbers, shape ``(N, n)`` (float32)."""
-        return _hashrand.normal(self.seed, self.stream, self.index, counter, n)
+        """Standard normal numbers, shape ``(N, n)`` (float32, on the index's device)."""
+        return _random.normal_at((n,), self.index, seed=self.seed, stream=self._stream(counter)).to(self.index.device)
 
     def integers(self, counter: int, n: int, low: int, high: int) -> torch.Tensor:
-        """Integers in ``[low, high)``, shape ``(N, n)`` (int64)."""
-        return _hashrand.integers(self.seed, self.stream, self.index, counter, n, low, high)
+        """Integers in ``[low, high)``, shape ``(N, n)`` (int64, on the index's device)."""
+        u = self.uniform(counter, n)
+        return (low + torch.floor(u * (high - low))).long().clamp_(low, high - 1)

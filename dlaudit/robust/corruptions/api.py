@@ -329,5 +329,10 @@ def corruption_accuracy(
                 seconds[nm] += time.perf_counter() - t0
     acc = {key: c / n if n else float("nan") for key, c in correct.items()}
     return CorruptionResult(
-        accuracy=acc, clean_accuracy=clean / n if n else float("nan"), n=n, seed=int(seed), reference=table, seconds=seconds
+        accuracy=acc,
+        clean_accuracy=clean / n if n else float("nan"),
+        n=n,
+        seed=int(seed),
+        reference=table,
+        seconds=seconds,
     )

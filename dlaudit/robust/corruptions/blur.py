@@ -54,7 +54,9 @@ def defocus_blur(x: torch.Tensor, c: tuple[float, float], scale: float, draw: Dr
     return _ops.pad_conv(x, disk_kernel(c[0] * scale, c[1]))
 
 
-def glass_shuffle(n: int, h: int, w: int, delta: int, iterations: int, draw: Draw, device: torch.device) -> torch.Tensor:
+def glass_shuffle(
+    n: int, h: int, w: int, delta: int, iterations: int, draw: Draw, device: torch.device
+) -> torch.Tensor:
     """Per image, the pixel order after the reference's local swaps: ``(N, H * W)`` source indices.
 
     The reference visits pixels ``(h, w)`` for ``h, w`` from ``size - delta`` down to

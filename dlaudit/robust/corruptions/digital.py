@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import io
+
+import numpy as np
 import torch
 import torch.nn.functional as F
-from torchvision.transforms.v2 import functional as TF
+from PIL import Image
 
 from . import _ops
 from ._registry import Draw, register
@@ -94,7 +97,9 @@ def elastic_transform(x: torch.Tensor, c: tuple[float, float, float], scale: flo
     dst = src.unsqueeze(0) + draw.uniform(0, 6, -jitter, jitter).to(dev).view(n, 3, 2)
     inv = torch.linalg.inv(_affine_from_points(src, dst))  # output -> input of the affine warp
     ys, xs = torch.meshgrid(
-        torch.arange(h, dtype=torch.float32, device=dev), torch.arange(w, dtype=torch.float32, device=dev), indexing="ij"
+        torch.arange(h, dtype=torch.float32, device=dev),
+        torch.arange(w, dtype=torch.float32, device=dev),
+        indexing="ij",
     )
     px, py = xs.expand(n, h, w), ys.expand(n, h, w)
     if alpha > 0 and sigma > 0:
@@ -135,10 +140,22 @@ def pixelate(x: torch.Tensor, c: float, scale: float, draw: Draw) -> torch.Tenso
     random=False,
 )
 def jpeg_compression(x: torch.Tensor, c: int, scale: float, draw: Draw) -> torch.Tensor:
-    """Encode as an 8-bit JPEG at quality ``c`` and decode (libjpeg through torchvision, on the CPU)."""
-    q = (x.clamp(0, 1) * 255).round().to(torch.uint8).cpu()
-    if q.shape[1] not in (1, 3):
-        out = torch.stack([TF.jpeg(q[:, i : i + 1], quality=int(c))[:, 0] for i in range(q.shape[1])], dim=1)
-    else:
-        out = TF.jpeg(q, quality=int(c))
-    return out.to(device=x.device, dtype=x.dtype) / 255
+    """Encode as an 8-bit JPEG at quality ``c`` and decode, with PIL as the reference does (on the CPU).
+
+    RGB images are encoded in colour (PIL's default 4:2:0 chroma subsampling), one-channel
+    images as greyscale, other channel counts channel by channel.
+    """
+    q = (x.clamp(0, 1) * 255).round().to(torch.uint8).cpu().numpy()
+    out = np.empty_like(q)
+    for i, img in enumerate(q):
+        planes = [img.transpose(1, 2, 0)] if img.shape[0] == 3 else list(img)
+        for j, plane in enumerate(planes):
+            buf = io.BytesIO()
+            Image.fromarray(np.ascontiguousarray(plane)).save(buf, format="JPEG", quality=int(c))
+            buf.seek(0)
+            dec = np.asarray(Image.open(buf))
+            if img.shape[0] == 3:
+                out[i] = dec.transpose(2, 0, 1)
+            else:
+                out[i, j] = dec
+    return torch.from_numpy(out).to(device=x.device, dtype=x.dtype) / 255
