@@ -21,7 +21,7 @@ from ..parsing import round_or_none
 from ..report.model import Section, Table
 from ..stats import wilson_interval
 from ..utils import ProgressFn
-from .attacks import PGD_STEP_RATIO, AttackMethod, budget_problem, make_attack, run_attack
+from .attacks import PGD_STEP_RATIO, AttackMethod, budget_problem, make_attack, parse_attack_name, run_attack
 from .bounds_plot import bounds_figure
 from .certified import certified_part
 from .curves import Curve, clean_predictions, first_breaker, minimal_eps, robustness_curve, worst_case
@@ -148,9 +148,27 @@ def settings(fast: bool, value_range: tuple[float, float], **params: Any) -> Set
     for key in ("autoattack", "certify"):  # given as "off" etc.: off; not given: the default stays
         if key in base and str(base[key]).lower() in ("none", "off", "false", ""):
             base[key] = None
+    if "attacks" in base:
+        base["attacks"] = tuple(_curve_name(a) for a in base["attacks"])
     s = Settings(**base)
     _validate(s)
     return s
+
+
+def _curve_name(name: str) -> str:
+    """A requested attack (``pgd_linf``, ``apgd-ce_l2``, any registered attack and a norm) by its metric stem.
+
+    Raises :class:`ConfigError` for an unknown attack, a norm it does not support, or an
+    ensemble (AutoAttack runs through the ``autoattack`` setting, beside the curves).
+    """
+    key, norm = parse_attack_name(name)
+    attack = make_attack(key, 1.0, norm=norm)  # checks the norm against the attack's own
+    if attack.ensemble:
+        raise ConfigError(
+            f"{key} runs other attacks itself; the robustness section runs it through its autoattack setting "
+            "(autoattack=standard or fast, autoattack_norms=linf,l2), not as an attack curve"
+        )
+    return attack.name
 
 
 def _as_tuple(key: str, value: Any) -> tuple:
@@ -164,9 +182,6 @@ def _as_tuple(key: str, value: Any) -> tuple:
 
 
 def _validate(s: Settings) -> None:
-    bad = [a for a in s.attacks if a not in ("fgsm_linf", "fgsm_l2", "pgd_linf", "pgd_l2")]
-    if bad:
-        raise ConfigError(f"unknown attack(s) {', '.join(bad)}; choose from: fgsm_linf, fgsm_l2, pgd_linf, pgd_l2")
     for key in ("eps", "eps_l2", "noise"):
         values = getattr(s, key)
         if any(not (math.isfinite(v) and v >= 0) for v in values):
@@ -196,10 +211,11 @@ def middle_eps(eps: Sequence[float]) -> float | None:
 
 
 def _attack_for(name: str, s: Settings, features: tuple[int, ...] | None) -> AttackMethod:
-    method, norm = name.split("_")
-    if method == "fgsm":
-        return make_attack("fgsm", 1.0, norm=norm, features=features)
-    return make_attack("pgd", 1.0, steps=s.steps, norm=norm, restarts=s.restarts, features=features)
+    """The registered attack of curve ``name`` (``<metric stem>_<norm>``), with the section's effort settings it takes."""
+    key, norm = parse_attack_name(name)
+    attack = make_attack(key, 1.0, norm=norm, features=features)
+    effort = {setting: getattr(s, setting) for setting in attack.effort}
+    return make_attack(key, 1.0, norm=norm, features=features, **effort) if effort else attack
 
 
 def attack_features(bundle: ModelBundle, which: str) -> tuple[int, ...] | None:
@@ -207,16 +223,15 @@ def attack_features(bundle: ModelBundle, which: str) -> tuple[int, ...] | None:
     model's numeric columns (from the encoder on its card)."""
     if which == "all":
         return None
-    encoder = bundle.card.encoder
-    if bundle.card.modality != "tabular" or not encoder:
+    numeric = bundle.card.kind.numeric_features(bundle.card.encoder)
+    if numeric is None:
         raise ConfigError(
             "features=numeric needs a tabular model whose card has its encoder (one trained by dlaudit on csv, adult or german data); "
             "use features=all for this model"
         )
-    numeric = len(encoder.get("numeric") or [])
-    if numeric == 0:
+    if not numeric:
         raise ConfigError("features=numeric: the model's encoder has no numeric columns to attack; use features=all")
-    return tuple(range(numeric))
+    return numeric
 
 
 def _metric_name(curve: str, eps: float) -> str:
@@ -271,12 +286,16 @@ def robustness(
 
     curves: dict[str, Curve] = {}
     for name in s.attacks:
-        eps_list = s.eps if name.endswith("linf") else s.eps_l2
+        attack = _attack_for(name, s, feats)
+        if (why := attack.applies_to(bundle.card.kind)) is not None:
+            sec.add_finding("info", f"{name} was not run: {why}", check="attack-skipped")
+            continue
+        eps_list = s.eps if attack.norm == "linf" else s.eps_l2
         curves[name] = robustness_curve(
             bundle,
             x,
             y,
-            _attack_for(name, s, feats),
+            attack,
             eps_list,
             clean_pred=clean_pred,
             seed=seed,
@@ -292,7 +311,7 @@ def robustness(
                 description=f"accuracy under {curves[name].description} at eps {e:g}",
                 higher_is_better=True,
             )
-            if (why := budget_problem(e, name.split("_")[1], vr, tuple(x.shape[1:]))) is not None:
+            if (why := budget_problem(e, attack.norm, vr, tuple(x.shape[1:]))) is not None:
                 sec.add_finding("warning", f"{name} at eps {e:g} was computed, but {why}", check="eps-range")
 
     aa_runs = _autoattack(bundle, x, y, clean_ok, s, seed, sec, curves, progress, feats)
@@ -300,7 +319,9 @@ def robustness(
 
     noise = (
         {
-            kind: noise_accuracy(bundle, x, y, kind=kind, strengths=s.noise, seed=seed, progress=progress)
+            kind: noise_accuracy(
+                bundle, x, y, kind=kind, strengths=s.noise, seed=seed, progress=progress, modality=bundle.card.kind
+            )
             for kind in ("gaussian", "uniform")
         }
         if s.noise
@@ -353,7 +374,7 @@ def robustness(
     )
     if bounds is not None and (fig := bounds_figure(bounds, clean=clean)) is not None:
         sec.figures.append(fig)
-    if bundle.card.modality == "image" and s.examples and "pgd_linf" in curves:
+    if bundle.card.kind.spatial and s.examples and "pgd_linf" in curves:
         fig = _examples(bundle, x, y, clean_pred, curves["pgd_linf"], s, seed)
         if fig is not None:
             sec.figures.append(fig)
@@ -819,7 +840,8 @@ def _headline(
             f"the model was trained adversarially ({training.get('method')}, eps {training.get('eps')})",
             check="training",
         )
-    if bundle.card.modality == "tabular" and features == "numeric":
+    columns = bundle.card.kind.columns
+    if columns and features == "numeric":
         k = len(attack_features(bundle, "numeric") or ())
         sec.add_finding(
             "info",
@@ -827,7 +849,7 @@ def _headline(
             "so each adversarial record is one a user could submit, up to the budget (noise and the certified bounds still cover every feature)",
             check="tabular",
         )
-    elif bundle.card.modality == "tabular":
+    elif columns:
         sec.add_finding(
             "info",
             "tabular inputs: attacks move scaled and one-hot features continuously, so these numbers bound sensitivity to small feature changes, not to realistic edits of a record; "

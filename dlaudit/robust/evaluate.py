@@ -136,7 +136,7 @@ def evaluate_attacks(
             )
             curve = robustness_curve(
                 bundle, x, y, atk, budgets, clean_pred=clean_pred, seed=seed, batch_size=batch_size, progress=progress,
-                carry=method == "autoattack",
+                carry=atk.ensemble,
             )  # fmt: skip
             curves[curve.name] = curve
             bs = curve.batch_size or bs
