@@ -26,7 +26,7 @@ class Darken(AttackMethod):
     norms: ClassVar[tuple[str, ...]] = ("linf",)
     gradient_free: ClassVar[bool] = True
 
-    def perturb(self, module, x, y, eps, *, index, seed, value_range, num_classes):  # noqa: ANN001
+    def perturb(self, module, x, y, eps, *, index, seed, value_range, num_classes):
         adv = (x - eps.view(-1, *[1] * (x.dim() - 1))).clamp(*value_range)
         with torch.no_grad():
             pred = module(adv).argmax(dim=1)
@@ -47,9 +47,7 @@ def registered() -> Iterator[None]:
     del attack_base._REGISTRY["darken"], attack_base._REGISTRY["tables-only"]
 
 
-def test_a_newly_registered_attack_is_a_curve_of_the_section(
-    registered: None, digits_cnn: dlaudit.ModelBundle
-) -> None:
+def test_a_newly_registered_attack_is_a_curve_of_the_section(registered: None, digits_cnn: dlaudit.ModelBundle) -> None:
     sec = dlaudit.robustness(digits_cnn, attacks="darken_linf,pgd_linf", steps=4, **SMALL)
     metrics = {m.name: m.value for m in sec.metrics}
     assert {"robustness.darken_linf.acc@0", "robustness.darken_linf.acc@0.1", "robustness.worst_linf.acc@0.1"} <= set(
