@@ -14,7 +14,9 @@ registered analysis by ``tests/test_analysis_contract.py``:
 
 The built-in analyses are registered in one place, :mod:`dlaudit.analyses`, by import
 path: nothing is imported until an analysis runs (``dlaudit --help`` stays light).
-A new analysis is one module, one :func:`register_analysis` line and one test file.
+A new analysis is one module, one :func:`register_analysis` line and one test file;
+another package adds one through an entry point in the ``dlaudit.analyses`` group
+(see :mod:`dlaudit.plugins`), loaded when the registry is first consulted.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from .errors import AnalysisError, ConfigError, DlauditError
 if TYPE_CHECKING:
     from .bundle import ModelBundle
     from .data import AuditData
+    from .modalities import Modality
     from .report.model import Section
     from .utils import ProgressFn
 
@@ -63,7 +66,8 @@ def _resolve(target: Any) -> Any:
 class Analysis:
     """A registered analysis: its ``--checks`` name, section title, function (or its
     ``"module:function"`` import path), place in the report, whether it runs by default,
-    and, in the same place, what it is configured by.
+    what it is configured by, and the modality names it applies to (None: every modality; on
+    others the section is skipped).
 
     ``settings`` is the analysis' frozen settings class (or its import path): it holds every
     parameter with its default, its ``FAST`` profile (the cheaper configuration ``fast=True``
@@ -81,6 +85,13 @@ class Analysis:
     default: bool = True
     settings: Any = None
     estimate: Any = None
+    modalities: tuple[str, ...] | None = None
+
+    def applies_to(self, modality: Modality) -> str | None:
+        """None when the analysis runs on data of ``modality``; otherwise why not (the skipped section's reason)."""
+        if self.modalities is None or modality.name in self.modalities:
+            return None
+        return f"{self.title} applies to {', '.join(self.modalities)} data; this is {modality.title} data"
 
     @property
     def fn(self) -> AnalysisFn:
@@ -133,12 +144,14 @@ def register_analysis(
     default: bool = True,
     settings: Any = None,
     estimate: Any = None,
+    modalities: tuple[str, ...] | None = None,
 ) -> Any:
     """Register an analysis under ``name`` (the ``--checks`` name and its metrics' prefix).
 
     ``target`` is the function or its ``"module:function"`` path; left out, this
     returns a decorator. ``default=False`` analyses run only when ``--checks`` names them.
-    ``settings`` and ``estimate`` (objects or import paths) are described on :class:`Analysis`.
+    ``settings`` and ``estimate`` (objects or import paths) are described on :class:`Analysis`;
+    ``modalities`` (names) restricts it to those kinds of data.
 
     >>> @register_analysis("latency", title="Latency", order=50, default=False)  # doctest: +SKIP
     ... def latency(bundle, data, *, seed=0, fast=False, progress=None): ...
@@ -147,7 +160,16 @@ def register_analysis(
         raise ConfigError(f"an analysis name must be a word (letters, digits, - or _), got {name!r}")
 
     def add(fn: AnalysisFn | str) -> AnalysisFn | str:
-        _REGISTRY[name] = Analysis(name, title or name.capitalize(), fn, order, default, settings, estimate)
+        _REGISTRY[name] = Analysis(
+            name,
+            title or name.capitalize(),
+            fn,
+            order,
+            default,
+            settings,
+            estimate,
+            None if modalities is None else tuple(modalities),
+        )
         return fn
 
     return add if target is None else add(target)
@@ -158,7 +180,18 @@ def _registry() -> dict[str, Analysis]:
     if not _BUILTINS_LOADED:
         _BUILTINS_LOADED = True
         importlib.import_module(f"{__package__}.analyses")
+        from .plugins import load_plugins
+
+        load_plugins("dlaudit.analyses", _take)
     return _REGISTRY
+
+
+def _take(name: str, obj: Any) -> bool:
+    """An entry point naming an :class:`Analysis` registers it."""
+    if isinstance(obj, Analysis):
+        _REGISTRY[obj.name] = obj
+        return True
+    return False
 
 
 def list_analyses() -> list[str]:
@@ -223,6 +256,11 @@ def run_analysis(
     from .report.model import Section
 
     analysis = get_analysis(name)
+    why = analysis.applies_to(data.kind)
+    if why is not None:
+        section = Section.skipped(name, analysis.title, why)
+        section.seconds = 0.0
+        return section
     if timeout is not None and not (isinstance(timeout, (int, float)) and timeout > 0):
         raise ConfigError(f"timeout must be a number of seconds > 0, got {timeout!r}")
     start = time.perf_counter()

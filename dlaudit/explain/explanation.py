@@ -159,7 +159,7 @@ def explain(
     bg = background
     if bg is None:
         bg, bg_source = training_background(
-            bundle, data, size=settings.shap_background if data.modality == "image" else TABULAR_BACKGROUND, seed=seed
+            bundle, data, size=TABULAR_BACKGROUND if data.kind.columns else settings.shap_background, seed=seed
         )
     else:
         bg_source = "given by the caller"
@@ -171,7 +171,7 @@ def explain(
         columns=columns_for(
             x[0].numel(), data.feature_names or bundle.card.feature_names, data.encoder or bundle.card.encoder
         )
-        if data.modality == "tabular"
+        if data.kind.columns
         else (),
         seed=seed,
         gradcam_layer=gradcam_layer,

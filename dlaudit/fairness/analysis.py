@@ -131,9 +131,9 @@ def fairness_section(
         Attack budget for robust accuracy per group (when dlaudit.robust provides it).
     """
     if sensitive is None and data.sensitive is None:
-        if data.modality == "image":
+        if not data.kind.columns:
             raise AnalysisError(
-                f"{data.name!r} is image data with no sensitive features, so there are no groups to compare; audit fairness on tabular data with --sensitive COLUMN"
+                f"{data.name!r} is {data.kind.title} data with no sensitive features, so there are no groups to compare; audit fairness on tabular data with --sensitive COLUMN"
             )
         raise AnalysisError(
             f"{data.name!r} names no sensitive features; pass --sensitive COLUMN[,COLUMN] (e.g. sex,race)"

@@ -310,16 +310,15 @@ def attack_features(bundle: ModelBundle, which: str) -> tuple[int, ...] | None:
     model's numeric columns (from the encoder on its card)."""
     if which == "all":
         return None
-    encoder = bundle.card.encoder
-    if bundle.card.modality != "tabular" or not encoder:
+    numeric = bundle.card.kind.numeric_features(bundle.card.encoder)
+    if numeric is None:
         raise ConfigError(
             "features=numeric needs a tabular model whose card has its encoder (one trained by dlaudit on csv, adult or german data); "
             "use features=all for this model"
         )
-    numeric = len(encoder.get("numeric") or [])
-    if numeric == 0:
+    if not numeric:
         raise ConfigError("features=numeric: the model's encoder has no numeric columns to attack; use features=all")
-    return tuple(range(numeric))
+    return numeric
 
 
 def _metric_name(curve: str, eps: float) -> str:
@@ -381,7 +380,9 @@ def robustness(
 
     noise = (
         {
-            kind: noise_accuracy(bundle, x, y, kind=kind, strengths=s.noise, seed=seed, progress=progress)
+            kind: noise_accuracy(
+                bundle, x, y, kind=kind, strengths=s.noise, seed=seed, progress=progress, modality=bundle.card.kind
+            )
             for kind in ("gaussian", "uniform")
         }
         if s.noise
@@ -434,7 +435,7 @@ def robustness(
     )
     if bounds is not None and (fig := bounds_figure(bounds, clean=clean)) is not None:
         sec.figures.append(fig)
-    if bundle.card.modality == "image" and s.examples and "pgd_linf" in curves:
+    if bundle.card.kind.spatial and s.examples and "pgd_linf" in curves:
         fig = _examples(bundle, x, y, clean_pred, curves["pgd_linf"], s, seed)
         if fig is not None:
             sec.figures.append(fig)
@@ -462,18 +463,22 @@ def _attack_curves(
     n = len(y)
     curves: dict[str, Curve] = {}
     for name in s.attacks:
-        method, norm = _split_attack(name)
+        attack = _attack_for(name, s, features)
+        if (why := attack.applies_to(bundle.card.kind)) is not None:
+            sec.add_finding("info", f"{name} was not run: {why}", check="attack-skipped")
+            continue
+        norm = attack.norm
         curve = robustness_curve(
             bundle,
             x,
             y,
-            _attack_for(name, s, features),
+            attack,
             s.eps if norm == "linf" else s.eps_l2,
             clean_pred=clean_pred,
             seed=seed,
             batch_size=s.batch_size,
             progress=progress,
-            carry=method == "autoattack",
+            carry=attack.ensemble,
         )
         curves[curve.name] = curve
         for e, a in zip(curve.eps, curve.accuracy):
@@ -1071,7 +1076,8 @@ def _headline(
             f"the model was trained adversarially ({training.get('method')}, eps {training.get('eps')})",
             check="training",
         )
-    if bundle.card.modality == "tabular" and features == "numeric":
+    columns = bundle.card.kind.columns
+    if columns and features == "numeric":
         k = len(attack_features(bundle, "numeric") or ())
         sec.add_finding(
             "info",
@@ -1079,7 +1085,7 @@ def _headline(
             "so each adversarial record is one a user could submit, up to the budget (noise and the certified bounds still cover every feature)",
             check="tabular",
         )
-    elif bundle.card.modality == "tabular":
+    elif columns:
         sec.add_finding(
             "info",
             "tabular inputs: attacks move scaled and one-hot features continuously, so these numbers bound sensitivity to small feature changes, not to realistic edits of a record; "
