@@ -487,6 +487,8 @@ def info(
     bundle = _bundle(model, device=device, trust_pickle=trust_pickle)
     out: dict[str, Any] = {"source": bundle.source, "format": bundle.format, "card": bundle.card.to_dict()}
     out["parameters"] = sum(p.numel() for p in bundle.module.parameters())
+    if bundle.load_notes:
+        out["load"] = bundle.load_notes
     if data is None and not bundle.card.dataset:
         return {**out, "accuracy": None, "data": None}
     audit_data = data_for(bundle, data, **data_kwargs)
@@ -659,7 +661,12 @@ def audit(
         "fast": fast,
         "device": str(dev),
         "threads": torch.get_num_threads(),
-        "model": {"source": bundle.source, "format": bundle.format, "normalisation": bundle.normalisation},
+        "model": {
+            "source": bundle.source,
+            "format": bundle.format,
+            "normalisation": bundle.normalisation,
+            **({"load": bundle.load_notes} if bundle.load_notes else {}),  # e.g. an ONNX conversion's agreement
+        },
         "data": {"name": audit_data.name, "split": audit_data.split, "n": len(audit_data)},
         "total_seconds": round(time.perf_counter() - clock, 3),
         "seconds_per_section": {s.name: s.seconds for s in report.sections},

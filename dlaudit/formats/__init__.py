@@ -212,7 +212,7 @@ class ModelFormat:
 
 
 _FORMATS: dict[str, ModelFormat] = {}
-_BUILTINS = ("checkpoint", "torchscript", "export", "state_dict", "safetensors", "pickled")
+_BUILTINS = ("checkpoint", "torchscript", "export", "state_dict", "safetensors", "onnx", "pickled")
 _loaded_builtins = False
 _loaded_plugins = False
 
