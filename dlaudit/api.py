@@ -441,6 +441,8 @@ def info(
     bundle = _bundle(model, device=device, trust_pickle=trust_pickle)
     out: dict[str, Any] = {"source": bundle.source, "format": bundle.format, "card": bundle.card.to_dict()}
     out["parameters"] = sum(p.numel() for p in bundle.module.parameters())
+    if bundle.load_notes:
+        out["load"] = bundle.load_notes
     if data is None and not bundle.card.dataset:
         return {**out, "accuracy": None, "data": None}
     audit_data = data_for(bundle, data, **data_kwargs)

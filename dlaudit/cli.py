@@ -467,6 +467,8 @@ def info(model: str, data: str | None, json_path: str | None, **kw: Any) -> None
         api.save_json(json_path, out)
     card = out["card"]
     click.echo(f"model         {model} ({out['format']}, {out['parameters']:,} parameters)")
+    for kind, notes in (out.get("load") or {}).items():  # e.g. an ONNX conversion's agreement with onnxruntime
+        click.echo(f"{kind + ' load':<14}" + ", ".join(f"{k} {v}" for k, v in notes.items()))
     for key in (
         "architecture",
         "arch_kwargs",

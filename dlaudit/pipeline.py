@@ -255,7 +255,12 @@ def run_keeping(spec: AuditSpec, progress: ProgressFn | None = None) -> tuple[Re
         "fast": fast,
         "device": str(dev),
         "threads": torch.get_num_threads(),
-        "model": {"source": bundle.source, "format": bundle.format, "normalisation": bundle.normalisation},
+        "model": {
+            "source": bundle.source,
+            "format": bundle.format,
+            "normalisation": bundle.normalisation,
+            **({"load": bundle.load_notes} if bundle.load_notes else {}),  # e.g. an ONNX conversion's agreement
+        },
         "data": {"name": audit_data.name, "split": audit_data.split, "n": len(audit_data)},
         "total_seconds": round(time.perf_counter() - clock, 3),
         "seconds_per_section": {s.name: s.seconds for s in report.sections},
