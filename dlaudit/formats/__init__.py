@@ -30,7 +30,6 @@ import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -214,7 +213,6 @@ class ModelFormat:
 _FORMATS: dict[str, ModelFormat] = {}
 _BUILTINS = ("checkpoint", "torchscript", "export", "state_dict", "safetensors", "onnx", "pickled")
 _loaded_builtins = False
-_loaded_plugins = False
 
 
 def register_format(fmt: ModelFormat, *, replace: bool = False) -> ModelFormat:
@@ -241,20 +239,18 @@ def _load_builtins() -> None:
 
 
 def _load_plugins() -> None:
-    """Formats of installed packages (entry-point group ``dlaudit.formats``); a broken one is one warning line."""
-    global _loaded_plugins
-    if _loaded_plugins:
-        return
-    _loaded_plugins = True
-    for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
-        try:
-            obj = ep.load()
-            fmt = obj if isinstance(obj, ModelFormat) else obj()
-            if not isinstance(fmt, ModelFormat):
-                raise TypeError(f"it gives a {type(fmt).__name__}, not a dlaudit.formats.ModelFormat")
-            register_format(fmt)
-        except Exception as err:  # noqa: BLE001  a third-party plug-in can fail in any way: one line, never a crash
-            log.warning("model format plug-in %r (%s) is not used: %s: %s", ep.name, ep.value, type(err).__name__, err)
+    """Formats of installed packages (entry-point group ``dlaudit.formats``), through :func:`dlaudit.plugins.load_plugins`:
+    a broken one is one warning line."""
+    from ..plugins import load_plugins
+
+    def take(name: str, obj: object) -> bool:
+        fmt = obj() if callable(obj) and not isinstance(obj, (type, ModelFormat)) else obj  # an object or its factory
+        if not isinstance(fmt, ModelFormat):
+            raise TypeError(f"it gives a {type(fmt).__name__}, not a dlaudit.formats.ModelFormat")
+        register_format(fmt)
+        return True
+
+    load_plugins(ENTRY_POINT_GROUP, take)
 
 
 def list_formats() -> list[ModelFormat]:

@@ -164,17 +164,20 @@ def test_entry_point_formats_load_and_broken_ones_are_one_warning(
         _EntryPoint("broken", "missing_pkg:FORMAT", error=ModuleNotFoundError("No module named 'missing_pkg'")),
         _EntryPoint("odd", "pkg:thing", obj=lambda: 42),
     ]
-    monkeypatch.setattr(formats, "_loaded_plugins", False)
+    from dlaudit import plugins
+
+    plugins._reset()
     monkeypatch.setattr(
-        formats.metadata, "entry_points", lambda group: points if group == formats.ENTRY_POINT_GROUP else []
+        plugins.importlib.metadata, "entry_points", lambda group: points if group == formats.ENTRY_POINT_GROUP else []
     )
-    with caplog.at_level(logging.WARNING, logger="dlaudit.formats"):
+    with caplog.at_level(logging.WARNING, logger="dlaudit.plugins"):
         names = [f.name for f in list_formats()]
+    plugins._reset()
     assert "toy" in names
     warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
     assert len(warned) == 2
-    assert "'broken' (missing_pkg:FORMAT) is not used: ModuleNotFoundError" in warned[0]
-    assert "'odd'" in warned[1] and "not a dlaudit.formats.ModelFormat" in warned[1]
+    assert "plug-in broken (dlaudit.formats = missing_pkg:FORMAT) was not loaded: ModuleNotFoundError" in warned[0]
+    assert "plug-in odd" in warned[1] and "not a dlaudit.formats.ModelFormat" in warned[1]
     assert all("\n" not in w for w in warned)
 
 
