@@ -45,8 +45,11 @@ def test_bad_model_arguments() -> None:
 @pytest.mark.parametrize("fixture", ["bag_model", "cnn_model"])
 def test_reference_models_learn_synthetic_text(request: pytest.FixtureRequest, fixture: str, synth) -> None:
     clf: TextClassifier = request.getfixturevalue(fixture)
-    acc = (clf.predict_proba(synth.test.texts).argmax(1) == synth.test.y).float().mean().item()
-    assert acc > 0.93  # the labels themselves carry the injected noise
+    clear = torch.tensor((synth.test.sensitive["ambiguous"] == 0).to_numpy())
+    right = clf.predict_proba(synth.test.texts).argmax(1) == synth.test.y
+    # the best accuracy is about 1 - 0.2 / 2 (ambiguous comments have coin-flip labels) less the injected noise
+    assert right.float().mean().item() > 0.85
+    assert right[clear].float().mean().item() > 0.95
     assert not clf.module.training
     assert clf.history[-1] < clf.history[0]
 

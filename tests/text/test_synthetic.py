@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from dlaudit.errors import DataError
-from dlaudit.text.synthetic import IDENTITY_TERMS, NEGATIVE_WORDS, synthetic_text_frame
+from dlaudit.text.synthetic import IDENTITY_TERMS, NEGATIVE_WORDS, NEUTRAL_WORDS, synthetic_text_frame
 
 
 def test_seeded_and_documented_columns() -> None:
@@ -16,8 +16,12 @@ def test_seeded_and_documented_columns() -> None:
 
 def test_clean_label_is_the_adjective_sentiment() -> None:
     frame = synthetic_text_frame(400, seed=0)
-    negative = frame["text"].map(lambda t: any(w in t.split() for w in NEGATIVE_WORDS))
-    assert (negative.astype(int) == frame["clean_label"]).all()
+    clear = frame[frame["ambiguous"] == 0]
+    negative = clear["text"].map(lambda t: any(w in t.split() for w in NEGATIVE_WORDS))
+    assert (negative.astype(int) == clear["clean_label"]).all()
+    ambiguous = frame[frame["ambiguous"] == 1]
+    assert ambiguous["text"].map(lambda t: any(w in t.split() for w in NEUTRAL_WORDS)).all()
+    assert len(ambiguous) / len(frame) == pytest.approx(0.2, abs=0.05)
 
 
 def test_injected_bias_matches_its_definition() -> None:
@@ -34,7 +38,12 @@ def test_injected_bias_matches_its_definition() -> None:
 
 @pytest.mark.parametrize(
     ("kwargs", "match"),
-    [({"bias": 1.5}, "bias"), ({"identity_rate": -0.1}, "identity_rate"), ({"biased_terms": ["martian"]}, "martian")],
+    [
+        ({"bias": 1.5}, "bias"),
+        ({"identity_rate": -0.1}, "identity_rate"),
+        ({"ambiguous_rate": 2}, "ambiguous_rate"),
+        ({"biased_terms": ["martian"]}, "martian"),
+    ],
 )
 def test_bad_parameters(kwargs: dict, match: str) -> None:
     with pytest.raises(DataError, match=match):
