@@ -60,13 +60,13 @@ def load_config(path: str | Path | None = None, *, cwd: str | Path | None = None
         default = Path(cwd or ".") / "pyproject.toml"
         if not default.is_file():
             return AuditConfig()
-        table = _read_toml(default).get("tool", {}).get("dlaudit")
+        table = _tool_table(_read_toml(default), default)
         return AuditConfig() if table is None else _parse(table, default)
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"config file {path} does not exist; give a TOML file with a [tool.dlaudit] table")
     doc = _read_toml(path)
-    table = doc.get("tool", {}).get("dlaudit")
+    table = _tool_table(doc, path)
     if table is None:
         table = {k: v for k, v in doc.items() if k != "tool"}
         if not table:
@@ -86,6 +86,17 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path} is not UTF-8 text ({err.reason} at byte {err.start}); TOML files are UTF-8") from err
     except OSError as err:
         raise ConfigError(f"cannot read {path}: {err}") from err
+
+
+def _tool_table(doc: dict[str, Any], path: Path) -> Any:
+    """``doc["tool"]["dlaudit"]`` (None when absent); a ``tool`` that is not a table is a :class:`ConfigError`."""
+    tool = doc.get("tool", {})
+    if not isinstance(tool, Mapping):
+        raise ConfigError(
+            f"{path}: tool must be a table ([tool.dlaudit] ...), got {type(tool).__name__} {tool!r:.40}; "
+            "remove the top-level tool key or make it a table"
+        )
+    return tool.get("dlaudit")
 
 
 def _parse(table: Any, path: Path) -> AuditConfig:
