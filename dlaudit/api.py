@@ -598,6 +598,7 @@ def audit(
             f"params given for unknown check(s) {', '.join(unknown)}; choose from: {', '.join(list_analyses())}"
         )
     dev = resolve_device(device)
+    _check_workers(workers, ray_address)
     bundle = _bundle(model, device=str(dev), trust_pickle=trust_pickle)
     audit_data = data_for(bundle, data, **data_kwargs)
     bad = _nonfinite_rows(bundle.logits(audit_data.x))
@@ -686,6 +687,12 @@ def _parallel_executor(
             **{k: json_text(v) if isinstance(v, (dict, list)) else v for k, v in run.items()},
         }
     return parallel.executor_for(workers, ray_address, checkpoint=checkpoint, fingerprint=fingerprint)
+
+
+def _check_workers(workers: int | None, ray_address: str | None) -> None:
+    from .parallel import check_workers
+
+    check_workers(workers, ray_address)
 
 
 def _using(executor: Any) -> Any:
@@ -813,6 +820,7 @@ def report(
         raise ConfigError("--max-drop needs a baseline to compare with; add --baseline old.json")
     old = Report.load(baseline_file) if baseline_file is not None else None
     parse_checks(checks if checks is not None else cfg.checks)  # an unknown check fails before the model loads
+    _check_workers(workers, ray_address)
     bundle = (
         model
         if not isinstance(model, (str, Path))
@@ -916,6 +924,7 @@ def attack(
         steps = min(steps, FAST["steps"])
         n = min(n, FAST["n"]) if n is not None else FAST["n"]
         version = "fast"
+    _check_workers(workers, ray_address)
     bundle = _bundle(model, device=str(resolve_device(device)), trust_pickle=trust_pickle)
     audit_data = sample_data(data_for(bundle, data, **data_kwargs), n, seed)
     executor = _parallel_executor(
@@ -1012,6 +1021,7 @@ def certify(
         inputs = min(inputs, 50) if inputs is not None else 50
     if inputs is not None and (isinstance(inputs, bool) or int(inputs) < 1):
         raise ConfigError(f"inputs (samples to certify) must be at least 1, got {inputs!r}")
+    _check_workers(workers, ray_address)
     bundle = _bundle(model, device=str(resolve_device(device)), trust_pickle=trust_pickle)
     audit_data = sample_data(data_for(bundle, data, **data_kwargs), inputs, seed)
     executor = _parallel_executor(
