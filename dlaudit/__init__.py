@@ -36,7 +36,16 @@ from .api import (
     train,
 )
 from .card import ModelCard
-from .errors import AnalysisError, CardError, ConfigError, DataError, DlauditError, GateError, ModelLoadError
+from .errors import (
+    AnalysisError,
+    CardError,
+    ConfigError,
+    DataError,
+    DlauditError,
+    GateError,
+    ModelLoadError,
+    ModelOutputError,
+)
 from .report import Figure, Finding, GateResult, Metric, Report, Section, Table
 from .report.gates import check_gates, parse_gate
 
@@ -86,6 +95,7 @@ __all__ = [
     "ModelBundle",
     "ModelCard",
     "ModelLoadError",
+    "ModelOutputError",
     "NumpyMLP",
     "Report",
     "Section",

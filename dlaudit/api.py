@@ -22,6 +22,7 @@ from ._alloc import tune_malloc
 from ._version import __version__
 from .analysis import default_analyses, list_analyses, parse_checks
 from .errors import (
+    NONFINITE_LOGITS,
     AnalysisError,
     CardError,
     ConfigError,
@@ -29,9 +30,10 @@ from .errors import (
     DlauditError,
     GateError,
     ModelLoadError,
+    ModelOutputError,
 )
 from .parsing import parse_kwargs, parse_names, parse_numbers, parse_shape, parse_value_range, split_list
-from .paths import check_paths, method_outputs
+from .paths import Folder, atomic_write, check_paths, method_outputs, run_inputs
 from .progress import ProgressPrinter, format_seconds
 
 if TYPE_CHECKING:
@@ -85,10 +87,13 @@ __all__ = [
     "DataError",
     "GateError",
     "ModelLoadError",
+    "ModelOutputError",
     "parse_names",
     "parse_numbers",
     "split_list",
     "check_paths",
+    "run_inputs",
+    "Folder",
     "method_outputs",
     "ProgressPrinter",
 ]
@@ -151,8 +156,6 @@ def json_text(payload: Mapping[str, Any]) -> str:
 
 def save_json(path: str | Path, payload: Mapping[str, Any]) -> Path:
     """Write ``payload`` as indented, strict JSON, atomically (NaN and inf become null)."""
-    from .utils import atomic_write
-
     path = Path(path)
     with atomic_write(path, "w") as fh:
         fh.write(json_text(payload) + "\n")
@@ -336,7 +339,9 @@ def load_data(
 
     With a bundle, the data is checked against the model (input shape, label
     range, value range) and tabular data is encoded with the card's encoder
-    (:func:`dlaudit.data.for_card` decides dataset, split, folder and seed).
+    (:func:`dlaudit.data.for_card` decides dataset, split, folder and seed). ``split``
+    is ``"test"``, ``"train"``, ``"all"`` (every row of a single-table file) or ``"audit"``
+    (what the audit commands read: the held-out split of the card's dataset, else all rows).
     """
     from .data import for_card
 
@@ -355,14 +360,18 @@ def load_data(
 
 
 def data_for(bundle: ModelBundle, data: AuditData | str | Path | None, **kwargs: Any) -> AuditData:
-    """``data`` as :class:`AuditData`: loaded from a spec (or the card) and checked against the model."""
+    """``data`` as :class:`AuditData`: loaded from a spec (or the card) and checked against the model.
+
+    What every audit command reads (``split="audit"`` of :func:`dlaudit.data.for_card`): the
+    held-out split of the model's own dataset, or every row of any other dataset file.
+    """
     from .data import AuditData
     from .data.validate import check_fits
 
     if isinstance(data, AuditData):
         check_fits(bundle.card, data)
         return data
-    return load_data(data, bundle=bundle, **kwargs)
+    return load_data(data, bundle=bundle, **{"split": "audit", **kwargs})
 
 
 # -- training --------------------------------------------------------------------------------
@@ -479,12 +488,7 @@ def info(
         return {**out, "accuracy": None, "data": None}
     audit_data = data_for(bundle, data, **data_kwargs)
     logits = bundle.logits(audit_data.x)
-    bad = _nonfinite_rows(logits)
-    if bad:
-        raise DataError(
-            f"the model returns NaN or infinite logits for {bad} of {len(logits)} inputs of {audit_data.name}; "
-            "its accuracy would mean nothing"
-        )
+    _require_finite(logits, audit_data)
     out["accuracy"] = float((logits.argmax(dim=1) == audit_data.y).float().mean())
     out["data"] = {"name": audit_data.name, "split": audit_data.split, "n": len(audit_data)}
     return out
@@ -492,6 +496,22 @@ def info(
 
 def _nonfinite_rows(logits: Any) -> int:
     return int((~logits.isfinite()).any(dim=1).sum()) if len(logits) else 0
+
+
+def _nonfinite_text(bad: int, data: AuditData, consequence: str) -> str:
+    what = f"inputs of {data.name} ({data.split})"
+    return NONFINITE_LOGITS.format(bad=bad, n=len(data), what=what, consequence=consequence)
+
+
+def _require_finite(logits: Any, data: AuditData) -> None:
+    """Raise :class:`ModelOutputError` (exit 1) when the model's logits on ``data`` are not all finite.
+
+    What ``info``, ``attack``, ``certify`` and ``explain`` do before any number is computed:
+    an argmax of NaN is not a prediction, so nothing from such a model is reported.
+    """
+    bad = _nonfinite_rows(logits)
+    if bad:
+        raise ModelOutputError(_nonfinite_text(bad, data, "no number from it would mean anything, so none is reported"))
 
 
 def library_versions() -> dict[str, str]:
@@ -746,11 +766,8 @@ def _run_sections(
                 stuck = str(err)
                 section = Section.failed(name, get_analysis(name).title, f"{err}; it was abandoned")
         if bad:
-            section.add_finding(
-                "fail",
-                f"the model returns NaN or infinite logits for {bad} of {len(audit_data)} inputs: "
-                "every number in this section is suspect",
-                check="nonfinite-logits",
+            _undefine_section(
+                report, section, _nonfinite_text(bad, audit_data, "every number of this section is undefined")
             )
         report.sections.append(section)
         if section.status == "error":  # an incomplete audit must not pass: the failure is a failing check everywhere
@@ -760,6 +777,35 @@ def _run_sections(
         if progress is not None:
             progress(f"check:{name}", 1, 1)
     return stuck
+
+
+def _undefine_section(report: Report, section: Section, why: str) -> None:
+    """A section computed on a model whose logits are not finite: every metric undefined (``why`` as its note),
+    no table, figure or finding of its own (they quote its numbers) but a failing one that says why, and a failed
+    section check, so the run fails whatever the gates. A section that failed keeps its reason."""
+    from dataclasses import replace
+
+    from .report.model import GateResult
+
+    section.metrics[:] = [replace(m, value=None, ci=None, status="", note=f"undefined: {why}") for m in section.metrics]
+    section.tables.clear()
+    section.figures.clear()
+    if section.status == "ok":
+        section.findings.clear()
+    section.summary = f"undefined: {why}"
+    section.add_finding("fail", why, check="nonfinite-logits")
+    report.gates.append(
+        GateResult(
+            f"section {section.name}: the model's logits are finite",
+            section.name,
+            "finite",
+            0.0,
+            None,
+            False,
+            why,
+            "section",
+        )
+    )
 
 
 def _announce_estimate(
@@ -795,6 +841,8 @@ def report(
     checkpoint: str | Path | None = None,
     compile: bool = False,
     attack_features: str = "all",
+    inputs: Mapping[str, str | Path | Folder | None] | None = None,
+    outputs: Mapping[str, str | Path | None] | None = None,
     **data_kwargs: Any,
 ) -> Report:
     """What ``dlaudit report`` does: configuration, gates and baseline first, then the audit, then the verdict.
@@ -808,6 +856,11 @@ def report(
     ``card`` holds card fields for a foreign model (see :func:`card_overrides`);
     ``timeout`` bounds each section (seconds); ``attack_features="numeric"`` has the
     robustness section attack only a tabular model's numeric columns.
+
+    ``outputs`` (option name -> path) are the files the caller will write: before the audit, one that
+    is an input of the run is refused (:func:`check_paths`): the model and its cards, the data, the
+    dataset the model's card names, the configuration read (``config`` or ``./pyproject.toml``), the
+    baselines (given or named in the configuration), the checkpoint folder, and ``inputs``.
     """
     from .report.config import load_config
     from .report.gates import parse_gates
@@ -818,7 +871,27 @@ def report(
     baseline_file = baseline if baseline is not None else cfg.baseline
     if max_drop is not None and baseline_file is None:
         raise ConfigError("--max-drop needs a baseline to compare with; add --baseline old.json")
-    old = Report.load(baseline_file) if baseline_file is not None else None
+    run = {
+        **(inputs or {}),
+        **run_inputs(
+            model if isinstance(model, (str, Path)) else None,
+            data=data if isinstance(data, (str, Path)) else None,
+            data_dir=data_kwargs.get("data_dir"),
+            configs=_configs_read(config),
+            baselines={"--baseline": baseline, f"the baseline named in {cfg.source}": cfg.baseline},
+            checkpoint=checkpoint,
+        ),
+    }
+    if outputs:
+        check_paths(run, outputs)
+    old = (
+        Report.load(
+            baseline_file,
+            label="baseline report" if baseline is not None else f"the baseline report named in {cfg.source}",
+        )
+        if baseline_file is not None
+        else None
+    )
     parse_checks(checks if checks is not None else cfg.checks)  # an unknown check fails before the model loads
     _check_workers(workers, ray_address)
     bundle = (
@@ -833,6 +906,8 @@ def report(
             data_dir=data_kwargs.get("data_dir"),
         )
     )
+    if outputs:
+        check_paths({**run, **run_inputs(data_dir=data_kwargs.get("data_dir"), card=bundle.card)}, outputs)
     from .robust.analysis import FEATURES
     from .robust.analysis import attack_features as _features
 
@@ -866,6 +941,13 @@ def report(
         drop = max_drop if max_drop is not None else (cfg.max_drop if cfg.max_drop is not None else DEFAULT_MAX_DROP)
         rep.compare(old, max_drop=drop, label=str(baseline_file))
     return rep
+
+
+def _configs_read(config: str | Path | None) -> dict[str, str | Path | None]:
+    """The configuration files a report reads: ``config``, or ``./pyproject.toml`` when there is one."""
+    if config is not None:
+        return {"--config": config}
+    return {"the default config ./pyproject.toml": "pyproject.toml"} if os.path.lexists("pyproject.toml") else {}
 
 
 # -- robustness ------------------------------------------------------------------------------
@@ -926,7 +1008,9 @@ def attack(
         version = "fast"
     _check_workers(workers, ray_address)
     bundle = _bundle(model, device=str(resolve_device(device)), trust_pickle=trust_pickle)
-    audit_data = sample_data(data_for(bundle, data, **data_kwargs), n, seed)
+    all_data = data_for(bundle, data, **data_kwargs)
+    _require_finite(bundle.logits(all_data.x), all_data)
+    audit_data = sample_data(all_data, n, seed)
     executor = _parallel_executor(
         workers, ray_address, checkpoint, bundle=bundle, data=audit_data,
         run={"kind": "attack", "attacks": attacks, "norms": norms, "eps": eps, "eps_l2": eps_l2, "steps": steps, "alpha": alpha,
@@ -1023,7 +1107,9 @@ def certify(
         raise ConfigError(f"inputs (samples to certify) must be at least 1, got {inputs!r}")
     _check_workers(workers, ray_address)
     bundle = _bundle(model, device=str(resolve_device(device)), trust_pickle=trust_pickle)
-    audit_data = sample_data(data_for(bundle, data, **data_kwargs), inputs, seed)
+    all_data = data_for(bundle, data, **data_kwargs)
+    _require_finite(bundle.logits(all_data.x), all_data)
+    audit_data = sample_data(all_data, inputs, seed)
     executor = _parallel_executor(
         workers, ray_address, checkpoint, bundle=bundle, data=audit_data,
         run={"kind": "certify", "method": method, "sigma": sigma, "radii": radii, "eps": eps, "n": n, "n0": n0, "alpha": alpha, "seed": seed},
@@ -1256,6 +1342,7 @@ def explain_model(
     seed_everything(seed)
     bundle = _bundle(model, device=str(resolve_device(device)), trust_pickle=trust_pickle)
     audit_data = data_for(bundle, data, **(data_options or {}))
+    _require_finite(bundle.logits(audit_data.x), audit_data)
     return explain(
         bundle,
         audit_data,

@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import contextlib
 import importlib
-import json
 import logging
+import os
 import pickle
 import warnings
 import zipfile
@@ -37,11 +37,11 @@ from torch import nn
 
 from .architectures import infer_num_classes, is_known_architecture, load_weights
 from .archive import EXPORT, TORCHSCRIPT, UnsafeArchive, audit_archive, guarded_loading
-from .card import ModelCard, canonical_fields
+from .card import ModelCard, canonical_fields, read_card_json
 from .errors import CardError, DlauditError, ModelLoadError
 from .graphs import ExportedModule, exported_module
 from .models import Normalized, build_model
-from .paths import sidecar_paths
+from .paths import check_input, read_input, shown, sidecar_paths
 from .utils import atomic_write, batched_logits, eval_mode, resolve_device
 
 __all__ = ["ModelBundle", "save_model", "load_model", "check_output", "register_postprocessor", "CHECKPOINT_FORMAT"]
@@ -175,19 +175,14 @@ def load_model(
         cifar10), or None.
     """
     path = Path(path)
-    if not path.exists():
+    if not os.path.lexists(path):
         raise ModelLoadError(
-            f"model file {path} does not exist; check the path, or train one with 'dlaudit train cnn -o {path.name}'"
+            f"model file {shown(path)} does not exist; check the path, or train one with 'dlaudit train cnn -o {shown(path.name)}'"
         )
     if path.is_dir():
-        raise ModelLoadError(f"{path} is a directory, not a model file")
-    size = path.stat().st_size
-    if size == 0:
-        raise ModelLoadError(
-            f"model file {path} is empty (0 bytes); it was probably not written completely; save it again"
-        )
-    with path.open("rb") as fh:
-        head = fh.read(4)
+        raise ModelLoadError(f"{shown(path)} is a directory, not a model file")
+    check_input(path, "model file", error=ModelLoadError)  # a regular file: not a FIFO, a device, a loop, empty
+    head = read_input(path, "model file", limit=None, error=ModelLoadError, head=4)
     dev = resolve_device(device)
     try:
         bundle = _load(path, head, card=card, trust_pickle=trust_pickle, device=dev, shape_hint=shape_hint)
@@ -516,13 +511,8 @@ def _card_dict(card: ModelCard | dict[str, Any] | str | Path | None) -> dict[str
 
 def _sidecar_dict(path: Path) -> dict[str, Any]:
     for candidate in sidecar_paths(path):
-        if candidate.is_file():
-            try:
-                fields = json.loads(candidate.read_text(encoding="utf-8"))
-            except RecursionError as err:
-                raise CardError(f"card file {candidate} is nested too deeply to be a model card") from err
-            except (ValueError, OSError) as err:
-                raise CardError(f"card file {candidate} is not valid JSON: {str(err)[:200]}") from err
+        if os.path.lexists(candidate):  # a sidecar that is a FIFO, a device or a broken link is said, not skipped
+            fields = read_card_json(candidate)
             if not isinstance(fields, dict):
                 raise CardError(
                     f"card file {candidate}: a model card must be a JSON object, got {type(fields).__name__}"

@@ -10,8 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from .errors import CardError
+from .paths import JSON_LIMIT, read_input, shown
 
-__all__ = ["ModelCard", "canonical_fields"]
+__all__ = ["ModelCard", "canonical_fields", "read_card_json"]
 
 _MODALITIES = ("image", "tabular")
 MAX_INPUT_ELEMENTS = 50_000_000
@@ -31,6 +32,19 @@ def _whole_numbers(values: Any, what: str) -> tuple[int, ...]:
             raise CardError(f"model card: {what} must be positive whole numbers, got {list(values)!r}")
         out.append(int(v))
     return tuple(out)
+
+
+def read_card_json(path: str | Path) -> Any:
+    """The JSON value in the card file ``path`` (a regular file of at most :data:`~dlaudit.paths.JSON_LIMIT` bytes)."""
+    raw = read_input(path, "card file", limit=JSON_LIMIT, error=CardError)
+    try:
+        return json.loads(raw.decode("utf-8"))
+    except RecursionError as err:
+        raise CardError(f"card file {shown(path)} is nested too deeply to be a model card") from err
+    except UnicodeDecodeError as err:
+        raise CardError(f"card file {shown(path)} is not UTF-8 text ({err.reason} at byte {err.start})") from err
+    except ValueError as err:
+        raise CardError(f"card file {shown(path)} is not valid JSON: {str(err)[:200]}") from err
 
 
 def canonical_fields(data: dict[str, Any], *, source: str = "card") -> dict[str, Any]:
@@ -236,16 +250,7 @@ class ModelCard:
 
     @classmethod
     def from_json(cls, path: str | Path) -> ModelCard:
-        path = Path(path)
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError as err:
-            raise CardError(f"card file {path} does not exist") from err
-        except RecursionError as err:
-            raise CardError(f"card file {path} is nested too deeply to be a model card") from err
-        except (OSError, ValueError) as err:
-            raise CardError(f"card file {path} is not valid JSON: {err}") from err
-        return cls.from_dict(data, source=str(path))
+        return cls.from_dict(read_card_json(path), source=shown(path))
 
     def replace(self, **changes: Any) -> ModelCard:
         return dataclasses.replace(self, **changes)

@@ -213,13 +213,28 @@ def load_bundle(model: str, kw: dict[str, Any]) -> api.ModelBundle:
     )
 
 
-def _inputs(model: str | None, kw: dict[str, Any], **more: str | None) -> dict[str, str | None]:
-    """The files a command reads, by option name (for :func:`dlaudit.api.check_paths`)."""
-    data = kw.get("data")
-    out: dict[str, str | None] = {"MODEL": model, "--card": kw.get("card_file")}
-    out["--data"] = data if data and Path(data).suffix.lower() in (".npz", ".csv") else None
-    out.update(more)
-    return out
+def _inputs(model: str | None, kw: dict[str, Any], **more: str | None) -> dict[str, Any]:
+    """The files a command reads, by option name (for :func:`dlaudit.api.check_paths`): see :func:`dlaudit.api.run_inputs`."""
+    found = api.run_inputs(
+        model,
+        card_file=kw.get("card_file"),
+        data=kw.get("data"),
+        data_dir=kw.get("data_dir"),
+        checkpoint=kw.get("checkpoint_dir"),
+    )
+    return {**found, **more}
+
+
+def load_checked(model: str, kw: dict[str, Any], outputs: dict[str, Any]) -> api.ModelBundle:
+    """Refuse an output that is an input (before loading MODEL, and again with the dataset its card names), then load it.
+
+    The model options in ``kw`` are popped, as :func:`load_bundle` does.
+    """
+    inputs = _inputs(model, kw)
+    api.check_paths(inputs, outputs)
+    bundle = load_bundle(model, kw)
+    api.check_paths({**inputs, **api.run_inputs(data_dir=kw.get("data_dir"), card=bundle.card)}, outputs)
+    return bundle
 
 
 def data_kwargs(kw: dict[str, Any]) -> dict[str, Any]:
@@ -316,7 +331,7 @@ def cli() -> None:
 def train(arch: str, data: str, output: str, json_path: str | None, quiet: bool, **kw: Any) -> None:
     """Train a reference model on a dataset's training split and save it."""
     _setup_logging(quiet)
-    api.check_paths(_inputs(None, {"data": data}), {"-o": output, "--json": json_path})
+    api.check_paths(_inputs(None, {"data": data, "data_dir": kw.get("data_dir")}), {"-o": output, "--json": json_path})
     bundle = api.train(arch, data, progress=TerminalProgress(quiet), compile=kw.pop("compile_"), **kw)
     api.save_model(bundle, output)
     m = bundle.card.metrics
@@ -357,8 +372,8 @@ def train(arch: str, data: str, output: str, json_path: str | None, quiet: bool,
 )
 def info(model: str, data: str | None, json_path: str | None, **kw: Any) -> None:
     """Show a model's card and its held-out accuracy."""
-    api.check_paths(_inputs(model, {**kw, "data": data}), {"--json": None if json_path == "-" else json_path})
-    out = api.info(load_bundle(model, {**kw, "data": data}), data, **data_kwargs(kw))
+    bundle = load_checked(model, {**kw, "data": data}, {"--json": None if json_path == "-" else json_path})
+    out = api.info(bundle, data, **data_kwargs(kw))
     if json_path == "-":
         click.echo(api.json_text(out))
         return
@@ -495,10 +510,9 @@ def report(
         "html": output or str(Path("reports") / f"{Path(model).stem}.html"),
         **{f: kw.pop(f"{f}_path") for f in ("json", "markdown", "junit")},
     }
-    api.check_paths(
-        _inputs(model, kw, **{"--baseline": baseline_path, "--config": config_path}),
-        {"-o": paths["html"], "--json": paths["json"], "--markdown": paths["markdown"], "--junit": paths["junit"]},
-    )
+    inputs = _inputs(model, kw, **{"--baseline": baseline_path, "--config": config_path})
+    outputs = {"-o": paths["html"], **{f"--{f}": paths[f] for f in ("json", "markdown", "junit")}}
+    api.check_paths(inputs, outputs)
     card = api.card_overrides(**{k: kw.pop(k, None) for k in _MODEL_KEYS})
     rep = api.report(
         model,
@@ -517,6 +531,8 @@ def report(
         timeout=kw["timeout"],
         compile=kw["compile_"],
         attack_features=kw["attack_features"],
+        inputs=inputs,
+        outputs=outputs,
         **parallel_kwargs(kw),
         **data_kwargs(kw),
     )
@@ -644,8 +660,7 @@ def demo(output_dir: str, full: bool, retrain: bool, quiet: bool, seed: int, dev
 def attack(model: str, json_path: str | None, no_early_stop: bool, quiet: bool, **kw: Any) -> None:
     """Robust accuracy of MODEL under FGSM and PGD at each budget."""
     _setup_logging(quiet)
-    api.check_paths(_inputs(model, kw), {"--json": json_path})
-    bundle = load_bundle(model, kw)
+    bundle = load_checked(model, kw, {"--json": json_path})
     result = api.attack(
         bundle,
         kw.pop("data"),
@@ -743,8 +758,7 @@ def attack(model: str, json_path: str | None, no_early_stop: bool, quiet: bool, 
 def certify(model: str, json_path: str | None, quiet: bool, **kw: Any) -> None:
     """Certified robustness of MODEL: a proven lower bound of robust accuracy (attacks give the upper one)."""
     _setup_logging(quiet)
-    api.check_paths(_inputs(model, kw), {"--json": json_path})
-    bundle = load_bundle(model, kw)
+    bundle = load_checked(model, kw, {"--json": json_path})
     result = api.certify(
         bundle, kw.pop("data"), method=kw["method"], sigma=kw["sigma"], radii=kw["radii"], eps=kw["eps"], n=kw["n"],
         n0=kw["n0"], alpha=kw["alpha"], inputs=kw["inputs"], batch_size=kw["batch_size"], fast=kw["fast"], seed=kw["seed"],
@@ -866,8 +880,7 @@ def fairness(
     """Group fairness of MODEL over sensitive features (fairlearn metrics with bootstrap intervals)."""
     _setup_logging(quiet)
     gates = api.parse_gates(fail_on)
-    api.check_paths(_inputs(model, kw), {"-o": output, "--json": json_path})
-    bundle = load_bundle(model, kw)
+    bundle = load_checked(model, kw, {"-o": output, "--json": json_path})
     rep = api.fairness_report(
         bundle,
         kw.pop("data"),
@@ -904,6 +917,7 @@ def _echo_fairness(rep: Any) -> None:
         click.echo(f"accuracy {acc:.4f}")
     if sec is None or sec.status != "ok":
         click.echo(f"fairness {sec.status if sec else 'missing'}: {sec.reason if sec else ''}")
+        _echo_gates(rep)  # the section checks too (a failed section, a model with non-finite logits)
         return
     click.echo(sec.summary)
     for table in sec.tables:
@@ -986,15 +1000,15 @@ def mitigate(
     _setup_logging(quiet)
     if not sensitive:
         raise click.UsageError("mitigate needs --sensitive COLUMN (one column, e.g. --sensitive sex)")
-    api.check_paths(
-        _inputs(model, kw),
+    bundle = load_checked(
+        model,
+        kw,
         {
             **{f"-o ({m})": p for m, p in api.method_outputs(output, api.split_list(kw["method"])).items()},
             "--report": report_path,
             "--json": json_path,
         },
     )
-    bundle = load_bundle(model, kw)
     result = api.mitigate(
         bundle,
         kw.pop("data"),
@@ -1086,15 +1100,15 @@ def explain(
     """Explain MODEL's decisions with captum, LIME and SHAP, and measure how far to trust each method."""
     _setup_logging(quiet)
     out_dir = Path(output_dir) if output_dir else None
-    api.check_paths(
-        _inputs(model, kw),
+    bundle = load_checked(
+        model,
+        kw,
         {
             "-o (explain.html)": out_dir / "explain.html" if out_dir else None,
             "-o (attributions.npz)": out_dir / "attributions.npz" if out_dir else None,
             "--json": json_path,
         },
     )
-    bundle = load_bundle(model, kw)
     result = api.explain_model(
         bundle,
         kw.pop("data"),

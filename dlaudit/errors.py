@@ -1,7 +1,8 @@
 """One error hierarchy for everything a user can get wrong.
 
 Every message says what was wrong and what to do about it. The CLI turns any
-:class:`DlauditError` into one line on stderr and exit code 2.
+:class:`DlauditError` into one line on stderr and its ``exit_code``: 2 (bad usage or
+bad input) for all but :class:`ModelOutputError`, which is a failing result (1).
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ __all__ = [
     "ConfigError",
     "GateError",
     "AnalysisError",
+    "ModelOutputError",
+    "NONFINITE_LOGITS",
 ]
 
 
@@ -45,3 +48,19 @@ class GateError(DlauditError):
 
 class AnalysisError(DlauditError):
     """An analysis cannot run on this model or data (recorded as a skipped section)."""
+
+
+class ModelOutputError(DlauditError):
+    """The model's outputs cannot be measured (NaN or infinite logits): the audit fails, exit code 1.
+
+    Not a usage error: the model was read and run, and what it returned is the finding.
+    """
+
+    exit_code = 1
+
+
+NONFINITE_LOGITS = (
+    "the model returns NaN or infinite logits for {bad} of {n} {what}; {consequence}; "
+    "fix its forward (a log or division by 0, an overflow) and audit it again"
+)
+"""The message for :class:`ModelOutputError` (and the report's finding), formatted by the caller."""

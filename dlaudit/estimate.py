@@ -3,8 +3,8 @@
 One measured gradient step on a batch of the audited inputs (the engine's default batch size, at
 most 256) times the number of gradient steps and forward passes the section's settings imply. PGD's share is an upper bound (a sample stops
 being attacked once it is fooled); AutoAttack's assumes half the samples outlast APGD-CE
-(:data:`SURVIVING`); randomized smoothing counts its noisy copies as forward passes, within its
-time budget. On the digits CNN the full section read 29.7 s and took 33 s (AutoAttack 32 s of it). Explanations are not estimated: their cost is dominated by per-call overheads
+(:data:`SURVIVING`); randomized smoothing counts its noisy copies as forward passes, on the inputs
+its plan allows. On the digits CNN the full section read 29.7 s and took 33 s (AutoAttack 32 s of it). Explanations are not estimated: their cost is dominated by per-call overheads
 (captum, LIME's segmentation, Kernel SHAP) that one gradient step does not measure; the same
 count read 1.1 s for a section that took 11 s, so they report progress per method instead.
 Nothing here changes what a section computes.
@@ -98,9 +98,14 @@ def _robustness(
         forwards += n * len([e for e in s.eps if e > 0]) * CERTIFY_FORWARDS.get(s.certify, 1)
     smoothing = 0.0
     if s.smoothing:
-        samples = min(s.smoothing_samples, n)
-        smoothing = min(s.smoothing_budget, samples * (s.smoothing_n0 + s.smoothing_n) * forward)
-        what += f", randomized smoothing on {samples} inputs (at most {s.smoothing_budget:g} s)"
+        from .robust.certified import forward_flops, planned_inputs
+
+        flops = forward_flops(bundle.module, data.x[:1])
+        wanted = min(s.smoothing_samples, n)
+        samples, _ = planned_inputs(wanted, flops, s.smoothing_n0 + s.smoothing_n, s.smoothing_max_flops)
+        smoothing = samples * (s.smoothing_n0 + s.smoothing_n) * forward
+        if samples:
+            what += f", randomized smoothing on {samples} inputs"
     what += f" and {forwards:,} forward passes"
     return steps * grad + forwards * forward + smoothing, what
 

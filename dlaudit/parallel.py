@@ -56,6 +56,7 @@ __all__ = [
     "using",
     "executor_for",
     "shard_ranges",
+    "rows_check",
     "stable_key",
     "threads_per_worker",
 ]
@@ -114,7 +115,18 @@ class Checkpoint:
 
     ``fingerprint`` says what the run is (model, data, arguments); it is stored in
     ``run.json`` the first time, and a later run must match it field by field.
+
+    Every shard is recorded in ``shards.json`` with the SHA-256 digest and size of its file,
+    under the shard's key (which hashes the run's arguments and the shard's inputs). A shard
+    is reused only when its file has that size and digest, loads as plain tensors and numbers
+    (``torch.load(weights_only=True)``: never unpickled as objects) and has the shape its
+    caller expects; any other shard (edited, truncated, of the wrong length, not written by
+    dlaudit) is computed again, with a warning, and counted in :attr:`recomputed`. The digest
+    catches corruption and edits of a shard; someone who can write the folder can also
+    rewrite ``shards.json``, so a checkpoint is only as trusted as the folder it is in.
     """
+
+    INDEX = "shards.json"
 
     def __init__(self, folder: str | Path, fingerprint: dict[str, Any]) -> None:
         self.folder = Path(folder)
@@ -130,6 +142,8 @@ class Checkpoint:
                 raise ConfigError(
                     f"--checkpoint {self.folder}: run.json is unreadable ({err}); use an empty folder"
                 ) from err
+            if not isinstance(stored, dict):
+                raise ConfigError(f"--checkpoint {self.folder}: run.json is not a JSON object; use an empty folder")
             differ = sorted(k for k in set(stored) | set(self.fingerprint) if stored.get(k) != self.fingerprint.get(k))
             if differ:
                 raise ConfigError(
@@ -141,32 +155,138 @@ class Checkpoint:
 
             with atomic_write(meta, "w") as fh:
                 json.dump(self.fingerprint, fh, indent=1, sort_keys=True, default=str)
+        self.index = self._read_index()
         self.reused = 0
+        self.recomputed: list[str] = []
+        """One line per shard that was found but not trusted, and why (also logged as a warning)."""
 
     def _path(self, key: str) -> Path:
         return self.folder / f"shard-{key}.pt"
 
-    def get(self, key: str) -> Any | None:
+    def _read_index(self) -> dict[str, dict[str, Any]]:
+        """``shards.json``: key -> ``{"sha256": ..., "bytes": ...}``; an unreadable index trusts no shard."""
+        path = self.folder / self.INDEX
+        if not path.is_file():
+            return {}
+        try:
+            if path.stat().st_size > MAX_INDEX_BYTES:
+                raise ValueError(f"larger than {MAX_INDEX_BYTES:,} bytes")
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (ValueError, OSError, RecursionError) as err:
+            log.warning("checkpoint index %s is unreadable (%s); every shard in it will be computed again", path, err)
+            return {}
+        if not isinstance(data, dict):
+            return {}
+        return {
+            k: v
+            for k, v in data.items()
+            if isinstance(v, dict) and isinstance(v.get("sha256"), str) and type(v.get("bytes")) is int
+        }
+
+    def _distrust(self, path: Path, why: str) -> None:
+        self.recomputed.append(f"{path.name}: {why}")
+        log.warning("checkpoint shard %s %s; computing it again", path.name, why)
+
+    def get(self, key: str, check: ShardCheck | None = None) -> Any | None:
+        """The stored result under ``key`` if it can be trusted (see the class), else None.
+
+        ``check(value)`` returns why a loaded value does not fit its shard ('' when it does).
+        """
+        import pickle
+
         import torch
 
         path = self._path(key)
         if not path.is_file():
             return None
+        entry = self.index.get(key)
+        if entry is None:
+            self._distrust(path, "has no digest in shards.json (it was not written by this run)")
+            return None
         try:
-            value = torch.load(path, map_location="cpu", weights_only=True)
-        except (RuntimeError, OSError, EOFError, ValueError) as err:
-            log.warning("checkpoint shard %s is unreadable (%s); computing it again", path.name, err)
+            size = path.stat().st_size
+            if size != entry["bytes"]:
+                self._distrust(path, f"is {size:,} bytes where {entry['bytes']:,} were written")
+                return None
+            data = path.read_bytes()
+        except OSError as err:
+            self._distrust(path, f"is unreadable ({err.strerror or err})")
+            return None
+        if hashlib.sha256(data).hexdigest() != entry["sha256"]:
+            self._distrust(path, "does not match the digest recorded when it was written (edited or corrupted)")
+            return None
+        try:
+            value = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+        except (RuntimeError, OSError, EOFError, ValueError, TypeError, AttributeError, pickle.UnpicklingError) as err:
+            self._distrust(path, f"does not load as plain tensors ({_first_line(err)})")
+            return None
+        why = check(value) if check is not None else ""
+        if why:
+            self._distrust(path, f"does not fit its shard ({why})")
             return None
         self.reused += 1
         return value
 
     def put(self, key: str, value: Any) -> None:
+        """Write the shard, then its digest in ``shards.json`` (each atomically)."""
         import torch
 
         from .utils import atomic_write
 
+        buf = io.BytesIO()
+        torch.save(value, buf)
+        data = buf.getvalue()
         with atomic_write(self._path(key)) as fh:
-            torch.save(value, fh)
+            fh.write(data)
+        self.index[key] = {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
+        with atomic_write(self.folder / self.INDEX, "w") as fh:
+            json.dump(self.index, fh, indent=0, sort_keys=True)
+
+
+MAX_INDEX_BYTES = 64 * 1024 * 1024
+"""A ``shards.json`` larger than this is not read (every shard is then computed again)."""
+
+ShardCheck = Callable[[Any], str]
+"""``check(value) -> ''`` when a stored shard's value fits it, else why not."""
+
+
+def _first_line(err: BaseException) -> str:
+    lines = str(err).strip().splitlines()
+    return f"{type(err).__name__}: {lines[0][:160]}" if lines else type(err).__name__
+
+
+def rows_check(
+    n: int,
+    per_row: Sequence[str],
+    *,
+    shapes: dict[str, tuple[int, ...]] | None = None,
+    kinds: dict[str, type | tuple[type, ...]] | None = None,
+) -> ShardCheck:
+    """A :data:`ShardCheck` for a dict whose ``per_row`` entries are tensors of ``n`` rows, whose
+    ``shapes`` entries (when present) have exactly those shapes, and whose ``kinds`` entries are
+    of those types."""
+
+    def check(value: Any) -> str:
+        import torch
+
+        if not isinstance(value, dict):
+            return f"a {type(value).__name__}, not a dict"
+        for name in per_row:
+            t = value.get(name)
+            if not isinstance(t, torch.Tensor):
+                return f"{name!r} is missing or not a tensor"
+            if t.ndim < 1 or t.shape[0] != n:
+                return f"{name!r} has shape {tuple(t.shape)}, not {n} rows"
+        for name, shape in (shapes or {}).items():
+            t = value.get(name)
+            if name in value and (not isinstance(t, torch.Tensor) or tuple(t.shape) != tuple(shape)):
+                return f"{name!r} is not a tensor of shape {tuple(shape)}"
+        for name, kind in (kinds or {}).items():
+            if not isinstance(value.get(name), kind) or isinstance(value.get(name), bool):
+                return f"{name!r} is missing or of the wrong type"
+        return ""
+
+    return check
 
 
 # -- executors ---------------------------------------------------------------------------------
@@ -203,13 +323,21 @@ class Executor:
         payloads: Sequence[Any],
         *,
         keys: Sequence[str] | None = None,
+        checks: Sequence[ShardCheck] | None = None,
         stage: str = "shards",
         progress: ProgressFn | None = None,
     ) -> list[Any]:
+        """``fn(bundle, payload)`` for every payload, in order; with a checkpoint and ``keys``, a shard
+        stored under its key is reused when it can be trusted (``checks[i]`` says whether the
+        stored value fits payload ``i``; see :class:`Checkpoint`) and computed and stored otherwise."""
         results: list[Any] = [None] * len(payloads)
         todo = []
         for i in range(len(payloads)):
-            cached = self.checkpoint.get(keys[i]) if self.checkpoint is not None and keys is not None else None
+            cached = (
+                self.checkpoint.get(keys[i], checks[i] if checks is not None else None)
+                if self.checkpoint is not None and keys is not None
+                else None
+            )
             if cached is not None:
                 results[i] = cached
                 self.stats["reused"] += 1
@@ -242,6 +370,12 @@ class Executor:
             "workers": self.workers,
             "shards": self.stats["shards"],
             "shards_reused": self.stats["reused"],
+            "shards_recomputed": len(self.checkpoint.recomputed) if self.checkpoint is not None else 0,
+            **(
+                {"shards_not_trusted": self.checkpoint.recomputed[:20]}
+                if self.checkpoint is not None and self.checkpoint.recomputed
+                else {}
+            ),
             "seconds_per_shard_median": round(sorted(per)[len(per) // 2], 3) if per else None,
             "checkpoint": str(self.checkpoint.folder) if self.checkpoint is not None else None,
         }

@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import contextlib
-import os
 import random
-import tempfile
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
 from .errors import ConfigError
+from .paths import atomic_write
 
 __all__ = [
     "resolve_device",
@@ -121,59 +119,3 @@ def eval_mode(module: nn.Module) -> Iterator[nn.Module]:
     finally:
         for m, mode in modes:
             m.training = mode
-
-
-@contextlib.contextmanager
-def atomic_write(path: str | Path, mode: str = "wb") -> Iterator:
-    """Write to a temporary file beside ``path``, then rename over it.
-
-    A crash never leaves a half-written file over an earlier one. When ``path`` is
-    a symbolic link, the file it points to is replaced and the link stays. The
-    temporary file is named ``.<name>.<pid>.<random>.tmp``; one left by a process
-    that was killed (``kill -9``) is removed by the next write to the same path.
-    """
-    path = Path(path)
-    if path.is_symlink():
-        path = path.resolve(strict=False)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    _remove_stale_temps(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=path.parent)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, path.stat().st_mode & 0o7777 if path.exists() else 0o666 & ~umask)
-    done = False
-    try:
-        with os.fdopen(fd, mode) as fh:
-            yield fh
-        os.replace(tmp, path)
-        done = True
-    finally:
-        if not done:  # whatever went wrong (even Ctrl-C), the earlier file stays and no temp file is left
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-
-
-def _remove_stale_temps(path: Path) -> None:
-    """Delete ``.<name>.<pid>.*.tmp`` beside ``path`` whose writing process no longer exists."""
-    prefix = f".{path.name}."
-    with contextlib.suppress(OSError):
-        for entry in path.parent.iterdir():
-            name = entry.name
-            if not (name.startswith(prefix) and name.endswith(".tmp")):
-                continue
-            pid = name[len(prefix) :].split(".", 1)[0]
-            if pid.isdigit() and not _alive(int(pid)):
-                with contextlib.suppress(OSError):
-                    entry.unlink()
-
-
-def _alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:  # e.g. another user's process: alive, not ours to judge
-        return True
-    return True

@@ -40,3 +40,14 @@ def digits_cnn(digits_splits: Splits) -> dlaudit.ModelBundle:
 @pytest.fixture(scope="session")
 def digits_mlp() -> dlaudit.ModelBundle:
     return dlaudit.train("mlp", "digits", seed=0, device="cpu")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test that reads ``../shared`` (through :func:`shared_data`, or the README's blocks) as ``shared``.
+
+    CI runs ``pytest -m shared`` once more in a clone without ``../shared``: a newcomer's case,
+    where those tests must skip with a reason or pass without the data, never fail.
+    """
+    for item in items:
+        if "shared_data" in getattr(item, "fixturenames", ()) or item.path.name == "test_readme.py":
+            item.add_marker(pytest.mark.shared)

@@ -113,12 +113,30 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, s
     return work, env
 
 
-def _with_shared(block: Block) -> str:
-    """The block with ``../shared`` pointing at the project's shared folder; skipped when its data is absent."""
+FILE_NAME = re.compile(r"[\w./-]+\.(?:pt2?|json|html|npz|csv|onnx|safetensors|md|xml|toml)\b")
+"""A file a block names: what a skipped block would have written and a later one may read."""
+_SKIPPED: dict[str, str] = {}
+"""File name -> the id of the skipped block that names it (and so would have made it)."""
+
+
+def _skip(block: Block, work: Path, reason: str) -> None:
+    """Skip ``block``, remembering the files it names that do not exist, so blocks that need them skip too."""
+    for name in FILE_NAME.findall(block.text):
+        if not (work / name).exists():
+            _SKIPPED.setdefault(name, block.id)
+    pytest.skip(reason)
+
+
+def _with_shared(block: Block, work: Path) -> str:
+    """The block with ``../shared`` pointing at the project's shared folder; skipped when its data is absent,
+    and skipped when it names a file that only a skipped block would have made."""
+    for name in FILE_NAME.findall(block.text):
+        if name in _SKIPPED and not (work / name).exists():
+            _skip(block, work, f"{block.id} needs {name}, which the skipped block {_SKIPPED[name]} makes")
     if "../shared" not in block.text:
         return block.text
     if not (SHARED / "data" / "adult" / "adult.data").is_file():
-        pytest.skip(f"{block.id} needs the UCI files in {SHARED / 'data'}, which are absent")
+        _skip(block, work, f"{block.id} needs the UCI files in {SHARED / 'data'}, which are absent")
     return block.text.replace("../shared", str(SHARED))
 
 
@@ -126,7 +144,7 @@ def _with_shared(block: Block) -> str:
 @pytest.mark.parametrize("block", BLOCKS, ids=[b.id for b in BLOCKS])
 def test_readme_block_runs(block: Block, workdir: tuple[Path, dict[str, str]]) -> None:
     work, env = workdir
-    text = _with_shared(block)
+    text = _with_shared(block, work)
     if block.lang == "python":
         res = subprocess.run(
             [sys.executable, "-c", text], cwd=work, env=env, capture_output=True, text=True, timeout=TIMEOUT

@@ -206,15 +206,17 @@ def for_card(
     ``spec`` left out means the dataset on the card. When ``spec`` is the card's
     dataset, the card's data folder, split seed and sensitive columns apply
     (arguments given here win); the card's tabular encoder always applies, so new
-    data is encoded as the training data was. ``split`` is ``"test"``, ``"train"``
-    or ``"both"`` (returns :class:`Splits`); every split returned is checked
-    against the model (:func:`dlaudit.data.validate.check_fits`).
+    data is encoded as the training data was. ``split`` is ``"test"``, ``"train"``,
+    ``"both"`` (returns :class:`Splits`), ``"all"`` (every row of a single-table file) or
+    ``"audit"``: what an audit command reads, the held-out split of the model's own dataset,
+    or every row of any other file (an evaluation set is audited whole, not a quarter of it).
+    Every split returned is checked against the model (:func:`dlaudit.data.validate.check_fits`).
     """
     from ..errors import ConfigError
     from .validate import check_fits
 
-    if split not in ("train", "test", "both"):
-        raise DataError(f"split must be 'train', 'test' or 'both', got {split!r}")
+    if split not in ("train", "test", "both", "all", "audit"):
+        raise DataError(f"split must be 'train', 'test', 'both', 'all' or 'audit', got {split!r}")
     if spec is None:
         if card is None or not card.dataset:
             raise ConfigError(
@@ -236,7 +238,16 @@ def for_card(
             check_fits(card, splits.train)
             check_fits(card, splits.test)
         return splits
-    data = getattr(splits, split)
+    if split == "audit":
+        split = "test" if same or splits.whole is None else "all"
+    if split == "all":
+        if splits.whole is None:
+            raise DataError(
+                f"data {str(spec)!r} comes as a training and a held-out split; choose split 'test' or 'train'"
+            )
+        data = splits.whole
+    else:
+        data = getattr(splits, split)
     if limit is not None:
         if limit < 1:
             raise DataError(f"limit must be at least 1, got {limit}")

@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from ..errors import DataError
+from ..paths import read_input
 from .core import AuditData, Splits
 
 __all__ = ["CIFAR", "load_cifar", "read_batch"]
@@ -96,13 +97,7 @@ class _BatchUnpickler(pickle.Unpickler):
 
 def read_batch(path: Path) -> dict[str, Any]:
     """One batch (or meta) file as a dict with text keys; a file that is anything else is a :class:`DataError`."""
-    try:
-        size = path.stat().st_size
-        if size > MAX_BATCH_BYTES:
-            raise DataError(f"{path} is {size:,} bytes, larger than any CIFAR batch; it is not one")
-        raw = path.read_bytes()
-    except OSError as err:
-        raise DataError(f"{path} could not be read ({err.strerror or err})") from err
+    raw = read_input(path, "CIFAR batch", limit=MAX_BATCH_BYTES, error=DataError)
     try:
         obj = _BatchUnpickler(io.BytesIO(raw), encoding="latin1").load()
     except pickle.UnpicklingError as err:

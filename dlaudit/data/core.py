@@ -79,10 +79,13 @@ class AuditData:
 
 @dataclass
 class Splits:
-    """A dataset's training and held-out parts."""
+    """A dataset's training and held-out parts, and for a single-table file (an ``.npz`` with ``x``/``y``,
+    a csv, a ``folder:`` of class folders) every row of it as ``whole`` (split ``"all"``), which an
+    audit of a file that is not the model's own training data uses."""
 
     train: AuditData
     test: AuditData
+    whole: AuditData | None = None
 
 
 def check_array(x: np.ndarray, *, name: str) -> None:

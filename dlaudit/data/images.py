@@ -11,6 +11,7 @@ import torch
 from sklearn.model_selection import train_test_split
 
 from ..errors import DataError
+from ..paths import check_input
 from .core import AuditData, Splits, check_array
 
 __all__ = ["load_digits", "load_mnist", "load_npz", "images_to_tensor", "npz_sample_shape"]
@@ -74,7 +75,7 @@ def _split(x: torch.Tensor, y: torch.Tensor, *, name: str, seed: int, class_name
     tr, te = train_test_split(idx, test_size=TEST_FRACTION, random_state=seed, stratify=stratify)
     names = class_names or [str(i) for i in range(int(y.max()) + 1)]
     make = lambda part, split: AuditData(x[part], y[part], name=name, class_names=names, split=split)
-    return Splits(make(np.sort(tr), "train"), make(np.sort(te), "test"))
+    return Splits(make(np.sort(tr), "train"), make(np.sort(te), "test"), make(idx, "all"))
 
 
 def load_digits(*, seed: int = 0) -> Splits:
@@ -147,9 +148,7 @@ def load_npz(path: str | Path, *, seed: int = 0) -> Splits:
     Images: (N, H, W) or (N, C, H, W), uint8 0-255 or floats in [0, 1];
     tabular: (N, F) floats.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"data file {path} does not exist")
+    path = check_input(path, "data file", error=DataError, empty_ok=True)
     _check_npz_headers(path)
     try:
         with np.load(path, allow_pickle=False) as npz:
@@ -174,7 +173,9 @@ def load_npz(path: str | Path, *, seed: int = 0) -> Splits:
         x, y = _to_inputs(arrays["x"], name=name), _labels(arrays["y"], name=name)
         splits = _split(x, y, name=name, seed=seed)
         if x.ndim == 2:
-            splits.train.modality = splits.test.modality = "tabular"
+            for part in (splits.train, splits.test, splits.whole):
+                if part is not None:
+                    part.modality = "tabular"
         return splits
     raise DataError(f"{path} holds arrays {sorted(arrays)}; it needs x and y, or x_train, y_train, x_test and y_test")
 

@@ -8,6 +8,7 @@ spec is stored on the model card, so a saved model re-encodes new data the same 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ import torch
 from sklearn.model_selection import train_test_split
 
 from ..errors import DataError
+from ..paths import check_input
 from .core import AuditData, Splits
 
 __all__ = ["TabularEncoder", "load_csv", "load_adult", "load_german", "load_synthetic_credit", "frame_splits"]
@@ -142,8 +144,9 @@ def frame_splits(
     name: str,
     positive: str | None = None,
     encoder: dict[str, Any] | None = None,
+    whole: pd.DataFrame | None = None,
 ) -> Splits:
-    """Encode a train and a test frame into :class:`AuditData` splits."""
+    """Encode a train and a test frame (and the ``whole`` table they came from, if given) into :class:`AuditData` splits."""
     if target not in train.columns:
         raise DataError(
             f"data {name!r}: unknown target column {target!r}; columns are: {', '.join(map(str, train.columns))}"
@@ -157,7 +160,7 @@ def frame_splits(
             )
     enc = TabularEncoder.from_spec(encoder) if encoder else TabularEncoder.fit(train, target, positive=positive)
     out = []
-    for split, frame in (("train", train), ("test", test)):
+    for split, frame in (("train", train), ("test", test), *((("all", whole),) if whole is not None else ())):
         frame = frame.reset_index(drop=True)
         out.append(
             AuditData(
@@ -215,9 +218,7 @@ def load_csv(
 
     Split 75/25, seeded and stratified.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"data file {path} does not exist")
+    path = check_input(path, "data file", error=DataError, empty_ok=True)
     if not target:
         raise DataError(f"{path.name}: a csv needs --target COLUMN naming the label column")
     frame = _read(path, "csv", skipinitialspace=True)
@@ -231,7 +232,7 @@ def load_csv(
         if col in frame.columns and frame[col].isna().any():
             raise DataError(f"{path.name}: sensitive column {col!r} has missing values; fill or drop those rows")
     train, test = _split_frame(frame, target, seed)
-    return frame_splits(train, test, target=target, sensitive=sensitive, name=path.stem, encoder=encoder)
+    return frame_splits(train, test, target=target, sensitive=sensitive, name=path.stem, encoder=encoder, whole=frame)
 
 
 ADULT_COLUMNS = [
@@ -254,9 +255,9 @@ ADULT_COLUMNS = [
 
 
 def _need(path: Path, what: str) -> Path:
-    if not path.is_file():
+    if not os.path.lexists(path):
         raise DataError(f"{what}: {path} not found; pass --data-dir pointing to the folder that holds it")
-    return path
+    return check_input(path, what, error=DataError, empty_ok=True)
 
 
 def load_adult(

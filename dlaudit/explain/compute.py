@@ -204,7 +204,18 @@ class Run:
         keys = [
             parallel.stable_key("explain", name, self.ctx.seed, a, self.x[a:b], self.target[a:b]) for a, b in ranges
         ]
-        parts = ex.map(explain_shard, self.bundle, payloads, keys=keys, stage=f"explain:{name}", progress=self.progress)
+        checks = [
+            parallel.rows_check(len(p["x"]), ("values",), shapes={"values": tuple(p["x"].shape)}) for p in payloads
+        ]
+        parts = ex.map(
+            explain_shard,
+            self.bundle,
+            payloads,
+            keys=keys,
+            checks=checks,
+            stage=f"explain:{name}",
+            progress=self.progress,
+        )
         return _merge(parts)
 
     def assess_all(self) -> None:

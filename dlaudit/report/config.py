@@ -18,6 +18,7 @@ level (a dedicated ``dlaudit.toml``).
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ from typing import Any
 
 from ..errors import ConfigError
 from ..parsing import split_list
+from ..paths import TOML_LIMIT, read_input, shown
 from .gates import Gate, parse_gate
 
 if sys.version_info >= (3, 11):
@@ -58,14 +60,14 @@ def load_config(path: str | Path | None = None, *, cwd: str | Path | None = None
     """
     if path is None:
         default = Path(cwd or ".") / "pyproject.toml"
-        if not default.is_file():
+        if not os.path.lexists(default):  # one that is a FIFO, a device or a broken link is said, not skipped
             return AuditConfig()
-        table = _tool_table(_read_toml(default), default)
+        table = _tool_table(_read_toml(default, "the default config"), default)
         return AuditConfig() if table is None else _parse(table, default)
     path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"config file {path} does not exist; give a TOML file with a [tool.dlaudit] table")
-    doc = _read_toml(path)
+    if not os.path.lexists(path):
+        raise ConfigError(f"config file {shown(path)} does not exist; give a TOML file with a [tool.dlaudit] table")
+    doc = _read_toml(path, "config file")
     table = _tool_table(doc, path)
     if table is None:
         table = {k: v for k, v in doc.items() if k != "tool"}
@@ -76,16 +78,18 @@ def load_config(path: str | Path | None = None, *, cwd: str | Path | None = None
     return _parse(table, path)
 
 
-def _read_toml(path: Path) -> dict[str, Any]:
+def _read_toml(path: Path, label: str) -> dict[str, Any]:
+    raw = read_input(path, label, limit=TOML_LIMIT, error=ConfigError)
     try:
-        with path.open("rb") as fh:
-            return tomllib.load(fh)
+        return tomllib.loads(raw.decode("utf-8"))
     except tomllib.TOMLDecodeError as err:
-        raise ConfigError(f"{path} is not valid TOML: {err}") from err
+        raise ConfigError(f"{shown(path)} is not valid TOML: {err}") from err
     except UnicodeDecodeError as err:
-        raise ConfigError(f"{path} is not UTF-8 text ({err.reason} at byte {err.start}); TOML files are UTF-8") from err
-    except OSError as err:
-        raise ConfigError(f"cannot read {path}: {err}") from err
+        raise ConfigError(
+            f"{shown(path)} is not UTF-8 text ({err.reason} at byte {err.start}); TOML files are UTF-8"
+        ) from err
+    except RecursionError as err:
+        raise ConfigError(f"{shown(path)} is nested too deeply to be a configuration") from err
 
 
 def _tool_table(doc: dict[str, Any], path: Path) -> Any:
@@ -93,7 +97,7 @@ def _tool_table(doc: dict[str, Any], path: Path) -> Any:
     tool = doc.get("tool", {})
     if not isinstance(tool, Mapping):
         raise ConfigError(
-            f"{path}: tool must be a table ([tool.dlaudit] ...), got {type(tool).__name__} {tool!r:.40}; "
+            f"{shown(path)}: tool must be a table ([tool.dlaudit] ...), got {type(tool).__name__} {tool!r:.40}; "
             "remove the top-level tool key or make it a table"
         )
     return tool.get("dlaudit")

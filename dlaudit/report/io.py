@@ -7,11 +7,12 @@ rename), so a crash while rendering never leaves half a report over an earlier o
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 
 from ..errors import ConfigError, DlauditError
-from ..utils import atomic_write
+from ..paths import JSON_LIMIT, atomic_write, read_input, shown
 from .model import Report
 
 __all__ = ["save_report", "load_report", "render", "FORMATS", "SUFFIXES"]
@@ -74,19 +75,18 @@ def save_report(report: Report, path: str | Path, *, format: str | None = None) 
     return path
 
 
-def load_report(path: str | Path) -> Report:
-    """Read a JSON report written by :func:`save_report`."""
+def load_report(path: str | Path, *, label: str = "report") -> Report:
+    """Read a JSON report written by :func:`save_report`; ``label`` names it in messages (``"--baseline"``)."""
     from .json import parse_json
 
     path = Path(path)
-    try:
-        return parse_json(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as err:
+    if not os.path.lexists(path):
         raise DlauditError(
-            f"report {path} does not exist; write one with `dlaudit report MODEL --json {path}`"
-        ) from err
-    except IsADirectoryError as err:
-        raise DlauditError(f"report {path} is a directory; give the JSON file written with --json") from err
+            f"{label} {shown(path)} does not exist; write one with `dlaudit report MODEL --json {shown(path)}`"
+        )
+    raw = read_input(path, label, limit=JSON_LIMIT, error=DlauditError)
+    try:
+        return parse_json(raw.decode("utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise DlauditError(
             f"{path} is not JSON ({err}); give the JSON report written with --json, not the HTML one"

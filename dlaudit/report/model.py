@@ -536,11 +536,11 @@ class Report:
         return save_report(self, path, format=format)
 
     @classmethod
-    def load(cls, path: str | Path) -> Report:
-        """Read a JSON report back (figures are not stored in JSON)."""
+    def load(cls, path: str | Path, *, label: str = "report") -> Report:
+        """Read a JSON report back (figures are not stored in JSON); ``label`` names it in messages."""
         from .io import load_report
 
-        return load_report(path)
+        return load_report(path, label=label)
 
     def to_dict(self, *, include_figures: bool = False) -> dict[str, Any]:
         return {

@@ -105,7 +105,8 @@ class Settings:
     smoothing_n0: int = 100
     smoothing_alpha: float = 0.001
     smoothing_samples: int = 100
-    smoothing_budget: float = 120.0
+    smoothing_max_flops: float = 1e13
+    """Counted forward-pass work (FLOP) smoothing may plan for; the inputs certified follow from it, not from a clock."""
     features: str = "all"
     """Which input features the attacks may change: ``all``, or ``numeric`` (a tabular model's
     numeric columns; its one-hot categories keep their values)."""
@@ -121,7 +122,7 @@ FAST = {
     "certify": "ibp",
     "smoothing_n": 1000,
     "smoothing_samples": 20,
-    "smoothing_budget": 20.0,
+    "smoothing_max_flops": 1e12,
 }
 
 
@@ -340,7 +341,7 @@ def robustness(
         certified_part(
             sec, bundle, x, y, worst.get("linf"), eps=s.eps, method=s.certify, seed=seed, progress=progress,
             smoothing={"sigma": s.smoothing_sigma, "n": s.smoothing_n, "n0": s.smoothing_n0, "alpha": s.smoothing_alpha,
-                       "samples": s.smoothing_samples, "budget": s.smoothing_budget} if s.smoothing else None,
+                       "samples": s.smoothing_samples, "max_flops": s.smoothing_max_flops} if s.smoothing else None,
         )
         if s.certify
         else None

@@ -11,8 +11,10 @@ When certification runs in the default report (the rule):
   on every sample the attacks saw; a model with a layer the bounds cannot handle gets the
   part skipped with that layer's name, never a wrong bound;
 - randomized smoothing on up to ``smoothing_samples`` inputs (100; 20 under ``--fast``) with
-  ``smoothing_n`` noise samples each (10,000; 1,000 under ``--fast``), stopped at
-  ``smoothing_budget`` seconds (120; 20 under ``--fast``); the section states what ran.
+  ``smoothing_n`` noise samples each (10,000; 1,000 under ``--fast``), as many inputs as fit
+  ``smoothing_max_flops`` (1e13; 1e12 under ``--fast``) of counted forward-pass work, never
+  stopped by the clock (a number must not depend on how busy the machine is); fewer than
+  five inputs and it is not run, with the reason; the section states what ran.
   ``dlaudit certify`` runs the paper's n = 100,000 on the inputs you choose.
 
 Soundness is checked, not assumed: a sample both verified and fooled by an attack at the
@@ -149,16 +151,26 @@ def _smoothing(
     seed: int,
     progress: ProgressFn | None,
 ) -> None:
-    """Randomized smoothing (Cohen et al. 2019, arXiv:1902.02918) on the first inputs, within a time budget."""
+    """Randomized smoothing (Cohen et al. 2019, arXiv:1902.02918) on the first inputs, as many as the plan allows.
+
+    How many inputs are certified is planned from the model's counted forward cost
+    (:func:`planned_inputs`), never from elapsed time: the same model, settings and seed
+    certify the same inputs on a quiet machine and a busy one.
+    """
     width = bundle.card.value_range[1] - bundle.card.value_range[0]
     sigma = float(cfg["sigma"])
-    samples = min(int(cfg["samples"]), len(x))
-    budget = float(cfg["budget"])
+    n0, n = int(cfg["n0"]), int(cfg["n"])
+    flops = forward_flops(bundle.module, x[:1])
+    samples, why = planned_inputs(min(int(cfg["samples"]), len(x)), flops, n0 + n, float(cfg["max_flops"]))
+    if samples == 0:
+        sec.add_finding("info", f"randomized smoothing was not run: {why}", check="smoothing-plan")
+        sec.params["smoothing"] = {"inputs": 0, "flops_per_forward": flops, "max_flops": float(cfg["max_flops"])}
+        return
     radii = [r * width for r in SMOOTHING_RADII]
-    start = time.perf_counter()
+    start = time.perf_counter()  # reported only (seconds per input), never a reason to stop
     done, parts = 0, []
     chunk = max(1, min(10, samples))
-    while done < samples and time.perf_counter() - start < budget:
+    while done < samples:
         stop = min(samples, done + chunk)
         parts.append(
             certify_smoothing(
@@ -166,8 +178,8 @@ def _smoothing(
                 x[done:stop],
                 y[done:stop],
                 sigma=sigma,
-                n0=int(cfg["n0"]),
-                n=int(cfg["n"]),
+                n0=n0,
+                n=n,
                 alpha=float(cfg["alpha"]),
                 seed=seed,
                 index_offset=done,
@@ -177,13 +189,11 @@ def _smoothing(
         if progress is not None:  # one stage for the whole part, not certify's select/estimate per chunk
             progress("smoothing", done, samples)
     seconds = time.perf_counter() - start
-    if not parts:
-        return
     correct = torch.cat([p.correct for p in parts])
     radius = torch.cat([p.radius for p in parts])
     abstain = torch.cat([p.prediction for p in parts]) < 0
-    stopped = f"; stopped after {seconds:.0f} s (budget {budget:g} s)" if done < samples else ""
-    what = f"{done} input(s), sigma {sigma:g}, n0 {int(cfg['n0'])}, n {int(cfg['n']):,}, alpha {float(cfg['alpha']):g}{stopped}"
+    planned = f"; {why}" if why else ""
+    what = f"{done} input(s), sigma {sigma:g}, n0 {n0}, n {n:,}, alpha {float(cfg['alpha']):g}{planned}"
     for r in radii:
         acc = float((correct & (radius >= r)).double().mean())
         sec.add_metric(
@@ -211,10 +221,56 @@ def _smoothing(
     )
     sec.params["smoothing"] = {
         "sigma": sigma,
-        "n0": int(cfg["n0"]),
-        "n": int(cfg["n"]),
+        "n0": n0,
+        "n": n,
         "alpha": float(cfg["alpha"]),
         "inputs": done,
-        "budget_s": budget,
+        "flops_per_forward": flops,
+        "max_flops": float(cfg["max_flops"]),
         "seconds": round(seconds, 2),
     }
+
+
+MIN_SMOOTHING_INPUTS = 5
+"""Fewer planned inputs than this and smoothing is not run in a report: its interval would say nothing."""
+
+
+def forward_flops(module: torch.nn.Module, example: torch.Tensor) -> int:
+    """Floating-point operations of one forward pass on ``example`` (one input), counted, not timed.
+
+    torch's :class:`~torch.utils.flop_counter.FlopCounterMode` counts matrix products and
+    convolutions; elementwise work is floored at the input's size, so a model without either
+    still costs something. The count depends on the model and the input shape only.
+    """
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from ..utils import next_device
+
+    example = example.float().to(next_device(module))
+    try:
+        with torch.no_grad(), FlopCounterMode(display=False) as counter:
+            module(example)
+        counted = int(counter.get_total_flops())
+    except (
+        RuntimeError,
+        TypeError,
+        NotImplementedError,
+    ) as err:  # a graph the counter cannot trace: parameters instead
+        log.debug("flop counter failed (%s); counting parameters", err)
+        counted = 2 * sum(p.numel() for p in module.parameters())
+    return max(counted, example.numel())
+
+
+def planned_inputs(wanted: int, flops: int, forwards: int, max_flops: float) -> tuple[int, str]:
+    """How many of ``wanted`` inputs smoothing certifies within ``max_flops``, and why fewer (else "")."""
+    cost = flops * forwards
+    fits = int(max_flops // cost) if cost > 0 else wanted
+    if fits >= wanted:
+        return wanted, ""
+    plan = (
+        f"{wanted} inputs x {forwards:,} noisy forward passes of {flops / 1e9:.3g} GFLOP each exceed the report's "
+        f"plan of {max_flops / 1e12:g} TFLOP for smoothing"
+    )
+    if fits < MIN_SMOOTHING_INPUTS:
+        return 0, f"{plan}; run `dlaudit certify MODEL --method smoothing` on the inputs you choose"
+    return fits, f"planned {fits} of {wanted} inputs ({plan})"

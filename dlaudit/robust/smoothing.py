@@ -560,7 +560,13 @@ def _sharded(
         for a, b in ranges
     ]  # fmt: skip
     keys = [parallel.stable_key("smoothing", sigma, n0, n, alpha, seed, p["offset"], p["x"]) for p in payloads]
-    outs = ex.map(certify_shard, bundle, payloads, keys=keys, stage="certify:smoothing", progress=progress)
+    checks = [
+        parallel.rows_check(len(p["x"]), ("prediction", "p_lower", "radius", "counts"), kinds={"batch_size": int})
+        for p in payloads
+    ]
+    outs = ex.map(
+        certify_shard, bundle, payloads, keys=keys, checks=checks, stage="certify:smoothing", progress=progress
+    )
     seconds = (time.perf_counter() - start) / len(x)
     return SmoothingResult(
         sigma,

@@ -469,18 +469,6 @@ def test_symlinked_output_stays_a_link_to_the_new_report(tmp_path: Path, model_f
     assert json.loads(target.read_text())["schema_version"] == 1
 
 
-def test_a_temp_file_left_by_a_killed_writer_is_removed_by_the_next_write(tmp_path: Path) -> None:
-    from dlaudit.utils import atomic_write
-
-    stale = tmp_path / ".r.json.999999999.abc.tmp"  # no process has this pid
-    stale.write_text("half")
-    mine = tmp_path / f".r.json.{os.getpid()}.live.tmp"  # a write in progress in this process
-    mine.write_text("live")
-    with atomic_write(tmp_path / "r.json", "w") as fh:
-        fh.write("{}")
-    assert not stale.exists() and mine.exists() and (tmp_path / "r.json").read_text() == "{}"
-
-
 # -- beyond one command line ---------------------------------------------------------------------
 
 

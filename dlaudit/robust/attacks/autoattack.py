@@ -584,8 +584,23 @@ def _sharded(
         )  # fmt: skip
         for p in payloads
     ]
+    checks = [
+        parallel.rows_check(
+            len(p["x"]),
+            ("clean_correct", "robust", "breaker", *(("x_adv",) if return_adv else ())),
+            shapes={"x_adv": tuple(p["x"].shape)},
+            kinds={"attacks": (tuple, list), "skipped": dict, "counts": dict, "seconds": dict, "rejected": dict},
+        )
+        for p in payloads
+    ]
     outs = ex.map(
-        autoattack_shard, bundle, payloads, keys=keys, stage=f"autoattack {norm} eps {eps:g}", progress=progress
+        autoattack_shard,
+        bundle,
+        payloads,
+        keys=keys,
+        checks=checks,
+        stage=f"autoattack {norm} eps {eps:g}",
+        progress=progress,
     )
     attacks = tuple(outs[0]["attacks"])
     names = [a for a in attacks if a not in outs[0]["skipped"]]

@@ -34,7 +34,7 @@ from torch import nn
 
 from ... import parallel
 from ...bundle import ModelBundle
-from ...errors import CardError, ConfigError, DataError
+from ...errors import NONFINITE_LOGITS, CardError, ConfigError, DataError, ModelOutputError
 from ...utils import ProgressFn, model_state, next_device, resolve_device
 from .. import _random
 from ..batching import choose_batch_size
@@ -283,7 +283,11 @@ def check_inputs(x: torch.Tensor, y: torch.Tensor, value_range: tuple[float, flo
 
 
 def check_logits(out: Any, n: int, num_classes: int | None, labels: torch.Tensor | None = None) -> torch.Tensor:
-    """The model's output must be logits of shape (N, classes); raise a :class:`CardError` naming it otherwise."""
+    """The model's output must be finite logits of shape (N, classes).
+
+    A wrong shape is a :class:`CardError` naming it; NaN or infinite logits (on the data or on
+    perturbed or noisy copies of it) are a :class:`ModelOutputError` (the audit fails, exit 1).
+    """
     expected = f"({n}, {num_classes if num_classes else 'classes'})"
     if not isinstance(out, torch.Tensor):
         raise CardError(
@@ -298,6 +302,16 @@ def check_logits(out: Any, n: int, num_classes: int | None, labels: torch.Tensor
     if num_classes is not None and out.shape[1] != num_classes:
         raise CardError(
             f"the model returned {out.shape[1]} logits per input, but its card says num_classes={num_classes}; fix the card"
+        )
+    bad = int((~out.detach().isfinite()).any(dim=1).sum())
+    if bad:
+        raise ModelOutputError(
+            NONFINITE_LOGITS.format(
+                bad=bad,
+                n=n,
+                what="inputs in one batch (the data, or perturbed or noisy copies of it)",
+                consequence="no accuracy, attack or certificate computed from them would mean anything",
+            )
         )
     if labels is not None and len(labels) and int(labels.max()) >= out.shape[1]:
         raise DataError(
@@ -704,7 +718,13 @@ def _sharded(
         )
         for p in payloads
     ]
-    outs = ex.map(attack_shard, bundle, payloads, keys=keys, stage=stage, progress=progress)
+    checks = [
+        parallel.rows_check(
+            len(p["x"]), ("pred", "success", *(("x_adv",) if keep_adv else ())), shapes={"x_adv": tuple(p["x"].shape)}
+        )
+        for p in payloads
+    ]
+    outs = ex.map(attack_shard, bundle, payloads, keys=keys, checks=checks, stage=stage, progress=progress)
     x_adv = torch.cat([o["x_adv"] for o in outs]).to(x.device) if keep_adv else None
     return AttackOutput(
         attack, torch.cat([o["pred"] for o in outs]), torch.cat([o["success"] for o in outs]), x_adv, batch_size
