@@ -16,7 +16,7 @@ import shlex
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ._alloc import tune_malloc
 from ._version import __version__
@@ -97,6 +97,8 @@ __all__ = [
     "method_outputs",
     "ProgressPrinter",
 ]
+
+T = TypeVar("T")
 
 log = logging.getLogger(__name__)
 
@@ -267,6 +269,7 @@ def load_model(
     device: str = "auto",
     data: str | Path | None = None,
     data_dir: str | Path | None = None,
+    timeout: float | None = None,
     **overrides: Any,
 ) -> ModelBundle:
     """Load a model file of any supported format (see :func:`dlaudit.bundle.load_model`).
@@ -278,6 +281,9 @@ def load_model(
     the model will be audited on: a foreign model whose card gives no input shape
     takes that data's (``--arch torchvision:resnet18 --data cifar10`` is 3x32x32).
 
+    Loading (with the model's first forward pass) runs where Ctrl-C stops it at once, and
+    ``timeout`` (seconds) bounds it: past it :class:`dlaudit.bounded.Timeout` is raised (exit 2).
+
     Examples
     --------
     >>> bundle = dlaudit.load_model("resnet18.pt", arch="torchvision:resnet18", num_classes=10,
@@ -285,15 +291,42 @@ def load_model(
     """
     from .bundle import _card_dict
     from .bundle import load_model as _load
+    from .paths import shown
 
     fields = _card_dict(card) if card is not None else {}
     fields.update(card_overrides(**overrides))
-    return _load(
-        path,
-        card=fields or None,
-        trust_pickle=trust_pickle,
-        device=device,
-        shape_hint=_shape_hint(data, data_dir),
+    return bounded(
+        lambda: _load(
+            path,
+            card=fields or None,
+            trust_pickle=trust_pickle,
+            device=device,
+            shape_hint=_shape_hint(data, data_dir),
+        ),
+        timeout=timeout,
+        what=f"loading {shown(path)} (with its first forward pass)",
+        advice="the model may never return (a loop in its forward?); check it, or give a longer --timeout",
+    )
+
+
+def bounded(fn: Callable[[], T], *, timeout: float | None = None, what: str, advice: str = "") -> T:
+    """``fn()`` where Ctrl-C stops it at once and ``timeout`` bounds it (see :func:`dlaudit.bounded.call`)."""
+    from .bounded import call
+
+    if timeout is not None and not (
+        isinstance(timeout, (int, float)) and not isinstance(timeout, bool) and timeout > 0
+    ):
+        raise ConfigError(f"timeout must be a number of seconds > 0, got {timeout!r}")
+    return call(fn, timeout=timeout, what=what, advice=advice)
+
+
+def _logits(bundle: ModelBundle, data: AuditData, *, timeout: float | None = None) -> Any:
+    """The model's logits on every input of ``data``, interruptible and bounded by ``timeout``."""
+    return bounded(
+        lambda: bundle.logits(data.x),
+        timeout=timeout,
+        what=f"the model's forward pass over {len(data)} inputs of {data.name}",
+        advice="the model may never return on some inputs; check it, or give a longer --timeout",
     )
 
 
@@ -313,12 +346,14 @@ def save_model(bundle: ModelBundle, path: str | Path) -> Path:
     return _save(bundle, path)
 
 
-def _bundle(model: ModelBundle | str | Path, *, device: str, trust_pickle: bool = False) -> ModelBundle:
+def _bundle(
+    model: ModelBundle | str | Path, *, device: str, trust_pickle: bool = False, timeout: float | None = None
+) -> ModelBundle:
     from .bundle import ModelBundle
 
     if isinstance(model, ModelBundle):
         return model.to(device) if device != "auto" else model
-    return load_model(model, device=device, trust_pickle=trust_pickle)
+    return load_model(model, device=device, trust_pickle=trust_pickle, timeout=timeout)
 
 
 # -- data ------------------------------------------------------------------------------------
@@ -487,7 +522,7 @@ def info(
     if data is None and not bundle.card.dataset:
         return {**out, "accuracy": None, "data": None}
     audit_data = data_for(bundle, data, **data_kwargs)
-    logits = bundle.logits(audit_data.x)
+    logits = _logits(bundle, audit_data)
     _require_finite(logits, audit_data)
     out["accuracy"] = float((logits.argmax(dim=1) == audit_data.y).float().mean())
     out["data"] = {"name": audit_data.name, "split": audit_data.split, "n": len(audit_data)}
@@ -619,9 +654,9 @@ def audit(
         )
     dev = resolve_device(device)
     _check_workers(workers, ray_address)
-    bundle = _bundle(model, device=str(dev), trust_pickle=trust_pickle)
+    bundle = _bundle(model, device=str(dev), trust_pickle=trust_pickle, timeout=timeout)
     audit_data = data_for(bundle, data, **data_kwargs)
-    bad = _nonfinite_rows(bundle.logits(audit_data.x))
+    bad = _nonfinite_rows(_logits(bundle, audit_data, timeout=timeout))
     report = Report(
         title=title
         or f"dlaudit report: {Path(bundle.source).name if bundle.source else bundle.card.architecture or 'model'}"
@@ -854,7 +889,7 @@ def report(
     metric that was not computed does not raise: the report records it in
     :attr:`Report.errors` (its files can still be written to look into it).
     ``card`` holds card fields for a foreign model (see :func:`card_overrides`);
-    ``timeout`` bounds each section (seconds); ``attack_features="numeric"`` has the
+    ``timeout`` bounds loading the model and each section (seconds); ``attack_features="numeric"`` has the
     robustness section attack only a tabular model's numeric columns.
 
     ``outputs`` (option name -> path) are the files the caller will write: before the audit, one that
@@ -904,6 +939,7 @@ def report(
             device=device,
             data=data if isinstance(data, (str, Path)) else None,
             data_dir=data_kwargs.get("data_dir"),
+            timeout=timeout,
         )
     )
     if outputs:
@@ -1009,7 +1045,7 @@ def attack(
     _check_workers(workers, ray_address)
     bundle = _bundle(model, device=str(resolve_device(device)), trust_pickle=trust_pickle)
     all_data = data_for(bundle, data, **data_kwargs)
-    _require_finite(bundle.logits(all_data.x), all_data)
+    _require_finite(_logits(bundle, all_data), all_data)
     audit_data = sample_data(all_data, n, seed)
     executor = _parallel_executor(
         workers, ray_address, checkpoint, bundle=bundle, data=audit_data,
@@ -1108,7 +1144,7 @@ def certify(
     _check_workers(workers, ray_address)
     bundle = _bundle(model, device=str(resolve_device(device)), trust_pickle=trust_pickle)
     all_data = data_for(bundle, data, **data_kwargs)
-    _require_finite(bundle.logits(all_data.x), all_data)
+    _require_finite(_logits(bundle, all_data), all_data)
     audit_data = sample_data(all_data, inputs, seed)
     executor = _parallel_executor(
         workers, ray_address, checkpoint, bundle=bundle, data=audit_data,
@@ -1342,7 +1378,7 @@ def explain_model(
     seed_everything(seed)
     bundle = _bundle(model, device=str(resolve_device(device)), trust_pickle=trust_pickle)
     audit_data = data_for(bundle, data, **(data_options or {}))
-    _require_finite(bundle.logits(audit_data.x), audit_data)
+    _require_finite(_logits(bundle, audit_data), audit_data)
     return explain(
         bundle,
         audit_data,

@@ -8,6 +8,7 @@ is quick; the heavy libraries load when a command runs.
 
 from __future__ import annotations
 
+import io
 import logging
 import sys
 from collections.abc import Callable
@@ -17,6 +18,7 @@ from typing import Any
 import click
 
 from . import api
+from .terminal import printable
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 FAST_HELP = "A cheaper configuration for CI (fewer samples and steps); the output says so."
@@ -26,30 +28,49 @@ FAST_HELP = "A cheaper configuration for CI (fewer samples and steps); the outpu
 
 
 class DlauditGroup(click.Group):
-    """Turns every :class:`~dlaudit.errors.DlauditError` into one line on stderr and exit code 2."""
+    """Turns every :class:`~dlaudit.errors.DlauditError` into one line on stderr and exit code 2,
+    and Ctrl-C into one line and exit code 130."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:  # before Click turns it into Abort (and prints an empty line first)
+            raise _Interrupted() from None
 
     def main(self, *args: Any, **kwargs: Any) -> Any:
         kwargs.pop("standalone_mode", None)
         try:
             return super().main(*args, standalone_mode=False, **kwargs)
         except api.DlauditError as err:
-            click.echo(f"dlaudit: error: {_one_line(str(err))}", err=True)
+            echo(f"dlaudit: error: {_one_line(str(err))}", err=True)
             sys.exit(err.exit_code)
         except OSError as err:  # a file that vanished or a disk that filled up mid-run: still one line, exit 2
             where = f"{err.filename}: " if err.filename else ""
-            click.echo(f"dlaudit: error: {where}{err.strerror or err}; nothing earlier was overwritten", err=True)
+            echo(f"dlaudit: error: {where}{err.strerror or err}; nothing earlier was overwritten", err=True)
             sys.exit(2)
-        except click.exceptions.Abort:
-            click.echo("dlaudit: aborted", err=True)
+        except (_Interrupted, KeyboardInterrupt, click.exceptions.Abort):
+            echo(INTERRUPTED, err=True)
             sys.exit(130)
         except click.ClickException as err:
-            err.show()
+            shown = io.StringIO()
+            err.show(file=shown)  # usage, hint and message, which quote what the user typed
+            echo(shown.getvalue().rstrip("\n"), err=True)
             sys.exit(err.exit_code)
         except click.exceptions.Exit as err:
             sys.exit(err.exit_code)
-        except KeyboardInterrupt:
-            click.echo("dlaudit: interrupted", err=True)
-            sys.exit(130)
+
+
+class _Interrupted(Exception):
+    """Ctrl-C inside a command (Click would otherwise turn it into Abort)."""
+
+
+INTERRUPTED = "dlaudit: interrupted (Ctrl-C); outputs not yet written were not written"
+
+
+def echo(message: Any = "", *, err: bool = False) -> None:
+    """Print one line (or block) of output; every character that could control the terminal is escaped
+    (a class name, a path or a card field from a file can hold ``\\x1b]0;...\\x07``; see :mod:`dlaudit.terminal`)."""
+    click.echo(printable(str(message)), err=err)
 
 
 def _one_line(text: str) -> str:
@@ -351,7 +372,7 @@ def train(arch: str, data: str, output: str, json_path: str | None, quiet: bool,
         )
         if (training.get("monitor") or {}).get("collapsed"):
             how += f"; WARNING: the model collapsed ({training['monitor']['collapsed']})"
-        click.echo(
+        echo(
             f"trained {arch} on {bundle.card.dataset}{how}: held-out accuracy {m['test_accuracy']:.4f} (train {m['train_accuracy']:.4f}) in {m['train_seconds']:.1f} s -> {output}"
         )
 
@@ -375,12 +396,12 @@ def info(model: str, data: str | None, json_path: str | None, **kw: Any) -> None
     bundle = load_checked(model, {**kw, "data": data}, {"--json": None if json_path == "-" else json_path})
     out = api.info(bundle, data, **data_kwargs(kw))
     if json_path == "-":
-        click.echo(api.json_text(out))
+        echo(api.json_text(out))
         return
     if json_path:
         api.save_json(json_path, out)
     card = out["card"]
-    click.echo(f"model         {model} ({out['format']}, {out['parameters']:,} parameters)")
+    echo(f"model         {model} ({out['format']}, {out['parameters']:,} parameters)")
     for key in (
         "architecture",
         "arch_kwargs",
@@ -397,11 +418,11 @@ def info(model: str, data: str | None, json_path: str | None, **kw: Any) -> None
         "metrics",
     ):
         if card.get(key) not in (None, {}, []):
-            click.echo(f"{key:<13} {card[key]}")
+            echo(f"{key:<13} {card[key]}")
     if out["accuracy"] is None:
-        click.echo("accuracy      not measured: the card names no dataset; pass --data to measure it")
+        echo("accuracy      not measured: the card names no dataset; pass --data to measure it")
         return
-    click.echo(
+    echo(
         f"accuracy      {out['accuracy']:.4f} on {out['data']['n']} samples of {out['data']['name']} ({out['data']['split']})"
     )
 
@@ -549,13 +570,13 @@ def report(
 
 def _echo_outcome(rep: Any, paths: dict[str, str]) -> None:
     acc = rep.metrics.get("performance.accuracy")
-    click.echo(f"report -> {paths.get('html')}" + (f" (accuracy {acc:.4f})" if acc is not None else ""))
+    echo(f"report -> {paths.get('html')}" + (f" (accuracy {acc:.4f})" if acc is not None else ""))
     for fmt, path in paths.items():
         if fmt != "html":
-            click.echo(f"{fmt:<8} -> {path}")
+            echo(f"{fmt:<8} -> {path}")
     for s in rep.sections:
         if s.status == "skipped":
-            click.echo(f"skipped  {s.title}: {s.reason}")
+            echo(f"skipped  {s.title}: {s.reason}")
     _echo_gates(rep)
 
 
@@ -563,14 +584,14 @@ def _echo_gates(rep: Any) -> None:
     """Each gate as a condition to fail on, the baseline as one line plus its regressions, then both verdicts."""
     for g in rep.gates:
         if g.source != "baseline":
-            click.echo(f"gate     {api.gate_line(g)}")
+            echo(f"gate     {api.gate_line(g)}")
     if rep.comparison is not None:
-        click.echo(rep.comparison.summary()[:1].upper() + rep.comparison.summary()[1:])
+        echo(rep.comparison.summary()[:1].upper() + rep.comparison.summary()[1:])
         for g in rep.gates:
             if g.source == "baseline" and not g.passed:
-                click.echo(f"  regression: {api.gate_line(g)}")
-    click.echo(api.verdict_text(rep))
-    click.echo(api.health_text(rep))
+                echo(f"  regression: {api.gate_line(g)}")
+    echo(api.verdict_text(rep))
+    echo(api.health_text(rep))
 
 
 @cli.command(context_settings=CONTEXT)
@@ -599,10 +620,10 @@ def demo(output_dir: str, full: bool, retrain: bool, quiet: bool, seed: int, dev
         for name, path in result.reports.items():
             acc = result.metrics[name].get("performance.accuracy")
             cached = " (cached model)" if name in result.reused else ""
-            click.echo(f"demo report -> {path}" + (f" (accuracy {acc:.4f})" if acc is not None else "") + cached)
-            click.echo(f"  {result.verdicts[name]}")
-            click.echo(f"  {result.health[name]}")
-        click.echo(f"comparison  -> {result.comparison}")
+            echo(f"demo report -> {path}" + (f" (accuracy {acc:.4f})" if acc is not None else "") + cached)
+            echo(f"  {result.verdicts[name]}")
+            echo(f"  {result.health[name]}")
+        echo(f"comparison  -> {result.comparison}")
 
 
 @cli.command(context_settings=CONTEXT)
@@ -690,19 +711,19 @@ def attack(model: str, json_path: str | None, no_early_stop: bool, quiet: bool, 
         return
     p = result.params
     width = max(12, *(len(str(row["attack"])) for row in result.rows))
-    click.echo(f"{'attack':<{width}} {'eps':>6}  accuracy  95% CI")
+    echo(f"{'attack':<{width}} {'eps':>6}  accuracy  95% CI")
     for row in result.rows:
         lo, hi = row["ci"]
-        click.echo(f"{row['attack']:<{width}} {row['eps']:>6g}  {row['accuracy']:8.4f}  {lo:.3f}-{hi:.3f}")
+        echo(f"{row['attack']:<{width}} {row['eps']:>6g}  {row['accuracy']:8.4f}  {lo:.3f}-{hi:.3f}")
     fast = " (--fast)" if p.get("fast") else ""
-    click.echo(
+    echo(
         f"{p['n']} samples of {p['data']} ({p['split']}), "
         + (f"PGD-{p['steps']} alpha {p['alpha']}, " if "pgd" in p["attacks"] else "")
         + (f"AutoAttack {p['autoattack_version']}, " if "autoattack" in p["attacks"] else "")
         + f"batch size {p['batch_size']} ({p['batch_size_chosen_by']}), {result.seconds:.1f} s{fast}"
     )
     for f in result.findings:
-        click.echo(f"{f.severity}: {f.message}")
+        echo(f"{f.severity}: {f.message}")
 
 
 @cli.command(context_settings=CONTEXT)
@@ -771,18 +792,18 @@ def certify(model: str, json_path: str | None, quiet: bool, **kw: Any) -> None:
         return
     p = result.params
     if kw["method"] == "smoothing":
-        click.echo(f"{'L2 radius':>10}  certified accuracy")
+        echo(f"{'L2 radius':>10}  certified accuracy")
         for row in result.rows:
-            click.echo(f"{row['radius']:>10g}  {row['certified_accuracy']:.4f}")
-        click.echo(
+            echo(f"{row['radius']:>10g}  {row['certified_accuracy']:.4f}")
+        echo(
             f"{p['inputs']} inputs of {p['data']} ({p['split']}), sigma {p['sigma']:g}, n0 {p['n0']}, n {p['n']:,}, alpha {p['alpha']:g}; "
             f"abstained on {result.metrics['robustness.smoothing_l2.abstain_rate']:.1%}; {p['seconds_per_input']:.3f} s per input"
         )
     else:
-        click.echo(f"{'eps':>8}  verified accuracy ({kw['method']})")
+        echo(f"{'eps':>8}  verified accuracy ({kw['method']})")
         for row in result.rows:
-            click.echo(f"{row['eps']:>8g}  {row['verified_accuracy']:.4f}")
-        click.echo(f"{p['inputs']} inputs of {p['data']} ({p['split']}); {result.seconds:.1f} s")
+            echo(f"{row['eps']:>8g}  {row['verified_accuracy']:.4f}")
+        echo(f"{p['inputs']} inputs of {p['data']} ({p['split']}); {result.seconds:.1f} s")
 
 
 # -- fairness -------------------------------------------------------------------------
@@ -812,9 +833,9 @@ def _echo_table(columns: list[str], rows: list[list[Any]]) -> None:
         max(len(str(c)), *(len(_cell(r[i]).strip()) for r in rows)) if rows else len(str(c))
         for i, c in enumerate(columns)
     ]
-    click.echo("  ".join(f"{str(c):>{w}}" for c, w in zip(columns, widths)))
+    echo("  ".join(f"{str(c):>{w}}" for c, w in zip(columns, widths)))
     for r in rows:
-        click.echo("  ".join(_cell(v, w) for v, w in zip(r, widths)))
+        echo("  ".join(_cell(v, w) for v, w in zip(r, widths)))
 
 
 @cli.command(context_settings=CONTEXT)
@@ -914,16 +935,16 @@ def _echo_fairness(rep: Any) -> None:
     sec = rep.section("fairness")
     acc = rep.metrics.get("performance.accuracy")
     if acc is not None:
-        click.echo(f"accuracy {acc:.4f}")
+        echo(f"accuracy {acc:.4f}")
     if sec is None or sec.status != "ok":
-        click.echo(f"fairness {sec.status if sec else 'missing'}: {sec.reason if sec else ''}")
+        echo(f"fairness {sec.status if sec else 'missing'}: {sec.reason if sec else ''}")
         _echo_gates(rep)  # the section checks too (a failed section, a model with non-finite logits)
         return
-    click.echo(sec.summary)
+    echo(sec.summary)
     for table in sec.tables:
-        click.echo(f"\n{table.title}")
+        echo(f"\n{table.title}")
         _echo_table(table.columns, table.rows)
-    click.echo(f"\n{'metric':<52} {'value':>10}   95% CI")
+    echo(f"\n{'metric':<52} {'value':>10}   95% CI")
     last_note = ""
     for m in sec.metrics:
         if "@" in m.name:
@@ -931,12 +952,12 @@ def _echo_fairness(rep: Any) -> None:
         ci = f"[{m.ci[0]:.3f}, {m.ci[1]:.3f}]" if m.ci else ""
         note = m.note if m.value is None and m.note != last_note else ""
         last_note = m.note if m.value is None else ""
-        click.echo(f"{m.name:<52} {_cell(m.value)}   {ci}" + (f"  ({note})" if note else ""))
+        echo(f"{m.name:<52} {_cell(m.value)}   {ci}" + (f"  ({note})" if note else ""))
     if sec.findings:
-        click.echo("")
+        echo("")
     for f in sec.findings:
-        click.echo(f"{f.severity.upper():<8} {f.message}")
-    click.echo("")
+        echo(f"{f.severity.upper():<8} {f.message}")
+    echo("")
     _echo_gates(rep)
 
 
@@ -1032,10 +1053,10 @@ def mitigate(
         rep.save(json_path, format="json")
     if not quiet:
         table = result.table()
-        click.echo(f"{table.title}, on {result.n} held-out samples of {result.data}")
+        echo(f"{table.title}, on {result.n} held-out samples of {result.data}")
         _echo_table(table.columns, table.rows)
         for name, path in result.saved.items():
-            click.echo(f"{name} -> {path}")
+            echo(f"{name} -> {path}")
 
 
 @cli.command(context_settings=CONTEXT)
@@ -1141,19 +1162,38 @@ def explain(
             },
         )
     if not quiet:
-        click.echo(sec.summary)
+        echo(sec.summary)
         for m in sec.metrics:
-            click.echo(f"  {m.name:<42} {'undefined' if m.value is None else f'{m.value:.4f}'}")
+            echo(f"  {m.name:<42} {'undefined' if m.value is None else f'{m.value:.4f}'}")
         for f in sec.findings:
-            click.echo(f"{f.severity.upper():<8} {f.message}")
+            echo(f"{f.severity.upper():<8} {f.message}")
         if written:
-            click.echo(f"explanations -> {written['html']}, {written['npz']}")
+            echo(f"explanations -> {written['html']}, {written['npz']}")
 
 
 def main() -> None:
-    """Console-script entry point; dlaudit's own heavy work starts here, so the allocator tuning does too."""
-    api.tune_malloc()
-    cli.main(prog_name="dlaudit")
+    """Console-script entry point; dlaudit's own heavy work starts here, so the allocator tuning does too.
+
+    Ctrl-C ends the run with exit code 130 whenever it comes (even where a library swallowed it), and a
+    worker thread still running (a model's forward pass that never returns) does not keep the process
+    alive or abort it on the way out (see :func:`dlaudit.bounded.exit_now`).
+    """
+    from . import bounded
+
+    bounded.catch_interrupts()
+    try:
+        api.tune_malloc()
+        cli.main(prog_name="dlaudit")
+        code = 0
+    except SystemExit as end:
+        code = end.code if isinstance(end.code, int) else (0 if end.code is None else 1)
+    except KeyboardInterrupt:  # outside any command (while Click parses, or while it shuts down)
+        code = 130
+        echo(INTERRUPTED, err=True)
+    if bounded.interrupted() and code != 130:
+        echo(INTERRUPTED, err=True)
+        code = 130
+    bounded.exit_now(code)
 
 
 if __name__ == "__main__":  # pragma: no cover
