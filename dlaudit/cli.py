@@ -64,6 +64,9 @@ class _Interrupted(Exception):
     """Ctrl-C inside a command (Click would otherwise turn it into Abort)."""
 
 
+MAX_LINES = 50
+"""Lines one list (gates, regressions) takes on the terminal; the JSON report has the rest."""
+
 INTERRUPTED = "dlaudit: interrupted (Ctrl-C); outputs not yet written were not written"
 
 
@@ -582,14 +585,20 @@ def _echo_outcome(rep: Any, paths: dict[str, str]) -> None:
 
 def _echo_gates(rep: Any) -> None:
     """Each gate as a condition to fail on, the baseline as one line plus its regressions, then both verdicts."""
-    for g in rep.gates:
-        if g.source != "baseline":
-            echo(f"gate     {api.gate_line(g)}")
+    gates = [g for g in rep.gates if g.source != "baseline"]
+    for g in gates[:MAX_LINES]:
+        echo(f"gate     {api.gate_line(g)}")
+    if len(gates) > MAX_LINES:
+        echo(f"  ... and {len(gates) - MAX_LINES:,} more gates: the JSON report (--json) lists them all")
     if rep.comparison is not None:
         echo(rep.comparison.summary()[:1].upper() + rep.comparison.summary()[1:])
-        for g in rep.gates:
-            if g.source == "baseline" and not g.passed:
-                echo(f"  regression: {api.gate_line(g)}")
+        regressions = [g for g in rep.gates if g.source == "baseline" and not g.passed]
+        for g in regressions[:MAX_LINES]:
+            echo(f"  regression: {api.gate_line(g)}")
+        if len(regressions) > MAX_LINES:
+            echo(
+                f"  ... and {len(regressions) - MAX_LINES:,} more regressions: the JSON report (--json) lists them all"
+            )
     echo(api.verdict_text(rep))
     echo(api.health_text(rep))
 
