@@ -47,6 +47,40 @@ def read_card_json(path: str | Path) -> Any:
         raise CardError(f"card file {shown(path)} is not valid JSON: {str(err)[:200]}") from err
 
 
+MAX_CARD_DEPTH = 32
+"""How deeply a card's values may nest (lists and objects); dlaudit's own cards nest 5 deep."""
+
+MAX_CARD_ITEMS = 2_000_000
+"""How many values a card may hold, counted as every walk of it would count them (a value a pickle refers
+to twice counts twice): a class name per class of a large model, with room to spare."""
+
+
+def check_depth(value: Any, *, source: str = "card", limit: int = MAX_CARD_DEPTH, items: int = MAX_CARD_ITEMS) -> None:
+    """Refuse a card nested more than ``limit`` deep or holding more than ``items`` values, found without
+    recursion. A checkpoint's card is unpickled, not parsed as JSON, so nothing bounded it before: every later
+    walk of it (printing, copying, ``dataclasses.asdict``) failed with a RecursionError, and a pickle's shared
+    references can make a small file expand to billions of values (a list that holds one list twice, 30 deep)."""
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    count = 0
+    while stack:
+        item, depth = stack.pop()
+        count += 1
+        if count > items:
+            raise CardError(
+                f"{source}: the model card holds more than {items:,} values (counting shared ones each time); "
+                "write the card again, or give one with --card"
+            )
+        if not isinstance(item, (dict, list, tuple)):
+            continue
+        if depth >= limit:
+            raise CardError(
+                f"{source}: the model card is nested more than {limit} levels deep; a card holds a few levels "
+                "(shapes, names, training settings); write the card again, or give one with --card"
+            )
+        children = item.values() if isinstance(item, dict) else item
+        stack.extend((child, depth + 1) for child in children)
+
+
 def canonical_fields(data: dict[str, Any], *, source: str = "card") -> dict[str, Any]:
     """Card fields with the short spellings a card file may use replaced: ``"arch"`` is ``"architecture"``."""
     if "arch" not in data:
@@ -230,6 +264,7 @@ class ModelCard:
     def from_dict(cls, data: dict[str, Any], *, source: str = "card") -> ModelCard:
         if not isinstance(data, dict):
             raise CardError(f"{source}: a model card must be a JSON object, got {type(data).__name__}")
+        check_depth(data, source=source)
         known = {f.name for f in dataclasses.fields(cls)}
         data = canonical_fields(data, source=source)
         unknown = sorted(set(data) - known)
