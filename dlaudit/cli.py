@@ -265,10 +265,17 @@ def data_kwargs(kw: dict[str, Any]) -> dict[str, Any]:
     return {k: kw.get(k) for k in _DATA_KEYS}
 
 
+class _PrintableFormatter(logging.Formatter):
+    """Log lines with their control characters escaped, as every other line the CLI prints."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return printable(super().format(record))
+
+
 def _setup_logging(quiet: bool) -> None:
-    logging.basicConfig(
-        level=logging.WARNING if not quiet else logging.ERROR, format="dlaudit: %(levelname)s: %(message)s"
-    )
+    handler = logging.StreamHandler()
+    handler.setFormatter(_PrintableFormatter("dlaudit: %(levelname)s: %(message)s"))
+    logging.basicConfig(level=logging.WARNING if not quiet else logging.ERROR, handlers=[handler])
 
 
 # -- commands -------------------------------------------------------------------------
