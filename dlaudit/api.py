@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from ._alloc import tune_malloc
 from ._version import __version__
 from .analysis import default_analyses, list_analyses, parse_checks
+from .bounded import catch_interrupts, exit_now, interrupted
 from .errors import (
     NONFINITE_LOGITS,
     AnalysisError,
@@ -35,6 +36,7 @@ from .errors import (
 from .parsing import parse_kwargs, parse_names, parse_numbers, parse_shape, parse_value_range, split_list
 from .paths import Folder, atomic_write, check_paths, method_outputs, run_inputs
 from .progress import ProgressPrinter, format_seconds
+from .terminal import printable
 
 if TYPE_CHECKING:
     from .bundle import ModelBundle
@@ -96,6 +98,10 @@ __all__ = [
     "Folder",
     "method_outputs",
     "ProgressPrinter",
+    "printable",
+    "catch_interrupts",
+    "interrupted",
+    "exit_now",
 ]
 
 T = TypeVar("T")

@@ -18,7 +18,6 @@ from typing import Any
 import click
 
 from . import api
-from .terminal import printable
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 FAST_HELP = "A cheaper configuration for CI (fewer samples and steps); the output says so."
@@ -73,7 +72,7 @@ INTERRUPTED = "dlaudit: interrupted (Ctrl-C); outputs not yet written were not w
 def echo(message: Any = "", *, err: bool = False) -> None:
     """Print one line (or block) of output; every character that could control the terminal is escaped
     (a class name, a path or a card field from a file can hold ``\\x1b]0;...\\x07``; see :mod:`dlaudit.terminal`)."""
-    click.echo(printable(str(message)), err=err)
+    click.echo(api.printable(str(message)), err=err)
 
 
 def _one_line(text: str) -> str:
@@ -269,7 +268,7 @@ class _PrintableFormatter(logging.Formatter):
     """Log lines with their control characters escaped, as every other line the CLI prints."""
 
     def format(self, record: logging.LogRecord) -> str:
-        return printable(super().format(record))
+        return api.printable(super().format(record))
 
 
 def _setup_logging(quiet: bool) -> None:
@@ -1192,11 +1191,9 @@ def main() -> None:
 
     Ctrl-C ends the run with exit code 130 whenever it comes (even where a library swallowed it), and a
     worker thread still running (a model's forward pass that never returns) does not keep the process
-    alive or abort it on the way out (see :func:`dlaudit.bounded.exit_now`).
+    alive or abort it on the way out (see :func:`dlaudit.bounded.exit_now`, through the API).
     """
-    from . import bounded
-
-    bounded.catch_interrupts()
+    api.catch_interrupts()
     try:
         api.tune_malloc()
         cli.main(prog_name="dlaudit")
@@ -1206,10 +1203,10 @@ def main() -> None:
     except KeyboardInterrupt:  # outside any command (while Click parses, or while it shuts down)
         code = 130
         echo(INTERRUPTED, err=True)
-    if bounded.interrupted() and code != 130:
+    if api.interrupted() and code != 130:
         echo(INTERRUPTED, err=True)
         code = 130
-    bounded.exit_now(code)
+    api.exit_now(code)
 
 
 if __name__ == "__main__":  # pragma: no cover
