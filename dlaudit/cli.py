@@ -507,7 +507,7 @@ def info(model: str, data: str | None, json_path: str | None, **kw: Any) -> None
     type=click.FloatRange(min=0, min_open=True),
     default=None,
     metavar="SECONDS",
-    help="Seconds each section may take; one past it fails with the reason and the rest still run.",
+    help="Seconds loading the model and each section may take; a load past it is an error, a section past it fails with the reason and the rest still run.",
 )
 @click.option(
     "--attack-features",

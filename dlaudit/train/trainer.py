@@ -285,12 +285,12 @@ def train(
     arch_kwargs: dict[str, Any] = {}
     if hidden is not None:
         arch_kwargs["hidden"] = list(hidden)
-    _check_size(arch, train_data.input_shape, train_data.num_classes, arch_kwargs)
     if arch == "numpy-mlp":
         if loss_fn is not None:
             raise ConfigError(
                 "numpy-mlp trains with its own hand-written backprop; adversarial training needs mlp or cnn"
             )
+        _check_size(arch, train_data.input_shape, train_data.num_classes, arch_kwargs)
         net = NumpyMLP(train_data.input_shape, train_data.num_classes, hidden=hidden or (128, 64), seed=seed)
         history = net.fit(
             train_data.x.numpy().astype(np.float64),
@@ -312,6 +312,7 @@ def train(
             raise ConfigError(
                 f"cnn needs image data; {train_data.name!r} is {train_data.modality} data; train an mlp instead"
             )
+        _check_size(arch, train_data.input_shape, train_data.num_classes, arch_kwargs)
         module = build_model(arch, train_data.input_shape, train_data.num_classes, **arch_kwargs)
         monitor = CollapseMonitor(train_data, train_data.num_classes, dev, seed=seed)
         history = fit(
