@@ -9,6 +9,25 @@ from __future__ import annotations
 from .analysis import register_analysis
 
 register_analysis("performance", "dlaudit.performance:performance", title="Performance", order=10)
-register_analysis("explain", "dlaudit.explain.explanation:explain_section", title="Explanations", order=20)
-register_analysis("robustness", "dlaudit.robust.analysis:robustness", title="Robustness", order=30)
-register_analysis("fairness", "dlaudit.fairness.analysis:fairness_section", title="Fairness", order=40)
+register_analysis(
+    "explain",
+    "dlaudit.explain.explanation:explain_section",
+    title="Explanations",
+    order=20,
+    settings="dlaudit.explain.explanation:Settings",
+)
+register_analysis(
+    "robustness",
+    "dlaudit.robust.analysis:robustness",
+    title="Robustness",
+    order=30,
+    settings="dlaudit.robust.analysis:Settings",
+    estimate="dlaudit.robust.analysis:estimate",
+)
+register_analysis(
+    "fairness",
+    "dlaudit.fairness.analysis:fairness_section",
+    title="Fairness",
+    order=40,
+    settings="dlaudit.fairness.analysis:Settings",
+)

@@ -19,7 +19,11 @@ plain arithmetic function, every symbolic expression must parse as arithmetic on
 symbols, and members of kinds that only run code (native libraries, pickled Python
 objects) are refused. Anything it cannot vouch for raises :class:`UnsafeArchive`,
 which :mod:`dlaudit.bundle` turns into the same ``--trust-pickle`` message as a
-pickled module. :func:`guarded_loading` then keeps torch's loader on
+pickled module. What the graphs *do* is audited too: every operator they call (and, for
+TorchScript, every name its code calls) must be on the allow-list of :mod:`dlaudit.operators`
+(a :class:`~dlaudit.operators.RefusedOperator` otherwise). Declared member sizes are checked
+before anything is read (:func:`check_sizes`), and a member named twice is refused.
+:func:`guarded_loading` then keeps torch's loader on
 ``weights_only=True`` while it reads an audited archive (a second line of defence).
 """
 
@@ -29,6 +33,7 @@ import ast
 import contextlib
 import io
 import json
+import os
 import pickle
 import re
 import threading
@@ -39,7 +44,18 @@ from typing import Any
 
 import torch
 
-__all__ = ["UnsafeArchive", "audit_archive", "audit_pickle", "guarded_loading", "TORCHSCRIPT", "EXPORT"]
+from .operators import RefusedOperator, scan_torchscript_code, target_refusal
+
+__all__ = [
+    "UnsafeArchive",
+    "OversizedArchive",
+    "audit_archive",
+    "audit_pickle",
+    "check_sizes",
+    "guarded_loading",
+    "TORCHSCRIPT",
+    "EXPORT",
+]
 
 TORCHSCRIPT = "torchscript"
 EXPORT = "torch.export"
@@ -52,6 +68,10 @@ class UnsafeArchive(Exception):
         super().__init__(f"{member}: {why}")
         self.member = member
         self.why = why
+
+
+class OversizedArchive(UnsafeArchive):
+    """An archive whose members, as declared, are too large to read (a zip bomb, more than memory)."""
 
 
 # -- pickles ----------------------------------------------------------------------------
@@ -162,43 +182,10 @@ def _audit_torch_save(data: bytes, member: str) -> None:
 
 # -- graphs -----------------------------------------------------------------------------
 
-_OPERATOR_NAMES = frozenset(
-    "add sub mul truediv floordiv mod pow neg pos abs eq ne lt le gt ge and_ or_ xor not_ invert getitem "
-    "lshift rshift matmul index truth".split()
-)
-_MATH_NAMES = frozenset(
-    "ceil floor trunc sqrt exp log log2 log10 sin cos tan tanh fabs pow isnan isinf isfinite".split()
-)
-_TORCH_SYM_FUNCTIONS = frozenset(
-    "sym_float sym_int sym_max sym_min sym_not sym_ite sym_sqrt sym_sum sym_fresh_size _sym_sqrt _assert _check "
-    "_check_is_size _assert_async _assert_scalar".split()
-)
-
 
 def _safe_target(target: str) -> bool:
-    """Whether a graph node's target names a torch operator or plain arithmetic, as the deserializer resolves it."""
-    parts = target.split(".")
-    if any(p.startswith("__") for p in parts):
-        return False
-    head, rest = parts[0], parts[1:]
-    if head == "_operator":
-        return len(rest) == 1 and rest[0] in _OPERATOR_NAMES
-    if head == "math":
-        return len(rest) == 1 and rest[0] in _MATH_NAMES
-    if head == "torch":
-        if len(rest) == 1 and rest[0] in _TORCH_SYM_FUNCTIONS:
-            return True
-        if not rest or rest[0] != "ops":
-            return False
-        obj: Any = torch
-        for name in rest:
-            if not hasattr(obj, name):
-                return True  # the deserializer keeps an unresolvable target as a string, which cannot run
-            obj = getattr(obj, name)
-        return isinstance(obj, (torch._ops.OpOverload, torch._ops.OpOverloadPacket, torch._ops.HigherOrderOperator))
-    if head.startswith("#"):
-        return False  # an extension operator: resolved by whatever handler is registered
-    return True  # anything else stays a string in the graph
+    """Whether a serialized graph node's target is on the operator allow-list (see :mod:`dlaudit.operators`)."""
+    return target_refusal(target) is None
 
 
 def _sympy_names() -> frozenset[str]:
@@ -209,9 +196,16 @@ def _sympy_names() -> frozenset[str]:
         "BooleanFalse IntInfinity NegativeIntInfinity int_oo".split()
     )
     try:
+        import sympy
         import torch.utils._sympy.functions as functions
 
-        names.update(n for n in dir(functions) if n[:1].isupper() and not n.startswith("_"))
+        names.update(
+            n
+            for n in dir(functions)
+            if n[:1].isupper()
+            and isinstance(getattr(functions, n), type)
+            and issubclass(getattr(functions, n), sympy.Basic)
+        )
     except ImportError:  # pragma: no cover - older torch
         pass
     return frozenset(names)
@@ -234,14 +228,44 @@ _EXPR_NODES = (
 )
 
 
+_MAX_EXPRESSION = 2_000
+"""Characters in one symbolic-shape expression (torch writes a few dozen)."""
+_MAX_INTEGER = 2**64
+"""Largest integer literal in an expression (torch's bounds reach about 2**63)."""
+_MAX_EXPONENT = 64
+"""Largest constant exponent or shift: a power of a power of constants grows beyond any memory (``9**9**9**9``)."""
+_GROWING_CALLS = frozenset({"Pow", "PowByNatural", "FloatPow", "LShift"})
+
+
+def _grows(node: ast.AST) -> bool:
+    """Whether ``node`` is a power or a left shift (an operator whose result can outgrow memory)."""
+    if isinstance(node, ast.BinOp):
+        return isinstance(node.op, (ast.Pow, ast.LShift))
+    return isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in _GROWING_CALLS
+
+
+def _bounded_growth(base: ast.AST, exponent: ast.AST) -> bool:
+    """A power (or shift) sympy can evaluate: a small constant exponent of a base that holds no power itself."""
+    if any(_grows(inner) for inner in ast.walk(base)):
+        return False
+    if isinstance(exponent, ast.UnaryOp) and isinstance(exponent.op, ast.USub):
+        exponent = exponent.operand
+    if isinstance(exponent, ast.Constant):
+        return isinstance(exponent.value, (int, float)) and abs(exponent.value) <= _MAX_EXPONENT
+    # a symbolic exponent stays symbolic, unless constants in it fold into a large one
+    return not any(isinstance(inner, ast.Constant) or _grows(inner) for inner in ast.walk(exponent))
+
+
 def _safe_expression(text: str) -> bool:
-    """Whether ``sympy.sympify(text)`` can only build an expression: arithmetic on symbols and sympy's own classes.
+    """Whether ``sympy.sympify(text)`` can only build an expression: small arithmetic on symbols and sympy's classes.
 
     sympify ``eval``\\ s its string, so anything beyond that (attributes, subscripts, a
     call of a name that is not a sympy class, a string handed to a function that would
-    sympify it in turn) is refused.
+    sympify it in turn) is refused; so is arithmetic that would not finish: more than
+    :data:`_MAX_EXPRESSION` characters, integers beyond :data:`_MAX_INTEGER`, and powers
+    or shifts by more than :data:`_MAX_EXPONENT` or of a power (``s31 + 0*9**9**9**9``).
     """
-    if len(text) > 10_000:
+    if len(text) > _MAX_EXPRESSION:
         return False
     try:
         tree = ast.parse(text, mode="eval")
@@ -250,13 +274,20 @@ def _safe_expression(text: str) -> bool:
 
     def ok(node: ast.AST) -> bool:
         if isinstance(node, ast.Constant):
-            return isinstance(node.value, (int, float, bool)) and not isinstance(node.value, complex)
+            value = node.value
+            if isinstance(value, bool) or isinstance(value, float):
+                return True
+            return isinstance(value, int) and abs(value) <= _MAX_INTEGER
         if isinstance(node, ast.Name):
             return node.id in _SYMPY_NAMES or (_IDENT.match(node.id) is not None and "__" not in node.id)
+        if isinstance(node, ast.BinOp) and _grows(node) and not _bounded_growth(node.left, node.right):
+            return False
         if isinstance(node, ast.Call):
             if not isinstance(node.func, ast.Name) or node.func.id not in _SYMPY_NAMES:
                 return False
             func = node.func.id
+            if func in _GROWING_CALLS and (len(node.args) != 2 or not _bounded_growth(node.args[0], node.args[1])):
+                return False
             for i, arg in enumerate(node.args):
                 if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
                     if func in ("Symbol", "Dummy") and i == 0 and _IDENT.match(arg.value) and "__" not in arg.value:
@@ -274,24 +305,46 @@ def _safe_expression(text: str) -> bool:
             return all(ok(child) for child in ast.iter_child_nodes(node))
         return False
 
-    return ok(tree)
+    try:
+        return ok(tree)
+    except RecursionError:
+        return False
 
 
-def _audit_graph(doc: Any, member: str) -> None:
-    """Every node target and every symbolic expression of a serialized ExportedProgram."""
+def _node_name(node: dict[str, Any]) -> str | None:
+    """A serialized graph node's name (or its first output's: ``relu``), to say where an operator is."""
+    if isinstance(node.get("name"), str):
+        return node["name"][:80]
+    for out in node.get("outputs") or []:
+        if isinstance(out, dict):
+            for value in out.values():
+                if isinstance(value, dict) and isinstance(value.get("name"), str):
+                    return value["name"][:80]
+    return None
+
+
+def _audit_graph(doc: Any, member: str, *, trust_ops: bool = False) -> None:
+    """Every node target (and operator argument) and every symbolic expression of a serialized ExportedProgram.
+
+    Targets must be on the operator allow-list (:func:`dlaudit.operators.target_refusal`);
+    a refused one raises :class:`~dlaudit.operators.RefusedOperator`.
+    """
     stack = [doc]
     while stack:
         item = stack.pop()
         if isinstance(item, dict):
             for key, value in item.items():
-                if key == "target" and isinstance(value, str) and not _safe_target(value):
-                    raise UnsafeArchive(
-                        member, f"a graph node that calls {value[:120]!r}, which is not a torch operator"
-                    )
+                if key in ("target", "as_operator") and isinstance(value, str):
+                    refusal = target_refusal(value, trust_ops=trust_ops)
+                    if refusal is not None:
+                        name = _node_name(item)
+                        where = f"graph node {name} in {member}" if name else f"a graph node in {member}"
+                        raise RefusedOperator(value[:120], where, refusal[0], trustable=refusal[1])
                 if key == "expr_str" and isinstance(value, str) and not _safe_expression(value):
                     raise UnsafeArchive(
                         member,
-                        f"a symbolic-shape expression that is not plain arithmetic ({value[:120]!r}); torch would eval it",
+                        f"a symbolic-shape expression that is not small plain arithmetic ({value[:120]!r}); "
+                        "torch would eval it",
                     )
                 if isinstance(value, (dict, list)):
                     stack.append(value)
@@ -303,9 +356,67 @@ def _audit_graph(doc: Any, member: str) -> None:
 
 _MAX_MEMBERS = 100_000
 _MAX_JSON_BYTES = 512 * 2**20
+_MAX_READ_BYTES = 2 * 2**30
+"""Largest member the audit reads itself (pickles, code, ``torch.save`` payloads); JSON: :data:`_MAX_JSON_BYTES`."""
+_MAX_RATIO = 100
+"""Largest compression ratio of a member over :data:`_RATIO_FLOOR` bytes: torch stores members uncompressed."""
+_RATIO_FLOOR = 16 * 2**20
 
 
-def _read(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
+def _memory_bytes() -> int | None:
+    """This machine's physical memory, or None where it cannot be told."""
+    try:
+        return int(os.sysconf("SC_PHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def check_sizes(path: str, infos: list[zipfile.ZipInfo]) -> None:
+    """Refuse an archive whose members, as declared, would not fit in memory or inflate like a zip bomb.
+
+    Runs on the declared sizes before anything is read (also with ``trust_pickle``):
+    torch reads every member whole, so a 3 MB file whose member inflates to 3 GiB would
+    take 3 GiB. Members that the audit reads itself are read at most to their declared
+    size (``zipfile`` stops there).
+    """
+    if len(infos) > _MAX_MEMBERS:
+        raise OversizedArchive(path, f"{len(infos):,} members, more than any model archive holds")
+    total = 0
+    for info in infos:
+        total += info.file_size
+        if (
+            info.compress_type != zipfile.ZIP_STORED
+            and info.file_size > _RATIO_FLOOR
+            and info.file_size > _MAX_RATIO * max(info.compress_size, 1)
+        ):
+            raise OversizedArchive(
+                info.filename,
+                f"a member that inflates from {info.compress_size:,} to {info.file_size:,} bytes "
+                f"({info.file_size // max(info.compress_size, 1):,}-fold; a zip bomb), which torch would read whole",
+            )
+    memory = _memory_bytes()
+    if memory is not None and total > memory:
+        raise OversizedArchive(
+            path,
+            f"members of {total:,} bytes in all, more than this machine's memory ({memory:,} bytes), which torch would read whole",
+        )
+
+
+def _duplicates(path: str, infos: list[zipfile.ZipInfo]) -> None:
+    """Refuse a member name that appears twice: torch would read one copy and the audit might check the other."""
+    seen: set[str] = set()
+    for info in infos:
+        if info.filename in seen:
+            raise UnsafeArchive(
+                info.filename,
+                "a member that appears twice in the archive (torch and the audit could read different copies)",
+            )
+        seen.add(info.filename)
+
+
+def _read(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int = _MAX_READ_BYTES) -> bytes:
+    if info.file_size > limit:
+        raise UnsafeArchive(info.filename, f"a member of {info.file_size:,} bytes, too large to check")
     try:
         return zf.read(info)
     except (zipfile.BadZipFile, zlib.error, OSError, EOFError, NotImplementedError, RuntimeError, ValueError) as err:
@@ -316,7 +427,7 @@ def _json(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> Any:
     if info.file_size > _MAX_JSON_BYTES:
         raise UnsafeArchive(info.filename, f"a JSON member of {info.file_size:,} bytes, too large to check")
     try:
-        return json.loads(_read(zf, info))
+        return json.loads(_read(zf, info, _MAX_JSON_BYTES))
     except (ValueError, RecursionError) as err:
         raise UnsafeArchive(info.filename, f"malformed JSON ({err})") from err
 
@@ -337,12 +448,13 @@ def _payload_config(doc: Any, member: str) -> dict[str, dict[str, Any]]:
 _PT2_PLAIN = {"archive_format", "archive_version", "byteorder", "version", ".data/version", ".data/serialization_id"}
 
 
-def _audit_export(zf: zipfile.ZipFile, infos: list[zipfile.ZipInfo]) -> None:
+def _audit_export(zf: zipfile.ZipFile, infos: list[zipfile.ZipInfo], trust_ops: bool) -> None:
     names = [i.filename for i in infos]
     root = _root(names)
-    by_rel = {i.filename[len(root) :]: i for i in infos if i.filename.startswith(root)}
-    if len(by_rel) != len(infos):
-        raise UnsafeArchive(names[0], "members outside the archive's folder")
+    outside = [n for n in names if not n.startswith(root)]
+    if outside:
+        raise UnsafeArchive(outside[0], f"a member outside the archive's folder {root!r}")
+    by_rel = {i.filename[len(root) :]: i for i in infos}
     raw: set[str] = set()  # tensor payloads stored as plain bytes (never unpickled)
     pickled: set[str] = set()  # members torch will unpickle
     for rel, info in by_rel.items():
@@ -371,7 +483,7 @@ def _audit_export(zf: zipfile.ZipFile, infos: list[zipfile.ZipInfo]) -> None:
         if rel.endswith(".json"):
             doc = _json(zf, info)
             if rel.startswith("models/") or rel == "serialized_exported_program.json":
-                _audit_graph(doc, info.filename)
+                _audit_graph(doc, info.filename, trust_ops=trust_ops)
             continue
         if (
             rel in pickled
@@ -385,27 +497,39 @@ def _audit_export(zf: zipfile.ZipFile, infos: list[zipfile.ZipInfo]) -> None:
         )
 
 
-def _audit_torchscript(zf: zipfile.ZipFile, infos: list[zipfile.ZipInfo]) -> None:
+_MAX_CODE_BYTES = 64 * 2**20
+
+
+def _audit_torchscript(zf: zipfile.ZipFile, infos: list[zipfile.ZipInfo], trust_ops: bool) -> None:
     for info in infos:
         name = info.filename
         if name.endswith((".pkl", ".debug_pkl")):
             audit_pickle(_read(zf, info), _torchscript_global, name)
         elif name.endswith((".so", ".dll", ".dylib", ".pyd")):
             raise UnsafeArchive(name, "compiled native code")
+        elif "/code/" in name and name.endswith(".py"):
+            try:
+                text = _read(zf, info, _MAX_CODE_BYTES).decode("utf-8")
+            except UnicodeDecodeError as err:
+                raise UnsafeArchive(name, "TorchScript code that is not UTF-8 text") from err
+            scan_torchscript_code(text, name, trust_ops=trust_ops)
 
 
-def audit_archive(path: str, kind: str) -> None:
+def audit_archive(path: str, kind: str, *, trust_ops: bool = False) -> None:
     """Raise :class:`UnsafeArchive` unless reading the archive at ``path`` as ``kind`` runs no code from it.
 
     ``kind`` is :data:`TORCHSCRIPT` or :data:`EXPORT`. Nothing is unpickled or
     evaluated: pickles go through a restricted unpickler that builds inert stand-ins.
+    The operators the archive's graphs (or TorchScript code) call must be on the
+    allow-list of :mod:`dlaudit.operators` (a :class:`~dlaudit.operators.RefusedOperator`
+    otherwise; ``trust_ops`` lets through other namespaces).
     """
     try:
         with zipfile.ZipFile(path) as zf:
             infos = zf.infolist()
-            if len(infos) > _MAX_MEMBERS:
-                raise UnsafeArchive(path, f"{len(infos):,} members, more than any model archive holds")
-            (_audit_torchscript if kind == TORCHSCRIPT else _audit_export)(zf, infos)
+            check_sizes(path, infos)
+            _duplicates(path, infos)
+            (_audit_torchscript if kind == TORCHSCRIPT else _audit_export)(zf, infos, trust_ops)
     except (zipfile.BadZipFile, OSError) as err:
         raise UnsafeArchive(path, f"a damaged zip archive ({err})") from err
 

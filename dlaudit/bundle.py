@@ -36,11 +36,20 @@ import torch
 from torch import nn
 
 from .architectures import infer_num_classes, is_known_architecture, load_weights
-from .archive import EXPORT, TORCHSCRIPT, UnsafeArchive, audit_archive, guarded_loading
+from .archive import (
+    EXPORT,
+    TORCHSCRIPT,
+    OversizedArchive,
+    UnsafeArchive,
+    audit_archive,
+    check_sizes,
+    guarded_loading,
+)
 from .card import ModelCard, canonical_fields, read_card_json
 from .errors import CardError, DlauditError, ModelLoadError
 from .graphs import ExportedModule, exported_module
 from .models import Normalized, build_model
+from .operators import RefusedOperator, check_fx_graph, check_torchscript
 from .paths import check_input, read_input, shown, sidecar_paths
 from .utils import atomic_write, batched_logits, eval_mode, resolve_device
 
@@ -151,6 +160,7 @@ def load_model(
     *,
     card: ModelCard | dict[str, Any] | str | Path | None = None,
     trust_pickle: bool = False,
+    trust_ops: bool = False,
     device: str | torch.device = "auto",
     shape_hint: Callable[[], tuple[int, ...] | None] | None = None,
 ) -> ModelBundle:
@@ -166,7 +176,11 @@ def load_model(
         For a dlaudit checkpoint, given fields override the stored card.
     trust_pickle
         Allow unpickling a whole ``nn.Module``. Unpickling runs code from the file;
-        only do this for files you trust.
+        only do this for files you trust. It also skips the operator audit.
+    trust_ops
+        Let a TorchScript or torch.export graph call operators outside torch's own
+        tensor operators (a custom extension's), see :mod:`dlaudit.operators`; the
+        operators that reach outside the model (files, printing, processes) stay refused.
     device
         ``"auto"`` (CUDA when available), ``"cpu"`` or ``"cuda"``.
     shape_hint
@@ -185,7 +199,9 @@ def load_model(
     head = read_input(path, "model file", limit=None, error=ModelLoadError, head=4)
     dev = resolve_device(device)
     try:
-        bundle = _load(path, head, card=card, trust_pickle=trust_pickle, device=dev, shape_hint=shape_hint)
+        bundle = _load(
+            path, head, card=card, trust_pickle=trust_pickle, trust_ops=trust_ops, device=dev, shape_hint=shape_hint
+        )
     except DlauditError:
         raise
     except (
@@ -245,6 +261,7 @@ def _load(
     card: Any,
     trust_pickle: bool,
     device: torch.device,
+    trust_ops: bool = False,
     shape_hint: Callable[[], tuple[int, ...] | None] | None = None,
 ) -> ModelBundle:
     dev = device
@@ -255,7 +272,7 @@ def _load(
         except (zipfile.BadZipFile, OSError) as err:
             raise ModelLoadError(f"model file {path} is a damaged zip archive ({err}); save it again") from err
         if any(n.endswith("/constants.pkl") for n in names) and any("/code/" in n for n in names):
-            module, fmt = _load_torchscript(path, trust_pickle=trust_pickle), "torchscript"
+            module, fmt = _load_torchscript(path, trust_pickle=trust_pickle, trust_ops=trust_ops), "torchscript"
         elif any(
             n.endswith("archive_format")
             or "serialized_exported_program" in n
@@ -263,7 +280,7 @@ def _load(
             and "/models/" in n
             for n in names
         ):
-            module, fmt = _load_exported(path, trust_pickle=trust_pickle), "torch.export"
+            module, fmt = _load_exported(path, trust_pickle=trust_pickle, trust_ops=trust_ops), "torch.export"
         else:
             return _load_torch_save(path, card=card, trust_pickle=trust_pickle, device=dev, shape_hint=shape_hint)
         full = _foreign_card(path, card, module, shape_hint)
@@ -289,33 +306,70 @@ def _pickle_refused(path: Path, what: str, verb: str = "unpickling") -> ModelLoa
     )
 
 
-def _audited(path: Path, kind: str, trust_pickle: bool) -> contextlib.AbstractContextManager[None]:
+def _operator_refused(path: Path, err: RefusedOperator) -> ModelLoadError:
+    """The one message for a model whose graph calls an operator off the allow-list (:mod:`dlaudit.operators`)."""
+    what = (
+        "if you trust this model and the extension that defines the operator, pass --trust-ops (trust_ops=True)"
+        if err.trustable
+        else "re-export the model without it; only if you trust its source, pass --trust-pickle, which skips every check"
+    )
+    return ModelLoadError(
+        f"{path} calls {_clean(err.operator)} ({_clean(err.where)}), which {_clean(err.why)}; "
+        f"dlaudit runs no model whose operators reach outside its tensors: {what}"
+    )
+
+
+def _clean(text: str) -> str:
+    """``text`` on one line without control characters (it comes from the model file)."""
+    return "".join(c if c.isprintable() else "?" for c in text)[:200]
+
+
+def _audited(path: Path, kind: str, trust_pickle: bool, trust_ops: bool) -> contextlib.AbstractContextManager[None]:
     """Audit the archive (unless trusted) and return the guard to read it under."""
-    if trust_pickle:
-        log.warning("reading %s with trust_pickle=True: its pickled members are not checked", path)
-        return contextlib.nullcontext()
     try:
-        audit_archive(str(path), kind)
+        if trust_pickle:
+            log.warning("reading %s with trust_pickle=True: its pickled members and operators are not checked", path)
+            with zipfile.ZipFile(path) as zf:
+                check_sizes(str(path), zf.infolist())
+            return contextlib.nullcontext()
+        audit_archive(str(path), kind, trust_ops=trust_ops)
+    except RefusedOperator as err:
+        raise _operator_refused(path, err) from err
+    except OversizedArchive as err:
+        raise ModelLoadError(
+            f"{path} holds {_clean(_first_line(err))}; it is damaged or crafted, so dlaudit does not read it; save the model again"
+        ) from err
     except UnsafeArchive as err:
         raise _pickle_refused(path, f"a member dlaudit cannot vouch for ({_first_line(err)})", "reading it") from err
     return guarded_loading()
 
 
-def _load_torchscript(path: Path, *, trust_pickle: bool = False) -> nn.Module:
+def _checked_operators(path: Path, check: Callable[[], None]) -> None:
+    """Run an operator check of a loaded graph (before any forward pass), turning a refusal into one line."""
+    try:
+        check()
+    except RefusedOperator as err:
+        raise _operator_refused(path, err) from err
+
+
+def _load_torchscript(path: Path, *, trust_pickle: bool = False, trust_ops: bool = False) -> nn.Module:
     try:
         with (
-            _audited(path, TORCHSCRIPT, trust_pickle),
+            _audited(path, TORCHSCRIPT, trust_pickle, trust_ops),
             warnings.catch_warnings(),
         ):  # TorchScript is deprecated upstream, but users still ship it
             warnings.simplefilter("ignore", FutureWarning)
-            return torch.jit.load(str(path), map_location="cpu")
+            module = torch.jit.load(str(path), map_location="cpu")
     except (RuntimeError, ValueError) as err:
         raise ModelLoadError(f"TorchScript archive {path} could not be loaded: {_first_line(err)}") from err
+    if not trust_pickle:
+        _checked_operators(path, lambda: check_torchscript(module, trust_ops=trust_ops))
+    return module
 
 
-def _load_exported(path: Path, *, trust_pickle: bool = False) -> nn.Module:
+def _load_exported(path: Path, *, trust_pickle: bool = False, trust_ops: bool = False) -> nn.Module:
     try:
-        with _audited(path, EXPORT, trust_pickle):
+        with _audited(path, EXPORT, trust_pickle, trust_ops):
             program = torch.export.load(str(path))
     except ModelLoadError:
         raise
@@ -323,6 +377,8 @@ def _load_exported(path: Path, *, trust_pickle: bool = False) -> nn.Module:
         raise _pickle_refused(path, f"pickled Python objects ({_first_line(err)})") from err
     except Exception as err:  # torch raises many types here (RuntimeError, KeyError, ...)
         raise ModelLoadError(f"torch.export program {path} could not be loaded: {_first_line(err)}") from err
+    if not trust_pickle:
+        _checked_operators(path, lambda: check_fx_graph(program.graph_module, trust_ops=trust_ops))
     module = exported_module(program)
     log.info("torch.export program %s: batches are served by %s", path, module.served_by)
     return module

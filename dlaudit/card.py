@@ -7,14 +7,16 @@ import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import CardError
 from .paths import JSON_LIMIT, read_input, shown
 
+if TYPE_CHECKING:
+    from .modalities import Modality
+
 __all__ = ["ModelCard", "canonical_fields", "read_card_json"]
 
-_MODALITIES = ("image", "tabular")
 MAX_INPUT_ELEMENTS = 50_000_000
 """The most values one input sample may have (a 3x4096x4096 image is 50M): a typo in a card must not allocate gigabytes."""
 MAX_CLASSES = 100_000
@@ -171,7 +173,8 @@ class ModelCard:
         foreign model file that holds its own code (TorchScript, torch.export,
         pickled module).
     modality
-        ``"image"`` or ``"tabular"``.
+        The name of a registered :class:`~dlaudit.modalities.Modality`: ``"image"`` or
+        ``"tabular"`` (or a plug-in's); :attr:`kind` is the object itself.
     mean, std
         Normalisation applied *inside* the model (so attacks work in input units):
         one value per channel (images) or feature (tabular), or one for all.
@@ -253,8 +256,10 @@ class ModelCard:
             raise CardError(f"model card: input_shape must be positive sizes, got {self.input_shape}")
         if not self.value_range[0] < self.value_range[1]:
             raise CardError(f"model card: value_range must be (low, high) with low < high, got {self.value_range}")
-        if self.modality not in _MODALITIES:
-            raise CardError(f"model card: modality must be one of {_MODALITIES}, got {self.modality!r}")
+        from .modalities import list_modalities
+
+        if self.modality not in list_modalities():
+            raise CardError(f"model card: modality must be one of {tuple(list_modalities())}, got {self.modality!r}")
         if self.class_names is not None:
             self.class_names = [str(c) for c in self.class_names]
             if len(self.class_names) != self.num_classes:
@@ -303,6 +308,13 @@ class ModelCard:
         if self.mean is None:
             return f"none on the card: the model receives inputs in value_range {list(self.value_range)} as they are"
         return f"(x - mean) / std inside the model, mean {self.mean}, std {self.std}; inputs in value_range {list(self.value_range)}"
+
+    @property
+    def kind(self) -> Modality:
+        """The registered :class:`~dlaudit.modalities.Modality` named by ``modality``, which analyses query."""
+        from .modalities import get_modality
+
+        return get_modality(self.modality)
 
     @property
     def names(self) -> list[str]:

@@ -63,9 +63,6 @@ class _Interrupted(Exception):
     """Ctrl-C inside a command (Click would otherwise turn it into Abort)."""
 
 
-MAX_LINES = 50
-"""Lines one list (gates, regressions) takes on the terminal; the JSON report has the rest."""
-
 INTERRUPTED = "dlaudit: interrupted (Ctrl-C); outputs not yet written were not written"
 
 
@@ -142,6 +139,11 @@ model_options = _options(
         "--trust-pickle", is_flag=True, help="Allow loading a whole pickled nn.Module (runs code from the file)."
     ),
     click.option(
+        "--trust-ops",
+        is_flag=True,
+        help="Let a TorchScript/torch.export model call operators outside torch's own (a custom extension's).",
+    ),
+    click.option(
         "--card",
         "card_file",
         type=click.Path(dir_okay=False),
@@ -201,6 +203,86 @@ compile_option = click.option(
 _PARALLEL_KEYS = ("workers", "ray_address", "checkpoint_dir")
 
 
+def report_options(html: bool = True) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """What every audit view writes and gates on, as ``dlaudit report`` does: the same Report, the same files."""
+    opts = [
+        click.option(
+            "--json",
+            "json_path",
+            type=click.Path(dir_okay=False),
+            default=None,
+            help="Write the report as JSON (flat 'metrics' object, sections, findings, provenance).",
+        ),
+        click.option(
+            "--markdown",
+            "markdown_path",
+            type=click.Path(dir_okay=False),
+            default=None,
+            help="Write a Markdown summary.",
+        ),
+        click.option(
+            "--junit",
+            "junit_path",
+            type=click.Path(dir_okay=False),
+            default=None,
+            help="Write JUnit XML, one testcase per gate.",
+        ),
+        click.option(
+            "--fail-on",
+            "fail_on",
+            multiple=True,
+            metavar="GATE",
+            help="Fail (exit 1) when 'METRIC OP NUMBER' is true, e.g. 'robustness.pgd_linf.acc@0.1 < 0.6'. Repeatable.",
+        ),
+    ]
+    if html:
+        opts.insert(
+            0,
+            click.option("-o", "--output", type=click.Path(dir_okay=False), default=None, help="Write an HTML report."),
+        )
+    return _options(*opts)
+
+
+def _report_paths(kw: dict[str, Any]) -> dict[str, str | None]:
+    """The report files a view writes, by format (popped from ``kw``)."""
+    return {
+        "html": kw.pop("output", None),
+        **{f: kw.pop(f"{f}_path", None) for f in ("json", "markdown", "junit")},
+    }
+
+
+def _outputs(paths: dict[str, Any]) -> dict[str, Any]:
+    """The report files by option name (for :func:`dlaudit.api.check_paths`)."""
+    return {"-o" if fmt == "html" else f"--{fmt}": path for fmt, path in paths.items()}
+
+
+def finish(
+    rep: Any,
+    paths: dict[str, Any],
+    gates: list[Any],
+    quiet: bool,
+    *,
+    detail: bool = True,
+    written: dict[str, Any] | None = None,
+) -> None:
+    """What every audit command does with its report: gate it, write its files, print it, exit 1 when a gate failed."""
+    errors = list(rep.errors)
+    if gates:
+        try:
+            rep.check(gates, source="fail-on")
+        except api.GateError as err:
+            errors.append(str(err))
+    for fmt, path in paths.items():
+        if path:
+            rep.save(path, format=fmt)
+    if errors:
+        raise api.GateError(errors[0])
+    if not quiet:
+        echo(api.render_terminal(rep, paths={**paths, **(written or {})}, detail=detail))
+    if not rep.passed:
+        sys.exit(1)
+
+
 def parallel_kwargs(kw: dict[str, Any]) -> dict[str, Any]:
     return {
         "workers": kw.pop("workers", None),
@@ -229,6 +311,7 @@ def load_bundle(model: str, kw: dict[str, Any]) -> api.ModelBundle:
     return api.load_model(
         model,
         trust_pickle=kw.pop("trust_pickle", False),
+        trust_ops=kw.pop("trust_ops", False),
         device=kw.get("device", "auto"),
         data=kw.get("data"),
         data_dir=kw.get("data_dir"),
@@ -557,6 +640,7 @@ def report(
         seed=kw["seed"],
         device=kw["device"],
         trust_pickle=kw["trust_pickle"],
+        trust_ops=kw["trust_ops"],
         progress=TerminalProgress(quiet),
         timeout=kw["timeout"],
         compile=kw["compile_"],
@@ -566,47 +650,7 @@ def report(
         **parallel_kwargs(kw),
         **data_kwargs(kw),
     )
-    for fmt, path in paths.items():
-        if path:
-            rep.save(path, format=fmt)
-    if rep.errors:
-        raise api.GateError(rep.errors[0])
-    if not quiet:
-        _echo_outcome(rep, {f: p for f, p in paths.items() if p})
-    if not rep.passed:
-        sys.exit(1)
-
-
-def _echo_outcome(rep: Any, paths: dict[str, str]) -> None:
-    acc = rep.metrics.get("performance.accuracy")
-    echo(f"report -> {paths.get('html')}" + (f" (accuracy {acc:.4f})" if acc is not None else ""))
-    for fmt, path in paths.items():
-        if fmt != "html":
-            echo(f"{fmt:<8} -> {path}")
-    for s in rep.sections:
-        if s.status == "skipped":
-            echo(f"skipped  {s.title}: {s.reason}")
-    _echo_gates(rep)
-
-
-def _echo_gates(rep: Any) -> None:
-    """Each gate as a condition to fail on, the baseline as one line plus its regressions, then both verdicts."""
-    gates = [g for g in rep.gates if g.source != "baseline"]
-    for g in gates[:MAX_LINES]:
-        echo(f"gate     {api.gate_line(g)}")
-    if len(gates) > MAX_LINES:
-        echo(f"  ... and {len(gates) - MAX_LINES:,} more gates: the JSON report (--json) lists them all")
-    if rep.comparison is not None:
-        echo(rep.comparison.summary()[:1].upper() + rep.comparison.summary()[1:])
-        regressions = [g for g in rep.gates if g.source == "baseline" and not g.passed]
-        for g in regressions[:MAX_LINES]:
-            echo(f"  regression: {api.gate_line(g)}")
-        if len(regressions) > MAX_LINES:
-            echo(
-                f"  ... and {len(regressions) - MAX_LINES:,} more regressions: the JSON report (--json) lists them all"
-            )
-    echo(api.verdict_text(rep))
-    echo(api.health_text(rep))
+    finish(rep, paths, [], quiet, detail=False)
 
 
 @cli.command(context_settings=CONTEXT)
@@ -657,14 +701,13 @@ def demo(output_dir: str, full: bool, retrain: bool, quiet: bool, seed: int, dev
     "--version",
     "aa_version",
     type=click.Choice(["standard", "fast"]),
-    default="standard",
-    show_default=True,
-    help="AutoAttack's version: standard (the four attacks, the official settings) or fast (APGD-CE and APGD-T, 25 iterations).",
+    default=None,
+    help="AutoAttack's version (default standard; fast with --fast): standard (the four attacks, the official settings) or fast (APGD-CE and APGD-T, 25 iterations).",
 )
 @click.option("--norm", "norms", default="linf", show_default=True, help="Norms, comma-separated: linf, l2.")
 @click.option("--eps", default="0.05,0.1,0.3", show_default=True, help="L-inf budgets (input units), comma-separated.")
 @click.option("--eps-l2", default="0.5,1,2", show_default=True, help="L2 budgets (input units), comma-separated.")
-@click.option("--steps", type=int, default=40, show_default=True, help="PGD steps.")
+@click.option("--steps", type=int, default=None, help="PGD steps (default 40; 10 with --fast).")
 @click.option("--alpha", type=float, default=None, help="PGD step size (default 2.5*eps/steps).")
 @click.option(
     "--restarts", type=int, default=1, show_default=True, help="PGD random restarts (each sample keeps its worst case)."
@@ -684,20 +727,20 @@ def demo(output_dir: str, full: bool, retrain: bool, quiet: bool, seed: int, dev
     show_default=True,
     help="Input features the attacks may change: all, or numeric (a tabular model's numeric columns; one-hot categories keep their values).",
 )
-@click.option(
-    "--json",
-    "json_path",
-    type=click.Path(dir_okay=False),
-    default=None,
-    help="Write the results as JSON (flat 'metrics' object).",
-)
+@report_options()
 @parallel_options
 @compile_option
-def attack(model: str, json_path: str | None, no_early_stop: bool, quiet: bool, **kw: Any) -> None:
-    """Robust accuracy of MODEL under FGSM and PGD at each budget."""
+def attack(model: str, no_early_stop: bool, fail_on: tuple[str, ...], quiet: bool, **kw: Any) -> None:
+    """Robust accuracy of MODEL under FGSM and PGD (or any registered attack) at each budget.
+
+    The robustness section restricted to the attacks asked for: the same report, JSON and gates as
+    `dlaudit report` (exit 1 when a --fail-on gate fails).
+    """
     _setup_logging(quiet)
-    bundle = load_checked(model, kw, {"--json": json_path})
-    result = api.attack(
+    gates = api.parse_gates(fail_on)
+    paths = _report_paths(kw)
+    bundle = load_checked(model, kw, _outputs(paths))
+    rep = api.attack(
         bundle,
         kw.pop("data"),
         attacks=kw["attacks"],
@@ -720,25 +763,7 @@ def attack(model: str, json_path: str | None, no_early_stop: bool, quiet: bool, 
         **data_kwargs(kw),
         **parallel_kwargs(kw),
     )
-    if json_path:
-        api.save_json(json_path, {"model": model, **result.to_dict()})
-    if quiet:
-        return
-    p = result.params
-    width = max(12, *(len(str(row["attack"])) for row in result.rows))
-    echo(f"{'attack':<{width}} {'eps':>6}  accuracy  95% CI")
-    for row in result.rows:
-        lo, hi = row["ci"]
-        echo(f"{row['attack']:<{width}} {row['eps']:>6g}  {row['accuracy']:8.4f}  {lo:.3f}-{hi:.3f}")
-    fast = " (--fast)" if p.get("fast") else ""
-    echo(
-        f"{p['n']} samples of {p['data']} ({p['split']}), "
-        + (f"PGD-{p['steps']} alpha {p['alpha']}, " if "pgd" in p["attacks"] else "")
-        + (f"AutoAttack {p['autoattack_version']}, " if "autoattack" in p["attacks"] else "")
-        + f"batch size {p['batch_size']} ({p['batch_size_chosen_by']}), {result.seconds:.1f} s{fast}"
-    )
-    for f in result.findings:
-        echo(f"{f.severity}: {f.message}")
+    finish(rep, paths, gates, quiet)
 
 
 @cli.command(context_settings=CONTEXT)
@@ -764,9 +789,8 @@ def attack(model: str, json_path: str | None, no_early_stop: bool, quiet: bool, 
     "--n",
     "n",
     type=int,
-    default=100_000,
-    show_default=True,
-    help="Smoothing: noise samples per input that estimate p_A.",
+    default=None,
+    help="Smoothing: noise samples per input that estimate p_A (default 100,000; 1,000 with --fast).",
 )
 @click.option(
     "--n0", type=int, default=100, show_default=True, help="Smoothing: noise samples per input that select the class."
@@ -783,42 +807,24 @@ def attack(model: str, json_path: str | None, no_early_stop: bool, quiet: bool, 
 )
 @click.option("--batch-size", type=int, default=None, help="Noisy copies (smoothing) or inputs (bounds) per batch.")
 @click.option("--fast", is_flag=True, help=FAST_HELP + " Here: n = 1,000 and at most 50 inputs.")
-@click.option(
-    "--json",
-    "json_path",
-    type=click.Path(dir_okay=False),
-    default=None,
-    help="Write the results as JSON (flat 'metrics' object).",
-)
+@report_options()
 @parallel_options
-def certify(model: str, json_path: str | None, quiet: bool, **kw: Any) -> None:
-    """Certified robustness of MODEL: a proven lower bound of robust accuracy (attacks give the upper one)."""
+def certify(model: str, fail_on: tuple[str, ...], quiet: bool, **kw: Any) -> None:
+    """Certified robustness of MODEL: a proven lower bound of robust accuracy (attacks give the upper one).
+
+    The robustness section restricted to one certificate: the same report, JSON and gates as `dlaudit report`.
+    """
     _setup_logging(quiet)
-    bundle = load_checked(model, kw, {"--json": json_path})
-    result = api.certify(
+    gates = api.parse_gates(fail_on)
+    paths = _report_paths(kw)
+    bundle = load_checked(model, kw, _outputs(paths))
+    rep = api.certify(
         bundle, kw.pop("data"), method=kw["method"], sigma=kw["sigma"], radii=kw["radii"], eps=kw["eps"], n=kw["n"],
         n0=kw["n0"], alpha=kw["alpha"], inputs=kw["inputs"], batch_size=kw["batch_size"], fast=kw["fast"], seed=kw["seed"],
         device=kw["device"], progress=TerminalProgress(quiet), **data_kwargs(kw),
         **parallel_kwargs(kw),
     )  # fmt: skip
-    if json_path:
-        api.save_json(json_path, {"model": model, **result.to_dict()})
-    if quiet:
-        return
-    p = result.params
-    if kw["method"] == "smoothing":
-        echo(f"{'L2 radius':>10}  certified accuracy")
-        for row in result.rows:
-            echo(f"{row['radius']:>10g}  {row['certified_accuracy']:.4f}")
-        echo(
-            f"{p['inputs']} inputs of {p['data']} ({p['split']}), sigma {p['sigma']:g}, n0 {p['n0']}, n {p['n']:,}, alpha {p['alpha']:g}; "
-            f"abstained on {result.metrics['robustness.smoothing_l2.abstain_rate']:.1%}; {p['seconds_per_input']:.3f} s per input"
-        )
-    else:
-        echo(f"{'eps':>8}  verified accuracy ({kw['method']})")
-        for row in result.rows:
-            echo(f"{row['eps']:>8g}  {row['verified_accuracy']:.4f}")
-        echo(f"{p['inputs']} inputs of {p['data']} ({p['split']}); {result.seconds:.1f} s")
+    finish(rep, paths, gates, quiet)
 
 
 # -- fairness -------------------------------------------------------------------------
@@ -833,24 +839,6 @@ def _bins(values: tuple[str, ...]) -> dict[str, list[float]] | None:
             raise click.BadParameter(f"--bins takes COLUMN=EDGE[,EDGE...], e.g. age=25,60; got {text!r}")
         out[name.strip()] = api.parse_numbers(edges, f"--bins {name.strip()}")
     return out or None
-
-
-def _cell(value: Any, width: int = 10) -> str:
-    if value is None:
-        return f"{'undefined':>{width}}"
-    if isinstance(value, float):
-        return f"{value:>{width}.4f}"
-    return f"{str(value):>{width}}"
-
-
-def _echo_table(columns: list[str], rows: list[list[Any]]) -> None:
-    widths = [
-        max(len(str(c)), *(len(_cell(r[i]).strip()) for r in rows)) if rows else len(str(c))
-        for i, c in enumerate(columns)
-    ]
-    echo("  ".join(f"{str(c):>{w}}" for c, w in zip(columns, widths)))
-    for r in rows:
-        echo("  ".join(_cell(v, w) for v, w in zip(r, widths)))
 
 
 @cli.command(context_settings=CONTEXT)
@@ -888,27 +876,12 @@ def _echo_table(columns: list[str], rows: list[list[Any]]) -> None:
     help="Smaller groups are flagged, not judged.",
 )
 @click.option("--fast", is_flag=True, help=FAST_HELP + " Here: 200 bootstrap resamples and PGD-10.")
-@click.option("-o", "--output", type=click.Path(dir_okay=False), default=None, help="Also write an HTML report.")
-@click.option(
-    "--json",
-    "json_path",
-    type=click.Path(dir_okay=False),
-    default=None,
-    help="Write the result as JSON (flat 'metrics' object).",
-)
-@click.option(
-    "--fail-on",
-    "fail_on",
-    multiple=True,
-    help="Fail (exit 1) when 'METRIC OP NUMBER' is true, e.g. 'fairness.sex.demographic_parity_difference > 0.1'. Repeatable.",
-)
+@report_options()
 @parallel_options
 def fairness(
     model: str,
     sensitive: str | None,
     bins: tuple[str, ...],
-    output: str | None,
-    json_path: str | None,
     fail_on: tuple[str, ...],
     quiet: bool,
     **kw: Any,
@@ -916,7 +889,8 @@ def fairness(
     """Group fairness of MODEL over sensitive features (fairlearn metrics with bootstrap intervals)."""
     _setup_logging(quiet)
     gates = api.parse_gates(fail_on)
-    bundle = load_checked(model, kw, {"-o": output, "--json": json_path})
+    paths = _report_paths(kw)
+    bundle = load_checked(model, kw, _outputs(paths))
     rep = api.fairness_report(
         bundle,
         kw.pop("data"),
@@ -934,46 +908,7 @@ def fairness(
         target=kw.get("target"),
         **parallel_kwargs(kw),
     )
-    if gates:
-        rep.check(gates)
-    if output:
-        rep.save(output)
-    if json_path:
-        rep.save(json_path, format="json")
-    if not quiet:
-        _echo_fairness(rep)
-    if not rep.passed:
-        sys.exit(1)
-
-
-def _echo_fairness(rep: Any) -> None:
-    sec = rep.section("fairness")
-    acc = rep.metrics.get("performance.accuracy")
-    if acc is not None:
-        echo(f"accuracy {acc:.4f}")
-    if sec is None or sec.status != "ok":
-        echo(f"fairness {sec.status if sec else 'missing'}: {sec.reason if sec else ''}")
-        _echo_gates(rep)  # the section checks too (a failed section, a model with non-finite logits)
-        return
-    echo(sec.summary)
-    for table in sec.tables:
-        echo(f"\n{table.title}")
-        _echo_table(table.columns, table.rows)
-    echo(f"\n{'metric':<52} {'value':>10}   95% CI")
-    last_note = ""
-    for m in sec.metrics:
-        if "@" in m.name:
-            continue
-        ci = f"[{m.ci[0]:.3f}, {m.ci[1]:.3f}]" if m.ci else ""
-        note = m.note if m.value is None and m.note != last_note else ""
-        last_note = m.note if m.value is None else ""
-        echo(f"{m.name:<52} {_cell(m.value)}   {ci}" + (f"  ({note})" if note else ""))
-    if sec.findings:
-        echo("")
-    for f in sec.findings:
-        echo(f"{f.severity.upper():<8} {f.message}")
-    echo("")
-    _echo_gates(rep)
+    finish(rep, paths, gates, quiet)
 
 
 @cli.command(context_settings=CONTEXT)
@@ -1067,11 +1002,8 @@ def mitigate(
     if json_path:
         rep.save(json_path, format="json")
     if not quiet:
-        table = result.table()
-        echo(f"{table.title}, on {result.n} held-out samples of {result.data}")
-        _echo_table(table.columns, table.rows)
-        for name, path in result.saved.items():
-            echo(f"{name} -> {path}")
+        echo(f"on {result.n} held-out samples of {result.data}")
+        echo(api.render_terminal(rep, paths={"report": report_path, "json": json_path, **result.saved}))
 
 
 @cli.command(context_settings=CONTEXT)
@@ -1116,33 +1048,32 @@ def mitigate(
     default=None,
     help="Write explain.html and attributions.npz into this folder.",
 )
-@click.option(
-    "--json",
-    "json_path",
-    type=click.Path(dir_okay=False),
-    default=None,
-    help="Write the metrics (flat 'metrics' object) and findings as JSON.",
-)
+@report_options(html=False)
 def explain(
     model: str,
     methods: str | None,
     n: int,
     explain_target: str,
     output_dir: str | None,
-    json_path: str | None,
+    fail_on: tuple[str, ...],
     quiet: bool,
     **kw: Any,
 ) -> None:
-    """Explain MODEL's decisions with captum, LIME and SHAP, and measure how far to trust each method."""
+    """Explain MODEL's decisions with captum, LIME and SHAP, and measure how far to trust each method.
+
+    The explanation section on its own: the same report, JSON and gates as `dlaudit report`.
+    """
     _setup_logging(quiet)
+    gates = api.parse_gates(fail_on)
     out_dir = Path(output_dir) if output_dir else None
+    paths = _report_paths(kw)
     bundle = load_checked(
         model,
         kw,
         {
             "-o (explain.html)": out_dir / "explain.html" if out_dir else None,
             "-o (attributions.npz)": out_dir / "attributions.npz" if out_dir else None,
-            "--json": json_path,
+            **_outputs(paths),
         },
     )
     result = api.explain_model(
@@ -1160,30 +1091,8 @@ def explain(
         shap_explainer=kw["shap_explainer"],
         gradcam_layer=kw["gradcam_layer"],
     )
-    sec = result.section
-    written = (
-        result.save(output_dir, title=f"dlaudit explain: {Path(model).name}", command=api.command_line())
-        if output_dir
-        else {}
-    )
-    if json_path:
-        api.save_json(
-            json_path,
-            {
-                "model": model,
-                "metrics": result.metrics,
-                "skipped": result.skipped,
-                "section": sec.to_dict(include_figures=False),
-            },
-        )
-    if not quiet:
-        echo(sec.summary)
-        for m in sec.metrics:
-            echo(f"  {m.name:<42} {'undefined' if m.value is None else f'{m.value:.4f}'}")
-        for f in sec.findings:
-            echo(f"{f.severity.upper():<8} {f.message}")
-        if written:
-            echo(f"explanations -> {written['html']}, {written['npz']}")
+    written = result.save(output_dir) if output_dir else {}
+    finish(result.report, paths, gates, quiet, written=written)
 
 
 def main() -> None:

@@ -185,8 +185,8 @@ def gradcam(module: nn.Module, x: torch.Tensor, target: torch.Tensor, ctx: Expla
     The map (ReLU of the gradient-weighted activations) is bilinearly
     interpolated to the input's height and width and repeated over its channels.
     """
-    if ctx.modality != "image" or x.dim() != 4:
-        raise AnalysisError("Grad-CAM explains image models (inputs shaped N, C, H, W); this is tabular data")
+    if not ctx.kind.spatial or x.dim() != 4:
+        raise AnalysisError(f"Grad-CAM explains image models (inputs shaped N, C, H, W); this is {ctx.kind.title} data")
     module = hookable(module, x)
     name, layer = gradcam_layer(module, x, ctx.gradcam_layer)
     grad_cam = LayerGradCam(module, layer)
