@@ -16,6 +16,7 @@ from . import pipeline
 from ._alloc import tune_malloc
 from ._version import __version__
 from .analysis import default_analyses, list_analyses, parse_checks
+from .bounded import catch_interrupts, exit_now, interrupted
 from .errors import (
     AnalysisError,
     CardError,
@@ -30,6 +31,7 @@ from .parsing import parse_kwargs, parse_names, parse_numbers, parse_shape, pars
 from .paths import Folder, atomic_write, check_paths, method_outputs, run_inputs
 from .pipeline import SMALL, AuditSpec, command_line, json_text, library_versions, small
 from .progress import ProgressPrinter
+from .terminal import printable
 
 if TYPE_CHECKING:
     from .bundle import ModelBundle
@@ -92,6 +94,10 @@ __all__ = [
     "Folder",
     "method_outputs",
     "ProgressPrinter",
+    "printable",
+    "catch_interrupts",
+    "interrupted",
+    "exit_now",
 ]
 
 log = logging.getLogger(__name__)
@@ -232,6 +238,7 @@ def load_model(
     data: str | Path | None = None,
     data_dir: str | Path | None = None,
     trust_ops: bool = False,
+    timeout: float | None = None,
     **overrides: Any,
 ) -> ModelBundle:
     """Load a model file of any supported format (see :func:`dlaudit.bundle.load_model`).
@@ -243,6 +250,8 @@ def load_model(
     the model will be audited on: a foreign model whose card gives no input shape
     takes that data's (``--arch torchvision:resnet18 --data cifar10`` is 3x32x32).
     ``trust_ops`` lets a graph call operators outside torch's own (see :mod:`dlaudit.operators`).
+    Loading (with the model's first forward pass) runs where Ctrl-C stops it at once, and ``timeout``
+    (seconds) bounds it: past it :class:`dlaudit.bounded.Timeout` is raised (exit 2).
 
     Examples
     --------
@@ -254,13 +263,17 @@ def load_model(
 
     fields = _card_dict(card) if card is not None else {}
     fields.update(card_overrides(**overrides))
-    return _load(
+    return pipeline.load_bounded(
+        lambda: _load(
+            path,
+            card=fields or None,
+            trust_pickle=trust_pickle,
+            trust_ops=trust_ops,
+            device=device,
+            shape_hint=_shape_hint(data, data_dir),
+        ),
         path,
-        card=fields or None,
-        trust_pickle=trust_pickle,
-        trust_ops=trust_ops,
-        device=device,
-        shape_hint=_shape_hint(data, data_dir),
+        timeout=timeout,
     )
 
 
@@ -446,7 +459,7 @@ def info(
     if data is None and not bundle.card.dataset:
         return {**out, "accuracy": None, "data": None}
     audit_data = data_for(bundle, data, **data_kwargs)
-    logits = bundle.logits(audit_data.x)
+    logits = pipeline.model_logits(bundle, audit_data)
     pipeline.require_finite(logits, audit_data)
     out["accuracy"] = float((logits.argmax(dim=1) == audit_data.y).float().mean())
     out["data"] = {"name": audit_data.name, "split": audit_data.split, "n": len(audit_data)}
@@ -623,7 +636,7 @@ def report(
     metric that was not computed does not raise: the report records it in
     :attr:`Report.errors` (its files can still be written to look into it).
     ``card`` holds card fields for a foreign model (see :func:`card_overrides`);
-    ``timeout`` bounds each section (seconds); ``attack_features="numeric"`` has the
+    ``timeout`` bounds loading the model and each section (seconds); ``attack_features="numeric"`` has the
     robustness section attack only a tabular model's numeric columns.
 
     ``outputs`` (option name -> path) are the files the caller will write: before the audit, one that
@@ -662,6 +675,7 @@ def report(
         else None
     )
     parse_checks(checks if checks is not None else cfg.checks)  # an unknown check fails before the model loads
+    pipeline.check_workers(workers, ray_address)
     bundle = (
         model
         if not isinstance(model, (str, Path))
@@ -673,6 +687,7 @@ def report(
             device=device,
             data=data if isinstance(data, (str, Path)) else None,
             data_dir=data_kwargs.get("data_dir"),
+            timeout=timeout,
         )
     )
     if outputs:

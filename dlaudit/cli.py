@@ -8,6 +8,7 @@ is quick; the heavy libraries load when a command runs.
 
 from __future__ import annotations
 
+import io
 import logging
 import sys
 from collections.abc import Callable
@@ -26,30 +27,49 @@ FAST_HELP = "A cheaper configuration for CI (fewer samples and steps); the outpu
 
 
 class DlauditGroup(click.Group):
-    """Turns every :class:`~dlaudit.errors.DlauditError` into one line on stderr and exit code 2."""
+    """Turns every :class:`~dlaudit.errors.DlauditError` into one line on stderr and exit code 2,
+    and Ctrl-C into one line and exit code 130."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:  # before Click turns it into Abort (and prints an empty line first)
+            raise _Interrupted() from None
 
     def main(self, *args: Any, **kwargs: Any) -> Any:
         kwargs.pop("standalone_mode", None)
         try:
             return super().main(*args, standalone_mode=False, **kwargs)
         except api.DlauditError as err:
-            click.echo(f"dlaudit: error: {_one_line(str(err))}", err=True)
+            echo(f"dlaudit: error: {_one_line(str(err))}", err=True)
             sys.exit(err.exit_code)
         except OSError as err:  # a file that vanished or a disk that filled up mid-run: still one line, exit 2
             where = f"{err.filename}: " if err.filename else ""
-            click.echo(f"dlaudit: error: {where}{err.strerror or err}; nothing earlier was overwritten", err=True)
+            echo(f"dlaudit: error: {where}{err.strerror or err}; nothing earlier was overwritten", err=True)
             sys.exit(2)
-        except click.exceptions.Abort:
-            click.echo("dlaudit: aborted", err=True)
+        except (_Interrupted, KeyboardInterrupt, click.exceptions.Abort):
+            echo(INTERRUPTED, err=True)
             sys.exit(130)
         except click.ClickException as err:
-            err.show()
+            shown = io.StringIO()
+            err.show(file=shown)  # usage, hint and message, which quote what the user typed
+            echo(shown.getvalue().rstrip("\n"), err=True)
             sys.exit(err.exit_code)
         except click.exceptions.Exit as err:
             sys.exit(err.exit_code)
-        except KeyboardInterrupt:
-            click.echo("dlaudit: interrupted", err=True)
-            sys.exit(130)
+
+
+class _Interrupted(Exception):
+    """Ctrl-C inside a command (Click would otherwise turn it into Abort)."""
+
+
+INTERRUPTED = "dlaudit: interrupted (Ctrl-C); outputs not yet written were not written"
+
+
+def echo(message: Any = "", *, err: bool = False) -> None:
+    """Print one line (or block) of output; every character that could control the terminal is escaped
+    (a class name, a path or a card field from a file can hold ``\\x1b]0;...\\x07``; see :mod:`dlaudit.terminal`)."""
+    click.echo(api.printable(str(message)), err=err)
 
 
 def _one_line(text: str) -> str:
@@ -258,7 +278,7 @@ def finish(
     if errors:
         raise api.GateError(errors[0])
     if not quiet:
-        click.echo(api.render_terminal(rep, paths={**paths, **(written or {})}, detail=detail))
+        echo(api.render_terminal(rep, paths={**paths, **(written or {})}, detail=detail))
     if not rep.passed:
         sys.exit(1)
 
@@ -327,10 +347,17 @@ def data_kwargs(kw: dict[str, Any]) -> dict[str, Any]:
     return {k: kw.get(k) for k in _DATA_KEYS}
 
 
+class _PrintableFormatter(logging.Formatter):
+    """Log lines with their control characters escaped, as every other line the CLI prints."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return api.printable(super().format(record))
+
+
 def _setup_logging(quiet: bool) -> None:
-    logging.basicConfig(
-        level=logging.WARNING if not quiet else logging.ERROR, format="dlaudit: %(levelname)s: %(message)s"
-    )
+    handler = logging.StreamHandler()
+    handler.setFormatter(_PrintableFormatter("dlaudit: %(levelname)s: %(message)s"))
+    logging.basicConfig(level=logging.WARNING if not quiet else logging.ERROR, handlers=[handler])
 
 
 # -- commands -------------------------------------------------------------------------
@@ -437,7 +464,7 @@ def train(arch: str, data: str, output: str, json_path: str | None, quiet: bool,
         )
         if (training.get("monitor") or {}).get("collapsed"):
             how += f"; WARNING: the model collapsed ({training['monitor']['collapsed']})"
-        click.echo(
+        echo(
             f"trained {arch} on {bundle.card.dataset}{how}: held-out accuracy {m['test_accuracy']:.4f} (train {m['train_accuracy']:.4f}) in {m['train_seconds']:.1f} s -> {output}"
         )
 
@@ -461,14 +488,14 @@ def info(model: str, data: str | None, json_path: str | None, **kw: Any) -> None
     bundle = load_checked(model, {**kw, "data": data}, {"--json": None if json_path == "-" else json_path})
     out = api.info(bundle, data, **data_kwargs(kw))
     if json_path == "-":
-        click.echo(api.json_text(out))
+        echo(api.json_text(out))
         return
     if json_path:
         api.save_json(json_path, out)
     card = out["card"]
-    click.echo(f"model         {model} ({out['format']}, {out['parameters']:,} parameters)")
+    echo(f"model         {model} ({out['format']}, {out['parameters']:,} parameters)")
     for kind, notes in (out.get("load") or {}).items():  # e.g. an ONNX conversion's agreement with onnxruntime
-        click.echo(f"{kind + ' load':<14}" + ", ".join(f"{k} {v}" for k, v in notes.items()))
+        echo(f"{kind + ' load':<14}" + ", ".join(f"{k} {v}" for k, v in notes.items()))
     for key in (
         "architecture",
         "arch_kwargs",
@@ -485,11 +512,11 @@ def info(model: str, data: str | None, json_path: str | None, **kw: Any) -> None
         "metrics",
     ):
         if card.get(key) not in (None, {}, []):
-            click.echo(f"{key:<13} {card[key]}")
+            echo(f"{key:<13} {card[key]}")
     if out["accuracy"] is None:
-        click.echo("accuracy      not measured: the card names no dataset; pass --data to measure it")
+        echo("accuracy      not measured: the card names no dataset; pass --data to measure it")
         return
-    click.echo(
+    echo(
         f"accuracy      {out['accuracy']:.4f} on {out['data']['n']} samples of {out['data']['name']} ({out['data']['split']})"
     )
 
@@ -565,7 +592,7 @@ def info(model: str, data: str | None, json_path: str | None, **kw: Any) -> None
     type=click.FloatRange(min=0, min_open=True),
     default=None,
     metavar="SECONDS",
-    help="Seconds each section may take; one past it fails with the reason and the rest still run.",
+    help="Seconds loading the model and each section may take; a load past it is an error, a section past it fails with the reason and the rest still run.",
 )
 @click.option(
     "--attack-features",
@@ -654,10 +681,10 @@ def demo(output_dir: str, full: bool, retrain: bool, quiet: bool, seed: int, dev
         for name, path in result.reports.items():
             acc = result.metrics[name].get("performance.accuracy")
             cached = " (cached model)" if name in result.reused else ""
-            click.echo(f"demo report -> {path}" + (f" (accuracy {acc:.4f})" if acc is not None else "") + cached)
-            click.echo(f"  {result.verdicts[name]}")
-            click.echo(f"  {result.health[name]}")
-        click.echo(f"comparison  -> {result.comparison}")
+            echo(f"demo report -> {path}" + (f" (accuracy {acc:.4f})" if acc is not None else "") + cached)
+            echo(f"  {result.verdicts[name]}")
+            echo(f"  {result.health[name]}")
+        echo(f"comparison  -> {result.comparison}")
 
 
 @cli.command(context_settings=CONTEXT)
@@ -977,8 +1004,8 @@ def mitigate(
     if json_path:
         rep.save(json_path, format="json")
     if not quiet:
-        click.echo(f"on {result.n} held-out samples of {result.data}")
-        click.echo(api.render_terminal(rep, paths={"report": report_path, "json": json_path, **result.saved}))
+        echo(f"on {result.n} held-out samples of {result.data}")
+        echo(api.render_terminal(rep, paths={"report": report_path, "json": json_path, **result.saved}))
 
 
 @cli.command(context_settings=CONTEXT)
@@ -1071,9 +1098,26 @@ def explain(
 
 
 def main() -> None:
-    """Console-script entry point; dlaudit's own heavy work starts here, so the allocator tuning does too."""
-    api.tune_malloc()
-    cli.main(prog_name="dlaudit")
+    """Console-script entry point; dlaudit's own heavy work starts here, so the allocator tuning does too.
+
+    Ctrl-C ends the run with exit code 130 whenever it comes (even where a library swallowed it), and a
+    worker thread still running (a model's forward pass that never returns) does not keep the process
+    alive or abort it on the way out (see :func:`dlaudit.bounded.exit_now`, through the API).
+    """
+    api.catch_interrupts()
+    try:
+        api.tune_malloc()
+        cli.main(prog_name="dlaudit")
+        code = 0
+    except SystemExit as end:
+        code = end.code if isinstance(end.code, int) else (0 if end.code is None else 1)
+    except KeyboardInterrupt:  # outside any command (while Click parses, or while it shuts down)
+        code = 130
+        echo(INTERRUPTED, err=True)
+    if api.interrupted() and code != 130:
+        echo(INTERRUPTED, err=True)
+        code = 130
+    api.exit_now(code)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -25,7 +25,7 @@ import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ._alloc import tune_malloc
 from ._version import __version__
@@ -52,10 +52,16 @@ __all__ = [
     "resolve_data",
     "require_finite",
     "model_name",
+    "bounded",
+    "load_bounded",
+    "model_logits",
+    "check_workers",
     "json_text",
 ]
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 SMALL = {"epochs": 2, "max_iter": 3, "n_boot": 50, "explain_n": 8}
 """What ``DLAUDIT_SMALL=1`` caps besides switching every audit to its analyses' fast profiles: training
@@ -138,7 +144,8 @@ class AuditSpec:
     compile
         Run attack gradient steps through ``torch.compile`` where the model allows it.
     timeout
-        Seconds each analysis may take (see :func:`dlaudit.analysis.run_analysis`).
+        Seconds loading the model (with its first forward pass) and each analysis may take (see
+        :func:`load_bounded` and :func:`dlaudit.analysis.run_analysis`).
     title, command
         The report's title and the command line recorded in its provenance.
     strict
@@ -208,12 +215,15 @@ def run_keeping(spec: AuditSpec, progress: ProgressFn | None = None) -> tuple[Re
             f"params given for unknown check(s) {', '.join(unknown)}; choose from: {', '.join(list_analyses())}"
         )
     dev = resolve_device(spec.device)
-    bundle = resolve_model(spec.model, device=str(dev), trust_pickle=spec.trust_pickle, trust_ops=spec.trust_ops)
+    check_workers(spec.workers, spec.ray_address)  # before the model loads, and before Ray starts
+    bundle = resolve_model(
+        spec.model, device=str(dev), trust_pickle=spec.trust_pickle, trust_ops=spec.trust_ops, timeout=spec.timeout
+    )
     if spec.strict:  # a view refuses bad settings before any work; an audit reports them in the section
         for name in wanted:
             get_analysis(name).check_settings(bundle, fast=fast, params=params.get(name, {}))
     audit_data = resolve_data(bundle, spec.data, **dict(spec.data_options))
-    logits = bundle.logits(audit_data.x)
+    logits = model_logits(bundle, audit_data, timeout=spec.timeout)
     if spec.strict:
         require_finite(logits, audit_data)
     bad = _nonfinite_rows(logits)
@@ -280,15 +290,64 @@ def run_keeping(spec: AuditSpec, progress: ProgressFn | None = None) -> tuple[Re
 
 
 def resolve_model(
-    model: ModelBundle | str | Path, *, device: str = "auto", trust_pickle: bool = False, trust_ops: bool = False
+    model: ModelBundle | str | Path,
+    *,
+    device: str = "auto",
+    trust_pickle: bool = False,
+    trust_ops: bool = False,
+    timeout: float | None = None,
 ) -> ModelBundle:
-    """``model`` as a bundle on ``device``: a bundle as given (moved unless ``auto``), a file loaded."""
+    """``model`` as a bundle on ``device``: a bundle as given (moved unless ``auto``), a file loaded
+    (interruptibly, within ``timeout`` seconds: see :func:`load_bounded`)."""
     from .bundle import ModelBundle
     from .bundle import load_model as _load
 
     if isinstance(model, ModelBundle):
         return model.to(device) if device != "auto" else model
-    return _load(model, card=None, trust_pickle=trust_pickle, trust_ops=trust_ops, device=device, shape_hint=None)
+    return load_bounded(
+        lambda: _load(model, card=None, trust_pickle=trust_pickle, trust_ops=trust_ops, device=device, shape_hint=None),
+        model,
+        timeout=timeout,
+    )
+
+
+def bounded(fn: Callable[[], T], *, timeout: float | None = None, what: str, advice: str = "") -> T:
+    """``fn()`` where Ctrl-C stops it at once and ``timeout`` bounds it (see :func:`dlaudit.bounded.call`)."""
+    from .bounded import call
+
+    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0):
+        raise ConfigError(f"timeout must be a number of seconds > 0, got {timeout!r}")
+    return call(fn, timeout=timeout, what=what, advice=advice)
+
+
+def load_bounded(load: Callable[[], ModelBundle], path: str | Path, *, timeout: float | None = None) -> ModelBundle:
+    """``load()`` of the model file ``path``, with its first forward pass, under Ctrl-C and ``timeout``:
+    past it :class:`dlaudit.bounded.Timeout` (exit 2) says so."""
+    from .paths import shown
+
+    return bounded(
+        load,
+        timeout=timeout,
+        what=f"loading {shown(path)} (with its first forward pass)",
+        advice="the model may never return (a loop in its forward?); check it, or give a longer --timeout",
+    )
+
+
+def model_logits(bundle: ModelBundle, data: AuditData, *, timeout: float | None = None) -> Any:
+    """The model's logits on every input of ``data``, under Ctrl-C and ``timeout``."""
+    return bounded(
+        lambda: bundle.logits(data.x),
+        timeout=timeout,
+        what=f"the model's forward pass over {len(data)} inputs of {data.name}",
+        advice="the model may never return on some inputs; check it, or give a longer --timeout",
+    )
+
+
+def check_workers(workers: int | None, ray_address: str | None) -> None:
+    """Refuse a ``--workers`` count this machine cannot run (see :func:`dlaudit.parallel.check_workers`)."""
+    from .parallel import check_workers as _check
+
+    _check(workers, ray_address)
 
 
 def resolve_data(bundle: ModelBundle, data: AuditData | str | Path | None, **kwargs: Any) -> AuditData:

@@ -71,13 +71,30 @@ def render_section(section: Section) -> str:
     return "\n\n".join(parts)
 
 
+MAX_LINES = 50
+"""Lines one list (gates, regressions) takes on the terminal; the JSON report (--json) has them all."""
+
+
+def _first(lines: list[str], more: str, *, indent: str = "  ") -> list[str]:
+    """The first :data:`MAX_LINES` of ``lines``, then one line counting the rest."""
+    if len(lines) <= MAX_LINES:
+        return lines
+    return [
+        *lines[:MAX_LINES],
+        f"{indent}... and {len(lines) - MAX_LINES:,} {more}: the JSON report (--json) lists them all",
+    ]
+
+
 def _gates(report: Report) -> list[str]:
     """Each gate as a condition to fail on, the baseline as one line plus its regressions, then both verdicts."""
-    lines = [f"gate     {gate_line(g)}" for g in report.gates if g.source != "baseline"]
+    lines = _first(
+        [f"gate     {gate_line(g)}" for g in report.gates if g.source != "baseline"], "more gates", indent=""
+    )
     if report.comparison is not None:
         summary = report.comparison.summary()
         lines.append(summary[:1].upper() + summary[1:])
-        lines.extend(f"  regression: {gate_line(g)}" for g in report.gates if g.source == "baseline" and not g.passed)
+        regressions = [g for g in report.gates if g.source == "baseline" and not g.passed]
+        lines.extend(_first([f"  regression: {gate_line(g)}" for g in regressions], "more regressions"))
     lines.append(verdict(report).text)
     lines.append(report.health.text)
     return lines
