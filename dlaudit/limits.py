@@ -8,11 +8,14 @@ the most it can be. The numbers are read once per call (memory changes as a run 
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable
 from pathlib import Path
 
 from .errors import ConfigError, DlauditError
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "available_memory",
@@ -120,8 +123,12 @@ def check_model_size(
 
     if torch.get_default_device().type == "meta":  # a check inside another one's skeleton: the outer one counts
         return 0
-    with torch.device("meta"):
-        module = build()
+    try:
+        with torch.device("meta"):
+            module = build()
+    except (RuntimeError, NotImplementedError) as err:  # a builder that reads its own tensors' values: not countable
+        log.debug("%s: no size check, the builder needs real tensors (%s)", what, err)
+        return 0
     parameters = sum(p.numel() for p in module.parameters()) + sum(b.numel() for b in module.buffers())
     check_memory(parameters * bytes_per_parameter, f"{what} ({parameters:,} parameters)", advice, room=room)
     return parameters
