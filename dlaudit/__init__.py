@@ -17,7 +17,8 @@ The command line uses nothing but the names in ``__all__``; some are there for i
 and other front ends: :func:`run_report` (what ``dlaudit report`` does; ``report``
 is the subpackage), :func:`check_paths` / :func:`run_inputs` / :func:`method_outputs`
 (no output overwrites an input), :func:`save_json` / :func:`json_text`, option
-parsing, :class:`ProgressPrinter`, and the one-line texts of verdicts and gates.
+parsing, :class:`ProgressPrinter`, the terminal renderer, Ctrl-C handling, and the one-line
+texts of verdicts and gates.
 """
 
 from __future__ import annotations
@@ -35,18 +36,23 @@ from .api import (
     attack,
     audit,
     card_overrides,
+    catch_interrupts,
     certify,
     command_line,
+    exit_now,
     explain_model,
     fairness_report,
     gate_line,
     health_text,
     info,
+    interrupted,
     json_text,
     load_data,
     load_model,
     mitigate,
     parse_gates,
+    printable,
+    render_terminal,
     robustness,
     save_explanation,
     save_json,
@@ -134,6 +140,7 @@ __all__ = [
     "audit",
     "build_model",
     "card_overrides",
+    "catch_interrupts",
     "certify",
     "check_gates",
     "check_paths",
@@ -142,12 +149,14 @@ __all__ = [
     "compare_to_baseline",
     "default_analyses",
     "demo",
+    "exit_now",
     "explain_model",
     "fairness_report",
     "fgsm",
     "gate_line",
     "health_text",
     "info",
+    "interrupted",
     "json_text",
     "list_analyses",
     "list_models",
@@ -160,8 +169,10 @@ __all__ = [
     "parse_gates",
     "parse_numbers",
     "pgd",
+    "printable",
     "register_analysis",
     "register_postprocessor",
+    "render_terminal",
     "robustness",
     "run_analysis",
     "run_inputs",

@@ -12,9 +12,28 @@ from .analysis import register_analysis
 from .postprocessors import register_postprocessor
 
 register_analysis("performance", "dlaudit.performance:performance", title="Performance", order=10)
-register_analysis("explain", "dlaudit.explain.explanation:explain_section", title="Explanations", order=20)
-register_analysis("robustness", "dlaudit.robust.analysis:robustness", title="Robustness", order=30)
-register_analysis("fairness", "dlaudit.fairness.analysis:fairness_section", title="Fairness", order=40)
+register_analysis(
+    "explain",
+    "dlaudit.explain.explanation:explain_section",
+    title="Explanations",
+    order=20,
+    settings="dlaudit.explain.explanation:Settings",
+)
+register_analysis(
+    "robustness",
+    "dlaudit.robust.analysis:robustness",
+    title="Robustness",
+    order=30,
+    settings="dlaudit.robust.analysis:Settings",
+    estimate="dlaudit.robust.analysis:estimate",
+)
+register_analysis(
+    "fairness",
+    "dlaudit.fairness.analysis:fairness_section",
+    title="Fairness",
+    order=40,
+    settings="dlaudit.fairness.analysis:Settings",
+)
 
 # fairness mitigation by group thresholds: the card stores the thresholds, the wrapper applies them
 register_postprocessor("group-thresholds", "dlaudit.fairness.thresholds:wrap_group_thresholds")

@@ -14,7 +14,9 @@ registered analysis by ``tests/test_analysis_contract.py``:
 
 The built-in analyses are registered in one place, :mod:`dlaudit.analyses`, by import
 path: nothing is imported until an analysis runs (``dlaudit --help`` stays light).
-A new analysis is one module, one :func:`register_analysis` line and one test file.
+A new analysis is one module, one :func:`register_analysis` line and one test file;
+another package adds one through an entry point in the ``dlaudit.analyses`` group
+(see :mod:`dlaudit.plugins`), loaded when the registry is first consulted.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from .errors import AnalysisError, ConfigError, DlauditError
 if TYPE_CHECKING:
     from .bundle import ModelBundle
     from .data import AuditData
+    from .modalities import Modality
     from .report.model import Section
     from .utils import ProgressFn
 
@@ -51,24 +54,81 @@ log = logging.getLogger(__name__)
 AnalysisFn = Callable[..., "Section"]
 
 
+def _resolve(target: Any) -> Any:
+    """``target``, or what its ``"module:attribute"`` import path names (imported on first use)."""
+    if not isinstance(target, str):
+        return target
+    module, _, attr = target.partition(":")
+    return getattr(importlib.import_module(module), attr)
+
+
 @dataclass(frozen=True)
 class Analysis:
     """A registered analysis: its ``--checks`` name, section title, function (or its
-    ``"module:function"`` import path), place in the report, and whether it runs by default."""
+    ``"module:function"`` import path), place in the report, whether it runs by default,
+    what it is configured by, and the modality names it applies to (None: every modality; on
+    others the section is skipped).
+
+    ``settings`` is the analysis' frozen settings class (or its import path): it holds every
+    parameter with its default, its ``FAST`` profile (the cheaper configuration ``fast=True``
+    selects; defined there and nowhere else) and ``build(bundle, *, fast, **params)``, which
+    validates the parameters against the model and raises :class:`~dlaudit.errors.ConfigError`
+    on a bad one, so an audit refuses bad settings before any work. ``estimate`` (or its import
+    path) is ``estimate(bundle, data, settings) -> (seconds, what) | None``: the time the analysis
+    will take with those settings, announced before an expensive one starts.
+    """
 
     name: str
     title: str
     target: AnalysisFn | str
     order: int = 100
     default: bool = True
+    settings: Any = None
+    estimate: Any = None
+    modalities: tuple[str, ...] | None = None
+
+    def applies_to(self, modality: Modality) -> str | None:
+        """None when the analysis runs on data of ``modality``; otherwise why not (the skipped section's reason)."""
+        if self.modalities is None or modality.name in self.modalities:
+            return None
+        return f"{self.title} applies to {', '.join(self.modalities)} data; this is {modality.title} data"
 
     @property
     def fn(self) -> AnalysisFn:
         """The analysis function (imported on first use when registered by path)."""
-        if callable(self.target):
-            return self.target
-        module, _, attr = self.target.partition(":")
-        return getattr(importlib.import_module(module), attr)
+        return _resolve(self.target)
+
+    @property
+    def settings_class(self) -> Any:
+        """The settings class (None when the analysis declares none)."""
+        return _resolve(self.settings) if self.settings is not None else None
+
+    @property
+    def fast(self) -> dict[str, Any]:
+        """The fast profile: the settings ``fast=True`` changes, and their values."""
+        cls = self.settings_class
+        return dict(getattr(cls, "FAST", {})) if cls is not None else {}
+
+    def make_settings(self, bundle: ModelBundle, *, fast: bool = False, params: dict[str, Any] | None = None) -> Any:
+        """The validated settings for ``params`` on ``bundle`` (None when the analysis declares none)."""
+        cls = self.settings_class
+        return cls.build(bundle, fast=fast, **(params or {})) if cls is not None else None
+
+    def check_settings(self, bundle: ModelBundle, *, fast: bool = False, params: dict[str, Any] | None = None) -> None:
+        """Raise :class:`~dlaudit.errors.ConfigError` when ``params`` are not valid settings for ``bundle``."""
+        self.make_settings(bundle, fast=fast, params=params)
+
+    def time_estimate(
+        self, bundle: ModelBundle, data: AuditData, *, fast: bool = False, params: dict[str, Any] | None = None
+    ) -> tuple[float, str] | None:
+        """``(seconds, what it counts)`` for these settings, or None (no estimate, or settings it cannot judge)."""
+        if self.estimate is None or self.settings is None or len(data) == 0:
+            return None
+        try:
+            settings = self.make_settings(bundle, fast=fast, params=params)
+        except DlauditError:  # the run itself says what is wrong
+            return None
+        return _resolve(self.estimate)(bundle, data, settings)
 
 
 _REGISTRY: dict[str, Analysis] = {}
@@ -82,11 +142,16 @@ def register_analysis(
     title: str | None = None,
     order: int = 100,
     default: bool = True,
+    settings: Any = None,
+    estimate: Any = None,
+    modalities: tuple[str, ...] | None = None,
 ) -> Any:
     """Register an analysis under ``name`` (the ``--checks`` name and its metrics' prefix).
 
     ``target`` is the function or its ``"module:function"`` path; left out, this
     returns a decorator. ``default=False`` analyses run only when ``--checks`` names them.
+    ``settings`` and ``estimate`` (objects or import paths) are described on :class:`Analysis`;
+    ``modalities`` (names) restricts it to those kinds of data.
 
     >>> @register_analysis("latency", title="Latency", order=50, default=False)  # doctest: +SKIP
     ... def latency(bundle, data, *, seed=0, fast=False, progress=None): ...
@@ -95,7 +160,16 @@ def register_analysis(
         raise ConfigError(f"an analysis name must be a word (letters, digits, - or _), got {name!r}")
 
     def add(fn: AnalysisFn | str) -> AnalysisFn | str:
-        _REGISTRY[name] = Analysis(name, title or name.capitalize(), fn, order, default)
+        _REGISTRY[name] = Analysis(
+            name,
+            title or name.capitalize(),
+            fn,
+            order,
+            default,
+            settings,
+            estimate,
+            None if modalities is None else tuple(modalities),
+        )
         return fn
 
     return add if target is None else add(target)
@@ -106,7 +180,18 @@ def _registry() -> dict[str, Analysis]:
     if not _BUILTINS_LOADED:
         _BUILTINS_LOADED = True
         importlib.import_module(f"{__package__}.analyses")
+        from .plugins import load_plugins
+
+        load_plugins("dlaudit.analyses", _take)
     return _REGISTRY
+
+
+def _take(name: str, obj: Any) -> bool:
+    """An entry point naming an :class:`Analysis` registers it."""
+    if isinstance(obj, Analysis):
+        _REGISTRY[obj.name] = obj
+        return True
+    return False
 
 
 def list_analyses() -> list[str]:
@@ -154,9 +239,12 @@ def run_analysis(
     *,
     timeout: float | None = None,
     progress: ProgressFn | None = None,
+    raise_errors: bool = False,
     **params: Any,
 ) -> Section:
-    """Run one analysis; an error becomes a skipped or failed section, never an exception.
+    """Run one analysis; an error becomes a skipped or failed section, never an exception
+    (with ``raise_errors``, a :class:`~dlaudit.errors.DlauditError` is raised instead: what a
+    named view such as ``dlaudit attack`` wants).
 
     The analysis runs in a worker thread while this thread waits, so Ctrl-C is
     answered at once even when a model's forward pass is slow, and ``timeout``
@@ -168,6 +256,11 @@ def run_analysis(
     from .report.model import Section
 
     analysis = get_analysis(name)
+    why = analysis.applies_to(data.kind)
+    if why is not None:
+        section = Section.skipped(name, analysis.title, why)
+        section.seconds = 0.0
+        return section
     if timeout is not None and not (isinstance(timeout, (int, float)) and timeout > 0):
         raise ConfigError(f"timeout must be a number of seconds > 0, got {timeout!r}")
     start = time.perf_counter()
@@ -212,6 +305,8 @@ def run_analysis(
         section = Section.failed(
             name, analysis.title, f"timed out after {timeout:g} s (--timeout); the other sections still ran"
         )
+    elif raise_errors and isinstance(err, DlauditError):
+        raise err
     elif isinstance(err, AnalysisError):
         section = Section.skipped(name, analysis.title, str(err))
     elif isinstance(err, DlauditError):

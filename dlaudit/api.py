@@ -6,23 +6,18 @@ it needs when called, so ``dlaudit --help`` starts in a fraction of a second.
 
 from __future__ import annotations
 
-import contextlib
-import importlib.metadata
 import logging
-import math
 import os
-import platform
-import shlex
-import sys
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from . import pipeline
 from ._alloc import tune_malloc
 from ._version import __version__
 from .analysis import default_analyses, list_analyses, parse_checks
+from .bounded import catch_interrupts, exit_now, interrupted
 from .errors import (
-    NONFINITE_LOGITS,
     AnalysisError,
     CardError,
     ConfigError,
@@ -34,7 +29,9 @@ from .errors import (
 )
 from .parsing import parse_kwargs, parse_names, parse_numbers, parse_shape, parse_value_range, split_list
 from .paths import Folder, atomic_write, check_paths, method_outputs, run_inputs
-from .progress import ProgressPrinter, format_seconds
+from .pipeline import SMALL, AuditSpec, command_line, json_text, library_versions, small
+from .progress import ProgressPrinter
+from .terminal import printable
 
 if TYPE_CHECKING:
     from .bundle import ModelBundle
@@ -43,7 +40,6 @@ if TYPE_CHECKING:
     from .explain import Explanation
     from .fairness.mitigate import MitigationResult
     from .report.model import Report, Section
-    from .robust.evaluate import AttackResult
     from .utils import ProgressFn
 
 __all__ = [
@@ -65,6 +61,7 @@ __all__ = [
     "explain_model",
     "save_explanation",
     "library_versions",
+    "AuditSpec",
     "list_analyses",
     "default_analyses",
     "command_line",
@@ -76,6 +73,7 @@ __all__ = [
     "verdict_text",
     "health_text",
     "gate_line",
+    "render_terminal",
     "TRAINABLE",
     "small",
     "SMALL",
@@ -95,62 +93,27 @@ __all__ = [
     "Folder",
     "method_outputs",
     "ProgressPrinter",
+    "printable",
+    "catch_interrupts",
+    "interrupted",
+    "exit_now",
 ]
 
 log = logging.getLogger(__name__)
-
-
-def command_line() -> str:
-    """The command line of this process as ``dlaudit ...`` (recorded in reports' provenance)."""
-    return "dlaudit " + " ".join(shlex.quote(a) for a in sys.argv[1:])
 
 
 MAX_SEED = 2**32 - 1
 """Seeds are 0 .. 2**32 - 1 (see :func:`dlaudit.utils.check_seed`)."""
 TRAINABLE = ("cnn", "mlp", "numpy-mlp")
 """The reference architectures ``dlaudit train`` builds."""
-
-
-SMALL = {"epochs": 2, "max_iter": 3, "n_boot": 50, "explain_n": 8}
-"""What ``DLAUDIT_SMALL=1`` caps (besides switching every audit to the fast configuration)."""
-_SMALL_WARNED: list[bool] = []
-
-
-def small() -> bool:
-    """Whether ``DLAUDIT_SMALL=1`` asks for the smoke-test configuration.
-
-    Meant for trying commands and for running the README's snippets in CI (``tests/test_readme.py``):
-    training stops after :data:`SMALL` ``["epochs"]`` epochs, every audit, attack and explanation uses
-    the fast configuration, mitigation runs fewer rounds and resamples. The numbers then say little
-    about the model; reports record ``"small": true`` in their provenance and say so at the top.
-    """
-    on = os.environ.get("DLAUDIT_SMALL", "").strip().lower() in ("1", "true", "yes", "on")
-    if on and not _SMALL_WARNED:
-        _SMALL_WARNED.append(True)
-        log.warning("DLAUDIT_SMALL=1: smoke-test configuration (short training, fast audits); the numbers say little")
-    return on
+DEFAULT_ATTACK_EPS = (0.05, 0.1, 0.3)
+"""``dlaudit attack``'s L-inf budgets (input units)."""
+DEFAULT_ATTACK_EPS_L2 = (0.5, 1.0, 2.0)
+"""``dlaudit attack``'s L2 budgets (input units)."""
 
 
 def _small_epochs(epochs: int | None) -> int | None:
     return min(epochs, SMALL["epochs"]) if epochs is not None and small() else SMALL["epochs"] if small() else epochs
-
-
-def _json_safe(value: Any) -> Any:
-    """``value`` with NaN and inf replaced by None (undefined), so strict JSON can hold it."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, Mapping):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    return value
-
-
-def json_text(payload: Mapping[str, Any]) -> str:
-    """``payload`` as indented, strict JSON (NaN and inf become null)."""
-    import json
-
-    return json.dumps(_json_safe(payload), indent=2, allow_nan=False, default=str)
 
 
 def save_json(path: str | Path, payload: Mapping[str, Any]) -> Path:
@@ -185,6 +148,13 @@ def verdict_text(report: Report) -> str:
 def health_text(report: Report) -> str:
     """The report's one-line health verdict: what its findings say, apart from the gates."""
     return report.health.text
+
+
+def render_terminal(report: Report, *, paths: Mapping[str, Any] | None = None, detail: bool = True) -> str:
+    """What a command prints about ``report`` (see :func:`dlaudit.report.terminal.render_terminal`)."""
+    from .report.terminal import render_terminal as _render
+
+    return _render(report, paths=paths, detail=detail)
 
 
 def gate_line(gate: Any) -> str:
@@ -267,6 +237,7 @@ def load_model(
     data: str | Path | None = None,
     data_dir: str | Path | None = None,
     trust_ops: bool = False,
+    timeout: float | None = None,
     **overrides: Any,
 ) -> ModelBundle:
     """Load a model file of any supported format (see :func:`dlaudit.bundle.load_model`).
@@ -278,6 +249,8 @@ def load_model(
     the model will be audited on: a foreign model whose card gives no input shape
     takes that data's (``--arch torchvision:resnet18 --data cifar10`` is 3x32x32).
     ``trust_ops`` lets a graph call operators outside torch's own (see :mod:`dlaudit.operators`).
+    Loading (with the model's first forward pass) runs where Ctrl-C stops it at once, and ``timeout``
+    (seconds) bounds it: past it :class:`dlaudit.bounded.Timeout` is raised (exit 2).
 
     Examples
     --------
@@ -289,13 +262,17 @@ def load_model(
 
     fields = _card_dict(card) if card is not None else {}
     fields.update(card_overrides(**overrides))
-    return _load(
+    return pipeline.load_bounded(
+        lambda: _load(
+            path,
+            card=fields or None,
+            trust_pickle=trust_pickle,
+            trust_ops=trust_ops,
+            device=device,
+            shape_hint=_shape_hint(data, data_dir),
+        ),
         path,
-        card=fields or None,
-        trust_pickle=trust_pickle,
-        trust_ops=trust_ops,
-        device=device,
-        shape_hint=_shape_hint(data, data_dir),
+        timeout=timeout,
     )
 
 
@@ -316,11 +293,7 @@ def save_model(bundle: ModelBundle, path: str | Path) -> Path:
 
 
 def _bundle(model: ModelBundle | str | Path, *, device: str, trust_pickle: bool = False) -> ModelBundle:
-    from .bundle import ModelBundle
-
-    if isinstance(model, ModelBundle):
-        return model.to(device) if device != "auto" else model
-    return load_model(model, device=device, trust_pickle=trust_pickle)
+    return pipeline.resolve_model(model, device=device, trust_pickle=trust_pickle)
 
 
 # -- data ------------------------------------------------------------------------------------
@@ -364,16 +337,10 @@ def load_data(
 def data_for(bundle: ModelBundle, data: AuditData | str | Path | None, **kwargs: Any) -> AuditData:
     """``data`` as :class:`AuditData`: loaded from a spec (or the card) and checked against the model.
 
-    What every audit command reads (``split="audit"`` of :func:`dlaudit.data.for_card`): the
-    held-out split of the model's own dataset, or every row of any other dataset file.
+    What every audit command reads (see :func:`dlaudit.pipeline.resolve_data`): the held-out split
+    of the model's own dataset, or every row of any other dataset file.
     """
-    from .data import AuditData
-    from .data.validate import check_fits
-
-    if isinstance(data, AuditData):
-        check_fits(bundle.card, data)
-        return data
-    return load_data(data, bundle=bundle, **{"split": "audit", **kwargs})
+    return pipeline.resolve_data(bundle, data, **kwargs)
 
 
 # -- training --------------------------------------------------------------------------------
@@ -445,7 +412,7 @@ def train(
         default_epochs = training_info.pop("epochs")
         epochs = epochs if epochs is not None else default_epochs
     is_file = Path(str(data)).suffix.lower() in (".npz", ".csv")
-    with _engine(compile):
+    with pipeline.engine(compile):
         return _train(
             arch,
             splits,
@@ -486,44 +453,15 @@ def info(
     bundle = _bundle(model, device=device, trust_pickle=trust_pickle)
     out: dict[str, Any] = {"source": bundle.source, "format": bundle.format, "card": bundle.card.to_dict()}
     out["parameters"] = sum(p.numel() for p in bundle.module.parameters())
+    if bundle.load_notes:
+        out["load"] = bundle.load_notes
     if data is None and not bundle.card.dataset:
         return {**out, "accuracy": None, "data": None}
     audit_data = data_for(bundle, data, **data_kwargs)
-    logits = bundle.logits(audit_data.x)
-    _require_finite(logits, audit_data)
+    logits = pipeline.model_logits(bundle, audit_data)
+    pipeline.require_finite(logits, audit_data)
     out["accuracy"] = float((logits.argmax(dim=1) == audit_data.y).float().mean())
     out["data"] = {"name": audit_data.name, "split": audit_data.split, "n": len(audit_data)}
-    return out
-
-
-def _nonfinite_rows(logits: Any) -> int:
-    return int((~logits.isfinite()).any(dim=1).sum()) if len(logits) else 0
-
-
-def _nonfinite_text(bad: int, data: AuditData, consequence: str) -> str:
-    what = f"inputs of {data.name} ({data.split})"
-    return NONFINITE_LOGITS.format(bad=bad, n=len(data), what=what, consequence=consequence)
-
-
-def _require_finite(logits: Any, data: AuditData) -> None:
-    """Raise :class:`ModelOutputError` (exit 1) when the model's logits on ``data`` are not all finite.
-
-    What ``info``, ``attack``, ``certify`` and ``explain`` do before any number is computed:
-    an argmax of NaN is not a prediction, so nothing from such a model is reported.
-    """
-    bad = _nonfinite_rows(logits)
-    if bad:
-        raise ModelOutputError(_nonfinite_text(bad, data, "no number from it would mean anything, so none is reported"))
-
-
-def library_versions() -> dict[str, str]:
-    """Versions of Python, dlaudit and the libraries it builds on (for the provenance footer)."""
-    out = {"python": platform.python_version(), "dlaudit": __version__}
-    for pkg in ("torch", "torchvision", "captum", "shap", "lime", "fairlearn", "numpy", "pandas", "scikit-learn"):
-        try:
-            out[pkg] = importlib.metadata.version(pkg)
-        except importlib.metadata.PackageNotFoundError:
-            out[pkg] = "not installed"
     return out
 
 
@@ -552,6 +490,8 @@ def audit(
 ) -> Report:
     """Audit a model: run each check and gather the sections into a :class:`Report`.
 
+    A thin layer over :func:`dlaudit.pipeline.run` (see :class:`dlaudit.pipeline.AuditSpec`).
+
     Parameters
     ----------
     model
@@ -565,7 +505,7 @@ def audit(
         that does not apply is a skipped section with its reason; one that fails is
         an error section; neither stops the audit.
     fast
-        A cheaper configuration for CI (fewer samples and steps), stated in the report.
+        Each analysis' fast profile (fewer samples and steps), stated in the report.
     seed
         Every random step is seeded from this: the same seed gives the same numbers.
     device
@@ -573,7 +513,7 @@ def audit(
     progress
         ``progress(stage, done, total)``, called as sections advance.
     params
-        Per-check keyword arguments, e.g. ``{"robustness": {"eps": [0.1]}}``.
+        Per-check settings, e.g. ``{"robustness": {"eps": [0.1]}}``; bad ones fail before any work.
     title, command
         The report's title and the command line recorded in its provenance.
     timeout
@@ -601,217 +541,62 @@ def audit(
     >>> dlaudit.check_report(report, ["performance.accuracy >= 0.9"])  # doctest: +SKIP
     >>> dlaudit.save_report(report, "reports/cnn.html")  # doctest: +SKIP
     """
-    import datetime as dt
-    import time
-
-    import torch
-
-    from ._alloc import malloc_tuning_state
-    from .report.model import Report
-    from .utils import resolve_device
-
-    tune_malloc()
-    fast = fast or small()
-    wanted = parse_checks(checks)
-    params = params or {}
-    unknown = sorted(set(params) - set(list_analyses()))
-    if unknown:
-        raise ConfigError(
-            f"params given for unknown check(s) {', '.join(unknown)}; choose from: {', '.join(list_analyses())}"
-        )
-    dev = resolve_device(device)
-    bundle = _bundle(model, device=str(dev), trust_pickle=trust_pickle)
-    audit_data = data_for(bundle, data, **data_kwargs)
-    bad = _nonfinite_rows(bundle.logits(audit_data.x))
-    report = Report(
-        title=title
-        or f"dlaudit report: {Path(bundle.source).name if bundle.source else bundle.card.architecture or 'model'}"
+    spec = AuditSpec(
+        model,
+        data,
+        data_options=data_kwargs,
+        checks=None if checks is None else tuple(parse_checks(checks)),
+        params=params or {},
+        fast=fast,
+        seed=seed,
+        device=device,
+        trust_pickle=trust_pickle,
+        workers=workers,
+        ray_address=ray_address,
+        checkpoint=checkpoint,
+        compile=compile,
+        timeout=timeout,
+        title=title,
+        command=command,
     )
-    report.card = bundle.card.to_dict()
-    started = dt.datetime.now(dt.timezone.utc)
-    clock = time.perf_counter()
-    executor = _parallel_executor(
-        workers,
-        ray_address,
-        checkpoint,
-        bundle=bundle,
-        data=audit_data,
-        run={"kind": "audit", "checks": wanted, "fast": fast, "seed": seed, "params": params},
-    )
-    with _using(executor), _engine(compile) as engine:
-        stuck = _run_sections(
-            report,
-            wanted,
-            bundle,
-            audit_data,
-            seed=seed,
-            fast=fast,
-            progress=progress,
-            timeout=timeout,
-            params=params,
-            bad=bad,
-        )
-    report.provenance = {
-        "generated": started.strftime("%Y-%m-%d %H:%M:%S UTC"),
-        "command": command or command_line(),
-        "seed": seed,
-        "fast": fast,
-        "device": str(dev),
-        "threads": torch.get_num_threads(),
-        "model": {"source": bundle.source, "format": bundle.format, "normalisation": bundle.normalisation},
-        "data": {"name": audit_data.name, "split": audit_data.split, "n": len(audit_data)},
-        "total_seconds": round(time.perf_counter() - clock, 3),
-        "seconds_per_section": {s.name: s.seconds for s in report.sections},
-        "versions": library_versions(),
-        "malloc_tuning": malloc_tuning_state()["reason"],
-        "parallel": executor.describe(),
-        "engine": engine(),
-    }
-    if small():
-        report.provenance["small"] = True
-    if stuck:
-        log.warning("a section did not stop after its timeout: %s", stuck)
-    return report
+    return pipeline.run(spec, progress)
 
 
-@contextlib.contextmanager
-def _engine(compile: bool) -> Iterator[Callable[[], dict[str, Any]]]:
-    """The attack engine's speed settings for the work inside; yields what to record in provenance."""
-    from .robust.attacks import speed
-
-    if not isinstance(compile, bool):
-        raise ConfigError(f"compile must be True or False, got {compile!r}")
-    with speed.using(compile=compile) as settings:
-        yield lambda: speed.describe(settings)
-
-
-def _parallel_executor(
-    workers: int | None,
-    ray_address: str | None,
-    checkpoint: str | Path | None,
-    *,
-    bundle: ModelBundle,
-    data: AuditData,
-    run: dict[str, Any],
-) -> Any:
-    """The :mod:`dlaudit.parallel` executor for these options; a checkpoint's fingerprint names the model, data and run."""
-    from . import parallel
-
-    fingerprint = None
-    if checkpoint is not None:
-        weights = [t for _, t in sorted(bundle.module.state_dict().items())]
-        fingerprint = {
-            "dlaudit": __version__,
-            "model": parallel.stable_key(*weights),
-            "card": parallel.stable_key(json_text(bundle.card.to_dict())),
-            "data": parallel.stable_key(data.x, data.y),
-            **{k: json_text(v) if isinstance(v, (dict, list)) else v for k, v in run.items()},
-        }
-    return parallel.executor_for(workers, ray_address, checkpoint=checkpoint, fingerprint=fingerprint)
-
-
-def _using(executor: Any) -> Any:
-    from . import parallel
-
-    return parallel.using(executor)
-
-
-def _run_sections(
-    report: Report,
-    wanted: list[str],
-    bundle: ModelBundle,
-    audit_data: AuditData,
-    *,
-    seed: int,
-    fast: bool,
-    progress: ProgressFn | None,
-    timeout: float | None,
+def _view(
+    name: str,
+    model: ModelBundle | str | Path,
+    data: Any,
+    checks: tuple[str, ...],
     params: dict[str, dict[str, Any]],
-    bad: int,
-) -> str:
-    """Each analysis in turn into ``report``; returns why the rest was abandoned ('' normally)."""
-    from .analysis import Stuck, get_analysis, run_analysis
-    from .report.model import GateResult, Section
-    from .utils import seed_everything
-
-    stuck = ""
-    announce = getattr(progress, "announce", None)
-    for name in wanted:
-        seed_everything(seed)
-        log.info("running %s", name)
-        if announce is not None and not stuck:
-            _announce_estimate(announce, name, bundle, audit_data, fast=fast, params=params.get(name, {}))
-        if progress is not None:
-            progress(f"check:{name}", 0, 1)
-        if stuck:
-            section = Section.failed(name, get_analysis(name).title, f"not run: {stuck}, and it would share the model")
-        else:
-            try:
-                section = run_analysis(
-                    name,
-                    bundle,
-                    audit_data,
-                    seed=seed,
-                    fast=fast,
-                    progress=progress,
-                    timeout=timeout,
-                    **params.get(name, {}),
-                )
-            except Stuck as err:
-                stuck = str(err)
-                section = Section.failed(name, get_analysis(name).title, f"{err}; it was abandoned")
-        if bad:
-            _undefine_section(
-                report, section, _nonfinite_text(bad, audit_data, "every number of this section is undefined")
-            )
-        report.sections.append(section)
-        if section.status == "error":  # an incomplete audit must not pass: the failure is a failing check everywhere
-            report.gates.append(
-                GateResult(f"section {name} completed", name, "completed", 0.0, None, False, section.reason, "section")
-            )
-        if progress is not None:
-            progress(f"check:{name}", 1, 1)
-    return stuck
-
-
-def _undefine_section(report: Report, section: Section, why: str) -> None:
-    """A section computed on a model whose logits are not finite: every metric undefined (``why`` as its note),
-    no table, figure or finding of its own (they quote its numbers) but a failing one that says why, and a failed
-    section check, so the run fails whatever the gates. A section that failed keeps its reason."""
-    from dataclasses import replace
-
-    from .report.model import GateResult
-
-    section.metrics[:] = [replace(m, value=None, ci=None, status="", note=f"undefined: {why}") for m in section.metrics]
-    section.tables.clear()
-    section.figures.clear()
-    if section.status == "ok":
-        section.findings.clear()
-    section.summary = f"undefined: {why}"
-    section.add_finding("fail", why, check="nonfinite-logits")
-    report.gates.append(
-        GateResult(
-            f"section {section.name}: the model's logits are finite",
-            section.name,
-            "finite",
-            0.0,
-            None,
-            False,
-            why,
-            "section",
-        )
+    *,
+    fast: bool,
+    seed: int,
+    device: str,
+    trust_pickle: bool,
+    progress: ProgressFn | None,
+    command: str | None = None,
+    title: str | None = None,
+    strict: bool = True,
+    data_options: Mapping[str, Any] | None = None,
+    **run: Any,
+) -> tuple[Report, dict[str, Any]]:
+    """A named view (``attack``, ``certify``, ...): the pipeline on ``checks`` with ``params``."""
+    spec = AuditSpec(
+        model,
+        data,
+        data_options=dict(data_options or {}),
+        checks=checks,
+        params=params,
+        fast=fast,
+        seed=seed,
+        device=device,
+        trust_pickle=trust_pickle,
+        title=title or f"dlaudit {name}: {pipeline.model_name(model)}",
+        command=command,
+        strict=strict,
+        **run,
     )
-
-
-def _announce_estimate(
-    announce: Any, name: str, bundle: ModelBundle, data: AuditData, *, fast: bool, params: dict[str, Any]
-) -> None:
-    """Tell the person waiting how long an expensive section may take (see :mod:`dlaudit.estimate`)."""
-    from .estimate import EXPENSIVE, section_estimate
-
-    estimate = section_estimate(name, bundle, data, fast=fast, params=params)
-    if estimate is not None and estimate[0] >= EXPENSIVE:
-        announce(f"[{name}] estimated {format_seconds(estimate[0])} on this machine: {estimate[1]}")
+    return pipeline.run_keeping(spec, progress)
 
 
 def report(
@@ -850,7 +635,7 @@ def report(
     metric that was not computed does not raise: the report records it in
     :attr:`Report.errors` (its files can still be written to look into it).
     ``card`` holds card fields for a foreign model (see :func:`card_overrides`);
-    ``timeout`` bounds each section (seconds); ``attack_features="numeric"`` has the
+    ``timeout`` bounds loading the model and each section (seconds); ``attack_features="numeric"`` has the
     robustness section attack only a tabular model's numeric columns.
 
     ``outputs`` (option name -> path) are the files the caller will write: before the audit, one that
@@ -891,6 +676,7 @@ def report(
         else None
     )
     parse_checks(checks if checks is not None else cfg.checks)  # an unknown check fails before the model loads
+    pipeline.check_workers(workers, ray_address)
     bundle = (
         model
         if not isinstance(model, (str, Path))
@@ -902,6 +688,7 @@ def report(
             device=device,
             data=data if isinstance(data, (str, Path)) else None,
             data_dir=data_kwargs.get("data_dir"),
+            timeout=timeout,
         )
     )
     if outputs:
@@ -957,15 +744,15 @@ def attack(
     *,
     attacks: str | Sequence[str] = ("fgsm", "pgd"),
     norms: str | Sequence[str] = ("linf",),
-    eps: str | Sequence[float] = (0.05, 0.1, 0.3),
-    eps_l2: str | Sequence[float] = (0.5, 1.0, 2.0),
-    steps: int = 40,
+    eps: str | Sequence[float] = DEFAULT_ATTACK_EPS,
+    eps_l2: str | Sequence[float] = DEFAULT_ATTACK_EPS_L2,
+    steps: int | None = None,
     alpha: float | None = None,
     restarts: int = 1,
     n: int | None = None,
     batch_size: int | None = None,
     early_stop: bool = True,
-    version: str = "standard",
+    version: str | None = None,
     fast: bool = False,
     seed: int = 0,
     device: str = "auto",
@@ -976,54 +763,53 @@ def attack(
     checkpoint: str | Path | None = None,
     compile: bool = False,
     features: str = "all",
+    command: str | None = None,
     **data_kwargs: Any,
-) -> AttackResult:
-    """Robust accuracy under FGSM and/or PGD at each budget (``dlaudit attack``).
+) -> Report:
+    """Robust accuracy under the attacks asked for, at each budget (``dlaudit attack``).
+
+    The robustness analysis restricted to these attacks (its ``attacks`` scope): a :class:`Report`
+    with one ``robustness`` section whose metrics are named as in a full report, e.g.
+    ``robustness.pgd_linf.acc@0.1``, plus ``robustness.clean_acc`` and, with several attacks on a
+    norm, ``robustness.worst_<norm>.acc@E`` (per sample, the worst case over them).
 
     ``eps`` are L-inf budgets and ``eps_l2`` L2 budgets, in input units (lists or
-    comma-separated strings); ``n`` attacks a seeded random subset of that many
-    samples. ``fast`` is the report's cheaper configuration: PGD-10 on at most 200
-    samples and AutoAttack's fast version (explicit ``n`` and ``steps`` below those win);
-    ``attacks`` are registry names (fgsm, pgd, apgd-ce, apgd-t, fab-t, square,
-    autoattack) and ``version`` is AutoAttack's (standard or fast). Returns an
-    :class:`~dlaudit.robust.evaluate.AttackResult` whose ``metrics`` map names such
-    as ``robustness.pgd_linf.acc@0.1`` to accuracies. ``compile`` runs the gradient steps
-    through ``torch.compile`` where the model allows it (``params["engine"]`` says where not).
-    ``features="numeric"`` attacks only a tabular model's numeric columns (its one-hot
-    categories keep their values); ``all`` (the default) every input feature.
+    comma-separated strings); ``attacks`` are registry names (fgsm, pgd, apgd-ce, apgd-t,
+    fab-t, square, autoattack, or any registered attack) run at each of ``norms``; ``n``
+    attacks a seeded random subset of that many samples (default all). ``steps`` (default 40),
+    ``alpha``, ``restarts`` and ``early_stop`` are PGD's; ``version`` is AutoAttack's
+    (``standard`` by default). ``fast`` is the analysis' fast profile: PGD-10 on at most 200
+    samples and AutoAttack's fast version (explicit values win). ``compile`` runs the gradient
+    steps through ``torch.compile`` where the model allows it (the provenance's ``engine`` says
+    where not). ``features="numeric"`` attacks only a tabular model's numeric columns.
     """
-    tune_malloc()
-    from .robust.analysis import FAST, sample_data
-    from .robust.evaluate import evaluate_attacks
-    from .utils import resolve_device
+    methods = parse_names(attacks, _attack_names(), "attack(s)")
+    norm_list = parse_names(norms, ("linf", "l2"), "norm(s)")
+    settings = {
+        "scope": "attacks",
+        "attacks": [f"{m}_{v}" for v in norm_list for m in methods],
+        "eps": parse_numbers(eps, "eps", minimum=0) if isinstance(eps, str) else [float(e) for e in eps],
+        "eps_l2": parse_numbers(eps_l2, "eps-l2", minimum=0) if isinstance(eps_l2, str) else [float(e) for e in eps_l2],
+        "steps": steps,
+        "alpha": alpha,
+        "restarts": restarts,
+        "n": n,
+        "batch_size": batch_size,
+        "early_stop": early_stop,
+        "version": version,
+        "features": features,
+    }
+    return _view(
+        "attack", model, data, ("robustness",), {"robustness": settings}, fast=fast, seed=seed, device=device,
+        trust_pickle=trust_pickle, progress=progress, command=command, data_options=data_kwargs, workers=workers,
+        ray_address=ray_address, checkpoint=checkpoint, compile=compile,
+    )[0]  # fmt: skip
 
-    eps = parse_numbers(eps, "eps", minimum=0) if isinstance(eps, str) else list(eps)
-    eps_l2 = parse_numbers(eps_l2, "eps-l2", minimum=0) if isinstance(eps_l2, str) else list(eps_l2)
-    fast = fast or small()
-    if fast:
-        steps = min(steps, FAST["steps"])
-        n = min(n, FAST["n"]) if n is not None else FAST["n"]
-        version = "fast"
-    bundle = _bundle(model, device=str(resolve_device(device)), trust_pickle=trust_pickle)
-    all_data = data_for(bundle, data, **data_kwargs)
-    _require_finite(bundle.logits(all_data.x), all_data)
-    audit_data = sample_data(all_data, n, seed)
-    executor = _parallel_executor(
-        workers, ray_address, checkpoint, bundle=bundle, data=audit_data,
-        run={"kind": "attack", "attacks": attacks, "norms": norms, "eps": eps, "eps_l2": eps_l2, "steps": steps, "alpha": alpha,
-             "restarts": restarts, "early_stop": early_stop, "version": version, "seed": seed, "batch_size": batch_size,
-             "features": features},
-    )  # fmt: skip
-    with _using(executor), _engine(compile) as engine:
-        result = evaluate_attacks(
-            bundle, audit_data, attacks=attacks, norms=norms, eps=eps, eps_l2=eps_l2, steps=steps, alpha=alpha,
-            restarts=restarts, early_stop=early_stop, version=version, batch_size=batch_size, seed=seed, progress=progress,
-            features=features,
-        )  # fmt: skip
-        result.params["parallel"] = executor.describe()
-    result.params["engine"] = engine()
-    result.params["fast"] = fast
-    return result
+
+def _attack_names() -> list[str]:
+    from .robust.attacks import list_attacks
+
+    return list_attacks()
 
 
 def robustness(
@@ -1046,14 +832,12 @@ def robustness(
     e.g. ``eps=[0, 0.1]``, ``steps=20``, ``n=500``. Raises the analysis' error
     instead of returning a skipped section.
     """
-    tune_malloc()
-    from .robust.analysis import robustness as _robustness
-    from .utils import resolve_device, seed_everything
-
-    bundle = _bundle(model, device=str(resolve_device(device)), trust_pickle=trust_pickle)
-    audit_data = data_for(bundle, data, data_dir=data_dir, target=target, sensitive=sensitive)
-    seed_everything(seed)
-    return _robustness(bundle, audit_data, seed=seed, fast=fast or small(), progress=progress, **params)
+    rep, _ = _view(
+        "robustness", model, data, ("robustness",), {"robustness": params}, fast=fast, seed=seed, device=device,
+        trust_pickle=trust_pickle, progress=progress,
+        data_options={"data_dir": data_dir, "target": target, "sensitive": sensitive},
+    )  # fmt: skip
+    return rep.sections[0]
 
 
 def certify(
@@ -1064,7 +848,7 @@ def certify(
     sigma: float = 0.25,
     radii: str | Sequence[float] = (0.0, 0.25, 0.5, 1.0),
     eps: str | Sequence[float] = (0.1,),
-    n: int = 100_000,
+    n: int | None = None,
     n0: int = 100,
     alpha: float = 0.001,
     inputs: int | None = None,
@@ -1077,47 +861,40 @@ def certify(
     workers: int | None = None,
     ray_address: str | None = None,
     checkpoint: str | Path | None = None,
+    command: str | None = None,
     **data_kwargs: Any,
-) -> Any:
+) -> Report:
     """Certified robustness (``dlaudit certify``): a proven lower bound where attacks give an upper one.
 
-    ``method="smoothing"``: randomized smoothing (Cohen et al. 2019, arXiv:1902.02918)
-    with noise ``sigma``, ``n0`` selection and ``n`` estimation samples, level ``alpha``;
-    certified accuracy at the L2 ``radii``. ``"ibp"``, ``"crown-ibp"``, ``"crown"``:
-    verified accuracy of the model itself at the L-inf budgets ``eps``. ``inputs`` certifies
-    a seeded subset of that many samples; ``fast`` uses ``n = 1000`` and at most 50 inputs.
-    Returns a :class:`~dlaudit.robust.certify.CertifyResult` whose ``metrics`` hold
-    ``robustness.smoothing_l2.acc@R`` or ``robustness.certified_linf.acc@E``.
+    The robustness analysis restricted to one certificate (its ``certify`` scope): a
+    :class:`Report` with one ``robustness`` section. ``method="smoothing"``: randomized
+    smoothing (Cohen et al. 2019, arXiv:1902.02918) with noise ``sigma``, ``n0`` selection and
+    ``n`` estimation samples (default 100,000), level ``alpha``; metrics
+    ``robustness.smoothing_l2.acc@R`` at the L2 ``radii`` and ``robustness.smoothing_l2.abstain_rate``.
+    ``"ibp"``, ``"crown-ibp"``, ``"crown"``: verified accuracy of the model itself at the L-inf
+    budgets ``eps``, ``robustness.certified_linf.acc@E``. ``inputs`` certifies a seeded subset of
+    that many samples (default all); ``fast`` (the analysis' fast profile) uses ``n = 1000`` and
+    at most 50 inputs (explicit values win).
     """
-    tune_malloc()
-    from .robust.analysis import sample_data
-    from .robust.certify import evaluate_certification
-    from .utils import resolve_device
-
-    fast = fast or small()
-    radii = parse_numbers(radii, "radius", minimum=0) if isinstance(radii, str) else list(radii)
-    eps = parse_numbers(eps, "eps", minimum=0) if isinstance(eps, str) else list(eps)
-    if fast:
-        n = min(n, 1000)
-        inputs = min(inputs, 50) if inputs is not None else 50
     if inputs is not None and (isinstance(inputs, bool) or int(inputs) < 1):
         raise ConfigError(f"inputs (samples to certify) must be at least 1, got {inputs!r}")
-    bundle = _bundle(model, device=str(resolve_device(device)), trust_pickle=trust_pickle)
-    all_data = data_for(bundle, data, **data_kwargs)
-    _require_finite(bundle.logits(all_data.x), all_data)
-    audit_data = sample_data(all_data, inputs, seed)
-    executor = _parallel_executor(
-        workers, ray_address, checkpoint, bundle=bundle, data=audit_data,
-        run={"kind": "certify", "method": method, "sigma": sigma, "radii": radii, "eps": eps, "n": n, "n0": n0, "alpha": alpha, "seed": seed},
-    )  # fmt: skip
-    with _using(executor):
-        result = evaluate_certification(
-            bundle, audit_data.x, audit_data.y, method=method, sigma=sigma, radii=tuple(radii), eps=tuple(eps), n0=n0, n=n,
-            alpha=alpha, batch_size=batch_size, seed=seed, progress=progress,
-        )  # fmt: skip
-        result.params["parallel"] = executor.describe()
-    result.params.update({"data": audit_data.name, "split": audit_data.split, "fast": fast})
-    return result
+    settings = {
+        "scope": "certify",
+        "certify": method,
+        "smoothing_sigma": sigma,
+        "radii": parse_numbers(radii, "radius", minimum=0) if isinstance(radii, str) else [float(r) for r in radii],
+        "eps": parse_numbers(eps, "eps", minimum=0) if isinstance(eps, str) else [float(e) for e in eps],
+        "smoothing_n": n,
+        "smoothing_n0": n0,
+        "smoothing_alpha": alpha,
+        "n": inputs,
+        "batch_size": batch_size,
+    }
+    return _view(
+        "certify", model, data, ("robustness",), {"robustness": settings}, fast=fast, seed=seed, device=device,
+        trust_pickle=trust_pickle, progress=progress, command=command, data_options=data_kwargs, workers=workers,
+        ray_address=ray_address, checkpoint=checkpoint,
+    )[0]  # fmt: skip
 
 
 # -- fairness --------------------------------------------------------------------------------
@@ -1315,42 +1092,33 @@ def explain_model(
     trust_pickle: bool = False,
     progress: ProgressFn | None = None,
     data_options: dict[str, Any] | None = None,
+    command: str | None = None,
     **params: Any,
 ) -> Explanation:
     """Explain ``n`` samples with captum, LIME and SHAP methods, and measure how far to trust each.
 
-    Returns a :class:`dlaudit.explain.Explanation`: ``attributions[method]``
-    (the inputs' shape), the explained samples, and ``section`` (metrics such as
-    ``explain.ig.deletion_auc``, findings, figures); :func:`save_explanation` writes
-    ``attributions.npz`` and ``explain.html``. ``data_options`` are the
-    data-loading keywords (``data_dir``, ``target`` column, ``sensitive``);
-    further keywords go to :func:`dlaudit.explain.explain` (``gradcam_layer``,
-    ``shap_explainer``, ``settings``, ``background``).
+    The explanation analysis on its own (``dlaudit explain``). Returns a
+    :class:`dlaudit.explain.Explanation`: ``attributions[method]`` (the inputs' shape), the
+    explained samples, ``section`` (metrics such as ``explain.ig.deletion_auc``, findings,
+    figures) and ``report`` (the :class:`Report` holding it, as every command returns);
+    :func:`save_explanation` writes ``attributions.npz`` and ``explain.html``. ``data_options`` are the
+    data-loading keywords (``data_dir``, ``target`` column, ``sensitive``); further keywords go
+    to :func:`dlaudit.explain.explain` (``gradcam_layer``, ``shap_explainer``, ``settings``,
+    ``background``).
     """
-    tune_malloc()
-    from .explain.explanation import explain
     from .explain.methods import parse_methods
-    from .utils import resolve_device, seed_everything
 
     parse_methods(methods)  # an unknown method fails before the model loads
     if small():
-        fast, n = True, min(n, SMALL["explain_n"])
-    seed_everything(seed)
-    bundle = _bundle(model, device=str(resolve_device(device)), trust_pickle=trust_pickle)
-    audit_data = data_for(bundle, data, **(data_options or {}))
-    _require_finite(bundle.logits(audit_data.x), audit_data)
-    return explain(
-        bundle,
-        audit_data,
-        methods=methods,
-        n=n,
-        target=target,
-        seed=seed,
-        fast=fast,
-        quality=quality,
-        progress=progress,
-        **params,
-    )
+        n = min(n, SMALL["explain_n"])
+    settings = {"methods": methods, "n": n, "target": target, "quality": quality, **params}
+    rep, kept = _view(
+        "explain", model, data, ("explain",), {"explain": settings}, fast=fast, seed=seed, device=device,
+        trust_pickle=trust_pickle, progress=progress, command=command, data_options=data_options,
+    )  # fmt: skip
+    exp = kept["explanation"]
+    exp.report = rep
+    return exp
 
 
 def save_explanation(

@@ -119,6 +119,14 @@ def build_architecture(
             "from --num-classes (or the card); leave these out"
         )
     _check_name(source, model)
+    if torch.device(device).type != "meta":
+        from .limits import check_model_size
+
+        check_model_size(
+            lambda: build_architecture(name, num_classes, kwargs, device="meta"),
+            f"architecture {name}" + (f" with {kwargs}" if kwargs else ""),
+            "check --num-classes and --arch-kwargs",
+        )
     try:
         with torch.device(device):
             if source == "torchvision":

@@ -7,14 +7,16 @@ import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import CardError
 from .paths import JSON_LIMIT, read_input, shown
 
+if TYPE_CHECKING:
+    from .modalities import Modality
+
 __all__ = ["ModelCard", "canonical_fields", "read_card_json"]
 
-_MODALITIES = ("image", "tabular")
 MAX_INPUT_ELEMENTS = 50_000_000
 """The most values one input sample may have (a 3x4096x4096 image is 50M): a typo in a card must not allocate gigabytes."""
 MAX_CLASSES = 100_000
@@ -45,6 +47,99 @@ def read_card_json(path: str | Path) -> Any:
         raise CardError(f"card file {shown(path)} is not UTF-8 text ({err.reason} at byte {err.start})") from err
     except ValueError as err:
         raise CardError(f"card file {shown(path)} is not valid JSON: {str(err)[:200]}") from err
+
+
+def check_encoder(encoder: Any, *, input_shape: tuple[int, ...], num_classes: int) -> None:
+    """Refuse a tabular encoder spec (a card's ``encoder``) that could not encode data the way the model was
+    trained: a :class:`CardError` that names the card, not the data it would later have failed on."""
+    where = "model card: encoder"
+    if not isinstance(encoder, dict) or not {"numeric", "categorical", "target", "classes"} <= encoder.keys():
+        raise CardError(
+            f"{where} must be an object with numeric, categorical, target and classes (as dlaudit train writes it), "
+            f"got {_brief(encoder)}; train the model again, or remove the encoder from its card"
+        )
+    numeric, categorical = encoder["numeric"], encoder["categorical"]
+    if not isinstance(numeric, list) or not isinstance(categorical, list):
+        raise CardError(
+            f"{where}: numeric and categorical must be lists of columns, got {_brief(numeric)}, {_brief(categorical)}"
+        )
+    names = []
+    for i, col in enumerate(numeric):
+        ok = isinstance(col, dict) and isinstance(col.get("name"), str)
+        ok = ok and all(_finite(col.get(k)) for k in ("min", "max")) and col["max"] > col["min"]
+        if not ok:
+            raise CardError(
+                f'{where}: numeric[{i}] must be {{"name": column, "min": number, "max": larger number}}, '
+                f"got {_brief(col)}"
+            )
+        names.append(col["name"])
+    width = len(numeric)
+    for i, col in enumerate(categorical):
+        cats = col.get("categories") if isinstance(col, dict) else None
+        if not (isinstance(col, dict) and isinstance(col.get("name"), str) and isinstance(cats, list)) or not all(
+            isinstance(c, str) for c in cats
+        ):
+            raise CardError(
+                f'{where}: categorical[{i}] must be {{"name": column, "categories": [strings]}}, got {_brief(col)}'
+            )
+        names.append(col["name"])
+        width += len(cats)
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise CardError(f"{where}: column(s) {', '.join(map(repr, repeated))} appear more than once")
+    if not isinstance(encoder["target"], str) or encoder["target"] in names:
+        raise CardError(f"{where}: target must be the name of the label column, got {_brief(encoder['target'])}")
+    classes = encoder["classes"]
+    if not isinstance(classes, list) or len(classes) != num_classes:
+        raise CardError(f"{where}: classes must list the {num_classes} class labels, got {_brief(classes)}")
+    if len(input_shape) == 1 and width != input_shape[0]:
+        raise CardError(
+            f"{where} encodes {width} features but the model takes {input_shape[0]} (input_shape); "
+            "the encoder is not the model's"
+        )
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _brief(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+MAX_CARD_DEPTH = 32
+"""How deeply a card's values may nest (lists and objects); dlaudit's own cards nest 5 deep."""
+
+MAX_CARD_ITEMS = 2_000_000
+"""How many values a card may hold, counted as every walk of it would count them (a value a pickle refers
+to twice counts twice): a class name per class of a large model, with room to spare."""
+
+
+def check_depth(value: Any, *, source: str = "card", limit: int = MAX_CARD_DEPTH, items: int = MAX_CARD_ITEMS) -> None:
+    """Refuse a card nested more than ``limit`` deep or holding more than ``items`` values, found without
+    recursion. A checkpoint's card is unpickled, not parsed as JSON, so nothing bounded it before: every later
+    walk of it (printing, copying, ``dataclasses.asdict``) failed with a RecursionError, and a pickle's shared
+    references can make a small file expand to billions of values (a list that holds one list twice, 30 deep)."""
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    count = 0
+    while stack:
+        item, depth = stack.pop()
+        count += 1
+        if count > items:
+            raise CardError(
+                f"{source}: the model card holds more than {items:,} values (counting shared ones each time); "
+                "write the card again, or give one with --card"
+            )
+        if not isinstance(item, (dict, list, tuple)):
+            continue
+        if depth >= limit:
+            raise CardError(
+                f"{source}: the model card is nested more than {limit} levels deep; a card holds a few levels "
+                "(shapes, names, training settings); write the card again, or give one with --card"
+            )
+        children = item.values() if isinstance(item, dict) else item
+        stack.extend((child, depth + 1) for child in children)
 
 
 def canonical_fields(data: dict[str, Any], *, source: str = "card") -> dict[str, Any]:
@@ -78,7 +173,8 @@ class ModelCard:
         foreign model file that holds its own code (TorchScript, torch.export,
         pickled module).
     modality
-        ``"image"`` or ``"tabular"``.
+        The name of a registered :class:`~dlaudit.modalities.Modality`: ``"image"`` or
+        ``"tabular"`` (or a plug-in's); :attr:`kind` is the object itself.
     mean, std
         Normalisation applied *inside* the model (so attacks work in input units):
         one value per channel (images) or feature (tabular), or one for all.
@@ -160,8 +256,10 @@ class ModelCard:
             raise CardError(f"model card: input_shape must be positive sizes, got {self.input_shape}")
         if not self.value_range[0] < self.value_range[1]:
             raise CardError(f"model card: value_range must be (low, high) with low < high, got {self.value_range}")
-        if self.modality not in _MODALITIES:
-            raise CardError(f"model card: modality must be one of {_MODALITIES}, got {self.modality!r}")
+        from .modalities import list_modalities
+
+        if self.modality not in list_modalities():
+            raise CardError(f"model card: modality must be one of {tuple(list_modalities())}, got {self.modality!r}")
         if self.class_names is not None:
             self.class_names = [str(c) for c in self.class_names]
             if len(self.class_names) != self.num_classes:
@@ -170,6 +268,8 @@ class ModelCard:
                     "give one name per output"
                 )
         self._check_normalisation()
+        if self.encoder is not None:
+            check_encoder(self.encoder, input_shape=self.input_shape, num_classes=self.num_classes)
         if self.dlaudit_version is None:
             from ._version import __version__
 
@@ -210,6 +310,13 @@ class ModelCard:
         return f"(x - mean) / std inside the model, mean {self.mean}, std {self.std}; inputs in value_range {list(self.value_range)}"
 
     @property
+    def kind(self) -> Modality:
+        """The registered :class:`~dlaudit.modalities.Modality` named by ``modality``, which analyses query."""
+        from .modalities import get_modality
+
+        return get_modality(self.modality)
+
+    @property
     def names(self) -> list[str]:
         """Class names, defaulting to ``"0"``, ``"1"``, ..."""
         return self.class_names or [str(i) for i in range(self.num_classes)]
@@ -230,6 +337,7 @@ class ModelCard:
     def from_dict(cls, data: dict[str, Any], *, source: str = "card") -> ModelCard:
         if not isinstance(data, dict):
             raise CardError(f"{source}: a model card must be a JSON object, got {type(data).__name__}")
+        check_depth(data, source=source)
         known = {f.name for f in dataclasses.fields(cls)}
         data = canonical_fields(data, source=source)
         unknown = sorted(set(data) - known)
@@ -245,6 +353,8 @@ class ModelCard:
             )
         try:
             return cls(**data)
+        except CardError as err:  # the card's own check: say whose card it is
+            raise CardError(f"{source}: {err}" if source != "card" else str(err)) from err
         except (TypeError, ValueError) as err:
             raise CardError(f"{source}: invalid model card: {err}") from err
 

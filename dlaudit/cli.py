@@ -9,6 +9,7 @@ so ``--help`` is quick and the heavy libraries load when a command runs.
 
 from __future__ import annotations
 
+import io
 import logging
 import sys
 from collections.abc import Callable
@@ -27,30 +28,49 @@ FAST_HELP = "A cheaper configuration for CI (fewer samples and steps); the outpu
 
 
 class DlauditGroup(click.Group):
-    """Turns every :class:`~dlaudit.errors.DlauditError` into one line on stderr and exit code 2."""
+    """Turns every :class:`~dlaudit.errors.DlauditError` into one line on stderr and exit code 2,
+    and Ctrl-C into one line and exit code 130."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:  # before Click turns it into Abort (and prints an empty line first)
+            raise _Interrupted() from None
 
     def main(self, *args: Any, **kwargs: Any) -> Any:
         kwargs.pop("standalone_mode", None)
         try:
             return super().main(*args, standalone_mode=False, **kwargs)
         except dlaudit.DlauditError as err:
-            click.echo(f"dlaudit: error: {_one_line(str(err))}", err=True)
+            echo(f"dlaudit: error: {_one_line(str(err))}", err=True)
             sys.exit(err.exit_code)
         except OSError as err:  # a file that vanished or a disk that filled up mid-run: still one line, exit 2
             where = f"{err.filename}: " if err.filename else ""
-            click.echo(f"dlaudit: error: {where}{err.strerror or err}; nothing earlier was overwritten", err=True)
+            echo(f"dlaudit: error: {where}{err.strerror or err}; nothing earlier was overwritten", err=True)
             sys.exit(2)
-        except click.exceptions.Abort:
-            click.echo("dlaudit: aborted", err=True)
+        except (_Interrupted, KeyboardInterrupt, click.exceptions.Abort):
+            echo(INTERRUPTED, err=True)
             sys.exit(130)
         except click.ClickException as err:
-            err.show()
+            shown = io.StringIO()
+            err.show(file=shown)  # usage, hint and message, which quote what the user typed
+            echo(shown.getvalue().rstrip("\n"), err=True)
             sys.exit(err.exit_code)
         except click.exceptions.Exit as err:
             sys.exit(err.exit_code)
-        except KeyboardInterrupt:
-            click.echo("dlaudit: interrupted", err=True)
-            sys.exit(130)
+
+
+class _Interrupted(Exception):
+    """Ctrl-C inside a command (Click would otherwise turn it into Abort)."""
+
+
+INTERRUPTED = "dlaudit: interrupted (Ctrl-C); outputs not yet written were not written"
+
+
+def echo(message: Any = "", *, err: bool = False) -> None:
+    """Print one line (or block) of output; every character that could control the terminal is escaped
+    (a class name, a path or a card field from a file can hold ``\\x1b]0;...\\x07``; see :mod:`dlaudit.terminal`)."""
+    click.echo(dlaudit.printable(str(message)), err=err)
 
 
 def _one_line(text: str) -> str:
@@ -184,6 +204,86 @@ compile_option = click.option(
 _PARALLEL_KEYS = ("workers", "ray_address", "checkpoint_dir")
 
 
+def report_options(html: bool = True) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """What every audit view writes and gates on, as ``dlaudit report`` does: the same Report, the same files."""
+    opts = [
+        click.option(
+            "--json",
+            "json_path",
+            type=click.Path(dir_okay=False),
+            default=None,
+            help="Write the report as JSON (flat 'metrics' object, sections, findings, provenance).",
+        ),
+        click.option(
+            "--markdown",
+            "markdown_path",
+            type=click.Path(dir_okay=False),
+            default=None,
+            help="Write a Markdown summary.",
+        ),
+        click.option(
+            "--junit",
+            "junit_path",
+            type=click.Path(dir_okay=False),
+            default=None,
+            help="Write JUnit XML, one testcase per gate.",
+        ),
+        click.option(
+            "--fail-on",
+            "fail_on",
+            multiple=True,
+            metavar="GATE",
+            help="Fail (exit 1) when 'METRIC OP NUMBER' is true, e.g. 'robustness.pgd_linf.acc@0.1 < 0.6'. Repeatable.",
+        ),
+    ]
+    if html:
+        opts.insert(
+            0,
+            click.option("-o", "--output", type=click.Path(dir_okay=False), default=None, help="Write an HTML report."),
+        )
+    return _options(*opts)
+
+
+def _report_paths(kw: dict[str, Any]) -> dict[str, str | None]:
+    """The report files a view writes, by format (popped from ``kw``)."""
+    return {
+        "html": kw.pop("output", None),
+        **{f: kw.pop(f"{f}_path", None) for f in ("json", "markdown", "junit")},
+    }
+
+
+def _outputs(paths: dict[str, Any]) -> dict[str, Any]:
+    """The report files by option name (for :func:`dlaudit.check_paths`)."""
+    return {"-o" if fmt == "html" else f"--{fmt}": path for fmt, path in paths.items()}
+
+
+def finish(
+    rep: Any,
+    paths: dict[str, Any],
+    gates: list[Any],
+    quiet: bool,
+    *,
+    detail: bool = True,
+    written: dict[str, Any] | None = None,
+) -> None:
+    """What every audit command does with its report: gate it, write its files, print it, exit 1 when a gate failed."""
+    errors = list(rep.errors)
+    if gates:
+        try:
+            dlaudit.check_report(rep, gates, source="fail-on")
+        except dlaudit.GateError as err:
+            errors.append(str(err))
+    for fmt, path in paths.items():
+        if path:
+            dlaudit.save_report(rep, path, format=fmt)
+    if errors:
+        raise dlaudit.GateError(errors[0])
+    if not quiet:
+        echo(dlaudit.render_terminal(rep, paths={**paths, **(written or {})}, detail=detail))
+    if not rep.passed:
+        sys.exit(1)
+
+
 def parallel_kwargs(kw: dict[str, Any]) -> dict[str, Any]:
     return {
         "workers": kw.pop("workers", None),
@@ -248,10 +348,17 @@ def data_kwargs(kw: dict[str, Any]) -> dict[str, Any]:
     return {k: kw.get(k) for k in _DATA_KEYS}
 
 
+class _PrintableFormatter(logging.Formatter):
+    """Log lines with their control characters escaped, as every other line the CLI prints."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return dlaudit.printable(super().format(record))
+
+
 def _setup_logging(quiet: bool) -> None:
-    logging.basicConfig(
-        level=logging.WARNING if not quiet else logging.ERROR, format="dlaudit: %(levelname)s: %(message)s"
-    )
+    handler = logging.StreamHandler()
+    handler.setFormatter(_PrintableFormatter("dlaudit: %(levelname)s: %(message)s"))
+    logging.basicConfig(level=logging.WARNING if not quiet else logging.ERROR, handlers=[handler])
 
 
 # -- commands -------------------------------------------------------------------------
@@ -360,7 +467,7 @@ def train(arch: str, data: str, output: str, json_path: str | None, quiet: bool,
         )
         if (training.get("monitor") or {}).get("collapsed"):
             how += f"; WARNING: the model collapsed ({training['monitor']['collapsed']})"
-        click.echo(
+        echo(
             f"trained {arch} on {bundle.card.dataset}{how}: held-out accuracy {m['test_accuracy']:.4f} (train {m['train_accuracy']:.4f}) in {m['train_seconds']:.1f} s -> {output}"
         )
 
@@ -384,12 +491,14 @@ def info(model: str, data: str | None, json_path: str | None, **kw: Any) -> None
     bundle = load_checked(model, {**kw, "data": data}, {"--json": None if json_path == "-" else json_path})
     out = dlaudit.info(bundle, data, **data_kwargs(kw))
     if json_path == "-":
-        click.echo(dlaudit.json_text(out))
+        echo(dlaudit.json_text(out))
         return
     if json_path:
         dlaudit.save_json(json_path, out)
     card = out["card"]
-    click.echo(f"model         {model} ({out['format']}, {out['parameters']:,} parameters)")
+    echo(f"model         {model} ({out['format']}, {out['parameters']:,} parameters)")
+    for kind, notes in (out.get("load") or {}).items():  # e.g. an ONNX conversion's agreement with onnxruntime
+        echo(f"{kind + ' load':<14}" + ", ".join(f"{k} {v}" for k, v in notes.items()))
     for key in (
         "architecture",
         "arch_kwargs",
@@ -406,11 +515,11 @@ def info(model: str, data: str | None, json_path: str | None, **kw: Any) -> None
         "metrics",
     ):
         if card.get(key) not in (None, {}, []):
-            click.echo(f"{key:<13} {card[key]}")
+            echo(f"{key:<13} {card[key]}")
     if out["accuracy"] is None:
-        click.echo("accuracy      not measured: the card names no dataset; pass --data to measure it")
+        echo("accuracy      not measured: the card names no dataset; pass --data to measure it")
         return
-    click.echo(
+    echo(
         f"accuracy      {out['accuracy']:.4f} on {out['data']['n']} samples of {out['data']['name']} ({out['data']['split']})"
     )
 
@@ -486,7 +595,7 @@ def info(model: str, data: str | None, json_path: str | None, **kw: Any) -> None
     type=click.FloatRange(min=0, min_open=True),
     default=None,
     metavar="SECONDS",
-    help="Seconds each section may take; one past it fails with the reason and the rest still run.",
+    help="Seconds loading the model and each section may take; a load past it is an error, a section past it fails with the reason and the rest still run.",
 )
 @click.option(
     "--attack-features",
@@ -546,41 +655,7 @@ def report(
         **parallel_kwargs(kw),
         **data_kwargs(kw),
     )
-    for fmt, path in paths.items():
-        if path:
-            dlaudit.save_report(rep, path, format=fmt)
-    if rep.errors:
-        raise dlaudit.GateError(rep.errors[0])
-    if not quiet:
-        _echo_outcome(rep, {f: p for f, p in paths.items() if p})
-    if not rep.passed:
-        sys.exit(1)
-
-
-def _echo_outcome(rep: Any, paths: dict[str, str]) -> None:
-    acc = rep.metrics.get("performance.accuracy")
-    click.echo(f"report -> {paths.get('html')}" + (f" (accuracy {acc:.4f})" if acc is not None else ""))
-    for fmt, path in paths.items():
-        if fmt != "html":
-            click.echo(f"{fmt:<8} -> {path}")
-    for s in rep.sections:
-        if s.status == "skipped":
-            click.echo(f"skipped  {s.title}: {s.reason}")
-    _echo_gates(rep)
-
-
-def _echo_gates(rep: Any) -> None:
-    """Each gate as a condition to fail on, the baseline as one line plus its regressions, then both verdicts."""
-    for g in rep.gates:
-        if g.source != "baseline":
-            click.echo(f"gate     {dlaudit.gate_line(g)}")
-    if rep.comparison is not None:
-        click.echo(rep.comparison.summary()[:1].upper() + rep.comparison.summary()[1:])
-        for g in rep.gates:
-            if g.source == "baseline" and not g.passed:
-                click.echo(f"  regression: {dlaudit.gate_line(g)}")
-    click.echo(dlaudit.verdict_text(rep))
-    click.echo(dlaudit.health_text(rep))
+    finish(rep, paths, [], quiet, detail=False)
 
 
 @cli.command(context_settings=CONTEXT)
@@ -609,10 +684,10 @@ def demo(output_dir: str, full: bool, retrain: bool, quiet: bool, seed: int, dev
         for name, path in result.reports.items():
             acc = result.metrics[name].get("performance.accuracy")
             cached = " (cached model)" if name in result.reused else ""
-            click.echo(f"demo report -> {path}" + (f" (accuracy {acc:.4f})" if acc is not None else "") + cached)
-            click.echo(f"  {result.verdicts[name]}")
-            click.echo(f"  {result.health[name]}")
-        click.echo(f"comparison  -> {result.comparison}")
+            echo(f"demo report -> {path}" + (f" (accuracy {acc:.4f})" if acc is not None else "") + cached)
+            echo(f"  {result.verdicts[name]}")
+            echo(f"  {result.health[name]}")
+        echo(f"comparison  -> {result.comparison}")
 
 
 @cli.command(context_settings=CONTEXT)
@@ -631,14 +706,13 @@ def demo(output_dir: str, full: bool, retrain: bool, quiet: bool, seed: int, dev
     "--version",
     "aa_version",
     type=click.Choice(["standard", "fast"]),
-    default="standard",
-    show_default=True,
-    help="AutoAttack's version: standard (the four attacks, the official settings) or fast (APGD-CE and APGD-T, 25 iterations).",
+    default=None,
+    help="AutoAttack's version (default standard; fast with --fast): standard (the four attacks, the official settings) or fast (APGD-CE and APGD-T, 25 iterations).",
 )
 @click.option("--norm", "norms", default="linf", show_default=True, help="Norms, comma-separated: linf, l2.")
 @click.option("--eps", default="0.05,0.1,0.3", show_default=True, help="L-inf budgets (input units), comma-separated.")
 @click.option("--eps-l2", default="0.5,1,2", show_default=True, help="L2 budgets (input units), comma-separated.")
-@click.option("--steps", type=int, default=40, show_default=True, help="PGD steps.")
+@click.option("--steps", type=int, default=None, help="PGD steps (default 40; 10 with --fast).")
 @click.option("--alpha", type=float, default=None, help="PGD step size (default 2.5*eps/steps).")
 @click.option(
     "--restarts", type=int, default=1, show_default=True, help="PGD random restarts (each sample keeps its worst case)."
@@ -658,20 +732,20 @@ def demo(output_dir: str, full: bool, retrain: bool, quiet: bool, seed: int, dev
     show_default=True,
     help="Input features the attacks may change: all, or numeric (a tabular model's numeric columns; one-hot categories keep their values).",
 )
-@click.option(
-    "--json",
-    "json_path",
-    type=click.Path(dir_okay=False),
-    default=None,
-    help="Write the results as JSON (flat 'metrics' object).",
-)
+@report_options()
 @parallel_options
 @compile_option
-def attack(model: str, json_path: str | None, no_early_stop: bool, quiet: bool, **kw: Any) -> None:
-    """Robust accuracy of MODEL under FGSM and PGD at each budget."""
+def attack(model: str, no_early_stop: bool, fail_on: tuple[str, ...], quiet: bool, **kw: Any) -> None:
+    """Robust accuracy of MODEL under FGSM and PGD (or any registered attack) at each budget.
+
+    The robustness section restricted to the attacks asked for: the same report, JSON and gates as
+    `dlaudit report` (exit 1 when a --fail-on gate fails).
+    """
     _setup_logging(quiet)
-    bundle = load_checked(model, kw, {"--json": json_path})
-    result = dlaudit.attack(
+    gates = dlaudit.parse_gates(fail_on)
+    paths = _report_paths(kw)
+    bundle = load_checked(model, kw, _outputs(paths))
+    rep = dlaudit.attack(
         bundle,
         kw.pop("data"),
         attacks=kw["attacks"],
@@ -694,25 +768,7 @@ def attack(model: str, json_path: str | None, no_early_stop: bool, quiet: bool, 
         **data_kwargs(kw),
         **parallel_kwargs(kw),
     )
-    if json_path:
-        dlaudit.save_json(json_path, {"model": model, **result.to_dict()})
-    if quiet:
-        return
-    p = result.params
-    width = max(12, *(len(str(row["attack"])) for row in result.rows))
-    click.echo(f"{'attack':<{width}} {'eps':>6}  accuracy  95% CI")
-    for row in result.rows:
-        lo, hi = row["ci"]
-        click.echo(f"{row['attack']:<{width}} {row['eps']:>6g}  {row['accuracy']:8.4f}  {lo:.3f}-{hi:.3f}")
-    fast = " (--fast)" if p.get("fast") else ""
-    click.echo(
-        f"{p['n']} samples of {p['data']} ({p['split']}), "
-        + (f"PGD-{p['steps']} alpha {p['alpha']}, " if "pgd" in p["attacks"] else "")
-        + (f"AutoAttack {p['autoattack_version']}, " if "autoattack" in p["attacks"] else "")
-        + f"batch size {p['batch_size']} ({p['batch_size_chosen_by']}), {result.seconds:.1f} s{fast}"
-    )
-    for f in result.findings:
-        click.echo(f"{f.severity}: {f.message}")
+    finish(rep, paths, gates, quiet)
 
 
 @cli.command(context_settings=CONTEXT)
@@ -738,9 +794,8 @@ def attack(model: str, json_path: str | None, no_early_stop: bool, quiet: bool, 
     "--n",
     "n",
     type=int,
-    default=100_000,
-    show_default=True,
-    help="Smoothing: noise samples per input that estimate p_A.",
+    default=None,
+    help="Smoothing: noise samples per input that estimate p_A (default 100,000; 1,000 with --fast).",
 )
 @click.option(
     "--n0", type=int, default=100, show_default=True, help="Smoothing: noise samples per input that select the class."
@@ -757,42 +812,24 @@ def attack(model: str, json_path: str | None, no_early_stop: bool, quiet: bool, 
 )
 @click.option("--batch-size", type=int, default=None, help="Noisy copies (smoothing) or inputs (bounds) per batch.")
 @click.option("--fast", is_flag=True, help=FAST_HELP + " Here: n = 1,000 and at most 50 inputs.")
-@click.option(
-    "--json",
-    "json_path",
-    type=click.Path(dir_okay=False),
-    default=None,
-    help="Write the results as JSON (flat 'metrics' object).",
-)
+@report_options()
 @parallel_options
-def certify(model: str, json_path: str | None, quiet: bool, **kw: Any) -> None:
-    """Certified robustness of MODEL: a proven lower bound of robust accuracy (attacks give the upper one)."""
+def certify(model: str, fail_on: tuple[str, ...], quiet: bool, **kw: Any) -> None:
+    """Certified robustness of MODEL: a proven lower bound of robust accuracy (attacks give the upper one).
+
+    The robustness section restricted to one certificate: the same report, JSON and gates as `dlaudit report`.
+    """
     _setup_logging(quiet)
-    bundle = load_checked(model, kw, {"--json": json_path})
-    result = dlaudit.certify(
+    gates = dlaudit.parse_gates(fail_on)
+    paths = _report_paths(kw)
+    bundle = load_checked(model, kw, _outputs(paths))
+    rep = dlaudit.certify(
         bundle, kw.pop("data"), method=kw["method"], sigma=kw["sigma"], radii=kw["radii"], eps=kw["eps"], n=kw["n"],
         n0=kw["n0"], alpha=kw["alpha"], inputs=kw["inputs"], batch_size=kw["batch_size"], fast=kw["fast"], seed=kw["seed"],
         device=kw["device"], progress=TerminalProgress(quiet), **data_kwargs(kw),
         **parallel_kwargs(kw),
     )  # fmt: skip
-    if json_path:
-        dlaudit.save_json(json_path, {"model": model, **result.to_dict()})
-    if quiet:
-        return
-    p = result.params
-    if kw["method"] == "smoothing":
-        click.echo(f"{'L2 radius':>10}  certified accuracy")
-        for row in result.rows:
-            click.echo(f"{row['radius']:>10g}  {row['certified_accuracy']:.4f}")
-        click.echo(
-            f"{p['inputs']} inputs of {p['data']} ({p['split']}), sigma {p['sigma']:g}, n0 {p['n0']}, n {p['n']:,}, alpha {p['alpha']:g}; "
-            f"abstained on {result.metrics['robustness.smoothing_l2.abstain_rate']:.1%}; {p['seconds_per_input']:.3f} s per input"
-        )
-    else:
-        click.echo(f"{'eps':>8}  verified accuracy ({kw['method']})")
-        for row in result.rows:
-            click.echo(f"{row['eps']:>8g}  {row['verified_accuracy']:.4f}")
-        click.echo(f"{p['inputs']} inputs of {p['data']} ({p['split']}); {result.seconds:.1f} s")
+    finish(rep, paths, gates, quiet)
 
 
 # -- fairness -------------------------------------------------------------------------
@@ -807,24 +844,6 @@ def _bins(values: tuple[str, ...]) -> dict[str, list[float]] | None:
             raise click.BadParameter(f"--bins takes COLUMN=EDGE[,EDGE...], e.g. age=25,60; got {text!r}")
         out[name.strip()] = dlaudit.parse_numbers(edges, f"--bins {name.strip()}")
     return out or None
-
-
-def _cell(value: Any, width: int = 10) -> str:
-    if value is None:
-        return f"{'undefined':>{width}}"
-    if isinstance(value, float):
-        return f"{value:>{width}.4f}"
-    return f"{str(value):>{width}}"
-
-
-def _echo_table(columns: list[str], rows: list[list[Any]]) -> None:
-    widths = [
-        max(len(str(c)), *(len(_cell(r[i]).strip()) for r in rows)) if rows else len(str(c))
-        for i, c in enumerate(columns)
-    ]
-    click.echo("  ".join(f"{str(c):>{w}}" for c, w in zip(columns, widths)))
-    for r in rows:
-        click.echo("  ".join(_cell(v, w) for v, w in zip(r, widths)))
 
 
 @cli.command(context_settings=CONTEXT)
@@ -862,27 +881,12 @@ def _echo_table(columns: list[str], rows: list[list[Any]]) -> None:
     help="Smaller groups are flagged, not judged.",
 )
 @click.option("--fast", is_flag=True, help=FAST_HELP + " Here: 200 bootstrap resamples and PGD-10.")
-@click.option("-o", "--output", type=click.Path(dir_okay=False), default=None, help="Also write an HTML report.")
-@click.option(
-    "--json",
-    "json_path",
-    type=click.Path(dir_okay=False),
-    default=None,
-    help="Write the result as JSON (flat 'metrics' object).",
-)
-@click.option(
-    "--fail-on",
-    "fail_on",
-    multiple=True,
-    help="Fail (exit 1) when 'METRIC OP NUMBER' is true, e.g. 'fairness.sex.demographic_parity_difference > 0.1'. Repeatable.",
-)
+@report_options()
 @parallel_options
 def fairness(
     model: str,
     sensitive: str | None,
     bins: tuple[str, ...],
-    output: str | None,
-    json_path: str | None,
     fail_on: tuple[str, ...],
     quiet: bool,
     **kw: Any,
@@ -890,7 +894,8 @@ def fairness(
     """Group fairness of MODEL over sensitive features (fairlearn metrics with bootstrap intervals)."""
     _setup_logging(quiet)
     gates = dlaudit.parse_gates(fail_on)
-    bundle = load_checked(model, kw, {"-o": output, "--json": json_path})
+    paths = _report_paths(kw)
+    bundle = load_checked(model, kw, _outputs(paths))
     rep = dlaudit.fairness_report(
         bundle,
         kw.pop("data"),
@@ -908,46 +913,7 @@ def fairness(
         target=kw.get("target"),
         **parallel_kwargs(kw),
     )
-    if gates:
-        dlaudit.check_report(rep, gates)
-    if output:
-        dlaudit.save_report(rep, output)
-    if json_path:
-        dlaudit.save_report(rep, json_path, format="json")
-    if not quiet:
-        _echo_fairness(rep)
-    if not rep.passed:
-        sys.exit(1)
-
-
-def _echo_fairness(rep: Any) -> None:
-    sec = rep.section("fairness")
-    acc = rep.metrics.get("performance.accuracy")
-    if acc is not None:
-        click.echo(f"accuracy {acc:.4f}")
-    if sec is None or sec.status != "ok":
-        click.echo(f"fairness {sec.status if sec else 'missing'}: {sec.reason if sec else ''}")
-        _echo_gates(rep)  # the section checks too (a failed section, a model with non-finite logits)
-        return
-    click.echo(sec.summary)
-    for table in sec.tables:
-        click.echo(f"\n{table.title}")
-        _echo_table(table.columns, table.rows)
-    click.echo(f"\n{'metric':<52} {'value':>10}   95% CI")
-    last_note = ""
-    for m in sec.metrics:
-        if "@" in m.name:
-            continue
-        ci = f"[{m.ci[0]:.3f}, {m.ci[1]:.3f}]" if m.ci else ""
-        note = m.note if m.value is None and m.note != last_note else ""
-        last_note = m.note if m.value is None else ""
-        click.echo(f"{m.name:<52} {_cell(m.value)}   {ci}" + (f"  ({note})" if note else ""))
-    if sec.findings:
-        click.echo("")
-    for f in sec.findings:
-        click.echo(f"{f.severity.upper():<8} {f.message}")
-    click.echo("")
-    _echo_gates(rep)
+    finish(rep, paths, gates, quiet)
 
 
 @cli.command(context_settings=CONTEXT)
@@ -1041,11 +1007,8 @@ def mitigate(
     if json_path:
         dlaudit.save_report(rep, json_path, format="json")
     if not quiet:
-        table = result.table()
-        click.echo(f"{table.title}, on {result.n} held-out samples of {result.data}")
-        _echo_table(table.columns, table.rows)
-        for name, path in result.saved.items():
-            click.echo(f"{name} -> {path}")
+        echo(f"on {result.n} held-out samples of {result.data}")
+        echo(dlaudit.render_terminal(rep, paths={"report": report_path, "json": json_path, **result.saved}))
 
 
 @cli.command(context_settings=CONTEXT)
@@ -1090,33 +1053,32 @@ def mitigate(
     default=None,
     help="Write explain.html and attributions.npz into this folder.",
 )
-@click.option(
-    "--json",
-    "json_path",
-    type=click.Path(dir_okay=False),
-    default=None,
-    help="Write the metrics (flat 'metrics' object) and findings as JSON.",
-)
+@report_options(html=False)
 def explain(
     model: str,
     methods: str | None,
     n: int,
     explain_target: str,
     output_dir: str | None,
-    json_path: str | None,
+    fail_on: tuple[str, ...],
     quiet: bool,
     **kw: Any,
 ) -> None:
-    """Explain MODEL's decisions with captum, LIME and SHAP, and measure how far to trust each method."""
+    """Explain MODEL's decisions with captum, LIME and SHAP, and measure how far to trust each method.
+
+    The explanation section on its own: the same report, JSON and gates as `dlaudit report`.
+    """
     _setup_logging(quiet)
+    gates = dlaudit.parse_gates(fail_on)
     out_dir = Path(output_dir) if output_dir else None
+    paths = _report_paths(kw)
     bundle = load_checked(
         model,
         kw,
         {
             "-o (explain.html)": out_dir / "explain.html" if out_dir else None,
             "-o (attributions.npz)": out_dir / "attributions.npz" if out_dir else None,
-            "--json": json_path,
+            **_outputs(paths),
         },
     )
     result = dlaudit.explain_model(
@@ -1134,38 +1096,31 @@ def explain(
         shap_explainer=kw["shap_explainer"],
         gradcam_layer=kw["gradcam_layer"],
     )
-    sec = result.section
-    written = (
-        dlaudit.save_explanation(
-            result, output_dir, title=f"dlaudit explain: {Path(model).name}", command=dlaudit.command_line()
-        )
-        if output_dir
-        else {}
-    )
-    if json_path:
-        dlaudit.save_json(
-            json_path,
-            {
-                "model": model,
-                "metrics": result.metrics,
-                "skipped": result.skipped,
-                "section": sec.to_dict(include_figures=False),
-            },
-        )
-    if not quiet:
-        click.echo(sec.summary)
-        for m in sec.metrics:
-            click.echo(f"  {m.name:<42} {'undefined' if m.value is None else f'{m.value:.4f}'}")
-        for f in sec.findings:
-            click.echo(f"{f.severity.upper():<8} {f.message}")
-        if written:
-            click.echo(f"explanations -> {written['html']}, {written['npz']}")
+    written = dlaudit.save_explanation(result, output_dir) if output_dir else {}
+    finish(result.report, paths, gates, quiet, written=written)
 
 
 def main() -> None:
-    """Console-script entry point; dlaudit's own heavy work starts here, so the allocator tuning does too."""
-    dlaudit.tune_malloc()
-    cli.main(prog_name="dlaudit")
+    """Console-script entry point; dlaudit's own heavy work starts here, so the allocator tuning does too.
+
+    Ctrl-C ends the run with exit code 130 whenever it comes (even where a library swallowed it), and a
+    worker thread still running (a model's forward pass that never returns) does not keep the process
+    alive or abort it on the way out (see :func:`dlaudit.bounded.exit_now`, through the API).
+    """
+    dlaudit.catch_interrupts()
+    try:
+        dlaudit.tune_malloc()
+        cli.main(prog_name="dlaudit")
+        code = 0
+    except SystemExit as end:
+        code = end.code if isinstance(end.code, int) else (0 if end.code is None else 1)
+    except KeyboardInterrupt:  # outside any command (while Click parses, or while it shuts down)
+        code = 130
+        echo(INTERRUPTED, err=True)
+    if dlaudit.interrupted() and code != 130:
+        echo(INTERRUPTED, err=True)
+        code = 130
+    dlaudit.exit_now(code)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -43,6 +43,7 @@ __all__ = [
     "layer_kind",
     "graph_order",
     "contains_script",
+    "contains_graph",
 ]
 
 log = logging.getLogger(__name__)
@@ -302,6 +303,12 @@ def _mismatch(fast: Any, loop: Any, shape: tuple[int, ...], sizes: tuple[int, ..
 def contains_script(module: nn.Module) -> bool:
     """Whether ``module`` is or holds a TorchScript module (which hooks cannot watch)."""
     return any(isinstance(m, torch.jit.ScriptModule) for m in module.modules())
+
+
+def contains_graph(module: nn.Module) -> bool:
+    """Whether ``module`` is or holds a compiled graph (TorchScript or a served ``torch.export`` program),
+    whose operators run without Python modules (no hooks on its non-linearities, no ``torch.compile`` tracing)."""
+    return any(isinstance(m, (torch.jit.ScriptModule, ExportedModule)) for m in module.modules())
 
 
 def _clone_script(module: torch.jit.ScriptModule) -> torch.jit.ScriptModule:

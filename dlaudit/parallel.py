@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import ConfigError
+from .limits import cpu_count, max_workers
 
 if TYPE_CHECKING:
     from .bundle import ModelBundle
@@ -585,12 +586,22 @@ class RayExecutor(Executor):
             ) from err
         self._started = True
 
+    def _check_cluster_size(self, ray: Any) -> None:
+        """A joined cluster must have a CPU for each worker, or its actors would wait for ever to be placed."""
+        cpus = int(ray.cluster_resources().get("CPU", 0))
+        if self.address and cpus and self.workers > cpus:
+            raise ConfigError(
+                f"--workers {self.workers} is more than the Ray cluster at {self.address} can run: it has {cpus} CPUs; "
+                f"pass --workers {cpus} or fewer"
+            )
+
     def actors(self, bundle: ModelBundle) -> list[Any]:
         key = id(bundle)
         if key not in self._actors:
             import ray
 
             self._init()
+            self._check_cluster_size(ray)
             blob = ray.put(pack_bundle(bundle))
             self._blobs.append(blob)  # kept in scope: a restarted actor reloads the model from it
             worker = _ray_worker_class()
@@ -764,6 +775,21 @@ def using(executor: Executor) -> Iterator[Executor]:
         executor.close()
 
 
+def check_workers(workers: int | None, address: str | None = None) -> None:
+    """Refuse a ``--workers`` count that is not a whole number >= 1 or, for a local runtime, more than
+    :func:`dlaudit.limits.max_workers` (checked before Ray starts, and before the model loads)."""
+    if workers is None:
+        return
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ConfigError(f"--workers must be a whole number of at least 1, got {workers!r}")
+    local = not (address or os.environ.get("DLAUDIT_RAY_ADDRESS"))
+    if local and workers > max_workers():
+        raise ConfigError(
+            f"--workers {workers} is more than this machine can run: at most {max_workers()} (one per CPU of the "
+            f"{cpu_count()} this process may use); pass --workers {max_workers()} or fewer, or --ray-address for a cluster"
+        )
+
+
 def executor_for(
     workers: int | None = None,
     address: str | None = None,
@@ -772,8 +798,7 @@ def executor_for(
     fingerprint: dict[str, Any] | None = None,
 ) -> Executor:
     """The executor for ``--workers`` / ``--ray-address`` (or ``DLAUDIT_RAY_ADDRESS``) / ``--checkpoint``."""
-    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
-        raise ConfigError(f"--workers must be a whole number of at least 1, got {workers!r}")
+    check_workers(workers, address)
     address = address or os.environ.get("DLAUDIT_RAY_ADDRESS") or None
     ckpt = Checkpoint(checkpoint, fingerprint or {}) if checkpoint is not None else None
     if workers is None and address is None:

@@ -17,6 +17,8 @@ import time
 from collections.abc import Callable
 from typing import TextIO
 
+from .terminal import printable
+
 __all__ = ["ProgressPrinter", "DEFAULT_INTERVAL", "format_seconds"]
 
 DEFAULT_INTERVAL = 10.0
@@ -106,11 +108,12 @@ class ProgressPrinter:
             return
         if self.mode == "bar":
             self._write("\r" + " " * 78 + "\r", end="")
-        self._write(f"dlaudit: {text}")
+        self._write(f"dlaudit: {printable(text)}")
 
     def __call__(self, stage: str, done: int, total: int) -> None:
         if self.mode == "off":
             return
+        stage = printable(stage)  # a stage can name a user's feature or class: no control characters reach the terminal
         now = self.clock()
         if stage.startswith("check:"):
             self._section(stage.split(":", 1)[1], done >= total, now)

@@ -286,3 +286,52 @@ def test_importing_dlaudit_is_light_and_changes_nothing(statement: str) -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == "[] not attempted"
+
+
+def _names_modality(node: ast.AST) -> bool:
+    """Whether an expression reads a modality: a name or attribute called ``modality`` (``data.modality``...)."""
+    return any(
+        (isinstance(n, ast.Name) and n.id == "modality") or (isinstance(n, ast.Attribute) and n.attr == "modality")
+        for n in ast.walk(node)
+    )
+
+
+def _is_string_literal(node: ast.AST) -> bool:
+    """A string constant, or a tuple/list/set of them (``"image"``, ``("image", "tabular")``)."""
+    if isinstance(node, ast.Constant):
+        return isinstance(node.value, str)
+    return isinstance(node, (ast.Tuple, ast.List, ast.Set)) and all(_is_string_literal(e) for e in node.elts)
+
+
+def _modality_string_comparisons(source: str) -> list[str]:
+    tree = ast.parse(source)
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Compare):
+            sides = [node.left, *node.comparators]
+            if any(_names_modality(s) for s in sides) and any(_is_string_literal(s) for s in sides):
+                found.append(f"line {node.lineno}: {ast.unparse(node)}")
+    return found
+
+
+def test_the_grep_finds_modality_string_comparisons() -> None:
+    source = (
+        "a = data.modality == 'image'\n"
+        "b = ctx.modality in ('image', 'tabular')\n"
+        "c = 'tabular' != bundle.card.modality\n"
+        "d = data.kind.columns\n"
+        "e = modality.name in self.modalities\n"
+    )
+    assert [f.split(":")[0] for f in _modality_string_comparisons(source)] == ["line 1", "line 2", "line 3"]
+
+
+def test_no_module_outside_modalities_and_data_compares_modality_strings() -> None:
+    """Analyses ask the Modality object (``data.kind.spatial``...), never compare its name with a string."""
+    allowed = ("dlaudit.modalities", "dlaudit.data")
+    bad = {
+        name: found
+        for name, path in MODULES.items()
+        if not any(name == a or name.startswith(a + ".") for a in allowed)
+        and (found := _modality_string_comparisons(path.read_text()))
+    }
+    assert not bad

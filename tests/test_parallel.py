@@ -136,7 +136,7 @@ def test_an_interrupted_run_resumes_from_its_checkpoint(tmp_path: Path, digits_c
     assert resumed.returncode == 0 and whole.returncode == 0, resumed.stderr + whole.stderr
     r, w = (json.loads((tmp_path / f).read_text()) for f in ("resumed.json", "whole.json"))
     assert r["metrics"] == w["metrics"]
-    assert r["params"]["parallel"]["shards_reused"] >= done_before
+    assert r["provenance"]["parallel"]["shards_reused"] >= done_before
 
 
 def test_bad_parallel_options_are_one_line_exit_2(tmp_path: Path, digits_cnn) -> None:

@@ -75,14 +75,17 @@ def test_format_seconds() -> None:
 def test_the_audit_announces_an_estimate_before_an_expensive_section(digits_cnn) -> None:
     out = io.StringIO()
     p = ProgressPrinter(stream=out, tty=False, interval=1e9)
-    from dlaudit.estimate import section_estimate
+    from dlaudit.analysis import get_analysis
 
     data = dlaudit.load_data(bundle=digits_cnn)
-    seconds, what = section_estimate("robustness", digits_cnn, data, fast=True, params={})
+    robustness = get_analysis("robustness")  # each analysis estimates its own time
+    seconds, what = robustness.time_estimate(digits_cnn, data, fast=True, params={})
     assert seconds > 0 and "gradient steps (PGD-10 on 200 samples)" in what
-    assert section_estimate("performance", digits_cnn, data, fast=True, params={}) is None
-    assert section_estimate("robustness", digits_cnn, data, fast=True, params={"bogus": 1}) is None
-    import dlaudit.estimate as est
+    assert get_analysis("performance").time_estimate(digits_cnn, data, fast=True, params={}) is None
+    assert robustness.time_estimate(digits_cnn, data, fast=True, params={"bogus": 1}) is None
+    attacks = robustness.time_estimate(digits_cnn, data, params={"scope": "attacks", "attacks": "pgd_linf", "n": 10})
+    assert attacks is not None and "PGD-40 on 10 samples" in attacks[1] and "AutoAttack" not in attacks[1]
+    import dlaudit.pipeline as est
 
     original = est.EXPENSIVE
     est.EXPENSIVE = 0.0  # announce even this small audit

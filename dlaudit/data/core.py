@@ -10,6 +10,7 @@ import pandas as pd
 import torch
 
 from ..errors import DataError
+from ..modalities import Modality, get_modality
 
 __all__ = ["AuditData", "Splits", "check_array"]
 
@@ -57,6 +58,11 @@ class AuditData:
     @property
     def input_shape(self) -> tuple[int, ...]:
         return tuple(self.x.shape[1:])
+
+    @property
+    def kind(self) -> Modality:
+        """The registered :class:`~dlaudit.modalities.Modality` named by ``modality``, which analyses query."""
+        return get_modality(self.modality)
 
     def subset(self, index: Any) -> AuditData:
         """The samples at ``index`` (a slice, index array or boolean mask)."""

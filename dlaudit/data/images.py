@@ -11,7 +11,7 @@ import torch
 from sklearn.model_selection import train_test_split
 
 from ..errors import DataError
-from ..paths import check_input
+from ..paths import check_input, shown
 from .core import AuditData, Splits, check_array
 
 __all__ = ["load_digits", "load_mnist", "load_npz", "images_to_tensor", "npz_sample_shape"]
@@ -149,10 +149,16 @@ def load_npz(path: str | Path, *, seed: int = 0) -> Splits:
     tabular: (N, F) floats.
     """
     path = check_input(path, "data file", error=DataError, empty_ok=True)
-    _check_npz_headers(path)
+    headers = _check_npz_headers(path)
+    used = next((group for group in NPZ_LAYOUTS if set(group) <= headers.keys()), None)
+    if used is None:
+        raise DataError(
+            f"{shown(path)} holds arrays {sorted(headers)}; it needs x and y, or x_train, y_train, x_test and y_test"
+        )
+    _check_npz_memory(path, {k: headers[k] for k in used})
     try:
         with np.load(path, allow_pickle=False) as npz:
-            arrays = {k: npz[k] for k in npz.files}
+            arrays = {k: npz[k] for k in used}  # only these: another member, however large, is never read
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
         raise DataError(
             f"{path} is not a readable .npz file ({err}); save one with numpy.savez(path, x=..., y=...)"
@@ -169,15 +175,14 @@ def load_npz(path: str | Path, *, seed: int = 0) -> Splits:
         return Splits(
             *(AuditData(*out[s], name=name, class_names=names, split=s, modality=modality) for s in ("train", "test"))
         )
-    if {"x", "y"} <= arrays.keys():
-        x, y = _to_inputs(arrays["x"], name=name), _labels(arrays["y"], name=name)
-        splits = _split(x, y, name=name, seed=seed)
-        if x.ndim == 2:
-            for part in (splits.train, splits.test, splits.whole):
-                if part is not None:
-                    part.modality = "tabular"
-        return splits
-    raise DataError(f"{path} holds arrays {sorted(arrays)}; it needs x and y, or x_train, y_train, x_test and y_test")
+    # the other layout: x and y
+    x, y = _to_inputs(arrays["x"], name=name), _labels(arrays["y"], name=name)
+    splits = _split(x, y, name=name, seed=seed)
+    if x.ndim == 2:
+        for part in (splits.train, splits.test, splits.whole):
+            if part is not None:
+                part.modality = "tabular"
+    return splits
 
 
 def npz_sample_shape(path: Path) -> tuple[int, ...] | None:
@@ -199,8 +204,17 @@ def npz_sample_shape(path: Path) -> tuple[int, ...] | None:
     return tuple(shape[1:]) if len(shape) == 4 else None
 
 
-def _check_npz_headers(path: Path) -> None:
-    """Read each array's header (shape, dtype) without its data: a crafted header must not allocate what the file does not hold."""
+NPZ_LAYOUTS = (("x_train", "y_train", "x_test", "y_test"), ("x", "y"))
+"""The arrays an ``.npz`` data file is read for, in order of preference; other members are never read."""
+
+NPZ_BYTES_PER_VALUE = 8
+"""Memory per array value beyond the file's own bytes: its float32 (inputs) or int64 (labels) tensor."""
+
+
+def _check_npz_headers(path: Path) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
+    """Each array's (shape, dtype), from its header without its data: a crafted header must not allocate
+    what the file does not hold."""
+    out = {}
     try:
         with zipfile.ZipFile(path) as zf:
             for info in zf.infolist():
@@ -218,10 +232,27 @@ def _check_npz_headers(path: Path) -> None:
                         f"{path}: array {info.filename[:-4]!r} declares shape {shape} ({declared:,} bytes) but the file holds "
                         f"{info.file_size:,}; the file is truncated or crafted"
                     )
+                out[info.filename[:-4]] = (tuple(shape), dtype)
     except (zipfile.BadZipFile, OSError, EOFError, ValueError) as err:
         raise DataError(
             f"{path} is not a readable .npz file ({err}); save one with numpy.savez(path, x=..., y=...)"
         ) from err
+    return out
+
+
+def _check_npz_memory(path: Path, headers: dict[str, tuple[tuple[int, ...], np.dtype]]) -> None:
+    """Refuse, before reading them, arrays whose declared sizes (inflated, as read) would not fit in memory."""
+    from ..limits import check_memory
+
+    values = {k: math.prod(shape) for k, (shape, _) in headers.items()}
+    needed = sum(n * (dtype.itemsize + NPZ_BYTES_PER_VALUE) for n, (_, dtype) in zip(values.values(), headers.values()))
+    arrays = ", ".join(f"{k} {'x'.join(map(str, shape)) or 'scalar'} {dtype}" for k, (shape, dtype) in headers.items())
+    check_memory(
+        needed,
+        f"data file {shown(path)} (arrays {arrays})",
+        "audit a sample of it: save fewer rows with numpy.savez",
+        error=DataError,
+    )
 
 
 def _to_inputs(x: np.ndarray, *, name: str) -> torch.Tensor:

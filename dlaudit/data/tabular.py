@@ -98,7 +98,10 @@ class TabularEncoder:
     def transform(self, frame: pd.DataFrame, *, name: str = "data") -> torch.Tensor:
         missing = [c for c in self.columns if c not in frame.columns]
         if missing:
-            raise DataError(f"data {name!r} lacks column(s) {', '.join(missing)} that the model was trained on")
+            raise DataError(
+                f"data {name!r} lacks column(s) {', '.join(missing)} that the model was trained on "
+                "(its card's encoder names them); audit it on data with the model's columns"
+            )
         parts = []
         for c in self.numeric:
             col = pd.to_numeric(frame[c["name"]], errors="coerce").to_numpy(dtype=np.float64)
@@ -114,6 +117,11 @@ class TabularEncoder:
         return torch.from_numpy(x.astype(np.float32))
 
     def labels(self, frame: pd.DataFrame, *, name: str = "data") -> torch.Tensor:
+        if self.target not in frame.columns:
+            raise DataError(
+                f"data {name!r} has no column {self.target!r}, the label column the model's card names "
+                "(its encoder's target); audit it on data with the model's columns"
+            )
         values = frame[self.target].astype(str)
         unknown = sorted(set(values.unique()) - set(self.classes))
         if unknown:

@@ -11,7 +11,16 @@ from __future__ import annotations
 
 from ._common import FAST_SETTINGS, Attribution, ExplainContext, ExplainSettings
 from .explanation import Explanation, explain, explain_section
-from .methods import DEFAULT_METHODS, EXPLAIN_METHODS, attribute, parse_methods
+from .methods import (
+    DEFAULT_METHODS,
+    EXPLAIN_METHODS,
+    Method,
+    attribute,
+    get_method,
+    list_methods,
+    parse_methods,
+    register_method,
+)
 
 __all__ = [
     "Attribution",
@@ -21,8 +30,12 @@ __all__ = [
     "Explanation",
     "FAST_SETTINGS",
     "EXPLAIN_METHODS",
+    "Method",
     "attribute",
     "explain",
     "explain_section",
+    "get_method",
+    "list_methods",
     "parse_methods",
+    "register_method",
 ]

@@ -13,6 +13,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..modalities import Modality, get_modality
+
 __all__ = [
     "Attribution",
     "Column",
@@ -116,6 +118,11 @@ class ExplainContext:
     row_offset: int = 0
     """Position of the first explained row among all explained rows: per-row randomness (tabular LIME,
     Kernel SHAP) is keyed by it, so a shard of the rows gets what the whole run gives them."""
+
+    @property
+    def kind(self) -> Modality:
+        """The registered :class:`~dlaudit.modalities.Modality` named by ``modality``."""
+        return get_modality(self.modality)
 
     @property
     def low(self) -> float:

@@ -23,13 +23,12 @@ from ..data import AuditData, for_card, same_dataset
 from ..errors import AnalysisError, ConfigError, DlauditError
 from ..utils import ProgressFn
 from ._common import Attribution, ExplainContext
-from .methods import attribute
+from .methods import attribute, get_method
 from .quality import (
     Curves,
     SanityResult,
     attribution_order,
     completeness_error,
-    feature_units,
     perturbation_curves,
     random_order,
     sanity_check,
@@ -42,7 +41,6 @@ __all__ = [
     "select_samples",
     "resolve_target",
     "training_background",
-    "COMPLETE",
     "TABULAR_BACKGROUND",
 ]
 
@@ -52,8 +50,6 @@ TABULAR_BACKGROUND = 5000  # training rows behind tabular LIME's statistics and 
 # What a method or metric may raise on an unusual model (a TorchScript module refusing hooks,
 # an exported graph refusing deepcopy): recorded in the report, never aborting the section.
 _METHOD_ERRORS = (RuntimeError, ValueError, TypeError, IndexError, NotImplementedError, AttributeError)
-COMPLETE = ("ig", "deeplift")
-"""Methods whose attributions should sum to f(x) - f(baseline)."""
 
 
 @dataclass
@@ -172,6 +168,9 @@ class Run:
         for name in self.names:
             start = time.perf_counter()
             try:
+                reason = get_method(name).applies_to(self.ctx.kind)
+                if reason is not None:
+                    raise AnalysisError(reason)
                 self.results[name] = self._attribute(name, module)
             except AnalysisError as err:
                 self.skipped[name] = str(err)
@@ -185,9 +184,7 @@ class Run:
 
     def _attribute(self, name: str, module: torch.nn.Module) -> Attribution:
         """One method's attributions; the per-row methods (LIME, Kernel SHAP) go over shards when the executor shards."""
-        per_row = name == "lime" or (
-            name == "shap" and self.ctx.modality == "tabular" and self.ctx.shap_explainer in ("auto", "kernel")
-        )
+        per_row = get_method(name).runs_per_row(self.ctx)
         ranges = parallel.plan_shards(len(self.x)) if per_row else []
         if not ranges:
             return attribute(name, module, self.x, self.target, self.ctx)
@@ -214,10 +211,10 @@ class Run:
         if not self.results:
             return
         module, ctx, s = self.bundle.module, self.ctx, self.ctx.settings
-        units = feature_units(self.x.shape[1:], ctx.columns)
+        units = ctx.kind.segments(self.x.shape[1:], [c.features for c in ctx.columns])
         n_units = int(units.max()) + 1
         curves = lambda order: perturbation_curves(
-            module, self.x, self.target, order, units=units, baseline=ctx.low, steps=s.curve_steps
+            module, self.x, self.target, order, units=units, baseline=ctx.low, steps=s.curve_steps, modality=ctx.kind
         )
         randoms = [
             curves(random_order(len(self.x), n_units, seed=ctx.seed + 1000 + r)) for r in range(max(1, s.random_orders))
@@ -262,7 +259,7 @@ class Run:
                     seed=ctx.seed,
                 ),
             )
-            if name in COMPLETE:
+            if get_method(name).complete:
                 q.completeness = completeness_error(module, self.x, self.target, res.values, baseline=ctx.low)
             q.seconds = time.perf_counter() - start
             self.quality[name] = q

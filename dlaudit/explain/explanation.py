@@ -8,8 +8,8 @@ section (:mod:`dlaudit.explain.section`); :func:`explain_section` is the report'
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, fields
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -17,6 +17,7 @@ import torch
 from ..bundle import ModelBundle
 from ..data import AuditData
 from ..errors import AnalysisError, ConfigError
+from ..pipeline import keep
 from ..report.model import Report, Section
 from ..utils import ProgressFn
 from ._common import FAST_SETTINGS, Attribution, ExplainContext, ExplainSettings, columns_for
@@ -25,7 +26,7 @@ from .methods import EXPLAIN_METHODS, parse_methods
 from .section import build_section
 from .shap import SHAP_EXPLAINERS
 
-__all__ = ["explain", "explain_section", "Explanation"]
+__all__ = ["explain", "explain_section", "Explanation", "Settings"]
 
 
 @dataclass
@@ -50,6 +51,9 @@ class Explanation:
     details: dict[str, Attribution] = field(default_factory=dict)
     card: dict[str, Any] = field(default_factory=dict)
     seed: int = 0
+    report: Report | None = None
+    """The report holding :attr:`section`, with its provenance, when the explanation came from an audit run
+    (:func:`dlaudit.explain_model`, ``dlaudit explain``)."""
 
     @property
     def metrics(self) -> dict[str, float | None]:
@@ -69,6 +73,8 @@ class Explanation:
 
     def to_report(self, *, title: str = "dlaudit explain", command: str | None = None) -> Report:
         """A report holding this explanation's section (what ``explain.html`` shows)."""
+        if self.report is not None:
+            return self.report
         rep = Report(title=title, card=dict(self.card), sections=[self.section])
         rep.provenance = {"command": command or "", "seed": self.seed}
         return rep
@@ -137,7 +143,7 @@ def explain(
     bg = background
     if bg is None:
         bg, bg_source = training_background(
-            bundle, data, size=settings.shap_background if data.modality == "image" else TABULAR_BACKGROUND, seed=seed
+            bundle, data, size=TABULAR_BACKGROUND if data.kind.columns else settings.shap_background, seed=seed
         )
     else:
         bg_source = "given by the caller"
@@ -149,7 +155,7 @@ def explain(
         columns=columns_for(
             x[0].numel(), data.feature_names or bundle.card.feature_names, data.encoder or bundle.card.encoder
         )
-        if data.modality == "tabular"
+        if data.kind.columns
         else (),
         seed=seed,
         gradcam_layer=gradcam_layer,
@@ -192,6 +198,44 @@ def explain(
     return exp
 
 
+@dataclass(frozen=True)
+class Settings:
+    """What the explanation analysis runs; every field is a keyword parameter of :func:`explain_section`.
+
+    The methods' own sample counts and steps are :class:`~dlaudit.explain._common.ExplainSettings`
+    (``settings``); ``fast`` selects their cheaper profile, :data:`~dlaudit.explain._common.FAST_SETTINGS`.
+    """
+
+    methods: str | Sequence[str] | None = None
+    n: int = 16
+    target: str | int = "predicted"
+    quality: bool = True
+    settings: ExplainSettings | None = None
+    background: torch.Tensor | None = None
+    gradcam_layer: str | None = None
+    shap_explainer: str = "auto"
+
+    FAST: ClassVar[dict[str, Any]] = {"n": 8}
+    """The fast profile (``fast=True``): 8 samples, and the methods' :data:`FAST_SETTINGS`; explicit values win."""
+
+    @classmethod
+    def build(cls, bundle: ModelBundle | None = None, *, fast: bool = False, **params: Any) -> Settings:
+        """Defaults, the fast profile, then ``params`` (None keeps the default), validated."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(params) - known)
+        if unknown:
+            raise ConfigError(f"unknown explain parameter(s) {', '.join(unknown)}; valid: {', '.join(sorted(known))}")
+        base: dict[str, Any] = dict(cls.FAST) if fast else {}
+        base.update({k: v for k, v in params.items() if v is not None})
+        s = cls(**base)
+        parse_methods(s.methods)
+        if isinstance(s.n, bool) or int(s.n) < 1:
+            raise ConfigError(f"n must be at least 1 sample, got {s.n}")
+        if s.shap_explainer not in SHAP_EXPLAINERS:
+            raise ConfigError(f"unknown SHAP explainer {s.shap_explainer!r}; choose from: {', '.join(SHAP_EXPLAINERS)}")
+        return s
+
+
 def explain_section(
     bundle: ModelBundle,
     data: AuditData,
@@ -204,20 +248,29 @@ def explain_section(
     target: str | int = "predicted",
     **params: Any,
 ) -> Section:
-    """The report's explanations section: every method on ``n`` samples (16; 8 with ``fast``) with its trust metrics."""
+    """The report's explanations section: every method on ``n`` samples (16; 8 with ``fast``) with its trust metrics.
+
+    ``params`` are the rest of :class:`Settings`.
+    """
+    s = Settings.build(fast=fast, methods=methods, n=n, target=target, **params)
     exp = explain(
         bundle,
         data,
-        methods=methods,
-        n=n or (8 if fast else 16),
-        target=target,
+        methods=s.methods,
+        n=s.n,
+        target=s.target,
         seed=seed,
         fast=fast,
+        quality=s.quality,
+        settings=s.settings,
+        background=s.background,
+        gradcam_layer=s.gradcam_layer,
+        shap_explainer=s.shap_explainer,
         progress=progress,
-        **params,
     )
     if not exp.attributions:
         raise AnalysisError(
             "no explanation method applies to this model: " + "; ".join(f"{k}: {v}" for k, v in exp.skipped.items())
         )
+    keep("explanation", exp)
     return exp.section

@@ -37,7 +37,7 @@ GRID_BELOW = 32  # images smaller than this (pixels a side) get a grid, larger o
 
 def lime(module: nn.Module, x: torch.Tensor, target: torch.Tensor, ctx: ExplainContext) -> Attribution:
     """LIME for the model's modality: segments for images, columns for tabular data."""
-    if ctx.modality == "tabular":
+    if ctx.kind.columns:
         return lime_tabular(module, x, target, ctx)
     if x.dim() != 4:
         raise AnalysisError(f"image LIME needs inputs shaped (N, C, H, W); these are {tuple(x.shape[1:])} per sample")

@@ -34,6 +34,7 @@ from scipy.stats import rankdata
 from torch import nn
 
 from ..graphs import clone_module, layer_kind
+from ..modalities import Modality, grouped_segments, pixel_segments
 from ..utils import model_state, next_device
 from ._common import Column, batched_probabilities
 from ._structure import weighted_layers
@@ -91,17 +92,9 @@ def feature_units(shape: Sequence[int], columns: Sequence[Column] = ()) -> torch
     columns: a raw column, all its one-hot features together. Otherwise each
     feature is its own unit.
     """
-    n = math.prod(shape)
     if columns:
-        units = torch.full((n,), -1, dtype=torch.long)
-        for j, col in enumerate(columns):
-            units[list(col.features)] = j
-        loose = (units < 0).nonzero().flatten()
-        units[loose] = len(columns) + torch.arange(len(loose))
-        return units
-    if len(shape) == 3:
-        return torch.arange(shape[1] * shape[2]).repeat(shape[0])
-    return torch.arange(n)
+        return grouped_segments(math.prod(shape), [col.features for col in columns])
+    return pixel_segments(shape)
 
 
 def unit_scores(attributions: torch.Tensor, units: torch.Tensor | None = None) -> torch.Tensor:
@@ -139,14 +132,17 @@ def perturbation_curves(
     baseline: float,
     steps: int = 32,
     batch_size: int = 512,
+    modality: Modality | None = None,
 ) -> Curves:
     """Deletion and insertion curves of the target probability along ``order`` (of units).
 
-    Deletion sets the features of the first k units (a pixel's channels, a
-    column's one-hot features) to ``baseline``; insertion starts from an
-    all-``baseline`` input and restores them. Forward passes are batched
-    (``batch_size`` rows).
+    Deletion hides the features of the first k units (a pixel's channels, a
+    column's one-hot features) the modality's way (:meth:`Modality.mask`; for
+    continuous data, and when ``modality`` is None: set to ``baseline``);
+    insertion starts from an all-hidden input and restores them. Forward passes
+    are batched (``batch_size`` rows).
     """
+    mask = modality.mask if modality is not None else _fill
     units = feature_units(x.shape[1:]) if units is None else units
     counts = _step_counts(order.shape[1], steps)
     rows = 2 * len(counts)
@@ -156,7 +152,10 @@ def perturbation_curves(
         for start in range(0, len(x), per_group):
             xs = x[start : start + per_group].detach().cpu().float()
             imgs = torch.cat(
-                [_perturbed(xi, oi, units, counts, baseline) for xi, oi in zip(xs, order[start : start + per_group])]
+                [
+                    _perturbed(xi, oi, units, counts, baseline, mask)
+                    for xi, oi in zip(xs, order[start : start + per_group])
+                ]
             )
             probs = batched_probabilities(module, imgs, batch_size=batch_size)
             tgt = target[start : start + per_group].cpu().repeat_interleave(rows)
@@ -166,15 +165,24 @@ def perturbation_curves(
     return Curves(counts / order.shape[1], np.concatenate(deletion), np.concatenate(insertion))
 
 
+def _fill(x: torch.Tensor, hidden: torch.Tensor, baseline: float) -> torch.Tensor:
+    return torch.where(hidden, torch.full_like(x, float(baseline)), x)
+
+
 def _perturbed(
-    x: torch.Tensor, order: torch.Tensor, units: torch.Tensor, counts: np.ndarray, baseline: float
+    x: torch.Tensor,
+    order: torch.Tensor,
+    units: torch.Tensor,
+    counts: np.ndarray,
+    baseline: float,
+    mask: Callable[[torch.Tensor, torch.Tensor, float], torch.Tensor],
 ) -> torch.Tensor:
     """The deletion then the insertion inputs of one sample: (2 * len(counts), *x.shape)."""
     rank = torch.empty_like(order)
     rank[order] = torch.arange(len(order))
     hit = (rank[units][None, :] < torch.from_numpy(counts)[:, None]).reshape(len(counts), *x.shape)
-    base = torch.full_like(x, baseline)
-    return torch.cat([torch.where(hit, base, x), torch.where(hit, x, base)])
+    rows = x.expand(len(counts), *x.shape)
+    return torch.cat([mask(rows, hit, baseline), mask(rows, ~hit, baseline)])
 
 
 # -- sanity: cascading randomisation -----------------------------------------------------

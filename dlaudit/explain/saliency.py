@@ -35,7 +35,7 @@ from captum.attr import (
 from torch import nn
 
 from ..errors import AnalysisError, ConfigError
-from ..graphs import ConvTap, ExportedModule, contains_script, hookable
+from ..graphs import ConvTap, ExportedModule, contains_graph, hookable
 from ._common import Attribution, ExplainContext, chunked
 from ._structure import relu_problems, run_order
 
@@ -123,7 +123,7 @@ def conv_layers(module: nn.Module, example: torch.Tensor) -> list[tuple[str, nn.
 
 def _module_nonlinearities(module: nn.Module, method: str) -> None:
     """DeepLIFT's rule works through hooks on non-linearity modules, which TorchScript and exported graphs do not have."""
-    if contains_script(module) or any(isinstance(m, ExportedModule) for m in module.modules()):
+    if contains_graph(module):
         raise AnalysisError(
             f"{method} applies its rule through hooks on the model's non-linearity modules, and a TorchScript or "
             "torch.export graph runs its non-linearities as operators (its maps would be plain gradients under "
@@ -185,8 +185,8 @@ def gradcam(module: nn.Module, x: torch.Tensor, target: torch.Tensor, ctx: Expla
     The map (ReLU of the gradient-weighted activations) is bilinearly
     interpolated to the input's height and width and repeated over its channels.
     """
-    if ctx.modality != "image" or x.dim() != 4:
-        raise AnalysisError("Grad-CAM explains image models (inputs shaped N, C, H, W); this is tabular data")
+    if not ctx.kind.spatial or x.dim() != 4:
+        raise AnalysisError(f"Grad-CAM explains image models (inputs shaped N, C, H, W); this is {ctx.kind.title} data")
     module = hookable(module, x)
     name, layer = gradcam_layer(module, x, ctx.gradcam_layer)
     grad_cam = LayerGradCam(module, layer)

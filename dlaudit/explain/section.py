@@ -15,10 +15,11 @@ import torch
 from ..bundle import ModelBundle
 from ..data import AuditData
 from ..errors import AnalysisError
+from ..modalities import Modality
 from ..report.model import Section, Table, judged
 from . import figures
 from ._common import Attribution, ExplainContext
-from .compute import COMPLETE, MethodQuality, Run
+from .compute import MethodQuality, Run
 from .methods import EXPLAIN_METHODS
 from .quality import Curves
 from .saliency import layer_activations
@@ -31,15 +32,16 @@ __all__ = ["build_section", "SANITY_THRESHOLD", "COMPLETENESS_THRESHOLD", "SENSI
 SANITY_THRESHOLD = 0.5  # rank correlation above this after full randomisation: the maps ignore the model
 COMPLETENESS_THRESHOLD = 0.05
 SENSITIVITY_THRESHOLD = 0.5
-_INPUT_TIMES = ("ig", "deeplift", "shap", "occlusion", "lime")
-"""Methods whose attributions scale with (input - reference): image LIME hides segments with the reference colour,
-occlusion replaces patches with it. Features equal to the reference (a black background) get no attribution whatever
-the weights, so their maps keep the input's structure when the weights are randomised (Adebayo et al. 2018)."""
 ADEBAYO = "Adebayo et al. 2018, https://arxiv.org/abs/1810.03292"
 
 
-def _input_times(name: str, modality: str) -> bool:
-    return name in _INPUT_TIMES and not (name == "lime" and modality == "tabular")
+def _input_times(name: str, modality: Modality) -> bool:
+    """Whether ``name``'s attributions scale with (input - reference) on ``modality`` (:meth:`Method.scales_with_input`).
+
+    Features equal to the reference (a black background) then get no attribution whatever the weights, so the
+    maps keep the input's structure when the weights are randomised (Adebayo et al. 2018).
+    """
+    return EXPLAIN_METHODS[name].scales_with_input(modality)
 
 
 def _fmt(v: float | None) -> str:
@@ -99,7 +101,7 @@ def _add_metrics(sec: Section, name: str, q: MethodQuality, random: Curves | Non
             note=q.notes.get("sensitivity", ""),
             description=f"{title}: largest relative change of the map under small input noise (lower is more stable)",
         )
-    if name in COMPLETE and q.curves is not None:
+    if EXPLAIN_METHODS[name].complete and q.curves is not None:
         sec.add_metric(
             f"explain.{name}.completeness_error",
             q.completeness,
@@ -185,7 +187,7 @@ def _verdicts(run: Run) -> _Verdicts:
     return _Verdicts(trusted, insane, unfaithful, unstable, unknown)
 
 
-def _add_synthesis(sec: Section, run: Run, modality: str) -> None:
+def _add_synthesis(sec: Section, run: Run, modality: Modality) -> None:
     """One finding per kind of problem, naming every method it concerns (not one paragraph per method)."""
     v = _verdicts(run)
     title = lambda n: EXPLAIN_METHODS[n].title
@@ -245,7 +247,9 @@ def _trust_table(run: Run) -> Table:
                 None if r is None else round(r.insertion_auc, 4),
                 None if q.sanity is None or q.sanity.final is None else round(q.sanity.final, 3),
                 None if q.sensitivity is None else round(q.sensitivity, 3),
-                ("—" if name not in COMPLETE else None) if q.completeness is None else round(q.completeness, 4),
+                ("—" if not EXPLAIN_METHODS[name].complete else None)
+                if q.completeness is None
+                else round(q.completeness, 4),
                 round(run.seconds.get(name, 0.0) + q.seconds, 2),
             ]
         )
@@ -347,7 +351,7 @@ def _add_figures(
     picks = _figure_picks(exp, ctx.settings.figure_samples)
     true = [names[int(exp.y[i])] for i in picks]
     pred = [names[int(exp.pred[i])] for i in picks]
-    image = ctx.modality == "image" and exp.x.dim() == 4
+    image = ctx.kind.spatial and exp.x.dim() == 4
     if image:
         for name, res in run.results.items():
             sec.figures.append(
@@ -362,7 +366,7 @@ def _add_figures(
                 )
             )
     elif ctx.columns:
-        surrogates = [n for n in run.results if n in ("lime", "shap")]
+        surrogates = [n for n in run.results if EXPLAIN_METHODS[n].surrogate]
         others = {EXPLAIN_METHODS[n].title: r.values for n, r in run.results.items() if n not in surrogates}
         if others:  # one chart for the gradient-style methods, not one per method
             sec.figures.append(figures.importance_comparison(others, ctx.columns))
@@ -425,7 +429,7 @@ def build_section(
         q = run.quality.get(name, MethodQuality())
         _add_metrics(sec, name, q, run.random, res)
         _add_findings(sec, name, q)
-    _add_synthesis(sec, run, ctx.modality)
+    _add_synthesis(sec, run, ctx.kind)
     sec.tables.append(_samples_table(exp, names))
     if run.quality:
         sec.tables.append(_trust_table(run))
@@ -434,11 +438,11 @@ def build_section(
             sec.tables.append(sanity)
     if run.results:
         _add_figures(sec, exp, ctx, run, names, bundle.module, bundle.card.encoder)
-    sec.summary = _summary(exp, data, run, ctx.modality)
+    sec.summary = _summary(exp, data, run, ctx.kind)
     return sec
 
 
-def _summary(exp: Explanation, data: AuditData, run: Run, modality: str) -> str:
+def _summary(exp: Explanation, data: AuditData, run: Run, modality: Modality) -> str:
     """One synthesis: which methods to trust on this model, which fail and why (each said once), what to use."""
     n_wrong = int((exp.y != exp.pred).sum())
     title = lambda n: EXPLAIN_METHODS[n].title

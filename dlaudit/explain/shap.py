@@ -32,7 +32,16 @@ from ..errors import AnalysisError, ConfigError
 from ._common import Attribution, ExplainContext, row_seed, spread_to_features
 from ._structure import relu_problems
 
-__all__ = ["shap_values", "gradient_shap", "deep_shap", "kernel_shap", "SHAP_EXPLAINERS", "TargetOutput"]
+__all__ = [
+    "shap_values",
+    "resolve_explainer",
+    "kernel_per_row",
+    "gradient_shap",
+    "deep_shap",
+    "kernel_shap",
+    "SHAP_EXPLAINERS",
+    "TargetOutput",
+]
 
 log = logging.getLogger(__name__)
 
@@ -52,15 +61,26 @@ class TargetOutput(nn.Module):
         return self.module(x)[:, self.index : self.index + 1]
 
 
-def shap_values(module: nn.Module, x: torch.Tensor, target: torch.Tensor, ctx: ExplainContext) -> Attribution:
-    """SHAP with the explainer ``ctx.shap_explainer`` (``auto``: kernel for tabular, gradient for images)."""
+def resolve_explainer(ctx: ExplainContext) -> str:
+    """The SHAP explainer ``ctx.shap_explainer`` names; ``auto``: kernel where the inputs are columns, gradient otherwise."""
     kind = ctx.shap_explainer
     if kind not in SHAP_EXPLAINERS:
         raise ConfigError(f"unknown SHAP explainer {kind!r}; choose from: {', '.join(SHAP_EXPLAINERS)}")
     if kind == "auto":
-        kind = "kernel" if ctx.modality == "tabular" else "gradient"
+        return "kernel" if ctx.kind.columns else "gradient"
+    return kind
+
+
+def kernel_per_row(ctx: ExplainContext) -> bool:
+    """Whether SHAP runs Kernel SHAP here, which explains each row on its own (so its rows may go to shards)."""
+    return ctx.shap_explainer in ("auto", "kernel") and ctx.kind.columns
+
+
+def shap_values(module: nn.Module, x: torch.Tensor, target: torch.Tensor, ctx: ExplainContext) -> Attribution:
+    """SHAP with the explainer ``ctx.shap_explainer`` (``auto``: kernel for tabular, gradient for images)."""
+    kind = resolve_explainer(ctx)
     if kind == "kernel":
-        if ctx.modality != "tabular":
+        if not ctx.kind.columns:
             raise AnalysisError(
                 "KernelExplainer is for tabular models (on images it needs millions of forward passes); use the gradient or deep explainer"
             )

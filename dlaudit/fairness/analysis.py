@@ -13,16 +13,17 @@ Findings follow three rules:
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
-from typing import Any
+from dataclasses import dataclass, fields, replace
+from typing import Any, ClassVar
 
 import numpy as np
 
 from ..bundle import ModelBundle
 from ..data import AuditData
 from ..data.groups import SensitiveFeature, resolve_sensitive
-from ..errors import AnalysisError
+from ..errors import AnalysisError, ConfigError
 from ..parsing import round_or_none
 from ..report.model import Metric, Section, Table, judged
 from ..utils import ProgressFn, model_state
@@ -30,7 +31,7 @@ from .metrics import FairnessResult, FeatureFairness, group_fairness
 from .plots import group_bars_figure
 from .robustness import robust_accuracy_by_group
 
-__all__ = ["fairness_section", "FOUR_FIFTHS", "GAP_THRESHOLD", "MIN_GROUP_SIZE", "N_BOOT", "N_BOOT_FAST"]
+__all__ = ["fairness_section", "Settings", "FOUR_FIFTHS", "GAP_THRESHOLD", "MIN_GROUP_SIZE", "N_BOOT", "N_BOOT_FAST"]
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +40,43 @@ GAP_THRESHOLD = 0.1
 MIN_GROUP_SIZE = 30
 N_BOOT = 1000
 N_BOOT_FAST = 200
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What the fairness analysis runs; every field is a keyword parameter of :func:`fairness_section`."""
+
+    sensitive: str | Sequence[str] | None = None
+    intersection: bool = False
+    bins: Mapping[str, Sequence[float]] | None = None
+    n_boot: int = N_BOOT
+    ci: float = 0.95
+    gap_threshold: float = GAP_THRESHOLD
+    min_group_size: int = MIN_GROUP_SIZE
+    robust_eps: float = 0.1
+    batch_size: int = 512
+
+    FAST: ClassVar[dict[str, Any]] = {"n_boot": N_BOOT_FAST}
+    """The fast profile (``fast=True``): 200 bootstrap resamples; explicit parameters win over it."""
+
+    @classmethod
+    def build(cls, bundle: ModelBundle | None = None, *, fast: bool = False, **params: Any) -> Settings:
+        """Defaults, the fast profile, then ``params`` (None keeps the default; names it does not know are ignored,
+        as every analysis' shared keywords reach it), validated."""
+        known = {f.name for f in fields(cls)}
+        base: dict[str, Any] = dict(cls.FAST) if fast else {}
+        base.update({k: v for k, v in params.items() if k in known and v is not None})
+        s = cls(**base)
+        if isinstance(s.n_boot, bool) or not isinstance(s.n_boot, int) or s.n_boot < 0:
+            raise ConfigError(f"n_boot (bootstrap resamples) must be a whole number >= 0, got {s.n_boot!r}")
+        if not (isinstance(s.ci, (int, float)) and 0 < s.ci < 1):
+            raise ConfigError(f"ci (the confidence level) must be between 0 and 1, got {s.ci!r}")
+        if not (isinstance(s.gap_threshold, (int, float)) and math.isfinite(s.gap_threshold) and s.gap_threshold >= 0):
+            raise ConfigError(f"gap_threshold must be a number >= 0, got {s.gap_threshold!r}")
+        if isinstance(s.min_group_size, bool) or not isinstance(s.min_group_size, int) or s.min_group_size < 1:
+            raise ConfigError(f"min_group_size must be a whole number >= 1, got {s.min_group_size!r}")
+        return s
+
 
 _GAPS = {
     "demographic_parity_difference": "demographic parity difference (selection rates)",
@@ -93,9 +131,9 @@ def fairness_section(
         Attack budget for robust accuracy per group (when dlaudit.robust provides it).
     """
     if sensitive is None and data.sensitive is None:
-        if data.modality == "image":
+        if not data.kind.columns:
             raise AnalysisError(
-                f"{data.name!r} is image data with no sensitive features, so there are no groups to compare; audit fairness on tabular data with --sensitive COLUMN"
+                f"{data.name!r} is {data.kind.title} data with no sensitive features, so there are no groups to compare; audit fairness on tabular data with --sensitive COLUMN"
             )
         raise AnalysisError(
             f"{data.name!r} names no sensitive features; pass --sensitive COLUMN[,COLUMN] (e.g. sex,race)"
@@ -103,7 +141,9 @@ def fairness_section(
     features = resolve_sensitive(data, sensitive, bins=bins, intersection=intersection)
     if not features:
         raise AnalysisError("no sensitive features were given; pass --sensitive COLUMN[,COLUMN]")
-    n_boot = n_boot if n_boot is not None else (N_BOOT_FAST if fast else N_BOOT)
+    n_boot = Settings.build(
+        fast=fast, n_boot=n_boot, ci=ci, gap_threshold=gap_threshold, min_group_size=min_group_size
+    ).n_boot
     with model_state(bundle.module):
         pred = bundle.predict(data.x, batch_size=batch_size).numpy()
     result = group_fairness(

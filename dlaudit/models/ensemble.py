@@ -53,9 +53,10 @@ class Ensemble(nn.Module):
             raise ConfigError(
                 f"ensemble: {len(members)} members for {len(weights)} weights; give one weight per member"
             )
-        w = torch.tensor([float(v) for v in weights], dtype=torch.float32)
-        if not torch.isfinite(w).all() or (w < 0).any() or w.sum() <= 0:
+        values = [float(v) for v in weights]  # checked as numbers: the module may be built on the meta device
+        if not all(math.isfinite(v) and v >= 0 for v in values) or sum(values) <= 0:
             raise ConfigError(f"ensemble weights must be finite, non-negative and not all zero, got {list(weights)}")
+        w = torch.tensor(values, dtype=torch.float32)
         self.members = nn.ModuleList(members)
         self.register_buffer("log_weights", torch.log(w / w.sum()), persistent=False)
 

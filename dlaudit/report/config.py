@@ -62,13 +62,13 @@ def load_config(path: str | Path | None = None, *, cwd: str | Path | None = None
         default = Path(cwd or ".") / "pyproject.toml"
         if not os.path.lexists(default):  # one that is a FIFO, a device or a broken link is said, not skipped
             return AuditConfig()
-        table = _read_toml(default, "the default config").get("tool", {}).get("dlaudit")
+        table = _tool_table(_read_toml(default, "the default config"), default)
         return AuditConfig() if table is None else _parse(table, default)
     path = Path(path)
     if not os.path.lexists(path):
         raise ConfigError(f"config file {shown(path)} does not exist; give a TOML file with a [tool.dlaudit] table")
     doc = _read_toml(path, "config file")
-    table = doc.get("tool", {}).get("dlaudit")
+    table = _tool_table(doc, path)
     if table is None:
         table = {k: v for k, v in doc.items() if k != "tool"}
         if not table:
@@ -90,6 +90,17 @@ def _read_toml(path: Path, label: str) -> dict[str, Any]:
         ) from err
     except RecursionError as err:
         raise ConfigError(f"{shown(path)} is nested too deeply to be a configuration") from err
+
+
+def _tool_table(doc: dict[str, Any], path: Path) -> Any:
+    """``doc["tool"]["dlaudit"]`` (None when absent); a ``tool`` that is not a table is a :class:`ConfigError`."""
+    tool = doc.get("tool", {})
+    if not isinstance(tool, Mapping):
+        raise ConfigError(
+            f"{shown(path)}: tool must be a table ([tool.dlaudit] ...), got {type(tool).__name__} {tool!r:.40}; "
+            "remove the top-level tool key or make it a table"
+        )
+    return tool.get("dlaudit")
 
 
 def _parse(table: Any, path: Path) -> AuditConfig:

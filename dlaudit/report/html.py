@@ -8,7 +8,8 @@ CI run, or opened from an e-mail.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import itertools
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cache
 from importlib.resources import files
@@ -21,12 +22,15 @@ from .model import SEVERITIES, Finding, Report, Section
 from .numbers import fmt_change, fmt_ci, fmt_number
 from .summary import finding_counts, headline_groups, ran_label, scorecard, verdict
 
-__all__ = ["render_html", "render_comparison_html", "LONG_TABLE_ROWS", "LONG_METRIC_LIST"]
+__all__ = ["render_html", "render_comparison_html", "LONG_TABLE_ROWS", "LONG_METRIC_LIST", "MAX_HTML_ROWS"]
 
 LONG_TABLE_ROWS = 15
 """Tables with more rows than this start collapsed."""
 LONG_METRIC_LIST = 12
 """Sections with more metrics than this show them collapsed."""
+MAX_HTML_ROWS = 200
+"""Rows of one table (or items of one list) the HTML page shows; a line under it says how many more there
+are, and the JSON report holds them all. A baseline of a million metrics must not make a page of 200 MB."""
 _LONG_LIST = 12
 
 _CARD_ORDER = (
@@ -170,6 +174,11 @@ def data_line(report: Report) -> str:
     return f"{data.get('name', '?')} ({data.get('split', '?')} split, {data.get('n', '?')} samples)"
 
 
+def first_rows(items: Iterable[Any], n: int = MAX_HTML_ROWS) -> list[Any]:
+    """The first ``n`` of ``items`` (a template filter: ``rows | first_rows``)."""
+    return list(itertools.islice(items, n))
+
+
 @cache
 def _env() -> Environment:
     env = Environment(
@@ -179,7 +188,7 @@ def _env() -> Environment:
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
-    env.filters.update(fmt=fmt_number, ci=fmt_ci, change=fmt_change)
+    env.filters.update(fmt=fmt_number, ci=fmt_ci, change=fmt_change, first_rows=first_rows)
     env.globals.update(
         verdict=verdict,
         headline_groups=headline_groups,
@@ -194,6 +203,7 @@ def _env() -> Environment:
         data_line=data_line,
         LONG_TABLE_ROWS=LONG_TABLE_ROWS,
         LONG_METRIC_LIST=LONG_METRIC_LIST,
+        MAX_HTML_ROWS=MAX_HTML_ROWS,
     )
     return env
 

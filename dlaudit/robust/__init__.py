@@ -8,7 +8,6 @@ from .attacks import Attack, AttackOutput, fgsm, pgd, run_attack
 from .certified_training import GaussianNoiseTraining, IBPTraining
 from .certify import SmoothingResult, VerifiedResult, certify_smoothing, predict_smoothed, verified_accuracy
 from .curves import Curve, minimal_eps, robustness_curve
-from .evaluate import AttackResult, evaluate_attacks
 from .groups import accuracy_by_group, per_sample_correct
 from .noise import noise_accuracy
 from .training import AdversarialTraining, adversarial_loss
@@ -17,7 +16,6 @@ __all__ = [
     "AdversarialTraining",
     "Attack",
     "AttackOutput",
-    "AttackResult",
     "Curve",
     "GaussianNoiseTraining",
     "IBPTraining",
@@ -26,7 +24,6 @@ __all__ = [
     "accuracy_by_group",
     "adversarial_loss",
     "certify_smoothing",
-    "evaluate_attacks",
     "fgsm",
     "minimal_eps",
     "noise_accuracy",

@@ -1,6 +1,10 @@
-"""The robustness section: attack curves, noise, minimal budgets, masking checks, groups.
+"""The robustness section: attack curves, noise, minimal budgets, masking checks, groups, certificates.
 
-Registered as the ``robustness`` analysis (``dlaudit report --checks robustness``).
+Registered as the ``robustness`` analysis (``dlaudit report --checks robustness``). Its
+:class:`Settings` (with the fast profile) are the one place its configuration is defined; its
+``scope`` makes the named views: ``dlaudit attack`` is the section restricted to the attacks
+asked for (``scope="attacks"``), ``dlaudit certify`` the section restricted to one
+certificate (``scope="certify"``). The time estimate is :func:`estimate`.
 """
 
 from __future__ import annotations
@@ -9,7 +13,7 @@ import dataclasses
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 
@@ -21,9 +25,10 @@ from ..parsing import round_or_none
 from ..report.model import Section, Table
 from ..stats import wilson_interval
 from ..utils import ProgressFn
-from .attacks import PGD_STEP_RATIO, AttackMethod, budget_problem, make_attack, run_attack
+from .attacks import NORMS, PGD_STEP_RATIO, AttackMethod, budget_problem, list_attacks, make_attack, run_attack
 from .bounds_plot import bounds_figure
 from .certified import certified_part
+from .certify import CERTIFY_METHODS, CertifyResult, evaluate_certification
 from .curves import Curve, clean_predictions, first_breaker, minimal_eps, robustness_curve, worst_case
 from .groups import accuracy_by_group
 from .masking import (
@@ -51,6 +56,8 @@ __all__ = [
     "Settings",
     "settings",
     "robustness",
+    "estimate",
+    "SCOPES",
     "sample_data",
     "DEFAULT_EPS",
     "DEFAULT_EPS_L2",
@@ -66,6 +73,12 @@ DEFAULT_NOISE = (0.05, 0.1, 0.2, 0.3)
 """Noise strengths, as fractions of the value range."""
 ATTACKS = ("fgsm_linf", "pgd_linf", "pgd_l2")
 FEATURES = ("all", "numeric")
+SCOPES = ("full", "attacks", "certify")
+"""What the section computes: ``full`` (the report's section), ``attacks`` (clean accuracy, the listed
+attacks at their budgets and the worst case over them: ``dlaudit attack``) or ``certify`` (one
+certificate, smoothing or bounds, on every sampled input: ``dlaudit certify``)."""
+DEFAULT_RADII = (0.0, 0.25, 0.5, 1.0)
+"""Randomized smoothing's L2 radii in the ``certify`` scope."""
 GRADIENT_SAMPLES = 256
 """Correctly classified samples whose input gradient the masking check inspects."""
 LARGE_EPS = 0.5
@@ -80,10 +93,18 @@ class Settings:
     card's value range).
     """
 
-    n: int = 1000
+    n: int | None = 1000
+    """Samples attacked (a seeded random subset); None (or ``"all"`` as a parameter): every one."""
     steps: int = 40
     restarts: int = 1
+    alpha: float | None = None
+    """PGD's step size (default ``2.5 * eps / steps``)."""
+    early_stop: bool = True
+    """PGD stops attacking a sample once it is fooled (False: every step on every sample)."""
     attacks: tuple[str, ...] = ATTACKS
+    """``<attack>_<norm>``, any registered attack (``fgsm_linf``, ``pgd_l2``, ``apgd-ce_linf``, ``square_linf``, ...)."""
+    version: str = "standard"
+    """AutoAttack's version where ``attacks`` lists it (``autoattack_linf``): ``standard`` or ``fast``."""
     eps: tuple[float, ...] = DEFAULT_EPS
     eps_l2: tuple[float, ...] = DEFAULT_EPS_L2
     noise: tuple[float, ...] = DEFAULT_NOISE
@@ -110,20 +131,42 @@ class Settings:
     features: str = "all"
     """Which input features the attacks may change: ``all``, or ``numeric`` (a tabular model's
     numeric columns; its one-hot categories keep their values)."""
+    scope: str = "full"
+    """See :data:`SCOPES`."""
+    radii: tuple[float, ...] = DEFAULT_RADII
+    """Smoothing's L2 radii in the ``certify`` scope (the full section certifies at its ``eps_l2``)."""
 
+    FAST: ClassVar[dict[str, Any]] = {
+        "n": 200,
+        "steps": 10,
+        "min_eps_samples": 40,
+        "min_eps_steps": 10,
+        "bisection": 6,
+        "autoattack": "fast",
+        "version": "fast",
+        "certify": "ibp",
+        "smoothing_n": 1000,
+        "smoothing_samples": 20,
+        "smoothing_max_flops": 1e12,
+    }
+    """The fast profile (``fast=True``): what it changes; explicit parameters win over it."""
+    FAST_SCOPE: ClassVar[dict[str, dict[str, Any]]] = {"certify": {"n": 50}}
+    """What the fast profile changes besides :attr:`FAST` in a scope: ``certify`` certifies at most 50 inputs."""
+    SCOPE_DEFAULTS: ClassVar[dict[str, dict[str, Any]]] = {
+        "attacks": {"n": None},
+        "certify": {"n": None, "smoothing_n": 100_000},
+    }
+    """Defaults that differ in a scope: the views attack (certify) every sample unless told otherwise, and
+    ``dlaudit certify`` estimates smoothing's ``p_A`` from 100,000 noise samples (Cohen et al.'s setting)."""
 
-FAST = {
-    "n": 200,
-    "steps": 10,
-    "min_eps_samples": 40,
-    "min_eps_steps": 10,
-    "bisection": 6,
-    "autoattack": "fast",
-    "certify": "ibp",
-    "smoothing_n": 1000,
-    "smoothing_samples": 20,
-    "smoothing_max_flops": 1e12,
-}
+    @classmethod
+    def build(cls, bundle: ModelBundle, *, fast: bool = False, **params: Any) -> Settings:
+        """The settings for ``params`` on ``bundle``, validated against it (a :class:`ConfigError` names what is wrong)."""
+        s = settings(fast, bundle.card.value_range, **params)
+        attack_features(bundle, s.features)
+        if s.scope == "attacks":
+            _check_budgets(s, bundle.card.value_range, tuple(bundle.card.input_shape))
+        return s
 
 
 def settings(fast: bool, value_range: tuple[float, float], **params: Any) -> Settings:
@@ -139,15 +182,21 @@ def settings(fast: bool, value_range: tuple[float, float], **params: Any) -> Set
         "noise": tuple(s * width for s in DEFAULT_NOISE),
         "smoothing_sigma": 0.25 * width,
     }
+    scope = str(params.get("scope") or "full")
+    base.update(Settings.SCOPE_DEFAULTS.get(scope, {}))
     if fast:
-        base.update(FAST)
+        base.update(Settings.FAST)
+        base.update(Settings.FAST_SCOPE.get(scope, {}))
     for key, value in params.items():
         if value is None:
             continue
-        base[key] = _as_tuple(key, value) if key in ("attacks", "eps", "eps_l2", "noise", "autoattack_norms") else value
+        tuples = ("attacks", "eps", "eps_l2", "noise", "autoattack_norms", "radii")
+        base[key] = _as_tuple(key, value) if key in tuples else value
     for key in ("autoattack", "certify"):  # given as "off" etc.: off; not given: the default stays
         if key in base and str(base[key]).lower() in ("none", "off", "false", ""):
             base[key] = None
+    if str(base.get("n")).lower() == "all":
+        base["n"] = None
     s = Settings(**base)
     _validate(s)
     return s
@@ -163,30 +212,80 @@ def _as_tuple(key: str, value: Any) -> tuple:
         raise ConfigError(f"robustness parameter {key} must be numbers, got {value!r}") from None
 
 
+def _split_attack(name: str) -> tuple[str, str]:
+    """``apgd-ce_linf`` as ``("apgd-ce", "linf")``."""
+    method, _, norm = name.rpartition("_")
+    return method, norm
+
+
 def _validate(s: Settings) -> None:
-    bad = [a for a in s.attacks if a not in ("fgsm_linf", "fgsm_l2", "pgd_linf", "pgd_l2")]
+    if s.scope not in SCOPES:
+        raise ConfigError(f"robustness parameter scope must be one of {', '.join(SCOPES)}, got {s.scope!r}")
+    known = list_attacks()
+    bad = [a for a in s.attacks if _split_attack(a)[0] not in known or _split_attack(a)[1] not in NORMS]
     if bad:
-        raise ConfigError(f"unknown attack(s) {', '.join(bad)}; choose from: fgsm_linf, fgsm_l2, pgd_linf, pgd_l2")
-    for key in ("eps", "eps_l2", "noise"):
+        raise ConfigError(
+            f"unknown attack(s) {', '.join(bad)}; give ATTACK_NORM with an attack from {', '.join(known)} "
+            f"and a norm from {', '.join(NORMS)} (e.g. pgd_linf, apgd-ce_l2)"
+        )
+    if s.autoattack and s.scope == "full" and any(_split_attack(a)[0] == "autoattack" for a in s.attacks):
+        raise ConfigError(
+            "the full robustness section runs AutoAttack itself (autoattack=standard or fast); do not list it in attacks"
+        )
+    if s.version not in ("standard", "fast"):
+        raise ConfigError(f"AutoAttack's version must be standard or fast, got {s.version!r}")
+    for name in s.attacks:  # each attack checks its own settings (PGD's steps and alpha, ...)
+        _attack_for(name, s, None)
+    for key in ("eps", "eps_l2", "noise", "radii"):
         values = getattr(s, key)
         if any(not (math.isfinite(v) and v >= 0) for v in values):
             raise ConfigError(f"robustness parameter {key} must be numbers >= 0, got {values}")
     for key in ("n", "steps", "restarts", "min_eps_steps"):
-        if int(getattr(s, key)) < 1:
-            raise ConfigError(f"robustness parameter {key} must be at least 1, got {getattr(s, key)}")
+        value = getattr(s, key)
+        if value is not None and (isinstance(value, bool) or int(value) < 1):
+            raise ConfigError(f"robustness parameter {key} must be at least 1, got {value}")
     if s.bisection < 0 or s.min_eps_samples < 0 or s.examples < 0:
         raise ConfigError("robustness parameters bisection, min_eps_samples and examples must be >= 0")
     if s.features not in FEATURES:
         raise ConfigError(f"robustness parameter features must be one of {', '.join(FEATURES)}, got {s.features!r}")
     if s.autoattack is not None and s.autoattack not in ("standard", "fast"):
         raise ConfigError(f"robustness parameter autoattack must be standard, fast or none, got {s.autoattack!r}")
-    if s.certify is not None and s.certify not in ("ibp", "crown-ibp", "crown"):
+    if s.scope == "certify" and s.certify not in CERTIFY_METHODS:
+        raise ConfigError(f"the certify scope needs certify= one of {', '.join(CERTIFY_METHODS)}, got {s.certify!r}")
+    if s.scope != "certify" and s.certify is not None and s.certify not in ("ibp", "crown-ibp", "crown"):
         raise ConfigError(f"robustness parameter certify must be ibp, crown-ibp, crown or none, got {s.certify!r}")
-    if not (s.smoothing_sigma > 0 and s.smoothing_n >= 1 and s.smoothing_n0 >= 1 and 0 < s.smoothing_alpha < 1):
-        raise ConfigError("smoothing needs sigma > 0, n and n0 >= 1 and alpha in (0, 1)")
+    if not s.smoothing_sigma > 0:
+        raise ConfigError(f"smoothing's noise sigma must be > 0, got {s.smoothing_sigma!r}")
+    for key, what in (
+        ("smoothing_n", "n (noise samples that estimate p_A)"),
+        ("smoothing_n0", "n0 (noise samples that select the class)"),
+    ):
+        if isinstance(getattr(s, key), bool) or int(getattr(s, key)) < 1:
+            raise ConfigError(f"smoothing's {what} must be at least 1, got {getattr(s, key)!r}")
+    if not 0 < s.smoothing_alpha < 1:
+        raise ConfigError(
+            f"smoothing's alpha (the chance a certificate fails) must be in (0, 1), got {s.smoothing_alpha!r}"
+        )
     bad_norms = [v for v in s.autoattack_norms if v not in ("linf", "l2")]
     if bad_norms:
         raise ConfigError(f"robustness parameter autoattack_norms must be linf and/or l2, got {', '.join(bad_norms)}")
+
+
+def _check_budgets(s: Settings, value_range: tuple[float, float], shape: tuple[int, ...]) -> None:
+    """The attacks scope refuses budgets beyond the input box (the full section warns about them instead)."""
+    lo, hi = value_range
+    width, dims = hi - lo, math.prod(shape)
+    norms = {_split_attack(a)[1] for a in s.attacks}
+    if "linf" in norms and any(e > width for e in s.eps):
+        raise ConfigError(
+            f"L-inf budget(s) {', '.join(f'{e:g}' for e in s.eps if e > width)} exceed the value range [{lo:g}, {hi:g}]; "
+            f"give eps from 0 to {width:g} (e.g. 0.1 for 8-bit images scaled to [0, 1])"
+        )
+    if "l2" in norms and any(e > width * math.sqrt(dims) for e in s.eps_l2):
+        raise ConfigError(
+            f"L2 budget(s) {', '.join(f'{e:g}' for e in s.eps_l2 if e > width * math.sqrt(dims))} exceed the diameter of the "
+            f"input box ({width * math.sqrt(dims):.3g}); give smaller --eps-l2 values"
+        )
 
 
 def middle_eps(eps: Sequence[float]) -> float | None:
@@ -196,10 +295,14 @@ def middle_eps(eps: Sequence[float]) -> float | None:
 
 
 def _attack_for(name: str, s: Settings, features: tuple[int, ...] | None) -> AttackMethod:
-    method, norm = name.split("_")
-    if method == "fgsm":
-        return make_attack("fgsm", 1.0, norm=norm, features=features)
-    return make_attack("pgd", 1.0, steps=s.steps, norm=norm, restarts=s.restarts, features=features)
+    """The attack ``<key>_<norm>`` with the settings that apply to it (PGD's steps, AutoAttack's version)."""
+    method, norm = _split_attack(name)
+    options: dict[str, Any] = {}
+    if method == "pgd":
+        options = {"steps": s.steps, "alpha": s.alpha, "restarts": s.restarts, "early_stop": s.early_stop}
+    elif method == "autoattack":
+        options = {"version": s.version}
+    return make_attack(method, 1.0, norm=norm, features=features, **options)
 
 
 def attack_features(bundle: ModelBundle, which: str) -> tuple[int, ...] | None:
@@ -207,16 +310,15 @@ def attack_features(bundle: ModelBundle, which: str) -> tuple[int, ...] | None:
     model's numeric columns (from the encoder on its card)."""
     if which == "all":
         return None
-    encoder = bundle.card.encoder
-    if bundle.card.modality != "tabular" or not encoder:
+    numeric = bundle.card.kind.numeric_features(bundle.card.encoder)
+    if numeric is None:
         raise ConfigError(
             "features=numeric needs a tabular model whose card has its encoder (one trained by dlaudit on csv, adult or german data); "
             "use features=all for this model"
         )
-    numeric = len(encoder.get("numeric") or [])
-    if numeric == 0:
+    if not numeric:
         raise ConfigError("features=numeric: the model's encoder has no numeric columns to attack; use features=all")
-    return tuple(range(numeric))
+    return numeric
 
 
 def _metric_name(curve: str, eps: float) -> str:
@@ -249,10 +351,11 @@ def robustness(
     FGSM: Goodfellow et al. 2015, arXiv:1412.6572. PGD: Madry et al. 2018, arXiv:1706.06083.
     Masking checks: Athalye et al. 2018, arXiv:1802.00420; Carlini et al. 2019, arXiv:1902.06705.
     """
-    vr = bundle.card.value_range
-    s = settings(fast, vr, **params)
+    s = Settings.build(bundle, fast=fast, **params)
     feats = attack_features(bundle, s.features)
     sample = sample_data(data, s.n, seed)
+    if s.scope == "certify":
+        return _certify_section(bundle, sample, s, seed=seed, fast=fast, progress=progress)
     x, y = sample.x, sample.y
     n = len(y)
     clean_pred = clean_predictions(bundle, x)
@@ -268,39 +371,18 @@ def robustness(
         description=f"accuracy without attack on the {n} samples attacked",
         higher_is_better=True,
     )
-
-    curves: dict[str, Curve] = {}
-    for name in s.attacks:
-        eps_list = s.eps if name.endswith("linf") else s.eps_l2
-        curves[name] = robustness_curve(
-            bundle,
-            x,
-            y,
-            _attack_for(name, s, feats),
-            eps_list,
-            clean_pred=clean_pred,
-            seed=seed,
-            batch_size=s.batch_size,
-            progress=progress,
-        )
-        for e, a in zip(curves[name].eps, curves[name].accuracy):
-            k = round(a * n)
-            sec.add_metric(
-                _metric_name(name, e),
-                a,
-                ci=wilson_interval(k, n),
-                description=f"accuracy under {curves[name].description} at eps {e:g}",
-                higher_is_better=True,
-            )
-            if (why := budget_problem(e, name.split("_")[1], vr, tuple(x.shape[1:]))) is not None:
-                sec.add_finding("warning", f"{name} at eps {e:g} was computed, but {why}", check="eps-range")
+    curves = _attack_curves(bundle, x, y, clean_pred, s, seed, sec, progress, feats)
+    if s.scope == "attacks":
+        return _attacks_only(sec, bundle, data, curves, s, n=n, clean=clean, chance=chance, seed=seed, fast=fast)
 
     aa_runs = _autoattack(bundle, x, y, clean_ok, s, seed, sec, curves, progress, feats)
     worst = _worst_cases(sec, curves, n)
 
     noise = (
         {
-            kind: noise_accuracy(bundle, x, y, kind=kind, strengths=s.noise, seed=seed, progress=progress)
+            kind: noise_accuracy(
+                bundle, x, y, kind=kind, strengths=s.noise, seed=seed, progress=progress, modality=bundle.card.kind
+            )
             for kind in ("gaussian", "uniform")
         }
         if s.noise
@@ -353,23 +435,194 @@ def robustness(
     )
     if bounds is not None and (fig := bounds_figure(bounds, clean=clean)) is not None:
         sec.figures.append(fig)
-    if bundle.card.modality == "image" and s.examples and "pgd_linf" in curves:
+    if bundle.card.kind.spatial and s.examples and "pgd_linf" in curves:
         fig = _examples(bundle, x, y, clean_pred, curves["pgd_linf"], s, seed)
         if fig is not None:
             sec.figures.append(fig)
     _headline(sec, bundle, curves, worst, clean, n, data, s.features)
+    sec.params = _params(s, data, n, curves, fast=fast, seed=seed)
+    return sec
+
+
+def _attack_curves(
+    bundle: ModelBundle,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    clean_pred: torch.Tensor,
+    s: Settings,
+    seed: int,
+    sec: Section,
+    progress: ProgressFn | None,
+    features: tuple[int, ...] | None,
+) -> dict[str, Curve]:
+    """Accuracy under each attack of ``s.attacks`` at each budget of its norm, as metrics of ``sec`` (by curve name).
+
+    The one code path of every attack metric: the report's section and ``dlaudit attack`` both come here.
+    AutoAttack listed as an attack carries survivors from budget to budget (see :func:`robustness_curve`).
+    """
+    n = len(y)
+    curves: dict[str, Curve] = {}
+    for name in s.attacks:
+        attack = _attack_for(name, s, features)
+        if (why := attack.applies_to(bundle.card.kind)) is not None:
+            sec.add_finding("info", f"{name} was not run: {why}", check="attack-skipped")
+            continue
+        norm = attack.norm
+        curve = robustness_curve(
+            bundle,
+            x,
+            y,
+            attack,
+            s.eps if norm == "linf" else s.eps_l2,
+            clean_pred=clean_pred,
+            seed=seed,
+            batch_size=s.batch_size,
+            progress=progress,
+            carry=attack.ensemble,
+        )
+        curves[curve.name] = curve
+        for e, a in zip(curve.eps, curve.accuracy):
+            sec.add_metric(
+                _metric_name(curve.name, e),
+                a,
+                ci=wilson_interval(round(a * n), n),
+                description=f"accuracy under {curve.description} at eps {e:g}",
+                higher_is_better=True,
+            )
+            if (why := budget_problem(e, norm, bundle.card.value_range, tuple(x.shape[1:]))) is not None:
+                sec.add_finding("warning", f"{curve.name} at eps {e:g} was computed, but {why}", check="eps-range")
+    return curves
+
+
+def _attacks_only(
+    sec: Section,
+    bundle: ModelBundle,
+    data: AuditData,
+    curves: dict[str, Curve],
+    s: Settings,
+    *,
+    n: int,
+    clean: float,
+    chance: float,
+    seed: int,
+    fast: bool,
+) -> Section:
+    """The ``attacks`` scope (``dlaudit attack``): the worst case where several attacks ran on a norm, the cheap
+    consistency checks (accuracy falls with eps, PGD at least as strong as FGSM), the table, the figure."""
+    worst = _worst_cases(sec, curves, n, at_least=2)
+    checks = [check_monotone(c, n) for c in curves.values()]
+    for norm in NORMS:
+        if f"fgsm_{norm}" in curves and f"pgd_{norm}" in curves:
+            checks.append(check_pgd_vs_fgsm(curves[f"fgsm_{norm}"], curves[f"pgd_{norm}"], n))
+    sec.findings.extend(masking_findings(checks))
+    shown = {**curves, **{w.name: w for w in worst.values()}}
+    sec.params = _params(s, data, n, curves, fast=fast, seed=seed)
+    p = sec.params
+    methods = {_split_attack(a)[0] for a in s.attacks}
+    detail = (
+        " "
+        + (f"PGD-{s.steps} alpha {p['alpha']}, " if "pgd" in methods else "")
+        + (f"AutoAttack {s.version}, " if "autoattack" in methods else "")
+        + f"batch size {p['batch_size']} ({p['batch_size_chosen_by']})"
+        + (" (--fast)" if fast else "")
+        + "."
+    )
+    _tables(sec, shown, {}, checks, [], n, where=f" of {data.name} ({data.split})", detail=detail)
+    if curves:
+        sec.figures.append(
+            curves_figure(list(curves.values()), clean=clean, chance=1 / bundle.card.num_classes, majority=chance)
+        )
+    _headline(sec, bundle, curves, worst, clean, n, data, s.features)
+    return sec
+
+
+def _certify_section(
+    bundle: ModelBundle, sample: AuditData, s: Settings, *, seed: int, fast: bool, progress: ProgressFn | None
+) -> Section:
+    """The ``certify`` scope (``dlaudit certify``): one certificate on every sampled input.
+
+    Randomized smoothing (Cohen et al. 2019, arXiv:1902.02918) at the L2 ``radii``, or verified accuracy
+    (IBP, CROWN-IBP, CROWN) at the L-inf ``eps``: see :func:`dlaudit.robust.certify.evaluate_certification`.
+    """
+    method = s.certify or "smoothing"
+    res: CertifyResult = evaluate_certification(
+        bundle, sample.x, sample.y, method=method, sigma=s.smoothing_sigma, radii=tuple(s.radii), eps=tuple(s.eps),
+        n0=s.smoothing_n0, n=s.smoothing_n, alpha=s.smoothing_alpha, batch_size=s.batch_size, seed=seed,
+        progress=progress,
+    )  # fmt: skip
+    n = len(sample)
+    sec = Section(name="robustness", title="Robustness")
+    p = {**res.params, "data": sample.name, "split": sample.split, "fast": fast, "scope": s.scope}
+    sec.params = p
+    for name, value in res.metrics.items():
+        if name.endswith("abstain_rate"):
+            sec.add_metric(
+                name,
+                value,
+                description="share of inputs on which the smoothed classifier abstains",
+                higher_is_better=False,
+            )
+            continue
+        sec.add_metric(
+            name,
+            value,
+            ci=wilson_interval(round(value * n), n) if value is not None and n else None,
+            description=f"certified accuracy ({PAPERS_BY_METHOD.get(method, method)}) at {name.rsplit('@', 1)[-1]}",
+            higher_is_better=True,
+        )
+    if method == "smoothing":
+        abstain = res.metrics["robustness.smoothing_l2.abstain_rate"]
+        caption = (
+            f"{p['inputs']} inputs of {sample.name} ({sample.split}), sigma {p['sigma']:g}, n0 {p['n0']}, n {p['n']:,}, "
+            f"alpha {p['alpha']:g}; abstained on {abstain:.1%}; {p['seconds_per_input']:.3f} s per input"
+        )
+        table = Table(
+            "Randomized smoothing (L2)",
+            ["L2 radius", "certified accuracy"],
+            [[r["radius"], round_or_none(r["certified_accuracy"])] for r in res.rows],
+            caption=caption,
+        )
+        sec.summary = (
+            f"Randomized smoothing (sigma {p['sigma']:g}) certifies "
+            + ", ".join(f"{r['certified_accuracy']:.1%} at L2 radius {r['radius']:g}" for r in res.rows)
+            + f" of {n} inputs."
+        )
+    else:
+        table = Table(
+            f"Verified accuracy ({method})",
+            ["eps", "verified accuracy", "seconds"],
+            [[r["eps"], round_or_none(r["verified_accuracy"]), r["seconds"]] for r in res.rows],
+            caption=f"{p['inputs']} inputs of {sample.name} ({sample.split}); {res.seconds:.1f} s; {p['paper']}.",
+        )
+        sec.summary = (
+            f"{method} proves "
+            + ", ".join(f"{r['verified_accuracy']:.1%} robust at L-inf eps {r['eps']:g}" for r in res.rows)
+            + f" of {n} inputs."
+        )
+    sec.tables.append(table)
+    return sec
+
+
+PAPERS_BY_METHOD = {"smoothing": "randomized smoothing, Cohen et al. 2019"}
+"""How the certify scope's metric descriptions name a method (the bounds name themselves)."""
+
+
+def _params(s: Settings, data: AuditData, n: int, curves: dict[str, Curve], *, fast: bool, seed: int) -> dict[str, Any]:
+    """The section's settings as its ``params`` (what ran, on what)."""
     bs = next((c.batch_size for c in curves.values() if c.batch_size), s.batch_size)
-    sec.params = {
+    return {
         "n": n,
         "data": data.name,
         "split": data.split,
         "fast": fast,
         "seed": seed,
+        "scope": s.scope,
         "steps": s.steps,
         "restarts": s.restarts,
-        "alpha": f"{PGD_STEP_RATIO:g} * eps / steps",
+        "alpha": f"{PGD_STEP_RATIO:g} * eps / steps" if s.alpha is None else s.alpha,
         "random_start": True,
-        "early_stop": True,
+        "early_stop": s.early_stop,
+        "version": s.version,
         "attacks": list(s.attacks),
         "eps": list(s.eps),
         "eps_l2": list(s.eps_l2),
@@ -384,7 +637,6 @@ def robustness(
         "autoattack_norms": list(s.autoattack_norms) if s.autoattack else [],
         "features": s.features,
     }
-    return sec
 
 
 def _autoattack(
@@ -436,11 +688,14 @@ def _autoattack(
     return runs
 
 
-def _worst_cases(sec: Section, curves: dict[str, Curve], n: int) -> dict[str, Curve]:
-    """``robustness.worst_<norm>.acc@E``: per sample, the worst case over every attack that ran (the headline)."""
+def _worst_cases(sec: Section, curves: dict[str, Curve], n: int, *, at_least: int = 1) -> dict[str, Curve]:
+    """``robustness.worst_<norm>.acc@E``: per sample, the worst case over every attack that ran (the headline),
+    for each norm at least ``at_least`` attacks ran on."""
     out: dict[str, Curve] = {}
     for norm in ("linf", "l2"):
         attacked = [c for c in curves.values() if c.name.endswith(f"_{norm}")]
+        if len(attacked) < at_least:
+            continue
         worst = worst_case(attacked, n)
         if worst is None:
             continue
@@ -745,6 +1000,8 @@ def _tables(
     checks: list[MaskingCheck],
     min_eps_row: list[Any],
     n: int,
+    where: str = "",
+    detail: str = "",
 ) -> None:
     rows = []
     for c in curves.values():
@@ -756,7 +1013,7 @@ def _tables(
             "Robust accuracy",
             ["attack", "eps", "accuracy", "95% CI", "attack settings"],
             rows,
-            caption=f"On {n} samples; a sample misclassified without attack counts as broken at every eps.",
+            caption=f"On {n} samples{where}; a sample misclassified without attack counts as broken at every eps.{detail}",
         )
     )
     if noise:
@@ -819,7 +1076,8 @@ def _headline(
             f"the model was trained adversarially ({training.get('method')}, eps {training.get('eps')})",
             check="training",
         )
-    if bundle.card.modality == "tabular" and features == "numeric":
+    columns = bundle.card.kind.columns
+    if columns and features == "numeric":
         k = len(attack_features(bundle, "numeric") or ())
         sec.add_finding(
             "info",
@@ -827,7 +1085,7 @@ def _headline(
             "so each adversarial record is one a user could submit, up to the budget (noise and the certified bounds still cover every feature)",
             check="tabular",
         )
-    elif bundle.card.modality == "tabular":
+    elif columns:
         sec.add_finding(
             "info",
             "tabular inputs: attacks move scaled and one-hot features continuously, so these numbers bound sensitivity to small feature changes, not to realistic edits of a record; "
@@ -862,3 +1120,121 @@ def _headline(
             f"(dlaudit train ... --adversarial pgd --eps {e:g}; Madry et al. 2018, arXiv:1706.06083) is the standard remedy",
             check="headline",
         )
+
+
+# -- the time estimate ---------------------------------------------------------------------------
+#
+# One measured gradient step on a batch of the audited inputs (the engine's default batch size, at most
+# 256) times the number of gradient steps and forward passes the settings imply. PGD's share is an upper
+# bound (a sample stops being attacked once it is fooled); AutoAttack's assumes half the samples outlast
+# APGD-CE (:data:`SURVIVING`); randomized smoothing counts its noisy copies as forward passes, on the
+# inputs its plan allows. On the digits CNN the full section read 29.7 s and took 33 s (AutoAttack 32 s
+# of it). Nothing here changes what the section computes.
+
+_PROBE_MAX = 256
+"""Inputs of the timed passes at most: the engine's default batch (per-input cost falls with the batch)."""
+SURVIVING = 0.5
+"""Share of samples assumed to outlast APGD-CE: AutoAttack's later attacks run only on those, which
+cannot be known before the section runs. On the digits CNN (budgets 0.05-0.3) the measured share
+averaged about 0.4."""
+CERTIFY_FORWARDS = {"ibp": 5, "crown-ibp": 72, "crown": 1600}
+"""One input's bound in forward passes of it, end to end (``bench/certify.py`` on the digits CNN: IBP 2.7-5.3x,
+CROWN-IBP 65-74x, CROWN 1,590-1,670x; CROWN grows with the square of the layers' widths, so more on wider models)."""
+
+
+def step_seconds(bundle: ModelBundle, data: AuditData) -> tuple[float, float]:
+    """Seconds per sample of one forward-and-backward pass and of one forward pass, measured on a few inputs."""
+    import time
+
+    from ..utils import model_state, next_device
+    from .attacks import speed
+    from .batching import choose_batch_size
+
+    module = bundle.module
+    dev = next_device(module)
+    with model_state(module):
+        size = choose_batch_size(module, data.x[: 2 * _PROBE_MAX].float(), dev)  # the engine's batch
+    x = data.x[: min(size, _PROBE_MAX)].float().to(dev)
+    with model_state(module), speed.layout(module, x):
+        for _ in range(2):  # the first pass warms caches and allocators up
+            start = time.perf_counter()
+            xg = x.clone().requires_grad_(True)
+            module(xg).sum().backward()
+            grad = time.perf_counter() - start
+        forward = float("inf")
+        for _ in range(2):  # the faster of two (other work only ever slows a pass down)
+            start = time.perf_counter()
+            with torch.no_grad():
+                module(x)
+            forward = min(forward, time.perf_counter() - start)
+        for p in module.parameters():
+            p.grad = None
+    n = len(x)
+    return grad / n, forward / n
+
+
+def estimate(bundle: ModelBundle, data: AuditData, s: Settings) -> tuple[float, str] | None:
+    """``(seconds, what it counts)`` of the section with settings ``s`` on ``data`` (the analysis' estimate)."""
+    if len(data) == 0:
+        return None
+    try:
+        grad, forward = step_seconds(bundle, data)
+    except (RuntimeError, ValueError, TypeError):  # the section itself will say what is wrong
+        return None
+    n = min(s.n, len(data)) if s.n is not None else len(data)
+    if s.scope == "certify":
+        if s.certify in CERTIFY_FORWARDS:
+            forwards = n * len([e for e in s.eps if e > 0]) * CERTIFY_FORWARDS[s.certify]
+            return forwards * forward, f"about {forwards:,} forward passes ({s.certify} bounds on {n} inputs)"
+        forwards = n * (s.smoothing_n0 + s.smoothing_n)
+        return forwards * forward, f"{forwards:,} forward passes (randomized smoothing on {n} inputs)"
+    steps = 0
+    for attack in s.attacks:
+        method, norm = _split_attack(attack)
+        budgets = [e for e in (s.eps if norm == "linf" else s.eps_l2) if e > 0]
+        steps += n * len(budgets) * (1 if method == "fgsm" else s.steps * s.restarts)
+    what = f"up to {steps:,} gradient steps (PGD-{s.steps} on {n} samples)"
+    if s.scope == "attacks":
+        return steps * grad, what
+    steps += min(s.min_eps_samples, n) * (s.bisection + 2) * s.min_eps_steps
+    if s.masking:
+        steps += n * s.steps * 4  # the large-budget, more-steps and more-restarts checks
+    what = f"up to {steps:,} gradient steps (PGD-{s.steps} on {n} samples)"
+    forwards = 2 * n * len(s.noise)
+    if s.autoattack:
+        aa_steps, aa_forwards = _autoattack_work(s, n, bundle.card.num_classes or 10)
+        steps += aa_steps
+        forwards += aa_forwards
+        what += f", about {aa_steps:,} for AutoAttack ({s.autoattack}, if half the samples outlast APGD-CE)"
+    if s.certify:
+        forwards += n * len([e for e in s.eps if e > 0]) * CERTIFY_FORWARDS.get(s.certify, 1)
+    smoothing = 0.0
+    if s.smoothing:
+        from .certified import forward_flops, planned_inputs
+
+        flops = forward_flops(bundle.module, data.x[:1])
+        wanted = min(s.smoothing_samples, n)
+        samples, _ = planned_inputs(wanted, flops, s.smoothing_n0 + s.smoothing_n, s.smoothing_max_flops)
+        smoothing = samples * (s.smoothing_n0 + s.smoothing_n) * forward
+        if samples:
+            what += f", randomized smoothing on {samples} inputs"
+    what += f" and {forwards:,} forward passes"
+    return steps * grad + forwards * forward + smoothing, what
+
+
+def _autoattack_work(s: Settings, n: int, num_classes: int) -> tuple[int, int]:
+    """(gradient steps, forward passes) of AutoAttack at every budget, with :data:`SURVIVING` of the samples
+    reaching the attacks after APGD-CE."""
+    from .attacks.autoattack import FAST_STEPS, FAST_TARGETS, SQUARE_QUERIES, STANDARD_STEPS, STANDARD_TARGETS
+
+    standard = s.autoattack == "standard"
+    iters, targets = (STANDARD_STEPS, STANDARD_TARGETS) if standard else (FAST_STEPS, FAST_TARGETS)
+    targets = min(targets, num_classes - 1)
+    budgets = sum(len([e for e in (s.eps if v == "linf" else s.eps_l2) if e > 0]) for v in s.autoattack_norms)
+    later = int(n * SURVIVING)
+    steps = n * iters + later * targets * iters  # APGD-CE on all, APGD-T on the survivors
+    forwards = 0
+    if standard:
+        steps += later * targets * iters * 2  # FAB-T: a forward-backward pass for each of two logits a step
+        forwards += later * SQUARE_QUERIES  # Square: one forward pass a query
+    return budgets * steps, budgets * forwards

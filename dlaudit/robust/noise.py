@@ -20,6 +20,7 @@ from torch import nn
 
 from ..bundle import ModelBundle
 from ..errors import ConfigError
+from ..modalities import Modality
 from ..utils import ProgressFn, model_state
 from . import _random
 from .attacks import check_inputs, check_logits, resolve_model, speed
@@ -42,6 +43,7 @@ def noise_accuracy(
     batch_size: int = 512,
     device: torch.device | str | None = None,
     progress: ProgressFn | None = None,
+    modality: Modality | None = None,
 ) -> dict[float, float]:
     """Accuracy at each noise strength (``{strength: accuracy}``).
 
@@ -51,6 +53,9 @@ def noise_accuracy(
         ``"gaussian"`` (standard deviation ``s``) or ``"uniform"`` (``U(-s, s)``).
     strengths
         Noise strengths in input units, each ``>= 0``.
+    modality
+        The inputs' :class:`~dlaudit.modalities.Modality`, which applies the noise
+        (:meth:`~dlaudit.modalities.Modality.perturb`); None: added and clipped to the value range.
     """
     if kind not in KINDS:
         raise ConfigError(f"unknown noise {kind!r}; choose from: {', '.join(KINDS)}")
@@ -63,15 +68,20 @@ def noise_accuracy(
     correct = torch.zeros(len(strengths))
     shape = tuple(x.shape[1:])
     draw = _random.normal if kind == "gaussian" else _random.uniform
+    perturb = modality.perturb if modality is not None else _add_clipped
     with model_state(module, train=False, grad=False), speed.layout(module, x), torch.no_grad():
         for start in range(0, n, batch_size):
             stop = min(start + batch_size, n)
             xb, yb = x[start:stop].to(dev), y[start:stop].to(dev)
             unit = draw(shape, start, stop, seed=seed, stream=_STREAMS[kind]).to(device=dev, dtype=xb.dtype)
             for i, s in enumerate(strengths):
-                noisy = (xb + float(s) * unit).clamp_(lo, hi) if s > 0 else xb
+                noisy = perturb(xb, float(s) * unit, (lo, hi)) if s > 0 else xb
                 pred = check_logits(module(noisy), len(xb), k).argmax(dim=1)
                 correct[i] += float((pred == yb).sum())
             if progress is not None:
                 progress(f"robustness:noise_{kind}", stop, n)
     return {float(s): float(c) / n if n else float("nan") for s, c in zip(strengths, correct)}
+
+
+def _add_clipped(x: torch.Tensor, noise: torch.Tensor, value_range: tuple[float, float]) -> torch.Tensor:
+    return (x + noise).clamp_(*value_range)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import numpy as np
 import torch
 from matplotlib.axes import Axes
 
+from ..modalities import IMAGE
 from ..report.figures import COLORS, fig_to_png, subplots
 from ..report.model import Figure
 from .curves import Curve
@@ -124,9 +124,4 @@ def examples_figure(
 
 
 def _show(ax: Axes, img: torch.Tensor, value_range: tuple[float, float]) -> None:
-    lo, hi = value_range
-    a = (img.detach().float().cpu().numpy() - lo) / (hi - lo)
-    if a.ndim == 3 and a.shape[0] == 3:
-        ax.imshow(np.clip(np.transpose(a, (1, 2, 0)), 0, 1))
-    else:
-        ax.imshow(a.reshape(a.shape[-2:]) if a.ndim == 2 else a.mean(axis=0), cmap="gray", vmin=0, vmax=1)
+    IMAGE.draw_example(ax, img, value_range)

@@ -226,6 +226,19 @@ def evaluate_accuracy(module: nn.Module, data: AuditData, *, device: torch.devic
     return float((logits.argmax(1) == data.y).float().mean())
 
 
+def _check_size(arch: str, input_shape: tuple[int, ...], num_classes: int, arch_kwargs: dict[str, Any]) -> None:
+    """Refuse, before anything is allocated, a model whose training would not fit in memory."""
+    from ..limits import TRAIN_BYTES_PER_PARAMETER, check_model_size
+
+    numpy = arch == "numpy-mlp"  # float64 weights: twice the bytes
+    check_model_size(
+        lambda: build_model("mlp" if numpy else arch, input_shape, num_classes, **arch_kwargs),
+        f"training {arch}" + "".join(f" {k}={str(v)[:60]}" for k, v in arch_kwargs.items()),
+        "choose smaller layer sizes (e.g. --hidden 128,64)",
+        bytes_per_parameter=TRAIN_BYTES_PER_PARAMETER * (2 if numpy else 1),
+    )
+
+
 def train(
     arch: str,
     splits: Splits,
@@ -277,6 +290,7 @@ def train(
             raise ConfigError(
                 "numpy-mlp trains with its own hand-written backprop; adversarial training needs mlp or cnn"
             )
+        _check_size(arch, train_data.input_shape, train_data.num_classes, arch_kwargs)
         net = NumpyMLP(train_data.input_shape, train_data.num_classes, hidden=hidden or (128, 64), seed=seed)
         history = net.fit(
             train_data.x.numpy().astype(np.float64),
@@ -298,6 +312,7 @@ def train(
             raise ConfigError(
                 f"cnn needs image data; {train_data.name!r} is {train_data.modality} data; train an mlp instead"
             )
+        _check_size(arch, train_data.input_shape, train_data.num_classes, arch_kwargs)
         module = build_model(arch, train_data.input_shape, train_data.num_classes, **arch_kwargs)
         monitor = CollapseMonitor(train_data, train_data.num_classes, dev, seed=seed)
         history = fit(

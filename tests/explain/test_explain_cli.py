@@ -46,7 +46,8 @@ def test_explain_writes_json_html_and_arrays(cnn_file: Path, tmp_path: Path) -> 
         f"explain.saliency.{k}"
         for k in ("deletion_auc", "insertion_auc", "random_deletion_auc", "sanity_rank_corr", "sensitivity")
     }
-    assert payload["skipped"] == {}
+    assert not [f for f in payload["sections"][0]["findings"] if f["check"] == "explain-skipped"]
+    assert set(payload) >= {"metrics", "sections", "gates", "provenance"}  # the report shape, as every command
     arrays = np.load(out / "attributions.npz")
     assert arrays["attr_saliency"].shape == (4, 1, 8, 8) and arrays["x"].shape == (4, 1, 8, 8)
     html = (out / "explain.html").read_text()

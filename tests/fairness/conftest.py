@@ -37,7 +37,8 @@ def credit_mlp() -> dlaudit.ModelBundle:
 @pytest.fixture(scope="package")
 def three_class_mlp(credit_mlp: dlaudit.ModelBundle) -> dlaudit.ModelBundle:
     """An untrained 3-class MLP over the credit inputs (for refusals of binary-only methods)."""
-    card = credit_mlp.card.replace(num_classes=3, class_names=["a", "b", "c"])
+    encoder = {**credit_mlp.card.encoder, "classes": ["a", "b", "c"]}  # the card stays consistent: 3 labels, 3 classes
+    card = credit_mlp.card.replace(num_classes=3, class_names=["a", "b", "c"], encoder=encoder)
     return dlaudit.ModelBundle(dlaudit.build_model("mlp", card.input_shape, 3, hidden=[8]), card, device="cpu")
 
 

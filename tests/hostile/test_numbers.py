@@ -158,7 +158,7 @@ def test_info_and_attack_audit_every_row_of_an_xy_file(tmp_path: Path, model_fil
         cli, ["attack", str(model_file), "--data", str(data), "--attack", "fgsm", "--eps", "0.1", "--json", str(out)]
     )
     assert attack.exit_code == 0, attack.output
-    params = json.loads(out.read_text())["params"]
+    params = json.loads(out.read_text())["sections"][0]["params"]
     assert (params["n"], params["split"]) == (40, "all")
     assert _digest(tmp_path) == {**before, "a.json": _digest(tmp_path)["a.json"]}
 
@@ -285,7 +285,7 @@ def test_a_tampered_shard_is_computed_again_with_a_warning(
     assert code == 0 and "Traceback" not in out, out
     assert not (tmp_path / "marker").exists(), "a shard's pickle payload ran"
     assert again["metrics"] == clean_run
-    par = again["params"]["parallel"]
+    par = again["provenance"]["parallel"]
     assert par["shards_recomputed"] == 1 and par["shards_reused"] == len(shards) - 1, par
     assert fragment in par["shards_not_trusted"][0], par
     warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
@@ -293,4 +293,4 @@ def test_a_tampered_shard_is_computed_again_with_a_warning(
     after = _digest(tmp_path)
     assert after["m.pt"] == before["m.pt"], "the model was changed"
     third = _attack(model, ckpt, tmp_path / "third.json")[2]
-    assert third["params"]["parallel"]["shards_reused"] == len(shards), "the recomputed shard was not stored again"
+    assert third["provenance"]["parallel"]["shards_reused"] == len(shards), "the recomputed shard was not stored again"

@@ -188,8 +188,8 @@ def test_cli_attack_features_numeric(tmp_path: Path, credit) -> None:
     dlaudit.save_model(credit, tmp_path / "credit.pt")
     r = _cli("attack", "credit.pt", "--features", "numeric", "--fast", "--n", "60", "--json", "a.json", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
-    params = json.loads((tmp_path / "a.json").read_text())["params"]
-    assert params["features"].startswith("numeric (input features 0,")
+    params = json.loads((tmp_path / "a.json").read_text())["sections"][0]["params"]
+    assert params["features"] == "numeric" and params["scope"] == "attacks"
     dlaudit.save_model(dlaudit.train("cnn", "digits", epochs=1, device="cpu"), tmp_path / "cnn.pt")
     r = _cli("attack", "cnn.pt", "--features", "numeric", "--fast", cwd=tmp_path)
     assert r.returncode == 2

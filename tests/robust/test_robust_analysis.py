@@ -153,7 +153,9 @@ def test_api_attack(digits_cnn: dlaudit.ModelBundle) -> None:
         digits_cnn, attacks="pgd", norms="linf,l2", eps=[0.1], eps_l2=[1.0], steps=5, n=80, batch_size=40
     )
     assert set(res.metrics) == {"robustness.clean_acc", "robustness.pgd_linf.acc@0.1", "robustness.pgd_l2.acc@1"}
-    assert res.params["n"] == 80 and res.params["batch_size"] == 40 and res.params["batch_size_chosen_by"] == "explicit"
+    params = res.section("robustness").params
+    assert params["n"] == 80 and params["batch_size"] == 40 and params["batch_size_chosen_by"] == "explicit"
+    assert params["scope"] == "attacks" and [s.name for s in res.sections] == ["robustness"]
     assert json.dumps(res.to_dict())
 
 

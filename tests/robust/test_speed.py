@@ -141,7 +141,7 @@ def test_compile_flag_reaches_the_engine_and_the_results(tmp_path, digits_cnn) -
     assert res.exit_code == 0, res.output
     import json
 
-    engine = json.loads(out.read_text())["params"]["engine"]
+    engine = json.loads(out.read_text())["provenance"]["engine"]
     assert engine["compile"] is True and engine["channels_last"] is True
     with pytest.raises(dlaudit.errors.ConfigError, match="compile must be True or False"):
         dlaudit.attack(digits_cnn, compile="yes", attacks="fgsm", n=10)

@@ -17,7 +17,16 @@ from __future__ import annotations
 import importlib
 import pkgutil
 
-from .base import NORMS, AttackMethod, get_attack, list_attacks, make_attack, metric_stem, register_attack
+from .base import (
+    NORMS,
+    AttackMethod,
+    get_attack,
+    list_attacks,
+    make_attack,
+    metric_stem,
+    parse_attack_name,
+    register_attack,
+)
 from .engine import (
     ATTACK_METHODS,
     PGD_STEP_RATIO,
@@ -84,6 +93,7 @@ __all__ = [
     "make_attack",
     "metric_stem",
     "negative_cross_entropy",
+    "parse_attack_name",
     "pgd",
     "project",
     "register_attack",

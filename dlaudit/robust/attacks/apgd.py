@@ -603,6 +603,7 @@ class APGDCE(AttackMethod):
     early_stop: bool = True
 
     key: ClassVar[str] = "apgd-ce"
+    effort: ClassVar[tuple[str, ...]] = ("steps", "restarts")
     loss: ClassVar[str] = "ce"
     targeted: ClassVar[bool] = False
 

@@ -482,6 +482,7 @@ class AutoAttack(AttackMethod):
     version: str = "standard"
 
     key: ClassVar[str] = "autoattack"
+    ensemble: ClassVar[bool] = True
 
     def __post_init__(self) -> None:
         super().__post_init__()

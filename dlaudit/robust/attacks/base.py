@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from ...errors import ConfigError
+from ...modalities import Modality
 
 __all__ = [
     "AttackMethod",
@@ -31,6 +32,7 @@ __all__ = [
     "get_attack",
     "make_attack",
     "metric_stem",
+    "parse_attack_name",
 ]
 
 NORMS = ("linf", "l2")
@@ -41,11 +43,18 @@ class AttackMethod:
     """An attack's settings; subclasses add their own fields and implement :meth:`perturb`.
 
     ``eps`` is the budget in input units in the norm ``norm``. Class attributes say
-    what the engine may rely on: ``key`` (the registry name), ``norms`` it supports,
+    what the attack is, so that the engine, the report and the CLI ask it rather than
+    keep lists of names: ``key`` (the registry name), ``norms`` it supports,
     ``per_sample_eps`` (whether ``perturb`` takes a different budget per sample),
     ``gradient_free`` (a black-box attack: the masking checks compare it with the
-    white-box ones) and ``returns_pred`` (``perturb`` already knows the prediction on
-    each adversarial input, so the engine need not run the model again).
+    white-box ones), ``returns_pred`` (``perturb`` already knows the prediction on
+    each adversarial input, so the engine need not run the model again),
+    ``continuous`` (it moves inputs within an L-p ball, so it needs a modality with
+    continuous inputs), ``modalities`` (the modality names it applies to; None: any
+    that ``continuous`` allows), ``effort`` (which of the robustness section's
+    ``steps`` and ``restarts`` settings it takes, so ``fast`` makes it cheaper) and
+    ``ensemble`` (it runs other attacks itself, as AutoAttack does: the robustness
+    section runs it through its own ``autoattack`` setting, not as a curve).
 
     ``features`` (keyword only) restricts the attack to some input features: the flat
     indices (into one input, ``x[0].flatten()``) of the features it may change, e.g. a
@@ -62,6 +71,10 @@ class AttackMethod:
     per_sample_eps: ClassVar[bool] = False
     gradient_free: ClassVar[bool] = False
     returns_pred: ClassVar[bool] = False
+    continuous: ClassVar[bool] = True
+    modalities: ClassVar[tuple[str, ...] | None] = None
+    effort: ClassVar[tuple[str, ...]] = ()
+    ensemble: ClassVar[bool] = False
 
     def __post_init__(self) -> None:
         if self.norm not in self.norms:
@@ -74,6 +87,14 @@ class AttackMethod:
         ):
             raise ConfigError(f"eps (the attack budget) must be a number >= 0, got {self.eps!r}")
         check_features(self.features)
+
+    def applies_to(self, modality: Modality) -> str | None:
+        """None when the attack can run on inputs of ``modality``; otherwise why not (one sentence)."""
+        if self.modalities is not None and modality.name not in self.modalities:
+            return f"{self.key} attacks {', '.join(self.modalities)} data; this is {modality.title} data"
+        if self.continuous and not modality.continuous:
+            return f"{self.key} moves inputs within an L-p ball and {modality.title} inputs are discrete"
+        return None
 
     def batch_eps(self, eps: torch.Tensor) -> float:
         """The one budget of a batch for attacks without ``per_sample_eps`` (``self.eps`` for an empty batch)."""
@@ -151,7 +172,13 @@ _REGISTRY: dict[str, Callable[..., AttackMethod]] = {}
 
 
 def register_attack(key: str) -> Callable[[Callable[..., AttackMethod]], Callable[..., AttackMethod]]:
-    """Register a factory ``(eps, norm=..., **settings) -> AttackMethod`` under ``key`` (as timm registers models)."""
+    """Register a factory ``(eps, norm=..., **settings) -> AttackMethod`` under ``key`` (as timm registers models).
+
+    An :class:`AttackMethod` subclass is such a factory itself. ``key`` is lower case,
+    a word of letters, digits, ``-`` and ``_``; its metric stem is :func:`metric_stem`.
+    """
+    if not key or key != key.strip().lower() or not key.replace("-", "").replace("_", "").isalnum():
+        raise ConfigError(f"an attack's key must be a lower-case word (letters, digits, - or _), got {key!r}")
 
     def add(factory: Callable[..., AttackMethod]) -> Callable[..., AttackMethod]:
         _REGISTRY[key] = factory
@@ -192,7 +219,35 @@ def metric_stem(key: str) -> str:
 
 
 def _load() -> None:
-    """Import every attack module of this package once, so each registers itself."""
+    """Import every attack module of this package once, so each registers itself; then the plug-ins'."""
     from . import _load_all
 
     _load_all()
+    from ...plugins import load_plugins
+
+    load_plugins("dlaudit.attacks", _take)
+
+
+def _take(name: str, obj: Any) -> bool:
+    """An entry point naming an :class:`AttackMethod` subclass registers it under its ``key``."""
+    if isinstance(obj, type) and issubclass(obj, AttackMethod):
+        register_attack(obj.key or name)(obj)
+        return True
+    return False
+
+
+def parse_attack_name(name: str) -> tuple[str, str]:
+    """``pgd_linf``, ``apgd-ce_l2`` or ``apgd_ce_l2`` as the registered key and the norm: ``("apgd-ce", "l2")``.
+
+    Raises :class:`ConfigError` for a name without a norm or an attack that is not registered.
+    """
+    stem, _, norm = str(name).strip().lower().rpartition("_")
+    if not stem or norm not in NORMS:
+        raise ConfigError(
+            f"attack {name!r} must be an attack and a norm, e.g. pgd_linf or apgd-ce_l2 (norms: {', '.join(NORMS)})"
+        )
+    keys = {metric_stem(k): k for k in list_attacks()}
+    key = stem if stem in _REGISTRY else keys.get(stem)
+    if key is None:
+        get_attack(stem)  # raises, listing the registered attacks
+    return key or stem, norm

@@ -172,6 +172,11 @@ class Attack(AttackMethod):
         return self.method
 
     @property
+    def effort(self) -> tuple[str, ...]:  # type: ignore[override]
+        """PGD takes the robustness section's ``steps`` and ``restarts``; FGSM is one step."""
+        return ("steps", "restarts") if self.method == "pgd" else ()
+
+    @property
     def name(self) -> str:
         """The metric stem: ``fgsm_linf``, ``pgd_l2``, ..."""
         return f"{self.method}_{self.norm}"

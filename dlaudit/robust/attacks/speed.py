@@ -38,6 +38,7 @@ import torch
 from torch import nn
 
 from ...errors import AnalysisError
+from ...graphs import contains_script
 
 __all__ = ["Speed", "current", "using", "layout", "value_and_grad", "notes", "compile_problem", "describe"]
 
@@ -152,7 +153,7 @@ def compile_problem(module: nn.Module) -> str | None:
     """Why ``module`` cannot be compiled here, or None."""
     if module in _REFUSED:
         return _REFUSED[module]
-    if any(isinstance(m, torch.jit.ScriptModule) for m in module.modules()):
+    if contains_script(module):
         return "TorchScript models run eagerly: torch.compile cannot trace TorchScript"
     return None
 
