@@ -17,7 +17,7 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "dlaudit"
 ANALYSIS_PACKAGES = ("dlaudit.explain", "dlaudit.robust", "dlaudit.fairness", "dlaudit.performance")
-ALGORITHM_PACKAGES = ("dlaudit.explain", "dlaudit.robust", "dlaudit.fairness")
+ALGORITHM_PACKAGES = ("dlaudit.explain", "dlaudit.robust", "dlaudit.fairness", "dlaudit.text")
 SECTION_BUILDERS = frozenset(
     {
         "dlaudit.explain.section",  # the explanations section

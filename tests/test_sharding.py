@@ -129,7 +129,7 @@ def test_the_algorithms_shard_only_through_map_samples() -> None:
     package = Path(dlaudit.__file__).parent
     glue = {"shard_ranges", "rows_check", "stable_key", "SHARDS_PER_WORKER"}
     found = []
-    for folder in ("robust", "explain", "fairness"):
+    for folder in ("robust", "explain", "fairness", "text"):
         for path in sorted((package / folder).rglob("*.py")):
             for node in ast.walk(ast.parse(path.read_text())):
                 if isinstance(node, ast.Attribute) and node.attr in glue:
