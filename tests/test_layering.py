@@ -26,6 +26,7 @@ SECTION_BUILDERS = frozenset(
         "dlaudit.fairness.mitigate",  # the mitigation section and report
         "dlaudit.robust.analysis",  # the robustness section
         "dlaudit.robust.certified",  # the certification part of the robustness section
+        "dlaudit.robust.natural",  # the common-corruptions part of the robustness section
         "dlaudit.robust.trust",  # the robustness section's checks of its own numbers
     }
 )

@@ -41,6 +41,7 @@ from .masking import (
     check_pgd_vs_fgsm,
     masking_findings,
 )
+from .natural import corruption_part
 from .noise import noise_accuracy
 from .plots import curves_figure, examples_figure
 from .trust import (
@@ -135,6 +136,9 @@ class Settings:
     """See :data:`SCOPES`."""
     radii: tuple[float, ...] = DEFAULT_RADII
     """Smoothing's L2 radii in the ``certify`` scope (the full section certifies at its ``eps_l2``)."""
+    corruptions: bool = True
+    """The 15 common corruptions at severities 1-5 on the attacked images (image models; see
+    :mod:`dlaudit.robust.natural`)."""
 
     FAST: ClassVar[dict[str, Any]] = {
         "n": 200,
@@ -441,6 +445,8 @@ def robustness(
             sec.figures.append(fig)
     _headline(sec, bundle, curves, worst, clean, n, data, s.features)
     sec.params = _params(s, data, n, curves, fast=fast, seed=seed)
+    if s.corruptions and bundle.card.kind.spatial and x.dim() == 4:
+        corruption_part(sec, bundle, x, y, seed=seed, batch_size=s.batch_size, progress=progress)
     return sec
 
 
@@ -1218,6 +1224,11 @@ def estimate(bundle: ModelBundle, data: AuditData, s: Settings) -> tuple[float, 
         smoothing = samples * (s.smoothing_n0 + s.smoothing_n) * forward
         if samples:
             what += f", randomized smoothing on {samples} inputs"
+    if s.corruptions and bundle.card.kind.spatial and data.x.dim() == 4:
+        from .corruptions import CORRUPTIONS, SEVERITIES
+
+        forwards += n * len(CORRUPTIONS) * len(SEVERITIES)
+        what += f", {len(CORRUPTIONS) * len(SEVERITIES)} corruption-severity pairs"
     what += f" and {forwards:,} forward passes"
     return steps * grad + forwards * forward + smoothing, what
 

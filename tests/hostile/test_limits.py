@@ -378,7 +378,7 @@ def test_a_baseline_of_20000_metrics_keeps_the_html_small_and_the_json_whole(
     for i in range(20_000):
         section.add_metric(f"performance.extra_{i}", 0.5, headline=True, higher_is_better=True)
     old = tmp_path / "old.json"
-    Report(title="old", sections=[section]).save(old)
+    dlaudit.save_report(Report(title="old", sections=[section]), old)
     html, js = tmp_path / "r.html", tmp_path / "r.json"
     res = CliRunner().invoke(
         cli, _report(digits_model, tmp_path, "--baseline", str(old), "--json", str(js), "-q"), catch_exceptions=False

@@ -60,10 +60,10 @@ def test_section_layout(section: dlaudit.Section) -> None:
         "AutoAttack (L-inf, fast: APGD-CE and APGD-T)",
         "Certified and attacked accuracy (L-inf)",
         "Randomized smoothing (L2, the smoothed classifier)",
+        "Accuracy under common corruptions",
     ]
-    assert (
-        len(section.figures) == 3
-    )  # the curves, the two bounds, adversarial examples and all(f.data.startswith(b"\x89PNG") and f.alt for f in section.figures)
+    # the curves, the two bounds, adversarial examples, the corruption chart and the corrupted images
+    assert len(section.figures) == 5 and all(f.data.startswith(b"\x89PNG") and f.alt for f in section.figures)
     assert section.params["fast"] is True and section.params["n"] == 120 and section.params["steps"] == 8
     assert section.params["batch_size_chosen_by"] == "default (see dlaudit.robust.batching)"
     checks = section.tables[2].rows
