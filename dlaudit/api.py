@@ -788,8 +788,8 @@ def attack(
     settings = {
         "scope": "attacks",
         "attacks": [f"{m}_{v}" for v in norm_list for m in methods],
-        "eps": parse_numbers(eps, "eps", minimum=0) if isinstance(eps, str) else [float(e) for e in eps],
-        "eps_l2": parse_numbers(eps_l2, "eps-l2", minimum=0) if isinstance(eps_l2, str) else [float(e) for e in eps_l2],
+        "eps": _budgets(eps, "eps"),
+        "eps_l2": _budgets(eps_l2, "eps-l2"),
         "steps": steps,
         "alpha": alpha,
         "restarts": restarts,
@@ -804,6 +804,11 @@ def attack(
         trust_pickle=trust_pickle, progress=progress, command=command, data_options=data_kwargs, workers=workers,
         ray_address=ray_address, checkpoint=checkpoint, compile=compile,
     )[0]  # fmt: skip
+
+
+def _budgets(values: str | Sequence[float], label: str) -> list[float]:
+    """Budgets or radii given as ``"0.1,0.3"`` (parsed, each >= 0) or as numbers."""
+    return parse_numbers(values, label, minimum=0) if isinstance(values, str) else [float(v) for v in values]
 
 
 def _attack_names() -> list[str]:
@@ -882,8 +887,8 @@ def certify(
         "scope": "certify",
         "certify": method,
         "smoothing_sigma": sigma,
-        "radii": parse_numbers(radii, "radius", minimum=0) if isinstance(radii, str) else [float(r) for r in radii],
-        "eps": parse_numbers(eps, "eps", minimum=0) if isinstance(eps, str) else [float(e) for e in eps],
+        "radii": _budgets(radii, "radius"),
+        "eps": _budgets(eps, "eps"),
         "smoothing_n": n,
         "smoothing_n0": n0,
         "smoothing_alpha": alpha,
