@@ -53,6 +53,12 @@ class ModelBundle:
     format: str = "in-memory"
     load_notes: dict[str, Any] = field(default_factory=dict)
     """What loading found that the report's provenance states (e.g. an ONNX conversion's agreement with onnxruntime)."""
+    tokenizer: Any = None
+    """A text model's tokenizer (:class:`dlaudit.text.vocab.Tokenizer`): texts in, right-padded ``(N, L)`` ids out.
+
+    ``None`` for models that read tensors (images, tables). A text model's module takes those ids
+    (padded with ``tokenizer.pad_id``) and returns logits.
+    """
 
     def __post_init__(self) -> None:
         self.device = resolve_device(self.device)

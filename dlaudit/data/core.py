@@ -37,6 +37,8 @@ class AuditData:
     split: str = "test"
     target: str | None = None
     notes: list[str] = field(default_factory=list)
+    texts: list[str] | None = None
+    """Text data: the raw texts, one per sample (``x`` then holds their token ids, right-padded)."""
 
     def __post_init__(self) -> None:
         if len(self.x) != len(self.y):
@@ -47,6 +49,8 @@ class AuditData:
             raise DataError(
                 f"data {self.name!r}: {len(self.sensitive)} rows of sensitive features for {len(self.x)} samples"
             )
+        if self.texts is not None and len(self.texts) != len(self.x):
+            raise DataError(f"data {self.name!r}: {len(self.texts)} texts for {len(self.x)} samples")
 
     def __len__(self) -> int:
         return len(self.x)
@@ -77,6 +81,7 @@ class AuditData:
             sensitive=None if self.sensitive is None else self.sensitive.iloc[rows].reset_index(drop=True),
             raw=None if self.raw is None else self.raw.iloc[rows].reset_index(drop=True),
             notes=list(self.notes),
+            texts=None if self.texts is None else [self.texts[int(i)] for i in rows],
         )
 
     def head(self, n: int) -> AuditData:

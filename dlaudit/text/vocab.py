@@ -17,7 +17,7 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import torch
 
@@ -29,6 +29,7 @@ __all__ = [
     "MASK",
     "TOKEN_PATTERN",
     "Encoding",
+    "Tokenizer",
     "WordVocab",
     "merge_to_words",
     "word_spans",
@@ -81,6 +82,32 @@ class Encoding:
 
     def __len__(self) -> int:
         return len(self.n_tokens)
+
+
+@runtime_checkable
+class Tokenizer(Protocol):
+    """What dlaudit asks of a text model's tokenizer (:class:`WordVocab`, or an adapter of a Hugging Face one).
+
+    ``encode`` returns right-padded ids with character offsets and word ids per token, so that
+    attributions can be merged into words and drawn over the original text.
+    """
+
+    @property
+    def pad_id(self) -> int: ...
+
+    @property
+    def unk_id(self) -> int: ...
+
+    @property
+    def mask_id(self) -> int: ...
+
+    def __len__(self) -> int: ...
+
+    def tokenize(self, text: str) -> list[str]: ...
+
+    def encode(self, texts: Sequence[str], *, max_len: int | None = None, min_len: int = 1) -> Encoding: ...
+
+    def decode(self, ids: Sequence[int] | torch.Tensor, *, skip_pad: bool = True) -> str: ...
 
 
 @dataclass(frozen=True)
