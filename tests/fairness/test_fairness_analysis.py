@@ -55,7 +55,11 @@ def test_section_on_biased_credit_data(credit_mlp, credit_splits):
     four_fifths = next(f for f in sec.findings if f.check == "four-fifths" and f.message.startswith("sex"))
     assert four_fifths.severity == "fail" and "female" in four_fifths.evidence
     assert [t.title for t in sec.tables][:3] == ["Groups by sex", "Groups by age", "Groups by sex&age"]
-    assert len(sec.figures) == 3 and all(f.data.startswith(b"\x89PNG") for f in sec.figures)
+    assert len(sec.figures) == 4 and all(f.data.startswith(b"\x89PNG") for f in sec.figures)
+    assert sec.figures[-1].caption.startswith("The worst segments found")  # the weak-segment search
+    assert m["fairness.segments.n_significant"].value > 0 and any(
+        t.title.startswith("Weak segments") for t in sec.tables
+    )
     assert sec.params["bins"] == {"age": [25.0, 60.0]}
 
 
