@@ -283,6 +283,8 @@ def _add_feature_findings(sec: Section, feat: FeatureFairness, *, gap_threshold:
             f"{feat.name}: group(s) {listed} have fewer than {min_group_size} samples: too small to judge, left out of the gaps",
             check="small-group",
         )
+    if feat.per_class is not None:
+        _add_worst_class_finding(sec, feat)
     ratio = feat.metric("demographic_parity_ratio")
     if ratio is not None and ratio.value is not None and ratio.value < FOUR_FIFTHS:
         sec.add_finding(
@@ -317,6 +319,32 @@ def _add_feature_findings(sec: Section, feat: FeatureFairness, *, gap_threshold:
                 f"{feat.name}: {rate.upper()} is undefined for {', '.join(map(repr, groups))} ({why}); those groups are left out of the {rate.upper()} gaps",
                 check="undefined-rate",
             )
+
+
+def _add_worst_class_finding(sec: Section, feat: FeatureFairness) -> None:
+    """Multi-class: name the class each one-vs-rest summary is worst for, with every class's value."""
+    parts, evidence = [], []
+    for short in ("equalized_odds_difference", "demographic_parity_difference"):
+        m = feat.metric(short)
+        per_class = [x for x in feat.metrics if x.name.endswith(f".{short}") and ".class_" in x.name]
+        if m is None or m.value is None or "worst class" not in m.note:
+            continue
+        worst = m.note.split("worst class ", 1)[1].split(";", 1)[0]
+        parts.append(f"{short.replace('_', ' ')} is worst for class {worst} ({m.value:.3f})")
+        evidence.append(
+            f"{short.replace('_', ' ')} by class: "
+            + ", ".join(
+                f"{x.name.split('.class_', 1)[1].split('.', 1)[0]}: {'undefined' if x.value is None else f'{x.value:.3f}'}"
+                for x in per_class
+            )
+        )
+    if parts:
+        sec.add_finding(
+            "info",
+            f"{feat.name} (one-vs-rest per class): " + "; ".join(parts),
+            evidence="; ".join(evidence),
+            check="worst-class",
+        )
 
 
 def _evidence(feat: FeatureFairness, rate: str) -> str:

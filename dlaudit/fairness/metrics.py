@@ -155,7 +155,8 @@ def summarize_rates(rates: dict[str, np.ndarray], judged: np.ndarray, *, positiv
 
     ``judged`` is a boolean mask over groups. With ``positive`` set (binary
     models) the summaries are those of that class; otherwise each is the worst
-    over classes, and ``worst_class.<summary>`` holds the class index.
+    over classes, ``worst_class.<summary>`` holds the class index and
+    ``by_class.<summary>`` the value of every class (one-vs-rest; last axis).
     """
 
     def by_class(name: str) -> np.ndarray:  # (..., K, G) over the judged groups
@@ -178,6 +179,7 @@ def summarize_rates(rates: dict[str, np.ndarray], judged: np.ndarray, *, positiv
         worst, idx = _worst(values, largest=not name.endswith("_ratio"))
         out[name] = worst
         out[f"worst_class.{name}"] = idx
+        out[f"by_class.{name}"] = values
     return out
 
 
@@ -486,11 +488,13 @@ def _feature_fairness(
         lo_hi_rates = {name: _interval(boot_rates[name], ci) for name in RATES}
         if summary:
             boot_sum = summarize_rates(boot_rates, judged, positive=positive)
-            lo_hi_sum = {name: _interval(boot_sum[name], ci) for name in SUMMARIES}
+            lo_hi_sum = {name: _interval(boot_sum[name], ci) for name in boot_sum if not name.startswith("worst_")}
     by_group = _by_group_table(point, lo_hi_rates, levels, judged, positive)
     per_class = _per_class_table(point, lo_hi_rates, levels, names) if positive is None else None
     metrics = _summary_metrics(f, summary, lo_hi_sum, point, levels, judged, names, positive, min_group_size)
     metrics += _group_metrics(f, by_group, min_group_size, positive)
+    if positive is None and summary:
+        metrics += _class_metrics_list(f, summary, lo_hi_sum, point, levels, judged, names)
     return FeatureFairness(f.name, note=f.note, by_group=by_group, per_class=per_class, metrics=metrics)
 
 
@@ -620,6 +624,58 @@ def _summary_metrics(
                 higher_is_better=_HIGHER_IS_BETTER.get(name, False),
             )
         )
+    return out
+
+
+_PER_CLASS = ("demographic_parity_difference", "equalized_odds_difference", "equal_opportunity_difference")
+
+
+def _class_metrics_list(
+    f: SensitiveFeature,
+    summary: dict[str, np.ndarray],
+    lo_hi: dict[str, np.ndarray],
+    point: dict[str, np.ndarray],
+    levels: list[str],
+    judged: np.ndarray,
+    names: list[str],
+) -> list[Metric]:
+    """Multi-class models: each class's one-vs-rest summaries and per-group selection rates.
+
+    ``fairness.<f>.class_<c>.demographic_parity_difference`` (and
+    ``equalized_odds_difference``, ``equal_opportunity_difference``), and
+    ``fairness.<f>.class_<c>.selection_rate@<group>``; the unqualified names keep
+    the worst class.
+    """
+    key = metric_key(f.name)
+    out = []
+    for c, cname in enumerate(names):
+        ckey = f"class_{metric_key(cname)}"
+        for name in _PER_CLASS:
+            value = float(summary[f"by_class.{name}"][c])
+            bounds = lo_hi.get(f"by_class.{name}")
+            interval = None
+            if bounds is not None and not np.isnan(bounds[:, c]).any() and not np.isnan(value):
+                interval = (float(bounds[0][c]), float(bounds[1][c]))
+            out.append(
+                Metric(
+                    f"fairness.{key}.{ckey}.{name}",
+                    None if np.isnan(value) else value,
+                    ci=interval,
+                    description=f"{_DESCRIPTIONS[name]}, class {cname!r} against the rest",
+                    note="" if not np.isnan(value) else "undefined: a rate it needs has nothing to divide by",
+                    higher_is_better=False,
+                )
+            )
+        for g, group in enumerate(levels):
+            rate = float(point["selection_rate"][0][g, c])
+            out.append(
+                Metric(
+                    f"fairness.{key}.{ckey}.selection_rate@{metric_key(group)}",
+                    rate,
+                    description=f"share of group {group!r} predicted {cname!r}",
+                    note="" if judged[g] else "too small to judge",
+                )
+            )
     return out
 
 

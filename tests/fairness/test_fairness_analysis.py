@@ -189,3 +189,19 @@ def test_the_health_verdict_names_the_failing_four_fifths_finding(credit_mlp):
     page = render_html(rep)
     header = page[: page.index('id="scorecard"')]
     assert "Gates passed: the one gate holds." in header and "four-fifths rule fails" in header
+
+
+def test_multiclass_image_model_with_metadata_names_the_worst_class_and_searches_segments(digits_mlp, digits_splits):
+    """Ten classes, a per-sample metadata column: per-class metrics, the worst class named, segments searched."""
+    data = digits_splits.test
+    site = pd.DataFrame({"site": np.where(np.arange(len(data)) % 3 == 0, "north", "south")})
+    sec = run_analysis("fairness", digits_mlp, _with_sensitive(data, site), n_boot=50)
+    assert sec.status == "ok", sec.reason
+    m = _metrics(sec)
+    eod = m["fairness.site.equalized_odds_difference"]
+    per_class = [m[f"fairness.site.class_{c}.equalized_odds_difference"].value for c in digits_mlp.card.names]
+    assert eod.value == pytest.approx(max(v for v in per_class if v is not None))
+    worst = next(f for f in sec.findings if f.check == "worst-class")
+    assert "equalized odds difference is worst for class" in worst.message
+    assert "fairness.site.class_0.selection_rate@north" in m
+    assert sec.params["segments"]["columns"] == ["site"] and m["fairness.segments.n_tested"].value == 2
