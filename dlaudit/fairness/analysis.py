@@ -32,7 +32,7 @@ from ..errors import AnalysisError, ConfigError
 from ..parsing import round_or_none, split_list
 from ..report.model import Metric, Section, Table, judged
 from ..utils import ProgressFn, model_state
-from .metrics import FairnessResult, FeatureFairness, group_fairness
+from .metrics import INTERVAL_METHODS, FairnessResult, FeatureFairness, group_fairness
 from .plots import group_bars_figure, segments_figure
 from .robustness import robust_accuracy_by_group
 from .segments import SegmentResult, find_weak_segments
@@ -229,6 +229,7 @@ def fairness_section(
             "four_fifths": FOUR_FIFTHS,
             "min_group_size": min_group_size,
             "bins": {f.name: list(f.edges) for f in features if f.edges},
+            "intervals": dict(INTERVAL_METHODS) if n_boot else "none (n_boot = 0)",
         },
     )
     sec.metrics.extend(_judged(m, gap_threshold) for m in result.metrics)
@@ -414,6 +415,8 @@ def _add_feature_tables(sec: Section, feat: FeatureFairness, result: FairnessRes
         if binary
         else "Accuracy per group; see the per-class table for one-vs-rest rates."
     )
+    if result.n_boot:
+        caption += " Intervals: Wilson score with continuity correction."
     if feat.note:
         caption += f" {feat.note}."
     sec.tables.append(Table(title=f"Groups by {feat.name}", columns=columns, rows=rows, caption=caption))

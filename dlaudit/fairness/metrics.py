@@ -16,8 +16,9 @@ the summaries follow fairlearn's definitions:
 Binary models use the positive class (index 1). Multi-class models get the
 one-vs-rest rates of every class, and each summary is the worst over classes.
 
-Confidence intervals are percentile bootstrap intervals (Efron and Tibshirani
-1993). MetricFrame is not called once per resample: each resample's per-group
+Confidence intervals (:data:`INTERVAL_METHODS`): Wilson score intervals for each
+group's rates, Newcombe's interval for the gaps between two groups, and the
+percentile bootstrap (Efron and Tibshirani 1993) for the rest. MetricFrame is not called once per resample: each resample's per-group
 confusion counts are one ``np.bincount`` over a resampled index array, and every
 rate is derived from those counts, so 1,000 resamples of 50,000 rows take seconds.
 
@@ -46,6 +47,7 @@ from ..report.model import Metric
 from ..utils import ProgressFn
 
 __all__ = [
+    "INTERVAL_METHODS",
     "RATES",
     "SUMMARIES",
     "FeatureFairness",
@@ -53,6 +55,8 @@ __all__ = [
     "group_fairness",
     "rates_from_confusion",
     "summarize_rates",
+    "newcombe_gaps",
+    "wilson_rates",
 ]
 
 log = logging.getLogger(__name__)
@@ -291,6 +295,81 @@ def bootstrap_shard(_: object, p: dict[str, Any]) -> list[np.ndarray]:
     return out
 
 
+INTERVAL_METHODS = {
+    "rates": "Wilson score interval with continuity correction of each group's rate (Newcombe 1998, method 4)",
+    "two_groups": "Newcombe hybrid score interval of the difference (Newcombe 1998), for the demographic parity "
+    "difference, equal opportunity difference and accuracy gap between two judged groups; the equalized odds "
+    "difference takes the larger of its TPR and FPR gaps' bounds",
+    "otherwise": "percentile bootstrap (Efron and Tibshirani 1993): ratios, more than two groups, multi-class summaries",
+}
+"""Which interval each number gets: chosen by the coverage simulation in ``tests/fairness/test_coverage.py``,
+where the percentile bootstrap of a rate covered 81% (not 95%) at 30 rows per group and a rate of 0.05."""
+
+
+def _confusion(f: SensitiveFeature, yt: np.ndarray, yp: np.ndarray, levels: list[str], k: int) -> np.ndarray:
+    codes = pd.Categorical(f.groups.astype(str), categories=levels).codes.astype(np.int64)
+    return np.bincount((codes * k + yt) * k + yp, minlength=len(levels) * k * k).reshape(len(levels), k, k)
+
+
+def _rate_counts(cm: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Numerator and denominator of each rate of :func:`rates_from_confusion` (same shapes)."""
+    n = cm.sum(axis=(-2, -1))
+    diag = np.diagonal(cm, axis1=-2, axis2=-1)
+    true_k, pred_k = cm.sum(axis=-1), cm.sum(axis=-2)
+    return {
+        "accuracy": (diag.sum(axis=-1), n),
+        "selection_rate": (pred_k, np.broadcast_to(n[..., None], pred_k.shape)),
+        "tpr": (diag, true_k),
+        "fpr": (pred_k - diag, n[..., None] - true_k),
+        "fnr": (true_k - diag, true_k),
+        "precision": (diag, pred_k),
+    }
+
+
+def wilson_rates(cm: np.ndarray, level: float) -> dict[str, np.ndarray]:
+    """Continuity-corrected Wilson intervals of every rate from confusion counts ``(..., G, K, K)``:
+    ``name -> (2, ...)`` like :func:`_interval`."""
+    from scipy.special import ndtri
+
+    from .segments import wilson_cc_bounds as wilson_bounds
+
+    z = float(ndtri(0.5 + level / 2.0))
+    out = {}
+    for name, (num, den) in _rate_counts(cm).items():
+        lo, hi = wilson_bounds(num, den, z)
+        out[name] = np.stack([np.where(den > 0, lo, np.nan), np.where(den > 0, hi, np.nan)])
+    return out
+
+
+def newcombe_gaps(cm: np.ndarray, positive: int, level: float) -> dict[str, np.ndarray]:
+    """Intervals ``(2, ...)`` of the two-group gaps (absolute differences) from confusion counts ``(..., 2, K, K)``.
+
+    The Newcombe interval ``[lo, hi]`` of the signed difference becomes, for its
+    absolute value, ``[min |bound|, max |bound|]`` when it excludes 0 and
+    ``[0, max |bound|]`` when it holds it.
+    """
+    from .segments import newcombe_difference
+
+    counts = _rate_counts(cm)
+
+    def gap(name: str) -> np.ndarray:
+        num, den = counts[name]
+        if name != "accuracy":
+            num, den = num[..., positive], den[..., positive]
+        _, lo, hi = newcombe_difference(num[..., 0], den[..., 0], num[..., 1], den[..., 1], level=level)
+        bottom = np.where((lo <= 0) & (0 <= hi), 0.0, np.minimum(np.abs(lo), np.abs(hi)))
+        out = np.stack([bottom, np.maximum(np.abs(lo), np.abs(hi))])
+        return np.where((den > 0).all(axis=-1), out, np.nan)
+
+    sel, tpr, fpr = gap("selection_rate"), gap("tpr"), gap("fpr")
+    return {
+        "demographic_parity_difference": sel,
+        "equal_opportunity_difference": tpr,
+        "accuracy_gap": gap("accuracy"),
+        "equalized_odds_difference": np.maximum(tpr, fpr),
+    }
+
+
 def _interval(samples: np.ndarray, level: float) -> np.ndarray:
     """Percentile interval over axis 0, NaN where no resample defines the value."""
     alpha = (1.0 - level) / 2.0
@@ -485,10 +564,13 @@ def _feature_fairness(
     lo_hi_sum: dict[str, np.ndarray] = {}
     if boot is not None:
         boot_rates = rates_from_confusion(boot.reshape(len(boot), len(levels), k, k))
-        lo_hi_rates = {name: _interval(boot_rates[name], ci) for name in RATES}
+        cm = _confusion(f, yt, yp, levels, k)
+        lo_hi_rates = wilson_rates(cm, ci)  # the percentile bootstrap under-covers small groups and rare rates
         if summary:
             boot_sum = summarize_rates(boot_rates, judged, positive=positive)
             lo_hi_sum = {name: _interval(boot_sum[name], ci) for name in boot_sum if not name.startswith("worst_")}
+            if positive is not None and judged.sum() == 2:
+                lo_hi_sum.update(newcombe_gaps(cm[judged], positive, ci))
     by_group = _by_group_table(point, lo_hi_rates, levels, judged, positive)
     per_class = _per_class_table(point, lo_hi_rates, levels, names) if positive is None else None
     metrics = _summary_metrics(f, summary, lo_hi_sum, point, levels, judged, names, positive, min_group_size)
