@@ -27,7 +27,7 @@ import pandas as pd
 
 from ..bundle import ModelBundle
 from ..data import AuditData
-from ..data.groups import SensitiveFeature, resolve_sensitive
+from ..data.groups import INTERSECTION_SEP, POOLED, SensitiveFeature, pool_small_groups, resolve_sensitive
 from ..errors import AnalysisError, ConfigError
 from ..parsing import round_or_none, split_list
 from ..report.model import Metric, Section, Table, judged
@@ -184,6 +184,7 @@ def fairness_section(
             f"{data.name!r} names no sensitive features; pass --sensitive COLUMN[,COLUMN] (e.g. sex,race)"
         )
     features = resolve_sensitive(data, sensitive, bins=bins, intersection=intersection)
+    features = [pool_small_groups(f, min_group_size) if INTERSECTION_SEP in f.name else f for f in features]
     if not features:
         raise AnalysisError("no sensitive features were given; pass --sensitive COLUMN[,COLUMN]")
     settings = Settings.build(
@@ -271,7 +272,7 @@ def _judged(metric: Metric, gap_threshold: float) -> Metric:
 
 def _add_feature_findings(sec: Section, feat: FeatureFairness, *, gap_threshold: float, min_group_size: int) -> None:
     if feat.note and all(f.message != feat.note for f in sec.findings):  # an intersection repeats its parts' notes
-        sec.add_finding("info", feat.note, check="binning")
+        sec.add_finding("info", feat.note, check="pooled" if POOLED in feat.note else "binning")
     if not feat.defined:
         sec.add_finding("warning", f"fairness over {feat.name!r} is undefined: {feat.reason}", check="undefined")
         return
@@ -286,6 +287,8 @@ def _add_feature_findings(sec: Section, feat: FeatureFairness, *, gap_threshold:
         )
     if feat.per_class is not None:
         _add_worst_class_finding(sec, feat)
+    if INTERSECTION_SEP in feat.name:
+        _add_worst_off_finding(sec, feat)
     ratio = feat.metric("demographic_parity_ratio")
     if ratio is not None and ratio.value is not None and ratio.value < FOUR_FIFTHS:
         sec.add_finding(
@@ -320,6 +323,37 @@ def _add_feature_findings(sec: Section, feat: FeatureFairness, *, gap_threshold:
                 f"{feat.name}: {rate.upper()} is undefined for {', '.join(map(repr, groups))} ({why}); those groups are left out of the {rate.upper()} gaps",
                 check="undefined-rate",
             )
+
+
+def _worst_off(feat: FeatureFairness) -> tuple[str, str] | None:
+    """The judged group of an intersection that fares worst: the lowest selection rate of the positive class
+    (the favourable outcome), or the lowest accuracy for multi-class models; with the rate's name."""
+    table = feat.by_group
+    rate = "selection_rate" if "selection_rate" in table.columns else "accuracy"
+    judged = table[table["judged"] & table[rate].notna()]
+    if len(judged) < 2:
+        return None
+    return str(judged[rate].idxmin()), rate
+
+
+def _add_worst_off_finding(sec: Section, feat: FeatureFairness) -> None:
+    worst = _worst_off(feat)
+    if worst is None:
+        return
+    group, rate = worst
+    table = feat.by_group
+    row = table.loc[group]
+    judged = table[table["judged"]]
+    best = str(judged[rate].idxmax())
+    label = rate.replace("_", " ")
+    extra = f"; accuracy {row['accuracy']:.3f}" if rate != "accuracy" else ""
+    sec.add_finding(
+        "info",
+        f"{feat.name}: the worst-off intersection is {group!r}: {label} {row[rate]:.3f} (n={int(row['count'])}){extra}, "
+        f"against {table.loc[best, rate]:.3f} for {best!r}",
+        evidence=_evidence(feat, rate),
+        check="worst-off-intersection",
+    )
 
 
 def _add_worst_class_finding(sec: Section, feat: FeatureFairness) -> None:
@@ -383,8 +417,11 @@ def _add_feature_tables(sec: Section, feat: FeatureFairness, result: FairnessRes
     else:
         columns = ["group", "n", "accuracy", level, "note"]
     rows = []
+    worst = _worst_off(feat) if INTERSECTION_SEP in feat.name else None
     for group, row in table.iterrows():
         note = "" if row["judged"] else f"too small to judge (n < {result.min_group_size})"
+        if worst is not None and str(group) == worst[0]:
+            note = f"worst-off (lowest {worst[1].replace('_', ' ')})"
         cells: list[Any] = [
             str(group),
             int(row["count"]),

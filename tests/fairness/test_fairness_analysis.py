@@ -205,3 +205,35 @@ def test_multiclass_image_model_with_metadata_names_the_worst_class_and_searches
     assert "equalized odds difference is worst for class" in worst.message
     assert "fairness.site.class_0.selection_rate@north" in m
     assert sec.params["segments"]["columns"] == ["site"] and m["fairness.segments.n_tested"].value == 2
+
+
+def test_intersection_pools_small_groups_by_name_and_highlights_the_worst_off(credit_mlp, credit_splits):
+    data = credit_splits.test
+    n = len(data)
+    i = np.arange(n)
+    sex = np.where(i % 2 == 0, "female", "male")
+    race = np.where(i % 50 == 0, "c", np.where(i % 50 == 1, "d", np.where(i % 4 < 2, "a", "b")))
+    sec = run_analysis(
+        "fairness",
+        credit_mlp,
+        _with_sensitive(data, pd.DataFrame({"sex": sex, "race": race})),
+        n_boot=0,
+        intersection=True,
+    )
+    assert sec.status == "ok", sec.reason
+    # c and d hold n/50 rows each (c only even rows: female; d only odd: male): two groups of 20, pooled by name
+    pooled = next(f for f in sec.findings if f.check == "pooled")
+    for group in ("female&c", "male&d"):
+        assert group in pooled.message
+    assert "2 groups under 30 rows pooled into 'small_groups_pooled'" in pooled.message
+    m = _metrics(sec)
+    assert (
+        "fairness.sex&race.selection_rate@small_groups_pooled" in m
+        and "fairness.sex&race.selection_rate@female&c" not in m
+    )
+    table = next(t for t in sec.tables if t.title == "Groups by sex&race")
+    rates = {r[0]: r[4] for r in table.rows}
+    worst = min(rates, key=rates.get)
+    finding = next(f for f in sec.findings if f.check == "worst-off-intersection")
+    assert finding.message.startswith(f"sex&race: the worst-off intersection is {worst!r}")
+    assert next(r for r in table.rows if r[0] == worst)[-1].startswith("worst-off")
