@@ -190,6 +190,20 @@ def _levels(name: str, values: pd.Series, n_bins: int) -> _Column:
     return _Column(name, codes.astype(np.int64), labels)
 
 
+def _drop_rare(col: _Column, min_support: int) -> _Column:
+    """Levels under ``min_support`` rows can be no segment, alone or in a pair: their rows get code -1.
+
+    This bounds a column's levels by ``n / min_support`` (an ID column keeps none).
+    """
+    counts = np.bincount(col.codes[col.codes >= 0], minlength=len(col.labels))
+    kept = np.flatnonzero(counts >= min_support)
+    if len(kept) == len(col.labels):
+        return col
+    new_code = np.full(len(col.labels) + 1, -1, dtype=np.int64)
+    new_code[kept] = np.arange(len(kept))
+    return _Column(col.name, new_code[col.codes], [col.labels[i] for i in kept], col.note)
+
+
 # -- results -----------------------------------------------------------------------------
 
 
@@ -311,7 +325,8 @@ def find_weak_segments(
     truth = None if actual_positive is None else np.asarray(actual_positive, dtype=np.float64)
 
     cols = [_levels(str(c), columns[c].reset_index(drop=True), n_bins) for c in columns.columns]
-    cols = [c for c in cols if len(c.labels) >= 2]  # a constant column has no segment but the whole
+    cols = [_drop_rare(c, min_support) for c in cols]
+    cols = [c for c in cols if len(c.labels) >= 1 and (c.codes >= 0).any()]
     cells = _count_cells(cols, weights, truth, n, min_support, pairs)
     totals = {m: float(w.sum()) for m, w in weights.items()}
     total_truth = None if truth is None else float(truth.sum())
@@ -394,15 +409,23 @@ def _count_cells(
     single_index: dict[tuple[int, int], int] = {}
 
     def add(codes: np.ndarray, size: int, describe, parent_of) -> None:
-        counts = np.bincount(codes, minlength=size)[:size]
-        keep = np.flatnonzero((counts >= min_support) & (n - counts >= min_support))  # the rest is compared too
+        """Count the cells ``0..size-1`` of ``codes`` (``size`` itself holds the untested rows)."""
+        cell_of = None
+        if size > max(8 * n, 1 << 16):  # many sparse cells (two high-cardinality columns): count the ones present
+            cell_of, codes = np.unique(codes, return_inverse=True)
+        length = len(cell_of) if cell_of is not None else size + 1
+        counts = np.bincount(codes, minlength=length)
+        real = (cell_of < size) if cell_of is not None else (np.arange(length) < size)
+        keep = np.flatnonzero(real & (counts >= min_support) & (n - counts >= min_support))  # the rest is compared too
         if len(keep) == 0:
             return
         n_parts.append(counts[keep].astype(np.float64))
         for m, w in weights.items():
-            k_parts[m].append(np.bincount(codes, weights=w, minlength=size)[:size][keep])
+            k_parts[m].append(np.bincount(codes, weights=w, minlength=length)[keep])
         if truth is not None:
-            t_parts.append(np.bincount(codes, weights=truth, minlength=size)[:size][keep])
+            t_parts.append(np.bincount(codes, weights=truth, minlength=length)[keep])
+        if cell_of is not None:
+            keep = cell_of[keep]
         for cell in keep:
             owner, parent = parent_of(int(cell), len(descs))
             descs.append(describe(int(cell)))
@@ -417,7 +440,7 @@ def _count_cells(
             single_index[(a, cell)] = index
             return (col.name,), (-1, -1)
 
-        add(codes, size + 1, lambda cell, col=col: col.labels[cell], single)
+        add(codes, size, lambda cell, col=col: col.labels[cell], single)
     if pairs:
         for a in range(len(cols)):
             for b in range(a + 1, len(cols)):
@@ -436,7 +459,7 @@ def _count_cells(
                         single_index.get((b, cell % lb), -1),
                     )
 
-                add(codes, la * lb + 1, describe, pair)
+                add(codes, la * lb, describe, pair)
     empty = np.empty(0)
     return {
         "n": np.concatenate(n_parts) if n_parts else empty,

@@ -111,3 +111,17 @@ def test_bad_input_is_one_clear_error():
         find_weak_segments(table, correct, fdr=1.5)
     with pytest.raises(ConfigError, match="segment bins must be a whole number >= 2"):
         find_weak_segments(table, correct, n_bins=1)
+
+
+def test_high_cardinality_columns_stay_cheap():
+    """An ID column has no level with enough rows; two of them paired count only the cells present."""
+    n = 3000
+    rng = np.random.default_rng(0)
+    ids = pd.DataFrame(
+        {"id": [f"u{i}" for i in range(n)], "other": rng.permutation(n).astype(str), "g": np.arange(n) % 2}
+    )
+    correct = rng.random(n) < 0.8
+    r = find_weak_segments(ids, correct)
+    assert r.columns == ["g"] and r.n_tested == 2  # id and other: every level under 50 rows
+    r1 = find_weak_segments(ids[["id", "other"]], correct, min_support=1)  # 3000 x 3000 pair cells: 3000 present
+    assert r1.n_tested == 3 * n
