@@ -303,7 +303,8 @@ INTERVAL_METHODS = {
     "otherwise": "percentile bootstrap (Efron and Tibshirani 1993): ratios, more than two groups, multi-class summaries",
 }
 """Which interval each number gets: chosen by the coverage simulation in ``tests/fairness/test_coverage.py``,
-where the percentile bootstrap of a rate covered 81% (not 95%) at 30 rows per group and a rate of 0.05."""
+where at 30 rows per group the percentile bootstrap covered a TPR over about 3 positives in 44% of draws
+and the equalized odds difference in 76%, against 96% and more for these."""
 
 
 def _confusion(f: SensitiveFeature, yt: np.ndarray, yp: np.ndarray, levels: list[str], k: int) -> np.ndarray:
