@@ -133,12 +133,14 @@ def segments_figure(rows: Sequence[tuple[str, float, float, float]], *, ci_level
     hi = np.array([r[3] for r in rows], dtype=float)
     y = np.arange(len(rows))[::-1]
     fig, ax = subplots(figsize=(7.5, 0.42 * len(rows) + 1.3))
-    ax.barh(y, gaps, color=COLORS[1 % len(COLORS)], height=0.6)
+    kinds = sorted({lab.split(":", 1)[0] for lab in labels})
+    colors = [COLORS[kinds.index(lab.split(":", 1)[0]) % len(COLORS)] for lab in labels]
+    ax.barh(y, gaps, color=colors, height=0.6)
     err = np.vstack([np.clip(gaps - lo, 0, None), np.clip(hi - gaps, 0, None)])
     ax.errorbar(gaps, y, xerr=err, fmt="none", ecolor="black", elinewidth=1, capsize=2)
     ax.axvline(0, color="black", linewidth=0.8)
     ax.set_yticks(y, [lab if len(lab) <= 70 else lab[:67] + "..." for lab in labels], fontsize=7)
-    ax.set_xlabel(f"how much worse than the rest of the data (points; {ci_level:.0%} CI)")
+    ax.set_xlabel(f"rate elsewhere minus rate in the segment ({ci_level:.0%} CI)")
     ax.set_title("Weak segments found by the search", fontsize=9)
     fig.tight_layout()
     return Figure(
