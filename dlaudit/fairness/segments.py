@@ -158,8 +158,8 @@ class _Column:
 
 def _levels(name: str, values: pd.Series, n_bins: int) -> _Column:
     numeric = pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)
-    if numeric and values.nunique() > MAX_CATEGORIES:
-        x = values.to_numpy(dtype=np.float64)
+    if numeric and values.nunique() > MAX_CATEGORIES:  # (more than 10 distinct values, so some are not NaN)
+        x = values.to_numpy(dtype=np.float64, na_value=np.nan)
         ok = ~np.isnan(x)
         qs = np.linspace(0, 1, n_bins + 1)[1:-1]
         modes, counts = np.unique(x[ok], return_counts=True)

@@ -125,3 +125,15 @@ def test_high_cardinality_columns_stay_cheap():
     assert r.columns == ["g"] and r.n_tested == 2  # id and other: every level under 50 rows
     r1 = find_weak_segments(ids[["id", "other"]], correct, min_support=1)  # 3000 x 3000 pair cells: 3000 present
     assert r1.n_tested == 3 * n
+
+
+def test_missing_values_are_a_level_of_their_own():
+    n = 600
+    x = pd.Series(np.arange(n, dtype=float))
+    x[:100] = np.nan
+    flag = pd.Series(["yes", None] * (n // 2))
+    correct = np.ones(n, dtype=bool)
+    correct[:100:2] = False  # half of the rows where x is missing are wrong
+    r = find_weak_segments(pd.DataFrame({"x": x, "flag": flag}), correct, pairs=False)
+    assert r.worst("accuracy").description == "x missing" and r.worst("accuracy").n == 100
+    assert r.n_tested == 6 + 2  # x: 5 bins and missing; flag: yes and missing
