@@ -921,7 +921,11 @@ def fairness(
 @data_options
 @model_options
 @run_options
-@click.option("--method", required=True, help="reweigh, threshold or expgrad (comma-separated to compare several).")
+@click.option(
+    "--method",
+    required=True,
+    help="reweigh, threshold, expgrad, reject-option or calibrated-eqodds (comma-separated to compare several).",
+)
 @click.option(
     "--constraint",
     type=click.Choice(["demographic_parity", "equalized_odds"]),
