@@ -10,7 +10,8 @@ Findings follow three rules:
   and left out of the gaps and ratios rather than judged;
 - the weak-segment search (:mod:`.segments`) over every column of the data, one
   or two at a time: the surest significant accuracy gap warns above
-  ``gap_threshold`` and fails above ``segment_fail_gap`` (0.2); a selection-rate
+  ``gap_threshold`` and fails above ``segment_fail_gap`` (unset by default: a weak
+  segment warns, it fails only where you set the gap); a selection-rate
   gap only warns, as on a non-sensitive column it may follow the base rate.
 """
 
@@ -46,7 +47,8 @@ GAP_THRESHOLD = 0.1
 MIN_GROUP_SIZE = 30
 N_BOOT = 1000
 N_BOOT_FAST = 200
-SEGMENT_FAIL_GAP = 0.2
+SEGMENT_FAIL_GAP: float | None = None
+"""No segment fails the run by default (a weak segment of a non-sensitive column is a warning); set a gap to fail."""
 
 
 @dataclass(frozen=True)
@@ -69,7 +71,7 @@ class Settings:
     segment_fdr: float = 0.05
     segment_pairs: bool = True
     segment_top: int = 10
-    segment_fail_gap: float = SEGMENT_FAIL_GAP
+    segment_fail_gap: float | None = SEGMENT_FAIL_GAP
 
     FAST: ClassVar[dict[str, Any]] = {"n_boot": N_BOOT_FAST}
     """The fast profile (``fast=True``): 200 bootstrap resamples; explicit parameters win over it."""
@@ -96,8 +98,11 @@ class Settings:
                 raise ConfigError(f"{name} must be a whole number >= {2 if name == 'segment_bins' else 1}, got {v!r}")
         if not (isinstance(s.segment_fdr, (int, float)) and 0 < s.segment_fdr < 1):
             raise ConfigError(f"segment_fdr (the false discovery rate) must be between 0 and 1, got {s.segment_fdr!r}")
-        if not (isinstance(s.segment_fail_gap, (int, float)) and math.isfinite(s.segment_fail_gap)):
-            raise ConfigError(f"segment_fail_gap must be a number, got {s.segment_fail_gap!r}")
+        fail_gap = s.segment_fail_gap
+        if fail_gap is not None and not (
+            isinstance(fail_gap, (int, float)) and not isinstance(fail_gap, bool) and math.isfinite(fail_gap)
+        ):
+            raise ConfigError(f"segment_fail_gap must be a number or None, got {fail_gap!r}")
         return s
 
 
@@ -137,7 +142,7 @@ def fairness_section(
     segment_fdr: float = 0.05,
     segment_pairs: bool = True,
     segment_top: int = 10,
-    segment_fail_gap: float = SEGMENT_FAIL_GAP,
+    segment_fail_gap: float | None = SEGMENT_FAIL_GAP,
     **_: object,
 ) -> Section:
     """Group fairness of the model's predictions over each sensitive feature.
@@ -173,7 +178,8 @@ def fairness_section(
     segment_top
         Segments listed per metric (10).
     segment_fail_gap
-        A significant accuracy gap above this fails (0.2); above ``gap_threshold`` it warns.
+        A significant accuracy gap above this fails (default None: never; a weak segment of a
+        column nobody named sensitive warns); above ``gap_threshold`` it warns.
     """
     if sensitive is None and data.sensitive is None:
         if not data.kind.columns:
@@ -603,7 +609,7 @@ def _add_segments(
 def _add_segment_metric(sec: Section, found: SegmentResult, metric: str, settings: Settings) -> None:
     worst = found.worst(metric)
     label = metric.replace("_", " ")
-    fails = metric == "accuracy"
+    fails = metric == "accuracy" and settings.segment_fail_gap is not None
     rule = f"warns above {settings.gap_threshold:g}" + (f", fails above {settings.segment_fail_gap:g}" if fails else "")
     value = 0.0 if worst is None else worst.gap
     note = (
@@ -611,7 +617,7 @@ def _add_segment_metric(sec: Section, found: SegmentResult, metric: str, setting
         if worst is None
         else f"{worst.sentence()}; BH q = {worst.q_value:.2g}"
     )
-    fail = fails and worst is not None and worst.gap > settings.segment_fail_gap
+    fail = fails and worst is not None and worst.gap > settings.segment_fail_gap  # type: ignore[operator]
     warning = worst is not None and worst.gap > settings.gap_threshold
     sec.metrics.append(
         Metric(

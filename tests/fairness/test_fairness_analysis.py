@@ -63,6 +63,18 @@ def test_section_on_biased_credit_data(credit_mlp, credit_splits):
     assert sec.params["bins"] == {"age": [25.0, 60.0]}
 
 
+def test_a_weak_segment_warns_by_default_and_fails_only_above_a_gap_the_user_sets(credit_mlp, credit_splits):
+    default = run_analysis("fairness", credit_mlp, credit_splits.test, n_boot=50)
+    worst = _metrics(default)["fairness.segments.worst_accuracy_gap"]
+    assert worst.value > 0 and worst.status != "fail"
+    assert all(f.severity != "fail" for f in default.findings if f.check == "segment-accuracy")
+    strict = run_analysis("fairness", credit_mlp, credit_splits.test, n_boot=50, segment_fail_gap=worst.value / 2)
+    assert _metrics(strict)["fairness.segments.worst_accuracy_gap"].status == "fail"
+    assert any(f.severity == "fail" for f in strict.findings if f.check == "segment-accuracy")
+    bad = run_analysis("fairness", credit_mlp, credit_splits.test, segment_fail_gap="high")
+    assert bad.status == "error" and "segment_fail_gap must be a number or None" in bad.reason
+
+
 def test_same_seed_same_numbers(credit_mlp, credit_splits):
     a = run_analysis("fairness", credit_mlp, credit_splits.test, n_boot=100, seed=7)
     b = run_analysis("fairness", credit_mlp, credit_splits.test, n_boot=100, seed=7)
