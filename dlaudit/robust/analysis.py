@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -22,6 +22,7 @@ from ..data import AuditData
 from ..data.groups import MIN_GROUP_SIZE, resolve_sensitive
 from ..errors import ConfigError
 from ..parsing import round_or_none
+from ..plan import Budget, Level
 from ..report.model import Section, Table
 from ..stats import wilson_interval
 from ..utils import ProgressFn
@@ -1179,12 +1180,15 @@ def step_seconds(bundle: ModelBundle, data: AuditData) -> tuple[float, float]:
     return grad / n, forward / n
 
 
-def estimate(bundle: ModelBundle, data: AuditData, s: Settings) -> tuple[float, str] | None:
-    """``(seconds, what it counts)`` of the section with settings ``s`` on ``data`` (the analysis' estimate)."""
+def estimate(
+    bundle: ModelBundle, data: AuditData, s: Settings, costs: Mapping[str, float] | None = None
+) -> tuple[float, str] | None:
+    """``(seconds, what it counts)`` of the section with settings ``s`` on ``data`` (the analysis' estimate);
+    ``costs`` are :func:`step_seconds` measured earlier (``{"grad": ..., "forward": ...}``), else measured now."""
     if len(data) == 0:
         return None
     try:
-        grad, forward = step_seconds(bundle, data)
+        grad, forward = (costs["grad"], costs["forward"]) if costs is not None else step_seconds(bundle, data)
     except (RuntimeError, ValueError, TypeError):  # the section itself will say what is wrong
         return None
     n = min(s.n, len(data)) if s.n is not None else len(data)
@@ -1249,3 +1253,62 @@ def _autoattack_work(s: Settings, n: int, num_classes: int) -> tuple[int, int]:
         steps += later * targets * iters * 2  # FAB-T: a forward-backward pass for each of two logits a step
         forwards += later * SQUARE_QUERIES  # Square: one forward pass a query
     return budgets * steps, budgets * forwards
+
+
+# -- what --time-budget needs (see dlaudit.plan) --------------------------------------------------
+
+LADDER = (25, 50, 100, 200, 500, 1000, 2000, 5000, 10_000)
+"""Samples attacked (certified) at the rungs of the ladder, up to the configured count."""
+PROBES = 5
+"""Measures of the unit costs the probe takes the median of."""
+SMOOTHING_MIDDLE = 10_000
+"""``dlaudit certify``'s rung between the fast profile's 1,000 noise draws and the full 100,000."""
+
+
+def _probe(bundle: ModelBundle, data: AuditData) -> dict[str, float]:
+    """Seconds per sample of a gradient step and of a forward pass: the median of :data:`PROBES` measures of
+    :func:`step_seconds` (one measure on a busy machine can be off by 2x either way)."""
+    import statistics
+
+    from ..plan import run_probe
+
+    seen: list[tuple[float, float]] = []
+
+    def measure(b: ModelBundle, d: AuditData) -> None:
+        seen.append(step_seconds(b, d))
+
+    for _ in range(PROBES):
+        run_probe(measure, bundle, data)
+    return {"grad": statistics.median(g for g, _ in seen), "forward": statistics.median(f for _, f in seen)}
+
+
+def _levels(bundle: ModelBundle, data: AuditData, params: Mapping[str, Any]) -> list[Level]:
+    """The fast profile on more and more samples up to the configured count, then (``dlaudit certify`` with
+    smoothing) 10,000 noise draws on them, then the full profile: samples first, then strength."""
+    fast, full = Settings.build(bundle, fast=True, **params), Settings.build(bundle, fast=False, **params)
+    top = min(full.n or len(data), len(data))
+    bottom = min(fast.n or len(data), LADDER[0], top)
+    counts = sorted({k for k in LADDER if bottom < k < top} | {bottom, top})
+    levels = [Level({"n": k}, True, k) for k in counts]
+    draws = params.get("smoothing_n")
+    if (
+        full.scope == "certify"
+        and full.certify == "smoothing"
+        and draws is None
+        and full.smoothing_n > SMOOTHING_MIDDLE
+    ):
+        levels.append(Level({"n": top, "smoothing_n": SMOOTHING_MIDDLE}, True, top))
+    levels.append(Level({"n": top}, False, top))
+    return levels
+
+
+def _cost(
+    bundle: ModelBundle, data: AuditData, level: Level, params: Mapping[str, Any], costs: Mapping[str, float]
+) -> float:
+    s = Settings.build(bundle, fast=level.fast, **{**params, **level.params})
+    found = estimate(bundle, data, s, costs)
+    return found[0] if found is not None else 0.0
+
+
+BUDGET = Budget(probe=_probe, levels=_levels, cost=_cost)
+"""How ``--time-budget`` sizes the section: its ladder (:func:`_levels`) priced by :func:`estimate`."""
