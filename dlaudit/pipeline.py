@@ -320,6 +320,8 @@ def _planned(
         )
     announce = getattr(progress, "announce", None)
     text = planning.plan_text(plan_doc)
+    if request.plan is not None:
+        text = f"replaying the plan {request.source} (nothing timed; its settings and seed {plan_doc['seed']}):\n{text}"
     if announce is not None:
         announce(text)
     else:
