@@ -389,7 +389,7 @@ def plan_text(plan: Mapping[str, Any]) -> str:
         if not entry.get("budgeted"):
             lines.append(f"  {name}: as configured ({entry.get('why', 'not budgeted')})")
             continue
-        shown = ", ".join(f"{k}={v}" for k, v in sorted(entry["params"].items()) if k in _SHOWN)
+        shown = ", ".join(f"{k}={v}" for k, v in sorted(entry["params"].items()) if k in _SHOWN and v is not None)
         profile = "fast" if entry["fast"] else "full"
         lines.append(
             f"  {name}: level {entry['level']} ({profile} profile{', ' + shown if shown else ''}), "

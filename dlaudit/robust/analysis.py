@@ -1249,16 +1249,15 @@ def _work(bundle: ModelBundle, data: AuditData, s: Settings, costs: Mapping[str,
         forwards = n * (s.smoothing_n0 + s.smoothing_n)
         calls = n * _batches(s.smoothing_n0 + s.smoothing_n, costs)
         return forwards * forward + calls * call, f"{forwards:,} forward passes (randomized smoothing on {n} inputs)"
-    steps = calls = 0
+    steps = calls = forwards = 0
     for attack in s.attacks:
         method, norm = _split_attack(attack)
-        budgets = [e for e in (s.eps if norm == "linf" else s.eps_l2) if e > 0]
-        iters = 1 if method == "fgsm" else s.steps * s.restarts
-        steps += n * len(budgets) * iters
-        calls += nb * len(budgets) * iters
+        budgets = len([e for e in (s.eps if norm == "linf" else s.eps_l2) if e > 0])
+        a_steps, a_forwards, a_calls = _attack_work(method, norm, s, n, bundle.card.num_classes or 10, costs)
+        steps, forwards, calls = steps + budgets * a_steps, forwards + budgets * a_forwards, calls + budgets * a_calls
     what = f"up to {steps:,} gradient steps (PGD-{s.steps} on {n} samples)"
     if s.scope == "attacks":
-        return steps * grad + calls * call, what
+        return steps * grad + forwards * forward + calls * call, what
     m = min(s.min_eps_samples, n)
     steps += m * (s.bisection + 2) * s.min_eps_steps
     calls += _batches(m, costs) * (s.bisection + 2) * s.min_eps_steps
@@ -1266,7 +1265,7 @@ def _work(bundle: ModelBundle, data: AuditData, s: Settings, costs: Mapping[str,
         steps += n * s.steps * 4  # the large-budget, more-steps and more-restarts checks
         calls += nb * s.steps * 4
     what = f"up to {steps:,} gradient steps (PGD-{s.steps} on {n} samples)"
-    forwards = 2 * n * len(s.noise)
+    forwards += 2 * n * len(s.noise)
     if s.autoattack:
         aa_steps, aa_forwards, aa_calls = _autoattack_work(s, n, bundle.card.num_classes or 10, costs)
         steps += aa_steps
@@ -1294,6 +1293,31 @@ def _work(bundle: ModelBundle, data: AuditData, s: Settings, costs: Mapping[str,
         what += f", {len(CORRUPTIONS) * len(SEVERITIES)} corruption-severity pairs"
     what += f" and {forwards:,} forward passes"
     return steps * grad + forwards * forward + smoothing + calls * call, what
+
+
+def _attack_work(
+    method: str, norm: str, s: Settings, n: int, num_classes: int, costs: Mapping[str, float]
+) -> tuple[int, int, int]:
+    """(gradient steps, forward passes, calls) of one listed attack at one budget on ``n`` samples: an upper
+    bound (an attack stops on a sample once it is fooled), at the attacks' default iterations."""
+    from .attacks.autoattack import SQUARE_QUERIES, STANDARD_STEPS, STANDARD_TARGETS
+
+    nb = _batches(n, costs)
+    targets = min(STANDARD_TARGETS, num_classes - 1)
+    if method == "autoattack":
+        one = dataclasses.replace(s, autoattack=s.version, autoattack_norms=(norm,), eps=(1.0,), eps_l2=(1.0,))
+        return _autoattack_work(one, n, num_classes, costs)
+    iters = {
+        "fgsm": 1,
+        "pgd": s.steps * s.restarts,
+        "apgd-ce": STANDARD_STEPS,
+        "apgd-t": STANDARD_STEPS * targets if num_classes >= 4 else 0,
+        "fab-t": STANDARD_STEPS * targets * 2,
+    }
+    if method == "square":
+        return 0, n * SQUARE_QUERIES, nb * SQUARE_QUERIES
+    count = iters.get(method, s.steps * s.restarts)  # another registered attack: priced as PGD
+    return n * count, 0, nb * count
 
 
 def _autoattack_work(s: Settings, n: int, num_classes: int, costs: Mapping[str, float]) -> tuple[int, int, int]:
