@@ -162,7 +162,7 @@ def confusion_matrix_figure(
     )
 
 
-def _probe(bundle: ModelBundle, data: AuditData) -> dict[str, float]:
+def _probe(bundle: ModelBundle, data: AuditData, params: dict[str, object]) -> dict[str, float]:
     """The section's seconds, measured by running it (a forward pass over the data: cheap)."""
     from .plan import run_probe
 

@@ -90,7 +90,8 @@ class Level:
 class Budget:
     """An analysis' planning hooks (each a function or its ``"module:function"`` path).
 
-    ``probe(bundle, data) -> dict[str, float]``: unit costs in seconds, measured on a few inputs.
+    ``probe(bundle, data, params) -> dict[str, float]``: unit costs in seconds, measured on a few inputs with the
+    parameters the run was given (e.g. the explanation methods asked for).
     ``levels(bundle, data, params) -> list[Level]``: from the minimum to the full configuration,
     samples never decreasing; ``params`` are the parameters the run was given (a level leaves a
     parameter given explicitly as it is).
@@ -301,7 +302,7 @@ def make_plan(
             fixed[name] = {"params": given, "fast": fast, "budgeted": False, "why": why or "declares no budget hooks"}
             continue
         try:
-            costs = dict(hooks.call("probe", bundle, data))
+            costs = dict(hooks.call("probe", bundle, data, given))
             levels = list(hooks.call("levels", bundle, data, given))
             seconds = [float(hooks.call("cost", bundle, data, lvl, given, costs)) for lvl in levels]
         except (AnalysisError, ConfigError) as err:  # the section itself will say so when it runs

@@ -85,9 +85,9 @@ PROBE_BOOT = 20
 """Bootstrap resamples of the probe that measures one resample's cost."""
 
 
-def _probe(bundle: ModelBundle, data: AuditData) -> dict[str, float]:
+def _probe(bundle: ModelBundle, data: AuditData, params: Mapping[str, Any]) -> dict[str, float]:
     """Seconds of the section without resamples (fast and full: the robust part differs) and of one resample."""
-    given = {"seed": 0}
+    given = {**{k: v for k, v in params.items() if k not in ("n_boot", "fast", "seed")}, "seed": 0}
     fast0 = run_probe(fairness_section, bundle, data, fast=True, n_boot=0, **given)
     boot = run_probe(fairness_section, bundle, data, fast=True, n_boot=PROBE_BOOT, **given)
     full0 = run_probe(fairness_section, bundle, data, fast=False, n_boot=0, **given)

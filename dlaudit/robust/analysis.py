@@ -1351,7 +1351,7 @@ SMOOTHING_MIDDLE = 10_000
 """``dlaudit certify``'s rung between the fast profile's 1,000 noise draws and the full 100,000."""
 
 
-def _probe(bundle: ModelBundle, data: AuditData) -> dict[str, float]:
+def _probe(bundle: ModelBundle, data: AuditData, params: Mapping[str, Any]) -> dict[str, float]:
     """:func:`unit_costs`, each the median of :data:`PROBES` measures (one measure on a busy machine can be off by
     2x either way)."""
     import statistics
