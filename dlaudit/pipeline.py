@@ -289,6 +289,7 @@ def run_keeping(spec: AuditSpec, progress: ProgressFn | None = None) -> tuple[Re
     if plan_doc is not None:
         report.provenance["plan"] = plan_doc
         report.provenance["plan_bought"] = planning.bought(report)  # the widest 95 % interval of each section
+        report.provenance["time_budget"] = planning.summary(plan_doc, report.provenance["plan_bought"])
     if small():
         report.provenance["small"] = True
     if stuck:

@@ -63,6 +63,7 @@ __all__ = [
     "plan_text",
     "apply_plan",
     "bought",
+    "summary",
     "PLAN_FORMAT",
 ]
 
@@ -441,3 +442,21 @@ def run_probe(fn: Callable[..., Any], bundle: ModelBundle, *args: Any, **kwargs:
         raise
     except Exception as err:
         raise AnalysisError(f"its probe failed ({type(err).__name__}: {err})") from err
+
+
+def summary(plan: Mapping[str, Any], widths: Mapping[str, float]) -> dict[str, str]:
+    """What the plan bought, one line a section (the report's provenance shows it): its rung, samples, the interval
+    they allow and the widest interval the section's metrics then had."""
+    out: dict[str, str] = {}
+    if "budget_seconds" in plan:
+        out["budget"] = f"{plan['budget_seconds']:g} s, estimated {plan['estimated_seconds']:g} s"
+    for name, entry in plan["sections"].items():
+        if not entry.get("budgeted"):
+            out[name] = "as configured (not budgeted)"
+            continue
+        line = f"level {entry['level']} ({'fast' if entry['fast'] else 'full'} profile), {entry['samples']} samples"
+        line += f", interval at most +/-{entry['interval_halfwidth']:.3f}"
+        if name in widths:
+            line += f"; widest 95% interval measured {widths[name]:.3f}"
+        out[name] = line
+    return out

@@ -165,3 +165,16 @@ def test_plan_out_never_overwrites_an_input(tmp_path, digits_mlp: dlaudit.ModelB
     )
     assert result.exit_code == 2 and "would destroy an input" in result.output
     assert model.read_bytes() == before
+
+
+def test_the_report_says_what_the_budget_bought(planned) -> None:
+    report, _ = planned
+    bought = report.provenance["time_budget"]
+    assert bought["budget"].startswith("4 s, estimated")
+    assert (
+        "samples, interval at most +/-" in bought["robustness"]
+        and "widest 95% interval measured" in bought["robustness"]
+    )
+    from dlaudit.report.html import provenance_rows
+
+    assert any("time budget" in str(row) for row in provenance_rows(report.provenance))
