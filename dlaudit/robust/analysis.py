@@ -1144,11 +1144,13 @@ SURVIVING = 0.5
 """Share of samples assumed to outlast APGD-CE: AutoAttack's later attacks run only on those, which
 cannot be known before the section runs. On the digits CNN (budgets 0.05-0.3) the measured share
 averaged about 0.4."""
-CALL_FACTOR = 6.0
+CALL_FACTOR = 7.0
 """An attack iteration on a batch costs about this many single-input forward-and-backward calls
 (:func:`call_seconds`) besides its per-sample work: the attack's own bookkeeping (step sizes, projections,
-Square's patches). Measured with AutoAttack (standard) at one budget on 256 inputs, busy 2-core machine: 6.3x on
-the synthetic-credit MLP (4.5 s, nearly all of it calls) and 6.4x on the digits CNN (42.8 s)."""
+Square's patches and its per-sample random draws, which were 70% of AutoAttack's time on 1,000 credit inputs).
+AutoAttack runs batch by batch, each later attack on that batch's survivors, so a batch with any survivor pays
+all of Square's 5,000 queries. Measured with standard AutoAttack at one budget, busy 2-core machine: 6.3x on 256
+and 7.4x on 1,000 synthetic-credit inputs (nearly all of it calls), 6.4x on 256 digits (CNN)."""
 CERTIFY_FORWARDS = {"ibp": 5, "crown-ibp": 72, "crown": 1600}
 """One input's bound in forward passes of it, end to end (``bench/certify.py`` on the digits CNN: IBP 2.7-5.3x,
 CROWN-IBP 65-74x, CROWN 1,590-1,670x; CROWN grows with the square of the layers' widths, so more on wider models)."""
@@ -1332,12 +1334,13 @@ def _autoattack_work(s: Settings, n: int, num_classes: int, costs: Mapping[str, 
     later = int(n * SURVIVING)
     apgd_t = targets if num_classes >= 4 else 0  # the targeted DLR loss needs 4 classes
     steps = n * iters + later * apgd_t * iters  # APGD-CE on all, APGD-T on the survivors
-    calls = _batches(n, costs) * iters + _batches(later, costs) * apgd_t * iters
+    nb = _batches(n, costs)  # the later attacks run batch by batch too, on each batch's survivors: as many calls
+    calls = nb * iters + nb * apgd_t * iters
     forwards = 0
     if standard:
         steps += later * targets * iters * 2  # FAB-T: a forward-backward pass for each of two logits a step
         forwards += later * SQUARE_QUERIES  # Square: one forward pass a query
-        calls += _batches(later, costs) * (targets * iters * 2 + SQUARE_QUERIES)
+        calls += nb * (targets * iters * 2 + SQUARE_QUERIES)
     return budgets * steps, budgets * forwards, budgets * calls
 
 
