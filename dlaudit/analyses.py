@@ -37,7 +37,7 @@ register_analysis(
     title="Fairness",
     order=40,
     settings="dlaudit.fairness.analysis:Settings",
-    budget="dlaudit.fairness.analysis:BUDGET",
+    budget="dlaudit.fairness.budget:BUDGET",
 )
 
 # fairness mitigation by group thresholds: the card stores the thresholds, the wrapper applies them
