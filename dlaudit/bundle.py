@@ -151,7 +151,7 @@ def load_model(
     Parameters
     ----------
     path
-        The model file.
+        The model file, or a Hugging Face folder (``save_pretrained``).
     card
         For foreign formats: a :class:`ModelCard`, a dict of card fields, or the
         path of a card JSON. Left out, a sidecar ``<model>.card.json`` is used.
@@ -176,9 +176,10 @@ def load_model(
             f"model file {shown(path)} does not exist; check the path, or train one with 'dlaudit train cnn -o {shown(path.name)}'"
         )
     if path.is_dir():
-        raise ModelLoadError(f"{shown(path)} is a directory, not a model file")
-    check_input(path, "model file", error=ModelLoadError)  # a regular file: not a FIFO, a device, a loop, empty
-    head = read_input(path, "model file", limit=None, error=ModelLoadError, head=HEAD_BYTES)
+        head = b""  # a folder: the formats that read folders (Hugging Face's save_pretrained) claim it
+    else:
+        check_input(path, "model file", error=ModelLoadError)  # a regular file: not a FIFO, a device, a loop, empty
+        head = read_input(path, "model file", limit=None, error=ModelLoadError, head=HEAD_BYTES)
     dev = resolve_device(device)
     request = LoadRequest(card=card, trust_pickle=trust_pickle, trust_ops=trust_ops, shape_hint=shape_hint)
     try:
@@ -218,6 +219,7 @@ def _load(file: ModelFile, request: LoadRequest, device: torch.device) -> ModelB
         source=str(file.path),
         format=loaded.format or fmt.name,
         load_notes=dict(loaded.notes),
+        tokenizer=loaded.tokenizer,
     )
     return _finish(bundle)
 

@@ -146,6 +146,8 @@ class Loaded:
         The format's name, when a loader reads several (a trusted pickle holding a checkpoint).
     notes
         Facts about the load for the report's provenance (e.g. an agreement with another runtime).
+    tokenizer
+        A text model's tokenizer (:class:`dlaudit.text.vocab.Tokenizer`), which becomes ``bundle.tokenizer``.
     """
 
     module: Any
@@ -153,6 +155,7 @@ class Loaded:
     card_fields: dict[str, Any] = field(default_factory=dict)
     format: str | None = None
     notes: dict[str, Any] = field(default_factory=dict)
+    tokenizer: Any = None
 
 
 Detect = Callable[[ModelFile], bool]
@@ -211,7 +214,7 @@ class ModelFormat:
 
 
 _FORMATS: dict[str, ModelFormat] = {}
-_BUILTINS = ("checkpoint", "torchscript", "export", "state_dict", "safetensors", "onnx", "pickled")
+_BUILTINS = ("checkpoint", "torchscript", "export", "state_dict", "safetensors", "onnx", "huggingface", "pickled")
 _loaded_builtins = False
 
 
