@@ -182,10 +182,40 @@ def _probe_spec(
     return tuple(int(s) for s in shape), (float(low), float(high))
 
 
+class _PoolValues:
+    """A max-pooling layer that returns its values alone, as a 1-tuple (what onnx2pytorch reads from it).
+
+    onnx2pytorch builds every ``MaxPool`` with ``return_indices=True`` and takes the values from the
+    pair even when the graph never uses the indices; a layer returning two tensors defeats
+    hook-based methods (captum's DeepLIFT refuses modules with more than one output).
+    """
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor]:
+        return (super().forward(x),)  # type: ignore[misc]
+
+
+_POOLS = {
+    cls: type(f"{cls.__name__}Values", (_PoolValues, cls), {}) for cls in (nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d)
+}
+
+
+def _values_only_pools(module: nn.Module) -> nn.Module:
+    """Swap onnx2pytorch's single-output max-pooling layers (a bare ``MaxPoolNd`` with indices) for :class:`_PoolValues`
+    ones; a pool whose indices the graph uses is wrapped by onnx2pytorch and left as it is."""
+    for name, child in list(module.named_modules()):
+        if type(child) in _POOLS and child.return_indices:
+            values = _POOLS[type(child)](
+                child.kernel_size, child.stride, child.padding, child.dilation, ceil_mode=child.ceil_mode
+            )
+            parent, _, attr = name.rpartition(".")
+            setattr(module.get_submodule(parent) if parent else module, attr, values)
+    return module
+
+
 def _onnx2pytorch(model: Any) -> nn.Module:
     from onnx2pytorch import ConvertModel
 
-    return ConvertModel(model, experimental=True)
+    return _values_only_pools(ConvertModel(model, experimental=True))
 
 
 def _onnx2torch(model: Any) -> nn.Module:

@@ -43,16 +43,25 @@ def tiny_vit(folder: Path, *, seed: int = 0) -> Path:
     return folder
 
 
-def tiny_resnet(folder: Path, *, num_labels: int = 10, size: int = 8, seed: int = 0) -> Path:
-    """A two-stage ResNet (basic blocks) for 3 x size x size images, with a ConvNeXt-style processor (shortest_edge)."""
+def tiny_resnet(folder: Path, *, num_labels: int = 10, size: int = 8, channels: int = 3, seed: int = 0) -> Path:
+    """A two-stage ResNet (basic blocks) for channels x size x size images, with a ConvNeXt-style processor
+    (shortest_edge, mean and std 0.5 per channel)."""
     from transformers import ConvNextImageProcessor, ResNetConfig, ResNetForImageClassification
 
     torch.manual_seed(seed)
     config = ResNetConfig(
-        num_channels=3, embedding_size=8, hidden_sizes=[8, 16], depths=[1, 1], layer_type="basic", num_labels=num_labels
+        num_channels=channels,
+        embedding_size=8,
+        hidden_sizes=[8, 16],
+        depths=[1, 1],
+        layer_type="basic",
+        num_labels=num_labels,
     )
     ResNetForImageClassification(config).eval().save_pretrained(folder)
-    ConvNextImageProcessor(size={"shortest_edge": size}, crop_pct=1.0).save_pretrained(folder)
+    half = [0.5] * channels
+    ConvNextImageProcessor(size={"shortest_edge": size}, crop_pct=1.0, image_mean=half, image_std=half).save_pretrained(
+        folder
+    )
     return folder
 
 
