@@ -60,6 +60,10 @@ class ModelBundle:
     (padded with ``tokenizer.pad_id``) and returns logits.
     """
 
+    reference: Callable[[torch.Tensor], dict[str, Any]] | None = field(default=None, repr=False, compare=False)
+    """For a converted model (ONNX): ``reference(x) -> notes``, its check against its own runtime on real
+    inputs, run once by :meth:`check_samples` (see :attr:`dlaudit.formats.Loaded.check_samples`)."""
+
     def __post_init__(self) -> None:
         self.device = resolve_device(self.device)
         self.module = self.module.to(self.device).eval()
@@ -76,6 +80,20 @@ class ModelBundle:
 
     def predict(self, x: torch.Tensor, *, batch_size: int = 512) -> torch.Tensor:
         return self.logits(x, batch_size=batch_size).argmax(dim=1)
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled and copied without :attr:`reference` (it holds another runtime's session)."""
+        return {**self.__dict__, "reference": None}
+
+    def check_samples(self, data: Any, *, limit: int = 32) -> None:
+        """Check a converted model against its own runtime on the first ``limit`` inputs of ``data`` (once),
+        recording the agreement in :attr:`load_notes`; a disagreement is a :class:`ModelLoadError`."""
+        check, self.reference = self.reference, None
+        x = getattr(data, "x", None)
+        if check is None or not isinstance(x, torch.Tensor) or tuple(x.shape[1:]) != tuple(self.card.input_shape):
+            return
+        for key, notes in check(x[:limit]).items():
+            self.load_notes.setdefault(key, {}).update(notes)
 
     @property
     def is_graph(self) -> bool:
@@ -221,7 +239,17 @@ def _load(file: ModelFile, request: LoadRequest, device: torch.device) -> ModelB
         load_notes=dict(loaded.notes),
         tokenizer=loaded.tokenizer,
     )
+    if loaded.check_samples is not None:
+        bundle.reference = _on_model_inputs(loaded.check_samples, full)
     return _finish(bundle)
+
+
+def _on_model_inputs(
+    check: Callable[[torch.Tensor], dict[str, Any]], card: ModelCard
+) -> Callable[[torch.Tensor], dict[str, Any]]:
+    """``check`` fed what the loaded module receives: the inputs behind the card's normalisation, if dlaudit adds one."""
+    front = normalised(nn.Identity(), card)
+    return lambda x: check(front(x.detach().cpu().float()))
 
 
 def check_output(bundle: ModelBundle) -> None:

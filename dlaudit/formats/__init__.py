@@ -148,6 +148,10 @@ class Loaded:
         Facts about the load for the report's provenance (e.g. an agreement with another runtime).
     tokenizer
         A text model's tokenizer (:class:`dlaudit.text.vocab.Tokenizer`), which becomes ``bundle.tokenizer``.
+    check_samples
+        ``check_samples(x) -> notes``: compares the loaded module with the format's own runtime on
+        real inputs ``x`` (as the module receives them), once the data is known; returns what to add
+        to ``notes``, and raises :class:`~dlaudit.errors.ModelLoadError` when they disagree.
     """
 
     module: Any
@@ -156,6 +160,7 @@ class Loaded:
     format: str | None = None
     notes: dict[str, Any] = field(default_factory=dict)
     tokenizer: Any = None
+    check_samples: Callable[[torch.Tensor], dict[str, Any]] | None = None
 
 
 Detect = Callable[[ModelFile], bool]
