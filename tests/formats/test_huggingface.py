@@ -9,6 +9,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
@@ -247,3 +248,25 @@ def test_a_report_written_into_the_folder_must_be_a_new_file(vit: Path, tmp_path
     code, out = _cli("info", str(folder), "--json", str(folder / "config.json"))
     assert code == 2 and "config.json" in out
     assert json.loads((folder / "config.json").read_text())["model_type"] == "vit"
+
+
+def test_report_on_an_image_folder(vit: Path, tmp_path: Path) -> None:
+    """The issue's command: `dlaudit report ./hf-vit/ --data folder:DIR`, images resized to the processor's size."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for label in ("cat", "dog", "fox"):
+        (tmp_path / "images" / label).mkdir(parents=True)
+        for i in range(4):
+            pixels = rng.integers(0, 256, (24, 20, 3), dtype=np.uint8)
+            Image.fromarray(pixels).save(tmp_path / "images" / label / f"{i}.png")
+    before = snapshot(vit)
+    out = tmp_path / "r.json"
+    argv = ["report", str(vit), "--data", f"folder:{tmp_path / 'images'}", "--checks", "performance", "--quiet"]
+    code, output = _cli(*argv, "-o", str(tmp_path / "r.html"), "--json", str(out))
+    assert code in (0, 1), output  # 1: a random model fails the accuracy check, which is the report's finding
+    doc = json.loads(out.read_text())
+    assert doc["provenance"]["model"]["format"] == "huggingface" and doc["card"]["class_names"] == ["cat", "dog", "fox"]
+    assert doc["provenance"]["model"]["load"]["huggingface"]["class"] == "ViTForImageClassification"
+    assert "applied by dlaudit in front of the loaded model" in doc["provenance"]["model"]["normalisation"]
+    assert snapshot(vit) == before
