@@ -24,9 +24,9 @@ from tests.test_analysis_contract import _same, _state
 pytestmark = pytest.mark.slow
 
 SMALL = {
-    "explain": {"n": 3, "methods": "saliency,gradcam,deeplift"},
+    "explain": {"n": 2, "methods": "saliency,gradcam,deeplift"},
     "robustness": {
-        "n": 16,
+        "n": 8,
         "eps": [0, 0.1],
         "eps_l2": [0, 1.0],
         "noise": [0.1],
