@@ -535,7 +535,7 @@ def info(model: str, data: str | None, json_path: str | None, **kw: Any) -> None
     card = out["card"]
     echo(f"model         {model} ({out['format']}, {out['parameters']:,} parameters)")
     for kind, notes in (out.get("load") or {}).items():  # e.g. an ONNX conversion's agreement with onnxruntime
-        echo(f"{kind + ' load':<14}" + ", ".join(f"{k} {v}" for k, v in notes.items()))
+        echo(f"{kind + ' load':<13} " + ", ".join(f"{k} {v}" for k, v in notes.items()))
     for key in (
         "architecture",
         "arch_kwargs",

@@ -409,9 +409,10 @@ def resolve_data(bundle: ModelBundle, data: AuditData | str | Path | None, **kwa
 
     if isinstance(data, AuditData):
         check_fits(bundle.card, data)
-        return data
-    options = {"split": "audit", **kwargs}
-    return for_card(bundle.card, data, **options)
+    else:
+        data = for_card(bundle.card, data, **{"split": "audit", **kwargs})
+    bundle.check_samples(data)  # a converted model against its own runtime on real inputs (ONNX)
+    return data
 
 
 def model_name(model: ModelBundle | str | Path) -> str:
