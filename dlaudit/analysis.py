@@ -124,6 +124,8 @@ class Analysis:
         """``(seconds, what it counts)`` for these settings, or None (no estimate, or settings it cannot judge)."""
         if self.estimate is None or self.settings is None or len(data) == 0:
             return None
+        if data.kind.section_builder(self.name) is not None:  # the modality's own builder: no estimate of it here
+            return None
         try:
             settings = self.make_settings(bundle, fast=fast, params=params)
         except DlauditError:  # the run itself says what is wrong
@@ -278,7 +280,9 @@ def run_analysis(
 
         try:
             with eval_mode(bundle.module):  # an audit measures the model as deployed: no dropout, running BN statistics
-                outcome["section"] = analysis.fn(bundle, data, progress=checked_progress, **params)
+                own = data.kind.section_builder(name)  # a modality may answer an analysis with a builder of its own
+                fn = _resolve(own) if own is not None else analysis.fn
+                outcome["section"] = fn(bundle, data, progress=checked_progress, **params)
         except BaseException as err:  # noqa: BLE001 - handed to the waiting thread, which sorts it out
             outcome["error"] = err
 

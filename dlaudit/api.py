@@ -104,7 +104,7 @@ log = logging.getLogger(__name__)
 
 MAX_SEED = 2**32 - 1
 """Seeds are 0 .. 2**32 - 1 (see :func:`dlaudit.utils.check_seed`)."""
-TRAINABLE = ("cnn", "mlp", "numpy-mlp")
+TRAINABLE = ("cnn", "mlp", "numpy-mlp", "textcnn", "embedding-bag")
 """The reference architectures ``dlaudit train`` builds."""
 DEFAULT_ATTACK_EPS = (0.05, 0.1, 0.3)
 """``dlaudit attack``'s L-inf budgets (input units)."""
@@ -309,6 +309,7 @@ def load_data(
     sensitive: str | Sequence[str] | None = None,
     seed: int | None = None,
     limit: int | None = None,
+    text_column: str | None = None,
 ) -> AuditData:
     """Load data, by default the dataset and held-out split recorded on ``bundle``'s card.
 
@@ -325,12 +326,14 @@ def load_data(
     return for_card(
         bundle.card if bundle is not None else None,
         spec,
+        tokenizer=bundle.tokenizer if bundle is not None else None,
         split=split,
         data_dir=data_dir,
         target=target,
         sensitive=sensitive,
         seed=seed,
         limit=limit,
+        text_column=text_column,
     )
 
 
@@ -373,8 +376,9 @@ def train(
     certified: str | None = None,
     noise_sigma: float | None = None,
     compile: bool = False,
+    text_column: str | None = None,
 ) -> ModelBundle:
-    """Train a reference model (``cnn``, ``mlp`` or ``numpy-mlp``) on a dataset's training split.
+    """Train a reference model (``cnn``, ``mlp``, ``numpy-mlp``; for text ``textcnn``, ``embedding-bag``) on a dataset's training split.
 
     Returns the bundle; its card records the dataset, the held-out split, the
     training configuration and the held-out accuracy.
@@ -400,7 +404,14 @@ def train(
     from .train import train as _train
 
     epochs = _small_epochs(epochs)
+    from .data.text import is_text_spec
+    from .train.text import TEXT_ARCHS
 
+    if arch in TEXT_ARCHS or is_text_spec(data, text_column):
+        return _train_text(arch, data, text_column=text_column, target=target, sensitive=sensitive, epochs=epochs,
+                           lr=lr, batch_size=batch_size, weight_decay=weight_decay, seed=seed, device=device,
+                           progress=progress, ignored={"--adversarial": adversarial, "--certified": certified,
+                           "--noise-sigma": noise_sigma, "--hidden": hidden, "--optimizer": optimizer})  # fmt: skip
     if isinstance(hidden, str):
         hidden = [int(h) for h in parse_numbers(hidden, "--hidden", minimum=1, integer=True)]
     splits = load_splits(data, data_dir=data_dir, target=target, sensitive=sensitive, seed=0)
@@ -432,6 +443,38 @@ def train(
             progress=progress,
             lr_schedule=lr_schedule,
         )
+
+
+def _train_text(
+    arch: str,
+    data: str | Path,
+    *,
+    text_column: str | None,
+    target: str | None,
+    sensitive: str | Sequence[str] | None,
+    ignored: dict[str, Any],
+    **kwargs: Any,
+) -> ModelBundle:
+    """:func:`train` of a text model on text data (``synthetic-text``, a ``.csv``/``.jsonl`` file with ``text_column``)."""
+    from .data.text import is_text_spec, load_text_splits
+    from .train.text import TEXT_ARCHS, train_text
+
+    if arch not in TEXT_ARCHS:
+        raise ConfigError(f"{data!s} is text data; train a text model on it ({', '.join(TEXT_ARCHS)}), not {arch}")
+    if not is_text_spec(data, text_column if text_column is not None else "text"):
+        raise ConfigError(
+            f"{arch} reads text; train it on synthetic-text or a .csv/.jsonl file with --text-column COL --target COL"
+        )
+    given = [k for k, v in ignored.items() if v not in (None, "none", ())]
+    if given:
+        raise ConfigError(f"{', '.join(given)} do(es) not apply to text models; leave them out for {arch}")
+    sens = split_list(sensitive) if sensitive is not None else None
+    splits = load_text_splits(data, text_column=text_column, target=target, sensitive=sens, seed=0)
+    is_file = Path(str(data)).suffix.lower() in (".csv", ".jsonl", ".gz")
+    names = list(splits.train.sensitive.columns) if splits.train.sensitive is not None else None
+    return train_text(
+        arch, splits, dataset=str(Path(data).resolve()) if is_file else str(data), sensitive=names, **kwargs
+    )
 
 
 # -- information -----------------------------------------------------------------------------

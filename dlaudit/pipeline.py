@@ -362,7 +362,7 @@ def resolve_data(bundle: ModelBundle, data: AuditData | str | Path | None, **kwa
     if isinstance(data, AuditData):
         check_fits(bundle.card, data)
         return data
-    options = {"split": "audit", **kwargs}
+    options = {"split": "audit", "tokenizer": bundle.tokenizer, **kwargs}
     return for_card(bundle.card, data, **options)
 
 
