@@ -273,7 +273,9 @@ class ModelCard:
                 )
         self._check_normalisation()
         if self.tokenizer is not None and not isinstance(self.tokenizer, dict):
-            raise CardError(f"model card: tokenizer must be an object (a saved vocabulary) or null, got {_brief(self.tokenizer)}")
+            raise CardError(
+                f"model card: tokenizer must be an object (a saved vocabulary) or null, got {_brief(self.tokenizer)}"
+            )
         if self.encoder is not None:
             check_encoder(self.encoder, input_shape=self.input_shape, num_classes=self.num_classes)
         if self.dlaudit_version is None:

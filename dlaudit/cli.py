@@ -115,7 +115,9 @@ data_options = _options(
     click.option("--target", default=None, help="Label column of a csv file."),
     click.option("--sensitive", default=None, help="Sensitive column(s), comma-separated."),
     click.option(
-        "--text-column", default=None, help="Column holding the texts of a .csv/.jsonl file (text models; default text)."
+        "--text-column",
+        default=None,
+        help="Column holding the texts of a .csv/.jsonl file (text models; default text).",
     ),
 )
 """The options every data-reading command shares (DESIGN.md, CLI conventions)."""

@@ -18,8 +18,8 @@ from .cifar import load_cifar
 from .core import AuditData, Splits
 from .folder import is_folder_spec, load_folder
 from .images import load_digits, load_mnist, load_npz
-from .text import encode_splits, is_text_spec, load_text_splits
 from .tabular import TabularEncoder, load_adult, load_csv, load_german, load_synthetic_credit, synthetic_credit_frame
+from .text import encode_splits, is_text_spec, load_text_splits
 
 __all__ = [
     "AuditData",
@@ -100,7 +100,9 @@ def load_splits(
     """
     try:
         if is_text_spec(spec, text_column):
-            texts = load_text_splits(spec, text_column=text_column, target=target, sensitive=_as_list(sensitive), seed=seed)
+            texts = load_text_splits(
+                spec, text_column=text_column, target=target, sensitive=_as_list(sensitive), seed=seed
+            )
             max_len = input_shape[0] if input_shape else getattr(tokenizer, "max_len", 128)
             return encode_splits(texts, tokenizer, max_len=int(max_len))
         if is_folder_spec(spec):

@@ -165,7 +165,9 @@ def explain_text(
     rows = []
     gen = torch.Generator().manual_seed(seed)
     random_scores = torch.rand(ids.shape, generator=gen)
-    random_curve = deletion_curve(module, ids, target, random_scores.to(dev), mask_id=mask, pad_id=pad, fractions=FRACTIONS)
+    random_curve = deletion_curve(
+        module, ids, target, random_scores.to(dev), mask_id=mask, pad_id=pad, fractions=FRACTIONS
+    )
     random_auc = float(np.trapezoid(random_curve, FRACTIONS))
     for name, sc in scores.items():
         title = TEXT_METHODS[name]
@@ -202,7 +204,9 @@ def explain_text(
                 higher_is_better=False,
                 description=f"{title}: rank correlation of |scores| with those of the model with random weights",
                 note="" if corr is not None else "constant scores: no rank correlation",
-                **judged(corr, warning=corr is not None and corr > SANITY_THRESHOLD, rule=f"warns above {SANITY_THRESHOLD}"),
+                **judged(
+                    corr, warning=corr is not None and corr > SANITY_THRESHOLD, rule=f"warns above {SANITY_THRESHOLD}"
+                ),
             )
             if corr is not None and corr > SANITY_THRESHOLD:
                 sec.add_finding(
@@ -255,7 +259,9 @@ def explain_text(
                 alt=sub.texts[i][:300],
             )
         )
-    not_applied = "saliency maps, Grad-CAM, SmoothGrad, DeepLIFT and column-wise SHAP read inputs as values; token ids are not"
+    not_applied = (
+        "saliency maps, Grad-CAM, SmoothGrad, DeepLIFT and column-wise SHAP read inputs as values; token ids are not"
+    )
     sec.summary = (
         f"{len(s.methods)} token attribution method(s) on {len(sub)} text(s), for the predicted class; "
         f"IG baseline: all PAD. Not applicable to text: {not_applied}."

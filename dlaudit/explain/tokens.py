@@ -253,7 +253,9 @@ def deletion_curve(
     for f in fractions:
         k = torch.ceil(n_real * float(f))
         hidden = (rank < k) & real
-        curve.append(float(target_probability(module, torch.where(hidden, torch.full_like(ids, mask_id), ids), target).mean()))
+        curve.append(
+            float(target_probability(module, torch.where(hidden, torch.full_like(ids, mask_id), ids), target).mean())
+        )
     return np.asarray(curve)
 
 

@@ -57,7 +57,9 @@ class TextRobustSettings:
         names = [a.strip() for a in names if a.strip()]
         unknown = [a for a in names if a not in TEXT_ATTACKS]
         if unknown:
-            raise ConfigError(f"attack(s) {', '.join(unknown)} do not apply to text; choose from: {', '.join(TEXT_ATTACKS)}")
+            raise ConfigError(
+                f"attack(s) {', '.join(unknown)} do not apply to text; choose from: {', '.join(TEXT_ATTACKS)}"
+            )
         if int(s.n) < 1 or int(s.budget) < 1:
             raise ConfigError(f"text robustness needs n >= 1 and budget >= 1, got {s.n}, {s.budget}")
         return cls(int(s.n), tuple(names), int(s.budget), float(s.noise_rate))
@@ -117,7 +119,9 @@ def robustness_text(
             result = deepwordbug(predict_proba, texts, labels, budget=s.budget, seed=seed)
         elif name == "wordswap":
             if not isinstance(tok, WordVocab):
-                skipped.append("wordswap (embedding neighbours need a word-level vocabulary; this tokenizer splits words)")
+                skipped.append(
+                    "wordswap (embedding neighbours need a word-level vocabulary; this tokenizer splits words)"
+                )
                 continue
             neighbours = neighbours_of(module, tok)
             result = word_substitution(predict_proba, texts, labels, neighbours, budget=s.budget, seed=seed)
@@ -140,10 +144,18 @@ def robustness_text(
                 value,
                 higher_is_better=what.startswith("acc@") or None,
                 description=_describe(name, what),
-                note="" if np.isfinite(value) else "no text was attacked (none was classified correctly, or none succeeded)",
+                note=""
+                if np.isfinite(value)
+                else "no text was attacked (none was classified correctly, or none succeeded)",
             )
         table.append(
-            [name, *(result.acc_at(b) for b in range(1, s.budget + 1)), result.success_rate, result.mean_words_changed, result.mean_queries]
+            [
+                name,
+                *(result.acc_at(b) for b in range(1, s.budget + 1)),
+                result.success_rate,
+                result.mean_words_changed,
+                result.mean_queries,
+            ]
         )
     sec.tables.append(
         Table(
@@ -183,7 +195,9 @@ def robustness_text(
             f"{worst[0]} with at most {s.budget} word(s) changed drops accuracy from {clean:.2f} to {worst[s.budget]:.2f}",
             check="text-attack",
         )
-    not_applied = "L-p attacks, Gaussian noise, certification and randomized smoothing read inputs as values, not token ids"
+    not_applied = (
+        "L-p attacks, Gaussian noise, certification and randomized smoothing read inputs as values, not token ids"
+    )
     sec.summary = (
         f"{len(table)} text attack(s) and 3 kinds of natural noise on {n} text(s). Not applicable to text: {not_applied}."
         + (f" Skipped: {'; '.join(skipped)}." if skipped else "")
@@ -192,7 +206,11 @@ def robustness_text(
 
 
 def _describe(attack: str, what: str) -> str:
-    names = {"charswap": "DeepWordBug character edits", "wordswap": "embedding-neighbour word swaps", "hotflip": "HotFlip token flips"}
+    names = {
+        "charswap": "DeepWordBug character edits",
+        "wordswap": "embedding-neighbour word swaps",
+        "hotflip": "HotFlip token flips",
+    }
     kind, _, k = what.partition("@")
     words = {
         "acc": f"accuracy under {names[attack]} with at most {k} word(s) changed",
