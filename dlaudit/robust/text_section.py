@@ -123,7 +123,8 @@ def robustness_text(
                     "wordswap (embedding neighbours need a word-level vocabulary; this tokenizer splits words)"
                 )
                 continue
-            neighbours = neighbours_of(module, tok)
+            words = {w for t in texts for w in tok.tokenize(t)}
+            neighbours = neighbours_of(module, tok, words=words)
             result = word_substitution(predict_proba, texts, labels, neighbours, budget=s.budget, seed=seed)
         else:
             forbidden = sorted({int(tok.pad_id), int(tok.unk_id), int(getattr(tok, "mask_id", tok.unk_id))})

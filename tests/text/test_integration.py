@@ -145,3 +145,14 @@ def test_real_sms_spam(shared_text: Path, tmp_path: Path) -> None:
     rep = dlaudit.audit(bundle, data, checks="performance,fairness", fast=True)
     assert rep.section("fairness").status == "ok"
     assert rep.metrics["performance.accuracy"] > 0.9
+
+
+def test_neighbours_restricted_to_words_are_the_full_neighbours() -> None:
+    from dlaudit.text.attacks.wordswap import embedding_neighbours
+    from dlaudit.text.vocab import WordVocab
+
+    vocab = WordVocab.build(["a b c d e f g h , ."], min_count=1)
+    weight = torch.randn(len(vocab), 5, generator=torch.Generator().manual_seed(0))
+    full = embedding_neighbours(weight, vocab, k=3)
+    part = embedding_neighbours(weight, vocab, k=3, words=["c", "E", "zz"])
+    assert set(part) == {"c", "e"} and part == {w: full[w] for w in part}
