@@ -110,7 +110,13 @@ class Analysis:
         return dict(getattr(cls, "FAST", {})) if cls is not None else {}
 
     def make_settings(self, bundle: ModelBundle, *, fast: bool = False, params: dict[str, Any] | None = None) -> Any:
-        """The validated settings for ``params`` on ``bundle`` (None when the analysis declares none)."""
+        """The validated settings for ``params`` on ``bundle`` (None when the analysis declares none).
+
+        None too where the bundle's modality answers the analysis with a builder of its own
+        (:meth:`~dlaudit.modalities.Modality.section_builder`): that builder checks its parameters.
+        """
+        if bundle is not None and bundle.card.kind.section_builder(self.name) is not None:
+            return None
         cls = self.settings_class
         return cls.build(bundle, fast=fast, **(params or {})) if cls is not None else None
 

@@ -707,7 +707,8 @@ def demo(output_dir: str, full: bool, retrain: bool, quiet: bool, seed: int, dev
     "attacks",
     default="fgsm,pgd",
     show_default=True,
-    help="Attacks, comma-separated: fgsm, pgd, apgd-ce, apgd-t, fab-t, square, autoattack.",
+    help="Attacks, comma-separated: fgsm, pgd, apgd-ce, apgd-t, fab-t, square, autoattack; "
+    "for text models charswap, wordswap, hotflip.",
 )
 @click.option(
     "--version",

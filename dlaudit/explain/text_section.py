@@ -24,7 +24,9 @@ import torch
 
 from ..errors import AnalysisError, ConfigError
 from ..modalities.text import mask_id_of
+from ..pipeline import keep
 from ..report.model import Figure, Section, Table, judged
+from .explanation import Explanation
 from .tokens import (
     completeness_gap,
     deletion_curve,
@@ -266,6 +268,20 @@ def explain_text(
         f"{len(s.methods)} token attribution method(s) on {len(sub)} text(s), for the predicted class; "
         f"IG baseline: all PAD. Not applicable to text: {not_applied}."
     )
+    keep(
+        "explanation",
+        Explanation(
+            attributions=scores,
+            x=sub.x.cpu(),
+            y=sub.y.cpu(),
+            pred=target.cpu(),
+            target=target.cpu(),
+            indices=torch.arange(len(sub)),
+            section=sec,
+            card=bundle.card.to_dict(),
+            seed=seed,
+        ),
+    )  # what `dlaudit explain` saves: per-token scores (N, L) of every method
     return sec
 
 

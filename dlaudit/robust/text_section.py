@@ -49,12 +49,17 @@ class TextRobustSettings:
 
     @classmethod
     def build(cls, *, fast: bool = False, **params: Any) -> TextRobustSettings:
+        if params.get("scope") == "certify":
+            raise ConfigError(
+                "certification (interval bounds, CROWN, randomized smoothing) bounds L-p balls around inputs read as "
+                "values; it does not apply to a text model's token ids: audit it with 'dlaudit attack' or 'dlaudit report'"
+            )
         known = {f.name for f in fields(cls)}
         base: dict[str, Any] = dict(cls.FAST) if fast else {}
         base.update({k: v for k, v in params.items() if k in known and v is not None})
         s = cls(**base)
         names = s.attacks.split(",") if isinstance(s.attacks, str) else list(s.attacks)
-        names = [a.strip() for a in names if a.strip()]
+        names = list(dict.fromkeys(a.strip().split("_")[0] for a in names if a.strip()))  # `dlaudit attack` adds _NORM
         unknown = [a for a in names if a not in TEXT_ATTACKS]
         if unknown:
             raise ConfigError(

@@ -156,3 +156,29 @@ def test_neighbours_restricted_to_words_are_the_full_neighbours() -> None:
     full = embedding_neighbours(weight, vocab, k=3)
     part = embedding_neighbours(weight, vocab, k=3, words=["c", "E", "zz"])
     assert set(part) == {"c", "e"} and part == {w: full[w] for w in part}
+
+
+def test_views_on_a_text_model(text_model: tuple[Path, Path], tmp_path: Path) -> None:
+    model, _ = text_model
+    rep = dlaudit.attack(model, attacks="charswap,hotflip", fast=True, device="cpu")
+    names = {m.name for m in rep.section("robustness").metrics}
+    assert {"robustness.charswap.acc@1", "robustness.hotflip.acc@2"} <= names
+    assert not any(n.startswith("robustness.wordswap") for n in names)
+    assert "do not apply to text" in _bad(["attack", str(model), "-o", str(tmp_path / "a.html")])  # fgsm, pgd
+    assert "does not apply" in _bad(["certify", str(model), "--fast", "-o", str(tmp_path / "c.html")])
+    exp = dlaudit.explain_model(model, methods="ig,occlusion", n=3, device="cpu")
+    assert set(exp.attributions) == {"ig", "occlusion"} and exp.attributions["ig"].shape == exp.x.shape
+
+
+def test_text_sections_leave_the_model_as_found(text_model: tuple[Path, Path]) -> None:
+    bundle = dlaudit.load_model(text_model[0], device="cpu")
+    module = bundle.module
+    module.train()  # the audit switches to eval and back
+    module.fc.weight.requires_grad_(False)
+    before = {k: v.clone() for k, v in module.state_dict().items()}
+    data = dlaudit.load_data(bundle=bundle).head(40)
+    rep = dlaudit.audit(bundle, data, checks="explain,robustness,fairness", fast=True)
+    assert all(s.status == "ok" for s in rep.sections)
+    assert module.training and not module.fc.weight.requires_grad and module.embedding.weight.requires_grad
+    assert not module.embedding._forward_hooks and not module._forward_hooks
+    assert all(torch.equal(before[k], v) for k, v in module.state_dict().items())
