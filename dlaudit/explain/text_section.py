@@ -36,6 +36,7 @@ from .tokens import (
     token_ig,
     token_lime,
     token_occlusion,
+    token_shap,
 )
 
 if TYPE_CHECKING:
@@ -49,7 +50,11 @@ TEXT_METHODS = {
     "gxi": "Input x Gradient (embedding layer)",
     "occlusion": "Occlusion by token",
     "lime": "LIME text",
+    "shap": "SHAP Partition (text masker)",
 }
+DEFAULT_METHODS = ("ig", "gxi", "occlusion", "lime")
+"""What runs unless ``methods`` says otherwise; ``shap`` is asked for by name (its first call in a process
+compiles shap's partition code, seconds on a small machine)."""
 SANITY_THRESHOLD = 0.5
 FRACTIONS = (0.0, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0)
 SHOWN = 4
@@ -74,7 +79,7 @@ class TextSettings:
         base: dict[str, Any] = dict(cls.FAST) if fast else {}
         base.update({k: v for k, v in params.items() if k in known and v is not None})
         s = cls(**base)
-        names = list(TEXT_METHODS) if s.methods is None else _names(s.methods)
+        names = list(DEFAULT_METHODS) if s.methods is None else _names(s.methods)
         unknown = [m for m in names if m not in TEXT_METHODS]
         if unknown:
             raise ConfigError(
@@ -133,6 +138,12 @@ def explain_text(
     )
     scores: dict[str, torch.Tensor] = {}
     total = len(s.methods)
+
+    def predict(texts: list[str]) -> np.ndarray:
+        x = tok.encode(texts, max_len=ids.shape[1], min_len=ids.shape[1]).ids.to(dev)
+        with torch.no_grad():
+            return torch.softmax(module(x).float(), dim=1).cpu().numpy()
+
     delta = fx_fb = None
     for k, name in enumerate(s.methods):
         if progress is not None:
@@ -144,14 +155,28 @@ def explain_text(
             scores[name] = token_gxi(module, ids, target, layer=layer)
         elif name == "occlusion":
             scores[name] = token_occlusion(module, ids, target, mask_id=mask, pad_id=pad)
+        elif name == "shap":
+            enc = tok.encode(sub.texts, max_len=ids.shape[1], min_len=ids.shape[1])
+            scores[name], base = token_shap(
+                predict,
+                sub.texts,
+                target.tolist(),
+                enc.offsets,
+                ids.shape[1],
+                class_names=bundle.card.names,
+                max_evals=s.lime_samples,
+                seed=seed,
+            )
+            prob = predict(list(sub.texts))[np.arange(len(sub)), target.cpu().numpy()]
+            gap = float(np.abs(scores[name].sum(dim=1).numpy() + base - prob).max())
+            sec.add_metric(
+                "explain.shap.additivity_error",
+                gap,
+                higher_is_better=False,
+                description="SHAP: largest |sum of word values + base value - probability of the class|",
+            )
         elif name == "lime":
             enc = tok.encode(sub.texts, max_len=ids.shape[1], min_len=ids.shape[1])
-
-            def predict(texts: list[str]) -> np.ndarray:
-                x = tok.encode(texts, max_len=ids.shape[1], min_len=ids.shape[1]).ids.to(dev)
-                with torch.no_grad():
-                    return torch.softmax(module(x).float(), dim=1).cpu().numpy()
-
             scores[name] = token_lime(
                 predict,
                 sub.texts,

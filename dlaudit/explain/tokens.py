@@ -12,7 +12,9 @@ Every method returns ``(N, L)`` scores, one per token position (zero on padding)
 - :func:`token_occlusion`: the drop in the target probability when one token is replaced by
   the mask (or unknown) id (Zeiler & Fergus 2014, https://arxiv.org/abs/1311.2901, by token);
 - :func:`token_lime`: LIME's ``LimeTextExplainer`` (Ribeiro et al. 2016,
-  https://arxiv.org/abs/1602.04938) over the words of the raw text, mapped onto tokens.
+  https://arxiv.org/abs/1602.04938) over the words of the raw text, mapped onto tokens;
+- :func:`token_shap`: shap's Partition explainer with a ``Text`` masker over the same words
+  (Lundberg & Lee 2017, https://arxiv.org/abs/1705.07874), mapped onto tokens.
 
 Trust: :func:`deletion_curve` (replace the highest-scored tokens by the mask id, in order),
 :func:`completeness_gap` (IG's sum against ``f(x) - f(baseline)``) and
@@ -38,6 +40,7 @@ __all__ = [
     "token_gxi",
     "token_occlusion",
     "token_lime",
+    "token_shap",
     "deletion_curve",
     "completeness_gap",
     "randomised_weights",
@@ -227,6 +230,52 @@ def token_lime(
             if w is not None:
                 out[i, t] = float(weights.get(w, 0.0))
     return out
+
+
+class _WordTokenizer:
+    """What shap's ``Text`` masker calls: the words of a text (dlaudit's token pattern) with their offsets."""
+
+    def __call__(self, text: str, return_offsets_mapping: bool = True) -> dict[str, list[Any]]:
+        from ..text.vocab import word_spans
+
+        spans = word_spans(text)
+        return {"input_ids": list(range(len(spans))), "offset_mapping": spans}
+
+
+def token_shap(
+    predict_proba: Callable[[list[str]], np.ndarray],
+    texts: Sequence[str],
+    targets: Sequence[int],
+    offsets: Sequence[Sequence[tuple[int, int]]],
+    length: int,
+    *,
+    class_names: Sequence[str],
+    max_evals: int = 500,
+    seed: int = 0,
+) -> tuple[torch.Tensor, np.ndarray]:
+    """SHAP values per word (Partition explainer, ``Text`` masker hiding words as an unknown word), given to each word's tokens.
+
+    Returns the ``(N, L)`` token scores and, per text, the explainer's base value of the target
+    (all words hidden), so that ``scores.sum() + base`` is the target probability (additivity).
+    """
+    import shap
+
+    from ..text.vocab import word_spans
+
+    masker = shap.maskers.Text(_WordTokenizer(), mask_token="UNKWORDZ", collapse_mask_token=False)
+    explainer = shap.Explainer(
+        lambda batch: predict_proba([str(t) for t in batch]), masker, output_names=list(class_names), seed=seed
+    )
+    values = explainer(list(texts), max_evals=max_evals, batch_size=64, silent=True)
+    out = torch.zeros(len(texts), length)
+    base = np.zeros(len(texts))
+    for i, (text, label) in enumerate(zip(texts, targets)):
+        per_word = np.asarray(values[i].values)[:, int(label)]
+        base[i] = float(np.asarray(values[i].base_values)[int(label)])
+        for t, w in enumerate(_word_of_token(offsets[i], word_spans(text))[:length]):
+            if w is not None and w < len(per_word):
+                out[i, t] = float(per_word[w])
+    return out, base
 
 
 def deletion_curve(
