@@ -1078,6 +1078,11 @@ def mitigate(
     if small():
         epochs, max_iter, n_boot = _small_epochs(epochs), min(max_iter, SMALL["max_iter"]), min(n_boot, SMALL["n_boot"])
     bundle = _bundle(model, device=device, trust_pickle=trust_pickle)
+    if not bundle.card.kind.continuous:
+        raise ConfigError(
+            "mitigation (reweigh, threshold, expgrad) does not support text models yet; "
+            "audit a text model's fairness with 'dlaudit fairness' or 'dlaudit report'"
+        )
     if isinstance(data, AuditData):
         raise ConfigError(
             "mitigation needs the model's training split as well as held-out data; pass a dataset name or file, not AuditData"
@@ -1157,8 +1162,10 @@ def explain_model(
     ``background``).
     """
     from .explain.methods import parse_methods
+    from .explain.text_section import TEXT_METHODS
 
-    parse_methods(methods)  # an unknown method fails before the model loads
+    if methods is None or not set(split_list(methods)) <= set(TEXT_METHODS):  # text methods are checked on text models
+        parse_methods(methods)  # an unknown method fails before the model loads
     if small():
         n = min(n, SMALL["explain_n"])
     settings = {"methods": methods, "n": n, "target": target, "quality": quality, **params}

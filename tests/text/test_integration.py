@@ -122,6 +122,17 @@ def test_bad_text_input_is_one_line_and_exit_2(text_model: tuple[Path, Path], tm
     mlp = tmp_path / "mlp.pt"
     dlaudit.save_model(dlaudit.train("mlp", "synthetic-credit", epochs=1, device="cpu"), mlp)
     assert "reads no text" in _bad(["report", str(mlp), "--data", "synthetic-text", "-o", out])
+    mitigate = [
+        "mitigate",
+        str(model),
+        "--method",
+        "threshold",
+        "--sensitive",
+        "identity",
+        "-o",
+        str(tmp_path / "m.pt"),
+    ]
+    assert "does not support text models" in _bad(mitigate)
 
 
 def test_truncated_texts_are_counted(text_model: tuple[Path, Path], tmp_path: Path) -> None:
@@ -166,8 +177,8 @@ def test_views_on_a_text_model(text_model: tuple[Path, Path], tmp_path: Path) ->
     assert not any(n.startswith("robustness.wordswap") for n in names)
     assert "do not apply to text" in _bad(["attack", str(model), "-o", str(tmp_path / "a.html")])  # fgsm, pgd
     assert "does not apply" in _bad(["certify", str(model), "--fast", "-o", str(tmp_path / "c.html")])
-    exp = dlaudit.explain_model(model, methods="ig,occlusion", n=3, device="cpu")
-    assert set(exp.attributions) == {"ig", "occlusion"} and exp.attributions["ig"].shape == exp.x.shape
+    exp = dlaudit.explain_model(model, methods="ig,gxi", n=3, device="cpu")
+    assert set(exp.attributions) == {"ig", "gxi"} and exp.attributions["ig"].shape == exp.x.shape
 
 
 def test_text_sections_leave_the_model_as_found(text_model: tuple[Path, Path]) -> None:
