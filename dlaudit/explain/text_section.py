@@ -8,7 +8,8 @@ inputs as values and do not apply to token ids; the section says so.
 
 Metrics per method (the names of the image and tabular sections): ``explain.{m}.deletion_auc``
 and ``explain.{m}.random_deletion_auc`` (target probability as tokens are replaced by the mask
-id, highest-scored first / in a seeded random order), ``explain.ig.completeness_error`` and
+id, highest-scored first / in a seeded random order), ``explain.{m}.insertion_auc`` and
+``explain.{m}.random_insertion_auc`` (as they are revealed in a text of mask ids), ``explain.ig.completeness_error`` and
 ``explain.{ig,gxi}.sanity_rank_corr`` (the weight-randomisation check).
 """
 
@@ -192,31 +193,47 @@ def explain_text(
     rows = []
     gen = torch.Generator().manual_seed(seed)
     random_scores = torch.rand(ids.shape, generator=gen)
-    random_curve = deletion_curve(
-        module, ids, target, random_scores.to(dev), mask_id=mask, pad_id=pad, fractions=FRACTIONS
-    )
-    random_auc = float(np.trapezoid(random_curve, FRACTIONS))
+
+    def area(sc: torch.Tensor, kind: str) -> float:
+        curve = deletion_curve(
+            module,
+            ids,
+            target,
+            sc.to(dev),
+            mask_id=mask,
+            pad_id=pad,
+            fractions=FRACTIONS,
+            insertion=kind == "insertion",
+        )
+        return float(np.trapezoid(curve, FRACTIONS))
+
+    random_auc = {kind: area(random_scores, kind) for kind in ("deletion", "insertion")} if s.quality else {}
     for name, sc in scores.items():
         title = TEXT_METHODS[name]
         row: list[Any] = [title]
         if s.quality:
-            curve = deletion_curve(module, ids, target, sc.to(dev), mask_id=mask, pad_id=pad, fractions=FRACTIONS)
-            auc = float(np.trapezoid(curve, FRACTIONS))
-            sec.add_metric(
-                f"explain.{name}.deletion_auc",
-                auc,
-                higher_is_better=False,
-                description=f"{title}: mean target probability as the top tokens are replaced by the mask id (area)",
-            )
-            sec.add_metric(
-                f"explain.{name}.random_deletion_auc",
-                random_auc,
-                higher_is_better=False,
-                description="the same curve for tokens hidden in a seeded random order (the reference)",
-            )
-            row += [auc, random_auc]
+            for kind in ("deletion", "insertion"):
+                auc = area(sc, kind)
+                sec.add_metric(
+                    f"explain.{name}.{kind}_auc",
+                    auc,
+                    higher_is_better=kind == "insertion",
+                    description=f"{title}: mean target probability as the top tokens are "
+                    + (
+                        "replaced by the mask id (area)"
+                        if kind == "deletion"
+                        else "revealed in an all-mask text (area)"
+                    ),
+                )
+                sec.add_metric(
+                    f"explain.{name}.random_{kind}_auc",
+                    random_auc[kind],
+                    higher_is_better=kind == "insertion",
+                    description="the same curve for tokens taken in a seeded random order (the reference)",
+                )
+                row += [auc, random_auc[kind]]
         else:
-            row += [None, None]
+            row += [None, None, None, None]
         if s.quality and name in ("ig", "gxi"):
             fn = token_ig if name == "ig" else token_gxi
             rnd = randomised_weights(module, seed=seed)
@@ -267,10 +284,19 @@ def explain_text(
     sec.tables.append(
         Table(
             "Token attribution quality",
-            ["method", "deletion AUC", "random deletion AUC", "sanity rank corr.", "completeness error"],
+            [
+                "method",
+                "deletion AUC",
+                "random deletion AUC",
+                "insertion AUC",
+                "random insertion AUC",
+                "sanity rank corr.",
+                "completeness error",
+            ],
             rows,
             caption="Deletion: mean probability of the predicted class as the highest-scored tokens are replaced "
-            "by the mask id (lower is more faithful than random order).",
+            "by the mask id (lower than random order is faithful); insertion: as they are revealed in a text "
+            "of mask ids (higher than random order is faithful).",
         )
     )
     enc = tok.encode(sub.texts[:SHOWN], max_len=ids.shape[1], min_len=ids.shape[1])

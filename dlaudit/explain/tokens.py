@@ -278,6 +278,15 @@ def token_shap(
     return out, base
 
 
+def _ranks(ids: torch.Tensor, scores: torch.Tensor, pad_id: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Per token its rank by score within its text (0: highest; ties in text order), the real-token mask and counts."""
+    real = ids != pad_id
+    order = torch.argsort(torch.where(real, scores, torch.tensor(-float("inf"))), dim=1, descending=True, stable=True)
+    rank = torch.empty_like(order)
+    rank.scatter_(1, order, torch.arange(ids.shape[1], device=ids.device).expand_as(order).contiguous())
+    return rank, real, real.sum(dim=1, keepdim=True).float()
+
+
 def deletion_curve(
     module: nn.Module,
     ids: torch.Tensor,
@@ -287,24 +296,21 @@ def deletion_curve(
     mask_id: int,
     pad_id: int,
     fractions: Sequence[float] = (0.0, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0),
+    insertion: bool = False,
 ) -> np.ndarray:
     """Mean target probability as the highest-scored share of each text's tokens is replaced by ``mask_id``.
 
     Ties keep text order; ``fractions[k]`` of a text's real tokens (rounded up) are hidden at step ``k``.
-    A faithful attribution makes the curve fall fast (a low area under it).
+    A faithful attribution makes the curve fall fast (a low area under it). With ``insertion``, every
+    real token starts hidden and the highest-scored share is revealed instead (a high area is faithful).
     """
-    real = ids != pad_id
-    order = torch.argsort(torch.where(real, scores, torch.tensor(-float("inf"))), dim=1, descending=True, stable=True)
-    rank = torch.empty_like(order)
-    rank.scatter_(1, order, torch.arange(ids.shape[1]).expand_as(order).contiguous())
-    n_real = real.sum(dim=1, keepdim=True).float()
+    rank, real, n_real = _ranks(ids, scores, pad_id)
     curve = []
     for f in fractions:
-        k = torch.ceil(n_real * float(f))
-        hidden = (rank < k) & real
-        curve.append(
-            float(target_probability(module, torch.where(hidden, torch.full_like(ids, mask_id), ids), target).mean())
-        )
+        top = (rank < torch.ceil(n_real * float(f))) & real
+        hidden = (real & ~top) if insertion else top
+        masked = torch.where(hidden, torch.full_like(ids, mask_id), ids)
+        curve.append(float(target_probability(module, masked, target).mean()))
     return np.asarray(curve)
 
 

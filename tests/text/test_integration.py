@@ -59,6 +59,7 @@ def test_report_runs_every_section_on_text(text_model: tuple[Path, Path], tmp_pa
     metrics = {m["name"]: m["value"] for s in report["sections"] for m in s["metrics"]}
     for name in ("ig", "gxi", "occlusion", "lime"):
         assert metrics[f"explain.{name}.deletion_auc"] < metrics[f"explain.{name}.random_deletion_auc"]
+        assert metrics[f"explain.{name}.insertion_auc"] > metrics[f"explain.{name}.random_insertion_auc"]
     assert metrics["explain.ig.completeness_error"] < 0.05
     for attack in ("charswap", "wordswap", "hotflip"):
         assert 0 <= metrics[f"robustness.{attack}.acc@2"] <= metrics[f"robustness.{attack}.acc@1"]
