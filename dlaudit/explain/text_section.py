@@ -56,6 +56,8 @@ TEXT_METHODS = {
 DEFAULT_METHODS = ("ig", "gxi", "occlusion", "lime")
 """What runs unless ``methods`` says otherwise; ``shap`` is asked for by name (its first call in a process
 compiles shap's partition code, seconds on a small machine)."""
+SHORT = {"ig": "IG", "gxi": "Input x Grad", "occlusion": "Occlusion", "lime": "LIME", "shap": "SHAP"}
+"""The method labels of the highlighted text (the table and captions give the full names)."""
 SANITY_THRESHOLD = 0.5
 FRACTIONS = (0.0, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0)
 SHOWN = 4
@@ -365,19 +367,19 @@ def highlighted_svg(words: Sequence[str], values: dict[str, Sequence[float]], *,
 
     Every string is XML-escaped; the legend gives each method's scale (the score of full colour).
     """
-    char_w, line_h, label_w = 7.2, 22, 200
+    char_w, line_h, label_w, legend_w = 7.2, 22, 80, 130
     lines: list[str] = []
     y = 18
     out_h = 0
     for method, vals in values.items():
         top = float(np.max(np.abs(vals))) if len(vals) else 0.0
         lines.append(
-            f'<text x="4" y="{y + 4}" font-size="11" font-family="sans-serif">{html.escape(TEXT_METHODS.get(method, method))}</text>'
+            f'<text x="4" y="{y + 4}" font-size="11" font-family="sans-serif">{html.escape(SHORT.get(method, method))}</text>'
         )
         x = float(label_w)
         for word, v in zip(words, vals):
             w = char_w * len(word) + 6
-            if x + w > width - 4:
+            if x + w > width - legend_w:
                 y += line_h
                 x = float(label_w)
             lines.append(
