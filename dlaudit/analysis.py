@@ -86,6 +86,13 @@ class Analysis:
     settings: Any = None
     estimate: Any = None
     modalities: tuple[str, ...] | None = None
+    budget: Any = None
+    """Its :class:`dlaudit.plan.Budget` (or import path): how ``--time-budget`` measures and sizes it; None: not budgeted."""
+
+    @property
+    def budget_hooks(self) -> Any:
+        """The :class:`dlaudit.plan.Budget` (None when the analysis declares none)."""
+        return _resolve(self.budget) if self.budget is not None else None
 
     def applies_to(self, modality: Modality) -> str | None:
         """None when the analysis runs on data of ``modality``; otherwise why not (the skipped section's reason)."""
@@ -153,13 +160,15 @@ def register_analysis(
     settings: Any = None,
     estimate: Any = None,
     modalities: tuple[str, ...] | None = None,
+    budget: Any = None,
 ) -> Any:
     """Register an analysis under ``name`` (the ``--checks`` name and its metrics' prefix).
 
     ``target`` is the function or its ``"module:function"`` path; left out, this
     returns a decorator. ``default=False`` analyses run only when ``--checks`` names them.
     ``settings`` and ``estimate`` (objects or import paths) are described on :class:`Analysis`;
-    ``modalities`` (names) restricts it to those kinds of data.
+    ``modalities`` (names) restricts it to those kinds of data; ``budget`` is its
+    :class:`dlaudit.plan.Budget` (how ``--time-budget`` sizes it).
 
     >>> @register_analysis("latency", title="Latency", order=50, default=False)  # doctest: +SKIP
     ... def latency(bundle, data, *, seed=0, fast=False, progress=None): ...
@@ -177,6 +186,7 @@ def register_analysis(
             settings,
             estimate,
             None if modalities is None else tuple(modalities),
+            budget,
         )
         return fn
 

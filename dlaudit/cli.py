@@ -199,6 +199,43 @@ parallel_options = _options(
 )
 """Running on Ray and resuming (DESIGN.md: --workers N / --ray-address ADDR)."""
 
+plan_options = _options(
+    click.option(
+        "--time-budget",
+        default=None,
+        metavar="DURATION",
+        help="Size the audit to this time (90s, 10m, 1h): measure each section's unit costs, then choose samples, "
+        "steps and draws that fit, every section at its minimum first, then the widest interval grows. The plan is "
+        "printed first and written into the report; the numbers depend on the plan and seed, never on the clock.",
+    ),
+    click.option(
+        "--plan",
+        "plan_path",
+        type=click.Path(dir_okay=False),
+        default=None,
+        help="Replay a plan written by --plan-out: the same settings and seed, no timing (the same numbers anywhere).",
+    ),
+    click.option(
+        "--plan-out",
+        "plan_out",
+        type=click.Path(dir_okay=False),
+        default=None,
+        help="Write the plan --time-budget made to this JSON file (replay it with --plan).",
+    ),
+)
+"""``--time-budget``, ``--plan`` and ``--plan-out`` (see :mod:`dlaudit.plan`)."""
+
+
+def planning(kw: dict[str, Any]) -> Any:
+    """The plan the options in ``kw`` ask for, as a context the command runs in (bad options fail on entering it)."""
+    return dlaudit.planning(time_budget=kw.get("time_budget"), plan=kw.get("plan_path"), plan_out=kw.get("plan_out"))
+
+
+def _plan_files(kw: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(inputs, outputs) of the plan options, by option name, for :func:`dlaudit.check_paths`."""
+    return {"--plan": kw.get("plan_path")}, {"--plan-out": kw.get("plan_out")}
+
+
 compile_option = click.option(
     "--compile",
     "compile_",
@@ -334,7 +371,7 @@ def _inputs(model: str | None, kw: dict[str, Any], **more: str | None) -> dict[s
         data_dir=kw.get("data_dir"),
         checkpoint=kw.get("checkpoint_dir"),
     )
-    return {**found, **more}
+    return {**found, **_plan_files(kw)[0], **more}
 
 
 def load_checked(model: str, kw: dict[str, Any], outputs: dict[str, Any]) -> dlaudit.ModelBundle:
@@ -611,6 +648,7 @@ def info(model: str, data: str | None, json_path: str | None, **kw: Any) -> None
     show_default=True,
     help="Input features the robustness section's attacks may change: all, or numeric (a tabular model's numeric columns).",
 )
+@plan_options
 @parallel_options
 @compile_option
 def report(
@@ -637,9 +675,30 @@ def report(
     }
     inputs = _inputs(model, kw, **{"--baseline": baseline_path, "--config": config_path})
     outputs = {"-o": paths["html"], **{f"--{f}": paths[f] for f in ("json", "markdown", "junit")}}
+    outputs.update(_plan_files(kw)[1])
     dlaudit.check_paths(inputs, outputs)
     card = dlaudit.card_overrides(**{k: kw.pop(k, None) for k in _MODEL_KEYS})
-    rep = dlaudit.run_report(
+    with planning(kw):  # the budget counts from here, loading included
+        rep = _run_report(model, checks, fast, fail_on, config_path, baseline_path, max_drop, quiet, card, inputs,
+                          outputs, kw)  # fmt: skip
+    finish(rep, paths, [], quiet, detail=False)
+
+
+def _run_report(
+    model: str,
+    checks: str | None,
+    fast: bool | None,
+    fail_on: tuple[str, ...],
+    config_path: str | None,
+    baseline_path: str | None,
+    max_drop: float | None,
+    quiet: bool,
+    card: Any,
+    inputs: dict[str, Any],
+    outputs: dict[str, Any],
+    kw: dict[str, Any],
+) -> Any:
+    return dlaudit.run_report(
         model,
         kw.pop("data"),
         checks=checks,
@@ -662,7 +721,6 @@ def report(
         **parallel_kwargs(kw),
         **data_kwargs(kw),
     )
-    finish(rep, paths, [], quiet, detail=False)
 
 
 @cli.command(context_settings=CONTEXT)
@@ -741,6 +799,7 @@ def demo(output_dir: str, full: bool, retrain: bool, quiet: bool, seed: int, dev
     help="Input features the attacks may change: all, or numeric (a tabular model's numeric columns; one-hot categories keep their values).",
 )
 @report_options()
+@plan_options
 @parallel_options
 @compile_option
 def attack(model: str, no_early_stop: bool, fail_on: tuple[str, ...], quiet: bool, **kw: Any) -> None:
@@ -752,8 +811,14 @@ def attack(model: str, no_early_stop: bool, fail_on: tuple[str, ...], quiet: boo
     _setup_logging(quiet)
     gates = dlaudit.parse_gates(fail_on)
     paths = _report_paths(kw)
-    bundle = load_checked(model, kw, _outputs(paths))
-    rep = dlaudit.attack(
+    with planning(kw):  # the budget counts from here, loading included
+        bundle = load_checked(model, kw, {**_outputs(paths), **_plan_files(kw)[1]})
+        rep = _attack(bundle, no_early_stop, quiet, kw)
+    finish(rep, paths, gates, quiet)
+
+
+def _attack(bundle: Any, no_early_stop: bool, quiet: bool, kw: dict[str, Any]) -> Any:
+    return dlaudit.attack(
         bundle,
         kw.pop("data"),
         attacks=kw["attacks"],
@@ -776,7 +841,6 @@ def attack(model: str, no_early_stop: bool, fail_on: tuple[str, ...], quiet: boo
         **data_kwargs(kw),
         **parallel_kwargs(kw),
     )
-    finish(rep, paths, gates, quiet)
 
 
 @cli.command(context_settings=CONTEXT)
@@ -821,6 +885,7 @@ def attack(model: str, no_early_stop: bool, fail_on: tuple[str, ...], quiet: boo
 @click.option("--batch-size", type=int, default=None, help="Noisy copies (smoothing) or inputs (bounds) per batch.")
 @click.option("--fast", is_flag=True, help=FAST_HELP + " Here: n = 1,000 and at most 50 inputs.")
 @report_options()
+@plan_options
 @parallel_options
 def certify(model: str, fail_on: tuple[str, ...], quiet: bool, **kw: Any) -> None:
     """Certified robustness of MODEL: a proven lower bound of robust accuracy (attacks give the upper one).
@@ -830,13 +895,14 @@ def certify(model: str, fail_on: tuple[str, ...], quiet: bool, **kw: Any) -> Non
     _setup_logging(quiet)
     gates = dlaudit.parse_gates(fail_on)
     paths = _report_paths(kw)
-    bundle = load_checked(model, kw, _outputs(paths))
-    rep = dlaudit.certify(
-        bundle, kw.pop("data"), method=kw["method"], sigma=kw["sigma"], radii=kw["radii"], eps=kw["eps"], n=kw["n"],
-        n0=kw["n0"], alpha=kw["alpha"], inputs=kw["inputs"], batch_size=kw["batch_size"], fast=kw["fast"], seed=kw["seed"],
-        device=kw["device"], progress=TerminalProgress(quiet), **data_kwargs(kw),
-        **parallel_kwargs(kw),
-    )  # fmt: skip
+    with planning(kw):  # the budget counts from here, loading included
+        bundle = load_checked(model, kw, {**_outputs(paths), **_plan_files(kw)[1]})
+        rep = dlaudit.certify(
+            bundle, kw.pop("data"), method=kw["method"], sigma=kw["sigma"], radii=kw["radii"], eps=kw["eps"], n=kw["n"],
+            n0=kw["n0"], alpha=kw["alpha"], inputs=kw["inputs"], batch_size=kw["batch_size"], fast=kw["fast"],
+            seed=kw["seed"], device=kw["device"], progress=TerminalProgress(quiet), **data_kwargs(kw),
+            **parallel_kwargs(kw),
+        )  # fmt: skip
     finish(rep, paths, gates, quiet)
 
 
@@ -929,7 +995,11 @@ def fairness(
 @data_options
 @model_options
 @run_options
-@click.option("--method", required=True, help="reweigh, threshold or expgrad (comma-separated to compare several).")
+@click.option(
+    "--method",
+    required=True,
+    help="reweigh, threshold, expgrad, reject-option or calibrated-eqodds (comma-separated to compare several).",
+)
 @click.option(
     "--constraint",
     type=click.Choice(["demographic_parity", "equalized_odds"]),
@@ -1062,6 +1132,7 @@ def mitigate(
     help="Write explain.html and attributions.npz into this folder.",
 )
 @report_options(html=False)
+@plan_options
 def explain(
     model: str,
     methods: str | None,
@@ -1080,16 +1151,21 @@ def explain(
     gates = dlaudit.parse_gates(fail_on)
     out_dir = Path(output_dir) if output_dir else None
     paths = _report_paths(kw)
-    bundle = load_checked(
-        model,
-        kw,
-        {
-            "-o (explain.html)": out_dir / "explain.html" if out_dir else None,
-            "-o (attributions.npz)": out_dir / "attributions.npz" if out_dir else None,
-            **_outputs(paths),
-        },
-    )
-    result = dlaudit.explain_model(
+    outputs = {
+        "-o (explain.html)": out_dir / "explain.html" if out_dir else None,
+        "-o (attributions.npz)": out_dir / "attributions.npz" if out_dir else None,
+        **_outputs(paths),
+        **_plan_files(kw)[1],
+    }
+    with planning(kw):  # the budget counts from here, loading included
+        bundle = load_checked(model, kw, outputs)
+        result = _explain(bundle, methods, n, explain_target, quiet, kw)
+    written = dlaudit.save_explanation(result, output_dir) if output_dir else {}
+    finish(result.report, paths, gates, quiet, written=written)
+
+
+def _explain(bundle: Any, methods: str | None, n: int, explain_target: str, quiet: bool, kw: dict[str, Any]) -> Any:
+    return dlaudit.explain_model(
         bundle,
         kw.pop("data"),
         methods=methods,
@@ -1104,8 +1180,6 @@ def explain(
         shap_explainer=kw["shap_explainer"],
         gradcam_layer=kw["gradcam_layer"],
     )
-    written = dlaudit.save_explanation(result, output_dir) if output_dir else {}
-    finish(result.report, paths, gates, quiet, written=written)
 
 
 def main() -> None:
