@@ -104,7 +104,7 @@ log = logging.getLogger(__name__)
 
 MAX_SEED = 2**32 - 1
 """Seeds are 0 .. 2**32 - 1 (see :func:`dlaudit.utils.check_seed`)."""
-TRAINABLE = ("cnn", "mlp", "numpy-mlp")
+TRAINABLE = ("cnn", "mlp", "numpy-mlp", "textcnn", "embedding-bag")
 """The reference architectures ``dlaudit train`` builds."""
 DEFAULT_ATTACK_EPS = (0.05, 0.1, 0.3)
 """``dlaudit attack``'s L-inf budgets (input units)."""
@@ -309,6 +309,7 @@ def load_data(
     sensitive: str | Sequence[str] | None = None,
     seed: int | None = None,
     limit: int | None = None,
+    text_column: str | None = None,
 ) -> AuditData:
     """Load data, by default the dataset and held-out split recorded on ``bundle``'s card.
 
@@ -325,12 +326,14 @@ def load_data(
     return for_card(
         bundle.card if bundle is not None else None,
         spec,
+        tokenizer=bundle.tokenizer if bundle is not None else None,
         split=split,
         data_dir=data_dir,
         target=target,
         sensitive=sensitive,
         seed=seed,
         limit=limit,
+        text_column=text_column,
     )
 
 
@@ -373,8 +376,9 @@ def train(
     certified: str | None = None,
     noise_sigma: float | None = None,
     compile: bool = False,
+    text_column: str | None = None,
 ) -> ModelBundle:
-    """Train a reference model (``cnn``, ``mlp`` or ``numpy-mlp``) on a dataset's training split.
+    """Train a reference model (``cnn``, ``mlp``, ``numpy-mlp``; for text ``textcnn``, ``embedding-bag``) on a dataset's training split.
 
     Returns the bundle; its card records the dataset, the held-out split, the
     training configuration and the held-out accuracy.
@@ -400,7 +404,14 @@ def train(
     from .train import train as _train
 
     epochs = _small_epochs(epochs)
+    from .data.text import is_text_spec
+    from .train.text import TEXT_ARCHS
 
+    if arch in TEXT_ARCHS or is_text_spec(data, text_column):
+        return _train_text(arch, data, text_column=text_column, target=target, sensitive=sensitive, epochs=epochs,
+                           lr=lr, batch_size=batch_size, weight_decay=weight_decay, seed=seed, device=device,
+                           progress=progress, ignored={"--adversarial": adversarial, "--certified": certified,
+                           "--noise-sigma": noise_sigma, "--hidden": hidden, "--optimizer": optimizer})  # fmt: skip
     if isinstance(hidden, str):
         hidden = [int(h) for h in parse_numbers(hidden, "--hidden", minimum=1, integer=True)]
     splits = load_splits(data, data_dir=data_dir, target=target, sensitive=sensitive, seed=0)
@@ -432,6 +443,38 @@ def train(
             progress=progress,
             lr_schedule=lr_schedule,
         )
+
+
+def _train_text(
+    arch: str,
+    data: str | Path,
+    *,
+    text_column: str | None,
+    target: str | None,
+    sensitive: str | Sequence[str] | None,
+    ignored: dict[str, Any],
+    **kwargs: Any,
+) -> ModelBundle:
+    """:func:`train` of a text model on text data (``synthetic-text``, a ``.csv``/``.jsonl`` file with ``text_column``)."""
+    from .data.text import is_text_spec, load_text_splits
+    from .train.text import TEXT_ARCHS, train_text
+
+    if arch not in TEXT_ARCHS:
+        raise ConfigError(f"{data!s} is text data; train a text model on it ({', '.join(TEXT_ARCHS)}), not {arch}")
+    if not is_text_spec(data, text_column if text_column is not None else "text"):
+        raise ConfigError(
+            f"{arch} reads text; train it on synthetic-text or a .csv/.jsonl file with --text-column COL --target COL"
+        )
+    given = [k for k, v in ignored.items() if v not in (None, "none", ())]
+    if given:
+        raise ConfigError(f"{', '.join(given)} do(es) not apply to text models; leave them out for {arch}")
+    sens = split_list(sensitive) if sensitive is not None else None
+    splits = load_text_splits(data, text_column=text_column, target=target, sensitive=sens, seed=0)
+    is_file = Path(str(data)).suffix.lower() in (".csv", ".jsonl", ".gz")
+    names = list(splits.train.sensitive.columns) if splits.train.sensitive is not None else None
+    return train_text(
+        arch, splits, dataset=str(Path(data).resolve()) if is_file else str(data), sensitive=names, **kwargs
+    )
 
 
 # -- information -----------------------------------------------------------------------------
@@ -775,7 +818,8 @@ def attack(
 
     ``eps`` are L-inf budgets and ``eps_l2`` L2 budgets, in input units (lists or
     comma-separated strings); ``attacks`` are registry names (fgsm, pgd, apgd-ce, apgd-t,
-    fab-t, square, autoattack, or any registered attack) run at each of ``norms``; ``n``
+    fab-t, square, autoattack, or any registered attack) run at each of ``norms``; a text model
+    takes the text attacks instead (charswap, wordswap, hotflip, at 1..3 words changed); ``n``
     attacks a seeded random subset of that many samples (default all). ``steps`` (default 40),
     ``alpha``, ``restarts`` and ``early_stop`` are PGD's; ``version`` is AutoAttack's
     (``standard`` by default). ``fast`` is the analysis' fast profile: PGD-10 on at most 200
@@ -813,8 +857,9 @@ def _budgets(values: str | Sequence[float], label: str) -> list[float]:
 
 def _attack_names() -> list[str]:
     from .robust.attacks import list_attacks
+    from .robust.text_section import TEXT_ATTACKS
 
-    return list_attacks()
+    return list_attacks() + [a for a in TEXT_ATTACKS if a not in list_attacks()]
 
 
 def robustness(
@@ -1033,6 +1078,11 @@ def mitigate(
     if small():
         epochs, max_iter, n_boot = _small_epochs(epochs), min(max_iter, SMALL["max_iter"]), min(n_boot, SMALL["n_boot"])
     bundle = _bundle(model, device=device, trust_pickle=trust_pickle)
+    if not bundle.card.kind.continuous:
+        raise ConfigError(
+            "mitigation (reweigh, threshold, expgrad) does not support text models yet; "
+            "audit a text model's fairness with 'dlaudit fairness' or 'dlaudit report'"
+        )
     if isinstance(data, AuditData):
         raise ConfigError(
             "mitigation needs the model's training split as well as held-out data; pass a dataset name or file, not AuditData"
@@ -1112,8 +1162,10 @@ def explain_model(
     ``background``).
     """
     from .explain.methods import parse_methods
+    from .explain.text_section import TEXT_METHODS
 
-    parse_methods(methods)  # an unknown method fails before the model loads
+    if methods is None or not set(split_list(methods)) <= set(TEXT_METHODS):  # text methods are checked on text models
+        parse_methods(methods)  # an unknown method fails before the model loads
     if small():
         n = min(n, SMALL["explain_n"])
     settings = {"methods": methods, "n": n, "target": target, "quality": quality, **params}

@@ -103,7 +103,7 @@ data_options = _options(
         "--data",
         "data",
         default=None,
-        help="Dataset name (digits, mnist, fashion-mnist, cifar10, cifar100, adult, german, synthetic-credit), "
+        help="Dataset name (digits, mnist, fashion-mnist, cifar10, cifar100, adult, german, synthetic-credit, synthetic-text), "
         "folder:DIR (one sub-folder of PNG/JPEG images per class) or a .npz/.csv file; default: the held-out split on the model's card.",
     ),
     click.option(
@@ -114,6 +114,11 @@ data_options = _options(
     ),
     click.option("--target", default=None, help="Label column of a csv file."),
     click.option("--sensitive", default=None, help="Sensitive column(s), comma-separated."),
+    click.option(
+        "--text-column",
+        default=None,
+        help="Column holding the texts of a .csv/.jsonl file (text models; default text).",
+    ),
 )
 """The options every data-reading command shares (DESIGN.md, CLI conventions)."""
 
@@ -340,7 +345,7 @@ _MODEL_KEYS = (
     "mean",
     "std",
 )
-_DATA_KEYS = ("data_dir", "target", "sensitive")
+_DATA_KEYS = ("data_dir", "target", "sensitive", "text_column")
 
 
 def load_bundle(model: str, kw: dict[str, Any]) -> dlaudit.ModelBundle:
@@ -417,7 +422,8 @@ def cli() -> None:
     "data",
     default="digits",
     show_default=True,
-    help="Dataset to train on: a name (digits, mnist, fashion-mnist, adult, german, synthetic-credit) or a .npz/.csv file.",
+    help="Dataset to train on: a name (digits, mnist, fashion-mnist, adult, german, synthetic-credit, synthetic-text) "
+    "or a .npz/.csv file (.csv/.jsonl with --text-column for textcnn and embedding-bag).",
 )
 @click.option(
     "--data-dir",
@@ -427,6 +433,7 @@ def cli() -> None:
 )
 @click.option("--target", default=None, help="Label column of a csv file.")
 @click.option("--sensitive", default=None, help="Sensitive column(s), comma-separated.")
+@click.option("--text-column", default=None, help="Column holding the texts of a .csv/.jsonl file (text models).")
 @click.option("--epochs", type=click.IntRange(min=1), default=None, help="Training epochs (default per model).")
 @click.option("--lr", type=float, default=None, help="Learning rate (default per model).")
 @click.option("--batch-size", type=click.IntRange(min=1), default=None)
@@ -758,7 +765,8 @@ def demo(output_dir: str, full: bool, retrain: bool, quiet: bool, seed: int, dev
     "attacks",
     default="fgsm,pgd",
     show_default=True,
-    help="Attacks, comma-separated: fgsm, pgd, apgd-ce, apgd-t, fab-t, square, autoattack.",
+    help="Attacks, comma-separated: fgsm, pgd, apgd-ce, apgd-t, fab-t, square, autoattack; "
+    "for text models charswap, wordswap, hotflip.",
 )
 @click.option(
     "--version",

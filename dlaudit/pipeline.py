@@ -278,7 +278,12 @@ def run_keeping(spec: AuditSpec, progress: ProgressFn | None = None) -> tuple[Re
             "normalisation": bundle.normalisation,
             **({"load": bundle.load_notes} if bundle.load_notes else {}),  # e.g. an ONNX conversion's agreement
         },
-        "data": {"name": audit_data.name, "split": audit_data.split, "n": len(audit_data)},
+        "data": {
+            "name": audit_data.name,
+            "split": audit_data.split,
+            "n": len(audit_data),
+            **({"notes": list(audit_data.notes)} if audit_data.notes else {}),  # e.g. texts truncated to max length
+        },
         "total_seconds": round(time.perf_counter() - clock, 3),
         "seconds_per_section": {s.name: s.seconds for s in report.sections},
         "versions": library_versions(),
@@ -410,7 +415,7 @@ def resolve_data(bundle: ModelBundle, data: AuditData | str | Path | None, **kwa
     if isinstance(data, AuditData):
         check_fits(bundle.card, data)
     else:
-        data = for_card(bundle.card, data, **{"split": "audit", **kwargs})
+        data = for_card(bundle.card, data, **{"split": "audit", "tokenizer": bundle.tokenizer, **kwargs})
     bundle.check_samples(data)  # a converted model against its own runtime on real inputs (ONNX)
     return data
 
