@@ -45,6 +45,7 @@ from .masking import (
 from .natural import corruption_part
 from .noise import noise_accuracy
 from .plots import curves_figure, examples_figure
+from .stochastic import EOT_ITERATIONS, VOTE_PASSES, MajorityVote, Stochasticity, detect, seeded
 from .trust import (
     AutoAttackCurve,
     autoattack_curve,
@@ -357,18 +358,60 @@ def robustness(
     Masking checks: Athalye et al. 2018, arXiv:1802.00420; Carlini et al. 2019, arXiv:1902.06705.
     """
     s = Settings.build(bundle, fast=fast, **params)
-    feats = attack_features(bundle, s.features)
     sample = sample_data(data, s.n, seed)
     if s.scope == "certify":
         return _certify_section(bundle, sample, s, seed=seed, fast=fast, progress=progress)
+    stochastic = detect(bundle.module, sample.x, seed=seed) if bundle.card.kind.continuous else None
+    if stochastic is None:
+        return _robustness(bundle, data, sample, s, seed=seed, fast=fast, progress=progress)
+    s = dataclasses.replace(s, autoattack="rand" if s.autoattack else None, version="rand")
+    with seeded(seed, bundle.device):
+        sec = _robustness(bundle, data, sample, s, seed=seed, fast=fast, progress=progress, stochastic=stochastic)
+    return sec
+
+
+def _stochastic_finding(sec: Section, stochastic: Stochasticity) -> None:
+    """Why a stochastic model is evaluated with EoT and majority votes, and what that costs in repeatability."""
+    sec.add_finding(
+        "warning",
+        f"the model is random at inference: {stochastic.reason()}. A stochastic model attacked and judged on one "
+        "pass looks more robust than it is, so AutoAttack runs its rand version (APGD-CE and APGD-DLR, "
+        f"{EOT_ITERATIONS} passes of expectation over transformation per step) and every accuracy here counts a "
+        f"sample as correct when the majority of {VOTE_PASSES} passes classify it correctly; FGSM and PGD curves "
+        "are single-pass gradients (weaker): trust the AutoAttack figure. The model's randomness is seeded from the "
+        "audit's seed through torch's global generator, so the same seed, plan and batch size give the same numbers, "
+        "but another batch size gives other numbers",
+        evidence=f"max logit difference {stochastic.max_difference:.3g} on {stochastic.differing} of {stochastic.tried} inputs",
+        check="stochastic-model",
+    )
+
+
+def _robustness(
+    bundle: ModelBundle,
+    data: AuditData,
+    sample: AuditData,
+    s: Settings,
+    *,
+    seed: int,
+    fast: bool,
+    progress: ProgressFn | None,
+    stochastic: Stochasticity | None = None,
+) -> Section:
+    """The full and ``attacks`` scopes on ``sample`` (a stochastic model: majority votes, AutoAttack rand)."""
+    feats = attack_features(bundle, s.features)
     x, y = sample.x, sample.y
     n = len(y)
-    clean_pred = clean_predictions(bundle, x)
+    if stochastic is None:
+        clean_pred = clean_predictions(bundle, x)
+    else:
+        clean_pred = clean_predictions(MajorityVote(bundle.module), x, value_range=bundle.card.value_range)
     clean_ok = clean_pred == y
     clean = int(clean_ok.sum()) / n
     chance = float(torch.bincount(y, minlength=bundle.card.num_classes).max()) / n
 
     sec = Section(name="robustness", title="Robustness")
+    if stochastic is not None:
+        _stochastic_finding(sec, stochastic)
     sec.add_metric(
         "robustness.clean_acc",
         clean,

@@ -106,7 +106,11 @@ def autoattack_curve(
     order = [float(e) for e in eps]
     n = len(y)
     accs = tuple(int(by_eps[e].sum()) / n for e in order)
-    what = "standard: APGD-CE, APGD-T, FAB-T, Square" if version == "standard" else "fast: APGD-CE and APGD-T"
+    what = {
+        "standard": "standard: APGD-CE, APGD-T, FAB-T, Square",
+        "fast": "fast: APGD-CE and APGD-T",
+        "rand": "rand: APGD-CE and APGD-DLR with expectation over transformation, majority of passes",
+    }[version]
     curve = Curve(
         f"autoattack_{norm}", tuple(order), accs, tuple(by_eps[e] for e in order), f"AutoAttack {norm} ({what})", bs
     )

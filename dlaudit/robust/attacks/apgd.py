@@ -178,6 +178,8 @@ class _Settings:
     early_stop: bool
     mask: torch.Tensor | None = None
     """The features the attack may change (one input's shape, bool); None: all."""
+    eot: int = 1
+    """Forward-backward passes whose losses and gradients each step averages (expectation over transformation)."""
 
 
 def _check_int(name: str, value: object, least: int) -> int:
@@ -293,14 +295,20 @@ def _value_and_grad(
     *,
     first: bool = False,
     mask: torch.Tensor | None = None,
+    eot: int = 1,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Logits, per-sample losses and the gradient of their sum w.r.t. the input (compiled when asked for),
-    zero outside ``mask`` where one is given."""
+    zero outside ``mask`` where one is given; with ``eot > 1`` each the mean over ``eot`` passes."""
 
     def check(logits: object) -> torch.Tensor:
         return check_logits(logits, len(xa), None)
 
     logits, loss, grad = speed.value_and_grad(module, loss_fn, xa, y, t, first=first, check=check)
+    if eot > 1:
+        for _ in range(eot - 1):
+            more = speed.value_and_grad(module, loss_fn, xa, y, t, first=first, check=check)
+            logits, loss, grad = logits + more[0], loss + more[1], grad + more[2]
+        logits, loss, grad = logits / eot, loss / eot, grad / eot
     if mask is not None:
         grad = grad * mask
     return logits, loss, grad
@@ -332,7 +340,7 @@ def _run(
             lower, upper = torch.where(s.mask, lower, x), torch.where(s.mask, upper, x)
     grad_mask = s.mask if s.norm == "l2" else None  # L2 steps: the gradient normalised over the free features
 
-    logits, loss, grad = _value_and_grad(module, x0, y, target, loss_fn, first=True, mask=grad_mask)
+    logits, loss, grad = _value_and_grad(module, x0, y, target, loss_fn, first=True, mask=grad_mask, eot=s.eot)
     out_loss = torch.full((n,), -math.inf, device=x.device, dtype=loss.dtype)
     state: dict[str, torch.Tensor | None] = {
         "x": x, "y": y, "t": target, "st": success_target, "lower": lower, "upper": upper,
@@ -358,7 +366,7 @@ def _run(
                 direction = grad.sign() if s.norm == "linf" else _l2_normalise(grad)
                 z = _project(cur + _view(st["step"], cur) * direction, st["x"], st["lower"], st["upper"], s)
                 new = _project(cur + (z - cur) * a + (cur - prev) * (1.0 - a), st["x"], st["lower"], st["upper"], s)
-            logits, loss, grad = _value_and_grad(module, new, st["y"], st["t"], loss_fn, mask=grad_mask)
+            logits, loss, grad = _value_and_grad(module, new, st["y"], st["t"], loss_fn, mask=grad_mask, eot=s.eot)
             point, hit = new, _succeeded(logits, st["y"], st["st"])
             st["prev"], st["cur"], st["grad"] = cur, new, grad
             st["rises"] = st["rises"] + (loss > st["prev_loss"])
@@ -438,6 +446,7 @@ def apgd(
     early_stop: bool = True,
     targets: torch.Tensor | None = None,
     features: tuple[int, ...] | None = None,
+    eot: int = 1,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """APGD on one batch: auto-PGD on the cross-entropy or the DLR loss (untargeted or targeted).
 
@@ -494,6 +503,10 @@ def apgd(
     features
         Flat indices of the input features the attack may change (default all); the
         others keep their clean values.
+    eot
+        Expectation over transformation for a model that is random at inference: each step
+        averages the loss and gradient of ``eot`` forward-backward passes (AutoAttack's
+        ``rand`` version takes 20; default 1, one pass). The random starts do not change.
 
     Returns
     -------
@@ -526,7 +539,7 @@ def apgd(
     idx = _check_index(index, len(x))
     if len(x) == 0:
         return x.clone(), torch.zeros(0, dtype=torch.bool, device=x.device)
-    s = replace(s, mask=feature_mask(features, x))
+    s = replace(s, mask=feature_mask(features, x), eot=_check_int("eot", eot, 1))
     with model_state(module, train=False, grad=False):
         return _apgd(
             module,
@@ -601,6 +614,7 @@ class APGDCE(AttackMethod):
     rho: float = 0.75
     momentum: float = 0.75
     early_stop: bool = True
+    eot: int = 1
 
     key: ClassVar[str] = "apgd-ce"
     effort: ClassVar[tuple[str, ...]] = ("steps", "restarts")
@@ -611,9 +625,11 @@ class APGDCE(AttackMethod):
         super().__post_init__()
         _check_int("steps", self.steps, 1)
         _check_int("restarts", self.restarts, 1)
+        _check_int("eot", self.eot, 1)
 
     def describe(self) -> str:
-        return f"APGD-{self.loss.upper()} {self.norm} ({self.steps} iterations, {self.restarts} restart{'s' if self.restarts > 1 else ''})"
+        eot = f", {self.eot} EoT passes" if self.eot > 1 else ""
+        return f"APGD-{self.loss.upper()} {self.norm} ({self.steps} iterations, {self.restarts} restart{'s' if self.restarts > 1 else ''}{eot})"
 
     def perturb(
         self,
@@ -631,9 +647,17 @@ class APGDCE(AttackMethod):
         adv, ok = apgd(
             module, x, y, eps=self.batch_eps(eps), norm=self.norm, loss=self.loss,
             targeted=self.targeted, steps=self.steps, restarts=self.restarts, rho=self.rho, momentum=self.momentum,
-            value_range=value_range, seed=seed, index=index, early_stop=self.early_stop, features=self.features, **extra,
+            value_range=value_range, seed=seed, index=index, early_stop=self.early_stop, features=self.features, eot=self.eot, **extra,
         )  # fmt: skip
         return adv, None, ok
+
+
+@dataclass(frozen=True)
+class APGDDLR(APGDCE):
+    """APGD on the untargeted DLR loss (AutoAttack's ``rand`` version runs it with EoT): ``apgd-dlr``."""
+
+    key: ClassVar[str] = "apgd-dlr"
+    loss: ClassVar[str] = "dlr"
 
 
 @dataclass(frozen=True)
@@ -654,6 +678,12 @@ class APGDT(APGDCE):
 def make_apgd_ce(eps: float, *, norm: str = "linf", **settings: Any) -> APGDCE:
     """APGD-CE at budget ``eps`` (Croce and Hein 2020, arXiv:2003.01690)."""
     return APGDCE(eps, norm, **settings)
+
+
+@register_attack("apgd-dlr")
+def make_apgd_dlr(eps: float, *, norm: str = "linf", **settings: Any) -> APGDDLR:
+    """APGD-DLR (untargeted) at budget ``eps`` (Croce and Hein 2020, arXiv:2003.01690)."""
+    return APGDDLR(eps, norm, **settings)
 
 
 @register_attack("apgd-t")

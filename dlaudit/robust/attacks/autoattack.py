@@ -14,6 +14,13 @@ fools it, run in that order, each only on the samples still robust (as the offic
 are not attacked. Every adversarial input an attack reports is checked with a forward
 pass (label, budget and value range) before it counts.
 
+``version="rand"`` is the authors' version for models that are random at inference
+(dropout left on, randomized defences): APGD-CE and APGD-DLR (untargeted), 100 iterations,
+each step averaging the gradient over :data:`RAND_EOT` passes (expectation over
+transformation), and every sample judged by the majority of several passes
+(:class:`~dlaudit.robust.stochastic.MajorityVote`), under torch's global generator seeded
+from ``seed`` (see :mod:`dlaudit.robust.stochastic`: the numbers then depend on the batch size).
+
 ``version="fast"`` is a CI-sized subset: APGD-CE and APGD-T with :data:`FAST_STEPS`
 iterations and :data:`FAST_TARGETS` target classes: 100 APGD iterations per robust
 sample instead of 1,000, and no FAB-T (900 more) or Square (5,000 queries). It reads
@@ -33,6 +40,7 @@ installed the ensemble runs without them, records them in ``skipped`` and logs a
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from dataclasses import dataclass, field
@@ -46,6 +54,7 @@ from ...bundle import ModelBundle
 from ...errors import ConfigError
 from ...utils import ProgressFn, model_state
 from ..batching import choose_batch_size
+from ..stochastic import MajorityVote, seeded
 from . import speed
 from .base import NORMS, AttackMethod, make_attack, register_attack
 from .engine import budget_problem, check_eps, check_inputs, count_classes, resolve_model
@@ -54,6 +63,8 @@ __all__ = [
     "FAST_ATTACKS",
     "FAST_STEPS",
     "FAST_TARGETS",
+    "RAND_ATTACKS",
+    "RAND_EOT",
     "STANDARD_ATTACKS",
     "VERSIONS",
     "AutoAttack",
@@ -65,9 +76,12 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-VERSIONS = ("standard", "fast")
+VERSIONS = ("standard", "fast", "rand")
 STANDARD_ATTACKS = ("apgd-ce", "apgd-t", "fab-t", "square")
 FAST_ATTACKS = ("apgd-ce", "apgd-t")
+RAND_ATTACKS = ("apgd-ce", "apgd-dlr")
+RAND_EOT = 20
+"""EoT passes per APGD step of the ``rand`` version (the official ``eot_iter``)."""
 STANDARD_STEPS = 100
 STANDARD_TARGETS = 9
 SQUARE_QUERIES = 5000
@@ -181,16 +195,30 @@ class AutoAttackResult:
 
 
 def ensemble(
-    version: str, *, eps: float, norm: str, num_classes: int, features: tuple[int, ...] | None = None
+    version: str,
+    *,
+    eps: float,
+    norm: str,
+    num_classes: int,
+    features: tuple[int, ...] | None = None,
+    eot: int = RAND_EOT,
 ) -> list[tuple[str, AttackMethod | None, str | None]]:
     """``(name, attack or None, why skipped)`` for each attack of the version, in order, from the registry;
-    each changes only ``features`` (None: all)."""
+    each changes only ``features`` (None: all); ``eot`` passes per step in the ``rand`` version."""
     f = {"features": features}
+    if version == "rand":
+        plan: list[tuple[str, AttackMethod | None, str | None]] = [
+            ("apgd-ce", make_attack("apgd-ce", eps, norm=norm, steps=STANDARD_STEPS, restarts=1, eot=eot, **f), None)
+        ]
+        if num_classes >= 3:
+            dlr = make_attack("apgd-dlr", eps, norm=norm, steps=STANDARD_STEPS, restarts=1, eot=eot, **f)
+            plan.append(("apgd-dlr", dlr, None))
+        else:
+            plan.append(("apgd-dlr", None, f"the DLR loss needs at least 3 classes; the model has {num_classes}"))
+        return plan
     steps, targets = (STANDARD_STEPS, STANDARD_TARGETS) if version == "standard" else (FAST_STEPS, FAST_TARGETS)
     n_targets = min(targets, num_classes - 1)
-    plan: list[tuple[str, AttackMethod | None, str | None]] = [
-        ("apgd-ce", make_attack("apgd-ce", eps, norm=norm, steps=steps, restarts=1, **f), None)
-    ]
+    plan = [("apgd-ce", make_attack("apgd-ce", eps, norm=norm, steps=steps, restarts=1, **f), None)]
     if num_classes >= 4:
         plan.append(
             (
@@ -259,6 +287,7 @@ def autoattack(
     return_adv: bool = False,
     index: torch.Tensor | None = None,
     features: tuple[int, ...] | None = None,
+    eot: int = RAND_EOT,
 ) -> AutoAttackResult:
     """Robust accuracy under AutoAttack: APGD-CE, APGD-T, FAB-T and Square, worst case per sample.
 
@@ -280,7 +309,9 @@ def autoattack(
     version
         ``"standard"`` (the four attacks with the official settings) or ``"fast"``
         (APGD-CE and APGD-T, :data:`FAST_STEPS` iterations, :data:`FAST_TARGETS` targets;
-        for CI, an upper bound on the standard figure).
+        for CI, an upper bound on the standard figure), or ``"rand"`` for a model random at
+        inference (APGD-CE and APGD-DLR with ``eot`` passes per step, samples judged by the
+        majority of several passes).
     value_range
         ``(low, high)`` of valid inputs; default the card's, or ``(0, 1)`` for a module.
     seed
@@ -300,6 +331,8 @@ def autoattack(
     features
         Flat indices of the input features the attacks may change (default all), e.g. a
         tabular model's numeric columns; a claimed success that changed another is not counted.
+    eot
+        Passes per APGD step in the ``rand`` version (default :data:`RAND_EOT`, the official 20).
 
     Returns
     -------
@@ -328,7 +361,7 @@ def autoattack(
     global_index = torch.arange(n) if index is None else torch.as_tensor(index).long().cpu()
     if len(global_index) != n:
         raise ConfigError(f"index has {len(global_index)} entries for {n} inputs")
-    names = STANDARD_ATTACKS if version == "standard" else FAST_ATTACKS
+    names = {"standard": STANDARD_ATTACKS, "fast": FAST_ATTACKS, "rand": RAND_ATTACKS}[version]
     if n == 0:
         empty = torch.zeros(0, dtype=torch.bool)
         return AutoAttackResult(
@@ -358,16 +391,22 @@ def autoattack(
             return _sharded(
                 model, x, y, global_index, ranges, eps, norm, version, seed, bs, return_adv, progress, features
             )
-    with model_state(module, train=False, grad=False), speed.layout(module, x):
+    rand = version == "rand"
+    with (
+        model_state(module, train=False, grad=False),
+        speed.layout(module, x),
+        seeded(seed, dev) if rand else contextlib.nullcontext(),
+    ):
         k = count_classes(module, x, y, dev, known)
         bs = batch_size or choose_batch_size(module, x, dev)
-        plan = ensemble(version, eps=eps, norm=norm, num_classes=k, features=features)
+        plan = ensemble(version, eps=eps, norm=norm, num_classes=k, features=features, eot=eot)
+        judge = MajorityVote(module) if rand else module
         skipped = {name: why or "not available" for name, attack, why in plan if attack is None}
         for name, why in skipped.items():
             log.warning(
                 "AutoAttack: %s skipped (%s); the robust accuracy is an upper bound on the full ensemble's", name, why
             )
-        clean_ok = _clean_correct(module, x, y, dev, bs)
+        clean_ok = _clean_correct(judge, x, y, dev, bs)
         robust = clean_ok.clone()
         breaker = torch.where(clean_ok, -1, 0).long()
         x_adv = x.detach().clone() if return_adv else None
@@ -386,6 +425,7 @@ def autoattack(
                 seed=seed,
                 value_range=vr,
                 num_classes=k,
+                judge=judge,
             )
             hit = code > 0
             robust[idx[hit]] = False
@@ -434,13 +474,16 @@ def attack_batch(
     seed: int,
     value_range: tuple[float, float],
     num_classes: int,
+    judge: nn.Module | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, dict[str, tuple[int, int, float]]]:
     """The ensemble on one batch of correctly classified samples, each attack on the ones still robust.
 
     Returns the first fooling input per sample (the input itself where none), the code
     of the attack that found it (``j >= 1`` for ``plan[j - 1]``, ``-1`` robust) and per
-    attack ``(broken, rejected, seconds)``. Every claimed success is checked.
+    attack ``(broken, rejected, seconds)``. Every claimed success is checked, on ``judge``
+    (default ``module``; a :class:`~dlaudit.robust.stochastic.MajorityVote` for a stochastic model).
     """
+    judge = module if judge is None else judge
     eps_value = next((a.eps for _, a, _ in plan if a is not None), 0.0)
     norm = next((a.norm for _, a, _ in plan if a is not None), "linf")
     mask = next((a.feature_mask(x) for _, a, _ in plan if a is not None), None)
@@ -461,7 +504,7 @@ def attack_batch(
             module, xs, ys, eps_vec, index=index[live], seed=seed, value_range=value_range, num_classes=num_classes
         )
         ok = _verified(
-            module, xs, ys, adv, claimed.to(x.device), eps=eps_value, norm=norm, value_range=value_range, mask=mask
+            judge, xs, ys, adv, claimed.to(x.device), eps=eps_value, norm=norm, value_range=value_range, mask=mask
         ).cpu()
         got = live[ok]
         code[got] = j
@@ -490,11 +533,11 @@ class AutoAttack(AttackMethod):
             raise ConfigError(f"unknown AutoAttack version {self.version!r}; choose from: {', '.join(VERSIONS)}")
 
     def describe(self) -> str:
-        what = (
-            "APGD-CE, APGD-T, FAB-T, Square"
-            if self.version == "standard"
-            else f"fast: APGD-CE and APGD-T, {FAST_STEPS} iterations"
-        )
+        what = {
+            "standard": "APGD-CE, APGD-T, FAB-T, Square",
+            "fast": f"fast: APGD-CE and APGD-T, {FAST_STEPS} iterations",
+            "rand": f"rand: APGD-CE and APGD-DLR, {RAND_EOT} EoT passes, majority of passes",
+        }[self.version]
         return f"AutoAttack {self.norm} ({what})"
 
     def perturb(
@@ -516,8 +559,9 @@ class AutoAttack(AttackMethod):
             num_classes=num_classes,
             features=self.features,
         )
+        judge = MajorityVote(module) if self.version == "rand" else module
         with torch.no_grad():
-            clean = module(x).argmax(dim=1) == y
+            clean = judge(x).argmax(dim=1) == y
         adv = x.detach().clone()
         success = ~clean
         live = clean.nonzero().flatten()
@@ -531,6 +575,7 @@ class AutoAttack(AttackMethod):
                 seed=seed,
                 value_range=value_range,
                 num_classes=num_classes,
+                judge=judge,
             )
             hit = (code > 0).to(x.device)
             adv[live[hit]] = got[hit]

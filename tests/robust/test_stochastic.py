@@ -1,0 +1,136 @@
+"""Stochastic models: detected, attacked with EoT (AutoAttack's rand version), judged by majority vote, seeded."""
+
+from __future__ import annotations
+
+import copy
+import warnings
+
+import pytest
+import torch
+from torch import nn
+
+import dlaudit
+from dlaudit.errors import ConfigError
+from dlaudit.robust.attacks.apgd import apgd
+from dlaudit.robust.attacks.autoattack import RAND_ATTACKS, autoattack
+from dlaudit.robust.stochastic import MajorityVote, detect, seeded
+
+
+class DropoutKept(nn.Module):
+    """A model whose ``eval()`` keeps its dropout modules in training mode (dropout left on at inference)."""
+
+    def __init__(self, inner: nn.Module) -> None:
+        super().__init__()
+        self.inner = inner
+
+    def train(self, mode: bool = True) -> DropoutKept:
+        super().train(mode)
+        for m in self.inner.modules():
+            if isinstance(m, nn.Dropout):
+                m.train(True)
+        return self
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.inner(x)
+
+
+@pytest.fixture(scope="module")
+def stochastic_cnn(digits_cnn: dlaudit.ModelBundle) -> dlaudit.ModelBundle:
+    return dlaudit.ModelBundle(DropoutKept(copy.deepcopy(digits_cnn.module)).eval(), digits_cnn.card, device="cpu")
+
+
+@pytest.fixture(scope="module")
+def batch(digits_splits) -> tuple[torch.Tensor, torch.Tensor]:
+    return digits_splits.test.x[:16], digits_splits.test.y[:16]
+
+
+def test_dropout_left_on_is_detected_and_named(stochastic_cnn, digits_cnn, batch) -> None:
+    x = batch[0]
+    found = detect(stochastic_cnn.module, x, seed=0)
+    assert found is not None and found.differing > 0 and found.max_difference > 0
+    assert found.suspects == ("inner.6",)
+    assert "dropout left on in eval mode (inner.6)" in found.reason()
+    assert detect(digits_cnn.module, x, seed=0) is None
+    assert stochastic_cnn.module.training is False  # left as found
+
+
+def test_detection_leaves_torch_generator_as_it_was(stochastic_cnn, batch) -> None:
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    detect(stochastic_cnn.module, batch[0], seed=5)
+    assert torch.equal(torch.rand(3), expected)
+
+
+def test_majority_vote_is_the_most_common_prediction() -> None:
+    class Cycle(nn.Module):  # predicts class 0, 1, 0, 1, 0, ... on successive calls
+        def __init__(self) -> None:
+            super().__init__()
+            self.calls = 0
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            self.calls += 1
+            out = torch.zeros(len(x), 3)
+            out[:, (self.calls - 1) % 2] = 1.0
+            return out
+
+    assert MajorityVote(Cycle(), passes=5)(torch.zeros(2, 1)).argmax(dim=1).tolist() == [0, 0]
+    assert MajorityVote(Cycle(), passes=1)(torch.zeros(2, 1)).argmax(dim=1).tolist() == [0, 0]
+    with pytest.raises(ConfigError, match="passes"):
+        MajorityVote(Cycle(), passes=0)
+
+
+def test_eot_averages_identical_passes_to_the_single_pass_on_a_deterministic_model(digits_cnn, batch) -> None:
+    x, y = batch
+    one = apgd(digits_cnn.module, x, y, eps=0.1, steps=10, seed=3)
+    two = apgd(digits_cnn.module, x, y, eps=0.1, steps=10, seed=3, eot=2)  # (g + g) / 2 == g exactly
+    assert torch.equal(one[0], two[0]) and torch.equal(one[1], two[1])
+    with pytest.raises(ConfigError, match="eot"):
+        apgd(digits_cnn.module, x, y, eps=0.1, eot=0)
+
+
+def test_rand_autoattack_with_eot_is_at_least_as_strong_and_repeatable(stochastic_cnn, batch) -> None:
+    x, y = batch
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        eot = autoattack(stochastic_cnn, x, y, eps=0.08, version="rand", seed=1, batch_size=16)
+        single = autoattack(stochastic_cnn, x, y, eps=0.08, version="rand", seed=1, batch_size=16, eot=1)
+        again = autoattack(stochastic_cnn, x, y, eps=0.08, version="rand", seed=1, batch_size=16)
+    assert eot.attacks == RAND_ATTACKS and eot.complete
+    assert eot.metric_name == "robustness.autoattack_rand_linf.acc@0.08"
+    assert eot.robust_accuracy <= single.robust_accuracy
+    assert eot.clean_accuracy > 0.5 and eot.robust_accuracy < eot.clean_accuracy
+    assert torch.equal(eot.robust, again.robust) and torch.equal(eot.clean_correct, again.clean_correct)
+
+
+def test_seeded_gives_the_same_draws_and_restores_the_generator() -> None:
+    torch.manual_seed(7)
+    with seeded(4):
+        a = torch.rand(5)
+    with seeded(4):
+        b = torch.rand(5)
+    assert torch.equal(a, b)
+    after = torch.rand(1)
+    torch.manual_seed(7)
+    assert torch.equal(torch.rand(1), after)
+
+
+_SECTION = {
+    "n": 16, "steps": 4, "certify": "off", "smoothing": False, "corruptions": False, "masking": False,
+    "attacks": ["pgd_linf"], "eps": [0.1], "noise": [], "min_eps_samples": 8, "min_eps_steps": 4, "examples": 0,
+}  # fmt: skip
+
+
+def test_the_section_uses_eot_and_says_why(stochastic_cnn, digits_cnn) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sec = dlaudit.robustness(stochastic_cnn, fast=True, **_SECTION)
+        again = dlaudit.robustness(stochastic_cnn, fast=True, **_SECTION)
+        plain = dlaudit.robustness(digits_cnn, fast=True, **_SECTION)
+    found = [f for f in sec.findings if f.check == "stochastic-model"]
+    assert len(found) == 1 and "rand version" in found[0].message and "majority of 9 passes" in found[0].message
+    assert sec.params["autoattack"] == "rand"
+    assert {m.name: m.value for m in sec.metrics} == {m.name: m.value for m in again.metrics}
+    assert not [f for f in plain.findings if f.check == "stochastic-model"]
+    assert plain.params["autoattack"] == "fast"
+    assert stochastic_cnn.module.training is False
