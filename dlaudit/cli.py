@@ -246,7 +246,19 @@ compile_option = click.option(
 _PARALLEL_KEYS = ("workers", "ray_address", "checkpoint_dir")
 
 
-def report_options(html: bool = True) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+ROBUSTBENCH_HELP = (
+    "Write clean and AutoAttack accuracy, threat model, eps, examples and AutoAttack version in "
+    "RobustBench's model-info fields (needs AutoAttack)."
+)
+
+
+def _robustbench_option() -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    return click.option(
+        "--robustbench-json", "robustbench_path", type=click.Path(dir_okay=False), default=None, help=ROBUSTBENCH_HELP
+    )
+
+
+def report_options(html: bool = True, robustbench: bool = False) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """What every audit view writes and gates on, as ``dlaudit report`` does: the same Report, the same files."""
     opts = [
         click.option(
@@ -278,6 +290,8 @@ def report_options(html: bool = True) -> Callable[[Callable[..., Any]], Callable
             help="Fail (exit 1) when 'METRIC OP NUMBER' is true, e.g. 'robustness.pgd_linf.acc@0.1 < 0.6'. Repeatable.",
         ),
     ]
+    if robustbench:
+        opts.append(_robustbench_option())
     if html:
         opts.insert(
             0,
@@ -290,13 +304,16 @@ def _report_paths(kw: dict[str, Any]) -> dict[str, str | None]:
     """The report files a view writes, by format (popped from ``kw``)."""
     return {
         "html": kw.pop("output", None),
-        **{f: kw.pop(f"{f}_path", None) for f in ("json", "markdown", "junit")},
+        **{f: kw.pop(f"{f}_path", None) for f in ("json", "markdown", "junit", "robustbench")},
     }
 
 
 def _outputs(paths: dict[str, Any]) -> dict[str, Any]:
     """The report files by option name (for :func:`dlaudit.check_paths`)."""
-    return {"-o" if fmt == "html" else f"--{fmt}": path for fmt, path in paths.items()}
+    return {_OPTION.get(fmt, f"--{fmt}"): path for fmt, path in paths.items()}
+
+
+_OPTION = {"html": "-o", "robustbench": "--robustbench-json"}
 
 
 def finish(
@@ -315,7 +332,7 @@ def finish(
             dlaudit.check_report(rep, gates, source="fail-on")
         except dlaudit.GateError as err:
             errors.append(str(err))
-    for fmt, path in paths.items():
+    for fmt, path in sorted(paths.items(), key=lambda item: item[0] != "robustbench"):  # the one that can refuse first
         if path:
             dlaudit.save_report(rep, path, format=fmt)
     if errors:
@@ -601,6 +618,7 @@ def info(model: str, data: str | None, json_path: str | None, **kw: Any) -> None
     default=None,
     help="Also write JUnit XML, one testcase per gate.",
 )
+@_robustbench_option()
 @click.option(
     "--checks",
     default=None,
@@ -671,10 +689,10 @@ def report(
     _setup_logging(quiet)
     paths = {
         "html": output or str(Path("reports") / f"{Path(model).stem}.html"),
-        **{f: kw.pop(f"{f}_path") for f in ("json", "markdown", "junit")},
+        **{f: kw.pop(f"{f}_path") for f in ("json", "markdown", "junit", "robustbench")},
     }
     inputs = _inputs(model, kw, **{"--baseline": baseline_path, "--config": config_path})
-    outputs = {"-o": paths["html"], **{f"--{f}": paths[f] for f in ("json", "markdown", "junit")}}
+    outputs = _outputs(paths)
     outputs.update(_plan_files(kw)[1])
     dlaudit.check_paths(inputs, outputs)
     card = dlaudit.card_overrides(**{k: kw.pop(k, None) for k in _MODEL_KEYS})
@@ -798,7 +816,7 @@ def demo(output_dir: str, full: bool, retrain: bool, quiet: bool, seed: int, dev
     show_default=True,
     help="Input features the attacks may change: all, or numeric (a tabular model's numeric columns; one-hot categories keep their values).",
 )
-@report_options()
+@report_options(robustbench=True)
 @plan_options
 @parallel_options
 @compile_option

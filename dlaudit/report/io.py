@@ -25,7 +25,7 @@ SUFFIXES = {
     ".markdown": "markdown",
     ".xml": "junit",
 }
-FORMATS = ("html", "json", "markdown", "junit")
+FORMATS = ("html", "json", "markdown", "junit", "robustbench")
 
 
 def _renderer(fmt: str) -> Callable[[Report], str]:
@@ -45,11 +45,15 @@ def _renderer(fmt: str) -> Callable[[Report], str]:
         from .junit import render_junit
 
         return render_junit
+    if fmt == "robustbench":
+        from .robustbench import render_robustbench
+
+        return render_robustbench
     raise ConfigError(f"unknown report format {fmt!r}; choose one of: {', '.join(FORMATS)}")
 
 
 def render(report: Report, fmt: str) -> str:
-    """The report as text in ``fmt`` (html, json, markdown or junit)."""
+    """The report as text in ``fmt`` (html, json, markdown, junit, or robustbench: RobustBench's model-info fields)."""
     return _renderer(fmt)(report)
 
 
