@@ -27,6 +27,7 @@ SECTION_BUILDERS = frozenset(
         "dlaudit.robust.analysis",  # the robustness section
         "dlaudit.robust.certified",  # the certification part of the robustness section
         "dlaudit.robust.natural",  # the common-corruptions part of the robustness section
+        "dlaudit.robust.shift_part",  # the tabular-shift part of the robustness section
         "dlaudit.robust.trust",  # the robustness section's checks of its own numbers
         "dlaudit.explain.text_section",  # the explanations section of text models (TextModality.section_builder)
         "dlaudit.robust.text_section",  # the robustness section of text models

@@ -45,6 +45,7 @@ from .masking import (
 from .natural import corruption_part
 from .noise import noise_accuracy
 from .plots import curves_figure, examples_figure
+from .shift_part import shift_part
 from .stochastic import EOT_ITERATIONS, VOTE_PASSES, MajorityVote, Stochasticity, detect, seeded
 from .trust import (
     AutoAttackCurve,
@@ -141,6 +142,9 @@ class Settings:
     corruptions: bool = True
     """The 15 common corruptions at severities 1-5 on the attacked images (image models; see
     :mod:`dlaudit.robust.natural`)."""
+    shift: bool = True
+    """Tabular distribution shift (noise, missing values, flipped categories, covariate shift) on the attacked
+    samples, for tabular models with an encoder on their card (see :mod:`dlaudit.robust.shift`)."""
 
     FAST: ClassVar[dict[str, Any]] = {
         "n": 200,
@@ -491,6 +495,8 @@ def _robustness(
     sec.params = _params(s, data, n, curves, fast=fast, seed=seed)
     if s.corruptions and bundle.card.kind.spatial and x.dim() == 4:
         corruption_part(sec, bundle, x, y, seed=seed, batch_size=s.batch_size, progress=progress)
+    if s.shift and bundle.card.kind.columns and bundle.card.encoder:
+        shift_part(sec, bundle, x, y, bundle.card.encoder, seed=seed)
     return sec
 
 
