@@ -377,7 +377,20 @@ def robustness(
     )
     curves = _attack_curves(bundle, x, y, clean_pred, s, seed, sec, progress, feats)
     if s.scope == "attacks":
-        return _attacks_only(sec, bundle, data, curves, s, n=n, clean=clean, chance=chance, seed=seed, fast=fast)
+        return _attacks_only(
+            sec,
+            bundle,
+            data,
+            curves,
+            s,
+            x=x,
+            y=y,
+            clean_pred=clean_pred,
+            clean=clean,
+            chance=chance,
+            seed=seed,
+            fast=fast,
+        )
 
     aa_runs = _autoattack(bundle, x, y, clean_ok, s, seed, sec, curves, progress, feats)
     worst = _worst_cases(sec, curves, n)
@@ -507,20 +520,28 @@ def _attacks_only(
     curves: dict[str, Curve],
     s: Settings,
     *,
-    n: int,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    clean_pred: torch.Tensor,
     clean: float,
     chance: float,
     seed: int,
     fast: bool,
 ) -> Section:
     """The ``attacks`` scope (``dlaudit attack``): the worst case where several attacks ran on a norm, the cheap
-    consistency checks (accuracy falls with eps, PGD at least as strong as FGSM), the table, the figure."""
+    consistency checks (input gradients finite and non-zero, accuracy falls with eps, PGD at least as strong as
+    FGSM), the report's honesty rules (a degenerate model or masked gradients blank the attack metrics, with a
+    failing finding), the table, the figure."""
+    n = len(y)
     worst = _worst_cases(sec, curves, n, at_least=2)
-    checks = [check_monotone(c, n) for c in curves.values()]
+    ok = (clean_pred == y).nonzero().flatten()[:GRADIENT_SAMPLES]
+    checks = [check_gradients(*gradient_problems(bundle, x[ok], y[ok]))]
+    checks.extend(check_monotone(c, n) for c in curves.values())
     for norm in NORMS:
         if f"fgsm_{norm}" in curves and f"pgd_{norm}" in curves:
             checks.append(check_pgd_vs_fgsm(curves[f"fgsm_{norm}"], curves[f"pgd_{norm}"], n))
     sec.findings.extend(masking_findings(checks))
+    _trust(sec, bundle, clean_pred, y, curves, checks)
     shown = {**curves, **{w.name: w for w in worst.values()}}
     sec.params = _params(s, data, n, curves, fast=fast, seed=seed)
     p = sec.params
