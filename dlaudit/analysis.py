@@ -71,7 +71,8 @@ class Analysis:
 
     ``settings`` is the analysis' frozen settings class (or its import path): it holds every
     parameter with its default, its ``FAST`` profile (the cheaper configuration ``fast=True``
-    selects; defined there and nowhere else) and ``build(bundle, *, fast, **params)``, which
+    selects; defined there and nowhere else), optionally its ``SMALL`` caps (what ``DLAUDIT_SMALL=1``
+    caps, given values included) and ``build(bundle, *, fast, **params)``, which
     validates the parameters against the model and raises :class:`~dlaudit.errors.ConfigError`
     on a bad one, so an audit refuses bad settings before any work. ``estimate`` (or its import
     path) is ``estimate(bundle, data, settings) -> (seconds, what) | None``: the time the analysis
@@ -108,6 +109,13 @@ class Analysis:
         """The fast profile: the settings ``fast=True`` changes, and their values."""
         cls = self.settings_class
         return dict(getattr(cls, "FAST", {})) if cls is not None else {}
+
+    def small_params(self, params: dict[str, Any]) -> dict[str, Any]:
+        """``params`` under ``DLAUDIT_SMALL=1``: each setting the settings class caps in its ``SMALL``
+        (defined there and nowhere else) at most its cap, given or not."""
+        cls = self.settings_class
+        caps = dict(getattr(cls, "SMALL", {})) if cls is not None else {}
+        return {**params, **{k: cap if params.get(k) is None else min(params[k], cap) for k, cap in caps.items()}}
 
     def make_settings(self, bundle: ModelBundle, *, fast: bool = False, params: dict[str, Any] | None = None) -> Any:
         """The validated settings for ``params`` on ``bundle`` (None when the analysis declares none)."""

@@ -27,18 +27,19 @@ from .errors import (
     ModelLoadError,
     ModelOutputError,
 )
+from .mitigation import mitigate
 from .parsing import parse_kwargs, parse_names, parse_numbers, parse_shape, parse_value_range, split_list
 from .paths import Folder, atomic_write, check_paths, method_outputs, run_inputs
-from .pipeline import SMALL, AuditSpec, command_line, json_text, library_versions, small
+from .pipeline import AuditSpec, command_line, json_text, library_versions, small
 from .progress import ProgressPrinter
 from .terminal import printable
+from .train.reference import train
 
 if TYPE_CHECKING:
     from .bundle import ModelBundle
     from .card import ModelCard
     from .data import AuditData
     from .explain import Explanation
-    from .fairness.mitigate import MitigationResult
     from .report.model import Report, Section
     from .utils import ProgressFn
 
@@ -76,7 +77,6 @@ __all__ = [
     "render_terminal",
     "TRAINABLE",
     "small",
-    "SMALL",
     "DlauditError",
     "AnalysisError",
     "CardError",
@@ -110,10 +110,6 @@ DEFAULT_ATTACK_EPS = (0.05, 0.1, 0.3)
 """``dlaudit attack``'s L-inf budgets (input units)."""
 DEFAULT_ATTACK_EPS_L2 = (0.5, 1.0, 2.0)
 """``dlaudit attack``'s L2 budgets (input units)."""
-
-
-def _small_epochs(epochs: int | None) -> int | None:
-    return min(epochs, SMALL["epochs"]) if epochs is not None and small() else SMALL["epochs"] if small() else epochs
 
 
 def save_json(path: str | Path, payload: Mapping[str, Any]) -> Path:
@@ -341,97 +337,6 @@ def data_for(bundle: ModelBundle, data: AuditData | str | Path | None, **kwargs:
     of the model's own dataset, or every row of any other dataset file.
     """
     return pipeline.resolve_data(bundle, data, **kwargs)
-
-
-# -- training --------------------------------------------------------------------------------
-
-
-def train(
-    arch: str,
-    data: str | Path = "digits",
-    *,
-    data_dir: str | Path | None = None,
-    target: str | None = None,
-    sensitive: str | Sequence[str] | None = None,
-    epochs: int | None = None,
-    lr: float | None = None,
-    batch_size: int | None = None,
-    optimizer: str | None = None,
-    weight_decay: float = 0.0,
-    hidden: str | Sequence[int] | None = None,
-    seed: int = 0,
-    device: str = "auto",
-    sample_weight: Any = None,
-    progress: ProgressFn | None = None,
-    adversarial: str | None = None,
-    eps: float | None = None,
-    alpha: float | None = None,
-    steps: int | None = None,
-    beta: float | None = None,
-    warmup: float | None = None,
-    lr_schedule: str | None = None,
-    certified: str | None = None,
-    noise_sigma: float | None = None,
-    compile: bool = False,
-) -> ModelBundle:
-    """Train a reference model (``cnn``, ``mlp`` or ``numpy-mlp``) on a dataset's training split.
-
-    Returns the bundle; its card records the dataset, the held-out split, the
-    training configuration and the held-out accuracy.
-
-    ``adversarial`` trains on adversarial examples: ``"pgd"`` (Madry et al. 2018,
-    arXiv:1706.06083), ``"fgsm"`` (fast FGSM with random start, Wong et al. 2020,
-    arXiv:2001.03994) or ``"trades"`` (Zhang et al. 2019, arXiv:1901.08573), with
-    budget ``eps``, step size ``alpha``, ``steps`` attack steps and TRADES' ``beta``
-    (see :class:`dlaudit.robust.training.AdversarialTraining`); its budget ramps up over
-    the first ``warmup`` share of the epochs (default 0.3) and the learning rate follows a
-    cosine schedule (``lr_schedule``: ``constant`` or ``cosine``; cosine is the default for
-    adversarial and certified training). Every epoch ends with a collapse check recorded on
-    the card (``training.monitor``). ``certified="ibp"`` trains with interval bounds
-    (Gowal et al. 2018, arXiv:1810.12715; 30 epochs by default) at budget ``eps``;
-    ``noise_sigma`` trains on Gaussian-noise augmented inputs (Cohen et al. 2019,
-    arXiv:1902.02918), for randomized smoothing. ``hidden`` is a list of layer sizes or
-    a string such as ``"128,64"``. ``compile`` runs the attack's gradient steps through
-    ``torch.compile`` (see :mod:`dlaudit.robust.attacks.speed`).
-    """
-    tune_malloc()
-    from .data import load_splits
-    from .robust.training import training_setup
-    from .train import train as _train
-
-    epochs = _small_epochs(epochs)
-
-    if isinstance(hidden, str):
-        hidden = [int(h) for h in parse_numbers(hidden, "--hidden", minimum=1, integer=True)]
-    splits = load_splits(data, data_dir=data_dir, target=target, sensitive=sensitive, seed=0)
-    loss_fn, training_info = training_setup(
-        adversarial, eps=eps, alpha=alpha, steps=steps, beta=beta, value_range=splits.train.value_range, seed=seed,
-        warmup=warmup, certified=certified, noise_sigma=noise_sigma,
-    )  # fmt: skip
-    if training_info is not None and "epochs" in training_info:
-        default_epochs = training_info.pop("epochs")
-        epochs = epochs if epochs is not None else default_epochs
-    is_file = Path(str(data)).suffix.lower() in (".npz", ".csv")
-    with pipeline.engine(compile):
-        return _train(
-            arch,
-            splits,
-            epochs=epochs,
-            lr=lr,
-            batch_size=batch_size,
-            optimizer=optimizer,
-            weight_decay=weight_decay,
-            hidden=tuple(hidden) if hidden else None,
-            seed=seed,
-            device=device,
-            sample_weight=sample_weight,
-            loss_fn=loss_fn,
-            training_info=training_info,
-            dataset=str(Path(data).resolve()) if is_file else str(data),
-            data_dir=str(Path(data_dir).resolve()) if data_dir else None,
-            progress=progress,
-            lr_schedule=lr_schedule,
-        )
 
 
 # -- information -----------------------------------------------------------------------------
@@ -975,111 +880,6 @@ def fairness_report(
     )
 
 
-def mitigate(
-    model: ModelBundle | str | Path,
-    data: str | Path | None = None,
-    *,
-    sensitive: str,
-    method: str | Sequence[str] = "reweigh",
-    constraint: str = "demographic_parity",
-    output: str | Path | None = None,
-    seed: int = 0,
-    device: str = "auto",
-    epochs: int | None = None,
-    max_iter: int = 20,
-    eps: float = 0.01,
-    bins: dict[str, Sequence[float]] | None = None,
-    n_boot: int = 200,
-    data_dir: str | Path | None = None,
-    target: str | None = None,
-    trust_pickle: bool = False,
-    progress: ProgressFn | None = None,
-) -> MitigationResult:
-    """Mitigate a model's unfairness over one sensitive feature, and measure before and after.
-
-    Parameters
-    ----------
-    model
-        A model file or a :class:`ModelBundle`.
-    data
-        A dataset name or file (default: the one on the model's card). Its
-        training split fits the method; its held-out split measures every model.
-    sensitive
-        The sensitive column, e.g. ``"sex"``.
-    method
-        ``reweigh`` (retrain with Kamiran-Calders weights), ``threshold``
-        (fairlearn ThresholdOptimizer; the column must be a model input) or
-        ``expgrad`` (fairlearn ExponentiatedGradient, saved as an ensemble); a
-        list or comma-separated string runs several.
-    constraint
-        ``demographic_parity`` or ``equalized_odds`` (threshold, expgrad).
-    output
-        Where to save the mitigated model (``<stem>-<method>.pt`` for each of
-        several methods); it loads back with :func:`load_model`.
-
-    Returns
-    -------
-    dlaudit.fairness.mitigate.MitigationResult
-        ``models`` (bundles by method), ``rows``, ``table()``, ``section()``, ``report()``.
-    """
-    tune_malloc()
-    import datetime as dt
-    import time
-
-    from .data import AuditData, for_card
-    from .fairness.mitigate import mitigate_bundle
-
-    started, clock = dt.datetime.now(dt.timezone.utc), time.perf_counter()
-    if small():
-        epochs, max_iter, n_boot = _small_epochs(epochs), min(max_iter, SMALL["max_iter"]), min(n_boot, SMALL["n_boot"])
-    bundle = _bundle(model, device=device, trust_pickle=trust_pickle)
-    if isinstance(data, AuditData):
-        raise ConfigError(
-            "mitigation needs the model's training split as well as held-out data; pass a dataset name or file, not AuditData"
-        )
-    splits = for_card(
-        bundle.card, data, split="both", data_dir=data_dir, target=target, sensitive=split_list(sensitive)
-    )
-    result = mitigate_bundle(
-        bundle,
-        splits,
-        sensitive=sensitive,
-        methods=split_list(method),
-        constraint=constraint,
-        seed=seed,
-        epochs=epochs,
-        max_iter=max_iter,
-        eps=eps,
-        bins=bins,
-        n_boot=n_boot,
-        progress=progress,
-    )
-    if output is not None:
-        for name, path in method_outputs(str(output), list(result.models)).items():
-            save_model(result.models[name], path)
-            result.saved[name] = path
-    result.provenance = {
-        "generated": started.strftime("%Y-%m-%d %H:%M:%S UTC"),
-        "command": command_line(),
-        "seed": seed,
-        "device": str(bundle.device),
-        "model": {"source": bundle.source, "format": bundle.format},
-        "data": {"name": splits.test.name, "split": splits.test.split, "n": len(splits.test)},
-        "mitigation": {
-            "feature": sensitive,
-            "methods": list(result.models),
-            "constraint": constraint,
-            "fitted on": f"{len(splits.train)} samples of the training split",
-            "saved": dict(result.saved),
-        },
-        "total_seconds": round(time.perf_counter() - clock, 3),
-        "versions": library_versions(),
-    }
-    if small():
-        result.provenance["small"] = True
-    return result
-
-
 # -- explanations ----------------------------------------------------------------------------
 
 
@@ -1114,8 +914,6 @@ def explain_model(
     from .explain.methods import parse_methods
 
     parse_methods(methods)  # an unknown method fails before the model loads
-    if small():
-        n = min(n, SMALL["explain_n"])
     settings = {"methods": methods, "n": n, "target": target, "quality": quality, **params}
     rep, kept = _view(
         "explain", model, data, ("explain",), {"explain": settings}, fast=fast, seed=seed, device=device,

@@ -9,7 +9,7 @@ point; :func:`explain_section` is the report's "explain" analysis.
 
 from __future__ import annotations
 
-from ._common import FAST_SETTINGS, Attribution, ExplainContext, ExplainSettings
+from ._common import Attribution, ExplainContext, ExplainSettings
 from .explanation import Explanation, explain, explain_section
 from .methods import (
     DEFAULT_METHODS,
@@ -28,7 +28,6 @@ __all__ = [
     "ExplainContext",
     "ExplainSettings",
     "Explanation",
-    "FAST_SETTINGS",
     "EXPLAIN_METHODS",
     "Method",
     "attribute",

@@ -20,7 +20,7 @@ from ..errors import AnalysisError, ConfigError
 from ..pipeline import keep
 from ..report.model import Report, Section
 from ..utils import ProgressFn
-from ._common import FAST_SETTINGS, Attribution, ExplainContext, ExplainSettings, columns_for
+from ._common import Attribution, ExplainContext, ExplainSettings, columns_for
 from .compute import TABULAR_BACKGROUND, MethodQuality, Run, resolve_target, select_samples, training_background
 from .methods import EXPLAIN_METHODS, parse_methods
 from .section import build_section
@@ -110,7 +110,7 @@ def explain(
     target
         ``"predicted"`` (default), ``"true"``, or a class name or index.
     fast
-        Fewer samples and steps (:data:`FAST_SETTINGS`), stated in the section.
+        Fewer samples and steps (:attr:`ExplainSettings.FAST`), stated in the section.
     quality
         Compute the trust metrics (deletion/insertion, sanity, sensitivity,
         completeness); off, only the attributions and their figures.
@@ -132,7 +132,7 @@ def explain(
         raise ConfigError(f"n must be at least 1 sample, got {n}")
     if shap_explainer not in SHAP_EXPLAINERS:
         raise ConfigError(f"unknown SHAP explainer {shap_explainer!r}; choose from: {', '.join(SHAP_EXPLAINERS)}")
-    settings = settings or (FAST_SETTINGS if fast else ExplainSettings())
+    settings = settings or (ExplainSettings.fast() if fast else ExplainSettings())
     notes: list[str] = []
     pred_all = bundle.predict(data.x)
     if n > len(data):
@@ -203,7 +203,7 @@ class Settings:
     """What the explanation analysis runs; every field is a keyword parameter of :func:`explain_section`.
 
     The methods' own sample counts and steps are :class:`~dlaudit.explain._common.ExplainSettings`
-    (``settings``); ``fast`` selects their cheaper profile, :data:`~dlaudit.explain._common.FAST_SETTINGS`.
+    (``settings``); ``fast`` selects their cheaper profile, :attr:`~dlaudit.explain._common.ExplainSettings.FAST`.
     """
 
     methods: str | Sequence[str] | None = None
@@ -216,7 +216,10 @@ class Settings:
     shap_explainer: str = "auto"
 
     FAST: ClassVar[dict[str, Any]] = {"n": 8}
-    """The fast profile (``fast=True``): 8 samples, and the methods' :data:`FAST_SETTINGS`; explicit values win."""
+    """The fast profile (``fast=True``): 8 samples, and the methods' :attr:`ExplainSettings.FAST`; explicit values win."""
+    SMALL: ClassVar[dict[str, Any]] = {"n": 8}
+    """``DLAUDIT_SMALL=1`` (the smoke-test configuration) caps these, explicit values included (see
+    :func:`dlaudit.pipeline.small`)."""
 
     @classmethod
     def build(cls, bundle: ModelBundle | None = None, *, fast: bool = False, **params: Any) -> Settings:

@@ -31,7 +31,7 @@ from .metrics import FairnessResult, FeatureFairness, group_fairness
 from .plots import group_bars_figure
 from .robustness import robust_accuracy_by_group
 
-__all__ = ["fairness_section", "Settings", "FOUR_FIFTHS", "GAP_THRESHOLD", "MIN_GROUP_SIZE", "N_BOOT", "N_BOOT_FAST"]
+__all__ = ["fairness_section", "Settings", "FOUR_FIFTHS", "GAP_THRESHOLD", "MIN_GROUP_SIZE", "N_BOOT"]
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +39,6 @@ FOUR_FIFTHS = 0.8
 GAP_THRESHOLD = 0.1
 MIN_GROUP_SIZE = 30
 N_BOOT = 1000
-N_BOOT_FAST = 200
 
 
 @dataclass(frozen=True)
@@ -54,10 +53,12 @@ class Settings:
     gap_threshold: float = GAP_THRESHOLD
     min_group_size: int = MIN_GROUP_SIZE
     robust_eps: float = 0.1
+    robust_steps: int = 40
+    """PGD steps of the robust accuracy per group (see :func:`dlaudit.robust.groups.per_sample_correct`)."""
     batch_size: int = 512
 
-    FAST: ClassVar[dict[str, Any]] = {"n_boot": N_BOOT_FAST}
-    """The fast profile (``fast=True``): 200 bootstrap resamples; explicit parameters win over it."""
+    FAST: ClassVar[dict[str, Any]] = {"n_boot": 200, "robust_steps": 10}
+    """The fast profile (``fast=True``): 200 bootstrap resamples and PGD-10; explicit parameters win over it."""
 
     @classmethod
     def build(cls, bundle: ModelBundle | None = None, *, fast: bool = False, **params: Any) -> Settings:
@@ -106,6 +107,7 @@ def fairness_section(
     gap_threshold: float = GAP_THRESHOLD,
     min_group_size: int = MIN_GROUP_SIZE,
     robust_eps: float = 0.1,
+    robust_steps: int | None = None,
     batch_size: int = 512,
     **_: object,
 ) -> Section:
@@ -141,9 +143,15 @@ def fairness_section(
     features = resolve_sensitive(data, sensitive, bins=bins, intersection=intersection)
     if not features:
         raise AnalysisError("no sensitive features were given; pass --sensitive COLUMN[,COLUMN]")
-    n_boot = Settings.build(
-        fast=fast, n_boot=n_boot, ci=ci, gap_threshold=gap_threshold, min_group_size=min_group_size
-    ).n_boot
+    s = Settings.build(
+        fast=fast,
+        n_boot=n_boot,
+        ci=ci,
+        gap_threshold=gap_threshold,
+        min_group_size=min_group_size,
+        robust_steps=robust_steps,
+    )
+    n_boot = s.n_boot
     with model_state(bundle.module):
         pred = bundle.predict(data.x, batch_size=batch_size).numpy()
     result = group_fairness(
@@ -186,7 +194,9 @@ def fairness_section(
             f"no gap above {gap_threshold:g} and the four-fifths rule holds for every judged feature",
             check="fairness-ok",
         )
-    _add_robust(sec, bundle, data, features, eps=robust_eps, seed=seed, fast=fast, min_group_size=min_group_size)
+    _add_robust(
+        sec, bundle, data, features, eps=robust_eps, seed=seed, steps=s.robust_steps, min_group_size=min_group_size
+    )
     sec.summary = _summary(result, data)
     return sec
 
@@ -365,11 +375,11 @@ def _add_robust(
     *,
     eps: float,
     seed: int,
-    fast: bool,
+    steps: int,
     min_group_size: int,
 ) -> None:
     robust = robust_accuracy_by_group(
-        bundle, data, features, eps=eps, seed=seed, fast=fast, min_group_size=min_group_size
+        bundle, data, features, eps=eps, seed=seed, steps=steps, min_group_size=min_group_size
     )
     if robust.skipped:
         sec.params["robust_by_group"] = f"skipped: {robust.skipped}"
