@@ -29,7 +29,15 @@ from typing import TYPE_CHECKING, Any
 from . import train as _train_package  # noqa: F401  (the subpackage first, so that the name below stays the function)
 from ._alloc import tune_malloc
 from ._version import __version__
-from .analysis import default_analyses, list_analyses, register_analysis, run_analysis
+from .analysis import (
+    FAST_HELP,
+    Option,
+    command_options,
+    default_analyses,
+    list_analyses,
+    register_analysis,
+    run_analysis,
+)
 from .api import (
     MAX_SEED,
     TRAINABLE,
@@ -120,6 +128,7 @@ __all__ = [
     "DATASETS",
     "DataError",
     "DlauditError",
+    "FAST_HELP",
     "Figure",
     "Finding",
     "GateError",
@@ -131,6 +140,7 @@ __all__ = [
     "ModelLoadError",
     "ModelOutputError",
     "NumpyMLP",
+    "Option",
     "ProgressPrinter",
     "Report",
     "Section",
@@ -146,6 +156,7 @@ __all__ = [
     "check_paths",
     "check_report",
     "command_line",
+    "command_options",
     "compare_to_baseline",
     "default_analyses",
     "demo",

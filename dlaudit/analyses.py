@@ -18,6 +18,7 @@ register_analysis(
     title="Explanations",
     order=20,
     settings="dlaudit.explain.explanation:Settings",
+    options="dlaudit.explain.options:OPTIONS",
 )
 register_analysis(
     "robustness",
@@ -26,6 +27,7 @@ register_analysis(
     order=30,
     settings="dlaudit.robust.analysis:Settings",
     estimate="dlaudit.robust.analysis:estimate",
+    options="dlaudit.robust.options:OPTIONS",
 )
 register_analysis(
     "fairness",
@@ -33,6 +35,7 @@ register_analysis(
     title="Fairness",
     order=40,
     settings="dlaudit.fairness.analysis:Settings",
+    options="dlaudit.fairness.options:OPTIONS",
 )
 
 # fairness mitigation by group thresholds: the card stores the thresholds, the wrapper applies them

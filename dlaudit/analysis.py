@@ -41,6 +41,9 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Analysis",
+    "Option",
+    "FAST_HELP",
+    "command_options",
     "register_analysis",
     "list_analyses",
     "default_analyses",
@@ -52,6 +55,64 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 AnalysisFn = Callable[..., "Section"]
+
+FAST_HELP = "A cheaper configuration for CI (fewer samples and steps); the output says so."
+"""How every command words ``--fast``; an analysis' ``--fast`` option adds what its profile changes."""
+
+
+@dataclass(frozen=True)
+class Option:
+    """A command-line option an analysis declares next to its settings; the CLI turns each into a Click option.
+
+    ``command`` is the command that shows it (``report``, or a view: ``attack``, ``certify``, ``explain``,
+    ``fairness``). Its value reaches the run one of two ways: ``setting`` names a field of the analysis'
+    settings (``report`` options only: the value goes into ``params[analysis][setting]``, and is validated by
+    the settings' ``build`` before any work), or ``keyword`` names a keyword of the command's API function (``dlaudit.attack(...,
+    eps=...)``; by default ``dest``). ``dest`` is the name Click gives the value. ``type`` is ``str``, ``int``,
+    ``float``, ``path`` (a file) or ``flag`` (an on/off switch; ``flag_value`` is what giving it sets);
+    ``choices`` restricts a ``str``; ``min``/``max`` (with ``min_open``) bound a number. ``multiple``
+    repeats it. ``help``, ``default``, ``show_default`` and ``metavar`` are as Click shows them.
+
+    >>> Option("report", ("--latency-runs",), "latency_runs", "Timed forward passes.", type="int",
+    ...        default=None, min=1, setting="runs")  # doctest: +SKIP
+    """
+
+    command: str
+    flags: tuple[str, ...]
+    dest: str
+    help: str = ""
+    type: str = "str"
+    default: Any = None
+    show_default: bool = False
+    choices: tuple[str, ...] = ()
+    min: float | None = None
+    max: float | None = None
+    min_open: bool = False
+    multiple: bool = False
+    flag_value: Any = True
+    metavar: str | None = None
+    setting: str | None = None
+    keyword: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.type not in OPTION_TYPES:
+            raise ConfigError(f"option {self.flags}: type must be one of {', '.join(OPTION_TYPES)}, got {self.type!r}")
+        if not self.flags or not all(f.startswith("-") for f in self.flags):
+            raise ConfigError(f"option {self.dest!r}: flags must start with '-', got {self.flags!r}")
+        if self.setting is not None and self.keyword is not None:
+            raise ConfigError(f"option {self.flags[-1]}: give setting or keyword, not both")
+        if self.setting is not None and self.command != "report":
+            raise ConfigError(
+                f"option {self.flags[-1]}: a setting option belongs to the report command, not {self.command!r}"
+            )
+
+    @property
+    def target(self) -> str:
+        """The settings field or API keyword the value fills."""
+        return self.setting or self.keyword or self.dest
+
+
+OPTION_TYPES = ("str", "int", "float", "path", "flag")
 
 
 def _resolve(target: Any) -> Any:
@@ -87,6 +148,9 @@ class Analysis:
     settings: Any = None
     estimate: Any = None
     modalities: tuple[str, ...] | None = None
+    options: Any = ()
+    """The command-line :class:`Option` s it declares (a sequence, or its ``"module:NAME"`` import path in a
+    module light enough for ``dlaudit --help``: no torch)."""
 
     def applies_to(self, modality: Modality) -> str | None:
         """None when the analysis runs on data of ``modality``; otherwise why not (the skipped section's reason)."""
@@ -103,6 +167,11 @@ class Analysis:
     def settings_class(self) -> Any:
         """The settings class (None when the analysis declares none)."""
         return _resolve(self.settings) if self.settings is not None else None
+
+    @property
+    def cli_options(self) -> tuple[Option, ...]:
+        """The options it declares, for every command (imported on first use when given by path)."""
+        return tuple(_resolve(self.options)) if self.options else ()
 
     @property
     def fast(self) -> dict[str, Any]:
@@ -153,13 +222,15 @@ def register_analysis(
     settings: Any = None,
     estimate: Any = None,
     modalities: tuple[str, ...] | None = None,
+    options: Any = (),
 ) -> Any:
     """Register an analysis under ``name`` (the ``--checks`` name and its metrics' prefix).
 
     ``target`` is the function or its ``"module:function"`` path; left out, this
     returns a decorator. ``default=False`` analyses run only when ``--checks`` names them.
     ``settings`` and ``estimate`` (objects or import paths) are described on :class:`Analysis`;
-    ``modalities`` (names) restricts it to those kinds of data.
+    ``modalities`` (names) restricts it to those kinds of data; ``options`` are the :class:`Option` s
+    it adds to the command line (or their import path).
 
     >>> @register_analysis("latency", title="Latency", order=50, default=False)  # doctest: +SKIP
     ... def latency(bundle, data, *, seed=0, fast=False, progress=None): ...
@@ -177,6 +248,7 @@ def register_analysis(
             settings,
             estimate,
             None if modalities is None else tuple(modalities),
+            options,
         )
         return fn
 
@@ -210,6 +282,11 @@ def list_analyses() -> list[str]:
 def default_analyses() -> list[str]:
     """The analyses a report runs when ``--checks`` is not given, in report order."""
     return [name for name in list_analyses() if _registry()[name].default]
+
+
+def command_options(command: str) -> list[tuple[str, Option]]:
+    """``(analysis name, option)`` for every option the registered analyses declare for ``command``, in report order."""
+    return [(name, o) for name in list_analyses() for o in _registry()[name].cli_options if o.command == command]
 
 
 def get_analysis(name: str) -> Analysis:

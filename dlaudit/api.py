@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from . import pipeline
 from ._alloc import tune_malloc
 from ._version import __version__
-from .analysis import default_analyses, list_analyses, parse_checks
+from .analysis import default_analyses, get_analysis, list_analyses, parse_checks
 from .bounded import catch_interrupts, exit_now, interrupted
 from .errors import (
     AnalysisError,
@@ -28,7 +28,7 @@ from .errors import (
     ModelOutputError,
 )
 from .mitigation import mitigate
-from .parsing import parse_kwargs, parse_names, parse_numbers, parse_shape, parse_value_range, split_list
+from .parsing import parse_bins, parse_kwargs, parse_names, parse_numbers, parse_shape, parse_value_range, split_list
 from .paths import Folder, atomic_write, check_paths, method_outputs, run_inputs
 from .pipeline import AuditSpec, command_line, json_text, library_versions, small
 from .progress import ProgressPrinter
@@ -526,6 +526,7 @@ def report(
     checkpoint: str | Path | None = None,
     compile: bool = False,
     attack_features: str = "all",
+    params: Mapping[str, Mapping[str, Any]] | None = None,
     inputs: Mapping[str, str | Path | Folder | None] | None = None,
     outputs: Mapping[str, str | Path | None] | None = None,
     trust_ops: bool = False,
@@ -541,7 +542,9 @@ def report(
     :attr:`Report.errors` (its files can still be written to look into it).
     ``card`` holds card fields for a foreign model (see :func:`card_overrides`);
     ``timeout`` bounds loading the model and each section (seconds); ``attack_features="numeric"`` has the
-    robustness section attack only a tabular model's numeric columns.
+    robustness section attack only a tabular model's numeric columns. ``params`` are per-check settings
+    (``{"robustness": {"steps": 20}}``: what the analyses' ``report`` options set); unlike :func:`audit`,
+    a bad one fails before any work (:class:`ConfigError`).
 
     ``outputs`` (option name -> path) are the files the caller will write: before the audit, one that
     is an input of the run is refused (:func:`check_paths`): the model and its cards, the data, the
@@ -604,11 +607,17 @@ def report(
     if attack_features not in FEATURES:
         raise ConfigError(f"--attack-features must be one of {', '.join(FEATURES)}, got {attack_features!r}")
     _features(bundle, attack_features)  # a model it does not apply to fails here, before any work
+    settings = {name: dict(p) for name, p in (params or {}).items()}
+    if attack_features != "all":
+        settings.setdefault("robustness", {})["features"] = attack_features
+    run_fast = fast if fast is not None else bool(cfg.fast)
+    for name, given in settings.items():  # options typed by the user: a bad one is an error, not a failed section
+        get_analysis(name).check_settings(bundle, fast=run_fast, params=given)
     rep = audit(
         bundle,
         data,
         checks=checks if checks is not None else cfg.checks,
-        fast=fast if fast is not None else bool(cfg.fast),
+        fast=run_fast,
         seed=seed,
         device=device,
         progress=progress,
@@ -619,7 +628,7 @@ def report(
         ray_address=ray_address,
         checkpoint=checkpoint,
         compile=compile,
-        params={"robustness": {"features": attack_features}} if attack_features != "all" else None,
+        params=settings or None,
         **data_kwargs,
     )
     for source, group in (("config", cfg.gates), ("fail-on", extra_gates)):
@@ -816,7 +825,7 @@ def fairness_report(
     *,
     sensitive: str | Sequence[str] | None = None,
     intersection: bool = False,
-    bins: dict[str, Sequence[float]] | None = None,
+    bins: Mapping[str, Sequence[float]] | Sequence[str] | None = None,
     n_boot: int | None = None,
     ci: float = 0.95,
     gap_threshold: float = 0.1,
@@ -843,7 +852,7 @@ def fairness_report(
     intersection
         Also judge the intersection of the features (``sex&race``).
     bins
-        Bin edges for continuous features, e.g. ``{"age": [25, 60]}``.
+        Bin edges for continuous features, e.g. ``{"age": [25, 60]}`` or ``["age=25,60"]`` (as ``--bins``).
     n_boot, ci
         Bootstrap resamples (default 1000; 200 with ``fast``) and confidence level.
     gap_threshold, min_group_size
@@ -858,7 +867,7 @@ def fairness_report(
     params: dict[str, Any] = {
         "sensitive": sensitive,
         "intersection": intersection,
-        "bins": bins,
+        "bins": parse_bins(bins),
         "n_boot": n_boot,
         "ci": ci,
         "gap_threshold": gap_threshold,

@@ -21,7 +21,6 @@ import click
 import dlaudit
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
-FAST_HELP = "A cheaper configuration for CI (fewer samples and steps); the output says so."
 
 
 # -- error handling in one place ------------------------------------------------------
@@ -202,6 +201,43 @@ compile_option = click.option(
 )
 
 _PARALLEL_KEYS = ("workers", "ray_address", "checkpoint_dir")
+_CLICK_TYPES: dict[str, Any] = {"str": None, "int": int, "float": float, "path": click.Path(dir_okay=False)}
+
+
+def _click_option(o: dlaudit.Option) -> Callable[[Any], Any]:
+    """An analysis' declared :class:`dlaudit.Option` as a Click option."""
+    if o.type == "flag":
+        default = o.default if o.default is not None else not o.flag_value
+        return click.option(*o.flags, o.dest, is_flag=True, flag_value=o.flag_value, default=default, help=o.help)
+    if o.choices:
+        kind = click.Choice(list(o.choices))
+    elif o.min is not None or o.max is not None:
+        kind = (click.IntRange if o.type == "int" else click.FloatRange)(o.min, o.max, min_open=o.min_open)
+    else:
+        kind = _CLICK_TYPES[o.type]
+    return click.option(
+        *o.flags, o.dest, type=kind, default=o.default, show_default=o.show_default, multiple=o.multiple,
+        metavar=o.metavar, help=o.help,
+    )  # fmt: skip
+
+
+def analysis_options(command: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """The options the registered analyses (plug-ins included) declare for ``command``, next to their settings."""
+    return _options(*(_click_option(o) for _, o in dlaudit.command_options(command)))
+
+
+def declared(command: str, kw: dict[str, Any]) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    """The values of the options declared for ``command``, popped from ``kw``: the API function's keywords,
+    and per-check settings (``{analysis: {setting: value}}``, for the options that name a setting and were given)."""
+    keywords: dict[str, Any] = {}
+    params: dict[str, dict[str, Any]] = {}
+    for name, o in dlaudit.command_options(command):
+        value = kw.pop(o.dest, None)
+        if o.setting is None:
+            keywords[o.keyword or o.dest] = value
+        elif value is not None and value != ():
+            params.setdefault(name, {})[o.setting] = value
+    return keywords, params
 
 
 def report_options(html: bool = True) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -562,7 +598,7 @@ def info(model: str, data: str | None, json_path: str | None, **kw: Any) -> None
     default=None,
     help="Sections to run, comma-separated (default: " + ",".join(dlaudit.default_analyses()) + ").",
 )
-@click.option("--fast/--no-fast", default=None, help=FAST_HELP)
+@click.option("--fast/--no-fast", default=None, help=dlaudit.FAST_HELP)
 @click.option(
     "--fail-on",
     "fail_on",
@@ -597,13 +633,7 @@ def info(model: str, data: str | None, json_path: str | None, **kw: Any) -> None
     metavar="SECONDS",
     help="Seconds loading the model and each section may take; a load past it is an error, a section past it fails with the reason and the rest still run.",
 )
-@click.option(
-    "--attack-features",
-    type=click.Choice(["all", "numeric"]),
-    default="all",
-    show_default=True,
-    help="Input features the robustness section's attacks may change: all, or numeric (a tabular model's numeric columns).",
-)
+@analysis_options("report")
 @parallel_options
 @compile_option
 def report(
@@ -632,6 +662,7 @@ def report(
     outputs = {"-o": paths["html"], **{f"--{f}": paths[f] for f in ("json", "markdown", "junit")}}
     dlaudit.check_paths(inputs, outputs)
     card = dlaudit.card_overrides(**{k: kw.pop(k, None) for k in _MODEL_KEYS})
+    keywords, params = declared("report", kw)
     rep = dlaudit.run_report(
         model,
         kw.pop("data"),
@@ -649,9 +680,10 @@ def report(
         progress=TerminalProgress(quiet),
         timeout=kw["timeout"],
         compile=kw["compile_"],
-        attack_features=kw["attack_features"],
+        params=params,
         inputs=inputs,
         outputs=outputs,
+        **keywords,
         **parallel_kwargs(kw),
         **data_kwargs(kw),
     )
@@ -695,80 +727,17 @@ def demo(output_dir: str, full: bool, retrain: bool, quiet: bool, seed: int, dev
 @data_options
 @model_options
 @run_options
-@click.option(
-    "--attack",
-    "attacks",
-    default="fgsm,pgd",
-    show_default=True,
-    help="Attacks, comma-separated: fgsm, pgd, apgd-ce, apgd-t, fab-t, square, autoattack.",
-)
-@click.option(
-    "--version",
-    "aa_version",
-    type=click.Choice(["standard", "fast"]),
-    default=None,
-    help="AutoAttack's version (default standard; fast with --fast): standard (the four attacks, the official settings) or fast (APGD-CE and APGD-T, 25 iterations).",
-)
-@click.option("--norm", "norms", default="linf", show_default=True, help="Norms, comma-separated: linf, l2.")
-@click.option("--eps", default="0.05,0.1,0.3", show_default=True, help="L-inf budgets (input units), comma-separated.")
-@click.option("--eps-l2", default="0.5,1,2", show_default=True, help="L2 budgets (input units), comma-separated.")
-@click.option("--steps", type=int, default=None, help="PGD steps (default 40; 10 with --fast).")
-@click.option("--alpha", type=float, default=None, help="PGD step size (default 2.5*eps/steps).")
-@click.option(
-    "--restarts", type=int, default=1, show_default=True, help="PGD random restarts (each sample keeps its worst case)."
-)
-@click.option("--n", "n", type=int, default=None, help="Attack a seeded random subset of N samples (default all).")
-@click.option(
-    "--batch-size", type=int, default=None, help="Inputs per batch (default: 256 on CPU, fewer for large inputs)."
-)
-@click.option(
-    "--no-early-stop", is_flag=True, help="Run every PGD step on every sample (plain PGD; slower, never stronger)."
-)
-@click.option("--fast", is_flag=True, help=FAST_HELP + " Here: PGD-10 on at most 200 samples.")
-@click.option(
-    "--features",
-    type=click.Choice(["all", "numeric"]),
-    default="all",
-    show_default=True,
-    help="Input features the attacks may change: all, or numeric (a tabular model's numeric columns; one-hot categories keep their values).",
-)
+@analysis_options("attack")
 @report_options()
 @parallel_options
 @compile_option
-def attack(model: str, no_early_stop: bool, fail_on: tuple[str, ...], quiet: bool, **kw: Any) -> None:
+def attack(model: str, fail_on: tuple[str, ...], quiet: bool, **kw: Any) -> None:
     """Robust accuracy of MODEL under FGSM and PGD (or any registered attack) at each budget.
 
     The robustness section restricted to the attacks asked for: the same report, JSON and gates as
     `dlaudit report` (exit 1 when a --fail-on gate fails).
     """
-    _setup_logging(quiet)
-    gates = dlaudit.parse_gates(fail_on)
-    paths = _report_paths(kw)
-    bundle = load_checked(model, kw, _outputs(paths))
-    rep = dlaudit.attack(
-        bundle,
-        kw.pop("data"),
-        attacks=kw["attacks"],
-        norms=kw["norms"],
-        eps=kw["eps"],
-        eps_l2=kw["eps_l2"],
-        steps=kw["steps"],
-        alpha=kw["alpha"],
-        restarts=kw["restarts"],
-        n=kw["n"],
-        batch_size=kw["batch_size"],
-        early_stop=not no_early_stop,
-        version=kw["aa_version"],
-        fast=kw["fast"],
-        seed=kw["seed"],
-        device=kw["device"],
-        progress=TerminalProgress(quiet),
-        compile=kw["compile_"],
-        features=kw["features"],
-        **data_kwargs(kw),
-        **parallel_kwargs(kw),
-    )
-    finish(rep, paths, gates, quiet)
+    _view("attack", dlaudit.attack, model, fail_on, quiet, kw, compile=kw.pop("compile_"))
 
 
 @cli.command(context_settings=CONTEXT)
@@ -776,42 +745,7 @@ def attack(model: str, no_early_stop: bool, fail_on: tuple[str, ...], quiet: boo
 @data_options
 @model_options
 @run_options
-@click.option(
-    "--method",
-    type=click.Choice(["smoothing", "ibp", "crown-ibp", "crown"]),
-    default="smoothing",
-    show_default=True,
-    help="smoothing (randomized smoothing, L2, Cohen et al. 2019), or verified accuracy by ibp, crown-ibp, crown (L-inf).",
-)
-@click.option(
-    "--sigma", type=float, default=0.25, show_default=True, help="Smoothing: noise standard deviation (input units)."
-)
-@click.option(
-    "--radii", default="0,0.25,0.5,1", show_default=True, help="Smoothing: L2 radii of the certified-accuracy curve."
-)
-@click.option("--eps", default="0.1", show_default=True, help="Bounds: L-inf budgets, comma-separated.")
-@click.option(
-    "--n",
-    "n",
-    type=int,
-    default=None,
-    help="Smoothing: noise samples per input that estimate p_A (default 100,000; 1,000 with --fast).",
-)
-@click.option(
-    "--n0", type=int, default=100, show_default=True, help="Smoothing: noise samples per input that select the class."
-)
-@click.option(
-    "--alpha",
-    type=float,
-    default=0.001,
-    show_default=True,
-    help="Smoothing: each certificate fails with probability alpha.",
-)
-@click.option(
-    "--inputs", type=int, default=None, help="Certify a seeded random subset of this many samples (default all)."
-)
-@click.option("--batch-size", type=int, default=None, help="Noisy copies (smoothing) or inputs (bounds) per batch.")
-@click.option("--fast", is_flag=True, help=FAST_HELP + " Here: n = 1,000 and at most 50 inputs.")
+@analysis_options("certify")
 @report_options()
 @parallel_options
 def certify(model: str, fail_on: tuple[str, ...], quiet: bool, **kw: Any) -> None:
@@ -819,15 +753,22 @@ def certify(model: str, fail_on: tuple[str, ...], quiet: bool, **kw: Any) -> Non
 
     The robustness section restricted to one certificate: the same report, JSON and gates as `dlaudit report`.
     """
+    _view("certify", dlaudit.certify, model, fail_on, quiet, kw)
+
+
+def _view(
+    command: str, run: Callable[..., Any], model: str, fail_on: tuple[str, ...], quiet: bool, kw: dict[str, Any],
+    **more: Any,
+) -> None:  # fmt: skip
+    """A view of one analysis (attack, certify, fairness): its declared options -> one public call -> the report."""
     _setup_logging(quiet)
     gates = dlaudit.parse_gates(fail_on)
     paths = _report_paths(kw)
     bundle = load_checked(model, kw, _outputs(paths))
-    rep = dlaudit.certify(
-        bundle, kw.pop("data"), method=kw["method"], sigma=kw["sigma"], radii=kw["radii"], eps=kw["eps"], n=kw["n"],
-        n0=kw["n0"], alpha=kw["alpha"], inputs=kw["inputs"], batch_size=kw["batch_size"], fast=kw["fast"], seed=kw["seed"],
-        device=kw["device"], progress=TerminalProgress(quiet), **data_kwargs(kw),
-        **parallel_kwargs(kw),
+    keywords, _ = declared(command, kw)
+    rep = run(
+        bundle, kw.pop("data"), seed=kw["seed"], device=kw["device"], progress=TerminalProgress(quiet),
+        **keywords, **more, **data_kwargs(kw), **parallel_kwargs(kw),
     )  # fmt: skip
     finish(rep, paths, gates, quiet)
 
@@ -835,85 +776,17 @@ def certify(model: str, fail_on: tuple[str, ...], quiet: bool, **kw: Any) -> Non
 # -- fairness -------------------------------------------------------------------------
 
 
-def _bins(values: tuple[str, ...]) -> dict[str, list[float]] | None:
-    """``--bins age=25,60`` (repeatable) as ``{"age": [25.0, 60.0]}``."""
-    out: dict[str, list[float]] = {}
-    for text in values:
-        name, sep, edges = text.partition("=")
-        if not sep or not name.strip():
-            raise click.BadParameter(f"--bins takes COLUMN=EDGE[,EDGE...], e.g. age=25,60; got {text!r}")
-        out[name.strip()] = dlaudit.parse_numbers(edges, f"--bins {name.strip()}")
-    return out or None
-
-
 @cli.command(context_settings=CONTEXT)
 @click.argument("model", type=click.Path())
 @data_options
 @model_options
 @run_options
-@click.option(
-    "--intersection", is_flag=True, help="Also judge the intersection of the sensitive features (e.g. sex&race)."
-)
-@click.option(
-    "--bins",
-    "bins",
-    multiple=True,
-    help="Bin edges of a continuous feature, COLUMN=EDGE[,EDGE...] (default age=25,60). Repeatable.",
-)
-@click.option(
-    "--n-boot",
-    type=click.IntRange(min=0),
-    default=None,
-    help="Bootstrap resamples for the intervals (default 1000; 200 with --fast).",
-)
-@click.option(
-    "--gap-threshold",
-    type=click.FloatRange(min=0),
-    default=0.1,
-    show_default=True,
-    help="Gaps above this are warnings.",
-)
-@click.option(
-    "--min-group-size",
-    type=click.IntRange(min=1),
-    default=30,
-    show_default=True,
-    help="Smaller groups are flagged, not judged.",
-)
-@click.option("--fast", is_flag=True, help=FAST_HELP + " Here: 200 bootstrap resamples and PGD-10.")
+@analysis_options("fairness")
 @report_options()
 @parallel_options
-def fairness(
-    model: str,
-    sensitive: str | None,
-    bins: tuple[str, ...],
-    fail_on: tuple[str, ...],
-    quiet: bool,
-    **kw: Any,
-) -> None:
+def fairness(model: str, fail_on: tuple[str, ...], quiet: bool, **kw: Any) -> None:
     """Group fairness of MODEL over sensitive features (fairlearn metrics with bootstrap intervals)."""
-    _setup_logging(quiet)
-    gates = dlaudit.parse_gates(fail_on)
-    paths = _report_paths(kw)
-    bundle = load_checked(model, kw, _outputs(paths))
-    rep = dlaudit.fairness_report(
-        bundle,
-        kw.pop("data"),
-        sensitive=sensitive,
-        intersection=kw["intersection"],
-        bins=_bins(bins),
-        n_boot=kw["n_boot"],
-        gap_threshold=kw["gap_threshold"],
-        min_group_size=kw["min_group_size"],
-        seed=kw["seed"],
-        fast=kw["fast"],
-        device=kw["device"],
-        progress=TerminalProgress(quiet),
-        data_dir=kw.get("data_dir"),
-        target=kw.get("target"),
-        **parallel_kwargs(kw),
-    )
-    finish(rep, paths, gates, quiet)
+    _view("fairness", dlaudit.fairness_report, model, fail_on, quiet, kw)
 
 
 @cli.command(context_settings=CONTEXT)
@@ -996,7 +869,7 @@ def mitigate(
         device=kw["device"],
         epochs=kw["epochs"],
         max_iter=kw["max_iter"],
-        bins=_bins(bins),
+        bins=bins,
         data_dir=kw.get("data_dir"),
         target=kw.get("target"),
         progress=TerminalProgress(quiet),
@@ -1016,36 +889,7 @@ def mitigate(
 @data_options
 @model_options
 @run_options
-@click.option(
-    "--method",
-    "methods",
-    default=None,
-    help="Methods, comma-separated: saliency,ig,smoothgrad,gradcam,deeplift,occlusion,lime,shap (default all).",
-)
-@click.option(
-    "--n",
-    "n",
-    type=click.IntRange(min=1),
-    default=16,
-    show_default=True,
-    help="How many samples to explain (correct and misclassified ones).",
-)
-@click.option(
-    "--explain-target",
-    default="predicted",
-    show_default=True,
-    help="Class to explain: predicted, true, or a class name.",
-)
-@click.option(
-    "--shap-explainer",
-    type=click.Choice(["auto", "gradient", "deep", "kernel"]),
-    default="auto",
-    show_default=True,
-    help="auto: kernel for tabular models, gradient for images.",
-)
-@click.option("--gradcam-layer", default=None, help="Module name of Grad-CAM's layer (default: the last convolution).")
-@click.option("--fast", is_flag=True, help=FAST_HELP)
-@click.option("--no-quality", is_flag=True, help="Only the attributions, without the trust metrics.")
+@analysis_options("explain")
 @click.option(
     "-o",
     "--output-dir",
@@ -1054,16 +898,7 @@ def mitigate(
     help="Write explain.html and attributions.npz into this folder.",
 )
 @report_options(html=False)
-def explain(
-    model: str,
-    methods: str | None,
-    n: int,
-    explain_target: str,
-    output_dir: str | None,
-    fail_on: tuple[str, ...],
-    quiet: bool,
-    **kw: Any,
-) -> None:
+def explain(model: str, output_dir: str | None, fail_on: tuple[str, ...], quiet: bool, **kw: Any) -> None:
     """Explain MODEL's decisions with captum, LIME and SHAP, and measure how far to trust each method.
 
     The explanation section on its own: the same report, JSON and gates as `dlaudit report`.
@@ -1081,21 +916,11 @@ def explain(
             **_outputs(paths),
         },
     )
+    keywords, _ = declared("explain", kw)
     result = dlaudit.explain_model(
-        bundle,
-        kw.pop("data"),
-        methods=methods,
-        n=n,
-        target=explain_target,
-        seed=kw["seed"],
-        fast=kw["fast"],
-        quality=not kw["no_quality"],
-        device=kw["device"],
-        progress=TerminalProgress(quiet),
-        data_options=data_kwargs(kw),
-        shap_explainer=kw["shap_explainer"],
-        gradcam_layer=kw["gradcam_layer"],
-    )
+        bundle, kw.pop("data"), seed=kw["seed"], device=kw["device"], progress=TerminalProgress(quiet),
+        data_options=data_kwargs(kw), **keywords,
+    )  # fmt: skip
     written = dlaudit.save_explanation(result, output_dir) if output_dir else {}
     finish(result.report, paths, gates, quiet, written=written)
 

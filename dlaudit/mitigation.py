@@ -10,7 +10,7 @@ Importing this module is cheap (no torch): :func:`mitigate` imports what it need
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -37,7 +37,7 @@ def mitigate(
     epochs: int | None = None,
     max_iter: int = 20,
     eps: float = 0.01,
-    bins: dict[str, Sequence[float]] | None = None,
+    bins: Mapping[str, Sequence[float]] | Sequence[str] | None = None,
     n_boot: int = 200,
     data_dir: str | Path | None = None,
     target: str | None = None,
@@ -81,7 +81,7 @@ def mitigate(
     from .bundle import save_model
     from .data import AuditData, for_card
     from .fairness.mitigate import MitigationSettings, mitigate_bundle
-    from .parsing import split_list
+    from .parsing import parse_bins, split_list
     from .paths import method_outputs
     from .pipeline import provenance, resolve_model, small
 
@@ -115,7 +115,7 @@ def mitigate(
         epochs=s.epochs,
         max_iter=s.max_iter,
         eps=s.eps,
-        bins=bins,
+        bins=parse_bins(bins),
         n_boot=s.n_boot,
         progress=progress,
     )

@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
+from ..analysis import Option
 from ..bundle import ModelBundle
 from ..data import AuditData
 from ..errors import AnalysisError, ConfigError
@@ -23,6 +24,7 @@ from ..utils import ProgressFn
 from ._common import Attribution, ExplainContext, ExplainSettings, columns_for
 from .compute import TABULAR_BACKGROUND, MethodQuality, Run, resolve_target, select_samples, training_background
 from .methods import EXPLAIN_METHODS, parse_methods
+from .options import OPTIONS
 from .section import build_section
 from .shap import SHAP_EXPLAINERS
 
@@ -217,6 +219,8 @@ class Settings:
 
     FAST: ClassVar[dict[str, Any]] = {"n": 8}
     """The fast profile (``fast=True``): 8 samples, and the methods' :attr:`ExplainSettings.FAST`; explicit values win."""
+    OPTIONS: ClassVar[tuple[Option, ...]] = OPTIONS
+    """Its command-line options (``dlaudit explain``), declared in :mod:`dlaudit.explain.options`."""
     SMALL: ClassVar[dict[str, Any]] = {"n": 8}
     """``DLAUDIT_SMALL=1`` (the smoke-test configuration) caps these, explicit values included (see
     :func:`dlaudit.pipeline.small`)."""

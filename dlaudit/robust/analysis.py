@@ -17,6 +17,7 @@ from typing import Any, ClassVar
 
 import torch
 
+from ..analysis import Option
 from ..bundle import ModelBundle
 from ..data import AuditData
 from ..data.groups import MIN_GROUP_SIZE, resolve_sensitive
@@ -43,6 +44,7 @@ from .masking import (
 )
 from .natural import corruption_part
 from .noise import noise_accuracy
+from .options import OPTIONS
 from .plots import curves_figure, examples_figure
 from .trust import (
     AutoAttackCurve,
@@ -162,6 +164,9 @@ class Settings:
     }
     """Defaults that differ in a scope: the views attack (certify) every sample unless told otherwise, and
     ``dlaudit certify`` estimates smoothing's ``p_A`` from 100,000 noise samples (Cohen et al.'s setting)."""
+
+    OPTIONS: ClassVar[tuple[Option, ...]] = OPTIONS
+    """Its command-line options (``dlaudit attack``, ``certify``, ``report``), declared in :mod:`dlaudit.robust.options`."""
 
     @classmethod
     def build(cls, bundle: ModelBundle, *, fast: bool = False, **params: Any) -> Settings:

@@ -1,0 +1,26 @@
+"""The fairness analysis' command-line options (``dlaudit fairness``).
+
+Declared here, next to :class:`dlaudit.fairness.analysis.Settings` (whose ``OPTIONS`` they are), in a
+module that imports no torch, so ``dlaudit --help`` stays quick; the CLI builds its Click options from them.
+"""
+
+from __future__ import annotations
+
+from ..analysis import FAST_HELP, Option
+
+__all__ = ["OPTIONS"]
+
+OPTIONS = (
+    Option("fairness", ("--intersection",), "intersection",
+           "Also judge the intersection of the sensitive features (e.g. sex&race).", type="flag"),
+    Option("fairness", ("--bins",), "bins",
+           "Bin edges of a continuous feature, COLUMN=EDGE[,EDGE...] (default age=25,60). Repeatable.", multiple=True),
+    Option("fairness", ("--n-boot",), "n_boot", "Bootstrap resamples for the intervals (default 1000; 200 with --fast).",
+           type="int", min=0),
+    Option("fairness", ("--gap-threshold",), "gap_threshold", "Gaps above this are warnings.", type="float",
+           default=0.1, show_default=True, min=0),
+    Option("fairness", ("--min-group-size",), "min_group_size", "Smaller groups are flagged, not judged.", type="int",
+           default=30, show_default=True, min=1),
+    Option("fairness", ("--fast",), "fast", FAST_HELP + " Here: 200 bootstrap resamples and PGD-10.", type="flag"),
+)  # fmt: skip
+"""Every option of ``dlaudit fairness``; each one's help is what ``dlaudit fairness --help`` shows."""
