@@ -69,3 +69,33 @@ def test_mitigation_settings_refuse_bad_values() -> None:
         MitigationSettings.build(max_iter=0)
     with pytest.raises(ConfigError, match="mitigation method"):
         MitigationSettings.build(methods="magic")
+
+
+VIEWS = {"attack": "attack", "certify": "certify", "explain": "explain_model", "fairness": "fairness_report"}
+
+
+@pytest.mark.parametrize("name", ["explain", "robustness", "fairness"])
+def test_declared_options_reach_a_keyword_or_a_setting(name: str) -> None:
+    """Each option an analysis declares is one of its Settings' options and fills a real keyword or setting."""
+    import inspect
+
+    import dlaudit
+
+    analysis = get_analysis(name)
+    assert analysis.cli_options and analysis.settings_class.OPTIONS == analysis.cli_options
+    for o in analysis.cli_options:
+        if o.setting is not None:
+            assert o.setting in analysis.settings_class.__dataclass_fields__
+            continue
+        fn = dlaudit.run_report if o.command == "report" else getattr(dlaudit, VIEWS[o.command])
+        params = inspect.signature(fn).parameters
+        assert o.target in params or any(p.kind is p.VAR_KEYWORD for p in params.values()), (o.flags, fn)
+
+
+def test_an_option_is_checked_when_declared() -> None:
+    from dlaudit import Option
+
+    with pytest.raises(ConfigError, match="type must be"):
+        Option("report", ("--x",), "x", type="complex")
+    with pytest.raises(ConfigError, match="belongs to the report command"):
+        Option("attack", ("--x",), "x", setting="x")
