@@ -35,7 +35,7 @@ register_analysis(
     title="Fairness",
     order=40,
     settings="dlaudit.fairness.analysis:Settings",
-    options="dlaudit.fairness.options:OPTIONS",
+    options="dlaudit.fairness.options:ALL",
 )
 
 # fairness mitigation by group thresholds: the card stores the thresholds, the wrapper applies them

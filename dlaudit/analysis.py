@@ -71,7 +71,7 @@ class Option:
     eps=...)``; by default ``dest``). ``dest`` is the name Click gives the value. ``type`` is ``str``, ``int``,
     ``float``, ``path`` (a file) or ``flag`` (an on/off switch; ``flag_value`` is what giving it sets);
     ``choices`` restricts a ``str``; ``min``/``max`` (with ``min_open``) bound a number. ``multiple``
-    repeats it. ``help``, ``default``, ``show_default`` and ``metavar`` are as Click shows them.
+    repeats it; ``required`` makes it mandatory. ``help``, ``default``, ``show_default`` and ``metavar`` are as Click shows them.
 
     >>> Option("report", ("--latency-runs",), "latency_runs", "Timed forward passes.", type="int",
     ...        default=None, min=1, setting="runs")  # doctest: +SKIP
@@ -89,6 +89,7 @@ class Option:
     max: float | None = None
     min_open: bool = False
     multiple: bool = False
+    required: bool = False
     flag_value: Any = True
     metavar: str | None = None
     setting: str | None = None
@@ -284,9 +285,17 @@ def default_analyses() -> list[str]:
     return [name for name in list_analyses() if _registry()[name].default]
 
 
+_COMMANDS = {"train": "dlaudit.train.options:OPTIONS"}
+"""The options of commands that no analysis runs, by the package that does their work (import paths)."""
+
+
 def command_options(command: str) -> list[tuple[str, Option]]:
-    """``(analysis name, option)`` for every option the registered analyses declare for ``command``, in report order."""
-    return [(name, o) for name in list_analyses() for o in _registry()[name].cli_options if o.command == command]
+    """``(owner, option)`` for every option declared for ``command``: the registered analyses' (plug-ins
+    included; the owner is the analysis' name), in report order, then those of :data:`_COMMANDS`."""
+    found = [(name, o) for name in list_analyses() for o in _registry()[name].cli_options if o.command == command]
+    if command in _COMMANDS:
+        found += [(command, o) for o in _resolve(_COMMANDS[command]) if o.command == command]
+    return found
 
 
 def get_analysis(name: str) -> Analysis:

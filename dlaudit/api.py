@@ -76,6 +76,9 @@ __all__ = [
     "health_text",
     "gate_line",
     "render_terminal",
+    "render_training",
+    "render_info",
+    "render_demo",
     "TRAINABLE",
     "small",
     "DlauditError",
@@ -148,6 +151,27 @@ def render_terminal(report: Report, *, paths: Mapping[str, Any] | None = None, d
     from .report.terminal import render_terminal as _render
 
     return _render(report, paths=paths, detail=detail)
+
+
+def render_training(bundle: ModelBundle, arch: str, output: Any) -> str:
+    """What ``dlaudit train`` prints about the model it trained (see :mod:`dlaudit.report.terminal`)."""
+    from .report.terminal import render_training as _render
+
+    return _render(bundle.card.to_dict(), arch, output)
+
+
+def render_info(out: Mapping[str, Any], model: Any) -> str:
+    """What ``dlaudit info`` prints about :func:`info`'s answer (see :mod:`dlaudit.report.terminal`)."""
+    from .report.terminal import render_info as _render
+
+    return _render(out, model)
+
+
+def render_demo(result: Any) -> str:
+    """What ``dlaudit demo`` prints about its reports (see :mod:`dlaudit.report.terminal`)."""
+    from .report.terminal import render_demo as _render
+
+    return _render(result)
 
 
 def gate_line(gate: Any) -> str:

@@ -97,14 +97,7 @@ def _options(*opts: Callable[[Any], Any]) -> Callable[[Callable[..., Any]], Call
     return deco
 
 
-data_options = _options(
-    click.option(
-        "--data",
-        "data",
-        default=None,
-        help="Dataset name (digits, mnist, fashion-mnist, cifar10, cifar100, adult, german, synthetic-credit), "
-        "folder:DIR (one sub-folder of PNG/JPEG images per class) or a .npz/.csv file; default: the held-out split on the model's card.",
-    ),
+data_more_options = _options(
     click.option(
         "--data-dir",
         type=click.Path(file_okay=False),
@@ -113,6 +106,16 @@ data_options = _options(
     ),
     click.option("--target", default=None, help="Label column of a csv file."),
     click.option("--sensitive", default=None, help="Sensitive column(s), comma-separated."),
+)
+data_options = _options(
+    click.option(
+        "--data",
+        "data",
+        default=None,
+        help="Dataset name (digits, mnist, fashion-mnist, cifar10, cifar100, adult, german, synthetic-credit), "
+        "folder:DIR (one sub-folder of PNG/JPEG images per class) or a .npz/.csv file; default: the held-out split on the model's card.",
+    ),
+    data_more_options,
 )
 """The options every data-reading command shares (DESIGN.md, CLI conventions)."""
 
@@ -200,7 +203,6 @@ compile_option = click.option(
     help="Run attack gradient steps through torch.compile (pays a compile of seconds; falls back with a note where torch cannot).",
 )
 
-_PARALLEL_KEYS = ("workers", "ray_address", "checkpoint_dir")
 _CLICK_TYPES: dict[str, Any] = {"str": None, "int": int, "float": float, "path": click.Path(dir_okay=False)}
 
 
@@ -217,7 +219,7 @@ def _click_option(o: dlaudit.Option) -> Callable[[Any], Any]:
         kind = _CLICK_TYPES[o.type]
     return click.option(
         *o.flags, o.dest, type=kind, default=o.default, show_default=o.show_default, multiple=o.multiple,
-        metavar=o.metavar, help=o.help,
+        required=o.required, metavar=o.metavar, help=o.help,
     )  # fmt: skip
 
 
@@ -240,30 +242,20 @@ def declared(command: str, kw: dict[str, Any]) -> tuple[dict[str, Any], dict[str
     return keywords, params
 
 
+_REPORT_FILES = (
+    ("--json", "json_path", "Write the report as JSON (flat 'metrics' object, sections, findings, provenance)."),
+    ("--markdown", "markdown_path", "Write a Markdown summary."),
+    ("--junit", "junit_path", "Write JUnit XML, one testcase per gate."),
+)
+
+
 def report_options(html: bool = True) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """What every audit view writes and gates on, as ``dlaudit report`` does: the same Report, the same files."""
-    opts = [
-        click.option(
-            "--json",
-            "json_path",
-            type=click.Path(dir_okay=False),
-            default=None,
-            help="Write the report as JSON (flat 'metrics' object, sections, findings, provenance).",
-        ),
-        click.option(
-            "--markdown",
-            "markdown_path",
-            type=click.Path(dir_okay=False),
-            default=None,
-            help="Write a Markdown summary.",
-        ),
-        click.option(
-            "--junit",
-            "junit_path",
-            type=click.Path(dir_okay=False),
-            default=None,
-            help="Write JUnit XML, one testcase per gate.",
-        ),
+    file = click.Path(dir_okay=False)
+    html_option = click.option("-o", "--output", type=file, default=None, help="Write an HTML report.")
+    return _options(
+        *([html_option] if html else []),
+        *(click.option(flag, dest, type=file, default=None, help=text) for flag, dest, text in _REPORT_FILES),
         click.option(
             "--fail-on",
             "fail_on",
@@ -271,13 +263,7 @@ def report_options(html: bool = True) -> Callable[[Callable[..., Any]], Callable
             metavar="GATE",
             help="Fail (exit 1) when 'METRIC OP NUMBER' is true, e.g. 'robustness.pgd_linf.acc@0.1 < 0.6'. Repeatable.",
         ),
-    ]
-    if html:
-        opts.insert(
-            0,
-            click.option("-o", "--output", type=click.Path(dir_okay=False), default=None, help="Write an HTML report."),
-        )
-    return _options(*opts)
+    )
 
 
 def _report_paths(kw: dict[str, Any]) -> dict[str, str | None]:
@@ -418,54 +404,8 @@ def cli() -> None:
     show_default=True,
     help="Dataset to train on: a name (digits, mnist, fashion-mnist, adult, german, synthetic-credit) or a .npz/.csv file.",
 )
-@click.option(
-    "--data-dir",
-    type=click.Path(file_okay=False),
-    default=None,
-    help="Where a named dataset's files are (or are downloaded to).",
-)
-@click.option("--target", default=None, help="Label column of a csv file.")
-@click.option("--sensitive", default=None, help="Sensitive column(s), comma-separated.")
-@click.option("--epochs", type=click.IntRange(min=1), default=None, help="Training epochs (default per model).")
-@click.option("--lr", type=float, default=None, help="Learning rate (default per model).")
-@click.option("--batch-size", type=click.IntRange(min=1), default=None)
-@click.option("--optimizer", type=click.Choice(["adam", "sgd"]), default=None)
-@click.option("--weight-decay", type=click.FloatRange(min=0), default=0.0, show_default=True)
-@click.option("--hidden", default=None, help="Hidden sizes of mlp / numpy-mlp, e.g. 128,64.")
-@click.option(
-    "--adversarial",
-    type=click.Choice(["none", "pgd", "fgsm", "trades"]),
-    default=None,
-    help="Adversarial training: pgd (Madry et al. 2018), fgsm (fast, random start, Wong et al. 2020), trades (Zhang et al. 2019).",
-)
-@click.option("--eps", type=float, default=None, help="Adversarial training budget (L-inf, input units), e.g. 0.1.")
-@click.option("--alpha", type=float, default=None, help="Attack step size (default 2.5*eps/steps; fgsm 1.25*eps).")
-@click.option("--steps", type=int, default=None, help="Attack steps per batch (default 10; fgsm 1).")
-@click.option("--beta", type=float, default=None, help="TRADES robustness weight (default 6).")
-@click.option(
-    "--warmup",
-    type=click.FloatRange(0, 1),
-    default=None,
-    help="Adversarial training: share of the epochs over which eps ramps up to its value (default 0.3; 0: off).",
-)
-@click.option(
-    "--lr-schedule",
-    type=click.Choice(["constant", "cosine"]),
-    default=None,
-    help="Learning-rate schedule (default cosine for adversarial and certified training, else constant).",
-)
-@click.option(
-    "--certified",
-    type=click.Choice(["ibp"]),
-    default=None,
-    help="Certified training: ibp (interval bound propagation, Gowal et al. 2018) at --eps; 30 epochs by default.",
-)
-@click.option(
-    "--noise-sigma",
-    type=click.FloatRange(min=0, min_open=True),
-    default=None,
-    help="Train on inputs with Gaussian noise of this standard deviation (for randomized smoothing, Cohen et al. 2019).",
-)
+@data_more_options
+@analysis_options("train")
 @compile_option
 @run_options
 @click.option(
@@ -490,22 +430,7 @@ def train(arch: str, data: str, output: str, json_path: str | None, quiet: bool,
     if json_path:
         dlaudit.save_json(json_path, {"model": output, "card": bundle.card.to_dict(), "accuracy": m["test_accuracy"]})
     if not quiet:
-        training = bundle.card.training or {}
-        adv, cert, noise = training.get("adversarial"), training.get("certified"), training.get("noise")
-        how = (
-            f" with {adv['method']} adversarial training (eps {adv['eps']:g}, {adv['steps']} steps, alpha {adv['alpha']:.3g})"
-            if adv
-            else f" with {cert['method']} certified training (eps {cert['eps']:g})"
-            if cert
-            else f" with Gaussian noise (sigma {noise['sigma']:g})"
-            if noise
-            else ""
-        )
-        if (training.get("monitor") or {}).get("collapsed"):
-            how += f"; WARNING: the model collapsed ({training['monitor']['collapsed']})"
-        echo(
-            f"trained {arch} on {bundle.card.dataset}{how}: held-out accuracy {m['test_accuracy']:.4f} (train {m['train_accuracy']:.4f}) in {m['train_seconds']:.1f} s -> {output}"
-        )
+        echo(dlaudit.render_training(bundle, arch, output))
 
 
 @cli.command(context_settings=CONTEXT)
@@ -531,33 +456,7 @@ def info(model: str, data: str | None, json_path: str | None, **kw: Any) -> None
         return
     if json_path:
         dlaudit.save_json(json_path, out)
-    card = out["card"]
-    echo(f"model         {model} ({out['format']}, {out['parameters']:,} parameters)")
-    for kind, notes in (out.get("load") or {}).items():  # e.g. an ONNX conversion's agreement with onnxruntime
-        echo(f"{kind + ' load':<14}" + ", ".join(f"{k} {v}" for k, v in notes.items()))
-    for key in (
-        "architecture",
-        "arch_kwargs",
-        "modality",
-        "input_shape",
-        "num_classes",
-        "value_range",
-        "mean",
-        "std",
-        "class_names",
-        "dataset",
-        "split",
-        "training",
-        "metrics",
-    ):
-        if card.get(key) not in (None, {}, []):
-            echo(f"{key:<13} {card[key]}")
-    if out["accuracy"] is None:
-        echo("accuracy      not measured: the card names no dataset; pass --data to measure it")
-        return
-    echo(
-        f"accuracy      {out['accuracy']:.4f} on {out['data']['n']} samples of {out['data']['name']} ({out['data']['split']})"
-    )
+    echo(dlaudit.render_info(out, model))
 
 
 @cli.command(context_settings=CONTEXT)
@@ -713,13 +612,7 @@ def demo(output_dir: str, full: bool, retrain: bool, quiet: bool, seed: int, dev
         output_dir, seed=seed, device=device, full=full, retrain=retrain, progress=TerminalProgress(quiet)
     )
     if not quiet:
-        for name, path in result.reports.items():
-            acc = result.metrics[name].get("performance.accuracy")
-            cached = " (cached model)" if name in result.reused else ""
-            echo(f"demo report -> {path}" + (f" (accuracy {acc:.4f})" if acc is not None else "") + cached)
-            echo(f"  {result.verdicts[name]}")
-            echo(f"  {result.health[name]}")
-        echo(f"comparison  -> {result.comparison}")
+        echo(dlaudit.render_demo(result))
 
 
 @cli.command(context_settings=CONTEXT)
@@ -794,26 +687,7 @@ def fairness(model: str, fail_on: tuple[str, ...], quiet: bool, **kw: Any) -> No
 @data_options
 @model_options
 @run_options
-@click.option("--method", required=True, help="reweigh, threshold or expgrad (comma-separated to compare several).")
-@click.option(
-    "--constraint",
-    type=click.Choice(["demographic_parity", "equalized_odds"]),
-    default="demographic_parity",
-    show_default=True,
-    help="For threshold and expgrad.",
-)
-@click.option(
-    "--epochs",
-    type=click.IntRange(min=1),
-    default=None,
-    help="Epochs when retraining (reweigh; per round for expgrad); default: the model's.",
-)
-@click.option(
-    "--max-iter", type=click.IntRange(min=1), default=20, show_default=True, help="Exponentiated-gradient rounds."
-)
-@click.option(
-    "--bins", "bins", multiple=True, help="Bin edges of a continuous sensitive feature, COLUMN=EDGE[,EDGE...]."
-)
+@analysis_options("mitigate")
 @click.option(
     "-o",
     "--output",
@@ -828,60 +702,34 @@ def fairness(model: str, fail_on: tuple[str, ...], quiet: bool, **kw: Any) -> No
     default=None,
     help="Write the before/after comparison as a report (.html, .json, .md by extension).",
 )
-@click.option(
-    "--json",
-    "json_path",
-    type=click.Path(dir_okay=False),
-    default=None,
-    help="Write the comparison as JSON (flat 'metrics' object).",
-)
+@report_options(html=False)
 def mitigate(
-    model: str,
-    sensitive: str | None,
-    bins: tuple[str, ...],
-    output: str,
-    report_path: str | None,
-    json_path: str | None,
-    quiet: bool,
+    model: str, sensitive: str | None, output: str, report_path: str | None, fail_on: tuple[str, ...], quiet: bool,
     **kw: Any,
-) -> None:
-    """Mitigate MODEL's unfairness over one sensitive feature, save the result, print before/after."""
+) -> None:  # fmt: skip
+    """Mitigate MODEL's unfairness over one sensitive feature, save the result, print before/after.
+
+    The before/after comparison is a report like every command's: the same JSON, Markdown, JUnit and gates.
+    """
     _setup_logging(quiet)
     if not sensitive:
         raise click.UsageError("mitigate needs --sensitive COLUMN (one column, e.g. --sensitive sex)")
-    bundle = load_checked(
-        model,
-        kw,
-        {
-            **{f"-o ({m})": p for m, p in dlaudit.method_outputs(output, dlaudit.split_list(kw["method"])).items()},
-            "--report": report_path,
-            "--json": json_path,
-        },
-    )
+    gates = dlaudit.parse_gates(fail_on)
+    paths = _report_paths(kw)
+    methods = dlaudit.method_outputs(output, dlaudit.split_list(kw["method"]))
+    outputs = {**{f"-o ({m})": p for m, p in methods.items()}, "--report": report_path, **_outputs(paths)}
+    bundle = load_checked(model, kw, outputs)
+    keywords, _ = declared("mitigate", kw)
     result = dlaudit.mitigate(
-        bundle,
-        kw.pop("data"),
-        sensitive=sensitive,
-        method=kw["method"],
-        constraint=kw["constraint"],
-        output=output,
-        seed=kw["seed"],
-        device=kw["device"],
-        epochs=kw["epochs"],
-        max_iter=kw["max_iter"],
-        bins=bins,
-        data_dir=kw.get("data_dir"),
-        target=kw.get("target"),
-        progress=TerminalProgress(quiet),
-    )
+        bundle, kw.pop("data"), sensitive=sensitive, output=output, seed=kw["seed"], device=kw["device"],
+        data_dir=kw.get("data_dir"), target=kw.get("target"), progress=TerminalProgress(quiet), **keywords,
+    )  # fmt: skip
     rep = result.report()
     if report_path:
         dlaudit.save_report(rep, report_path)
-    if json_path:
-        dlaudit.save_report(rep, json_path, format="json")
     if not quiet:
         echo(f"on {result.n} held-out samples of {result.data}")
-        echo(dlaudit.render_terminal(rep, paths={"report": report_path, "json": json_path, **result.saved}))
+    finish(rep, paths, gates, quiet, written={"report": report_path, **result.saved})
 
 
 @cli.command(context_settings=CONTEXT)

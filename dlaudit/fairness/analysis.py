@@ -29,7 +29,7 @@ from ..parsing import round_or_none
 from ..report.model import Metric, Section, Table, judged
 from ..utils import ProgressFn, model_state
 from .metrics import FairnessResult, FeatureFairness, group_fairness
-from .options import OPTIONS
+from .options import ALL
 from .plots import group_bars_figure
 from .robustness import robust_accuracy_by_group
 
@@ -59,7 +59,7 @@ class Settings:
     """PGD steps of the robust accuracy per group (see :func:`dlaudit.robust.groups.per_sample_correct`)."""
     batch_size: int = 512
 
-    OPTIONS: ClassVar[tuple[Option, ...]] = OPTIONS
+    OPTIONS: ClassVar[tuple[Option, ...]] = ALL
     """Its command-line options (``dlaudit fairness``), declared in :mod:`dlaudit.fairness.options`."""
     FAST: ClassVar[dict[str, Any]] = {"n_boot": 200, "robust_steps": 10}
     """The fast profile (``fast=True``): 200 bootstrap resamples and PGD-10; explicit parameters win over it."""

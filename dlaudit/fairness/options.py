@@ -1,4 +1,4 @@
-"""The fairness analysis' command-line options (``dlaudit fairness``).
+"""The fairness analysis' command-line options (``dlaudit fairness``, and ``dlaudit mitigate``'s).
 
 Declared here, next to :class:`dlaudit.fairness.analysis.Settings` (whose ``OPTIONS`` they are), in a
 module that imports no torch, so ``dlaudit --help`` stays quick; the CLI builds its Click options from them.
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from ..analysis import FAST_HELP, Option
 
-__all__ = ["OPTIONS"]
+__all__ = ["OPTIONS", "MITIGATE_OPTIONS", "ALL"]
 
 OPTIONS = (
     Option("fairness", ("--intersection",), "intersection",
@@ -24,3 +24,20 @@ OPTIONS = (
     Option("fairness", ("--fast",), "fast", FAST_HELP + " Here: 200 bootstrap resamples and PGD-10.", type="flag"),
 )  # fmt: skip
 """Every option of ``dlaudit fairness``; each one's help is what ``dlaudit fairness --help`` shows."""
+
+MITIGATE_OPTIONS = (
+    Option("mitigate", ("--method",), "method", "reweigh, threshold or expgrad (comma-separated to compare several).",
+           required=True),
+    Option("mitigate", ("--constraint",), "constraint", "For threshold and expgrad.",
+           choices=("demographic_parity", "equalized_odds"), default="demographic_parity", show_default=True),
+    Option("mitigate", ("--epochs",), "epochs",
+           "Epochs when retraining (reweigh; per round for expgrad); default: the model's.", type="int", min=1),
+    Option("mitigate", ("--max-iter",), "max_iter", "Exponentiated-gradient rounds.", type="int", default=20,
+           show_default=True, min=1),
+    Option("mitigate", ("--bins",), "bins", "Bin edges of a continuous sensitive feature, COLUMN=EDGE[,EDGE...].",
+           multiple=True),
+)  # fmt: skip
+"""``dlaudit mitigate``'s options (keywords of :func:`dlaudit.mitigate`; settings in
+:class:`dlaudit.fairness.mitigate.MitigationSettings`), declared with the fairness analysis' own."""
+ALL = OPTIONS + MITIGATE_OPTIONS
+"""What the fairness analysis registers: its own options and mitigation's."""
