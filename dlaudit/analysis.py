@@ -292,7 +292,14 @@ _COMMANDS = {"train": "dlaudit.train.options:OPTIONS"}
 def command_options(command: str) -> list[tuple[str, Option]]:
     """``(owner, option)`` for every option declared for ``command``: the registered analyses' (plug-ins
     included; the owner is the analysis' name), in report order, then those of :data:`_COMMANDS`."""
-    found = [(name, o) for name in list_analyses() for o in _registry()[name].cli_options if o.command == command]
+    found: list[tuple[str, Option]] = []
+    for name in list_analyses():
+        try:
+            declared = _registry()[name].cli_options
+        except Exception as err:  # noqa: BLE001 - a plug-in's broken declaration is one warning line, never a crash
+            log.warning("the options of analysis %r were not loaded: %s: %s", name, type(err).__name__, err)
+            continue
+        found += [(name, o) for o in declared if isinstance(o, Option) and o.command == command]
     if command in _COMMANDS:
         found += [(command, o) for o in _resolve(_COMMANDS[command]) if o.command == command]
     return found

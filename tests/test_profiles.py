@@ -71,7 +71,14 @@ def test_mitigation_settings_refuse_bad_values() -> None:
         MitigationSettings.build(methods="magic")
 
 
-VIEWS = {"attack": "attack", "certify": "certify", "explain": "explain_model", "fairness": "fairness_report"}
+VIEWS = {
+    "attack": "attack",
+    "certify": "certify",
+    "explain": "explain_model",
+    "fairness": "fairness_report",
+    "mitigate": "mitigate",
+    "train": "train",
+}
 
 
 @pytest.mark.parametrize("name", ["explain", "robustness", "fairness"])
@@ -99,3 +106,27 @@ def test_an_option_is_checked_when_declared() -> None:
         Option("report", ("--x",), "x", type="complex")
     with pytest.raises(ConfigError, match="belongs to the report command"):
         Option("attack", ("--x",), "x", setting="x")
+
+
+def test_a_broken_option_declaration_is_a_warning_not_a_crash(monkeypatch, caplog) -> None:
+    import dataclasses
+
+    from dlaudit import analysis as registry
+
+    broken = dataclasses.replace(get_analysis("fairness"), name="broken", options="dlaudit_no_such_module:OPTIONS")
+    monkeypatch.setitem(registry._registry(), "broken", broken)
+    with caplog.at_level("WARNING"):
+        found = registry.command_options("fairness")
+    assert "--n-boot" in {f for _, o in found for f in o.flags}
+    assert "the options of analysis 'broken' were not loaded" in caplog.text
+
+
+def test_train_options_fill_keywords_of_train() -> None:
+    import inspect
+
+    import dlaudit
+    from dlaudit.analysis import command_options
+
+    params = inspect.signature(dlaudit.train).parameters
+    found = command_options("train")
+    assert found and all(o.target in params for _, o in found)
