@@ -92,11 +92,25 @@ def test_mitigate_command(credit_model, tmp_path):
     assert "Before and after mitigation (sex)" in res.output and "threshold" in res.output
     loaded = dlaudit.load_model(out, device="cpu")
     assert loaded.card.postprocess["kind"] == "group-thresholds"
-    metrics = json.loads((tmp_path / "m.json").read_text())["metrics"]
+    saved = json.loads((tmp_path / "m.json").read_text())
+    metrics = saved["metrics"]
     assert (
         metrics["mitigation.threshold.demographic_parity_difference"]
         < metrics["mitigation.original.demographic_parity_difference"]
     )
+    # the same JSON shape as every command: flat metrics, sections (with findings), provenance
+    assert {"metrics", "sections", "provenance", "gates", "health"} <= set(saved)
+    assert saved["sections"][0]["name"] == "mitigation" and "findings" in saved["sections"][0]
+    assert {"command", "seed", "model", "data", "versions", "mitigation"} <= set(saved["provenance"])
+
+
+def test_mitigate_gates_like_every_command(credit_model, tmp_path):
+    res = _run(
+        "mitigate", credit_model, "--sensitive", "sex", "--method", "threshold", "-o", str(tmp_path / "t.pt"),
+        "--fail-on", "mitigation.threshold.accuracy > 1.5", "--fail-on", "mitigation.original.accuracy < 1.5",
+    )  # fmt: skip
+    assert res.exit_code == 1, res.output
+    assert "mitigation.original.accuracy < 1.5" in res.output and "FAIL" in res.output
 
 
 def test_mitigate_needs_a_sensitive_column(credit_model, tmp_path):
