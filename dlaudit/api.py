@@ -1,5 +1,10 @@
 """The Python face of dlaudit: every CLI command is a thin layer over one function here.
 
+Loading, information, the ``report`` command's configuration, gates and baseline, and the output helpers
+live here; the audit and its named views are in :mod:`dlaudit.views`, training in
+:mod:`dlaudit.train.reference`, mitigation in :mod:`dlaudit.mitigation` (re-exported here). None holds
+analysis logic: that is in the analyses and their settings.
+
 Importing this module is cheap (no torch, no analysis): each function imports what
 it needs when called, so ``dlaudit --help`` starts in a fraction of a second.
 """
