@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # Under ``pytest -n 2`` two workers share the cores: each torch (and each dlaudit process a
+    # test starts) gets one thread, so they never oversubscribe. Set before torch is imported.
+    for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[_var] = "1"
 
 import pytest
 import torch

@@ -34,6 +34,8 @@ __all__ = [
     "bin_values",
     "intersect",
     "metric_key",
+    "pool_small_groups",
+    "POOLED",
 ]
 
 DEFAULT_BINS: dict[str, tuple[float, ...]] = {"age": (25.0, 60.0)}
@@ -46,6 +48,9 @@ MAX_CATEGORIES = 10
 """A numeric feature with more distinct values than this is treated as continuous and binned."""
 
 INTERSECTION_SEP = "&"
+
+POOLED = "small_groups_pooled"
+"""The label of the group that pools an intersection's groups under the minimum size."""
 
 _UNSAFE = re.compile(r"[\s<>=]+")
 
@@ -182,6 +187,31 @@ def intersect(features: Sequence[SensitiveFeature]) -> SensitiveFeature:
     for f in features[1:]:
         combined = combined + INTERSECTION_SEP + f.groups.astype(str)
     return SensitiveFeature(name, combined.rename(name), note="; ".join(f.note for f in features if f.note))
+
+
+def pool_small_groups(feature: SensitiveFeature, min_size: int) -> SensitiveFeature:
+    """The feature with its groups under ``min_size`` rows pooled into one group, :data:`POOLED`, named in the note.
+
+    Used for intersections, where ``Female&Amer-Indian-Eskimo`` may hold a dozen
+    rows: pooled, they are judged together rather than each left out. With fewer
+    than two small groups nothing changes (a pool of one is the group itself).
+    """
+    if feature.groups is None:
+        return feature
+    counts = feature.groups.astype(str).value_counts()
+    small = sorted(str(g) for g in counts.index[counts < min_size])
+    if len(small) < 2:
+        return feature
+    values = feature.groups.astype(str)
+    pooled = values.where(~values.isin(small), POOLED)
+    listed = ", ".join(f"{g} (n={int(counts[g])})" for g in small)
+    note = f"{feature.name}: {len(small)} groups under {min_size} rows pooled into {POOLED!r}: {listed}"
+    return SensitiveFeature(
+        feature.name,
+        pooled.rename(feature.name),
+        note="; ".join(filter(None, [feature.note, note])),
+        edges=feature.edges,
+    )
 
 
 def resolve_sensitive(

@@ -1,6 +1,6 @@
 """Mitigation: reweighing, group thresholds, exponentiated gradient; measured before and after.
 
-Three places to intervene, one method each:
+Three places to intervene:
 
 - ``reweigh`` (pre-processing, :mod:`.reweigh`): retrain the model's architecture
   with Kamiran-Calders sample weights (Kamiran and Calders 2012);
@@ -9,7 +9,10 @@ Three places to intervene, one method each:
   https://arxiv.org/abs/1610.02413);
 - ``expgrad`` (in-processing, :mod:`.expgrad`): fairlearn's ExponentiatedGradient
   with our trainer as the base learner (Agarwal et al. 2018,
-  https://arxiv.org/abs/1803.02453).
+  https://arxiv.org/abs/1803.02453);
+- ``reject-option`` and ``calibrated-eqodds`` (post-processing, :mod:`.aif_postprocess`):
+  AIF360's reject-option classification (Kamiran et al. 2012) and calibrated
+  equalized odds (Pleiss et al. 2017), written in dlaudit over the torch model.
 
 Every method is fitted on the training split and every model, the original
 included, is measured on the same held-out split, so the table compares like with like.
@@ -34,6 +37,7 @@ from ..parsing import parse_names, round_or_none, split_list
 from ..report.model import Finding, Metric, Report, Section, Table
 from ..train import train as _train
 from ..utils import ProgressFn, model_state
+from .aif_postprocess import AIF_METHODS, fit_aif_postprocess
 from .expgrad import fit_expgrad
 from .metrics import FeatureFairness, group_fairness
 from .plots import tradeoff_figure
@@ -52,7 +56,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-MITIGATIONS = ("reweigh", "threshold", "expgrad")
+MITIGATIONS = ("reweigh", "threshold", "expgrad", "reject-option", "calibrated-eqodds")
 _TRAINERS = ("mlp", "cnn", "numpy-mlp")
 
 
@@ -333,6 +337,8 @@ def _fit_one(
 ) -> tuple[ModelBundle, dict[str, Any]]:
     if method == "reweigh":
         return reweigh_bundle(bundle, splits, feature, seed=seed, epochs=epochs, progress=progress)
+    if method in AIF_METHODS:
+        return fit_aif_postprocess(method, bundle, splits.train, feature, seed=seed)
     if method == "threshold":
         mitigated, _ = fit_group_thresholds(bundle, splits.train, feature, constraint=constraint, seed=seed)
         return mitigated, {
@@ -428,7 +434,7 @@ def mitigate_bundle(
     sensitive
         One sensitive column (looked up in the sensitive or raw columns).
     methods
-        Any of ``reweigh``, ``threshold``, ``expgrad``.
+        Any of ``reweigh``, ``threshold``, ``expgrad``, ``reject-option``, ``calibrated-eqodds``.
     constraint
         ``demographic_parity`` or ``equalized_odds`` (threshold and expgrad).
     epochs

@@ -26,7 +26,7 @@ OPTIONS = (
 """Every option of ``dlaudit fairness``; each one's help is what ``dlaudit fairness --help`` shows."""
 
 MITIGATE_OPTIONS = (
-    Option("mitigate", ("--method",), "method", "reweigh, threshold or expgrad (comma-separated to compare several).",
+    Option("mitigate", ("--method",), "method", "reweigh, threshold, expgrad, reject-option or calibrated-eqodds (comma-separated to compare several).",
            required=True),
     Option("mitigate", ("--constraint",), "constraint", "For threshold and expgrad.",
            choices=("demographic_parity", "equalized_odds"), default="demographic_parity", show_default=True),

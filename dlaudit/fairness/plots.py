@@ -11,7 +11,7 @@ from ..data.groups import INTERSECTION_SEP
 from ..report.figures import COLORS, fig_to_png, subplots
 from ..report.model import Figure
 
-__all__ = ["group_bars_figure", "tradeoff_figure"]
+__all__ = ["group_bars_figure", "segments_figure", "tradeoff_figure"]
 
 _LABELS = {"selection_rate": "selection rate", "tpr": "true positive rate", "accuracy": "accuracy"}
 
@@ -119,4 +119,32 @@ def tradeoff_figure(rows: Sequence[dict], *, feature: str, disparity: str = "dem
             for r in rows
             if r.get("accuracy") is not None and r.get("disparity") is not None
         ),
+    )
+
+
+def segments_figure(rows: Sequence[tuple[str, float, float, float]], *, ci_level: float = 0.95) -> Figure:
+    """Horizontal bars of each weak segment's gap to the rest of the data, with its interval as whiskers.
+
+    ``rows`` are ``(label, gap, lower, upper)``, worst first (drawn at the top).
+    """
+    labels = [r[0] for r in rows]
+    gaps = np.array([r[1] for r in rows], dtype=float)
+    lo = np.array([r[2] for r in rows], dtype=float)
+    hi = np.array([r[3] for r in rows], dtype=float)
+    y = np.arange(len(rows))[::-1]
+    fig, ax = subplots(figsize=(7.5, 0.42 * len(rows) + 1.3))
+    kinds = sorted({lab.split(":", 1)[0] for lab in labels})
+    colors = [COLORS[kinds.index(lab.split(":", 1)[0]) % len(COLORS)] for lab in labels]
+    ax.barh(y, gaps, color=colors, height=0.6)
+    err = np.vstack([np.clip(gaps - lo, 0, None), np.clip(hi - gaps, 0, None)])
+    ax.errorbar(gaps, y, xerr=err, fmt="none", ecolor="black", elinewidth=1, capsize=2)
+    ax.axvline(0, color="black", linewidth=0.8)
+    ax.set_yticks(y, [lab if len(lab) <= 70 else lab[:67] + "..." for lab in labels], fontsize=7)
+    ax.set_xlabel(f"rate elsewhere minus rate in the segment ({ci_level:.0%} CI)")
+    ax.set_title("Weak segments found by the search", fontsize=9)
+    fig.tight_layout()
+    return Figure(
+        caption=f"The worst segments found (rate elsewhere minus rate in the segment), with Newcombe {ci_level:.0%} intervals.",
+        data=fig_to_png(fig),
+        alt="bars of the gap of each weak segment: " + "; ".join(f"{lab}: {g:.3f}" for lab, g in zip(labels, gaps)),
     )

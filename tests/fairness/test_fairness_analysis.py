@@ -55,8 +55,24 @@ def test_section_on_biased_credit_data(credit_mlp, credit_splits):
     four_fifths = next(f for f in sec.findings if f.check == "four-fifths" and f.message.startswith("sex"))
     assert four_fifths.severity == "fail" and "female" in four_fifths.evidence
     assert [t.title for t in sec.tables][:3] == ["Groups by sex", "Groups by age", "Groups by sex&age"]
-    assert len(sec.figures) == 3 and all(f.data.startswith(b"\x89PNG") for f in sec.figures)
+    assert len(sec.figures) == 4 and all(f.data.startswith(b"\x89PNG") for f in sec.figures)
+    assert sec.figures[-1].caption.startswith("The worst segments found")  # the weak-segment search
+    assert m["fairness.segments.n_significant"].value > 0 and any(
+        t.title.startswith("Weak segments") for t in sec.tables
+    )
     assert sec.params["bins"] == {"age": [25.0, 60.0]}
+
+
+def test_a_weak_segment_warns_by_default_and_fails_only_above_a_gap_the_user_sets(credit_mlp, credit_splits):
+    default = run_analysis("fairness", credit_mlp, credit_splits.test, n_boot=50)
+    worst = _metrics(default)["fairness.segments.worst_accuracy_gap"]
+    assert worst.value > 0 and worst.status != "fail"
+    assert all(f.severity != "fail" for f in default.findings if f.check == "segment-accuracy")
+    strict = run_analysis("fairness", credit_mlp, credit_splits.test, n_boot=50, segment_fail_gap=worst.value / 2)
+    assert _metrics(strict)["fairness.segments.worst_accuracy_gap"].status == "fail"
+    assert any(f.severity == "fail" for f in strict.findings if f.check == "segment-accuracy")
+    bad = run_analysis("fairness", credit_mlp, credit_splits.test, segment_fail_gap="high")
+    assert bad.status == "error" and "segment_fail_gap must be a number or None" in bad.reason
 
 
 def test_same_seed_same_numbers(credit_mlp, credit_splits):
@@ -185,3 +201,51 @@ def test_the_health_verdict_names_the_failing_four_fifths_finding(credit_mlp):
     page = render_html(rep)
     header = page[: page.index('id="scorecard"')]
     assert "Gates passed: the one gate holds." in header and "four-fifths rule fails" in header
+
+
+def test_multiclass_image_model_with_metadata_names_the_worst_class_and_searches_segments(digits_mlp, digits_splits):
+    """Ten classes, a per-sample metadata column: per-class metrics, the worst class named, segments searched."""
+    data = digits_splits.test
+    site = pd.DataFrame({"site": np.where(np.arange(len(data)) % 3 == 0, "north", "south")})
+    sec = run_analysis("fairness", digits_mlp, _with_sensitive(data, site), n_boot=50)
+    assert sec.status == "ok", sec.reason
+    m = _metrics(sec)
+    eod = m["fairness.site.equalized_odds_difference"]
+    per_class = [m[f"fairness.site.class_{c}.equalized_odds_difference"].value for c in digits_mlp.card.names]
+    assert eod.value == pytest.approx(max(v for v in per_class if v is not None))
+    worst = next(f for f in sec.findings if f.check == "worst-class")
+    assert "equalized odds difference is worst for class" in worst.message
+    assert "fairness.site.class_0.selection_rate@north" in m
+    assert sec.params["segments"]["columns"] == ["site"] and m["fairness.segments.n_tested"].value == 2
+
+
+def test_intersection_pools_small_groups_by_name_and_highlights_the_worst_off(credit_mlp, credit_splits):
+    data = credit_splits.test
+    n = len(data)
+    i = np.arange(n)
+    sex = np.where(i % 2 == 0, "female", "male")
+    race = np.where(i % 50 == 0, "c", np.where(i % 50 == 1, "d", np.where(i % 4 < 2, "a", "b")))
+    sec = run_analysis(
+        "fairness",
+        credit_mlp,
+        _with_sensitive(data, pd.DataFrame({"sex": sex, "race": race})),
+        n_boot=0,
+        intersection=True,
+    )
+    assert sec.status == "ok", sec.reason
+    # c and d hold n/50 rows each (c only even rows: female; d only odd: male): two groups of 20, pooled by name
+    pooled = next(f for f in sec.findings if f.check == "pooled")
+    for group in ("female&c", "male&d"):
+        assert group in pooled.message
+    assert "2 groups under 30 rows pooled into 'small_groups_pooled'" in pooled.message
+    m = _metrics(sec)
+    assert (
+        "fairness.sex&race.selection_rate@small_groups_pooled" in m
+        and "fairness.sex&race.selection_rate@female&c" not in m
+    )
+    table = next(t for t in sec.tables if t.title == "Groups by sex&race")
+    rates = {r[0]: r[4] for r in table.rows}
+    worst = min(rates, key=rates.get)
+    finding = next(f for f in sec.findings if f.check == "worst-off-intersection")
+    assert finding.message.startswith(f"sex&race: the worst-off intersection is {worst!r}")
+    assert next(r for r in table.rows if r[0] == worst)[-1].startswith("worst-off")

@@ -94,10 +94,13 @@ def test_intervals_are_seeded_and_bracket_the_estimate():
     a = group_fairness(yt, yp, feats, n_boot=300, seed=3)
     b = group_fairness(yt, yp, feats, n_boot=300, seed=3)
     c = group_fairness(yt, yp, feats, n_boot=300, seed=4)
-    m = _value(a, "fairness.g.demographic_parity_difference")
-    assert m.ci == _value(b, "fairness.g.demographic_parity_difference").ci
-    assert m.ci != _value(c, "fairness.g.demographic_parity_difference").ci
+    m = _value(a, "fairness.g.demographic_parity_ratio")  # a ratio keeps the percentile bootstrap
+    assert m.ci == _value(b, "fairness.g.demographic_parity_ratio").ci
+    assert m.ci != _value(c, "fairness.g.demographic_parity_ratio").ci
     assert m.ci[0] < m.value < m.ci[1]
+    # two groups: the difference gets Newcombe's closed form, the same for every seed
+    d = _value(a, "fairness.g.demographic_parity_difference")
+    assert d.ci == _value(c, "fairness.g.demographic_parity_difference").ci and d.ci[0] < d.value < d.ci[1]
 
 
 def test_a_group_without_positives_has_undefined_tpr_not_zero():
@@ -210,3 +213,37 @@ def test_model_disparity_matches_the_injected_bias(credit_mlp, credit_splits):
         r.feature("sex").by_group.loc["female", "selection_rate"]
         < r.feature("sex").by_group.loc["male", "selection_rate"]
     )
+
+
+def test_multiclass_per_class_metrics_equal_fairlearn_one_vs_rest():
+    """Each class against the rest: selection rate per group and the parity and odds differences, as fairlearn."""
+    from fairlearn.metrics import (
+        MetricFrame,
+        demographic_parity_difference,
+        equalized_odds_difference,
+        selection_rate,
+    )
+
+    rng = np.random.default_rng(3)
+    n = 600
+    groups = pd.Series(rng.choice(["a", "b", "c"], size=n))
+    yt = rng.integers(0, 3, size=n)
+    yp = np.where(rng.random(n) < np.where(groups == "b", 0.5, 0.8), yt, rng.integers(0, 3, size=n))
+    r = group_fairness(yt, yp, [sensitive_feature("g", groups)], class_names=["x", "y", "z"], n_boot=50)
+    m = {x.name: x for x in r.metrics}
+    for c, name in enumerate(["x", "y", "z"]):
+        t, p = (yt == c).astype(int), (yp == c).astype(int)
+        mf = MetricFrame(metrics=selection_rate, y_true=t, y_pred=p, sensitive_features=groups)
+        for group, value in mf.by_group.items():
+            assert m[f"fairness.g.class_{name}.selection_rate@{group}"].value == pytest.approx(value, abs=1e-12)
+        dpd = m[f"fairness.g.class_{name}.demographic_parity_difference"]
+        assert dpd.value == pytest.approx(demographic_parity_difference(t, p, sensitive_features=groups), abs=1e-12)
+        eod = m[f"fairness.g.class_{name}.equalized_odds_difference"]
+        assert eod.value == pytest.approx(equalized_odds_difference(t, p, sensitive_features=groups), abs=1e-12)
+        assert eod.ci is not None and eod.ci[0] <= eod.value + 1e-9
+    worst = max(["x", "y", "z"], key=lambda c: m[f"fairness.g.class_{c}.equalized_odds_difference"].value)
+    assert (
+        m["fairness.g.equalized_odds_difference"].value
+        == m[f"fairness.g.class_{worst}.equalized_odds_difference"].value
+    )
+    assert f"worst class {worst!r}" in m["fairness.g.equalized_odds_difference"].note
