@@ -13,18 +13,27 @@ Formats (the same weights in each):
 - ``pt2 static``: ``torch.export.export`` with an example batch of 1 and no dynamic shapes,
   the program most people write first (served by torch.vmap over chunks of 1);
 - ``pt2 dynamic``: exported with ``dynamic_shapes=({0: torch.export.Dim("batch")},)``;
-- ``--arch``: ``torch.save(model.state_dict())`` loaded with ``--arch torchvision:resnet18``.
+- ``--arch``: ``torch.save(model.state_dict())`` loaded with ``--arch torchvision:resnet18``;
+- ``checkpoint``: the same weights as a dlaudit checkpoint (``dlaudit.save_model``), the baseline of
+  the ``x ckpt`` column;
+- ``onnx``: ``torch.onnx.export`` (dynamo, dynamic batch) of the normalised model, converted by
+  dlaudit and checked against onnxruntime;
+- ``hf``: a Hugging Face folder (``save_pretrained``) of ``ResNetForImageClassification`` with the
+  torchvision weights mapped into it (the same function: checked before the run), the CIFAR
+  normalisation in its ``preprocessor_config.json``.
 
 For each: ``dlaudit report --fast`` and the full report (``--no-fast``), with the seconds
 of each section from the JSON report, so the table shows which section dominates. Targets
 (issue 14): ``pt2 --fast`` at most 1.2x the TorchScript time; the full report on 200 inputs
-under 10 minutes on 2 cores with peak RSS under 4 GB.
+under 10 minutes on 2 cores with peak RSS under 4 GB. Issue 23: ``onnx`` and ``hf --fast`` at most
+1.2x the checkpoint's time (conversion is a one-off cost of seconds).
 
 Usage::
 
     python bench/realmodels.py                      # N=200, fast and full, every format (about 30 min on 1 thread)
     python bench/realmodels.py --quick              # N=40, --fast only: checks that everything runs
     python bench/realmodels.py --only fast --threads 2
+    python bench/realmodels.py --only fast --formats checkpoint,onnx,hf   # the formats of issue 23
 
 Peak RSS is the child's ``ru_maxrss`` (``os.wait4``). The machine's load average is printed:
 on a shared machine quote ratios, not seconds.
@@ -40,6 +49,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -50,7 +60,7 @@ from torch import nn
 ROOT = Path(__file__).resolve().parents[1]
 MEAN = [0.4914, 0.4822, 0.4465]
 STD = [0.2470, 0.2435, 0.2616]
-FORMATS = ("torchscript", "pt2 static", "pt2 dynamic", "--arch")
+FORMATS = ("torchscript", "pt2 static", "pt2 dynamic", "--arch", "checkpoint", "onnx", "hf")
 
 
 # -- the model and data (plain torch; the reports run in child processes) ----------------------
@@ -113,6 +123,51 @@ def write_cifar(root: Path, n_test: int, seed: int) -> None:
     (folder / "test_batch").write_bytes(pickle.dumps({"data": x.reshape(len(x), -1), "labels": y.tolist()}, protocol=2))
 
 
+def hf_resnet18(model: nn.Module, folder: Path) -> None:
+    """``model`` (torchvision's resnet18) as a Hugging Face ``ResNetForImageClassification`` folder, weights mapped
+    key by key (the two are the same network), with the CIFAR normalisation in its processor."""
+    from transformers import ConvNextImageProcessor, ResNetConfig, ResNetForImageClassification
+
+    config = ResNetConfig(
+        num_channels=3,
+        embedding_size=64,
+        hidden_sizes=[64, 128, 256, 512],
+        depths=[2, 2, 2, 2],
+        layer_type="basic",
+        hidden_act="relu",
+        num_labels=10,
+    )
+    hf = ResNetForImageClassification(config).eval()
+
+    def key(name: str) -> str:
+        name = name.replace("conv1.", "resnet.embedder.embedder.convolution.", 1) if name.startswith("conv1.") else name
+        name = name.replace("bn1.", "resnet.embedder.embedder.normalization.", 1) if name.startswith("bn1.") else name
+        name = name.replace("fc.", "classifier.1.", 1) if name.startswith("fc.") else name
+        if name.startswith("layer"):
+            stage, block, rest = name[5:].split(".", 2)
+            for a, b in (
+                ("conv1.", "layer.0.convolution."),
+                ("bn1.", "layer.0.normalization."),
+                ("conv2.", "layer.1.convolution."),
+                ("bn2.", "layer.1.normalization."),
+                ("downsample.0.", "shortcut.convolution."),
+                ("downsample.1.", "shortcut.normalization."),
+            ):
+                if rest.startswith(a):
+                    rest = b + rest[len(a) :]
+            name = f"resnet.encoder.stages.{int(stage) - 1}.layers.{block}.{rest}"
+        return name
+
+    hf.load_state_dict({key(k): v for k, v in model.state_dict().items()}, strict=True)
+    x = torch.rand(4, 3, 32, 32)
+    with torch.no_grad():
+        assert torch.allclose(hf(pixel_values=x).logits, model(x), atol=1e-5), "the mapped weights are not resnet18"
+    hf.save_pretrained(folder)
+    ConvNextImageProcessor(size={"shortest_edge": 32}, crop_pct=1.0, image_mean=MEAN, image_std=STD).save_pretrained(
+        folder
+    )
+
+
 def make_models(work: Path, args: argparse.Namespace) -> dict[str, list[str]]:
     """Write the model in every format; returns each one's model arguments for ``dlaudit report``."""
     model = train_resnet(args.epochs, args.train, args.seed)
@@ -127,7 +182,22 @@ def make_models(work: Path, args: argparse.Namespace) -> dict[str, list[str]]:
     for name in ("resnet18_ts", "resnet18_static", "resnet18_dynamic"):
         (work / f"{name}.card.json").write_text(json.dumps(card))
     arch = ["--arch", "torchvision:resnet18", "--num-classes", "10", "--mean", ",".join(map(str, MEAN))]
+    sys.path.insert(0, str(ROOT))
+    import dlaudit
+
+    bundle = dlaudit.load_model(
+        work / "resnet18.pt", arch="torchvision:resnet18", num_classes=10, input_shape=(3, 32, 32), mean=MEAN, std=STD
+    )
+    dlaudit.save_model(bundle, work / "resnet18_ckpt.pt")
+    dyn_onnx = {"dynamic_shapes": ({0: torch.export.Dim("batch")},)}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(wrapped, (torch.rand(4, 3, 32, 32),), str(work / "resnet18.onnx"), dynamo=True, **dyn_onnx)
+    hf_resnet18(model, work / "resnet18-hf")
     return {
+        "checkpoint": [str(work / "resnet18_ckpt.pt")],
+        "onnx": [str(work / "resnet18.onnx")],
+        "hf": [str(work / "resnet18-hf")],
         "torchscript": [str(work / "resnet18_ts.pt")],
         "pt2 static": [str(work / "resnet18_static.pt2")],
         "pt2 dynamic": [str(work / "resnet18_dynamic.pt2")],
@@ -159,6 +229,7 @@ def run_report(model_args: list[str], data_dir: Path, fast: bool, out: Path, thr
         "sections": report["provenance"]["seconds_per_section"],
         "status": {s["name"]: s["status"] for s in report["sections"]},
         "accuracy": report["metrics"].get("performance.accuracy"),
+        "load": report["provenance"]["model"].get("load", {}),
     }
 
 
@@ -197,26 +268,31 @@ def main() -> None:
             )
             rows.append((fmt, fast, res))
             secs = ", ".join(f"{k} {v:.1f}" for k, v in res["sections"].items())
+            for kind, notes in res.get("load", {}).items():  # e.g. the ONNX conversion's agreement with onnxruntime
+                print(f"#   {fmt}: {kind} " + ", ".join(f"{k} {v}" for k, v in notes.items()))
             print(
                 f"#   {fmt:<12} {'--fast' if fast else 'full':<6} {res['wall']:7.1f} s  {res['rss_mb']:6.0f} MB  ({secs})"
             )
     print(f"\n## dlaudit report, resnet18, {args.n} CIFAR-sized inputs, {args.threads} thread(s)")
     print(
-        f"{'format':<12} {'mode':<6} {'wall s':>7} {'x TS':>5} {'peak RSS MB':>11} {'performance':>11} {'explain':>8} {'robustness':>10} {'fairness':>8}  accuracy"
+        f"{'format':<12} {'mode':<6} {'wall s':>7} {'x TS':>5} {'x ckpt':>6} {'peak RSS MB':>11} {'performance':>11} {'explain':>8} {'robustness':>10} {'fairness':>8}  accuracy"
     )
     base = {fast: r["wall"] for fmt, fast, r in rows if fmt == "torchscript"}
+    ckpt = {fast: r["wall"] for fmt, fast, r in rows if fmt == "checkpoint"}
     for fmt, fast, r in rows:
         s = r["sections"]
         ratio = r["wall"] / base[fast] if fast in base else float("nan")
+        to_ckpt = r["wall"] / ckpt[fast] if fast in ckpt else float("nan")
         acc = r.get("accuracy")
         print(
-            f"{fmt:<12} {'fast' if fast else 'full':<6} {r['wall']:7.1f} {ratio:5.2f} {r['rss_mb']:11.0f} "
+            f"{fmt:<12} {'fast' if fast else 'full':<6} {r['wall']:7.1f} {ratio:5.2f} {to_ckpt:6.2f} {r['rss_mb']:11.0f} "
             + " ".join(
                 f"{s.get(k, float('nan')):{w}.1f}"
                 for k, w in (("performance", 11), ("explain", 8), ("robustness", 10), ("fairness", 8))
             )
             + f"  {acc if acc is None else round(acc, 4)}"
         )
+    print(f"# load average at the end {os.getloadavg()[0]:.2f}")
     bad = [(f, fast, st) for f, fast, r in rows for st in [r["status"]] if any(v == "error" for v in st.values())]
     if bad:
         print(f"# sections that failed: {bad}")

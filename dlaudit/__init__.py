@@ -86,6 +86,7 @@ from .errors import (
 )
 from .parsing import parse_numbers, split_list
 from .paths import check_paths, method_outputs, run_inputs
+from .plan import requested as planning
 from .postprocessors import register_postprocessor
 from .progress import ProgressPrinter
 from .report import Figure, Finding, GateResult, Metric, Report, Section, Table
@@ -183,6 +184,7 @@ __all__ = [
     "parse_gates",
     "parse_numbers",
     "pgd",
+    "planning",
     "printable",
     "register_analysis",
     "register_postprocessor",

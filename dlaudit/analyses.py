@@ -11,13 +11,16 @@ from __future__ import annotations
 from .analysis import register_analysis
 from .postprocessors import register_postprocessor
 
-register_analysis("performance", "dlaudit.performance:performance", title="Performance", order=10)
+register_analysis(
+    "performance", "dlaudit.performance:performance", title="Performance", order=10, budget="dlaudit.performance:BUDGET"
+)
 register_analysis(
     "explain",
     "dlaudit.explain.explanation:explain_section",
     title="Explanations",
     order=20,
     settings="dlaudit.explain.explanation:Settings",
+    budget="dlaudit.explain.explanation:BUDGET",
     options="dlaudit.explain.options:OPTIONS",
 )
 register_analysis(
@@ -27,6 +30,7 @@ register_analysis(
     order=30,
     settings="dlaudit.robust.analysis:Settings",
     estimate="dlaudit.robust.analysis:estimate",
+    budget="dlaudit.robust.analysis:BUDGET",
     options="dlaudit.robust.options:OPTIONS",
 )
 register_analysis(
@@ -35,6 +39,7 @@ register_analysis(
     title="Fairness",
     order=40,
     settings="dlaudit.fairness.analysis:Settings",
+    budget="dlaudit.fairness.budget:BUDGET",
     options="dlaudit.fairness.options:ALL",
 )
 

@@ -149,9 +149,16 @@ class Analysis:
     settings: Any = None
     estimate: Any = None
     modalities: tuple[str, ...] | None = None
+    budget: Any = None
+    """Its :class:`dlaudit.plan.Budget` (or import path): how ``--time-budget`` measures and sizes it; None: not budgeted."""
     options: Any = ()
     """The command-line :class:`Option` s it declares (a sequence, or its ``"module:NAME"`` import path in a
     module light enough for ``dlaudit --help``: no torch)."""
+
+    @property
+    def budget_hooks(self) -> Any:
+        """The :class:`dlaudit.plan.Budget` (None when the analysis declares none)."""
+        return _resolve(self.budget) if self.budget is not None else None
 
     def applies_to(self, modality: Modality) -> str | None:
         """None when the analysis runs on data of ``modality``; otherwise why not (the skipped section's reason)."""
@@ -223,6 +230,7 @@ def register_analysis(
     settings: Any = None,
     estimate: Any = None,
     modalities: tuple[str, ...] | None = None,
+    budget: Any = None,
     options: Any = (),
 ) -> Any:
     """Register an analysis under ``name`` (the ``--checks`` name and its metrics' prefix).
@@ -230,7 +238,8 @@ def register_analysis(
     ``target`` is the function or its ``"module:function"`` path; left out, this
     returns a decorator. ``default=False`` analyses run only when ``--checks`` names them.
     ``settings`` and ``estimate`` (objects or import paths) are described on :class:`Analysis`;
-    ``modalities`` (names) restricts it to those kinds of data; ``options`` are the :class:`Option` s
+    ``modalities`` (names) restricts it to those kinds of data; ``budget`` is its
+    :class:`dlaudit.plan.Budget` (how ``--time-budget`` sizes it); ``options`` are the :class:`Option` s
     it adds to the command line (or their import path).
 
     >>> @register_analysis("latency", title="Latency", order=50, default=False)  # doctest: +SKIP
@@ -249,6 +258,7 @@ def register_analysis(
             settings,
             estimate,
             None if modalities is None else tuple(modalities),
+            budget,
             options,
         )
         return fn

@@ -29,6 +29,7 @@ __all__ = [
     "list_architectures",
     "build_architecture",
     "infer_num_classes",
+    "default_input_shape",
     "load_weights",
     "fit_problems",
 ]
@@ -154,6 +155,28 @@ def infer_num_classes(name: str, kwargs: Mapping[str, Any], state: Mapping[str, 
             if shape and shape[0] >= 2:
                 return int(shape[0])
     return None
+
+
+def default_input_shape(name: str, kwargs: Mapping[str, Any] | None = None) -> tuple[int, ...] | None:
+    """The input shape ``name``'s published weights were trained at, read offline from the library's metadata
+    (torchvision's weights enum, timm's pretrained config): ``(3, 224, 224)`` for ``torchvision:resnet18``.
+
+    An ``image_size`` among ``kwargs`` (a ViT built for 32x32 inputs) wins; None when neither tells.
+    """
+    source, model = split_architecture(name)
+    size = (kwargs or {}).get("image_size")
+    if isinstance(size, int) and not isinstance(size, bool) and size > 0:
+        return (3, size, size)
+    try:
+        if source == "torchvision":
+            import torchvision.models as models
+
+            crop = models.get_model_weights(model).DEFAULT.transforms().crop_size
+            return (3, int(crop[0]), int(crop[-1]))
+        shape = _timm().get_pretrained_cfg(model).input_size
+        return tuple(int(s) for s in shape) if shape else None
+    except (ValueError, KeyError, AttributeError, TypeError, IndexError):  # no published weights, no metadata
+        return None
 
 
 def _skeleton(name: str, num_classes: int, kwargs: Mapping[str, Any]) -> nn.Module:

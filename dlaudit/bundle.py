@@ -60,6 +60,10 @@ class ModelBundle:
     (padded with ``tokenizer.pad_id``) and returns logits.
     """
 
+    reference: Callable[[torch.Tensor], dict[str, Any]] | None = field(default=None, repr=False, compare=False)
+    """For a converted model (ONNX): ``reference(x) -> notes``, its check against its own runtime on real
+    inputs, run once by :meth:`check_samples` (see :attr:`dlaudit.formats.Loaded.check_samples`)."""
+
     def __post_init__(self) -> None:
         self.device = resolve_device(self.device)
         self.module = self.module.to(self.device).eval()
@@ -76,6 +80,20 @@ class ModelBundle:
 
     def predict(self, x: torch.Tensor, *, batch_size: int = 512) -> torch.Tensor:
         return self.logits(x, batch_size=batch_size).argmax(dim=1)
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled and copied without :attr:`reference` (it holds another runtime's session)."""
+        return {**self.__dict__, "reference": None}
+
+    def check_samples(self, data: Any, *, limit: int = 32) -> None:
+        """Check a converted model against its own runtime on the first ``limit`` inputs of ``data`` (once),
+        recording the agreement in :attr:`load_notes`; a disagreement is a :class:`ModelLoadError`."""
+        check, self.reference = self.reference, None
+        x = getattr(data, "x", None)
+        if check is None or not isinstance(x, torch.Tensor) or tuple(x.shape[1:]) != tuple(self.card.input_shape):
+            return
+        for key, notes in check(x[:limit]).items():
+            self.load_notes.setdefault(key, {}).update(notes)
 
     @property
     def is_graph(self) -> bool:
@@ -151,7 +169,7 @@ def load_model(
     Parameters
     ----------
     path
-        The model file.
+        The model file, or a Hugging Face folder (``save_pretrained``).
     card
         For foreign formats: a :class:`ModelCard`, a dict of card fields, or the
         path of a card JSON. Left out, a sidecar ``<model>.card.json`` is used.
@@ -176,9 +194,10 @@ def load_model(
             f"model file {shown(path)} does not exist; check the path, or train one with 'dlaudit train cnn -o {shown(path.name)}'"
         )
     if path.is_dir():
-        raise ModelLoadError(f"{shown(path)} is a directory, not a model file")
-    check_input(path, "model file", error=ModelLoadError)  # a regular file: not a FIFO, a device, a loop, empty
-    head = read_input(path, "model file", limit=None, error=ModelLoadError, head=HEAD_BYTES)
+        head = b""  # a folder: the formats that read folders (Hugging Face's save_pretrained) claim it
+    else:
+        check_input(path, "model file", error=ModelLoadError)  # a regular file: not a FIFO, a device, a loop, empty
+        head = read_input(path, "model file", limit=None, error=ModelLoadError, head=HEAD_BYTES)
     dev = resolve_device(device)
     request = LoadRequest(card=card, trust_pickle=trust_pickle, trust_ops=trust_ops, shape_hint=shape_hint)
     try:
@@ -218,8 +237,19 @@ def _load(file: ModelFile, request: LoadRequest, device: torch.device) -> ModelB
         source=str(file.path),
         format=loaded.format or fmt.name,
         load_notes=dict(loaded.notes),
+        tokenizer=loaded.tokenizer,
     )
+    if loaded.check_samples is not None:
+        bundle.reference = _on_model_inputs(loaded.check_samples, full)
     return _finish(bundle)
+
+
+def _on_model_inputs(
+    check: Callable[[torch.Tensor], dict[str, Any]], card: ModelCard
+) -> Callable[[torch.Tensor], dict[str, Any]]:
+    """``check`` fed what the loaded module receives: the inputs behind the card's normalisation, if dlaudit adds one."""
+    front = normalised(nn.Identity(), card)
+    return lambda x: check(front(x.detach().cpu().float()))
 
 
 def check_output(bundle: ModelBundle) -> None:

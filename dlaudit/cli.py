@@ -196,6 +196,43 @@ parallel_options = _options(
 )
 """Running on Ray and resuming (DESIGN.md: --workers N / --ray-address ADDR)."""
 
+plan_options = _options(
+    click.option(
+        "--time-budget",
+        default=None,
+        metavar="DURATION",
+        help="Size the audit to this time (90s, 10m, 1h): measure each section's unit costs, then choose samples, "
+        "steps and draws that fit, every section at its minimum first, then the widest interval grows. The plan is "
+        "printed first and written into the report; the numbers depend on the plan and seed, never on the clock.",
+    ),
+    click.option(
+        "--plan",
+        "plan_path",
+        type=click.Path(dir_okay=False),
+        default=None,
+        help="Replay a plan written by --plan-out: the same settings and seed, no timing (the same numbers anywhere).",
+    ),
+    click.option(
+        "--plan-out",
+        "plan_out",
+        type=click.Path(dir_okay=False),
+        default=None,
+        help="Write the plan --time-budget made to this JSON file (replay it with --plan).",
+    ),
+)
+"""``--time-budget``, ``--plan`` and ``--plan-out`` (see :mod:`dlaudit.plan`)."""
+
+
+def planning(kw: dict[str, Any]) -> Any:
+    """The plan the options in ``kw`` ask for, as a context the command runs in (bad options fail on entering it)."""
+    return dlaudit.planning(time_budget=kw.get("time_budget"), plan=kw.get("plan_path"), plan_out=kw.get("plan_out"))
+
+
+def _plan_files(kw: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(inputs, outputs) of the plan options, by option name, for :func:`dlaudit.check_paths`."""
+    return {"--plan": kw.get("plan_path")}, {"--plan-out": kw.get("plan_out")}
+
+
 compile_option = click.option(
     "--compile",
     "compile_",
@@ -351,7 +388,7 @@ def _inputs(model: str | None, kw: dict[str, Any], **more: str | None) -> dict[s
         data_dir=kw.get("data_dir"),
         checkpoint=kw.get("checkpoint_dir"),
     )
-    return {**found, **more}
+    return {**found, **_plan_files(kw)[0], **more}
 
 
 def load_checked(model: str, kw: dict[str, Any], outputs: dict[str, Any]) -> dlaudit.ModelBundle:
@@ -533,6 +570,7 @@ def info(model: str, data: str | None, json_path: str | None, **kw: Any) -> None
     help="Seconds loading the model and each section may take; a load past it is an error, a section past it fails with the reason and the rest still run.",
 )
 @analysis_options("report")
+@plan_options
 @parallel_options
 @compile_option
 def report(
@@ -559,33 +597,35 @@ def report(
     }
     inputs = _inputs(model, kw, **{"--baseline": baseline_path, "--config": config_path})
     outputs = {"-o": paths["html"], **{f"--{f}": paths[f] for f in ("json", "markdown", "junit")}}
+    outputs.update(_plan_files(kw)[1])
     dlaudit.check_paths(inputs, outputs)
     card = dlaudit.card_overrides(**{k: kw.pop(k, None) for k in _MODEL_KEYS})
-    keywords, params = declared("report", kw)
-    rep = dlaudit.run_report(
-        model,
-        kw.pop("data"),
-        checks=checks,
-        fast=fast,
-        gates=fail_on,
-        config=config_path,
-        baseline=baseline_path,
-        max_drop=max_drop,
-        card=card,
-        seed=kw["seed"],
-        device=kw["device"],
-        trust_pickle=kw["trust_pickle"],
-        trust_ops=kw["trust_ops"],
-        progress=TerminalProgress(quiet),
-        timeout=kw["timeout"],
-        compile=kw["compile_"],
-        params=params,
-        inputs=inputs,
-        outputs=outputs,
-        **keywords,
-        **parallel_kwargs(kw),
-        **data_kwargs(kw),
-    )
+    with planning(kw):  # the budget counts from here, loading included
+        keywords, params = declared("report", kw)
+        rep = dlaudit.run_report(
+            model,
+            kw.pop("data"),
+            checks=checks,
+            fast=fast,
+            gates=fail_on,
+            config=config_path,
+            baseline=baseline_path,
+            max_drop=max_drop,
+            card=card,
+            seed=kw["seed"],
+            device=kw["device"],
+            trust_pickle=kw["trust_pickle"],
+            trust_ops=kw["trust_ops"],
+            progress=TerminalProgress(quiet),
+            timeout=kw["timeout"],
+            compile=kw["compile_"],
+            params=params,
+            inputs=inputs,
+            outputs=outputs,
+            **keywords,
+            **parallel_kwargs(kw),
+            **data_kwargs(kw),
+        )
     finish(rep, paths, [], quiet, detail=False)
 
 
@@ -622,6 +662,7 @@ def demo(output_dir: str, full: bool, retrain: bool, quiet: bool, seed: int, dev
 @run_options
 @analysis_options("attack")
 @report_options()
+@plan_options
 @parallel_options
 @compile_option
 def attack(model: str, fail_on: tuple[str, ...], quiet: bool, **kw: Any) -> None:
@@ -640,6 +681,7 @@ def attack(model: str, fail_on: tuple[str, ...], quiet: bool, **kw: Any) -> None
 @run_options
 @analysis_options("certify")
 @report_options()
+@plan_options
 @parallel_options
 def certify(model: str, fail_on: tuple[str, ...], quiet: bool, **kw: Any) -> None:
     """Certified robustness of MODEL: a proven lower bound of robust accuracy (attacks give the upper one).
@@ -657,12 +699,13 @@ def _view(
     _setup_logging(quiet)
     gates = dlaudit.parse_gates(fail_on)
     paths = _report_paths(kw)
-    bundle = load_checked(model, kw, _outputs(paths))
-    keywords, _ = declared(command, kw)
-    rep = run(
-        bundle, kw.pop("data"), seed=kw["seed"], device=kw["device"], progress=TerminalProgress(quiet),
-        **keywords, **more, **data_kwargs(kw), **parallel_kwargs(kw),
-    )  # fmt: skip
+    with planning(kw):  # the budget counts from here, loading included (no plan options: nothing planned)
+        bundle = load_checked(model, kw, {**_outputs(paths), **_plan_files(kw)[1]})
+        keywords, _ = declared(command, kw)
+        rep = run(
+            bundle, kw.pop("data"), seed=kw["seed"], device=kw["device"], progress=TerminalProgress(quiet),
+            **keywords, **more, **data_kwargs(kw), **parallel_kwargs(kw),
+        )  # fmt: skip
     finish(rep, paths, gates, quiet)
 
 
@@ -746,6 +789,7 @@ def mitigate(
     help="Write explain.html and attributions.npz into this folder.",
 )
 @report_options(html=False)
+@plan_options
 def explain(model: str, output_dir: str | None, fail_on: tuple[str, ...], quiet: bool, **kw: Any) -> None:
     """Explain MODEL's decisions with captum, LIME and SHAP, and measure how far to trust each method.
 
@@ -755,20 +799,19 @@ def explain(model: str, output_dir: str | None, fail_on: tuple[str, ...], quiet:
     gates = dlaudit.parse_gates(fail_on)
     out_dir = Path(output_dir) if output_dir else None
     paths = _report_paths(kw)
-    bundle = load_checked(
-        model,
-        kw,
-        {
-            "-o (explain.html)": out_dir / "explain.html" if out_dir else None,
-            "-o (attributions.npz)": out_dir / "attributions.npz" if out_dir else None,
-            **_outputs(paths),
-        },
-    )
-    keywords, _ = declared("explain", kw)
-    result = dlaudit.explain_model(
-        bundle, kw.pop("data"), seed=kw["seed"], device=kw["device"], progress=TerminalProgress(quiet),
-        data_options=data_kwargs(kw), **keywords,
-    )  # fmt: skip
+    outputs = {
+        "-o (explain.html)": out_dir / "explain.html" if out_dir else None,
+        "-o (attributions.npz)": out_dir / "attributions.npz" if out_dir else None,
+        **_outputs(paths),
+        **_plan_files(kw)[1],
+    }
+    with planning(kw):  # the budget counts from here, loading included
+        bundle = load_checked(model, kw, outputs)
+        keywords, _ = declared("explain", kw)
+        result = dlaudit.explain_model(
+            bundle, kw.pop("data"), seed=kw["seed"], device=kw["device"], progress=TerminalProgress(quiet),
+            data_options=data_kwargs(kw), **keywords,
+        )  # fmt: skip
     written = dlaudit.save_explanation(result, output_dir) if output_dir else {}
     finish(result.report, paths, gates, quiet, written=written)
 

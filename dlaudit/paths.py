@@ -241,7 +241,7 @@ def run_inputs(
     """
     out: dict[str, PathLike | Folder] = {}
     if model is not None:
-        out["MODEL"] = model
+        out["MODEL"] = Folder(model) if Path(model).is_dir() else model  # a Hugging Face folder: none of its files
     if card_file is not None:
         out["--card"] = card_file
     out.update(_data_inputs("--data", data, data_dir))

@@ -11,6 +11,7 @@ from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 from .bundle import ModelBundle
 from .data import AuditData
 from .parsing import round_or_none
+from .plan import Budget, Level
 from .report.figures import fig_to_png, subplots
 from .report.model import Figure, Section, Table, judged
 from .stats import wilson_interval
@@ -159,3 +160,22 @@ def confusion_matrix_figure(
         data=fig_to_png(fig),
         alt=f"{title} heat map over {k} classes",
     )
+
+
+def _probe(bundle: ModelBundle, data: AuditData, params: dict[str, object]) -> dict[str, float]:
+    """The section's seconds, measured by running it (a forward pass over the data: cheap)."""
+    from .plan import run_probe
+
+    return {"section": run_probe(performance, bundle, data)}
+
+
+def _levels(bundle: ModelBundle, data: AuditData, params: dict[str, object]) -> list[Level]:
+    return [Level({}, False, len(data))]
+
+
+def _cost(bundle: ModelBundle, data: AuditData, level: Level, params: dict[str, object], costs: dict) -> float:
+    return costs["section"]
+
+
+BUDGET = Budget(probe=_probe, levels=_levels, cost=_cost)
+"""How ``--time-budget`` sizes the section (see :mod:`dlaudit.plan`): it has no knob, so one level, timed once."""

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from . import plan as planning
 from ._alloc import tune_malloc
 from ._version import __version__
 from .analysis import get_analysis, list_analyses, parse_checks
@@ -263,6 +264,11 @@ def run_keeping(spec: AuditSpec, progress: ProgressFn | None = None) -> tuple[Re
     if spec.strict:
         require_finite(logits, audit_data)
     bad = _nonfinite_rows(logits)
+    seed, plan_doc, fast_by = spec.seed, None, {}
+    request = planning.current()
+    if request is not None:  # --time-budget or --plan: the plan fixes every section's settings and the seed
+        spent = time.perf_counter() - request.started  # loading the model and data, from the request on
+        plan_doc, params, fast_by, seed = _planned(bundle, audit_data, wanted, params, fast, seed, progress, spent)
     report = Report(title=spec.title or f"dlaudit report: {model_name(bundle)}")
     report.card = bundle.card.to_dict()
     started = time.time()
@@ -273,7 +279,7 @@ def run_keeping(spec: AuditSpec, progress: ProgressFn | None = None) -> tuple[Re
         spec.checkpoint,
         bundle=bundle,
         data=audit_data,
-        run={"kind": "audit", "checks": wanted, "fast": fast, "seed": spec.seed, "params": params},
+        run={"kind": "audit", "checks": wanted, "fast": fast, "seed": seed, "params": params, "fast_by": fast_by},
     )
     kept: dict[str, Any] = {}
     token = _KEPT.set(kept)
@@ -284,13 +290,14 @@ def run_keeping(spec: AuditSpec, progress: ProgressFn | None = None) -> tuple[Re
                 wanted,
                 bundle,
                 audit_data,
-                seed=spec.seed,
+                seed=seed,
                 fast=fast,
                 progress=progress,
                 timeout=spec.timeout,
                 params=params,
                 bad=bad,
                 strict=spec.strict,
+                fast_by=fast_by,
             )
     finally:
         _KEPT.reset(token)
@@ -299,7 +306,7 @@ def run_keeping(spec: AuditSpec, progress: ProgressFn | None = None) -> tuple[Re
         audit_data,
         started=started,
         seconds=time.perf_counter() - clock,
-        seed=spec.seed,
+        seed=seed,
         device=str(dev),
         command=spec.command,
         fast=fast,
@@ -309,9 +316,50 @@ def run_keeping(spec: AuditSpec, progress: ProgressFn | None = None) -> tuple[Re
         parallel=executor.describe(),
         engine=engine(),
     )
+    if plan_doc is not None:
+        report.provenance["plan"] = plan_doc
+        report.provenance["plan_bought"] = planning.bought(report)  # the widest 95 % interval of each section
+        report.provenance["time_budget"] = planning.summary(plan_doc, report.provenance["plan_bought"])
     if stuck:
         log.warning("a section did not stop after its timeout: %s", stuck)
     return report, kept
+
+
+def _planned(
+    bundle: ModelBundle,
+    data: AuditData,
+    wanted: Sequence[str],
+    params: dict[str, dict[str, Any]],
+    fast: bool,
+    seed: int,
+    progress: ProgressFn | None,
+    spent: float,
+) -> tuple[dict[str, Any], dict[str, dict[str, Any]], dict[str, bool], int]:
+    """The plan of this run (made for ``--time-budget``, or the ``--plan`` replayed: see :mod:`dlaudit.plan`),
+    announced and written before any work; returns it with the sections' parameters, fast flags and the seed."""
+    request = planning.current()
+    assert request is not None
+    if request.plan is not None:
+        plan_doc = dict(request.plan)
+        planning.apply_plan(plan_doc, bundle, data, wanted, request.source)
+    else:
+        assert request.budget is not None
+        plan_doc = planning.make_plan(
+            bundle, data, wanted, params, fast=fast, seed=seed, budget=request.budget, spent=spent
+        )
+    announce = getattr(progress, "announce", None)
+    text = planning.plan_text(plan_doc)
+    if request.plan is not None:
+        text = f"replaying the plan {request.source} (nothing timed; its settings and seed {plan_doc['seed']}):\n{text}"
+    if announce is not None:
+        announce(text)
+    else:
+        log.info("%s", text)
+    if request.plan_out is not None:
+        planning.write_plan(plan_doc, request.plan_out)
+    sections = plan_doc["sections"]
+    planned = {name: dict(sections[name]["params"]) for name in wanted}
+    return plan_doc, planned, {name: bool(sections[name]["fast"]) for name in wanted}, int(plan_doc["seed"])
 
 
 # -- model and data -----------------------------------------------------------------------------
@@ -389,9 +437,10 @@ def resolve_data(bundle: ModelBundle, data: AuditData | str | Path | None, **kwa
 
     if isinstance(data, AuditData):
         check_fits(bundle.card, data)
-        return data
-    options = {"split": "audit", **kwargs}
-    return for_card(bundle.card, data, **options)
+    else:
+        data = for_card(bundle.card, data, **{"split": "audit", **kwargs})
+    bundle.check_samples(data)  # a converted model against its own runtime on real inputs (ONNX)
+    return data
 
 
 def model_name(model: ModelBundle | str | Path) -> str:
@@ -488,15 +537,20 @@ def _run_sections(
     params: dict[str, dict[str, Any]],
     bad: int,
     strict: bool = False,
+    fast_by: Mapping[str, bool] | None = None,
 ) -> str:
-    """Each analysis in turn into ``report``; returns why the rest was abandoned ('' normally)."""
+    """Each analysis in turn into ``report``; returns why the rest was abandoned ('' normally).
+
+    ``fast_by`` (a plan's) says, per analysis, whether its fast profile is the base of its settings."""
     from .analysis import Stuck, run_analysis
     from .report.model import GateResult, Section
     from .utils import seed_everything
 
     stuck = ""
     announce = getattr(progress, "announce", None)
+    default_fast = fast
     for name in wanted:
+        fast = (fast_by or {}).get(name, default_fast)
         seed_everything(seed)
         log.info("running %s", name)
         if announce is not None and not stuck:

@@ -165,10 +165,17 @@ def test_arch_kwargs_reach_the_builder(tmp_path) -> None:
         card_overrides(arch_kwargs="dropout")
 
 
-def test_no_input_shape_is_taken_from_the_data_or_asked_for(resnet) -> None:
+def test_no_input_shape_is_taken_from_the_data_or_the_weights_or_asked_for(
+    resnet, monkeypatch: pytest.MonkeyPatch
+) -> None:
     _, path = resnet
     bundle = dlaudit.load_model(path, arch="torchvision:resnet18", data="cifar10", device="cpu")
     assert bundle.card.input_shape == (3, 32, 32)
+    bundle = dlaudit.load_model(path, arch="torchvision:resnet18", device="cpu")
+    assert bundle.card.input_shape == (3, 224, 224)  # what resnet18's published weights take
+    from dlaudit.formats import state_dict
+
+    monkeypatch.setattr(state_dict, "default_input_shape", lambda arch, kwargs: None)  # a library that does not say
     with pytest.raises(CardError, match="--input-shape"):
         dlaudit.load_model(path, arch="torchvision:resnet18")
 

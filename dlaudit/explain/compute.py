@@ -49,7 +49,8 @@ log = logging.getLogger(__name__)
 TABULAR_BACKGROUND = 5000  # training rows behind tabular LIME's statistics and Kernel SHAP's k-means summary
 # What a method or metric may raise on an unusual model (a TorchScript module refusing hooks,
 # an exported graph refusing deepcopy): recorded in the report, never aborting the section.
-_METHOD_ERRORS = (RuntimeError, ValueError, TypeError, IndexError, NotImplementedError, AttributeError)
+_METHOD_ERRORS = (RuntimeError, ValueError, TypeError, IndexError, NotImplementedError, AttributeError, AssertionError)
+"""What a method may raise on a model it does not fit (captum checks its inputs with assert): a finding, not a crash."""
 
 
 @dataclass

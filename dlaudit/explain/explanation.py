@@ -19,6 +19,7 @@ from ..bundle import ModelBundle
 from ..data import AuditData
 from ..errors import AnalysisError, ConfigError
 from ..pipeline import keep
+from ..plan import Budget, Level, run_probe
 from ..report.model import Report, Section
 from ..utils import ProgressFn
 from ._common import Attribution, ExplainContext, ExplainSettings, columns_for
@@ -281,3 +282,45 @@ def explain_section(
         )
     keep("explanation", exp)
     return exp.section
+
+
+# -- what --time-budget needs (see dlaudit.plan) --------------------------------------------------
+
+LADDER = (2, 4, 8, 16, 32, 64, 128)
+"""Samples explained at the rungs of the ladder (up to the configured count)."""
+PROBE_N = 4
+FULL_RATIO = 1.5
+"""The full profile's seconds over the fast one's for the same samples: measured 1.3x (synthetic-credit MLP) and
+1.3-1.4x (digits CNN, 2-8 samples) on a busy 2-core machine; rounded up."""
+"""Samples of the probe's larger run (the difference from one sample is the cost per sample)."""
+
+
+def _probe(bundle: ModelBundle, data: AuditData, params: dict[str, Any]) -> dict[str, float]:
+    """Seconds of the section (with the methods and options given, fast profile) on one and on four samples: a
+    fixed part and a part per sample. The first run also pays the libraries' imports, so the fixed part errs
+    long; the full profile is priced at :data:`FULL_RATIO` times the fast one (not measured: a probe of it would
+    cost as much as a small budget)."""
+    given = {k: v for k, v in params.items() if k not in ("n", "fast", "seed")}
+    one = run_probe(explain_section, bundle, data, fast=True, **given, n=1)
+    four = run_probe(explain_section, bundle, data, fast=True, **given, n=PROBE_N)
+    per = max((four - one) / (PROBE_N - 1), 0.1 * one)  # a busy machine can blur the difference; never below a tenth
+    return {"fast_fixed": max(one - per, 0.0), "fast_sample": per, "full_ratio": FULL_RATIO}
+
+
+def _levels(bundle: ModelBundle, data: AuditData, params: dict[str, Any]) -> list[Level]:
+    """The fast profile on more and more samples up to the configured count, then the full profile on it."""
+    top = min(int(params.get("n") or Settings.n), len(data))
+    counts = sorted({k for k in LADDER if k < top} | {top})
+    return [Level({"n": k}, True, k) for k in counts] + [Level({"n": top}, False, top)]
+
+
+def _cost(bundle: ModelBundle, data: AuditData, level: Level, params: dict[str, Any], costs: dict[str, float]) -> float:
+    n = int(level.params["n"])
+    fast = costs["fast_fixed"] + n * costs["fast_sample"]
+    if level.fast:
+        return fast
+    return fast * costs["full_ratio"]  # the full profile: the fast one's shape, FULL_RATIO times slower
+
+
+BUDGET = Budget(probe=_probe, levels=_levels, cost=_cost)
+"""How ``--time-budget`` sizes the section: samples explained first, then the methods' full settings."""

@@ -146,6 +146,12 @@ class Loaded:
         The format's name, when a loader reads several (a trusted pickle holding a checkpoint).
     notes
         Facts about the load for the report's provenance (e.g. an agreement with another runtime).
+    tokenizer
+        A text model's tokenizer (:class:`dlaudit.text.vocab.Tokenizer`), which becomes ``bundle.tokenizer``.
+    check_samples
+        ``check_samples(x) -> notes``: compares the loaded module with the format's own runtime on
+        real inputs ``x`` (as the module receives them), once the data is known; returns what to add
+        to ``notes``, and raises :class:`~dlaudit.errors.ModelLoadError` when they disagree.
     """
 
     module: Any
@@ -153,6 +159,8 @@ class Loaded:
     card_fields: dict[str, Any] = field(default_factory=dict)
     format: str | None = None
     notes: dict[str, Any] = field(default_factory=dict)
+    tokenizer: Any = None
+    check_samples: Callable[[torch.Tensor], dict[str, Any]] | None = None
 
 
 Detect = Callable[[ModelFile], bool]
@@ -211,7 +219,7 @@ class ModelFormat:
 
 
 _FORMATS: dict[str, ModelFormat] = {}
-_BUILTINS = ("checkpoint", "torchscript", "export", "state_dict", "safetensors", "onnx", "pickled")
+_BUILTINS = ("checkpoint", "torchscript", "export", "state_dict", "safetensors", "onnx", "huggingface", "pickled")
 _loaded_builtins = False
 
 

@@ -5,7 +5,8 @@ explanations work on it: ``onnx2pytorch`` first (it converts what torch's defaul
 exporter writes, opset 18-20), then ``onnx2torch``; the first whose module agrees with
 onnxruntime is used. Agreement is measured on probe inputs (:data:`PROBE_BATCHES` seeded
 random batches in the card's value range): the largest absolute logit difference is
-recorded in the report's provenance (``model.load.onnx``); above :data:`RELATIVE_TOLERANCE`
+recorded in the report's provenance (``model.load.onnx``), and again on the first 32 inputs of the
+audited data once it is known (``data_max_abs_logit_diff``); above :data:`RELATIVE_TOLERANCE`
 times the largest logit (at least 1) the model is refused, since an audit of a different
 function would be a lie.
 
@@ -182,10 +183,50 @@ def _probe_spec(
     return tuple(int(s) for s in shape), (float(low), float(high))
 
 
+class _PoolValues:
+    """A max-pooling layer that returns its values alone, as a 1-tuple (what onnx2pytorch reads from it).
+
+    onnx2pytorch builds every ``MaxPool`` with ``return_indices=True`` and takes the values from the
+    pair even when the graph never uses the indices; a layer returning two tensors defeats
+    hook-based methods (captum's DeepLIFT refuses modules with more than one output).
+    """
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor]:
+        return (super().forward(x),)  # type: ignore[misc]
+
+
+class MaxPool1dValues(_PoolValues, nn.MaxPool1d):
+    pass
+
+
+class MaxPool2dValues(_PoolValues, nn.MaxPool2d):
+    pass
+
+
+class MaxPool3dValues(_PoolValues, nn.MaxPool3d):
+    pass
+
+
+_POOLS = {nn.MaxPool1d: MaxPool1dValues, nn.MaxPool2d: MaxPool2dValues, nn.MaxPool3d: MaxPool3dValues}
+
+
+def _values_only_pools(module: nn.Module) -> nn.Module:
+    """Swap onnx2pytorch's single-output max-pooling layers (a bare ``MaxPoolNd`` with indices) for :class:`_PoolValues`
+    ones; a pool whose indices the graph uses is wrapped by onnx2pytorch and left as it is."""
+    for name, child in list(module.named_modules()):
+        if type(child) in _POOLS and child.return_indices:
+            values = _POOLS[type(child)](
+                child.kernel_size, child.stride, child.padding, child.dilation, ceil_mode=child.ceil_mode
+            )
+            parent, _, attr = name.rpartition(".")
+            setattr(module.get_submodule(parent) if parent else module, attr, values)
+    return module
+
+
 def _onnx2pytorch(model: Any) -> nn.Module:
     from onnx2pytorch import ConvertModel
 
-    return ConvertModel(model, experimental=True)
+    return _values_only_pools(ConvertModel(model, experimental=True))
 
 
 def _onnx2torch(model: Any) -> nn.Module:
@@ -231,10 +272,11 @@ def _probes(shape: tuple[int, ...], value_range: tuple[float, float], batch: int
 def _agreement(module: nn.Module, session: Any, name: str, probes: list[np.ndarray]) -> tuple[float, float]:
     """Largest |torch - onnxruntime| logit difference over the probes, and the largest |logit|."""
     diff, scale = 0.0, 0.0
+    device = next(iter(module.parameters()), torch.empty(0)).device
     with torch.no_grad():
         for x in probes:
             (ref,) = session.run(None, {name: x})[:1]
-            out = module(torch.from_numpy(x))
+            out = module(torch.from_numpy(x).to(device)).cpu()
             if not isinstance(out, torch.Tensor) or tuple(out.shape) != tuple(ref.shape):
                 raise ValueError(f"it returns {tuple(getattr(out, 'shape', ()))}, onnxruntime {tuple(ref.shape)}")
             ref_t = torch.from_numpy(np.asarray(ref, dtype=np.float32))
@@ -304,8 +346,34 @@ def load(file: ModelFile, request: LoadRequest) -> Loaded:
             "tolerance": tolerance,
             "probes": f"{PROBE_BATCHES} seeded random batches of {len(probes[0])} in value_range {list(value_range)}",
         }
-        return Loaded(module, card_fields=from_graph, notes={"onnx": notes})
+        check = _sample_check(path, module, session, name, batch)
+        return Loaded(module, card_fields=from_graph, notes={"onnx": notes}, check_samples=check)
     raise _refused(path, f"no converter reproduces this ONNX model: {'; '.join(failures)}")
+
+
+def _sample_check(
+    path: Path, module: nn.Module, session: Any, name: str, batch: int | None
+) -> Callable[[torch.Tensor], dict[str, Any]]:
+    """The agreement check on real samples (the data's first inputs, as the converted module receives them)."""
+
+    def check(x: torch.Tensor) -> dict[str, Any]:
+        rows = x.detach().cpu().float().numpy()
+        size = batch or len(rows)
+        batches = [rows[i : i + size] for i in range(0, len(rows) - size + 1, size)]  # a static batch: whole ones
+        if not batches:
+            return {}
+        diff, scale = _agreement(module, session, name, batches)
+        tolerance = RELATIVE_TOLERANCE * max(1.0, scale)
+        if not math.isfinite(diff) or diff > tolerance:
+            raise _refused(
+                path,
+                f"on {sum(map(len, batches))} inputs of the data its converted logits differ from onnxruntime's by up "
+                f"to {diff:.3g} (tolerance {tolerance:.3g}), so the audit would not be of this model; "
+                "report it with the file to the converter's authors",
+            )
+        return {"onnx": {"data_max_abs_logit_diff": diff, "data_samples": sum(map(len, batches))}}
+
+    return check
 
 
 FORMAT = register_format(

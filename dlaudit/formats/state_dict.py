@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from ..architectures import infer_num_classes, is_known_architecture
+from ..architectures import default_input_shape, infer_num_classes, is_known_architecture
 from ..card import ModelCard, canonical_fields
 from ..errors import CardError, ModelLoadError
 from . import Loaded, LoadRequest, ModelFile, ModelFormat, register_format
@@ -44,6 +44,16 @@ def from_state_dict(
     arch = fields["architecture"]
     if fields.get("input_shape") is None and shape_hint is not None:
         fields["input_shape"] = shape_hint()
+    if fields.get("input_shape") is None and is_known_architecture(arch):
+        fields["input_shape"] = default_input_shape(arch, fields.get("arch_kwargs") or {})
+        if fields["input_shape"] is not None:
+            log.warning(
+                "%s: no input shape given; using %s, the size %s's published weights take (pass --input-shape or "
+                "--data for another)",
+                path,
+                "x".join(map(str, fields["input_shape"])),
+                arch,
+            )
     if fields.get("input_shape") is None:
         raise CardError(
             f"{path}: the card gives no input_shape for {arch}; pass --input-shape C,H,W (e.g. 3,32,32 for "

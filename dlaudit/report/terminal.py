@@ -165,7 +165,7 @@ def render_info(out: Mapping[str, Any], model: Any) -> str:
     card = out["card"]
     lines = [f"model         {model} ({out['format']}, {out['parameters']:,} parameters)"]
     for kind, notes in (out.get("load") or {}).items():  # e.g. an ONNX conversion's agreement with onnxruntime
-        lines.append(f"{kind + ' load':<14}" + ", ".join(f"{k} {v}" for k, v in notes.items()))
+        lines.append(f"{kind + ' load':<13} " + ", ".join(f"{k} {v}" for k, v in notes.items()))
     lines += [f"{key:<13} {card[key]}" for key in INFO_FIELDS if card.get(key) not in (None, {}, [])]
     if out["accuracy"] is None:
         lines.append("accuracy      not measured: the card names no dataset; pass --data to measure it")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -23,6 +23,7 @@ from ..data import AuditData
 from ..data.groups import MIN_GROUP_SIZE, resolve_sensitive
 from ..errors import ConfigError
 from ..parsing import round_or_none
+from ..plan import Budget, Level
 from ..report.model import Section, Table
 from ..stats import wilson_interval
 from ..utils import ProgressFn
@@ -1169,6 +1170,13 @@ SURVIVING = 0.5
 """Share of samples assumed to outlast APGD-CE: AutoAttack's later attacks run only on those, which
 cannot be known before the section runs. On the digits CNN (budgets 0.05-0.3) the measured share
 averaged about 0.4."""
+CALL_FACTOR = 7.0
+"""An attack iteration on a batch costs about this many single-input forward-and-backward calls
+(:func:`call_seconds`) besides its per-sample work: the attack's own bookkeeping (step sizes, projections,
+Square's patches and its per-sample random draws, which were 70% of AutoAttack's time on 1,000 credit inputs).
+AutoAttack runs batch by batch, each later attack on that batch's survivors, so a batch with any survivor pays
+all of Square's 5,000 queries. Measured with standard AutoAttack at one budget, busy 2-core machine: 6.3x on 256
+and 7.4x on 1,000 synthetic-credit inputs (nearly all of it calls), 6.4x on 256 digits (CNN)."""
 CERTIFY_FORWARDS = {"ibp": 5, "crown-ibp": 72, "crown": 1600}
 """One input's bound in forward passes of it, end to end (``bench/certify.py`` on the digits CNN: IBP 2.7-5.3x,
 CROWN-IBP 65-74x, CROWN 1,590-1,670x; CROWN grows with the square of the layers' widths, so more on wider models)."""
@@ -1205,38 +1213,92 @@ def step_seconds(bundle: ModelBundle, data: AuditData) -> tuple[float, float]:
     return grad / n, forward / n
 
 
-def estimate(bundle: ModelBundle, data: AuditData, s: Settings) -> tuple[float, str] | None:
-    """``(seconds, what it counts)`` of the section with settings ``s`` on ``data`` (the analysis' estimate)."""
+def call_seconds(bundle: ModelBundle, data: AuditData) -> float:
+    """Seconds of one forward-and-backward call on a single input: the fixed cost of every attack iteration on a
+    batch (Python, dispatch, allocation), which dominates on small models (the median of five, after a warm-up)."""
+    import statistics
+    import time
+
+    from ..utils import model_state, next_device
+
+    module = bundle.module
+    x = data.x[:1].float().to(next_device(module))
+    seen = []
+    with model_state(module):
+        for _ in range(6):
+            start = time.perf_counter()
+            module(x.clone().requires_grad_(True)).sum().backward()
+            seen.append(time.perf_counter() - start)
+        for p in module.parameters():
+            p.grad = None
+    return statistics.median(seen[1:])
+
+
+def unit_costs(bundle: ModelBundle, data: AuditData) -> dict[str, float]:
+    """What :func:`estimate` prices work with: seconds per sample of a gradient step (``grad``) and of a forward
+    pass (``forward``), seconds of one call (``call``), and the batch the engine runs (``batch``)."""
+    from ..utils import model_state, next_device
+    from .batching import choose_batch_size
+
+    grad, forward = step_seconds(bundle, data)
+    with model_state(bundle.module):
+        size = choose_batch_size(bundle.module, data.x[: 2 * _PROBE_MAX].float(), next_device(bundle.module))
+    return {"grad": grad, "forward": forward, "call": call_seconds(bundle, data), "batch": float(min(size, _PROBE_MAX))}
+
+
+def estimate(
+    bundle: ModelBundle, data: AuditData, s: Settings, costs: Mapping[str, float] | None = None
+) -> tuple[float, str] | None:
+    """``(seconds, what it counts)`` of the section with settings ``s`` on ``data`` (the analysis' estimate);
+    ``costs`` are :func:`unit_costs` measured earlier, else measured now."""
     if len(data) == 0:
         return None
     try:
-        grad, forward = step_seconds(bundle, data)
+        costs = costs if costs is not None else unit_costs(bundle, data)
     except (RuntimeError, ValueError, TypeError):  # the section itself will say what is wrong
         return None
+    return _work(bundle, data, s, costs)
+
+
+def _batches(samples: int, costs: Mapping[str, float]) -> int:
+    return math.ceil(samples / max(costs.get("batch", _PROBE_MAX), 1.0)) if samples > 0 else 0
+
+
+def _work(bundle: ModelBundle, data: AuditData, s: Settings, costs: Mapping[str, float]) -> tuple[float, str]:
+    """The estimate's arithmetic: sample-steps times their cost, plus calls (iterations on a batch) times theirs."""
+    grad, forward = costs["grad"], costs["forward"]
+    call = CALL_FACTOR * costs.get("call", 0.0)
     n = min(s.n, len(data)) if s.n is not None else len(data)
+    nb = _batches(n, costs)
     if s.scope == "certify":
         if s.certify in CERTIFY_FORWARDS:
             forwards = n * len([e for e in s.eps if e > 0]) * CERTIFY_FORWARDS[s.certify]
             return forwards * forward, f"about {forwards:,} forward passes ({s.certify} bounds on {n} inputs)"
         forwards = n * (s.smoothing_n0 + s.smoothing_n)
-        return forwards * forward, f"{forwards:,} forward passes (randomized smoothing on {n} inputs)"
-    steps = 0
+        calls = n * _batches(s.smoothing_n0 + s.smoothing_n, costs)
+        return forwards * forward + calls * call, f"{forwards:,} forward passes (randomized smoothing on {n} inputs)"
+    steps = calls = forwards = 0
     for attack in s.attacks:
         method, norm = _split_attack(attack)
-        budgets = [e for e in (s.eps if norm == "linf" else s.eps_l2) if e > 0]
-        steps += n * len(budgets) * (1 if method == "fgsm" else s.steps * s.restarts)
+        budgets = len([e for e in (s.eps if norm == "linf" else s.eps_l2) if e > 0])
+        a_steps, a_forwards, a_calls = _attack_work(method, norm, s, n, bundle.card.num_classes or 10, costs)
+        steps, forwards, calls = steps + budgets * a_steps, forwards + budgets * a_forwards, calls + budgets * a_calls
     what = f"up to {steps:,} gradient steps (PGD-{s.steps} on {n} samples)"
     if s.scope == "attacks":
-        return steps * grad, what
-    steps += min(s.min_eps_samples, n) * (s.bisection + 2) * s.min_eps_steps
+        return steps * grad + forwards * forward + calls * call, what
+    m = min(s.min_eps_samples, n)
+    steps += m * (s.bisection + 2) * s.min_eps_steps
+    calls += _batches(m, costs) * (s.bisection + 2) * s.min_eps_steps
     if s.masking:
         steps += n * s.steps * 4  # the large-budget, more-steps and more-restarts checks
+        calls += nb * s.steps * 4
     what = f"up to {steps:,} gradient steps (PGD-{s.steps} on {n} samples)"
-    forwards = 2 * n * len(s.noise)
+    forwards += 2 * n * len(s.noise)
     if s.autoattack:
-        aa_steps, aa_forwards = _autoattack_work(s, n, bundle.card.num_classes or 10)
+        aa_steps, aa_forwards, aa_calls = _autoattack_work(s, n, bundle.card.num_classes or 10, costs)
         steps += aa_steps
         forwards += aa_forwards
+        calls += aa_calls
         what += f", about {aa_steps:,} for AutoAttack ({s.autoattack}, if half the samples outlast APGD-CE)"
     if s.certify:
         forwards += n * len([e for e in s.eps if e > 0]) * CERTIFY_FORWARDS.get(s.certify, 1)
@@ -1248,19 +1310,46 @@ def estimate(bundle: ModelBundle, data: AuditData, s: Settings) -> tuple[float, 
         wanted = min(s.smoothing_samples, n)
         samples, _ = planned_inputs(wanted, flops, s.smoothing_n0 + s.smoothing_n, s.smoothing_max_flops)
         smoothing = samples * (s.smoothing_n0 + s.smoothing_n) * forward
+        calls += samples * _batches(s.smoothing_n0 + s.smoothing_n, costs)
         if samples:
             what += f", randomized smoothing on {samples} inputs"
     if s.corruptions and bundle.card.kind.spatial and data.x.dim() == 4:
         from .corruptions import CORRUPTIONS, SEVERITIES
 
         forwards += n * len(CORRUPTIONS) * len(SEVERITIES)
+        calls += nb * len(CORRUPTIONS) * len(SEVERITIES)
         what += f", {len(CORRUPTIONS) * len(SEVERITIES)} corruption-severity pairs"
     what += f" and {forwards:,} forward passes"
-    return steps * grad + forwards * forward + smoothing, what
+    return steps * grad + forwards * forward + smoothing + calls * call, what
 
 
-def _autoattack_work(s: Settings, n: int, num_classes: int) -> tuple[int, int]:
-    """(gradient steps, forward passes) of AutoAttack at every budget, with :data:`SURVIVING` of the samples
+def _attack_work(
+    method: str, norm: str, s: Settings, n: int, num_classes: int, costs: Mapping[str, float]
+) -> tuple[int, int, int]:
+    """(gradient steps, forward passes, calls) of one listed attack at one budget on ``n`` samples: an upper
+    bound (an attack stops on a sample once it is fooled), at the attacks' default iterations."""
+    from .attacks.autoattack import SQUARE_QUERIES, STANDARD_STEPS, STANDARD_TARGETS
+
+    nb = _batches(n, costs)
+    targets = min(STANDARD_TARGETS, num_classes - 1)
+    if method == "autoattack":
+        one = dataclasses.replace(s, autoattack=s.version, autoattack_norms=(norm,), eps=(1.0,), eps_l2=(1.0,))
+        return _autoattack_work(one, n, num_classes, costs)
+    iters = {
+        "fgsm": 1,
+        "pgd": s.steps * s.restarts,
+        "apgd-ce": STANDARD_STEPS,
+        "apgd-t": STANDARD_STEPS * targets if num_classes >= 4 else 0,
+        "fab-t": STANDARD_STEPS * targets * 2,
+    }
+    if method == "square":
+        return 0, n * SQUARE_QUERIES, nb * SQUARE_QUERIES
+    count = iters.get(method, s.steps * s.restarts)  # another registered attack: priced as PGD
+    return n * count, 0, nb * count
+
+
+def _autoattack_work(s: Settings, n: int, num_classes: int, costs: Mapping[str, float]) -> tuple[int, int, int]:
+    """(gradient steps, forward passes, calls) of AutoAttack at every budget, with :data:`SURVIVING` of the samples
     reaching the attacks after APGD-CE."""
     from .attacks.autoattack import FAST_STEPS, FAST_TARGETS, SQUARE_QUERIES, STANDARD_STEPS, STANDARD_TARGETS
 
@@ -1269,9 +1358,72 @@ def _autoattack_work(s: Settings, n: int, num_classes: int) -> tuple[int, int]:
     targets = min(targets, num_classes - 1)
     budgets = sum(len([e for e in (s.eps if v == "linf" else s.eps_l2) if e > 0]) for v in s.autoattack_norms)
     later = int(n * SURVIVING)
-    steps = n * iters + later * targets * iters  # APGD-CE on all, APGD-T on the survivors
+    apgd_t = targets if num_classes >= 4 else 0  # the targeted DLR loss needs 4 classes
+    steps = n * iters + later * apgd_t * iters  # APGD-CE on all, APGD-T on the survivors
+    nb = _batches(n, costs)  # the later attacks run batch by batch too, on each batch's survivors: as many calls
+    calls = nb * iters + nb * apgd_t * iters
     forwards = 0
     if standard:
         steps += later * targets * iters * 2  # FAB-T: a forward-backward pass for each of two logits a step
         forwards += later * SQUARE_QUERIES  # Square: one forward pass a query
-    return budgets * steps, budgets * forwards
+        calls += nb * (targets * iters * 2 + SQUARE_QUERIES)
+    return budgets * steps, budgets * forwards, budgets * calls
+
+
+# -- what --time-budget needs (see dlaudit.plan) --------------------------------------------------
+
+LADDER = (25, 50, 100, 200, 500, 1000, 2000, 5000, 10_000)
+"""Samples attacked (certified) at the rungs of the ladder, up to the configured count."""
+PROBES = 5
+"""Measures of the unit costs the probe takes the median of."""
+SMOOTHING_MIDDLE = 10_000
+"""``dlaudit certify``'s rung between the fast profile's 1,000 noise draws and the full 100,000."""
+
+
+def _probe(bundle: ModelBundle, data: AuditData, params: Mapping[str, Any]) -> dict[str, float]:
+    """:func:`unit_costs`, each the median of :data:`PROBES` measures (one measure on a busy machine can be off by
+    2x either way)."""
+    import statistics
+
+    from ..plan import run_probe
+
+    seen: list[dict[str, float]] = []
+
+    def measure(b: ModelBundle, d: AuditData) -> None:
+        seen.append(unit_costs(b, d))
+
+    for _ in range(PROBES):
+        run_probe(measure, bundle, data)
+    return {k: statistics.median(c[k] for c in seen) for k in seen[0]}
+
+
+def _levels(bundle: ModelBundle, data: AuditData, params: Mapping[str, Any]) -> list[Level]:
+    """The fast profile on more and more samples up to the configured count, then (``dlaudit certify`` with
+    smoothing) 10,000 noise draws on them, then the full profile: samples first, then strength."""
+    fast, full = Settings.build(bundle, fast=True, **params), Settings.build(bundle, fast=False, **params)
+    top = min(full.n or len(data), len(data))
+    bottom = min(fast.n or len(data), LADDER[0], top)
+    counts = sorted({k for k in LADDER if bottom < k < top} | {bottom, top})
+    levels = [Level({"n": k}, True, k) for k in counts]
+    draws = params.get("smoothing_n")
+    if (
+        full.scope == "certify"
+        and full.certify == "smoothing"
+        and draws is None
+        and full.smoothing_n > SMOOTHING_MIDDLE
+    ):
+        levels.append(Level({"n": top, "smoothing_n": SMOOTHING_MIDDLE}, True, top))
+    levels.append(Level({"n": top}, False, top))
+    return levels
+
+
+def _cost(
+    bundle: ModelBundle, data: AuditData, level: Level, params: Mapping[str, Any], costs: Mapping[str, float]
+) -> float:
+    s = Settings.build(bundle, fast=level.fast, **{**params, **level.params})
+    found = estimate(bundle, data, s, costs)
+    return found[0] if found is not None else 0.0
+
+
+BUDGET = Budget(probe=_probe, levels=_levels, cost=_cost)
+"""How ``--time-budget`` sizes the section: its ladder (:func:`_levels`) priced by :func:`estimate`."""

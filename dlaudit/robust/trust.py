@@ -139,7 +139,7 @@ def degenerate_reason(
         return f"predicts class {names[top]!r} for {share:.0%} of inputs"
     clean = float((clean_pred.cpu() == y.cpu()).float().mean())
     if label_share < DEGENERATE_SHARE and clean <= label_share + CHANCE_SLACK:
-        return f"its accuracy ({clean:.1%}) is chance (the most frequent class is {label_share:.1%} of the data)"
+        return f"has chance accuracy ({clean:.1%}: the most frequent class is {label_share:.1%} of the data)"
     if not unchanged:
         return ""
     width = value_range[1] - value_range[0]

@@ -7,6 +7,7 @@ import sys
 import warnings
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 import torchvision
@@ -213,3 +214,81 @@ def test_a_damaged_file_is_one_line(tmp_path: Path) -> None:
 def test_without_the_extra_says_how_to_install_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "onnxruntime", None)  # import fails as if not installed
     assert "pip install dlaudit[onnx]" in _one_line_exit_2(_tiny(tmp_path / "m.onnx"))
+
+
+# -- ONNX files not made by torch; agreement on the data ----------------------------------------
+
+
+def _hand_mlp(
+    path: Path, *, opset: int, ir_version: int
+) -> tuple[Path, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """A 1x8x8 -> 16 -> 10 MLP written node by node with onnx.helper (Flatten, Gemm, Relu, Gemm), as another
+    framework's exporter writes it (weights transposed, transB=1), at an older opset and IR version."""
+    rng = np.random.default_rng(0)
+    w1, b1 = rng.normal(0, 0.5, (16, 64)).astype(np.float32), rng.normal(0, 0.1, 16).astype(np.float32)
+    w2, b2 = rng.normal(0, 0.5, (10, 16)).astype(np.float32), rng.normal(0, 0.1, 10).astype(np.float32)
+    tensors = [onnx.numpy_helper.from_array(a, n) for a, n in ((w1, "w1"), (b1, "b1"), (w2, "w2"), (b2, "b2"))]
+    graph = helper.make_graph(
+        [
+            helper.make_node("Flatten", ["pixels"], ["flat"], name="flatten", axis=1),
+            helper.make_node("Gemm", ["flat", "w1", "b1"], ["h"], name="dense_1", transB=1),
+            helper.make_node("Relu", ["h"], ["a"], name="relu_1"),
+            helper.make_node("Gemm", ["a", "w2", "b2"], ["logits"], name="dense_2", transB=1),
+        ],
+        "hand_mlp",
+        [helper.make_tensor_value_info("pixels", TensorProto.FLOAT, ["N", 1, 8, 8])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", 10])],
+        initializer=tensors,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)], producer_name="hand")
+    model.ir_version = ir_version
+    onnx.checker.check_model(model)
+    path.write_bytes(model.SerializeToString())
+    return path, w1, b1, w2, b2
+
+
+@pytest.mark.parametrize("converter", ["onnx2pytorch", "onnx2torch"])
+@pytest.mark.parametrize(("opset", "ir_version"), [(11, 6), (13, 7)])
+def test_an_onnx_file_not_made_by_torch(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, converter: str, opset: int, ir_version: int
+) -> None:
+    monkeypatch.setattr(onnx_format, "CONVERTERS", tuple(c for c in onnx_format.CONVERTERS if c[0] == converter))
+    path, w1, b1, w2, b2 = _hand_mlp(tmp_path / "mlp.onnx", opset=opset, ir_version=ir_version)
+    bundle = dlaudit.load_model(path, device="cpu")
+    notes = bundle.load_notes["onnx"]
+    assert notes["converter"].startswith(converter) and notes["opset"] == opset
+    assert notes["max_abs_logit_diff"] <= notes["tolerance"]
+    assert bundle.card.input_shape == (1, 8, 8) and bundle.card.num_classes == 10
+    x = torch.rand(5, 1, 8, 8, generator=torch.Generator().manual_seed(3))
+    by_hand = np.maximum(x.reshape(5, 64).numpy() @ w1.T + b1, 0) @ w2.T + b2
+    with torch.no_grad():
+        np.testing.assert_allclose(bundle.module(x).numpy(), by_hand, rtol=1e-5, atol=1e-5)
+
+
+def test_agreement_on_the_data_is_in_the_report(tmp_path: Path) -> None:
+    path = _hand_mlp(tmp_path / "mlp.onnx", opset=13, ir_version=7)[0]
+    out = tmp_path / "r.json"
+    argv = ["report", str(path), "--data", "digits", "--checks", "performance", "--quiet"]
+    res = CliRunner().invoke(cli, [*argv, "-o", str(tmp_path / "r.html"), "--json", str(out)], catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    onnx_notes = json.loads(out.read_text())["provenance"]["model"]["load"]["onnx"]
+    assert onnx_notes["data_samples"] == 32 and 0 <= onnx_notes["data_max_abs_logit_diff"] <= onnx_notes["tolerance"]
+
+
+def test_a_conversion_that_disagrees_on_the_data_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Agreement on random probes is not enough: a conversion off only on real inputs is refused once data is read."""
+    first, _ = onnx_format.CONVERTERS
+
+    class OffOnDigits(torch.nn.Module):  # agrees on uniform noise; digits have exact zeros, noise almost never
+        def __init__(self, inner: torch.nn.Module) -> None:
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.inner(x) + (x == 0).flatten(1).float().mean(1, keepdim=True)
+
+    monkeypatch.setattr(onnx_format, "CONVERTERS", (("off", lambda model: OffOnDigits(first[1](model))),))
+    path = _hand_mlp(tmp_path / "mlp.onnx", opset=13, ir_version=7)[0]
+    _info(path)  # without data, the probes agree
+    line = _one_line_exit_2(path, "--data", "digits")
+    assert "on 32 inputs of the data its converted logits differ from onnxruntime's by up to" in line

@@ -73,3 +73,24 @@ def test_a_hostile_header_is_one_line_exit_2(tmp_path: Path, payload: bytes, mes
     assert res.exit_code == 2, res.output
     lines = [line for line in res.output.splitlines() if line.strip()]
     assert len(lines) == 1 and message in lines[0] and "Traceback" not in res.output
+
+
+def test_info_as_a_new_user_runs_it(
+    resnet_weights: tuple[Path, torch.nn.Module], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """No --input-shape, no --num-classes: the shape resnet18's published weights take, the classes from the file."""
+    path, _ = resnet_weights
+    out = tmp_path / "info.json"
+    res = CliRunner().invoke(cli, ["info", str(path), "--arch", "torchvision:resnet18", "--json", str(out)])
+    assert res.exit_code == 0, res.output
+    assert "no input shape given; using 3x224x224" in caplog.text  # said, not silently assumed
+    card = json.loads(out.read_text())["card"]
+    assert card["input_shape"] == [3, 224, 224] and card["num_classes"] == 10
+
+
+def test_default_input_shapes() -> None:
+    from dlaudit.architectures import default_input_shape
+
+    assert default_input_shape("torchvision:resnet18") == (3, 224, 224)
+    assert default_input_shape("torchvision:inception_v3") == (3, 299, 299)
+    assert default_input_shape("torchvision:vit_b_16", {"image_size": 32}) == (3, 32, 32)

@@ -1,0 +1,145 @@
+"""Tiny Hugging Face folders for tests, built offline: models from configs with random weights, a WordPiece
+tokenizer trained on a few sentences with ``tokenizers``, all written with ``save_pretrained``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+IMAGE_MEAN = [0.5, 0.4, 0.3]
+IMAGE_STD = [0.2, 0.25, 0.3]
+SENTENCES = [
+    "a good film",
+    "a bad film",
+    "the acting was great",
+    "the plot was terrible and slow",
+    "i loved every minute of it",
+    "i hated the ending",
+    "a fine cast and a dull script",
+]
+
+
+def tiny_vit(folder: Path, *, seed: int = 0) -> Path:
+    """A ViT for 3x16x16 images and 3 classes (cat, dog, fox), with a ViT processor (mean/std per channel)."""
+    from transformers import ViTConfig, ViTForImageClassification, ViTImageProcessor
+
+    torch.manual_seed(seed)
+    config = ViTConfig(
+        image_size=16,
+        patch_size=4,
+        num_channels=3,
+        hidden_size=16,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=32,
+        id2label={0: "cat", 1: "dog", 2: "fox"},
+        label2id={"cat": 0, "dog": 1, "fox": 2},
+    )
+    ViTForImageClassification(config).eval().save_pretrained(folder)
+    ViTImageProcessor(size={"height": 16, "width": 16}, image_mean=IMAGE_MEAN, image_std=IMAGE_STD).save_pretrained(
+        folder
+    )
+    return folder
+
+
+def tiny_resnet(folder: Path, *, num_labels: int = 10, size: int = 8, channels: int = 3, seed: int = 0) -> Path:
+    """A two-stage ResNet (basic blocks) for channels x size x size images, with a ConvNeXt-style processor
+    (shortest_edge, mean and std 0.5 per channel)."""
+    from transformers import ConvNextImageProcessor, ResNetConfig, ResNetForImageClassification
+
+    torch.manual_seed(seed)
+    config = ResNetConfig(
+        num_channels=channels,
+        embedding_size=8,
+        hidden_sizes=[8, 16],
+        depths=[1, 1],
+        layer_type="basic",
+        num_labels=num_labels,
+    )
+    ResNetForImageClassification(config).eval().save_pretrained(folder)
+    half = [0.5] * channels
+    ConvNextImageProcessor(size={"shortest_edge": size}, crop_pct=1.0, image_mean=half, image_std=half).save_pretrained(
+        folder
+    )
+    return folder
+
+
+def wordpiece_tokenizer(vocab_size: int = 60) -> object:
+    """A BERT-style WordPiece tokenizer trained on :data:`SENTENCES`, as a ``PreTrainedTokenizerFast``."""
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    tok.normalizer = normalizers.BertNormalizer(lowercase=True)
+    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tok.decoder = decoders.WordPiece()
+    tok.train_from_iterator(SENTENCES, trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=specials))
+    cls, sep = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
+    tok.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", special_tokens=[("[CLS]", cls), ("[SEP]", sep)]
+    )
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        unk_token="[UNK]",
+        pad_token="[PAD]",
+        cls_token="[CLS]",
+        sep_token="[SEP]",
+        mask_token="[MASK]",
+        model_max_length=32,
+    )
+
+
+def tiny_bert(folder: Path, *, seed: int = 0, vocab_size: int | None = None) -> Path:
+    """A 2-layer BERT (hidden 32) sentiment classifier (neg, pos) and its WordPiece tokenizer.
+
+    ``vocab_size`` gives the model another embedding size than the tokenizer's (a mismatched pair).
+    """
+    from transformers import BertConfig, BertForSequenceClassification
+
+    tokenizer = wordpiece_tokenizer()
+    torch.manual_seed(seed)
+    config = BertConfig(
+        vocab_size=vocab_size or len(tokenizer),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=64,
+        id2label={0: "neg", 1: "pos"},
+        label2id={"neg": 0, "pos": 1},
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    BertForSequenceClassification(config).eval().save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+def snapshot(folder: Path) -> dict[str, tuple[int, int]]:
+    """Every file under ``folder`` with its size and modification time, to show nothing was written."""
+    return {str(p.relative_to(folder)): (p.stat().st_size, p.stat().st_mtime_ns) for p in sorted(folder.rglob("*"))}
+
+
+def ensure_text_modality() -> object:
+    """Register a bare ``text`` modality when none is (the text modality lands separately); returns an undo."""
+    from dlaudit.modalities import _REGISTRY as registry
+    from dlaudit.modalities import Modality, list_modalities, register_modality
+
+    if "text" in list_modalities():
+        return lambda: None
+
+    class _Text(Modality):
+        name, title, continuous = "text", "text", False
+
+        def segments(self, shape, groups=()):  # type: ignore[no-untyped-def]
+            return torch.arange(int(torch.tensor(shape).prod()))
+
+        def draw_example(self, ax, x, value_range):  # type: ignore[no-untyped-def]
+            raise NotImplementedError
+
+        def draw_attribution(self, ax, values, *, scale=None):  # type: ignore[no-untyped-def]
+            raise NotImplementedError
+
+    register_modality(_Text())
+    return lambda: registry.pop("text", None)
