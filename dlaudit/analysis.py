@@ -195,7 +195,13 @@ class Analysis:
         return {**params, **{k: cap if params.get(k) is None else min(params[k], cap) for k, cap in caps.items()}}
 
     def make_settings(self, bundle: ModelBundle, *, fast: bool = False, params: dict[str, Any] | None = None) -> Any:
-        """The validated settings for ``params`` on ``bundle`` (None when the analysis declares none)."""
+        """The validated settings for ``params`` on ``bundle`` (None when the analysis declares none).
+
+        None too where the bundle's modality answers the analysis with a builder of its own
+        (:meth:`~dlaudit.modalities.Modality.section_builder`): that builder checks its parameters.
+        """
+        if bundle is not None and bundle.card.kind.section_builder(self.name) is not None:
+            return None
         cls = self.settings_class
         return cls.build(bundle, fast=fast, **(params or {})) if cls is not None else None
 
@@ -208,6 +214,8 @@ class Analysis:
     ) -> tuple[float, str] | None:
         """``(seconds, what it counts)`` for these settings, or None (no estimate, or settings it cannot judge)."""
         if self.estimate is None or self.settings is None or len(data) == 0:
+            return None
+        if data.kind.section_builder(self.name) is not None:  # the modality's own builder: no estimate of it here
             return None
         try:
             settings = self.make_settings(bundle, fast=fast, params=params)
@@ -389,7 +397,9 @@ def run_analysis(
 
         try:
             with eval_mode(bundle.module):  # an audit measures the model as deployed: no dropout, running BN statistics
-                outcome["section"] = analysis.fn(bundle, data, progress=checked_progress, **params)
+                own = data.kind.section_builder(name)  # a modality may answer an analysis with a builder of its own
+                fn = _resolve(own) if own is not None else analysis.fn
+                outcome["section"] = fn(bundle, data, progress=checked_progress, **params)
         except BaseException as err:  # noqa: BLE001 - handed to the waiting thread, which sorts it out
             outcome["error"] = err
 

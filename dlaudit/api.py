@@ -113,7 +113,7 @@ log = logging.getLogger(__name__)
 
 MAX_SEED = 2**32 - 1
 """Seeds are 0 .. 2**32 - 1 (see :func:`dlaudit.utils.check_seed`)."""
-TRAINABLE = ("cnn", "mlp", "numpy-mlp")
+TRAINABLE = ("cnn", "mlp", "numpy-mlp", "textcnn", "embedding-bag")
 """The reference architectures ``dlaudit train`` builds."""
 
 
@@ -331,6 +331,7 @@ def load_data(
     sensitive: str | Sequence[str] | None = None,
     seed: int | None = None,
     limit: int | None = None,
+    text_column: str | None = None,
 ) -> AuditData:
     """Load data, by default the dataset and held-out split recorded on ``bundle``'s card.
 
@@ -347,12 +348,14 @@ def load_data(
     return for_card(
         bundle.card if bundle is not None else None,
         spec,
+        tokenizer=bundle.tokenizer if bundle is not None else None,
         split=split,
         data_dir=data_dir,
         target=target,
         sensitive=sensitive,
         seed=seed,
         limit=limit,
+        text_column=text_column,
     )
 
 

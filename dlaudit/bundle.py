@@ -65,6 +65,10 @@ class ModelBundle:
     inputs, run once by :meth:`check_samples` (see :attr:`dlaudit.formats.Loaded.check_samples`)."""
 
     def __post_init__(self) -> None:
+        if self.tokenizer is None and self.card.tokenizer is not None:
+            from .text.vocab import tokenizer_from_dict
+
+            self.tokenizer = tokenizer_from_dict(self.card.tokenizer, vocab_size=int(self.card.value_range[1]) + 1)
         self.device = resolve_device(self.device)
         self.module = self.module.to(self.device).eval()
 
@@ -259,8 +263,7 @@ def check_output(bundle: ModelBundle) -> None:
     logits of the wrong shape (a model returning one row per batch, a card whose
     ``num_classes`` is not the model's).
     """
-    low = float(bundle.card.value_range[0])
-    probe = torch.full((2, *bundle.card.input_shape), low, device=bundle.device)
+    probe = bundle.card.kind.probe(bundle.card.input_shape, bundle.card.value_range).to(bundle.device)
     try:
         with torch.no_grad(), eval_mode(bundle.module):
             out = bundle.module(probe)

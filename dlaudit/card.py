@@ -186,6 +186,9 @@ class ModelCard:
         For tabular models: how raw columns become model inputs (see
         :class:`dlaudit.data.tabular.TabularEncoder`), so new data is encoded the
         same way.
+    tokenizer
+        For text models: the tokenizer as plain data (a dlaudit word vocabulary,
+        :meth:`dlaudit.text.vocab.WordVocab.to_dict`); the loaded bundle's ``tokenizer``.
     dataset, data_dir, split, data_seed, target, sensitive
         Where the model's held-out data comes from (``--data`` left out).
     training, seed, metrics
@@ -207,6 +210,7 @@ class ModelCard:
     class_names: list[str] | None = None
     feature_names: list[str] | None = None
     encoder: dict[str, Any] | None = None
+    tokenizer: dict[str, Any] | None = None
     dataset: str | None = None
     data_dir: str | None = None
     split: str = "test"
@@ -268,6 +272,10 @@ class ModelCard:
                     "give one name per output"
                 )
         self._check_normalisation()
+        if self.tokenizer is not None and not isinstance(self.tokenizer, dict):
+            raise CardError(
+                f"model card: tokenizer must be an object (a saved vocabulary) or null, got {_brief(self.tokenizer)}"
+            )
         if self.encoder is not None:
             check_encoder(self.encoder, input_shape=self.input_shape, num_classes=self.num_classes)
         if self.dlaudit_version is None:

@@ -112,10 +112,15 @@ data_options = _options(
         "--data",
         "data",
         default=None,
-        help="Dataset name (digits, mnist, fashion-mnist, cifar10, cifar100, adult, german, synthetic-credit), "
+        help="Dataset name (digits, mnist, fashion-mnist, cifar10, cifar100, adult, german, synthetic-credit, synthetic-text), "
         "folder:DIR (one sub-folder of PNG/JPEG images per class) or a .npz/.csv file; default: the held-out split on the model's card.",
     ),
     data_more_options,
+    click.option(
+        "--text-column",
+        default=None,
+        help="Column holding the texts of a .csv/.jsonl file (text models; default text).",
+    ),
 )
 """The options every data-reading command shares (DESIGN.md, CLI conventions)."""
 
@@ -362,7 +367,7 @@ _MODEL_KEYS = (
     "mean",
     "std",
 )
-_DATA_KEYS = ("data_dir", "target", "sensitive")
+_DATA_KEYS = ("data_dir", "target", "sensitive", "text_column")
 
 
 def load_bundle(model: str, kw: dict[str, Any]) -> dlaudit.ModelBundle:
@@ -439,9 +444,11 @@ def cli() -> None:
     "data",
     default="digits",
     show_default=True,
-    help="Dataset to train on: a name (digits, mnist, fashion-mnist, adult, german, synthetic-credit) or a .npz/.csv file.",
+    help="Dataset to train on: a name (digits, mnist, fashion-mnist, adult, german, synthetic-credit, synthetic-text) "
+    "or a .npz/.csv file (.csv/.jsonl with --text-column for textcnn and embedding-bag).",
 )
 @data_more_options
+@click.option("--text-column", default=None, help="Column holding the texts of a .csv/.jsonl file (text models).")
 @analysis_options("train")
 @compile_option
 @run_options

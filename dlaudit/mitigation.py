@@ -98,6 +98,11 @@ def mitigate(
         n_boot=n_boot,
     )
     bundle = resolve_model(model, device=device, trust_pickle=trust_pickle)
+    if not bundle.card.kind.continuous:
+        raise ConfigError(
+            "mitigation (reweigh, threshold, expgrad) does not support text models yet; "
+            "audit a text model's fairness with 'dlaudit fairness' or 'dlaudit report'"
+        )
     if isinstance(data, AuditData):
         raise ConfigError(
             "mitigation needs the model's training split as well as held-out data; pass a dataset name or file, not AuditData"

@@ -144,7 +144,14 @@ def provenance(
             "normalisation": bundle.normalisation,
             **({"load": bundle.load_notes} if bundle.load_notes else {}),  # e.g. an ONNX conversion's agreement
         },
-        "data": {"name": data.name, "split": data.split, "n": len(data)},
+        "data": {
+            "name": data.name,
+            "split": data.split,
+            "n": len(data),
+            **(
+                {"notes": list(data.notes)} if getattr(data, "notes", None) else {}
+            ),  # e.g. texts truncated to max length
+        },
         **more,
         "total_seconds": round(seconds, 3),
         "versions": library_versions(),
@@ -438,7 +445,7 @@ def resolve_data(bundle: ModelBundle, data: AuditData | str | Path | None, **kwa
     if isinstance(data, AuditData):
         check_fits(bundle.card, data)
     else:
-        data = for_card(bundle.card, data, **{"split": "audit", **kwargs})
+        data = for_card(bundle.card, data, **{"split": "audit", "tokenizer": bundle.tokenizer, **kwargs})
     bundle.check_samples(data)  # a converted model against its own runtime on real inputs (ONNX)
     return data
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from . import pipeline
 from .analysis import parse_checks
 from .errors import ConfigError
-from .parsing import parse_bins, parse_names, parse_numbers
+from .parsing import parse_bins, parse_names, parse_numbers, split_list
 from .pipeline import AuditSpec
 
 if TYPE_CHECKING:
@@ -206,7 +206,8 @@ def attack(
 
     ``eps`` are L-inf budgets and ``eps_l2`` L2 budgets, in input units (lists or
     comma-separated strings); ``attacks`` are registry names (fgsm, pgd, apgd-ce, apgd-t,
-    fab-t, square, autoattack, or any registered attack) run at each of ``norms``; ``n``
+    fab-t, square, autoattack, or any registered attack) run at each of ``norms``; a text model
+    takes the text attacks instead (charswap, wordswap, hotflip, at 1..3 words changed); ``n``
     attacks a seeded random subset of that many samples (default all). ``steps`` (default 40),
     ``alpha``, ``restarts`` and ``early_stop`` are PGD's; ``version`` is AutoAttack's
     (``standard`` by default). ``fast`` is the analysis' fast profile: PGD-10 on at most 200
@@ -244,8 +245,9 @@ def _budgets(values: str | Sequence[float], label: str) -> list[float]:
 
 def _attack_names() -> list[str]:
     from .robust.attacks import list_attacks
+    from .robust.text_section import TEXT_ATTACKS
 
-    return list_attacks()
+    return list_attacks() + [a for a in TEXT_ATTACKS if a not in list_attacks()]
 
 
 def robustness(
@@ -438,8 +440,10 @@ def explain_model(
     ``background``).
     """
     from .explain.methods import parse_methods
+    from .explain.text_section import TEXT_METHODS
 
-    parse_methods(methods)  # an unknown method fails before the model loads
+    if methods is None or not set(split_list(methods)) <= set(TEXT_METHODS):  # text methods are checked on text models
+        parse_methods(methods)  # an unknown method fails before the model loads
     settings = {"methods": methods, "n": n, "target": target, "quality": quality, **params}
     rep, kept = _view(
         "explain", model, data, ("explain",), {"explain": settings}, fast=fast, seed=seed, device=device,

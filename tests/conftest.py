@@ -56,5 +56,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     where those tests must skip with a reason or pass without the data, never fail.
     """
     for item in items:
-        if "shared_data" in getattr(item, "fixturenames", ()) or item.path.name == "test_readme.py":
+        names = getattr(item, "fixturenames", ())
+        if "shared_data" in names or "shared_text" in names or item.path.name == "test_readme.py":
             item.add_marker(pytest.mark.shared)

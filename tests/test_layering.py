@@ -28,6 +28,9 @@ SECTION_BUILDERS = frozenset(
         "dlaudit.robust.certified",  # the certification part of the robustness section
         "dlaudit.robust.natural",  # the common-corruptions part of the robustness section
         "dlaudit.robust.trust",  # the robustness section's checks of its own numbers
+        "dlaudit.explain.text_section",  # the explanations section of text models (TextModality.section_builder)
+        "dlaudit.robust.text_section",  # the robustness section of text models
+        "dlaudit.fairness.text_section",  # the fairness section of text models
     }
 )
 """The only modules of the algorithm packages that make Sections (or Reports); the rest take

@@ -1,8 +1,9 @@
 """Data: :class:`AuditData` and the loaders behind :func:`dlaudit.load_data`.
 
 Named datasets: ``digits`` (embedded), ``mnist``, ``fashion-mnist``, ``cifar10``,
-``cifar100``, ``adult``, ``german``, ``synthetic-credit``; ``folder:DIR`` (one
-sub-folder of images per class); files: ``.npz`` and ``.csv``.
+``cifar100``, ``adult``, ``german``, ``synthetic-credit``, ``synthetic-text``; ``folder:DIR``
+(one sub-folder of images per class); files: ``.npz`` and ``.csv`` (``.jsonl`` and a csv read
+with ``text_column`` are text, encoded by the model's tokenizer).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from .core import AuditData, Splits
 from .folder import is_folder_spec, load_folder
 from .images import load_digits, load_mnist, load_npz
 from .tabular import TabularEncoder, load_adult, load_csv, load_german, load_synthetic_credit, synthetic_credit_frame
+from .text import encode_splits, is_text_spec, load_text_splits
 
 __all__ = [
     "AuditData",
@@ -32,7 +34,17 @@ __all__ = [
     "sample_shape",
 ]
 
-DATASETS = ("digits", "mnist", "fashion-mnist", "cifar10", "cifar100", "adult", "german", "synthetic-credit")
+DATASETS = (
+    "digits",
+    "mnist",
+    "fashion-mnist",
+    "cifar10",
+    "cifar100",
+    "adult",
+    "german",
+    "synthetic-credit",
+    "synthetic-text",
+)
 SHAPES = {
     "digits": (1, 8, 8),
     "mnist": (1, 28, 28),
@@ -56,6 +68,8 @@ def load_splits(
     seed: int = 0,
     encoder: dict[str, Any] | None = None,
     input_shape: tuple[int, ...] | None = None,
+    tokenizer: Any = None,
+    text_column: str | None = None,
 ) -> Splits:
     """Load a dataset's training and held-out splits.
 
@@ -76,9 +90,21 @@ def load_splits(
         A tabular encoder spec from a model card, so new data is encoded the way
         the model's training data was.
     input_shape
-        The model's input shape: ``folder:DIR`` images are resized to it.
+        The model's input shape: ``folder:DIR`` images are resized to it; text is padded
+        and truncated to its length.
+    tokenizer
+        A text model's tokenizer: text data (``synthetic-text``, ``.jsonl``, a csv with
+        ``text_column``) is encoded with it; text data without one is an error.
+    text_column
+        The column holding the texts of a csv or jsonl file (default ``text``).
     """
     try:
+        if is_text_spec(spec, text_column):
+            texts = load_text_splits(
+                spec, text_column=text_column, target=target, sensitive=_as_list(sensitive), seed=seed
+            )
+            max_len = input_shape[0] if input_shape else getattr(tokenizer, "max_len", 128)
+            return encode_splits(texts, tokenizer, max_len=int(max_len))
         if is_folder_spec(spec):
             return load_folder(spec, input_shape=input_shape, seed=seed)
         return _load_splits(spec, data_dir=data_dir, target=target, sensitive=sensitive, seed=seed, encoder=encoder)
@@ -181,7 +207,7 @@ def same_dataset(card: Any, spec: str | Path | None) -> bool:
     mine, theirs = str(card.dataset), str(spec)
     if mine == theirs:
         return True
-    if Path(mine).suffix.lower() in (".npz", ".csv"):
+    if Path(mine).suffix.lower() in (".npz", ".csv", ".jsonl"):
         return (
             Path(theirs).suffix.lower() == Path(mine).suffix.lower()
             and Path(theirs).resolve() == Path(mine).resolve()
@@ -200,6 +226,8 @@ def for_card(
     sensitive: str | Sequence[str] | None = None,
     seed: int | None = None,
     limit: int | None = None,
+    tokenizer: Any = None,
+    text_column: str | None = None,
 ) -> Any:
     """The data that goes with a model card: the one place that decides dataset, split, folder and seed.
 
@@ -211,6 +239,8 @@ def for_card(
     ``"audit"``: what an audit command reads, the held-out split of the model's own dataset,
     or every row of any other file (an evaluation set is audited whole, not a quarter of it).
     Every split returned is checked against the model (:func:`dlaudit.data.validate.check_fits`).
+    A text model's data is encoded with ``tokenizer`` (its bundle's); a csv given to a text model
+    is read as text (``text_column``, default ``text``).
     """
     from ..errors import ConfigError
     from .validate import check_fits
@@ -224,6 +254,14 @@ def for_card(
             )
         spec = card.dataset
     same = same_dataset(card, spec)
+    text_model = card is not None and not card.kind.continuous and tokenizer is not None
+    if text_model and text_column is None and str(spec).lower().endswith(".csv"):
+        text_column = "text"
+    if text_model and not is_text_spec(spec, text_column):
+        raise DataError(
+            f"this model reads text, but {str(spec)!r} is not text data; give synthetic-text, "
+            "or a .csv/.jsonl file with --text-column COL --target COL"
+        )
     splits = load_splits(
         spec,
         data_dir=data_dir or (card.data_dir if same else None),
@@ -232,6 +270,8 @@ def for_card(
         seed=seed if seed is not None else (card.data_seed if same else 0),
         encoder=card.encoder if card is not None and card.encoder else None,
         input_shape=tuple(card.input_shape) if card is not None else None,
+        tokenizer=tokenizer,
+        text_column=text_column,
     )
     if split == "both":
         if card is not None:

@@ -11,6 +11,11 @@ __all__ = ["check_fits"]
 
 def check_fits(card: ModelCard, data: AuditData) -> None:
     """Raise :class:`DataError` naming the problem when ``data`` cannot be fed to the model."""
+    if data.kind.continuous != card.kind.continuous:
+        raise DataError(
+            f"data {data.name!r} is {data.kind.title} data, but the model reads {card.kind.title} inputs; "
+            "give data of the model's kind (--data)"
+        )
     shape = tuple(data.x.shape[1:])
     if shape != tuple(card.input_shape):
         raise DataError(

@@ -1,4 +1,4 @@
-"""Kinds of data as plug-ins: one :class:`Modality` object per kind (image, tabular), found by name.
+"""Kinds of data as plug-ins: one :class:`Modality` object per kind (image, tabular, text), found by name.
 
 Cards and data keep the modality's name (a string, for serialisation);
 ``data.kind`` / ``card.kind`` return the registered object, which analyses query
@@ -17,13 +17,16 @@ from ..errors import ConfigError
 from .base import Modality, grouped_segments, pixel_segments
 from .image import IMAGE, ImageModality
 from .tabular import TABULAR, TabularModality
+from .text import TEXT, TextModality
 
 __all__ = [
     "Modality",
     "ImageModality",
     "TabularModality",
+    "TextModality",
     "IMAGE",
     "TABULAR",
+    "TEXT",
     "register_modality",
     "get_modality",
     "list_modalities",
@@ -95,3 +98,4 @@ def get_modality(name: str | Modality) -> Modality:
 
 register_modality(IMAGE)
 register_modality(TABULAR)
+register_modality(TEXT)

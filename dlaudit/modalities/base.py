@@ -18,7 +18,10 @@ An analysis never compares a modality's name: it asks the modality object
 - :meth:`Modality.segments` / :meth:`Modality.mask`: the parts an input is cut into for
   occlusion and deletion curves, and the input with some parts hidden;
 - :meth:`Modality.draw_example` / :meth:`Modality.draw_attribution`: how to draw one input
-  and one attribution map on a matplotlib axis.
+  and one attribution map on a matplotlib axis;
+- :meth:`Modality.probe`: the inputs a loader runs a model on once (long ids for text);
+- :meth:`Modality.section_builder`: the section builder of its own a modality answers an
+  analysis with (text: token attributions, text attacks, counterfactual token fairness).
 
 Which attacks, explanation methods and analyses apply to a modality is declared on
 them (``modalities``, ``continuous``...) and answered by their ``applies_to(modality)``.
@@ -111,6 +114,22 @@ class Modality(ABC):
         """Inputs ``x`` ``(N, ...)`` with the segments ``hidden`` ``(N, n_segments)`` (bool) masked."""
         per_feature = hidden[:, segments].reshape(x.shape)
         return self.mask(x, per_feature, baseline)
+
+    def probe(self, shape: Sequence[int], value_range: Sequence[float], n: int = 2) -> torch.Tensor:
+        """``n`` inputs of ``shape`` at the low end of the value range: what a loader runs the model on once."""
+        import torch
+
+        return torch.full((n, *shape), self.domain(value_range)[0])
+
+    # -- sections -------------------------------------------------------------------------------
+
+    def section_builder(self, analysis: str) -> str | None:
+        """The ``"module:function"`` that builds the section of ``analysis`` for this modality, or None.
+
+        None (the default): the registered analysis runs as it is. A modality whose data the
+        analysis cannot read as values (text) names a builder of its own, called like the analysis.
+        """
+        return None
 
     # -- attacks --------------------------------------------------------------------------------
 

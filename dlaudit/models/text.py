@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
+from .registry import register_model
 
 __all__ = ["TextCNN", "EmbeddingBagClassifier", "textcnn", "embedding_bag", "TEXT_MODELS"]
 
@@ -129,11 +130,13 @@ class EmbeddingBagClassifier(nn.Module):
         return self.head(mean)
 
 
+@register_model("textcnn")
 def textcnn(input_shape: tuple[int, ...], num_classes: int, *, vocab_size: int, **kwargs: object) -> TextCNN:
     """Registry builder: ``input_shape`` is ``(max_len,)`` (unused by the model: any length is accepted)."""
     return TextCNN(vocab_size, num_classes, **kwargs)  # type: ignore[arg-type]
 
 
+@register_model("embedding-bag")
 def embedding_bag(
     input_shape: tuple[int, ...], num_classes: int, *, vocab_size: int, **kwargs: object
 ) -> EmbeddingBagClassifier:
@@ -142,4 +145,4 @@ def embedding_bag(
 
 
 TEXT_MODELS = {"textcnn": textcnn, "embedding-bag": embedding_bag}
-"""The text builders by the names integration registers them under."""
+"""The text builders, registered as reference models under these names."""

@@ -340,16 +340,16 @@ def _stratified_split(labels: np.ndarray, seed: int, *, name: str) -> tuple[np.n
 # -- the adapter to AuditData ----------------------------------------------------------------------
 
 
-def to_audit_data(data: TextData, vocab: Any, *, max_len: int | None = None, min_len: int = 1) -> Any:
-    """:class:`~dlaudit.data.AuditData` for ``data`` encoded with ``vocab`` (a :class:`~dlaudit.text.vocab.WordVocab`).
+def to_audit_data(data: TextData, tokenizer: Any, *, max_len: int | None = None, min_len: int = 1) -> Any:
+    """:class:`~dlaudit.data.AuditData` for ``data`` encoded with ``tokenizer`` (a :class:`~dlaudit.text.vocab.Tokenizer`).
 
-    ``x`` holds the ``(N, L)`` token ids (long), ``raw`` a one-column frame of the texts,
-    ``modality`` is ``"text"``, ``value_range`` the id range, and ``notes`` say how many texts
-    were truncated. This adapter is the seam the text modality's integration replaces.
+    ``x`` holds the ``(N, L)`` token ids (long, right-padded to at least ``min_len``), ``texts``
+    the raw texts, ``modality`` is ``"text"``, ``value_range`` the id range, and ``notes`` say how
+    many texts were truncated to ``max_len`` tokens.
     """
     from ..data.core import AuditData
 
-    enc = vocab.encode(data.texts, max_len=max_len, min_len=min_len)
+    enc = tokenizer.encode(data.texts, max_len=max_len, min_len=min_len)
     notes = list(data.notes)
     if enc.truncated:
         notes.append(f"{enc.truncated} of {len(enc)} text(s) were longer than {enc.max_len} tokens and were truncated")
@@ -358,11 +358,12 @@ def to_audit_data(data: TextData, vocab: Any, *, max_len: int | None = None, min
         data.y.clone(),
         name=data.name,
         modality="text",
-        value_range=(0.0, float(len(vocab) - 1)),
+        value_range=(0.0, float(len(tokenizer) - 1)),
         class_names=list(data.class_names),
         sensitive=data.sensitive,
         raw=pd.DataFrame({data.text_column: data.texts}),
         split=data.split,
         target=data.target,
         notes=notes,
+        texts=list(data.texts),
     )

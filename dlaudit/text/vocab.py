@@ -32,6 +32,7 @@ __all__ = [
     "Tokenizer",
     "WordVocab",
     "merge_to_words",
+    "tokenizer_from_dict",
     "word_spans",
 ]
 
@@ -284,3 +285,18 @@ def merge_to_words(
     if reduce == "mean":
         return [t / c if c else 0.0 for t, c in zip(total, count)]
     return total
+
+
+def tokenizer_from_dict(data: Mapping[str, Any], *, vocab_size: int | None = None) -> Tokenizer:
+    """The tokenizer a model card stores (``card.tokenizer``): a dlaudit word vocabulary.
+
+    ``vocab_size`` (the model's, from its card's value range) must be the vocabulary's size:
+    a tokenizer that is not the model's would feed it ids it never learned.
+    """
+    vocab = WordVocab.from_dict(data)
+    if vocab_size is not None and len(vocab) != vocab_size:
+        raise CardError(
+            f"model card: the tokenizer has {len(vocab)} tokens but the model reads ids 0..{vocab_size - 1}; "
+            "the tokenizer is not the model's"
+        )
+    return vocab

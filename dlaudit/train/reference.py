@@ -43,8 +43,9 @@ def train(
     certified: str | None = None,
     noise_sigma: float | None = None,
     compile: bool = False,
+    text_column: str | None = None,
 ) -> ModelBundle:
-    """Train a reference model (``cnn``, ``mlp`` or ``numpy-mlp``) on a dataset's training split.
+    """Train a reference model (``cnn``, ``mlp``, ``numpy-mlp``; for text ``textcnn``, ``embedding-bag``) on a dataset's training split.
 
     Returns the bundle; its card records the dataset, the held-out split, the
     training configuration and the held-out accuracy.
@@ -75,6 +76,14 @@ def train(
 
     tune_malloc()
     epochs = TrainConfig.small_epochs(epochs, small())
+    from ..data.text import is_text_spec
+    from .text import TEXT_ARCHS
+
+    if arch in TEXT_ARCHS or is_text_spec(data, text_column):
+        return _train_text(arch, data, text_column=text_column, target=target, sensitive=sensitive, epochs=epochs,
+                           lr=lr, batch_size=batch_size, weight_decay=weight_decay, seed=seed, device=device,
+                           progress=progress, ignored={"--adversarial": adversarial, "--certified": certified,
+                           "--noise-sigma": noise_sigma, "--hidden": hidden, "--optimizer": optimizer})  # fmt: skip
     if isinstance(hidden, str):
         hidden = [int(h) for h in parse_numbers(hidden, "--hidden", minimum=1, integer=True)]
     splits = load_splits(data, data_dir=data_dir, target=target, sensitive=sensitive, seed=0)
@@ -106,3 +115,37 @@ def train(
             progress=progress,
             lr_schedule=lr_schedule,
         )
+
+
+def _train_text(
+    arch: str,
+    data: str | Path,
+    *,
+    text_column: str | None,
+    target: str | None,
+    sensitive: str | Sequence[str] | None,
+    ignored: dict[str, Any],
+    **kwargs: Any,
+) -> ModelBundle:
+    """:func:`train` of a text model on text data (``synthetic-text``, a ``.csv``/``.jsonl`` file with ``text_column``)."""
+    from ..data.text import is_text_spec, load_text_splits
+    from ..errors import ConfigError
+    from ..parsing import split_list
+    from .text import TEXT_ARCHS, train_text
+
+    if arch not in TEXT_ARCHS:
+        raise ConfigError(f"{data!s} is text data; train a text model on it ({', '.join(TEXT_ARCHS)}), not {arch}")
+    if not is_text_spec(data, text_column if text_column is not None else "text"):
+        raise ConfigError(
+            f"{arch} reads text; train it on synthetic-text or a .csv/.jsonl file with --text-column COL --target COL"
+        )
+    given = [k for k, v in ignored.items() if v not in (None, "none", ())]
+    if given:
+        raise ConfigError(f"{', '.join(given)} do(es) not apply to text models; leave them out for {arch}")
+    sens = split_list(sensitive) if sensitive is not None else None
+    splits = load_text_splits(data, text_column=text_column, target=target, sensitive=sens, seed=0)
+    is_file = Path(str(data)).suffix.lower() in (".csv", ".jsonl", ".gz")
+    names = list(splits.train.sensitive.columns) if splits.train.sensitive is not None else None
+    return train_text(
+        arch, splits, dataset=str(Path(data).resolve()) if is_file else str(data), sensitive=names, **kwargs
+    )

@@ -119,27 +119,3 @@ def tiny_bert(folder: Path, *, seed: int = 0, vocab_size: int | None = None) -> 
 def snapshot(folder: Path) -> dict[str, tuple[int, int]]:
     """Every file under ``folder`` with its size and modification time, to show nothing was written."""
     return {str(p.relative_to(folder)): (p.stat().st_size, p.stat().st_mtime_ns) for p in sorted(folder.rglob("*"))}
-
-
-def ensure_text_modality() -> object:
-    """Register a bare ``text`` modality when none is (the text modality lands separately); returns an undo."""
-    from dlaudit.modalities import _REGISTRY as registry
-    from dlaudit.modalities import Modality, list_modalities, register_modality
-
-    if "text" in list_modalities():
-        return lambda: None
-
-    class _Text(Modality):
-        name, title, continuous = "text", "text", False
-
-        def segments(self, shape, groups=()):  # type: ignore[no-untyped-def]
-            return torch.arange(int(torch.tensor(shape).prod()))
-
-        def draw_example(self, ax, x, value_range):  # type: ignore[no-untyped-def]
-            raise NotImplementedError
-
-        def draw_attribution(self, ax, values, *, scale=None):  # type: ignore[no-untyped-def]
-            raise NotImplementedError
-
-    register_modality(_Text())
-    return lambda: registry.pop("text", None)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import shutil
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +19,6 @@ from dlaudit.text.vocab import Tokenizer, merge_to_words
 from tests.formats.hf_folders import (
     IMAGE_MEAN,
     IMAGE_STD,
-    ensure_text_modality,
     snapshot,
     tiny_bert,
     tiny_resnet,
@@ -42,14 +40,7 @@ def resnet(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def text_modality() -> Iterator[None]:
-    undo = ensure_text_modality()
-    yield
-    undo()
-
-
-@pytest.fixture(scope="module")
-def bert(tmp_path_factory: pytest.TempPathFactory, text_modality: None) -> Path:
+def bert(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tiny_bert(tmp_path_factory.mktemp("hf") / "tiny-bert")
 
 
@@ -171,7 +162,7 @@ def test_the_tokenizer_keeps_offsets_and_words(bert: Path) -> None:
     assert cut.ids.shape == (1, 5) and cut.truncated == 1 and cut.n_tokens[0] > 5
 
 
-def test_a_tokenizer_of_another_model_is_one_line(tmp_path: Path, text_modality: None) -> None:
+def test_a_tokenizer_of_another_model_is_one_line(tmp_path: Path) -> None:
     folder = tiny_bert(tmp_path / "bert-1000", vocab_size=1000)
     assert "the tokenizer has 60 tokens but the model's embedding has 1,000 rows" in _one_line_error(folder)
 

@@ -13,7 +13,7 @@ the embedding, not a meaning-preserving attack. Metric names: ``robustness.words
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import torch
 
@@ -32,28 +32,43 @@ def _match_case(template: str, word: str) -> str:
 
 
 def embedding_neighbours(
-    weight: torch.Tensor, vocab: WordVocab, *, k: int = 8, min_similarity: float = -1.0
+    weight: torch.Tensor,
+    vocab: WordVocab,
+    *,
+    k: int = 8,
+    min_similarity: float = -1.0,
+    words: Iterable[str] | None = None,
 ) -> dict[str, list[str]]:
     """For each word token of ``vocab``, its ``k`` nearest tokens by cosine similarity of the rows of ``weight``.
 
     Special tokens and punctuation are neither keys nor neighbours; neighbours below
     ``min_similarity`` (none by default) are left out. Ties are broken by the lower id.
+    ``words`` restricts the keys to those words (lower-cased, e.g. the words of the texts to
+    attack), so a large vocabulary costs ``len(words) x vocabulary`` similarities, not its square.
     """
     if weight.shape[0] != len(vocab):
         raise ConfigError(f"the embedding has {weight.shape[0]} rows but the vocabulary {len(vocab)} tokens")
     ids = [i for i, t in enumerate(vocab.tokens) if t not in SPECIALS and any(ch.isalnum() for ch in t)]
     if len(ids) < 2:
         return {}
+    position = {vocab.tokens[i]: r for r, i in enumerate(ids)}
+    if words is None:
+        rows = list(range(len(ids)))
+    else:
+        wanted = {w.lower() if vocab.lowercase else w for w in words}
+        rows = sorted(position[w] for w in wanted if w in position)
     w = torch.nn.functional.normalize(weight.detach().float()[ids], dim=1)
-    sim = w @ w.T
-    sim.fill_diagonal_(-float("inf"))
     kk = min(k, len(ids) - 1)
-    # stable top-k: sort by (-similarity, id) through a stable sort of the negated similarities
-    order = torch.sort(-sim, dim=1, stable=True).indices[:, :kk]
     out = {}
-    for r, i in enumerate(ids):
-        cols = order[r].tolist()
-        out[vocab.tokens[i]] = [vocab.tokens[ids[c]] for c in cols if float(sim[r, c]) >= min_similarity]
+    for start in range(0, len(rows), 1024):
+        block = rows[start : start + 1024]
+        sim = w[block] @ w.T
+        sim[torch.arange(len(block)), torch.tensor(block, dtype=torch.long)] = -float("inf")
+        # stable top-k: sort by (-similarity, id) through a stable sort of the negated similarities
+        order = torch.sort(-sim, dim=1, stable=True).indices[:, :kk]
+        for j, r in enumerate(block):
+            cols = order[j].tolist()
+            out[vocab.tokens[ids[r]]] = [vocab.tokens[ids[c]] for c in cols if float(sim[j, c]) >= min_similarity]
     return out
 
 
@@ -100,9 +115,11 @@ def word_substitution(
     )
 
 
-def neighbours_of(module: torch.nn.Module, vocab: WordVocab, *, k: int = 8) -> dict[str, list[str]]:
-    """:func:`embedding_neighbours` of ``module.embedding``'s weight."""
+def neighbours_of(
+    module: torch.nn.Module, vocab: WordVocab, *, k: int = 8, words: Iterable[str] | None = None
+) -> dict[str, list[str]]:
+    """:func:`embedding_neighbours` of ``module.embedding``'s weight (keys restricted to ``words`` when given)."""
     embedding = getattr(module, "embedding", None)
     if not isinstance(embedding, torch.nn.Embedding):
         raise ConfigError("the model has no 'embedding' (an nn.Embedding) to take word neighbours from")
-    return embedding_neighbours(embedding.weight, vocab, k=k)
+    return embedding_neighbours(embedding.weight, vocab, k=k, words=words)

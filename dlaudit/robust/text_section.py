@@ -1,0 +1,227 @@
+"""The robustness section for text models: text attacks and natural text noise.
+
+The L-p attacks, Gaussian noise, certification and randomized smoothing read inputs as values
+and do not apply to token ids; text has its own attacks (:mod:`dlaudit.text.attacks`) and noise
+(:mod:`dlaudit.text.noise`). Metrics:
+
+``robustness.charswap.acc@K`` / ``robustness.wordswap.acc@K`` / ``robustness.hotflip.acc@K``
+    accuracy under DeepWordBug (character edits), embedding-neighbour word substitution and
+    HotFlip with at most K words (tokens) changed, for K = 1..budget, with
+    ``success_rate@K``, ``words_changed@K`` and ``queries@K`` at the budget;
+``robustness.text_noise.{typos,casing,punctuation}.acc``
+    accuracy on texts with natural noise on a share of their words;
+``robustness.clean_accuracy``
+    accuracy on the attacked sample before any attack.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, fields
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+import torch
+
+from ..errors import AnalysisError, ConfigError
+from ..report.model import Section, Table
+from ..stats import wilson_interval
+
+if TYPE_CHECKING:
+    from ..bundle import ModelBundle
+    from ..data import AuditData
+
+__all__ = ["TextRobustSettings", "robustness_text", "TEXT_ATTACKS"]
+
+TEXT_ATTACKS = ("charswap", "wordswap", "hotflip")
+
+
+@dataclass(frozen=True)
+class TextRobustSettings:
+    """``n`` texts attacked (a seeded subset), the ``attacks``, the word ``budget`` K, the noise ``noise_rate``."""
+
+    n: int = 200
+    attacks: Sequence[str] | str = TEXT_ATTACKS
+    budget: int = 3
+    noise_rate: float = 0.2
+
+    FAST: ClassVar[dict[str, Any]] = {"n": 64, "budget": 2}
+
+    @classmethod
+    def build(cls, *, fast: bool = False, **params: Any) -> TextRobustSettings:
+        if params.get("scope") == "certify":
+            raise ConfigError(
+                "certification (interval bounds, CROWN, randomized smoothing) bounds L-p balls around inputs read as "
+                "values; it does not apply to a text model's token ids: audit it with 'dlaudit attack' or 'dlaudit report'"
+            )
+        known = {f.name for f in fields(cls)}
+        base: dict[str, Any] = dict(cls.FAST) if fast else {}
+        base.update({k: v for k, v in params.items() if k in known and v is not None})
+        s = cls(**base)
+        names = s.attacks.split(",") if isinstance(s.attacks, str) else list(s.attacks)
+        names = list(dict.fromkeys(a.strip().split("_")[0] for a in names if a.strip()))  # `dlaudit attack` adds _NORM
+        unknown = [a for a in names if a not in TEXT_ATTACKS]
+        if unknown:
+            raise ConfigError(
+                f"attack(s) {', '.join(unknown)} do not apply to text; choose from: {', '.join(TEXT_ATTACKS)}"
+            )
+        if int(s.n) < 1 or int(s.budget) < 1:
+            raise ConfigError(f"text robustness needs n >= 1 and budget >= 1, got {s.n}, {s.budget}")
+        return cls(int(s.n), tuple(names), int(s.budget), float(s.noise_rate))
+
+
+def robustness_text(
+    bundle: ModelBundle,
+    data: AuditData,
+    *,
+    seed: int = 0,
+    fast: bool = False,
+    progress: Any = None,
+    **params: Any,
+) -> Section:
+    """Text attacks and natural noise on a seeded subset of ``data`` (see the module for the metrics)."""
+    from ..explain.tokens import find_embedding
+    from ..text.attacks import attack_metrics, deepwordbug, hotflip, neighbours_of, word_substitution
+    from ..text.noise import NOISE_KINDS, noisy_texts
+    from ..text.vocab import WordVocab
+
+    tok = bundle.tokenizer
+    if tok is None or data.texts is None:
+        raise AnalysisError("text robustness needs the model's tokenizer and the raw texts")
+    s = TextRobustSettings.build(fast=fast, **params)
+    n = min(s.n, len(data))
+    rows = np.sort(np.random.default_rng(seed).choice(len(data), size=n, replace=False)) if n < len(data) else None
+    sub = data.subset(rows) if rows is not None else data
+    texts, labels = list(sub.texts or []), sub.y.tolist()
+    module, dev = bundle.module, bundle.device
+    length = int(sub.x.shape[1])
+
+    def predict_proba(batch: list[str]) -> np.ndarray:
+        x = tok.encode(batch, max_len=length, min_len=length).ids.to(dev)
+        with torch.no_grad():
+            return torch.softmax(module(x).float(), dim=1).cpu().numpy()
+
+    sec = Section(
+        name="robustness",
+        title="Robustness",
+        params={"n": n, "attacks": list(s.attacks), "budget": s.budget, "noise_rate": s.noise_rate, "seed": seed},
+    )
+    clean = float((predict_proba(texts).argmax(axis=1) == np.asarray(labels)).mean())
+    sec.add_metric(
+        "robustness.clean_accuracy",
+        clean,
+        ci=wilson_interval(round(clean * n), n),
+        description="accuracy on the attacked texts before any attack",
+        higher_is_better=True,
+    )
+    steps = len(s.attacks) + 1
+    table: list[list[Any]] = []
+    skipped: list[str] = []
+    for k, name in enumerate(s.attacks):
+        if progress is not None:
+            progress(f"text attack {name}", k, steps)
+        if name == "charswap":
+            result = deepwordbug(predict_proba, texts, labels, budget=s.budget, seed=seed)
+        elif name == "wordswap":
+            if not isinstance(tok, WordVocab):
+                skipped.append(
+                    "wordswap (embedding neighbours need a word-level vocabulary; this tokenizer splits words)"
+                )
+                continue
+            words = {w for t in texts for w in tok.tokenize(t)}
+            neighbours = neighbours_of(module, tok, words=words)
+            result = word_substitution(predict_proba, texts, labels, neighbours, budget=s.budget, seed=seed)
+        else:
+            forbidden = sorted({int(tok.pad_id), int(tok.unk_id), int(getattr(tok, "mask_id", tok.unk_id))})
+            result = hotflip(
+                module,
+                sub.x.to(dev),
+                sub.y,
+                budget=s.budget,
+                pad_id=int(tok.pad_id),
+                forbidden=forbidden,
+                embedding=find_embedding(module),
+            )
+        metrics = attack_metrics(result)
+        for metric, value in metrics.items():
+            what = metric.split(".")[-1]
+            sec.add_metric(
+                metric,
+                value,
+                higher_is_better=what.startswith("acc@") or None,
+                description=_describe(name, what),
+                note=""
+                if np.isfinite(value)
+                else "no text was attacked (none was classified correctly, or none succeeded)",
+            )
+        table.append(
+            [
+                name,
+                *(result.acc_at(b) for b in range(1, s.budget + 1)),
+                result.success_rate,
+                result.mean_words_changed,
+                result.mean_queries,
+            ]
+        )
+    sec.tables.append(
+        Table(
+            "Accuracy under text attacks",
+            ["attack", *(f"acc@{b}" for b in range(1, s.budget + 1)), "success rate", "words changed", "queries"],
+            table,
+            caption="acc@K: accuracy with at most K words (tokens for hotflip) changed; success rate over the texts "
+            "classified correctly before the attack; words changed: mean over successes; queries: mean model calls.",
+        )
+    )
+    if progress is not None:
+        progress("text noise", len(s.attacks), steps)
+    noise_rows = []
+    for kind in NOISE_KINDS:
+        noisy = noisy_texts(texts, kind, rate=s.noise_rate, seed=seed)
+        acc = float((predict_proba(noisy).argmax(axis=1) == np.asarray(labels)).mean())
+        sec.add_metric(
+            f"robustness.text_noise.{kind}.acc",
+            acc,
+            ci=wilson_interval(round(acc * n), n),
+            description=f"accuracy on texts with {kind} noise on {s.noise_rate:.0%} of their words",
+            higher_is_better=True,
+        )
+        noise_rows.append([kind, acc, clean - acc, noisy[0][:120] if noisy else ""])
+    sec.tables.append(
+        Table(
+            "Natural text noise",
+            ["noise", "accuracy", "accuracy lost", "example"],
+            noise_rows,
+            caption=f"{s.noise_rate:.0%} of each text's words changed (seeded): typos, casing, punctuation.",
+        )
+    )
+    worst = min((r for r in table), key=lambda r: r[s.budget], default=None)
+    if worst is not None and clean - worst[s.budget] > 0.3:
+        sec.add_finding(
+            "warning",
+            f"{worst[0]} with at most {s.budget} word(s) changed drops accuracy from {clean:.2f} to {worst[s.budget]:.2f}",
+            check="text-attack",
+        )
+    not_applied = (
+        "L-p attacks, Gaussian noise, certification and randomized smoothing read inputs as values, not token ids"
+    )
+    sec.summary = (
+        f"{len(table)} text attack(s) and 3 kinds of natural noise on {n} text(s). Not applicable to text: {not_applied}."
+        + (f" Skipped: {'; '.join(skipped)}." if skipped else "")
+    )
+    return sec
+
+
+def _describe(attack: str, what: str) -> str:
+    names = {
+        "charswap": "DeepWordBug character edits",
+        "wordswap": "embedding-neighbour word swaps",
+        "hotflip": "HotFlip token flips",
+    }
+    kind, _, k = what.partition("@")
+    words = {
+        "acc": f"accuracy under {names[attack]} with at most {k} word(s) changed",
+        "success_rate": f"share of correctly classified texts that {names[attack]} (at most {k} words) fooled",
+        "words_changed": f"mean words changed by a successful {names[attack]} attack",
+        "queries": f"mean model queries per attacked text ({names[attack]})",
+    }
+    return words.get(kind, what)
