@@ -508,33 +508,19 @@ def info(model: str, data: str | None, json_path: str | None, **kw: Any) -> None
 @data_options
 @model_options
 @run_options
-@click.option(
-    "-o",
-    "--output",
-    type=click.Path(dir_okay=False),
-    default=None,
-    help="HTML report path (default reports/<model>.html).",
-)
-@click.option(
-    "--json",
-    "json_path",
-    type=click.Path(dir_okay=False),
-    default=None,
-    help="Also write the whole report as JSON (schema 1, flat 'metrics' object).",
-)
-@click.option(
-    "--markdown",
-    "markdown_path",
-    type=click.Path(dir_okay=False),
-    default=None,
-    help="Also write a Markdown summary (for a PR comment or $GITHUB_STEP_SUMMARY).",
-)
-@click.option(
-    "--junit",
-    "junit_path",
-    type=click.Path(dir_okay=False),
-    default=None,
-    help="Also write JUnit XML, one testcase per gate.",
+@_options(
+    *(
+        click.option(*flags, type=click.Path(dir_okay=False), default=None, help=text)
+        for flags, text in (
+            (("-o", "--output"), "HTML report path (default reports/<model>.html)."),
+            (("--json", "json_path"), "Also write the whole report as JSON (schema 1, flat 'metrics' object)."),
+            (
+                ("--markdown", "markdown_path"),
+                "Also write a Markdown summary (for a PR comment or $GITHUB_STEP_SUMMARY).",
+            ),
+            (("--junit", "junit_path"), "Also write JUnit XML, one testcase per gate."),
+        )
+    )
 )
 @click.option(
     "--checks",
