@@ -250,6 +250,8 @@ _CLICK_TYPES: dict[str, Any] = {"str": None, "int": int, "float": float, "path":
 
 def _click_option(o: dlaudit.Option) -> Callable[[Any], Any]:
     """An analysis' declared :class:`dlaudit.Option` as a Click option."""
+    if o.type == "flag" and any("/" in f for f in o.flags):  # --on/--off: unset (None) unless one is given
+        return click.option(*o.flags, o.dest, default=o.default, help=o.help)
     if o.type == "flag":
         default = o.default if o.default is not None else not o.flag_value
         return click.option(*o.flags, o.dest, is_flag=True, flag_value=o.flag_value, default=default, help=o.help)

@@ -343,7 +343,7 @@ def fairness_report(
     data: AuditData | str | Path | None = None,
     *,
     sensitive: str | Sequence[str] | None = None,
-    intersection: bool = False,
+    intersection: bool | None = None,
     bins: Mapping[str, Sequence[float]] | Sequence[str] | None = None,
     n_boot: int | None = None,
     ci: float = 0.95,
@@ -369,7 +369,8 @@ def fairness_report(
         sensitive and raw columns; one that is missing, constant or has NaN is
         reported as undefined with its reason. Default: the data's sensitive columns.
     intersection
-        Also judge the intersection of the features (``sex&race``).
+        Also judge the intersection of the features (``sex&race``); None (the default): when two or
+        more features are named.
     bins
         Bin edges for continuous features, e.g. ``{"age": [25, 60]}`` or ``["age=25,60"]`` (as ``--bins``).
     n_boot, ci

@@ -57,7 +57,7 @@ class Settings:
     """What the fairness analysis runs; every field is a keyword parameter of :func:`fairness_section`."""
 
     sensitive: str | Sequence[str] | None = None
-    intersection: bool = False
+    intersection: bool | None = None
     bins: Mapping[str, Sequence[float]] | None = None
     n_boot: int = N_BOOT
     ci: float = 0.95
@@ -132,7 +132,7 @@ def fairness_section(
     fast: bool = False,
     progress: ProgressFn | None = None,
     sensitive: str | Sequence[str] | None = None,
-    intersection: bool = False,
+    intersection: bool | None = None,
     bins: Mapping[str, Sequence[float]] | None = None,
     n_boot: int | None = None,
     ci: float = 0.95,
@@ -159,7 +159,8 @@ def fairness_section(
         Sensitive columns (comma-separated or a list), looked up in
         ``data.sensitive`` then in the raw columns; default: ``data.sensitive``.
     intersection
-        Also judge the intersection of the features (e.g. ``sex&race``).
+        Also judge the intersection of the features (e.g. ``sex&race``); None (the default): when
+        two or more features are named.
     bins
         Bin edges for continuous features, e.g. ``{"age": [25, 60]}``; age
         defaults to under 25, 25 to 60, 60 and over.

@@ -11,8 +11,9 @@ from ..analysis import FAST_HELP, Option
 __all__ = ["OPTIONS", "MITIGATE_OPTIONS", "ALL"]
 
 OPTIONS = (
-    Option("fairness", ("--intersection",), "intersection",
-           "Also judge the intersection of the sensitive features (e.g. sex&race).", type="flag"),
+    Option("fairness", ("--intersection/--no-intersection",), "intersection",
+           "Judge the intersection of the sensitive features (e.g. sex&race) too; by default when two or more are named.",
+           type="flag"),
     Option("fairness", ("--bins",), "bins",
            "Bin edges of a continuous feature, COLUMN=EDGE[,EDGE...] (default age=25,60). Repeatable.", multiple=True),
     Option("fairness", ("--n-boot",), "n_boot", "Bootstrap resamples for the intervals (default 1000; 200 with --fast).",

@@ -68,6 +68,22 @@ def test_fairness_bins_option(credit_model, tmp_path):
     assert _run("fairness", credit_model, "--bins", "age").exit_code == 2
 
 
+def test_two_named_features_get_their_intersection_unless_switched_off(credit_model, tmp_path):
+    def metrics(*extra):
+        out = tmp_path / "i.json"
+        res = _run("fairness", credit_model, "--sensitive", "sex,age", "--n-boot", "0", "--json", str(out), *extra)
+        assert res.exit_code in (0, 1), res.output
+        return json.loads(out.read_text())["metrics"]
+
+    both = metrics()
+    assert "fairness.sex&age.demographic_parity_difference" in both
+    assert both["fairness.sex.demographic_parity_difference"] is not None
+    assert not any(k.startswith("fairness.sex&age.") for k in metrics("--no-intersection"))
+    one = tmp_path / "one.json"
+    assert _run("fairness", credit_model, "--sensitive", "sex", "--n-boot", "0", "--json", str(one)).exit_code in (0, 1)
+    assert not any("&" in k for k in json.loads(one.read_text())["metrics"])
+
+
 def test_fairness_on_image_data_is_skipped(untrained_cnn, tmp_path):
     path = str(dlaudit.save_model(untrained_cnn, tmp_path / "cnn.pt"))
     res = _run("fairness", path)
