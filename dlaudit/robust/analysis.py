@@ -389,7 +389,7 @@ def _stochastic_finding(sec: Section, stochastic: Stochasticity) -> None:
         f"sample as correct when the majority of {VOTE_PASSES} passes classify it correctly; FGSM and PGD curves "
         "are single-pass gradients (weaker): trust the AutoAttack figure. The model's randomness is seeded from the "
         "audit's seed through torch's global generator, so the same seed, plan and batch size give the same numbers, "
-        "but another batch size gives other numbers",
+        "but another batch size or number of Ray workers gives other numbers",
         evidence=f"max logit difference {stochastic.max_difference:.3g} on {stochastic.differing} of {stochastic.tried} inputs",
         check="stochastic-model",
     )

@@ -17,7 +17,7 @@ per sample without running the model one input at a time. Inside :func:`seeded` 
 generator (CPU and, where used, CUDA) is seeded from the audit's seed and restored after,
 so the same seed, plan and batch size give the same numbers; **a different batch size
 changes which random numbers each sample gets**, so a stochastic model's numbers depend on
-the batch size (the report says so).
+the batch size and on how Ray shards the work (the report says so).
 """
 
 from __future__ import annotations
