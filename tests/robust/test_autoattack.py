@@ -206,7 +206,7 @@ def test_autoattack_invariants(seed: int, n: int, norm: str, eps: float, bs: int
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"version": "plus"}, "unknown AutoAttack version 'plus'; choose from: standard, fast"),
+        ({"version": "plus"}, "unknown AutoAttack version 'plus'; choose from: standard, fast, rand"),
         ({"norm": "l1"}, "unknown norm 'l1' for AutoAttack; choose from: linf, l2"),
         ({"eps": -0.3}, "eps (the attack budget) must be a number >= 0, got -0.3"),
         ({"batch_size": 0}, "batch_size must be an integer of at least 1, got 0"),
