@@ -46,10 +46,12 @@ def _percent(value: float) -> str:
 
 
 def _eps_text(eps: float) -> str:
-    """``8/255`` where a budget below 1 is a whole number of 255ths (RobustBench's way; metric names
-    keep six significant digits, so 0.0313725 reads as 8/255), else the number."""
+    """``8/255`` where a budget below 1 that is not a short decimal is a whole number of 255ths
+    (RobustBench's way; metric names keep six significant digits, so 0.0313725 reads as 8/255),
+    else the number (``0.1``, ``0.2``)."""
     k = eps * 255.0
-    whole = 0 < eps < 1 and abs(k - round(k)) < 1e-4 * k
+    short = abs(round(eps, 3) - eps) < 1e-9
+    whole = 0 < eps < 1 and not short and abs(k - round(k)) < 1e-4 * k
     return f"{round(k)}/255" if whole else f"{eps:g}"
 
 
@@ -61,7 +63,7 @@ def robustbench_info(report: Report) -> dict[str, Any]:
     sec = report.section("robustness")
     runs: list[tuple[str, float, float]] = []
     for m in sec.metrics if sec is not None else []:
-        if (hit := _METRIC.match(m.name)) and m.value is not None:
+        if (hit := _METRIC.match(m.name)) and m.value is not None and float(hit.group(2)) > 0:
             runs.append((hit.group(1), float(hit.group(2)), float(m.value)))
     clean = report.metrics.get("robustness.clean_acc")
     if sec is None or not runs or clean is None:

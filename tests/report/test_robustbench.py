@@ -29,6 +29,7 @@ def test_the_fields_are_robustbench_s_and_the_budget_is_the_middle_one() -> None
     info = robustbench_info(
         _report(
             {
+                "robustness.autoattack_linf.acc@0": 0.9875,  # eps 0 is the clean accuracy, not a budget
                 "robustness.autoattack_linf.acc@0.3": 0.0,
                 "robustness.autoattack_linf.acc@0.0313725": 0.25,  # 8/255
                 "robustness.autoattack_linf.acc@0.1": 0.125,
@@ -42,6 +43,7 @@ def test_the_fields_are_robustbench_s_and_the_budget_is_the_middle_one() -> None
     assert info["dataset"] == "digits" and info["architecture"] == "cnn" and info["number_forward_passes"] == 1
     assert {"threat_model": "Linf", "eps": "8/255", "autoattack_acc": "25.00"} in info["all_budgets"]
     assert {"threat_model": "L2", "eps": "1", "autoattack_acc": "50.00"} in info["all_budgets"]
+    assert len(info["all_budgets"]) == 4 and "0" not in [b["eps"] for b in info["all_budgets"]]
 
 
 def test_an_l2_only_run_and_a_stochastic_model_s_votes() -> None:
