@@ -1304,6 +1304,8 @@ def estimate(
         return None
     try:
         costs = costs if costs is not None else unit_costs(bundle, data)
+        if s.autoattack and bundle.card.kind.continuous and detect(bundle.module, data.x) is not None:
+            s = dataclasses.replace(s, autoattack="rand")  # a stochastic model gets AutoAttack's rand version
     except (RuntimeError, ValueError, TypeError):  # the section itself will say what is wrong
         return None
     return _work(bundle, data, s, costs)
@@ -1400,12 +1402,16 @@ def _attack_work(
 def _autoattack_work(s: Settings, n: int, num_classes: int, costs: Mapping[str, float]) -> tuple[int, int, int]:
     """(gradient steps, forward passes, calls) of AutoAttack at every budget, with :data:`SURVIVING` of the samples
     reaching the attacks after APGD-CE."""
-    from .attacks.autoattack import FAST_STEPS, FAST_TARGETS, SQUARE_QUERIES, STANDARD_STEPS, STANDARD_TARGETS
+    from .attacks.autoattack import FAST_STEPS, FAST_TARGETS, RAND_EOT, SQUARE_QUERIES, STANDARD_STEPS, STANDARD_TARGETS
 
+    budgets = sum(len([e for e in (s.eps if v == "linf" else s.eps_l2) if e > 0]) for v in s.autoattack_norms)
+    if s.autoattack == "rand":  # APGD-CE on all, APGD-DLR on the survivors, RAND_EOT passes a step
+        nb = _batches(n, costs)
+        steps = (n + int(n * SURVIVING)) * STANDARD_STEPS * RAND_EOT
+        return budgets * steps, 0, budgets * 2 * nb * STANDARD_STEPS * RAND_EOT
     standard = s.autoattack == "standard"
     iters, targets = (STANDARD_STEPS, STANDARD_TARGETS) if standard else (FAST_STEPS, FAST_TARGETS)
     targets = min(targets, num_classes - 1)
-    budgets = sum(len([e for e in (s.eps if v == "linf" else s.eps_l2) if e > 0]) for v in s.autoattack_norms)
     later = int(n * SURVIVING)
     apgd_t = targets if num_classes >= 4 else 0  # the targeted DLR loss needs 4 classes
     steps = n * iters + later * apgd_t * iters  # APGD-CE on all, APGD-T on the survivors

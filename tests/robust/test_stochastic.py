@@ -141,3 +141,14 @@ def test_the_attacks_scope_runs_rand_autoattack_judged_by_majority(stochastic_cn
     assert sec.params["version"] == "rand"
     assert [f.check for f in sec.findings].count("stochastic-model") == 1
     assert 0.0 <= {m.name: m.value for m in sec.metrics}["robustness.autoattack_linf.acc@0.08"] < 1.0
+
+
+def test_the_estimate_counts_the_rand_version_for_a_stochastic_model(stochastic_cnn, digits_cnn, digits_splits) -> None:
+    from dlaudit.robust.analysis import Settings, estimate
+
+    data = digits_splits.test.subset(torch.arange(32))
+    rand = estimate(stochastic_cnn, data, Settings.build(stochastic_cnn, fast=True))
+    plain = estimate(digits_cnn, data, Settings.build(digits_cnn, fast=True))
+    assert rand is not None and plain is not None
+    assert "AutoAttack (rand," in rand[1] and "AutoAttack (fast," in plain[1]
+    assert rand[0] > plain[0]
