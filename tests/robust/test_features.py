@@ -28,6 +28,7 @@ SMALL = {
     "pgd": {"steps": 10},
     "apgd-ce": {"steps": 20},
     "apgd-t": {"steps": 20},
+    "apgd-dlr": {"steps": 20},
     "fab-t": {"steps": 20},
     "square": {"queries": 200},
     "autoattack": {"version": "fast"},

@@ -99,6 +99,7 @@ def test_attack_invariants(case: dict) -> None:
 SMALL_SETTINGS = {  # fast settings per attack; every other registered attack runs with its defaults
     "pgd": {"steps": 3},
     "apgd-ce": {"steps": 5},
+    "apgd-dlr": {"steps": 5},
     "apgd-t": {"steps": 5, "n_target_classes": 2},
     "fab-t": {"steps": 5, "n_target_classes": 2},
     "square": {"queries": 30},
