@@ -440,6 +440,9 @@ def autoattack(
             if progress is not None:
                 progress("autoattack", min(s + bs, len(todo)), len(todo))
         for name, bad in rejected.items():
+            if rand:  # expected: the attack judged its iterates on its own passes, the majority of fresh ones disagreed
+                log.info("AutoAttack rand: %s: %d input(s) the majority vote did not confirm; not counted", name, bad)
+                continue
             log.warning(
                 "AutoAttack: %s reported %d adversarial input(s) that are not (misclassified, within eps %g, in range); not counted",
                 name,
