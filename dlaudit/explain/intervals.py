@@ -113,4 +113,4 @@ def samples_to_settle(interval: Interval | None, threshold: float) -> int | None
     gap = abs(interval.value - threshold)
     if gap <= 0 or interval.half_width <= 0:
         return None
-    return max(interval.n + 1, math.ceil(interval.n * (interval.half_width / gap) ** 2))
+    return max(interval.n + 1, math.ceil(interval.n * (interval.half_width / gap) ** 2 - 1e-9))
