@@ -29,7 +29,15 @@ from typing import TYPE_CHECKING, Any
 from . import train as _train_package  # noqa: F401  (the subpackage first, so that the name below stays the function)
 from ._alloc import tune_malloc
 from ._version import __version__
-from .analysis import default_analyses, list_analyses, register_analysis, run_analysis
+from .analysis import (
+    FAST_HELP,
+    Option,
+    command_options,
+    default_analyses,
+    list_analyses,
+    register_analysis,
+    run_analysis,
+)
 from .api import (
     MAX_SEED,
     TRAINABLE,
@@ -52,7 +60,10 @@ from .api import (
     mitigate,
     parse_gates,
     printable,
+    render_demo,
+    render_info,
     render_terminal,
+    render_training,
     robustness,
     save_explanation,
     save_json,
@@ -121,6 +132,7 @@ __all__ = [
     "DATASETS",
     "DataError",
     "DlauditError",
+    "FAST_HELP",
     "Figure",
     "Finding",
     "GateError",
@@ -132,6 +144,7 @@ __all__ = [
     "ModelLoadError",
     "ModelOutputError",
     "NumpyMLP",
+    "Option",
     "ProgressPrinter",
     "Report",
     "Section",
@@ -147,6 +160,7 @@ __all__ = [
     "check_paths",
     "check_report",
     "command_line",
+    "command_options",
     "compare_to_baseline",
     "default_analyses",
     "demo",
@@ -174,7 +188,10 @@ __all__ = [
     "printable",
     "register_analysis",
     "register_postprocessor",
+    "render_demo",
+    "render_info",
     "render_terminal",
+    "render_training",
     "robustness",
     "run_analysis",
     "run_inputs",

@@ -21,6 +21,7 @@ register_analysis(
     order=20,
     settings="dlaudit.explain.explanation:Settings",
     budget="dlaudit.explain.explanation:BUDGET",
+    options="dlaudit.explain.options:OPTIONS",
 )
 register_analysis(
     "robustness",
@@ -30,6 +31,7 @@ register_analysis(
     settings="dlaudit.robust.analysis:Settings",
     estimate="dlaudit.robust.analysis:estimate",
     budget="dlaudit.robust.analysis:BUDGET",
+    options="dlaudit.robust.options:OPTIONS",
 )
 register_analysis(
     "fairness",
@@ -38,6 +40,7 @@ register_analysis(
     order=40,
     settings="dlaudit.fairness.analysis:Settings",
     budget="dlaudit.fairness.budget:BUDGET",
+    options="dlaudit.fairness.options:ALL",
 )
 
 # fairness mitigation by group thresholds: the card stores the thresholds, the wrapper applies them

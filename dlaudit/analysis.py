@@ -41,6 +41,9 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Analysis",
+    "Option",
+    "FAST_HELP",
+    "command_options",
     "register_analysis",
     "list_analyses",
     "default_analyses",
@@ -52,6 +55,65 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 AnalysisFn = Callable[..., "Section"]
+
+FAST_HELP = "A cheaper configuration for CI (fewer samples and steps); the output says so."
+"""How every command words ``--fast``; an analysis' ``--fast`` option adds what its profile changes."""
+
+
+@dataclass(frozen=True)
+class Option:
+    """A command-line option an analysis declares next to its settings; the CLI turns each into a Click option.
+
+    ``command`` is the command that shows it (``report``, or a view: ``attack``, ``certify``, ``explain``,
+    ``fairness``). Its value reaches the run one of two ways: ``setting`` names a field of the analysis'
+    settings (``report`` options only: the value goes into ``params[analysis][setting]``, and is validated by
+    the settings' ``build`` before any work), or ``keyword`` names a keyword of the command's API function (``dlaudit.attack(...,
+    eps=...)``; by default ``dest``). ``dest`` is the name Click gives the value. ``type`` is ``str``, ``int``,
+    ``float``, ``path`` (a file) or ``flag`` (an on/off switch; ``flag_value`` is what giving it sets);
+    ``choices`` restricts a ``str``; ``min``/``max`` (with ``min_open``) bound a number. ``multiple``
+    repeats it; ``required`` makes it mandatory. ``help``, ``default``, ``show_default`` and ``metavar`` are as Click shows them.
+
+    >>> Option("report", ("--latency-runs",), "latency_runs", "Timed forward passes.", type="int",
+    ...        default=None, min=1, setting="runs")  # doctest: +SKIP
+    """
+
+    command: str
+    flags: tuple[str, ...]
+    dest: str
+    help: str = ""
+    type: str = "str"
+    default: Any = None
+    show_default: bool = False
+    choices: tuple[str, ...] = ()
+    min: float | None = None
+    max: float | None = None
+    min_open: bool = False
+    multiple: bool = False
+    required: bool = False
+    flag_value: Any = True
+    metavar: str | None = None
+    setting: str | None = None
+    keyword: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.type not in OPTION_TYPES:
+            raise ConfigError(f"option {self.flags}: type must be one of {', '.join(OPTION_TYPES)}, got {self.type!r}")
+        if not self.flags or not all(f.startswith("-") for f in self.flags):
+            raise ConfigError(f"option {self.dest!r}: flags must start with '-', got {self.flags!r}")
+        if self.setting is not None and self.keyword is not None:
+            raise ConfigError(f"option {self.flags[-1]}: give setting or keyword, not both")
+        if self.setting is not None and self.command != "report":
+            raise ConfigError(
+                f"option {self.flags[-1]}: a setting option belongs to the report command, not {self.command!r}"
+            )
+
+    @property
+    def target(self) -> str:
+        """The settings field or API keyword the value fills."""
+        return self.setting or self.keyword or self.dest
+
+
+OPTION_TYPES = ("str", "int", "float", "path", "flag")
 
 
 def _resolve(target: Any) -> Any:
@@ -71,7 +133,8 @@ class Analysis:
 
     ``settings`` is the analysis' frozen settings class (or its import path): it holds every
     parameter with its default, its ``FAST`` profile (the cheaper configuration ``fast=True``
-    selects; defined there and nowhere else) and ``build(bundle, *, fast, **params)``, which
+    selects; defined there and nowhere else), optionally its ``SMALL`` caps (what ``DLAUDIT_SMALL=1``
+    caps, given values included) and ``build(bundle, *, fast, **params)``, which
     validates the parameters against the model and raises :class:`~dlaudit.errors.ConfigError`
     on a bad one, so an audit refuses bad settings before any work. ``estimate`` (or its import
     path) is ``estimate(bundle, data, settings) -> (seconds, what) | None``: the time the analysis
@@ -88,6 +151,9 @@ class Analysis:
     modalities: tuple[str, ...] | None = None
     budget: Any = None
     """Its :class:`dlaudit.plan.Budget` (or import path): how ``--time-budget`` measures and sizes it; None: not budgeted."""
+    options: Any = ()
+    """The command-line :class:`Option` s it declares (a sequence, or its ``"module:NAME"`` import path in a
+    module light enough for ``dlaudit --help``: no torch)."""
 
     @property
     def budget_hooks(self) -> Any:
@@ -111,10 +177,22 @@ class Analysis:
         return _resolve(self.settings) if self.settings is not None else None
 
     @property
+    def cli_options(self) -> tuple[Option, ...]:
+        """The options it declares, for every command (imported on first use when given by path)."""
+        return tuple(_resolve(self.options)) if self.options else ()
+
+    @property
     def fast(self) -> dict[str, Any]:
         """The fast profile: the settings ``fast=True`` changes, and their values."""
         cls = self.settings_class
         return dict(getattr(cls, "FAST", {})) if cls is not None else {}
+
+    def small_params(self, params: dict[str, Any]) -> dict[str, Any]:
+        """``params`` under ``DLAUDIT_SMALL=1``: each setting the settings class caps in its ``SMALL``
+        (defined there and nowhere else) at most its cap, given or not."""
+        cls = self.settings_class
+        caps = dict(getattr(cls, "SMALL", {})) if cls is not None else {}
+        return {**params, **{k: cap if params.get(k) is None else min(params[k], cap) for k, cap in caps.items()}}
 
     def make_settings(self, bundle: ModelBundle, *, fast: bool = False, params: dict[str, Any] | None = None) -> Any:
         """The validated settings for ``params`` on ``bundle`` (None when the analysis declares none).
@@ -161,6 +239,7 @@ def register_analysis(
     estimate: Any = None,
     modalities: tuple[str, ...] | None = None,
     budget: Any = None,
+    options: Any = (),
 ) -> Any:
     """Register an analysis under ``name`` (the ``--checks`` name and its metrics' prefix).
 
@@ -168,7 +247,8 @@ def register_analysis(
     returns a decorator. ``default=False`` analyses run only when ``--checks`` names them.
     ``settings`` and ``estimate`` (objects or import paths) are described on :class:`Analysis`;
     ``modalities`` (names) restricts it to those kinds of data; ``budget`` is its
-    :class:`dlaudit.plan.Budget` (how ``--time-budget`` sizes it).
+    :class:`dlaudit.plan.Budget` (how ``--time-budget`` sizes it); ``options`` are the :class:`Option` s
+    it adds to the command line (or their import path).
 
     >>> @register_analysis("latency", title="Latency", order=50, default=False)  # doctest: +SKIP
     ... def latency(bundle, data, *, seed=0, fast=False, progress=None): ...
@@ -187,6 +267,7 @@ def register_analysis(
             estimate,
             None if modalities is None else tuple(modalities),
             budget,
+            options,
         )
         return fn
 
@@ -220,6 +301,26 @@ def list_analyses() -> list[str]:
 def default_analyses() -> list[str]:
     """The analyses a report runs when ``--checks`` is not given, in report order."""
     return [name for name in list_analyses() if _registry()[name].default]
+
+
+_COMMANDS = {"train": "dlaudit.train.options:OPTIONS"}
+"""The options of commands that no analysis runs, by the package that does their work (import paths)."""
+
+
+def command_options(command: str) -> list[tuple[str, Option]]:
+    """``(owner, option)`` for every option declared for ``command``: the registered analyses' (plug-ins
+    included; the owner is the analysis' name), in report order, then those of :data:`_COMMANDS`."""
+    found: list[tuple[str, Option]] = []
+    for name in list_analyses():
+        try:
+            declared = _registry()[name].cli_options
+        except Exception as err:  # noqa: BLE001 - a plug-in's broken declaration is one warning line, never a crash
+            log.warning("the options of analysis %r were not loaded: %s: %s", name, type(err).__name__, err)
+            continue
+        found += [(name, o) for o in declared if isinstance(o, Option) and o.command == command]
+    if command in _COMMANDS:
+        found += [(command, o) for o in _resolve(_COMMANDS[command]) if o.command == command]
+    return found
 
 
 def get_analysis(name: str) -> Analysis:

@@ -1,5 +1,10 @@
 """The Python face of dlaudit: every CLI command is a thin layer over one function here.
 
+Loading, information, the ``report`` command's configuration, gates and baseline, and the output helpers
+live here; the audit and its named views are in :mod:`dlaudit.views`, training in
+:mod:`dlaudit.train.reference`, mitigation in :mod:`dlaudit.mitigation` (re-exported here). None holds
+analysis logic: that is in the analyses and their settings.
+
 Importing this module is cheap (no torch, no analysis): each function imports what
 it needs when called, so ``dlaudit --help`` starts in a fraction of a second.
 """
@@ -15,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from . import pipeline
 from ._alloc import tune_malloc
 from ._version import __version__
-from .analysis import default_analyses, list_analyses, parse_checks
+from .analysis import default_analyses, get_analysis, list_analyses, parse_checks
 from .bounded import catch_interrupts, exit_now, interrupted
 from .errors import (
     AnalysisError,
@@ -27,19 +32,21 @@ from .errors import (
     ModelLoadError,
     ModelOutputError,
 )
+from .mitigation import mitigate
 from .parsing import parse_kwargs, parse_names, parse_numbers, parse_shape, parse_value_range, split_list
 from .paths import Folder, atomic_write, check_paths, method_outputs, run_inputs
-from .pipeline import SMALL, AuditSpec, command_line, json_text, library_versions, small
+from .pipeline import AuditSpec, command_line, json_text, library_versions, small
 from .progress import ProgressPrinter
 from .terminal import printable
+from .train.reference import train
+from .views import attack, audit, certify, explain_model, fairness_report, robustness
 
 if TYPE_CHECKING:
     from .bundle import ModelBundle
     from .card import ModelCard
     from .data import AuditData
     from .explain import Explanation
-    from .fairness.mitigate import MitigationResult
-    from .report.model import Report, Section
+    from .report.model import Report
     from .utils import ProgressFn
 
 __all__ = [
@@ -74,9 +81,11 @@ __all__ = [
     "health_text",
     "gate_line",
     "render_terminal",
+    "render_training",
+    "render_info",
+    "render_demo",
     "TRAINABLE",
     "small",
-    "SMALL",
     "DlauditError",
     "AnalysisError",
     "CardError",
@@ -106,14 +115,6 @@ MAX_SEED = 2**32 - 1
 """Seeds are 0 .. 2**32 - 1 (see :func:`dlaudit.utils.check_seed`)."""
 TRAINABLE = ("cnn", "mlp", "numpy-mlp", "textcnn", "embedding-bag")
 """The reference architectures ``dlaudit train`` builds."""
-DEFAULT_ATTACK_EPS = (0.05, 0.1, 0.3)
-"""``dlaudit attack``'s L-inf budgets (input units)."""
-DEFAULT_ATTACK_EPS_L2 = (0.5, 1.0, 2.0)
-"""``dlaudit attack``'s L2 budgets (input units)."""
-
-
-def _small_epochs(epochs: int | None) -> int | None:
-    return min(epochs, SMALL["epochs"]) if epochs is not None and small() else SMALL["epochs"] if small() else epochs
 
 
 def save_json(path: str | Path, payload: Mapping[str, Any]) -> Path:
@@ -155,6 +156,27 @@ def render_terminal(report: Report, *, paths: Mapping[str, Any] | None = None, d
     from .report.terminal import render_terminal as _render
 
     return _render(report, paths=paths, detail=detail)
+
+
+def render_training(bundle: ModelBundle, arch: str, output: Any) -> str:
+    """What ``dlaudit train`` prints about the model it trained (see :mod:`dlaudit.report.terminal`)."""
+    from .report.terminal import render_training as _render
+
+    return _render(bundle.card.to_dict(), arch, output)
+
+
+def render_info(out: Mapping[str, Any], model: Any) -> str:
+    """What ``dlaudit info`` prints about :func:`info`'s answer (see :mod:`dlaudit.report.terminal`)."""
+    from .report.terminal import render_info as _render
+
+    return _render(out, model)
+
+
+def render_demo(result: Any) -> str:
+    """What ``dlaudit demo`` prints about its reports (see :mod:`dlaudit.report.terminal`)."""
+    from .report.terminal import render_demo as _render
+
+    return _render(result)
 
 
 def gate_line(gate: Any) -> str:
@@ -346,137 +368,6 @@ def data_for(bundle: ModelBundle, data: AuditData | str | Path | None, **kwargs:
     return pipeline.resolve_data(bundle, data, **kwargs)
 
 
-# -- training --------------------------------------------------------------------------------
-
-
-def train(
-    arch: str,
-    data: str | Path = "digits",
-    *,
-    data_dir: str | Path | None = None,
-    target: str | None = None,
-    sensitive: str | Sequence[str] | None = None,
-    epochs: int | None = None,
-    lr: float | None = None,
-    batch_size: int | None = None,
-    optimizer: str | None = None,
-    weight_decay: float = 0.0,
-    hidden: str | Sequence[int] | None = None,
-    seed: int = 0,
-    device: str = "auto",
-    sample_weight: Any = None,
-    progress: ProgressFn | None = None,
-    adversarial: str | None = None,
-    eps: float | None = None,
-    alpha: float | None = None,
-    steps: int | None = None,
-    beta: float | None = None,
-    warmup: float | None = None,
-    lr_schedule: str | None = None,
-    certified: str | None = None,
-    noise_sigma: float | None = None,
-    compile: bool = False,
-    text_column: str | None = None,
-) -> ModelBundle:
-    """Train a reference model (``cnn``, ``mlp``, ``numpy-mlp``; for text ``textcnn``, ``embedding-bag``) on a dataset's training split.
-
-    Returns the bundle; its card records the dataset, the held-out split, the
-    training configuration and the held-out accuracy.
-
-    ``adversarial`` trains on adversarial examples: ``"pgd"`` (Madry et al. 2018,
-    arXiv:1706.06083), ``"fgsm"`` (fast FGSM with random start, Wong et al. 2020,
-    arXiv:2001.03994) or ``"trades"`` (Zhang et al. 2019, arXiv:1901.08573), with
-    budget ``eps``, step size ``alpha``, ``steps`` attack steps and TRADES' ``beta``
-    (see :class:`dlaudit.robust.training.AdversarialTraining`); its budget ramps up over
-    the first ``warmup`` share of the epochs (default 0.3) and the learning rate follows a
-    cosine schedule (``lr_schedule``: ``constant`` or ``cosine``; cosine is the default for
-    adversarial and certified training). Every epoch ends with a collapse check recorded on
-    the card (``training.monitor``). ``certified="ibp"`` trains with interval bounds
-    (Gowal et al. 2018, arXiv:1810.12715; 30 epochs by default) at budget ``eps``;
-    ``noise_sigma`` trains on Gaussian-noise augmented inputs (Cohen et al. 2019,
-    arXiv:1902.02918), for randomized smoothing. ``hidden`` is a list of layer sizes or
-    a string such as ``"128,64"``. ``compile`` runs the attack's gradient steps through
-    ``torch.compile`` (see :mod:`dlaudit.robust.attacks.speed`).
-    """
-    tune_malloc()
-    from .data import load_splits
-    from .robust.training import training_setup
-    from .train import train as _train
-
-    epochs = _small_epochs(epochs)
-    from .data.text import is_text_spec
-    from .train.text import TEXT_ARCHS
-
-    if arch in TEXT_ARCHS or is_text_spec(data, text_column):
-        return _train_text(arch, data, text_column=text_column, target=target, sensitive=sensitive, epochs=epochs,
-                           lr=lr, batch_size=batch_size, weight_decay=weight_decay, seed=seed, device=device,
-                           progress=progress, ignored={"--adversarial": adversarial, "--certified": certified,
-                           "--noise-sigma": noise_sigma, "--hidden": hidden, "--optimizer": optimizer})  # fmt: skip
-    if isinstance(hidden, str):
-        hidden = [int(h) for h in parse_numbers(hidden, "--hidden", minimum=1, integer=True)]
-    splits = load_splits(data, data_dir=data_dir, target=target, sensitive=sensitive, seed=0)
-    loss_fn, training_info = training_setup(
-        adversarial, eps=eps, alpha=alpha, steps=steps, beta=beta, value_range=splits.train.value_range, seed=seed,
-        warmup=warmup, certified=certified, noise_sigma=noise_sigma,
-    )  # fmt: skip
-    if training_info is not None and "epochs" in training_info:
-        default_epochs = training_info.pop("epochs")
-        epochs = epochs if epochs is not None else default_epochs
-    is_file = Path(str(data)).suffix.lower() in (".npz", ".csv")
-    with pipeline.engine(compile):
-        return _train(
-            arch,
-            splits,
-            epochs=epochs,
-            lr=lr,
-            batch_size=batch_size,
-            optimizer=optimizer,
-            weight_decay=weight_decay,
-            hidden=tuple(hidden) if hidden else None,
-            seed=seed,
-            device=device,
-            sample_weight=sample_weight,
-            loss_fn=loss_fn,
-            training_info=training_info,
-            dataset=str(Path(data).resolve()) if is_file else str(data),
-            data_dir=str(Path(data_dir).resolve()) if data_dir else None,
-            progress=progress,
-            lr_schedule=lr_schedule,
-        )
-
-
-def _train_text(
-    arch: str,
-    data: str | Path,
-    *,
-    text_column: str | None,
-    target: str | None,
-    sensitive: str | Sequence[str] | None,
-    ignored: dict[str, Any],
-    **kwargs: Any,
-) -> ModelBundle:
-    """:func:`train` of a text model on text data (``synthetic-text``, a ``.csv``/``.jsonl`` file with ``text_column``)."""
-    from .data.text import is_text_spec, load_text_splits
-    from .train.text import TEXT_ARCHS, train_text
-
-    if arch not in TEXT_ARCHS:
-        raise ConfigError(f"{data!s} is text data; train a text model on it ({', '.join(TEXT_ARCHS)}), not {arch}")
-    if not is_text_spec(data, text_column if text_column is not None else "text"):
-        raise ConfigError(
-            f"{arch} reads text; train it on synthetic-text or a .csv/.jsonl file with --text-column COL --target COL"
-        )
-    given = [k for k, v in ignored.items() if v not in (None, "none", ())]
-    if given:
-        raise ConfigError(f"{', '.join(given)} do(es) not apply to text models; leave them out for {arch}")
-    sens = split_list(sensitive) if sensitive is not None else None
-    splits = load_text_splits(data, text_column=text_column, target=target, sensitive=sens, seed=0)
-    is_file = Path(str(data)).suffix.lower() in (".csv", ".jsonl", ".gz")
-    names = list(splits.train.sensitive.columns) if splits.train.sensitive is not None else None
-    return train_text(
-        arch, splits, dataset=str(Path(data).resolve()) if is_file else str(data), sensitive=names, **kwargs
-    )
-
-
 # -- information -----------------------------------------------------------------------------
 
 
@@ -508,140 +399,6 @@ def info(
     return out
 
 
-# -- the audit -------------------------------------------------------------------------------
-
-
-def audit(
-    model: ModelBundle | str | Path,
-    data: AuditData | str | Path | None = None,
-    *,
-    checks: Sequence[str] | str | None = None,
-    fast: bool = False,
-    seed: int = 0,
-    device: str = "auto",
-    progress: ProgressFn | None = None,
-    trust_pickle: bool = False,
-    params: dict[str, dict[str, Any]] | None = None,
-    title: str | None = None,
-    command: str | None = None,
-    timeout: float | None = None,
-    workers: int | None = None,
-    ray_address: str | None = None,
-    checkpoint: str | Path | None = None,
-    compile: bool = False,
-    **data_kwargs: Any,
-) -> Report:
-    """Audit a model: run each check and gather the sections into a :class:`Report`.
-
-    A thin layer over :func:`dlaudit.pipeline.run` (see :class:`dlaudit.pipeline.AuditSpec`).
-
-    Parameters
-    ----------
-    model
-        A model file or a :class:`ModelBundle`.
-    data
-        A dataset spec, an :class:`AuditData`, or None for the held-out split on the card.
-    checks
-        Which sections (``performance``, ``explain``, ``robustness``, ``fairness``,
-        or any registered analysis; a list or comma-separated); the default ones when
-        None. They appear in report order whatever order they are given in. A check
-        that does not apply is a skipped section with its reason; one that fails is
-        an error section; neither stops the audit.
-    fast
-        Each analysis' fast profile (fewer samples and steps), stated in the report.
-    seed
-        Every random step is seeded from this: the same seed gives the same numbers.
-    device
-        ``"auto"`` (CUDA when available), ``"cpu"`` or ``"cuda"``.
-    progress
-        ``progress(stage, done, total)``, called as sections advance.
-    params
-        Per-check settings, e.g. ``{"robustness": {"eps": [0.1]}}``; bad ones fail before any work.
-    title, command
-        The report's title and the command line recorded in its provenance.
-    timeout
-        Seconds each section may take; one past it is reported as failed with the
-        reason, and the rest still run (see :func:`dlaudit.analysis.run_analysis`).
-    workers, ray_address, checkpoint
-        Shard the work over a local Ray runtime of ``workers`` processes, or the Ray
-        cluster at ``ray_address``, and/or keep finished shards in ``checkpoint`` to resume
-        (see :mod:`dlaudit.parallel`); the same numbers as one process.
-    compile
-        Run the attacks' gradient steps through ``torch.compile`` where the model allows it
-        (see :mod:`dlaudit.robust.attacks.speed`); the report's provenance says where it did not.
-    data_kwargs
-        Passed to :func:`load_data` (``data_dir``, ``target``, ``sensitive``...).
-
-    Returns
-    -------
-    Report
-        ``report.metrics`` (the flat dict), ``report.findings``, ``report.passed``;
-        :func:`dlaudit.check_report` checks gates, :func:`dlaudit.save_report` writes it.
-
-    Examples
-    --------
-    >>> report = dlaudit.audit("cnn.pt", checks="performance,robustness", fast=True)  # doctest: +SKIP
-    >>> dlaudit.check_report(report, ["performance.accuracy >= 0.9"])  # doctest: +SKIP
-    >>> dlaudit.save_report(report, "reports/cnn.html")  # doctest: +SKIP
-    """
-    spec = AuditSpec(
-        model,
-        data,
-        data_options=data_kwargs,
-        checks=None if checks is None else tuple(parse_checks(checks)),
-        params=params or {},
-        fast=fast,
-        seed=seed,
-        device=device,
-        trust_pickle=trust_pickle,
-        workers=workers,
-        ray_address=ray_address,
-        checkpoint=checkpoint,
-        compile=compile,
-        timeout=timeout,
-        title=title,
-        command=command,
-    )
-    return pipeline.run(spec, progress)
-
-
-def _view(
-    name: str,
-    model: ModelBundle | str | Path,
-    data: Any,
-    checks: tuple[str, ...],
-    params: dict[str, dict[str, Any]],
-    *,
-    fast: bool,
-    seed: int,
-    device: str,
-    trust_pickle: bool,
-    progress: ProgressFn | None,
-    command: str | None = None,
-    title: str | None = None,
-    strict: bool = True,
-    data_options: Mapping[str, Any] | None = None,
-    **run: Any,
-) -> tuple[Report, dict[str, Any]]:
-    """A named view (``attack``, ``certify``, ...): the pipeline on ``checks`` with ``params``."""
-    spec = AuditSpec(
-        model,
-        data,
-        data_options=dict(data_options or {}),
-        checks=checks,
-        params=params,
-        fast=fast,
-        seed=seed,
-        device=device,
-        trust_pickle=trust_pickle,
-        title=title or f"dlaudit {name}: {pipeline.model_name(model)}",
-        command=command,
-        strict=strict,
-        **run,
-    )
-    return pipeline.run_keeping(spec, progress)
-
-
 def report(
     model: ModelBundle | str | Path,
     data: AuditData | str | Path | None = None,
@@ -664,6 +421,7 @@ def report(
     checkpoint: str | Path | None = None,
     compile: bool = False,
     attack_features: str = "all",
+    params: Mapping[str, Mapping[str, Any]] | None = None,
     inputs: Mapping[str, str | Path | Folder | None] | None = None,
     outputs: Mapping[str, str | Path | None] | None = None,
     trust_ops: bool = False,
@@ -679,7 +437,9 @@ def report(
     :attr:`Report.errors` (its files can still be written to look into it).
     ``card`` holds card fields for a foreign model (see :func:`card_overrides`);
     ``timeout`` bounds loading the model and each section (seconds); ``attack_features="numeric"`` has the
-    robustness section attack only a tabular model's numeric columns.
+    robustness section attack only a tabular model's numeric columns. ``params`` are per-check settings
+    (``{"robustness": {"steps": 20}}``: what the analyses' ``report`` options set); unlike :func:`audit`,
+    a bad one fails before any work (:class:`ConfigError`).
 
     ``outputs`` (option name -> path) are the files the caller will write: before the audit, one that
     is an input of the run is refused (:func:`check_paths`): the model and its cards, the data, the
@@ -742,11 +502,17 @@ def report(
     if attack_features not in FEATURES:
         raise ConfigError(f"--attack-features must be one of {', '.join(FEATURES)}, got {attack_features!r}")
     _features(bundle, attack_features)  # a model it does not apply to fails here, before any work
+    settings = {name: dict(p) for name, p in (params or {}).items()}
+    if attack_features != "all":
+        settings.setdefault("robustness", {})["features"] = attack_features
+    run_fast = fast if fast is not None else bool(cfg.fast)
+    for name, given in settings.items():  # options typed by the user: a bad one is an error, not a failed section
+        get_analysis(name).check_settings(bundle, fast=run_fast, params=given)
     rep = audit(
         bundle,
         data,
         checks=checks if checks is not None else cfg.checks,
-        fast=fast if fast is not None else bool(cfg.fast),
+        fast=run_fast,
         seed=seed,
         device=device,
         progress=progress,
@@ -757,7 +523,7 @@ def report(
         ray_address=ray_address,
         checkpoint=checkpoint,
         compile=compile,
-        params={"robustness": {"features": attack_features}} if attack_features != "all" else None,
+        params=settings or None,
         **data_kwargs,
     )
     for source, group in (("config", cfg.gates), ("fail-on", extra_gates)):
@@ -778,404 +544,7 @@ def _configs_read(config: str | Path | None) -> dict[str, str | Path | None]:
     return {"the default config ./pyproject.toml": "pyproject.toml"} if os.path.lexists("pyproject.toml") else {}
 
 
-# -- robustness ------------------------------------------------------------------------------
-
-
-def attack(
-    model: ModelBundle | str | Path,
-    data: AuditData | str | Path | None = None,
-    *,
-    attacks: str | Sequence[str] = ("fgsm", "pgd"),
-    norms: str | Sequence[str] = ("linf",),
-    eps: str | Sequence[float] = DEFAULT_ATTACK_EPS,
-    eps_l2: str | Sequence[float] = DEFAULT_ATTACK_EPS_L2,
-    steps: int | None = None,
-    alpha: float | None = None,
-    restarts: int = 1,
-    n: int | None = None,
-    batch_size: int | None = None,
-    early_stop: bool = True,
-    version: str | None = None,
-    fast: bool = False,
-    seed: int = 0,
-    device: str = "auto",
-    progress: ProgressFn | None = None,
-    trust_pickle: bool = False,
-    workers: int | None = None,
-    ray_address: str | None = None,
-    checkpoint: str | Path | None = None,
-    compile: bool = False,
-    features: str = "all",
-    command: str | None = None,
-    **data_kwargs: Any,
-) -> Report:
-    """Robust accuracy under the attacks asked for, at each budget (``dlaudit attack``).
-
-    The robustness analysis restricted to these attacks (its ``attacks`` scope): a :class:`Report`
-    with one ``robustness`` section whose metrics are named as in a full report, e.g.
-    ``robustness.pgd_linf.acc@0.1``, plus ``robustness.clean_acc`` and, with several attacks on a
-    norm, ``robustness.worst_<norm>.acc@E`` (per sample, the worst case over them).
-
-    ``eps`` are L-inf budgets and ``eps_l2`` L2 budgets, in input units (lists or
-    comma-separated strings); ``attacks`` are registry names (fgsm, pgd, apgd-ce, apgd-t,
-    fab-t, square, autoattack, or any registered attack) run at each of ``norms``; a text model
-    takes the text attacks instead (charswap, wordswap, hotflip, at 1..3 words changed); ``n``
-    attacks a seeded random subset of that many samples (default all). ``steps`` (default 40),
-    ``alpha``, ``restarts`` and ``early_stop`` are PGD's; ``version`` is AutoAttack's
-    (``standard`` by default). ``fast`` is the analysis' fast profile: PGD-10 on at most 200
-    samples and AutoAttack's fast version (explicit values win). ``compile`` runs the gradient
-    steps through ``torch.compile`` where the model allows it (the provenance's ``engine`` says
-    where not). ``features="numeric"`` attacks only a tabular model's numeric columns.
-    """
-    methods = parse_names(attacks, _attack_names(), "attack(s)")
-    norm_list = parse_names(norms, ("linf", "l2"), "norm(s)")
-    settings = {
-        "scope": "attacks",
-        "attacks": [f"{m}_{v}" for v in norm_list for m in methods],
-        "eps": _budgets(eps, "eps"),
-        "eps_l2": _budgets(eps_l2, "eps-l2"),
-        "steps": steps,
-        "alpha": alpha,
-        "restarts": restarts,
-        "n": n,
-        "batch_size": batch_size,
-        "early_stop": early_stop,
-        "version": version,
-        "features": features,
-    }
-    return _view(
-        "attack", model, data, ("robustness",), {"robustness": settings}, fast=fast, seed=seed, device=device,
-        trust_pickle=trust_pickle, progress=progress, command=command, data_options=data_kwargs, workers=workers,
-        ray_address=ray_address, checkpoint=checkpoint, compile=compile,
-    )[0]  # fmt: skip
-
-
-def _budgets(values: str | Sequence[float], label: str) -> list[float]:
-    """Budgets or radii given as ``"0.1,0.3"`` (parsed, each >= 0) or as numbers."""
-    return parse_numbers(values, label, minimum=0) if isinstance(values, str) else [float(v) for v in values]
-
-
-def _attack_names() -> list[str]:
-    from .robust.attacks import list_attacks
-    from .robust.text_section import TEXT_ATTACKS
-
-    return list_attacks() + [a for a in TEXT_ATTACKS if a not in list_attacks()]
-
-
-def robustness(
-    model: ModelBundle | str | Path,
-    data: AuditData | str | Path | None = None,
-    *,
-    fast: bool = False,
-    seed: int = 0,
-    device: str = "auto",
-    progress: ProgressFn | None = None,
-    trust_pickle: bool = False,
-    data_dir: str | Path | None = None,
-    target: str | None = None,
-    sensitive: str | Sequence[str] | None = None,
-    **params: Any,
-) -> Section:
-    """The robustness section of a report on its own (curves, noise, minimal eps, masking checks, groups).
-
-    ``params`` are the analysis' settings (see :class:`dlaudit.robust.analysis.Settings`),
-    e.g. ``eps=[0, 0.1]``, ``steps=20``, ``n=500``. Raises the analysis' error
-    instead of returning a skipped section.
-    """
-    rep, _ = _view(
-        "robustness", model, data, ("robustness",), {"robustness": params}, fast=fast, seed=seed, device=device,
-        trust_pickle=trust_pickle, progress=progress,
-        data_options={"data_dir": data_dir, "target": target, "sensitive": sensitive},
-    )  # fmt: skip
-    return rep.sections[0]
-
-
-def certify(
-    model: ModelBundle | str | Path,
-    data: AuditData | str | Path | None = None,
-    *,
-    method: str = "smoothing",
-    sigma: float = 0.25,
-    radii: str | Sequence[float] = (0.0, 0.25, 0.5, 1.0),
-    eps: str | Sequence[float] = (0.1,),
-    n: int | None = None,
-    n0: int = 100,
-    alpha: float = 0.001,
-    inputs: int | None = None,
-    batch_size: int | None = None,
-    fast: bool = False,
-    seed: int = 0,
-    device: str = "auto",
-    progress: ProgressFn | None = None,
-    trust_pickle: bool = False,
-    workers: int | None = None,
-    ray_address: str | None = None,
-    checkpoint: str | Path | None = None,
-    command: str | None = None,
-    **data_kwargs: Any,
-) -> Report:
-    """Certified robustness (``dlaudit certify``): a proven lower bound where attacks give an upper one.
-
-    The robustness analysis restricted to one certificate (its ``certify`` scope): a
-    :class:`Report` with one ``robustness`` section. ``method="smoothing"``: randomized
-    smoothing (Cohen et al. 2019, arXiv:1902.02918) with noise ``sigma``, ``n0`` selection and
-    ``n`` estimation samples (default 100,000), level ``alpha``; metrics
-    ``robustness.smoothing_l2.acc@R`` at the L2 ``radii`` and ``robustness.smoothing_l2.abstain_rate``.
-    ``"ibp"``, ``"crown-ibp"``, ``"crown"``: verified accuracy of the model itself at the L-inf
-    budgets ``eps``, ``robustness.certified_linf.acc@E``. ``inputs`` certifies a seeded subset of
-    that many samples (default all); ``fast`` (the analysis' fast profile) uses ``n = 1000`` and
-    at most 50 inputs (explicit values win).
-    """
-    if inputs is not None and (isinstance(inputs, bool) or int(inputs) < 1):
-        raise ConfigError(f"inputs (samples to certify) must be at least 1, got {inputs!r}")
-    settings = {
-        "scope": "certify",
-        "certify": method,
-        "smoothing_sigma": sigma,
-        "radii": _budgets(radii, "radius"),
-        "eps": _budgets(eps, "eps"),
-        "smoothing_n": n,
-        "smoothing_n0": n0,
-        "smoothing_alpha": alpha,
-        "n": inputs,
-        "batch_size": batch_size,
-    }
-    return _view(
-        "certify", model, data, ("robustness",), {"robustness": settings}, fast=fast, seed=seed, device=device,
-        trust_pickle=trust_pickle, progress=progress, command=command, data_options=data_kwargs, workers=workers,
-        ray_address=ray_address, checkpoint=checkpoint,
-    )[0]  # fmt: skip
-
-
-# -- fairness --------------------------------------------------------------------------------
-
-
-def fairness_report(
-    model: ModelBundle | str | Path,
-    data: AuditData | str | Path | None = None,
-    *,
-    sensitive: str | Sequence[str] | None = None,
-    intersection: bool = False,
-    bins: dict[str, Sequence[float]] | None = None,
-    n_boot: int | None = None,
-    ci: float = 0.95,
-    gap_threshold: float = 0.1,
-    min_group_size: int = 30,
-    seed: int = 0,
-    fast: bool = False,
-    device: str = "auto",
-    trust_pickle: bool = False,
-    progress: ProgressFn | None = None,
-    title: str | None = None,
-    command: str | None = None,
-    **data_kwargs: Any,
-) -> Report:
-    """Group fairness of a model: a report with the performance and fairness sections (``dlaudit fairness``).
-
-    Parameters
-    ----------
-    model, data
-        As for :func:`audit` (``data`` left out: the held-out split on the card).
-    sensitive
-        Sensitive columns (``"sex,race"`` or a list), looked up among the data's
-        sensitive and raw columns; one that is missing, constant or has NaN is
-        reported as undefined with its reason. Default: the data's sensitive columns.
-    intersection
-        Also judge the intersection of the features (``sex&race``).
-    bins
-        Bin edges for continuous features, e.g. ``{"age": [25, 60]}``.
-    n_boot, ci
-        Bootstrap resamples (default 1000; 200 with ``fast``) and confidence level.
-    gap_threshold, min_group_size
-        Gaps over the threshold are warnings; smaller groups are not judged.
-
-    Returns
-    -------
-    Report
-        ``report.metrics`` holds ``performance.accuracy`` and the
-        ``fairness.<feature>.*`` metrics, e.g. ``fairness.sex.demographic_parity_difference``.
-    """
-    params: dict[str, Any] = {
-        "sensitive": sensitive,
-        "intersection": intersection,
-        "bins": bins,
-        "n_boot": n_boot,
-        "ci": ci,
-        "gap_threshold": gap_threshold,
-        "min_group_size": min_group_size,
-    }
-    return audit(
-        model,
-        data,
-        checks=["performance", "fairness"],
-        fast=fast,
-        seed=seed,
-        device=device,
-        progress=progress,
-        trust_pickle=trust_pickle,
-        params={"fairness": params},
-        title=title or "dlaudit fairness",
-        command=command,
-        **data_kwargs,
-    )
-
-
-def mitigate(
-    model: ModelBundle | str | Path,
-    data: str | Path | None = None,
-    *,
-    sensitive: str,
-    method: str | Sequence[str] = "reweigh",
-    constraint: str = "demographic_parity",
-    output: str | Path | None = None,
-    seed: int = 0,
-    device: str = "auto",
-    epochs: int | None = None,
-    max_iter: int = 20,
-    eps: float = 0.01,
-    bins: dict[str, Sequence[float]] | None = None,
-    n_boot: int = 200,
-    data_dir: str | Path | None = None,
-    target: str | None = None,
-    trust_pickle: bool = False,
-    progress: ProgressFn | None = None,
-) -> MitigationResult:
-    """Mitigate a model's unfairness over one sensitive feature, and measure before and after.
-
-    Parameters
-    ----------
-    model
-        A model file or a :class:`ModelBundle`.
-    data
-        A dataset name or file (default: the one on the model's card). Its
-        training split fits the method; its held-out split measures every model.
-    sensitive
-        The sensitive column, e.g. ``"sex"``.
-    method
-        ``reweigh`` (retrain with Kamiran-Calders weights), ``threshold``
-        (fairlearn ThresholdOptimizer; the column must be a model input) or
-        ``expgrad`` (fairlearn ExponentiatedGradient, saved as an ensemble); a
-        list or comma-separated string runs several.
-    constraint
-        ``demographic_parity`` or ``equalized_odds`` (threshold, expgrad).
-    output
-        Where to save the mitigated model (``<stem>-<method>.pt`` for each of
-        several methods); it loads back with :func:`load_model`.
-
-    Returns
-    -------
-    dlaudit.fairness.mitigate.MitigationResult
-        ``models`` (bundles by method), ``rows``, ``table()``, ``section()``, ``report()``.
-    """
-    tune_malloc()
-    import datetime as dt
-    import time
-
-    from .data import AuditData, for_card
-    from .fairness.mitigate import mitigate_bundle
-
-    started, clock = dt.datetime.now(dt.timezone.utc), time.perf_counter()
-    if small():
-        epochs, max_iter, n_boot = _small_epochs(epochs), min(max_iter, SMALL["max_iter"]), min(n_boot, SMALL["n_boot"])
-    bundle = _bundle(model, device=device, trust_pickle=trust_pickle)
-    if not bundle.card.kind.continuous:
-        raise ConfigError(
-            "mitigation (reweigh, threshold, expgrad) does not support text models yet; "
-            "audit a text model's fairness with 'dlaudit fairness' or 'dlaudit report'"
-        )
-    if isinstance(data, AuditData):
-        raise ConfigError(
-            "mitigation needs the model's training split as well as held-out data; pass a dataset name or file, not AuditData"
-        )
-    splits = for_card(
-        bundle.card, data, split="both", data_dir=data_dir, target=target, sensitive=split_list(sensitive)
-    )
-    result = mitigate_bundle(
-        bundle,
-        splits,
-        sensitive=sensitive,
-        methods=split_list(method),
-        constraint=constraint,
-        seed=seed,
-        epochs=epochs,
-        max_iter=max_iter,
-        eps=eps,
-        bins=bins,
-        n_boot=n_boot,
-        progress=progress,
-    )
-    if output is not None:
-        for name, path in method_outputs(str(output), list(result.models)).items():
-            save_model(result.models[name], path)
-            result.saved[name] = path
-    result.provenance = {
-        "generated": started.strftime("%Y-%m-%d %H:%M:%S UTC"),
-        "command": command_line(),
-        "seed": seed,
-        "device": str(bundle.device),
-        "model": {"source": bundle.source, "format": bundle.format},
-        "data": {"name": splits.test.name, "split": splits.test.split, "n": len(splits.test)},
-        "mitigation": {
-            "feature": sensitive,
-            "methods": list(result.models),
-            "constraint": constraint,
-            "fitted on": f"{len(splits.train)} samples of the training split",
-            "saved": dict(result.saved),
-        },
-        "total_seconds": round(time.perf_counter() - clock, 3),
-        "versions": library_versions(),
-    }
-    if small():
-        result.provenance["small"] = True
-    return result
-
-
-# -- explanations ----------------------------------------------------------------------------
-
-
-def explain_model(
-    model: ModelBundle | str | Path,
-    data: AuditData | str | Path | None = None,
-    *,
-    methods: Sequence[str] | str | None = None,
-    n: int = 16,
-    target: str | int = "predicted",
-    seed: int = 0,
-    fast: bool = False,
-    quality: bool = True,
-    device: str = "auto",
-    trust_pickle: bool = False,
-    progress: ProgressFn | None = None,
-    data_options: dict[str, Any] | None = None,
-    command: str | None = None,
-    **params: Any,
-) -> Explanation:
-    """Explain ``n`` samples with captum, LIME and SHAP methods, and measure how far to trust each.
-
-    The explanation analysis on its own (``dlaudit explain``). Returns a
-    :class:`dlaudit.explain.Explanation`: ``attributions[method]`` (the inputs' shape), the
-    explained samples, ``section`` (metrics such as ``explain.ig.deletion_auc``, findings,
-    figures) and ``report`` (the :class:`Report` holding it, as every command returns);
-    :func:`save_explanation` writes ``attributions.npz`` and ``explain.html``. ``data_options`` are the
-    data-loading keywords (``data_dir``, ``target`` column, ``sensitive``); further keywords go
-    to :func:`dlaudit.explain.explain` (``gradcam_layer``, ``shap_explainer``, ``settings``,
-    ``background``).
-    """
-    from .explain.methods import parse_methods
-    from .explain.text_section import TEXT_METHODS
-
-    if methods is None or not set(split_list(methods)) <= set(TEXT_METHODS):  # text methods are checked on text models
-        parse_methods(methods)  # an unknown method fails before the model loads
-    if small():
-        n = min(n, SMALL["explain_n"])
-    settings = {"methods": methods, "n": n, "target": target, "quality": quality, **params}
-    rep, kept = _view(
-        "explain", model, data, ("explain",), {"explain": settings}, fast=fast, seed=seed, device=device,
-        trust_pickle=trust_pickle, progress=progress, command=command, data_options=data_options,
-    )  # fmt: skip
-    exp = kept["explanation"]
-    exp.report = rep
-    return exp
+# -- outputs ----------------------------------------------------------------------------------
 
 
 def save_explanation(

@@ -21,7 +21,6 @@ import click
 import dlaudit
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
-FAST_HELP = "A cheaper configuration for CI (fewer samples and steps); the output says so."
 
 
 # -- error handling in one place ------------------------------------------------------
@@ -98,14 +97,7 @@ def _options(*opts: Callable[[Any], Any]) -> Callable[[Callable[..., Any]], Call
     return deco
 
 
-data_options = _options(
-    click.option(
-        "--data",
-        "data",
-        default=None,
-        help="Dataset name (digits, mnist, fashion-mnist, cifar10, cifar100, adult, german, synthetic-credit, synthetic-text), "
-        "folder:DIR (one sub-folder of PNG/JPEG images per class) or a .npz/.csv file; default: the held-out split on the model's card.",
-    ),
+data_more_options = _options(
     click.option(
         "--data-dir",
         type=click.Path(file_okay=False),
@@ -114,6 +106,16 @@ data_options = _options(
     ),
     click.option("--target", default=None, help="Label column of a csv file."),
     click.option("--sensitive", default=None, help="Sensitive column(s), comma-separated."),
+)
+data_options = _options(
+    click.option(
+        "--data",
+        "data",
+        default=None,
+        help="Dataset name (digits, mnist, fashion-mnist, cifar10, cifar100, adult, german, synthetic-credit, synthetic-text), "
+        "folder:DIR (one sub-folder of PNG/JPEG images per class) or a .npz/.csv file; default: the held-out split on the model's card.",
+    ),
+    data_more_options,
     click.option(
         "--text-column",
         default=None,
@@ -243,33 +245,61 @@ compile_option = click.option(
     help="Run attack gradient steps through torch.compile (pays a compile of seconds; falls back with a note where torch cannot).",
 )
 
-_PARALLEL_KEYS = ("workers", "ray_address", "checkpoint_dir")
+_CLICK_TYPES: dict[str, Any] = {"str": None, "int": int, "float": float, "path": click.Path(dir_okay=False)}
+
+
+def _click_option(o: dlaudit.Option) -> Callable[[Any], Any]:
+    """An analysis' declared :class:`dlaudit.Option` as a Click option."""
+    if o.type == "flag" and any("/" in f for f in o.flags):  # --on/--off: unset (None) unless one is given
+        return click.option(*o.flags, o.dest, default=o.default, help=o.help)
+    if o.type == "flag":
+        default = o.default if o.default is not None else not o.flag_value
+        return click.option(*o.flags, o.dest, is_flag=True, flag_value=o.flag_value, default=default, help=o.help)
+    if o.choices:
+        kind = click.Choice(list(o.choices))
+    elif o.min is not None or o.max is not None:
+        kind = (click.IntRange if o.type == "int" else click.FloatRange)(o.min, o.max, min_open=o.min_open)
+    else:
+        kind = _CLICK_TYPES[o.type]
+    return click.option(
+        *o.flags, o.dest, type=kind, default=o.default, show_default=o.show_default, multiple=o.multiple,
+        required=o.required, metavar=o.metavar, help=o.help,
+    )  # fmt: skip
+
+
+def analysis_options(command: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """The options the registered analyses (plug-ins included) declare for ``command``, next to their settings."""
+    return _options(*(_click_option(o) for _, o in dlaudit.command_options(command)))
+
+
+def declared(command: str, kw: dict[str, Any]) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    """The values of the options declared for ``command``, popped from ``kw``: the API function's keywords,
+    and per-check settings (``{analysis: {setting: value}}``, for the options that name a setting and were given)."""
+    keywords: dict[str, Any] = {}
+    params: dict[str, dict[str, Any]] = {}
+    for name, o in dlaudit.command_options(command):
+        value = kw.pop(o.dest, None)
+        if o.setting is None:
+            keywords[o.keyword or o.dest] = value
+        elif value is not None and value != ():
+            params.setdefault(name, {})[o.setting] = value
+    return keywords, params
+
+
+_REPORT_FILES = (
+    ("--json", "json_path", "Write the report as JSON (flat 'metrics' object, sections, findings, provenance)."),
+    ("--markdown", "markdown_path", "Write a Markdown summary."),
+    ("--junit", "junit_path", "Write JUnit XML, one testcase per gate."),
+)
 
 
 def report_options(html: bool = True) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """What every audit view writes and gates on, as ``dlaudit report`` does: the same Report, the same files."""
-    opts = [
-        click.option(
-            "--json",
-            "json_path",
-            type=click.Path(dir_okay=False),
-            default=None,
-            help="Write the report as JSON (flat 'metrics' object, sections, findings, provenance).",
-        ),
-        click.option(
-            "--markdown",
-            "markdown_path",
-            type=click.Path(dir_okay=False),
-            default=None,
-            help="Write a Markdown summary.",
-        ),
-        click.option(
-            "--junit",
-            "junit_path",
-            type=click.Path(dir_okay=False),
-            default=None,
-            help="Write JUnit XML, one testcase per gate.",
-        ),
+    file = click.Path(dir_okay=False)
+    html_option = click.option("-o", "--output", type=file, default=None, help="Write an HTML report.")
+    return _options(
+        *([html_option] if html else []),
+        *(click.option(flag, dest, type=file, default=None, help=text) for flag, dest, text in _REPORT_FILES),
         click.option(
             "--fail-on",
             "fail_on",
@@ -277,13 +307,7 @@ def report_options(html: bool = True) -> Callable[[Callable[..., Any]], Callable
             metavar="GATE",
             help="Fail (exit 1) when 'METRIC OP NUMBER' is true, e.g. 'robustness.pgd_linf.acc@0.1 < 0.6'. Repeatable.",
         ),
-    ]
-    if html:
-        opts.insert(
-            0,
-            click.option("-o", "--output", type=click.Path(dir_okay=False), default=None, help="Write an HTML report."),
-        )
-    return _options(*opts)
+    )
 
 
 def _report_paths(kw: dict[str, Any]) -> dict[str, str | None]:
@@ -425,55 +449,9 @@ def cli() -> None:
     help="Dataset to train on: a name (digits, mnist, fashion-mnist, adult, german, synthetic-credit, synthetic-text) "
     "or a .npz/.csv file (.csv/.jsonl with --text-column for textcnn and embedding-bag).",
 )
-@click.option(
-    "--data-dir",
-    type=click.Path(file_okay=False),
-    default=None,
-    help="Where a named dataset's files are (or are downloaded to).",
-)
-@click.option("--target", default=None, help="Label column of a csv file.")
-@click.option("--sensitive", default=None, help="Sensitive column(s), comma-separated.")
+@data_more_options
 @click.option("--text-column", default=None, help="Column holding the texts of a .csv/.jsonl file (text models).")
-@click.option("--epochs", type=click.IntRange(min=1), default=None, help="Training epochs (default per model).")
-@click.option("--lr", type=float, default=None, help="Learning rate (default per model).")
-@click.option("--batch-size", type=click.IntRange(min=1), default=None)
-@click.option("--optimizer", type=click.Choice(["adam", "sgd"]), default=None)
-@click.option("--weight-decay", type=click.FloatRange(min=0), default=0.0, show_default=True)
-@click.option("--hidden", default=None, help="Hidden sizes of mlp / numpy-mlp, e.g. 128,64.")
-@click.option(
-    "--adversarial",
-    type=click.Choice(["none", "pgd", "fgsm", "trades"]),
-    default=None,
-    help="Adversarial training: pgd (Madry et al. 2018), fgsm (fast, random start, Wong et al. 2020), trades (Zhang et al. 2019).",
-)
-@click.option("--eps", type=float, default=None, help="Adversarial training budget (L-inf, input units), e.g. 0.1.")
-@click.option("--alpha", type=float, default=None, help="Attack step size (default 2.5*eps/steps; fgsm 1.25*eps).")
-@click.option("--steps", type=int, default=None, help="Attack steps per batch (default 10; fgsm 1).")
-@click.option("--beta", type=float, default=None, help="TRADES robustness weight (default 6).")
-@click.option(
-    "--warmup",
-    type=click.FloatRange(0, 1),
-    default=None,
-    help="Adversarial training: share of the epochs over which eps ramps up to its value (default 0.3; 0: off).",
-)
-@click.option(
-    "--lr-schedule",
-    type=click.Choice(["constant", "cosine"]),
-    default=None,
-    help="Learning-rate schedule (default cosine for adversarial and certified training, else constant).",
-)
-@click.option(
-    "--certified",
-    type=click.Choice(["ibp"]),
-    default=None,
-    help="Certified training: ibp (interval bound propagation, Gowal et al. 2018) at --eps; 30 epochs by default.",
-)
-@click.option(
-    "--noise-sigma",
-    type=click.FloatRange(min=0, min_open=True),
-    default=None,
-    help="Train on inputs with Gaussian noise of this standard deviation (for randomized smoothing, Cohen et al. 2019).",
-)
+@analysis_options("train")
 @compile_option
 @run_options
 @click.option(
@@ -498,22 +476,7 @@ def train(arch: str, data: str, output: str, json_path: str | None, quiet: bool,
     if json_path:
         dlaudit.save_json(json_path, {"model": output, "card": bundle.card.to_dict(), "accuracy": m["test_accuracy"]})
     if not quiet:
-        training = bundle.card.training or {}
-        adv, cert, noise = training.get("adversarial"), training.get("certified"), training.get("noise")
-        how = (
-            f" with {adv['method']} adversarial training (eps {adv['eps']:g}, {adv['steps']} steps, alpha {adv['alpha']:.3g})"
-            if adv
-            else f" with {cert['method']} certified training (eps {cert['eps']:g})"
-            if cert
-            else f" with Gaussian noise (sigma {noise['sigma']:g})"
-            if noise
-            else ""
-        )
-        if (training.get("monitor") or {}).get("collapsed"):
-            how += f"; WARNING: the model collapsed ({training['monitor']['collapsed']})"
-        echo(
-            f"trained {arch} on {bundle.card.dataset}{how}: held-out accuracy {m['test_accuracy']:.4f} (train {m['train_accuracy']:.4f}) in {m['train_seconds']:.1f} s -> {output}"
-        )
+        echo(dlaudit.render_training(bundle, arch, output))
 
 
 @cli.command(context_settings=CONTEXT)
@@ -539,33 +502,7 @@ def info(model: str, data: str | None, json_path: str | None, **kw: Any) -> None
         return
     if json_path:
         dlaudit.save_json(json_path, out)
-    card = out["card"]
-    echo(f"model         {model} ({out['format']}, {out['parameters']:,} parameters)")
-    for kind, notes in (out.get("load") or {}).items():  # e.g. an ONNX conversion's agreement with onnxruntime
-        echo(f"{kind + ' load':<13} " + ", ".join(f"{k} {v}" for k, v in notes.items()))
-    for key in (
-        "architecture",
-        "arch_kwargs",
-        "modality",
-        "input_shape",
-        "num_classes",
-        "value_range",
-        "mean",
-        "std",
-        "class_names",
-        "dataset",
-        "split",
-        "training",
-        "metrics",
-    ):
-        if card.get(key) not in (None, {}, []):
-            echo(f"{key:<13} {card[key]}")
-    if out["accuracy"] is None:
-        echo("accuracy      not measured: the card names no dataset; pass --data to measure it")
-        return
-    echo(
-        f"accuracy      {out['accuracy']:.4f} on {out['data']['n']} samples of {out['data']['name']} ({out['data']['split']})"
-    )
+    echo(dlaudit.render_info(out, model))
 
 
 @cli.command(context_settings=CONTEXT)
@@ -573,40 +510,26 @@ def info(model: str, data: str | None, json_path: str | None, **kw: Any) -> None
 @data_options
 @model_options
 @run_options
-@click.option(
-    "-o",
-    "--output",
-    type=click.Path(dir_okay=False),
-    default=None,
-    help="HTML report path (default reports/<model>.html).",
-)
-@click.option(
-    "--json",
-    "json_path",
-    type=click.Path(dir_okay=False),
-    default=None,
-    help="Also write the whole report as JSON (schema 1, flat 'metrics' object).",
-)
-@click.option(
-    "--markdown",
-    "markdown_path",
-    type=click.Path(dir_okay=False),
-    default=None,
-    help="Also write a Markdown summary (for a PR comment or $GITHUB_STEP_SUMMARY).",
-)
-@click.option(
-    "--junit",
-    "junit_path",
-    type=click.Path(dir_okay=False),
-    default=None,
-    help="Also write JUnit XML, one testcase per gate.",
+@_options(
+    *(
+        click.option(*flags, type=click.Path(dir_okay=False), default=None, help=text)
+        for flags, text in (
+            (("-o", "--output"), "HTML report path (default reports/<model>.html)."),
+            (("--json", "json_path"), "Also write the whole report as JSON (schema 1, flat 'metrics' object)."),
+            (
+                ("--markdown", "markdown_path"),
+                "Also write a Markdown summary (for a PR comment or $GITHUB_STEP_SUMMARY).",
+            ),
+            (("--junit", "junit_path"), "Also write JUnit XML, one testcase per gate."),
+        )
+    )
 )
 @click.option(
     "--checks",
     default=None,
     help="Sections to run, comma-separated (default: " + ",".join(dlaudit.default_analyses()) + ").",
 )
-@click.option("--fast/--no-fast", default=None, help=FAST_HELP)
+@click.option("--fast/--no-fast", default=None, help=dlaudit.FAST_HELP)
 @click.option(
     "--fail-on",
     "fail_on",
@@ -641,13 +564,7 @@ def info(model: str, data: str | None, json_path: str | None, **kw: Any) -> None
     metavar="SECONDS",
     help="Seconds loading the model and each section may take; a load past it is an error, a section past it fails with the reason and the rest still run.",
 )
-@click.option(
-    "--attack-features",
-    type=click.Choice(["all", "numeric"]),
-    default="all",
-    show_default=True,
-    help="Input features the robustness section's attacks may change: all, or numeric (a tabular model's numeric columns).",
-)
+@analysis_options("report")
 @plan_options
 @parallel_options
 @compile_option
@@ -679,48 +596,32 @@ def report(
     dlaudit.check_paths(inputs, outputs)
     card = dlaudit.card_overrides(**{k: kw.pop(k, None) for k in _MODEL_KEYS})
     with planning(kw):  # the budget counts from here, loading included
-        rep = _run_report(model, checks, fast, fail_on, config_path, baseline_path, max_drop, quiet, card, inputs,
-                          outputs, kw)  # fmt: skip
+        keywords, params = declared("report", kw)
+        rep = dlaudit.run_report(
+            model,
+            kw.pop("data"),
+            checks=checks,
+            fast=fast,
+            gates=fail_on,
+            config=config_path,
+            baseline=baseline_path,
+            max_drop=max_drop,
+            card=card,
+            seed=kw["seed"],
+            device=kw["device"],
+            trust_pickle=kw["trust_pickle"],
+            trust_ops=kw["trust_ops"],
+            progress=TerminalProgress(quiet),
+            timeout=kw["timeout"],
+            compile=kw["compile_"],
+            params=params,
+            inputs=inputs,
+            outputs=outputs,
+            **keywords,
+            **parallel_kwargs(kw),
+            **data_kwargs(kw),
+        )
     finish(rep, paths, [], quiet, detail=False)
-
-
-def _run_report(
-    model: str,
-    checks: str | None,
-    fast: bool | None,
-    fail_on: tuple[str, ...],
-    config_path: str | None,
-    baseline_path: str | None,
-    max_drop: float | None,
-    quiet: bool,
-    card: Any,
-    inputs: dict[str, Any],
-    outputs: dict[str, Any],
-    kw: dict[str, Any],
-) -> Any:
-    return dlaudit.run_report(
-        model,
-        kw.pop("data"),
-        checks=checks,
-        fast=fast,
-        gates=fail_on,
-        config=config_path,
-        baseline=baseline_path,
-        max_drop=max_drop,
-        card=card,
-        seed=kw["seed"],
-        device=kw["device"],
-        trust_pickle=kw["trust_pickle"],
-        trust_ops=kw["trust_ops"],
-        progress=TerminalProgress(quiet),
-        timeout=kw["timeout"],
-        compile=kw["compile_"],
-        attack_features=kw["attack_features"],
-        inputs=inputs,
-        outputs=outputs,
-        **parallel_kwargs(kw),
-        **data_kwargs(kw),
-    )
 
 
 @cli.command(context_settings=CONTEXT)
@@ -746,13 +647,7 @@ def demo(output_dir: str, full: bool, retrain: bool, quiet: bool, seed: int, dev
         output_dir, seed=seed, device=device, full=full, retrain=retrain, progress=TerminalProgress(quiet)
     )
     if not quiet:
-        for name, path in result.reports.items():
-            acc = result.metrics[name].get("performance.accuracy")
-            cached = " (cached model)" if name in result.reused else ""
-            echo(f"demo report -> {path}" + (f" (accuracy {acc:.4f})" if acc is not None else "") + cached)
-            echo(f"  {result.verdicts[name]}")
-            echo(f"  {result.health[name]}")
-        echo(f"comparison  -> {result.comparison}")
+        echo(dlaudit.render_demo(result))
 
 
 @cli.command(context_settings=CONTEXT)
@@ -760,87 +655,18 @@ def demo(output_dir: str, full: bool, retrain: bool, quiet: bool, seed: int, dev
 @data_options
 @model_options
 @run_options
-@click.option(
-    "--attack",
-    "attacks",
-    default="fgsm,pgd",
-    show_default=True,
-    help="Attacks, comma-separated: fgsm, pgd, apgd-ce, apgd-t, fab-t, square, autoattack; "
-    "for text models charswap, wordswap, hotflip.",
-)
-@click.option(
-    "--version",
-    "aa_version",
-    type=click.Choice(["standard", "fast"]),
-    default=None,
-    help="AutoAttack's version (default standard; fast with --fast): standard (the four attacks, the official settings) or fast (APGD-CE and APGD-T, 25 iterations).",
-)
-@click.option("--norm", "norms", default="linf", show_default=True, help="Norms, comma-separated: linf, l2.")
-@click.option("--eps", default="0.05,0.1,0.3", show_default=True, help="L-inf budgets (input units), comma-separated.")
-@click.option("--eps-l2", default="0.5,1,2", show_default=True, help="L2 budgets (input units), comma-separated.")
-@click.option("--steps", type=int, default=None, help="PGD steps (default 40; 10 with --fast).")
-@click.option("--alpha", type=float, default=None, help="PGD step size (default 2.5*eps/steps).")
-@click.option(
-    "--restarts", type=int, default=1, show_default=True, help="PGD random restarts (each sample keeps its worst case)."
-)
-@click.option("--n", "n", type=int, default=None, help="Attack a seeded random subset of N samples (default all).")
-@click.option(
-    "--batch-size", type=int, default=None, help="Inputs per batch (default: 256 on CPU, fewer for large inputs)."
-)
-@click.option(
-    "--no-early-stop", is_flag=True, help="Run every PGD step on every sample (plain PGD; slower, never stronger)."
-)
-@click.option("--fast", is_flag=True, help=FAST_HELP + " Here: PGD-10 on at most 200 samples.")
-@click.option(
-    "--features",
-    type=click.Choice(["all", "numeric"]),
-    default="all",
-    show_default=True,
-    help="Input features the attacks may change: all, or numeric (a tabular model's numeric columns; one-hot categories keep their values).",
-)
+@analysis_options("attack")
 @report_options()
 @plan_options
 @parallel_options
 @compile_option
-def attack(model: str, no_early_stop: bool, fail_on: tuple[str, ...], quiet: bool, **kw: Any) -> None:
+def attack(model: str, fail_on: tuple[str, ...], quiet: bool, **kw: Any) -> None:
     """Robust accuracy of MODEL under FGSM and PGD (or any registered attack) at each budget.
 
     The robustness section restricted to the attacks asked for: the same report, JSON and gates as
     `dlaudit report` (exit 1 when a --fail-on gate fails).
     """
-    _setup_logging(quiet)
-    gates = dlaudit.parse_gates(fail_on)
-    paths = _report_paths(kw)
-    with planning(kw):  # the budget counts from here, loading included
-        bundle = load_checked(model, kw, {**_outputs(paths), **_plan_files(kw)[1]})
-        rep = _attack(bundle, no_early_stop, quiet, kw)
-    finish(rep, paths, gates, quiet)
-
-
-def _attack(bundle: Any, no_early_stop: bool, quiet: bool, kw: dict[str, Any]) -> Any:
-    return dlaudit.attack(
-        bundle,
-        kw.pop("data"),
-        attacks=kw["attacks"],
-        norms=kw["norms"],
-        eps=kw["eps"],
-        eps_l2=kw["eps_l2"],
-        steps=kw["steps"],
-        alpha=kw["alpha"],
-        restarts=kw["restarts"],
-        n=kw["n"],
-        batch_size=kw["batch_size"],
-        early_stop=not no_early_stop,
-        version=kw["aa_version"],
-        fast=kw["fast"],
-        seed=kw["seed"],
-        device=kw["device"],
-        progress=TerminalProgress(quiet),
-        compile=kw["compile_"],
-        features=kw["features"],
-        **data_kwargs(kw),
-        **parallel_kwargs(kw),
-    )
+    _view("attack", dlaudit.attack, model, fail_on, quiet, kw, compile=kw.pop("compile_"))
 
 
 @cli.command(context_settings=CONTEXT)
@@ -848,42 +674,7 @@ def _attack(bundle: Any, no_early_stop: bool, quiet: bool, kw: dict[str, Any]) -
 @data_options
 @model_options
 @run_options
-@click.option(
-    "--method",
-    type=click.Choice(["smoothing", "ibp", "crown-ibp", "crown"]),
-    default="smoothing",
-    show_default=True,
-    help="smoothing (randomized smoothing, L2, Cohen et al. 2019), or verified accuracy by ibp, crown-ibp, crown (L-inf).",
-)
-@click.option(
-    "--sigma", type=float, default=0.25, show_default=True, help="Smoothing: noise standard deviation (input units)."
-)
-@click.option(
-    "--radii", default="0,0.25,0.5,1", show_default=True, help="Smoothing: L2 radii of the certified-accuracy curve."
-)
-@click.option("--eps", default="0.1", show_default=True, help="Bounds: L-inf budgets, comma-separated.")
-@click.option(
-    "--n",
-    "n",
-    type=int,
-    default=None,
-    help="Smoothing: noise samples per input that estimate p_A (default 100,000; 1,000 with --fast).",
-)
-@click.option(
-    "--n0", type=int, default=100, show_default=True, help="Smoothing: noise samples per input that select the class."
-)
-@click.option(
-    "--alpha",
-    type=float,
-    default=0.001,
-    show_default=True,
-    help="Smoothing: each certificate fails with probability alpha.",
-)
-@click.option(
-    "--inputs", type=int, default=None, help="Certify a seeded random subset of this many samples (default all)."
-)
-@click.option("--batch-size", type=int, default=None, help="Noisy copies (smoothing) or inputs (bounds) per batch.")
-@click.option("--fast", is_flag=True, help=FAST_HELP + " Here: n = 1,000 and at most 50 inputs.")
+@analysis_options("certify")
 @report_options()
 @plan_options
 @parallel_options
@@ -892,16 +683,23 @@ def certify(model: str, fail_on: tuple[str, ...], quiet: bool, **kw: Any) -> Non
 
     The robustness section restricted to one certificate: the same report, JSON and gates as `dlaudit report`.
     """
+    _view("certify", dlaudit.certify, model, fail_on, quiet, kw)
+
+
+def _view(
+    command: str, run: Callable[..., Any], model: str, fail_on: tuple[str, ...], quiet: bool, kw: dict[str, Any],
+    **more: Any,
+) -> None:  # fmt: skip
+    """A view of one analysis (attack, certify, fairness): its declared options -> one public call -> the report."""
     _setup_logging(quiet)
     gates = dlaudit.parse_gates(fail_on)
     paths = _report_paths(kw)
-    with planning(kw):  # the budget counts from here, loading included
+    with planning(kw):  # the budget counts from here, loading included (no plan options: nothing planned)
         bundle = load_checked(model, kw, {**_outputs(paths), **_plan_files(kw)[1]})
-        rep = dlaudit.certify(
-            bundle, kw.pop("data"), method=kw["method"], sigma=kw["sigma"], radii=kw["radii"], eps=kw["eps"], n=kw["n"],
-            n0=kw["n0"], alpha=kw["alpha"], inputs=kw["inputs"], batch_size=kw["batch_size"], fast=kw["fast"],
-            seed=kw["seed"], device=kw["device"], progress=TerminalProgress(quiet), **data_kwargs(kw),
-            **parallel_kwargs(kw),
+        keywords, _ = declared(command, kw)
+        rep = run(
+            bundle, kw.pop("data"), seed=kw["seed"], device=kw["device"], progress=TerminalProgress(quiet),
+            **keywords, **more, **data_kwargs(kw), **parallel_kwargs(kw),
         )  # fmt: skip
     finish(rep, paths, gates, quiet)
 
@@ -909,85 +707,17 @@ def certify(model: str, fail_on: tuple[str, ...], quiet: bool, **kw: Any) -> Non
 # -- fairness -------------------------------------------------------------------------
 
 
-def _bins(values: tuple[str, ...]) -> dict[str, list[float]] | None:
-    """``--bins age=25,60`` (repeatable) as ``{"age": [25.0, 60.0]}``."""
-    out: dict[str, list[float]] = {}
-    for text in values:
-        name, sep, edges = text.partition("=")
-        if not sep or not name.strip():
-            raise click.BadParameter(f"--bins takes COLUMN=EDGE[,EDGE...], e.g. age=25,60; got {text!r}")
-        out[name.strip()] = dlaudit.parse_numbers(edges, f"--bins {name.strip()}")
-    return out or None
-
-
 @cli.command(context_settings=CONTEXT)
 @click.argument("model", type=click.Path())
 @data_options
 @model_options
 @run_options
-@click.option(
-    "--intersection", is_flag=True, help="Also judge the intersection of the sensitive features (e.g. sex&race)."
-)
-@click.option(
-    "--bins",
-    "bins",
-    multiple=True,
-    help="Bin edges of a continuous feature, COLUMN=EDGE[,EDGE...] (default age=25,60). Repeatable.",
-)
-@click.option(
-    "--n-boot",
-    type=click.IntRange(min=0),
-    default=None,
-    help="Bootstrap resamples for the intervals (default 1000; 200 with --fast).",
-)
-@click.option(
-    "--gap-threshold",
-    type=click.FloatRange(min=0),
-    default=0.1,
-    show_default=True,
-    help="Gaps above this are warnings.",
-)
-@click.option(
-    "--min-group-size",
-    type=click.IntRange(min=1),
-    default=30,
-    show_default=True,
-    help="Smaller groups are flagged, not judged.",
-)
-@click.option("--fast", is_flag=True, help=FAST_HELP + " Here: 200 bootstrap resamples and PGD-10.")
+@analysis_options("fairness")
 @report_options()
 @parallel_options
-def fairness(
-    model: str,
-    sensitive: str | None,
-    bins: tuple[str, ...],
-    fail_on: tuple[str, ...],
-    quiet: bool,
-    **kw: Any,
-) -> None:
+def fairness(model: str, fail_on: tuple[str, ...], quiet: bool, **kw: Any) -> None:
     """Group fairness of MODEL over sensitive features (fairlearn metrics with bootstrap intervals)."""
-    _setup_logging(quiet)
-    gates = dlaudit.parse_gates(fail_on)
-    paths = _report_paths(kw)
-    bundle = load_checked(model, kw, _outputs(paths))
-    rep = dlaudit.fairness_report(
-        bundle,
-        kw.pop("data"),
-        sensitive=sensitive,
-        intersection=kw["intersection"],
-        bins=_bins(bins),
-        n_boot=kw["n_boot"],
-        gap_threshold=kw["gap_threshold"],
-        min_group_size=kw["min_group_size"],
-        seed=kw["seed"],
-        fast=kw["fast"],
-        device=kw["device"],
-        progress=TerminalProgress(quiet),
-        data_dir=kw.get("data_dir"),
-        target=kw.get("target"),
-        **parallel_kwargs(kw),
-    )
-    finish(rep, paths, gates, quiet)
+    _view("fairness", dlaudit.fairness_report, model, fail_on, quiet, kw)
 
 
 @cli.command(context_settings=CONTEXT)
@@ -995,30 +725,7 @@ def fairness(
 @data_options
 @model_options
 @run_options
-@click.option(
-    "--method",
-    required=True,
-    help="reweigh, threshold, expgrad, reject-option or calibrated-eqodds (comma-separated to compare several).",
-)
-@click.option(
-    "--constraint",
-    type=click.Choice(["demographic_parity", "equalized_odds"]),
-    default="demographic_parity",
-    show_default=True,
-    help="For threshold and expgrad.",
-)
-@click.option(
-    "--epochs",
-    type=click.IntRange(min=1),
-    default=None,
-    help="Epochs when retraining (reweigh; per round for expgrad); default: the model's.",
-)
-@click.option(
-    "--max-iter", type=click.IntRange(min=1), default=20, show_default=True, help="Exponentiated-gradient rounds."
-)
-@click.option(
-    "--bins", "bins", multiple=True, help="Bin edges of a continuous sensitive feature, COLUMN=EDGE[,EDGE...]."
-)
+@analysis_options("mitigate")
 @click.option(
     "-o",
     "--output",
@@ -1033,60 +740,34 @@ def fairness(
     default=None,
     help="Write the before/after comparison as a report (.html, .json, .md by extension).",
 )
-@click.option(
-    "--json",
-    "json_path",
-    type=click.Path(dir_okay=False),
-    default=None,
-    help="Write the comparison as JSON (flat 'metrics' object).",
-)
+@report_options(html=False)
 def mitigate(
-    model: str,
-    sensitive: str | None,
-    bins: tuple[str, ...],
-    output: str,
-    report_path: str | None,
-    json_path: str | None,
-    quiet: bool,
+    model: str, sensitive: str | None, output: str, report_path: str | None, fail_on: tuple[str, ...], quiet: bool,
     **kw: Any,
-) -> None:
-    """Mitigate MODEL's unfairness over one sensitive feature, save the result, print before/after."""
+) -> None:  # fmt: skip
+    """Mitigate MODEL's unfairness over one sensitive feature, save the result, print before/after.
+
+    The before/after comparison is a report like every command's: the same JSON, Markdown, JUnit and gates.
+    """
     _setup_logging(quiet)
     if not sensitive:
         raise click.UsageError("mitigate needs --sensitive COLUMN (one column, e.g. --sensitive sex)")
-    bundle = load_checked(
-        model,
-        kw,
-        {
-            **{f"-o ({m})": p for m, p in dlaudit.method_outputs(output, dlaudit.split_list(kw["method"])).items()},
-            "--report": report_path,
-            "--json": json_path,
-        },
-    )
+    gates = dlaudit.parse_gates(fail_on)
+    paths = _report_paths(kw)
+    methods = dlaudit.method_outputs(output, dlaudit.split_list(kw["method"]))
+    outputs = {**{f"-o ({m})": p for m, p in methods.items()}, "--report": report_path, **_outputs(paths)}
+    bundle = load_checked(model, kw, outputs)
+    keywords, _ = declared("mitigate", kw)
     result = dlaudit.mitigate(
-        bundle,
-        kw.pop("data"),
-        sensitive=sensitive,
-        method=kw["method"],
-        constraint=kw["constraint"],
-        output=output,
-        seed=kw["seed"],
-        device=kw["device"],
-        epochs=kw["epochs"],
-        max_iter=kw["max_iter"],
-        bins=_bins(bins),
-        data_dir=kw.get("data_dir"),
-        target=kw.get("target"),
-        progress=TerminalProgress(quiet),
-    )
+        bundle, kw.pop("data"), sensitive=sensitive, output=output, seed=kw["seed"], device=kw["device"],
+        data_dir=kw.get("data_dir"), target=kw.get("target"), progress=TerminalProgress(quiet), **keywords,
+    )  # fmt: skip
     rep = result.report()
     if report_path:
         dlaudit.save_report(rep, report_path)
-    if json_path:
-        dlaudit.save_report(rep, json_path, format="json")
     if not quiet:
         echo(f"on {result.n} held-out samples of {result.data}")
-        echo(dlaudit.render_terminal(rep, paths={"report": report_path, "json": json_path, **result.saved}))
+    finish(rep, paths, gates, quiet, written={"report": report_path, **result.saved})
 
 
 @cli.command(context_settings=CONTEXT)
@@ -1094,36 +775,7 @@ def mitigate(
 @data_options
 @model_options
 @run_options
-@click.option(
-    "--method",
-    "methods",
-    default=None,
-    help="Methods, comma-separated: saliency,ig,smoothgrad,gradcam,deeplift,occlusion,lime,shap (default all).",
-)
-@click.option(
-    "--n",
-    "n",
-    type=click.IntRange(min=1),
-    default=16,
-    show_default=True,
-    help="How many samples to explain (correct and misclassified ones).",
-)
-@click.option(
-    "--explain-target",
-    default="predicted",
-    show_default=True,
-    help="Class to explain: predicted, true, or a class name.",
-)
-@click.option(
-    "--shap-explainer",
-    type=click.Choice(["auto", "gradient", "deep", "kernel"]),
-    default="auto",
-    show_default=True,
-    help="auto: kernel for tabular models, gradient for images.",
-)
-@click.option("--gradcam-layer", default=None, help="Module name of Grad-CAM's layer (default: the last convolution).")
-@click.option("--fast", is_flag=True, help=FAST_HELP)
-@click.option("--no-quality", is_flag=True, help="Only the attributions, without the trust metrics.")
+@analysis_options("explain")
 @click.option(
     "-o",
     "--output-dir",
@@ -1133,16 +785,7 @@ def mitigate(
 )
 @report_options(html=False)
 @plan_options
-def explain(
-    model: str,
-    methods: str | None,
-    n: int,
-    explain_target: str,
-    output_dir: str | None,
-    fail_on: tuple[str, ...],
-    quiet: bool,
-    **kw: Any,
-) -> None:
+def explain(model: str, output_dir: str | None, fail_on: tuple[str, ...], quiet: bool, **kw: Any) -> None:
     """Explain MODEL's decisions with captum, LIME and SHAP, and measure how far to trust each method.
 
     The explanation section on its own: the same report, JSON and gates as `dlaudit report`.
@@ -1159,27 +802,13 @@ def explain(
     }
     with planning(kw):  # the budget counts from here, loading included
         bundle = load_checked(model, kw, outputs)
-        result = _explain(bundle, methods, n, explain_target, quiet, kw)
+        keywords, _ = declared("explain", kw)
+        result = dlaudit.explain_model(
+            bundle, kw.pop("data"), seed=kw["seed"], device=kw["device"], progress=TerminalProgress(quiet),
+            data_options=data_kwargs(kw), **keywords,
+        )  # fmt: skip
     written = dlaudit.save_explanation(result, output_dir) if output_dir else {}
     finish(result.report, paths, gates, quiet, written=written)
-
-
-def _explain(bundle: Any, methods: str | None, n: int, explain_target: str, quiet: bool, kw: dict[str, Any]) -> Any:
-    return dlaudit.explain_model(
-        bundle,
-        kw.pop("data"),
-        methods=methods,
-        n=n,
-        target=explain_target,
-        seed=kw["seed"],
-        fast=kw["fast"],
-        quality=not kw["no_quality"],
-        device=kw["device"],
-        progress=TerminalProgress(quiet),
-        data_options=data_kwargs(kw),
-        shap_explainer=kw["shap_explainer"],
-        gradcam_layer=kw["gradcam_layer"],
-    )
 
 
 def main() -> None:

@@ -15,6 +15,7 @@ from typing import Any
 from .errors import ConfigError
 
 __all__ = [
+    "parse_bins",
     "parse_kwargs",
     "parse_names",
     "parse_numbers",
@@ -145,6 +146,21 @@ def parse_kwargs(value: str | Mapping[str, Any] | None, what: str = "--arch-kwar
             )
         out[key] = _literal(text.strip())
     return out
+
+
+def parse_bins(value: Mapping[str, Sequence[float]] | Sequence[str] | None) -> dict[str, list[float]] | None:
+    """``--bins age=25,60`` (repeatable: a list of such strings) as ``{"age": [25.0, 60.0]}``; a mapping as given."""
+    if value is None:
+        return None
+    if isinstance(value, Mapping):
+        return {str(k): [float(v) for v in edges] for k, edges in value.items()}
+    out: dict[str, list[float]] = {}
+    for text in [value] if isinstance(value, str) else value:
+        name, sep, edges = str(text).partition("=")
+        if not sep or not name.strip():
+            raise ConfigError(f"--bins takes COLUMN=EDGE[,EDGE...], e.g. age=25,60; got {text!r}")
+        out[name.strip()] = parse_numbers(edges, f"--bins {name.strip()}")
+    return out or None
 
 
 def round_or_none(value: float | None, digits: int = 4) -> float | None:

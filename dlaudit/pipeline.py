@@ -45,8 +45,8 @@ __all__ = [
     "run",
     "run_keeping",
     "keep",
-    "SMALL",
     "small",
+    "provenance",
     "command_line",
     "library_versions",
     "resolve_model",
@@ -64,9 +64,6 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-SMALL = {"epochs": 2, "max_iter": 3, "n_boot": 50, "explain_n": 8}
-"""What ``DLAUDIT_SMALL=1`` caps besides switching every audit to its analyses' fast profiles: training
-epochs, mitigation rounds and resamples, and the samples an explanation run explains."""
 _SMALL_WARNED: list[bool] = []
 
 
@@ -74,9 +71,10 @@ def small() -> bool:
     """Whether ``DLAUDIT_SMALL=1`` asks for the smoke-test configuration.
 
     Meant for trying commands and for running the README's snippets in CI (``tests/test_readme.py``):
-    training stops after :data:`SMALL` ``["epochs"]`` epochs, every audit uses its analyses' fast
-    profiles, mitigation runs fewer rounds and resamples. The numbers then say little about the
-    model; reports record ``"small": true`` in their provenance and say so at the top.
+    every audit uses its analyses' fast profiles, and what each settings class caps in its ``SMALL``
+    (the explanation analysis' samples, :attr:`dlaudit.train.TrainConfig.SMALL` training epochs,
+    :attr:`dlaudit.fairness.mitigate.MitigationSettings.SMALL` mitigation rounds and resamples). The
+    numbers then say little about the model; reports record ``"small": true`` in their provenance and say so at the top.
     """
     on = os.environ.get("DLAUDIT_SMALL", "").strip().lower() in ("1", "true", "yes", "on")
     if on and not _SMALL_WARNED:
@@ -116,6 +114,50 @@ def library_versions() -> dict[str, str]:
             out[pkg] = importlib.metadata.version(pkg)
         except importlib.metadata.PackageNotFoundError:
             out[pkg] = "not installed"
+    return out
+
+
+def provenance(
+    bundle: ModelBundle,
+    data: AuditData,
+    *,
+    started: float,
+    seconds: float,
+    seed: int,
+    device: str,
+    command: str | None = None,
+    **more: Any,
+) -> dict[str, Any]:
+    """How a result was made, as every command records it: when (``started``, a :func:`time.time`), the command
+    line, seed, device, model, data, seconds, library versions, ``small`` under ``DLAUDIT_SMALL=1``, and ``more``
+    (an audit's fast flag, threads, seconds per section, executor and engine; a mitigation's methods)."""
+    import datetime as dt
+
+    out: dict[str, Any] = {
+        "generated": dt.datetime.fromtimestamp(started, dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC"),
+        "command": command or command_line(),
+        "seed": seed,
+        "device": device,
+        "model": {
+            "source": bundle.source,
+            "format": bundle.format,
+            "normalisation": bundle.normalisation,
+            **({"load": bundle.load_notes} if bundle.load_notes else {}),  # e.g. an ONNX conversion's agreement
+        },
+        "data": {
+            "name": data.name,
+            "split": data.split,
+            "n": len(data),
+            **(
+                {"notes": list(data.notes)} if getattr(data, "notes", None) else {}
+            ),  # e.g. texts truncated to max length
+        },
+        **more,
+        "total_seconds": round(seconds, 3),
+        "versions": library_versions(),
+    }
+    if small():
+        out["small"] = True
     return out
 
 
@@ -197,7 +239,6 @@ def run(spec: AuditSpec, progress: ProgressFn | None = None) -> Report:
 
 def run_keeping(spec: AuditSpec, progress: ProgressFn | None = None) -> tuple[Report, dict[str, Any]]:
     """:func:`run`, and what the analyses handed over with :func:`keep` (by name)."""
-    import datetime as dt
     import time
 
     import torch
@@ -215,6 +256,8 @@ def run_keeping(spec: AuditSpec, progress: ProgressFn | None = None) -> tuple[Re
         raise ConfigError(
             f"params given for unknown check(s) {', '.join(unknown)}; choose from: {', '.join(list_analyses())}"
         )
+    if small():
+        params = {**params, **{name: get_analysis(name).small_params(params.get(name, {})) for name in wanted}}
     dev = resolve_device(spec.device)
     check_workers(spec.workers, spec.ray_address)  # before the model loads, and before Ray starts
     bundle = resolve_model(
@@ -235,7 +278,7 @@ def run_keeping(spec: AuditSpec, progress: ProgressFn | None = None) -> tuple[Re
         plan_doc, params, fast_by, seed = _planned(bundle, audit_data, wanted, params, fast, seed, progress, spent)
     report = Report(title=spec.title or f"dlaudit report: {model_name(bundle)}")
     report.card = bundle.card.to_dict()
-    started = dt.datetime.now(dt.timezone.utc)
+    started = time.time()
     clock = time.perf_counter()
     executor = _parallel_executor(
         spec.workers,
@@ -265,38 +308,25 @@ def run_keeping(spec: AuditSpec, progress: ProgressFn | None = None) -> tuple[Re
             )
     finally:
         _KEPT.reset(token)
-    report.provenance = {
-        "generated": started.strftime("%Y-%m-%d %H:%M:%S UTC"),
-        "command": spec.command or command_line(),
-        "seed": seed,
-        "fast": fast,
-        "device": str(dev),
-        "threads": torch.get_num_threads(),
-        "model": {
-            "source": bundle.source,
-            "format": bundle.format,
-            "normalisation": bundle.normalisation,
-            **({"load": bundle.load_notes} if bundle.load_notes else {}),  # e.g. an ONNX conversion's agreement
-        },
-        "data": {
-            "name": audit_data.name,
-            "split": audit_data.split,
-            "n": len(audit_data),
-            **({"notes": list(audit_data.notes)} if audit_data.notes else {}),  # e.g. texts truncated to max length
-        },
-        "total_seconds": round(time.perf_counter() - clock, 3),
-        "seconds_per_section": {s.name: s.seconds for s in report.sections},
-        "versions": library_versions(),
-        "malloc_tuning": malloc_tuning_state()["reason"],
-        "parallel": executor.describe(),
-        "engine": engine(),
-    }
+    report.provenance = provenance(
+        bundle,
+        audit_data,
+        started=started,
+        seconds=time.perf_counter() - clock,
+        seed=seed,
+        device=str(dev),
+        command=spec.command,
+        fast=fast,
+        threads=torch.get_num_threads(),
+        seconds_per_section={s.name: s.seconds for s in report.sections},
+        malloc_tuning=malloc_tuning_state()["reason"],
+        parallel=executor.describe(),
+        engine=engine(),
+    )
     if plan_doc is not None:
         report.provenance["plan"] = plan_doc
         report.provenance["plan_bought"] = planning.bought(report)  # the widest 95 % interval of each section
         report.provenance["time_budget"] = planning.summary(plan_doc, report.provenance["plan_bought"])
-    if small():
-        report.provenance["small"] = True
     if stuck:
         log.warning("a section did not stop after its timeout: %s", stuck)
     return report, kept

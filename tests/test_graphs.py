@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 import dlaudit
-from dlaudit.explain._common import FAST_SETTINGS, ExplainContext
+from dlaudit.explain._common import ExplainContext, ExplainSettings
 from dlaudit.explain.quality import cascade_stages, randomised_models
 from dlaudit.explain.saliency import conv_layers, gradcam, layer_activations
 from dlaudit.graphs import ConvTap, ExportedModule, clone_module, hookable, layer_kind
@@ -66,7 +66,7 @@ def _script(tmp_path: Path) -> Path:
 
 
 def _ctx() -> ExplainContext:
-    return ExplainContext(modality="image", value_range=(0.0, 1.0), background=_x(4), settings=FAST_SETTINGS)
+    return ExplainContext(modality="image", value_range=(0.0, 1.0), background=_x(4), settings=ExplainSettings.fast())
 
 
 class _Counting(nn.Module):

@@ -52,14 +52,35 @@ class Darken(AttackMethod):
         return adv, pred, pred != y
 
 
-def parameters(bundle, data, *, seed=0, fast=False, progress=None):
+@dataclass(frozen=True)
+class Settings:
+    scale: float = 1.0
+    FAST: ClassVar[dict] = {}
+
+    @classmethod
+    def build(cls, bundle=None, *, fast=False, **params):
+        s = cls(**{k: v for k, v in params.items() if v is not None})
+        if not s.scale > 0:
+            raise dlaudit.ConfigError(f"--parameters-scale must be a number > 0, got {s.scale:g}")
+        return s
+
+
+def parameters(bundle, data, *, seed=0, fast=False, progress=None, scale=1.0):
     sec = Section(name="parameters", title="Parameters")
-    sec.add_metric("parameters.count", float(sum(p.numel() for p in bundle.module.parameters())))
+    count = float(sum(p.numel() for p in bundle.module.parameters()))
+    sec.add_metric("parameters.count", count)
+    sec.add_metric("parameters.scaled", count * Settings.build(scale=scale).scale)
     sec.summary = "counted"
     return sec
 
 
-dlaudit.register_analysis("parameters", parameters, title="Parameters", order=90, default=False)
+OPTION = dlaudit.Option(
+    "report", ("--parameters-scale",), "parameters_scale", "Multiply the parameter count by this.", type="float",
+    setting="scale",
+)
+dlaudit.register_analysis(
+    "parameters", parameters, title="Parameters", order=90, default=False, settings=Settings, options=(OPTION,)
+)
 '''
 
 
@@ -131,13 +152,24 @@ def test_attack_from_a_plugin_runs_on_the_command_line(site: Path) -> None:
 
 
 def test_analysis_from_a_plugin_runs_in_a_report(site: Path) -> None:
-    out = _run(site, "report", "mlp.pt", "--checks", "performance,parameters", "-o", "r.html", "--json", "r.json")
+    out = _run(site, "report", "mlp.pt", "--checks", "performance,parameters", "-o", "r.html", "--json", "r.json",
+               "--parameters-scale", "2.5")  # fmt: skip
     assert out.returncode == 0, out.stderr
     report = json.loads((site / "r.json").read_text())
-    assert report["metrics"]["parameters.count"] == float(
-        sum(p.numel() for p in dlaudit.load_model(site / "mlp.pt").module.parameters())
-    )
+    count = float(sum(p.numel() for p in dlaudit.load_model(site / "mlp.pt").module.parameters()))
+    assert report["metrics"]["parameters.count"] == count
+    assert report["metrics"]["parameters.scaled"] == 2.5 * count  # the plug-in's own option reached its settings
     assert [s["name"] for s in report["sections"]] == ["performance", "parameters"]
+
+
+def test_a_plugin_analysis_gets_its_declared_option_on_the_command_line(site: Path) -> None:
+    shown = _run(site, "report", "--help")
+    assert shown.returncode == 0 and "--parameters-scale" in shown.stdout
+    assert "Multiply the parameter count by this." in " ".join(shown.stdout.split())
+    bad = _run(site, "report", "mlp.pt", "--checks", "parameters", "-o", "r2.html", "--parameters-scale", "-1")
+    assert bad.returncode == 2, bad.stderr
+    assert bad.stderr.strip().splitlines()[-1] == "dlaudit: error: --parameters-scale must be a number > 0, got -1"
+    assert not (site / "r2.html").exists()
 
 
 def test_the_report_section_runs_a_plugin_attack(site: Path) -> None:

@@ -219,12 +219,13 @@ def resolve_sensitive(
     names: str | Sequence[str] | None = None,
     *,
     bins: Mapping[str, Sequence[float]] | None = None,
-    intersection: bool = False,
+    intersection: bool | None = None,
 ) -> list[SensitiveFeature]:
     """The sensitive features to judge: ``names`` (default: the columns of ``data.sensitive``).
 
     Returns one :class:`SensitiveFeature` per name (undefined ones carry their
-    reason), plus their intersection when ``intersection`` is true.
+    reason), plus their intersection when ``intersection`` is true, or is None (the default) and two or
+    more features were named.
     """
     if isinstance(names, str):
         names = split_list(names)
@@ -233,6 +234,8 @@ def resolve_sensitive(
     bins = dict(bins or {})
     available = _available(data)
     features = [sensitive_feature(n, _lookup(data, n), edges=bins.get(n), available=available) for n in names]
+    if intersection is None:
+        intersection = len(features) >= 2
     if intersection and len(features) >= 2:
         features.append(intersect(features))
     return features

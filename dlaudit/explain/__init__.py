@@ -9,18 +9,41 @@ point; :func:`explain_section` is the report's "explain" analysis.
 
 from __future__ import annotations
 
-from ._common import FAST_SETTINGS, Attribution, ExplainContext, ExplainSettings
-from .explanation import Explanation, explain, explain_section
-from .methods import (
-    DEFAULT_METHODS,
-    EXPLAIN_METHODS,
-    Method,
-    attribute,
-    get_method,
-    list_methods,
-    parse_methods,
-    register_method,
-)
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ._common import Attribution, ExplainContext, ExplainSettings
+    from .explanation import Explanation, explain, explain_section
+    from .methods import (
+        DEFAULT_METHODS,
+        EXPLAIN_METHODS,
+        Method,
+        attribute,
+        get_method,
+        list_methods,
+        parse_methods,
+        register_method,
+    )
+
+_LAZY = {
+    "Attribution": "._common",
+    "ExplainContext": "._common",
+    "ExplainSettings": "._common",
+    "Explanation": ".explanation",
+    "explain": ".explanation",
+    "explain_section": ".explanation",
+    "DEFAULT_METHODS": ".methods",
+    "EXPLAIN_METHODS": ".methods",
+    "Method": ".methods",
+    "attribute": ".methods",
+    "get_method": ".methods",
+    "list_methods": ".methods",
+    "parse_methods": ".methods",
+    "register_method": ".methods",
+}
+"""Each public name and the module it lives in, imported on first use (so that the light modules of this
+package, such as its command-line options, load without torch)."""
 
 __all__ = [
     "Attribution",
@@ -28,7 +51,6 @@ __all__ = [
     "ExplainContext",
     "ExplainSettings",
     "Explanation",
-    "FAST_SETTINGS",
     "EXPLAIN_METHODS",
     "Method",
     "attribute",
@@ -39,3 +61,9 @@ __all__ = [
     "parse_methods",
     "register_method",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name], __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

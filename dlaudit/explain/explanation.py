@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
+from ..analysis import Option
 from ..bundle import ModelBundle
 from ..data import AuditData
 from ..errors import AnalysisError, ConfigError
@@ -21,9 +22,10 @@ from ..pipeline import keep
 from ..plan import Budget, Level, run_probe
 from ..report.model import Report, Section
 from ..utils import ProgressFn
-from ._common import FAST_SETTINGS, Attribution, ExplainContext, ExplainSettings, columns_for
+from ._common import Attribution, ExplainContext, ExplainSettings, columns_for
 from .compute import TABULAR_BACKGROUND, MethodQuality, Run, resolve_target, select_samples, training_background
 from .methods import EXPLAIN_METHODS, parse_methods
+from .options import OPTIONS
 from .section import build_section
 from .shap import SHAP_EXPLAINERS
 
@@ -111,7 +113,7 @@ def explain(
     target
         ``"predicted"`` (default), ``"true"``, or a class name or index.
     fast
-        Fewer samples and steps (:data:`FAST_SETTINGS`), stated in the section.
+        Fewer samples and steps (:attr:`ExplainSettings.FAST`), stated in the section.
     quality
         Compute the trust metrics (deletion/insertion, sanity, sensitivity,
         completeness); off, only the attributions and their figures.
@@ -133,7 +135,7 @@ def explain(
         raise ConfigError(f"n must be at least 1 sample, got {n}")
     if shap_explainer not in SHAP_EXPLAINERS:
         raise ConfigError(f"unknown SHAP explainer {shap_explainer!r}; choose from: {', '.join(SHAP_EXPLAINERS)}")
-    settings = settings or (FAST_SETTINGS if fast else ExplainSettings())
+    settings = settings or (ExplainSettings.fast() if fast else ExplainSettings())
     notes: list[str] = []
     pred_all = bundle.predict(data.x)
     if n > len(data):
@@ -204,7 +206,7 @@ class Settings:
     """What the explanation analysis runs; every field is a keyword parameter of :func:`explain_section`.
 
     The methods' own sample counts and steps are :class:`~dlaudit.explain._common.ExplainSettings`
-    (``settings``); ``fast`` selects their cheaper profile, :data:`~dlaudit.explain._common.FAST_SETTINGS`.
+    (``settings``); ``fast`` selects their cheaper profile, :attr:`~dlaudit.explain._common.ExplainSettings.FAST`.
     """
 
     methods: str | Sequence[str] | None = None
@@ -217,7 +219,12 @@ class Settings:
     shap_explainer: str = "auto"
 
     FAST: ClassVar[dict[str, Any]] = {"n": 8}
-    """The fast profile (``fast=True``): 8 samples, and the methods' :data:`FAST_SETTINGS`; explicit values win."""
+    """The fast profile (``fast=True``): 8 samples, and the methods' :attr:`ExplainSettings.FAST`; explicit values win."""
+    OPTIONS: ClassVar[tuple[Option, ...]] = OPTIONS
+    """Its command-line options (``dlaudit explain``), declared in :mod:`dlaudit.explain.options`."""
+    SMALL: ClassVar[dict[str, Any]] = {"n": 8}
+    """``DLAUDIT_SMALL=1`` (the smoke-test configuration) caps these, explicit values included (see
+    :func:`dlaudit.pipeline.small`)."""
 
     @classmethod
     def build(cls, bundle: ModelBundle | None = None, *, fast: bool = False, **params: Any) -> Settings:

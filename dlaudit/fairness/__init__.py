@@ -13,10 +13,29 @@ from this package with ``from dlaudit.fairness.metrics import group_fairness``.
 
 from __future__ import annotations
 
-from ..data.groups import DEFAULT_BINS, SensitiveFeature, resolve_sensitive
-from .metrics import FairnessResult, FeatureFairness, group_fairness
-from .mitigate import MITIGATIONS, MitigationResult, mitigate_bundle
-from .reweigh import reweighing_weights
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ..data.groups import DEFAULT_BINS, SensitiveFeature, resolve_sensitive
+    from .metrics import FairnessResult, FeatureFairness, group_fairness
+    from .mitigate import MITIGATIONS, MitigationResult, mitigate_bundle
+    from .reweigh import reweighing_weights
+
+_LAZY = {
+    "DEFAULT_BINS": "..data.groups",
+    "SensitiveFeature": "..data.groups",
+    "resolve_sensitive": "..data.groups",
+    "FairnessResult": ".metrics",
+    "FeatureFairness": ".metrics",
+    "group_fairness": ".metrics",
+    "MITIGATIONS": ".mitigate",
+    "MitigationResult": ".mitigate",
+    "mitigate_bundle": ".mitigate",
+    "reweighing_weights": ".reweigh",
+}
+"""Each public name and the module it lives in, imported on first use (so that the light modules of this
+package, such as its command-line options, load without torch)."""
 
 __all__ = [
     "DEFAULT_BINS",
@@ -30,3 +49,9 @@ __all__ = [
     "resolve_sensitive",
     "reweighing_weights",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name], __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -26,6 +26,7 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
+from ..analysis import Option
 from ..bundle import ModelBundle
 from ..data import AuditData
 from ..data.groups import INTERSECTION_SEP, POOLED, SensitiveFeature, pool_small_groups, resolve_sensitive
@@ -34,11 +35,12 @@ from ..parsing import round_or_none, split_list
 from ..report.model import Metric, Section, Table, judged
 from ..utils import ProgressFn, model_state
 from .metrics import INTERVAL_METHODS, FairnessResult, FeatureFairness, group_fairness
+from .options import ALL
 from .plots import group_bars_figure, segments_figure
 from .robustness import robust_accuracy_by_group
 from .segments import SegmentResult, find_weak_segments
 
-__all__ = ["fairness_section", "Settings", "FOUR_FIFTHS", "GAP_THRESHOLD", "MIN_GROUP_SIZE", "N_BOOT", "N_BOOT_FAST"]
+__all__ = ["fairness_section", "Settings", "FOUR_FIFTHS", "GAP_THRESHOLD", "MIN_GROUP_SIZE", "N_BOOT"]
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +48,6 @@ FOUR_FIFTHS = 0.8
 GAP_THRESHOLD = 0.1
 MIN_GROUP_SIZE = 30
 N_BOOT = 1000
-N_BOOT_FAST = 200
 SEGMENT_FAIL_GAP: float | None = None
 """No segment fails the run by default (a weak segment of a non-sensitive column is a warning); set a gap to fail."""
 
@@ -56,13 +57,15 @@ class Settings:
     """What the fairness analysis runs; every field is a keyword parameter of :func:`fairness_section`."""
 
     sensitive: str | Sequence[str] | None = None
-    intersection: bool = False
+    intersection: bool | None = None
     bins: Mapping[str, Sequence[float]] | None = None
     n_boot: int = N_BOOT
     ci: float = 0.95
     gap_threshold: float = GAP_THRESHOLD
     min_group_size: int = MIN_GROUP_SIZE
     robust_eps: float = 0.1
+    robust_steps: int = 40
+    """PGD steps of the robust accuracy per group (see :func:`dlaudit.robust.groups.per_sample_correct`)."""
     batch_size: int = 512
     segments: bool = True
     segment_columns: str | Sequence[str] | None = None
@@ -73,8 +76,10 @@ class Settings:
     segment_top: int = 10
     segment_fail_gap: float | None = SEGMENT_FAIL_GAP
 
-    FAST: ClassVar[dict[str, Any]] = {"n_boot": N_BOOT_FAST}
-    """The fast profile (``fast=True``): 200 bootstrap resamples; explicit parameters win over it."""
+    OPTIONS: ClassVar[tuple[Option, ...]] = ALL
+    """Its command-line options (``dlaudit fairness``), declared in :mod:`dlaudit.fairness.options`."""
+    FAST: ClassVar[dict[str, Any]] = {"n_boot": 200, "robust_steps": 10}
+    """The fast profile (``fast=True``): 200 bootstrap resamples and PGD-10; explicit parameters win over it."""
 
     @classmethod
     def build(cls, bundle: ModelBundle | None = None, *, fast: bool = False, **params: Any) -> Settings:
@@ -127,13 +132,14 @@ def fairness_section(
     fast: bool = False,
     progress: ProgressFn | None = None,
     sensitive: str | Sequence[str] | None = None,
-    intersection: bool = False,
+    intersection: bool | None = None,
     bins: Mapping[str, Sequence[float]] | None = None,
     n_boot: int | None = None,
     ci: float = 0.95,
     gap_threshold: float = GAP_THRESHOLD,
     min_group_size: int = MIN_GROUP_SIZE,
     robust_eps: float = 0.1,
+    robust_steps: int | None = None,
     batch_size: int = 512,
     segments: bool = True,
     segment_columns: str | Sequence[str] | None = None,
@@ -153,7 +159,8 @@ def fairness_section(
         Sensitive columns (comma-separated or a list), looked up in
         ``data.sensitive`` then in the raw columns; default: ``data.sensitive``.
     intersection
-        Also judge the intersection of the features (e.g. ``sex&race``).
+        Also judge the intersection of the features (e.g. ``sex&race``); None (the default): when
+        two or more features are named.
     bins
         Bin edges for continuous features, e.g. ``{"age": [25, 60]}``; age
         defaults to under 25, 25 to 60, 60 and over.
@@ -199,6 +206,7 @@ def fairness_section(
         ci=ci,
         gap_threshold=gap_threshold,
         min_group_size=min_group_size,
+        robust_steps=robust_steps,
         segment_bins=segment_bins,
         segment_min_support=segment_min_support,
         segment_fdr=segment_fdr,
@@ -251,7 +259,16 @@ def fairness_section(
         )
     if segments:
         _add_segments(sec, data, pred, result.positive, settings, columns=segment_columns, pairs=segment_pairs)
-    _add_robust(sec, bundle, data, features, eps=robust_eps, seed=seed, fast=fast, min_group_size=min_group_size)
+    _add_robust(
+        sec,
+        bundle,
+        data,
+        features,
+        eps=robust_eps,
+        seed=seed,
+        steps=settings.robust_steps,
+        min_group_size=min_group_size,
+    )
     sec.summary = _summary(result, data)
     return sec
 
@@ -650,11 +667,11 @@ def _add_robust(
     *,
     eps: float,
     seed: int,
-    fast: bool,
+    steps: int,
     min_group_size: int,
 ) -> None:
     robust = robust_accuracy_by_group(
-        bundle, data, features, eps=eps, seed=seed, fast=fast, min_group_size=min_group_size
+        bundle, data, features, eps=eps, seed=seed, steps=steps, min_group_size=min_group_size
     )
     if robust.skipped:
         sec.params["robust_by_group"] = f"skipped: {robust.skipped}"

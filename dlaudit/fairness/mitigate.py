@@ -23,7 +23,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import replace as dataclasses_replace
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -47,6 +48,7 @@ __all__ = [
     "MITIGATIONS",
     "CONSTRAINTS",
     "MitigationResult",
+    "MitigationSettings",
     "mitigate_bundle",
     "reweigh_bundle",
     "evaluate_models",
@@ -56,6 +58,49 @@ log = logging.getLogger(__name__)
 
 MITIGATIONS = ("reweigh", "threshold", "expgrad", "reject-option", "calibrated-eqodds")
 _TRAINERS = ("mlp", "cnn", "numpy-mlp")
+
+
+@dataclass(frozen=True)
+class MitigationSettings:
+    """What a mitigation run fits (``dlaudit mitigate``); every field is a keyword of :func:`mitigate_bundle`."""
+
+    methods: tuple[str, ...] = ("reweigh",)
+    constraint: str = "demographic_parity"
+    epochs: int | None = None
+    """Epochs when retraining (reweigh; per round for expgrad); None: the model's."""
+    max_iter: int = 20
+    """ExponentiatedGradient's rounds."""
+    eps: float = 0.01
+    """ExponentiatedGradient's constraint slack."""
+    n_boot: int = 200
+    """Bootstrap resamples of the disparity intervals in the before/after table."""
+
+    SMALL: ClassVar[dict[str, Any]] = {"max_iter": 3, "n_boot": 50}
+    """What ``DLAUDIT_SMALL=1`` (the smoke-test configuration) caps, given values included; the retraining
+    epochs follow :attr:`dlaudit.train.TrainConfig.SMALL`. Defined here and nowhere else."""
+
+    @classmethod
+    def build(cls, *, small: bool = False, **params: Any) -> MitigationSettings:
+        """Defaults overridden by ``params`` (None keeps the default), capped under ``small``, validated."""
+        from ..train.trainer import TrainConfig
+
+        s = cls(**{k: v for k, v in params.items() if v is not None})
+        s = dataclasses_replace(
+            s,
+            methods=tuple(parse_names(s.methods, MITIGATIONS, "mitigation method(s)")),
+            epochs=TrainConfig.small_epochs(s.epochs, small),
+            **({k: min(getattr(s, k), cap) for k, cap in cls.SMALL.items()} if small else {}),
+        )
+        check_constraint(s.constraint)
+        if s.epochs is not None and (isinstance(s.epochs, bool) or int(s.epochs) < 1):
+            raise ConfigError(f"epochs must be at least 1, got {s.epochs!r}")
+        if isinstance(s.max_iter, bool) or int(s.max_iter) < 1:
+            raise ConfigError(f"max_iter (exponentiated-gradient rounds) must be at least 1, got {s.max_iter!r}")
+        if not (isinstance(s.eps, (int, float)) and s.eps > 0):
+            raise ConfigError(f"eps (the constraint slack) must be a number > 0, got {s.eps!r}")
+        if isinstance(s.n_boot, bool) or int(s.n_boot) < 0:
+            raise ConfigError(f"n_boot (bootstrap resamples) must be a whole number >= 0, got {s.n_boot!r}")
+        return s
 
 
 @dataclass

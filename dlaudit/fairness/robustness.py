@@ -15,7 +15,7 @@ from ..bundle import ModelBundle
 from ..data import AuditData
 from ..data.groups import MIN_GROUP_SIZE, SensitiveFeature, metric_key
 from ..report.model import Metric, Table
-from ..robust.groups import accuracy_by_group, per_sample_correct
+from ..robust.groups import PER_GROUP_STEPS, accuracy_by_group, per_sample_correct
 
 __all__ = ["RobustByGroup", "robust_accuracy_by_group"]
 
@@ -36,10 +36,10 @@ def robust_accuracy_by_group(
     *,
     eps: float = 0.1,
     seed: int = 0,
-    fast: bool = False,
+    steps: int = PER_GROUP_STEPS,
     min_group_size: int = MIN_GROUP_SIZE,
 ) -> RobustByGroup:
-    """Accuracy under PGD L-inf (budget ``eps``) for each group of each defined feature.
+    """Accuracy under PGD L-inf (budget ``eps``, ``steps`` steps) for each group of each defined feature.
 
     Metrics ``fairness.<feature>.robust_accuracy@<group>`` and
     ``fairness.<feature>.robust_accuracy_gap`` (over groups with at least
@@ -48,7 +48,7 @@ def robust_accuracy_by_group(
     defined = [f for f in features if f.defined]
     if not defined:
         return RobustByGroup(skipped="no sensitive feature is defined")
-    correct = per_sample_correct(bundle, data, eps=eps, seed=seed, fast=fast)
+    correct = per_sample_correct(bundle, data, eps=eps, seed=seed, steps=steps)
     metrics, tables = [], []
     for f in defined:
         key = metric_key(f.name)

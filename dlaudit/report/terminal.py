@@ -15,7 +15,7 @@ from typing import Any
 from .model import Report, Section, Table
 from .summary import gate_line, verdict
 
-__all__ = ["render_terminal", "render_section", "render_table"]
+__all__ = ["render_terminal", "render_section", "render_table", "render_training", "render_info", "render_demo"]
 
 METRIC_WIDTH = 52
 """Width of the metric-name column of the metric list."""
@@ -126,4 +126,62 @@ def render_terminal(report: Report, *, paths: Mapping[str, Any] | None = None, d
         lines.extend(f"{label:<8} -> {path}" for label, path in paths.items() if label != "html")
         lines.extend(f"skipped  {s.title}: {s.reason}" for s in report.sections if s.status == "skipped")
     lines.extend(_gates(report))
+    return "\n".join(lines)
+
+
+# -- what the commands that make no report print ----------------------------------------------------
+
+
+def render_training(card: Mapping[str, Any], arch: str, output: Any) -> str:
+    """``dlaudit train``'s line: what was trained, how, its held-out accuracy, where it went (``card`` as a dict)."""
+    training, m = card.get("training") or {}, card.get("metrics") or {}
+    adv, cert, noise = training.get("adversarial"), training.get("certified"), training.get("noise")
+    how = (
+        f" with {adv['method']} adversarial training (eps {adv['eps']:g}, {adv['steps']} steps, alpha {adv['alpha']:.3g})"
+        if adv
+        else f" with {cert['method']} certified training (eps {cert['eps']:g})"
+        if cert
+        else f" with Gaussian noise (sigma {noise['sigma']:g})"
+        if noise
+        else ""
+    )
+    if (training.get("monitor") or {}).get("collapsed"):
+        how += f"; WARNING: the model collapsed ({training['monitor']['collapsed']})"
+    return (
+        f"trained {arch} on {card.get('dataset')}{how}: held-out accuracy {m['test_accuracy']:.4f} "
+        f"(train {m['train_accuracy']:.4f}) in {m['train_seconds']:.1f} s -> {output}"
+    )
+
+
+INFO_FIELDS = (
+    "architecture", "arch_kwargs", "modality", "input_shape", "num_classes", "value_range", "mean", "std",
+    "class_names", "dataset", "split", "training", "metrics",
+)  # fmt: skip
+"""The card fields ``dlaudit info`` shows, in order (those that are set)."""
+
+
+def render_info(out: Mapping[str, Any], model: Any) -> str:
+    """``dlaudit info``'s lines for what :func:`dlaudit.info` returned about ``model``."""
+    card = out["card"]
+    lines = [f"model         {model} ({out['format']}, {out['parameters']:,} parameters)"]
+    for kind, notes in (out.get("load") or {}).items():  # e.g. an ONNX conversion's agreement with onnxruntime
+        lines.append(f"{kind + ' load':<13} " + ", ".join(f"{k} {v}" for k, v in notes.items()))
+    lines += [f"{key:<13} {card[key]}" for key in INFO_FIELDS if card.get(key) not in (None, {}, [])]
+    if out["accuracy"] is None:
+        lines.append("accuracy      not measured: the card names no dataset; pass --data to measure it")
+    else:
+        d = out["data"]
+        lines.append(f"accuracy      {out['accuracy']:.4f} on {d['n']} samples of {d['name']} ({d['split']})")
+    return "\n".join(lines)
+
+
+def render_demo(result: Any) -> str:
+    """``dlaudit demo``'s lines: each report with its accuracy, verdict and health, then the comparison page."""
+    lines = []
+    for name, path in result.reports.items():
+        acc = result.metrics[name].get("performance.accuracy")
+        cached = " (cached model)" if name in result.reused else ""
+        lines.append(f"demo report -> {path}" + (f" (accuracy {acc:.4f})" if acc is not None else "") + cached)
+        lines += [f"  {result.verdicts[name]}", f"  {result.health[name]}"]
+    lines.append(f"comparison  -> {result.comparison}")
     return "\n".join(lines)

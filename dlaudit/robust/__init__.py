@@ -4,13 +4,42 @@ training), and the ``robustness`` report section."""
 
 from __future__ import annotations
 
-from .attacks import Attack, AttackOutput, fgsm, pgd, run_attack
-from .certified_training import GaussianNoiseTraining, IBPTraining
-from .certify import SmoothingResult, VerifiedResult, certify_smoothing, predict_smoothed, verified_accuracy
-from .curves import Curve, minimal_eps, robustness_curve
-from .groups import accuracy_by_group, per_sample_correct
-from .noise import noise_accuracy
-from .training import AdversarialTraining, adversarial_loss
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .attacks import Attack, AttackOutput, fgsm, pgd, run_attack
+    from .certified_training import GaussianNoiseTraining, IBPTraining
+    from .certify import SmoothingResult, VerifiedResult, certify_smoothing, predict_smoothed, verified_accuracy
+    from .curves import Curve, minimal_eps, robustness_curve
+    from .groups import accuracy_by_group, per_sample_correct
+    from .noise import noise_accuracy
+    from .training import AdversarialTraining, adversarial_loss
+
+_LAZY = {
+    "Attack": ".attacks",
+    "AttackOutput": ".attacks",
+    "fgsm": ".attacks",
+    "pgd": ".attacks",
+    "run_attack": ".attacks",
+    "GaussianNoiseTraining": ".certified_training",
+    "IBPTraining": ".certified_training",
+    "SmoothingResult": ".certify",
+    "VerifiedResult": ".certify",
+    "certify_smoothing": ".certify",
+    "predict_smoothed": ".certify",
+    "verified_accuracy": ".certify",
+    "Curve": ".curves",
+    "minimal_eps": ".curves",
+    "robustness_curve": ".curves",
+    "accuracy_by_group": ".groups",
+    "per_sample_correct": ".groups",
+    "noise_accuracy": ".noise",
+    "AdversarialTraining": ".training",
+    "adversarial_loss": ".training",
+}
+"""Each public name and the module it lives in, imported on first use (so that the light modules of this
+package, such as its command-line options, load without torch)."""
 
 __all__ = [
     "AdversarialTraining",
@@ -34,3 +63,9 @@ __all__ = [
     "run_attack",
     "verified_accuracy",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name], __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

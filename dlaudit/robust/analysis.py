@@ -17,6 +17,7 @@ from typing import Any, ClassVar
 
 import torch
 
+from ..analysis import Option
 from ..bundle import ModelBundle
 from ..data import AuditData
 from ..data.groups import MIN_GROUP_SIZE, resolve_sensitive
@@ -44,6 +45,7 @@ from .masking import (
 )
 from .natural import corruption_part
 from .noise import noise_accuracy
+from .options import OPTIONS
 from .plots import curves_figure, examples_figure
 from .trust import (
     AutoAttackCurve,
@@ -163,6 +165,9 @@ class Settings:
     }
     """Defaults that differ in a scope: the views attack (certify) every sample unless told otherwise, and
     ``dlaudit certify`` estimates smoothing's ``p_A`` from 100,000 noise samples (Cohen et al.'s setting)."""
+
+    OPTIONS: ClassVar[tuple[Option, ...]] = OPTIONS
+    """Its command-line options (``dlaudit attack``, ``certify``, ``report``), declared in :mod:`dlaudit.robust.options`."""
 
     @classmethod
     def build(cls, bundle: ModelBundle, *, fast: bool = False, **params: Any) -> Settings:
@@ -378,7 +383,20 @@ def robustness(
     )
     curves = _attack_curves(bundle, x, y, clean_pred, s, seed, sec, progress, feats)
     if s.scope == "attacks":
-        return _attacks_only(sec, bundle, data, curves, s, n=n, clean=clean, chance=chance, seed=seed, fast=fast)
+        return _attacks_only(
+            sec,
+            bundle,
+            data,
+            curves,
+            s,
+            x=x,
+            y=y,
+            clean_pred=clean_pred,
+            clean=clean,
+            chance=chance,
+            seed=seed,
+            fast=fast,
+        )
 
     aa_runs = _autoattack(bundle, x, y, clean_ok, s, seed, sec, curves, progress, feats)
     worst = _worst_cases(sec, curves, n)
@@ -508,20 +526,28 @@ def _attacks_only(
     curves: dict[str, Curve],
     s: Settings,
     *,
-    n: int,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    clean_pred: torch.Tensor,
     clean: float,
     chance: float,
     seed: int,
     fast: bool,
 ) -> Section:
     """The ``attacks`` scope (``dlaudit attack``): the worst case where several attacks ran on a norm, the cheap
-    consistency checks (accuracy falls with eps, PGD at least as strong as FGSM), the table, the figure."""
+    consistency checks (input gradients finite and non-zero, accuracy falls with eps, PGD at least as strong as
+    FGSM), the report's honesty rules (a degenerate model or masked gradients blank the attack metrics, with a
+    failing finding), the table, the figure."""
+    n = len(y)
     worst = _worst_cases(sec, curves, n, at_least=2)
-    checks = [check_monotone(c, n) for c in curves.values()]
+    ok = (clean_pred == y).nonzero().flatten()[:GRADIENT_SAMPLES]
+    checks = [check_gradients(*gradient_problems(bundle, x[ok], y[ok]))]
+    checks.extend(check_monotone(c, n) for c in curves.values())
     for norm in NORMS:
         if f"fgsm_{norm}" in curves and f"pgd_{norm}" in curves:
             checks.append(check_pgd_vs_fgsm(curves[f"fgsm_{norm}"], curves[f"pgd_{norm}"], n))
     sec.findings.extend(masking_findings(checks))
+    _trust(sec, bundle, clean_pred, y, curves, checks)
     shown = {**curves, **{w.name: w for w in worst.values()}}
     sec.params = _params(s, data, n, curves, fast=fast, seed=seed)
     p = sec.params

@@ -20,12 +20,10 @@ from ..bundle import ModelBundle
 from ..data import AuditData
 from ..data.groups import MIN_GROUP_SIZE, SensitiveFeature
 
-__all__ = ["GroupAccuracy", "accuracy_by_group", "per_sample_correct", "PER_GROUP_STEPS", "FAST_PER_GROUP_STEPS"]
+__all__ = ["GroupAccuracy", "accuracy_by_group", "per_sample_correct", "PER_GROUP_STEPS"]
 
 PER_GROUP_STEPS = 40
 """PGD steps of :func:`per_sample_correct` (the robustness section's default)."""
-FAST_PER_GROUP_STEPS = 10
-"""The same under ``fast`` (the robustness section's fast setting)."""
 
 
 @dataclass(frozen=True)
@@ -72,16 +70,15 @@ def accuracy_by_group(
 
 
 def per_sample_correct(
-    bundle: ModelBundle, data: AuditData, *, eps: float, seed: int = 0, fast: bool = False
+    bundle: ModelBundle, data: AuditData, *, eps: float, seed: int = 0, steps: int = PER_GROUP_STEPS
 ) -> np.ndarray:
     """Whether each sample is still classified correctly under PGD L-inf at ``eps``.
 
-    PGD-40 (PGD-10 with ``fast``), random start seeded per sample, so the answer does
-    not depend on the batch size.
+    PGD with ``steps`` steps (40; the fairness analysis' fast profile uses 10), random start seeded
+    per sample, so the answer does not depend on the batch size.
     """
     from .attacks import make_attack, run_attack
 
-    steps = FAST_PER_GROUP_STEPS if fast else PER_GROUP_STEPS
     out = run_attack(
         bundle, data.x, data.y, make_attack("pgd", float(eps), steps=steps, norm="linf"), seed=seed, keep_adv=False
     )

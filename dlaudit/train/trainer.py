@@ -12,7 +12,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -65,6 +65,17 @@ class TrainConfig:
     lr_schedule: str = "constant"
     """``constant``, or ``cosine``: the learning rate decays to 0 along half a cosine over all steps."""
     extra: dict[str, Any] = field(default_factory=dict)
+
+    SMALL: ClassVar[dict[str, Any]] = {"epochs": 2}
+    """What ``DLAUDIT_SMALL=1`` (the smoke-test configuration, :func:`dlaudit.pipeline.small`) caps: the
+    epochs, given or default; defined here and nowhere else (mitigation's retraining follows it too)."""
+
+    @classmethod
+    def small_epochs(cls, epochs: int | None, small: bool) -> int | None:
+        """``epochs`` under the smoke-test configuration: capped at :attr:`SMALL`, and set to it when not given."""
+        if not small:
+            return epochs
+        return cls.SMALL["epochs"] if epochs is None else min(epochs, cls.SMALL["epochs"])
 
     def __post_init__(self) -> None:
         if self.epochs < 1:

@@ -10,7 +10,7 @@ from torch import nn
 
 import dlaudit
 from dlaudit.errors import ConfigError
-from dlaudit.explain import DEFAULT_METHODS, EXPLAIN_METHODS, FAST_SETTINGS, attribute, parse_methods
+from dlaudit.explain import DEFAULT_METHODS, EXPLAIN_METHODS, ExplainSettings, attribute, parse_methods
 from dlaudit.explain.compute import resolve_target, select_samples
 from dlaudit.explain.explanation import explain
 from dlaudit.report.model import Report, Section
@@ -100,7 +100,7 @@ def test_skipped_methods_and_n_larger_than_the_data(linear_bundle, linear_data) 
     assert "asked for 100 samples but the data holds 24; explaining all of them" in messages
     assert any(msg.startswith("Grad-CAM skipped: ") for msg in messages)
     assert not any(m.name.startswith("explain.gradcam.") for m in exp.section.metrics)
-    assert exp.section.params["settings"] == FAST_SETTINGS.to_dict()
+    assert exp.section.params["settings"] == ExplainSettings.fast().to_dict()
     torch.testing.assert_close(exp.attributions["saliency"], linear_bundle.module[0].weight.detach()[exp.target])
 
 
@@ -157,7 +157,7 @@ def test_every_method_leaves_the_model_as_found(name: str, digits_cnn, digits_te
         "image",
         (0.0, 1.0),
         digits_test.x[:20],
-        settings=FAST_SETTINGS,
+        settings=ExplainSettings.fast(),
         shap_explainer="deep" if name == "shap" else "auto",
     )
     x = digits_test.x[:3]

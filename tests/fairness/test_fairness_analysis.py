@@ -153,7 +153,7 @@ def test_robust_accuracy_by_group_is_skipped_without_a_defined_feature(credit_ml
 def test_robust_accuracy_by_group_uses_the_robustness_packages_results(credit_mlp, credit_splits, monkeypatch):
     calls = {}
 
-    def per_sample_correct(bundle, data, *, eps, seed, fast):
+    def per_sample_correct(bundle, data, *, eps, seed, steps):
         calls.update(eps=eps, seed=seed)
         return (data.sensitive["sex"] == "male").to_numpy()  # the attack only fools 'female' samples
 
@@ -169,7 +169,7 @@ def test_robust_accuracy_by_group_uses_the_robustness_packages_results(credit_ml
 
 def test_fast_uses_fewer_resamples(credit_mlp, credit_splits):
     sec = run_analysis("fairness", credit_mlp, credit_splits.test, fast=True, sensitive="sex")
-    assert sec.params["n_boot"] == fairness_analysis.N_BOOT_FAST
+    assert sec.params["n_boot"] == fairness_analysis.Settings.FAST["n_boot"]
 
 
 def test_report_roundtrip_keeps_fairness_metrics(credit_mlp, credit_splits, tmp_path):

@@ -68,6 +68,22 @@ def test_fairness_bins_option(credit_model, tmp_path):
     assert _run("fairness", credit_model, "--bins", "age").exit_code == 2
 
 
+def test_two_named_features_get_their_intersection_unless_switched_off(credit_model, tmp_path):
+    def metrics(*extra):
+        out = tmp_path / "i.json"
+        res = _run("fairness", credit_model, "--sensitive", "sex,age", "--n-boot", "0", "--json", str(out), *extra)
+        assert res.exit_code in (0, 1), res.output
+        return json.loads(out.read_text())["metrics"]
+
+    both = metrics()
+    assert "fairness.sex&age.demographic_parity_difference" in both
+    assert both["fairness.sex.demographic_parity_difference"] is not None
+    assert not any(k.startswith("fairness.sex&age.") for k in metrics("--no-intersection"))
+    one = tmp_path / "one.json"
+    assert _run("fairness", credit_model, "--sensitive", "sex", "--n-boot", "0", "--json", str(one)).exit_code in (0, 1)
+    assert not any("&" in k for k in json.loads(one.read_text())["metrics"])
+
+
 def test_fairness_on_image_data_is_skipped(untrained_cnn, tmp_path):
     path = str(dlaudit.save_model(untrained_cnn, tmp_path / "cnn.pt"))
     res = _run("fairness", path)
@@ -92,11 +108,25 @@ def test_mitigate_command(credit_model, tmp_path):
     assert "Before and after mitigation (sex)" in res.output and "threshold" in res.output
     loaded = dlaudit.load_model(out, device="cpu")
     assert loaded.card.postprocess["kind"] == "group-thresholds"
-    metrics = json.loads((tmp_path / "m.json").read_text())["metrics"]
+    saved = json.loads((tmp_path / "m.json").read_text())
+    metrics = saved["metrics"]
     assert (
         metrics["mitigation.threshold.demographic_parity_difference"]
         < metrics["mitigation.original.demographic_parity_difference"]
     )
+    # the same JSON shape as every command: flat metrics, sections (with findings), provenance
+    assert {"metrics", "sections", "provenance", "gates", "health"} <= set(saved)
+    assert saved["sections"][0]["name"] == "mitigation" and "findings" in saved["sections"][0]
+    assert {"command", "seed", "model", "data", "versions", "mitigation"} <= set(saved["provenance"])
+
+
+def test_mitigate_gates_like_every_command(credit_model, tmp_path):
+    res = _run(
+        "mitigate", credit_model, "--sensitive", "sex", "--method", "threshold", "-o", str(tmp_path / "t.pt"),
+        "--fail-on", "mitigation.threshold.accuracy > 1.5", "--fail-on", "mitigation.original.accuracy < 1.5",
+    )  # fmt: skip
+    assert res.exit_code == 1, res.output
+    assert "mitigation.original.accuracy < 1.5" in res.output and "FAIL" in res.output
 
 
 def test_mitigate_needs_a_sensitive_column(credit_model, tmp_path):

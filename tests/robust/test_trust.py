@@ -126,3 +126,31 @@ def test_attack_cli_runs_autoattack_by_name(tmp_path, digits_cnn: dlaudit.ModelB
     assert "autoattack_linf" in res.output
     bad = CliRunner().invoke(cli, ["attack", str(model), "--attack", "autoatack", "--n", "10"])
     assert bad.exit_code == 2 and "did you mean autoattack" in bad.output
+
+
+def test_attack_blanks_a_collapsed_model_and_fails_its_gate(tmp_path) -> None:
+    """``dlaudit attack`` keeps the report's honesty rules: a constant model's attack metrics are undefined."""
+    path = tmp_path / "collapsed.pt"
+    torch.jit.save(torch.jit.script(_OneClass()), path)
+    path.with_suffix(".card.json").write_text('{"input_shape": [1, 8, 8], "num_classes": 10}')
+    res = CliRunner().invoke(
+        cli,
+        ["attack", str(path), "--data", "digits", "--attack", "fgsm", "--n", "60", "--eps", "0.1",
+         "--json", str(tmp_path / "a.json"), "--fail-on", "robustness.fgsm_linf.acc@0.1 < 0.05"],
+    )  # fmt: skip
+    assert res.exit_code == 1, res.output
+    saved = dlaudit.load_report(tmp_path / "a.json")
+    assert saved.metrics["robustness.fgsm_linf.acc@0.1"] is None
+    assert any(f.check == "degenerate-model" and f.severity == "fail" for f in saved.findings)
+
+
+def test_attack_blanks_masked_gradients(masked_bundle_and_data) -> None:
+    """A model behind a rounding step (zero input gradients): the attack scope says so and blanks its metrics."""
+    bundle, data = masked_bundle_and_data
+    rep = dlaudit.attack(bundle, data, attacks="pgd", eps=[0.1, 0.3], steps=5)
+    sec = rep.sections[0]
+    assert rep.metrics["robustness.clean_acc"] == 1.0
+    assert rep.metrics["robustness.pgd_linf.acc@0.3"] is None
+    note = next(m.note for m in sec.metrics if m.name == "robustness.pgd_linf.acc@0.3")
+    assert "gradient masking suspected" in note
+    assert any(f.severity == "fail" and "gradient" in f.message for f in sec.findings)
