@@ -16,7 +16,7 @@ from ..bundle import ModelBundle
 from ..data import AuditData
 from ..errors import AnalysisError
 from ..modalities import Modality
-from ..report.model import Section, Table, judged
+from ..report.model import Section, Table
 from . import figures
 from ._common import Attribution, ExplainContext
 from .compute import MethodQuality, Run
@@ -77,8 +77,14 @@ def method_verdicts(q: MethodQuality) -> dict[str, tuple[str, int | None]]:
 
 
 def _status(q: MethodQuality, part: str, rule: str) -> dict[str, str]:
-    status, n = method_verdicts(q)[part]
-    if status == "inconclusive" and n is not None:
+    metric, threshold = _part_rule(part)
+    return _interval_status(q.intervals.get(metric), threshold, rule)
+
+
+def _interval_status(interval: Interval | None, threshold: float, rule: str) -> dict[str, str]:
+    status = verdict(interval, threshold, passes_below=True)
+    n = samples_to_settle(interval, threshold) if status == "inconclusive" else None
+    if n is not None:
         rule += f"; inconclusive: the interval straddles it (about {n} samples would settle it)"
     return {"status": status, "rule": rule}
 
@@ -211,10 +217,10 @@ def _add_metrics(sec: Section, name: str, q: MethodQuality, random: Curves | Non
             higher_is_better=False,
             description=f"{title}: |sum of attributions - (f(x) - f(baseline))| relative to |f(x) - f(baseline)|",
             note="" if q.completeness is not None else "the output does not change between baseline and inputs",
-            **judged(
-                q.completeness,
-                warning=q.completeness is not None and q.completeness > COMPLETENESS_THRESHOLD,
-                rule=f"warns above {COMPLETENESS_THRESHOLD:g}",
+            **_interval_status(
+                q.intervals.get("completeness_error"),
+                COMPLETENESS_THRESHOLD,
+                f"passes when the 95% interval is below {COMPLETENESS_THRESHOLD:g}, warns when it is at or above",
             ),
         )
     if "local_r2" in res.extras:
