@@ -46,7 +46,8 @@ SIXT = "Sixt et al. 2020, https://arxiv.org/abs/1912.09818"
 ROAD_CAVEAT = (
     "Deletion and insertion fill removed pixels with a constant, so the model sees inputs unlike its training data "
     "and the curve measures the removal as much as the map; ROAD (Rong et al. 2022, https://arxiv.org/abs/2202.00449) "
-    "imputes removed pixels from their neighbours with noise instead. Where the two disagree, trust ROAD's ranking."
+    "imputes removed pixels from their neighbours with noise instead. Where the two rank methods differently, the "
+    "deletion ranking may reflect the removal rather than the map."
 )
 VERDICT_PARTS = ("faithful", "model-sensitive", "class-sensitive", "stable")
 """The per-method verdicts, each decided on its metric's bootstrap interval: faithful (deletion AUC below a random
