@@ -26,6 +26,10 @@ Parts:
    rather than what the allocator keeps.
 4. The whole explain section on the 8x8 digits CNN: all methods, n=16, trust
    metrics and figures included, as ``dlaudit report`` runs it.
+5. The trust metrics that Quantus also implements, on the same model, inputs and
+   saliency maps, at matched settings: ROAD (the deletion curve's 16 fractions,
+   MoRF), the random-logit check (Spearman) and max-sensitivity (8 draws): dlaudit's
+   vectorised functions against Quantus 0.6's own loops (skipped without quantus).
 
 Usage::
 
@@ -326,6 +330,77 @@ def bench_section(repeats: int) -> dict[str, Any]:
     }
 
 
+def bench_quantus(bundle: dlaudit.ModelBundle, x: torch.Tensor, repeats: int) -> dict[str, Any]:
+    try:
+        import quantus
+    except ImportError:
+        return {"skipped": "quantus is not installed"}
+    from dlaudit.explain.quality import _step_counts
+    from dlaudit.explain.road import road_curves
+    from dlaudit.explain.stability import max_sensitivity, random_logit_similarity
+
+    module = bundle.module.eval()
+    with torch.no_grad():
+        y = module(x).argmax(1)
+
+    def grad(xx: torch.Tensor, tt: torch.Tensor) -> torch.Tensor:
+        xx = torch.as_tensor(xx).clone().float().requires_grad_(True)
+        module(xx).gather(1, torch.as_tensor(tt).long()[:, None]).sum().backward()
+        return xx.grad.detach()
+
+    def explain_func(model, inputs, targets, **kwargs):  # Quantus calls it with these names
+        return grad(torch.as_tensor(inputs), torch.as_tensor(targets)).numpy()
+
+    a = grad(x, y)
+    n_px = x.shape[2] * x.shape[3]
+    counts = _step_counts(n_px, 16)
+    order = torch.argsort(-a.sum(1).reshape(len(x), -1), dim=1)
+    pct = [100.0 * k / n_px for k in counts[1:-1]]
+    xn, yn, an = x.numpy(), y.numpy(), a.numpy()
+    classes = bundle.card.num_classes
+    pairs = {
+        "road": (
+            lambda: road_curves(module, x, y, order, counts, span=1.0),
+            lambda: quantus.ROAD(percentages=pct, disable_warnings=True)(
+                model=module, x_batch=xn, y_batch=yn, a_batch=an, softmax=True
+            ),
+        ),
+        "random_logit": (
+            lambda: random_logit_similarity(grad, x, y, a, classes),
+            lambda: quantus.RandomLogit(
+                num_classes=classes,
+                similarity_func=quantus.similarity_func.correlation_spearman,
+                normalise=False,
+                disable_warnings=True,
+            )(model=module, x_batch=xn, y_batch=yn, a_batch=an, explain_func=explain_func),
+        ),
+        "max_sensitivity": (
+            lambda: max_sensitivity(grad, module, x, y, a, radius=0.02, value_range=(0.0, 1.0), perturbations=8),
+            lambda: quantus.MaxSensitivity(nr_samples=8, lower_bound=0.02, normalise=False, disable_warnings=True)(
+                model=module, x_batch=xn, y_batch=yn, a_batch=an, explain_func=explain_func
+            ),
+        ),
+    }
+    out: dict[str, Any] = {"images": len(x)}
+    total = [0.0, 0.0]
+    for name, (ours, theirs) in pairs.items():
+        t_ours, _ = median_time(ours, repeats)
+        t_theirs, _ = median_time(theirs, repeats)
+        total[0] += t_ours
+        total[1] += t_theirs
+        out[name] = {
+            "dlaudit_s": round(t_ours, 4),
+            "quantus_s": round(t_theirs, 4),
+            "ratio": round(t_ours / t_theirs, 3),
+        }
+    out["all"] = {
+        "dlaudit_s": round(total[0], 4),
+        "quantus_s": round(total[1], 4),
+        "ratio": round(total[0] / total[1], 3),
+    }
+    return out
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--size", type=int, default=28, help="image side: 8 (digits) or e.g. 28 (upsampled, MNIST-sized)")
@@ -333,7 +408,7 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--epochs", type=int, default=3, help="training epochs of the benchmark CNN")
     p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--skip", default="", help="parts to skip, comma-separated: lime,shap,ig,section")
+    p.add_argument("--skip", default="", help="parts to skip, comma-separated: lime,shap,ig,section,quantus")
     p.add_argument("--quick", action="store_true", help="IG memory on 50 and 200 images")
     p.add_argument("--worker", help=argparse.SUPPRESS)
     p.add_argument("--model", help=argparse.SUPPRESS)
@@ -366,6 +441,9 @@ def main() -> None:
             train = dlaudit.load_data(data, bundle=bundle, split="train")
             results["shap"] = bench_shap(bundle, x, train.x[:100], args.repeats)
             print("shap", json.dumps(results["shap"]), flush=True)
+        if "quantus" not in skip:
+            results["quantus"] = bench_quantus(bundle, test.x[:16], args.repeats)
+            print("quantus", json.dumps(results["quantus"]), flush=True)
         if "ig" not in skip:
             results["ig_memory"] = bench_ig_memory(model, data, (50, 200) if args.quick else (100, 1000))
             print("ig_memory", json.dumps(results["ig_memory"]), flush=True)

@@ -59,3 +59,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         names = getattr(item, "fixturenames", ())
         if "shared_data" in names or "shared_text" in names or item.path.name == "test_readme.py":
             item.add_marker(pytest.mark.shared)
+    # The README's blocks run in order in one process and take longer than any other file: first, so that
+    # under ``pytest -n 2`` (one file per worker) one worker starts them at once while the other takes the rest.
+    items.sort(key=lambda item: item.path.name != "test_readme.py")

@@ -57,6 +57,8 @@ class ExplainSettings:
     sensitivity_samples: int = 4
     sensitivity_perturbations: int = 8
     sensitivity_radius: float = 0.02
+    bootstrap_resamples: int = 1000  # resamples of the explained samples behind every trust metric's interval
+    road: bool = True  # ROAD curves (images): one sparse solve per sample and order
     figure_samples: int = 8
     figure_scale: str = "shared"  # saliency figures: "shared" (one scale, samples compare) or "sample" (each its own)
 

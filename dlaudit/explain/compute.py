@@ -23,17 +23,20 @@ from ..data import AuditData, for_card, same_dataset
 from ..errors import AnalysisError, ConfigError, DlauditError
 from ..utils import ProgressFn
 from ._common import Attribution, ExplainContext
+from .intervals import Interval, bootstrap_mean, bootstrap_ratio
 from .methods import attribute, get_method
 from .quality import (
     Curves,
     SanityResult,
+    _step_counts,
     attribution_order,
-    completeness_error,
+    completeness_parts,
     perturbation_curves,
     random_order,
     sanity_check,
-    sensitivity,
 )
+from .road import RoadCurves, road_curves
+from .stability import StabilityResult, max_sensitivity, random_logit_similarity
 
 __all__ = [
     "MethodQuality",
@@ -59,10 +62,50 @@ class MethodQuality:
 
     curves: Curves | None = None
     sanity: SanityResult | None = None
-    sensitivity: float | None = None
-    completeness: float | None = None
+    stability: StabilityResult | None = None
+    completeness_terms: tuple[np.ndarray, np.ndarray] | None = None  # per-sample |gap| and |f(x) - f(b)|
+    random_logit: np.ndarray | None = None  # per-sample similarity of the maps for the explained and another class
+    road: RoadCurves | None = None
     seconds: float = 0.0
     notes: dict[str, str] = field(default_factory=dict)  # metric -> why it is undefined
+    intervals: dict[str, Interval] = field(default_factory=dict)  # metric (short name) -> bootstrap interval
+
+    @property
+    def sensitivity(self) -> float | None:
+        """Mean max-sensitivity over the samples where it is defined."""
+        i = self.intervals.get("sensitivity")
+        return None if i is None else i.value
+
+    @property
+    def completeness(self) -> float | None:
+        i = self.intervals.get("completeness_error")
+        return None if i is None else i.value
+
+    def compute_intervals(self, random: Curves | None, *, seed: int, resamples: int) -> None:
+        """Bootstrap intervals (seeded) of every metric measured, and of the paired deletion gain over a random order."""
+        per_sample: dict[str, np.ndarray | None] = {
+            "deletion_auc": None if self.curves is None else self.curves.deletion_per_sample,
+            "insertion_auc": None if self.curves is None else self.curves.insertion_per_sample,
+            "sanity_rank_corr": None
+            if self.sanity is None or not self.sanity.samples
+            else np.asarray(self.sanity.samples),
+            "sensitivity": None if self.stability is None else self.stability.per_sample,
+            "random_logit_similarity": self.random_logit,
+            "road_morf_auc": None if self.road is None else self.road.morf_per_sample,
+            "road_lerf_auc": None if self.road is None else self.road.lerf_per_sample,
+        }
+        if self.curves is not None and random is not None:
+            per_sample["deletion_gain"] = self.curves.deletion_per_sample - random.deletion_per_sample
+        for i, (metric, values) in enumerate(per_sample.items()):
+            interval = (
+                None if values is None else bootstrap_mean(values, seed=seed + 7919 * (i + 1), resamples=resamples)
+            )
+            if interval is not None:
+                self.intervals[metric] = interval
+        if self.completeness_terms is not None:
+            interval = bootstrap_ratio(*self.completeness_terms, seed=seed + 7919 * 99, resamples=resamples)
+            if interval is not None:
+                self.intervals["completeness_error"] = interval
 
 
 def select_samples(pred: torch.Tensor, y: torch.Tensor, n: int, *, seed: int = 0) -> torch.Tensor:
@@ -226,10 +269,15 @@ class Run:
             np.mean([c.insertion for c in randoms], axis=0),
         )
         k = min(len(self.x), s.sensitivity_samples)
+        counts = _step_counts(n_units, s.curve_steps)
+        road_ok = ctx.kind.spatial and self.x.dim() == 4 and s.road
+        n_classes = int(self.bundle.card.num_classes)
         for name, res in self.results.items():
             start = time.perf_counter()
             q = MethodQuality()
-            q.curves = curves(attribution_order(res.values, units, seed=ctx.seed))
+            order = attribution_order(res.values, units, seed=ctx.seed)
+            q.curves = curves(order)
+            fn = lambda xx, tt, name=name: attribute(name, module, xx, tt, ctx).values
             q.sanity = self._guarded(
                 name,
                 q,
@@ -246,22 +294,45 @@ class Run:
                     stages=s.sanity_stages,
                 ),
             )
-            q.sensitivity = self._guarded(
+            q.stability = self._guarded(
                 name,
                 q,
                 "sensitivity",
-                lambda name=name: sensitivity(
-                    lambda xx, tt: attribute(name, module, xx, tt, ctx).values,
+                lambda fn=fn, res=res: max_sensitivity(
+                    fn,
+                    module,
                     self.x[:k],
                     self.target[:k],
+                    res.values[:k],
                     radius=s.sensitivity_radius * ctx.span,
                     value_range=ctx.value_range,
                     perturbations=s.sensitivity_perturbations,
                     seed=ctx.seed,
                 ),
             )
+            if n_classes >= 2:
+                q.random_logit = self._guarded(
+                    name,
+                    q,
+                    "random_logit_similarity",
+                    lambda fn=fn, res=res: random_logit_similarity(
+                        fn, self.x, self.target, res.values, n_classes, units=units, seed=ctx.seed
+                    ),
+                )
+            if road_ok:
+                q.road = road_curves(
+                    module,
+                    self.x,
+                    self.target,
+                    order,
+                    counts,
+                    span=ctx.span,
+                    value_range=ctx.value_range,
+                    seed=ctx.seed,
+                )
             if get_method(name).complete:
-                q.completeness = completeness_error(module, self.x, self.target, res.values, baseline=ctx.low)
+                q.completeness_terms = completeness_parts(module, self.x, self.target, res.values, baseline=ctx.low)
+            q.compute_intervals(self.random, seed=ctx.seed, resamples=s.bootstrap_resamples)
             q.seconds = time.perf_counter() - start
             self.quality[name] = q
             self._tick("explain:trust", len(self.results))

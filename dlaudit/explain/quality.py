@@ -52,6 +52,7 @@ __all__ = [
     "randomised_models",
     "sanity_check",
     "completeness_error",
+    "completeness_parts",
     "sensitivity",
 ]
 
@@ -75,6 +76,14 @@ class Curves:
     fractions: np.ndarray  # (steps + 1,)
     deletion: np.ndarray  # (n, steps + 1)
     insertion: np.ndarray  # (n, steps + 1)
+
+    @property
+    def deletion_per_sample(self) -> np.ndarray:
+        return _trapezoid(self.deletion, self.fractions)
+
+    @property
+    def insertion_per_sample(self) -> np.ndarray:
+        return _trapezoid(self.insertion, self.fractions)
 
     @property
     def deletion_auc(self) -> float:
@@ -286,6 +295,7 @@ class SanityResult:
     """Mean rank correlation with the original attributions after each cascade step."""
 
     steps: list[tuple[str, float | None]] = field(default_factory=list)
+    samples: tuple[float, ...] = ()  # per-sample correlations with every layer random (NaN where a map is constant)
 
     @property
     def final(self) -> float | None:
@@ -313,11 +323,12 @@ def sanity_check(
     """
     steps: list[tuple[str, float | None]] = []
     example = x.to(next_device(module))
+    corr = np.zeros(0)
     for name, randomised in randomised_models(module, example, seed=seed, cascade=cascade, stages=stages):
         corr = np.asarray(rank_correlation(original, explain_fn(randomised, x, target), units))
         defined = corr[~np.isnan(corr)]
         steps.append((name, float(defined.mean()) if len(defined) else None))
-    return SanityResult(steps)
+    return SanityResult(steps, tuple(float(c) for c in corr))
 
 
 # -- completeness and stability ----------------------------------------------------------
@@ -331,6 +342,16 @@ def completeness_error(
     Aggregated over samples so that one sample with ``f(x) ~ f(b)`` cannot blow it up;
     None when the output does not change at all between baseline and inputs.
     """
+    gap, change = completeness_parts(module, x, target, attributions, baseline=baseline)
+    denom = float(change.sum())
+    return float(gap.sum() / denom) if denom > 0 else None
+
+
+def completeness_parts(
+    module: nn.Module, x: torch.Tensor, target: torch.Tensor, attributions: torch.Tensor, *, baseline: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per sample ``|sum(attr_i) - (f(x_i) - f(b))|`` and ``|f(x_i) - f(b)|``: the completeness error's numerator
+    and denominator terms (so that its bootstrap resamples the samples)."""
     device = next_device(module)
     xs = x.detach().to(device)
     idx = target.to(device)[:, None]
@@ -338,9 +359,8 @@ def completeness_error(
         fx = module(xs).gather(1, idx)[:, 0].double().cpu()
         fb = module(torch.full_like(xs, baseline)).gather(1, idx)[:, 0].double().cpu()
     change = fx - fb
-    sums = attributions.reshape(len(attributions), -1).double().sum(dim=1)
-    denom = float(change.abs().sum())
-    return float((sums - change).abs().sum() / denom) if denom > 0 else None
+    sums = attributions.reshape(len(attributions), -1).double().cpu().sum(dim=1)
+    return (sums - change).abs().numpy(), change.abs().numpy()
 
 
 def sensitivity(

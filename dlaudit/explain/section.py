@@ -7,7 +7,7 @@ computes an attribution or a trust metric.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -16,10 +16,11 @@ from ..bundle import ModelBundle
 from ..data import AuditData
 from ..errors import AnalysisError
 from ..modalities import Modality
-from ..report.model import Section, Table, judged
+from ..report.model import Section, Table
 from . import figures
 from ._common import Attribution, ExplainContext
 from .compute import MethodQuality, Run
+from .intervals import Interval, samples_to_settle, verdict
 from .methods import EXPLAIN_METHODS
 from .quality import Curves
 from .saliency import layer_activations
@@ -27,12 +28,71 @@ from .saliency import layer_activations
 if TYPE_CHECKING:
     from .explanation import Explanation
 
-__all__ = ["build_section", "SANITY_THRESHOLD", "COMPLETENESS_THRESHOLD", "SENSITIVITY_THRESHOLD"]
+__all__ = [
+    "build_section",
+    "SANITY_THRESHOLD",
+    "COMPLETENESS_THRESHOLD",
+    "SENSITIVITY_THRESHOLD",
+    "RANDOM_LOGIT_THRESHOLD",
+    "method_verdicts",
+]
 
 SANITY_THRESHOLD = 0.5  # rank correlation above this after full randomisation: the maps ignore the model
 COMPLETENESS_THRESHOLD = 0.05
-SENSITIVITY_THRESHOLD = 0.5
+SENSITIVITY_THRESHOLD = 0.5  # max-sensitivity above this: noise that keeps the prediction rewrites half the map
+RANDOM_LOGIT_THRESHOLD = 0.5  # rank correlation of the maps for two classes above this: the map ignores the class
 ADEBAYO = "Adebayo et al. 2018, https://arxiv.org/abs/1810.03292"
+SIXT = "Sixt et al. 2020, https://arxiv.org/abs/1912.09818"
+ROAD_CAVEAT = (
+    "Deletion and insertion fill removed pixels with a constant, so the model sees inputs unlike its training data "
+    "and the curve measures the removal as much as the map; ROAD (Rong et al. 2022, https://arxiv.org/abs/2202.00449) "
+    "imputes removed pixels from their neighbours with noise instead. Where the two rank methods differently, the "
+    "deletion ranking may reflect the removal rather than the map."
+)
+VERDICT_PARTS = ("faithful", "model-sensitive", "class-sensitive", "stable")
+"""The per-method verdicts, each decided on its metric's bootstrap interval: faithful (deletion AUC below a random
+order's, paired per sample), model-sensitive (sanity rank correlation), class-sensitive (random-logit similarity),
+stable (max-sensitivity)."""
+
+
+def _part_rule(part: str) -> tuple[str, float]:
+    """The interval behind a verdict part and its threshold (each passes below it)."""
+    return {
+        "faithful": ("deletion_gain", 0.0),
+        "model-sensitive": ("sanity_rank_corr", SANITY_THRESHOLD),
+        "class-sensitive": ("random_logit_similarity", RANDOM_LOGIT_THRESHOLD),
+        "stable": ("sensitivity", SENSITIVITY_THRESHOLD),
+    }[part]
+
+
+def method_verdicts(q: MethodQuality) -> dict[str, tuple[str, int | None]]:
+    """Each verdict part -> (``"pass"``, ``"warning"``, ``"inconclusive"`` or ``""`` when not measured, the sample
+    size that would settle an inconclusive one)."""
+    out: dict[str, tuple[str, int | None]] = {}
+    for part in VERDICT_PARTS:
+        metric, threshold = _part_rule(part)
+        interval = q.intervals.get(metric)
+        status = verdict(interval, threshold, passes_below=True)
+        out[part] = (status, samples_to_settle(interval, threshold) if status == "inconclusive" else None)
+    return out
+
+
+def _status(q: MethodQuality, part: str, rule: str) -> dict[str, str]:
+    metric, threshold = _part_rule(part)
+    return _interval_status(q.intervals.get(metric), threshold, rule)
+
+
+def _interval_status(interval: Interval | None, threshold: float, rule: str) -> dict[str, str]:
+    status = verdict(interval, threshold, passes_below=True)
+    n = samples_to_settle(interval, threshold) if status == "inconclusive" else None
+    if n is not None:
+        rule += f"; inconclusive: the interval straddles it (about {n} samples would settle it)"
+    return {"status": status, "rule": rule}
+
+
+def _ci(q: MethodQuality, metric: str) -> tuple[float, float] | None:
+    interval = q.intervals.get(metric)
+    return None if interval is None else interval.ci
 
 
 def _input_times(name: str, modality: Modality) -> bool:
@@ -54,17 +114,20 @@ def _add_metrics(sec: Section, name: str, q: MethodQuality, random: Curves | Non
         sec.add_metric(
             f"explain.{name}.deletion_auc",
             q.curves.deletion_auc,
+            ci=_ci(q, "deletion_auc"),
             description=f"{title}: area under the deletion curve (lower is more faithful)",
             higher_is_better=False,
-            **judged(
-                q.curves.deletion_auc,
-                warning=q.curves.deletion_auc >= random.deletion_auc,
-                rule=f"warns at or above a random order's {random.deletion_auc:.3f}",
+            **_status(
+                q,
+                "faithful",
+                f"passes when the 95% interval of its per-sample gap to a random order's ({random.deletion_auc:.3f}) "
+                "is below 0, warns when it is at or above 0",
             ),
         )
         sec.add_metric(
             f"explain.{name}.insertion_auc",
             q.curves.insertion_auc,
+            ci=_ci(q, "insertion_auc"),
             description=f"{title}: area under the insertion curve (higher is more faithful)",
             higher_is_better=True,
         )
@@ -83,35 +146,82 @@ def _add_metrics(sec: Section, name: str, q: MethodQuality, random: Curves | Non
         sec.add_metric(
             f"explain.{name}.sanity_rank_corr",
             final,
+            ci=_ci(q, "sanity_rank_corr"),
             higher_is_better=False,
             description=f"{title}: rank correlation with the maps of the fully randomised model (near 0 passes)",
             note=q.notes.get(
                 "sanity_rank_corr",
                 "" if final is not None else "every map was constant, so no rank correlation is defined",
             ),
-            **judged(
-                final, warning=final is not None and final > SANITY_THRESHOLD, rule=f"warns above {SANITY_THRESHOLD}"
+            **_status(
+                q,
+                "model-sensitive",
+                f"passes when the 95% interval is below {SANITY_THRESHOLD}, warns when it is at or above",
             ),
         )
-    if q.sensitivity is not None or "sensitivity" in q.notes:
+    if q.stability is not None or "sensitivity" in q.notes:
+        dropped = (
+            f"; {q.stability.dropped} of {q.stability.draws} noise draws changed the prediction and were left out"
+            if q.stability is not None and q.stability.dropped
+            else ""
+        )
         sec.add_metric(
             f"explain.{name}.sensitivity",
             q.sensitivity,
+            ci=_ci(q, "sensitivity"),
             higher_is_better=False,
-            note=q.notes.get("sensitivity", ""),
-            description=f"{title}: largest relative change of the map under small input noise (lower is more stable)",
+            note=q.notes.get("sensitivity", "" if q.sensitivity is not None else "no noise draw kept the prediction")
+            + dropped,
+            description=f"{title}: max-sensitivity (Yeh et al. 2019): largest relative change of the map under small "
+            "uniform input noise that keeps the prediction (lower is more stable)",
+            **_status(
+                q, "stable", f"passes when the 95% interval is below {SENSITIVITY_THRESHOLD}, warns when at or above"
+            ),
+        )
+    if q.random_logit is not None or "random_logit_similarity" in q.notes:
+        sec.add_metric(
+            f"explain.{name}.random_logit_similarity",
+            None if "random_logit_similarity" not in q.intervals else q.intervals["random_logit_similarity"].value,
+            ci=_ci(q, "random_logit_similarity"),
+            higher_is_better=False,
+            note=q.notes.get("random_logit_similarity", ""),
+            description=f"{title}: Spearman rank correlation of the signed maps for the explained class and a random "
+            f"other class ({SIXT}); near 1: the map ignores the class",
+            **_status(
+                q,
+                "class-sensitive",
+                f"passes when the 95% interval is below {RANDOM_LOGIT_THRESHOLD}, warns when at or above",
+            ),
+        )
+    if q.road is not None:
+        sec.add_metric(
+            f"explain.{name}.road_morf_auc",
+            q.road.morf_auc,
+            ci=_ci(q, "road_morf_auc"),
+            higher_is_better=False,
+            description=f"{title}: ROAD, most relevant pixels imputed first (noisy linear imputation): mean probability "
+            "of the explained class (lower is more faithful)",
+        )
+        sec.add_metric(
+            f"explain.{name}.road_lerf_auc",
+            q.road.lerf_auc,
+            ci=_ci(q, "road_lerf_auc"),
+            higher_is_better=True,
+            description=f"{title}: ROAD, least relevant pixels imputed first: mean probability of the explained class "
+            "(higher is more faithful)",
         )
     if EXPLAIN_METHODS[name].complete and q.curves is not None:
         sec.add_metric(
             f"explain.{name}.completeness_error",
             q.completeness,
+            ci=_ci(q, "completeness_error"),
             higher_is_better=False,
             description=f"{title}: |sum of attributions - (f(x) - f(baseline))| relative to |f(x) - f(baseline)|",
             note="" if q.completeness is not None else "the output does not change between baseline and inputs",
-            **judged(
-                q.completeness,
-                warning=q.completeness is not None and q.completeness > COMPLETENESS_THRESHOLD,
-                rule=f"warns above {COMPLETENESS_THRESHOLD:g}",
+            **_interval_status(
+                q.intervals.get("completeness_error"),
+                COMPLETENESS_THRESHOLD,
+                f"passes when the 95% interval is below {COMPLETENESS_THRESHOLD:g}, warns when it is at or above",
             ),
         )
     if "local_r2" in res.extras:
@@ -162,29 +272,35 @@ def _span(values: Sequence[float]) -> str:
 class _Verdicts:
     """Each assessed method sorted by what its trust metrics say."""
 
-    trusted: list[str]  # faithful and model-sensitive
-    insane: list[str]  # faithful (or unknown) but failing the sanity check
-    unfaithful: list[str]  # no more faithful than a random order
+    trusted: list[str]  # faithful and model-sensitive, both on the whole interval
+    insane: list[str]  # failing the sanity check (the whole interval above its threshold)
+    unfaithful: list[str]  # no more faithful than a random order (the whole interval)
     unstable: list[str]
     unknown: list[str]  # no sanity result (could not be computed)
+    class_blind: list[str] = field(default_factory=list)  # maps barely depend on the explained class
+    inconclusive: dict[str, list[tuple[str, int | None]]] = field(default_factory=dict)  # method -> (part, n to settle)
 
 
 def _verdicts(run: Run) -> _Verdicts:
-    trusted, insane, unfaithful, unstable, unknown = [], [], [], [], []
+    v = _Verdicts([], [], [], [], [])
     for name, q in run.quality.items():
-        final = q.sanity.final if q.sanity is not None else None
-        faithful = q.curves is None or run.random is None or q.curves.deletion_auc < run.random.deletion_auc
-        if not faithful:
-            unfaithful.append(name)
-        if final is not None and final > SANITY_THRESHOLD:
-            insane.append(name)
-        elif final is None:
-            unknown.append(name)
-        elif faithful:
-            trusted.append(name)
-        if q.sensitivity is not None and q.sensitivity > SENSITIVITY_THRESHOLD:
-            unstable.append(name)
-    return _Verdicts(trusted, insane, unfaithful, unstable, unknown)
+        parts = method_verdicts(q)
+        for part, (status, n) in parts.items():
+            if status == "inconclusive":
+                v.inconclusive.setdefault(name, []).append((part, n))
+        if parts["faithful"][0] == "warning":
+            v.unfaithful.append(name)
+        if parts["model-sensitive"][0] == "warning":
+            v.insane.append(name)
+        elif parts["model-sensitive"][0] == "":
+            v.unknown.append(name)
+        if parts["faithful"][0] in ("pass", "") and parts["model-sensitive"][0] == "pass":
+            v.trusted.append(name)
+        if parts["stable"][0] == "warning":
+            v.unstable.append(name)
+        if parts["class-sensitive"][0] == "warning":
+            v.class_blind.append(name)
+    return v
 
 
 def _add_synthesis(sec: Section, run: Run, modality: Modality) -> None:
@@ -221,6 +337,31 @@ def _add_synthesis(sec: Section, run: Run, modality: Modality) -> None:
             evidence="; ".join(f"{title(n)} {a:.3f}" for n, a in aucs.items()),
             check="explain-faithfulness",
         )
+    if v.class_blind:
+        sim = {n: run.quality[n].intervals["random_logit_similarity"] for n in v.class_blind}
+        sec.add_finding(
+            "warning",
+            f"{_and([title(n) for n in v.class_blind])} barely depend{'s' if len(v.class_blind) == 1 else ''} on the "
+            f"explained class: the map for a random other class ranks the features alike (Spearman "
+            f"{_span([i.value for i in sim.values()])}, whole 95% interval above {RANDOM_LOGIT_THRESHOLD}), so "
+            f"{'it shows' if len(v.class_blind) == 1 else 'they show'} what the input looks like, not why this class won",
+            evidence="; ".join(f"{title(n)} {i.value:.2f} [{i.lo:.2f}, {i.hi:.2f}]" for n, i in sim.items())
+            + f"; {SIXT}",
+            check="explain-random-logit",
+        )
+    if v.inconclusive:
+        sec.add_finding(
+            "info",
+            "Inconclusive (the 95% interval straddles the threshold, so the data cannot tell): "
+            + "; ".join(
+                f"{title(n)} {', '.join(p + (f' (about {k} samples would settle it)' if k else '') for p, k in parts)}"
+                for n, parts in v.inconclusive.items()
+            ),
+            evidence=f"bootstrap over {len(run.x)} explained samples; explain more samples (n) to settle",
+            check="explain-inconclusive",
+        )
+    if any(q.road is not None for q in run.quality.values()):
+        sec.add_finding("info", ROAD_CAVEAT, check="explain-road")
     if v.unstable:
         sens = {n: run.quality[n].sensitivity for n in v.unstable}
         sec.add_finding(
@@ -233,23 +374,44 @@ def _add_synthesis(sec: Section, run: Run, modality: Modality) -> None:
         )
 
 
+def _with_ci(q: MethodQuality, metric: str, digits: int = 3) -> str | None:
+    """``"0.123 [0.101, 0.150]"``: a metric with its 95% bootstrap interval."""
+    i: Interval | None = q.intervals.get(metric)
+    if i is None:
+        return None
+    return f"{i.value:.{digits}f} [{i.lo:.{digits}f}, {i.hi:.{digits}f}]"
+
+
+def _verdict_text(q: MethodQuality) -> str:
+    words = {"pass": "yes", "warning": "no", "inconclusive": "inconclusive"}
+    out = []
+    for part, (status, n) in method_verdicts(q).items():
+        if status:
+            out.append(f"{part}: {words[status]}" + (f" (n≈{n})" if status == "inconclusive" and n else ""))
+    return "; ".join(out) or "—"
+
+
 def _trust_table(run: Run) -> Table:
     rows = []
     for name in run.results:
         q = run.quality.get(name, MethodQuality())
-        c, r = q.curves, run.random
+        r = run.random
         rows.append(
             [
                 EXPLAIN_METHODS[name].title,
-                None if c is None else round(c.deletion_auc, 4),
+                _with_ci(q, "deletion_auc"),
                 None if r is None else round(r.deletion_auc, 4),
-                None if c is None else round(c.insertion_auc, 4),
+                _with_ci(q, "insertion_auc"),
                 None if r is None else round(r.insertion_auc, 4),
-                None if q.sanity is None or q.sanity.final is None else round(q.sanity.final, 3),
-                None if q.sensitivity is None else round(q.sensitivity, 3),
+                _with_ci(q, "road_morf_auc"),
+                _with_ci(q, "road_lerf_auc"),
+                _with_ci(q, "sanity_rank_corr"),
+                _with_ci(q, "random_logit_similarity"),
+                _with_ci(q, "sensitivity"),
                 ("—" if not EXPLAIN_METHODS[name].complete else None)
                 if q.completeness is None
-                else round(q.completeness, 4),
+                else _with_ci(q, "completeness_error", 4),
+                _verdict_text(q),
                 round(run.seconds.get(name, 0.0) + q.seconds, 2),
             ]
         )
@@ -261,15 +423,28 @@ def _trust_table(run: Run) -> Table:
             "random deletion AUC",
             "insertion AUC ↑",
             "random insertion AUC",
+            "ROAD MoRF ↓",
+            "ROAD LeRF ↑",
             "sanity rank corr ↓",
-            "sensitivity ↓",
+            "random-logit similarity ↓",
+            "max-sensitivity ↓",
             "completeness error ↓",
+            "verdict",
             "seconds",
         ],
         rows,
-        caption="Deletion/insertion: RISE-style curves of the explained class's probability (Petsiuk et al. 2018). Sanity: Spearman rank correlation of "
-        "|attributions| with those of the fully randomised model (Adebayo et al. 2018), near 0 passes. Sensitivity: captum's sensitivity_max. "
-        "Completeness: for IG and DeepLIFT, whose attributions should sum to f(x) - f(baseline) (— for the other methods).",
+        caption="Each value with its 95% bootstrap interval over the explained samples (seeded). "
+        "Deletion/insertion: RISE-style curves of the explained class's probability (Petsiuk et al. 2018). "
+        "ROAD: the same at the deletion curve's fractions short of 100%, removed pixels imputed from their neighbours "
+        "with noise (Rong et al. 2022; images only). Sanity: Spearman rank correlation of "
+        "|attributions| with those of the fully randomised model (Adebayo et al. 2018), near 0 passes. Random logit: "
+        "Spearman rank correlation of the signed maps for the explained class and a random other class (Sixt et al. "
+        "2020). Max-sensitivity: Yeh et al. 2019, noise draws that change the prediction left out. "
+        "Completeness: for IG and DeepLIFT, whose attributions should sum to f(x) - f(baseline) (— for the other methods). "
+        f"Verdict: a part passes only when its whole interval clears its threshold (faithful: the per-sample gap to a "
+        f"random order's deletion AUC below 0; model-sensitive below {SANITY_THRESHOLD}; class-sensitive below "
+        f"{RANDOM_LOGIT_THRESHOLD}; stable below {SENSITIVITY_THRESHOLD}); inconclusive when it straddles, with the "
+        "samples that would settle it (n ≈ n_now × (half-width / gap)²).",
     )
 
 

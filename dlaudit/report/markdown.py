@@ -26,7 +26,7 @@ _ICON = {
 }
 _VERDICT = {"pass": "✅", "fail": "❌", "none": "ℹ️"}
 _HEALTH = {"fail": "❌", "warning": "⚠️", "ok": "✅"}
-_CHECK = {"pass": "✅ pass", "warning": "⚠️ warn", "fail": "❌ fail", "": "–"}
+_CHECK = {"pass": "✅ pass", "inconclusive": "❔ inconclusive", "warning": "⚠️ warn", "fail": "❌ fail", "": "–"}
 _FOUND = {"fail": "❌ fail", "warning": "⚠️ warning", "ok": "✅ ok", None: "–"}
 _RAN = {"ok": "✅ completed", "skipped": "⏭️ skipped", "error": "❌ failed"}
 _DIRECTION = {"higher is better": "↑ higher", "lower is better": "↓ lower", "": "–"}

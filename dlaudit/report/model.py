@@ -40,8 +40,9 @@ DEFAULT_MAX_DROP = 0.02
 """How much a headline metric may get worse than its baseline (absolute) by default."""
 SEVERITIES = ("info", "warning", "fail")
 STATUSES = ("ok", "skipped", "error")
-METRIC_STATUSES = ("", "pass", "warning", "fail")
-"""A metric judged against its analysis' finding threshold ("" when it has none)."""
+METRIC_STATUSES = ("", "pass", "inconclusive", "warning", "fail")
+"""A metric judged against its analysis' finding threshold ("" when it has none; "inconclusive" when its interval
+straddles the threshold)."""
 FIGURE_MIMES = ("image/png", "image/svg+xml")
 
 

@@ -42,7 +42,7 @@ __all__ = [
 
 RAN = {"ok": "completed", "skipped": "skipped", "error": "failed"}
 """Whether a section ran, in words (its ``status``); what it found is :attr:`Section.found`."""
-_RANK = {"fail": 3, "warning": 2, "pass": 1, "": 0}
+_RANK = {"fail": 4, "warning": 3, "inconclusive": 2, "pass": 1, "": 0}
 
 
 def ran_label(section: Section) -> str:

@@ -76,7 +76,13 @@ def test_lookup_prefers_sensitive_then_raw():
 
 def test_default_features_are_the_sensitive_columns():
     sens = pd.DataFrame({"sex": ["F", "M"], "race": ["a", "b"]})
-    assert [f.name for f in resolve_sensitive(_data(sens))] == ["sex", "race"]
+    assert [f.name for f in resolve_sensitive(_data(sens))] == [
+        "sex",
+        "race",
+        "sex&race",
+    ]  # two: their intersection too
+    assert [f.name for f in resolve_sensitive(_data(sens), intersection=False)] == ["sex", "race"]
+    assert [f.name for f in resolve_sensitive(_data(sens), ["sex"])] == ["sex"]
     assert resolve_sensitive(_data(None, pd.DataFrame({"c": [1, 2]}))) == []
 
 
