@@ -31,7 +31,7 @@ from . import plan as planning
 from ._alloc import tune_malloc
 from ._version import __version__
 from .analysis import get_analysis, list_analyses, parse_checks
-from .errors import NONFINITE_LOGITS, ConfigError, ModelOutputError
+from .errors import NONFINITE_LOGITS, ConfigError, DlauditError, ModelOutputError
 from .progress import format_seconds
 
 if TYPE_CHECKING:
@@ -345,12 +345,14 @@ def _planned(
     """The plan of this run (made for ``--time-budget``, or the ``--plan`` replayed: see :mod:`dlaudit.plan`),
     announced and written before any work; returns it with the sections' parameters, fast flags and the seed."""
     request = planning.current()
-    assert request is not None
+    if request is None or (request.plan is None and request.budget is None):
+        raise DlauditError(
+            "an audit was planned without --time-budget or --plan; this is a bug in dlaudit, please report it"
+        )
     if request.plan is not None:
         plan_doc = dict(request.plan)
         planning.apply_plan(plan_doc, bundle, data, wanted, request.source)
     else:
-        assert request.budget is not None
         plan_doc = planning.make_plan(
             bundle, data, wanted, params, fast=fast, seed=seed, budget=request.budget, spent=spent
         )
