@@ -1226,6 +1226,10 @@ Square's patches and its per-sample random draws, which were 70% of AutoAttack's
 AutoAttack runs batch by batch, each later attack on that batch's survivors, so a batch with any survivor pays
 all of Square's 5,000 queries. Measured with standard AutoAttack at one budget, busy 2-core machine: 6.3x on 256
 and 7.4x on 1,000 synthetic-credit inputs (nearly all of it calls), 6.4x on 256 digits (CNN)."""
+SQUARE_CALLS = 3.0 / CALL_FACTOR
+"""A Square query on a batch costs about 3 single-input calls besides its forward pass (here: in
+:data:`CALL_FACTOR` units), now that its random draws come a block of iterations at a time: measured 2.9x on
+1,000 synthetic-credit inputs (standard AutoAttack at eps 0.1, busy 2-core machine; 6.3 s for 4 x 5,000 queries)."""
 CERTIFY_FORWARDS = {"ibp": 5, "crown-ibp": 72, "crown": 1600}
 """One input's bound in forward passes of it, end to end (``bench/certify.py`` on the digits CNN: IBP 2.7-5.3x,
 CROWN-IBP 65-74x, CROWN 1,590-1,670x; CROWN grows with the square of the layers' widths, so more on wider models)."""
@@ -1295,6 +1299,71 @@ def unit_costs(bundle: ModelBundle, data: AuditData) -> dict[str, float]:
     return {"grad": grad, "forward": forward, "call": call_seconds(bundle, data), "batch": float(min(size, _PROBE_MAX))}
 
 
+OVERHEAD_INPUTS = 8
+"""Inputs the overhead probe corrupts (each under every corruption at the example severity)."""
+SURVIVAL_INPUTS, SURVIVAL_STEPS = 64, 10
+"""The probe's PGD (steps) on this many correctly classified inputs at each AutoAttack budget: the share it leaves
+robust predicts the share that reaches AutoAttack's later attacks (APGD-CE is at least as strong, so it errs long)."""
+
+
+def overhead_costs(bundle: ModelBundle, data: AuditData, s: Settings | None = None) -> dict[str, float]:
+    """Seconds of what the section does besides attacking, for ``--time-budget`` (:func:`estimate` prices each):
+    rendering a line plot (``figure``) and a 4 x 4 grid of inputs (``grid``, the examples figures), corrupting one
+    input under one corruption (``corrupt``, images only), and the share of inputs the model classifies correctly
+    (``clean_acc``: AutoAttack attacks only those). Measured once each, on the audited model and inputs."""
+    import time
+
+    from ..report.figures import fig_to_png, subplots
+    from ..utils import model_state, next_device
+
+    out: dict[str, float] = {}
+    start = time.perf_counter()
+    fig, ax = subplots(1, 1, figsize=(6.0, 4.0))
+    ax.plot([0.0, 0.1, 0.3], [0.9, 0.5, 0.1], marker="o", label="probe")
+    ax.legend()
+    fig_to_png(fig)
+    out["figure"] = time.perf_counter() - start
+    start = time.perf_counter()
+    fig, axes = subplots(4, 4, figsize=(8.0, 8.4), squeeze=False)
+    vr = bundle.card.value_range
+    for a in axes.flat:
+        bundle.card.kind.draw_example(a, data.x[0], vr)
+        a.axis("off")
+    fig.tight_layout()
+    fig_to_png(fig)
+    out["grid"] = time.perf_counter() - start
+    if bundle.card.kind.spatial and data.x.dim() == 4:
+        from .corruptions import CORRUPTIONS, corrupt
+
+        x = data.x[:OVERHEAD_INPUTS].float()
+        start = time.perf_counter()
+        for name in CORRUPTIONS:
+            corrupt(x, name, 3, seed=0, value_range=vr)
+        out["corrupt"] = (time.perf_counter() - start) / (len(x) * len(CORRUPTIONS))
+    n = min(s.n, len(data)) if s is not None and s.n is not None else len(data)
+    dev = next_device(bundle.module)
+    with model_state(bundle.module, train=False, grad=False), torch.no_grad():
+        right = (
+            torch.cat([bundle.module(xb.float().to(dev)).argmax(1).cpu() for xb in data.x[:n].split(256)]) == data.y[:n]
+        )
+    out["clean_acc"] = float(right.float().mean()) if n else 1.0
+    norms = set(s.autoattack_norms if s is not None and s.autoattack else ())
+    norms |= {norm for method, norm in map(_split_attack, s.attacks if s is not None else ()) if method == "autoattack"}
+    if s is not None and bundle.card.kind.continuous:
+        from .attacks import pgd
+
+        x, y = data.x[:n][right][:SURVIVAL_INPUTS].float(), data.y[:n][right][:SURVIVAL_INPUTS]
+        for norm in sorted(norms):
+            for eps in (e for e in (s.eps if norm == "linf" else s.eps_l2) if e > 0):
+                if len(x) == 0:
+                    continue
+                adv = pgd(bundle, x, y, eps=eps, norm=norm, steps=SURVIVAL_STEPS, seed=0)
+                with model_state(bundle.module, train=False, grad=False), torch.no_grad():
+                    kept = bundle.module(adv.to(dev)).argmax(1).cpu() == y
+                out[f"survive_{norm}@{eps:g}"] = float(kept.float().mean())
+    return out
+
+
 def estimate(
     bundle: ModelBundle, data: AuditData, s: Settings, costs: Mapping[str, float] | None = None
 ) -> tuple[float, str] | None:
@@ -1332,6 +1401,11 @@ def _work(bundle: ModelBundle, data: AuditData, s: Settings, costs: Mapping[str,
     for attack in s.attacks:
         method, norm = _split_attack(attack)
         budgets = len([e for e in (s.eps if norm == "linf" else s.eps_l2) if e > 0])
+        if method == "autoattack":  # priced at each of its budgets (its later attacks depend on the survivors)
+            one = dataclasses.replace(s, autoattack=s.version, autoattack_norms=(norm,))
+            a_steps, a_forwards, a_calls = _autoattack_work(one, n, bundle.card.num_classes or 10, costs)
+            steps, forwards, calls = steps + a_steps, forwards + a_forwards, calls + a_calls
+            continue
         a_steps, a_forwards, a_calls = _attack_work(method, norm, s, n, bundle.card.num_classes or 10, costs)
         steps, forwards, calls = steps + budgets * a_steps, forwards + budgets * a_forwards, calls + budgets * a_calls
     what = f"up to {steps:,} gradient steps (PGD-{s.steps} on {n} samples)"
@@ -1364,14 +1438,19 @@ def _work(bundle: ModelBundle, data: AuditData, s: Settings, costs: Mapping[str,
         calls += samples * _batches(s.smoothing_n0 + s.smoothing_n, costs)
         if samples:
             what += f", randomized smoothing on {samples} inputs"
+    overhead = costs.get("figure", 0.0) * (1 + bool(s.certify))  # the curves and the certified bounds
+    if bundle.card.kind.spatial and s.examples:
+        overhead += costs.get("grid", 0.0)
     if s.corruptions and bundle.card.kind.spatial and data.x.dim() == 4:
         from .corruptions import CORRUPTIONS, SEVERITIES
 
         forwards += n * len(CORRUPTIONS) * len(SEVERITIES)
         calls += nb * len(CORRUPTIONS) * len(SEVERITIES)
+        overhead += (n * len(SEVERITIES) + 1) * len(CORRUPTIONS) * costs.get("corrupt", 0.0)  # and the examples
+        overhead += costs.get("figure", 0.0) + costs.get("grid", 0.0)
         what += f", {len(CORRUPTIONS) * len(SEVERITIES)} corruption-severity pairs"
     what += f" and {forwards:,} forward passes"
-    return steps * grad + forwards * forward + smoothing + calls * call, what
+    return steps * grad + forwards * forward + smoothing + calls * call + overhead, what
 
 
 def _attack_work(
@@ -1394,35 +1473,41 @@ def _attack_work(
         "fab-t": STANDARD_STEPS * targets * 2,
     }
     if method == "square":
-        return 0, n * SQUARE_QUERIES, nb * SQUARE_QUERIES
+        return 0, n * SQUARE_QUERIES, nb * SQUARE_QUERIES * SQUARE_CALLS
     count = iters.get(method, s.steps * s.restarts)  # another registered attack: priced as PGD
     return n * count, 0, nb * count
 
 
-def _autoattack_work(s: Settings, n: int, num_classes: int, costs: Mapping[str, float]) -> tuple[int, int, int]:
-    """(gradient steps, forward passes, calls) of AutoAttack at every budget, with :data:`SURVIVING` of the samples
-    reaching the attacks after APGD-CE."""
+def _autoattack_work(s: Settings, n: int, num_classes: int, costs: Mapping[str, float]) -> tuple[int, int, float]:
+    """(gradient steps, forward passes, calls) of AutoAttack at every budget, on the correctly classified share of
+    the samples (``costs["clean_acc"]``, measured by the plan's probe; else all). The share reaching the attacks
+    after APGD-CE at each budget is the one PGD-10 left robust on the probe's inputs (``survive_NORM@EPS``), else
+    :data:`SURVIVING`; a batch with no survivor runs no later attack."""
     from .attacks.autoattack import FAST_STEPS, FAST_TARGETS, RAND_EOT, SQUARE_QUERIES, STANDARD_STEPS, STANDARD_TARGETS
 
-    budgets = sum(len([e for e in (s.eps if v == "linf" else s.eps_l2) if e > 0]) for v in s.autoattack_norms)
+    runs = [(v, e) for v in s.autoattack_norms for e in (s.eps if v == "linf" else s.eps_l2) if e > 0]
     if s.autoattack == "rand":  # APGD-CE on all, APGD-DLR on the survivors, RAND_EOT passes a step
         nb = _batches(n, costs)
         steps = (n + int(n * SURVIVING)) * STANDARD_STEPS * RAND_EOT
-        return budgets * steps, 0, budgets * 2 * nb * STANDARD_STEPS * RAND_EOT
+        return len(runs) * steps, 0, len(runs) * 2 * nb * STANDARD_STEPS * RAND_EOT
     standard = s.autoattack == "standard"
     iters, targets = (STANDARD_STEPS, STANDARD_TARGETS) if standard else (FAST_STEPS, FAST_TARGETS)
     targets = min(targets, num_classes - 1)
-    later = int(n * SURVIVING)
+    n = round(n * costs.get("clean_acc", 1.0))  # AutoAttack attacks the correctly classified inputs only
     apgd_t = targets if num_classes >= 4 else 0  # the targeted DLR loss needs 4 classes
-    steps = n * iters + later * apgd_t * iters  # APGD-CE on all, APGD-T on the survivors
-    nb = _batches(n, costs)  # the later attacks run batch by batch too, on each batch's survivors: as many calls
-    calls = nb * iters + nb * apgd_t * iters
-    forwards = 0
-    if standard:
-        steps += later * targets * iters * 2  # FAB-T: a forward-backward pass for each of two logits a step
-        forwards += later * SQUARE_QUERIES  # Square: one forward pass a query
-        calls += nb * (targets * iters * 2 + SQUARE_QUERIES)
-    return budgets * steps, budgets * forwards, budgets * calls
+    nb = _batches(n, costs)
+    steps = forwards = 0
+    calls = 0.0
+    for norm, eps in runs:
+        later = int(round(n * costs.get(f"survive_{norm}@{eps:g}", SURVIVING)))
+        lb = min(nb, later)  # batches with a survivor: the later attacks run batch by batch, on its survivors
+        steps += n * iters + later * apgd_t * iters  # APGD-CE on all, APGD-T on the survivors
+        calls += nb * iters + lb * apgd_t * iters
+        if standard:
+            steps += later * targets * iters * 2  # FAB-T: a forward-backward pass for each of two logits a step
+            forwards += later * SQUARE_QUERIES  # Square: one forward pass a query
+            calls += lb * (targets * iters * 2 + SQUARE_QUERIES * SQUARE_CALLS)
+    return steps, forwards, calls
 
 
 # -- what --time-budget needs (see dlaudit.plan) --------------------------------------------------
@@ -1449,7 +1534,13 @@ def _probe(bundle: ModelBundle, data: AuditData, params: Mapping[str, Any]) -> d
 
     for _ in range(PROBES):
         run_probe(measure, bundle, data)
-    return {k: statistics.median(c[k] for c in seen) for k in seen[0]}
+    costs = {k: statistics.median(c[k] for c in seen) for k in seen[0]}
+
+    def extra(b: ModelBundle, d: AuditData) -> None:
+        costs.update(overhead_costs(b, d, Settings.build(b, fast=True, **params)))
+
+    run_probe(extra, bundle, data)
+    return costs
 
 
 def _levels(bundle: ModelBundle, data: AuditData, params: Mapping[str, Any]) -> list[Level]:
@@ -1468,8 +1559,33 @@ def _levels(bundle: ModelBundle, data: AuditData, params: Mapping[str, Any]) -> 
         and full.smoothing_n > SMOOTHING_MIDDLE
     ):
         levels.append(Level({"n": top, "smoothing_n": SMOOTHING_MIDDLE}, True, top))
+    strength: dict[str, Any] = {"n": top}
+    for rung in STRENGTH if full.scope == "full" else STRENGTH[:1]:  # one group of full settings after another
+        strength.update({k: getattr(full, k) for k in rung if k not in params})
+        levels.append(Level(dict(strength), True, top))
     levels.append(Level({"n": top}, False, top))
-    return levels
+    return _distinct(bundle, params, levels)
+
+
+STRENGTH = (
+    ("steps", "min_eps_samples", "min_eps_steps", "bisection"),
+    ("certify", "smoothing_n", "smoothing_samples", "smoothing_max_flops"),
+)
+"""Groups of settings the ladder raises to the full profile's, in this order, between the fast profile on every
+sample and the full profile (whose remaining step is AutoAttack's standard version): the cheap strength first, so a
+budget that cannot buy standard AutoAttack still buys PGD's full steps and the full certification."""
+
+
+def _distinct(bundle: ModelBundle, params: Mapping[str, Any], levels: list[Level]) -> list[Level]:
+    """``levels`` without a rung whose settings equal the one before it (a group the scope does not use)."""
+    out: list[Level] = []
+    seen = None
+    for level in levels:
+        built = Settings.build(bundle, fast=level.fast, **{**params, **level.params})
+        if built != seen:
+            out.append(level)
+        seen = built
+    return out
 
 
 def _cost(
