@@ -1267,23 +1267,25 @@ def step_seconds(bundle: ModelBundle, data: AuditData) -> tuple[float, float]:
 
 
 def call_seconds(bundle: ModelBundle, data: AuditData) -> float:
-    """Seconds of one forward-and-backward call on a single input: the fixed cost of every attack iteration on a
-    batch (Python, dispatch, allocation), which dominates on small models (the median of five, after a warm-up)."""
+    """Seconds of one forward-and-backward call on a single input through a two-layer stand-in of the model (the
+    inputs' shape, its classes): the fixed cost of every attack iteration on a batch (Python, dispatch, allocation),
+    which dominates on small models (the median of five, after a warm-up). A stand-in, not the model: on a large
+    model a single-input pass is mostly the model's own compute, which the per-sample costs already count (on a
+    resnet18 at 3x32x32 the model's call was 10x its per-sample gradient step and put the estimate 5x too high)."""
     import statistics
     import time
 
-    from ..utils import model_state, next_device
+    from torch import nn
 
-    module = bundle.module
-    x = data.x[:1].float().to(next_device(module))
+    x = data.x[:1].float()
+    stand_in = nn.Sequential(
+        nn.Flatten(), nn.Linear(x[0].numel(), 16), nn.ReLU(), nn.Linear(16, bundle.card.num_classes or 10)
+    )
     seen = []
-    with model_state(module):
-        for _ in range(6):
-            start = time.perf_counter()
-            module(x.clone().requires_grad_(True)).sum().backward()
-            seen.append(time.perf_counter() - start)
-        for p in module.parameters():
-            p.grad = None
+    for _ in range(6):
+        start = time.perf_counter()
+        stand_in(x.clone().requires_grad_(True)).sum().backward()
+        seen.append(time.perf_counter() - start)
     return statistics.median(seen[1:])
 
 
@@ -1301,9 +1303,10 @@ def unit_costs(bundle: ModelBundle, data: AuditData) -> dict[str, float]:
 
 OVERHEAD_INPUTS = 8
 """Inputs the overhead probe corrupts (each under every corruption at the example severity)."""
-SURVIVAL_INPUTS, SURVIVAL_STEPS = 64, 10
-"""The probe's PGD (steps) on this many correctly classified inputs at each AutoAttack budget: the share it leaves
-robust predicts the share that reaches AutoAttack's later attacks (APGD-CE is at least as strong, so it errs long)."""
+SURVIVAL_INPUTS, SURVIVAL_STEPS = 32, 10
+"""The probe's PGD (steps) on this many correctly classified inputs at each budget of PGD and AutoAttack: the share
+it leaves robust predicts the share that reaches AutoAttack's later attacks (APGD-CE is at least as strong, so it
+errs long) and how many of PGD's steps early stopping saves."""
 
 
 def overhead_costs(bundle: ModelBundle, data: AuditData, s: Settings | None = None) -> dict[str, float]:
@@ -1334,6 +1337,7 @@ def overhead_costs(bundle: ModelBundle, data: AuditData, s: Settings | None = No
         )
     out["clean_acc"] = float(right.float().mean()) if n else 1.0
     norms = set(s.autoattack_norms if s is not None and s.autoattack else ())
+    norms |= {m_norm[1] for m_norm in map(_split_attack, s.attacks if s is not None else ()) if m_norm[0] == "pgd"}
     norms |= {norm for method, norm in map(_split_attack, s.attacks if s is not None else ()) if method == "autoattack"}
     if s is not None and bundle.card.kind.continuous:
         from .attacks import pgd
@@ -1422,6 +1426,8 @@ def _work(bundle: ModelBundle, data: AuditData, s: Settings, costs: Mapping[str,
             steps, forwards, calls = steps + a_steps, forwards + a_forwards, calls + a_calls
             continue
         a_steps, a_forwards, a_calls = _attack_work(method, norm, s, n, bundle.card.num_classes or 10, costs)
+        if method == "pgd" and s.early_stop:  # a sample leaves once it is fooled
+            a_steps = round(a_steps * _attacked_share(s, norm, costs))
         steps, forwards, calls = steps + budgets * a_steps, forwards + budgets * a_forwards, calls + budgets * a_calls
     what = f"up to {steps:,} gradient steps (PGD-{s.steps} on {n} samples)"
     if s.scope == "attacks":
@@ -1467,6 +1473,18 @@ def _work(bundle: ModelBundle, data: AuditData, s: Settings, costs: Mapping[str,
         what += f", {len(CORRUPTIONS) * len(SEVERITIES)} corruption-severity pairs"
     what += f" and {forwards:,} forward passes"
     return steps * grad + forwards * forward + smoothing + calls * call + overhead, what
+
+
+def _attacked_share(s: Settings, norm: str, costs: Mapping[str, float]) -> float:
+    """The share of PGD's sample-steps an early-stopping attack runs, averaged over the budgets: misclassified
+    inputs stop at once, the ones the probe's PGD-10 left robust run every step, the others (fooled on the way)
+    half of them on average. 1 (the upper bound) where the probe measured nothing."""
+    budgets = [e for e in (s.eps if norm == "linf" else s.eps_l2) if e > 0]
+    keys = [f"survive_{norm}@{e:g}" for e in budgets]
+    if not budgets or any(k not in costs for k in keys):
+        return 1.0
+    acc = costs.get("clean_acc", 1.0)
+    return sum(acc * (costs[k] + (1.0 - costs[k]) / 2) for k in keys) / len(keys)
 
 
 def _attack_work(
@@ -1532,6 +1550,8 @@ LADDER = (25, 50, 100, 200, 500, 1000, 2000, 5000, 10_000)
 """Samples attacked (certified) at the rungs of the ladder, up to the configured count."""
 PROBES = 5
 """Measures of the unit costs the probe takes the median of."""
+PROBE_SECONDS = 2.0
+"""The probe stops measuring again once its measures took this long (a resnet18's five took 13 s)."""
 SMOOTHING_MIDDLE = 10_000
 """``dlaudit certify``'s rung between the fast profile's 1,000 noise draws and the full 100,000."""
 
@@ -1540,6 +1560,7 @@ def _probe(bundle: ModelBundle, data: AuditData, params: Mapping[str, Any]) -> d
     """:func:`unit_costs`, each the median of :data:`PROBES` measures (one measure on a busy machine can be off by
     2x either way)."""
     import statistics
+    import time
 
     from ..plan import run_probe
 
@@ -1548,8 +1569,11 @@ def _probe(bundle: ModelBundle, data: AuditData, params: Mapping[str, Any]) -> d
     def measure(b: ModelBundle, d: AuditData) -> None:
         seen.append(unit_costs(b, d))
 
+    started = time.perf_counter()
     for _ in range(PROBES):
         run_probe(measure, bundle, data)
+        if time.perf_counter() - started > PROBE_SECONDS:  # a large model: long passes, less noise, fewer measures
+            break
     costs = {k: statistics.median(c[k] for c in seen) for k in seen[0]}
 
     def extra(b: ModelBundle, d: AuditData) -> None:
