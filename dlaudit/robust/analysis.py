@@ -48,7 +48,7 @@ from .noise import noise_accuracy
 from .options import OPTIONS
 from .plots import curves_figure, examples_figure
 from .shift_part import shift_part
-from .stochastic import EOT_ITERATIONS, VOTE_PASSES, MajorityVote, Stochasticity, detect, seeded
+from .stochastic import EOT_ITERATIONS, VOTE_PASSES, Stochasticity, detect, seeded, vote_predictions
 from .trust import (
     AutoAttackCurve,
     autoattack_curve,
@@ -387,9 +387,11 @@ def _stochastic_finding(sec: Section, stochastic: Stochasticity) -> None:
         "pass looks more robust than it is, so AutoAttack runs its rand version (APGD-CE and APGD-DLR, "
         f"{EOT_ITERATIONS} passes of expectation over transformation per step) and every accuracy here counts a "
         f"sample as correct when the majority of {VOTE_PASSES} passes classify it correctly; FGSM and PGD curves "
-        "are single-pass gradients (weaker): trust the AutoAttack figure. The model's randomness is seeded from the "
-        "audit's seed through torch's global generator, so the same seed, plan and batch size give the same numbers, "
-        "but another batch size or number of Ray workers gives other numbers",
+        "are single-pass gradients (weaker): trust the AutoAttack figure. The clean accuracy and AutoAttack key each "
+        "sample's passes by the sample (the same numbers for any batch size or number of Ray workers); the FGSM and "
+        "PGD curves, noise and corruptions draw from torch's global generator seeded from the audit's seed, so the "
+        "same seed, plan and batch size give the same numbers there, but another batch size or number of Ray "
+        "workers may give other ones",
         evidence=f"max logit difference {stochastic.max_difference:.3g} on {stochastic.differing} of {stochastic.tried} inputs",
         check="stochastic-model",
     )
@@ -413,7 +415,7 @@ def _robustness(
     if stochastic is None:
         clean_pred = clean_predictions(bundle, x)
     else:
-        clean_pred = clean_predictions(MajorityVote(bundle.module), x, value_range=bundle.card.value_range)
+        clean_pred = vote_predictions(bundle.module, x, seed=seed)
     clean_ok = clean_pred == y
     clean = int(clean_ok.sum()) / n
     chance = float(torch.bincount(y, minlength=bundle.card.num_classes).max()) / n
