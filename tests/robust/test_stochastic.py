@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 import dlaudit
+from dlaudit import parallel
 from dlaudit.errors import ConfigError
 from dlaudit.robust.attacks.apgd import apgd
 from dlaudit.robust.attacks.autoattack import RAND_ATTACKS, autoattack
@@ -89,19 +90,24 @@ def test_eot_averages_identical_passes_to_the_single_pass_on_a_deterministic_mod
         apgd(digits_cnn.module, x, y, eps=0.1, eot=0)
 
 
-def test_rand_autoattack_with_eot_is_at_least_as_strong_repeatable_and_batch_free(stochastic_cnn, batch) -> None:
+def test_rand_autoattack_with_eot_is_at_least_as_strong_repeatable_and_batch_free(
+    stochastic_cnn, batch, tmp_path
+) -> None:
     x, y = batch
+    shards = parallel.InProcess(workers=2, checkpoint=parallel.Checkpoint(tmp_path / "ck", {"run": "rand"}))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         eot = autoattack(stochastic_cnn, x, y, eps=0.08, version="rand", seed=1, batch_size=16, eot=5)
         single = autoattack(stochastic_cnn, x, y, eps=0.08, version="rand", seed=1, batch_size=16, eot=1)
-        again = autoattack(stochastic_cnn, x, y, eps=0.08, version="rand", seed=1, batch_size=7, eot=5)
+        with parallel.active(shards):  # shards of batches of 7
+            again = autoattack(stochastic_cnn, x, y, eps=0.08, version="rand", seed=1, batch_size=7, eot=5)
     assert eot.attacks == RAND_ATTACKS and eot.complete
     assert eot.rejected == {}  # every success the attacks' own votes saw, the engine's vote confirms
     assert eot.metric_name == "robustness.autoattack_rand_linf.acc@0.08"
     assert eot.robust_accuracy <= single.robust_accuracy
     assert eot.clean_accuracy > 0.5 and eot.robust_accuracy < eot.clean_accuracy
-    # each sample's passes are keyed by its index: batch size 7 gives what 16 gives
+    # each sample's passes are keyed by its index: shards of batches of 7 give what one batch of 16 gives
+    assert shards.stats["shards"] >= 2
     assert torch.equal(eot.robust, again.robust) and torch.equal(eot.clean_correct, again.clean_correct)
     assert torch.equal(eot.breaker, again.breaker)
 

@@ -395,7 +395,7 @@ def autoattack(
             bs = batch_size or choose_batch_size(module, x, dev)
         if ranges := parallel.plan_shards(n, align=bs, executor=ex):
             return _sharded(
-                model, x, y, global_index, ranges, eps, norm, version, seed, bs, return_adv, progress, features
+                model, x, y, global_index, ranges, eps, norm, version, seed, bs, return_adv, progress, features, eot
             )
     rand = version == "rand"
     with (
@@ -621,6 +621,7 @@ def _sharded(
     return_adv: bool,
     progress: ProgressFn | None,
     features: tuple[int, ...] | None,
+    eot: int = RAND_EOT,
 ) -> AutoAttackResult:
     """AutoAttack over shards of samples; each sample's fate depends on itself alone, so the result is one run's."""
     outs = parallel.map_samples(
@@ -629,8 +630,8 @@ def _sharded(
         ranges,
         lambda a, b: {"x": x[a:b].cpu(), "y": y[a:b].cpu(), "index": index[a:b], "eps": eps, "norm": norm,
                       "version": version, "seed": seed, "batch_size": batch_size, "return_adv": return_adv,
-                      "features": features},
-        key=lambda p: ("autoattack", eps, norm, version, seed, batch_size, return_adv, p["x"], p["y"], p["index"],
+                      "features": features, "eot": eot},
+        key=lambda p: ("autoattack", eps, norm, version, seed, batch_size, return_adv, p["x"], p["y"], p["index"], eot,
                        *(() if features is None else (repr(features),))),
         rows=("clean_correct", "robust", "breaker", *(("x_adv",) if return_adv else ())),
         row_shapes={"x_adv": tuple(x.shape[1:])},
@@ -667,6 +668,7 @@ def autoattack_shard(bundle: ModelBundle, p: dict[str, Any]) -> dict[str, Any]:
         r = autoattack(
             bundle, p["x"], p["y"], eps=p["eps"], norm=p["norm"], version=p["version"], seed=p["seed"],
             batch_size=p["batch_size"], return_adv=p["return_adv"], index=p["index"], features=p.get("features"),
+            eot=p.get("eot", RAND_EOT),
         )  # fmt: skip
     out: dict[str, Any] = {
         "attacks": list(r.attacks), "clean_correct": r.clean_correct, "robust": r.robust, "breaker": r.breaker,
