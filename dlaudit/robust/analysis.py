@@ -110,7 +110,8 @@ class Settings:
     attacks: tuple[str, ...] = ATTACKS
     """``<attack>_<norm>``, any registered attack (``fgsm_linf``, ``pgd_l2``, ``apgd-ce_linf``, ``square_linf``, ...)."""
     version: str = "standard"
-    """AutoAttack's version where ``attacks`` lists it (``autoattack_linf``): ``standard`` or ``fast``."""
+    """AutoAttack's version where ``attacks`` lists it (``autoattack_linf``): ``standard``, ``fast`` or ``rand``
+    (chosen by itself for a model found random at inference)."""
     eps: tuple[float, ...] = DEFAULT_EPS
     eps_l2: tuple[float, ...] = DEFAULT_EPS_L2
     noise: tuple[float, ...] = DEFAULT_NOISE
@@ -121,7 +122,7 @@ class Settings:
     examples: int = 8
     batch_size: int | None = None
     autoattack: str | None = "standard"
-    """AutoAttack at every positive budget of ``autoattack_norms``: ``standard``, ``fast`` or None (off)."""
+    """AutoAttack at every positive budget of ``autoattack_norms``: ``standard``, ``fast``, ``rand`` or None (off)."""
     autoattack_norms: tuple[str, ...] = ("linf",)
     certify: str | None = "crown-ibp"
     """Verified accuracy at every positive L-inf budget: ``ibp``, ``crown-ibp``, ``crown`` or None (off)."""
@@ -247,8 +248,8 @@ def _validate(s: Settings) -> None:
         raise ConfigError(
             "the full robustness section runs AutoAttack itself (autoattack=standard or fast); do not list it in attacks"
         )
-    if s.version not in ("standard", "fast"):
-        raise ConfigError(f"AutoAttack's version must be standard or fast, got {s.version!r}")
+    if s.version not in ("standard", "fast", "rand"):
+        raise ConfigError(f"AutoAttack's version must be standard, fast or rand, got {s.version!r}")
     for name in s.attacks:  # each attack checks its own settings (PGD's steps and alpha, ...)
         _attack_for(name, s, None)
     for key in ("eps", "eps_l2", "noise", "radii"):
@@ -263,8 +264,8 @@ def _validate(s: Settings) -> None:
         raise ConfigError("robustness parameters bisection, min_eps_samples and examples must be >= 0")
     if s.features not in FEATURES:
         raise ConfigError(f"robustness parameter features must be one of {', '.join(FEATURES)}, got {s.features!r}")
-    if s.autoattack is not None and s.autoattack not in ("standard", "fast"):
-        raise ConfigError(f"robustness parameter autoattack must be standard, fast or none, got {s.autoattack!r}")
+    if s.autoattack is not None and s.autoattack not in ("standard", "fast", "rand"):
+        raise ConfigError(f"robustness parameter autoattack must be standard, fast, rand or none, got {s.autoattack!r}")
     if s.scope == "certify" and s.certify not in CERTIFY_METHODS:
         raise ConfigError(f"the certify scope needs certify= one of {', '.join(CERTIFY_METHODS)}, got {s.certify!r}")
     if s.scope != "certify" and s.certify is not None and s.certify not in ("ibp", "crown-ibp", "crown"):
