@@ -48,7 +48,7 @@ from .noise import noise_accuracy
 from .options import OPTIONS
 from .plots import curves_figure, examples_figure
 from .shift_part import shift_part
-from .stochastic import EOT_ITERATIONS, VOTE_PASSES, Stochasticity, detect, seeded, vote_predictions
+from .stochastic import EOT_ITERATIONS, KEY_CHUNK, VOTE_PASSES, Stochasticity, detect, seeded, vote_predictions
 from .trust import (
     AutoAttackCurve,
     autoattack_curve,
@@ -1409,9 +1409,9 @@ def _autoattack_work(s: Settings, n: int, num_classes: int, costs: Mapping[str, 
 
     budgets = sum(len([e for e in (s.eps if v == "linf" else s.eps_l2) if e > 0]) for v in s.autoattack_norms)
     if s.autoattack == "rand":  # APGD-CE on all, APGD-DLR on the survivors, RAND_EOT passes a step
-        nb = _batches(n, costs)
+        chunks = max(_batches(n, costs), -(-n // KEY_CHUNK))  # keyed passes run one call per chunk of samples
         steps = (n + int(n * SURVIVING)) * STANDARD_STEPS * RAND_EOT
-        return budgets * steps, 0, budgets * 2 * nb * STANDARD_STEPS * RAND_EOT
+        return budgets * steps, 0, budgets * 2 * chunks * STANDARD_STEPS * RAND_EOT
     standard = s.autoattack == "standard"
     iters, targets = (STANDARD_STEPS, STANDARD_TARGETS) if standard else (FAST_STEPS, FAST_TARGETS)
     targets = min(targets, num_classes - 1)
