@@ -48,7 +48,7 @@ import contextlib
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 from torch import nn
@@ -60,8 +60,11 @@ from ...utils import ProgressFn, model_state
 from ..batching import choose_batch_size
 from ..stochastic import VOTE_PASSES, Keyed, MajorityVote, keyed_rows, seeded
 from . import speed
-from .base import NORMS, AttackMethod, make_attack, register_attack
+from .base import NORMS, AttackMethod, Batch, Perturbed, make_attack, register_attack
 from .engine import budget_problem, check_eps, check_inputs, count_classes, resolve_model
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 __all__ = [
     "FAST_ATTACKS",
@@ -552,28 +555,19 @@ class AutoAttack(AttackMethod):
         return f"AutoAttack {self.norm} ({what})"
 
     def perturb(
-        self,
-        module: nn.Module,
-        x: torch.Tensor,
-        y: torch.Tensor,
-        eps: torch.Tensor,
-        *,
-        index: torch.Tensor,
-        seed: int,
-        value_range: tuple[float, float],
-        num_classes: int,
-    ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
+        self, module: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: torch.Tensor, **batch: Unpack[Batch]
+    ) -> Perturbed:
         plan = ensemble(
             self.version,
             eps=self.batch_eps(eps),
             norm=self.norm,
-            num_classes=num_classes,
+            num_classes=batch["num_classes"],
             features=self.features,
         )
         if self.version == "rand":
-            module = Keyed(module, seed)
+            module = Keyed(module, batch["seed"])
         judge = MajorityVote(module) if self.version == "rand" else module
-        with torch.no_grad(), keyed_rows(index):
+        with torch.no_grad(), keyed_rows(batch["index"]):
             clean = judge(x).argmax(dim=1) == y
         adv = x.detach().clone()
         success = ~clean
@@ -584,17 +578,17 @@ class AutoAttack(AttackMethod):
                 x[live],
                 y[live],
                 plan,
-                index=index[live.cpu()],
-                seed=seed,
-                value_range=value_range,
-                num_classes=num_classes,
+                index=batch["index"][live.cpu()],
+                seed=batch["seed"],
+                value_range=batch["value_range"],
+                num_classes=batch["num_classes"],
                 judge=judge,
             )
             hit = (code > 0).to(x.device)
             adv[live[hit]] = got[hit]
             success[live[hit]] = True
         if self.version == "rand":  # the engine would judge the adversarial inputs by one pass; the majority does
-            with torch.no_grad(), keyed_rows(index):
+            with torch.no_grad(), keyed_rows(batch["index"]):
                 return adv, judge(adv).argmax(dim=1), success
         return adv, None, success
 
