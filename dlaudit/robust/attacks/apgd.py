@@ -360,6 +360,7 @@ def _run(
     """
     rows = torch.arange(len(x)) if rows is None else rows
     rows = rows.to(x.device)
+    keyed = isinstance(module, Keyed)  # only a keyed model needs the rows on the host each step
     n = len(x)
     out_x = x0.clone()
     out_ok = torch.zeros(n, dtype=torch.bool, device=x.device)
@@ -371,7 +372,15 @@ def _run(
     grad_mask = s.mask if s.norm == "l2" else None  # L2 steps: the gradient normalised over the free features
 
     logits, loss, grad = _value_and_grad(
-        module, x0, y, target, loss_fn, first=True, mask=grad_mask, eot=s.eot, keys=(rows.cpu(), (*tag, 0))
+        module,
+        x0,
+        y,
+        target,
+        loss_fn,
+        first=True,
+        mask=grad_mask,
+        eot=s.eot,
+        keys=(rows.cpu(), (*tag, 0)) if keyed else None,
     )
     out_loss = torch.full((n,), -math.inf, device=x.device, dtype=loss.dtype)
     state: dict[str, torch.Tensor | None] = {
@@ -399,7 +408,7 @@ def _run(
                 direction = grad.sign() if s.norm == "linf" else _l2_normalise(grad)
                 z = _project(cur + _view(st["step"], cur) * direction, st["x"], st["lower"], st["upper"], s)
                 new = _project(cur + (z - cur) * a + (cur - prev) * (1.0 - a), st["x"], st["lower"], st["upper"], s)
-            keys = (st["rows"].cpu(), (*tag, i))  # type: ignore[union-attr]
+            keys = (st["rows"].cpu(), (*tag, i)) if keyed else None  # type: ignore[union-attr]
             logits, loss, grad = _value_and_grad(
                 module, new, st["y"], st["t"], loss_fn, mask=grad_mask, eot=s.eot, keys=keys
             )
