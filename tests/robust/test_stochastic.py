@@ -14,7 +14,7 @@ from dlaudit import parallel
 from dlaudit.errors import ConfigError
 from dlaudit.robust.attacks.apgd import apgd
 from dlaudit.robust.attacks.autoattack import RAND_ATTACKS, autoattack
-from dlaudit.robust.stochastic import KEY_CHUNK, Keyed, MajorityVote, detect, keyed_rows, seeded
+from dlaudit.robust.stochastic import KEY_CHUNK, Keyed, MajorityVote, detect, keyed_rows, seeded, vote_predictions
 
 
 class DropoutKept(nn.Module):
@@ -191,3 +191,11 @@ def test_apgd_with_a_vote_stops_a_sample_only_where_its_vote_is_fooled(stochasti
         verdict = MajorityVote(model, 9)(adv).argmax(dim=1) != y
     assert torch.equal(fooled, verdict)  # robust samples end at points their vote calls correct, fooled ones not
     assert 0 < int(fooled.sum()) < len(x)
+
+
+def test_vote_predictions_do_not_depend_on_the_batch_size(stochastic_cnn, batch) -> None:
+    x, y = batch
+    whole = vote_predictions(stochastic_cnn.module, x, seed=4, batch_size=16)
+    assert torch.equal(whole, vote_predictions(stochastic_cnn.module, x, seed=4, batch_size=5))
+    assert float((whole == y).float().mean()) > 0.5
+    assert stochastic_cnn.module.training is False
