@@ -109,3 +109,30 @@ def test_rows_per_pass_is_cache_sized_within_the_budget() -> None:
     assert rows_per_pass(torch.zeros(2, 3, 32, 32), 512) == (1 << 18) // 3072
     assert rows_per_pass(torch.zeros(2, 3, 224, 224), 512) == 16
     assert rows_per_pass(torch.zeros(2, 3, 224, 224), 4) == 4
+
+
+class _ViewAfterConv(torch.nn.Module):
+    """A model that flattens with ``view``, which a channels-last activation cannot take."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = torch.nn.Conv2d(2, 3, 3, padding=1)
+        self.fc = torch.nn.Linear(3 * 6 * 6, 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = torch.relu(self.conv(x))
+        return self.fc(h.view(h.shape[0], -1))
+
+
+def test_occlusion_of_a_model_that_cannot_take_channels_last() -> None:
+    torch.manual_seed(4)
+    module = _ViewAfterConv().eval()
+    x = torch.rand(3, 2, 6, 6)
+    target = torch.tensor([0, 1, 3])
+    weight = module.conv.weight
+    ref = Occlusion(module).attribute(
+        x, sliding_window_shapes=(2, 2, 2), strides=(2, 1, 1), baselines=0.0, target=target
+    )
+    out = attribute("occlusion", module, x, target, _ctx(x, occlusion_window=2))
+    torch.testing.assert_close(out.values, ref, **TOL)
+    assert module.conv.weight is weight and weight.is_contiguous()  # the model is left as it was
