@@ -193,30 +193,41 @@ def shap_draws(seed: int, background: int, rows: int, samples: int) -> tuple[np.
     generator. Returns ``(index, t)``, each shaped ``(rows, samples)``.
     """
     count = rows * samples
-    mask = (1 << max(0, background - 1).bit_length()) - 1
-    # a draw takes 1 word with probability (top + 1) / (mask + 1), so on average under 2; then 2 for t
-    expected = int(count * (2 + (mask + 1) / background)) + 64
-    state = np.random.RandomState(seed % 2**32)
-    words = state.randint(0, 2**32, size=expected, dtype=np.uint32).tolist()
-    index = np.empty(count, dtype=np.int64)
-    halves = np.empty((count, 2), dtype=np.int64)
-    top, p = background - 1, 0
-    for k in range(count):
-        if p + 64 > len(words):
-            words += state.randint(0, 2**32, size=expected, dtype=np.uint32).tolist()
-        v = 0
-        if top > 0:
-            v = words[p] & mask
-            p += 1
-            while v > top:
-                v = words[p] & mask
-                p += 1
-        index[k] = v
-        halves[k, 0] = words[p] >> 5
-        halves[k, 1] = words[p + 1] >> 6
-        p += 2
-    t = (halves[:, 0] * 67108864.0 + halves[:, 1]) / 9007199254740992.0
+    top = background - 1
+    mask = (1 << max(0, top).bit_length()) - 1
+    # a draw takes one word with probability (top + 1) / (mask + 1) > 1/2, then two for t
+    size = int(count * (2 + 2 * (mask + 1) / background)) + 64
+    while True:
+        words = np.random.RandomState(seed % 2**32).randint(0, 2**32, size=size, dtype=np.uint32)
+        last = _accepted_words(words, top, mask, count)
+        if last is not None:
+            break
+        size *= 2  # ran out of words (very unlikely): draw twice as many and decode again
+    index = (words[last] & mask).astype(np.int64) if top > 0 else np.zeros(count, dtype=np.int64)
+    high = (words[last + 1] >> 5).astype(np.float64)
+    low = (words[last + 2] >> 6).astype(np.float64)
+    t = (high * 67108864.0 + low) / 9007199254740992.0
     return index.reshape(rows, samples), t.reshape(rows, samples)
+
+
+def _accepted_words(words: np.ndarray, top: int, mask: int, count: int) -> np.ndarray | None:
+    """Where each of ``count`` draws' index word lies in ``words`` (its two words for t follow); None if too few."""
+    size = len(words)
+    if top == 0:  # choice(1) takes no word: the draws are t's word pairs back to back
+        last = np.arange(count, dtype=np.int64) * 2 - 1
+        return last if 2 * count <= size else None
+    accepted = (words & mask) <= top
+    # after[p]: the first accepted word at or after p (size where there is none)
+    after = np.minimum.accumulate(np.where(accepted, np.arange(size), size)[::-1])[::-1].tolist()
+    after += [size] * 3
+    out, p = [], 0
+    for _ in range(count):
+        q = after[p]
+        if q + 2 >= size:
+            return None
+        out.append(q)
+        p = q + 3
+    return np.asarray(out, dtype=np.int64)
 
 
 def expected_gradients_values(
@@ -323,4 +334,4 @@ def occlusion_values(
     initial, drops = in_fast_layout(logits, module, x)
     drops = initial.view(n, 1) - drops.view(n, f)
     flat = masks.view(f, -1).float()
-    return ((drops @ flat) / flat.sum(0)).view_as(x).to(x.dtype)
+    return ((drops @ flat) / flat.sum(0)).view(x.shape)  # float32, as captum gives it
