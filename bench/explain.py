@@ -567,9 +567,9 @@ def bench_speed(repeats: int, images: int) -> dict[str, Any]:
         bundle = dlaudit.train("cnn", "digits", seed=0, device="cpu")
         data = dlaudit.load_data(bundle=bundle)
         train = dlaudit.load_data(bundle=bundle, split="train")
-        out = {
-            "digits_cnn": bench_speed_model("digits_cnn", bundle.module.eval(), data.x[:images], train.x[:100], repeats)
-        }
+        out: dict[str, Any] = {"threads": torch.get_num_threads(), "load_average_before": os.getloadavg()}
+        module = bundle.module.eval()
+        out["digits_cnn"] = bench_speed_model("digits_cnn", module, data.x[:images], train.x[:100], repeats)
         g = torch.Generator().manual_seed(1)
         x32, bg32 = torch.rand(images, 3, 32, 32, generator=g), torch.rand(100, 3, 32, 32, generator=g)
         out["resnet_3x32x32"] = bench_speed_model("resnet_3x32x32", small_resnet(), x32, bg32, repeats)
