@@ -215,6 +215,7 @@ class Keyed(nn.Module):
         self.module = module
         self.seed = int(seed)
         self.chunk = int(chunk)
+        self.training = module.training  # so restoring the wrapper's mode restores the model's, not train mode
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         scope = _SCOPE.get()

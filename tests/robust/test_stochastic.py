@@ -190,6 +190,7 @@ def test_apgd_with_a_vote_stops_a_sample_only_where_its_vote_is_fooled(stochasti
     with keyed_rows(index), torch.no_grad():
         verdict = MajorityVote(model, 9)(adv).argmax(dim=1) != y
     assert torch.equal(fooled, verdict)  # robust samples end at points their vote calls correct, fooled ones not
+    assert stochastic_cnn.module.training is False  # the wrapper left the model in eval mode
     assert 0 < int(fooled.sum()) < len(x)
 
 
