@@ -48,7 +48,7 @@ from .noise import noise_accuracy
 from .options import OPTIONS
 from .plots import curves_figure, examples_figure
 from .shift_part import shift_part
-from .stochastic import EOT_ITERATIONS, VOTE_PASSES, MajorityVote, Stochasticity, detect, seeded
+from .stochastic import EOT_ITERATIONS, KEY_CHUNK, VOTE_PASSES, Stochasticity, detect, seeded, vote_predictions
 from .trust import (
     AutoAttackCurve,
     autoattack_curve,
@@ -110,7 +110,8 @@ class Settings:
     attacks: tuple[str, ...] = ATTACKS
     """``<attack>_<norm>``, any registered attack (``fgsm_linf``, ``pgd_l2``, ``apgd-ce_linf``, ``square_linf``, ...)."""
     version: str = "standard"
-    """AutoAttack's version where ``attacks`` lists it (``autoattack_linf``): ``standard`` or ``fast``."""
+    """AutoAttack's version where ``attacks`` lists it (``autoattack_linf``): ``standard``, ``fast`` or ``rand``
+    (chosen by itself for a model found random at inference)."""
     eps: tuple[float, ...] = DEFAULT_EPS
     eps_l2: tuple[float, ...] = DEFAULT_EPS_L2
     noise: tuple[float, ...] = DEFAULT_NOISE
@@ -121,7 +122,7 @@ class Settings:
     examples: int = 8
     batch_size: int | None = None
     autoattack: str | None = "standard"
-    """AutoAttack at every positive budget of ``autoattack_norms``: ``standard``, ``fast`` or None (off)."""
+    """AutoAttack at every positive budget of ``autoattack_norms``: ``standard``, ``fast``, ``rand`` or None (off)."""
     autoattack_norms: tuple[str, ...] = ("linf",)
     certify: str | None = "crown-ibp"
     """Verified accuracy at every positive L-inf budget: ``ibp``, ``crown-ibp``, ``crown`` or None (off)."""
@@ -247,8 +248,8 @@ def _validate(s: Settings) -> None:
         raise ConfigError(
             "the full robustness section runs AutoAttack itself (autoattack=standard or fast); do not list it in attacks"
         )
-    if s.version not in ("standard", "fast"):
-        raise ConfigError(f"AutoAttack's version must be standard or fast, got {s.version!r}")
+    if s.version not in ("standard", "fast", "rand"):
+        raise ConfigError(f"AutoAttack's version must be standard, fast or rand, got {s.version!r}")
     for name in s.attacks:  # each attack checks its own settings (PGD's steps and alpha, ...)
         _attack_for(name, s, None)
     for key in ("eps", "eps_l2", "noise", "radii"):
@@ -263,8 +264,8 @@ def _validate(s: Settings) -> None:
         raise ConfigError("robustness parameters bisection, min_eps_samples and examples must be >= 0")
     if s.features not in FEATURES:
         raise ConfigError(f"robustness parameter features must be one of {', '.join(FEATURES)}, got {s.features!r}")
-    if s.autoattack is not None and s.autoattack not in ("standard", "fast"):
-        raise ConfigError(f"robustness parameter autoattack must be standard, fast or none, got {s.autoattack!r}")
+    if s.autoattack is not None and s.autoattack not in ("standard", "fast", "rand"):
+        raise ConfigError(f"robustness parameter autoattack must be standard, fast, rand or none, got {s.autoattack!r}")
     if s.scope == "certify" and s.certify not in CERTIFY_METHODS:
         raise ConfigError(f"the certify scope needs certify= one of {', '.join(CERTIFY_METHODS)}, got {s.certify!r}")
     if s.scope != "certify" and s.certify is not None and s.certify not in ("ibp", "crown-ibp", "crown"):
@@ -387,9 +388,11 @@ def _stochastic_finding(sec: Section, stochastic: Stochasticity) -> None:
         "pass looks more robust than it is, so AutoAttack runs its rand version (APGD-CE and APGD-DLR, "
         f"{EOT_ITERATIONS} passes of expectation over transformation per step) and every accuracy here counts a "
         f"sample as correct when the majority of {VOTE_PASSES} passes classify it correctly; FGSM and PGD curves "
-        "are single-pass gradients (weaker): trust the AutoAttack figure. The model's randomness is seeded from the "
-        "audit's seed through torch's global generator, so the same seed, plan and batch size give the same numbers, "
-        "but another batch size or number of Ray workers gives other numbers",
+        "are single-pass gradients (weaker): trust the AutoAttack figure. The clean accuracy and AutoAttack key each "
+        "sample's passes by the sample (the same numbers for any batch size or number of Ray workers); the FGSM and "
+        "PGD curves, noise and corruptions draw from torch's global generator seeded from the audit's seed, so the "
+        "same seed, plan and batch size give the same numbers there, but another batch size or number of Ray "
+        "workers may give other ones",
         evidence=f"max logit difference {stochastic.max_difference:.3g} on {stochastic.differing} of {stochastic.tried} inputs",
         check="stochastic-model",
     )
@@ -413,7 +416,7 @@ def _robustness(
     if stochastic is None:
         clean_pred = clean_predictions(bundle, x)
     else:
-        clean_pred = clean_predictions(MajorityVote(bundle.module), x, value_range=bundle.card.value_range)
+        clean_pred = vote_predictions(bundle.module, x, seed=seed)
     clean_ok = clean_pred == y
     clean = int(clean_ok.sum()) / n
     chance = float(torch.bincount(y, minlength=bundle.card.num_classes).max()) / n
@@ -1521,9 +1524,9 @@ def _autoattack_work(s: Settings, n: int, num_classes: int, costs: Mapping[str, 
 
     runs = [(v, e) for v in s.autoattack_norms for e in (s.eps if v == "linf" else s.eps_l2) if e > 0]
     if s.autoattack == "rand":  # APGD-CE on all, APGD-DLR on the survivors, RAND_EOT passes a step
-        nb = _batches(n, costs)
+        chunks = max(_batches(n, costs), -(-n // KEY_CHUNK))  # keyed passes run one call per chunk of samples
         steps = (n + int(n * SURVIVING)) * STANDARD_STEPS * RAND_EOT
-        return len(runs) * steps, 0, len(runs) * 2 * nb * STANDARD_STEPS * RAND_EOT
+        return len(runs) * steps, 0, len(runs) * 2 * chunks * STANDARD_STEPS * RAND_EOT
     standard = s.autoattack == "standard"
     iters, targets = (STANDARD_STEPS, STANDARD_TARGETS) if standard else (FAST_STEPS, FAST_TARGETS)
     targets = min(targets, num_classes - 1)
