@@ -28,7 +28,6 @@ from captum.attr import (
     LayerActivation,
     LayerAttribution,
     LayerGradCam,
-    NoiseTunnel,
     Occlusion,
     Saliency,
 )
@@ -36,8 +35,9 @@ from torch import nn
 
 from ..errors import AnalysisError, ConfigError
 from ..graphs import ConvTap, ExportedModule, contains_graph, hookable
-from ._common import Attribution, ExplainContext, chunked
+from ._common import Attribution, ExplainContext, chunked, row_seed
 from ._structure import relu_problems, run_order
+from .memory import chunks, row_budget
 
 __all__ = [
     "saliency",
@@ -59,20 +59,25 @@ def saliency(module: nn.Module, x: torch.Tensor, target: torch.Tensor, ctx: Expl
 
     For a linear model ``f(x) = W x + b`` this is exactly ``W[target]``.
     """
-    values = Saliency(module).attribute(x, target=target, abs=False)
-    return Attribution(values.detach().cpu())
+    sal = Saliency(module)
+    values, _ = chunked(
+        lambda xc, tc: sal.attribute(xc, target=tc, abs=False), x, target, rows_per_example=1,
+        budget=row_budget(module, x, ctx),
+    )  # fmt: skip
+    return Attribution(values)
 
 
 def integrated_gradients(module: nn.Module, x: torch.Tensor, target: torch.Tensor, ctx: ExplainContext) -> Attribution:
     """Integrated Gradients from the all-``low`` baseline (black for images).
 
-    Examples are processed in chunks so that one forward pass holds at most
-    ``settings.internal_batch_size`` rows: memory stays flat as the number of
-    examples grows. ``extras["delta"]`` holds captum's convergence delta
+    Examples (and, when one example's steps do not fit, its steps) are processed in chunks so that one
+    pass holds at most :func:`~dlaudit.explain.memory.row_budget` rows: memory stays flat as the number
+    of examples or steps grows. ``extras["delta"]`` holds captum's convergence delta
     ``sum(attr) - (f(x) - f(baseline))`` per example.
     """
     steps = ctx.settings.ig_steps
     ig = IntegratedGradients(module)
+    rows = row_budget(module, x, ctx)
 
     def run(xc: torch.Tensor, tc: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return ig.attribute(
@@ -80,11 +85,11 @@ def integrated_gradients(module: nn.Module, x: torch.Tensor, target: torch.Tenso
             baselines=ctx.baseline(xc),
             target=tc,
             n_steps=steps,
-            internal_batch_size=len(xc) * steps,
+            internal_batch_size=min(len(xc) * steps, max(rows, len(xc))),
             return_convergence_delta=True,
         )
 
-    values, delta = chunked(run, x, target, rows_per_example=steps, budget=ctx.settings.internal_batch_size)
+    values, delta = chunked(run, x, target, rows_per_example=steps, budget=rows)
     return Attribution(values, extras={"delta": delta, "steps": steps})
 
 
@@ -92,24 +97,36 @@ def smoothgrad(module: nn.Module, x: torch.Tensor, target: torch.Tensor, ctx: Ex
     """SmoothGrad: saliency averaged over copies of the input with Gaussian noise.
 
     The noise's standard deviation is ``settings.smoothgrad_noise`` of the value
-    range (captum's default of 1.0 would drown a [0, 1] image in noise).
+    range (captum's default of 1.0 would drown a [0, 1] image in noise). Each
+    example's noise comes from its own generator (seeded by the seed and the
+    example's row), so the noisy copies, and the map, are the same whichever
+    examples and how many copies share a pass (captum's NoiseTunnel draws one
+    stream per batch, so its maps change with the batch size). The ``samples x
+    examples`` noisy rows go through the model in chunks of
+    :func:`~dlaudit.explain.memory.row_budget` rows.
     """
     samples = ctx.settings.smoothgrad_samples
     sigma = ctx.settings.smoothgrad_noise * ctx.span
-    tunnel = NoiseTunnel(Saliency(module))
+    sal = Saliency(module)
+    shape = tuple(x.shape[1:])
+    xs = x.detach().cpu()
 
-    def run(xc: torch.Tensor, tc: torch.Tensor) -> torch.Tensor:
-        return tunnel.attribute(
-            xc,
-            nt_type="smoothgrad",
-            nt_samples=samples,
-            nt_samples_batch_size=samples,
-            stdevs=sigma,
-            target=tc,
-            abs=False,
-        )
+    def noisy(i: int) -> torch.Tensor:
+        gen = torch.Generator().manual_seed(row_seed(ctx.seed, ctx.row_offset + i))
+        return xs[i] + sigma * torch.randn((samples, *shape), generator=gen, dtype=xs.dtype)
 
-    values, _ = chunked(run, x, target, rows_per_example=samples, budget=ctx.settings.internal_batch_size)
+    total = torch.zeros(xs.shape, dtype=torch.float64)
+    for part in chunks(len(x) * samples, row_budget(module, x, ctx)):
+        first, last = part.start // samples, (part.stop - 1) // samples
+        pieces, owners = [], []
+        for i in range(first, last + 1):
+            lo, hi = max(part.start - i * samples, 0), min(part.stop - i * samples, samples)
+            pieces.append(noisy(i)[lo:hi])
+            owners.append(torch.full((hi - lo,), i, dtype=torch.long))
+        owner = torch.cat(owners)
+        grads = sal.attribute(torch.cat(pieces).to(x.device), target=target[owner.to(target.device)], abs=False)
+        total.index_add_(0, owner, grads.detach().cpu().double())
+    values = (total / samples).float()
     return Attribution(values, extras={"stdev": sigma, "samples": samples})
 
 
@@ -190,9 +207,12 @@ def gradcam(module: nn.Module, x: torch.Tensor, target: torch.Tensor, ctx: Expla
     module = hookable(module, x)
     name, layer = gradcam_layer(module, x, ctx.gradcam_layer)
     grad_cam = LayerGradCam(module, layer)
-    cam = _in_static_batches(
-        lambda xc, tc: grad_cam.attribute(xc, target=tc, relu_attributions=True).detach(), module, x, target
-    )
+    cam, _ = chunked(
+        lambda xc, tc: _in_static_batches(
+            lambda xb, tb: grad_cam.attribute(xb, target=tb, relu_attributions=True).detach(), module, xc, tc
+        ),
+        x, target, rows_per_example=1, budget=row_budget(module, x, ctx),
+    )  # fmt: skip
     if cam.dim() != 4:
         raise AnalysisError(f"Grad-CAM needs a layer with 2-D feature maps; {name!r} gives {cam.dim()}-D output")
     up = LayerAttribution.interpolate(cam, tuple(x.shape[2:]), interpolate_mode="bilinear")
@@ -212,15 +232,19 @@ def deeplift(module: nn.Module, x: torch.Tensor, target: torch.Tensor, ctx: Expl
     reused = [p for p in problems if "used" in p]
     if reused:
         raise AnalysisError(f"DeepLIFT needs every non-linearity to be its own module used once; {'; '.join(reused)}")
-    try:
-        values = DeepLift(module).attribute(x, baselines=ctx.baseline(x), target=target)
+    dl = DeepLift(module)
+    try:  # captum runs the inputs and their baselines in one pass: two rows per example
+        values, _ = chunked(
+            lambda xc, tc: dl.attribute(xc, baselines=ctx.baseline(xc), target=tc), x, target, rows_per_example=2,
+            budget=row_budget(module, x, ctx),
+        )  # fmt: skip
     except RuntimeError as err:
         if "used more than once" in str(err) or "does not contain some of the input/output attributes" in str(err):
             raise AnalysisError(
                 "DeepLIFT needs every non-linearity to be its own module used once; a module is reused in this model"
             ) from err
         raise
-    out = Attribution(values.detach().cpu())
+    out = Attribution(values)
     if problems:
         out.findings.append(
             (
@@ -244,21 +268,25 @@ def occlusion(module: nn.Module, x: torch.Tensor, target: torch.Tensor, ctx: Exp
     """Occlusion: the drop in the target logit when a patch (or a feature) is set to ``low``.
 
     Images: square patches about a seventh of the side, stride half a patch;
-    tabular inputs: one feature at a time. Perturbations are batched so that one
-    forward pass holds about ``settings.internal_batch_size`` rows.
+    tabular inputs: one feature at a time. Examples and their perturbations are batched so that one
+    forward pass holds at most :func:`~dlaudit.explain.memory.row_budget` rows.
     """
     window, strides = _occlusion_window(ctx, x)
     occ = Occlusion(module)
-    per_eval = max(1, ctx.settings.internal_batch_size // max(1, len(x)))
-    values = occ.attribute(
-        x,
-        sliding_window_shapes=window,
-        strides=strides,
-        baselines=ctx.low,
-        target=target,
-        perturbations_per_eval=per_eval,
-    )
-    return Attribution(values.detach().cpu(), extras={"window": list(window), "strides": list(strides)})
+    rows = row_budget(module, x, ctx, backward=False)
+
+    def run(xc: torch.Tensor, tc: torch.Tensor) -> torch.Tensor:
+        return occ.attribute(
+            xc,
+            sliding_window_shapes=window,
+            strides=strides,
+            baselines=ctx.low,
+            target=tc,
+            perturbations_per_eval=max(1, rows // len(xc)),
+        )
+
+    values, _ = chunked(run, x, target, rows_per_example=1, budget=rows)
+    return Attribution(values, extras={"window": list(window), "strides": list(strides)})
 
 
 def layer_activations(module: nn.Module, x: torch.Tensor, *, max_layers: int = 4) -> list[tuple[str, torch.Tensor]]:

@@ -31,6 +31,7 @@ from torch import nn
 from ..errors import AnalysisError, ConfigError
 from ._common import Attribution, ExplainContext, row_seed, spread_to_features
 from ._structure import relu_problems
+from .memory import row_budget
 
 __all__ = [
     "shap_values",
@@ -102,17 +103,37 @@ def _squeeze(values: object, shape: tuple[int, ...]) -> np.ndarray:
 
 def gradient_shap(module: nn.Module, x: torch.Tensor, target: torch.Tensor, ctx: ExplainContext) -> Attribution:
     """Expected gradients (shap.GradientExplainer) of the target logit, ``settings.shap_samples`` samples each."""
-    import shap
 
     bg = _background(ctx, x.device)
     out = np.zeros(tuple(x.shape), dtype=np.float64)
     samples = ctx.settings.shap_samples
+    rows = row_budget(module, x, ctx)  # shap draws each example's samples before batching them: same values
     for cls in torch.unique(target).tolist():
         idx = (target == cls).nonzero().flatten()
-        explainer = shap.GradientExplainer(TargetOutput(module, cls), bg, batch_size=samples)
+        explainer = _gradient_explainer(TargetOutput(module, cls), bg, min(samples, rows))
         vals = explainer.shap_values(x[idx], nsamples=samples, rseed=ctx.seed)
         out[idx.cpu().numpy()] = _squeeze(vals, (len(idx), *x.shape[1:]))
     return Attribution(torch.from_numpy(out).float(), extras={"explainer": "gradient"})
+
+
+def _gradient_explainer(model: nn.Module, background: torch.Tensor, batch_size: int) -> object:
+    """shap.GradientExplainer on ``background`` whose construction holds one row, not the whole background.
+
+    Its constructor runs the model on the background with gradients on only to count the outputs (a
+    graph of every background row: gigabytes for a resnet18's 100 images of 224x224); it is built on
+    the first row without gradients and given the background after, as the constructor would have
+    stored it. Its draws and passes (``batch_size`` rows) are unchanged.
+    """
+    import shap
+
+    with torch.no_grad():
+        explainer = shap.GradientExplainer(model, background[:1], batch_size=batch_size)
+    inner = explainer.explainer
+    if hasattr(inner, "model_inputs") and getattr(inner, "interim", False) is False:
+        inner.model_inputs = inner.data = [background]
+    else:  # a shap whose internals differ: the plain constructor, correct if not memory-bounded
+        explainer = shap.GradientExplainer(model, background, batch_size=batch_size)
+    return explainer
 
 
 def deep_shap(module: nn.Module, x: torch.Tensor, target: torch.Tensor, ctx: ExplainContext) -> Attribution:
@@ -211,12 +232,15 @@ def kernel_shap(module: nn.Module, x: torch.Tensor, target: torch.Tensor, ctx: E
     xs = x.detach().cpu().numpy().astype(np.float64)
     phi = np.zeros((len(xs), len(ctx.columns)))
     nsamples = ctx.settings.kernel_samples or "auto"
+    batch_rows = min(256, row_budget(module, x, ctx, backward=False))
     for cls in torch.unique(target).tolist():
         idx = (target == cls).nonzero().flatten().cpu().numpy()
 
-        def prob(rows: np.ndarray, cls: int = cls) -> np.ndarray:
+        def prob(rows: np.ndarray, cls: int = cls, batch: int = batch_rows) -> np.ndarray:
             return (
-                batched_probabilities(module, torch.from_numpy(np.asarray(rows, dtype=np.float32)))[:, cls]
+                batched_probabilities(module, torch.from_numpy(np.asarray(rows, dtype=np.float32)), batch_size=batch)[
+                    :, cls
+                ]
                 .double()
                 .numpy()
             )
