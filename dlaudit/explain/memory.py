@@ -128,10 +128,13 @@ def activation_bytes(module: nn.Module, example: torch.Tensor) -> int:
     """Bytes one input row of ``example``'s shape holds in a forward pass of ``module``, measured.
 
     One forward pass (without gradients) on one row (or on the model's static batch, divided by it) with a
-    forward hook on every module; each distinct output tensor counts once (a container's output is its
-    last child's), the input too. A model with no hookable module (a TorchScript graph) is charged
-    :data:`UNHOOKED_FACTOR` times its input and output. The model and its hooks are left as they were.
+    forward hook on every module; each distinct storage the outputs live in counts once (a container's
+    output is its last child's, a view or an in-place result its input's), the input too. A model that
+    holds a TorchScript or exported graph (whose operators no hook sees) is charged
+    :data:`UNHOOKED_FACTOR` times its input and output, or what the hooks saw where that is more. The
+    model and its hooks are left as they were.
     """
+    from ..graphs import contains_graph
     from .saliency import hook_batch
 
     rows = hook_batch(module) or 1
@@ -147,8 +150,11 @@ def activation_bytes(module: nn.Module, example: torch.Tensor) -> int:
             storage = t.untyped_storage()
             seen[storage.data_ptr()] = storage.nbytes()
 
-    handles = [m.register_forward_hook(hook) for m in module.modules() if m is not module]
+    handles = []
     try:
+        for m in module.modules():
+            if m is not module and not isinstance(m, torch.jit.ScriptModule):  # a script module takes no hooks
+                handles.append(m.register_forward_hook(hook))
         with torch.no_grad():
             out = module(x)
     finally:
@@ -156,9 +162,10 @@ def activation_bytes(module: nn.Module, example: torch.Tensor) -> int:
             h.remove()
     kept.clear()
     base = x.numel() * x.element_size() + sum(t.numel() * t.element_size() for t in _tensors(out))
-    if not fired[0]:
-        return max(1, base * UNHOOKED_FACTOR // rows)
-    return max(1, (x.numel() * x.element_size() + sum(seen.values())) // rows)
+    hooked = x.numel() * x.element_size() + sum(seen.values())
+    if not fired[0] or contains_graph(module):  # a graph's operators run unseen: charge the stated factor
+        return max(1, max(base * UNHOOKED_FACTOR, hooked) // rows)
+    return max(1, hooked // rows)
 
 
 def row_budget(module: nn.Module, x: torch.Tensor, ctx: ExplainContext, *, backward: bool = True) -> int:
