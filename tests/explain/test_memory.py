@@ -133,6 +133,26 @@ def test_integrated_gradients_splits_one_examples_steps_to_fit() -> None:
     torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-6)
 
 
+def test_deep_shap_splits_its_background_to_fit() -> None:
+    """DeepExplainer pairs each example with every background row: under a 4-row budget, passes of 2 background
+    rows (4 rows with the copies) and the same SHAP values and additivity as with the 10 rows at once."""
+    torch.manual_seed(0)
+    model = MLP((4,), 3, hidden=(8,)).eval()
+    x, target = torch.rand(3, 4), torch.tensor([0, 2, 2])
+    per_row = activation_bytes(model, x) * BACKWARD_FACTOR
+    settings = ExplainSettings(shap_background=10)
+
+    def ctx(budget: int | None) -> ExplainContext:
+        return tabular_context(torch.rand(10, 4, generator=torch.Generator().manual_seed(1)), shap_explainer="deep",
+                               settings=replace(settings, max_memory=budget))  # fmt: skip
+
+    a, a_rows = _passes(model, "shap", x, target, ctx(4 * per_row))
+    b, b_rows = _passes(model, "shap", x, target, ctx(10**9))
+    assert a_rows <= 4 < b_rows
+    assert attribute("shap", model, x, target, ctx(4 * per_row)).extras["explainer"] == "deep"  # not a fallback
+    torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-6)
+
+
 @pytest.fixture(scope="module")
 def cnn_file(digits_cnn, tmp_path_factory) -> Path:
     return dlaudit.save_model(digits_cnn, tmp_path_factory.mktemp("memory") / "cnn.pt")
