@@ -173,9 +173,11 @@ def row_budget(module: nn.Module, x: torch.Tensor, ctx: ExplainContext, *, backw
 
     ``backward``: the pass back-propagates (charged :data:`BACKWARD_FACTOR` times the forward
     activations). At least 1 (a budget under one row runs a row at a time, with a log line), at most
-    ``ctx.settings.internal_batch_size``. The measurement is cached on the context per model and shape.
+    ``ctx.settings.internal_batch_size``. The measurement is cached on the context per architecture (class and parameter count) and shape.
     """
-    key = ("activation_bytes", id(module), type(module).__qualname__, tuple(x.shape[1:]), x.dtype)
+    # keyed by architecture, not object: the sanity check's randomised copies cost what the model costs
+    n_params = sum(p.numel() for p in module.parameters())
+    key = ("activation_bytes", type(module).__qualname__, n_params, tuple(x.shape[1:]), x.dtype)
     if key not in ctx.cache:
         ctx.cache[key] = activation_bytes(module, x)
     per_row = ctx.cache[key] * (BACKWARD_FACTOR if backward else 1)
