@@ -83,7 +83,7 @@ def robustness_text(
     from ..explain.tokens import find_embedding
     from ..text.attacks import attack_metrics, deepwordbug, hotflip, neighbours_of, word_substitution
     from ..text.noise import NOISE_KINDS, noisy_texts
-    from ..text.vocab import WordVocab
+    from ..text.vocab import WordVocab, special_ids_of, special_tokens_of
 
     tok = bundle.tokenizer
     if tok is None or data.texts is None:
@@ -95,6 +95,7 @@ def robustness_text(
     texts, labels = list(sub.texts or []), sub.y.tolist()
     module, dev = bundle.module, bundle.device
     length = int(sub.x.shape[1])
+    specials, spelled = sorted(special_ids_of(tok)), special_tokens_of(tok)
 
     def predict_proba(batch: list[str]) -> np.ndarray:
         x = tok.encode(batch, max_len=length, min_len=length).ids.to(dev)
@@ -121,7 +122,7 @@ def robustness_text(
         if progress is not None:
             progress(f"text attack {name}", k, steps)
         if name == "charswap":
-            result = deepwordbug(predict_proba, texts, labels, budget=s.budget, seed=seed)
+            result = deepwordbug(predict_proba, texts, labels, budget=s.budget, protected=spelled, seed=seed)
         elif name == "wordswap":
             if not isinstance(tok, WordVocab):
                 skipped.append(
@@ -130,7 +131,9 @@ def robustness_text(
                 continue
             words = {w for t in texts for w in tok.tokenize(t)}
             neighbours = neighbours_of(module, tok, words=words)
-            result = word_substitution(predict_proba, texts, labels, neighbours, budget=s.budget, seed=seed)
+            result = word_substitution(
+                predict_proba, texts, labels, neighbours, budget=s.budget, protected=spelled, seed=seed
+            )
         else:
             forbidden = sorted({int(tok.pad_id), int(tok.unk_id), int(getattr(tok, "mask_id", tok.unk_id))})
             result = hotflip(
@@ -140,6 +143,7 @@ def robustness_text(
                 budget=s.budget,
                 pad_id=int(tok.pad_id),
                 forbidden=forbidden,
+                special=specials,
                 embedding=find_embedding(module),
             )
         metrics = attack_metrics(result)

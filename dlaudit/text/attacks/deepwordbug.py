@@ -74,6 +74,7 @@ def deepwordbug(
     per_edit: int = 2,
     edits: Sequence[str] = EDITS,
     scoring: str = "delete",
+    protected: Sequence[str] = (),
     seed: int = 0,
     batch_size: int = 256,
 ) -> TextAttackResult:
@@ -95,6 +96,9 @@ def deepwordbug(
         ``"delete"`` (remove the word) or ``"unk"`` (replace it by ``<unk>``) for the replace-1 score.
     seed
         Seeds each text's generator with ``(seed, index)``: the same seed gives the same texts.
+    protected
+        Strings never edited: the tokenizer's special tokens as a text spells them (``"[SEP]"``,
+        :func:`~dlaudit.text.vocab.special_tokens_of`); no edit may spell a new one either.
     batch_size
         Texts per model call.
 
@@ -116,6 +120,7 @@ def deepwordbug(
         name="charswap",
         budget=budget,
         scoring=scoring,
+        protected=protected,
         seed=seed,
         batch_size=batch_size,
     )
