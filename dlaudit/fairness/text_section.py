@@ -68,7 +68,8 @@ def fairness_text(
     module, dev = bundle.module, bundle.device
     length = int(data.x.shape[1])
     n_boot = n_boot if n_boot is not None else (100 if fast else 500)
-    positive = 1
+    positive = bundle.card.positive_index
+    positive = 1 if positive is None else positive  # P(class 1) for the counterfactuals of a multi-class model
 
     def predict_proba(batch: list[str]) -> np.ndarray:
         x = tok.encode(list(batch), max_len=length, min_len=length).ids.to(dev)
@@ -200,6 +201,7 @@ def _group_part(sec: Section, bundle: ModelBundle, data: AuditData, *, sensitive
         n_boot=n_boot,
         seed=seed,
         min_group_size=MIN_GROUP_SIZE,
+        positive=bundle.card.positive_index,
     )
     sec.metrics.extend(_judged(m, GAP_THRESHOLD) for m in result.metrics)
     for feat in result.features:
