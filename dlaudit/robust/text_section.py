@@ -80,8 +80,7 @@ def robustness_text(
     **params: Any,
 ) -> Section:
     """Text attacks and natural noise on a seeded subset of ``data`` (see the module for the metrics)."""
-    from ..explain.tokens import find_embedding
-    from ..text.attacks import attack_metrics, deepwordbug, hotflip, neighbours_of, word_substitution
+    from ..text.attacks import attack_metrics, neighbours_of
     from ..text.noise import NOISE_KINDS, noisy_texts
     from ..text.vocab import WordVocab, special_ids_of, special_tokens_of
 
@@ -95,7 +94,7 @@ def robustness_text(
     texts, labels = list(sub.texts or []), sub.y.tolist()
     module, dev = bundle.module, bundle.device
     length = int(sub.x.shape[1])
-    specials, spelled = sorted(special_ids_of(tok)), special_tokens_of(tok)
+    specials, spelled = sorted(special_ids_of(tok)), list(special_tokens_of(tok))
 
     def predict_proba(batch: list[str]) -> np.ndarray:
         x = tok.encode(batch, max_len=length, min_len=length).ids.to(dev)
@@ -121,9 +120,8 @@ def robustness_text(
     for k, name in enumerate(s.attacks):
         if progress is not None:
             progress(f"text attack {name}", k, steps)
-        if name == "charswap":
-            result = deepwordbug(predict_proba, texts, labels, budget=s.budget, protected=spelled, seed=seed)
-        elif name == "wordswap":
+        neighbours: dict[str, list[str]] | None = None
+        if name == "wordswap":
             if not isinstance(tok, WordVocab):
                 skipped.append(
                     "wordswap (embedding neighbours need a word-level vocabulary; this tokenizer splits words)"
@@ -131,21 +129,17 @@ def robustness_text(
                 continue
             words = {w for t in texts for w in tok.tokenize(t)}
             neighbours = neighbours_of(module, tok, words=words)
-            result = word_substitution(
-                predict_proba, texts, labels, neighbours, budget=s.budget, protected=spelled, seed=seed
-            )
-        else:
-            forbidden = sorted({int(tok.pad_id), int(tok.unk_id), int(getattr(tok, "mask_id", tok.unk_id))})
-            result = hotflip(
-                module,
-                sub.x.to(dev),
-                sub.y,
-                budget=s.budget,
-                pad_id=int(tok.pad_id),
-                forbidden=forbidden,
-                special=specials,
-                embedding=find_embedding(module),
-            )
+        job = {
+            "name": name,
+            "budget": s.budget,
+            "seed": seed,
+            "length": length,
+            "tokenizer": tok,
+            "special": specials,
+            "spelled": spelled,
+            "neighbours": neighbours,
+        }
+        result = _attack_sharded(bundle, job, texts, labels, sub.x, progress=progress)
         metrics = attack_metrics(result)
         for metric, value in metrics.items():
             what = metric.split(".")[-1]
@@ -213,6 +207,112 @@ def robustness_text(
         + (f" Skipped: {'; '.join(skipped)}." if skipped else "")
     )
     return sec
+
+
+HOTFLIP_BATCH = 64
+"""Texts per HotFlip gradient pass; shards are multiples of it, so sharded batches are the one-piece run's."""
+
+
+def _attack_sharded(
+    bundle: ModelBundle,
+    job: dict[str, Any],
+    texts: list[str],
+    labels: list[int],
+    ids: torch.Tensor,
+    *,
+    progress: Any = None,
+) -> Any:
+    """One text attack on every text, in shards on the current executor (``--workers``) or in one piece here.
+
+    Every text's random draws are keyed by its index in the attacked sample (``start``), the
+    black-box searches compare probabilities rounded to a few decimals and HotFlip's batches are
+    the same in shards as in one piece, so 1 and N workers give the same numbers.
+    """
+    from .. import parallel
+    from ..text.attacks import TextAttackResult
+
+    n = len(texts)
+    ranges = parallel.plan_shards(n, align=HOTFLIP_BATCH)
+    payload = lambda a, b: {**job, "start": a, "texts": texts[a:b], "labels": labels[a:b], "ids": ids[a:b].cpu()}
+    if not ranges:
+        parts = [_attack_shard(bundle, payload(0, n))]
+    else:
+        parts = parallel.map_samples(
+            _attack_shard,
+            bundle,
+            ranges,
+            payload,
+            key=lambda p: (
+                "text-attack",
+                p["name"],
+                p["budget"],
+                p["seed"],
+                p["start"],
+                p["length"],
+                p["ids"],
+                "\x1f".join(p["texts"]),
+                list(p["labels"]),
+            ),
+            rows=("labels", "correct", "success", "changed", "queries"),
+            stage=f"text attack {job['name']}",
+            progress=progress,
+        )
+    adv_ids = [p["adv_ids"] for p in parts if p.get("adv_ids") is not None]
+    return TextAttackResult(
+        name=parts[0]["name"],
+        budget=int(job["budget"]),
+        labels=parallel.cat(parts, "labels").numpy(),
+        initially_correct=parallel.cat(parts, "correct").numpy(),
+        success=parallel.cat(parts, "success").numpy(),
+        words_changed=parallel.cat(parts, "changed").numpy(),
+        queries=parallel.cat(parts, "queries").numpy(),
+        adv_texts=[t for p in parts for t in (p.get("adv_texts") or [])] or None,
+        adv_ids=torch.cat(adv_ids) if adv_ids else None,
+    )
+
+
+def _attack_shard(bundle: ModelBundle, p: dict[str, Any]) -> dict[str, Any]:
+    """One attack on one shard of texts (a module-level function: it travels to Ray workers by name)."""
+    from ..explain.tokens import find_embedding
+    from ..text.attacks import deepwordbug, hotflip, word_substitution
+
+    tok, module, dev, length = p["tokenizer"], bundle.module, bundle.device, int(p["length"])
+    texts, labels = list(p["texts"]), list(p["labels"])
+
+    def predict_proba(batch: list[str]) -> np.ndarray:
+        x = tok.encode(batch, max_len=length, min_len=length).ids.to(dev)
+        with torch.no_grad():
+            return torch.softmax(module(x).float(), dim=1).cpu().numpy()
+
+    common = {"budget": int(p["budget"]), "protected": p["spelled"], "seed": int(p["seed"]), "start": int(p["start"])}
+    if p["name"] == "charswap":
+        result = deepwordbug(predict_proba, texts, labels, **common)
+    elif p["name"] == "wordswap":
+        result = word_substitution(predict_proba, texts, labels, p["neighbours"], **common)
+    else:
+        forbidden = sorted({int(tok.pad_id), int(tok.unk_id), int(getattr(tok, "mask_id", tok.unk_id))})
+        result = hotflip(
+            module,
+            p["ids"].to(dev),
+            torch.as_tensor(labels, dtype=torch.long),
+            budget=int(p["budget"]),
+            pad_id=int(tok.pad_id),
+            forbidden=forbidden,
+            special=p["special"],
+            embedding=find_embedding(module),
+            batch_size=HOTFLIP_BATCH,
+        )
+    as_tensor = lambda a, dtype: torch.as_tensor(np.asarray(a), dtype=dtype)  # plain tensors: a checkpoint stores them
+    return {
+        "name": result.name,
+        "labels": as_tensor(result.labels, torch.long),
+        "correct": as_tensor(result.initially_correct, torch.bool),
+        "success": as_tensor(result.success, torch.bool),
+        "changed": as_tensor(result.words_changed, torch.long),
+        "queries": as_tensor(result.queries, torch.long),
+        "adv_texts": result.adv_texts,
+        "adv_ids": result.adv_ids,
+    }
 
 
 def _describe(attack: str, what: str) -> str:

@@ -133,6 +133,7 @@ def greedy_word_attack(
     unk: str = "<unk>",
     protected: Sequence[str] = (),
     seed: int = 0,
+    start: int = 0,
     batch_size: int = 256,
 ) -> TextAttackResult:
     """The greedy search described in the module, with ``candidates`` proposing each word's replacements.
@@ -140,7 +141,8 @@ def greedy_word_attack(
     ``budget`` caps the words changed per text, and so does ``max_share`` of its words
     (at least one word). ``protected`` strings (the tokenizer's special tokens as a text spells
     them, :func:`~dlaudit.text.vocab.special_tokens_of`) are never edited, and no candidate that
-    would spell a new one is tried.
+    would spell a new one is tried. ``start`` is the global index of the first text (a shard's
+    offset): text ``i`` draws from a generator seeded with ``(seed, start + i)``.
     """
     if budget < 1:
         raise ConfigError(f"the attack budget must be at least 1 word, got {budget}")
@@ -158,7 +160,7 @@ def greedy_word_attack(
         pieces, _, slots = split_words(text, protected)
         s = _State(i, int(y[i]), pieces, slots, prob=float(probs[i, y[i]]), queries=1, done=not correct[i])
         states.append(s)
-        rngs[i] = np.random.default_rng([seed, i])
+        rngs[i] = np.random.default_rng([seed, start + i])
     # 1. word importance, every word of every attacked text in shared batches
     active = [s for s in states if not s.done]
     removed = "" if scoring == "delete" else unk

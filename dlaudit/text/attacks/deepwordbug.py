@@ -76,6 +76,7 @@ def deepwordbug(
     scoring: str = "delete",
     protected: Sequence[str] = (),
     seed: int = 0,
+    start: int = 0,
     batch_size: int = 256,
 ) -> TextAttackResult:
     """Attack ``texts`` with DeepWordBug: at most ``budget`` words edited, one character each.
@@ -94,8 +95,9 @@ def deepwordbug(
         A subset of :data:`EDITS`.
     scoring
         ``"delete"`` (remove the word) or ``"unk"`` (replace it by ``<unk>``) for the replace-1 score.
-    seed
-        Seeds each text's generator with ``(seed, index)``: the same seed gives the same texts.
+    seed, start
+        Seeds each text's generator with ``(seed, start + index)``: the same seed gives the same
+        texts, and a shard of texts starting at global index ``start`` draws what the whole run does.
     protected
         Strings never edited: the tokenizer's special tokens as a text spells them (``"[SEP]"``,
         :func:`~dlaudit.text.vocab.special_tokens_of`); no edit may spell a new one either.
@@ -122,5 +124,6 @@ def deepwordbug(
         scoring=scoring,
         protected=protected,
         seed=seed,
+        start=start,
         batch_size=batch_size,
     )

@@ -83,6 +83,7 @@ def word_substitution(
     scoring: str = "delete",
     protected: Sequence[str] = (),
     seed: int = 0,
+    start: int = 0,
     batch_size: int = 256,
 ) -> TextAttackResult:
     """Attack ``texts`` by replacing important words with their neighbours (:func:`embedding_neighbours`).
@@ -115,6 +116,7 @@ def word_substitution(
         scoring=scoring,
         protected=protected,
         seed=seed,
+        start=start,
         batch_size=batch_size,
     )
 
