@@ -44,7 +44,7 @@ if TYPE_CHECKING:
     from ..bundle import ModelBundle
     from ..data import AuditData
 
-__all__ = ["TextSettings", "explain_text", "TEXT_METHODS", "highlighted_svg"]
+__all__ = ["TextSettings", "explain_text", "estimate_text", "TEXT_METHODS", "highlighted_svg"]
 
 TEXT_METHODS = {
     "ig": "Integrated Gradients (embedding layer)",
@@ -91,6 +91,41 @@ class TextSettings:
         if int(s.n) < 1 or int(s.steps) < 2 or int(s.lime_samples) < 10:
             raise ConfigError("text explanations need n >= 1, steps >= 2 and lime_samples >= 10")
         return cls(int(s.n), tuple(names), int(s.steps), int(s.lime_samples), bool(s.quality))
+
+
+def estimate_text(
+    bundle: ModelBundle, data: AuditData, *, fast: bool = False, params: dict[str, Any] | None = None
+) -> tuple[float, str] | None:
+    """``(seconds, what it counts)`` of :func:`explain_text`: the passes of its methods and trust checks, priced by
+    :func:`dlaudit.text.estimate.text_costs`."""
+    from ..text.estimate import text_costs
+
+    if bundle.tokenizer is None or not data.texts or not len(data):
+        return None
+    try:
+        s = TextSettings.build(fast=fast, **(params or {}))
+        costs = text_costs(bundle, data)
+    except (ConfigError, RuntimeError, ValueError, TypeError):  # the section itself says what is wrong
+        return None
+    n = min(s.n, len(data))
+    tokens = float(data.x.ne(bundle.tokenizer.pad_id).sum(dim=1).float().mean())
+    per_text = {
+        "ig": (0.0, s.steps + 1.0),
+        "gxi": (0.0, 1.0),
+        "occlusion": (tokens + 1, 0.0),
+        "lime": (float(s.lime_samples), 0.0),
+        "shap": (2.0 * tokens + 1, 0.0),
+    }
+    forwards = sum(per_text[m][0] for m in s.methods) * n
+    grads = sum(per_text[m][1] for m in s.methods) * n
+    if s.quality:
+        forwards += len(s.methods) * n * 4 * len(FRACTIONS)  # deletion and insertion, ranked and random
+        grads += sum(per_text[m][1] for m in s.methods if m in ("ig", "gxi")) * n  # the randomised-weights check
+    seconds = forwards * costs["forward"] + grads * costs["grad"]
+    return (
+        seconds,
+        f"about {int(forwards):,} text forward passes and {int(grads):,} gradient passes ({', '.join(s.methods)} on {n} texts)",
+    )
 
 
 def _names(methods: Sequence[str] | str) -> list[str]:

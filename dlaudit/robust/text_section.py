@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from ..bundle import ModelBundle
     from ..data import AuditData
 
-__all__ = ["TextRobustSettings", "robustness_text", "TEXT_ATTACKS"]
+__all__ = ["TextRobustSettings", "robustness_text", "estimate_text", "TEXT_ATTACKS"]
 
 TEXT_ATTACKS = ("charswap", "wordswap", "hotflip")
 
@@ -207,6 +207,43 @@ def robustness_text(
         + (f" Skipped: {'; '.join(skipped)}." if skipped else "")
     )
     return sec
+
+
+CANDIDATES = {"charswap": 8, "wordswap": 8, "hotflip": 10}
+"""Candidates scored per changed word: DeepWordBug's 4 edits x 2, 8 embedding neighbours, HotFlip's 10 flips."""
+
+
+def estimate_text(
+    bundle: ModelBundle, data: AuditData, *, fast: bool = False, params: dict[str, Any] | None = None
+) -> tuple[float, str] | None:
+    """``(seconds, what it counts)`` of :func:`robustness_text`: the model passes its attacks and noise take, priced
+    by :func:`dlaudit.text.estimate.text_costs` (an upper bound: an attack stops at its first success)."""
+    from ..text.estimate import text_costs
+    from ..text.vocab import WordVocab
+
+    if bundle.tokenizer is None or not data.texts or not len(data):
+        return None
+    try:
+        s = TextRobustSettings.build(fast=fast, **(params or {}))
+        costs = text_costs(bundle, data)
+    except (ConfigError, RuntimeError, ValueError, TypeError):  # the section itself says what is wrong
+        return None
+    n = min(s.n, len(data))
+    words = float(np.mean([len(t.split()) for t in data.texts[:200]]))
+    forwards, grads = n * (1 + 3), 0.0  # clean accuracy and three kinds of noise
+    for name in s.attacks:
+        if name == "wordswap" and not isinstance(bundle.tokenizer, WordVocab):
+            continue
+        if name == "hotflip":
+            forwards += n * (1 + s.budget * CANDIDATES[name])
+            grads += n * s.budget
+        else:
+            forwards += n * (1 + words + s.budget * CANDIDATES[name])
+    seconds = forwards * costs["forward"] + grads * costs["grad"]
+    return (
+        seconds,
+        f"at most {int(forwards):,} text forward passes and {int(grads):,} gradient passes ({len(s.attacks)} attack(s) on {n} texts)",
+    )
 
 
 HOTFLIP_BATCH = 64
