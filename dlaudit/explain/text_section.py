@@ -23,10 +23,11 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 import torch
 
-from ..errors import AnalysisError, ConfigError
+from ..errors import ConfigError
 from ..modalities.text import mask_id_of
 from ..pipeline import keep
 from ..report.model import Figure, Section, Table, judged
+from ..text.model_io import require_text
 from .explanation import Explanation
 from .tokens import (
     completeness_gap,
@@ -150,9 +151,7 @@ def explain_text(
     **params: Any,
 ) -> Section:
     """Token attributions of the first ``n`` texts for the predicted class, their quality checks, highlighted text."""
-    tok = bundle.tokenizer
-    if tok is None or data.texts is None:
-        raise AnalysisError("text explanations need the model's tokenizer and the raw texts")
+    tok = require_text(bundle, data, "text explanations")
     s = TextSettings.build(fast=fast, **params)
     sub = data.head(s.n)
     module, dev = bundle.module, bundle.device

@@ -23,9 +23,10 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 import torch
 
-from ..errors import AnalysisError, ConfigError
+from ..errors import ConfigError
 from ..report.model import Section, Table
 from ..stats import wilson_interval
+from ..text.model_io import require_text, text_proba
 
 if TYPE_CHECKING:
     from ..bundle import ModelBundle
@@ -84,9 +85,7 @@ def robustness_text(
     from ..text.noise import NOISE_KINDS, noisy_texts
     from ..text.vocab import WordVocab, special_ids_of, special_tokens_of
 
-    tok = bundle.tokenizer
-    if tok is None or data.texts is None:
-        raise AnalysisError("text robustness needs the model's tokenizer and the raw texts")
+    tok = require_text(bundle, data, "text attacks")
     s = TextRobustSettings.build(fast=fast, **params)
     n = min(s.n, len(data))
     rows = np.sort(np.random.default_rng(seed).choice(len(data), size=n, replace=False)) if n < len(data) else None
@@ -96,10 +95,7 @@ def robustness_text(
     length = int(sub.x.shape[1])
     specials, spelled = sorted(special_ids_of(tok)), list(special_tokens_of(tok))
 
-    def predict_proba(batch: list[str]) -> np.ndarray:
-        x = tok.encode(batch, max_len=length, min_len=length).ids.to(dev)
-        with torch.no_grad():
-            return torch.softmax(module(x).float(), dim=1).cpu().numpy()
+    predict_proba = text_proba(module, tok, dev, length)
 
     sec = Section(
         name="robustness",
@@ -316,10 +312,7 @@ def _attack_shard(bundle: ModelBundle, p: dict[str, Any]) -> dict[str, Any]:
     tok, module, dev, length = p["tokenizer"], bundle.module, bundle.device, int(p["length"])
     texts, labels = list(p["texts"]), list(p["labels"])
 
-    def predict_proba(batch: list[str]) -> np.ndarray:
-        x = tok.encode(batch, max_len=length, min_len=length).ids.to(dev)
-        with torch.no_grad():
-            return torch.softmax(module(x).float(), dim=1).cpu().numpy()
+    predict_proba = text_proba(module, tok, dev, length)
 
     common = {"budget": int(p["budget"]), "protected": p["spelled"], "seed": int(p["seed"]), "start": int(p["start"])}
     if p["name"] == "charswap":
