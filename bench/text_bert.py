@@ -109,11 +109,14 @@ def main() -> None:
     parser.add_argument("--train-steps", type=int, default=60)
     parser.add_argument("--no-report", action="store_true")
     parser.add_argument("--log", type=Path, default=Path("bench_text_bert.log"))
+    parser.add_argument("--keep", type=Path, default=None, help="write the folder and texts.csv here (kept)")
     args = parser.parse_args()
     from captum.attr import LayerIntegratedGradients
 
     rows: list[tuple[str, str]] = []
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as scratch:
+        tmp = args.keep or Path(scratch)
+        tmp.mkdir(parents=True, exist_ok=True)
         folder = Path(tmp) / "bert-4x256"
         build_s, acc = build(folder, train_steps=args.train_steps)
         rows.append(
