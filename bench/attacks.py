@@ -94,6 +94,20 @@ def make_data(path: Path, n: int) -> None:
     np.savez(path, x_train=x[train].numpy(), y_train=y[train], x_test=x[test].numpy(), y_test=y[test])
 
 
+def seed_subject(n: int) -> tuple[Any, nn.Module, torch.Tensor, torch.Tensor, Path, Path]:
+    """dlaudit's CNN trained (3 epochs, seed 0) on :func:`make_data`'s digits (``n`` test samples) and loaded back as
+    the plain seed CNN, in a new temporary folder: ``(bundle, model, x_test, y_test, data_path, model_path)``."""
+    import dlaudit
+
+    tmp = Path(tempfile.mkdtemp(prefix="dlaudit-bench-"))
+    data_path, model_path = tmp / "digits28.npz", tmp / "cnn28.pt"
+    make_data(data_path, n)
+    bundle = dlaudit.train("cnn", str(data_path), epochs=3, seed=0, device="cpu")
+    dlaudit.save_model(bundle, model_path)
+    model, x, y = load_plain(str(model_path), str(data_path))
+    return bundle, model, x, y, data_path, model_path
+
+
 # -- attacks as a user would write them ----------------------------------------------------
 
 
@@ -265,15 +279,9 @@ def main() -> None:
     skip = set(filter(None, args.skip.split(",")))
 
     sys.path.insert(0, str(ROOT))
-    import dlaudit
     from dlaudit._alloc import malloc_tuning_state
 
-    tmp = Path(tempfile.mkdtemp(prefix="dlaudit-bench-"))
-    data_path, model_path = tmp / "digits28.npz", tmp / "cnn28.pt"
-    make_data(data_path, args.n)
-    bundle = dlaudit.train("cnn", str(data_path), epochs=3, seed=0, device="cpu")
-    dlaudit.save_model(bundle, model_path)
-    model, x, y = load_plain(str(model_path), str(data_path))
+    bundle, model, x, y, data_path, model_path = seed_subject(args.n)
     print(
         f"# torch {torch.__version__}, {torch.get_num_threads()} threads, load average {os.getloadavg()[0]:.2f}, "
         f"malloc tuning in this process: {malloc_tuning_state()['reason']}; medians of {args.repeat} run(s)"

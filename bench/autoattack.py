@@ -44,22 +44,8 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def make_data(path: Path, n: int) -> None:
-    """Digits upsampled to 1x28x28; the first ``n`` of a seeded permutation are the test split (as bench/attacks.py)."""
-    from sklearn.datasets import load_digits
-
-    bunch = load_digits()
-    x = torch.from_numpy((bunch.images / 16.0).astype(np.float32))[:, None]
-    x = F.interpolate(x, size=(28, 28), mode="bilinear", align_corners=False).clamp(0, 1)
-    y = bunch.target.astype(np.int64)
-    order = np.random.default_rng(0).permutation(len(y))
-    test, train = order[:n], order[n:]
-    np.savez(path, x_train=x[train].numpy(), y_train=y[train], x_test=x[test].numpy(), y_test=y[test])
 
 
 class _OfficialLog(logging.Handler):
@@ -194,6 +180,7 @@ def main() -> None:
 
     sys.path.insert(0, str(ROOT))
     import pyautoattack
+    from attacks import make_data  # bench/attacks.py: digits upsampled to 1x28x28, the first n the test split
 
     import dlaudit
 

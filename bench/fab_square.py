@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -90,16 +89,9 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
 
-    from attacks import load_plain, make_data  # bench/attacks.py: the 28x28 digits and the seed CNN
+    from attacks import seed_subject  # bench/attacks.py: the 28x28 digits and the seed CNN
 
-    import dlaudit
-
-    tmp = Path(tempfile.mkdtemp(prefix="dlaudit-bench-"))
-    data_path, model_path = tmp / "digits28.npz", tmp / "cnn28.pt"
-    make_data(data_path, args.n)
-    bundle = dlaudit.train("cnn", str(data_path), epochs=3, seed=0, device="cpu")
-    dlaudit.save_model(bundle, model_path)
-    model, x, y = load_plain(str(model_path), str(data_path))
+    bundle, model, x, y, _, _ = seed_subject(args.n)
     with torch.no_grad():
         clean = (model(x).argmax(1) == y).float().mean().item()
     print(f"# torch {torch.__version__}, {torch.get_num_threads()} threads, load average {os.getloadavg()[0]:.2f}")

@@ -27,30 +27,13 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's dlaudit, not an installed one
 
+from dlaudit.data.tabular import ADULT_COLUMNS
 from dlaudit.fairness.segments import find_weak_segments
-
-COLUMNS = [
-    "age",
-    "workclass",
-    "fnlwgt",
-    "education",
-    "education-num",
-    "marital-status",
-    "occupation",
-    "relationship",
-    "race",
-    "sex",
-    "capital-gain",
-    "capital-loss",
-    "hours-per-week",
-    "native-country",
-    "income",
-]
 
 
 def load(data_dir: Path) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
     frame = pd.read_csv(
-        data_dir / "adult.test", header=None, names=COLUMNS, skiprows=1, skipinitialspace=True, na_values="?"
+        data_dir / "adult.test", header=None, names=ADULT_COLUMNS, skiprows=1, skipinitialspace=True, na_values="?"
     )
     truth = frame.pop("income").str.startswith(">50K").to_numpy()
     rng = np.random.default_rng(0)

@@ -97,6 +97,11 @@ def _options(*opts: Callable[[Any], Any]) -> Callable[[Callable[..., Any]], Call
     return deco
 
 
+def file_option(*decls: str, help: str) -> Callable[[Any], Any]:
+    """An option naming a file (not a folder), None unless given."""
+    return click.option(*decls, type=click.Path(dir_okay=False), default=None, help=help)
+
+
 data_more_options = _options(
     click.option(
         "--data-dir",
@@ -151,13 +156,7 @@ model_options = _options(
         is_flag=True,
         help="Let a TorchScript/torch.export model call operators outside torch's own (a custom extension's).",
     ),
-    click.option(
-        "--card",
-        "card_file",
-        type=click.Path(dir_okay=False),
-        default=None,
-        help="Card JSON for a foreign model (default: <model>.card.json beside it).",
-    ),
+    file_option("--card", "card_file", help="Card JSON for a foreign model (default: <model>.card.json beside it)."),
     click.option("--input-shape", default=None, help="Foreign model: input shape of one sample, e.g. 1,28,28."),
     click.option("--num-classes", type=int, default=None, help="Foreign model: number of classes."),
     click.option("--value-range", default=None, help="Foreign model: input value range, e.g. 0,1."),
@@ -308,12 +307,11 @@ ROBUSTBENCH_FILE = (
 
 def report_options(html: bool = True, robustbench: bool = False) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """What every audit view writes and gates on, as ``dlaudit report`` does: the same Report, the same files."""
-    file = click.Path(dir_okay=False)
-    html_option = click.option("-o", "--output", type=file, default=None, help="Write an HTML report.")
+    html_option = file_option("-o", "--output", help="Write an HTML report.")
     files = (*_REPORT_FILES, *((ROBUSTBENCH_FILE,) if robustbench else ()))
     return _options(
         *([html_option] if html else []),
-        *(click.option(flag, dest, type=file, default=None, help=text) for flag, dest, text in files),
+        *(file_option(flag, dest, help=text) for flag, dest, text in files),
         click.option(
             "--fail-on",
             "fail_on",
@@ -479,9 +477,7 @@ def cli() -> None:
     type=click.Path(dir_okay=False),
     help="Where to write the model (a dlaudit checkpoint).",
 )
-@click.option(
-    "--json", "json_path", type=click.Path(dir_okay=False), default=None, help="Write the card and metrics as JSON."
-)
+@file_option("--json", "json_path", help="Write the card and metrics as JSON.")
 def train(arch: str, data: str, output: str, json_path: str | None, quiet: bool, **kw: Any) -> None:
     """Train a reference model on a dataset's training split and save it."""
     _setup_logging(quiet)
@@ -530,7 +526,7 @@ def info(model: str, data: str | None, json_path: str | None, **kw: Any) -> None
 @run_options
 @_options(
     *(
-        click.option(*flags, type=click.Path(dir_okay=False), default=None, help=text)
+        file_option(*flags, help=text)
         for flags, text in (
             (("-o", "--output"), "HTML report path (default reports/<model>.html)."),
             (("--json", "json_path"), "Also write the whole report as JSON (schema 1, flat 'metrics' object)."),
@@ -556,18 +552,12 @@ def info(model: str, data: str | None, json_path: str | None, **kw: Any) -> None
     metavar="GATE",
     help="Fail (exit 1) when 'METRIC OP NUMBER' is true, e.g. 'performance.accuracy < 0.95'. Repeatable.",
 )
-@click.option(
-    "--config",
-    "config_path",
-    type=click.Path(dir_okay=False),
-    default=None,
-    help="TOML file with a [tool.dlaudit] table (default: ./pyproject.toml when it has one).",
+@file_option(
+    "--config", "config_path", help="TOML file with a [tool.dlaudit] table (default: ./pyproject.toml when it has one)."
 )
-@click.option(
+@file_option(
     "--baseline",
     "baseline_path",
-    type=click.Path(dir_okay=False),
-    default=None,
     help="An earlier JSON report: exit 1 when a headline metric regressed beyond --max-drop.",
 )
 @click.option(
@@ -752,12 +742,8 @@ def fairness(model: str, fail_on: tuple[str, ...], quiet: bool, **kw: Any) -> No
     type=click.Path(dir_okay=False),
     help="Where to write the mitigated model (<stem>-<method>.pt for each of several).",
 )
-@click.option(
-    "--report",
-    "report_path",
-    type=click.Path(dir_okay=False),
-    default=None,
-    help="Write the before/after comparison as a report (.html, .json, .md by extension).",
+@file_option(
+    "--report", "report_path", help="Write the before/after comparison as a report (.html, .json, .md by extension)."
 )
 @report_options(html=False)
 def mitigate(

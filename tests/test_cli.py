@@ -10,7 +10,7 @@ import sys
 import numpy as np
 import pytest
 import torch
-from click.testing import CliRunner
+from click.testing import CliRunner, Result
 
 import dlaudit
 from dlaudit.cli import cli
@@ -88,50 +88,15 @@ def test_error_through_a_real_process_has_no_traceback(tmp_path):
 
 
 def test_gate_exit_codes(tmp_path, model_file):
-    runner = CliRunner()
-    ok = runner.invoke(
-        cli,
-        [
-            "report",
-            str(model_file),
-            "--checks",
-            "performance",
-            "-o",
-            str(tmp_path / "a.html"),
-            "--fail-on",
-            "performance.accuracy < 0.9",
-            "-q",
-        ],
-    )
+    def gated(name: str, gate: str, *more: str) -> Result:
+        report = ["report", str(model_file), "--checks", "performance", "-o", str(tmp_path / name)]
+        return CliRunner().invoke(cli, [*report, "--fail-on", gate, *more])
+
+    ok = gated("a.html", "performance.accuracy < 0.9", "-q")
     assert ok.exit_code == 0, ok.output
-    bad = runner.invoke(
-        cli,
-        [
-            "report",
-            str(model_file),
-            "--checks",
-            "performance",
-            "-o",
-            str(tmp_path / "b.html"),
-            "--fail-on",
-            "performance.accuracy <= 0.999",
-            "-q",
-        ],
-    )
+    bad = gated("b.html", "performance.accuracy <= 0.999", "-q")
     assert bad.exit_code == 1, bad.output
-    missing = runner.invoke(
-        cli,
-        [
-            "report",
-            str(model_file),
-            "--checks",
-            "performance",
-            "-o",
-            str(tmp_path / "c.html"),
-            "--fail-on",
-            "robustness.pgd_linf.acc@0.1 < 0.5",
-        ],
-    )
+    missing = gated("c.html", "robustness.pgd_linf.acc@0.1 < 0.5")
     assert missing.exit_code == 2 and "not computed" in missing.output
 
 

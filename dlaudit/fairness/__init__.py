@@ -13,8 +13,9 @@ from this package with ``from dlaudit.fairness.metrics import group_fairness``.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from .._lazy import lazy_getattr
 
 if TYPE_CHECKING:
     from ..data.groups import DEFAULT_BINS, SensitiveFeature, resolve_sensitive
@@ -50,8 +51,4 @@ __all__ = [
     "reweighing_weights",
 ]
 
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name], __name__), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_getattr(__name__, _LAZY)

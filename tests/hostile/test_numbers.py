@@ -21,7 +21,8 @@ from torch import nn
 
 import dlaudit
 from dlaudit.cli import cli
-from tests.hostile.test_corpus import _digest, _npz
+from tests.hostile.crafted import digest
+from tests.hostile.test_corpus import _npz
 
 NONFINITE = "the model returns NaN or infinite logits for"
 
@@ -86,13 +87,13 @@ def test_nonfinite_logits_fail_every_command_with_no_number(
     model = tmp_path / "m.pt"
     model.write_bytes(models[kind])
     model.with_suffix(".card.json").write_text(json.dumps({"input_shape": [1, 8, 8]}))
-    before = _digest(tmp_path)
+    before = digest(tmp_path)
     argv = [a.format(m=model) for a in COMMANDS[command]]
     res = CliRunner().invoke(cli, argv, catch_exceptions=False)
     out = res.output
     assert res.exit_code == 1, (argv, out)
     assert "Traceback" not in out and NONFINITE in out, out
-    after = _digest(tmp_path)
+    after = digest(tmp_path)
     assert {k: v for k, v in after.items() if k in before} == before, "an input was changed"
     written = {Path(a).name for a in argv if a.endswith(".json")}
     if command in REPORTS:
@@ -149,7 +150,7 @@ def _forty(folder: Path) -> Path:
 
 def test_info_and_attack_audit_every_row_of_an_xy_file(tmp_path: Path, model_file: Path) -> None:
     data = _forty(tmp_path)
-    before = _digest(tmp_path)
+    before = digest(tmp_path)
     info = CliRunner().invoke(cli, ["info", str(model_file), "--data", str(data), "--json", "-"])
     assert info.exit_code == 0, info.output
     assert json.loads(info.output)["data"] == {"name": "eval", "split": "all", "n": 40}
@@ -160,7 +161,7 @@ def test_info_and_attack_audit_every_row_of_an_xy_file(tmp_path: Path, model_fil
     assert attack.exit_code == 0, attack.output
     params = json.loads(out.read_text())["sections"][0]["params"]
     assert (params["n"], params["split"]) == (40, "all")
-    assert _digest(tmp_path) == {**before, "a.json": _digest(tmp_path)["a.json"]}
+    assert digest(tmp_path) == {**before, "a.json": digest(tmp_path)["a.json"]}
 
 
 def test_a_model_trained_on_a_file_is_audited_on_its_held_out_part(tmp_path: Path) -> None:
@@ -279,7 +280,7 @@ def test_a_tampered_shard_is_computed_again_with_a_warning(
     shards = sorted(ckpt.glob("shard-*.pt"))
     assert shards, "the attack wrote no shard"
     tamper(shards[0], ckpt)
-    before = _digest(tmp_path)
+    before = digest(tmp_path)
     with caplog.at_level("WARNING", logger="dlaudit"):
         code, out, again = _attack(model, ckpt, tmp_path / "again.json")
     assert code == 0 and "Traceback" not in out, out
@@ -290,7 +291,7 @@ def test_a_tampered_shard_is_computed_again_with_a_warning(
     assert fragment in par["shards_not_trusted"][0], par
     warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
     assert any(shards[0].name in w and "computing it again" in w for w in warned), warned
-    after = _digest(tmp_path)
+    after = digest(tmp_path)
     assert after["m.pt"] == before["m.pt"], "the model was changed"
     third = _attack(model, ckpt, tmp_path / "third.json")[2]
     assert third["provenance"]["parallel"]["shards_reused"] == len(shards), "the recomputed shard was not stored again"

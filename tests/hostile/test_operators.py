@@ -28,7 +28,7 @@ from dlaudit.cli import cli
 from dlaudit.errors import ModelLoadError
 from dlaudit.models import build_model
 from dlaudit.operators import RefusedOperator, check_fx_graph, check_torchscript, target_refusal
-from tests.hostile.test_corpus import _digest
+from tests.hostile.crafted import digest
 
 # -- custom operators (an extension the user imported) --------------------------------------------
 
@@ -294,13 +294,13 @@ def _run_under_torch(path: Path, how: str) -> None:
 
 def _refused(folder: Path, argv: list[str], fragment: str) -> str:
     """Run the CLI in ``folder``: exit 2, one line naming ``fragment``, nothing in the folder changed."""
-    before = _digest(folder)
+    before = digest(folder)
     result = CliRunner().invoke(cli, argv, catch_exceptions=False)
     out = result.output.strip()
     assert result.exit_code == 2, out
     assert "Traceback" not in out and len(out.splitlines()) == 1, out
     assert out.startswith("dlaudit: error:") and fragment in out, out
-    assert _digest(folder) == before, "an input was changed"
+    assert digest(folder) == before, "an input was changed"
     assert "\x1b" not in out and "\x07" not in out
     return out
 

@@ -8,8 +8,7 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from robust_models import LinearMargin
-from torch import nn
+from robust_models import LinearMargin, assert_attack_invariants, property_case
 
 import dlaudit
 from dlaudit.errors import ConfigError, DataError
@@ -253,15 +252,6 @@ def test_explicit_targets_count_only_the_target(digits_cnn: dlaudit.ModelBundle,
 # -- invariants ---------------------------------------------------------------------------------------
 
 
-def _mlp(seed: int, dropout: bool) -> nn.Module:
-    torch.manual_seed(seed)
-    layers: list[nn.Module] = [nn.Flatten(), nn.Linear(12, 8), nn.ReLU()]
-    if dropout:
-        layers.append(nn.Dropout(0.5))
-    layers.append(nn.Linear(8, 5))
-    return nn.Sequential(*layers)
-
-
 @st.composite
 def cases(draw: st.DrawFn) -> dict:
     norm = draw(st.sampled_from(["linf", "l2"]))
@@ -290,33 +280,16 @@ def cases(draw: st.DrawFn) -> dict:
 @settings(max_examples=40, deadline=None)
 @given(cases())
 def test_apgd_invariants(case: dict) -> None:
-    gen = torch.Generator().manual_seed(case["seed"])
-    model = _mlp(
-        case["seed"], case["dropout"]
-    ).double()  # float64: batch-size rounding in matmul stays far below any decision
-    model.train(case["train_mode"])
-    if case["frozen"]:
-        model[1].weight.requires_grad_(False)
-    flags = [p.requires_grad for p in model.parameters()]
+    # float64: batch-size rounding in matmul stays far below any decision
+    model, flags, x, y = property_case(case, 5, torch.float64)
     lo, hi = case["lo"], case["hi"]
-    x = lo + (hi - lo) * torch.rand(case["n"], 1, 3, 4, generator=gen, dtype=torch.float64)
-    x[0, 0, 0, :2] = torch.tensor([lo, hi])  # values on the edges of the range
-    y = torch.randint(0, 5, (case["n"],), generator=gen)
     kwargs = {
         k: case[k] for k in ("eps", "norm", "loss", "targeted", "n_target_classes", "steps", "restarts", "early_stop")
     }
     kwargs.update(value_range=(lo, hi), seed=case["seed"])
     x_adv, ok = apgd(model, x, y, **kwargs)
-    assert x_adv.shape == x.shape and x_adv.dtype == x.dtype and ok.shape == (case["n"],)
-    delta = (x_adv.double() - x.double()).flatten(1)
-    size = delta.abs().max(dim=1).values if case["norm"] == "linf" else delta.norm(dim=1)
-    assert float(size.max()) <= case["eps"] + 1e-6
-    assert float(x_adv.min()) >= lo and float(x_adv.max()) <= hi
-    # the model is left as found: mode, requires_grad, no gradients
-    assert model.training == case["train_mode"]
-    assert [p.requires_grad for p in model.parameters()] == flags
-    assert all(p.grad is None for p in model.parameters())
-    assert not x_adv.requires_grad and x.grad is None
+    assert ok.shape == (case["n"],)
+    assert_attack_invariants(model, x, x_adv, case, flags)
     # success means misclassified at the returned input (eval mode)
     model.eval()
     with torch.no_grad():

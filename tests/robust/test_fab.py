@@ -9,7 +9,7 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from robust_models import LinearMargin
+from robust_models import LinearMargin, tiny_mlp
 from scipy.optimize import linprog
 from torch import nn
 
@@ -198,12 +198,7 @@ def _tied(logits: torch.Tensor) -> torch.Tensor:
 
 
 def _mlp(seed: int, dropout: bool = False) -> nn.Module:
-    torch.manual_seed(seed)
-    layers: list[nn.Module] = [nn.Flatten(), nn.Linear(12, 16), nn.ReLU()]
-    if dropout:
-        layers.append(nn.Dropout(0.5))
-    layers.append(nn.Linear(16, 4))
-    return nn.Sequential(*layers)
+    return tiny_mlp(seed, 4, hidden=16, dropout=dropout)
 
 
 @settings(max_examples=25, deadline=None)

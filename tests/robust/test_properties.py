@@ -5,19 +5,10 @@ from __future__ import annotations
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from torch import nn
+from robust_models import assert_attack_invariants, property_case, tiny_mlp
 
 from dlaudit.robust import Attack, run_attack
 from dlaudit.robust.attacks import list_attacks, make_attack
-
-
-def _model(seed: int, dropout: bool) -> nn.Module:
-    torch.manual_seed(seed)
-    layers: list[nn.Module] = [nn.Flatten(), nn.Linear(12, 8), nn.ReLU()]
-    if dropout:
-        layers.append(nn.Dropout(0.5))
-    layers.append(nn.Linear(8, 3))
-    return nn.Sequential(*layers)
 
 
 @st.composite
@@ -52,16 +43,8 @@ def cases(draw: st.DrawFn) -> dict:
 @settings(max_examples=60, deadline=None)
 @given(cases())
 def test_attack_invariants(case: dict) -> None:
-    gen = torch.Generator().manual_seed(case["seed"])
-    model = _model(case["seed"], case["dropout"])
-    model.train(case["train_mode"])
-    if case["frozen"]:
-        model[1].weight.requires_grad_(False)
-    flags = [p.requires_grad for p in model.parameters()]
+    model, flags, x, y = property_case(case, 3)
     lo, hi = case["lo"], case["hi"]
-    x = lo + (hi - lo) * torch.rand(case["n"], 1, 3, 4, generator=gen)
-    x[0, 0, 0, :2] = torch.tensor([lo, hi])  # values on the edges of the range
-    y = torch.randint(0, 3, (case["n"],), generator=gen)
     if case["method"] == "fgsm":
         attack = Attack.fgsm(case["eps"], norm=case["norm"], targeted=case["targeted"])
     else:
@@ -77,16 +60,7 @@ def test_attack_invariants(case: dict) -> None:
         )
     out = run_attack(model, x, y, attack, value_range=(lo, hi), seed=case["seed"], batch_size=case["batch_size"])
     x_adv = out.x_adv
-    assert x_adv.shape == x.shape and x_adv.dtype == x.dtype
-    delta = (x_adv.double() - x.double()).flatten(1)
-    size = delta.abs().max(dim=1).values if case["norm"] == "linf" else delta.norm(dim=1)
-    assert float(size.max()) <= case["eps"] + 1e-6
-    assert float(x_adv.min()) >= lo and float(x_adv.max()) <= hi
-    # the model is left as found: mode, requires_grad, no gradients
-    assert model.training == case["train_mode"]
-    assert [p.requires_grad for p in model.parameters()] == flags
-    assert all(p.grad is None for p in model.parameters())
-    assert not x_adv.requires_grad and x.grad is None
+    assert_attack_invariants(model, x, x_adv, case, flags)
     # the reported prediction is the eval-mode prediction on the returned input
     model.eval()
     with torch.no_grad():
@@ -107,11 +81,6 @@ SMALL_SETTINGS = {  # fast settings per attack; every other registered attack ru
 }
 
 
-def _four_class_model(seed: int) -> nn.Module:
-    torch.manual_seed(seed)
-    return nn.Sequential(nn.Flatten(), nn.Linear(12, 8), nn.ReLU(), nn.Linear(8, 4))
-
-
 @settings(max_examples=25, deadline=None)
 @given(
     key=st.sampled_from(list_attacks()),
@@ -125,7 +94,7 @@ def _four_class_model(seed: int) -> nn.Module:
 def test_every_registered_attack_keeps_the_contract(
     key: str, norm: str, eps: float, seed: int, n: int, train_mode: bool, frozen: bool
 ) -> None:
-    model = _four_class_model(seed)
+    model = tiny_mlp(seed, 4)
     model.train(train_mode)
     if frozen:
         model[1].weight.requires_grad_(False)

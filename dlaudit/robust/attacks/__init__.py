@@ -20,6 +20,8 @@ import pkgutil
 from .base import (
     NORMS,
     AttackMethod,
+    Batch,
+    Perturbed,
     get_attack,
     list_attacks,
     make_attack,
@@ -77,6 +79,8 @@ __all__ = [
     "AttackMethod",
     "AttackOutput",
     "AutoAttackResult",
+    "Batch",
+    "Perturbed",
     "apgd",
     "ascend",
     "autoattack",

@@ -61,7 +61,7 @@ import logging
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -71,8 +71,11 @@ from ...errors import ConfigError, DataError
 from ...utils import model_state
 from .. import _random
 from . import speed
-from .base import AttackMethod, feature_mask, register_attack
+from .base import AttackMethod, Batch, Perturbed, feature_mask, register_attack
 from .engine import check_eps, check_inputs, check_logits
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 __all__ = [
     "LOSSES",
@@ -632,24 +635,14 @@ class APGDCE(AttackMethod):
         return f"APGD-{self.loss.upper()} {self.norm} ({self.steps} iterations, {self.restarts} restart{'s' if self.restarts > 1 else ''}{eot})"
 
     def perturb(
-        self,
-        module: nn.Module,
-        x: torch.Tensor,
-        y: torch.Tensor,
-        eps: torch.Tensor,
-        *,
-        index: torch.Tensor,
-        seed: int,
-        value_range: tuple[float, float],
-        num_classes: int,
-    ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
-        extra = {"n_target_classes": min(self.n_target_classes, num_classes - 1)} if self.targeted else {}
-        adv, ok = apgd(
-            module, x, y, eps=self.batch_eps(eps), norm=self.norm, loss=self.loss,
-            targeted=self.targeted, steps=self.steps, restarts=self.restarts, rho=self.rho, momentum=self.momentum,
-            value_range=value_range, seed=seed, index=index, early_stop=self.early_stop, features=self.features, eot=self.eot, **extra,
+        self, module: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: torch.Tensor, **batch: Unpack[Batch]
+    ) -> Perturbed:
+        extra = {"n_target_classes": min(self.n_target_classes, batch["num_classes"] - 1)} if self.targeted else {}
+        return self.call_batch(
+            apgd, module, x, y, eps, batch, loss=self.loss, targeted=self.targeted, steps=self.steps,
+            restarts=self.restarts, rho=self.rho, momentum=self.momentum, early_stop=self.early_stop, eot=self.eot,
+            **extra,
         )  # fmt: skip
-        return adv, None, ok
 
 
 @dataclass(frozen=True)

@@ -44,7 +44,7 @@ import contextlib
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 from torch import nn
@@ -56,8 +56,11 @@ from ...utils import ProgressFn, model_state
 from ..batching import choose_batch_size
 from ..stochastic import MajorityVote, seeded
 from . import speed
-from .base import NORMS, AttackMethod, make_attack, register_attack
+from .base import NORMS, AttackMethod, Batch, Perturbed, make_attack, register_attack
 from .engine import budget_problem, check_eps, check_inputs, count_classes, resolve_model
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 __all__ = [
     "FAST_ATTACKS",
@@ -544,22 +547,13 @@ class AutoAttack(AttackMethod):
         return f"AutoAttack {self.norm} ({what})"
 
     def perturb(
-        self,
-        module: nn.Module,
-        x: torch.Tensor,
-        y: torch.Tensor,
-        eps: torch.Tensor,
-        *,
-        index: torch.Tensor,
-        seed: int,
-        value_range: tuple[float, float],
-        num_classes: int,
-    ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
+        self, module: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: torch.Tensor, **batch: Unpack[Batch]
+    ) -> Perturbed:
         plan = ensemble(
             self.version,
             eps=self.batch_eps(eps),
             norm=self.norm,
-            num_classes=num_classes,
+            num_classes=batch["num_classes"],
             features=self.features,
         )
         judge = MajorityVote(module) if self.version == "rand" else module
@@ -574,10 +568,10 @@ class AutoAttack(AttackMethod):
                 x[live],
                 y[live],
                 plan,
-                index=index[live.cpu()],
-                seed=seed,
-                value_range=value_range,
-                num_classes=num_classes,
+                index=batch["index"][live.cpu()],
+                seed=batch["seed"],
+                value_range=batch["value_range"],
+                num_classes=batch["num_classes"],
                 judge=judge,
             )
             hit = (code > 0).to(x.device)

@@ -16,7 +16,7 @@ import difflib
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypedDict
 
 import torch
 from torch import nn
@@ -24,8 +24,13 @@ from torch import nn
 from ...errors import ConfigError
 from ...modalities import Modality
 
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
 __all__ = [
     "AttackMethod",
+    "Batch",
+    "Perturbed",
     "NORMS",
     "register_attack",
     "list_attacks",
@@ -36,6 +41,23 @@ __all__ = [
 ]
 
 NORMS = ("linf", "l2")
+
+
+class Batch(TypedDict):
+    """What the engine tells :meth:`AttackMethod.perturb` about a batch besides its inputs, labels and budgets.
+
+    ``index``: the samples' global indices, which key every random draw; ``seed``; ``value_range``:
+    the inputs' ``(low, high)``; ``num_classes``: the model's number of classes.
+    """
+
+    index: torch.Tensor
+    seed: int
+    value_range: tuple[float, float]
+    num_classes: int
+
+
+Perturbed = tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]
+"""What :meth:`AttackMethod.perturb` returns: ``(x_adv, pred or None, success)``."""
 
 
 @dataclass(frozen=True)
@@ -118,24 +140,37 @@ class AttackMethod:
         return f"{self.key} {self.norm}"
 
     def perturb(
+        self, module: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: torch.Tensor, **batch: Unpack[Batch]
+    ) -> Perturbed:
+        """Attack one batch on its device: ``(x_adv, pred or None, success)``.
+
+        ``module`` is in eval mode with frozen parameters; ``eps`` holds one budget per
+        sample (all equal unless :attr:`per_sample_eps`); ``batch`` the keywords of
+        :class:`Batch`: ``index`` (the samples' global indices, which key every random
+        draw), ``seed``, ``value_range`` and ``num_classes``.
+        """
+        raise NotImplementedError
+
+    def call_batch(
         self,
+        attack: Callable[..., tuple[torch.Tensor, torch.Tensor]],
         module: nn.Module,
         x: torch.Tensor,
         y: torch.Tensor,
         eps: torch.Tensor,
-        *,
-        index: torch.Tensor,
-        seed: int,
-        value_range: tuple[float, float],
-        num_classes: int,
-    ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
-        """Attack one batch on its device: ``(x_adv, pred or None, success)``.
+        batch: Batch,
+        **settings: Any,
+    ) -> Perturbed:
+        """:meth:`perturb` as one call of a functional attack at the batch's one budget (APGD, FAB, Square).
 
-        ``module`` is in eval mode with frozen parameters; ``eps`` holds one budget per
-        sample (all equal unless :attr:`per_sample_eps`); ``index`` the samples' global
-        indices, which key every random draw.
+        ``attack(module, x, y, eps=, norm=, value_range=, seed=, index=, features=, **settings)``
+        returns ``(x_adv, success)``; the engine then judges ``x_adv`` itself.
         """
-        raise NotImplementedError
+        adv, ok = attack(
+            module, x, y, eps=self.batch_eps(eps), norm=self.norm, value_range=batch["value_range"],
+            seed=batch["seed"], index=batch["index"], features=self.features, **settings,
+        )  # fmt: skip
+        return adv, None, ok
 
 
 def check_features(features: Any) -> None:

@@ -26,7 +26,7 @@ import logging
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -39,7 +39,10 @@ from ...utils import ProgressFn, model_state, next_device, resolve_device
 from .. import _random
 from ..batching import choose_batch_size
 from . import speed
-from .base import NORMS, AttackMethod, check_features
+from .base import NORMS, AttackMethod, Batch, Perturbed, check_features
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 __all__ = [
     "Attack",
@@ -197,20 +200,9 @@ class Attack(AttackMethod):
         return f"PGD-{self.steps} {self.norm} ({alpha}{', random start' if self.random_start else ''}{extra})"
 
     def perturb(
-        self,
-        module: nn.Module,
-        x: torch.Tensor,
-        y: torch.Tensor,
-        eps: torch.Tensor,
-        *,
-        index: torch.Tensor,
-        seed: int,
-        value_range: tuple[float, float],
-        num_classes: int,
-    ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
-        return _attack_batch(
-            module, x, y, eps, self, value_range=value_range, index=index, seed=seed, num_classes=num_classes
-        )
+        self, module: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: torch.Tensor, **batch: Unpack[Batch]
+    ) -> Perturbed:
+        return _attack_batch(module, x, y, eps, self, **batch)
 
 
 def check_eps(eps: Any) -> None:

@@ -44,7 +44,7 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 from torch import nn
@@ -53,8 +53,11 @@ from ...errors import AnalysisError, ConfigError
 from ...utils import model_state
 from .. import _hashrand
 from ._args import check_budget, check_count, check_index, check_value_range
-from .base import AttackMethod, feature_mask, register_attack
+from .base import AttackMethod, Batch, Perturbed, feature_mask, register_attack
 from .engine import check_inputs, check_logits
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 __all__ = ["fab", "fab_run", "project_linf", "project_l2", "NORMS"]
 
@@ -493,24 +496,13 @@ class FABT(AttackMethod):
         return f"FAB-T {self.norm} ({self.steps} iterations, {self.n_target_classes} target classes)"
 
     def perturb(
-        self,
-        module: nn.Module,
-        x: torch.Tensor,
-        y: torch.Tensor,
-        eps: torch.Tensor,
-        *,
-        index: torch.Tensor,
-        seed: int,
-        value_range: tuple[float, float],
-        num_classes: int,
-    ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
-        adv, ok = fab(
-            module, x, y, eps=self.batch_eps(eps), norm=self.norm, targeted=True,
-            n_target_classes=min(self.n_target_classes, num_classes - 1), steps=self.steps, restarts=self.restarts,
-            alpha_max=self.alpha_max, eta=self.eta, beta=self.beta, value_range=value_range, seed=seed, index=index,
-            features=self.features,
+        self, module: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: torch.Tensor, **batch: Unpack[Batch]
+    ) -> Perturbed:
+        return self.call_batch(
+            fab, module, x, y, eps, batch, targeted=True,
+            n_target_classes=min(self.n_target_classes, batch["num_classes"] - 1), steps=self.steps,
+            restarts=self.restarts, alpha_max=self.alpha_max, eta=self.eta, beta=self.beta,
         )  # fmt: skip
-        return adv, None, ok
 
 
 @register_attack("fab-t")

@@ -44,7 +44,7 @@ import logging
 import math
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 from torch import nn
@@ -53,8 +53,11 @@ from ...errors import ConfigError, DataError
 from ...utils import model_state
 from .. import _hashrand
 from ._args import check_budget, check_count, check_index, check_value_range
-from .base import AttackMethod, feature_mask, register_attack
+from .base import AttackMethod, Batch, Perturbed, feature_mask, register_attack
 from .engine import check_inputs, check_logits
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 __all__ = ["square", "margin", "p_schedule", "window_pattern", "NORMS"]
 
@@ -449,23 +452,11 @@ class Square(AttackMethod):
         return f"Square {self.norm} ({self.queries} queries, p_init {self.p_init:g})"
 
     def perturb(
-        self,
-        module: nn.Module,
-        x: torch.Tensor,
-        y: torch.Tensor,
-        eps: torch.Tensor,
-        *,
-        index: torch.Tensor,
-        seed: int,
-        value_range: tuple[float, float],
-        num_classes: int,
-    ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
-        adv, ok = square(
-            module, x, y, eps=self.batch_eps(eps), norm=self.norm, queries=self.queries,
-            p_init=self.p_init, restarts=self.restarts, value_range=value_range, seed=seed, index=index,
-            features=self.features,
-        )  # fmt: skip
-        return adv, None, ok
+        self, module: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: torch.Tensor, **batch: Unpack[Batch]
+    ) -> Perturbed:
+        return self.call_batch(
+            square, module, x, y, eps, batch, queries=self.queries, p_init=self.p_init, restarts=self.restarts
+        )
 
 
 @register_attack("square")
