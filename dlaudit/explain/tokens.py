@@ -247,6 +247,17 @@ def _word_of_token(offsets: Sequence[tuple[int, int]], spans: Sequence[tuple[int
     return out
 
 
+def _words_to_tokens(
+    offsets: Sequence[tuple[int, int]], spans: Sequence[tuple[int, int]], length: int, weight: Callable[[int], float]
+) -> torch.Tensor:
+    """``(length,)`` token scores: each token gets ``weight(w)`` of the word ``w`` it starts in (0 outside words)."""
+    row = torch.zeros(length)
+    for t, w in enumerate(_word_of_token(offsets, spans)[:length]):
+        if w is not None:
+            row[t] = float(weight(w))
+    return row
+
+
 def token_lime(
     predict_proba: Callable[[list[str]], np.ndarray],
     texts: Sequence[str],
@@ -280,9 +291,7 @@ def token_lime(
             text, predict_proba, labels=(int(label),), num_features=max(1, len(spans)), num_samples=num_samples
         )
         weights = dict(exp.as_map()[int(label)])
-        for t, w in enumerate(_word_of_token(offsets[i], spans)[:length]):
-            if w is not None:
-                out[i, t] = float(weights.get(w, 0.0))
+        out[i] = _words_to_tokens(offsets[i], spans, length, lambda w, weights=weights: weights.get(w, 0.0))
     return out
 
 
@@ -326,9 +335,9 @@ def token_shap(
     for i, (text, label) in enumerate(zip(texts, targets)):
         per_word = np.asarray(values[i].values)[:, int(label)]
         base[i] = float(np.asarray(values[i].base_values)[int(label)])
-        for t, w in enumerate(_word_of_token(offsets[i], word_spans(text))[:length]):
-            if w is not None and w < len(per_word):
-                out[i, t] = float(per_word[w])
+        out[i] = _words_to_tokens(
+            offsets[i], word_spans(text), length, lambda w, v=per_word: v[w] if w < len(v) else 0.0
+        )
     return out, base
 
 
