@@ -20,6 +20,17 @@ Both attacks query the same ``transformers`` model through the same wrapper, in 
 
 Prints success rates (over the texts the model classifies correctly) and seconds per attacked
 text, and their ratio. Timings depend on the machine and its load: quote ratios from one run.
+
+Status on the project's offline machine (2026-12-05): not run. ``download.pytorch.org`` does not
+resolve, so torch came from dlaudit's venv (a ``.pth`` file naming its site-packages, after
+``pip install --no-deps textattack "transformers<5" "tokenizers>=0.22,<=0.23" "huggingface_hub<1"
+"datasets<4" "dill<0.3.9"`` and about 40 more of textattack's and flair's dependencies one by
+one). ``import textattack`` then fails: ``textattack/augmentation/recipes.py`` builds a
+``StopwordModification()`` at import time, which reads NLTK's ``stopwords`` corpus, and
+``nltk.download`` cannot reach its data server (textattack's post-install step tries and fails
+the same way). DeepWordBugGao2018 itself uses that stop-word list, so writing another list in
+its place would not be TextAttack's recipe. With network access to NLTK's data (or an
+``NLTK_DATA`` folder holding ``corpora/stopwords``) the script should run as written.
 """
 
 from __future__ import annotations
