@@ -30,7 +30,7 @@ one). ``import textattack`` then fails: ``textattack/augmentation/recipes.py`` b
 ``nltk.download`` cannot reach its data server (textattack's post-install step tries and fails
 the same way). DeepWordBugGao2018 itself uses that stop-word list, so writing another list in
 its place would not be TextAttack's recipe. With network access to NLTK's data (or an
-``NLTK_DATA`` folder holding ``corpora/stopwords``) the script should run as written.
+``NLTK_DATA`` folder holding ``corpora/stopwords``) the script can be tried; it has not run anywhere yet.
 """
 
 from __future__ import annotations
