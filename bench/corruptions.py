@@ -36,6 +36,7 @@ import statistics
 import sys
 import tempfile
 import time
+import types
 from pathlib import Path
 
 import numpy as np
@@ -64,8 +65,14 @@ def _imagecorruptions():
         if p and p not in sys.path:
             sys.path.append(p)
     try:
+        importlib.import_module("pkg_resources")
+    except ImportError:  # setuptools >= 81 has none; imagecorruptions 1.1.2 uses only resource_filename (frost's files)
+        shim = types.ModuleType("pkg_resources")
+        shim.resource_filename = lambda pkg, name: os.path.join(os.path.dirname(sys.modules[pkg].__file__ or ""), name)  # type: ignore[attr-defined]
+        sys.modules["pkg_resources"] = shim
+    try:
         return importlib.import_module("imagecorruptions")
-    except Exception as err:  # noqa: BLE001  (its own imports fail in several ways: pkg_resources, cv2)
+    except Exception as err:  # noqa: BLE001  (its own imports fail in several ways: cv2, numpy 2)
         print(f"# imagecorruptions not importable ({type(err).__name__}: {err}): no comparison")
         return None
 

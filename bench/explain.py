@@ -26,6 +26,17 @@ Parts:
    rather than what the allocator keeps.
 4. The whole explain section on the 8x8 digits CNN: all methods, n=16, trust
    metrics and figures included, as ``dlaudit report`` runs it.
+6. Speed at matched work (``--skip`` name ``speed``): Integrated Gradients, gradient SHAP
+   and occlusion through dlaudit against captum's ``IntegratedGradients`` (its
+   ``internal_batch_size`` swept, the best one kept), shap's ``GradientExplainer``
+   with ``ranked_outputs=1`` and captum's ``Occlusion`` (``perturbations_per_eval``
+   swept), on 64 inputs of the 8x8 digits CNN and of a small resnet-like CNN on
+   3x32x32 (random weights, seed 0: the cost does not depend on the weights). Same
+   steps (64, Gauss-Legendre), samples (200), windows, target (the predicted class),
+   float32, one thread for every run; repeats interleaved (each repeat runs every
+   variant once) and the median kept. The attributions are compared too: IG and
+   occlusion with the peer's, SHAP with one shap explainer per target class (what
+   dlaudit computes; shap's ``ranked_outputs=1`` draws its samples in another order).
 5. The trust metrics that Quantus also implements, on the same model, inputs and
    saliency maps, at matched settings: ROAD (the deletion curve's 16 fractions,
    MoRF), the random-logit check (Spearman) and max-sensitivity (8 draws): dlaudit's
@@ -401,34 +412,174 @@ def bench_quantus(bundle: dlaudit.ModelBundle, x: torch.Tensor, repeats: int) ->
     return out
 
 
-def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--size", type=int, default=28, help="image side: 8 (digits) or e.g. 28 (upsampled, MNIST-sized)")
-    p.add_argument("--images", type=int, default=10)
-    p.add_argument("--repeats", type=int, default=3)
-    p.add_argument("--epochs", type=int, default=3, help="training epochs of the benchmark CNN")
-    p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--skip", default="", help="parts to skip, comma-separated: lime,shap,ig,section,quantus")
-    p.add_argument("--quick", action="store_true", help="IG memory on 50 and 200 images")
-    p.add_argument("--worker", help=argparse.SUPPRESS)
-    p.add_argument("--model", help=argparse.SUPPRESS)
-    p.add_argument("--data", help=argparse.SUPPRESS)
-    p.add_argument("--count", type=int, help=argparse.SUPPRESS)
-    p.add_argument("--impl", help=argparse.SUPPRESS)
-    args = p.parse_args()
-    torch.set_num_threads(args.threads)
-    if args.worker == "ig":
-        ig_worker(args.model, args.data, args.count, args.impl)
-        return
-    skip = {s.strip() for s in args.skip.split(",") if s.strip()}
-    results: dict[str, Any] = {
-        "machine": {
-            "threads": torch.get_num_threads(),
-            "cpus": os.cpu_count(),
-            "load_average": os.getloadavg(),
-            "note": "shared machines are noisy: quote ratios",
-        }
+# -- 6. speed at matched work -------------------------------------------------------------------------
+
+
+class _Block(torch.nn.Module):
+    def __init__(self, channels: int, stride: int) -> None:
+        super().__init__()
+        out = channels * stride
+        self.conv1 = torch.nn.Conv2d(channels, out, 3, stride, 1, bias=False)
+        self.bn1 = torch.nn.BatchNorm2d(out)
+        self.relu1 = torch.nn.ReLU()
+        self.conv2 = torch.nn.Conv2d(out, out, 3, 1, 1, bias=False)
+        self.bn2 = torch.nn.BatchNorm2d(out)
+        self.relu2 = torch.nn.ReLU()
+        self.skip = (
+            torch.nn.Sequential(torch.nn.Conv2d(channels, out, 1, stride, bias=False), torch.nn.BatchNorm2d(out))
+            if stride != 1
+            else torch.nn.Identity()
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.relu2(self.bn2(self.conv2(self.relu1(self.bn1(self.conv1(x))))) + self.skip(x))
+
+
+def small_resnet(classes: int = 10, width: int = 16) -> torch.nn.Module:
+    """A resnet-like CNN for 3x32x32 inputs: a stem, two residual stages (32x32, 16x16), pooling, a dense layer."""
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(
+        torch.nn.Conv2d(3, width, 3, 1, 1, bias=False),
+        torch.nn.BatchNorm2d(width),
+        torch.nn.ReLU(),
+        _Block(width, 1),
+        _Block(width, 2),
+        torch.nn.AdaptiveAvgPool2d(1),
+        torch.nn.Flatten(),
+        torch.nn.Linear(2 * width, classes),
+    )
+    for m in model.modules():  # non-trivial running statistics, as after training
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.1, 0.1)
+            m.running_var.uniform_(0.5, 1.5)
+    return model.eval()
+
+
+def _interleaved(variants: dict[str, Callable[[], Any]], repeats: int) -> tuple[dict[str, float], dict[str, Any]]:
+    times: dict[str, list[float]] = {k: [] for k in variants}
+    outs: dict[str, Any] = {}
+    for _ in range(repeats):
+        for name, fn in variants.items():
+            start = time.perf_counter()
+            outs[name] = fn()
+            times[name].append(time.perf_counter() - start)
+    return {k: statistics.median(v) for k, v in times.items()}, outs
+
+
+def _gap(ours: torch.Tensor, ref: Any) -> float:
+    ref = torch.as_tensor(np.asarray(ref), dtype=torch.float64)
+    return float((ours.double() - ref).abs().max())
+
+
+def bench_speed_model(
+    name: str, module: torch.nn.Module, x: torch.Tensor, background: torch.Tensor, repeats: int
+) -> dict[str, Any]:
+    import shap
+    from captum.attr import IntegratedGradients, Occlusion
+
+    from dlaudit.explain.saliency import _occlusion_window
+    from dlaudit.explain.shap import TargetOutput
+
+    for p in module.parameters():
+        p.requires_grad_(False)  # what dlaudit's attribute() does; the peers get the same model
+    with torch.no_grad():
+        target = module(x).argmax(1)
+    settings = ExplainSettings(shap_background=len(background))
+    ctx = ExplainContext("image", (0.0, 1.0), background, settings=settings, shap_explainer="gradient", seed=0)
+    steps, n = settings.ig_steps, len(x)
+    out: dict[str, Any] = {"model": name, "inputs": n, "input_shape": list(x.shape[1:])}
+
+    ig = IntegratedGradients(module)
+    zeros = torch.zeros_like(x)
+    variants: dict[str, Callable[[], Any]] = {}
+    for ibs in (None, 16, 64, 256):
+        label = f"captum ibs={ibs or 'all'}"
+        variants[label] = lambda ibs=ibs: ig.attribute(
+            x, baselines=zeros, target=target, n_steps=steps, internal_batch_size=ibs
+        )
+    variants["dlaudit"] = lambda: attribute("ig", module, x, target, ctx).values
+    times, outs = _interleaved(variants, repeats)
+    best = min((k for k in times if k != "dlaudit"), key=times.get)
+    out["ig"] = {
+        "steps": steps,
+        "seconds": {k: round(v, 4) for k, v in times.items()},
+        "best_peer": best,
+        "ratio": round(times["dlaudit"] / times[best], 3),
+        "max_abs_diff": _gap(outs["dlaudit"], outs[best].detach()),
+        "max_abs_value": float(outs[best].abs().max()),
     }
+    print(name, "ig", json.dumps(out["ig"]), flush=True)
+
+    window, strides = _occlusion_window(ctx, x)
+    occ = Occlusion(module)
+    variants = {}
+    for ppe in (1, 8, 64):
+        variants[f"captum ppe={ppe}"] = lambda ppe=ppe: occ.attribute(
+            x, sliding_window_shapes=window, strides=strides, baselines=0.0, target=target, perturbations_per_eval=ppe
+        )
+    variants["dlaudit"] = lambda: attribute("occlusion", module, x, target, ctx).values
+    times, outs = _interleaved(variants, repeats)
+    best = min((k for k in times if k != "dlaudit"), key=times.get)
+    out["occlusion"] = {
+        "window": list(window),
+        "strides": list(strides),
+        "seconds": {k: round(v, 4) for k, v in times.items()},
+        "best_peer": best,
+        "ratio": round(times["dlaudit"] / times[best], 3),
+        "max_abs_diff": _gap(outs["dlaudit"], outs[best].detach()),
+        "max_abs_value": float(outs[best].abs().max()),
+    }
+    print(name, "occlusion", json.dumps(out["occlusion"]), flush=True)
+
+    samples = settings.shap_samples
+    explainer = shap.GradientExplainer(module, background)
+    variants = {
+        "shap ranked_outputs=1": lambda: explainer.shap_values(x, nsamples=samples, ranked_outputs=1, rseed=0),
+        "dlaudit": lambda: attribute("shap", module, x, target, ctx).values,
+    }
+    times, outs = _interleaved(variants, repeats)
+    ref = np.zeros(tuple(x.shape))  # what dlaudit computes: one shap explainer per class, untimed
+    for cls in torch.unique(target).tolist():
+        idx = (target == cls).nonzero().flatten()
+        vals = shap.GradientExplainer(TargetOutput(module, cls), background).shap_values(
+            x[idx], nsamples=samples, rseed=0
+        )
+        ref[idx.numpy()] = np.asarray(vals).reshape(len(idx), *x.shape[1:])
+    ranked = np.asarray(outs["shap ranked_outputs=1"][1])
+    out["shap"] = {
+        "samples": samples,
+        "background": len(background),
+        "seconds": {k: round(v, 4) for k, v in times.items()},
+        "same_targets_as_ranked": bool((ranked[:, 0] == target.numpy()).all()),
+        "ratio": round(times["dlaudit"] / times["shap ranked_outputs=1"], 3),
+        "max_abs_diff_vs_shap_per_class": _gap(outs["dlaudit"], ref),
+        "max_abs_value": float(np.abs(ref).max()),
+    }
+    print(name, "shap", json.dumps(out["shap"]), flush=True)
+    return out
+
+
+def bench_speed(repeats: int, images: int) -> dict[str, Any]:
+    """Part 6 on the digits CNN (1x8x8, trained) and a small resnet-like CNN (3x32x32), one thread."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        bundle = dlaudit.train("cnn", "digits", seed=0, device="cpu")
+        data = dlaudit.load_data(bundle=bundle)
+        train = dlaudit.load_data(bundle=bundle, split="train")
+        out: dict[str, Any] = {"threads": torch.get_num_threads(), "load_average_before": os.getloadavg()}
+        module = bundle.module.eval()
+        out["digits_cnn"] = bench_speed_model("digits_cnn", module, data.x[:images], train.x[:100], repeats)
+        g = torch.Generator().manual_seed(1)
+        x32, bg32 = torch.rand(images, 3, 32, 32, generator=g), torch.rand(100, 3, 32, 32, generator=g)
+        out["resnet_3x32x32"] = bench_speed_model("resnet_3x32x32", small_resnet(), x32, bg32, repeats)
+        return out
+    finally:
+        torch.set_num_threads(threads)
+
+
+def bench_own_model(args: argparse.Namespace, skip: set[str], results: dict[str, Any]) -> None:
+    """Parts 1, 2, 3 and 5 on the bench's own CNN (digits at ``--size``), trained in a temporary folder."""
     with tempfile.TemporaryDirectory() as tmp:
         bundle, model, data = trained_model(Path(tmp), args.size, args.epochs)
         results["model"] = {"size": args.size, "test_accuracy": round(bundle.card.metrics["test_accuracy"], 4)}
@@ -447,6 +598,45 @@ def main() -> None:
         if "ig" not in skip:
             results["ig_memory"] = bench_ig_memory(model, data, (50, 200) if args.quick else (100, 1000))
             print("ig_memory", json.dumps(results["ig_memory"]), flush=True)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--size", type=int, default=28, help="image side: 8 (digits) or e.g. 28 (upsampled, MNIST-sized)")
+    p.add_argument("--images", type=int, default=10)
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--epochs", type=int, default=3, help="training epochs of the benchmark CNN")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--skip", default="", help="parts to skip, comma-separated: lime,shap,ig,section,quantus,speed")
+    p.add_argument("--only", default="", help="run only these parts, comma-separated (same names as --skip)")
+    p.add_argument("--speed-images", type=int, default=64, help="inputs per model in part 6 (speed)")
+    p.add_argument("--quick", action="store_true", help="IG memory on 50 and 200 images")
+    p.add_argument("--worker", help=argparse.SUPPRESS)
+    p.add_argument("--model", help=argparse.SUPPRESS)
+    p.add_argument("--data", help=argparse.SUPPRESS)
+    p.add_argument("--count", type=int, help=argparse.SUPPRESS)
+    p.add_argument("--impl", help=argparse.SUPPRESS)
+    args = p.parse_args()
+    torch.set_num_threads(args.threads)
+    if args.worker == "ig":
+        ig_worker(args.model, args.data, args.count, args.impl)
+        return
+    skip = {s.strip() for s in args.skip.split(",") if s.strip()}
+    if args.only:
+        parts = {"lime", "shap", "ig", "section", "quantus", "speed"}
+        skip |= parts - {s.strip() for s in args.only.split(",")}
+    results: dict[str, Any] = {
+        "machine": {
+            "threads": torch.get_num_threads(),
+            "cpus": os.cpu_count(),
+            "load_average": os.getloadavg(),
+            "note": "shared machines are noisy: quote ratios",
+        }
+    }
+    if not {"lime", "shap", "quantus", "ig"} <= skip:
+        bench_own_model(args, skip, results)
+    if "speed" not in skip:
+        results["speed"] = bench_speed(args.repeats, args.speed_images)
     if "section" not in skip:
         results["section"] = bench_section(1 if args.quick else max(1, args.repeats // 2))
         print("section", json.dumps(results["section"]), flush=True)

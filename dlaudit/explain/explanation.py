@@ -289,10 +289,12 @@ def explain_section(
 LADDER = (2, 4, 8, 16, 32, 64, 128)
 """Samples explained at the rungs of the ladder (up to the configured count)."""
 PROBE_N = 4
+"""Samples of the probe's larger run (the difference from one sample is the cost per sample)."""
 FULL_RATIO = 1.5
 """The full profile's seconds over the fast one's for the same samples: measured 1.3x (synthetic-credit MLP) and
 1.3-1.4x (digits CNN, 2-8 samples) on a busy 2-core machine; rounded up."""
-"""Samples of the probe's larger run (the difference from one sample is the cost per sample)."""
+PROBE_LONG = 5.0
+"""Seconds of the one-sample run beyond which the larger run explains two samples, not :data:`PROBE_N`."""
 
 
 def _probe(bundle: ModelBundle, data: AuditData, params: dict[str, Any]) -> dict[str, float]:
@@ -302,8 +304,9 @@ def _probe(bundle: ModelBundle, data: AuditData, params: dict[str, Any]) -> dict
     cost as much as a small budget)."""
     given = {k: v for k, v in params.items() if k not in ("n", "fast", "seed")}
     one = run_probe(explain_section, bundle, data, fast=True, **given, n=1)
-    four = run_probe(explain_section, bundle, data, fast=True, **given, n=PROBE_N)
-    per = max((four - one) / (PROBE_N - 1), 0.1 * one)  # a busy machine can blur the difference; never below a tenth
+    k = PROBE_N if one < PROBE_LONG else 2  # a large model: two samples (a resnet18's four took a minute)
+    more = run_probe(explain_section, bundle, data, fast=True, **given, n=k)
+    per = max((more - one) / (k - 1), 0.1 * one)  # a busy machine can blur the difference; never below a tenth
     return {"fast_fixed": max(one - per, 0.0), "fast_sample": per, "full_ratio": FULL_RATIO}
 
 

@@ -24,12 +24,10 @@ import math
 import torch
 from captum.attr import (
     DeepLift,
-    IntegratedGradients,
     LayerActivation,
     LayerAttribution,
     LayerGradCam,
     NoiseTunnel,
-    Occlusion,
     Saliency,
 )
 from torch import nn
@@ -38,6 +36,7 @@ from ..errors import AnalysisError, ConfigError
 from ..graphs import ConvTap, ExportedModule, contains_graph, hookable
 from ._common import Attribution, ExplainContext, chunked
 from ._structure import relu_problems, run_order
+from .engine import integrated_gradients_values, occlusion_values
 
 __all__ = [
     "saliency",
@@ -66,26 +65,18 @@ def saliency(module: nn.Module, x: torch.Tensor, target: torch.Tensor, ctx: Expl
 def integrated_gradients(module: nn.Module, x: torch.Tensor, target: torch.Tensor, ctx: ExplainContext) -> Attribution:
     """Integrated Gradients from the all-``low`` baseline (black for images).
 
-    Examples are processed in chunks so that one forward pass holds at most
-    ``settings.internal_batch_size`` rows: memory stays flat as the number of
-    examples grows. ``extras["delta"]`` holds captum's convergence delta
-    ``sum(attr) - (f(x) - f(baseline))`` per example.
+    captum's Gauss-Legendre rule with ``settings.ig_steps`` steps, computed by the
+    engine (:func:`dlaudit.explain.engine.integrated_gradients_values`): every
+    example's steps stacked in cache-sized passes, no more than
+    ``settings.internal_batch_size`` scaled inputs alive at once, so memory stays flat
+    as the number of examples grows. ``extras["delta"]`` holds captum's convergence
+    delta ``sum(attr) - (f(x) - f(baseline))`` per example.
     """
     steps = ctx.settings.ig_steps
-    ig = IntegratedGradients(module)
-
-    def run(xc: torch.Tensor, tc: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return ig.attribute(
-            xc,
-            baselines=ctx.baseline(xc),
-            target=tc,
-            n_steps=steps,
-            internal_batch_size=len(xc) * steps,
-            return_convergence_delta=True,
-        )
-
-    values, delta = chunked(run, x, target, rows_per_example=steps, budget=ctx.settings.internal_batch_size)
-    return Attribution(values, extras={"delta": delta, "steps": steps})
+    values, delta = integrated_gradients_values(
+        module, x, target, ctx.baseline(x), steps=steps, budget=ctx.settings.internal_batch_size
+    )
+    return Attribution(values.detach().cpu(), extras={"delta": delta.detach().cpu(), "steps": steps})
 
 
 def smoothgrad(module: nn.Module, x: torch.Tensor, target: torch.Tensor, ctx: ExplainContext) -> Attribution:
@@ -244,19 +235,14 @@ def occlusion(module: nn.Module, x: torch.Tensor, target: torch.Tensor, ctx: Exp
     """Occlusion: the drop in the target logit when a patch (or a feature) is set to ``low``.
 
     Images: square patches about a seventh of the side, stride half a patch;
-    tabular inputs: one feature at a time. Perturbations are batched so that one
-    forward pass holds about ``settings.internal_batch_size`` rows.
+    tabular inputs: one feature at a time. captum's Occlusion computed by the engine
+    (:func:`dlaudit.explain.engine.occlusion_values`): every (example, window) pair one
+    row, in cache-sized passes of at most ``settings.internal_batch_size`` rows, target
+    logit only, under ``torch.inference_mode``.
     """
     window, strides = _occlusion_window(ctx, x)
-    occ = Occlusion(module)
-    per_eval = max(1, ctx.settings.internal_batch_size // max(1, len(x)))
-    values = occ.attribute(
-        x,
-        sliding_window_shapes=window,
-        strides=strides,
-        baselines=ctx.low,
-        target=target,
-        perturbations_per_eval=per_eval,
+    values = occlusion_values(
+        module, x, target, ctx.low, window=window, strides=strides, budget=ctx.settings.internal_batch_size
     )
     return Attribution(values.detach().cpu(), extras={"window": list(window), "strides": list(strides)})
 

@@ -31,6 +31,7 @@ from torch import nn
 from ..errors import AnalysisError, ConfigError
 from ._common import Attribution, ExplainContext, row_seed, spread_to_features
 from ._structure import relu_problems
+from .engine import expected_gradients_values
 
 __all__ = [
     "shap_values",
@@ -101,18 +102,23 @@ def _squeeze(values: object, shape: tuple[int, ...]) -> np.ndarray:
 
 
 def gradient_shap(module: nn.Module, x: torch.Tensor, target: torch.Tensor, ctx: ExplainContext) -> Attribution:
-    """Expected gradients (shap.GradientExplainer) of the target logit, ``settings.shap_samples`` samples each."""
-    import shap
+    """Expected gradients (shap.GradientExplainer) of the target logit, ``settings.shap_samples`` samples each.
 
-    bg = _background(ctx, x.device)
-    out = np.zeros(tuple(x.shape), dtype=np.float64)
-    samples = ctx.settings.shap_samples
-    for cls in torch.unique(target).tolist():
-        idx = (target == cls).nonzero().flatten()
-        explainer = shap.GradientExplainer(TargetOutput(module, cls), bg, batch_size=samples)
-        vals = explainer.shap_values(x[idx], nsamples=samples, rseed=ctx.seed)
-        out[idx.cpu().numpy()] = _squeeze(vals, (len(idx), *x.shape[1:]))
-    return Attribution(torch.from_numpy(out).float(), extras={"explainer": "gradient"})
+    The values are those of one ``shap.GradientExplainer`` per target class over the
+    rows of that class (``rseed=ctx.seed``), computed by the engine
+    (:func:`dlaudit.explain.engine.expected_gradients_values`) with shap's own draws,
+    every class and sample in one stack of cache-sized passes.
+    """
+    values = expected_gradients_values(
+        module,
+        x,
+        target,
+        _background(ctx, x.device),
+        samples=ctx.settings.shap_samples,
+        seed=ctx.seed,
+        budget=ctx.settings.internal_batch_size,
+    )
+    return Attribution(values.detach().cpu(), extras={"explainer": "gradient"})
 
 
 def deep_shap(module: nn.Module, x: torch.Tensor, target: torch.Tensor, ctx: ExplainContext) -> Attribution:

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from torch import nn
 
 from ..errors import ConfigError
-from .layers import Normalize
+from .layers import KeptDropout, Normalize
 from .registry import register_model
 
 __all__ = ["CNN", "cnn"]
@@ -19,6 +19,8 @@ class CNN(nn.Sequential):
     Small images (under 16 pixels a side, e.g. 8x8 digits) get a padded
     convolution so the pooled feature map keeps the image's full extent; 28x28
     MNIST gets the unpadded seed layout. Every ReLU is its own module.
+    ``dropout_at_inference`` keeps the dropout on in eval mode (:class:`~dlaudit.models.layers.KeptDropout`,
+    Monte Carlo dropout): a stochastic model, recorded on the card so a checkpoint loads as one.
     """
 
     def __init__(
@@ -30,6 +32,7 @@ class CNN(nn.Sequential):
         dropout: float = 0.5,
         mean: Sequence[float] | None = None,
         std: Sequence[float] | None = None,
+        dropout_at_inference: bool = False,
     ) -> None:
         if len(input_shape) != 3:
             raise ConfigError(
@@ -50,7 +53,7 @@ class CNN(nn.Sequential):
             nn.Flatten(),
             nn.Linear(channels * oh * ow, hidden),
             nn.ReLU(),
-            nn.Dropout(dropout),
+            KeptDropout(dropout) if dropout_at_inference else nn.Dropout(dropout),
             nn.Linear(hidden, num_classes),
         ]
         super().__init__(*layers)

@@ -7,7 +7,16 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-__all__ = ["Normalize", "Normalized"]
+__all__ = ["KeptDropout", "Normalize", "Normalized"]
+
+
+class KeptDropout(nn.Dropout):
+    """Dropout that stays on in eval mode (Monte Carlo dropout; Gal and Ghahramani 2016,
+    https://arxiv.org/abs/1506.02142): a model random at inference, which dlaudit detects and
+    evaluates with expectation over transformation and majority votes (:mod:`dlaudit.robust.stochastic`)."""
+
+    def train(self, mode: bool = True) -> KeptDropout:
+        return super().train(True)
 
 
 class Normalize(nn.Module):

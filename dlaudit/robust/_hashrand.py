@@ -31,7 +31,7 @@ import math
 
 import torch
 
-__all__ = ["words", "uniform", "integers", "signs", "normal"]
+__all__ = ["words", "word_block", "as_integers", "as_signs", "uniform", "integers", "signs", "normal"]
 
 _MASK64 = (1 << 64) - 1
 
@@ -97,6 +97,34 @@ def words(seed: int, stream: int, index: torch.Tensor, counter: int | torch.Tens
     return _mix(k.unsqueeze(1) + cols.unsqueeze(0))
 
 
+def word_block(seed: int, stream: int, index: torch.Tensor, first: int, count: int, n: int) -> torch.Tensor:
+    """The words of ``count`` consecutive counters at once, shape ``(len(index), count, n)``.
+
+    ``word_block(...)[:, j]`` equals ``words(seed, stream, index, first + j, n)`` bit for bit: an
+    iterative attack draws a block of iterations in one call (a few dozen tensor operations for the
+    whole block instead of for every iteration) and slices an iteration's numbers out of it.
+    """
+    idx = _as_index(index)
+    k = _mix(_key(seed, stream, idx.device) + idx)
+    ctr = torch.arange(int(first), int(first) + int(count), dtype=torch.int64, device=idx.device)
+    k = _mix(k.unsqueeze(1) + ctr.unsqueeze(0))  # (m, count)
+    cols = torch.arange(int(n), dtype=torch.int64, device=idx.device)
+    return _mix(k.unsqueeze(2) + cols.view(1, 1, -1))
+
+
+def as_integers(w: torch.Tensor, low: int, high: int | torch.Tensor) -> torch.Tensor:
+    """:func:`integers` from words ``w`` already drawn (``high`` broadcastable to ``w``'s shape)."""
+    span = torch.as_tensor(high).to(torch.int64) - int(low)
+    if bool((span < 1).any()):
+        raise ValueError(f"integers needs high > low, got low={low}, high={high}")
+    return torch.remainder(_shr(w, 1), span.to(w.device)) + int(low)
+
+
+def as_signs(w: torch.Tensor, *, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """:func:`signs` from words ``w`` already drawn."""
+    return (2 * _shr(w, 63) - 1).to(dtype)
+
+
 def uniform(
     seed: int,
     stream: int,
@@ -127,11 +155,7 @@ def integers(
     bound per column (shape ``(n,)``) or per sample (shape ``(m, 1)``). The word's
     top 63 bits are reduced modulo the span, so the bias is below ``span / 2**63``.
     """
-    span = torch.as_tensor(high).to(torch.int64) - int(low)  # checked where it is (a list is checked on the CPU)
-    if bool((span < 1).any()):
-        raise ValueError(f"integers needs high > low, got low={low}, high={high}")
-    w = _shr(words(seed, stream, index, counter, n), 1)
-    return torch.remainder(w, span.to(w.device)) + int(low)
+    return as_integers(words(seed, stream, index, counter, n), low, high)
 
 
 def signs(
@@ -144,8 +168,7 @@ def signs(
     dtype: torch.dtype = torch.float32,
 ) -> torch.Tensor:
     """Random signs, -1 or +1 with probability 1/2 each, shape ``(len(index), n)``."""
-    top = _shr(words(seed, stream, index, counter, n), 63)
-    return (2 * top - 1).to(dtype)
+    return as_signs(words(seed, stream, index, counter, n), dtype=dtype)
 
 
 def normal(

@@ -48,7 +48,7 @@ from .noise import noise_accuracy
 from .options import OPTIONS
 from .plots import curves_figure, examples_figure
 from .shift_part import shift_part
-from .stochastic import EOT_ITERATIONS, VOTE_PASSES, MajorityVote, Stochasticity, detect, seeded
+from .stochastic import EOT_ITERATIONS, KEY_CHUNK, VOTE_PASSES, Stochasticity, detect, seeded, vote_predictions
 from .trust import (
     AutoAttackCurve,
     autoattack_curve,
@@ -110,7 +110,8 @@ class Settings:
     attacks: tuple[str, ...] = ATTACKS
     """``<attack>_<norm>``, any registered attack (``fgsm_linf``, ``pgd_l2``, ``apgd-ce_linf``, ``square_linf``, ...)."""
     version: str = "standard"
-    """AutoAttack's version where ``attacks`` lists it (``autoattack_linf``): ``standard`` or ``fast``."""
+    """AutoAttack's version where ``attacks`` lists it (``autoattack_linf``): ``standard``, ``fast`` or ``rand``
+    (chosen by itself for a model found random at inference)."""
     eps: tuple[float, ...] = DEFAULT_EPS
     eps_l2: tuple[float, ...] = DEFAULT_EPS_L2
     noise: tuple[float, ...] = DEFAULT_NOISE
@@ -121,7 +122,7 @@ class Settings:
     examples: int = 8
     batch_size: int | None = None
     autoattack: str | None = "standard"
-    """AutoAttack at every positive budget of ``autoattack_norms``: ``standard``, ``fast`` or None (off)."""
+    """AutoAttack at every positive budget of ``autoattack_norms``: ``standard``, ``fast``, ``rand`` or None (off)."""
     autoattack_norms: tuple[str, ...] = ("linf",)
     certify: str | None = "crown-ibp"
     """Verified accuracy at every positive L-inf budget: ``ibp``, ``crown-ibp``, ``crown`` or None (off)."""
@@ -247,8 +248,8 @@ def _validate(s: Settings) -> None:
         raise ConfigError(
             "the full robustness section runs AutoAttack itself (autoattack=standard or fast); do not list it in attacks"
         )
-    if s.version not in ("standard", "fast"):
-        raise ConfigError(f"AutoAttack's version must be standard or fast, got {s.version!r}")
+    if s.version not in ("standard", "fast", "rand"):
+        raise ConfigError(f"AutoAttack's version must be standard, fast or rand, got {s.version!r}")
     for name in s.attacks:  # each attack checks its own settings (PGD's steps and alpha, ...)
         _attack_for(name, s, None)
     for key in ("eps", "eps_l2", "noise", "radii"):
@@ -263,8 +264,8 @@ def _validate(s: Settings) -> None:
         raise ConfigError("robustness parameters bisection, min_eps_samples and examples must be >= 0")
     if s.features not in FEATURES:
         raise ConfigError(f"robustness parameter features must be one of {', '.join(FEATURES)}, got {s.features!r}")
-    if s.autoattack is not None and s.autoattack not in ("standard", "fast"):
-        raise ConfigError(f"robustness parameter autoattack must be standard, fast or none, got {s.autoattack!r}")
+    if s.autoattack is not None and s.autoattack not in ("standard", "fast", "rand"):
+        raise ConfigError(f"robustness parameter autoattack must be standard, fast, rand or none, got {s.autoattack!r}")
     if s.scope == "certify" and s.certify not in CERTIFY_METHODS:
         raise ConfigError(f"the certify scope needs certify= one of {', '.join(CERTIFY_METHODS)}, got {s.certify!r}")
     if s.scope != "certify" and s.certify is not None and s.certify not in ("ibp", "crown-ibp", "crown"):
@@ -387,9 +388,11 @@ def _stochastic_finding(sec: Section, stochastic: Stochasticity) -> None:
         "pass looks more robust than it is, so AutoAttack runs its rand version (APGD-CE and APGD-DLR, "
         f"{EOT_ITERATIONS} passes of expectation over transformation per step) and every accuracy here counts a "
         f"sample as correct when the majority of {VOTE_PASSES} passes classify it correctly; FGSM and PGD curves "
-        "are single-pass gradients (weaker): trust the AutoAttack figure. The model's randomness is seeded from the "
-        "audit's seed through torch's global generator, so the same seed, plan and batch size give the same numbers, "
-        "but another batch size or number of Ray workers gives other numbers",
+        "are single-pass gradients (weaker): trust the AutoAttack figure. The clean accuracy and AutoAttack key each "
+        "sample's passes by the sample (the same numbers for any batch size or number of Ray workers); the FGSM and "
+        "PGD curves, noise and corruptions draw from torch's global generator seeded from the audit's seed, so the "
+        "same seed, plan and batch size give the same numbers there, but another batch size or number of Ray "
+        "workers may give other ones",
         evidence=f"max logit difference {stochastic.max_difference:.3g} on {stochastic.differing} of {stochastic.tried} inputs",
         check="stochastic-model",
     )
@@ -413,7 +416,7 @@ def _robustness(
     if stochastic is None:
         clean_pred = clean_predictions(bundle, x)
     else:
-        clean_pred = clean_predictions(MajorityVote(bundle.module), x, value_range=bundle.card.value_range)
+        clean_pred = vote_predictions(bundle.module, x, seed=seed)
     clean_ok = clean_pred == y
     clean = int(clean_ok.sum()) / n
     chance = float(torch.bincount(y, minlength=bundle.card.num_classes).max()) / n
@@ -1226,6 +1229,10 @@ Square's patches and its per-sample random draws, which were 70% of AutoAttack's
 AutoAttack runs batch by batch, each later attack on that batch's survivors, so a batch with any survivor pays
 all of Square's 5,000 queries. Measured with standard AutoAttack at one budget, busy 2-core machine: 6.3x on 256
 and 7.4x on 1,000 synthetic-credit inputs (nearly all of it calls), 6.4x on 256 digits (CNN)."""
+SQUARE_CALLS = 3.0 / CALL_FACTOR
+"""A Square query on a batch costs about 3 single-input calls besides its forward pass (here: in
+:data:`CALL_FACTOR` units), now that its random draws come a block of iterations at a time: measured 2.9x on
+1,000 synthetic-credit inputs (standard AutoAttack at eps 0.1, busy 2-core machine; 6.3 s for 4 x 5,000 queries)."""
 CERTIFY_FORWARDS = {"ibp": 5, "crown-ibp": 72, "crown": 1600}
 """One input's bound in forward passes of it, end to end (``bench/certify.py`` on the digits CNN: IBP 2.7-5.3x,
 CROWN-IBP 65-74x, CROWN 1,590-1,670x; CROWN grows with the square of the layers' widths, so more on wider models)."""
@@ -1263,23 +1270,25 @@ def step_seconds(bundle: ModelBundle, data: AuditData) -> tuple[float, float]:
 
 
 def call_seconds(bundle: ModelBundle, data: AuditData) -> float:
-    """Seconds of one forward-and-backward call on a single input: the fixed cost of every attack iteration on a
-    batch (Python, dispatch, allocation), which dominates on small models (the median of five, after a warm-up)."""
+    """Seconds of one forward-and-backward call on a single input through a two-layer stand-in of the model (the
+    inputs' shape, its classes): the fixed cost of every attack iteration on a batch (Python, dispatch, allocation),
+    which dominates on small models (the median of five, after a warm-up). A stand-in, not the model: on a large
+    model a single-input pass is mostly the model's own compute, which the per-sample costs already count (on a
+    resnet18 at 3x32x32 the model's call was 10x its per-sample gradient step and put the estimate 5x too high)."""
     import statistics
     import time
 
-    from ..utils import model_state, next_device
+    from torch import nn
 
-    module = bundle.module
-    x = data.x[:1].float().to(next_device(module))
+    x = data.x[:1].float()
+    stand_in = nn.Sequential(
+        nn.Flatten(), nn.Linear(x[0].numel(), 16), nn.ReLU(), nn.Linear(16, bundle.card.num_classes or 10)
+    )
     seen = []
-    with model_state(module):
-        for _ in range(6):
-            start = time.perf_counter()
-            module(x.clone().requires_grad_(True)).sum().backward()
-            seen.append(time.perf_counter() - start)
-        for p in module.parameters():
-            p.grad = None
+    for _ in range(6):
+        start = time.perf_counter()
+        stand_in(x.clone().requires_grad_(True)).sum().backward()
+        seen.append(time.perf_counter() - start)
     return statistics.median(seen[1:])
 
 
@@ -1295,6 +1304,88 @@ def unit_costs(bundle: ModelBundle, data: AuditData) -> dict[str, float]:
     return {"grad": grad, "forward": forward, "call": call_seconds(bundle, data), "batch": float(min(size, _PROBE_MAX))}
 
 
+OVERHEAD_INPUTS = 8
+"""Inputs the overhead probe corrupts (each under every corruption at the example severity)."""
+SURVIVAL_INPUTS, SURVIVAL_STEPS = 32, 10
+"""The probe's PGD (steps) on this many correctly classified inputs at each budget of PGD and AutoAttack: the share
+it leaves robust predicts the share that reaches AutoAttack's later attacks (APGD-CE is at least as strong, so it
+errs long) and how many of PGD's steps early stopping saves."""
+
+
+def overhead_costs(bundle: ModelBundle, data: AuditData, s: Settings | None = None) -> dict[str, float]:
+    """Seconds of what the section does besides attacking, for ``--time-budget`` (:func:`estimate` prices each):
+    rendering a line plot (``figure``) and a 4 x 4 grid of inputs (``grid``, the examples figures), corrupting one
+    input under one corruption (``corrupt``, images only), the share of inputs the model classifies correctly
+    (``clean_acc``: AutoAttack attacks only those) and, at each AutoAttack budget, the share of them PGD-10 leaves
+    robust (``survive_NORM@EPS``). Measured once each, on the audited model and inputs (rendering once a process).
+    A fraction of a second on the reference models."""
+    import time
+
+    from ..utils import model_state, next_device
+
+    out = dict(_render_costs(bundle, data))
+    if bundle.card.kind.spatial and data.x.dim() == 4:
+        from .corruptions import CORRUPTIONS, corrupt
+
+        x = data.x[:OVERHEAD_INPUTS].float()
+        start = time.perf_counter()
+        for name in CORRUPTIONS:
+            corrupt(x, name, 3, seed=0, value_range=bundle.card.value_range)
+        out["corrupt"] = (time.perf_counter() - start) / (len(x) * len(CORRUPTIONS))
+    n = min(s.n, len(data)) if s is not None and s.n is not None else len(data)
+    dev = next_device(bundle.module)
+    with model_state(bundle.module, train=False, grad=False), torch.no_grad():
+        right = (
+            torch.cat([bundle.module(xb.float().to(dev)).argmax(1).cpu() for xb in data.x[:n].split(256)]) == data.y[:n]
+        )
+    out["clean_acc"] = float(right.float().mean()) if n else 1.0
+    norms = set(s.autoattack_norms if s is not None and s.autoattack else ())
+    norms |= {m_norm[1] for m_norm in map(_split_attack, s.attacks if s is not None else ()) if m_norm[0] == "pgd"}
+    norms |= {norm for method, norm in map(_split_attack, s.attacks if s is not None else ()) if method == "autoattack"}
+    if s is not None and bundle.card.kind.continuous:
+        from .attacks import pgd
+
+        x, y = data.x[:n][right][:SURVIVAL_INPUTS].float(), data.y[:n][right][:SURVIVAL_INPUTS]
+        for norm in sorted(norms):
+            for eps in (e for e in (s.eps if norm == "linf" else s.eps_l2) if e > 0):
+                if len(x) == 0:
+                    continue
+                adv = pgd(bundle, x, y, eps=eps, norm=norm, steps=SURVIVAL_STEPS, seed=0)
+                with model_state(bundle.module, train=False, grad=False), torch.no_grad():
+                    kept = bundle.module(adv.to(dev)).argmax(1).cpu() == y
+                out[f"survive_{norm}@{eps:g}"] = float(kept.float().mean())
+    return out
+
+
+_RENDERED: dict[tuple[str, tuple[int, ...]], dict[str, float]] = {}
+
+
+def _render_costs(bundle: ModelBundle, data: AuditData) -> dict[str, float]:
+    """Seconds to render a line plot (``figure``) and a 4 x 4 grid of inputs (``grid``): measured once a process
+    for each kind of input and shape (rendering does not depend on the model)."""
+    import time
+
+    from ..report.figures import fig_to_png, subplots
+
+    key = (type(bundle.card.kind).__name__, tuple(data.x.shape[1:]))
+    if key not in _RENDERED:
+        start = time.perf_counter()
+        fig, ax = subplots(1, 1, figsize=(6.0, 4.0))
+        ax.plot([0.0, 0.1, 0.3], [0.9, 0.5, 0.1], marker="o", label="probe")
+        ax.legend()
+        fig_to_png(fig)
+        figure = time.perf_counter() - start
+        start = time.perf_counter()
+        fig, axes = subplots(4, 4, figsize=(8.0, 8.4), squeeze=False)
+        for a in axes.flat:
+            bundle.card.kind.draw_example(a, data.x[0], bundle.card.value_range)
+            a.axis("off")
+        fig.tight_layout()
+        fig_to_png(fig)
+        _RENDERED[key] = {"figure": figure, "grid": time.perf_counter() - start}
+    return _RENDERED[key]
+
+
 def estimate(
     bundle: ModelBundle, data: AuditData, s: Settings, costs: Mapping[str, float] | None = None
 ) -> tuple[float, str] | None:
@@ -1303,7 +1394,7 @@ def estimate(
     if len(data) == 0:
         return None
     try:
-        costs = costs if costs is not None else unit_costs(bundle, data)
+        costs = costs if costs is not None else {**unit_costs(bundle, data), **overhead_costs(bundle, data, s)}
         if s.autoattack and bundle.card.kind.continuous and detect(bundle.module, data.x) is not None:
             s = dataclasses.replace(s, autoattack="rand")  # a stochastic model gets AutoAttack's rand version
     except (RuntimeError, ValueError, TypeError):  # the section itself will say what is wrong
@@ -1332,7 +1423,14 @@ def _work(bundle: ModelBundle, data: AuditData, s: Settings, costs: Mapping[str,
     for attack in s.attacks:
         method, norm = _split_attack(attack)
         budgets = len([e for e in (s.eps if norm == "linf" else s.eps_l2) if e > 0])
+        if method == "autoattack":  # priced at each of its budgets (its later attacks depend on the survivors)
+            one = dataclasses.replace(s, autoattack=s.version, autoattack_norms=(norm,))
+            a_steps, a_forwards, a_calls = _autoattack_work(one, n, bundle.card.num_classes or 10, costs)
+            steps, forwards, calls = steps + a_steps, forwards + a_forwards, calls + a_calls
+            continue
         a_steps, a_forwards, a_calls = _attack_work(method, norm, s, n, bundle.card.num_classes or 10, costs)
+        if method == "pgd" and s.early_stop:  # a sample leaves once it is fooled
+            a_steps = round(a_steps * _attacked_share(s, norm, costs))
         steps, forwards, calls = steps + budgets * a_steps, forwards + budgets * a_forwards, calls + budgets * a_calls
     what = f"up to {steps:,} gradient steps (PGD-{s.steps} on {n} samples)"
     if s.scope == "attacks":
@@ -1350,7 +1448,8 @@ def _work(bundle: ModelBundle, data: AuditData, s: Settings, costs: Mapping[str,
         steps += aa_steps
         forwards += aa_forwards
         calls += aa_calls
-        what += f", about {aa_steps:,} for AutoAttack ({s.autoattack}, if half the samples outlast APGD-CE)"
+        survivors = "as many as PGD-10 left on a few" if any(k.startswith("survive_") for k in costs) else "half"
+        what += f", about {aa_steps:,} for AutoAttack ({s.autoattack}, if {survivors} of the samples outlast APGD-CE)"
     if s.certify:
         forwards += n * len([e for e in s.eps if e > 0]) * CERTIFY_FORWARDS.get(s.certify, 1)
     smoothing = 0.0
@@ -1364,14 +1463,31 @@ def _work(bundle: ModelBundle, data: AuditData, s: Settings, costs: Mapping[str,
         calls += samples * _batches(s.smoothing_n0 + s.smoothing_n, costs)
         if samples:
             what += f", randomized smoothing on {samples} inputs"
+    overhead = costs.get("figure", 0.0) * (1 + bool(s.certify))  # the curves and the certified bounds
+    if bundle.card.kind.spatial and s.examples:
+        overhead += costs.get("grid", 0.0)
     if s.corruptions and bundle.card.kind.spatial and data.x.dim() == 4:
         from .corruptions import CORRUPTIONS, SEVERITIES
 
         forwards += n * len(CORRUPTIONS) * len(SEVERITIES)
         calls += nb * len(CORRUPTIONS) * len(SEVERITIES)
+        overhead += (n * len(SEVERITIES) + 1) * len(CORRUPTIONS) * costs.get("corrupt", 0.0)  # and the examples
+        overhead += costs.get("figure", 0.0) + costs.get("grid", 0.0)
         what += f", {len(CORRUPTIONS) * len(SEVERITIES)} corruption-severity pairs"
     what += f" and {forwards:,} forward passes"
-    return steps * grad + forwards * forward + smoothing + calls * call, what
+    return steps * grad + forwards * forward + smoothing + calls * call + overhead, what
+
+
+def _attacked_share(s: Settings, norm: str, costs: Mapping[str, float]) -> float:
+    """The share of PGD's sample-steps an early-stopping attack runs, averaged over the budgets: misclassified
+    inputs stop at once, the ones the probe's PGD-10 left robust run every step, the others (fooled on the way)
+    half of them on average. 1 (the upper bound) where the probe measured nothing."""
+    budgets = [e for e in (s.eps if norm == "linf" else s.eps_l2) if e > 0]
+    keys = [f"survive_{norm}@{e:g}" for e in budgets]
+    if not budgets or any(k not in costs for k in keys):
+        return 1.0
+    acc = costs.get("clean_acc", 1.0)
+    return sum(acc * (costs[k] + (1.0 - costs[k]) / 2) for k in keys) / len(keys)
 
 
 def _attack_work(
@@ -1394,35 +1510,41 @@ def _attack_work(
         "fab-t": STANDARD_STEPS * targets * 2,
     }
     if method == "square":
-        return 0, n * SQUARE_QUERIES, nb * SQUARE_QUERIES
+        return 0, n * SQUARE_QUERIES, nb * SQUARE_QUERIES * SQUARE_CALLS
     count = iters.get(method, s.steps * s.restarts)  # another registered attack: priced as PGD
     return n * count, 0, nb * count
 
 
-def _autoattack_work(s: Settings, n: int, num_classes: int, costs: Mapping[str, float]) -> tuple[int, int, int]:
-    """(gradient steps, forward passes, calls) of AutoAttack at every budget, with :data:`SURVIVING` of the samples
-    reaching the attacks after APGD-CE."""
+def _autoattack_work(s: Settings, n: int, num_classes: int, costs: Mapping[str, float]) -> tuple[int, int, float]:
+    """(gradient steps, forward passes, calls) of AutoAttack at every budget, on the correctly classified share of
+    the samples (``costs["clean_acc"]``, measured by the plan's probe; else all). The share reaching the attacks
+    after APGD-CE at each budget is the one PGD-10 left robust on the probe's inputs (``survive_NORM@EPS``), else
+    :data:`SURVIVING`; a batch with no survivor runs no later attack."""
     from .attacks.autoattack import FAST_STEPS, FAST_TARGETS, RAND_EOT, SQUARE_QUERIES, STANDARD_STEPS, STANDARD_TARGETS
 
-    budgets = sum(len([e for e in (s.eps if v == "linf" else s.eps_l2) if e > 0]) for v in s.autoattack_norms)
+    runs = [(v, e) for v in s.autoattack_norms for e in (s.eps if v == "linf" else s.eps_l2) if e > 0]
     if s.autoattack == "rand":  # APGD-CE on all, APGD-DLR on the survivors, RAND_EOT passes a step
-        nb = _batches(n, costs)
+        chunks = max(_batches(n, costs), -(-n // KEY_CHUNK))  # keyed passes run one call per chunk of samples
         steps = (n + int(n * SURVIVING)) * STANDARD_STEPS * RAND_EOT
-        return budgets * steps, 0, budgets * 2 * nb * STANDARD_STEPS * RAND_EOT
+        return len(runs) * steps, 0, len(runs) * 2 * chunks * STANDARD_STEPS * RAND_EOT
     standard = s.autoattack == "standard"
     iters, targets = (STANDARD_STEPS, STANDARD_TARGETS) if standard else (FAST_STEPS, FAST_TARGETS)
     targets = min(targets, num_classes - 1)
-    later = int(n * SURVIVING)
+    n = round(n * costs.get("clean_acc", 1.0))  # AutoAttack attacks the correctly classified inputs only
     apgd_t = targets if num_classes >= 4 else 0  # the targeted DLR loss needs 4 classes
-    steps = n * iters + later * apgd_t * iters  # APGD-CE on all, APGD-T on the survivors
-    nb = _batches(n, costs)  # the later attacks run batch by batch too, on each batch's survivors: as many calls
-    calls = nb * iters + nb * apgd_t * iters
-    forwards = 0
-    if standard:
-        steps += later * targets * iters * 2  # FAB-T: a forward-backward pass for each of two logits a step
-        forwards += later * SQUARE_QUERIES  # Square: one forward pass a query
-        calls += nb * (targets * iters * 2 + SQUARE_QUERIES)
-    return budgets * steps, budgets * forwards, budgets * calls
+    nb = _batches(n, costs)
+    steps = forwards = 0
+    calls = 0.0
+    for norm, eps in runs:
+        later = int(round(n * costs.get(f"survive_{norm}@{eps:g}", SURVIVING)))
+        lb = min(nb, later)  # batches with a survivor: the later attacks run batch by batch, on its survivors
+        steps += n * iters + later * apgd_t * iters  # APGD-CE on all, APGD-T on the survivors
+        calls += nb * iters + lb * apgd_t * iters
+        if standard:
+            steps += later * targets * iters * 2  # FAB-T: a forward-backward pass for each of two logits a step
+            forwards += later * SQUARE_QUERIES  # Square: one forward pass a query
+            calls += lb * (targets * iters * 2 + SQUARE_QUERIES * SQUARE_CALLS)
+    return steps, forwards, calls
 
 
 # -- what --time-budget needs (see dlaudit.plan) --------------------------------------------------
@@ -1431,6 +1553,8 @@ LADDER = (25, 50, 100, 200, 500, 1000, 2000, 5000, 10_000)
 """Samples attacked (certified) at the rungs of the ladder, up to the configured count."""
 PROBES = 5
 """Measures of the unit costs the probe takes the median of."""
+PROBE_SECONDS = 2.0
+"""The probe stops measuring again once its measures took this long (a resnet18's five took 13 s)."""
 SMOOTHING_MIDDLE = 10_000
 """``dlaudit certify``'s rung between the fast profile's 1,000 noise draws and the full 100,000."""
 
@@ -1439,6 +1563,7 @@ def _probe(bundle: ModelBundle, data: AuditData, params: Mapping[str, Any]) -> d
     """:func:`unit_costs`, each the median of :data:`PROBES` measures (one measure on a busy machine can be off by
     2x either way)."""
     import statistics
+    import time
 
     from ..plan import run_probe
 
@@ -1447,9 +1572,18 @@ def _probe(bundle: ModelBundle, data: AuditData, params: Mapping[str, Any]) -> d
     def measure(b: ModelBundle, d: AuditData) -> None:
         seen.append(unit_costs(b, d))
 
+    started = time.perf_counter()
     for _ in range(PROBES):
         run_probe(measure, bundle, data)
-    return {k: statistics.median(c[k] for c in seen) for k in seen[0]}
+        if time.perf_counter() - started > PROBE_SECONDS:  # a large model: long passes, less noise, fewer measures
+            break
+    costs = {k: statistics.median(c[k] for c in seen) for k in seen[0]}
+
+    def extra(b: ModelBundle, d: AuditData) -> None:
+        costs.update(overhead_costs(b, d, Settings.build(b, fast=True, **params)))
+
+    run_probe(extra, bundle, data)
+    return costs
 
 
 def _levels(bundle: ModelBundle, data: AuditData, params: Mapping[str, Any]) -> list[Level]:
@@ -1468,8 +1602,33 @@ def _levels(bundle: ModelBundle, data: AuditData, params: Mapping[str, Any]) -> 
         and full.smoothing_n > SMOOTHING_MIDDLE
     ):
         levels.append(Level({"n": top, "smoothing_n": SMOOTHING_MIDDLE}, True, top))
+    strength: dict[str, Any] = {"n": top}
+    for rung in {"full": STRENGTH, "attacks": STRENGTH[:1]}.get(full.scope, ()):  # one group after another
+        strength.update({k: getattr(full, k) for k in rung if k not in params})
+        levels.append(Level(dict(strength), True, top))
     levels.append(Level({"n": top}, False, top))
-    return levels
+    return _distinct(bundle, params, levels)
+
+
+STRENGTH = (
+    ("steps", "min_eps_samples", "min_eps_steps", "bisection"),
+    ("certify", "smoothing_n", "smoothing_samples", "smoothing_max_flops"),
+)
+"""Groups of settings the ladder raises to the full profile's, in this order, between the fast profile on every
+sample and the full profile (whose remaining step is AutoAttack's standard version): the cheap strength first, so a
+budget that cannot buy standard AutoAttack still buys PGD's full steps and the full certification."""
+
+
+def _distinct(bundle: ModelBundle, params: Mapping[str, Any], levels: list[Level]) -> list[Level]:
+    """``levels`` without a rung whose settings equal the one before it (a group the scope does not use)."""
+    out: list[Level] = []
+    seen = None
+    for level in levels:
+        built = Settings.build(bundle, fast=level.fast, **{**params, **level.params})
+        if built != seen:
+            out.append(level)
+        seen = built
+    return out
 
 
 def _cost(

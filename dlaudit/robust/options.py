@@ -17,8 +17,10 @@ OPTIONS = (
            "for text models charswap, wordswap, hotflip.",
            default="fgsm,pgd", show_default=True),
     Option("attack", ("--version",), "aa_version",
-           "AutoAttack's version (default standard; fast with --fast): standard (the four attacks, the official settings) or fast (APGD-CE and APGD-T, 25 iterations).",
-           choices=("standard", "fast"), keyword="version"),
+           "AutoAttack's version (default standard; fast with --fast): standard (the four attacks, the official settings), "
+           "fast (APGD-CE and APGD-T, 25 iterations) or rand (for a model random at inference: APGD-CE and APGD-DLR with "
+           "20 EoT passes per step, judged by the majority of 9 passes; chosen by itself for a model found stochastic).",
+           choices=("standard", "fast", "rand"), keyword="version"),
     Option("attack", ("--norm",), "norms", "Norms, comma-separated: linf, l2.", default="linf", show_default=True),
     Option("attack", ("--eps",), "eps", "L-inf budgets (input units), comma-separated.", default="0.05,0.1,0.3",
            show_default=True),

@@ -12,19 +12,30 @@ and ``autoattack.py``'s ``version='rand'``). dlaudit does the same (``autoattack
 version="rand")``), and counts a sample as classified correctly when the majority of
 :data:`VOTE_PASSES` passes classify it correctly (:class:`MajorityVote`).
 
-Seeding: a stochastic model draws from torch's global generator, which dlaudit cannot key
-per sample without running the model one input at a time. Inside :func:`seeded` the global
-generator (CPU and, where used, CUDA) is seeded from the audit's seed and restored after,
-so the same seed, plan and batch size give the same numbers; **a different batch size
-changes which random numbers each sample gets**, so a stochastic model's numbers depend on
-the batch size and on how Ray shards the work (the report says so).
+Per-sample keyed randomness (:class:`Keyed`): a stochastic model draws from torch's global
+generator, in the order of the rows of each batch, so which random numbers a sample gets
+would depend on the batch it happens to be in. Where dlaudit knows the samples' global
+indices (AutoAttack's ``rand`` version and its majority votes), it runs the model wrapped in
+:class:`Keyed`: the rows are grouped into fixed chunks of :data:`KEY_CHUNK` consecutive
+global indices, every chunk is run as a full ``KEY_CHUNK``-row batch (absent rows padded with
+zeros) with the generator seeded from ``(seed, chunk, call tag, pass)``. A sample then gets
+the same random numbers, and the same logits to the last bit, for any batch size and any
+split of the work over Ray workers. The call tag names the call site (APGD's loss, restart
+and step; a majority vote), so a vote on a given input of a given sample always says the
+same thing, whether the attack asks it while it searches or the engine asks it after.
+Elsewhere (the other attacks, noise and corruptions on a stochastic model) the global
+generator is seeded from the audit's seed inside :func:`seeded` and restored after: the same
+seed, plan and batch size give the same numbers, **a different batch size or worker split
+may not** (the report says so).
 """
 
 from __future__ import annotations
 
 import contextlib
+import contextvars
+import hashlib
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import nn
@@ -32,7 +43,19 @@ from torch import nn
 from ..errors import ConfigError
 from ..utils import model_state, next_device
 
-__all__ = ["DETECT_SAMPLES", "EOT_ITERATIONS", "VOTE_PASSES", "MajorityVote", "Stochasticity", "detect", "seeded"]
+__all__ = [
+    "DETECT_SAMPLES",
+    "EOT_ITERATIONS",
+    "KEY_CHUNK",
+    "VOTE_PASSES",
+    "Keyed",
+    "MajorityVote",
+    "Stochasticity",
+    "detect",
+    "keyed_rows",
+    "seeded",
+    "vote_predictions",
+]
 
 DETECT_SAMPLES = 16
 """Inputs the detection runs the model on (twice)."""
@@ -40,8 +63,12 @@ EOT_ITERATIONS = 20
 """Passes whose gradients APGD averages on a stochastic model (AutoAttack's ``rand`` version)."""
 VOTE_PASSES = 9
 """Passes whose majority classifies an input of a stochastic model (odd, so two classes cannot tie)."""
+KEY_CHUNK = 8
+"""Consecutive global sample indices that share one seeded generator in :class:`Keyed` (a fixed
+constant: it decides which random numbers each sample gets; rows absent from a chunk are padded)."""
 _STREAM = 0x5EED_57C
 """Mixed into the seed of :func:`seeded`, so its draws differ from every other seeded stream."""
+_VOTE_TAG = ("vote",)
 
 
 @dataclass(frozen=True)
@@ -110,7 +137,9 @@ class MajorityVote(nn.Module):
 
     The output is, per input and class, the number of passes predicting that class plus the
     mean softmax probability over the passes divided by ``passes + 1`` (so ``argmax`` is the
-    majority class, a tie broken by the higher mean probability). Not for gradients.
+    majority class, a tie broken by the higher mean probability). Not for gradients. On a
+    :class:`Keyed` model inside :func:`keyed_rows`, the passes are keyed by the samples and the
+    vote's own tag, so the verdict on an input depends on that input and its sample alone.
     """
 
     def __init__(self, module: nn.Module, passes: int = VOTE_PASSES) -> None:
@@ -123,7 +152,9 @@ class MajorityVote(nn.Module):
         self.passes = int(passes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        with torch.no_grad():
+        scope = _SCOPE.get()  # a vote keys its passes by the samples alone: the same input, the same verdict
+        keys = keyed_rows(scope.rows, *_VOTE_TAG) if scope is not None else contextlib.nullcontext()
+        with torch.no_grad(), keys:
             logits = self.module(x).float()
             votes, probs = torch.zeros_like(logits), torch.zeros_like(logits)
             for k in range(self.passes):
@@ -132,3 +163,97 @@ class MajorityVote(nn.Module):
                 votes += torch.nn.functional.one_hot(logits.argmax(dim=1), logits.shape[1]).float()
                 probs += logits.softmax(dim=1)
             return votes + probs / (self.passes * (self.passes + 1))
+
+
+# -- per-sample keyed randomness ----------------------------------------------------------------
+
+
+@dataclass
+class _Scope:
+    rows: torch.Tensor
+    """Global sample index of each row of the batches run inside the scope (CPU, long)."""
+    tag: tuple[object, ...]
+    calls: int = field(default=0)
+    """Forward passes run so far inside the scope (each gets fresh random numbers)."""
+
+
+_SCOPE: contextvars.ContextVar[_Scope | None] = contextvars.ContextVar("dlaudit_keyed_rows", default=None)
+
+
+@contextlib.contextmanager
+def keyed_rows(rows: torch.Tensor, *tag: object) -> Iterator[None]:
+    """Inside, a :class:`Keyed` model's batches are the samples ``rows`` (global indices), call site ``tag``.
+
+    The k-th forward pass inside the scope draws the random numbers keyed by
+    ``(seed, chunk, tag, k)``; a model that is not :class:`Keyed` ignores the scope.
+    """
+    token = _SCOPE.set(_Scope(torch.as_tensor(rows).detach().to("cpu", torch.long), tuple(tag)))
+    try:
+        yield
+    finally:
+        _SCOPE.reset(token)
+
+
+def _chunk_seed(seed: int, chunk: int, tag: tuple[object, ...], call: int) -> int:
+    text = repr((int(seed), int(chunk), tag, int(call))).encode()
+    return int.from_bytes(hashlib.blake2b(text, digest_size=8).digest(), "little") >> 1
+
+
+class Keyed(nn.Module):
+    """``module`` with its randomness keyed per sample (see the module docstring).
+
+    Inside :func:`keyed_rows` (with one global index per row of the input), the rows are run in
+    chunks of :data:`KEY_CHUNK` consecutive global indices, each as a full ``KEY_CHUNK``-row
+    batch padded with zeros, under torch's generator (CPU, and CUDA where the input is there)
+    seeded from ``(seed, chunk, tag, pass)`` and restored after. Outside a scope, or when the
+    scope's rows do not match the batch, it is ``module`` itself (the global generator).
+    Gradients flow to the input. Assumes a row's output depends on that row alone (eval mode).
+    """
+
+    def __init__(self, module: nn.Module, seed: int, chunk: int = KEY_CHUNK) -> None:
+        super().__init__()
+        self.module = module
+        self.seed = int(seed)
+        self.chunk = int(chunk)
+        self.training = module.training  # so restoring the wrapper's mode restores the model's, not train mode
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        scope = _SCOPE.get()
+        if scope is None or len(scope.rows) != len(x) or len(x) == 0:
+            return self.module(x)
+        call = scope.calls
+        scope.calls += 1
+        chunks = torch.div(scope.rows, self.chunk, rounding_mode="floor")
+        slots = (scope.rows - chunks * self.chunk).to(x.device)
+        cuda = [x.device.index or 0] if x.device.type == "cuda" else []
+        pieces: list[torch.Tensor] = []
+        order: list[torch.Tensor] = []
+        with torch.random.fork_rng(devices=cuda):
+            for c in torch.unique(chunks).tolist():
+                at = (chunks == c).nonzero().flatten().to(x.device)
+                pad = x.new_zeros((self.chunk, *x.shape[1:])).index_copy(0, slots[at], x[at])
+                key = _chunk_seed(self.seed, c, scope.tag, call)
+                torch.default_generator.manual_seed(
+                    key
+                )  # not torch.manual_seed: it queues a CUDA seed with a stack trace
+                if cuda:
+                    torch.cuda.default_generators[cuda[0]].manual_seed(key)
+                pieces.append(self.module(pad)[slots[at]])
+                order.append(at)
+        out = torch.cat(pieces)
+        return out[torch.argsort(torch.cat(order))]
+
+
+def vote_predictions(
+    module: nn.Module, x: torch.Tensor, *, seed: int, passes: int = VOTE_PASSES, batch_size: int = 256
+) -> torch.Tensor:
+    """Majority-vote predictions (CPU) of ``module`` on ``x``, each sample's passes keyed by its position
+    in ``x`` (:class:`Keyed`): the same for any ``batch_size``. The model is left as found."""
+    dev = next_device(module)
+    judge = MajorityVote(Keyed(module, seed), passes)
+    out = []
+    with model_state(module, train=False, grad=False), torch.no_grad():
+        for start in range(0, len(x), batch_size):
+            with keyed_rows(torch.arange(start, min(start + batch_size, len(x)))):
+                out.append(judge(x[start : start + batch_size].to(dev)).argmax(dim=1).cpu())
+    return torch.cat(out) if out else torch.zeros(0, dtype=torch.long)

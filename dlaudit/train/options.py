@@ -36,5 +36,8 @@ OPTIONS = (
     Option("train", ("--noise-sigma",), "noise_sigma",
            "Train on inputs with Gaussian noise of this standard deviation (for randomized smoothing, Cohen et al. 2019).",
            type="float", min=0, min_open=True),
+    Option("train", ("--keep-dropout",), "keep_dropout",
+           "cnn: keep the dropout on in eval mode (Monte Carlo dropout): a model random at inference, "
+           "audited with AutoAttack's rand version and majority votes.", type="flag"),
 )  # fmt: skip
 """Every training option, in the order ``dlaudit train --help`` lists them."""

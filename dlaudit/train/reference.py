@@ -42,6 +42,7 @@ def train(
     lr_schedule: str | None = None,
     certified: str | None = None,
     noise_sigma: float | None = None,
+    keep_dropout: bool = False,
     compile: bool = False,
     text_column: str | None = None,
 ) -> ModelBundle:
@@ -61,7 +62,8 @@ def train(
     the card (``training.monitor``). ``certified="ibp"`` trains with interval bounds
     (Gowal et al. 2018, arXiv:1810.12715; 30 epochs by default) at budget ``eps``;
     ``noise_sigma`` trains on Gaussian-noise augmented inputs (Cohen et al. 2019,
-    arXiv:1902.02918), for randomized smoothing. ``hidden`` is a list of layer sizes or
+    arXiv:1902.02918), for randomized smoothing. ``keep_dropout`` (cnn) keeps the dropout on
+    in eval mode, a model random at inference (Monte Carlo dropout). ``hidden`` is a list of layer sizes or
     a string such as ``"128,64"``. ``compile`` runs the attack's gradient steps through
     ``torch.compile`` (see :mod:`dlaudit.robust.attacks.speed`). Under ``DLAUDIT_SMALL=1``
     the epochs are capped by :attr:`dlaudit.train.TrainConfig.SMALL`.
@@ -83,7 +85,8 @@ def train(
         return _train_text(arch, data, text_column=text_column, target=target, sensitive=sensitive, epochs=epochs,
                            lr=lr, batch_size=batch_size, weight_decay=weight_decay, seed=seed, device=device,
                            progress=progress, ignored={"--adversarial": adversarial, "--certified": certified,
-                           "--noise-sigma": noise_sigma, "--hidden": hidden, "--optimizer": optimizer})  # fmt: skip
+                           "--noise-sigma": noise_sigma, "--hidden": hidden, "--optimizer": optimizer,
+                           "--keep-dropout": keep_dropout or None})  # fmt: skip
     if isinstance(hidden, str):
         hidden = [int(h) for h in parse_numbers(hidden, "--hidden", minimum=1, integer=True)]
     splits = load_splits(data, data_dir=data_dir, target=target, sensitive=sensitive, seed=0)
@@ -114,6 +117,7 @@ def train(
             data_dir=str(Path(data_dir).resolve()) if data_dir else None,
             progress=progress,
             lr_schedule=lr_schedule,
+            keep_dropout=keep_dropout,
         )
 
 

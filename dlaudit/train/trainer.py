@@ -270,6 +270,7 @@ def train(
     data_seed: int = 0,
     progress: ProgressFn | None = None,
     lr_schedule: str | None = None,
+    keep_dropout: bool = False,
 ) -> ModelBundle:
     """Train a reference model (``mlp``, ``cnn`` or ``numpy-mlp``) and return its bundle.
 
@@ -296,6 +297,10 @@ def train(
     arch_kwargs: dict[str, Any] = {}
     if hidden is not None:
         arch_kwargs["hidden"] = list(hidden)
+    if keep_dropout:
+        if arch != "cnn":
+            raise ConfigError(f"--keep-dropout keeps the cnn's dropout on at inference; {arch} has none: train cnn")
+        arch_kwargs["dropout_at_inference"] = True
     if arch == "numpy-mlp":
         if loss_fn is not None:
             raise ConfigError(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import os
 import sys
+import types
 
 import numpy as np
 import pytest
@@ -375,15 +376,34 @@ def test_corruption_accuracy_validates_its_arguments():
 # -- against the reference implementation (imagecorruptions) ---------------------------------------
 
 
+def _pkg_resources_shim() -> types.ModuleType:
+    """The one ``pkg_resources`` function imagecorruptions 1.1.2 uses (its frost images' paths), for this test
+    only: setuptools >= 81 has no ``pkg_resources``, and imagecorruptions imports it at its top."""
+    shim = types.ModuleType("pkg_resources")
+
+    def resource_filename(package: str, name: str) -> str:
+        return os.path.join(os.path.dirname(sys.modules[package].__file__ or ""), name)
+
+    shim.resource_filename = resource_filename  # type: ignore[attr-defined]
+    return shim
+
+
 def _imagecorruptions():
     """``imagecorruptions`` (bethgelab), importable, or skip; ``IMAGECORRUPTIONS_PATH`` may name a --target folder."""
     extra = os.environ.get("IMAGECORRUPTIONS_PATH")
     for p in (extra or "").split(os.pathsep):
         if p and p not in sys.path:
             sys.path.append(p)
+    shimmed = False
+    try:
+        importlib.import_module("pkg_resources")
+    except ImportError:
+        sys.modules["pkg_resources"], shimmed = _pkg_resources_shim(), True
     try:
         return importlib.import_module("imagecorruptions")
-    except Exception as err:  # noqa: BLE001  (ImportError, or its own imports failing: pkg_resources, cv2, numpy 2)
+    except Exception as err:  # noqa: BLE001  (ImportError, or its own imports failing: cv2, numpy 2)
+        if shimmed:
+            sys.modules.pop("pkg_resources", None)
         pytest.skip(
             f"imagecorruptions is not importable ({type(err).__name__}: {err}); pip install imagecorruptions to compare"
         )

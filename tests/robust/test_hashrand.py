@@ -140,3 +140,16 @@ def test_same_numbers_on_cuda() -> None:
     index = torch.arange(300)
     assert torch.equal(hr.words(2, 1, index.cuda(), 5, 7).cpu(), hr.words(2, 1, index, 5, 7))
     assert hr.uniform(2, 1, index.cuda(), 5, 7).device.type == "cuda"
+
+
+def test_a_block_of_counters_equals_one_call_per_counter() -> None:
+    index = torch.tensor([0, 5, 2**40, 17])
+    block = hr.word_block(11, 4, index, 3, 6, 5)
+    assert block.shape == (4, 6, 5)
+    for j in range(6):
+        assert torch.equal(block[:, j], hr.words(11, 4, index, 3 + j, 5))
+    assert torch.equal(hr.as_signs(block[:, 2]), hr.signs(11, 4, index, 5, 5))
+    high = torch.tensor([3, 7, 1, 100, 9])
+    assert torch.equal(hr.as_integers(block[:, 4], 0, high), hr.integers(11, 4, index, 7, 5, 0, high))
+    with pytest.raises(ValueError, match="high > low"):
+        hr.as_integers(block[:, 0], 2, 2)

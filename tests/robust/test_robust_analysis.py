@@ -237,3 +237,33 @@ def test_a_full_configuration_runs_autoattack_and_certification() -> None:
     off = settings(False, (0.0, 1.0), autoattack="off", certify="none")
     assert (off.autoattack, off.certify) == (None, None)
     assert settings(False, (0.0, 1.0), features="numeric").features == "numeric"
+
+
+def test_the_budget_ladder_raises_strength_on_every_sample_before_the_full_profile(digits_mlp) -> None:
+    from dlaudit.data import for_card
+    from dlaudit.robust.analysis import Settings, _levels
+
+    data = for_card(digits_mlp.card, "digits", split="audit")
+    levels = _levels(digits_mlp, data, {})
+    samples = [level.samples for level in levels]
+    assert samples == sorted(samples) and levels[-1].fast is False
+    top = [level for level in levels if level.samples == samples[-1]]
+    assert len(top) >= 3  # the fast profile, then PGD's full steps (and the full certification), then all of it
+    built = [Settings.build(digits_mlp, fast=level.fast, **level.params) for level in levels]
+    assert all(a != b for a, b in zip(built, built[1:]))  # every rung changes something
+    assert built[-2].steps == built[-1].steps != built[len(levels) - len(top)].steps
+    kept = _levels(digits_mlp, data, {"steps": 7})  # a parameter given explicitly stays as it is on every rung
+    assert all(Settings.build(digits_mlp, fast=lv.fast, **{"steps": 7, **lv.params}).steps == 7 for lv in kept)
+
+
+def test_autoattack_is_priced_on_the_inputs_that_survive_at_each_budget(digits_mlp) -> None:
+    from dlaudit.robust.analysis import Settings, _autoattack_work
+
+    s = Settings.build(digits_mlp, fast=False, eps=(0.1, 0.3), autoattack="standard")
+    costs = {"batch": 256.0, "clean_acc": 1.0}
+    none = _autoattack_work(s, 512, 10, {**costs, "survive_linf@0.1": 0.0, "survive_linf@0.3": 0.0})
+    half = _autoattack_work(s, 512, 10, {**costs, "survive_linf@0.1": 0.5, "survive_linf@0.3": 0.0})
+    assert none[1] == 0 and none[2] == 2 * 2 * 100  # APGD-CE alone: 2 batches x 100 steps at each budget
+    assert half[1] == 256 * 5000 and half[0] > none[0] and half[2] > none[2]  # the later attacks on 256 inputs
+    wrong = _autoattack_work(s, 512, 10, {**costs, "clean_acc": 0.5, "survive_linf@0.1": 0.0, "survive_linf@0.3": 0.0})
+    assert wrong[0] == none[0] // 2  # misclassified inputs are not attacked

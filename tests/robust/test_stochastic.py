@@ -10,10 +10,11 @@ import torch
 from torch import nn
 
 import dlaudit
+from dlaudit import parallel
 from dlaudit.errors import ConfigError
 from dlaudit.robust.attacks.apgd import apgd
 from dlaudit.robust.attacks.autoattack import RAND_ATTACKS, autoattack
-from dlaudit.robust.stochastic import MajorityVote, detect, seeded
+from dlaudit.robust.stochastic import KEY_CHUNK, Keyed, MajorityVote, detect, keyed_rows, seeded, vote_predictions
 
 
 class DropoutKept(nn.Module):
@@ -89,18 +90,26 @@ def test_eot_averages_identical_passes_to_the_single_pass_on_a_deterministic_mod
         apgd(digits_cnn.module, x, y, eps=0.1, eot=0)
 
 
-def test_rand_autoattack_with_eot_is_at_least_as_strong_and_repeatable(stochastic_cnn, batch) -> None:
+def test_rand_autoattack_with_eot_is_at_least_as_strong_repeatable_and_batch_free(
+    stochastic_cnn, batch, tmp_path
+) -> None:
     x, y = batch
+    shards = parallel.InProcess(workers=2, checkpoint=parallel.Checkpoint(tmp_path / "ck", {"run": "rand"}))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        eot = autoattack(stochastic_cnn, x, y, eps=0.08, version="rand", seed=1, batch_size=16)
+        eot = autoattack(stochastic_cnn, x, y, eps=0.08, version="rand", seed=1, batch_size=16, eot=5)
         single = autoattack(stochastic_cnn, x, y, eps=0.08, version="rand", seed=1, batch_size=16, eot=1)
-        again = autoattack(stochastic_cnn, x, y, eps=0.08, version="rand", seed=1, batch_size=16)
+        with parallel.active(shards):  # shards of batches of 7
+            again = autoattack(stochastic_cnn, x, y, eps=0.08, version="rand", seed=1, batch_size=7, eot=5)
     assert eot.attacks == RAND_ATTACKS and eot.complete
+    assert eot.rejected == {}  # every success the attacks' own votes saw, the engine's vote confirms
     assert eot.metric_name == "robustness.autoattack_rand_linf.acc@0.08"
     assert eot.robust_accuracy <= single.robust_accuracy
     assert eot.clean_accuracy > 0.5 and eot.robust_accuracy < eot.clean_accuracy
+    # each sample's passes are keyed by its index: shards of batches of 7 give what one batch of 16 gives
+    assert shards.stats["shards"] >= 2
     assert torch.equal(eot.robust, again.robust) and torch.equal(eot.clean_correct, again.clean_correct)
+    assert torch.equal(eot.breaker, again.breaker)
 
 
 def test_seeded_gives_the_same_draws_and_restores_the_generator() -> None:
@@ -152,3 +161,42 @@ def test_the_estimate_counts_the_rand_version_for_a_stochastic_model(stochastic_
     assert rand is not None and plain is not None
     assert "AutoAttack (rand," in rand[1] and "AutoAttack (fast," in plain[1]
     assert rand[0] > plain[0]
+
+
+def test_keyed_passes_give_each_sample_the_same_logits_in_any_batch(stochastic_cnn, batch) -> None:
+    x = batch[0]
+    model = Keyed(stochastic_cnn.module, seed=3)
+    rows = torch.arange(len(x)) + 5  # chunks straddle the batch's edges
+    with torch.no_grad():
+        with keyed_rows(rows, "t"):
+            whole, second = model(x), model(x)
+        parts = []
+        for part in (torch.tensor([0, 9, 3]), torch.tensor([15, 1, 2, 4, 5, 6, 7, 8, 10, 11, 12, 13, 14])):
+            with keyed_rows(rows[part], "t"):
+                parts.append((part, model(x[part])))
+        with keyed_rows(rows, "other"):
+            other = model(x)
+    for part, out in parts:
+        assert torch.equal(out, whole[part])  # to the last bit: every chunk runs as a full KEY_CHUNK-row batch
+    assert not torch.equal(whole, second) and not torch.equal(whole, other)  # a fresh pass, another call site
+    assert KEY_CHUNK == 8
+
+
+def test_apgd_with_a_vote_stops_a_sample_only_where_its_vote_is_fooled(stochastic_cnn, batch) -> None:
+    x, y = batch
+    model = Keyed(stochastic_cnn.module, seed=1)
+    index = torch.arange(len(x)) + 100
+    adv, fooled = apgd(model, x, y, eps=0.08, steps=20, seed=1, index=index, eot=4, vote=9)
+    with keyed_rows(index), torch.no_grad():
+        verdict = MajorityVote(model, 9)(adv).argmax(dim=1) != y
+    assert torch.equal(fooled, verdict)  # robust samples end at points their vote calls correct, fooled ones not
+    assert stochastic_cnn.module.training is False  # the wrapper left the model in eval mode
+    assert 0 < int(fooled.sum()) < len(x)
+
+
+def test_vote_predictions_do_not_depend_on_the_batch_size(stochastic_cnn, batch) -> None:
+    x, y = batch
+    whole = vote_predictions(stochastic_cnn.module, x, seed=4, batch_size=16)
+    assert torch.equal(whole, vote_predictions(stochastic_cnn.module, x, seed=4, batch_size=5))
+    assert float((whole == y).float().mean()) > 0.5
+    assert stochastic_cnn.module.training is False

@@ -57,6 +57,7 @@ iteration (whether a sample finished, the price of early exit; none with
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 from collections.abc import Callable
@@ -70,6 +71,7 @@ from torch import nn
 from ...errors import ConfigError, DataError
 from ...utils import model_state
 from .. import _random
+from ..stochastic import Keyed, MajorityVote, keyed_rows
 from . import speed
 from .base import AttackMethod, Batch, Perturbed, feature_mask, register_attack
 from .engine import check_eps, check_inputs, check_logits
@@ -183,6 +185,8 @@ class _Settings:
     """The features the attack may change (one input's shape, bool); None: all."""
     eot: int = 1
     """Forward-backward passes whose losses and gradients each step averages (expectation over transformation)."""
+    vote: int = 0
+    """Passes of the majority vote that must confirm an iterate's success before the sample stops (0: none)."""
 
 
 def _check_int(name: str, value: object, least: int) -> int:
@@ -299,19 +303,23 @@ def _value_and_grad(
     first: bool = False,
     mask: torch.Tensor | None = None,
     eot: int = 1,
+    keys: tuple[torch.Tensor, tuple[object, ...]] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Logits, per-sample losses and the gradient of their sum w.r.t. the input (compiled when asked for),
-    zero outside ``mask`` where one is given; with ``eot > 1`` each the mean over ``eot`` passes."""
+    zero outside ``mask`` where one is given; with ``eot > 1`` each the mean over ``eot`` passes.
+    ``keys`` (the rows' global indices and the call's tag) key a :class:`Keyed` model's randomness."""
 
     def check(logits: object) -> torch.Tensor:
         return check_logits(logits, len(xa), None)
 
-    logits, loss, grad = speed.value_and_grad(module, loss_fn, xa, y, t, first=first, check=check)
-    if eot > 1:
-        for _ in range(eot - 1):
-            more = speed.value_and_grad(module, loss_fn, xa, y, t, first=first, check=check)
-            logits, loss, grad = logits + more[0], loss + more[1], grad + more[2]
-        logits, loss, grad = logits / eot, loss / eot, grad / eot
+    first = first or isinstance(module, Keyed)  # keyed randomness runs eagerly (Python per chunk)
+    with keyed_rows(*keys[:1], *keys[1]) if keys is not None else contextlib.nullcontext():
+        logits, loss, grad = speed.value_and_grad(module, loss_fn, xa, y, t, first=first, check=check)
+        if eot > 1:
+            for _ in range(eot - 1):
+                more = speed.value_and_grad(module, loss_fn, xa, y, t, first=first, check=check)
+                logits, loss, grad = logits + more[0], loss + more[1], grad + more[2]
+            logits, loss, grad = logits / eot, loss / eot, grad / eot
     if mask is not None:
         grad = grad * mask
     return logits, loss, grad
@@ -323,16 +331,36 @@ def _succeeded(logits: torch.Tensor, y: torch.Tensor, target: torch.Tensor | Non
     return pred != y if target is None else pred == target
 
 
+def _confirmed(
+    module: nn.Module, point: torch.Tensor, y: torch.Tensor, target: torch.Tensor | None, hit: torch.Tensor,
+    rows: torch.Tensor, votes: int,
+) -> torch.Tensor:  # fmt: skip
+    """``hit`` where the majority of ``votes`` passes (keyed by the samples ``rows``) agrees the iterate succeeds."""
+    at = hit.nonzero().flatten()
+    if votes < 1 or len(at) == 0:
+        return hit
+    with keyed_rows(rows[at].cpu()):
+        pred = MajorityVote(module, votes)(point[at]).argmax(dim=1)
+    ok = pred != y[at] if target is None else pred == target[at]
+    return hit.index_put((at,), ok)
+
+
 def _run(
     module: nn.Module, x: torch.Tensor, y: torch.Tensor, target: torch.Tensor | None, success_target: torch.Tensor | None,
-    x0: torch.Tensor, loss_fn: LossFn, s: _Settings,
+    x0: torch.Tensor, loss_fn: LossFn, s: _Settings, rows: torch.Tensor | None = None, tag: tuple[object, ...] = (),
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:  # fmt: skip
     """One APGD run from ``x0``: ``(x_adv, success, loss)`` per sample.
 
     ``target`` feeds a targeted loss; ``success_target`` (None: any misclassification)
     is what counts as success. ``x_adv`` is the first succeeding iterate, or else the
     point of highest loss (whose loss is returned; ``-inf`` for the samples that succeeded).
+    ``rows`` (the samples' global indices) and ``tag`` key a :class:`Keyed` model's passes;
+    with ``s.vote`` an iterate succeeds only when the majority vote agrees, so a sample whose
+    EoT-averaged logits are fooled but whose vote is not stays in the attack.
     """
+    rows = torch.arange(len(x)) if rows is None else rows
+    rows = rows.to(x.device)
+    keyed = isinstance(module, Keyed)  # only a keyed model needs the rows on the host each step
     n = len(x)
     out_x = x0.clone()
     out_ok = torch.zeros(n, dtype=torch.bool, device=x.device)
@@ -343,7 +371,17 @@ def _run(
             lower, upper = torch.where(s.mask, lower, x), torch.where(s.mask, upper, x)
     grad_mask = s.mask if s.norm == "l2" else None  # L2 steps: the gradient normalised over the free features
 
-    logits, loss, grad = _value_and_grad(module, x0, y, target, loss_fn, first=True, mask=grad_mask, eot=s.eot)
+    logits, loss, grad = _value_and_grad(
+        module,
+        x0,
+        y,
+        target,
+        loss_fn,
+        first=True,
+        mask=grad_mask,
+        eot=s.eot,
+        keys=(rows.cpu(), (*tag, 0)) if keyed else None,
+    )
     out_loss = torch.full((n,), -math.inf, device=x.device, dtype=loss.dtype)
     state: dict[str, torch.Tensor | None] = {
         "x": x, "y": y, "t": target, "st": success_target, "lower": lower, "upper": upper,
@@ -353,13 +391,14 @@ def _run(
         "step": torch.full((n,), 2.0 * s.eps, device=x.device, dtype=x.dtype),
         "rises": torch.zeros(n, dtype=torch.long, device=x.device),
         "halved_last": torch.ones(n, dtype=torch.bool, device=x.device),  # as the official code: condition 2 waits a checkpoint
-        "pos": torch.arange(n, device=x.device),
+        "pos": torch.arange(n, device=x.device), "rows": rows,
     }  # fmt: skip
     found = torch.zeros(n, dtype=torch.bool, device=x.device)  # early_stop=False: who succeeded already
     windows = iter(checkpoint_windows(s.steps))
     window, since = next(windows, 0), 0
 
     point, hit = x0, _succeeded(logits, y, success_target)  # the last evaluated iterate and whether it succeeds
+    hit = _confirmed(module, point, y, success_target, hit, rows, s.vote)
     for i in range(s.steps + 1):
         if i > 0:
             st = state
@@ -369,8 +408,12 @@ def _run(
                 direction = grad.sign() if s.norm == "linf" else _l2_normalise(grad)
                 z = _project(cur + _view(st["step"], cur) * direction, st["x"], st["lower"], st["upper"], s)
                 new = _project(cur + (z - cur) * a + (cur - prev) * (1.0 - a), st["x"], st["lower"], st["upper"], s)
-            logits, loss, grad = _value_and_grad(module, new, st["y"], st["t"], loss_fn, mask=grad_mask, eot=s.eot)
+            keys = (st["rows"].cpu(), (*tag, i)) if keyed else None  # type: ignore[union-attr]
+            logits, loss, grad = _value_and_grad(
+                module, new, st["y"], st["t"], loss_fn, mask=grad_mask, eot=s.eot, keys=keys
+            )
             point, hit = new, _succeeded(logits, st["y"], st["st"])
+            hit = _confirmed(module, point, st["y"], st["st"], hit, st["rows"], s.vote)  # type: ignore[arg-type]
             st["prev"], st["cur"], st["grad"] = cur, new, grad
             st["rises"] = st["rises"] + (loss > st["prev_loss"])
             st["prev_loss"] = loss
@@ -450,6 +493,7 @@ def apgd(
     targets: torch.Tensor | None = None,
     features: tuple[int, ...] | None = None,
     eot: int = 1,
+    vote: int = 0,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """APGD on one batch: auto-PGD on the cross-entropy or the DLR loss (untargeted or targeted).
 
@@ -510,6 +554,12 @@ def apgd(
         Expectation over transformation for a model that is random at inference: each step
         averages the loss and gradient of ``eot`` forward-backward passes (AutoAttack's
         ``rand`` version takes 20; default 1, one pass). The random starts do not change.
+    vote
+        Passes of a majority vote (:class:`~dlaudit.robust.stochastic.MajorityVote`) that must
+        agree an iterate fools the model before its sample stops (0, the default: the iterate's
+        own logits decide). A sample whose vote is not fooled stays in the attack and ends at its
+        point of highest loss. On a :class:`~dlaudit.robust.stochastic.Keyed` model every pass is
+        keyed by the sample's ``index``, so the numbers do not depend on the batch.
 
     Returns
     -------
@@ -542,7 +592,7 @@ def apgd(
     idx = _check_index(index, len(x))
     if len(x) == 0:
         return x.clone(), torch.zeros(0, dtype=torch.bool, device=x.device)
-    s = replace(s, mask=feature_mask(features, x), eot=_check_int("eot", eot, 1))
+    s = replace(s, mask=feature_mask(features, x), eot=_check_int("eot", eot, 1), vote=_check_int("vote", vote, 0))
     with model_state(module, train=False, grad=False):
         return _apgd(
             module,
@@ -563,7 +613,7 @@ def _apgd(
     module: nn.Module, x: torch.Tensor, y: torch.Tensor, s: _Settings, *, loss: str, targeted: bool, n_target_classes: int,
     restarts: int, seed: int, index: torch.Tensor, targets: torch.Tensor | None,
 ) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
-    with torch.no_grad():
+    with torch.no_grad(), keyed_rows(index, "apgd-clean"):
         clean = check_logits(module(x), len(x), None, y if targets is None else torch.cat([y, targets]))
     k = clean.shape[1]
     need = _MIN_CLASSES[(loss, targeted)]
@@ -571,7 +621,7 @@ def _apgd(
         kind = "targeted DLR" if targeted else "DLR"
         raise ConfigError(f"the {kind} loss needs at least {need} classes, but the model has {k}; use loss='ce'")
     loss_fn = _LOSS_FNS[(loss, targeted)]
-    success = _succeeded(clean, y, targets)
+    success = _confirmed(module, x, y, targets, _succeeded(clean, y, targets), index, s.vote)
     x_adv = x.clone()
     if s.eps == 0:
         return x_adv, success
@@ -588,7 +638,10 @@ def _apgd(
                 return x_adv, success
             x0 = _start(x[todo], s, index[todo.cpu()], seed, _stream(rank, restart))
             t = None if target is None else target[todo]
-            adv, ok, run_loss = _run(module, x[todo], y[todo], t, None if targets is None else t, x0, loss_fn, s)
+            adv, ok, run_loss = _run(
+                module, x[todo], y[todo], t, None if targets is None else t, x0, loss_fn, s,
+                rows=index[todo.cpu()], tag=("apgd", loss, targeted, rank, restart),
+            )  # fmt: skip
             take = ok | (run_loss > best[todo])
             x_adv[todo[take]] = adv[take]
             best[todo] = torch.maximum(best[todo], run_loss)
@@ -618,6 +671,7 @@ class APGDCE(AttackMethod):
     momentum: float = 0.75
     early_stop: bool = True
     eot: int = 1
+    vote: int = 0
 
     key: ClassVar[str] = "apgd-ce"
     effort: ClassVar[tuple[str, ...]] = ("steps", "restarts")
@@ -629,6 +683,7 @@ class APGDCE(AttackMethod):
         _check_int("steps", self.steps, 1)
         _check_int("restarts", self.restarts, 1)
         _check_int("eot", self.eot, 1)
+        _check_int("vote", self.vote, 0)
 
     def describe(self) -> str:
         eot = f", {self.eot} EoT passes" if self.eot > 1 else ""
@@ -640,7 +695,7 @@ class APGDCE(AttackMethod):
         extra = {"n_target_classes": min(self.n_target_classes, batch["num_classes"] - 1)} if self.targeted else {}
         return self.call_batch(
             apgd, module, x, y, eps, batch, loss=self.loss, targeted=self.targeted, steps=self.steps,
-            restarts=self.restarts, rho=self.rho, momentum=self.momentum, early_stop=self.early_stop, eot=self.eot,
+            restarts=self.restarts, rho=self.rho, momentum=self.momentum, early_stop=self.early_stop, eot=self.eot, vote=self.vote,
             **extra,
         )  # fmt: skip
 

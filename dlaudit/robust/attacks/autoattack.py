@@ -18,8 +18,12 @@ pass (label, budget and value range) before it counts.
 (dropout left on, randomized defences): APGD-CE and APGD-DLR (untargeted), 100 iterations,
 each step averaging the gradient over :data:`RAND_EOT` passes (expectation over
 transformation), and every sample judged by the majority of several passes
-(:class:`~dlaudit.robust.stochastic.MajorityVote`), under torch's global generator seeded
-from ``seed`` (see :mod:`dlaudit.robust.stochastic`: the numbers then depend on the batch size).
+(:class:`~dlaudit.robust.stochastic.MajorityVote`). An APGD iterate that fools the EoT-averaged
+logits stops its sample only when the vote agrees; otherwise the sample stays in the attack
+(and in the next one), so the vote alone decides and no sample is counted robust at a point
+its vote calls fooled. Every pass is keyed by the sample's global index
+(:class:`~dlaudit.robust.stochastic.Keyed`), so the numbers do not depend on the batch size
+or on how Ray shards the work.
 
 ``version="fast"`` is a CI-sized subset: APGD-CE and APGD-T with :data:`FAST_STEPS`
 iterations and :data:`FAST_TARGETS` target classes: 100 APGD iterations per robust
@@ -54,7 +58,7 @@ from ...bundle import ModelBundle
 from ...errors import ConfigError
 from ...utils import ProgressFn, model_state
 from ..batching import choose_batch_size
-from ..stochastic import MajorityVote, seeded
+from ..stochastic import VOTE_PASSES, Keyed, MajorityVote, keyed_rows, seeded
 from . import speed
 from .base import NORMS, AttackMethod, Batch, Perturbed, make_attack, register_attack
 from .engine import budget_problem, check_eps, check_inputs, count_classes, resolve_model
@@ -211,10 +215,12 @@ def ensemble(
     f = {"features": features}
     if version == "rand":
         plan: list[tuple[str, AttackMethod | None, str | None]] = [
-            ("apgd-ce", make_attack("apgd-ce", eps, norm=norm, steps=STANDARD_STEPS, restarts=1, eot=eot, **f), None)
-        ]
+            ("apgd-ce", make_attack("apgd-ce", eps, norm=norm, steps=STANDARD_STEPS, restarts=1, eot=eot, vote=VOTE_PASSES, **f), None)
+        ]  # fmt: skip
         if num_classes >= 3:
-            dlr = make_attack("apgd-dlr", eps, norm=norm, steps=STANDARD_STEPS, restarts=1, eot=eot, **f)
+            dlr = make_attack(
+                "apgd-dlr", eps, norm=norm, steps=STANDARD_STEPS, restarts=1, eot=eot, vote=VOTE_PASSES, **f
+            )
             plan.append(("apgd-dlr", dlr, None))
         else:
             plan.append(("apgd-dlr", None, f"the DLR loss needs at least 3 classes; the model has {num_classes}"))
@@ -392,7 +398,7 @@ def autoattack(
             bs = batch_size or choose_batch_size(module, x, dev)
         if ranges := parallel.plan_shards(n, align=bs, executor=ex):
             return _sharded(
-                model, x, y, global_index, ranges, eps, norm, version, seed, bs, return_adv, progress, features
+                model, x, y, global_index, ranges, eps, norm, version, seed, bs, return_adv, progress, features, eot
             )
     rand = version == "rand"
     with (
@@ -403,13 +409,14 @@ def autoattack(
         k = count_classes(module, x, y, dev, known)
         bs = batch_size or choose_batch_size(module, x, dev)
         plan = ensemble(version, eps=eps, norm=norm, num_classes=k, features=features, eot=eot)
-        judge = MajorityVote(module) if rand else module
+        attacked = Keyed(module, seed) if rand else module  # rand: each sample's passes keyed by its index
+        judge = MajorityVote(attacked) if rand else module
         skipped = {name: why or "not available" for name, attack, why in plan if attack is None}
         for name, why in skipped.items():
             log.warning(
                 "AutoAttack: %s skipped (%s); the robust accuracy is an upper bound on the full ensemble's", name, why
             )
-        clean_ok = _clean_correct(judge, x, y, dev, bs)
+        clean_ok = _clean_correct(judge, x, y, dev, bs, global_index)
         robust = clean_ok.clone()
         breaker = torch.where(clean_ok, -1, 0).long()
         x_adv = x.detach().clone() if return_adv else None
@@ -420,7 +427,7 @@ def autoattack(
         for s in range(0, len(todo), bs):
             idx = todo[s : s + bs]
             adv, code, stats = attack_batch(
-                module,
+                attacked,
                 x[idx].to(dev),
                 y[idx].to(dev),
                 plan,
@@ -509,9 +516,10 @@ def attack_batch(
         adv, _, claimed = attack.perturb(
             module, xs, ys, eps_vec, index=index[live], seed=seed, value_range=value_range, num_classes=num_classes
         )
-        ok = _verified(
-            judge, xs, ys, adv, claimed.to(x.device), eps=eps_value, norm=norm, value_range=value_range, mask=mask
-        ).cpu()
+        with keyed_rows(index[live.cpu()]):  # a keyed vote: the verdict the attack's own votes saw
+            ok = _verified(
+                judge, xs, ys, adv, claimed.to(x.device), eps=eps_value, norm=norm, value_range=value_range, mask=mask
+            ).cpu()
         got = live[ok]
         code[got] = j
         adv_all[got.to(x.device)] = adv[ok.to(adv.device)].to(adv_all.dtype)
@@ -556,8 +564,10 @@ class AutoAttack(AttackMethod):
             num_classes=batch["num_classes"],
             features=self.features,
         )
+        if self.version == "rand":
+            module = Keyed(module, batch["seed"])
         judge = MajorityVote(module) if self.version == "rand" else module
-        with torch.no_grad():
+        with torch.no_grad(), keyed_rows(batch["index"]):
             clean = judge(x).argmax(dim=1) == y
         adv = x.detach().clone()
         success = ~clean
@@ -578,7 +588,7 @@ class AutoAttack(AttackMethod):
             adv[live[hit]] = got[hit]
             success[live[hit]] = True
         if self.version == "rand":  # the engine would judge the adversarial inputs by one pass; the majority does
-            with torch.no_grad():
+            with torch.no_grad(), keyed_rows(batch["index"]):
                 return adv, judge(adv).argmax(dim=1), success
         return adv, None, success
 
@@ -605,6 +615,7 @@ def _sharded(
     return_adv: bool,
     progress: ProgressFn | None,
     features: tuple[int, ...] | None,
+    eot: int = RAND_EOT,
 ) -> AutoAttackResult:
     """AutoAttack over shards of samples; each sample's fate depends on itself alone, so the result is one run's."""
     outs = parallel.map_samples(
@@ -613,8 +624,8 @@ def _sharded(
         ranges,
         lambda a, b: {"x": x[a:b].cpu(), "y": y[a:b].cpu(), "index": index[a:b], "eps": eps, "norm": norm,
                       "version": version, "seed": seed, "batch_size": batch_size, "return_adv": return_adv,
-                      "features": features},
-        key=lambda p: ("autoattack", eps, norm, version, seed, batch_size, return_adv, p["x"], p["y"], p["index"],
+                      "features": features, "eot": eot},
+        key=lambda p: ("autoattack", eps, norm, version, seed, batch_size, return_adv, p["x"], p["y"], p["index"], eot,
                        *(() if features is None else (repr(features),))),
         rows=("clean_correct", "robust", "breaker", *(("x_adv",) if return_adv else ())),
         row_shapes={"x_adv": tuple(x.shape[1:])},
@@ -651,6 +662,7 @@ def autoattack_shard(bundle: ModelBundle, p: dict[str, Any]) -> dict[str, Any]:
         r = autoattack(
             bundle, p["x"], p["y"], eps=p["eps"], norm=p["norm"], version=p["version"], seed=p["seed"],
             batch_size=p["batch_size"], return_adv=p["return_adv"], index=p["index"], features=p.get("features"),
+            eot=p.get("eot", RAND_EOT),
         )  # fmt: skip
     out: dict[str, Any] = {
         "attacks": list(r.attacks), "clean_correct": r.clean_correct, "robust": r.robust, "breaker": r.breaker,
@@ -661,9 +673,12 @@ def autoattack_shard(bundle: ModelBundle, p: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _clean_correct(module: nn.Module, x: torch.Tensor, y: torch.Tensor, device: torch.device, bs: int) -> torch.Tensor:
+def _clean_correct(
+    module: nn.Module, x: torch.Tensor, y: torch.Tensor, device: torch.device, bs: int, index: torch.Tensor
+) -> torch.Tensor:
     out = []
     with torch.no_grad():
         for s in range(0, len(x), bs):
-            out.append(module(x[s : s + bs].to(device)).argmax(dim=1).cpu() == y[s : s + bs].cpu())
+            with keyed_rows(index[s : s + bs]):
+                out.append(module(x[s : s + bs].to(device)).argmax(dim=1).cpu() == y[s : s + bs].cpu())
     return torch.cat(out)

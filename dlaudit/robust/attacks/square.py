@@ -199,21 +199,71 @@ def _init_l2(
 # -- one candidate per sample ----------------------------------------------------------------
 
 
-def _corners(
-    idx: torch.Tensor, it: int, s: int, h: int, w: int, count: int, seed: int, stream: int, official_range: bool
-) -> torch.Tensor:
-    """``(m, 2 * count)`` window corners ``(row, column, row, column, ...)``."""
-    spans = [max(h - s, 1), max(w - s, 1)] if official_range else [h - s + 1, w - s + 1]
-    return _hashrand.integers(seed, stream + _POSITIONS, idx, it, 2 * count, 0, spans * count)
+class _Draws:
+    """Every iteration's random numbers for the samples still active, drawn a block of iterations at a time.
+
+    Iteration ``it``'s window corners, signs and (L2) transpositions of sample ``i`` are the words
+    ``(seed, stream + kind, index[i], it, column)`` (:mod:`dlaudit.robust._hashrand`), exactly as one
+    call per iteration would draw them; drawing ``block`` iterations in one call per kind makes the
+    generator's cost per iteration a few slices instead of a few dozen tensor operations (on small
+    models it was most of Square's time). A sample that leaves the batch leaves the block with it.
+    """
+
+    _ELEMENTS = 1 << 18
+    """Words one block may hold (per kind); the block has at most 64 iterations."""
+
+    def __init__(
+        self, idx: torch.Tensor, *, norm: str, c: int, h: int, w: int, queries: int, p_init: float, seed: int,
+        stream: int, official_range: bool, dtype: torch.dtype,
+    ) -> None:  # fmt: skip
+        self.idx, self.norm, self.c, self.h, self.w = idx, norm, c, h, w
+        self.queries, self.p_init, self.seed, self.stream = queries, p_init, seed, stream
+        self.official_range, self.dtype = official_range, dtype
+        self.count = 1 if norm == "linf" else 2  # windows per candidate
+        self.first = self.stop = 0
+        self.block: list[torch.Tensor] = []
+
+    def side(self, it: int) -> int:
+        return _side(p_schedule(it, self.queries, self.p_init), self.c, self.h, self.w, self.norm)
+
+    def _refill(self, it: int) -> None:
+        per_sample = 2 * self.count + self.c + (self.norm == "l2")
+        size = max(1, min(64, self._ELEMENTS // max(1, len(self.idx) * per_sample), self.queries - it))
+        h, w = self.h, self.w
+        spans = []
+        for j in range(it, it + size):
+            s = self.side(j)
+            spans.append(
+                ([max(h - s, 1), max(w - s, 1)] if self.official_range else [h - s + 1, w - s + 1]) * self.count
+            )
+        seed, stream, idx = self.seed, self.stream, self.idx
+        corners = _hashrand.as_integers(
+            _hashrand.word_block(seed, stream + _POSITIONS, idx, it, size, 2 * self.count), 0, torch.tensor(spans)
+        )
+        signs = _hashrand.as_signs(_hashrand.word_block(seed, stream + _SIGNS, idx, it, size, self.c), dtype=self.dtype)
+        self.block = [corners, signs]
+        if self.norm == "l2":
+            self.block.append(_hashrand.word_block(seed, stream + _FLIPS, idx, it, size, 1).squeeze(2) < 0)
+        self.first, self.stop = it, it + size
+
+    def at(self, it: int) -> list[torch.Tensor]:
+        """Iteration ``it``'s ``[corners (m, 2 * count), signs (m, c), (L2) transpose (m,) bool]``."""
+        if not self.first <= it < self.stop:
+            self._refill(it)
+        return [part[:, it - self.first] for part in self.block]
+
+    def keep(self, keep: torch.Tensor) -> None:
+        """Only the samples ``keep`` marks stay active."""
+        self.idx = self.idx[keep]
+        self.block = [part[keep] for part in self.block]
 
 
 def _candidate_linf(
-    xc: torch.Tensor, best: torch.Tensor, idx: torch.Tensor, it: int, s: int, eps: float, lo: float, hi: float, seed: int, stream: int,
-    official_range: bool, features: torch.Tensor | None = None,
+    xc: torch.Tensor, best: torch.Tensor, drawn: list[torch.Tensor], s: int, eps: float, lo: float, hi: float,
+    features: torch.Tensor | None = None,
 ) -> torch.Tensor:  # fmt: skip
     m, c, h, w = xc.shape
-    corner = _corners(idx, it, s, h, w, 1, seed, stream, official_range)
-    sgn = _hashrand.signs(seed, stream + _SIGNS, idx, it, c, dtype=xc.dtype).view(m, c, 1, 1)
+    corner, sgn = drawn[0], drawn[1].view(m, c, 1, 1)
     mask = _window_mask(corner[:, 0], corner[:, 1], s, h, w)
     if features is not None:
         mask = mask & features
@@ -221,14 +271,12 @@ def _candidate_linf(
 
 
 def _candidate_l2(
-    xc: torch.Tensor, best: torch.Tensor, idx: torch.Tensor, it: int, s: int, eps: float, lo: float, hi: float, seed: int, stream: int,
-    official_range: bool, features: torch.Tensor | None = None,
+    xc: torch.Tensor, best: torch.Tensor, drawn: list[torch.Tensor], s: int, eps: float, lo: float, hi: float,
+    features: torch.Tensor | None = None,
 ) -> torch.Tensor:  # fmt: skip
     m, c, h, w = xc.shape
     delta = best - xc
-    corner = _corners(idx, it, s, h, w, 2, seed, stream, official_range)
-    sgn = _hashrand.signs(seed, stream + _SIGNS, idx, it, c, dtype=xc.dtype).view(m, c, 1, 1)
-    flip = _hashrand.signs(seed, stream + _FLIPS, idx, it, 1).view(-1) > 0
+    corner, sgn, flip = drawn[0], drawn[1].view(m, c, 1, 1), drawn[2]
     into = _window_mask(corner[:, 0], corner[:, 1], s, h, w)  # the window that receives the new mass
     out_of = _window_mask(corner[:, 2], corner[:, 3], s, h, w)  # the window whose mass moves
     sq = (delta * delta).sum(dim=(-2, -1), keepdim=True)
@@ -280,12 +328,13 @@ def _run(
     best_all = init(x, index, eps, lo, hi, seed, stream, mask)
     marg_all = margin_of(best_all, y)
     live = (marg_all > 0).nonzero().flatten()
-    xc, best, yc, idx, marg = x[live], best_all[live], y[live], index[live], marg_all[live]
+    xc, best, yc, marg = x[live], best_all[live], y[live], marg_all[live]
+    draws = _Draws(index[live], norm=norm, c=c, h=h, w=w, queries=queries, p_init=p_init, seed=seed, stream=stream,
+                   official_range=official_range, dtype=x.dtype)  # fmt: skip
     for it in range(queries):
         if len(live) == 0:
             break
-        s = _side(p_schedule(it, queries, p_init), c, h, w, norm)
-        new = candidate(xc, best, idx, it, s, eps, lo, hi, seed, stream, official_range, mask)
+        new = candidate(xc, best, draws.at(it), draws.side(it), eps, lo, hi, mask)
         m_new = margin_of(new, yc)
         take = (m_new < marg) | (m_new <= 0)
         marg = torch.where(take, m_new, marg)
@@ -294,7 +343,8 @@ def _run(
         if bool(fooled.any()):
             best_all[live[fooled]], marg_all[live[fooled]] = best[fooled], marg[fooled]
             keep = ~fooled
-            live, xc, best, yc, idx, marg = live[keep], xc[keep], best[keep], yc[keep], idx[keep], marg[keep]
+            live, xc, best, yc, marg = live[keep], xc[keep], best[keep], yc[keep], marg[keep]
+            draws.keep(keep)
     best_all[live], marg_all[live] = best, marg
     return best_all, marg_all
 
