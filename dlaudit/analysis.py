@@ -213,9 +213,10 @@ class Analysis:
         self, bundle: ModelBundle, data: AuditData, *, fast: bool = False, params: dict[str, Any] | None = None
     ) -> tuple[float, str] | None:
         """``(seconds, what it counts)`` for these settings, or None (no estimate, or settings it cannot judge)."""
+        if len(data) and data.kind.section_builder(self.name) is not None:  # the modality's own builder
+            own = data.kind.section_estimate(self.name)
+            return _resolve(own)(bundle, data, fast=fast, params=params or {}) if own else None
         if self.estimate is None or self.settings is None or len(data) == 0:
-            return None
-        if data.kind.section_builder(self.name) is not None:  # the modality's own builder: no estimate of it here
             return None
         try:
             settings = self.make_settings(bundle, fast=fast, params=params)

@@ -200,6 +200,7 @@ def card_overrides(
     arch_kwargs: str | Mapping[str, Any] | None = None,
     mean: str | Sequence[float] | None = None,
     std: str | Sequence[float] | None = None,
+    positive_class: str | None = None,
 ) -> dict[str, Any]:
     """Card fields from a card file and the model options.
 
@@ -219,6 +220,9 @@ def card_overrides(
         The normalisation the model expects (``--mean 0.4914,0.4822,0.4465``): dlaudit puts
         ``(x - mean) / std`` in front of the model, so attacks and explanations work in the
         card's value range (pixels in [0, 1]).
+    positive_class
+        A binary model's positive class, by name (``--positive-class toxic``): what the fairness
+        metrics call positive (default: class index 1).
     """
     from .architectures import split_architecture
     from .card import ModelCard
@@ -247,6 +251,10 @@ def card_overrides(
     for key, value in (("mean", mean), ("std", std)):
         if value is not None:
             card[key] = parse_numbers(value, f"--{key}") if isinstance(value, str) else [float(v) for v in value]
+    if positive_class is not None:
+        if not str(positive_class).strip():
+            raise ConfigError("--positive-class needs a class name, e.g. --positive-class toxic")
+        card["positive_class"] = str(positive_class).strip()
     return card
 
 

@@ -182,6 +182,10 @@ class ModelCard:
         ``(x - mean) / std`` in front of the module it loads.
     class_names, feature_names
         Names used in reports.
+    positive_class
+        For a binary model: the name of the class the fairness metrics call positive (selection
+        rates, ``P(positive)``, the bias AUCs), e.g. ``"toxic"`` where ``id2label`` is
+        ``{0: "toxic", 1: "clean"}``; by default class index 1 (:attr:`positive_index`).
     encoder
         For tabular models: how raw columns become model inputs (see
         :class:`dlaudit.data.tabular.TabularEncoder`), so new data is encoded the
@@ -209,6 +213,7 @@ class ModelCard:
     std: list[float] | None = None
     class_names: list[str] | None = None
     feature_names: list[str] | None = None
+    positive_class: str | None = None
     encoder: dict[str, Any] | None = None
     tokenizer: dict[str, Any] | None = None
     dataset: str | None = None
@@ -271,6 +276,7 @@ class ModelCard:
                     f"model card: {len(self.class_names)} class_names for {self.num_classes} classes; "
                     "give one name per output"
                 )
+        self._check_positive_class()
         self._check_normalisation()
         if self.tokenizer is not None and not isinstance(self.tokenizer, dict):
             raise CardError(
@@ -282,6 +288,27 @@ class ModelCard:
             from ._version import __version__
 
             self.dlaudit_version = __version__
+
+    def _check_positive_class(self) -> None:
+        if self.positive_class is None:
+            return
+        if self.num_classes != 2:
+            raise CardError(
+                f"model card: positive_class applies to a binary model; this one has {self.num_classes} classes "
+                "(leave positive_class out)"
+            )
+        self.positive_class = str(self.positive_class)
+        if self.positive_class not in self.names:
+            raise CardError(
+                f"model card: positive_class {self.positive_class!r} is not one of the class names {self.names}"
+            )
+
+    @property
+    def positive_index(self) -> int | None:
+        """The index of the positive class of a binary model (``positive_class``, else 1); None for more classes."""
+        if self.num_classes != 2:
+            return None
+        return self.names.index(self.positive_class) if self.positive_class is not None else 1
 
     def _check_normalisation(self) -> None:
         if (self.mean is None) != (self.std is None):

@@ -162,6 +162,11 @@ model_options = _options(
     click.option("--value-range", default=None, help="Foreign model: input value range, e.g. 0,1."),
     click.option("--class-names", default=None, help="Foreign model: class names, comma-separated."),
     click.option(
+        "--positive-class",
+        default=None,
+        help="Binary model: the class the fairness metrics call positive, by name (default: class index 1).",
+    ),
+    click.option(
         "--arch",
         default=None,
         metavar="SOURCE:NAME",
@@ -374,6 +379,7 @@ _MODEL_KEYS = (
     "num_classes",
     "value_range",
     "class_names",
+    "positive_class",
     "arch",
     "arch_kwargs",
     "mean",

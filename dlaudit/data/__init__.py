@@ -19,7 +19,7 @@ from .core import AuditData, Splits
 from .folder import is_folder_spec, load_folder
 from .images import load_digits, load_mnist, load_npz
 from .tabular import TabularEncoder, load_adult, load_csv, load_german, load_synthetic_credit, synthetic_credit_frame
-from .text import encode_splits, is_text_spec, load_text_splits
+from .text import align_labels, encode_splits, is_text_spec, load_text_splits
 
 __all__ = [
     "AuditData",
@@ -273,6 +273,8 @@ def for_card(
         tokenizer=tokenizer,
         text_column=text_column,
     )
+    if text_model:
+        splits = align_labels(splits, card.class_names)
     if split == "both":
         if card is not None:
             check_fits(card, splits.train)

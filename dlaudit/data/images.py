@@ -13,6 +13,7 @@ from sklearn.model_selection import train_test_split
 from ..errors import DataError
 from ..paths import check_input, shown
 from .core import AuditData, Splits, check_array
+from .split import stratify_on
 
 __all__ = ["load_digits", "load_mnist", "load_npz", "images_to_tensor", "npz_sample_shape"]
 
@@ -70,8 +71,7 @@ def _split(x: torch.Tensor, y: torch.Tensor, *, name: str, seed: int, class_name
             f"data {name!r} has {len(y)} sample(s); at least {MIN_SAMPLES} are needed to split it 75/25 into training and held-out data"
         )
     idx = np.arange(len(y))
-    counts = np.bincount(y.numpy())
-    stratify = y.numpy() if counts[counts > 0].min() >= 2 else None
+    stratify = stratify_on(y.numpy(), TEST_FRACTION)
     tr, te = train_test_split(idx, test_size=TEST_FRACTION, random_state=seed, stratify=stratify)
     names = class_names or [str(i) for i in range(int(y.max()) + 1)]
     make = lambda part, split: AuditData(x[part], y[part], name=name, class_names=names, split=split)

@@ -21,6 +21,7 @@ from sklearn.model_selection import train_test_split
 from ..errors import DataError
 from ..paths import check_input
 from .core import AuditData, Splits
+from .split import stratify_on
 
 __all__ = ["TabularEncoder", "load_csv", "load_adult", "load_german", "load_synthetic_credit", "frame_splits"]
 
@@ -193,8 +194,7 @@ def _split_frame(frame: pd.DataFrame, target: str, seed: int) -> tuple[pd.DataFr
         raise DataError(
             f"the data has {len(frame)} row(s); at least {MIN_ROWS} are needed to split it 75/25 into training and held-out data"
         )
-    counts = frame[target].value_counts()
-    stratify = frame[target] if len(counts) > 1 and counts.min() >= 2 else None
+    stratify = stratify_on(frame[target].to_numpy(), TEST_FRACTION)
     return train_test_split(frame, test_size=TEST_FRACTION, random_state=seed, stratify=stratify)
 
 

@@ -9,13 +9,21 @@ together with a model: :func:`encode_splits`. Training reads the raw texts
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from ..errors import DataError
 from .core import Splits
 
-__all__ = ["SYNTHETIC_TEXT", "is_text_spec", "load_text_splits", "encode_splits", "TEXT_DEFAULT_COLUMN"]
+__all__ = [
+    "SYNTHETIC_TEXT",
+    "is_text_spec",
+    "load_text_splits",
+    "encode_splits",
+    "align_labels",
+    "TEXT_DEFAULT_COLUMN",
+]
 
 SYNTHETIC_TEXT = "synthetic-text"
 TEXT_DEFAULT_COLUMN = "text"
@@ -73,3 +81,42 @@ def encode_splits(texts: Any, tokenizer: Any, *, max_len: int) -> Splits:
         return None if part is None else to_audit_data(part, tokenizer, max_len=max_len, min_len=max_len)
 
     return Splits(encode(texts.train), encode(texts.test), encode(texts.whole))
+
+
+def align_labels(splits: Splits, class_names: Sequence[str] | None) -> Splits:
+    """``splits`` with labels re-indexed to the model's ``class_names`` where the data's label values are those names.
+
+    A text file's labels are indexed in sorted order (``negative`` 0, ``positive`` 1), a Hugging Face
+    model's by its ``id2label``, which may differ (``{0: "positive", 1: "negative"}``). Where the two
+    sets of names agree (ignoring case and surrounding spaces), each label becomes the index of its
+    name on the model, and a note says so; otherwise (e.g. 0/1 labels for ``LABEL_0``/``LABEL_1``)
+    the labels stay the indices they are.
+    """
+    if not class_names:
+        return splits
+
+    def key(name: object) -> str:
+        return str(name).strip().lower()
+
+    model = [key(c) for c in class_names]
+    if len(set(model)) != len(model):
+        return splits
+
+    def align(part: Any) -> Any:
+        if part is None or part.class_names is None:
+            return part
+        data = [key(c) for c in part.class_names]
+        if data == model or sorted(data) != sorted(model):
+            return part
+        import torch
+
+        order = torch.tensor([model.index(c) for c in data], dtype=torch.long)
+        moved = ", ".join(f"{c} {i}->{j}" for i, (c, j) in enumerate(zip(part.class_names, order.tolist())) if i != j)
+        return replace(
+            part,
+            y=order[part.y],
+            class_names=list(class_names),
+            notes=[*part.notes, f"labels re-indexed to the model's classes ({moved})"],
+        )
+
+    return Splits(align(splits.train), align(splits.test), align(splits.whole))

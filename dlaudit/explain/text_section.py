@@ -23,10 +23,11 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 import torch
 
-from ..errors import AnalysisError, ConfigError
+from ..errors import ConfigError
 from ..modalities.text import mask_id_of
 from ..pipeline import keep
 from ..report.model import Figure, Section, Table, judged
+from ..text.model_io import require_text
 from .explanation import Explanation
 from .tokens import (
     completeness_gap,
@@ -44,7 +45,7 @@ if TYPE_CHECKING:
     from ..bundle import ModelBundle
     from ..data import AuditData
 
-__all__ = ["TextSettings", "explain_text", "TEXT_METHODS", "highlighted_svg"]
+__all__ = ["TextSettings", "explain_text", "estimate_text", "TEXT_METHODS", "highlighted_svg"]
 
 TEXT_METHODS = {
     "ig": "Integrated Gradients (embedding layer)",
@@ -93,6 +94,41 @@ class TextSettings:
         return cls(int(s.n), tuple(names), int(s.steps), int(s.lime_samples), bool(s.quality))
 
 
+def estimate_text(
+    bundle: ModelBundle, data: AuditData, *, fast: bool = False, params: dict[str, Any] | None = None
+) -> tuple[float, str] | None:
+    """``(seconds, what it counts)`` of :func:`explain_text`: the passes of its methods and trust checks, priced by
+    :func:`dlaudit.text.estimate.text_costs`."""
+    from ..text.estimate import text_costs
+
+    if bundle.tokenizer is None or not data.texts or not len(data):
+        return None
+    try:
+        s = TextSettings.build(fast=fast, **(params or {}))
+        costs = text_costs(bundle, data)
+    except (ConfigError, RuntimeError, ValueError, TypeError):  # the section itself says what is wrong
+        return None
+    n = min(s.n, len(data))
+    tokens = float(data.x.ne(bundle.tokenizer.pad_id).sum(dim=1).float().mean())
+    per_text = {
+        "ig": (0.0, s.steps + 1.0),
+        "gxi": (0.0, 1.0),
+        "occlusion": (tokens + 1, 0.0),
+        "lime": (float(s.lime_samples), 0.0),
+        "shap": (2.0 * tokens + 1, 0.0),
+    }
+    forwards = sum(per_text[m][0] for m in s.methods) * n
+    grads = sum(per_text[m][1] for m in s.methods) * n
+    if s.quality:
+        forwards += len(s.methods) * n * 4 * len(FRACTIONS)  # deletion and insertion, ranked and random
+        grads += sum(per_text[m][1] for m in s.methods if m in ("ig", "gxi")) * n  # the randomised-weights check
+    seconds = forwards * costs["forward"] + grads * costs["grad"]
+    return (
+        seconds,
+        f"about {int(forwards):,} text forward passes and {int(grads):,} gradient passes ({', '.join(s.methods)} on {n} texts)",
+    )
+
+
 def _names(methods: Sequence[str] | str) -> list[str]:
     items = methods.split(",") if isinstance(methods, str) else list(methods)
     return [m.strip().lower() for m in items if m.strip()]
@@ -115,9 +151,7 @@ def explain_text(
     **params: Any,
 ) -> Section:
     """Token attributions of the first ``n`` texts for the predicted class, their quality checks, highlighted text."""
-    tok = bundle.tokenizer
-    if tok is None or data.texts is None:
-        raise AnalysisError("text explanations need the model's tokenizer and the raw texts")
+    tok = require_text(bundle, data, "text explanations")
     s = TextSettings.build(fast=fast, **params)
     sub = data.head(s.n)
     module, dev = bundle.module, bundle.device

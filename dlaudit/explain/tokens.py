@@ -70,6 +70,11 @@ def _replace_output(layer: nn.Module, value: torch.Tensor) -> Any:
 
 def _embedded(module: nn.Module, layer: nn.Module, ids: torch.Tensor) -> torch.Tensor:
     """The layer's output on ``ids`` (one forward pass, no gradients)."""
+    return _embedded_and_logits(module, layer, ids)[0]
+
+
+def _embedded_and_logits(module: nn.Module, layer: nn.Module, ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The layer's output and the model's logits on ``ids``, from one forward pass without gradients."""
     seen: dict[str, torch.Tensor] = {}
 
     def keep(_m: nn.Module, _a: Any, out: torch.Tensor) -> None:
@@ -78,10 +83,48 @@ def _embedded(module: nn.Module, layer: nn.Module, ids: torch.Tensor) -> torch.T
     handle = layer.register_forward_hook(keep)
     try:
         with torch.no_grad():
-            module(ids)
+            logits = module(ids)
     finally:
         handle.remove()
-    return seen["out"]
+    return seen["out"], logits
+
+
+TRIM_RTOL, TRIM_ATOL = 1e-6, 1e-6
+"""How close the logits without the trailing padding must be to the full inputs' for IG to leave it out."""
+
+
+def _trimmed_width(module: nn.Module, ids: torch.Tensor, pad_id: int, out_x: torch.Tensor, out_b: torch.Tensor) -> int:
+    """The width without the columns that are padding in every text, where the model's logits on the inputs and on
+    the baseline do not change without them (checked with one forward pass of each); else the full width."""
+    full = ids.shape[1]
+    used = (ids != pad_id).any(dim=0).nonzero()
+    width = int(used.max()) + 1 if len(used) else full
+    if width >= full:
+        return full
+    try:
+        with torch.no_grad():
+            short_x = module(ids[:, :width])
+            short_b = module(torch.full_like(ids[:, :width], pad_id))
+    except (RuntimeError, ValueError, IndexError):  # a model that needs its full width (a wide convolution)
+        return full
+    same = lambda a, b: a.shape == b.shape and torch.allclose(a.float(), b.float(), rtol=TRIM_RTOL, atol=TRIM_ATOL)
+    return width if same(short_x, out_x) and same(short_b, out_b) else full
+
+
+class _FrozenParameters:
+    """Parameters' ``requires_grad`` off for a block (then as they were): the path's backward pass then builds
+    and runs the graph to the embedding output only, no weight-gradient branches."""
+
+    def __init__(self, module: nn.Module) -> None:
+        self.params = [p for p in module.parameters() if p.requires_grad]
+
+    def __enter__(self) -> None:
+        for p in self.params:
+            p.requires_grad_(False)
+
+    def __exit__(self, *exc: object) -> None:
+        for p in self.params:
+            p.requires_grad_(True)
 
 
 def _target_logit(out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -102,6 +145,10 @@ def token_ig(
 
     The baseline is every position's id set to ``pad_id``; the delta is
     ``sum(scores) - (f(x) - f(baseline))`` for the target logit (completeness, 0 for exact IG).
+    Trailing columns that are padding in every text are left out of the path when the model's
+    logits on the inputs and on the baseline are the same without them (a model that masks its
+    padding, as a Hugging Face one does; :func:`_trimmed_width`): their attributions are 0 either
+    way (input and baseline hold the same PAD id there), and the path is shorter.
     ``chunk`` bounds the interpolated rows per forward pass (texts x steps).
     """
     from captum.attr._utils.approximation_methods import approximation_parameters
@@ -110,31 +157,38 @@ def token_ig(
     step_sizes_fn, alphas_fn = approximation_parameters("gausslegendre")
     weights = torch.tensor(step_sizes_fn(steps), dtype=torch.float32)
     alphas = torch.tensor(alphas_fn(steps), dtype=torch.float32)
+    full = ids.shape[1]
     base_ids = torch.full_like(ids, int(pad_id))
-    emb_x = _embedded(module, layer, ids)
-    emb_b = _embedded(module, layer, base_ids)
+    emb_x, out_x = _embedded_and_logits(module, layer, ids)  # f(x) and f(baseline) come with the embeddings
+    emb_b, out_b = _embedded_and_logits(module, layer, base_ids)
+    width = _trimmed_width(module, ids, int(pad_id), out_x, out_b)
+    if width < full:
+        ids, base_ids = ids[:, :width], base_ids[:, :width]
+        emb_x, emb_b = emb_x[:, :width], emb_b[:, :width]
     weights, alphas = weights.to(emb_x.device), alphas.to(emb_x.device)
     per = max(1, chunk // steps)
     grads_total = torch.zeros_like(emb_x)
-    for start in range(0, len(ids), per):
-        sl = slice(start, start + per)
-        n = len(ids[sl])
-        diff = emb_x[sl] - emb_b[sl]
-        path = emb_b[sl].unsqueeze(0) + alphas.view(-1, 1, 1, 1) * diff.unsqueeze(0)  # (steps, n, L, E)
-        path = path.reshape(steps * n, *emb_x.shape[1:]).requires_grad_(True)
-        handle = _replace_output(layer, path)
-        try:
-            with torch.enable_grad():
-                out = module(ids[sl].repeat(steps, 1))
-                (grad,) = torch.autograd.grad(_target_logit(out, target[sl].repeat(steps)), path)
-        finally:
-            handle.remove()
-        grad = grad.view(steps, n, *emb_x.shape[1:])
-        grads_total[sl] = (weights.view(-1, 1, 1, 1) * grad).sum(dim=0)
+    with _FrozenParameters(module):
+        for start in range(0, len(ids), per):
+            sl = slice(start, start + per)
+            n = len(ids[sl])
+            diff = emb_x[sl] - emb_b[sl]
+            path = emb_b[sl].unsqueeze(0) + alphas.view(-1, 1, 1, 1) * diff.unsqueeze(0)  # (steps, n, L, E)
+            path = path.reshape(steps * n, *emb_x.shape[1:]).requires_grad_(True)
+            handle = _replace_output(layer, path)
+            try:
+                with torch.enable_grad():
+                    out = module(ids[sl].repeat(steps, 1))
+                    (grad,) = torch.autograd.grad(_target_logit(out, target[sl].repeat(steps)), path)
+            finally:
+                handle.remove()
+            grad = grad.view(steps, n, *emb_x.shape[1:])
+            grads_total[sl] = (weights.view(-1, 1, 1, 1) * grad).sum(dim=0)
     attributions = ((emb_x - emb_b) * grads_total).sum(dim=-1)
-    with torch.no_grad():
-        fx = module(ids).gather(1, target.view(-1, 1)).squeeze(1)
-        fb = module(base_ids).gather(1, target.view(-1, 1)).squeeze(1)
+    if width < full:
+        attributions = torch.nn.functional.pad(attributions, (0, full - width))
+    fx = out_x.gather(1, target.view(-1, 1)).squeeze(1)
+    fb = out_b.gather(1, target.view(-1, 1)).squeeze(1)
     delta = attributions.sum(dim=1) - (fx - fb)
     return attributions.detach().cpu(), delta.detach().cpu()
 
@@ -193,6 +247,17 @@ def _word_of_token(offsets: Sequence[tuple[int, int]], spans: Sequence[tuple[int
     return out
 
 
+def _words_to_tokens(
+    offsets: Sequence[tuple[int, int]], spans: Sequence[tuple[int, int]], length: int, weight: Callable[[int], float]
+) -> torch.Tensor:
+    """``(length,)`` token scores: each token gets ``weight(w)`` of the word ``w`` it starts in (0 outside words)."""
+    row = torch.zeros(length)
+    for t, w in enumerate(_word_of_token(offsets, spans)[:length]):
+        if w is not None:
+            row[t] = float(weight(w))
+    return row
+
+
 def token_lime(
     predict_proba: Callable[[list[str]], np.ndarray],
     texts: Sequence[str],
@@ -226,9 +291,7 @@ def token_lime(
             text, predict_proba, labels=(int(label),), num_features=max(1, len(spans)), num_samples=num_samples
         )
         weights = dict(exp.as_map()[int(label)])
-        for t, w in enumerate(_word_of_token(offsets[i], spans)[:length]):
-            if w is not None:
-                out[i, t] = float(weights.get(w, 0.0))
+        out[i] = _words_to_tokens(offsets[i], spans, length, lambda w, weights=weights: weights.get(w, 0.0))
     return out
 
 
@@ -272,9 +335,9 @@ def token_shap(
     for i, (text, label) in enumerate(zip(texts, targets)):
         per_word = np.asarray(values[i].values)[:, int(label)]
         base[i] = float(np.asarray(values[i].base_values)[int(label)])
-        for t, w in enumerate(_word_of_token(offsets[i], word_spans(text))[:length]):
-            if w is not None and w < len(per_word):
-                out[i, t] = float(per_word[w])
+        out[i] = _words_to_tokens(
+            offsets[i], word_spans(text), length, lambda w, v=per_word: v[w] if w < len(v) else 0.0
+        )
     return out, base
 
 

@@ -226,6 +226,7 @@ def fairness_section(
         ci=ci,
         min_group_size=min_group_size,
         progress=progress,
+        positive=bundle.card.positive_index,
     )
     sec = Section(
         name="fairness",

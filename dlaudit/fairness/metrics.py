@@ -467,6 +467,7 @@ def group_fairness(
     ci: float = 0.95,
     min_group_size: int = 30,
     progress: ProgressFn | None = None,
+    positive: int | None = None,
 ) -> FairnessResult:
     """Group metrics of predictions ``y_pred`` against ``y_true`` for each sensitive feature.
 
@@ -474,7 +475,7 @@ def group_fairness(
     ----------
     y_true, y_pred
         Integer class indices, one per sample. With two classes, index 1 is the
-        positive class (e.g. ``">50K"``, ``"yes"``, ``"good"``).
+        positive class (e.g. ``">50K"``, ``"yes"``, ``"good"``) unless ``positive`` says otherwise.
     features
         From :func:`dlaudit.data.groups.resolve_sensitive`; undefined ones
         yield undefined metrics carrying their reason.
@@ -488,6 +489,9 @@ def group_fairness(
         Confidence level of the intervals.
     min_group_size
         Groups with fewer samples are flagged as too small and not judged.
+    positive
+        The positive class of a binary model (0 or 1; default 1, a card's
+        :attr:`~dlaudit.card.ModelCard.positive_index`); ignored for more classes.
 
     Returns
     -------
@@ -505,7 +509,9 @@ def group_fairness(
     names = [str(c) for c in class_names] if class_names else [str(i) for i in range(k)]
     if yt.min(initial=0) < 0 or yp.min(initial=0) < 0 or max(yt.max(initial=0), yp.max(initial=0)) >= k:
         raise ConfigError(f"labels must lie in 0..{k - 1} for {k} classes")
-    positive = 1 if k == 2 else None
+    if positive is not None and positive not in (0, 1):
+        raise ConfigError(f"positive must be the class index 0 or 1 of a binary model, got {positive!r}")
+    positive = (1 if positive is None else int(positive)) if k == 2 else None
     defined = [f for f in features if f.defined]
     for f in defined:
         if len(f.groups) != len(yt):

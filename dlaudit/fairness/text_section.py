@@ -17,10 +17,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-import torch
 
-from ..errors import AnalysisError
 from ..report.model import Section, Table
+from ..text.model_io import require_text, text_proba
 from .counterfactual_text import counterfactual_token_fairness
 from .text_bias import identity_groups, jigsaw_bias_aucs
 
@@ -62,18 +61,14 @@ def fairness_text(
     **_: object,
 ) -> Section:
     """Counterfactual token fairness, Jigsaw bias AUCs and group metrics of a text model on ``data``."""
-    tok = bundle.tokenizer
-    if tok is None or data.texts is None:
-        raise AnalysisError("text fairness needs the model's tokenizer and the raw texts")
+    tok = require_text(bundle, data, "text fairness checks")
     module, dev = bundle.module, bundle.device
     length = int(data.x.shape[1])
     n_boot = n_boot if n_boot is not None else (100 if fast else 500)
-    positive = 1
+    positive = bundle.card.positive_index
+    positive = 1 if positive is None else positive  # P(class 1) for the counterfactuals of a multi-class model
 
-    def predict_proba(batch: list[str]) -> np.ndarray:
-        x = tok.encode(list(batch), max_len=length, min_len=length).ids.to(dev)
-        with torch.no_grad():
-            return torch.softmax(module(x).float(), dim=1).cpu().numpy()
+    predict_proba = text_proba(module, tok, dev, length)
 
     sec = Section(
         name="fairness",
@@ -200,6 +195,7 @@ def _group_part(sec: Section, bundle: ModelBundle, data: AuditData, *, sensitive
         n_boot=n_boot,
         seed=seed,
         min_group_size=MIN_GROUP_SIZE,
+        positive=bundle.card.positive_index,
     )
     sec.metrics.extend(_judged(m, GAP_THRESHOLD) for m in result.metrics)
     for feat in result.features:

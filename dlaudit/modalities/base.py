@@ -131,6 +131,14 @@ class Modality(ABC):
         """
         return None
 
+    def section_estimate(self, analysis: str) -> str | None:
+        """The ``"module:function"`` estimating the time of :meth:`section_builder`'s section, or None.
+
+        It is called as ``estimate(bundle, data, fast=..., params=...)`` and returns
+        ``(seconds, what it counts)`` or None, like an analysis' own estimate.
+        """
+        return None
+
     # -- attacks --------------------------------------------------------------------------------
 
     def numeric_features(self, encoder: dict[str, Any] | None) -> tuple[int, ...] | None:

@@ -31,6 +31,12 @@ SECTIONS = {
 }
 """The sections text answers with builders of its own (the registered analysis's name -> builder path)."""
 
+ESTIMATES = {
+    "explain": "dlaudit.explain.text_section:estimate_text",
+    "robustness": "dlaudit.robust.text_section:estimate_text",
+}
+"""The time estimates of those builders (the expensive ones), announced before they run."""
+
 
 def mask_id_of(tokenizer: Any) -> int:
     """The id that hides a token: the tokenizer's mask id, else its unknown id (a tokenizer without a mask token)."""
@@ -88,6 +94,9 @@ class TextModality(Modality):
 
     def section_builder(self, analysis: str) -> str | None:
         return SECTIONS.get(analysis)
+
+    def section_estimate(self, analysis: str) -> str | None:
+        return ESTIMATES.get(analysis)
 
     def draw_example(self, ax: Axes, x: torch.Tensor, value_range: Sequence[float]) -> None:
         """The ids of one input as text (the tokenizer decodes them where the caller has it; here: ``#id``)."""

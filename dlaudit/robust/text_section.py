@@ -23,15 +23,16 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 import torch
 
-from ..errors import AnalysisError, ConfigError
+from ..errors import ConfigError
 from ..report.model import Section, Table
 from ..stats import wilson_interval
+from ..text.model_io import require_text, text_proba
 
 if TYPE_CHECKING:
     from ..bundle import ModelBundle
     from ..data import AuditData
 
-__all__ = ["TextRobustSettings", "robustness_text", "TEXT_ATTACKS"]
+__all__ = ["TextRobustSettings", "robustness_text", "estimate_text", "TEXT_ATTACKS"]
 
 TEXT_ATTACKS = ("charswap", "wordswap", "hotflip")
 
@@ -80,14 +81,11 @@ def robustness_text(
     **params: Any,
 ) -> Section:
     """Text attacks and natural noise on a seeded subset of ``data`` (see the module for the metrics)."""
-    from ..explain.tokens import find_embedding
-    from ..text.attacks import attack_metrics, deepwordbug, hotflip, neighbours_of, word_substitution
+    from ..text.attacks import attack_metrics, neighbours_of
     from ..text.noise import NOISE_KINDS, noisy_texts
-    from ..text.vocab import WordVocab
+    from ..text.vocab import WordVocab, special_ids_of, special_tokens_of
 
-    tok = bundle.tokenizer
-    if tok is None or data.texts is None:
-        raise AnalysisError("text robustness needs the model's tokenizer and the raw texts")
+    tok = require_text(bundle, data, "text attacks")
     s = TextRobustSettings.build(fast=fast, **params)
     n = min(s.n, len(data))
     rows = np.sort(np.random.default_rng(seed).choice(len(data), size=n, replace=False)) if n < len(data) else None
@@ -95,11 +93,9 @@ def robustness_text(
     texts, labels = list(sub.texts or []), sub.y.tolist()
     module, dev = bundle.module, bundle.device
     length = int(sub.x.shape[1])
+    specials, spelled = sorted(special_ids_of(tok)), list(special_tokens_of(tok))
 
-    def predict_proba(batch: list[str]) -> np.ndarray:
-        x = tok.encode(batch, max_len=length, min_len=length).ids.to(dev)
-        with torch.no_grad():
-            return torch.softmax(module(x).float(), dim=1).cpu().numpy()
+    predict_proba = text_proba(module, tok, dev, length)
 
     sec = Section(
         name="robustness",
@@ -120,9 +116,8 @@ def robustness_text(
     for k, name in enumerate(s.attacks):
         if progress is not None:
             progress(f"text attack {name}", k, steps)
-        if name == "charswap":
-            result = deepwordbug(predict_proba, texts, labels, budget=s.budget, seed=seed)
-        elif name == "wordswap":
+        neighbours: dict[str, list[str]] | None = None
+        if name == "wordswap":
             if not isinstance(tok, WordVocab):
                 skipped.append(
                     "wordswap (embedding neighbours need a word-level vocabulary; this tokenizer splits words)"
@@ -130,18 +125,17 @@ def robustness_text(
                 continue
             words = {w for t in texts for w in tok.tokenize(t)}
             neighbours = neighbours_of(module, tok, words=words)
-            result = word_substitution(predict_proba, texts, labels, neighbours, budget=s.budget, seed=seed)
-        else:
-            forbidden = sorted({int(tok.pad_id), int(tok.unk_id), int(getattr(tok, "mask_id", tok.unk_id))})
-            result = hotflip(
-                module,
-                sub.x.to(dev),
-                sub.y,
-                budget=s.budget,
-                pad_id=int(tok.pad_id),
-                forbidden=forbidden,
-                embedding=find_embedding(module),
-            )
+        job = {
+            "name": name,
+            "budget": s.budget,
+            "seed": seed,
+            "length": length,
+            "tokenizer": tok,
+            "special": specials,
+            "spelled": spelled,
+            "neighbours": neighbours,
+        }
+        result = _attack_sharded(bundle, job, texts, labels, sub.x, progress=progress)
         metrics = attack_metrics(result)
         for metric, value in metrics.items():
             what = metric.split(".")[-1]
@@ -209,6 +203,146 @@ def robustness_text(
         + (f" Skipped: {'; '.join(skipped)}." if skipped else "")
     )
     return sec
+
+
+CANDIDATES = {"charswap": 8, "wordswap": 8, "hotflip": 10}
+"""Candidates scored per changed word: DeepWordBug's 4 edits x 2, 8 embedding neighbours, HotFlip's 10 flips."""
+
+
+def estimate_text(
+    bundle: ModelBundle, data: AuditData, *, fast: bool = False, params: dict[str, Any] | None = None
+) -> tuple[float, str] | None:
+    """``(seconds, what it counts)`` of :func:`robustness_text`: the model passes its attacks and noise take, priced
+    by :func:`dlaudit.text.estimate.text_costs` (an upper bound: an attack stops at its first success)."""
+    from ..text.estimate import text_costs
+    from ..text.vocab import WordVocab
+
+    if bundle.tokenizer is None or not data.texts or not len(data):
+        return None
+    try:
+        s = TextRobustSettings.build(fast=fast, **(params or {}))
+        costs = text_costs(bundle, data)
+    except (ConfigError, RuntimeError, ValueError, TypeError):  # the section itself says what is wrong
+        return None
+    n = min(s.n, len(data))
+    words = float(np.mean([len(t.split()) for t in data.texts[:200]]))
+    forwards, grads = n * (1 + 3), 0.0  # clean accuracy and three kinds of noise
+    for name in s.attacks:
+        if name == "wordswap" and not isinstance(bundle.tokenizer, WordVocab):
+            continue
+        if name == "hotflip":
+            forwards += n * (1 + s.budget * CANDIDATES[name])
+            grads += n * s.budget
+        else:
+            forwards += n * (1 + words + s.budget * CANDIDATES[name])
+    seconds = forwards * costs["forward"] + grads * costs["grad"]
+    return (
+        seconds,
+        f"at most {int(forwards):,} text forward passes and {int(grads):,} gradient passes ({len(s.attacks)} attack(s) on {n} texts)",
+    )
+
+
+HOTFLIP_BATCH = 64
+"""Texts per HotFlip gradient pass; shards are multiples of it, so sharded batches are the one-piece run's."""
+
+
+def _attack_sharded(
+    bundle: ModelBundle,
+    job: dict[str, Any],
+    texts: list[str],
+    labels: list[int],
+    ids: torch.Tensor,
+    *,
+    progress: Any = None,
+) -> Any:
+    """One text attack on every text, in shards on the current executor (``--workers``) or in one piece here.
+
+    Every text's random draws are keyed by its index in the attacked sample (``start``), the
+    black-box searches compare probabilities rounded to a few decimals and HotFlip's batches are
+    the same in shards as in one piece, so 1 and N workers give the same numbers.
+    """
+    from .. import parallel
+    from ..text.attacks import TextAttackResult
+
+    n = len(texts)
+    ranges = parallel.plan_shards(n, align=HOTFLIP_BATCH)
+    payload = lambda a, b: {**job, "start": a, "texts": texts[a:b], "labels": labels[a:b], "ids": ids[a:b].cpu()}
+    if not ranges:
+        parts = [_attack_shard(bundle, payload(0, n))]
+    else:
+        parts = parallel.map_samples(
+            _attack_shard,
+            bundle,
+            ranges,
+            payload,
+            key=lambda p: (
+                "text-attack",
+                p["name"],
+                p["budget"],
+                p["seed"],
+                p["start"],
+                p["length"],
+                p["ids"],
+                "\x1f".join(p["texts"]),
+                list(p["labels"]),
+            ),
+            rows=("labels", "correct", "success", "changed", "queries"),
+            stage=f"text attack {job['name']}",
+            progress=progress,
+        )
+    adv_ids = [p["adv_ids"] for p in parts if p.get("adv_ids") is not None]
+    return TextAttackResult(
+        name=parts[0]["name"],
+        budget=int(job["budget"]),
+        labels=parallel.cat(parts, "labels").numpy(),
+        initially_correct=parallel.cat(parts, "correct").numpy(),
+        success=parallel.cat(parts, "success").numpy(),
+        words_changed=parallel.cat(parts, "changed").numpy(),
+        queries=parallel.cat(parts, "queries").numpy(),
+        adv_texts=[t for p in parts for t in (p.get("adv_texts") or [])] or None,
+        adv_ids=torch.cat(adv_ids) if adv_ids else None,
+    )
+
+
+def _attack_shard(bundle: ModelBundle, p: dict[str, Any]) -> dict[str, Any]:
+    """One attack on one shard of texts (a module-level function: it travels to Ray workers by name)."""
+    from ..explain.tokens import find_embedding
+    from ..text.attacks import deepwordbug, hotflip, word_substitution
+
+    tok, module, dev, length = p["tokenizer"], bundle.module, bundle.device, int(p["length"])
+    texts, labels = list(p["texts"]), list(p["labels"])
+
+    predict_proba = text_proba(module, tok, dev, length)
+
+    common = {"budget": int(p["budget"]), "protected": p["spelled"], "seed": int(p["seed"]), "start": int(p["start"])}
+    if p["name"] == "charswap":
+        result = deepwordbug(predict_proba, texts, labels, **common)
+    elif p["name"] == "wordswap":
+        result = word_substitution(predict_proba, texts, labels, p["neighbours"], **common)
+    else:
+        forbidden = sorted({int(tok.pad_id), int(tok.unk_id), int(getattr(tok, "mask_id", tok.unk_id))})
+        result = hotflip(
+            module,
+            p["ids"].to(dev),
+            torch.as_tensor(labels, dtype=torch.long),
+            budget=int(p["budget"]),
+            pad_id=int(tok.pad_id),
+            forbidden=forbidden,
+            special=p["special"],
+            embedding=find_embedding(module),
+            batch_size=HOTFLIP_BATCH,
+        )
+    as_tensor = lambda a, dtype: torch.as_tensor(np.asarray(a), dtype=dtype)  # plain tensors: a checkpoint stores them
+    return {
+        "name": result.name,
+        "labels": as_tensor(result.labels, torch.long),
+        "correct": as_tensor(result.initially_correct, torch.bool),
+        "success": as_tensor(result.success, torch.bool),
+        "changed": as_tensor(result.words_changed, torch.long),
+        "queries": as_tensor(result.queries, torch.long),
+        "adv_texts": result.adv_texts,
+        "adv_ids": result.adv_ids,
+    }
 
 
 def _describe(attack: str, what: str) -> str:

@@ -27,6 +27,7 @@ import pandas as pd
 import torch
 from sklearn.model_selection import train_test_split
 
+from ..data.split import stratify_on
 from ..errors import DataError
 from ..paths import check_input, shown
 
@@ -283,10 +284,14 @@ def text_splits(
                 f"data {name!r}: split column {split_column!r} has no {'train' if not len(train_rows) else 'test'} rows"
             )
     else:
-        train_rows, test_rows = _stratified_split(frame[target].astype(str).to_numpy(), seed, name=name)
-        notes.append(
-            f"split {100 - 100 * TEST_FRACTION:.0f}/{100 * TEST_FRACTION:.0f} (seed {seed}, stratified on {target!r})"
+        labels = frame[target].astype(str).to_numpy()
+        train_rows, test_rows = _stratified_split(labels, seed, name=name)
+        how = (
+            f"stratified on {target!r}"
+            if stratify_on(labels, TEST_FRACTION) is not None
+            else "too few texts per class to stratify"
         )
+        notes.append(f"split {100 - 100 * TEST_FRACTION:.0f}/{100 * TEST_FRACTION:.0f} (seed {seed}, {how})")
 
     def part(rows: np.ndarray | None, split: str) -> TextData:
         sub = frame if rows is None else frame.iloc[rows]
@@ -330,8 +335,7 @@ def _stratified_split(labels: np.ndarray, seed: int, *, name: str) -> tuple[np.n
         raise DataError(
             f"data {name!r} has {len(labels)} text(s); at least {MIN_ROWS} are needed to split it into training and held-out data"
         )
-    _, counts = np.unique(labels, return_counts=True)
-    stratify = labels if counts.min() >= 2 else None
+    stratify = stratify_on(labels, TEST_FRACTION)
     rows = np.arange(len(labels))
     train, test = train_test_split(rows, test_size=TEST_FRACTION, random_state=seed, stratify=stratify)
     return np.sort(train), np.sort(test)

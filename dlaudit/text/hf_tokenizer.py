@@ -76,6 +76,16 @@ class HFTokenizer:
         mask = self.hf.mask_token_id
         return int(mask) if mask is not None else self.unk_id
 
+    @property
+    def special_ids(self) -> frozenset[int]:
+        """The ids of every special token of the tokenizer (``[PAD]``, ``[UNK]``, ``[CLS]``, ``[SEP]``, ``[MASK]``...)."""
+        return frozenset(int(i) for i in self.hf.all_special_ids) | {self.pad_id, self.unk_id}
+
+    @property
+    def special_tokens(self) -> tuple[str, ...]:
+        """The special tokens as written in a text (``"[CLS]"``...): the text attacks leave them as they are."""
+        return tuple(str(t) for t in self.hf.all_special_tokens)
+
     def tokenize(self, text: str) -> list[str]:
         """The subword tokens of ``text`` without special tokens, before truncation."""
         return list(self.hf.tokenize(text))

@@ -32,6 +32,8 @@ __all__ = [
     "Tokenizer",
     "WordVocab",
     "merge_to_words",
+    "special_ids_of",
+    "special_tokens_of",
     "tokenizer_from_dict",
     "word_spans",
 ]
@@ -101,6 +103,11 @@ class Tokenizer(Protocol):
 
     @property
     def mask_id(self) -> int: ...
+
+    @property
+    def special_ids(self) -> frozenset[int]:
+        """Every id of a special token (PAD, UNK, MASK, CLS, SEP, ...): attacks never edit nor insert them."""
+        ...
 
     def __len__(self) -> int: ...
 
@@ -213,6 +220,11 @@ class WordVocab:
     def mask_id(self) -> int:
         return 2
 
+    @property
+    def special_ids(self) -> frozenset[int]:
+        """The ids of ``<pad>``, ``<unk>`` and ``<mask>``."""
+        return frozenset({0, 1, 2})
+
     def id_of(self, token: str) -> int:
         """The id of ``token`` (lower-cased when the vocabulary is), ``UNK``'s id when it is unknown."""
         return self._index.get(token.lower() if self.lowercase else token, self.unk_id)  # type: ignore[attr-defined]
@@ -260,6 +272,20 @@ class WordVocab:
 def _tokens(text: str, lowercase: bool) -> list[str]:
     found = TOKEN_PATTERN.findall(text)
     return [t.lower() for t in found] if lowercase else found
+
+
+def special_ids_of(tokenizer: Any) -> frozenset[int]:
+    """The ids of ``tokenizer``'s special tokens: its ``special_ids``, else its PAD, UNK and MASK ids."""
+    ids = getattr(tokenizer, "special_ids", None)
+    if ids is None:
+        ids = {tokenizer.pad_id, tokenizer.unk_id, getattr(tokenizer, "mask_id", tokenizer.unk_id)}
+    return frozenset(int(i) for i in ids if i is not None and int(i) >= 0)
+
+
+def special_tokens_of(tokenizer: Any) -> tuple[str, ...]:
+    """The special tokens as a text may spell them (``"[CLS]"``, ``"[SEP]"``...) where the tokenizer reads them
+    as special tokens (a Hugging Face one); empty for dlaudit's word vocabulary, which splits ``<pad>`` into words."""
+    return tuple(t for t in getattr(tokenizer, "special_tokens", ()) if t)
 
 
 def merge_to_words(

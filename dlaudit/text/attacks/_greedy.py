@@ -32,7 +32,15 @@ from .result import TextAttackResult
 DECIMALS = 6
 """Decimals at which the search compares probabilities."""
 
-__all__ = ["DECIMALS", "greedy_word_attack", "split_words", "probabilities", "PredictProba", "CandidateFn"]
+__all__ = [
+    "DECIMALS",
+    "greedy_word_attack",
+    "split_words",
+    "protected_spans",
+    "probabilities",
+    "PredictProba",
+    "CandidateFn",
+]
 
 PredictProba = Callable[[list[str]], object]
 """``texts -> (N, C)`` class probabilities (a tensor or an array)."""
@@ -40,18 +48,38 @@ CandidateFn = Callable[[str, np.random.Generator], list[str]]
 """``(word, rng) -> replacement words`` (the word itself and duplicates are dropped by the search)."""
 
 
-def split_words(text: str) -> tuple[list[str], list[str], list[int]]:
+def protected_spans(text: str, protected: Sequence[str]) -> list[tuple[int, int]]:
+    """The ``(start, end)`` character spans of every occurrence of the ``protected`` strings in ``text``."""
+    spans = []
+    for token in protected:
+        at = text.find(token) if token else -1
+        while at >= 0:
+            spans.append((at, at + len(token)))
+            at = text.find(token, at + len(token))
+    return spans
+
+
+def count_protected(text: str, protected: Sequence[str]) -> int:
+    """How many times the ``protected`` strings occur in ``text``."""
+    return sum(text.count(token) for token in protected if token)
+
+
+def split_words(text: str, protected: Sequence[str] = ()) -> tuple[list[str], list[str], list[int]]:
     """``text`` as pieces (separators at even positions, tokens at odd ones) and the piece index of each word.
 
-    ``"".join(pieces) == text``; punctuation tokens are pieces but not words.
+    ``"".join(pieces) == text``; punctuation tokens are pieces but not words, and neither is a token
+    inside one of the ``protected`` strings (a tokenizer's special tokens such as ``[SEP]`` in the text).
     """
-    pieces, words, last = [], [], 0
+    pieces, slots, last = [], [], 0
+    guarded = protected_spans(text, protected)
     for a, b in word_spans(text):
         pieces += [text[last:a], text[a:b]]
         last = b
+        inside = any(a < end and start < b for start, end in guarded)
+        if not inside and any(ch.isalnum() for ch in text[a:b]):
+            slots.append(len(pieces) - 1)
     pieces.append(text[last:])
-    words = [i for i in range(1, len(pieces), 2) if any(ch.isalnum() for ch in pieces[i])]
-    return pieces, [pieces[i] for i in words], words
+    return pieces, [pieces[i] for i in slots], slots
 
 
 def probabilities(predict_proba: PredictProba, texts: list[str], batch_size: int) -> np.ndarray:
@@ -103,13 +131,18 @@ def greedy_word_attack(
     max_share: float = 1.0,
     scoring: str = "delete",
     unk: str = "<unk>",
+    protected: Sequence[str] = (),
     seed: int = 0,
+    start: int = 0,
     batch_size: int = 256,
 ) -> TextAttackResult:
     """The greedy search described in the module, with ``candidates`` proposing each word's replacements.
 
     ``budget`` caps the words changed per text, and so does ``max_share`` of its words
-    (at least one word).
+    (at least one word). ``protected`` strings (the tokenizer's special tokens as a text spells
+    them, :func:`~dlaudit.text.vocab.special_tokens_of`) are never edited, and no candidate that
+    would spell a new one is tried. ``start`` is the global index of the first text (a shard's
+    offset): text ``i`` draws from a generator seeded with ``(seed, start + i)``.
     """
     if budget < 1:
         raise ConfigError(f"the attack budget must be at least 1 word, got {budget}")
@@ -124,10 +157,10 @@ def greedy_word_attack(
     correct = probs.argmax(axis=1) == y
     states, rngs = [], {}
     for i, text in enumerate(texts):
-        pieces, _, slots = split_words(text)
+        pieces, _, slots = split_words(text, protected)
         s = _State(i, int(y[i]), pieces, slots, prob=float(probs[i, y[i]]), queries=1, done=not correct[i])
         states.append(s)
-        rngs[i] = np.random.default_rng([seed, i])
+        rngs[i] = np.random.default_rng([seed, start + i])
     # 1. word importance, every word of every attacked text in shared batches
     active = [s for s in states if not s.done]
     removed = "" if scoring == "delete" else unk
@@ -154,6 +187,9 @@ def greedy_word_attack(
                 s.position += 1
                 word = s.pieces[slot]
                 cands = [c for c in dict.fromkeys(candidates(word, rngs[s.index])) if c and c != word]
+                if protected:
+                    before = count_protected(s.text(), protected)
+                    cands = [c for c in cands if count_protected(s.text(slot, c), protected) <= before]
                 if cands:
                     owners.append((s, slot, cands))
                     round_texts += [s.text(slot, c) for c in cands]

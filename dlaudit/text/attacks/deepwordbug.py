@@ -74,7 +74,9 @@ def deepwordbug(
     per_edit: int = 2,
     edits: Sequence[str] = EDITS,
     scoring: str = "delete",
+    protected: Sequence[str] = (),
     seed: int = 0,
+    start: int = 0,
     batch_size: int = 256,
 ) -> TextAttackResult:
     """Attack ``texts`` with DeepWordBug: at most ``budget`` words edited, one character each.
@@ -93,8 +95,12 @@ def deepwordbug(
         A subset of :data:`EDITS`.
     scoring
         ``"delete"`` (remove the word) or ``"unk"`` (replace it by ``<unk>``) for the replace-1 score.
-    seed
-        Seeds each text's generator with ``(seed, index)``: the same seed gives the same texts.
+    seed, start
+        Seeds each text's generator with ``(seed, start + index)``: the same seed gives the same
+        texts, and a shard of texts starting at global index ``start`` draws what the whole run does.
+    protected
+        Strings never edited: the tokenizer's special tokens as a text spells them (``"[SEP]"``,
+        :func:`~dlaudit.text.vocab.special_tokens_of`); no edit may spell a new one either.
     batch_size
         Texts per model call.
 
@@ -116,6 +122,8 @@ def deepwordbug(
         name="charswap",
         budget=budget,
         scoring=scoring,
+        protected=protected,
         seed=seed,
+        start=start,
         batch_size=batch_size,
     )

@@ -7,8 +7,9 @@ from ``a`` to ``b`` changes the loss by about ``(e_b - e_a) . dL/de_i`` (first o
 every (position, token) flip by that estimate, scores the ``n_candidates`` best flips
 exactly (the paper's beam search, with width 1 over steps), and keeps the best if it lowers
 the true-class probability. A text stops at a wrong prediction, after ``budget`` flips or
-when no flip helps. Positions are flipped at most once; PAD positions and the ``forbidden``
-tokens (PAD, UNK, MASK by default) are never used. Metric names: ``robustness.hotflip.acc@K``.
+when no flip helps. Positions are flipped at most once; positions holding PAD or any of the
+``special`` ids (a Hugging Face tokenizer's ``[CLS]``, ``[SEP]``, ``[MASK]``...) are never
+flipped, and neither the ``forbidden`` nor the ``special`` ids are ever flipped to. Metric names: ``robustness.hotflip.acc@K``.
 
 The model is left as found: eval mode during the attack (its training mode is restored),
 the hook on the embedding removed, and gradients taken with ``torch.autograd.grad`` (no
@@ -54,6 +55,7 @@ def hotflip(
     n_candidates: int = 10,
     pad_id: int = 0,
     forbidden: Sequence[int] = (0, 1, 2),
+    special: Sequence[int] = (),
     embedding: nn.Embedding | None = None,
     batch_size: int = 64,
 ) -> TextAttackResult:
@@ -74,6 +76,9 @@ def hotflip(
     pad_id, forbidden
         The padding id (never flipped) and the ids never flipped to (PAD, UNK, MASK of a
         :class:`~dlaudit.text.vocab.WordVocab` by default).
+    special
+        The tokenizer's special ids (:func:`~dlaudit.text.vocab.special_ids_of`): positions that
+        hold one are never flipped, and no token is flipped to one.
     embedding
         The token embedding (``module.embedding`` by default).
     batch_size
@@ -109,6 +114,7 @@ def hotflip(
                 n_candidates,
                 pad_id,
                 forbidden,
+                special,
             )
             for i in range(0, len(ids), batch_size)
         ]
@@ -138,6 +144,7 @@ def _attack_batch(
     n_candidates: int,
     pad_id: int,
     forbidden: Sequence[int],
+    special: Sequence[int],
 ) -> dict[str, object]:
     device = embedding.weight.device
     cur, y = ids.clone().to(device), y.to(device)
@@ -153,7 +160,8 @@ def _attack_batch(
     active = correct.copy()
     flipped = torch.zeros_like(cur, dtype=torch.bool)
     banned = torch.zeros(weight.shape[0], dtype=torch.bool, device=device)
-    banned[list(forbidden)] = True
+    banned[[i for i in sorted({*map(int, forbidden), *map(int, special)}) if 0 <= i < len(banned)]] = True
+    fixed = torch.isin(cur, torch.tensor(sorted({int(pad_id), *map(int, special)}), dtype=torch.long, device=device))
     for _ in range(budget):
         rows = np.flatnonzero(active)
         if not len(rows):
@@ -167,7 +175,7 @@ def _attack_batch(
         cand_ids, owners, flips = [], [], []
         for r, row in enumerate(rows):
             score = _flip_scores(grad[r], weight, sub[r])  # (L, V)
-            blocked = (sub[r] == pad_id) | flipped[row]
+            blocked = fixed[row] | flipped[row]
             score[blocked] = -float("inf")
             score[:, banned] = -float("inf")
             score[torch.arange(len(sub[r])), sub[r]] = -float("inf")

@@ -81,7 +81,9 @@ def word_substitution(
     budget: int = 3,
     max_share: float = 0.25,
     scoring: str = "delete",
+    protected: Sequence[str] = (),
     seed: int = 0,
+    start: int = 0,
     batch_size: int = 256,
 ) -> TextAttackResult:
     """Attack ``texts`` by replacing important words with their neighbours (:func:`embedding_neighbours`).
@@ -100,6 +102,8 @@ def word_substitution(
         The most words changed as a share of the text's words (at least one).
     scoring, seed, batch_size
         As in :func:`~dlaudit.text.attacks.deepwordbug.deepwordbug` (the search draws no random numbers).
+    protected
+        As in :func:`~dlaudit.text.attacks.deepwordbug.deepwordbug`: special tokens are never edited.
     """
     return greedy_word_attack(
         predict_proba,
@@ -110,7 +114,9 @@ def word_substitution(
         budget=budget,
         max_share=max_share,
         scoring=scoring,
+        protected=protected,
         seed=seed,
+        start=start,
         batch_size=batch_size,
     )
 

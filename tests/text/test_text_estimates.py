@@ -1,0 +1,58 @@
+"""The text sections estimate their time and announce it before they run, like the image sections."""
+
+from __future__ import annotations
+
+import io
+import re
+
+import pytest
+from click.testing import CliRunner
+
+import dlaudit
+from dlaudit.analysis import get_analysis
+from dlaudit.cli import cli
+from dlaudit.progress import ProgressPrinter
+
+
+@pytest.fixture(scope="module")
+def bag(tmp_path_factory: pytest.TempPathFactory) -> dlaudit.ModelBundle:
+    model = tmp_path_factory.mktemp("bag") / "bag.pt"
+    r = CliRunner().invoke(
+        cli, ["train", "embedding-bag", "--data", "synthetic-text", "--epochs", "1", "-o", str(model), "-q"]
+    )
+    assert r.exit_code == 0, r.output
+    return dlaudit.load_model(model, device="cpu")
+
+
+def test_text_sections_estimate_their_passes(bag: dlaudit.ModelBundle) -> None:
+    data = dlaudit.load_data(bundle=bag)
+    robust = get_analysis("robustness").time_estimate(bag, data, params={"n": 50, "budget": 2})
+    assert robust is not None and robust[0] > 0
+    assert "3 attack(s) on 50 texts" in robust[1] and "gradient passes" in robust[1]
+    small = get_analysis("robustness").time_estimate(bag, data, params={"n": 5, "budget": 2})
+    passes = lambda what: [int(v.replace(",", "")) for v in re.findall(r"[\d,]+(?= (?:text forward|gradient))", what)]
+    assert passes(robust[1]) == pytest.approx([10 * v for v in passes(small[1])], abs=10)  # counted per text
+    explain = get_analysis("explain").time_estimate(bag, data, fast=True, params={})
+    assert explain is not None and "ig, gxi, occlusion, lime on 8 texts" in explain[1]
+    assert get_analysis("robustness").time_estimate(bag, data, params={"attacks": "pgd"}) is None  # bad settings
+
+
+def test_the_audit_announces_a_text_estimate_first(bag: dlaudit.ModelBundle) -> None:
+    import dlaudit.pipeline as est
+
+    out = io.StringIO()
+    original = est.EXPENSIVE
+    est.EXPENSIVE = 0.0  # announce even this small audit
+    try:
+        dlaudit.audit(
+            bag,
+            checks="robustness",
+            fast=True,
+            progress=ProgressPrinter(stream=out, tty=False, interval=1e9),
+            params={"robustness": {"n": 8, "attacks": "charswap"}},
+        )
+    finally:
+        est.EXPENSIVE = original
+    lines = out.getvalue().splitlines()
+    at = next(i for i, line in enumerate(lines) if line.startswith("dlaudit: [robustness] estimated "))
+    assert lines[at + 1] == "dlaudit: [robustness] started" and "1 attack(s) on 8 texts" in lines[at]
