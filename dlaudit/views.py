@@ -173,7 +173,7 @@ def attack(
     model: ModelBundle | str | Path,
     data: AuditData | str | Path | None = None,
     *,
-    attacks: str | Sequence[str] = ("fgsm", "pgd"),
+    attacks: str | Sequence[str] | None = None,
     norms: str | Sequence[str] = ("linf",),
     eps: str | Sequence[float] = DEFAULT_ATTACK_EPS,
     eps_l2: str | Sequence[float] = DEFAULT_ATTACK_EPS_L2,
@@ -206,8 +206,9 @@ def attack(
 
     ``eps`` are L-inf budgets and ``eps_l2`` L2 budgets, in input units (lists or
     comma-separated strings); ``attacks`` are registry names (fgsm, pgd, apgd-ce, apgd-t,
-    fab-t, square, autoattack, or any registered attack) run at each of ``norms``; a text model
-    takes the text attacks instead (charswap, wordswap, hotflip, at 1..3 words changed); ``n``
+    fab-t, square, autoattack, or any registered attack) run at each of ``norms``, by default fgsm and
+    pgd; a text model takes the text attacks instead (by default charswap, wordswap and hotflip, at
+    1..3 words changed); ``n``
     attacks a seeded random subset of that many samples (default all). ``steps`` (default 40),
     ``alpha``, ``restarts`` and ``early_stop`` are PGD's; ``version`` is AutoAttack's
     (``standard`` by default). ``fast`` is the analysis' fast profile: PGD-10 on at most 200
@@ -215,11 +216,14 @@ def attack(
     steps through ``torch.compile`` where the model allows it (the provenance's ``engine`` says
     where not). ``features="numeric"`` attacks only a tabular model's numeric columns.
     """
-    methods = parse_names(attacks, _attack_names(), "attack(s)")
+    from .robust.text_section import DefaultAttacks
+
+    methods = parse_names(attacks if attacks is not None else ("fgsm", "pgd"), _attack_names(), "attack(s)")
     norm_list = parse_names(norms, ("linf", "l2"), "norm(s)")
+    named = [f"{m}_{v}" for v in norm_list for m in methods]
     settings = {
         "scope": "attacks",
-        "attacks": [f"{m}_{v}" for v in norm_list for m in methods],
+        "attacks": named if attacks is not None else DefaultAttacks(named),
         "eps": _budgets(eps, "eps"),
         "eps_l2": _budgets(eps_l2, "eps-l2"),
         "steps": steps,

@@ -13,9 +13,8 @@ __all__ = ["OPTIONS"]
 
 OPTIONS = (
     # dlaudit attack: keywords of dlaudit.attack
-    Option("attack", ("--attack",), "attacks", "Attacks, comma-separated: fgsm, pgd, apgd-ce, apgd-t, fab-t, square, autoattack; "
-           "for text models charswap, wordswap, hotflip.",
-           default="fgsm,pgd", show_default=True),
+    Option("attack", ("--attack",), "attacks", "Attacks, comma-separated: fgsm, pgd, apgd-ce, apgd-t, fab-t, square, autoattack "
+           "(default fgsm,pgd); for text models charswap, wordswap, hotflip (default all three)."),
     Option("attack", ("--version",), "aa_version",
            "AutoAttack's version (default standard; fast with --fast): standard (the four attacks, the official settings), "
            "fast (APGD-CE and APGD-T, 25 iterations) or rand (for a model random at inference: APGD-CE and APGD-DLR with "

@@ -37,6 +37,13 @@ __all__ = ["TextRobustSettings", "robustness_text", "estimate_text", "TEXT_ATTAC
 TEXT_ATTACKS = ("charswap", "wordswap", "hotflip")
 
 
+class DefaultAttacks(tuple):
+    """The attacks ``dlaudit attack`` runs when none were named (FGSM and PGD at each norm): a text model,
+    which they do not apply to, takes its own default (:data:`TEXT_ATTACKS`) instead of refusing them."""
+
+    __slots__ = ()
+
+
 @dataclass(frozen=True)
 class TextRobustSettings:
     """``n`` texts attacked (a seeded subset), the ``attacks``, the word ``budget`` K, the noise ``noise_rate``."""
@@ -56,6 +63,8 @@ class TextRobustSettings:
                 "values; it does not apply to a text model's token ids: audit it with 'dlaudit attack' or 'dlaudit report'"
             )
         known = {f.name for f in fields(cls)}
+        if isinstance(params.get("attacks"), DefaultAttacks):  # none named: the text attacks
+            params = {k: v for k, v in params.items() if k != "attacks"}
         base: dict[str, Any] = dict(cls.FAST) if fast else {}
         base.update({k: v for k, v in params.items() if k in known and v is not None})
         s = cls(**base)

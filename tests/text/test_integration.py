@@ -176,7 +176,11 @@ def test_views_on_a_text_model(text_model: tuple[Path, Path], tmp_path: Path) ->
     names = {m.name for m in rep.section("robustness").metrics}
     assert {"robustness.charswap.acc@1", "robustness.hotflip.acc@2"} <= names
     assert not any(n.startswith("robustness.wordswap") for n in names)
-    assert "do not apply to text" in _bad(["attack", str(model), "-o", str(tmp_path / "a.html")])  # fgsm, pgd
+    named = ["attack", str(model), "--attack", "fgsm,pgd", "-o", str(tmp_path / "a.html")]
+    assert "do not apply to text" in _bad(named)
+    default = dlaudit.attack(model, fast=True, n=8, device="cpu")  # none named: the text attacks, not fgsm and pgd
+    names = {m.name for m in default.section("robustness").metrics}
+    assert {"robustness.charswap.acc@1", "robustness.wordswap.acc@1", "robustness.hotflip.acc@1"} <= names
     assert "does not apply" in _bad(["certify", str(model), "--fast", "-o", str(tmp_path / "c.html")])
     exp = dlaudit.explain_model(model, methods="ig,gxi", n=3, device="cpu")
     assert set(exp.attributions) == {"ig", "gxi"} and exp.attributions["ig"].shape == exp.x.shape
