@@ -1339,6 +1339,8 @@ def overhead_costs(bundle: ModelBundle, data: AuditData, s: Settings | None = No
             torch.cat([bundle.module(xb.float().to(dev)).argmax(1).cpu() for xb in data.x[:n].split(256)]) == data.y[:n]
         )
     out["clean_acc"] = float(right.float().mean()) if n else 1.0
+    if bundle.card.kind.columns and bundle.card.encoder and data.x.dim() == 2 and n:
+        out.update(_shift_costs(bundle, data.x[: min(n, _PROBE_MAX)]))
     norms = set(s.autoattack_norms if s is not None and s.autoattack else ())
     norms |= {m_norm[1] for m_norm in map(_split_attack, s.attacks if s is not None else ()) if m_norm[0] == "pgd"}
     norms |= {norm for method, norm in map(_split_attack, s.attacks if s is not None else ()) if method == "autoattack"}
@@ -1354,6 +1356,38 @@ def overhead_costs(bundle: ModelBundle, data: AuditData, s: Settings | None = No
                 with model_state(bundle.module, train=False, grad=False), torch.no_grad():
                     kept = bundle.module(adv.to(dev)).argmax(1).cpu() == y
                 out[f"survive_{norm}@{eps:g}"] = float(kept.float().mean())
+    return out
+
+
+def _shift_costs(bundle: ModelBundle, x: torch.Tensor) -> dict[str, float]:
+    """Seconds per input of one pass of the tabular-shift part (see :func:`.shift.passes`): shifting with random
+    draws (Gaussian noise) and predicting (``shift_drawn``), and moving one column and predicting (``shift_moved``);
+    the faster of two measures each, after an untimed pass."""
+    import time
+
+    from .shift import layout, shift
+
+    lay = layout(bundle.card.encoder or {})
+    x = x.detach().cpu().float()
+    m = len(lay.numeric)
+    common = {
+        "seed": 0,
+        "index": torch.arange(len(x)),
+        "spread": x[:, :m].std(dim=0, unbiased=False),
+        "median": x[:, :m].median(dim=0).values,
+    }
+    kinds = {"shift_drawn": ("noise", None) if m else ("missing", None), "shift_moved": ("covariate", 0)}
+    out: dict[str, float] = {}
+    for key, (kind, feature) in kinds.items():
+        if kind == "covariate" and not m:
+            out[key] = out["shift_drawn"]
+            continue
+        seen = []
+        for _ in range(3):  # the first pass is untimed (caches, allocators)
+            start = time.perf_counter()
+            bundle.predict(shift(x, kind, 0.25, lay, feature=feature, **common)).cpu()
+            seen.append(time.perf_counter() - start)
+        out[key] = min(seen[1:]) / len(x)
     return out
 
 
@@ -1474,6 +1508,12 @@ def _work(bundle: ModelBundle, data: AuditData, s: Settings, costs: Mapping[str,
         overhead += (n * len(SEVERITIES) + 1) * len(CORRUPTIONS) * costs.get("corrupt", 0.0)  # and the examples
         overhead += costs.get("figure", 0.0) + costs.get("grid", 0.0)
         what += f", {len(CORRUPTIONS) * len(SEVERITIES)} corruption-severity pairs"
+    if s.shift and bundle.card.kind.columns and bundle.card.encoder and "shift_drawn" in costs:
+        from .shift import layout, passes
+
+        drawn, moved = passes(layout(bundle.card.encoder))
+        overhead += n * (drawn * costs["shift_drawn"] + moved * costs.get("shift_moved", costs["shift_drawn"]))
+        what += f", {drawn + moved} tabular-shift passes"  # priced as measured (shifting and predicting)
     what += f" and {forwards:,} forward passes"
     return steps * grad + forwards * forward + smoothing + calls * call + overhead, what
 
