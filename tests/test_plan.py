@@ -198,3 +198,13 @@ def test_the_explanation_probe_prices_a_warm_run(monkeypatch, seconds, samples, 
     costs = explanation._probe(None, None, {"methods": ["saliency"], "n": 8})
     assert calls == samples
     assert costs["fast_fixed"] == pytest.approx(fixed) and costs["fast_sample"] == pytest.approx(per)
+
+
+def test_the_summary_states_autoattack_on_part_of_the_samples_and_its_interval() -> None:
+    from dlaudit.plan import summary
+
+    entry = {"budgeted": True, "level": "9 of 11", "fast": False, "samples": 400, "interval_halfwidth": 0.049}
+    plan = {"sections": {"robustness": {**entry, "params": {"n": 400, "autoattack_n": 100}}}}
+    assert "(AutoAttack on the first 100 of them: +/-0.098)" in summary(plan, {})["robustness"]
+    plan = {"sections": {"robustness": {**entry, "params": {"n": 400}}}}
+    assert "AutoAttack" not in summary(plan, {})["robustness"]
