@@ -39,7 +39,8 @@ class ExplainSettings:
     """
 
     ig_steps: int = 64
-    internal_batch_size: int = 512
+    internal_batch_size: int = 512  # the most rows one pass holds; the memory budget may lower it
+    max_memory: int | None = None  # bytes one pass may hold (see dlaudit.explain.memory); None: a share of free memory
     smoothgrad_samples: int = 16
     smoothgrad_noise: float = 0.15
     occlusion_window: int | None = None
@@ -63,10 +64,12 @@ class ExplainSettings:
     figure_scale: str = "shared"  # saliency figures: "shared" (one scale, samples compare) or "sample" (each its own)
 
     def __post_init__(self) -> None:
-        if self.figure_scale not in ("shared", "sample"):
-            from ..errors import ConfigError
+        from ..errors import ConfigError
 
+        if self.figure_scale not in ("shared", "sample"):
             raise ConfigError(f"figure_scale must be 'shared' or 'sample', got {self.figure_scale!r}")
+        if self.max_memory is not None and (isinstance(self.max_memory, bool) or int(self.max_memory) < 1):
+            raise ConfigError(f"max_memory must be a number of bytes (at least 1), got {self.max_memory!r}")
 
     FAST: ClassVar[dict[str, Any]] = {
         "ig_steps": 32,
@@ -243,10 +246,12 @@ def chunked(
     Peak memory then depends on ``budget``, not on how many examples there are.
     ``fn`` returns attributions, or ``(attributions, per-example extra)``.
     """
+    from .memory import chunks
+
     per_chunk = max(1, budget // max(1, rows_per_example))
     values, extras = [], []
-    for start in range(0, len(x), per_chunk):
-        out = fn(x[start : start + per_chunk], target[start : start + per_chunk])
+    for part in chunks(len(x), per_chunk):
+        out = fn(x[part], target[part])
         if isinstance(out, tuple):
             out, extra = out
             extras.append(extra.detach().cpu())

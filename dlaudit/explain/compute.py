@@ -93,6 +93,9 @@ class MethodQuality:
             "random_logit_similarity": self.random_logit,
             "road_morf_auc": None if self.road is None else self.road.morf_per_sample,
             "road_lerf_auc": None if self.road is None else self.road.lerf_per_sample,
+            "local_lipschitz": None
+            if self.stability is None
+            else self.stability.lipschitz,  # last: the seeds above stay
         }
         if self.curves is not None and random is not None:
             per_sample["deletion_gain"] = self.curves.deletion_per_sample - random.deletion_per_sample

@@ -8,7 +8,7 @@ section (:mod:`dlaudit.explain.section`); :func:`explain_section` is the report'
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from typing import Any, ClassVar
 
 import numpy as np
@@ -24,6 +24,7 @@ from ..report.model import Report, Section
 from ..utils import ProgressFn
 from ._common import Attribution, ExplainContext, ExplainSettings, columns_for
 from .compute import TABULAR_BACKGROUND, MethodQuality, Run, resolve_target, select_samples, training_background
+from .memory import parse_size
 from .methods import EXPLAIN_METHODS, parse_methods
 from .options import OPTIONS
 from .section import build_section
@@ -97,6 +98,7 @@ def explain(
     background: torch.Tensor | None = None,
     gradcam_layer: str | None = None,
     shap_explainer: str = "auto",
+    max_memory: str | int | None = None,
     progress: ProgressFn | None = None,
 ) -> Explanation:
     """Explain ``n`` samples of ``data`` with each method and measure how far to trust it.
@@ -124,6 +126,10 @@ def explain(
         Module name of Grad-CAM's layer; by default the last convolution.
     shap_explainer
         ``auto`` (kernel for tabular, gradient for images), ``gradient``, ``deep`` or ``kernel``.
+    max_memory
+        Memory one pass of a method may hold (bytes, or a size such as ``"2G"``); every method batches
+        its internal work to fit (:mod:`dlaudit.explain.memory`). None: ``settings.max_memory``, else
+        half the free memory. The attributions do not depend on it.
 
     Returns
     -------
@@ -136,6 +142,8 @@ def explain(
     if shap_explainer not in SHAP_EXPLAINERS:
         raise ConfigError(f"unknown SHAP explainer {shap_explainer!r}; choose from: {', '.join(SHAP_EXPLAINERS)}")
     settings = settings or (ExplainSettings.fast() if fast else ExplainSettings())
+    if max_memory is not None:
+        settings = replace(settings, max_memory=parse_size(max_memory))
     notes: list[str] = []
     pred_all = bundle.predict(data.x)
     if n > len(data):
@@ -217,6 +225,7 @@ class Settings:
     background: torch.Tensor | None = None
     gradcam_layer: str | None = None
     shap_explainer: str = "auto"
+    max_memory: str | int | None = None
 
     FAST: ClassVar[dict[str, Any]] = {"n": 8}
     """The fast profile (``fast=True``): 8 samples, and the methods' :attr:`ExplainSettings.FAST`; explicit values win."""
@@ -241,6 +250,8 @@ class Settings:
             raise ConfigError(f"n must be at least 1 sample, got {s.n}")
         if s.shap_explainer not in SHAP_EXPLAINERS:
             raise ConfigError(f"unknown SHAP explainer {s.shap_explainer!r}; choose from: {', '.join(SHAP_EXPLAINERS)}")
+        if s.max_memory is not None:
+            parse_size(s.max_memory)
         return s
 
 
@@ -274,6 +285,7 @@ def explain_section(
         background=s.background,
         gradcam_layer=s.gradcam_layer,
         shap_explainer=s.shap_explainer,
+        max_memory=s.max_memory,
         progress=progress,
     )
     if not exp.attributions:

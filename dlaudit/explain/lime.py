@@ -27,6 +27,7 @@ from torch import nn
 
 from ..errors import AnalysisError
 from ._common import Attribution, Column, ExplainContext, batched_probabilities, row_seed, spread_to_features
+from .memory import row_budget
 
 __all__ = ["lime", "lime_images", "lime_tabular", "segment_image", "grid_segments", "LimeImageResult"]
 
@@ -49,7 +50,7 @@ def lime(module: nn.Module, x: torch.Tensor, target: torch.Tensor, ctx: ExplainC
         seed=ctx.seed,
         hide_color=ctx.low,
         value_range=ctx.value_range,
-        batch_size=ctx.settings.lime_batch_size,
+        batch_size=min(ctx.settings.lime_batch_size, row_budget(module, x, ctx, backward=False)),
     )
     return Attribution(
         res.attributions(x),
@@ -283,10 +284,11 @@ def lime_tabular(module: nn.Module, x: torch.Tensor, target: torch.Tensor, ctx: 
         random_state=ctx.seed,
     )
     n_features = x.shape[1]
+    batch = min(ctx.settings.lime_batch_size, row_budget(module, x, ctx, backward=False))
 
     def predict(rows: np.ndarray) -> np.ndarray:
         enc = torch.from_numpy(_encode(rows, cols, n_features))
-        return batched_probabilities(module, enc, batch_size=ctx.settings.lime_batch_size).double().numpy()
+        return batched_probabilities(module, enc, batch_size=batch).double().numpy()
 
     rows = _decode(x.detach().cpu().numpy(), cols)
     weights = np.zeros((len(rows), len(cols)))

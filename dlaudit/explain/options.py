@@ -10,6 +10,12 @@ from ..analysis import FAST_HELP, Option
 
 __all__ = ["OPTIONS"]
 
+MAX_MEMORY_HELP = (
+    "Memory one explanation pass may hold, e.g. 2G or 500M: IG's steps, SmoothGrad's and SHAP's samples, occlusion's "
+    "patches and LIME's perturbations are batched to fit, from the model's measured activations (default: half the "
+    "free RAM, or of the GPU's free memory)."
+)
+
 OPTIONS = (
     Option("explain", ("--method",), "methods",
            "Methods, comma-separated: saliency,ig,smoothgrad,gradcam,deeplift,occlusion,lime,shap (default all)."),
@@ -24,5 +30,7 @@ OPTIONS = (
     Option("explain", ("--fast",), "fast", FAST_HELP, type="flag"),
     Option("explain", ("--no-quality",), "quality", "Only the attributions, without the trust metrics.", type="flag",
            flag_value=False),
+    Option("explain", ("--max-memory",), "max_memory", MAX_MEMORY_HELP, metavar="SIZE"),
+    Option("report", ("--max-memory",), "max_memory", MAX_MEMORY_HELP, metavar="SIZE", setting="max_memory"),
 )  # fmt: skip
 """Every option of ``dlaudit explain``; each one's help is what ``dlaudit explain --help`` shows."""

@@ -29,7 +29,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-from captum.metrics import sensitivity_max
 from scipy.stats import rankdata
 from torch import nn
 
@@ -53,7 +52,6 @@ __all__ = [
     "sanity_check",
     "completeness_error",
     "completeness_parts",
-    "sensitivity",
 ]
 
 log = logging.getLogger(__name__)
@@ -361,41 +359,3 @@ def completeness_parts(
     change = fx - fb
     sums = attributions.reshape(len(attributions), -1).double().cpu().sum(dim=1)
     return (sums - change).abs().numpy(), change.abs().numpy()
-
-
-def sensitivity(
-    explain_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
-    x: torch.Tensor,
-    target: torch.Tensor,
-    *,
-    radius: float,
-    value_range: tuple[float, float],
-    perturbations: int = 8,
-    seed: int = 0,
-) -> float:
-    """Mean over samples of captum's ``sensitivity_max``: the largest change of the
-    attributions, relative to their norm, over ``perturbations`` inputs drawn
-    uniformly from the L-inf ball of ``radius`` around each input (clipped to the
-    value range).
-    """
-    gen = torch.Generator().manual_seed(seed)
-    lo, hi = value_range
-
-    def perturb(inputs: torch.Tensor, r: float) -> torch.Tensor:
-        noise = (torch.rand(inputs.shape, generator=gen) * 2.0 - 1.0) * r
-        return (inputs + noise.to(inputs.device)).clamp(lo, hi)
-
-    def explanation(inputs: torch.Tensor | tuple[torch.Tensor, ...], target: torch.Tensor) -> tuple[torch.Tensor]:
-        xs = inputs[0] if isinstance(inputs, tuple) else inputs
-        with torch.enable_grad():
-            return (explain_fn(xs, target),)  # captum iterates over the result: a tuple, not a tensor
-
-    values = sensitivity_max(
-        explanation,
-        x.detach().cpu(),
-        perturb_func=perturb,
-        perturb_radius=radius,
-        n_perturb_samples=perturbations,
-        target=target.cpu(),
-    )
-    return float(values.mean())

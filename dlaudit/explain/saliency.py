@@ -27,16 +27,16 @@ from captum.attr import (
     LayerActivation,
     LayerAttribution,
     LayerGradCam,
-    NoiseTunnel,
     Saliency,
 )
 from torch import nn
 
 from ..errors import AnalysisError, ConfigError
 from ..graphs import ConvTap, ExportedModule, contains_graph, hookable
-from ._common import Attribution, ExplainContext, chunked
+from ._common import Attribution, ExplainContext, chunked, row_seed
 from ._structure import relu_problems, run_order
 from .engine import integrated_gradients_values, occlusion_values
+from .memory import chunks, row_budget
 
 __all__ = [
     "saliency",
@@ -58,8 +58,12 @@ def saliency(module: nn.Module, x: torch.Tensor, target: torch.Tensor, ctx: Expl
 
     For a linear model ``f(x) = W x + b`` this is exactly ``W[target]``.
     """
-    values = Saliency(module).attribute(x, target=target, abs=False)
-    return Attribution(values.detach().cpu())
+    sal = Saliency(module)
+    values, _ = chunked(
+        lambda xc, tc: sal.attribute(xc, target=tc, abs=False), x, target, rows_per_example=1,
+        budget=row_budget(module, x, ctx),
+    )  # fmt: skip
+    return Attribution(values)
 
 
 def integrated_gradients(module: nn.Module, x: torch.Tensor, target: torch.Tensor, ctx: ExplainContext) -> Attribution:
@@ -67,14 +71,14 @@ def integrated_gradients(module: nn.Module, x: torch.Tensor, target: torch.Tenso
 
     captum's Gauss-Legendre rule with ``settings.ig_steps`` steps, computed by the
     engine (:func:`dlaudit.explain.engine.integrated_gradients_values`): every
-    example's steps stacked in cache-sized passes, no more than
-    ``settings.internal_batch_size`` scaled inputs alive at once, so memory stays flat
-    as the number of examples grows. ``extras["delta"]`` holds captum's convergence
+    example's steps stacked in cache-sized passes of at most
+    :func:`~dlaudit.explain.memory.row_budget` rows (the memory budget), so memory stays
+    flat as the number of examples or steps grows. ``extras["delta"]`` holds captum's convergence
     delta ``sum(attr) - (f(x) - f(baseline))`` per example.
     """
     steps = ctx.settings.ig_steps
     values, delta = integrated_gradients_values(
-        module, x, target, ctx.baseline(x), steps=steps, budget=ctx.settings.internal_batch_size
+        module, x, target, ctx.baseline(x), steps=steps, budget=row_budget(module, x, ctx)
     )
     return Attribution(values.detach().cpu(), extras={"delta": delta.detach().cpu(), "steps": steps})
 
@@ -83,24 +87,36 @@ def smoothgrad(module: nn.Module, x: torch.Tensor, target: torch.Tensor, ctx: Ex
     """SmoothGrad: saliency averaged over copies of the input with Gaussian noise.
 
     The noise's standard deviation is ``settings.smoothgrad_noise`` of the value
-    range (captum's default of 1.0 would drown a [0, 1] image in noise).
+    range (captum's default of 1.0 would drown a [0, 1] image in noise). Each
+    example's noise comes from its own generator (seeded by the seed and the
+    example's row), so the noisy copies, and the map, are the same whichever
+    examples and how many copies share a pass (captum's NoiseTunnel draws one
+    stream per batch, so its maps change with the batch size). The ``samples x
+    examples`` noisy rows go through the model in chunks of
+    :func:`~dlaudit.explain.memory.row_budget` rows.
     """
     samples = ctx.settings.smoothgrad_samples
     sigma = ctx.settings.smoothgrad_noise * ctx.span
-    tunnel = NoiseTunnel(Saliency(module))
+    sal = Saliency(module)
+    shape = tuple(x.shape[1:])
+    xs = x.detach().cpu()
 
-    def run(xc: torch.Tensor, tc: torch.Tensor) -> torch.Tensor:
-        return tunnel.attribute(
-            xc,
-            nt_type="smoothgrad",
-            nt_samples=samples,
-            nt_samples_batch_size=samples,
-            stdevs=sigma,
-            target=tc,
-            abs=False,
-        )
+    def noisy(i: int) -> torch.Tensor:
+        gen = torch.Generator().manual_seed(row_seed(ctx.seed, ctx.row_offset + i))
+        return xs[i] + sigma * torch.randn((samples, *shape), generator=gen, dtype=xs.dtype)
 
-    values, _ = chunked(run, x, target, rows_per_example=samples, budget=ctx.settings.internal_batch_size)
+    total = torch.zeros(xs.shape, dtype=torch.float64)
+    for part in chunks(len(x) * samples, row_budget(module, x, ctx)):
+        first, last = part.start // samples, (part.stop - 1) // samples
+        pieces, owners = [], []
+        for i in range(first, last + 1):
+            lo, hi = max(part.start - i * samples, 0), min(part.stop - i * samples, samples)
+            pieces.append(noisy(i)[lo:hi])
+            owners.append(torch.full((hi - lo,), i, dtype=torch.long))
+        owner = torch.cat(owners)
+        grads = sal.attribute(torch.cat(pieces).to(x.device), target=target[owner.to(target.device)], abs=False)
+        total.index_add_(0, owner, grads.detach().cpu().double())
+    values = (total / samples).float()
     return Attribution(values, extras={"stdev": sigma, "samples": samples})
 
 
@@ -181,9 +197,12 @@ def gradcam(module: nn.Module, x: torch.Tensor, target: torch.Tensor, ctx: Expla
     module = hookable(module, x)
     name, layer = gradcam_layer(module, x, ctx.gradcam_layer)
     grad_cam = LayerGradCam(module, layer)
-    cam = _in_static_batches(
-        lambda xc, tc: grad_cam.attribute(xc, target=tc, relu_attributions=True).detach(), module, x, target
-    )
+    cam, _ = chunked(
+        lambda xc, tc: _in_static_batches(
+            lambda xb, tb: grad_cam.attribute(xb, target=tb, relu_attributions=True).detach(), module, xc, tc
+        ),
+        x, target, rows_per_example=1, budget=row_budget(module, x, ctx),
+    )  # fmt: skip
     if cam.dim() != 4:
         raise AnalysisError(f"Grad-CAM needs a layer with 2-D feature maps; {name!r} gives {cam.dim()}-D output")
     up = LayerAttribution.interpolate(cam, tuple(x.shape[2:]), interpolate_mode="bilinear")
@@ -203,15 +222,19 @@ def deeplift(module: nn.Module, x: torch.Tensor, target: torch.Tensor, ctx: Expl
     reused = [p for p in problems if "used" in p]
     if reused:
         raise AnalysisError(f"DeepLIFT needs every non-linearity to be its own module used once; {'; '.join(reused)}")
-    try:
-        values = DeepLift(module).attribute(x, baselines=ctx.baseline(x), target=target)
+    dl = DeepLift(module)
+    try:  # captum runs the inputs and their baselines in one pass: two rows per example
+        values, _ = chunked(
+            lambda xc, tc: dl.attribute(xc, baselines=ctx.baseline(xc), target=tc), x, target, rows_per_example=2,
+            budget=row_budget(module, x, ctx),
+        )  # fmt: skip
     except RuntimeError as err:
         if "used more than once" in str(err) or "does not contain some of the input/output attributes" in str(err):
             raise AnalysisError(
                 "DeepLIFT needs every non-linearity to be its own module used once; a module is reused in this model"
             ) from err
         raise
-    out = Attribution(values.detach().cpu())
+    out = Attribution(values)
     if problems:
         out.findings.append(
             (
@@ -237,12 +260,13 @@ def occlusion(module: nn.Module, x: torch.Tensor, target: torch.Tensor, ctx: Exp
     Images: square patches about a seventh of the side, stride half a patch;
     tabular inputs: one feature at a time. captum's Occlusion computed by the engine
     (:func:`dlaudit.explain.engine.occlusion_values`): every (example, window) pair one
-    row, in cache-sized passes of at most ``settings.internal_batch_size`` rows, target
+    row, in cache-sized passes of at most
+    :func:`~dlaudit.explain.memory.row_budget` rows (the memory budget), target
     logit only, under ``torch.inference_mode``.
     """
     window, strides = _occlusion_window(ctx, x)
     values = occlusion_values(
-        module, x, target, ctx.low, window=window, strides=strides, budget=ctx.settings.internal_batch_size
+        module, x, target, ctx.low, window=window, strides=strides, budget=row_budget(module, x, ctx, backward=False)
     )
     return Attribution(values.detach().cpu(), extras={"window": list(window), "strides": list(strides)})
 

@@ -178,6 +178,17 @@ def _add_metrics(sec: Section, name: str, q: MethodQuality, random: Curves | Non
                 q, "stable", f"passes when the 95% interval is below {SENSITIVITY_THRESHOLD}, warns when at or above"
             ),
         )
+        if "local_lipschitz" in q.intervals:
+            sec.add_metric(
+                f"explain.{name}.local_lipschitz",
+                q.intervals["local_lipschitz"].value,
+                ci=_ci(q, "local_lipschitz"),
+                higher_is_better=False,
+                note="map units per input unit, so it compares methods on one model, not across models; the same "
+                "noise draws as max-sensitivity" + dropped,
+                description=f"{title}: local Lipschitz estimate (Alvarez-Melis & Jaakkola 2018): largest "
+                "||a(x') - a(x)|| / ||x' - x|| under the same noise draws (lower is more stable)",
+            )
     if q.random_logit is not None or "random_logit_similarity" in q.notes:
         sec.add_metric(
             f"explain.{name}.random_logit_similarity",

@@ -32,6 +32,7 @@ from ..errors import AnalysisError, ConfigError
 from ._common import Attribution, ExplainContext, row_seed, spread_to_features
 from ._structure import relu_problems
 from .engine import expected_gradients_values
+from .memory import chunks, row_budget
 
 __all__ = [
     "shap_values",
@@ -116,14 +117,13 @@ def gradient_shap(module: nn.Module, x: torch.Tensor, target: torch.Tensor, ctx:
         _background(ctx, x.device),
         samples=ctx.settings.shap_samples,
         seed=ctx.seed,
-        budget=ctx.settings.internal_batch_size,
+        budget=row_budget(module, x, ctx),
     )
     return Attribution(values.detach().cpu(), extras={"explainer": "gradient"})
 
 
 def deep_shap(module: nn.Module, x: torch.Tensor, target: torch.Tensor, ctx: ExplainContext) -> Attribution:
     """DeepExplainer of the target logit, or GradientExplainer with a finding where it cannot work."""
-    import shap
 
     problems = relu_problems(module)  # None: untraceable, the additivity check below decides
     if problems:
@@ -136,14 +136,15 @@ def deep_shap(module: nn.Module, x: torch.Tensor, target: torch.Tensor, ctx: Exp
         )
     work = copy.deepcopy(module)
     bg = _background(ctx, x.device)
+    # each example runs with the whole background in one pass (its copies beside the background: 2 rows each)
+    parts = max(1, row_budget(module, x, ctx) // 2)
     out = np.zeros(tuple(x.shape), dtype=np.float64)
     gaps, scale = [], []
     for cls in torch.unique(target).tolist():
         idx = (target == cls).nonzero().flatten()
         wrapped = TargetOutput(work, cls)
-        explainer = shap.DeepExplainer(wrapped, bg)
         try:
-            vals = _squeeze(explainer.shap_values(x[idx], check_additivity=False), (len(idx), *x.shape[1:]))
+            vals, expected = _deep_values(wrapped, bg, x[idx], parts)
         except (RuntimeError, ValueError, IndexError) as err:
             return _fallback(
                 module,
@@ -153,9 +154,7 @@ def deep_shap(module: nn.Module, x: torch.Tensor, target: torch.Tensor, ctx: Exp
                 f"DeepExplainer failed on this model ({type(err).__name__}: {str(err).splitlines()[0][:120]})",
             )
         with torch.no_grad():
-            change = (wrapped(x[idx])[:, 0].double().cpu().numpy()) - float(
-                np.asarray(explainer.expected_value).ravel()[0]
-            )
+            change = wrapped(x[idx])[:, 0].double().cpu().numpy() - expected
         gaps.append(np.abs(vals.reshape(len(idx), -1).sum(axis=1) - change))
         scale.append(np.abs(change))
         out[idx.cpu().numpy()] = vals
@@ -169,6 +168,26 @@ def deep_shap(module: nn.Module, x: torch.Tensor, target: torch.Tensor, ctx: Exp
             f"DeepExplainer's SHAP values do not add up to the output (relative error {error:.1%})",
         )
     return Attribution(torch.from_numpy(out).float(), extras={"explainer": "deep", "additivity_error": error})
+
+
+def _deep_values(wrapped: nn.Module, bg: torch.Tensor, x: torch.Tensor, part: int) -> tuple[np.ndarray, float]:
+    """DeepExplainer's SHAP values of ``x`` over ``bg``, the background ``part`` rows at a time, and its expected value.
+
+    Its values are the mean over the background rows of one attribution per reference row (each pass pairs a
+    copy of the input with one reference), and its expected value the mean output over them: the weighted
+    mean over parts of the background is the same numbers, with passes of ``2 * part`` rows.
+    """
+    import shap
+
+    vals = np.zeros((len(x), *x.shape[1:]), dtype=np.float64)
+    expected = 0.0
+    for rows in chunks(len(bg), part):
+        piece = bg[rows]
+        explainer = shap.DeepExplainer(wrapped, piece)
+        share = len(piece) / len(bg)
+        vals += share * _squeeze(explainer.shap_values(x, check_additivity=False), (len(x), *x.shape[1:]))
+        expected += share * float(np.asarray(explainer.expected_value).ravel()[0])
+    return vals, expected
 
 
 def _fallback(module: nn.Module, x: torch.Tensor, target: torch.Tensor, ctx: ExplainContext, why: str) -> Attribution:
@@ -217,12 +236,15 @@ def kernel_shap(module: nn.Module, x: torch.Tensor, target: torch.Tensor, ctx: E
     xs = x.detach().cpu().numpy().astype(np.float64)
     phi = np.zeros((len(xs), len(ctx.columns)))
     nsamples = ctx.settings.kernel_samples or "auto"
+    batch_rows = min(256, row_budget(module, x, ctx, backward=False))
     for cls in torch.unique(target).tolist():
         idx = (target == cls).nonzero().flatten().cpu().numpy()
 
-        def prob(rows: np.ndarray, cls: int = cls) -> np.ndarray:
+        def prob(rows: np.ndarray, cls: int = cls, batch: int = batch_rows) -> np.ndarray:
             return (
-                batched_probabilities(module, torch.from_numpy(np.asarray(rows, dtype=np.float32)))[:, cls]
+                batched_probabilities(module, torch.from_numpy(np.asarray(rows, dtype=np.float32)), batch_size=batch)[
+                    :, cls
+                ]
                 .double()
                 .numpy()
             )

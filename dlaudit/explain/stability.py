@@ -13,6 +13,11 @@
   ``x'`` drawn uniformly from the L-inf ball of ``radius`` around ``x`` (clipped to the
   value range), counting only the draws that keep the model's prediction (a map *should*
   change when the decision does). Every draw of every sample is explained in one call.
+- Local Lipschitz estimate (Alvarez-Melis & Jaakkola 2018, "On the Robustness of
+  Interpretability Methods", https://arxiv.org/abs/1806.08049): with the same draws, the
+  largest ``||a(x') - a(x)|| / ||x' - x||`` (map units per input unit, Euclidean norms) over
+  the draws that keep the prediction; Quantus's ``LocalLipschitzEstimate`` computes the
+  same ratio (with Gaussian draws by default).
 """
 
 from __future__ import annotations
@@ -69,12 +74,14 @@ def random_logit_similarity(
 
 @dataclass(frozen=True)
 class StabilityResult:
-    """Per-sample max-sensitivity (NaN where no draw kept the prediction or the map is zero) and how many draws
-    changed the prediction (left out)."""
+    """Per-sample max-sensitivity (NaN where no draw kept the prediction or the map is zero), the local Lipschitz
+    estimate from the same draws (NaN where no draw kept the prediction), and how many draws changed the
+    prediction (left out)."""
 
     per_sample: np.ndarray
     dropped: int
     draws: int
+    lipschitz: np.ndarray | None = None
 
 
 def max_sensitivity(
@@ -104,7 +111,12 @@ def max_sensitivity(
     ap = explain_fn(xp.to(x.device), tp.to(target.device)).detach().cpu().double().reshape(n, p, -1)
     a = original.detach().cpu().double().reshape(n, 1, -1)
     base = a.norm(dim=2)[:, 0]
-    diff = (ap - a).norm(dim=2).masked_fill(~kept, float("-inf")).max(dim=1).values
-    with np.errstate(divide="ignore", invalid="ignore"):
-        out = torch.where((base > 0) & torch.isfinite(diff), diff / base, torch.full_like(base, float("nan")))
-    return StabilityResult(out.numpy(), int((~kept).sum()), n * p)
+    change = (ap - a).norm(dim=2)
+    diff = change.masked_fill(~kept, float("-inf")).max(dim=1).values
+    step = (xp.double().reshape(n, p, -1) - xs.double().reshape(n, 1, -1)).norm(dim=2)
+    ratio = torch.where(step > 0, change / step.clamp_min(1e-300), torch.zeros_like(change))
+    lips = ratio.masked_fill(~kept, float("-inf")).max(dim=1).values
+    nan = torch.full_like(base, float("nan"))
+    out = torch.where((base > 0) & torch.isfinite(diff), diff / base, nan)
+    lips = torch.where(torch.isfinite(lips), lips, nan)
+    return StabilityResult(out.numpy(), int((~kept).sum()), n * p, lips.numpy())

@@ -262,3 +262,16 @@ def test_random_logit_and_max_sensitivity_agree_with_quantus() -> None:
     )
     ours = max_sensitivity(grad, model, x, y, a, radius=0.05, value_range=(0.0, 1.0), perturbations=100, seed=0)
     np.testing.assert_allclose(ours.per_sample, theirs, rtol=0.10)
+    # local Lipschitz estimate, from the same draws as max-sensitivity: Quantus's with the same uniform noise
+    lle = quantus.LocalLipschitzEstimate(
+        nr_samples=100,
+        perturb_func=lambda arr, **_: arr + np.random.uniform(-0.05, 0.05, arr.shape),  # Quantus's own needs axes
+        normalise=False,
+        disable_warnings=True,
+    )
+    np.random.seed(0)
+    theirs = np.asarray(
+        lle(model=model, x_batch=x.numpy(), y_batch=y.numpy(), a_batch=a.numpy(), explain_func=explain_func)
+    )
+    assert ours.lipschitz is not None and np.isfinite(ours.lipschitz).all()
+    np.testing.assert_allclose(ours.lipschitz, theirs, rtol=0.05)

@@ -22,9 +22,9 @@ from dlaudit.explain.quality import (
     randomised_models,
     rank_correlation,
     sanity_check,
-    sensitivity,
     unit_scores,
 )
+from dlaudit.explain.stability import max_sensitivity
 
 
 def test_curves_on_a_linear_model_by_hand() -> None:
@@ -162,12 +162,18 @@ def test_completeness_error_by_hand() -> None:
     assert completeness_error(linear_module(), x, target, exact * 1.5, baseline=0.0) == pytest.approx(0.5)
 
 
-def test_sensitivity_of_a_linear_models_saliency_is_zero() -> None:
+def test_sensitivity_and_lipschitz_of_a_linear_models_saliency_are_zero() -> None:
     ctx = tabular_context(torch.rand(5, 4))
-    fn = lambda xx, tt: attribute("saliency", linear_module(), xx, tt, ctx).values
-    x = torch.rand(3, 4)
-    assert sensitivity(fn, x, torch.tensor([0, 1, 2]), radius=0.05, value_range=(0.0, 1.0), perturbations=4) == 0.0
-    # the input itself moves by at most the radius in every coordinate
+    model = linear_module()
+    fn = lambda xx, tt: attribute("saliency", model, xx, tt, ctx).values
+    x, t = torch.rand(3, 4), torch.tensor([0, 1, 2])
+    kw = {"radius": 0.05, "value_range": (0.0, 1.0), "perturbations": 4}
+    out = max_sensitivity(fn, model, x, t, fn(x, t), **kw)
+    kept = np.isfinite(out.per_sample)
+    assert kept.any() and (out.per_sample[kept] == 0.0).all() and (out.lipschitz[kept] == 0.0).all()
+    # the identity map: it moves as the input does, at most the radius in every coordinate; its Lipschitz constant is 1
     ident = lambda xx, tt: xx.clone()
-    s = sensitivity(ident, x, torch.tensor([0, 1, 2]), radius=0.05, value_range=(0.0, 1.0), perturbations=4)
-    assert 0 < s <= 0.05 * 2 / float(x.norm(dim=1).min())
+    out = max_sensitivity(ident, model, x, t, x.clone(), **kw)
+    s = out.per_sample[np.isfinite(out.per_sample)]
+    assert len(s) and (s > 0).all() and (s <= 0.05 * 2 / float(x.norm(dim=1).min())).all()
+    np.testing.assert_allclose(out.lipschitz[np.isfinite(out.lipschitz)], 1.0, rtol=1e-9)
