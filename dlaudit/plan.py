@@ -401,7 +401,7 @@ def plan_text(plan: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
-_SHOWN = {"n", "steps", "restarts", "smoothing_n", "smoothing_samples", "n_boot"}
+_SHOWN = {"n", "steps", "restarts", "smoothing_n", "smoothing_samples", "n_boot", "autoattack_n"}
 
 
 def bought(report: Any) -> dict[str, float]:
@@ -456,6 +456,9 @@ def summary(plan: Mapping[str, Any], widths: Mapping[str, float]) -> dict[str, s
             continue
         line = f"level {entry['level']} ({'fast' if entry['fast'] else 'full'} profile), {entry['samples']} samples"
         line += f", interval at most +/-{entry['interval_halfwidth']:.3f}"
+        part = entry["params"].get("autoattack_n")
+        if isinstance(part, int) and part < entry["samples"]:  # a planned part of the samples: a wider interval
+            line += f" (AutoAttack on the first {part} of them: +/-{halfwidth(part):.3f})"
         if name in widths:
             line += f"; widest 95% interval measured {widths[name]:.3f}"
         out[name] = line

@@ -178,3 +178,33 @@ def test_the_report_says_what_the_budget_bought(planned) -> None:
     from dlaudit.report.html import provenance_rows
 
     assert any("time budget" in str(row) for row in provenance_rows(report.provenance))
+
+
+@pytest.mark.parametrize(
+    ("seconds", "samples", "fixed", "per"),
+    [((3.0, 1.0, 1.6), [1, 1, 4], 0.8, 0.2), ((6.0, 8.0), [1, 2], 4.0, 2.0)],
+)
+def test_the_explanation_probe_prices_a_warm_run(monkeypatch, seconds, samples, fixed, per) -> None:
+    """The first one-sample run pays the imports: it is not priced, unless it is long (a large model)."""
+    from dlaudit.explain import explanation
+
+    times, calls = iter(seconds), []
+
+    def run_probe(fn, bundle, data, **params):
+        calls.append(params["n"])
+        return next(times)
+
+    monkeypatch.setattr(explanation, "run_probe", run_probe)
+    costs = explanation._probe(None, None, {"methods": ["saliency"], "n": 8})
+    assert calls == samples
+    assert costs["fast_fixed"] == pytest.approx(fixed) and costs["fast_sample"] == pytest.approx(per)
+
+
+def test_the_summary_states_autoattack_on_part_of_the_samples_and_its_interval() -> None:
+    from dlaudit.plan import summary
+
+    entry = {"budgeted": True, "level": "9 of 11", "fast": False, "samples": 400, "interval_halfwidth": 0.049}
+    plan = {"sections": {"robustness": {**entry, "params": {"n": 400, "autoattack_n": 100}}}}
+    assert "(AutoAttack on the first 100 of them: +/-0.098)" in summary(plan, {})["robustness"]
+    plan = {"sections": {"robustness": {**entry, "params": {"n": 400}}}}
+    assert "AutoAttack" not in summary(plan, {})["robustness"]

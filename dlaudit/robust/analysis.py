@@ -124,6 +124,10 @@ class Settings:
     autoattack: str | None = "standard"
     """AutoAttack at every positive budget of ``autoattack_norms``: ``standard``, ``fast``, ``rand`` or None (off)."""
     autoattack_norms: tuple[str, ...] = ("linf",)
+    autoattack_n: int | None = None
+    """The full section's AutoAttack on the first this many of the attacked samples only (None: on all); its metrics'
+    intervals are then those of this many samples. ``--time-budget`` plans it to buy standard AutoAttack on part of
+    the samples where all of them do not fit (samples outside it count, in the worst case, by the other attacks)."""
     certify: str | None = "crown-ibp"
     """Verified accuracy at every positive L-inf budget: ``ibp``, ``crown-ibp``, ``crown`` or None (off)."""
     smoothing: bool = True
@@ -256,7 +260,7 @@ def _validate(s: Settings) -> None:
         values = getattr(s, key)
         if any(not (math.isfinite(v) and v >= 0) for v in values):
             raise ConfigError(f"robustness parameter {key} must be numbers >= 0, got {values}")
-    for key in ("n", "steps", "restarts", "min_eps_steps"):
+    for key in ("n", "steps", "restarts", "min_eps_steps", "autoattack_n"):
         value = getattr(s, key)
         if value is not None and (isinstance(value, bool) or int(value) < 1):
             raise ConfigError(f"robustness parameter {key} must be at least 1, got {value}")
@@ -721,7 +725,7 @@ def _params(s: Settings, data: AuditData, n: int, curves: dict[str, Curve], *, f
         "certify": s.certify or "off",
         "autoattack_norms": list(s.autoattack_norms) if s.autoattack else [],
         "features": s.features,
-    }
+    } | ({"autoattack_n": min(s.autoattack_n, n)} if s.autoattack and s.autoattack_n is not None else {})
 
 
 def _autoattack(
@@ -740,14 +744,16 @@ def _autoattack(
     runs: dict[str, AutoAttackCurve] = {}
     if not s.autoattack:
         return runs
-    n = len(y)
+    total = len(y)
+    n = min(s.autoattack_n, total) if s.autoattack_n is not None else total  # the first n (a planned count)
+    part = f" on the first {n} of the {total} samples" if n < total else ""
     for norm in s.autoattack_norms:
         eps_list = s.eps if norm == "linf" else s.eps_l2
         run = autoattack_curve(
             bundle,
-            x,
-            y,
-            clean_ok,
+            x[:n],
+            y[:n],
+            clean_ok[:n],
             eps_list,
             norm=norm,
             version=s.autoattack,
@@ -757,7 +763,7 @@ def _autoattack(
             features=features,
         )
         runs[norm] = run
-        curves[run.curve.name] = run.curve
+        curves[run.curve.name] = _padded(run.curve, total)
         for e, a in zip(run.curve.eps, run.curve.accuracy):
             res = run.results.get(e)
             detail = (
@@ -767,10 +773,20 @@ def _autoattack(
                 _metric_name(run.curve.name, e),
                 a,
                 ci=wilson_interval(round(a * n), n),
-                description=f"accuracy under {run.curve.description} at eps {e:g}{detail}",
+                description=f"accuracy under {run.curve.description} at eps {e:g}{part}{detail}",
                 higher_is_better=True,
             )
     return runs
+
+
+def _padded(curve: Curve, total: int) -> Curve:
+    """``curve`` (run on the first samples) with the samples it did not attack counted as not fooled by it, so the
+    per-sample worst case over the attacks takes them from the other attacks; its accuracy stays its own."""
+    short = total - len(curve.correct[0]) if curve.correct else 0
+    if short <= 0:
+        return curve
+    rest = torch.ones(short, dtype=torch.bool)
+    return dataclasses.replace(curve, correct=tuple(torch.cat([c, rest]) for c in curve.correct))
 
 
 def _worst_cases(sec: Section, curves: dict[str, Curve], n: int, *, at_least: int = 1) -> dict[str, Curve]:
@@ -1339,6 +1355,8 @@ def overhead_costs(bundle: ModelBundle, data: AuditData, s: Settings | None = No
             torch.cat([bundle.module(xb.float().to(dev)).argmax(1).cpu() for xb in data.x[:n].split(256)]) == data.y[:n]
         )
     out["clean_acc"] = float(right.float().mean()) if n else 1.0
+    if bundle.card.kind.columns and bundle.card.encoder and data.x.dim() == 2 and n:
+        out.update(_shift_costs(bundle, data.x[: min(n, _PROBE_MAX)]))
     norms = set(s.autoattack_norms if s is not None and s.autoattack else ())
     norms |= {m_norm[1] for m_norm in map(_split_attack, s.attacks if s is not None else ()) if m_norm[0] == "pgd"}
     norms |= {norm for method, norm in map(_split_attack, s.attacks if s is not None else ()) if method == "autoattack"}
@@ -1354,6 +1372,38 @@ def overhead_costs(bundle: ModelBundle, data: AuditData, s: Settings | None = No
                 with model_state(bundle.module, train=False, grad=False), torch.no_grad():
                     kept = bundle.module(adv.to(dev)).argmax(1).cpu() == y
                 out[f"survive_{norm}@{eps:g}"] = float(kept.float().mean())
+    return out
+
+
+def _shift_costs(bundle: ModelBundle, x: torch.Tensor) -> dict[str, float]:
+    """Seconds per input of one pass of the tabular-shift part (see :func:`.shift.passes`): shifting with random
+    draws (Gaussian noise) and predicting (``shift_drawn``), and moving one column and predicting (``shift_moved``);
+    the faster of two measures each, after an untimed pass."""
+    import time
+
+    from .shift import layout, shift
+
+    lay = layout(bundle.card.encoder or {})
+    x = x.detach().cpu().float()
+    m = len(lay.numeric)
+    common = {
+        "seed": 0,
+        "index": torch.arange(len(x)),
+        "spread": x[:, :m].std(dim=0, unbiased=False),
+        "median": x[:, :m].median(dim=0).values,
+    }
+    kinds = {"shift_drawn": ("noise", None) if m else ("missing", None), "shift_moved": ("covariate", 0)}
+    out: dict[str, float] = {}
+    for key, (kind, feature) in kinds.items():
+        if kind == "covariate" and not m:
+            out[key] = out["shift_drawn"]
+            continue
+        seen = []
+        for _ in range(3):  # the first pass is untimed (caches, allocators)
+            start = time.perf_counter()
+            bundle.predict(shift(x, kind, 0.25, lay, feature=feature, **common)).cpu()
+            seen.append(time.perf_counter() - start)
+        out[key] = min(seen[1:]) / len(x)
     return out
 
 
@@ -1444,12 +1494,15 @@ def _work(bundle: ModelBundle, data: AuditData, s: Settings, costs: Mapping[str,
     what = f"up to {steps:,} gradient steps (PGD-{s.steps} on {n} samples)"
     forwards += 2 * n * len(s.noise)
     if s.autoattack:
-        aa_steps, aa_forwards, aa_calls = _autoattack_work(s, n, bundle.card.num_classes or 10, costs)
+        aa_n = min(s.autoattack_n, n) if s.autoattack_n is not None else n
+        aa_steps, aa_forwards, aa_calls = _autoattack_work(s, aa_n, bundle.card.num_classes or 10, costs)
         steps += aa_steps
         forwards += aa_forwards
         calls += aa_calls
         survivors = "as many as PGD-10 left on a few" if any(k.startswith("survive_") for k in costs) else "half"
-        what += f", about {aa_steps:,} for AutoAttack ({s.autoattack}, if {survivors} of the samples outlast APGD-CE)"
+        what += f", about {aa_steps:,} for AutoAttack ({s.autoattack}"
+        what += f" on {aa_n} samples" if aa_n < n else ""
+        what += f", if {survivors} of the samples outlast APGD-CE)"
     if s.certify:
         forwards += n * len([e for e in s.eps if e > 0]) * CERTIFY_FORWARDS.get(s.certify, 1)
     smoothing = 0.0
@@ -1474,6 +1527,12 @@ def _work(bundle: ModelBundle, data: AuditData, s: Settings, costs: Mapping[str,
         overhead += (n * len(SEVERITIES) + 1) * len(CORRUPTIONS) * costs.get("corrupt", 0.0)  # and the examples
         overhead += costs.get("figure", 0.0) + costs.get("grid", 0.0)
         what += f", {len(CORRUPTIONS) * len(SEVERITIES)} corruption-severity pairs"
+    if s.shift and bundle.card.kind.columns and bundle.card.encoder and "shift_drawn" in costs:
+        from .shift import layout, passes
+
+        drawn, moved = passes(layout(bundle.card.encoder))
+        overhead += n * (drawn * costs["shift_drawn"] + moved * costs.get("shift_moved", costs["shift_drawn"]))
+        what += f", {drawn + moved} tabular-shift passes"  # priced as measured (shifting and predicting)
     what += f" and {forwards:,} forward passes"
     return steps * grad + forwards * forward + smoothing + calls * call + overhead, what
 
@@ -1606,10 +1665,17 @@ def _levels(bundle: ModelBundle, data: AuditData, params: Mapping[str, Any]) -> 
     for rung in {"full": STRENGTH, "attacks": STRENGTH[:1]}.get(full.scope, ()):  # one group after another
         strength.update({k: getattr(full, k) for k in rung if k not in params})
         levels.append(Level(dict(strength), True, top))
+    if full.scope == "full" and full.autoattack and "autoattack_n" not in params:  # standard AutoAttack on a part
+        for k in sorted({round(top * f) for f in AUTOATTACK_PARTS} - {0, top}):
+            levels.append(Level({"n": top, "autoattack_n": k}, False, top))
     levels.append(Level({"n": top}, False, top))
     return _distinct(bundle, params, levels)
 
 
+AUTOATTACK_PARTS = (0.25, 0.5, 0.75)
+"""Shares of the samples the rungs between the last strength rung and the full profile run the full profile's
+AutoAttack on (the first ones): on the digits CNN the full profile's AutoAttack alone is about 90 s of the 118 s, a
+step no 2-minute budget could take at once."""
 STRENGTH = (
     ("steps", "min_eps_samples", "min_eps_steps", "bisection"),
     ("certify", "smoothing_n", "smoothing_samples", "smoothing_max_flops"),

@@ -38,7 +38,7 @@ import torch
 from ..errors import ConfigError
 from . import _hashrand
 
-__all__ = ["KINDS", "LEVELS", "Layout", "ShiftResult", "layout", "shift", "shift_accuracy"]
+__all__ = ["KINDS", "LEVELS", "Layout", "ShiftResult", "layout", "passes", "shift", "shift_accuracy"]
 
 KINDS = ("noise", "missing", "flip", "covariate")
 LEVELS: dict[str, tuple[float, ...]] = {
@@ -69,6 +69,16 @@ def layout(encoder: dict[str, Any]) -> Layout:
         blocks.append((str(c["name"]), tuple(range(start, start + k))))
         start += k
     return Layout(numeric, tuple(blocks))
+
+
+def passes(lay: Layout, levels: dict[str, Sequence[float]] | None = None) -> tuple[int, int]:
+    """Prediction passes over all the samples that :func:`shift_accuracy` makes, as ``(drawn, moved)``: the ones
+    whose shifted inputs take random draws (noise, missing values, flipped categories, noise on one feature) and the
+    ones that only move a column (covariate shift, and the clean pass). What ``--time-budget`` prices the part by."""
+    lv = {k: tuple((levels or {}).get(k, LEVELS[k])) for k in KINDS}
+    m = len(lay.numeric)
+    drawn = (len(lv["noise"]) if m else 0) + len(lv["missing"]) + (len(lv["flip"]) if lay.categorical else 0) + m
+    return drawn, m * len(lv["covariate"]) + 1
 
 
 def _uniform(seed: int, kind: str, index: torch.Tensor, n: int) -> torch.Tensor:

@@ -267,3 +267,35 @@ def test_autoattack_is_priced_on_the_inputs_that_survive_at_each_budget(digits_m
     assert half[1] == 256 * 5000 and half[0] > none[0] and half[2] > none[2]  # the later attacks on 256 inputs
     wrong = _autoattack_work(s, 512, 10, {**costs, "clean_acc": 0.5, "survive_linf@0.1": 0.0, "survive_linf@0.3": 0.0})
     assert wrong[0] == none[0] // 2  # misclassified inputs are not attacked
+
+
+def test_the_ladder_buys_standard_autoattack_on_part_of_the_samples_before_all(digits_mlp) -> None:
+    from dlaudit.data import for_card
+    from dlaudit.robust.analysis import _cost, _levels
+
+    data = for_card(digits_mlp.card, "digits", split="audit")
+    levels = _levels(digits_mlp, data, {})
+    top = levels[-1].samples
+    parts = [lv for lv in levels if "autoattack_n" in lv.params]
+    assert [lv.params["autoattack_n"] for lv in parts] == [round(top * f) for f in (0.25, 0.5, 0.75)]
+    assert levels[-len(parts) - 1 : -1] == parts and all(not lv.fast and lv.samples == top for lv in parts)
+    costs = {"grad": 1e-4, "forward": 3e-5, "call": 1e-3, "batch": 256.0, "clean_acc": 0.9}
+    seconds = [_cost(digits_mlp, data, lv, {}, costs) for lv in levels[-len(parts) - 2 :]]
+    assert seconds == sorted(seconds) and len(set(seconds)) == len(seconds)  # each part costs more, all the most
+    assert _levels(digits_mlp, data, {"autoattack_n": 5})[-2].params.get("autoattack_n") is None  # given: kept
+
+
+def test_autoattack_on_the_first_samples_only_says_so(digits_mlp) -> None:
+    sec = dlaudit.robustness(
+        digits_mlp, fast=True, n=24, autoattack_n=8, steps=4, attacks=["pgd_linf"], eps=[0.1], eps_l2=[], noise=[],
+        certify="off", smoothing=False, masking=False, min_eps_samples=4, min_eps_steps=4, corruptions=False,
+    )  # fmt: skip
+    metrics = {m.name: m for m in sec.metrics}
+    aa = metrics["robustness.autoattack_linf.acc@0.1"]
+    assert "on the first 8 of the 24 samples" in aa.description
+    assert round(aa.value * 8) == pytest.approx(aa.value * 8)  # a share of 8 samples
+    assert sec.params["autoattack_n"] == 8 and sec.params["n"] == 24
+    worst, pgd = metrics["robustness.worst_linf.acc@0.1"].value, metrics["robustness.pgd_linf.acc@0.1"].value
+    assert worst <= pgd and round(worst * 24) == pytest.approx(worst * 24)  # per sample over all 24
+    with pytest.raises(ConfigError, match="autoattack_n must be at least 1"):
+        dlaudit.robustness(digits_mlp, fast=True, n=24, autoattack_n=0)

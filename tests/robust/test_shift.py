@@ -12,7 +12,7 @@ from dlaudit.card import ModelCard
 from dlaudit.data import load_splits
 from dlaudit.errors import ConfigError
 from dlaudit.models.mlp import MLP
-from dlaudit.robust.shift import KINDS, layout, shift, shift_accuracy
+from dlaudit.robust.shift import KINDS, layout, passes, shift, shift_accuracy
 
 ENCODER = {
     "numeric": [{"name": "a", "min": 0.0, "max": 1.0}, {"name": "b", "min": 0.0, "max": 1.0}],
@@ -121,3 +121,31 @@ def test_the_section_reports_the_shift_on_synthetic_credit(credit) -> None:
     assert len(found) == 1 and "the feature whose noise hurts most is" in found[0].message
     assert any(t.title == "Accuracy under tabular distribution shift" for t in sec.tables)
     assert not any(name.startswith("robustness.corruption.") for name in metrics)
+
+
+def test_passes_count_the_predictions_shift_accuracy_makes() -> None:
+    calls = []
+
+    def predict(v: torch.Tensor) -> torch.Tensor:
+        calls.append(len(v))
+        return (v[:, 1] > 0.5).long()
+
+    x = _rows(50)
+    shift_accuracy(predict, x, (x[:, 1] > 0.5).long(), ENCODER, seed=0)
+    drawn, moved = passes(layout(ENCODER))
+    assert len(calls) == drawn + moved == 3 + 3 + 3 + 2 + 2 * 3 + 1
+    assert set(calls) == {50}
+
+
+def test_the_robustness_estimate_prices_the_shift_by_its_passes(credit) -> None:
+    from dlaudit.robust.analysis import Settings, estimate, overhead_costs, unit_costs
+
+    bundle, data = credit
+    s = Settings.build(bundle, fast=True, n=200)
+    costs = {**unit_costs(bundle, data), **overhead_costs(bundle, data, s)}
+    assert costs["shift_drawn"] > 0 and costs["shift_moved"] > 0
+    on, what = estimate(bundle, data, s, costs)
+    off, _ = estimate(bundle, data, Settings.build(bundle, fast=True, n=200, shift=False), costs)
+    drawn, moved = passes(layout(bundle.card.encoder))
+    assert on - off == pytest.approx(200 * (drawn * costs["shift_drawn"] + moved * costs["shift_moved"]))
+    assert f"{drawn + moved} tabular-shift passes" in what
