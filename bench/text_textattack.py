@@ -85,7 +85,10 @@ TextAttack tries 4. With TextAttack's candidate count and ranking (third column)
 narrows but stays (0.58-0.75). Success rates: at 3 words dlaudit is within 3 points
 (0.694 vs 0.672); at the recipe's budget it is 7.8 points higher (0.750 vs 0.672), from the
 stop words it may edit and the extra candidates. Batching texts together buys nothing here on
-one CPU thread; it may on a GPU, which this bench has not measured.
+one CPU thread; it may on a GPU, which this bench has not measured. The shared wrapper does not
+handicap dlaudit: TextAttack's ``HuggingFaceModelWrapper`` pads every text to the tokenizer's
+``model_max_length`` (64), and ``dlaudit report`` (``dlaudit.text.model_io.text_proba``) pads
+every text to the data's length, 64 tokens for these texts too (checked in /tmp/ta).
 """
 
 from __future__ import annotations
