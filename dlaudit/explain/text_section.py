@@ -99,16 +99,12 @@ def estimate_text(
 ) -> tuple[float, str] | None:
     """``(seconds, what it counts)`` of :func:`explain_text`: the passes of its methods and trust checks, priced by
     :func:`dlaudit.text.estimate.text_costs`."""
-    from ..text.estimate import text_costs
+    from ..text.estimate import priced
 
-    if bundle.tokenizer is None or not data.texts or not len(data):
+    inputs = priced(bundle, data, TextSettings.build, fast, params)
+    if inputs is None:
         return None
-    try:
-        s = TextSettings.build(fast=fast, **(params or {}))
-        costs = text_costs(bundle, data)
-    except (ConfigError, RuntimeError, ValueError, TypeError):  # the section itself says what is wrong
-        return None
-    n = min(s.n, len(data))
+    s, costs, n = inputs
     tokens = float(data.x.ne(bundle.tokenizer.pad_id).sum(dim=1).float().mean())
     per_text = {
         "ig": (0.0, s.steps + 1.0),

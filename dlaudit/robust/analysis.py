@@ -27,7 +27,7 @@ from ..plan import Budget, Level
 from ..report.model import Section, Table
 from ..stats import wilson_interval
 from ..utils import ProgressFn
-from .attacks import NORMS, PGD_STEP_RATIO, AttackMethod, budget_problem, list_attacks, make_attack, run_attack
+from .attacks import NORMS, PGD_STEP_RATIO, Attack, AttackMethod, budget_problem, list_attacks, make_attack, run_attack
 from .bounds_plot import bounds_figure
 from .certified import certified_part
 from .certify import CERTIFY_METHODS, CertifyResult, evaluate_certification
@@ -48,7 +48,17 @@ from .noise import noise_accuracy
 from .options import OPTIONS
 from .plots import curves_figure, examples_figure
 from .shift_part import shift_part
-from .stochastic import EOT_ITERATIONS, KEY_CHUNK, VOTE_PASSES, Stochasticity, detect, seeded, vote_predictions
+from .stochastic import (
+    EOT_ITERATIONS,
+    KEY_CHUNK,
+    VOTE_PASSES,
+    Keyed,
+    MajorityVote,
+    Stochasticity,
+    detect,
+    seeded,
+    vote_predictions,
+)
 from .trust import (
     AutoAttackCurve,
     autoattack_curve,
@@ -392,11 +402,12 @@ def _stochastic_finding(sec: Section, stochastic: Stochasticity) -> None:
         "pass looks more robust than it is, so AutoAttack runs its rand version (APGD-CE and APGD-DLR, "
         f"{EOT_ITERATIONS} passes of expectation over transformation per step) and every accuracy here counts a "
         f"sample as correct when the majority of {VOTE_PASSES} passes classify it correctly; FGSM and PGD curves "
-        "are single-pass gradients (weaker): trust the AutoAttack figure. The clean accuracy and AutoAttack key each "
-        "sample's passes by the sample (the same numbers for any batch size or number of Ray workers); the FGSM and "
-        "PGD curves, noise and corruptions draw from torch's global generator seeded from the audit's seed, so the "
-        "same seed, plan and batch size give the same numbers there, but another batch size or number of Ray "
-        "workers may give other ones",
+        "are single-pass gradients (weaker; PGD runs every step, without early stopping, since a stopping decision "
+        "on one random pass says little): trust the AutoAttack figure. The clean accuracy, AutoAttack, the FGSM and "
+        "PGD curves, the minimal budget, noise and corruptions key each sample's random passes by the sample, so "
+        "the same seed gives the same numbers for any batch size or number of Ray workers; the other attacks "
+        "(Square, FAB) and the masking checks draw from torch's global generator seeded from the audit's seed "
+        "(the same seed, plan and batch size give the same numbers there)",
         evidence=f"max logit difference {stochastic.max_difference:.3g} on {stochastic.differing} of {stochastic.tried} inputs",
         check="stochastic-model",
     )
@@ -435,7 +446,7 @@ def _robustness(
         description=f"accuracy without attack on the {n} samples attacked",
         higher_is_better=True,
     )
-    curves = _attack_curves(bundle, x, y, clean_pred, s, seed, sec, progress, feats)
+    curves = _attack_curves(bundle, x, y, clean_pred, s, seed, sec, progress, feats, keyed=stochastic is not None)
     if s.scope == "attacks":
         return _attacks_only(
             sec,
@@ -455,11 +466,22 @@ def _robustness(
     aa_runs = _autoattack(bundle, x, y, clean_ok, s, seed, sec, curves, progress, feats)
     worst = _worst_cases(sec, curves, n)
 
+    # a stochastic model: forward-only parts judged by a keyed majority vote (same numbers for any batch size)
+    judge = MajorityVote(Keyed(bundle.module, seed)) if stochastic is not None else None
     noise = (
         {
             kind: noise_accuracy(
-                bundle, x, y, kind=kind, strengths=s.noise, seed=seed, progress=progress, modality=bundle.card.kind
-            )
+                bundle if judge is None else judge,
+                x,
+                y,
+                kind=kind,
+                strengths=s.noise,
+                seed=seed,
+                progress=progress,
+                modality=bundle.card.kind,
+                value_range=bundle.card.value_range,
+                device=bundle.device,
+            )  # fmt: skip
             for kind in ("gaussian", "uniform")
         }
         if s.noise
@@ -481,7 +503,7 @@ def _robustness(
                 higher_is_better=True,
             )
 
-    min_eps_row = _min_eps(bundle, x, y, clean_ok, s, seed, sec, progress)
+    min_eps_row = _min_eps(bundle, x, y, clean_ok, s, seed, sec, progress, keyed=stochastic is not None)
     checks = _masking_checks(bundle, x, y, clean_pred, curves, s, seed, chance, progress, aa_runs) if s.masking else []
     sec.add_metric(
         "robustness.masking.violations",
@@ -519,7 +541,7 @@ def _robustness(
     _headline(sec, bundle, curves, worst, clean, n, data, s.features)
     sec.params = _params(s, data, n, curves, fast=fast, seed=seed)
     if s.corruptions and bundle.card.kind.spatial and x.dim() == 4:
-        corruption_part(sec, bundle, x, y, seed=seed, batch_size=s.batch_size, progress=progress)
+        corruption_part(sec, bundle, x, y, seed=seed, batch_size=s.batch_size, progress=progress, judge=judge)
     if s.shift and bundle.card.kind.columns and bundle.card.encoder:
         shift_part(sec, bundle, x, y, bundle.card.encoder, seed=seed)
     return sec
@@ -535,16 +557,21 @@ def _attack_curves(
     sec: Section,
     progress: ProgressFn | None,
     features: tuple[int, ...] | None,
+    *,
+    keyed: bool = False,
 ) -> dict[str, Curve]:
     """Accuracy under each attack of ``s.attacks`` at each budget of its norm, as metrics of ``sec`` (by curve name).
 
     The one code path of every attack metric: the report's section and ``dlaudit attack`` both come here.
     AutoAttack listed as an attack carries survivors from budget to budget (see :func:`robustness_curve`).
+    ``keyed`` (a stochastic model): FGSM and PGD key each sample's passes by the sample (:class:`Attack`'s ``keyed``).
     """
     n = len(y)
     curves: dict[str, Curve] = {}
     for name in s.attacks:
         attack = _attack_for(name, s, features)
+        if keyed and isinstance(attack, Attack):
+            attack = dataclasses.replace(attack, keyed=True)
         if (why := attack.applies_to(bundle.card.kind)) is not None:
             sec.add_finding("info", f"{name} was not run: {why}", check="attack-skipped")
             continue
@@ -914,6 +941,8 @@ def _min_eps(
     seed: int,
     sec: Section,
     progress: ProgressFn | None,
+    *,
+    keyed: bool = False,
 ) -> list[Any]:
     """Median minimal L-inf budget over (up to) ``min_eps_samples`` correctly classified samples."""
     name = "robustness.pgd_linf.median_min_eps"
@@ -940,6 +969,7 @@ def _min_eps(
         batch_size=s.batch_size,
         progress=progress,
         features=attack_features(bundle, s.features),
+        keyed=keyed,
     )
     median = float(found.median())
     resolution = eps_max / 2**s.bisection

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import torch
 from torch import nn
@@ -20,6 +20,7 @@ from ..bundle import ModelBundle
 from ..errors import ConfigError
 from ..utils import ProgressFn, batched_logits, model_state
 from .attacks import AttackMethod, check_inputs, make_attack, resolve_model, run_attack
+from .stochastic import vote_predictions
 
 __all__ = ["Curve", "clean_predictions", "robustness_curve", "minimal_eps", "worst_case", "first_breaker"]
 
@@ -150,6 +151,7 @@ def minimal_eps(
     device: torch.device | str | None = None,
     progress: ProgressFn | None = None,
     features: tuple[int, ...] | None = None,
+    keyed: bool = False,
 ) -> torch.Tensor:
     """Per sample, the smallest budget at which PGD fools the model, found by bisection.
 
@@ -158,7 +160,9 @@ def minimal_eps(
     (CPU, shape ``(N,)``) is the upper end of each final interval: a budget at which
     an adversarial input was found, within ``eps_max / 2**iterations`` of the
     smallest such budget PGD finds. Samples misclassified without attack get 0;
-    samples PGD does not fool at ``eps_max`` get ``inf``.
+    samples PGD does not fool at ``eps_max`` get ``inf``. ``keyed`` (a model random at inference):
+    every pass keyed by the sample's position in ``x`` and judged by a keyed majority vote
+    (:class:`~dlaudit.robust.stochastic.Keyed`), so the result does not depend on the batch size.
     """
     module, vr, dev, _ = resolve_model(model, value_range, device)
     y = check_inputs(x, y, vr)
@@ -166,8 +170,13 @@ def minimal_eps(
     result = torch.zeros(n)
     if n == 0:
         return result
-    clean_ok = clean_predictions(module, x, value_range=vr, device=dev) == y.cpu()
+    if keyed:
+        clean_ok = vote_predictions(module, x, seed=seed) == y.cpu()
+    else:
+        clean_ok = clean_predictions(module, x, value_range=vr, device=dev) == y.cpu()
     atk = make_attack("pgd", eps_max, steps=steps, norm=norm, features=features)
+    if keyed:
+        atk = replace(atk, keyed=True)
     if not eps_max > 0:
         raise ConfigError(f"eps_max must be positive, got {eps_max!r}")
     idx = clean_ok.nonzero().flatten()

@@ -35,11 +35,16 @@ def corruption_part(
     seed: int,
     batch_size: int | None = None,
     progress: ProgressFn | None = None,
+    judge: torch.nn.Module | None = None,
 ) -> None:
-    """Add the corruption metrics, table and figures for images ``x`` (N, C, H, W) with labels ``y`` to ``sec``."""
+    """Add the corruption metrics, table and figures for images ``x`` (N, C, H, W) with labels ``y`` to ``sec``.
+
+    ``judge`` classifies instead of the bundle's module (a stochastic model's keyed majority vote,
+    :class:`~dlaudit.robust.stochastic.MajorityVote` of a :class:`~dlaudit.robust.stochastic.Keyed` model)."""
     vr = bundle.card.value_range
     res = corruption_accuracy(
-        bundle, x, y, seed=seed, batch_size=batch_size or 256, value_range=vr, progress=progress
+        bundle if judge is None else judge, x, y, seed=seed, batch_size=batch_size or 256, value_range=vr,
+        device=bundle.device, progress=progress,
     )  # fmt: skip
     n = res.n
     family_of = {name: family for family, names in FAMILIES.items() for name in names}

@@ -8,7 +8,9 @@ corruptions and perturbations", https://arxiv.org/abs/1903.12261).
 Gaussian noise at strength ``s`` has standard deviation ``s``; uniform noise is
 drawn from ``U(-s, s)``. Noisy inputs are clipped to the value range. Each sample
 draws one unit noise per kind (seeded, independent of the batch size) and every
-strength scales that same draw, so the curve is smooth in the strength.
+strength scales that same draw, so the curve is smooth in the strength. A model random at
+inference, passed as a :class:`~dlaudit.robust.stochastic.Keyed` model (or a majority vote of
+one), has its passes keyed by each sample's position in ``x`` (the same numbers for any batch size).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from ..modalities import Modality
 from ..utils import ProgressFn, model_state
 from . import _random
 from .attacks import check_inputs, check_logits, resolve_model, speed
+from .stochastic import keyed_rows
 
 __all__ = ["KINDS", "noise_accuracy"]
 
@@ -74,9 +77,11 @@ def noise_accuracy(
             stop = min(start + batch_size, n)
             xb, yb = x[start:stop].to(dev), y[start:stop].to(dev)
             unit = draw(shape, start, stop, seed=seed, stream=_STREAMS[kind]).to(device=dev, dtype=xb.dtype)
+            rows = torch.arange(start, stop)
             for i, s in enumerate(strengths):
                 noisy = perturb(xb, float(s) * unit, (lo, hi)) if s > 0 else xb
-                pred = check_logits(module(noisy), len(xb), k).argmax(dim=1)
+                with keyed_rows(rows, "noise", kind, float(s)):  # a Keyed model's passes keyed by the samples
+                    pred = check_logits(module(noisy), len(xb), k).argmax(dim=1)
                 correct[i] += float((pred == yb).sum())
             if progress is not None:
                 progress(f"robustness:noise_{kind}", stop, n)

@@ -23,10 +23,12 @@ the same random numbers, and the same logits to the last bit, for any batch size
 split of the work over Ray workers. The call tag names the call site (APGD's loss, restart
 and step; a majority vote), so a vote on a given input of a given sample always says the
 same thing, whether the attack asks it while it searches or the engine asks it after.
-Elsewhere (the other attacks, noise and corruptions on a stochastic model) the global
-generator is seeded from the audit's seed inside :func:`seeded` and restored after: the same
-seed, plan and batch size give the same numbers, **a different batch size or worker split
-may not** (the report says so).
+The robustness section does the same for the FGSM and PGD curves (``Attack(keyed=True)``: each
+restart's steps keyed by the samples, no early stopping, the attacked inputs judged by a keyed
+vote), the minimal budget, noise and corruptions (a keyed vote per sample and level). Elsewhere
+(Square, FAB, the masking checks on a stochastic model) the global generator is seeded from the
+audit's seed inside :func:`seeded` and restored after: the same seed, plan and batch size give
+the same numbers, **a different batch size or worker split may not** (the report says so).
 """
 
 from __future__ import annotations
@@ -150,6 +152,7 @@ class MajorityVote(nn.Module):
             )
         self.module = module
         self.passes = int(passes)
+        self.training = module.training  # so restoring the wrapper's mode restores the model's, not train mode
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         scope = _SCOPE.get()  # a vote keys its passes by the samples alone: the same input, the same verdict

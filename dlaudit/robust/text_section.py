@@ -223,17 +223,13 @@ def estimate_text(
 ) -> tuple[float, str] | None:
     """``(seconds, what it counts)`` of :func:`robustness_text`: the model passes its attacks and noise take, priced
     by :func:`dlaudit.text.estimate.text_costs` (an upper bound: an attack stops at its first success)."""
-    from ..text.estimate import text_costs
+    from ..text.estimate import priced
     from ..text.vocab import WordVocab
 
-    if bundle.tokenizer is None or not data.texts or not len(data):
+    inputs = priced(bundle, data, TextRobustSettings.build, fast, params)
+    if inputs is None:
         return None
-    try:
-        s = TextRobustSettings.build(fast=fast, **(params or {}))
-        costs = text_costs(bundle, data)
-    except (ConfigError, RuntimeError, ValueError, TypeError):  # the section itself says what is wrong
-        return None
-    n = min(s.n, len(data))
+    s, costs, n = inputs
     words = float(np.mean([len(t.split()) for t in data.texts[:200]]))
     forwards, grads = n * (1 + 3), 0.0  # clean accuracy and three kinds of noise
     for name in s.attacks:

@@ -7,7 +7,8 @@ like the image sections'); no number of a report depends on them.
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import torch
 
@@ -15,10 +16,30 @@ if TYPE_CHECKING:
     from ..bundle import ModelBundle
     from ..data import AuditData
 
-__all__ = ["PROBE", "text_costs"]
+__all__ = ["PROBE", "priced", "text_costs"]
+
+S = TypeVar("S")
 
 PROBE = 16
 """Texts per timed pass."""
+
+
+def priced(
+    bundle: ModelBundle, data: AuditData, build: Callable[..., S], fast: bool, params: dict[str, Any] | None
+) -> tuple[S, dict[str, float], int] | None:
+    """A text section's settings (``build(fast=fast, **params)``), its unit :func:`text_costs` and the number of texts
+    it reads, or None where there is nothing to estimate: no tokenizer or texts, or settings or a model the section
+    itself refuses (it says what is wrong when it runs)."""
+    from ..errors import ConfigError
+
+    if bundle.tokenizer is None or not data.texts or not len(data):
+        return None
+    try:
+        settings = build(fast=fast, **(params or {}))
+        costs = text_costs(bundle, data)
+    except (ConfigError, RuntimeError, ValueError, TypeError):
+        return None
+    return settings, costs, min(int(settings.n), len(data))
 
 
 def text_costs(bundle: ModelBundle, data: AuditData) -> dict[str, float]:

@@ -200,3 +200,23 @@ def test_vote_predictions_do_not_depend_on_the_batch_size(stochastic_cnn, batch)
     assert torch.equal(whole, vote_predictions(stochastic_cnn.module, x, seed=4, batch_size=5))
     assert float((whole == y).float().mean()) > 0.5
     assert stochastic_cnn.module.training is False
+
+
+def test_every_metric_of_a_stochastic_model_is_the_same_for_any_batch_size(stochastic_cnn) -> None:
+    params = {
+        **_SECTION, "n": 12, "steps": 3, "attacks": ["fgsm_linf", "pgd_linf", "pgd_l2"], "eps": [0.05, 0.15],
+        "eps_l2": [0.8], "noise": [0.1, 0.3], "corruptions": True, "min_eps_samples": 4, "min_eps_steps": 3,
+        "bisection": 3, "autoattack": "off",
+    }  # fmt: skip
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        small = dlaudit.robustness(stochastic_cnn, fast=True, batch_size=7, **params)
+        large = dlaudit.robustness(stochastic_cnn, fast=True, batch_size=32, **params)
+    a, b = ({m.name: m.value for m in sec.metrics} for sec in (small, large))
+    for stem in ("fgsm_linf.acc@0.15", "pgd_linf.acc@0.15", "pgd_l2.acc@0.8", "noise.acc@0.3", "noise_uniform.acc@0.3",
+                 "corruption.mean_acc", "corruption.gaussian_noise.acc@5", "pgd_linf.median_min_eps"):  # fmt: skip
+        assert f"robustness.{stem}" in a, stem
+    assert a == b  # keyed per sample: another batch size draws the same random numbers for every sample
+    assert small.params["batch_size"] == 7 and large.params["batch_size"] == 32
+    assert "for any batch size" in next(f.message for f in small.findings if f.check == "stochastic-model")
+    assert stochastic_cnn.module.training is False

@@ -22,6 +22,7 @@ its worst case: a fooling input if any restart found one, else the one of highes
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 from collections.abc import Callable
@@ -38,6 +39,7 @@ from ...errors import NONFINITE_LOGITS, CardError, ConfigError, DataError, Model
 from ...utils import ProgressFn, model_state, next_device, resolve_device
 from .. import _random
 from ..batching import choose_batch_size
+from ..stochastic import Keyed, MajorityVote, keyed_rows
 from . import speed
 from .base import NORMS, AttackMethod, Batch, Perturbed, check_features
 
@@ -100,6 +102,12 @@ class Attack(AttackMethod):
         Labels given to the attack are targets to reach, not labels to move away from.
     early_stop
         Stop perturbing a sample once an iterate fools the model and keep that iterate.
+    keyed
+        For a model random at inference: every pass is keyed by the samples' global indices
+        (:class:`~dlaudit.robust.stochastic.Keyed`, one call tag per restart) and the attacked
+        inputs are judged by a keyed majority vote, so the result does not depend on the batch
+        size or the workers. ``early_stop`` is then ignored: a stopping decision on one random
+        pass says little, and the batch must keep its rows to stay keyed.
     """
 
     method: str = "pgd"
@@ -109,6 +117,7 @@ class Attack(AttackMethod):
     restarts: int = 1
     targeted: bool = False
     early_stop: bool = True
+    keyed: bool = False
 
     per_sample_eps: ClassVar[bool] = True
     returns_pred: ClassVar[bool] = True
@@ -407,8 +416,9 @@ def ascend(
     def check(logits: Any) -> torch.Tensor:
         return check_logits(logits, len(xa), num_classes)
 
+    eager = isinstance(module, Keyed)  # keyed randomness runs eagerly (Python per chunk), never compiled
     for step in range(steps):
-        logits, _, grad = speed.value_and_grad(module, loss_fn, xa, tgt, first=step == 0, check=check)
+        logits, _, grad = speed.value_and_grad(module, loss_fn, xa, tgt, first=step == 0 or eager, check=check)
         xa = xa.detach()
         if grad_mask is not None:
             grad = grad * grad_mask
@@ -503,30 +513,39 @@ def _attack_batch(
     best_loss = torch.full((len(x),), -math.inf, device=x.device)
     mask = attack.feature_mask(x)
     todo = None  # indices still without a success; None means all
+    keyed = attack.keyed
+    if keyed:  # a stochastic model: passes keyed by the samples, no early stop, judged by a keyed vote
+        module = Keyed(module, seed)
     for restart in range(attack.restarts):
         xs, ys, es, als = (x, y, eps, alpha) if todo is None else (x[todo], y[todo], eps[todo], alpha[todo])
         x0 = _start(x, eps, attack, lo, hi, index=index, seed=seed, restart=restart, mask=mask)
         x0 = x0 if todo is None else x0[todo]
-        adv, pred, done = ascend(
-            module,
-            xs,
-            ys,
-            x0,
-            eps=es,
-            alpha=als,
-            steps=attack.steps,
-            norm=attack.norm,
-            value_range=value_range,
-            loss_fn=loss_fn,
-            success=success_fn if attack.early_stop else None,
-            num_classes=num_classes,
-            mask=mask,
-        )
+        rows = index.cpu() if todo is None else index.cpu()[todo.cpu()]
+        with keyed_rows(rows, attack.method, restart) if keyed else contextlib.nullcontext():
+            adv, pred, done = ascend(
+                module,
+                xs,
+                ys,
+                x0,
+                eps=es,
+                alpha=als,
+                steps=attack.steps,
+                norm=attack.norm,
+                value_range=value_range,
+                loss_fn=loss_fn,
+                success=success_fn if attack.early_stop and not keyed else None,
+                num_classes=num_classes,
+                mask=mask,
+            )
         ok, loss = done.clone(), torch.full((len(xs),), -math.inf, device=x.device)
         rest = ~done
         if bool(rest.any()):
-            with torch.inference_mode():
-                logits = check_logits(module(adv[rest]), int(rest.sum()), num_classes)
+            if keyed:  # the verdict of a keyed majority vote (vote counts stand in for logits below)
+                with keyed_rows(rows[rest.cpu()]), torch.no_grad():
+                    logits = check_logits(MajorityVote(module)(adv[rest]), int(rest.sum()), num_classes)
+            else:
+                with torch.inference_mode():
+                    logits = check_logits(module(adv[rest]), int(rest.sum()), num_classes)
             pred[rest] = logits.argmax(dim=1)
             ok[rest] = success_fn(logits, ys[rest])
             if attack.restarts > 1:

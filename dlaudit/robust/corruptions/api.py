@@ -15,6 +15,7 @@ from ...bundle import ModelBundle
 from ...errors import ConfigError, DataError
 from ...utils import ProgressFn, model_state
 from ..attacks import check_inputs, check_logits, resolve_model, speed
+from ..stochastic import keyed_rows
 from ._registry import FAMILY_ORDER, ORDER, REGISTRY, Corruption, Draw
 
 __all__ = ["CORRUPTIONS", "FAMILIES", "REFERENCES", "SEVERITIES", "corrupt", "corruption_accuracy", "CorruptionResult"]
@@ -317,12 +318,15 @@ def corruption_accuracy(
         for start in range(0, n, batch_size):
             stop = min(start + batch_size, n)
             xb, yb = x[start:stop].to(dev), y[start:stop].to(dev)
-            clean += int((check_logits(module(xb), len(xb), k, yb).argmax(dim=1) == yb).sum())
+            rows = torch.arange(start, stop)  # a Keyed model's passes keyed by the samples (any batch size)
+            with keyed_rows(rows, "corruption-clean"):
+                clean += int((check_logits(module(xb), len(xb), k, yb).argmax(dim=1) == yb).sum())
             for nm in names:
                 t0 = time.perf_counter()
                 for s in sevs:
                     xc = corrupt(xb, nm, s, seed=seed, index_offset=start, value_range=(lo, hi), reference=table)
-                    correct[nm, s] += int((check_logits(module(xc), len(xb), k).argmax(dim=1) == yb).sum())
+                    with keyed_rows(rows, "corruption", nm, s):
+                        correct[nm, s] += int((check_logits(module(xc), len(xb), k).argmax(dim=1) == yb).sum())
                     done += len(xb)
                     if progress is not None:
                         progress("robustness:corruption", done, total)
