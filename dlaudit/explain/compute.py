@@ -264,6 +264,11 @@ class Run:
         # every trust metric's forward passes hold at most the rows the memory budget allows (no backward here;
         # the methods they call again chunk their own passes)
         rows = row_budget(module, self.x, ctx, backward=False)
+        # the sanity check holds a randomised copy of the model beside it: its methods get the budget less the copy
+        copy = sum(t.numel() * t.element_size() for t in (*module.parameters(), *module.buffers()))
+        sanity_ctx = ctx
+        if s.max_memory is not None:
+            sanity_ctx = replace(ctx, settings=replace(s, max_memory=max(1, s.max_memory - copy)))
         curves = lambda order: perturbation_curves(
             module,
             self.x,
@@ -298,7 +303,7 @@ class Run:
                 q,
                 "sanity_rank_corr",
                 lambda name=name, res=res: sanity_check(
-                    lambda m, xx, tt: attribute(name, m, xx, tt, ctx).values,
+                    lambda m, xx, tt: attribute(name, m, xx, tt, sanity_ctx).values,
                     module,
                     self.x,
                     self.target,
