@@ -25,9 +25,14 @@ Measured (2 shared cores, ``OMP_NUM_THREADS=1``, methods saliency, ig, smoothgra
   figures +651 MiB: NOT within the budget. 20.5 min wall, load 2.7-5.7.
 - 256M, no quality: +95 MiB (82 s, load 2.7). 1G, no quality: +387 MiB (90 s, load 2.4).
 
+- 100 inputs, 256M, quality on: +257 MiB with dlaudit's allocator tuning (93 s, load 2.9); +163 MiB with
+  ``DLAUDIT_MALLOC_TUNING=0 MALLOC_MMAP_THRESHOLD_=65536 MALLOC_ARENA_MAX=2`` (112 s, load 2.2), where each
+  stage's RSS comes down again (ROAD +54, completeness +42; the sanity check's +163 includes the randomised
+  model copy).
+
 The attribution passes keep to the budget; the trust stage's excess is not explained by what its passes
-hold (ROAD's sparse solve of one sample holds about 20 MiB, its forward 32 rows): freed memory glibc keeps
-under dlaudit's tuning is the suspect, not proven.
+hold (ROAD's sparse solve of one sample holds about 20 MiB, its forward 32 rows): at 100 inputs it is
+freed memory glibc keeps under dlaudit's tuning (shown above); at 1,000 inputs the untuned run was not made.
 """
 
 from __future__ import annotations
