@@ -96,7 +96,7 @@ def test_seeded_and_batch_independent(bag_model, synth) -> None:
     assert alone.adv_texts == a.adv_texts[:5]
 
 
-def _reference_deepwordbug(predict, texts, labels, *, budget, seed, per_edit=2):
+def _reference_deepwordbug(predict, texts, labels, *, budget, seed, per_edit=1):
     """The algorithm written as a plain loop, one text and one model call at a time (the oracle)."""
     p_true = lambda t, y: round(float(predict([t])[0, y]), 6)
     out = []
