@@ -72,7 +72,7 @@ def padding_invariant(module: torch.nn.Module, tokenizer: Any, device: Any, leng
                     short, full[row : row + 1], rtol=PAD_RTOL, atol=PAD_ATOL
                 ):
                     return False
-    except (RuntimeError, ValueError, IndexError):  # a fixed input shape (a wide convolution, a position-wise layer)
+    except Exception:  # noqa: BLE001 - a model that fails at a shorter width needs its full width
         return False
     return True
 
