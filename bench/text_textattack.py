@@ -93,7 +93,11 @@ short at 3 words in this run (the two dlaudit timings differ at the same queries
 TextAttack's full-width wrapper dlaudit's search is 1.1-1.25x faster with the same number of
 queries as TextAttack (15.4 vs 15.6). Two candidates per edit kind raise the success rate by 5
 points (0.689), 6 points above TextAttack, for 1.5x the queries, so the default is now one.
-The model is rebuilt on each run and is not bit-identical between runs (an earlier run of the
+A second run right after (load 2.1 at the start, 2.8 at the end) gave ratios 4.47 (recipe
+budget) and 5.01 (3 words), success 0.633 and 0.628 against TextAttack's 0.639, with 15.6 and
+14.7 queries against 15.5 and 14.5: the ratio is about 5x, between 4.4 and 6.1 in these two
+runs, not reliably at least 5x on this loaded machine. The model is rebuilt on each run and is
+not bit-identical between runs (an earlier run of the
 same script gave TextAttack 0.611 and 2-candidate dlaudit 0.667): compare columns of one run.
 Before the stop words, one candidate per kind and own-width padding (2026-12-05, load 1.8-4.2),
 charswap as the report ran it took about 2x TextAttack's time (ratios 0.43 and 0.59) with
