@@ -17,7 +17,7 @@ import logging
 import os
 import platform
 
-__all__ = ["tune_malloc", "malloc_tuning_state"]
+__all__ = ["bound_retention", "malloc_tuning_state", "tune_malloc", "unbound_retention"]
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +67,43 @@ def tune_malloc() -> bool:
     _state["reason"] = "applied" if ok else "mallopt refused a parameter"
     log.debug("malloc tuning: %s", _state["reason"])
     return ok
+
+
+def bound_retention(budget: int) -> bool:
+    """Keep what the tuning lets the process hold of freed memory within a memory budget the user gave.
+
+    :func:`tune_malloc` lets glibc keep up to ``TRIM_THRESHOLD`` of freed memory at the top of the heap
+    (and pad each growth by ``TOP_PAD``): with ``--max-memory 256M`` that retention alone would exceed the
+    budget, so the process's resident memory would not follow the work. This lowers both to a quarter and
+    an eighth of ``budget`` (never raises them, so the smallest budget asked for wins). A no-op where the
+    tuning is not in effect (glibc's own thresholds are far smaller). Returns whether it applied.
+    """
+    if not _state["applied"] or budget <= 0:
+        return False
+    trim, pad = min(TRIM_THRESHOLD, budget // 4), min(TOP_PAD, budget // 8)
+    mmap = min(MMAP_THRESHOLD, max(64 << 10, budget // 256))
+    if _state.get("bound") is not None and int(_state["bound"]) <= trim:  # type: ignore[call-overload]
+        return True
+    ok = _set_retention(trim, pad, mmap)
+    if ok:
+        _state["bound"] = trim
+        log.debug("malloc retention bounded to %d bytes for a memory budget of %d", trim, budget)
+    return ok
+
+
+def unbound_retention() -> None:
+    """Undo :func:`bound_retention`: the start-up tuning's retention again (where it is in effect)."""
+    if _state["applied"] and _state.pop("bound", None) is not None:
+        _set_retention(TRIM_THRESHOLD, TOP_PAD, MMAP_THRESHOLD)
+
+
+def _set_retention(trim: int, pad: int, mmap: int) -> bool:
+    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+    libc.mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
+    libc.mallopt.restype = ctypes.c_int
+    return all(
+        libc.mallopt(p, v) == 1 for p, v in ((_M_MMAP_THRESHOLD, mmap), (_M_TRIM_THRESHOLD, trim), (_M_TOP_PAD, pad))
+    )
 
 
 def malloc_tuning_state() -> dict[str, object]:

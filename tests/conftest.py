@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 if os.environ.get("PYTEST_XDIST_WORKER"):
@@ -62,3 +63,13 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     # The README's blocks run in order in one process and take longer than any other file: first, so that
     # under ``pytest -n 2`` (one file per worker) one worker starts them at once while the other takes the rest.
     items.sort(key=lambda item: item.path.name != "test_readme.py")
+
+
+@pytest.fixture(autouse=True)
+def _malloc_retention() -> Iterator[None]:
+    """A test that explains under ``--max-memory`` bounds what glibc keeps of freed memory for the whole
+    process (dlaudit._alloc.bound_retention); undo it so later tests in the worker run as tuned."""
+    yield
+    from dlaudit._alloc import unbound_retention
+
+    unbound_retention()

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 import torch
 from torch import nn
 
+from .._alloc import bound_retention
 from ..errors import ConfigError
 
 if TYPE_CHECKING:
@@ -188,7 +189,12 @@ def row_budget(module: nn.Module, x: torch.Tensor, ctx: ExplainContext, *, backw
         ctx.cache[key] = activation_bytes(module, x)
     per_row = ctx.cache[key] * (BACKWARD_FACTOR if backward else 1)
     device = next((p.device for p in module.parameters()), x.device)
-    budget = ctx.settings.max_memory if ctx.settings.max_memory is not None else default_budget(device)
+    if ctx.settings.max_memory is not None:
+        budget = ctx.settings.max_memory
+        if device.type == "cpu":  # the freed memory the allocator keeps counts against the same RAM
+            bound_retention(budget)
+    else:
+        budget = default_budget(device)
     rows = budget // per_row
     if rows < 1:
         log.warning(

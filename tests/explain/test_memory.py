@@ -229,3 +229,18 @@ TRUST_METRICS = (
     "sanity_rank_corr",
     "completeness_error",
 )
+
+
+def test_a_memory_budget_bounds_what_the_allocator_keeps() -> None:
+    """Under dlaudit's malloc tuning (1 GiB kept of freed memory), an explicit budget lowers the retention to a
+    quarter of it, never raises it, and the start-up tuning comes back after."""
+    from dlaudit import _alloc
+
+    if not _alloc.tune_malloc():
+        pytest.skip(f"malloc tuning not in effect here: {_alloc.malloc_tuning_state()['reason']}")
+    assert _alloc.bound_retention(256 << 20)
+    assert _alloc.malloc_tuning_state()["bound"] == 64 << 20
+    assert _alloc.bound_retention(2 << 30)  # a larger budget later does not raise it
+    assert _alloc.malloc_tuning_state()["bound"] == 64 << 20
+    _alloc.unbound_retention()
+    assert "bound" not in _alloc.malloc_tuning_state()
