@@ -257,16 +257,20 @@ def test_the_budget_ladder_raises_strength_on_every_sample_before_the_full_profi
 
 
 def test_autoattack_is_priced_on_the_inputs_that_survive_at_each_budget(digits_mlp) -> None:
-    from dlaudit.robust.analysis import Settings, _autoattack_work
+    from dlaudit.robust.analysis import UNSEEN, Settings, _autoattack_work
 
-    s = Settings.build(digits_mlp, fast=False, eps=(0.1, 0.3), autoattack="standard")
     costs = {"batch": 256.0, "clean_acc": 1.0}
+    fast = Settings.build(digits_mlp, fast=False, eps=(0.3, 0.1), autoattack="fast")  # APGD-CE 25, APGD-T 3 x 25
+    shares = {**costs, "survive_linf@0.1": 0.5, "survive_linf@0.3": 0.25}
+    # eps 0.1: APGD-CE on 512, APGD-T on its 256 survivors; eps 0.3 only on those 256, APGD-T on 128 (as it runs)
+    assert _autoattack_work(fast, 512, 10, shares)[0] == 512 * 25 + 256 * 75 + 256 * 25 + 128 * 75
+    s = Settings.build(digits_mlp, fast=False, eps=(0.1, 0.3), autoattack="standard")
     none = _autoattack_work(s, 512, 10, {**costs, "survive_linf@0.1": 0.0, "survive_linf@0.3": 0.0})
-    half = _autoattack_work(s, 512, 10, {**costs, "survive_linf@0.1": 0.5, "survive_linf@0.3": 0.0})
-    assert none[1] == 0 and none[2] == 2 * 2 * 100  # APGD-CE alone: 2 batches x 100 steps at each budget
-    assert half[1] == 256 * 5000 and half[0] > none[0] and half[2] > none[2]  # the later attacks on 256 inputs
+    half = _autoattack_work(s, 512, 10, shares)
+    assert none[1] == round(512 * UNSEEN * 5000) + round(512 * UNSEEN**2 * 5000)  # none seen: a few, not none
+    assert half[1] == (256 + 128) * 5000 and half[0] > none[0] and half[2] > none[2]  # Square on the survivors
     wrong = _autoattack_work(s, 512, 10, {**costs, "clean_acc": 0.5, "survive_linf@0.1": 0.0, "survive_linf@0.3": 0.0})
-    assert wrong[0] == none[0] // 2  # misclassified inputs are not attacked
+    assert wrong[0] == pytest.approx(none[0] / 2, rel=0.01)  # misclassified inputs are not attacked
 
 
 def test_the_ladder_buys_standard_autoattack_on_part_of_the_samples_before_all(digits_mlp) -> None:
