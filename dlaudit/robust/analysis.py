@@ -1476,19 +1476,45 @@ def estimate(
         return None
     try:
         costs = costs if costs is not None else {**unit_costs(bundle, data), **overhead_costs(bundle, data, s)}
-        if s.autoattack and bundle.card.kind.continuous and detect(bundle.module, data.x) is not None:
+        keyed = bool(costs["keyed"]) if "keyed" in costs else _stochastic(bundle, data)
+        if s.autoattack and keyed:
             s = dataclasses.replace(s, autoattack="rand")  # a stochastic model gets AutoAttack's rand version
     except (RuntimeError, ValueError, TypeError):  # the section itself will say what is wrong
         return None
-    return _work(bundle, data, s, costs)
+    return _work(bundle, data, s, costs, keyed=keyed)
+
+
+def _stochastic(bundle: ModelBundle, data: AuditData) -> bool:
+    """Whether the section will treat the model as random at inference (keyed passes, majority votes)."""
+    return bool(bundle.card.kind.continuous) and detect(bundle.module, data.x) is not None
 
 
 def _batches(samples: int, costs: Mapping[str, float]) -> int:
     return math.ceil(samples / max(costs.get("batch", _PROBE_MAX), 1.0)) if samples > 0 else 0
 
 
-def _work(bundle: ModelBundle, data: AuditData, s: Settings, costs: Mapping[str, float]) -> tuple[float, str]:
-    """The estimate's arithmetic: sample-steps times their cost, plus calls (iterations on a batch) times theirs."""
+def _chunks(samples: float, costs: Mapping[str, float]) -> float:
+    """Calls (in attack-iteration units) of one keyed pass on ``samples``: a call a batch, and
+    :data:`KEYED_CHUNK` of one for each further chunk of :data:`KEY_CHUNK` samples the pass runs apart."""
+    count = round(samples)
+    batches = _batches(count, costs)
+    return batches + KEYED_CHUNK * max(-(-count // KEY_CHUNK) - batches, 0) if count > 0 else 0.0
+
+
+KEYED_CHUNK = 0.4
+"""A keyed pass's further chunk costs this share of an attack iteration's calls (:data:`CALL_FACTOR`): fitted to
+rand AutoAttack on the digits CNN with dropout left on (busy 2-core machine): 2.3 ms a pass on 16 samples (two
+chunks), 45 s on 32; a full iteration a chunk priced them 1.5x and 1.9x long."""
+
+
+def _work(
+    bundle: ModelBundle, data: AuditData, s: Settings, costs: Mapping[str, float], *, keyed: bool = False
+) -> tuple[float, str]:
+    """The estimate's arithmetic: sample-steps times their cost, plus calls (iterations on a batch) times theirs.
+
+    ``keyed`` (a model random at inference): FGSM and PGD run every step (no early stopping), each pass a call per
+    chunk of :data:`KEY_CHUNK` samples, and each attacked input is judged by a vote of :data:`VOTE_PASSES` passes;
+    the minimal budget's steps, noise and corruptions are keyed and voted alike."""
     grad, forward = costs["grad"], costs["forward"]
     call = CALL_FACTOR * costs.get("call", 0.0)
     n = min(s.n, len(data)) if s.n is not None else len(data)
@@ -1510,7 +1536,11 @@ def _work(bundle: ModelBundle, data: AuditData, s: Settings, costs: Mapping[str,
             steps, forwards, calls = steps + a_steps, forwards + a_forwards, calls + a_calls
             continue
         a_steps, a_forwards, a_calls = _attack_work(method, norm, s, n, bundle.card.num_classes or 10, costs)
-        if method == "pgd" and s.early_stop:  # a sample leaves once it is fooled
+        if keyed and method in ("fgsm", "pgd"):  # keyed passes: calls per chunk, every step, a vote per restart
+            count, votes = a_steps // max(n, 1), n * VOTE_PASSES * (s.restarts if method == "pgd" else 1)
+            a_calls = _chunks(n, costs) * (count + VOTE_PASSES * (s.restarts if method == "pgd" else 1))
+            a_forwards += votes
+        elif method == "pgd" and s.early_stop:  # a sample leaves once it is fooled
             a_steps = round(a_steps * _attacked_share(s, norm, costs))
         steps, forwards, calls = steps + budgets * a_steps, forwards + budgets * a_forwards, calls + budgets * a_calls
     what = f"up to {steps:,} gradient steps (PGD-{s.steps} on {n} samples)"
@@ -1518,12 +1548,17 @@ def _work(bundle: ModelBundle, data: AuditData, s: Settings, costs: Mapping[str,
         return steps * grad + forwards * forward + calls * call, what
     m = min(s.min_eps_samples, n)
     steps += m * (s.bisection + 2) * s.min_eps_steps
-    calls += _batches(m, costs) * (s.bisection + 2) * s.min_eps_steps
+    if keyed:  # keyed passes, a call per chunk, and a vote on each bisection's inputs
+        calls += _chunks(m, costs) * (s.bisection + 2) * (s.min_eps_steps + VOTE_PASSES)
+        forwards += m * (s.bisection + 2) * VOTE_PASSES
+    else:
+        calls += _batches(m, costs) * (s.bisection + 2) * s.min_eps_steps
     if s.masking:
         steps += n * s.steps * 4  # the large-budget, more-steps and more-restarts checks
         calls += nb * s.steps * 4
     what = f"up to {steps:,} gradient steps (PGD-{s.steps} on {n} samples)"
-    forwards += 2 * n * len(s.noise)
+    forwards += 2 * n * len(s.noise) * (VOTE_PASSES if keyed else 1)
+    calls += _chunks(n, costs) * len(s.noise) * VOTE_PASSES if keyed else 0.0
     if s.autoattack:
         aa_n = min(s.autoattack_n, n) if s.autoattack_n is not None else n
         aa_steps, aa_forwards, aa_calls = _autoattack_work(s, aa_n, bundle.card.num_classes or 10, costs)
@@ -1553,8 +1588,9 @@ def _work(bundle: ModelBundle, data: AuditData, s: Settings, costs: Mapping[str,
     if s.corruptions and bundle.card.kind.spatial and data.x.dim() == 4:
         from .corruptions import CORRUPTIONS, SEVERITIES
 
-        forwards += n * len(CORRUPTIONS) * len(SEVERITIES)
-        calls += nb * len(CORRUPTIONS) * len(SEVERITIES)
+        votes = VOTE_PASSES if keyed else 1  # a stochastic model: a keyed vote per input and severity
+        forwards += n * len(CORRUPTIONS) * len(SEVERITIES) * votes
+        calls += (_chunks(n, costs) if keyed else nb) * len(CORRUPTIONS) * len(SEVERITIES) * votes
         overhead += (n * len(SEVERITIES) + 1) * len(CORRUPTIONS) * costs.get("corrupt", 0.0)  # and the examples
         overhead += costs.get("figure", 0.0) + costs.get("grid", 0.0)
         what += f", {len(CORRUPTIONS) * len(SEVERITIES)} corruption-severity pairs"
@@ -1632,9 +1668,8 @@ def _autoattack_work(s: Settings, n: int, num_classes: int, costs: Mapping[str, 
             p = later / attacked if attacked else 0.0
             nb, lb = _batches(round(attacked), costs), _with_survivor(round(attacked), p, costs)
             if rand:  # APGD-CE on all, APGD-DLR on the survivors, RAND_EOT passes a step; keyed passes: chunks
-                chunks = max(nb, -(-round(attacked) // KEY_CHUNK))
                 steps += round(attacked + later) * STANDARD_STEPS * RAND_EOT
-                calls += 2 * chunks * STANDARD_STEPS * RAND_EOT
+                calls += (_chunks(attacked, costs) + _chunks(later, costs)) * STANDARD_STEPS * RAND_EOT
             else:
                 steps += round(attacked * iters + later * apgd_t * iters)  # APGD-CE on all, APGD-T on survivors
                 calls += nb * iters + lb * apgd_t * iters
@@ -1695,6 +1730,7 @@ def _probe(bundle: ModelBundle, data: AuditData, params: Mapping[str, Any]) -> d
 
     def extra(b: ModelBundle, d: AuditData) -> None:
         costs.update(overhead_costs(b, d, Settings.build(b, fast=True, **params)))
+        costs["keyed"] = float(_stochastic(b, d))  # a model random at inference: keyed passes and votes
 
     run_probe(extra, bundle, data)
     return costs
