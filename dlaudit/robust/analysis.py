@@ -1277,9 +1277,21 @@ AutoAttack runs batch by batch, each later attack on that batch's survivors, so 
 all of Square's 5,000 queries. Measured with standard AutoAttack at one budget, busy 2-core machine: 6.3x on 256
 and 7.4x on 1,000 synthetic-credit inputs (nearly all of it calls), 6.4x on 256 digits (CNN)."""
 SQUARE_CALLS = 3.0 / CALL_FACTOR
-"""A Square query on a batch costs about 3 single-input calls besides its forward pass (here: in
+"""A Square query on a full batch of live inputs costs about 3 single-input calls besides its forward pass (here: in
 :data:`CALL_FACTOR` units), now that its random draws come a block of iterations at a time: measured 2.9x on
 1,000 synthetic-credit inputs (standard AutoAttack at eps 0.1, busy 2-core machine; 6.3 s for 4 x 5,000 queries)."""
+SQUARE_FEW = 1.1 / CALL_FACTOR
+"""A Square query on a batch with few live inputs (AutoAttack's survivors): about 1.1 single-input calls (the
+synthetic-credit MLP, 2,000 queries, busy 2-core machine: 2.0 calls a query on 256 live inputs, 1.28 on 32, 1.10
+on 8); between the two, in proportion to the live share of the engine's batch."""
+
+
+def _square_calls(live: float, costs: Mapping[str, float]) -> float:
+    """Calls (in :data:`CALL_FACTOR` units) of one Square query on a batch with ``live`` inputs still unfooled."""
+    share = min(max(live / max(costs.get("batch", _PROBE_MAX), 1.0), 0.0), 1.0)
+    return SQUARE_FEW + (SQUARE_CALLS - SQUARE_FEW) * share
+
+
 CERTIFY_FORWARDS = {"ibp": 5, "crown-ibp": 72, "crown": 1600}
 """One input's bound in forward passes of it, end to end (``bench/certify.py`` on the digits CNN: IBP 2.7-5.3x,
 CROWN-IBP 65-74x, CROWN 1,590-1,670x; CROWN grows with the square of the layers' widths, so more on wider models)."""
@@ -1636,7 +1648,7 @@ def _attack_work(
         "fab-t": STANDARD_STEPS * targets * 2,
     }
     if method == "square":
-        return 0, n * SQUARE_QUERIES, nb * SQUARE_QUERIES * SQUARE_CALLS
+        return 0, n * SQUARE_QUERIES, nb * SQUARE_QUERIES * _square_calls(n / max(nb, 1), costs)
     count = iters.get(method, s.steps * s.restarts)  # another registered attack: priced as PGD
     return n * count, 0, nb * count
 
@@ -1676,7 +1688,8 @@ def _autoattack_work(s: Settings, n: int, num_classes: int, costs: Mapping[str, 
                 if standard:
                     steps += round(later * targets * iters * 2)  # FAB-T: a forward-backward pass for each of two logits
                     forwards += round(later * SQUARE_QUERIES)  # Square: one forward pass a query
-                    calls += lb * (targets * iters * 2 + SQUARE_QUERIES * SQUARE_CALLS)
+                    square = _square_calls(later / lb, costs) if lb else 0.0  # live inputs a batch
+                    calls += lb * (targets * iters * 2 + SQUARE_QUERIES * square)
             attacked = later
     return steps, forwards, calls
 

@@ -321,3 +321,12 @@ def test_keyed_attacks_on_a_stochastic_model_are_priced_without_early_stopping_a
     assert keyed == pytest.approx(64 * 10 * 1e-4 + 64 * 9 * 1e-5 + chunks * (10 + 9) * call)
     assert estimate(digits_mlp, data, s, {**costs, "keyed": 1.0})[0] == pytest.approx(keyed)  # the probe's word
     assert estimate(digits_mlp, data, s, {**costs, "keyed": 0.0})[0] == pytest.approx(plain)
+
+
+def test_square_queries_on_few_survivors_are_priced_cheaper_than_on_a_full_batch() -> None:
+    from dlaudit.robust.analysis import CALL_FACTOR, _square_calls
+
+    costs = {"batch": 256.0}
+    assert _square_calls(256, costs) * CALL_FACTOR == pytest.approx(3.0)  # a full batch still live
+    assert _square_calls(8, costs) * CALL_FACTOR == pytest.approx(1.1 + 1.9 * 8 / 256)  # measured 1.10 on 8
+    assert _square_calls(0, costs) < _square_calls(32, costs) < _square_calls(1000, costs) == _square_calls(256, costs)
