@@ -1269,13 +1269,20 @@ SURVIVING = 0.5
 """Share of samples assumed to outlast APGD-CE: AutoAttack's later attacks run only on those, which
 cannot be known before the section runs. On the digits CNN (budgets 0.05-0.3) the measured share
 averaged about 0.4."""
-CALL_FACTOR = 7.0
+CALL_FACTOR = 4.0
 """An attack iteration on a batch costs about this many single-input forward-and-backward calls
-(:func:`call_seconds`) besides its per-sample work: the attack's own bookkeeping (step sizes, projections,
-Square's patches and its per-sample random draws, which were 70% of AutoAttack's time on 1,000 credit inputs).
-AutoAttack runs batch by batch, each later attack on that batch's survivors, so a batch with any survivor pays
-all of Square's 5,000 queries. Measured with standard AutoAttack at one budget, busy 2-core machine: 6.3x on 256
-and 7.4x on 1,000 synthetic-credit inputs (nearly all of it calls), 6.4x on 256 digits (CNN)."""
+(:func:`call_seconds`) besides its per-sample work: the attack's own bookkeeping (step sizes, projections).
+Measured (busy 2-core machine, 256 inputs, 100 iterations, after the per-sample gradient steps): PGD and APGD-CE
+3.9 and 3.8 on the synthetic-credit MLP, APGD-CE 4.3 on the digits CNN. (It was 7, measured on an earlier engine
+with Square's queries inside: the credit MLP's full estimate then erred long by 2x.) Square's queries and a
+stochastic model's keyed passes are priced apart (:data:`SQUARE_CALLS`, :data:`EAGER_CALLS`)."""
+FORWARD_CALLS = 1.5 / CALL_FACTOR
+"""A forward-only batch of randomized smoothing's noisy copies costs about 1.5 single-input calls besides its
+forward passes (here: in :data:`CALL_FACTOR` units): the synthetic-credit MLP's 100 inputs x 10,100 draws took
+about 0.9 s in 4,000 batches (busy 2-core machine); priced as attack iterations they read 2.4 s."""
+EAGER_CALLS = 7.0
+"""A keyed pass (a stochastic model: Python per chunk, never compiled) on a batch: single-input calls besides its
+per-sample work, the factor its chunks were fitted with (:data:`KEYED_CHUNK`)."""
 SQUARE_CALLS = 3.0 / CALL_FACTOR
 """A Square query on a full batch of live inputs costs about 3 single-input calls besides its forward pass (here: in
 :data:`CALL_FACTOR` units), now that its random draws come a block of iterations at a time: measured 2.9x on
@@ -1510,11 +1517,12 @@ def _chunks(samples: float, costs: Mapping[str, float]) -> float:
     :data:`KEYED_CHUNK` of one for each further chunk of :data:`KEY_CHUNK` samples the pass runs apart."""
     count = round(samples)
     batches = _batches(count, costs)
-    return batches + KEYED_CHUNK * max(-(-count // KEY_CHUNK) - batches, 0) if count > 0 else 0.0
+    keyed = batches + KEYED_CHUNK * max(-(-count // KEY_CHUNK) - batches, 0)
+    return keyed * EAGER_CALLS / CALL_FACTOR if count > 0 else 0.0
 
 
 KEYED_CHUNK = 0.4
-"""A keyed pass's further chunk costs this share of an attack iteration's calls (:data:`CALL_FACTOR`): fitted to
+"""A keyed pass's further chunk costs this share of its batch's calls (:data:`EAGER_CALLS`): fitted to
 rand AutoAttack on the digits CNN with dropout left on (busy 2-core machine): 2.3 ms a pass on 16 samples (two
 chunks), 45 s on 32; a full iteration a chunk priced them 1.5x and 1.9x long."""
 
@@ -1536,7 +1544,7 @@ def _work(
             forwards = n * len([e for e in s.eps if e > 0]) * CERTIFY_FORWARDS[s.certify]
             return forwards * forward, f"about {forwards:,} forward passes ({s.certify} bounds on {n} inputs)"
         forwards = n * (s.smoothing_n0 + s.smoothing_n)
-        calls = n * _batches(s.smoothing_n0 + s.smoothing_n, costs)
+        calls = n * _batches(s.smoothing_n0 + s.smoothing_n, costs) * FORWARD_CALLS
         return forwards * forward + calls * call, f"{forwards:,} forward passes (randomized smoothing on {n} inputs)"
     steps = calls = forwards = 0
     for attack in s.attacks:
@@ -1591,7 +1599,7 @@ def _work(
         wanted = min(s.smoothing_samples, n)
         samples, _ = planned_inputs(wanted, flops, s.smoothing_n0 + s.smoothing_n, s.smoothing_max_flops)
         smoothing = samples * (s.smoothing_n0 + s.smoothing_n) * forward
-        calls += samples * _batches(s.smoothing_n0 + s.smoothing_n, costs)
+        calls += samples * _batches(s.smoothing_n0 + s.smoothing_n, costs) * FORWARD_CALLS
         if samples:
             what += f", randomized smoothing on {samples} inputs"
     overhead = costs.get("figure", 0.0) * (1 + bool(s.certify))  # the curves and the certified bounds

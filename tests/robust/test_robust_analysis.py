@@ -309,7 +309,7 @@ def test_keyed_attacks_on_a_stochastic_model_are_priced_without_early_stopping_a
     """A model random at inference: PGD runs every step, each pass a call per chunk of 8 samples (0.4 of an
     iteration each beyond the batch's), and a 9-pass vote judges each input; the plan's probe says which."""
     from dlaudit.data import for_card
-    from dlaudit.robust.analysis import CALL_FACTOR, Settings, _work, estimate
+    from dlaudit.robust.analysis import CALL_FACTOR, EAGER_CALLS, Settings, _work, estimate
 
     data = for_card(digits_mlp.card, "digits", split="audit")
     s = Settings.build(digits_mlp, fast=True, scope="attacks", attacks=["pgd_linf"], eps=(0.1,), n=64)
@@ -318,7 +318,7 @@ def test_keyed_attacks_on_a_stochastic_model_are_priced_without_early_stopping_a
     call = CALL_FACTOR * 1e-3
     assert plain == pytest.approx(64 * 10 * 0.5 * 1e-4 + 10 * call)  # half the steps: early stopping
     chunks = 1 + 0.4 * (64 // 8 - 1)
-    assert keyed == pytest.approx(64 * 10 * 1e-4 + 64 * 9 * 1e-5 + chunks * (10 + 9) * call)
+    assert keyed == pytest.approx(64 * 10 * 1e-4 + 64 * 9 * 1e-5 + chunks * (10 + 9) * EAGER_CALLS * 1e-3)  # eager
     assert estimate(digits_mlp, data, s, {**costs, "keyed": 1.0})[0] == pytest.approx(keyed)  # the probe's word
     assert estimate(digits_mlp, data, s, {**costs, "keyed": 0.0})[0] == pytest.approx(plain)
 
