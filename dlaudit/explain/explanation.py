@@ -313,8 +313,9 @@ def _probe(bundle: ModelBundle, data: AuditData, params: dict[str, Any]) -> dict
     """Seconds of the section (with the methods and options given, fast profile) on one and on four samples: a
     fixed part and a part per sample, split into the part every sample costs (``fast_sample``) and the figures'
     part (``fast_figure``), which stops growing at ``figure_samples`` (8) samples: a third run on four samples
-    with figures for one prices it (the digits CNN: figures were 0.6 s of the 0.64 s a sample cost up to 8
-    samples; extrapolating the 1-to-4 slope put 16 samples at 1.8x their time). A first run on one sample warms
+    with figures for one prices it (on the digits CNN figures were 0.6 s of the 0.64 s a sample cost up to 8
+    samples; extrapolating the 1-to-4 slope put 16 samples at 1.8x their time); not on a large model, whose
+    two-sample slope then prices its figures as the rest. A first run on one sample warms
     up (the libraries' imports, caches: on the synthetic-credit MLP it took 1.8 s, the next 1.3 s, busy 2-core
     machine) and is not priced, except on a large model (over :data:`PROBE_LONG`), where it is the one-sample
     measure (the imports are then a small share and another run would cost seconds); the full profile is priced
@@ -326,8 +327,10 @@ def _probe(bundle: ModelBundle, data: AuditData, params: dict[str, Any]) -> dict
     k = PROBE_N if one < PROBE_LONG else 2  # a large model: two samples (a resnet18's four took a minute)
     more = run_probe(explain_section, bundle, data, fast=True, **given, n=k)
     base = given.get("settings") or ExplainSettings.fast()
-    few = {**given, "settings": replace(base, figure_samples=1)}  # the same run, figures for one sample only
-    bare = run_probe(explain_section, bundle, data, fast=True, **few, n=k)
+    bare = more  # a large model: no third run (seconds each); its figures are then priced per sample, as the rest
+    if one < PROBE_LONG:
+        few = {**given, "settings": replace(base, figure_samples=1)}  # the same run, figures for one sample only
+        bare = run_probe(explain_section, bundle, data, fast=True, **few, n=k)
     return _unit_costs(one, more, bare, k, base.figure_samples)
 
 
