@@ -24,6 +24,7 @@ from ..errors import AnalysisError, ConfigError, DlauditError
 from ..utils import ProgressFn
 from ._common import Attribution, ExplainContext
 from .intervals import Interval, bootstrap_mean, bootstrap_ratio
+from .memory import row_budget
 from .methods import attribute, get_method
 from .quality import (
     Curves,
@@ -260,8 +261,24 @@ class Run:
         module, ctx, s = self.bundle.module, self.ctx, self.ctx.settings
         units = ctx.kind.segments(self.x.shape[1:], [c.features for c in ctx.columns])
         n_units = int(units.max()) + 1
+        # every trust metric's forward passes hold at most the rows the memory budget allows (no backward here;
+        # the methods they call again chunk their own passes)
+        rows = row_budget(module, self.x, ctx, backward=False)
+        # the sanity check holds a randomised copy of the model beside it: its methods get the budget less the copy
+        copy = sum(t.numel() * t.element_size() for t in (*module.parameters(), *module.buffers()))
+        sanity_ctx = ctx
+        if s.max_memory is not None:
+            sanity_ctx = replace(ctx, settings=replace(s, max_memory=max(1, s.max_memory - copy)))
         curves = lambda order: perturbation_curves(
-            module, self.x, self.target, order, units=units, baseline=ctx.low, steps=s.curve_steps, modality=ctx.kind
+            module,
+            self.x,
+            self.target,
+            order,
+            units=units,
+            baseline=ctx.low,
+            steps=s.curve_steps,
+            modality=ctx.kind,
+            batch_size=rows,
         )
         randoms = [
             curves(random_order(len(self.x), n_units, seed=ctx.seed + 1000 + r)) for r in range(max(1, s.random_orders))
@@ -286,7 +303,7 @@ class Run:
                 q,
                 "sanity_rank_corr",
                 lambda name=name, res=res: sanity_check(
-                    lambda m, xx, tt: attribute(name, m, xx, tt, ctx).values,
+                    lambda m, xx, tt: attribute(name, m, xx, tt, sanity_ctx).values,
                     module,
                     self.x,
                     self.target,
@@ -311,6 +328,7 @@ class Run:
                     value_range=ctx.value_range,
                     perturbations=s.sensitivity_perturbations,
                     seed=ctx.seed,
+                    batch_size=rows,
                 ),
             )
             if n_classes >= 2:
@@ -332,9 +350,12 @@ class Run:
                     span=ctx.span,
                     value_range=ctx.value_range,
                     seed=ctx.seed,
+                    batch_size=rows,
                 )
             if get_method(name).complete:
-                q.completeness_terms = completeness_parts(module, self.x, self.target, res.values, baseline=ctx.low)
+                q.completeness_terms = completeness_parts(
+                    module, self.x, self.target, res.values, baseline=ctx.low, batch_size=rows
+                )
             q.compute_intervals(self.random, seed=ctx.seed, resamples=s.bootstrap_resamples)
             q.seconds = time.perf_counter() - start
             self.quality[name] = q

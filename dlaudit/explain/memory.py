@@ -47,7 +47,13 @@ log = logging.getLogger(__name__)
 
 BACKWARD_FACTOR = 3
 """A backward pass's cost over a forward pass's activations: the activations kept for it, their gradients
-(about as large), and the transient buffers of the convolutions' and matrix products' backward."""
+(about as large), and the transient buffers of the convolutions' and matrix products' backward. Measured on
+a 10-class resnet18 at 3x32x32 (SmoothGrad, passes of 205 rows, 64 inputs): 115 MiB of RSS over the
+baseline with every block over 64 KiB mapped on its own (1.35 times the forward activations), 166 MiB with
+dlaudit's allocator tuning (glibc keeps freed blocks, :mod:`dlaudit._alloc`): 3 leaves room for both.
+What the budget does not count: the sanity check's randomised copy of the model (its methods get the
+budget less the copy), the inputs and maps of all explained rows (one input's size each), and the
+figures."""
 DEFAULT_SHARE = 0.5
 """The share of the free memory (RAM, or the CUDA device's) a method may use when no budget is given."""
 UNHOOKED_FACTOR = 32

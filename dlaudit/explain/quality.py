@@ -346,16 +346,24 @@ def completeness_error(
 
 
 def completeness_parts(
-    module: nn.Module, x: torch.Tensor, target: torch.Tensor, attributions: torch.Tensor, *, baseline: float
+    module: nn.Module,
+    x: torch.Tensor,
+    target: torch.Tensor,
+    attributions: torch.Tensor,
+    *,
+    baseline: float,
+    batch_size: int = 512,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per sample ``|sum(attr_i) - (f(x_i) - f(b))|`` and ``|f(x_i) - f(b)|``: the completeness error's numerator
-    and denominator terms (so that its bootstrap resamples the samples)."""
+    and denominator terms (so that its bootstrap resamples the samples). Passes of ``batch_size`` rows at most."""
     device = next_device(module)
-    xs = x.detach().to(device)
-    idx = target.to(device)[:, None]
+    fx, fb = [], []
     with model_state(module), torch.no_grad():
-        fx = module(xs).gather(1, idx)[:, 0].double().cpu()
-        fb = module(torch.full_like(xs, baseline)).gather(1, idx)[:, 0].double().cpu()
-    change = fx - fb
+        for start in range(0, len(x), max(1, int(batch_size))):
+            xs = x[start : start + batch_size].detach().to(device)
+            idx = target[start : start + batch_size].to(device)[:, None]
+            fx.append(module(xs).gather(1, idx)[:, 0].double().cpu())
+            fb.append(module(torch.full_like(xs, baseline)).gather(1, idx)[:, 0].double().cpu())
+    change = torch.cat(fx) - torch.cat(fb) if fx else torch.zeros(0, dtype=torch.float64)
     sums = attributions.reshape(len(attributions), -1).double().cpu().sum(dim=1)
     return (sums - change).abs().numpy(), change.abs().numpy()

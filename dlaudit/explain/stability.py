@@ -95,8 +95,13 @@ def max_sensitivity(
     value_range: tuple[float, float],
     perturbations: int = 8,
     seed: int = 0,
+    batch_size: int = 256,
 ) -> StabilityResult:
-    """Max-sensitivity of ``explain_fn`` at each row of ``x`` (``original`` its maps there); see the module docstring."""
+    """Max-sensitivity of ``explain_fn`` at each row of ``x`` (``original`` its maps there); see the module docstring.
+
+    The prediction passes hold ``batch_size`` rows at most (``explain_fn`` chunks its own); the result does not
+    depend on it.
+    """
     n, p = len(x), max(1, int(perturbations))
     gen = torch.Generator().manual_seed(int(seed))
     xs = x.detach().cpu().float()
@@ -104,8 +109,8 @@ def max_sensitivity(
     lo, hi = value_range
     xp = (xs[:, None] + noise).clamp(lo, hi).reshape(n * p, *xs.shape[1:])
     with model_state(module), torch.no_grad():
-        pred = batched_probabilities(module, xs).argmax(dim=1)
-        pred_p = batched_probabilities(module, xp).argmax(dim=1).reshape(n, p)
+        pred = batched_probabilities(module, xs, batch_size=batch_size).argmax(dim=1)
+        pred_p = batched_probabilities(module, xp, batch_size=batch_size).argmax(dim=1).reshape(n, p)
     kept = pred_p == pred[:, None]
     tp = target.cpu().repeat_interleave(p)
     ap = explain_fn(xp.to(x.device), tp.to(target.device)).detach().cpu().double().reshape(n, p, -1)

@@ -214,8 +214,8 @@ def robustness_text(
     return sec
 
 
-CANDIDATES = {"charswap": 8, "wordswap": 8, "hotflip": 10}
-"""Candidates scored per changed word: DeepWordBug's 4 edits x 2, 8 embedding neighbours, HotFlip's 10 flips."""
+CANDIDATES = {"charswap": 4, "wordswap": 8, "hotflip": 10}
+"""Candidates scored per changed word: DeepWordBug's 4 edits x 1, 8 embedding neighbours, HotFlip's 10 flips."""
 
 
 def estimate_text(

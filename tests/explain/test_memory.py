@@ -168,3 +168,64 @@ def test_a_bad_max_memory_is_one_line_and_exit_2(cnn_file: Path, command: str) -
         in result.output
     )
     assert "Traceback" not in result.output
+
+
+def test_trust_metrics_are_the_same_under_any_budget(digits_cnn, digits_test, monkeypatch) -> None:
+    """Deletion/insertion, ROAD, stability, random logit, sanity and completeness chunk their forward passes to the
+    budget: a budget of a few rows shrinks every pass they make, and no number or interval moves (1e-6, relative for
+    the unnormalised local Lipschitz estimate: float32 sums of a conv over other batch sizes)."""
+    from dlaudit.explain.compute import Run
+
+    module = digits_cnn.module
+    per_row = activation_bytes(module, digits_test.x[:1].float())
+    sizes: list[int] = []
+    assessing = [False]
+    assess = Run.assess_all
+
+    def watched(self: Run) -> None:
+        assessing[0] = True
+        try:
+            assess(self)
+        finally:
+            assessing[0] = False
+
+    monkeypatch.setattr(Run, "assess_all", watched)
+
+    def hook(_m: nn.Module, inp: tuple, _o: object) -> None:
+        if assessing[0]:
+            sizes.append(len(inp[0]))
+
+    handle = module.register_forward_hook(hook)
+
+    def run(budget: int) -> tuple[dict, int]:
+        sizes.clear()
+        kw = {"methods": "saliency,ig", "n": 8, "seed": 0, "fast": True, "max_memory": budget}
+        sec = dlaudit.explain_model(digits_cnn, digits_test, **kw).section
+        return {m.name: (m.value, m.ci) for m in sec.metrics if m.value is not None}, max(sizes)
+
+    try:
+        small, small_rows = run(3 * per_row)
+        large, large_rows = run(10**9)
+    finally:
+        handle.remove()
+    assert small.keys() == large.keys()
+    names = [n for n in large if n.split(".")[-1] in TRUST_METRICS]
+    assert {n.split(".")[-1] for n in names} == set(TRUST_METRICS), names
+    for name in large:
+        (va, ca), (vb, cb) = small[name], large[name]
+        assert va == pytest.approx(vb, rel=1e-6, abs=1e-6), name
+        assert (ca is None) == (cb is None) and (ca is None or ca == pytest.approx(cb, rel=1e-6, abs=1e-6)), name
+    assert small_rows <= 3 < large_rows, (small_rows, large_rows)
+
+
+TRUST_METRICS = (
+    "deletion_auc",
+    "insertion_auc",
+    "road_morf_auc",
+    "road_lerf_auc",
+    "sensitivity",
+    "local_lipschitz",
+    "random_logit_similarity",
+    "sanity_rank_corr",
+    "completeness_error",
+)

@@ -18,6 +18,7 @@ from dlaudit.text.attacks import (
     word_substitution,
 )
 from dlaudit.text.attacks._greedy import split_words
+from dlaudit.text.stopwords import STOPWORD_SET, is_stopword
 from dlaudit.text.vocab import WordVocab
 
 
@@ -40,9 +41,23 @@ def test_deepwordbug_finds_the_decision_word() -> None:
     for before, after in zip(texts, result.adv_texts):
         assert _changed_words(before, after) == 1
         assert after.split().count("bad") == 1  # one of the two decision words was edited
-    # queries: the original, one removal per word, then the first word's candidates only
+    # queries: the original, one removal per word that is not a stop word ('the', 'was', 'and'
+    # are), then the first word's candidates only
     n_cands = [len(set(char_candidates("bad", np.random.default_rng([0, i])))) for i in range(2)]
-    assert result.queries.tolist() == [1 + 7 + n_cands[0], 1 + 3 + n_cands[1]]
+    assert result.queries.tolist() == [1 + 4 + n_cands[0], 1 + 3 + n_cands[1]]
+    every_word = deepwordbug(_bad_counter, texts, [1, 1], budget=3, seed=0, stopwords=())
+    assert every_word.queries.tolist() == [1 + 7 + n_cands[0], 1 + 3 + n_cands[1]]
+
+
+def test_stop_words_are_never_edited() -> None:
+    """DeepWordBug's rule: 'The', 'was', 'not' ... stay as they are even when editing them would flip the class."""
+    stop_counter = lambda ts: _bad_counter([t.lower().replace("not", "bad") for t in ts])
+    texts = ["The film was not not long", "not not bad"]
+    result = deepwordbug(stop_counter, texts, [1, 1], budget=3, seed=0)
+    assert result.initially_correct.all() and not result.success[0]
+    for before, after in zip(texts, result.adv_texts):
+        assert [w for w in before.split() if is_stopword(w)] == [w for w in after.split() if is_stopword(w)]
+    assert deepwordbug(stop_counter, texts, [1, 1], budget=3, seed=0, stopwords=()).success.all()
 
 
 def test_budget_is_respected_and_acc_at_k_matches_separate_runs() -> None:
@@ -81,13 +96,13 @@ def test_seeded_and_batch_independent(bag_model, synth) -> None:
     assert alone.adv_texts == a.adv_texts[:5]
 
 
-def _reference_deepwordbug(predict, texts, labels, *, budget, seed, per_edit=2):
+def _reference_deepwordbug(predict, texts, labels, *, budget, seed, per_edit=1):
     """The algorithm written as a plain loop, one text and one model call at a time (the oracle)."""
     p_true = lambda t, y: round(float(predict([t])[0, y]), 6)
     out = []
     for i, (text, y) in enumerate(zip(texts, labels)):
         rng = np.random.default_rng([seed, i])
-        pieces, words, slots = split_words(text)
+        pieces, words, slots = split_words(text, skip=STOPWORD_SET)
         if int(predict([text])[0].argmax()) != y:
             out.append((text, False, 0))
             continue

@@ -67,3 +67,15 @@ def test_charswap_never_edits_a_spelled_special_token(bert: dlaudit.ModelBundle)
     assert result.words_changed.sum() > 0
     for after in result.adv_texts:
         assert after.count("[SEP]") == 1 and after.count("[MASK]") == 1, after
+
+
+def test_text_proba_trims_a_bert_to_each_texts_width(bert: dlaudit.ModelBundle) -> None:
+    """A Hugging Face BERT masks its padding: text_proba pads each text to its own width, with the full width's numbers."""
+    from dlaudit.text.model_io import padding_invariant, text_proba
+
+    tok, module = bert.tokenizer, bert.module
+    assert padding_invariant(module, tok, "cpu", 64)
+    trimmed, full = text_proba(module, tok, "cpu", 64), text_proba(module, tok, "cpu", 64, trim=False)
+    np.testing.assert_allclose(trimmed(SENTENCES), full(SENTENCES), rtol=0, atol=1e-6)
+    alone = np.concatenate([trimmed([t]) for t in SENTENCES])
+    np.testing.assert_allclose(alone, trimmed(SENTENCES), rtol=0, atol=1e-6)

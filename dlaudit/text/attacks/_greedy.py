@@ -20,7 +20,7 @@ a word unknown score the same). Each text draws its random numbers from its own 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -64,11 +64,14 @@ def count_protected(text: str, protected: Sequence[str]) -> int:
     return sum(text.count(token) for token in protected if token)
 
 
-def split_words(text: str, protected: Sequence[str] = ()) -> tuple[list[str], list[str], list[int]]:
+def split_words(
+    text: str, protected: Sequence[str] = (), skip: Collection[str] = ()
+) -> tuple[list[str], list[str], list[int]]:
     """``text`` as pieces (separators at even positions, tokens at odd ones) and the piece index of each word.
 
     ``"".join(pieces) == text``; punctuation tokens are pieces but not words, and neither is a token
-    inside one of the ``protected`` strings (a tokenizer's special tokens such as ``[SEP]`` in the text).
+    inside one of the ``protected`` strings (a tokenizer's special tokens such as ``[SEP]`` in the text)
+    nor one whose lower case is in ``skip`` (stop words, :mod:`dlaudit.text.stopwords`).
     """
     pieces, slots, last = [], [], 0
     guarded = protected_spans(text, protected)
@@ -76,7 +79,8 @@ def split_words(text: str, protected: Sequence[str] = ()) -> tuple[list[str], li
         pieces += [text[last:a], text[a:b]]
         last = b
         inside = any(a < end and start < b for start, end in guarded)
-        if not inside and any(ch.isalnum() for ch in text[a:b]):
+        word = text[a:b]
+        if not inside and any(ch.isalnum() for ch in word) and word.lower() not in skip:
             slots.append(len(pieces) - 1)
     pieces.append(text[last:])
     return pieces, [pieces[i] for i in slots], slots
@@ -132,6 +136,7 @@ def greedy_word_attack(
     scoring: str = "delete",
     unk: str = "<unk>",
     protected: Sequence[str] = (),
+    skip: Collection[str] = (),
     seed: int = 0,
     start: int = 0,
     batch_size: int = 256,
@@ -142,7 +147,8 @@ def greedy_word_attack(
     (at least one word). ``protected`` strings (the tokenizer's special tokens as a text spells
     them, :func:`~dlaudit.text.vocab.special_tokens_of`) are never edited, and no candidate that
     would spell a new one is tried. ``start`` is the global index of the first text (a shard's
-    offset): text ``i`` draws from a generator seeded with ``(seed, start + i)``.
+    offset): text ``i`` draws from a generator seeded with ``(seed, start + i)``. Words whose
+    lower case is in ``skip`` (stop words) are neither scored nor edited.
     """
     if budget < 1:
         raise ConfigError(f"the attack budget must be at least 1 word, got {budget}")
@@ -151,13 +157,14 @@ def greedy_word_attack(
     if scoring not in ("delete", "unk"):
         raise ConfigError(f"scoring must be 'delete' or 'unk', got {scoring!r}")
     texts, y = list(texts), np.asarray(labels, dtype=np.int64)
+    skip = frozenset(w.lower() for w in skip)
     if len(texts) != len(y):
         raise ConfigError(f"{len(texts)} texts but {len(y)} labels")
     probs = np.round(probabilities(predict_proba, texts, batch_size), DECIMALS)
     correct = probs.argmax(axis=1) == y
     states, rngs = [], {}
     for i, text in enumerate(texts):
-        pieces, _, slots = split_words(text, protected)
+        pieces, _, slots = split_words(text, protected, skip)
         s = _State(i, int(y[i]), pieces, slots, prob=float(probs[i, y[i]]), queries=1, done=not correct[i])
         states.append(s)
         rngs[i] = np.random.default_rng([seed, start + i])
