@@ -182,7 +182,7 @@ def test_the_report_says_what_the_budget_bought(planned) -> None:
 
 @pytest.mark.parametrize(
     ("seconds", "samples", "fixed", "per"),
-    [((3.0, 1.0, 1.6), [1, 1, 4], 0.8, 0.2), ((6.0, 8.0), [1, 2], 4.0, 2.0)],
+    [((3.0, 1.0, 1.6, 1.3), [1, 1, 4, 4], 0.8, 0.1), ((6.0, 8.0), [1, 2], 4.0, 2.0)],
 )
 def test_the_explanation_probe_prices_a_warm_run(monkeypatch, seconds, samples, fixed, per) -> None:
     """The first one-sample run pays the imports: it is not priced, unless it is long (a large model)."""
@@ -198,6 +198,21 @@ def test_the_explanation_probe_prices_a_warm_run(monkeypatch, seconds, samples, 
     costs = explanation._probe(None, None, {"methods": ["saliency"], "n": 8})
     assert calls == samples
     assert costs["fast_fixed"] == pytest.approx(fixed) and costs["fast_sample"] == pytest.approx(per)
+    assert costs["figure_samples"] == 8  # the last run (small models only): figures for one sample
+    assert costs["fast_figure"] == pytest.approx(per if len(samples) == 4 else 0.0)
+
+
+def test_the_explanation_estimate_stops_pricing_figures_past_their_cap() -> None:
+    """Measured on the digits CNN (fast profile, after warm-up, busy 2-core machine): 1 sample 2.45 s, 4 samples
+    4.38 s, 4 samples with figures for one 2.6 s; then 8 samples took 6.61 s and 16 took 7.5 s. Extrapolating the
+    1-to-4 slope put 16 samples at 12.1 s (1.6x); the figures' part stops at 8 samples."""
+    from dlaudit.explain import explanation
+
+    costs = explanation._unit_costs(2.45, 4.38, 2.6, 4, 8)
+    for n, took in ((8, 6.61), (16, 7.5)):
+        priced = explanation._cost(None, None, Level({"n": n}, True, n), {}, costs)
+        assert abs(priced / took - 1) < 0.1, (n, priced, took)
+    assert explanation._cost(None, None, Level({"n": 1}, True, 1), {}, costs) == pytest.approx(2.45)
 
 
 def test_the_summary_states_autoattack_on_part_of_the_samples_and_its_interval() -> None:

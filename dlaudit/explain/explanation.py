@@ -311,19 +311,43 @@ PROBE_LONG = 5.0
 
 def _probe(bundle: ModelBundle, data: AuditData, params: dict[str, Any]) -> dict[str, float]:
     """Seconds of the section (with the methods and options given, fast profile) on one and on four samples: a
-    fixed part and a part per sample. A first run on one sample warms up (the libraries' imports, caches: on the
-    synthetic-credit MLP it took 1.8 s, the next 1.3 s, busy 2-core machine) and is not priced, except on a large
-    model (over :data:`PROBE_LONG`), where it is the one-sample measure (the imports are then a small share and
-    another run would cost seconds); the full profile is priced at :data:`FULL_RATIO` times the fast one (not
-    measured: a probe of it would cost as much as a small budget)."""
+    fixed part and a part per sample, split into the part every sample costs (``fast_sample``) and the figures'
+    part (``fast_figure``), which stops growing at ``figure_samples`` (8) samples: a third run on four samples
+    with figures for one prices it (on the digits CNN figures were 0.6 s of the 0.64 s a sample cost up to 8
+    samples; extrapolating the 1-to-4 slope put 16 samples at 1.8x their time); not on a large model, whose
+    two-sample slope then prices its figures as the rest. A first run on one sample warms
+    up (the libraries' imports, caches: on the synthetic-credit MLP it took 1.8 s, the next 1.3 s, busy 2-core
+    machine) and is not priced, except on a large model (over :data:`PROBE_LONG`), where it is the one-sample
+    measure (the imports are then a small share and another run would cost seconds); the full profile is priced
+    at :data:`FULL_RATIO` times the fast one (not measured: a probe of it would cost as much as a small budget)."""
     given = {k: v for k, v in params.items() if k not in ("n", "fast", "seed")}
     one = run_probe(explain_section, bundle, data, fast=True, **given, n=1)
     if one < PROBE_LONG:  # that run warmed up; time a warm one
         one = run_probe(explain_section, bundle, data, fast=True, **given, n=1)
     k = PROBE_N if one < PROBE_LONG else 2  # a large model: two samples (a resnet18's four took a minute)
     more = run_probe(explain_section, bundle, data, fast=True, **given, n=k)
-    per = max((more - one) / (k - 1), 0.1 * one)  # a busy machine can blur the difference; never below a tenth
-    return {"fast_fixed": max(one - per, 0.0), "fast_sample": per, "full_ratio": FULL_RATIO}
+    base = given.get("settings") or ExplainSettings.fast()
+    bare = more  # a large model: no third run (seconds each); its figures are then priced per sample, as the rest
+    if one < PROBE_LONG:
+        few = {**given, "settings": replace(base, figure_samples=1)}  # the same run, figures for one sample only
+        bare = run_probe(explain_section, bundle, data, fast=True, **few, n=k)
+    return _unit_costs(one, more, bare, k, base.figure_samples)
+
+
+def _unit_costs(one: float, more: float, bare: float, k: int, figure_samples: int) -> dict[str, float]:
+    """The probe's arithmetic: seconds on one sample, on ``k`` samples, and on ``k`` samples with figures for one
+    -> the fixed part, the part per sample, the figures' part per sample (up to ``figure_samples``)."""
+    figure = max(more - bare, 0.0) / (k - 1)
+    per = max(bare - one, 0.0) / (k - 1)
+    if per + figure < 0.1 * one:  # a busy machine can blur the differences; never below a tenth in all
+        per = 0.1 * one - figure
+    return {
+        "fast_fixed": max(one - per - figure, 0.0),
+        "fast_sample": per,
+        "fast_figure": figure,
+        "figure_samples": float(figure_samples),
+        "full_ratio": FULL_RATIO,
+    }
 
 
 def _levels(bundle: ModelBundle, data: AuditData, params: dict[str, Any]) -> list[Level]:
@@ -336,6 +360,8 @@ def _levels(bundle: ModelBundle, data: AuditData, params: dict[str, Any]) -> lis
 def _cost(bundle: ModelBundle, data: AuditData, level: Level, params: dict[str, Any], costs: dict[str, float]) -> float:
     n = int(level.params["n"])
     fast = costs["fast_fixed"] + n * costs["fast_sample"]
+    figured = min(n, int(costs.get("figure_samples", n)))  # figures are drawn for the first few samples only
+    fast += figured * costs.get("fast_figure", 0.0)
     if level.fast:
         return fast
     return fast * costs["full_ratio"]  # the full profile: the fast one's shape, FULL_RATIO times slower

@@ -257,16 +257,20 @@ def test_the_budget_ladder_raises_strength_on_every_sample_before_the_full_profi
 
 
 def test_autoattack_is_priced_on_the_inputs_that_survive_at_each_budget(digits_mlp) -> None:
-    from dlaudit.robust.analysis import Settings, _autoattack_work
+    from dlaudit.robust.analysis import UNSEEN, Settings, _autoattack_work
 
-    s = Settings.build(digits_mlp, fast=False, eps=(0.1, 0.3), autoattack="standard")
     costs = {"batch": 256.0, "clean_acc": 1.0}
+    fast = Settings.build(digits_mlp, fast=False, eps=(0.3, 0.1), autoattack="fast")  # APGD-CE 25, APGD-T 3 x 25
+    shares = {**costs, "survive_linf@0.1": 0.5, "survive_linf@0.3": 0.25}
+    # eps 0.1: APGD-CE on 512, APGD-T on its 256 survivors; eps 0.3 only on those 256, APGD-T on 128 (as it runs)
+    assert _autoattack_work(fast, 512, 10, shares)[0] == 512 * 25 + 256 * 75 + 256 * 25 + 128 * 75
+    s = Settings.build(digits_mlp, fast=False, eps=(0.1, 0.3), autoattack="standard")
     none = _autoattack_work(s, 512, 10, {**costs, "survive_linf@0.1": 0.0, "survive_linf@0.3": 0.0})
-    half = _autoattack_work(s, 512, 10, {**costs, "survive_linf@0.1": 0.5, "survive_linf@0.3": 0.0})
-    assert none[1] == 0 and none[2] == 2 * 2 * 100  # APGD-CE alone: 2 batches x 100 steps at each budget
-    assert half[1] == 256 * 5000 and half[0] > none[0] and half[2] > none[2]  # the later attacks on 256 inputs
+    half = _autoattack_work(s, 512, 10, shares)
+    assert none[1] == round(512 * UNSEEN * 5000) + round(512 * UNSEEN**2 * 5000)  # none seen: a few, not none
+    assert half[1] == (256 + 128) * 5000 and half[0] > none[0] and half[2] > none[2]  # Square on the survivors
     wrong = _autoattack_work(s, 512, 10, {**costs, "clean_acc": 0.5, "survive_linf@0.1": 0.0, "survive_linf@0.3": 0.0})
-    assert wrong[0] == none[0] // 2  # misclassified inputs are not attacked
+    assert wrong[0] == pytest.approx(none[0] / 2, rel=0.01)  # misclassified inputs are not attacked
 
 
 def test_the_ladder_buys_standard_autoattack_on_part_of_the_samples_before_all(digits_mlp) -> None:
@@ -299,3 +303,30 @@ def test_autoattack_on_the_first_samples_only_says_so(digits_mlp) -> None:
     assert worst <= pgd and round(worst * 24) == pytest.approx(worst * 24)  # per sample over all 24
     with pytest.raises(ConfigError, match="autoattack_n must be at least 1"):
         dlaudit.robustness(digits_mlp, fast=True, n=24, autoattack_n=0)
+
+
+def test_keyed_attacks_on_a_stochastic_model_are_priced_without_early_stopping_and_with_votes(digits_mlp) -> None:
+    """A model random at inference: PGD runs every step, each pass a call per chunk of 8 samples (0.4 of an
+    iteration each beyond the batch's), and a 9-pass vote judges each input; the plan's probe says which."""
+    from dlaudit.data import for_card
+    from dlaudit.robust.analysis import CALL_FACTOR, EAGER_CALLS, Settings, _work, estimate
+
+    data = for_card(digits_mlp.card, "digits", split="audit")
+    s = Settings.build(digits_mlp, fast=True, scope="attacks", attacks=["pgd_linf"], eps=(0.1,), n=64)
+    costs = {"grad": 1e-4, "forward": 1e-5, "call": 1e-3, "batch": 256.0, "clean_acc": 1.0, "survive_linf@0.1": 0.0}
+    plain, keyed = _work(digits_mlp, data, s, costs)[0], _work(digits_mlp, data, s, costs, keyed=True)[0]
+    call = CALL_FACTOR * 1e-3
+    assert plain == pytest.approx(64 * 10 * 0.5 * 1e-4 + 10 * call)  # half the steps: early stopping
+    chunks = 1 + 0.4 * (64 // 8 - 1)
+    assert keyed == pytest.approx(64 * 10 * 1e-4 + 64 * 9 * 1e-5 + chunks * (10 + 9) * EAGER_CALLS * 1e-3)  # eager
+    assert estimate(digits_mlp, data, s, {**costs, "keyed": 1.0})[0] == pytest.approx(keyed)  # the probe's word
+    assert estimate(digits_mlp, data, s, {**costs, "keyed": 0.0})[0] == pytest.approx(plain)
+
+
+def test_square_queries_on_few_survivors_are_priced_cheaper_than_on_a_full_batch() -> None:
+    from dlaudit.robust.analysis import CALL_FACTOR, _square_calls
+
+    costs = {"batch": 256.0}
+    assert _square_calls(256, costs) * CALL_FACTOR == pytest.approx(3.0)  # a full batch still live
+    assert _square_calls(8, costs) * CALL_FACTOR == pytest.approx(1.1 + 1.9 * 8 / 256)  # measured 1.10 on 8
+    assert _square_calls(0, costs) < _square_calls(32, costs) < _square_calls(1000, costs) == _square_calls(256, costs)
