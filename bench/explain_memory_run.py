@@ -30,7 +30,15 @@ Measured (2 shared cores, ``OMP_NUM_THREADS=1``, methods saliency, ig, smoothgra
   stage's RSS comes down again (ROAD +54, completeness +42; the sanity check's +163 includes the randomised
   model copy).
 
-The attribution passes keep to the budget; the trust stage's excess is not explained by what its passes
+After ``--max-memory`` also bounded glibc's retention (``dlaudit._alloc.bound_retention``: trim threshold a
+quarter of the budget, top pad an eighth, mmap threshold a 256th, under dlaudit's start-up tuning):
+
+- 100 inputs, 256M, quality on: +161 MiB (was +259 MiB with the tuning's 1 GiB retention; load 1.8).
+- 1,000 inputs, 256M, quality on: **+179 MiB, within the budget** (baseline 1,035 MiB; attributions +101,
+  deletion/insertion +154, sanity check +179 with its model copy, random logit +159, ROAD +129,
+  completeness +156, section and figures +106). 1,012 s wall at load 4.2 (a CI run beside it).
+
+Before that bound, the attribution passes kept to the budget; the trust stage's excess is not explained by what its passes
 hold (ROAD's sparse solve of one sample holds about 20 MiB, its forward 32 rows): at 100 inputs it is
 freed memory glibc keeps under dlaudit's tuning (shown above); at 1,000 inputs the untuned run was not made.
 """

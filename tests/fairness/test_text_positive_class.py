@@ -65,8 +65,12 @@ def test_the_positive_class_comes_from_the_card(swapped: tuple[Path, Path]) -> N
     assert (a.params["positive_class"], b.params["positive_class"]) == ("neg", "pos")
     col_a, col_b = a.tables[0].columns[5], b.tables[0].columns[5]
     assert (col_a, col_b) == ("mean change of P(neg)", "mean change of P(pos)")
-    deltas_a = np.array([r[5] for r in a.tables[0].rows], dtype=float)
-    deltas_b = np.array([r[5] for r in b.tables[0].rows], dtype=float)
+    # rows keyed by their pair (the table sorts by size, and deltas this small can swap places)
+    rows_a = {tuple(map(str, r[:3])): r[5] for r in a.tables[0].rows}
+    rows_b = {tuple(map(str, r[:3])): r[5] for r in b.tables[0].rows}
+    assert rows_a.keys() == rows_b.keys() and len(rows_a) == len(a.tables[0].rows)
+    deltas_a = np.array([rows_a[k] for k in sorted(rows_a)], dtype=float)
+    deltas_b = np.array([rows_b[k] for k in sorted(rows_a)], dtype=float)
     assert len(deltas_a) and np.abs(deltas_a).max() > 0
     np.testing.assert_allclose(deltas_b, -deltas_a, atol=1e-6)  # P(pos) = 1 - P(neg)
 
