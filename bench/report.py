@@ -153,6 +153,7 @@ def main() -> None:
                 "model": name,
                 "config": config,
                 "load_before": round(load, 2),
+                "load_after": round(os.getloadavg()[0], 2),
                 "wall_s": round(run["wall"], 1),
                 "rss_mib": round(run["rss_mib"]),
                 "seconds_per_section": sections,
