@@ -1373,13 +1373,39 @@ def call_seconds(bundle: ModelBundle, data: AuditData) -> float:
 def unit_costs(bundle: ModelBundle, data: AuditData) -> dict[str, float]:
     """What :func:`estimate` prices work with: seconds per sample of a gradient step (``grad``) and of a forward
     pass (``forward``), seconds of one call (``call``), and the batch the engine runs (``batch``)."""
+    import os
+    import time
+
     from ..utils import model_state, next_device
     from .batching import choose_batch_size
 
+    wall, cpu = time.perf_counter(), time.process_time()
     grad, forward = step_seconds(bundle, data)
+    share = (time.process_time() - cpu) / max(time.perf_counter() - wall, 1e-9)
     with model_state(bundle.module):
         size = choose_batch_size(bundle.module, data.x[: 2 * _PROBE_MAX].float(), next_device(bundle.module))
-    return {"grad": grad, "forward": forward, "call": call_seconds(bundle, data), "batch": float(min(size, _PROBE_MAX))}
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return {
+        "grad": grad,
+        "forward": forward,
+        "call": call_seconds(bundle, data),
+        "batch": float(min(size, _PROBE_MAX)),
+        "slowdown": slowdown(share, os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0, cpus),
+    }
+
+
+def slowdown(share: float, load: float, cpus: int) -> float:
+    """How much slower than its probes the section will run on a busy machine: the share of a core the probe's
+    passes got (CPU seconds over wall seconds, at most 1) over the share a long run can expect, ``cpus / (load +
+    1)`` of a core with ``load`` processes already wanting one (the load average), at most 1; never below 1.
+
+    The probes' passes last milliseconds and mostly run at full speed between the other processes' time slices,
+    while the section runs for seconds or minutes at its fair share: on the shared 2-core machine (load average
+    4-5) the report processes got 0.40-0.53 of a core (CPU over wall seconds) and the robustness sections of the
+    synthetic-credit MLP took 1.6-2.3x their estimates, 0.65-0.96x at that share. A large model's longer passes get
+    their share in the probe already (share below 1), and are not slowed twice."""
+    expected = min(1.0, cpus / (max(load, 0.0) + 1.0))
+    return max(1.0, min(max(share, 0.0), 1.0) / expected)
 
 
 OVERHEAD_INPUTS = 32
@@ -1524,7 +1550,11 @@ def estimate(
             s = dataclasses.replace(s, autoattack="rand")  # a stochastic model gets AutoAttack's rand version
     except (RuntimeError, ValueError, TypeError):  # the section itself will say what is wrong
         return None
-    return _work(bundle, data, s, costs, keyed=keyed)
+    seconds, what = _work(bundle, data, s, costs, keyed=keyed)
+    busy = costs.get("slowdown", 1.0)  # the machine's load, measured with the unit costs (see slowdown)
+    if busy > 1.05:
+        what += f", times {busy:.1f} for the machine's load"
+    return seconds * busy, what
 
 
 def _stochastic(bundle: ModelBundle, data: AuditData) -> bool:

@@ -86,3 +86,20 @@ def test_the_probe_counts_pgd_steps_at_each_budget(digits_mlp) -> None:
         assert costs[f"survive_linf@{eps}"] <= costs[f"steps_linf@{eps}"] <= 1.0
         assert 0.0 < costs[f"iterations_linf@{eps}"] <= 1.0
     assert costs["steps_linf@0.3"] <= costs["steps_linf@0.1"]  # a larger budget fools sooner
+
+
+def test_a_busy_machine_slows_the_estimate_by_what_the_probe_did_not_feel(digits_mlp) -> None:
+    from dlaudit.robust.analysis import Settings, estimate, slowdown
+
+    assert slowdown(1.0, 0.5, 2) == 1.0  # a quiet machine: a core for each
+    assert slowdown(1.0, 4.0, 2) == pytest.approx(2.5)  # four others want a core: a fair share is 2 / 5 of one
+    assert slowdown(0.4, 4.0, 2) == 1.0  # the probe got its share already (long passes): not slowed twice
+    assert slowdown(0.6, 4.0, 2) == pytest.approx(1.5)
+    assert slowdown(1.7, 0.0, 16) == 1.0  # several threads read over 1: at most a core
+    data = for_card(digits_mlp.card, "digits", split="audit")
+    s = Settings.build(digits_mlp, fast=True, scope="attacks", attacks=["pgd_linf"], eps=(0.1,), n=64)
+    costs = {"grad": 1e-4, "forward": 1e-5, "call": 1e-3, "batch": 256.0, "clean_acc": 1.0, "survive_linf@0.1": 0.0}
+    quiet, what = estimate(digits_mlp, data, s, costs)
+    busy, busy_what = estimate(digits_mlp, data, s, {**costs, "slowdown": 2.5})
+    assert busy == pytest.approx(2.5 * quiet) and "times 2.5 for the machine's load" in busy_what
+    assert "load" not in what
