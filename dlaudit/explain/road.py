@@ -159,7 +159,8 @@ def _solve_sparse(x: np.ndarray, hidden: np.ndarray) -> np.ndarray:
 
 
 def _solve_banded(x: np.ndarray, hidden: np.ndarray) -> np.ndarray:
-    """As :func:`_solve_sparse`, by LAPACK's banded Cholesky on the whole grid (visible pixels as identity rows)."""
+    """As :func:`_solve_sparse`, by LAPACK's banded Cholesky: the K whole grids stacked in one system (visible
+    pixels as identity rows), the channels as right-hand sides."""
     c, h, w = x.shape
     k_rows = len(hidden)
     masks = hidden.reshape(k_rows, h, w)
@@ -167,30 +168,25 @@ def _solve_banded(x: np.ndarray, hidden: np.ndarray) -> np.ndarray:
         solved = _solve_banded(x.transpose(0, 2, 1), masks.transpose(0, 2, 1).reshape(k_rows, h * w))
         return solved.reshape(k_rows, c, w, h).transpose(0, 1, 3, 2).reshape(k_rows, c, h * w)
     n = h * w
-    flat = x.reshape(c, n).astype(np.float64)
-    diag = _neighbour_weights(h, w).ravel()
+    hk = masks.reshape(-1)  # the K grids stacked: one banded system, no pair crosses from one grid to the next
+    ab = np.zeros((w + 2, k_rows * n))
+    ab[0] = np.where(hk, np.tile(_neighbour_weights(h, w).ravel(), k_rows), 1.0)
     j = np.arange(n)
-    bands = []  # (offset in the band, the first pixel j of each pair (j, j + offset), weight)
     for (dr, dc), weight in OFFSETS:
         off = dr * w + dc
         if off <= 0:
             continue
         first = j[: n - off]
         rj, cj = first // w, first % w
-        valid = (rj + dr >= 0) & (rj + dr < h) & (cj + dc >= 0) & (cj + dc < w)
-        bands.append((off, first[valid], weight))
-    out = np.empty((k_rows, c, n))
-    for k in range(k_rows):
-        hk = masks[k].ravel()
-        ab = np.zeros((w + 2, n))
-        ab[0] = np.where(hk, diag, 1.0)
-        for off, first, weight in bands:
-            both = first[hk[first] & hk[first + off]]
-            ab[off, both] = -weight
-        rhs = np.where(hk, _neighbour_sum_np(np.where(hk, 0.0, flat).reshape(c, h, w)).reshape(c, n), flat)
-        _, sol, info = lapack.dpbsv(ab, np.ascontiguousarray(rhs.T), lower=1)
-        out[k] = sol.T if info == 0 else _solve_sparse(x, hk[None])[0]
-    return out
+        first = first[(rj + dr >= 0) & (rj + dr < h) & (cj + dc >= 0) & (cj + dc < w)]
+        pairs = (np.arange(k_rows)[:, None] * n + first[None, :]).ravel()
+        ab[off, pairs[hk[pairs] & hk[pairs + off]]] = -weight
+    visible_sum = _neighbour_sum_np(np.where(masks[:, None], 0.0, x[None]))  # (K, C, H, W)
+    rhs = np.where(masks[:, None], visible_sum, x[None]).transpose(0, 2, 3, 1).reshape(k_rows * n, c)
+    _, sol, info = lapack.dpbsv(ab, np.ascontiguousarray(rhs), lower=1)
+    if info != 0:  # not positive definite to working precision: SuperLU
+        return _solve_sparse(x, hidden)
+    return sol.reshape(k_rows, n, c).transpose(0, 2, 1).copy()
 
 
 def _rowsum(t: torch.Tensor) -> torch.Tensor:
