@@ -346,7 +346,7 @@ def bench_quantus(bundle: dlaudit.ModelBundle, x: torch.Tensor, repeats: int) ->
         import quantus
     except ImportError:
         return {"skipped": "quantus is not installed"}
-    from dlaudit.explain.quality import _step_counts
+    from dlaudit.explain.quality import _step_counts, perturbation_curves
     from dlaudit.explain.road import road_curves
     from dlaudit.explain.stability import max_sensitivity, random_logit_similarity
 
@@ -370,6 +370,12 @@ def bench_quantus(bundle: dlaudit.ModelBundle, x: torch.Tensor, repeats: int) ->
     xn, yn, an = x.numpy(), y.numpy(), a.numpy()
     classes = bundle.card.num_classes
     pairs = {
+        "pixel_flipping": (
+            lambda: perturbation_curves(module, x, y, order, baseline=0.0, steps=16),
+            lambda: quantus.PixelFlipping(features_in_step=n_px // 16, perturb_baseline=0.0, disable_warnings=True)(
+                model=module, x_batch=xn, y_batch=yn, a_batch=an, softmax=True
+            ),
+        ),
         "road": (
             lambda: road_curves(module, x, y, order, counts, span=1.0),
             lambda: quantus.ROAD(percentages=pct, disable_warnings=True)(

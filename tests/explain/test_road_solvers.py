@@ -45,7 +45,9 @@ def test_conjugate_gradients_give_the_same_bits_whatever_the_batch() -> None:
         assert np.array_equal(solve_imputation(x[i : i + 1], hidden[i, 4:6][None], solver="cg")[0], together[i, 4:6])
 
 
-def test_systems_short_of_the_tolerance_at_the_cap_are_solved_by_spsolve(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_systems_short_of_the_tolerance_at_the_cap_are_solved_by_spsolve_and_banded_calls_split(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     rng = np.random.default_rng(1)
     x, hidden = rng.random((1, 1, 16, 16)), _masks(rng, 256)[None]
     ref = solve_imputation(x, hidden, solver="sparse")
@@ -57,6 +59,8 @@ def test_systems_short_of_the_tolerance_at_the_cap_are_solved_by_spsolve(monkeyp
     )
     assert not converged[2:6].any()  # large hidden shares need more than two steps
     np.testing.assert_allclose(solve_imputation(x, hidden, solver="cg"), ref, rtol=0, atol=1e-12)
+    monkeypatch.setattr(road, "_BANDED_CALL_BYTES", 1)  # one hidden set a banded call
+    np.testing.assert_allclose(solve_imputation(x, hidden, solver="banded"), ref, rtol=0, atol=1e-12)
 
 
 def test_noise_is_one_draw_over_the_hidden_pixels_in_row_major_order() -> None:
