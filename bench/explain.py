@@ -38,9 +38,16 @@ Parts:
    occlusion with the peer's, SHAP with one shap explainer per target class (what
    dlaudit computes; shap's ``ranked_outputs=1`` draws its samples in another order).
 5. The trust metrics that Quantus also implements, on the same model, inputs and
-   saliency maps, at matched settings: ROAD (the deletion curve's 16 fractions,
-   MoRF), the random-logit check (Spearman) and max-sensitivity (8 draws): dlaudit's
-   vectorised functions against Quantus 0.6's own loops (skipped without quantus).
+   saliency maps, at matched settings: pixel flipping (16 steps; dlaudit's curve
+   gives insertion too), ROAD (the deletion curve's 16 fractions; dlaudit takes MoRF
+   and LeRF, Quantus MoRF), the random-logit check (Spearman) and max-sensitivity
+   (8 draws): dlaudit's vectorised functions against Quantus 0.6's own loops
+   (skipped without quantus); ``all`` is the ratio of the summed times. Last run
+   (28x28, 16 images, 5 repeats, a 2-core machine at load 5 to 6), dlaudit / Quantus:
+   with one thread, all 0.39 (ROAD 0.27, pixel flipping 1.20, random logit 0.55,
+   max-sensitivity 0.72); with two, all 0.33 (ROAD 0.19). The same bench on the
+   branch before ROAD's solve went banded and batched, in the same session: all 0.81
+   (ROAD 0.77) with one thread, 0.74 (ROAD 0.87) with two.
 
 Usage::
 
