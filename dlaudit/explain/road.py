@@ -422,7 +422,9 @@ def road_curves(
     solver = _auto_solver(device, h, w) if solver == "auto" else solver
     budget = max_memory if max_memory is not None else default_budget(device)
     rows = 2 * len(counts)
-    per_sample = rows * c * h * w * (8 * (_CG_WORK_VECTORS if solver == "cg" else 2) + 4 + 8) + rows * n_units
+    # bytes a sample holds: its solved grids and noisy images (float64), their float32 copy, the hidden sets; and
+    # conjugate gradients' work vectors (a banded call's band is bounded on its own, _BANDED_CALL_BYTES)
+    per_sample = rows * c * h * w * (8 * (_CG_WORK_VECTORS if solver == "cg" else 2) + 4) + rows * n_units
     xs = x.detach().cpu().double().numpy()
     ranks = np.empty((n, n_units), dtype=np.int64)
     np.put_along_axis(ranks, order.cpu().numpy().astype(np.int64), np.arange(n_units)[None, :], axis=1)
@@ -435,15 +437,12 @@ def road_curves(
                 [rank < counts[None, :, None], rank >= (n_units - counts)[None, :, None]], axis=1
             )  # (samples, MoRF then LeRF rows, pixels)
             solved = solve_imputation(xs[part], hidden, solver=solver, device=device)
-            imgs = np.stack(
-                [
-                    _with_noise(xs[i], hidden[j], solved[j], noise * span, np.random.default_rng([seed, i]))
-                    for j, i in enumerate(range(part.start, part.stop))
-                ]
-            )
+            imgs = np.empty((part.stop - part.start, rows, c, h, w))
+            for j, i in enumerate(range(part.start, part.stop)):
+                imgs[j] = _with_noise(xs[i], hidden[j], solved[j], noise * span, np.random.default_rng([seed, i]))
             del solved
             if value_range is not None:
-                imgs = np.clip(imgs, *value_range)
+                np.clip(imgs, *value_range, out=imgs)
             probs = batched_probabilities(
                 module, torch.from_numpy(imgs.reshape(-1, c, h, w)).float(), batch_size=batch_size
             )
