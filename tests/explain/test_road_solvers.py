@@ -21,7 +21,7 @@ def _masks(rng: np.random.Generator, n_px: int) -> np.ndarray:
     return np.concatenate([hidden, [corner, middle, np.zeros(n_px, dtype=bool)]])
 
 
-@pytest.mark.parametrize("shape", [(1, 8, 8), (1, 28, 28), (3, 32, 32), (2, 5, 9)])
+@pytest.mark.parametrize("shape", [(1, 8, 8), (1, 28, 28), (3, 32, 32), (2, 5, 9), (1, 7, 2)])
 def test_every_solver_agrees_with_spsolve(shape: tuple[int, int, int]) -> None:
     rng = np.random.default_rng(sum(shape))
     x = rng.random((2, *shape))
