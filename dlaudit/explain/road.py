@@ -14,8 +14,8 @@ The system of one image, one set of hidden pixels and one channel is A u = b wit
 A = diag(sum of the in-image neighbours' weights) - W_hidden,hidden: a graph Laplacian
 with the visible pixels as Dirichlet values, symmetric positive definite when at least
 one pixel is visible. :func:`solve_imputation` solves all the systems of many images and
-hidden sets at once, one of three ways, each to within about 1e-12 of the others
-(tested), the result of a system never depending on which others share its batch:
+hidden sets at once, one of three ways, each within 1e-10 of the others (tested;
+about 1e-12 measured), the result of a system never depending on which others share its batch:
 
 - ``"cg"``: matrix-free conjugate gradients in float64 with a Jacobi preconditioner, in
   torch, on the model's device, over every system at once; A applied by the 8-neighbour
