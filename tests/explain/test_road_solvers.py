@@ -34,7 +34,7 @@ def test_every_solver_agrees_with_spsolve(shape: tuple[int, int, int]) -> None:
         np.testing.assert_allclose(solve_imputation(x, hidden, solver=solver), ref, rtol=0, atol=1e-10)
 
 
-def test_conjugate_gradients_give_the_same_bits_whatever_the_batch() -> None:
+def test_conjugate_gradients_give_the_same_bits_whatever_the_batch_and_threads() -> None:
     rng = np.random.default_rng(0)
     x = rng.random((3, 2, 12, 10))
     hidden = np.stack([_masks(rng, 120) for _ in range(3)])
@@ -43,6 +43,12 @@ def test_conjugate_gradients_give_the_same_bits_whatever_the_batch() -> None:
         alone = solve_imputation(x[i : i + 1], hidden[i : i + 1], solver="cg")[0]
         assert np.array_equal(alone, together[i])
         assert np.array_equal(solve_imputation(x[i : i + 1], hidden[i, 4:6][None], solver="cg")[0], together[i, 4:6])
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1 if threads > 1 else 2)
+        assert np.array_equal(solve_imputation(x, hidden, solver="cg"), together)
+    finally:
+        torch.set_num_threads(threads)
 
 
 def test_systems_short_of_the_tolerance_at_the_cap_are_solved_by_spsolve_and_banded_calls_split(
