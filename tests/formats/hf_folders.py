@@ -1,9 +1,13 @@
 """Tiny Hugging Face folders for tests, built offline: models from configs with random weights, a WordPiece
-tokenizer trained on a few sentences with ``tokenizers``, all written with ``save_pretrained``."""
+tokenizer trained on a few sentences with ``tokenizers``, all written with ``save_pretrained``.
+
+``bench/text_bert.py`` builds its larger BERT with :func:`wordpiece_tokenizer` and :func:`bert_classifier` too."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -65,8 +69,13 @@ def tiny_resnet(folder: Path, *, num_labels: int = 10, size: int = 8, channels: 
     return folder
 
 
-def wordpiece_tokenizer(vocab_size: int = 60) -> object:
-    """A BERT-style WordPiece tokenizer trained on :data:`SENTENCES`, as a ``PreTrainedTokenizerFast``."""
+def wordpiece_tokenizer(texts: Sequence[str] = SENTENCES, *, vocab_size: int = 60, max_length: int = 32) -> Any:
+    """A BERT-style WordPiece tokenizer trained on ``texts`` (lower-cased, ``[CLS] text [SEP]``), as a
+    ``PreTrainedTokenizerFast`` of ``max_length`` tokens at most.
+
+    ``tokenizers``' trainer breaks ties in the order of a hash map, so its vocabulary (ids, even which
+    subwords) can change from one process to the next (huggingface/tokenizers#1794).
+    """
     from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
     from transformers import PreTrainedTokenizerFast
 
@@ -75,7 +84,7 @@ def wordpiece_tokenizer(vocab_size: int = 60) -> object:
     tok.normalizer = normalizers.BertNormalizer(lowercase=True)
     tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
     tok.decoder = decoders.WordPiece()
-    tok.train_from_iterator(SENTENCES, trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=specials))
+    tok.train_from_iterator(list(texts), trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=specials))
     cls, sep = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
     tok.post_processor = processors.TemplateProcessing(
         single="[CLS] $A [SEP]", special_tokens=[("[CLS]", cls), ("[SEP]", sep)]
@@ -87,8 +96,39 @@ def wordpiece_tokenizer(vocab_size: int = 60) -> object:
         cls_token="[CLS]",
         sep_token="[SEP]",
         mask_token="[MASK]",
-        model_max_length=32,
+        model_max_length=max_length,
     )
+
+
+def bert_classifier(
+    tokenizer: Any,
+    labels: Sequence[str],
+    *,
+    hidden: int,
+    layers: int,
+    heads: int,
+    intermediate: int,
+    positions: int,
+    seed: int = 0,
+    vocab_size: int | None = None,
+) -> Any:
+    """A ``BertForSequenceClassification`` with random weights (``seed``) for ``tokenizer``'s ids, one class per
+    name in ``labels`` (``id2label``); ``vocab_size`` gives it another embedding size than the tokenizer's."""
+    from transformers import BertConfig, BertForSequenceClassification
+
+    torch.manual_seed(seed)
+    config = BertConfig(
+        vocab_size=vocab_size or len(tokenizer),
+        hidden_size=hidden,
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
+        intermediate_size=intermediate,
+        max_position_embeddings=positions,
+        id2label=dict(enumerate(labels)),
+        label2id={name: i for i, name in enumerate(labels)},
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    return BertForSequenceClassification(config)
 
 
 def tiny_bert(folder: Path, *, seed: int = 0, vocab_size: int | None = None) -> Path:
@@ -96,22 +136,19 @@ def tiny_bert(folder: Path, *, seed: int = 0, vocab_size: int | None = None) -> 
 
     ``vocab_size`` gives the model another embedding size than the tokenizer's (a mismatched pair).
     """
-    from transformers import BertConfig, BertForSequenceClassification
-
     tokenizer = wordpiece_tokenizer()
-    torch.manual_seed(seed)
-    config = BertConfig(
-        vocab_size=vocab_size or len(tokenizer),
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=64,
-        id2label={0: "neg", 1: "pos"},
-        label2id={"neg": 0, "pos": 1},
-        pad_token_id=tokenizer.pad_token_id,
+    model = bert_classifier(
+        tokenizer,
+        ("neg", "pos"),
+        hidden=32,
+        layers=2,
+        heads=2,
+        intermediate=64,
+        positions=64,
+        seed=seed,
+        vocab_size=vocab_size,
     )
-    BertForSequenceClassification(config).eval().save_pretrained(folder)
+    model.eval().save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder
 
