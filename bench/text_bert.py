@@ -45,7 +45,7 @@ def build(folder: Path, *, train_steps: int, seed: int = 0) -> tuple[float, floa
     """Write the BERT folder; return (seconds to build and train, training accuracy of the last steps)."""
     start = time.perf_counter()
     frame = synthetic_text_frame(2000, seed=seed)
-    hf_tok = wordpiece_tokenizer(frame["text"].tolist(), vocab_size=2000, max_length=64)
+    hf_tok = wordpiece_tokenizer(frame["text"].tolist(), vocab_size=2000, max_length=64, train=True)
     model = bert_classifier(
         hf_tok, ("non-toxic", "toxic"), hidden=256, layers=4, heads=4, intermediate=1024, positions=128, seed=seed
     )
