@@ -20,7 +20,7 @@ MIN_WIDTH = 8
 """A text is padded to its own token count, and to at least this many tokens (a convolution's widest kernel
 fits), where the model allows it. Exact widths: on the 4-layer BERT of ``bench/text_textattack.py``, rounding
 widths up to a multiple of 8 padded its attack queries by a quarter (14.2 tokens to 17.9 on average) and
-took about 13% more CPU time than exact widths in width-sorted calls."""
+took 13-19% more CPU time in its model calls than exact widths in width-sorted calls (median and best of 4)."""
 PAD_RTOL, PAD_ATOL = 1e-5, 1e-5
 """How close the logits at a text's own width must be to those at the full width for :func:`text_proba` to trim."""
 PROBES = 8
