@@ -25,7 +25,11 @@ Parts:
    dlaudit's allocator tuning off), so that the RSS follows the live tensors
    rather than what the allocator keeps.
 4. The whole explain section on the 8x8 digits CNN: all methods, n=16, trust
-   metrics and figures included, as ``dlaudit report`` runs it.
+   metrics and figures included, as ``dlaudit report`` runs it. Profiled (cProfile
+   inside the section's thread, one thread, load 4 to 5): the trust metrics took
+   8.8 s, LIME's re-attributions (in the sanity check and the stability metrics)
+   4.2 s of it, the sanity check 4.1 s, max-sensitivity 2.3 s, random logit 1.2 s,
+   ROAD 0.57 s (1.9 s before its imputation was batched, same session).
 6. Speed at matched work (``--skip`` name ``speed``): Integrated Gradients, gradient SHAP
    and occlusion through dlaudit against captum's ``IntegratedGradients`` (its
    ``internal_batch_size`` swept, the best one kept), shap's ``GradientExplainer``
@@ -38,9 +42,16 @@ Parts:
    occlusion with the peer's, SHAP with one shap explainer per target class (what
    dlaudit computes; shap's ``ranked_outputs=1`` draws its samples in another order).
 5. The trust metrics that Quantus also implements, on the same model, inputs and
-   saliency maps, at matched settings: ROAD (the deletion curve's 16 fractions,
-   MoRF), the random-logit check (Spearman) and max-sensitivity (8 draws): dlaudit's
-   vectorised functions against Quantus 0.6's own loops (skipped without quantus).
+   saliency maps, at matched settings: pixel flipping (16 steps; dlaudit's curve
+   gives insertion too), ROAD (the deletion curve's 16 fractions; dlaudit takes MoRF
+   and LeRF, Quantus MoRF), the random-logit check (Spearman) and max-sensitivity
+   (8 draws): dlaudit's vectorised functions against Quantus 0.6's own loops
+   (skipped without quantus); ``all`` is the ratio of the summed times. Last run
+   (28x28, 16 images, 5 repeats, a 2-core machine at load 5 to 6), dlaudit / Quantus:
+   with one thread, all 0.39 (ROAD 0.27, pixel flipping 1.20, random logit 0.55,
+   max-sensitivity 0.72); with two, all 0.33 (ROAD 0.19). The same bench on the
+   branch before ROAD's solve went banded and batched, in the same session: all 0.81
+   (ROAD 0.77) with one thread, 0.74 (ROAD 0.87) with two.
 
 Usage::
 
@@ -346,7 +357,7 @@ def bench_quantus(bundle: dlaudit.ModelBundle, x: torch.Tensor, repeats: int) ->
         import quantus
     except ImportError:
         return {"skipped": "quantus is not installed"}
-    from dlaudit.explain.quality import _step_counts
+    from dlaudit.explain.quality import _step_counts, perturbation_curves
     from dlaudit.explain.road import road_curves
     from dlaudit.explain.stability import max_sensitivity, random_logit_similarity
 
@@ -370,6 +381,12 @@ def bench_quantus(bundle: dlaudit.ModelBundle, x: torch.Tensor, repeats: int) ->
     xn, yn, an = x.numpy(), y.numpy(), a.numpy()
     classes = bundle.card.num_classes
     pairs = {
+        "pixel_flipping": (
+            lambda: perturbation_curves(module, x, y, order, baseline=0.0, steps=16),
+            lambda: quantus.PixelFlipping(features_in_step=n_px // 16, perturb_baseline=0.0, disable_warnings=True)(
+                model=module, x_batch=xn, y_batch=yn, a_batch=an, softmax=True
+            ),
+        ),
         "road": (
             lambda: road_curves(module, x, y, order, counts, span=1.0),
             lambda: quantus.ROAD(percentages=pct, disable_warnings=True)(
