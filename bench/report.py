@@ -28,8 +28,8 @@ The machine is noted in the output (threads, load average): quote the figures wi
 Last run (2-core machine shared with four other people's work, load average 3 to 6.3, the reports' CPU share
 0.22-0.53; the README's timing table has every row): all budgets met (2 minutes: CNN 0.77x, MLP 0.45x at its full
 configuration, resnet18 1.007x after 27 s of measuring; 10 minutes: CNN 0.31x at its full configuration);
-robustness estimates, corrected for the load, 0.49x-1.46x of the time taken (0.92 on the MLP's ``--fast``, 0.80 on
-the resnet18's), uncorrected 1.4-3x short at that load.
+robustness estimates, corrected for the load, 0.49x-1.46x of the time taken (0.97 and 0.92 on the CNN's and the
+MLP's ``--fast``; 0.80 on the resnet18's, uncorrected), uncorrected 1.4-3x short at that load.
 """
 
 from __future__ import annotations
