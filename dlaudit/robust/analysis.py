@@ -1469,8 +1469,9 @@ def overhead_costs(bundle: ModelBundle, data: AuditData, s: Settings | None = No
                 with model_state(bundle.module, train=False, grad=False), torch.no_grad():
                     kept = bundle.module(adv.to(dev)).argmax(1).cpu() == y
                 out[f"survive_{norm}@{eps:g}"] = float(kept.float().mean())
-                out[f"steps_{norm}@{eps:g}"] = counted[0] / (len(x) * SURVIVAL_STEPS)
-                out[f"iterations_{norm}@{eps:g}"] = counted[1] / SURVIVAL_STEPS
+                if counted[1]:  # nothing counted: the attack ran in another process (a worker), priced as before
+                    out[f"steps_{norm}@{eps:g}"] = counted[0] / (len(x) * SURVIVAL_STEPS)
+                    out[f"iterations_{norm}@{eps:g}"] = counted[1] / SURVIVAL_STEPS
     return out
 
 
