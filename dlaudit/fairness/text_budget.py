@@ -3,8 +3,9 @@ see :mod:`dlaudit.plan`): its bootstrap resamples, fast then full (the Jigsaw bi
 group metrics' 200 then 1,000). The samples behind its numbers are the data's (every text is swapped and
 scored), so, as the tabular fairness section's (:mod:`dlaudit.fairness.budget`), it grows last.
 
-Probe: the section under its fast profile (twice when the first run is quick: it warms up) without and with :data:`PROBE_BOOT` Jigsaw resamples, and under
-its full profile without them (its group metrics' resamples then differ).
+Probe: after an untimed run on a few texts (it warms up), the section on the first :data:`PROBE_TEXTS` texts under its fast profile without and with :data:`PROBE_BOOT`
+Jigsaw resamples, and under its full profile without them (its group metrics' resamples then differ), scaled to the
+data's texts.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from ..plan import Budget, Level, run_probe
-from ..text.budget import PROBE_LONG
 from .text_section import JIGSAW_RESAMPLES, fairness_text
 
 if TYPE_CHECKING:
@@ -22,18 +22,28 @@ if TYPE_CHECKING:
 
 __all__ = ["BUDGET"]
 
-PROBE_BOOT = 20
+PROBE_BOOT = 50
 """Jigsaw bootstrap resamples of the probe that measures one resample's cost."""
+PROBE_TEXTS = 128
+"""Texts the probe's runs read (the first ones); their seconds are scaled to the data's texts."""
+WARM_TEXTS = 16
+"""Texts of the untimed first run (imports and caches warm up: 1.7 s of a first run on 128 texts of the reference
+TextCNN, against 0.3 s for the next, busy 2-core machine)."""
 
 
 def _probe(bundle: ModelBundle, data: AuditData, params: Mapping[str, Any]) -> dict[str, float]:
+    """Seconds of the section without Jigsaw resamples (fast and full: the group metrics' resamples differ) and of one
+    resample, measured on the first :data:`PROBE_TEXTS` texts and scaled to the data's (every part of the section,
+    the counterfactuals' passes and a resample's AUCs, grows with the texts)."""
     given = {k: v for k, v in params.items() if k not in ("n_boot", "fast", "seed")}
-    fast0 = run_probe(fairness_text, bundle, data, fast=True, n_boot=0, seed=0, **given)
-    if fast0 < PROBE_LONG:  # a quick first run is mostly imports warming up: time it again
-        fast0 = run_probe(fairness_text, bundle, data, fast=True, n_boot=0, seed=0, **given)
-    boot = run_probe(fairness_text, bundle, data, fast=True, n_boot=PROBE_BOOT, seed=0, **given)
-    full0 = run_probe(fairness_text, bundle, data, fast=False, n_boot=0, seed=0, **given)
-    return {"fixed_fast": fast0, "fixed_full": full0, "resample": max(boot - fast0, 0.0) / PROBE_BOOT}
+    sub = data.head(PROBE_TEXTS)
+    scale = len(data) / max(len(sub), 1)
+    run_probe(fairness_text, bundle, data.head(WARM_TEXTS), fast=True, n_boot=0, seed=0, **given)  # imports, caches
+    fast0 = run_probe(fairness_text, bundle, sub, fast=True, n_boot=0, seed=0, **given)
+    boot = run_probe(fairness_text, bundle, sub, fast=True, n_boot=PROBE_BOOT, seed=0, **given)
+    full0 = run_probe(fairness_text, bundle, sub, fast=False, n_boot=0, seed=0, **given)
+    resample = max(boot - fast0, 0.0) / PROBE_BOOT
+    return {"fixed_fast": scale * fast0, "fixed_full": scale * full0, "resample": scale * resample}
 
 
 def _levels(bundle: ModelBundle, data: AuditData, params: Mapping[str, Any]) -> list[Level]:

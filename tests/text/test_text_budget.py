@@ -2,7 +2,7 @@
 their settings, replays to the same numbers, ends at the configuration an audit without a budget runs, and a budget
 below the minimums gives every text section its first rung.
 
-A 1-epoch TextCNN on 160 synthetic-text comments, few texts explained and attacked: the whole file takes seconds.
+A 1-epoch TextCNN on 96 synthetic-text comments, few texts explained and attacked: the whole file takes seconds.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ def textcnn(tmp_path_factory: pytest.TempPathFactory) -> tuple[dlaudit.ModelBund
     )
     assert r.exit_code == 0, r.output
     bundle = dlaudit.load_model(model, device="cpu")
-    return bundle, dlaudit.load_data(bundle=bundle).head(160)
+    return bundle, dlaudit.load_data(bundle=bundle).head(96)
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +71,7 @@ def test_the_plan_names_the_text_sections_settings(planned) -> None:
         assert not entry["fast"]
     assert explain["params"] == {"n": 4, "methods": ["ig", "occlusion"], "steps": 32, "lime_samples": 500}
     assert robust["params"] == {"n": 12, "attacks": ["charswap", "hotflip"], "budget": 3, "noise_rate": 0.2}
-    assert fair["params"] == {"n_boot": 500} and fair["samples"] == 160
+    assert fair["params"] == {"n_boot": 500} and fair["samples"] == 96
     assert set(plan["unit_costs"]["explain"]) == {"fixed", "per_text", "forward", "grad"}
     assert report.section("explain").params["ig_steps"] == 32 and report.section("robustness").params["budget"] == 3
 
