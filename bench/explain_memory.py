@@ -39,15 +39,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from _rss import rss_mib  # bench/ is on the path of a script run from it
+
 CHILD_ENV = {"DLAUDIT_MALLOC_TUNING": "0", "MALLOC_MMAP_THRESHOLD_": "65536", "MALLOC_ARENA_MAX": "2"}
-
-
-def _rss_mib() -> float:
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def child(args: argparse.Namespace) -> dict:
@@ -70,7 +64,7 @@ def child(args: argparse.Namespace) -> dict:
     with torch.no_grad():
         model(x[:1])  # warm: the first pass's one-off allocations are not the method's
     rows.clear()
-    before = _rss_mib()
+    before = rss_mib()
     start = time.perf_counter()
     out: dict = {"inputs": n, "per_row_activation_mib": per_row / 2**20}
     try:

@@ -58,6 +58,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from _rss import rss_mib  # bench/ is on the path of a script run from it
+
 STAGES = (
     "perturbation_curves",
     "road_curves",
@@ -66,14 +68,6 @@ STAGES = (
     "random_logit_similarity",
     "completeness_parts",
 )
-
-
-def _rss_mib() -> float:
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def _inputs(folder: Path, n: int) -> tuple[Path, Path]:
@@ -108,7 +102,7 @@ def main() -> None:
 
     def sample() -> None:
         while not done.is_set():
-            samples.append((time.perf_counter(), _rss_mib()))
+            samples.append((time.perf_counter(), rss_mib()))
             time.sleep(0.02)
 
     def watch(owner: Any, name: str) -> None:

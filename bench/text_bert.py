@@ -38,47 +38,17 @@ import torch
 import dlaudit
 from dlaudit.explain.tokens import find_embedding, token_ig
 from dlaudit.text.synthetic import synthetic_text_frame
+from tests.formats.hf_folders import bert_classifier, wordpiece_tokenizer  # the tests' BERT builders, larger
 
 
 def build(folder: Path, *, train_steps: int, seed: int = 0) -> tuple[float, float]:
     """Write the BERT folder; return (seconds to build and train, training accuracy of the last steps)."""
-    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
-    from transformers import BertConfig, BertForSequenceClassification, PreTrainedTokenizerFast
-
     start = time.perf_counter()
     frame = synthetic_text_frame(2000, seed=seed)
-    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-    tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
-    tok.normalizer = normalizers.BertNormalizer(lowercase=True)
-    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    tok.decoder = decoders.WordPiece()
-    tok.train_from_iterator(frame["text"].tolist(), trainers.WordPieceTrainer(vocab_size=2000, special_tokens=specials))
-    cls, sep = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
-    tok.post_processor = processors.TemplateProcessing(
-        single="[CLS] $A [SEP]", special_tokens=[("[CLS]", cls), ("[SEP]", sep)]
+    hf_tok = wordpiece_tokenizer(frame["text"].tolist(), vocab_size=2000, max_length=64, train=True)
+    model = bert_classifier(
+        hf_tok, ("non-toxic", "toxic"), hidden=256, layers=4, heads=4, intermediate=1024, positions=128, seed=seed
     )
-    hf_tok = PreTrainedTokenizerFast(
-        tokenizer_object=tok,
-        unk_token="[UNK]",
-        pad_token="[PAD]",
-        cls_token="[CLS]",
-        sep_token="[SEP]",
-        mask_token="[MASK]",
-        model_max_length=64,
-    )
-    torch.manual_seed(seed)
-    config = BertConfig(
-        vocab_size=len(hf_tok),
-        hidden_size=256,
-        num_hidden_layers=4,
-        num_attention_heads=4,
-        intermediate_size=1024,
-        max_position_embeddings=128,
-        id2label={0: "non-toxic", 1: "toxic"},
-        label2id={"non-toxic": 0, "toxic": 1},
-        pad_token_id=hf_tok.pad_token_id,
-    )
-    model = BertForSequenceClassification(config)
     acc = float("nan")
     if train_steps:
         opt = torch.optim.AdamW(model.parameters(), lr=3e-4)

@@ -83,14 +83,29 @@ def encode_splits(texts: Any, tokenizer: Any, *, max_len: int) -> Splits:
     return Splits(encode(texts.train), encode(texts.test), encode(texts.whole))
 
 
+def _as_index(label: str) -> int | None:
+    """``label`` as a whole number (``"1"``, ``"-1"``, ``"1.0"``), else None."""
+    try:
+        value = float(label)
+    except ValueError:
+        return None
+    return int(value) if value.is_integer() else None
+
+
 def align_labels(splits: Splits, class_names: Sequence[str] | None) -> Splits:
-    """``splits`` with labels re-indexed to the model's ``class_names`` where the data's label values are those names.
+    """``splits`` with labels mapped to the model's ``class_names`` (the order of its ``id2label``).
 
     A text file's labels are indexed in sorted order (``negative`` 0, ``positive`` 1), a Hugging Face
-    model's by its ``id2label``, which may differ (``{0: "positive", 1: "negative"}``). Where the two
-    sets of names agree (ignoring case and surrounding spaces), each label becomes the index of its
-    name on the model, and a note says so; otherwise (e.g. 0/1 labels for ``LABEL_0``/``LABEL_1``)
-    the labels stay the indices they are.
+    model's classes by its ``id2label``, which may differ (``{0: "positive", 1: "negative"}``):
+
+    - labels that are all the model's class names (ignoring case and surrounding spaces) map by name;
+    - whole-number labels (``0``/``1`` for ``NEGATIVE``/``POSITIVE`` or ``LABEL_0``/``LABEL_1``) are class
+      indices and map by value; one outside ``0 .. len(class_names) - 1`` is a :class:`DataError`;
+    - other labels that share no name with the model map in sorted order, and a note says so;
+    - labels of which some are the model's class names and some are not are a :class:`DataError` (by name
+      and by order they could mean different classes).
+
+    Where a label's class changes, or labels map by order, the split's notes say so.
     """
     if not class_names:
         return splits
@@ -101,22 +116,51 @@ def align_labels(splits: Splits, class_names: Sequence[str] | None) -> Splits:
     model = [key(c) for c in class_names]
     if len(set(model)) != len(model):
         return splits
+    listed = ", ".join(f"{i}: {c}" for i, c in enumerate(class_names[:10])) + (", ..." if len(class_names) > 10 else "")
 
     def align(part: Any) -> Any:
         if part is None or part.class_names is None:
             return part
         data = [key(c) for c in part.class_names]
-        if data == model or sorted(data) != sorted(model):
+        if data == model:
             return part
         import torch
 
-        order = torch.tensor([model.index(c) for c in data], dtype=torch.long)
-        moved = ", ".join(f"{c} {i}->{j}" for i, (c, j) in enumerate(zip(part.class_names, order.tolist())) if i != j)
+        shared = set(data) & set(model)
+        numbers = [_as_index(c) for c in data]
+        if shared == set(data):
+            targets, how = [model.index(c) for c in data], "re-indexed to the model's classes"
+        elif shared:
+            others = [c for c, k in zip(part.class_names, data) if k not in shared]
+            raise DataError(
+                f"data {part.name!r}: labels {others[:5]} are not among the model's classes ({listed}) while "
+                f"{sorted(shared)[:5]} are; label every row with a class name of the model or its index"
+            )
+        elif all(n is not None for n in numbers):
+            if any(not 0 <= n < len(class_names) for n in numbers):
+                raise DataError(
+                    f"data {part.name!r}: whole-number labels are the model's class indices, but {part.class_names[:10]} "
+                    f"are not all in 0..{len(class_names) - 1} ({listed}); relabel them with those indices or class names"
+                )
+            targets, how = numbers, "taken as the model's class indices"
+        else:
+            targets = list(range(len(data)))
+            names = ", ".join(
+                f"{c} -> {class_names[j]}" for c, j in zip(part.class_names, targets) if j < len(class_names)
+            )
+            return replace(
+                part,
+                notes=[*part.notes, f"labels are not the model's class names; mapped in sorted order ({names})"],
+            )
+        if targets == list(range(len(data))):
+            return part
+        order = torch.tensor(targets, dtype=torch.long)
+        moved = ", ".join(f"{c} {i}->{j}" for i, (c, j) in enumerate(zip(part.class_names, targets)) if i != j)
         return replace(
             part,
             y=order[part.y],
             class_names=list(class_names),
-            notes=[*part.notes, f"labels re-indexed to the model's classes ({moved})"],
+            notes=[*part.notes, f"labels {how} ({moved})"],
         )
 
     return Splits(align(splits.train), align(splits.test), align(splits.whole))

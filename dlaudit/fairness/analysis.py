@@ -214,19 +214,16 @@ def fairness_section(
         segment_fail_gap=segment_fail_gap,
     )
     n_boot = settings.n_boot
-    with model_state(bundle.module):
-        pred = bundle.predict(data.x, batch_size=batch_size).numpy()
-    result = group_fairness(
-        data.y.numpy(),
-        pred,
+    pred, result = group_results(
+        bundle,
+        data,
         features,
-        class_names=bundle.card.names,
         n_boot=n_boot,
         seed=seed,
         ci=ci,
         min_group_size=min_group_size,
+        batch_size=batch_size,
         progress=progress,
-        positive=bundle.card.positive_index,
     )
     sec = Section(
         name="fairness",
@@ -248,10 +245,7 @@ def fairness_section(
             "intervals": dict(INTERVAL_METHODS) if n_boot else "none (n_boot = 0)",
         },
     )
-    sec.metrics.extend(_judged(m, gap_threshold) for m in result.metrics)
-    for feat in result.features:
-        _add_feature_findings(sec, feat, gap_threshold=gap_threshold, min_group_size=min_group_size)
-        _add_feature_tables(sec, feat, result)
+    add_group_results(sec, result, gap_threshold=gap_threshold, min_group_size=min_group_size)
     if not any(f.severity in ("warning", "fail") for f in sec.findings):
         sec.add_finding(
             "info",
@@ -272,6 +266,48 @@ def fairness_section(
     )
     sec.summary = _summary(result, data)
     return sec
+
+
+def group_results(
+    bundle: ModelBundle,
+    data: AuditData,
+    features: Sequence[SensitiveFeature],
+    *,
+    n_boot: int,
+    seed: int,
+    ci: float = 0.95,
+    min_group_size: int = MIN_GROUP_SIZE,
+    batch_size: int = 512,
+    progress: ProgressFn | None = None,
+) -> tuple[np.ndarray, FairnessResult]:
+    """The model's predicted classes on ``data`` and their group metrics over ``features`` (what the fairness
+    section of every modality computes for its sensitive columns)."""
+    with model_state(bundle.module):
+        pred = bundle.predict(data.x, batch_size=batch_size).numpy()
+    result = group_fairness(
+        data.y.numpy(),
+        pred,
+        features,
+        class_names=bundle.card.names,
+        n_boot=n_boot,
+        seed=seed,
+        ci=ci,
+        min_group_size=min_group_size,
+        progress=progress,
+        positive=bundle.card.positive_index,
+    )
+    return pred, result
+
+
+def add_group_results(
+    sec: Section, result: FairnessResult, *, gap_threshold: float = GAP_THRESHOLD, min_group_size: int = MIN_GROUP_SIZE
+) -> None:
+    """``result``'s metrics, judged by ``gap_threshold`` and the four-fifths rule, and each feature's findings and
+    tables, added to ``sec``."""
+    sec.metrics.extend(_judged(m, gap_threshold) for m in result.metrics)
+    for feat in result.features:
+        _add_feature_findings(sec, feat, gap_threshold=gap_threshold, min_group_size=min_group_size)
+        _add_feature_tables(sec, feat, result)
 
 
 def _judged(metric: Metric, gap_threshold: float) -> Metric:

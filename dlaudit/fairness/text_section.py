@@ -181,26 +181,11 @@ def fairness_text(
 def _group_part(sec: Section, bundle: ModelBundle, data: AuditData, *, sensitive: Any, seed: int, fast: bool) -> None:
     """Group metrics over the sensitive columns, as the tabular fairness section computes them."""
     from ..data.groups import resolve_sensitive
-    from .analysis import GAP_THRESHOLD, MIN_GROUP_SIZE, Settings, _add_feature_findings, _add_feature_tables, _judged
-    from .metrics import group_fairness
+    from .analysis import Settings, add_group_results, group_results
 
     features = resolve_sensitive(data, sensitive)
     if not features:
         return
-    n_boot = Settings.build(fast=fast).n_boot
-    pred = bundle.predict(data.x).numpy()
-    result = group_fairness(
-        data.y.numpy(),
-        pred,
-        features,
-        class_names=bundle.card.names,
-        n_boot=n_boot,
-        seed=seed,
-        min_group_size=MIN_GROUP_SIZE,
-        positive=bundle.card.positive_index,
-    )
-    sec.metrics.extend(_judged(m, GAP_THRESHOLD) for m in result.metrics)
-    for feat in result.features:
-        _add_feature_findings(sec, feat, gap_threshold=GAP_THRESHOLD, min_group_size=MIN_GROUP_SIZE)
-        _add_feature_tables(sec, feat, result)
+    _, result = group_results(bundle, data, features, n_boot=Settings.build(fast=fast).n_boot, seed=seed)
+    add_group_results(sec, result)
     sec.params["features"] = [f.name for f in features]

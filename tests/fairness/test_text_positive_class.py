@@ -8,8 +8,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from click.testing import CliRunner
 
 import dlaudit
+from dlaudit.cli import cli
 from dlaudit.errors import CardError
 from dlaudit.fairness.text_section import fairness_text
 from tests.formats.hf_folders import tiny_bert
@@ -80,3 +82,20 @@ def test_a_positive_class_that_is_not_a_class_is_one_line(swapped: tuple[Path, P
     with pytest.raises(CardError, match="positive_class 'toxic' is not one of the class names") as info:
         dlaudit.load_model(folder, device="cpu", positive_class="toxic")
     assert "\n" not in str(info.value)
+
+
+def test_integer_labels_are_indices_and_mixed_labels_are_one_line(swapped: tuple[Path, Path], tmp_path: Path) -> None:
+    folder, _ = swapped  # id2label {0: pos, 1: neg}
+    bundle = dlaudit.load_model(folder, device="cpu")
+    ints, mixed = tmp_path / "ints.csv", tmp_path / "mixed.csv"
+    pd.DataFrame({"text": TEXTS[:4], "label": [1, 0, 0, 1]}).to_csv(ints, index=False)
+    pd.DataFrame({"text": TEXTS[:4], "label": ["pos", "negative", "pos", "negative"]}).to_csv(mixed, index=False)
+    data = dlaudit.load_data(ints, bundle=bundle, split="all", text_column="text", target="label")
+    assert data.y.tolist() == [1, 0, 0, 1]  # 1 is the model's class 1 ("neg"), whatever the name
+    args = ["report", str(folder), "--data", str(mixed), "--text-column", "text", "-o", str(tmp_path / "r.html")]
+    r = CliRunner().invoke(cli, args)
+    assert r.exit_code == 2, r.output
+    assert r.output.strip().splitlines() == [
+        "dlaudit: error: data 'mixed': labels ['negative'] are not among the model's classes (0: pos, 1: neg) while "
+        "['pos'] are; label every row with a class name of the model or its index"
+    ]

@@ -1,9 +1,14 @@
 """Tiny Hugging Face folders for tests, built offline: models from configs with random weights, a WordPiece
-tokenizer trained on a few sentences with ``tokenizers``, all written with ``save_pretrained``."""
+tokenizer built from a few sentences with ``tokenizers``, all written with ``save_pretrained``.
+
+``bench/text_bert.py`` builds its larger BERT with :func:`wordpiece_tokenizer` and :func:`bert_classifier` too."""
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -65,17 +70,35 @@ def tiny_resnet(folder: Path, *, num_labels: int = 10, size: int = 8, channels: 
     return folder
 
 
-def wordpiece_tokenizer(vocab_size: int = 60) -> object:
-    """A BERT-style WordPiece tokenizer trained on :data:`SENTENCES`, as a ``PreTrainedTokenizerFast``."""
+def wordpiece_tokenizer(
+    texts: Sequence[str] = SENTENCES, *, vocab_size: int = 60, max_length: int = 32, train: bool = False
+) -> Any:
+    """A BERT-style WordPiece tokenizer for ``texts`` (lower-cased, ``[CLS] text [SEP]``), as a
+    ``PreTrainedTokenizerFast`` of ``max_length`` tokens at most.
+
+    Its vocabulary is built, the same in every process: the special tokens, every character of
+    ``texts`` alone and as a continuation (``##c``), then their most frequent words (ties in
+    alphabetical order) up to ``vocab_size``; a word outside it is split into its longest known
+    pieces. With ``train``, ``tokenizers``' WordPiece trainer learns it instead, which breaks ties
+    in hash-map order, so its vocabulary (ids, even which subwords) changes from one process to
+    the next (huggingface/tokenizers#1794).
+    """
     from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
     from transformers import PreTrainedTokenizerFast
 
     specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-    tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
-    tok.normalizer = normalizers.BertNormalizer(lowercase=True)
-    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    tok.decoder = decoders.WordPiece()
-    tok.train_from_iterator(SENTENCES, trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=specials))
+    normalizer, pre_tokenizer = normalizers.BertNormalizer(lowercase=True), pre_tokenizers.BertPreTokenizer()
+    if train:
+        tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    else:
+        words = Counter(w for t in texts for w, _ in pre_tokenizer.pre_tokenize_str(normalizer.normalize_str(t)))
+        chars = sorted({c for w in words for c in w})
+        vocab = [*specials, *chars, *(f"##{c}" for c in chars)]
+        vocab += [w for w in sorted(words, key=lambda w: (-words[w], w)) if w not in vocab][: vocab_size - len(vocab)]
+        tok = Tokenizer(models.WordPiece({t: i for i, t in enumerate(vocab)}, unk_token="[UNK]"))
+    tok.normalizer, tok.pre_tokenizer, tok.decoder = normalizer, pre_tokenizer, decoders.WordPiece()
+    if train:
+        tok.train_from_iterator(list(texts), trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=specials))
     cls, sep = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
     tok.post_processor = processors.TemplateProcessing(
         single="[CLS] $A [SEP]", special_tokens=[("[CLS]", cls), ("[SEP]", sep)]
@@ -87,8 +110,39 @@ def wordpiece_tokenizer(vocab_size: int = 60) -> object:
         cls_token="[CLS]",
         sep_token="[SEP]",
         mask_token="[MASK]",
-        model_max_length=32,
+        model_max_length=max_length,
     )
+
+
+def bert_classifier(
+    tokenizer: Any,
+    labels: Sequence[str],
+    *,
+    hidden: int,
+    layers: int,
+    heads: int,
+    intermediate: int,
+    positions: int,
+    seed: int = 0,
+    vocab_size: int | None = None,
+) -> Any:
+    """A ``BertForSequenceClassification`` with random weights (``seed``) for ``tokenizer``'s ids, one class per
+    name in ``labels`` (``id2label``); ``vocab_size`` gives it another embedding size than the tokenizer's."""
+    from transformers import BertConfig, BertForSequenceClassification
+
+    torch.manual_seed(seed)
+    config = BertConfig(
+        vocab_size=vocab_size or len(tokenizer),
+        hidden_size=hidden,
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
+        intermediate_size=intermediate,
+        max_position_embeddings=positions,
+        id2label=dict(enumerate(labels)),
+        label2id={name: i for i, name in enumerate(labels)},
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    return BertForSequenceClassification(config)
 
 
 def tiny_bert(folder: Path, *, seed: int = 0, vocab_size: int | None = None) -> Path:
@@ -96,22 +150,19 @@ def tiny_bert(folder: Path, *, seed: int = 0, vocab_size: int | None = None) -> 
 
     ``vocab_size`` gives the model another embedding size than the tokenizer's (a mismatched pair).
     """
-    from transformers import BertConfig, BertForSequenceClassification
-
     tokenizer = wordpiece_tokenizer()
-    torch.manual_seed(seed)
-    config = BertConfig(
-        vocab_size=vocab_size or len(tokenizer),
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=64,
-        id2label={0: "neg", 1: "pos"},
-        label2id={"neg": 0, "pos": 1},
-        pad_token_id=tokenizer.pad_token_id,
+    model = bert_classifier(
+        tokenizer,
+        ("neg", "pos"),
+        hidden=32,
+        layers=2,
+        heads=2,
+        intermediate=64,
+        positions=64,
+        seed=seed,
+        vocab_size=vocab_size,
     )
-    BertForSequenceClassification(config).eval().save_pretrained(folder)
+    model.eval().save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder
 

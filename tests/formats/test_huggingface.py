@@ -23,6 +23,7 @@ from tests.formats.hf_folders import (
     tiny_bert,
     tiny_resnet,
     tiny_vit,
+    wordpiece_tokenizer,
 )
 
 transformers = pytest.importorskip("transformers")
@@ -140,6 +141,23 @@ def test_the_bert_bundle_reads_its_tokenizer_s_ids(bert: Path) -> None:
         one = tok.encode(["a text"]).ids
         torch.testing.assert_close(bundle.module(one), hf(input_ids=one).logits, rtol=1e-5, atol=1e-6)
     assert isinstance(bundle.module.embedding, torch.nn.Embedding)  # what HotFlip and word swaps hook
+
+
+def test_the_test_tokenizer_is_the_same_every_time() -> None:
+    vocabularies = [wordpiece_tokenizer().get_vocab() for _ in range(5)]  # tokenizers' trainer varied within a process
+    assert all(v == vocabularies[0] for v in vocabularies) and len(vocabularies[0]) == 60
+    assert wordpiece_tokenizer().tokenize("the plot was slow") == [
+        "the",
+        "p",
+        "##l",
+        "##o",
+        "##t",
+        "was",
+        "s",
+        "##l",
+        "##o",
+        "##w",
+    ]
 
 
 def test_the_tokenizer_keeps_offsets_and_words(bert: Path) -> None:

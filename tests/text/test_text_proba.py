@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 from torch import nn
 
 from dlaudit.text.model_io import PAD_STEP, _own_widths, padding_invariant, text_proba
 from dlaudit.text.stopwords import STOPWORDS, STOPWORDS_SHA256, is_stopword, stopwords_digest
+from dlaudit.text.vocab import WordVocab
 
 
 class _CountsPadding(nn.Module):
@@ -71,3 +73,48 @@ def test_a_model_that_reads_padding_keeps_the_full_width(cnn_model, synth) -> No
     assert set(spy.widths) == {32}
     ids = cnn_model.vocab.encode(synth.test.texts[:5], max_len=32, min_len=32).ids
     np.testing.assert_array_equal(out, torch.softmax(spy.inner(ids), dim=1).detach().numpy())
+
+
+class _FixedWidth(nn.Module):
+    """Logits from the flattened embeddings of exactly ``width`` tokens: a shorter input is a shape error."""
+
+    def __init__(self, vocab_size: int, width: int) -> None:
+        super().__init__()
+        self.embedding, self.linear = nn.Embedding(vocab_size, 2), nn.Linear(2 * width, 2)
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        return self.linear(self.embedding(ids).flatten(1))
+
+
+class _BrokenWhenShort(nn.Module):
+    """Fine at its full width; a bug of its own (not a shape error) on anything shorter."""
+
+    def __init__(self, inner: nn.Module, width: int, error: type[Exception]) -> None:
+        super().__init__()
+        self.inner, self.width, self.error = inner, width, error
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        if ids.shape[1] < self.width:
+            raise self.error("a bug in the model's own code")
+        return self.inner(ids)
+
+
+_VOCAB = WordVocab.build(["a good film", "a bad film", "an odd plot"], min_count=1)
+
+
+def test_a_model_that_needs_its_full_width_is_not_trimmed() -> None:
+    torch.manual_seed(0)
+    eager = _FixedWidth(len(_VOCAB), 16).eval()
+    exported = torch.export.export(eager, (torch.zeros((2, 16), dtype=torch.long),)).module()
+    for module in (eager, torch.jit.trace(eager, torch.zeros((2, 16), dtype=torch.long)), exported):
+        assert not padding_invariant(module, _VOCAB, "cpu", 16)  # RuntimeError, TorchScript's, export's guard
+    out = text_proba(exported, _VOCAB, "cpu", 16)(["a good film", "an odd plot"])
+    ids = _VOCAB.encode(["a good film", "an odd plot"], max_len=16, min_len=16).ids
+    np.testing.assert_allclose(out, torch.softmax(eager(ids), dim=1).detach().numpy(), rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("error", [TypeError, KeyError, ZeroDivisionError])
+def test_an_unexpected_error_at_a_shorter_width_is_not_swallowed(error: type[Exception]) -> None:
+    module = _BrokenWhenShort(_FixedWidth(len(_VOCAB), 16), 16, error)
+    with pytest.raises(error, match="a bug in the model's own code"):
+        padding_invariant(module, _VOCAB, "cpu", 16)
