@@ -3,18 +3,26 @@ see :mod:`dlaudit.plan`): its bootstrap resamples, fast then full (the Jigsaw bi
 group metrics' 200 then 1,000). The samples behind its numbers are the data's (every text is swapped and
 scored), so, as the tabular fairness section's (:mod:`dlaudit.fairness.budget`), it grows last.
 
-Probe: after an untimed run on a few texts (it warms up), the section on the first :data:`PROBE_TEXTS` texts under its fast profile without and with :data:`PROBE_BOOT`
-Jigsaw resamples, and under its full profile without them (its group metrics' resamples then differ), scaled to the
-data's texts.
+Probe: after an untimed run on a few texts (it warms up), the section on the first 64 and 128 texts under its fast
+profile without Jigsaw resamples (a fixed part and a part per text, the line through them carried to the data's
+texts: the reference TextCNN took 0.56 s on 128 texts and 0.85 s on 500, not 4x), and under its full profile on 128
+without them (its group metrics' resamples then differ; the difference scaled to the data's texts); and one Jigsaw
+resample on the data's labels and identities, timed alone (no model: :func:`jigsaw_bias_aucs` on seeded scores) as
+the median of a few repeats (the difference of two section runs was noise: up to 5x off).
 """
 
 from __future__ import annotations
 
+import statistics
+import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from ..plan import Budget, Level, run_probe
-from .text_section import JIGSAW_RESAMPLES, fairness_text
+from .text_bias import jigsaw_bias_aucs
+from .text_section import JIGSAW_RESAMPLES, fairness_text, identity_frame
 
 if TYPE_CHECKING:
     from ..bundle import ModelBundle
@@ -22,28 +30,55 @@ if TYPE_CHECKING:
 
 __all__ = ["BUDGET"]
 
-PROBE_BOOT = 50
-"""Jigsaw bootstrap resamples of the probe that measures one resample's cost."""
-PROBE_TEXTS = 128
-"""Texts the probe's runs read (the first ones); their seconds are scaled to the data's texts."""
+PROBE_BOOT = 40
+"""Jigsaw bootstrap resamples of each timed run that measures one resample's cost."""
+REPEATS = 3
+"""Timed runs of the resamples (their median counts)."""
+PROBE_TEXTS = (64, 128)
+"""Texts of the probe's runs of the section (the first ones); the line through them is carried to the data's texts."""
 WARM_TEXTS = 16
 """Texts of the untimed first run (imports and caches warm up: 1.7 s of a first run on 128 texts of the reference
 TextCNN, against 0.3 s for the next, busy 2-core machine)."""
+FLOOR = 0.1
+"""The part per text is never taken below this share of the larger run's seconds per text."""
 
 
 def _probe(bundle: ModelBundle, data: AuditData, params: Mapping[str, Any]) -> dict[str, float]:
-    """Seconds of the section without Jigsaw resamples (fast and full: the group metrics' resamples differ) and of one
-    resample, measured on the first :data:`PROBE_TEXTS` texts and scaled to the data's (every part of the section,
-    the counterfactuals' passes and a resample's AUCs, grows with the texts)."""
+    """Seconds of the section without Jigsaw resamples on the data's texts (fast and full: the group metrics'
+    resamples differ) and of one resample."""
     given = {k: v for k, v in params.items() if k not in ("n_boot", "fast", "seed")}
-    sub = data.head(PROBE_TEXTS)
-    scale = len(data) / max(len(sub), 1)
+    total = len(data)
+    small, large = (max(1, min(k, total)) for k in PROBE_TEXTS)
+    run = lambda k, fast: run_probe(fairness_text, bundle, data.head(k), fast=fast, n_boot=0, seed=0, **given)
     run_probe(fairness_text, bundle, data.head(WARM_TEXTS), fast=True, n_boot=0, seed=0, **given)  # imports, caches
-    fast0 = run_probe(fairness_text, bundle, sub, fast=True, n_boot=0, seed=0, **given)
-    boot = run_probe(fairness_text, bundle, sub, fast=True, n_boot=PROBE_BOOT, seed=0, **given)
-    full0 = run_probe(fairness_text, bundle, sub, fast=False, n_boot=0, seed=0, **given)
-    resample = max(boot - fast0, 0.0) / PROBE_BOOT
-    return {"fixed_fast": scale * fast0, "fixed_full": scale * full0, "resample": scale * resample}
+    fast_large = run(large, True)
+    if large > small:
+        fast_small = run(small, True)
+        per = max((fast_large - fast_small) / (large - small), FLOOR * fast_large / large)
+    else:
+        per = fast_large / large
+    fixed_fast = max(fast_large - large * per, 0.0) + total * per
+    full_extra = max(run(large, False) - fast_large, 0.0) * total / large
+    return {"fixed_fast": fixed_fast, "fixed_full": fixed_fast + full_extra, "resample": _resample(bundle, data)}
+
+
+def _resample(bundle: ModelBundle, data: AuditData) -> float:
+    """Seconds of one Jigsaw bias-AUC resample on the data's labels and identities (0 where the section computes
+    none: a model that is not binary, or no identity columns)."""
+    identities = identity_frame(data.sensitive)
+    if bundle.card.num_classes != 2 or identities is None or not len(data):
+        return 0.0
+    positive = bundle.card.positive_index
+    labels = data.y.numpy() == (1 if positive is None else positive)
+    scores = np.random.default_rng(0).random(len(data))  # the AUCs' work does not depend on the scores' values
+
+    def seconds(n_boot: int) -> float:
+        start = time.perf_counter()
+        jigsaw_bias_aucs(labels, scores, identities, n_boot=n_boot, seed=0)
+        return time.perf_counter() - start
+
+    seconds(1)  # warm-up
+    return max(statistics.median(seconds(PROBE_BOOT) - seconds(0) for _ in range(REPEATS)), 0.0) / PROBE_BOOT
 
 
 def _levels(bundle: ModelBundle, data: AuditData, params: Mapping[str, Any]) -> list[Level]:

@@ -1,8 +1,9 @@
 """How ``--time-budget`` sizes the text robustness section (:func:`dlaudit.robust.text_section.robustness_text`;
 see :mod:`dlaudit.plan`).
 
-Probe: the section itself under its fast profile (attacks with at most 2 words changed) on 4 and on 12 texts
-(a fixed part and a part per text, :func:`dlaudit.text.budget.section_costs`: every attack's queries and the
+Probe: the section itself under its fast profile (attacks with at most 2 words changed) on 4 and on 64 texts
+(a HotFlip batch, and 256 DeepWordBug candidates a round: a batch of the black-box searches), or on 4 and 12 where
+64 would take more than a few seconds (:data:`dlaudit.text.budget.FILL_SECONDS`) (a fixed part and a part per text, :func:`dlaudit.text.budget.section_costs`: every attack's queries and the
 noise), and a forward and a gradient pass of a batch of texts (:func:`dlaudit.text.estimate.text_costs`), which
 price the full profile's word budget (3) against the fast one's by their passes per text. Ladder: the fast
 profile on 8, 16, 32, 64, 128 texts up to the configured count (200), then the full profile on it: exactly what
@@ -17,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..plan import Budget, Level
 from ..text.budget import planned_params, section_costs
-from .text_section import TextRobustSettings, attack_passes, mean_words, robustness_text
+from .text_section import HOTFLIP_BATCH, TextRobustSettings, attack_passes, mean_words, robustness_text
 
 if TYPE_CHECKING:
     from ..bundle import ModelBundle
@@ -28,7 +29,10 @@ __all__ = ["BUDGET", "LADDER"]
 LADDER = (8, 16, 32, 64, 128)
 """Texts attacked at the rungs below the configured count (200 by default)."""
 PROBE_TEXTS = (4, 12)
-"""Texts of the probe's two runs of the section."""
+"""Texts of the probe's two runs of the section (the second goes up to :data:`PROBE_FILL` where that is cheap)."""
+PROBE_FILL = HOTFLIP_BATCH
+"""Texts of the probe's second run on a cheap model: they fill a HotFlip gradient batch, and their candidates
+(4 character edits a word for 64 texts) a batch of the black-box searches' queries."""
 
 
 def _probe(bundle: ModelBundle, data: AuditData, params: Mapping[str, Any]) -> dict[str, float]:
@@ -37,7 +41,9 @@ def _probe(bundle: ModelBundle, data: AuditData, params: Mapping[str, Any]) -> d
     TextRobustSettings.build(fast=False, **planned_params(params))  # a scope or attack text refuses: say so now
     if bundle.tokenizer is None or not data.texts:  # the section says what is missing when it runs
         return {"fixed": 0.0, "per_text": 0.0, "forward": 0.0, "grad": 0.0}
-    costs = section_costs(robustness_text, bundle, data, params, small=PROBE_TEXTS[0], large=PROBE_TEXTS[1])
+    costs = section_costs(
+        robustness_text, bundle, data, params, small=PROBE_TEXTS[0], large=PROBE_TEXTS[1], fill=PROBE_FILL
+    )
     return {**costs, **text_costs(bundle, data)}
 
 
@@ -51,14 +57,19 @@ def _levels(bundle: ModelBundle, data: AuditData, params: Mapping[str, Any]) -> 
     )
     top = max(1, min(full.n, len(data)))
     counts = sorted({k for k in LADDER if k < top} | {top})
-    levels = [Level({**_named(fast), "n": k}, True, k) for k in counts]
-    if _named(full) != _named(fast):  # a full profile the given parameters left as the fast one is no new rung
-        levels.append(Level({**_named(full), "n": top}, False, top))
+    levels = [Level({**_named(fast, params), "n": k}, True, k) for k in counts]
+    if _named(full, params) != _named(
+        fast, params
+    ):  # a full profile the given parameters left as the fast one is no new rung
+        levels.append(Level({**_named(full, params), "n": top}, False, top))
     return levels
 
 
-def _named(s: TextRobustSettings) -> dict[str, Any]:
-    return {"attacks": list(s.attacks), "budget": s.budget, "noise_rate": s.noise_rate}
+def _named(s: TextRobustSettings, params: Mapping[str, Any]) -> dict[str, Any]:
+    """The settings a rung runs; PGD's ``restarts`` that ``dlaudit attack`` passes are cleared (text attacks take
+    none, and a plan should not print one)."""
+    cleared = {"restarts": None} if params.get("restarts") is not None else {}
+    return {"attacks": list(s.attacks), "budget": s.budget, "noise_rate": s.noise_rate, **cleared}
 
 
 def _cost(
