@@ -1,0 +1,144 @@
+"""How the text sections' ``--time-budget`` probes price a section, with scripted costs (no model runs): a cheap
+model is priced past a batch, an expensive one on few texts; the text fairness section's fixed part follows a line
+in texts and one resample is the median of repeats; a model and its data are timed once; a text attack plan prints
+no PGD restarts."""
+
+from __future__ import annotations
+
+import math
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+import torch
+
+from dlaudit.fairness import text_budget as fairness_budget
+from dlaudit.plan import plan_text
+from dlaudit.robust import text_budget as robust_budget
+from dlaudit.text import budget, estimate
+
+
+def batched(n: int, *, call: float, row: float, batch: int = 64) -> float:
+    """Seconds of a section whose work comes in batches of ``batch`` texts, a model call for each text width a batch
+    meets (up to 32 widths), at ``call`` seconds a call and ``row`` a text."""
+    return 0.01 + call * min(n, 32) * math.ceil(n / batch) + row * n
+
+
+class Data:
+    """Texts enough for the probes (``len`` is all :func:`budget.section_costs` reads)."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+
+    def __len__(self) -> int:
+        return self.n
+
+
+def scripted(monkeypatch: pytest.MonkeyPatch, seconds: Any) -> list[int]:
+    """``run_probe`` replaced by ``seconds(n)``; returns the text counts it was asked for, in order."""
+    asked: list[int] = []
+
+    def run(fn: Any, bundle: Any, data: Any, **kwargs: Any) -> float:
+        asked.append(int(kwargs["n"]))
+        return seconds(int(kwargs["n"]))
+
+    monkeypatch.setattr(budget, "run_probe", run)
+    return asked
+
+
+def price(costs: dict[str, float], n: int) -> float:
+    return costs["fixed"] + n * costs["per_text"]
+
+
+def test_a_cheap_model_is_priced_past_a_batch(monkeypatch: pytest.MonkeyPatch) -> None:
+    cost = lambda n: batched(n, call=0.004, row=0.0005)
+    asked = scripted(monkeypatch, cost)
+    costs = budget.section_costs(lambda: None, None, Data(500), {}, small=4, large=12, fill=64)
+    assert asked == [4, 4, 64, 128]
+    assert abs(price(costs, 200) / cost(200) - 1) < 0.25
+    # the line through 4 and 12 texts (what the probe did before) prices 200 texts well above their cost
+    slope = (cost(12) - cost(4)) / 8
+    assert (cost(4) + 196 * slope) / cost(200) > 1.4
+
+
+def test_an_expensive_model_keeps_the_small_probe(monkeypatch: pytest.MonkeyPatch) -> None:
+    asked = scripted(monkeypatch, lambda n: 0.5 + 0.3 * n)  # 0.3 s a text: 128 texts would take 38 s
+    costs = budget.section_costs(lambda: None, None, Data(500), {}, small=4, large=12, fill=64)
+    assert asked == [4, 12] and costs == pytest.approx({"fixed": 0.5, "per_text": 0.3})
+
+
+def test_few_texts_probe_at_what_there_is(monkeypatch: pytest.MonkeyPatch) -> None:
+    asked = scripted(monkeypatch, lambda n: 0.01 + 0.001 * n)
+    costs = budget.section_costs(lambda: None, None, Data(40), {}, small=4, large=12, fill=64)
+    assert asked == [4, 4, 20, 40] and costs == pytest.approx({"fixed": 0.01, "per_text": 0.001})
+
+
+def test_text_fairness_carries_a_line_in_texts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Its fixed part grows less than its texts (the reference TextCNN: 0.56 s on 128 texts, 0.85 s on 500)."""
+    runs: list[tuple[int, bool]] = []
+
+    def run(fn: Any, bundle: Any, data: Any, *, fast: bool, **kwargs: Any) -> float:
+        runs.append((len(data), fast))
+        return 0.4 + 0.001 * len(data) + (0.0 if fast else 0.05)
+
+    monkeypatch.setattr(fairness_budget, "run_probe", run)
+    monkeypatch.setattr(fairness_budget, "_resample", lambda bundle, data: 0.002)
+    data = type("D", (), {"head": lambda self, k: list(range(min(k, 500))), "__len__": lambda self: 500})()
+    costs = fairness_budget._probe(None, data, {})
+    assert runs == [(16, True), (128, True), (64, True), (128, False)]
+    assert costs["fixed_fast"] == pytest.approx(0.9) and costs["resample"] == 0.002
+    assert costs["fixed_full"] == pytest.approx(0.9 + 0.05 * 500 / 128)
+
+
+def test_a_resample_is_the_median_of_repeats(monkeypatch: pytest.MonkeyPatch) -> None:
+    """One repeat slowed 10x by a busy machine does not move the price."""
+    clock = [0.0]
+    slow = iter([1, 1, 10, 1, 1, 1, 1, 1])  # the warm-up, then (resamples, none) per repeat: the first is slowed
+
+    def aucs(labels: Any, scores: Any, identities: Any, *, n_boot: int, seed: int) -> None:
+        clock[0] += next(slow) * (0.05 + 0.002 * n_boot)
+
+    monkeypatch.setattr(fairness_budget, "jigsaw_bias_aucs", aucs)
+    monkeypatch.setattr(fairness_budget, "time", SimpleNamespace(perf_counter=lambda: clock[0]))
+    monkeypatch.setattr(fairness_budget, "identity_frame", lambda sensitive: object())
+    bundle = SimpleNamespace(card=SimpleNamespace(num_classes=2, positive_index=1))
+    data = type("D", (), {"sensitive": None, "y": torch.zeros(30), "__len__": lambda self: 30})()
+    assert fairness_budget._resample(bundle, data) == pytest.approx(0.002)
+    bundle.card.num_classes = 3  # a model that is not binary has no Jigsaw AUCs: nothing to price
+    assert fairness_budget._resample(bundle, data) == 0.0
+
+
+def test_a_model_and_its_data_are_timed_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    measured: list[int] = []
+    monkeypatch.setattr(estimate, "_measure", lambda bundle, data: measured.append(1) or {"forward": 1.0, "grad": 2.0})
+    monkeypatch.setattr(estimate, "_LAST", [])
+
+    class Data:
+        def __init__(self) -> None:
+            self.x = torch.zeros(3, 5)
+
+    bundle, data = SimpleNamespace(module=torch.nn.Linear(2, 2)), Data()
+    assert estimate.text_costs(bundle, data) == estimate.text_costs(bundle, data) == {"forward": 1.0, "grad": 2.0}
+    assert len(measured) == 1
+    estimate.text_costs(bundle, Data())  # other data: timed again
+    estimate.text_costs(SimpleNamespace(module=torch.nn.Linear(2, 2)), data)  # another model: timed again
+    assert len(measured) == 3
+
+
+def test_a_text_attack_plan_prints_no_restarts() -> None:
+    """``dlaudit attack`` passes PGD's restarts; the text rungs clear them, so the printed plan names none."""
+    given = {"scope": "attacks", "restarts": 1, "n": 12}
+    levels = robust_budget._levels(None, Data(100), given)
+    assert all(level.params["restarts"] is None for level in levels)
+    assert all("restarts" not in level.params for level in robust_budget._levels(None, Data(100), {"n": 12}))
+    entry = {
+        "params": {**given, **levels[-1].params},
+        "fast": False,
+        "budgeted": True,
+        "level": "3 of 3",
+        "samples": 12,
+        "interval_halfwidth": 0.28,
+        "estimated_seconds": 1.0,
+    }
+    line = plan_text({"sections": {"robustness": entry}})
+    assert "restarts" not in line and "budget=3, n=12" in line
