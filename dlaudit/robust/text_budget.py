@@ -1,10 +1,10 @@
 """How ``--time-budget`` sizes the text robustness section (:func:`dlaudit.robust.text_section.robustness_text`;
 see :mod:`dlaudit.plan`).
 
-Probe: the section itself under its fast profile (attacks with at most 2 words changed) on 4 and on 64 texts
-(a HotFlip batch, and 256 DeepWordBug candidates a round: a batch of the black-box searches), or on 4 and 12 where
-64 would take more than a few seconds (:data:`dlaudit.text.budget.FILL_SECONDS`) (a fixed part and a part per text, :func:`dlaudit.text.budget.section_costs`: every attack's queries and the
-noise), and a forward and a gradient pass of a batch of texts (:func:`dlaudit.text.estimate.text_costs`), which
+Probe: the section itself under its fast profile (attacks with at most 2 words changed) on 4 and on 12 texts, or,
+where a cheap model's 4 texts say that takes at most a few seconds (:data:`dlaudit.text.budget.FILL_SECONDS`), on
+64 and 128 (:data:`PROBE_FILL`: past a HotFlip batch and a batch of the black-box searches' candidates): a fixed part and a part per text
+(:func:`dlaudit.text.budget.section_costs`: every attack's queries and the noise); and a forward and a gradient pass of a batch of texts (:func:`dlaudit.text.estimate.text_costs`), which
 price the full profile's word budget (3) against the fast one's by their passes per text. Ladder: the fast
 profile on 8, 16, 32, 64, 128 texts up to the configured count (200), then the full profile on it: exactly what
 an audit without ``--time-budget`` runs. Each rung names the settings it runs (``n``, ``attacks``, ``budget``: the
@@ -31,8 +31,8 @@ LADDER = (8, 16, 32, 64, 128)
 PROBE_TEXTS = (4, 12)
 """Texts of the probe's two runs of the section (the second goes up to :data:`PROBE_FILL` where that is cheap)."""
 PROBE_FILL = HOTFLIP_BATCH
-"""Texts of the probe's second run on a cheap model: they fill a HotFlip gradient batch, and their candidates
-(4 character edits a word for 64 texts) a batch of the black-box searches' queries."""
+"""Texts of the probe's first timed run on a cheap model (then twice as many): they fill a HotFlip gradient batch,
+and their candidates (4 character edits a word for 64 texts) a batch of the black-box searches' queries."""
 
 
 def _probe(bundle: ModelBundle, data: AuditData, params: Mapping[str, Any]) -> dict[str, float]:

@@ -142,3 +142,34 @@ def test_a_text_attack_plan_prints_no_restarts() -> None:
     }
     line = plan_text({"sections": {"robustness": entry}})
     assert "restarts" not in line and "budget=3, n=12" in line
+
+
+def test_a_cheap_models_full_explanations_are_timed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """On a cheap model the full profile's price per text is measured (its passes priced it short on the reference
+    TextCNN); on an expensive one it stays priced from its passes, and no full run is made."""
+    from dlaudit.explain import text_budget as explain_budget
+
+    runs: list[tuple[int, bool]] = []
+    per_text = {True: 0.03, False: 0.09}  # the full profile takes 3x per text; its passes would price it at 2.2x
+
+    def run(fn: Any, bundle: Any, data: Any, *, fast: bool, n: int, **kwargs: Any) -> float:
+        runs.append((n, fast))
+        return 0.05 + per_text[fast] * n
+
+    monkeypatch.setattr(explain_budget, "run_probe", run)
+    monkeypatch.setattr(estimate, "text_costs", lambda bundle, data: {"forward": 0.001, "grad": 0.002})
+    monkeypatch.setattr(explain_budget, "mean_tokens", lambda bundle, data: 12.0)
+    bundle, data = SimpleNamespace(tokenizer=object()), type("D", (), {"texts": ["a"], "__len__": lambda self: 50})()
+    cheap = {"fixed": 0.05, "per_text": 0.03}
+    monkeypatch.setattr(explain_budget, "section_costs", lambda *a, **k: dict(cheap))
+    costs = explain_budget._probe(bundle, data, {})
+    assert runs == [(8, False)] and costs["full_ratio"] == pytest.approx(3.0)
+    full = explain_budget._levels(bundle, data, {})[-1]
+    assert explain_budget._cost(bundle, data, full, {}, costs) == pytest.approx(0.05 + 16 * 0.09)
+
+    runs.clear()
+    per_text.update({True: 1.5, False: 4.5})  # 1.5 s a text: the full profile on 8 texts would take 36 s
+    monkeypatch.setattr(explain_budget, "section_costs", lambda *a, **k: {"fixed": 0.05, "per_text": 1.5})
+    costs = explain_budget._probe(bundle, data, {})
+    assert runs == [] and "full_ratio" not in costs
+    assert explain_budget._full_ratio(bundle, data, {}, costs) == pytest.approx(2.2, abs=0.3)
