@@ -54,6 +54,9 @@ class TextData:
         The label values as strings; for a 0/1 target ``["0", "1"]`` (index 1 is the positive class).
     sensitive
         One row per text with the sensitive columns (as read), or None.
+    columns
+        One row per text with the file's other columns (as read), or None: where a view such as
+        ``dlaudit fairness --sensitive COL`` finds a column the loader was not told about.
     notes
         What the loader did that a report should say (rows dropped, a split made).
     """
@@ -67,6 +70,7 @@ class TextData:
     text_column: str = "text"
     target: str = "label"
     notes: list[str] = field(default_factory=list)
+    columns: pd.DataFrame | None = None
 
     def __post_init__(self) -> None:
         if len(self.texts) != len(self.y):
@@ -96,6 +100,7 @@ class TextData:
             texts=[self.texts[i] for i in rows],
             y=self.y[torch.from_numpy(rows)],
             sensitive=None if self.sensitive is None else self.sensitive.iloc[rows].reset_index(drop=True),
+            columns=None if self.columns is None else self.columns.iloc[rows].reset_index(drop=True),
             notes=list(self.notes),
         )
 
@@ -303,6 +308,7 @@ def text_splits(
             name=name,
             class_names=list(classes),
             sensitive=sub[list(sensitive)].reset_index(drop=True) if sensitive else None,
+            columns=sub.drop(columns=[text_column]).reset_index(drop=True),
             split=split,
             text_column=text_column,
             target=target,
@@ -365,7 +371,9 @@ def to_audit_data(data: TextData, tokenizer: Any, *, max_len: int | None = None,
         value_range=(0.0, float(len(tokenizer) - 1)),
         class_names=list(data.class_names),
         sensitive=data.sensitive,
-        raw=pd.DataFrame({data.text_column: data.texts}),
+        raw=pd.concat(
+            [pd.DataFrame({data.text_column: data.texts}), data.columns if data.columns is not None else None], axis=1
+        ),
         split=data.split,
         target=data.target,
         notes=notes,
