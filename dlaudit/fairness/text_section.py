@@ -8,6 +8,9 @@
   binary model, where the data has identity columns (a categorical column such as
   ``synthetic-text``'s ``identity``, or 0/1 columns): ``fairness.bias.*`` with bootstrap intervals.
 - Group metrics over ``--sensitive`` columns, as for tabular data (``fairness.<feature>.*``).
+
+Both bootstraps (the bias AUCs' and the group metrics') take ``n_boot`` by the tabular section's rule,
+:meth:`dlaudit.fairness.analysis.Settings.build`: 1000 resamples, 200 with ``fast``, ``--n-boot`` over both.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import pandas as pd
 
 from ..report.model import Section, Table
 from ..text.model_io import require_text, text_proba
+from .analysis import Settings
 from .counterfactual_text import counterfactual_token_fairness
 from .text_bias import identity_groups, jigsaw_bias_aucs
 
@@ -64,7 +68,7 @@ def fairness_text(
     tok = require_text(bundle, data, "text fairness checks")
     module, dev = bundle.module, bundle.device
     length = int(data.x.shape[1])
-    n_boot = n_boot if n_boot is not None else (100 if fast else 500)
+    n_boot = Settings.build(fast=fast, n_boot=n_boot).n_boot  # the tabular rule: 1000, 200 fast, n_boot over both
     positive = bundle.card.positive_index
     positive = 1 if positive is None else positive  # P(class 1) for the counterfactuals of a multi-class model
 
@@ -169,21 +173,21 @@ def fairness_text(
     if progress is not None:
         progress("group metrics", 2, 3)
     if data.sensitive is not None or sensitive is not None:
-        _group_part(sec, bundle, data, sensitive=sensitive, seed=seed, fast=fast)
+        _group_part(sec, bundle, data, sensitive=sensitive, seed=seed, n_boot=n_boot)
     sec.summary = f"counterfactual token fairness on {cf.n_texts_with_identity} text(s) with identity terms" + (
         "" if not notes else f"; {notes[0]}"
     )
     return sec
 
 
-def _group_part(sec: Section, bundle: ModelBundle, data: AuditData, *, sensitive: Any, seed: int, fast: bool) -> None:
+def _group_part(sec: Section, bundle: ModelBundle, data: AuditData, *, sensitive: Any, seed: int, n_boot: int) -> None:
     """Group metrics over the sensitive columns, as the tabular fairness section computes them."""
     from ..data.groups import resolve_sensitive
-    from .analysis import Settings, add_group_results, group_results
+    from .analysis import add_group_results, group_results
 
     features = resolve_sensitive(data, sensitive)
     if not features:
         return
-    _, result = group_results(bundle, data, features, n_boot=Settings.build(fast=fast).n_boot, seed=seed)
+    _, result = group_results(bundle, data, features, n_boot=n_boot, seed=seed)
     add_group_results(sec, result)
     sec.params["features"] = [f.name for f in features]
