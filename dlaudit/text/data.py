@@ -152,6 +152,21 @@ def _read_text(path: Path, gz: bool) -> str:
         ) from err
 
 
+def _jsonl_rows(content: str, path: Path) -> list[Any]:
+    """The JSON value of each non-blank line; a line that is not JSON is a one-line error naming its number."""
+    rows = []
+    for number, line in enumerate(content.splitlines(), start=1):
+        if line.strip():
+            try:
+                rows.append(json.loads(line))
+            except (json.JSONDecodeError, RecursionError) as err:
+                why = f"{err.msg[:100]} at column {err.colno}" if isinstance(err, json.JSONDecodeError) else "too deep"
+                raise DataError(
+                    f"text data {shown(path)}: line {number} is not valid JSON ({why}); fix the file"
+                ) from err
+    return rows
+
+
 def _read_frame(path: Path) -> pd.DataFrame:
     suffix = _suffix(path)
     if suffix not in TEXT_SUFFIXES:
@@ -160,16 +175,14 @@ def _read_frame(path: Path) -> pd.DataFrame:
         )
     content = _read_text(path, suffix.endswith(".gz"))
     if not content.strip():
-        raise DataError(f"text data {shown(path)} has no rows")
+        raise DataError(f"text data {shown(path)} has no rows; give a file with a header and one text per row")
     try:
         if suffix.startswith(".jsonl"):
-            rows = [json.loads(line) for line in content.splitlines() if line.strip()]
+            rows = _jsonl_rows(content, path)
             if not all(isinstance(r, dict) for r in rows):
                 raise DataError(f"text data {shown(path)}: every line of a .jsonl file must be a JSON object")
             return pd.DataFrame.from_records(rows)
         return pd.read_csv(io.StringIO(content), keep_default_na=False, na_values=[""], dtype={})
-    except (json.JSONDecodeError, RecursionError) as err:
-        raise DataError(f"text data {shown(path)}: a line is not valid JSON ({str(err)[:120]}); fix the file") from err
     except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as err:
         first = (str(err).splitlines() or [""])[0][:200]
         raise DataError(f"text data {shown(path)} could not be read as a table: {first}") from err
@@ -251,7 +264,8 @@ def text_splits(
     missing = [c for c in sensitive if c not in frame.columns]
     if missing:
         raise DataError(
-            f"data {name!r}: unknown sensitive column(s) {', '.join(missing)}; columns are: {_columns(frame)}"
+            f"data {name!r}: unknown sensitive column(s) {', '.join(missing)}; columns are: {_columns(frame)} "
+            "(choose them with --sensitive)"
         )
     notes: list[str] = []
     texts = frame[text_column]
