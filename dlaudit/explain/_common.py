@@ -59,7 +59,7 @@ class ExplainSettings:
     sensitivity_perturbations: int = 8
     sensitivity_radius: float = 0.02
     bootstrap_resamples: int = 1000  # resamples of the explained samples behind every trust metric's interval
-    road: bool = True  # ROAD curves (images): one sparse solve per sample and order
+    road: bool = True  # ROAD curves (images): every sample's imputations solved together (dlaudit.explain.road)
     figure_samples: int = 8
     figure_scale: str = "shared"  # saliency figures: "shared" (one scale, samples compare) or "sample" (each its own)
 

@@ -351,6 +351,7 @@ class Run:
                     value_range=ctx.value_range,
                     seed=ctx.seed,
                     batch_size=rows,
+                    max_memory=s.max_memory,
                 )
             if get_method(name).complete:
                 q.completeness_terms = completeness_parts(

@@ -34,6 +34,9 @@ if TYPE_CHECKING:
 __all__ = ["fairness_text", "identity_frame"]
 
 FLIP_WARNING = 0.05
+JIGSAW_RESAMPLES = {fast: Settings.build(fast=fast).n_boot for fast in (True, False)}
+"""The bootstrap resamples of the Jigsaw bias AUCs and the group metrics alike under the fast profile (True) and the
+full one, unless ``n_boot`` says: the tabular section's (200 and 1000)."""
 
 
 def identity_frame(sensitive: pd.DataFrame | None) -> pd.DataFrame | None:

@@ -90,14 +90,25 @@ class HFTokenizer:
         """The subword tokens of ``text`` without special tokens, before truncation."""
         return list(self.hf.tokenize(text))
 
-    def encode(self, texts: Sequence[str], *, max_len: int | None = None, min_len: int = 1) -> Encoding:
-        """Token ids of ``texts`` (special tokens added), truncated to ``max_len`` and right-padded with ``pad_id``."""
+    def _checked(self, texts: Sequence[str], max_len: int | None) -> tuple[list[str], int]:
         limit = self.max_len if max_len is None else int(max_len)
         if limit < 1:
             raise ConfigError(f"max_len must be at least 1, got {limit}")
         texts = list(texts)
         if not all(isinstance(t, str) for t in texts):
             raise ConfigError("encode takes a list of texts (strings)")
+        return texts, limit
+
+    def _padded(self, rows: Sequence[Sequence[int]], min_len: int) -> torch.Tensor:
+        width = max([min_len, *map(len, rows)])
+        ids = torch.full((len(rows), width), self.pad_id, dtype=torch.long)
+        for i, row in enumerate(rows):
+            ids[i, : len(row)] = torch.tensor(row, dtype=torch.long)
+        return ids
+
+    def encode(self, texts: Sequence[str], *, max_len: int | None = None, min_len: int = 1) -> Encoding:
+        """Token ids of ``texts`` (special tokens added), truncated to ``max_len`` and right-padded with ``pad_id``."""
+        texts, limit = self._checked(texts, max_len)
         if not texts:
             return Encoding(
                 torch.zeros((0, min_len), dtype=torch.long), torch.zeros(0, dtype=torch.long), [], [], [], limit
@@ -107,12 +118,15 @@ class HFTokenizer:
         rows = batch["input_ids"]
         offsets = [[(int(a), int(b)) for a, b in spans] for spans in batch["offset_mapping"]]
         word_ids = [list(batch.word_ids(i)) for i in range(len(texts))]
-        width = max([min_len, *map(len, rows)])
-        ids = torch.full((len(rows), width), self.pad_id, dtype=torch.long)
-        for i, row in enumerate(rows):
-            ids[i, : len(row)] = torch.tensor(row, dtype=torch.long)
         lengths = torch.tensor([len(r) for r in rows], dtype=torch.long)
-        return Encoding(ids, lengths, offsets, word_ids, [len(r) for r in full], limit)
+        return Encoding(self._padded(rows, min_len), lengths, offsets, word_ids, [len(r) for r in full], limit)
+
+    def encode_ids(self, texts: Sequence[str], *, max_len: int | None = None, min_len: int = 1) -> torch.Tensor:
+        """``encode(texts, ...).ids`` in one tokenizer pass, without offsets or untruncated lengths (what a forward needs)."""
+        texts, limit = self._checked(texts, max_len)
+        if not texts:
+            return torch.zeros((0, min_len), dtype=torch.long)
+        return self._padded(self.hf(texts, truncation=True, max_length=limit, verbose=False)["input_ids"], min_len)
 
     def decode(self, ids: Sequence[int] | torch.Tensor, *, skip_pad: bool = True) -> str:
         """The text of ``ids`` as the tokenizer decodes it (padding left out unless ``skip_pad`` is false)."""

@@ -115,6 +115,10 @@ class Tokenizer(Protocol):
 
     def encode(self, texts: Sequence[str], *, max_len: int | None = None, min_len: int = 1) -> Encoding: ...
 
+    def encode_ids(self, texts: Sequence[str], *, max_len: int | None = None, min_len: int = 1) -> torch.Tensor:
+        """``encode(...).ids`` alone (a tokenizer may skip its offsets): what a model's forward pass reads."""
+        ...
+
     def decode(self, ids: Sequence[int] | torch.Tensor, *, skip_pad: bool = True) -> str: ...
 
 
@@ -255,6 +259,10 @@ class WordVocab:
             ids[i, : len(row)] = torch.tensor(row, dtype=torch.long)
         lengths = torch.tensor([len(r) for r in rows], dtype=torch.long)
         return Encoding(ids, lengths, offsets, [list(range(len(r))) for r in rows], n_tokens, limit)
+
+    def encode_ids(self, texts: Sequence[str], *, max_len: int | None = None, min_len: int = 1) -> torch.Tensor:
+        """``encode(texts, ...).ids``."""
+        return self.encode(texts, max_len=max_len, min_len=min_len).ids
 
     def decode(self, ids: Sequence[int] | torch.Tensor, *, skip_pad: bool = True) -> str:
         """The tokens of ``ids`` joined by spaces (PAD left out unless ``skip_pad`` is false)."""

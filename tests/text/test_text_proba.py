@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from dlaudit.text.model_io import PAD_STEP, _own_widths, padding_invariant, text_proba
+from dlaudit.text.model_io import MIN_WIDTH, _own_widths, padding_invariant, text_proba
 from dlaudit.text.stopwords import STOPWORDS, STOPWORDS_SHA256, is_stopword, stopwords_digest
 from dlaudit.text.vocab import WordVocab
 
@@ -41,8 +41,8 @@ def test_the_stop_word_list_is_nltks() -> None:
 
 
 def test_widths_depend_on_each_text_alone() -> None:
-    ids = torch.tensor([[5, 6, 0, 0] + [0] * 20, [5] * 9 + [0] * 15, [0] * 24, [7] * 24])
-    assert _own_widths(ids, 0).tolist() == [PAD_STEP, 2 * PAD_STEP, PAD_STEP, 24]
+    ids = torch.tensor([[5, 6, 0, 0] + [0] * 20, [5] * 9 + [0] * 15, [0] * 24, [7] * 24, [7] * 23 + [0]])
+    assert _own_widths(ids, 0).tolist() == [MIN_WIDTH, 9, MIN_WIDTH, 24, 23]
 
 
 def test_a_padding_invariant_model_is_trimmed_and_batch_independent(cnn_model, synth) -> None:

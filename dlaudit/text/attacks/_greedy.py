@@ -87,10 +87,16 @@ def split_words(
 
 
 def probabilities(predict_proba: PredictProba, texts: list[str], batch_size: int) -> np.ndarray:
-    """``predict_proba`` over ``texts`` in batches, as a float64 ``(N, C)`` array (NaNs refused)."""
+    """``predict_proba`` over ``texts`` in batches, as a float64 ``(N, C)`` array (NaNs refused).
+
+    The batches take the texts in order of length (ties: in order), so that a ``predict_proba``
+    that pads each text to its own width (:func:`~dlaudit.text.model_io.text_proba`) meets few
+    widths per call; a text's probabilities must not depend on the batch it comes in.
+    """
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
     parts = []
     for i in range(0, len(texts), batch_size):
-        out = predict_proba(texts[i : i + batch_size])
+        out = predict_proba([texts[j] for j in order[i : i + batch_size]])
         out = out.detach().cpu().numpy() if hasattr(out, "detach") else np.asarray(out)
         parts.append(np.asarray(out, dtype=np.float64))
     probs = np.concatenate(parts) if parts else np.zeros((0, 0))
@@ -100,7 +106,9 @@ def probabilities(predict_proba: PredictProba, texts: list[str], batch_size: int
         )
     if not np.isfinite(probs).all():
         raise ModelOutputError("the model returns NaN or infinite probabilities on some texts; fix its forward")
-    return probs
+    out = np.empty_like(probs)
+    out[order] = probs
+    return out
 
 
 @dataclass
