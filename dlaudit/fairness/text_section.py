@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from ..parsing import split_list
 from ..report.model import Section, Table
 from ..text.model_io import require_text, text_proba
 from .analysis import Settings
@@ -31,7 +32,7 @@ if TYPE_CHECKING:
     from ..bundle import ModelBundle
     from ..data import AuditData
 
-__all__ = ["fairness_text", "identity_frame"]
+__all__ = ["fairness_text", "identity_frame", "sensitive_columns"]
 
 FLIP_WARNING = 0.05
 JIGSAW_RESAMPLES = {fast: Settings.build(fast=fast).n_boot for fast in (True, False)}
@@ -54,6 +55,17 @@ def identity_frame(sensitive: pd.DataFrame | None) -> pd.DataFrame | None:
             parts.append(identity_groups(values))
     frame = pd.concat(parts, axis=1) if parts else None
     return frame if frame is not None and len(frame.columns) else None
+
+
+def sensitive_columns(data: AuditData, sensitive: str | Sequence[str] | None) -> pd.DataFrame | None:
+    """The data's sensitive columns; where ``sensitive`` names columns (``dlaudit fairness --sensitive COL``), those,
+    found among the sensitive columns and the file's other columns (``data.raw``), as the group metrics find them."""
+    names = split_list(sensitive)
+    if not names:
+        return data.sensitive
+    frames = [f for f in (data.sensitive, data.raw) if f is not None]
+    found = {n: next(f[n] for f in frames if n in f.columns) for n in names if any(n in f.columns for f in frames)}
+    return pd.DataFrame({n: col.reset_index(drop=True) for n, col in found.items()}) if found else None
 
 
 def fairness_text(
@@ -134,7 +146,7 @@ def fairness_text(
         )
     if progress is not None:
         progress("bias AUCs", 1, 3)
-    identities = identity_frame(data.sensitive)
+    identities = identity_frame(sensitive_columns(data, sensitive))
     notes = []
     if bundle.card.num_classes != 2:
         notes.append("the Jigsaw bias AUCs need a binary model")

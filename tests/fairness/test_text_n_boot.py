@@ -78,7 +78,7 @@ def test_both_bootstraps_follow_the_tabular_rule(
     assert sec.params["n_boot"] == want
 
 
-def test_n_boot_on_the_command_line_reaches_the_group_metrics(
+def test_n_boot_and_sensitive_on_the_command_line_reach_both_parts(
     folder_csv: tuple[Path, Path], spies: dict[str, list[int]], tmp_path: Path
 ) -> None:
     folder, csv = folder_csv
@@ -86,7 +86,7 @@ def test_n_boot_on_the_command_line_reaches_the_group_metrics(
     args = ["fairness", str(folder), "--data", str(csv), "--target", "label", "--sensitive", "group"]
     r = CliRunner().invoke(cli, [*args, "--fast", "--n-boot", "3", "--json", str(out), "-q"])
     assert r.exit_code in (0, 1), r.output
-    assert spies["group"] == [3]  # the Jigsaw AUCs read the data's sensitive columns, which --data loaded without
+    assert spies == {"group": [3], "bias": [3]}  # --sensitive names the Jigsaw AUCs' identity columns too
     sec = next(s for s in json.loads(out.read_text())["sections"] if s["name"] == "fairness")
     notes = [m["note"] for m in sec["metrics"] if m["name"].startswith("fairness.group.")]
     # the column is found among the file's other columns (it was "not in the data (columns: text)" before);
