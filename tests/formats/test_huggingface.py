@@ -193,6 +193,13 @@ def test_a_folder_without_its_tokenizer_files_is_one_line(bert: Path, tmp_path: 
     assert "the tokenizer has only its 5 special tokens" in message and "tokenizer.save_pretrained" in message
 
 
+def test_a_text_folder_without_data_names_text_data(bert: Path) -> None:
+    code, out = _cli("report", str(bert))
+    lines = [line for line in out.splitlines() if line.strip()]
+    assert code == 2 and len(lines) == 1, out
+    assert "pass --data (e.g. --data synthetic-text, or a .csv/.jsonl file with --text-column" in lines[0]
+
+
 # -- refusals ----------------------------------------------------------------------------------
 
 
