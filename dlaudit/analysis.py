@@ -160,6 +160,15 @@ class Analysis:
         """The :class:`dlaudit.plan.Budget` (None when the analysis declares none)."""
         return _resolve(self.budget) if self.budget is not None else None
 
+    def budget_for(self, modality: Modality) -> Any:
+        """The :class:`dlaudit.plan.Budget` that sizes this analysis on data of ``modality``: the modality's own
+        where it answers the analysis with a builder of its own (:meth:`~dlaudit.modalities.Modality.section_budget`,
+        None if it declares none), else :attr:`budget_hooks`."""
+        if modality.section_builder(self.name) is not None:
+            own = modality.section_budget(self.name)
+            return _resolve(own) if own else None
+        return self.budget_hooks
+
     def applies_to(self, modality: Modality) -> str | None:
         """None when the analysis runs on data of ``modality``; otherwise why not (the skipped section's reason)."""
         if self.modalities is None or modality.name in self.modalities:

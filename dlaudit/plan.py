@@ -297,7 +297,7 @@ def make_plan(
     for name in checks:
         analysis = get_analysis(name)
         given = dict(params.get(name, {}))
-        hooks = getattr(analysis, "budget_hooks", None)
+        hooks = analysis.budget_for(data.kind)  # a modality's own section has its own budget (text)
         why = analysis.applies_to(data.kind)
         if hooks is None or why is not None:
             fixed[name] = {"params": given, "fast": fast, "budgeted": False, "why": why or "declares no budget hooks"}
@@ -401,7 +401,17 @@ def plan_text(plan: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
-_SHOWN = {"n", "steps", "restarts", "smoothing_n", "smoothing_samples", "n_boot", "autoattack_n"}
+_SHOWN = {
+    "n",
+    "steps",
+    "restarts",
+    "smoothing_n",
+    "smoothing_samples",
+    "n_boot",
+    "autoattack_n",
+    "lime_samples",
+    "budget",
+}
 
 
 def bought(report: Any) -> dict[str, float]:

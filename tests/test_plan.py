@@ -6,11 +6,13 @@ second), and one real plan made once for the module.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from collections.abc import Callable
 
 import pytest
+import torch
 from click.testing import CliRunner
 
 import dlaudit
@@ -181,11 +183,17 @@ def test_the_report_says_what_the_budget_bought(planned) -> None:
 
 
 @pytest.mark.parametrize(
-    ("seconds", "samples", "fixed", "per"),
-    [((3.0, 1.0, 1.6, 1.3), [1, 1, 4, 4], 0.8, 0.1), ((6.0, 8.0), [1, 2], 4.0, 2.0)],
+    ("seconds", "large", "samples", "fixed", "per"),
+    [
+        ((3.0, 1.0, 1.6, 1.3), False, [1, 1, 4, 4], 0.8, 0.1),
+        ((6.0, 1.0, 1.6, 1.3), False, [1, 1, 4, 4], 0.8, 0.1),  # a slow first run (imports) is no large model
+        ((9.0, 6.0), False, [1, 1], 0.0, 6.0),  # slow when warm too: priced from that run alone
+        ((6.0,), True, [1], 0.0, 6.0),  # a large model: the first run alone, each sample what it took
+    ],
 )
-def test_the_explanation_probe_prices_a_warm_run(monkeypatch, seconds, samples, fixed, per) -> None:
-    """The first one-sample run pays the imports: it is not priced, unless it is long (a large model)."""
+def test_the_explanation_probe_prices_a_warm_run(monkeypatch, seconds, large, samples, fixed, per) -> None:
+    """The first one-sample run pays the imports: it is not priced, unless the model is large (then it is the only
+    run, and each sample costs what it took)."""
     from dlaudit.explain import explanation
 
     times, calls = iter(seconds), []
@@ -195,11 +203,22 @@ def test_the_explanation_probe_prices_a_warm_run(monkeypatch, seconds, samples, 
         return next(times)
 
     monkeypatch.setattr(explanation, "run_probe", run_probe)
+    monkeypatch.setattr(explanation, "_large", lambda bundle, data: large)
     costs = explanation._probe(None, None, {"methods": ["saliency"], "n": 8})
     assert calls == samples
     assert costs["fast_fixed"] == pytest.approx(fixed) and costs["fast_sample"] == pytest.approx(per)
     assert costs["figure_samples"] == 8  # the last run (small models only): figures for one sample
     assert costs["fast_figure"] == pytest.approx(per if len(samples) == 4 else 0.0)
+
+
+def test_a_large_model_is_told_by_its_counted_operations(digits_mlp) -> None:
+    from dlaudit.data import for_card
+    from dlaudit.explain.explanation import LARGE_FLOPS, _large
+
+    data = for_card(digits_mlp.card, "digits", split="audit")
+    assert not _large(digits_mlp, data)
+    wide = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, LARGE_FLOPS // 128 + 1), torch.nn.ReLU())
+    assert _large(dataclasses.replace(digits_mlp, module=wide), data)
 
 
 def test_the_explanation_estimate_stops_pricing_figures_past_their_cap() -> None:

@@ -306,7 +306,21 @@ FULL_RATIO = 1.5
 """The full profile's seconds over the fast one's for the same samples: measured 1.3x (synthetic-credit MLP) and
 1.3-1.4x (digits CNN, 2-8 samples) on a busy 2-core machine; rounded up."""
 PROBE_LONG = 5.0
-"""Seconds of the one-sample run beyond which the larger run explains two samples, not :data:`PROBE_N`."""
+"""Seconds of the warm one-sample run beyond which the probe runs nothing more (priced as a large model)."""
+LARGE_FLOPS = 10_000_000
+"""Floating-point operations of one forward pass (counted, not timed) from which a model is large: its probe is the
+one-sample run alone. The reference models count 18 thousand (synthetic-credit MLP) and 170 thousand (digits CNN), a
+resnet18 at 3x32x32 74 million. (Timing the first run instead mistook the credit MLP for a large model on a busy
+machine: its first run, which pays the libraries' imports, took 5.7 s.)"""
+
+
+def _large(bundle: ModelBundle, data: AuditData) -> bool:
+    from ..robust.certified import forward_flops
+
+    try:
+        return len(data) > 0 and forward_flops(bundle.module, data.x[:1]) >= LARGE_FLOPS
+    except (RuntimeError, ValueError, TypeError):  # a model the counter cannot follow: judged by its time
+        return False
 
 
 def _probe(bundle: ModelBundle, data: AuditData, params: dict[str, Any]) -> dict[str, float]:
@@ -314,24 +328,26 @@ def _probe(bundle: ModelBundle, data: AuditData, params: dict[str, Any]) -> dict
     fixed part and a part per sample, split into the part every sample costs (``fast_sample``) and the figures'
     part (``fast_figure``), which stops growing at ``figure_samples`` (8) samples: a third run on four samples
     with figures for one prices it (on the digits CNN figures were 0.6 s of the 0.64 s a sample cost up to 8
-    samples; extrapolating the 1-to-4 slope put 16 samples at 1.8x their time); not on a large model, whose
-    two-sample slope then prices its figures as the rest. A first run on one sample warms
-    up (the libraries' imports, caches: on the synthetic-credit MLP it took 1.8 s, the next 1.3 s, busy 2-core
-    machine) and is not priced, except on a large model (over :data:`PROBE_LONG`), where it is the one-sample
-    measure (the imports are then a small share and another run would cost seconds); the full profile is priced
-    at :data:`FULL_RATIO` times the fast one (not measured: a probe of it would cost as much as a small budget)."""
+    samples; extrapolating the 1-to-4 slope put 16 samples at 1.8x their time). A first run on one sample
+    warms up (the libraries' imports, caches: on the synthetic-credit MLP it took 1.8 s, the next 1.3 s, busy 2-core
+    machine) and is not priced; the full profile is priced
+    at :data:`FULL_RATIO` times the fast one (not measured: a probe of it would cost as much as a small budget).
+    A large model (:data:`LARGE_FLOPS`) gets no other run: every sample is priced as that whole run, fixed part and
+    warm-up included, which errs long by the fixed part (a resnet18 at 3x32x32, busy 2-core machine: 22 s for one
+    sample, 5 s of it fixed; its one- and two-sample runs took 62 s, half a 2-minute budget); so does a model whose
+    warm one-sample run takes over :data:`PROBE_LONG`."""
     given = {k: v for k, v in params.items() if k not in ("n", "fast", "seed")}
-    one = run_probe(explain_section, bundle, data, fast=True, **given, n=1)
-    if one < PROBE_LONG:  # that run warmed up; time a warm one
-        one = run_probe(explain_section, bundle, data, fast=True, **given, n=1)
-    k = PROBE_N if one < PROBE_LONG else 2  # a large model: two samples (a resnet18's four took a minute)
-    more = run_probe(explain_section, bundle, data, fast=True, **given, n=k)
     base = given.get("settings") or ExplainSettings.fast()
-    bare = more  # a large model: no third run (seconds each); its figures are then priced per sample, as the rest
-    if one < PROBE_LONG:
-        few = {**given, "settings": replace(base, figure_samples=1)}  # the same run, figures for one sample only
-        bare = run_probe(explain_section, bundle, data, fast=True, **few, n=k)
-    return _unit_costs(one, more, bare, k, base.figure_samples)
+    one = run_probe(explain_section, bundle, data, fast=True, **given, n=1)
+    if _large(bundle, data):  # each sample as the whole one-sample run (no fixed part), no other run
+        return _unit_costs(one, 2 * one, 2 * one, 2, base.figure_samples)
+    one = run_probe(explain_section, bundle, data, fast=True, **given, n=1)  # that run warmed up; time a warm one
+    if one >= PROBE_LONG:  # slow all the same: priced as the large models are
+        return _unit_costs(one, 2 * one, 2 * one, 2, base.figure_samples)
+    more = run_probe(explain_section, bundle, data, fast=True, **given, n=PROBE_N)
+    few = {**given, "settings": replace(base, figure_samples=1)}  # the same run, figures for one sample only
+    bare = run_probe(explain_section, bundle, data, fast=True, **few, n=PROBE_N)
+    return _unit_costs(one, more, bare, PROBE_N, base.figure_samples)
 
 
 def _unit_costs(one: float, more: float, bare: float, k: int, figure_samples: int) -> dict[str, float]:

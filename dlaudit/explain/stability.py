@@ -31,6 +31,7 @@ from torch import nn
 
 from ..utils import model_state
 from ._common import batched_probabilities
+from .quality import spearman_rows as _spearman_rows
 from .quality import unit_scores
 
 __all__ = ["other_classes", "random_logit_similarity", "StabilityResult", "max_sensitivity"]
@@ -42,18 +43,6 @@ def other_classes(target: torch.Tensor, n_classes: int, *, seed: int) -> torch.T
         raise ValueError("the random-logit check needs at least two classes")
     shift = np.random.default_rng(seed).integers(1, n_classes, size=len(target))
     return (target.cpu() + torch.from_numpy(shift)) % n_classes
-
-
-def _spearman_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Row-wise Spearman correlation (average ranks for ties); NaN where a row is constant."""
-    from scipy.stats import rankdata
-
-    ra, rb = rankdata(a, axis=1), rankdata(b, axis=1)
-    ra -= ra.mean(axis=1, keepdims=True)
-    rb -= rb.mean(axis=1, keepdims=True)
-    den = np.sqrt((ra**2).sum(axis=1) * (rb**2).sum(axis=1))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(den > 0, (ra * rb).sum(axis=1) / den, np.nan)
 
 
 def random_logit_similarity(

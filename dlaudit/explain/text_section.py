@@ -105,7 +105,23 @@ def estimate_text(
     if inputs is None:
         return None
     s, costs, n = inputs
-    tokens = float(data.x.ne(bundle.tokenizer.pad_id).sum(dim=1).float().mean())
+    forwards, grads = (n * k for k in text_passes(s, mean_tokens(bundle, data)))
+    seconds = forwards * costs["forward"] + grads * costs["grad"]
+    return (
+        seconds,
+        f"about {int(forwards):,} text forward passes and {int(grads):,} gradient passes ({', '.join(s.methods)} on {n} texts)",
+    )
+
+
+def mean_tokens(bundle: ModelBundle, data: AuditData) -> float:
+    """The mean number of real (not PAD) tokens of the texts: what occlusion and SHAP's passes grow with."""
+    return float(data.x.ne(bundle.tokenizer.pad_id).sum(dim=1).float().mean())
+
+
+def text_passes(s: TextSettings, tokens: float) -> tuple[float, float]:
+    """Forward and gradient passes per explained text of :func:`explain_text` with settings ``s`` on texts of
+    ``tokens`` tokens (the methods' and, with ``quality``, their trust checks'): what its estimate and its
+    ``--time-budget`` ladder price."""
     per_text = {
         "ig": (0.0, s.steps + 1.0),
         "gxi": (0.0, 1.0),
@@ -113,16 +129,12 @@ def estimate_text(
         "lime": (float(s.lime_samples), 0.0),
         "shap": (2.0 * tokens + 1, 0.0),
     }
-    forwards = sum(per_text[m][0] for m in s.methods) * n
-    grads = sum(per_text[m][1] for m in s.methods) * n
+    forwards = sum(per_text[m][0] for m in s.methods)
+    grads = sum(per_text[m][1] for m in s.methods)
     if s.quality:
-        forwards += len(s.methods) * n * 4 * len(FRACTIONS)  # deletion and insertion, ranked and random
-        grads += sum(per_text[m][1] for m in s.methods if m in ("ig", "gxi")) * n  # the randomised-weights check
-    seconds = forwards * costs["forward"] + grads * costs["grad"]
-    return (
-        seconds,
-        f"about {int(forwards):,} text forward passes and {int(grads):,} gradient passes ({', '.join(s.methods)} on {n} texts)",
-    )
+        forwards += len(s.methods) * 4 * len(FRACTIONS)  # deletion and insertion, ranked and random
+        grads += sum(per_text[m][1] for m in s.methods if m in ("ig", "gxi"))  # the randomised-weights check
+    return forwards, grads
 
 
 def _names(methods: Sequence[str] | str) -> list[str]:

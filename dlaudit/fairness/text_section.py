@@ -30,6 +30,8 @@ if TYPE_CHECKING:
 __all__ = ["fairness_text", "identity_frame"]
 
 FLIP_WARNING = 0.05
+JIGSAW_RESAMPLES = {True: 100, False: 500}
+"""The Jigsaw bias AUCs' bootstrap resamples under the fast profile (True) and the full one, unless ``n_boot`` says."""
 
 
 def identity_frame(sensitive: pd.DataFrame | None) -> pd.DataFrame | None:
@@ -64,7 +66,7 @@ def fairness_text(
     tok = require_text(bundle, data, "text fairness checks")
     module, dev = bundle.module, bundle.device
     length = int(data.x.shape[1])
-    n_boot = n_boot if n_boot is not None else (100 if fast else 500)
+    n_boot = n_boot if n_boot is not None else JIGSAW_RESAMPLES[fast]
     positive = bundle.card.positive_index
     positive = 1 if positive is None else positive  # P(class 1) for the counterfactuals of a multi-class model
 

@@ -21,7 +21,9 @@ An analysis never compares a modality's name: it asks the modality object
   and one attribution map on a matplotlib axis;
 - :meth:`Modality.probe`: the inputs a loader runs a model on once (long ids for text);
 - :meth:`Modality.section_builder`: the section builder of its own a modality answers an
-  analysis with (text: token attributions, text attacks, counterfactual token fairness).
+  analysis with (text: token attributions, text attacks, counterfactual token fairness), with its
+  time estimate (:meth:`Modality.section_estimate`) and its ``--time-budget`` hooks
+  (:meth:`Modality.section_budget`).
 
 Which attacks, explanation methods and analyses apply to a modality is declared on
 them (``modalities``, ``continuous``...) and answered by their ``applies_to(modality)``.
@@ -136,6 +138,15 @@ class Modality(ABC):
 
         It is called as ``estimate(bundle, data, fast=..., params=...)`` and returns
         ``(seconds, what it counts)`` or None, like an analysis' own estimate.
+        """
+        return None
+
+    def section_budget(self, analysis: str) -> str | None:
+        """The ``"module:NAME"`` of the :class:`dlaudit.plan.Budget` that sizes :meth:`section_builder`'s section
+        under ``--time-budget``, or None (that section is then planned as configured).
+
+        The analysis' own budget measures and sizes the registered analysis, which the builder replaces, so it
+        never applies where the modality answers with a builder of its own.
         """
         return None
 

@@ -37,6 +37,13 @@ ESTIMATES = {
 }
 """The time estimates of those builders (the expensive ones), announced before they run."""
 
+BUDGETS = {
+    "explain": "dlaudit.explain.text_budget:BUDGET",
+    "robustness": "dlaudit.robust.text_budget:BUDGET",
+    "fairness": "dlaudit.fairness.text_budget:BUDGET",
+}
+"""How ``--time-budget`` measures and sizes those builders' sections (:class:`dlaudit.plan.Budget` s)."""
+
 
 def mask_id_of(tokenizer: Any) -> int:
     """The id that hides a token: the tokenizer's mask id, else its unknown id (a tokenizer without a mask token)."""
@@ -97,6 +104,9 @@ class TextModality(Modality):
 
     def section_estimate(self, analysis: str) -> str | None:
         return ESTIMATES.get(analysis)
+
+    def section_budget(self, analysis: str) -> str | None:
+        return BUDGETS.get(analysis)
 
     def draw_example(self, ax: Axes, x: torch.Tensor, value_range: Sequence[float]) -> None:
         """The ids of one input as text (the tokenizer decodes them where the caller has it; here: ``#id``)."""

@@ -1304,8 +1304,16 @@ CERTIFY_FORWARDS = {"ibp": 5, "crown-ibp": 72, "crown": 1600}
 CROWN-IBP 65-74x, CROWN 1,590-1,670x; CROWN grows with the square of the layers' widths, so more on wider models)."""
 
 
+STEP_MEASURES, STEP_SECONDS = 3, 1.0
+""":func:`step_seconds` takes the median of this many forward-and-backward passes, fewer once its passes took this
+long: a single pass on a busy machine read the synthetic-credit MLP's step 10x slow once (2.3e-5 s a sample for
+1.5e-6)."""
+
+
 def step_seconds(bundle: ModelBundle, data: AuditData) -> tuple[float, float]:
-    """Seconds per sample of one forward-and-backward pass and of one forward pass, measured on a few inputs."""
+    """Seconds per sample of one forward-and-backward pass (the median of :data:`STEP_MEASURES`, after a warm-up)
+    and of one forward pass (the faster of two), measured on a few inputs."""
+    import statistics
     import time
 
     from ..utils import model_state, next_device
@@ -1318,11 +1326,15 @@ def step_seconds(bundle: ModelBundle, data: AuditData) -> tuple[float, float]:
         size = choose_batch_size(module, data.x[: 2 * _PROBE_MAX].float(), dev)  # the engine's batch
     x = data.x[: min(size, _PROBE_MAX)].float().to(dev)
     with model_state(module), speed.layout(module, x):
-        for _ in range(2):  # the first pass warms caches and allocators up
+        seen: list[float] = []
+        for _ in range(1 + STEP_MEASURES):  # the first pass warms caches and allocators up, and is not counted
             start = time.perf_counter()
             xg = x.clone().requires_grad_(True)
             module(xg).sum().backward()
-            grad = time.perf_counter() - start
+            seen.append(time.perf_counter() - start)
+            if sum(seen) > STEP_SECONDS and len(seen) > 1:  # a large model: long passes, less noise
+                break
+        grad = statistics.median(seen[1:])
         forward = float("inf")
         for _ in range(2):  # the faster of two (other work only ever slows a pass down)
             start = time.perf_counter()
@@ -1361,17 +1373,45 @@ def call_seconds(bundle: ModelBundle, data: AuditData) -> float:
 def unit_costs(bundle: ModelBundle, data: AuditData) -> dict[str, float]:
     """What :func:`estimate` prices work with: seconds per sample of a gradient step (``grad``) and of a forward
     pass (``forward``), seconds of one call (``call``), and the batch the engine runs (``batch``)."""
+    import os
+    import time
+
     from ..utils import model_state, next_device
     from .batching import choose_batch_size
 
+    wall, cpu = time.perf_counter(), time.process_time()
     grad, forward = step_seconds(bundle, data)
+    share = (time.process_time() - cpu) / max(time.perf_counter() - wall, 1e-9)
     with model_state(bundle.module):
         size = choose_batch_size(bundle.module, data.x[: 2 * _PROBE_MAX].float(), next_device(bundle.module))
-    return {"grad": grad, "forward": forward, "call": call_seconds(bundle, data), "batch": float(min(size, _PROBE_MAX))}
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return {
+        "grad": grad,
+        "forward": forward,
+        "call": call_seconds(bundle, data),
+        "batch": float(min(size, _PROBE_MAX)),
+        "slowdown": slowdown(share, os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0, cpus),
+    }
 
 
-OVERHEAD_INPUTS = 8
-"""Inputs the overhead probe corrupts (each under every corruption at the example severity)."""
+def slowdown(share: float, load: float, cpus: int) -> float:
+    """How much slower than its probes the section will run on a busy machine: the share of a core the probe's
+    passes got (CPU seconds over wall seconds, at most 1) over the share a long run can expect, ``cpus / (load +
+    1)`` of a core with ``load`` processes already wanting one (the load average), at most 1; never below 1.
+
+    The probes' passes last milliseconds and mostly run at full speed between the other processes' time slices,
+    while the section runs for seconds or minutes at its fair share: on the shared 2-core machine (load average
+    4-5) the report processes got 0.40-0.53 of a core (CPU over wall seconds) and the robustness sections of the
+    synthetic-credit MLP took 1.6-2.3x their estimates, 0.65-0.96x at that share. A large model's longer passes get
+    their share in the probe already (share below 1), and are not slowed twice."""
+    expected = min(1.0, cpus / (max(load, 0.0) + 1.0))
+    return max(1.0, min(max(share, 0.0), 1.0) / expected)
+
+
+OVERHEAD_INPUTS = 32
+"""Inputs the overhead probe corrupts (each under every corruption at the example severity, after an untimed call
+on two): the section corrupts its samples a batch at a time, and on 8 inputs a corruption cost 2-3x more an input
+than on 32 or 200 (the digits CNN's fast estimate read 1.7x long on its corruptions)."""
 SURVIVAL_INPUTS, SURVIVAL_STEPS = 32, 10
 """The probe's PGD (steps) on this many correctly classified inputs at each budget of PGD and AutoAttack: the share
 it leaves robust predicts the share that reaches AutoAttack's later attacks (APGD-CE is at least as strong, so it
@@ -1393,11 +1433,16 @@ def overhead_costs(bundle: ModelBundle, data: AuditData, s: Settings | None = No
     if bundle.card.kind.spatial and data.x.dim() == 4:
         from .corruptions import CORRUPTIONS, corrupt
 
+        for name in CORRUPTIONS:  # untimed: a corruption's first call pays for its set-up
+            corrupt(data.x[:2].float(), name, 3, seed=0, value_range=bundle.card.value_range)
         x = data.x[:OVERHEAD_INPUTS].float()
-        start = time.perf_counter()
-        for name in CORRUPTIONS:
-            corrupt(x, name, 3, seed=0, value_range=bundle.card.value_range)
-        out["corrupt"] = (time.perf_counter() - start) / (len(x) * len(CORRUPTIONS))
+        seen = []
+        for _ in range(3):  # the median of three: one measure on a busy machine can be off by 2x
+            start = time.perf_counter()
+            for name in CORRUPTIONS:
+                corrupt(x, name, 3, seed=0, value_range=bundle.card.value_range)
+            seen.append((time.perf_counter() - start) / (len(x) * len(CORRUPTIONS)))
+        out["corrupt"] = sorted(seen)[1]
     n = min(s.n, len(data)) if s is not None and s.n is not None else len(data)
     dev = next_device(bundle.module)
     with model_state(bundle.module, train=False, grad=False), torch.no_grad():
@@ -1412,16 +1457,21 @@ def overhead_costs(bundle: ModelBundle, data: AuditData, s: Settings | None = No
     norms |= {norm for method, norm in map(_split_attack, s.attacks if s is not None else ()) if method == "autoattack"}
     if s is not None and bundle.card.kind.continuous:
         from .attacks import pgd
+        from .attacks.engine import counting_steps
 
         x, y = data.x[:n][right][:SURVIVAL_INPUTS].float(), data.y[:n][right][:SURVIVAL_INPUTS]
         for norm in sorted(norms):
             for eps in (e for e in (s.eps if norm == "linf" else s.eps_l2) if e > 0):
                 if len(x) == 0:
                     continue
-                adv = pgd(bundle, x, y, eps=eps, norm=norm, steps=SURVIVAL_STEPS, seed=0)
+                with counting_steps() as counted:
+                    adv = pgd(bundle, x, y, eps=eps, norm=norm, steps=SURVIVAL_STEPS, seed=0)
                 with model_state(bundle.module, train=False, grad=False), torch.no_grad():
                     kept = bundle.module(adv.to(dev)).argmax(1).cpu() == y
                 out[f"survive_{norm}@{eps:g}"] = float(kept.float().mean())
+                if counted[1]:  # nothing counted: the attack ran in another process (a worker), priced as before
+                    out[f"steps_{norm}@{eps:g}"] = counted[0] / (len(x) * SURVIVAL_STEPS)
+                    out[f"iterations_{norm}@{eps:g}"] = counted[1] / SURVIVAL_STEPS
     return out
 
 
@@ -1477,8 +1527,9 @@ def _render_costs(bundle: ModelBundle, data: AuditData) -> dict[str, float]:
         figure = time.perf_counter() - start
         start = time.perf_counter()
         fig, axes = subplots(4, 4, figsize=(8.0, 8.4), squeeze=False)
-        for a in axes.flat:
+        for a in axes.flat:  # titled, as the examples figures are (their layout is most of the cost)
             bundle.card.kind.draw_example(a, data.x[0], bundle.card.value_range)
+            a.set_title("probe", fontsize=8)
             a.axis("off")
         fig.tight_layout()
         fig_to_png(fig)
@@ -1500,7 +1551,11 @@ def estimate(
             s = dataclasses.replace(s, autoattack="rand")  # a stochastic model gets AutoAttack's rand version
     except (RuntimeError, ValueError, TypeError):  # the section itself will say what is wrong
         return None
-    return _work(bundle, data, s, costs, keyed=keyed)
+    seconds, what = _work(bundle, data, s, costs, keyed=keyed)
+    busy = costs.get("slowdown", 1.0)  # the machine's load, measured with the unit costs (see slowdown)
+    if busy > 1.05:
+        what += f", times {busy:.1f} for the machine's load"
+    return seconds * busy, what
 
 
 def _stochastic(bundle: ModelBundle, data: AuditData) -> bool:
@@ -1560,6 +1615,11 @@ def _work(
             count, votes = a_steps // max(n, 1), n * VOTE_PASSES * (s.restarts if method == "pgd" else 1)
             a_calls = _chunks(n, costs) * (count + VOTE_PASSES * (s.restarts if method == "pgd" else 1))
             a_forwards += votes
+        elif method == "pgd" and s.early_stop and _measured(norm, _budgets(s, norm), costs):
+            eps = _budgets(s, norm)  # a sample leaves once it is fooled, a batch once all its samples are
+            a_steps, a_calls = _pgd_work(n, s.steps, s.restarts, [(norm, e) for e in eps], costs)
+            steps, calls = steps + round(a_steps), calls + a_calls
+            continue
         elif method == "pgd" and s.early_stop:  # a sample leaves once it is fooled
             a_steps = round(a_steps * _attacked_share(s, norm, costs))
         steps, forwards, calls = steps + budgets * a_steps, forwards + budgets * a_forwards, calls + budgets * a_calls
@@ -1573,7 +1633,16 @@ def _work(
         forwards += m * (s.bisection + 2) * VOTE_PASSES
     else:
         calls += _batches(m, costs) * (s.bisection + 2) * s.min_eps_steps
-    if s.masking:
+    middle = [e] if "pgd_linf" in s.attacks and (e := middle_eps(s.eps)) is not None else []
+    if s.masking and not keyed and s.early_stop and _measured("linf", _budgets(s, "linf") + middle, costs):
+        # PGD at the large budget (priced as at the largest one probed: a larger budget fools sooner), then at the
+        # middle budget with twice the steps and with two more restarts
+        runs = [(s.steps, 1, max(_budgets(s, "linf")))]
+        runs += [(2 * s.steps, s.restarts, e) for e in middle] + [(s.steps, s.restarts + 2, e) for e in middle]
+        for count, restarts, at in runs:
+            m_steps, m_calls = _pgd_work(n, count, restarts, [("linf", at)], costs)
+            steps, calls = steps + round(m_steps), calls + m_calls
+    elif s.masking:
         steps += n * s.steps * 4  # the large-budget, more-steps and more-restarts checks
         calls += nb * s.steps * 4
     what = f"up to {steps:,} gradient steps (PGD-{s.steps} on {n} samples)"
@@ -1612,7 +1681,7 @@ def _work(
         forwards += n * len(CORRUPTIONS) * len(SEVERITIES) * votes
         calls += (_chunks(n, costs) if keyed else nb) * len(CORRUPTIONS) * len(SEVERITIES) * votes
         overhead += (n * len(SEVERITIES) + 1) * len(CORRUPTIONS) * costs.get("corrupt", 0.0)  # and the examples
-        overhead += costs.get("figure", 0.0) + costs.get("grid", 0.0)
+        overhead += 2 * costs.get("figure", 0.0) + costs.get("grid", 0.0)  # the accuracy chart: 15 ticks, 5 lines
         what += f", {len(CORRUPTIONS) * len(SEVERITIES)} corruption-severity pairs"
     if s.shift and bundle.card.kind.columns and bundle.card.encoder and "shift_drawn" in costs:
         from .shift import layout, passes
@@ -1622,6 +1691,40 @@ def _work(
         what += f", {drawn + moved} tabular-shift passes"  # priced as measured (shifting and predicting)
     what += f" and {forwards:,} forward passes"
     return steps * grad + forwards * forward + smoothing + calls * call + overhead, what
+
+
+def _budgets(s: Settings, norm: str) -> list[float]:
+    return [e for e in (s.eps if norm == "linf" else s.eps_l2) if e > 0]
+
+
+def _measured(norm: str, eps: Sequence[float | None], costs: Mapping[str, float]) -> bool:
+    """Whether the probe counted PGD's steps at each of these budgets (:func:`overhead_costs`)."""
+    return bool(eps) and all(e is not None and f"steps_{norm}@{e:g}" in costs for e in eps)
+
+
+def _pgd_work(
+    n: int, steps: int, restarts: int, budgets: Sequence[tuple[str, float]], costs: Mapping[str, float]
+) -> tuple[float, float]:
+    """(gradient steps, calls) of an early-stopping PGD on ``n`` samples at each of ``budgets`` (norm, eps), as the
+    probe counted them (``steps_NORM@EPS``: the share of PGD-10's sample-steps its inputs ran; ``iterations_...``:
+    the share of its steps the batch ran): a misclassified input leaves after its first step, a correctly
+    classified one after the share the probe counted (PGD-10's share is an upper bound on PGD-40's, whose steps are
+    shorter in proportion: on the synthetic-credit MLP at eps 0.1, 0.49 and 0.40), and a further restart runs on
+    the inputs the probe left robust. A batch runs every step when it holds one of those (each is one with the
+    share the probe left robust), else the share of steps the probe's batch ran."""
+    acc = costs.get("clean_acc", 1.0)
+    size = min(max(n, 1), max(int(costs.get("batch", _PROBE_MAX)), 1))
+    nb = _batches(n, costs)
+    sample_steps = calls = 0.0
+    for norm, eps in budgets:
+        key = f"{norm}@{eps:g}"
+        robust = acc * costs.get(f"survive_{key}", 1.0)
+        share = acc * costs[f"steps_{key}"] + (1.0 - acc) / max(steps, 1)
+        sample_steps += n * steps * (share + (restarts - 1) * robust)
+        full = 1.0 - (1.0 - robust) ** size  # a batch holds an input no step fools
+        ran = full + (1.0 - full) * costs.get(f"iterations_{key}", 1.0)
+        calls += nb * steps * (ran + (restarts - 1) * full)
+    return sample_steps, calls
 
 
 def _attacked_share(s: Settings, norm: str, costs: Mapping[str, float]) -> float:
@@ -1691,8 +1794,13 @@ def _autoattack_work(s: Settings, n: int, num_classes: int, costs: Mapping[str, 
                 steps += round(attacked + later) * STANDARD_STEPS * RAND_EOT
                 calls += (_chunks(attacked, costs) + _chunks(later, costs)) * STANDARD_STEPS * RAND_EOT
             else:
-                steps += round(attacked * iters + later * apgd_t * iters)  # APGD-CE on all, APGD-T on survivors
-                calls += nb * iters + lb * apgd_t * iters
+                ce, ce_calls = attacked * iters, nb * iters  # APGD-CE on all, APGD-T on the survivors
+                if f"steps_{norm}@{eps:g}" in costs:  # early exit: at most the sample-steps the probe's PGD ran
+                    ce = iters * min(attacked, max(later, n * costs[f"steps_{norm}@{eps:g}"]))
+                    full = 1.0 - (1.0 - p) ** min(max(round(attacked), 1), max(int(costs.get("batch", _PROBE_MAX)), 1))
+                    ce_calls *= full + (1.0 - full) * costs.get(f"iterations_{norm}@{eps:g}", 1.0)
+                steps += round(ce + later * apgd_t * iters)
+                calls += ce_calls + lb * apgd_t * iters
                 if standard:
                     steps += round(later * targets * iters * 2)  # FAB-T: a forward-backward pass for each of two logits
                     forwards += round(later * SQUARE_QUERIES)  # Square: one forward pass a query

@@ -224,6 +224,27 @@ CANDIDATES = {"charswap": 4, "wordswap": 8, "hotflip": 10}
 """Candidates scored per changed word: DeepWordBug's 4 edits x 1, 8 embedding neighbours, HotFlip's 10 flips."""
 
 
+def mean_words(data: AuditData) -> float:
+    """The mean number of words of (the first 200 of) the texts: what the black-box attacks' queries grow with."""
+    return float(np.mean([len(t.split()) for t in (data.texts or [""])[:200]]))
+
+
+def attack_passes(s: TextRobustSettings, words: float, *, word_level: bool) -> tuple[float, float]:
+    """At most the forward and gradient passes per attacked text of :func:`robustness_text` with settings ``s`` on
+    texts of ``words`` words (clean accuracy, three kinds of noise, each attack; ``wordswap`` only with a
+    ``word_level`` tokenizer): what its estimate and its ``--time-budget`` ladder price."""
+    forwards, grads = 1.0 + 3.0, 0.0  # clean accuracy and three kinds of noise
+    for name in s.attacks:
+        if name == "wordswap" and not word_level:
+            continue
+        if name == "hotflip":
+            forwards += 1 + s.budget * CANDIDATES[name]
+            grads += s.budget
+        else:
+            forwards += 1 + words + s.budget * CANDIDATES[name]
+    return forwards, grads
+
+
 def estimate_text(
     bundle: ModelBundle, data: AuditData, *, fast: bool = False, params: dict[str, Any] | None = None
 ) -> tuple[float, str] | None:
@@ -236,16 +257,8 @@ def estimate_text(
     if inputs is None:
         return None
     s, costs, n = inputs
-    words = float(np.mean([len(t.split()) for t in data.texts[:200]]))
-    forwards, grads = n * (1 + 3), 0.0  # clean accuracy and three kinds of noise
-    for name in s.attacks:
-        if name == "wordswap" and not isinstance(bundle.tokenizer, WordVocab):
-            continue
-        if name == "hotflip":
-            forwards += n * (1 + s.budget * CANDIDATES[name])
-            grads += n * s.budget
-        else:
-            forwards += n * (1 + words + s.budget * CANDIDATES[name])
+    word_level = isinstance(bundle.tokenizer, WordVocab)
+    forwards, grads = (n * k for k in attack_passes(s, mean_words(data), word_level=word_level))
     seconds = forwards * costs["forward"] + grads * costs["grad"]
     return (
         seconds,

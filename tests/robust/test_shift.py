@@ -147,5 +147,6 @@ def test_the_robustness_estimate_prices_the_shift_by_its_passes(credit) -> None:
     on, what = estimate(bundle, data, s, costs)
     off, _ = estimate(bundle, data, Settings.build(bundle, fast=True, n=200, shift=False), costs)
     drawn, moved = passes(layout(bundle.card.encoder))
-    assert on - off == pytest.approx(200 * (drawn * costs["shift_drawn"] + moved * costs["shift_moved"]))
+    shifted = 200 * (drawn * costs["shift_drawn"] + moved * costs["shift_moved"])
+    assert on - off == pytest.approx(shifted * costs["slowdown"])  # a busy machine's slowdown scales every part
     assert f"{drawn + moved} tabular-shift passes" in what

@@ -23,9 +23,10 @@ its worst case: a fooling input if any restart found one, else the one of highes
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import logging
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -372,6 +373,22 @@ def project(x_adv: torch.Tensor, x: torch.Tensor, eps: torch.Tensor, norm: str, 
     return (x + delta * _view(factor, x)).clamp_(lo, hi)
 
 
+_SAMPLE_STEPS: contextvars.ContextVar[list[int] | None] = contextvars.ContextVar("dlaudit_sample_steps", default=None)
+
+
+@contextlib.contextmanager
+def counting_steps() -> Iterator[list[int]]:
+    """Count what :func:`ascend` does inside: the list it yields holds, once the block ends, the gradient steps (one
+    per sample still attacked at each iteration) and the iterations (one per step on a batch). The time-budget probe
+    prices early stopping with them."""
+    seen: list[int] = [0, 0]
+    token = _SAMPLE_STEPS.set(seen)
+    try:
+        yield seen
+    finally:
+        _SAMPLE_STEPS.reset(token)
+
+
 def ascend(
     module: nn.Module,
     x: torch.Tensor,
@@ -417,7 +434,11 @@ def ascend(
         return check_logits(logits, len(xa), num_classes)
 
     eager = isinstance(module, Keyed)  # keyed randomness runs eagerly (Python per chunk), never compiled
+    counted = _SAMPLE_STEPS.get()
     for step in range(steps):
+        if counted is not None:
+            counted[0] += len(xa)
+            counted[1] += 1
         logits, _, grad = speed.value_and_grad(module, loss_fn, xa, tgt, first=step == 0 or eager, check=check)
         xa = xa.detach()
         if grad_mask is not None:

@@ -1,0 +1,105 @@
+"""The robustness estimate prices early stopping from the steps its probe counted (no clock in these tests)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+
+from dlaudit.data import for_card
+
+
+def test_the_engine_counts_the_steps_it_takes(digits_mlp) -> None:
+    from dlaudit.robust.attacks import pgd
+    from dlaudit.robust.attacks.engine import counting_steps
+
+    data = for_card(digits_mlp.card, "digits", split="audit")
+    x, y = data.x[:16].float(), data.y[:16]
+    with counting_steps() as every:
+        pgd(digits_mlp, x, y, eps=0.3, steps=5, seed=0, early_stop=False)
+    assert every == [16 * 5, 5]  # every sample, every step, one batch
+    with counting_steps() as early:
+        adv = pgd(digits_mlp, x, y, eps=0.3, steps=5, seed=0)
+    with torch.no_grad():
+        robust = int((digits_mlp.module(adv).argmax(1) == y).sum())
+    assert 5 * robust <= early[0] < 16 * 5 and early[1] <= 5  # a fooled sample leaves, a robust one runs every step
+    with counting_steps() as outside:
+        pass
+    pgd(digits_mlp, x, y, eps=0.3, steps=5, seed=0)  # nothing counts outside the block
+    assert outside == [0, 0]
+
+
+def test_early_stopping_pgd_is_priced_from_the_counted_steps(digits_mlp) -> None:
+    from dlaudit.robust.analysis import CALL_FACTOR, Settings, _work
+
+    data = for_card(digits_mlp.card, "digits", split="audit")
+    s = Settings.build(digits_mlp, fast=True, scope="attacks", attacks=["pgd_linf"], eps=(0.1,), n=64)
+    costs = {"grad": 1e-4, "forward": 1e-5, "call": 1e-3, "batch": 256.0, "clean_acc": 0.75, "survive_linf@0.1": 0.0}
+    half = _work(digits_mlp, data, s, costs)[0]  # not counted: fooled inputs run half the steps
+    counted = {**costs, "steps_linf@0.1": 0.2, "iterations_linf@0.1": 0.5}
+    share = 0.75 * 0.2 + 0.25 / 10  # a misclassified input leaves after one step
+    assert _work(digits_mlp, data, s, counted)[0] == pytest.approx(
+        64 * 10 * share * 1e-4 + 10 * 0.5 * CALL_FACTOR * 1e-3
+    )
+    assert _work(digits_mlp, data, s, counted)[0] < half
+    robust = {**counted, "survive_linf@0.1": 0.1}  # 64 inputs, a tenth of 0.75 robust: a batch runs every step
+    full = 1 - (1 - 0.075) ** 64
+    calls = 10 * (full + (1 - full) * 0.5)
+    assert _work(digits_mlp, data, s, robust)[0] == pytest.approx(64 * 10 * share * 1e-4 + calls * CALL_FACTOR * 1e-3)
+    restarts = Settings.build(
+        digits_mlp, fast=True, scope="attacks", attacks=["pgd_linf"], eps=(0.1,), n=64, restarts=3
+    )
+    more = _work(digits_mlp, data, restarts, robust)[0] - _work(digits_mlp, data, s, robust)[0]
+    assert more == pytest.approx(2 * 64 * 10 * 0.075 * 1e-4 + 2 * 10 * full * CALL_FACTOR * 1e-3)  # on the robust
+
+
+def test_the_masking_checks_and_autoattack_are_priced_from_the_counted_steps(digits_mlp) -> None:
+    from dlaudit.robust.analysis import Settings, _autoattack_work, _work
+
+    data = for_card(digits_mlp.card, "digits", split="audit")
+    s = Settings.build(digits_mlp, fast=True, eps=(0.1, 0.3), n=64, smoothing=False)
+    costs = {"grad": 1e-4, "forward": 0.0, "call": 0.0, "batch": 256.0, "clean_acc": 1.0}
+    shares = {f"survive_{k}": 0.0 for k in ("linf@0.1", "linf@0.3", "l2@0.5", "l2@1", "l2@1.5", "l2@2")}
+    counted = {**costs, **shares, **{k.replace("survive", "steps"): 0.1 for k in shares}}
+
+    def masking(c: dict[str, float]) -> float:
+        return _work(digits_mlp, data, s, c)[0] - _work(digits_mlp, data, dataclasses.replace(s, masking=False), c)[0]
+
+    assert masking({**costs, **shares}) == pytest.approx(64 * 10 * 4 * 1e-4)  # not counted: every step, 4 runs
+    # counted: the large budget at the largest one's share, twice the steps and three restarts at the middle one's
+    # (the restarts after the first only on the inputs left robust: none here)
+    assert masking(counted) == pytest.approx(64 * 10 * (0.1 + 2 * 0.1 + 0.1) * 1e-4)
+    aa = Settings.build(digits_mlp, fast=False, eps=(0.1,), autoattack="fast")  # APGD-CE 25, APGD-T 3 x 25
+    few = {**costs, "survive_linf@0.1": 0.25, "steps_linf@0.1": 0.4}
+    assert _autoattack_work(aa, 512, 10, few)[0] == round(25 * 512 * 0.4) + 128 * 75  # APGD-CE exits early too
+    assert _autoattack_work(aa, 512, 10, {**few, "steps_linf@0.1": 0.1})[0] == 128 * 25 + 128 * 75  # the robust run all
+
+
+def test_the_probe_counts_pgd_steps_at_each_budget(digits_mlp) -> None:
+    from dlaudit.robust.analysis import Settings, overhead_costs
+
+    data = for_card(digits_mlp.card, "digits", split="audit")
+    s = Settings.build(digits_mlp, fast=True, eps=(0.1, 0.3), eps_l2=(), n=40, autoattack=None)
+    costs = overhead_costs(digits_mlp, data, s)
+    for eps in ("0.1", "0.3"):
+        assert costs[f"survive_linf@{eps}"] <= costs[f"steps_linf@{eps}"] <= 1.0
+        assert 0.0 < costs[f"iterations_linf@{eps}"] <= 1.0
+    assert costs["steps_linf@0.3"] <= costs["steps_linf@0.1"]  # a larger budget fools sooner
+
+
+def test_a_busy_machine_slows_the_estimate_by_what_the_probe_did_not_feel(digits_mlp) -> None:
+    from dlaudit.robust.analysis import Settings, estimate, slowdown
+
+    assert slowdown(1.0, 0.5, 2) == 1.0  # a quiet machine: a core for each
+    assert slowdown(1.0, 4.0, 2) == pytest.approx(2.5)  # four others want a core: a fair share is 2 / 5 of one
+    assert slowdown(0.4, 4.0, 2) == 1.0  # the probe got its share already (long passes): not slowed twice
+    assert slowdown(0.6, 4.0, 2) == pytest.approx(1.5)
+    assert slowdown(1.7, 0.0, 16) == 1.0  # several threads read over 1: at most a core
+    data = for_card(digits_mlp.card, "digits", split="audit")
+    s = Settings.build(digits_mlp, fast=True, scope="attacks", attacks=["pgd_linf"], eps=(0.1,), n=64)
+    costs = {"grad": 1e-4, "forward": 1e-5, "call": 1e-3, "batch": 256.0, "clean_acc": 1.0, "survive_linf@0.1": 0.0}
+    quiet, what = estimate(digits_mlp, data, s, costs)
+    busy, busy_what = estimate(digits_mlp, data, s, {**costs, "slowdown": 2.5})
+    assert busy == pytest.approx(2.5 * quiet) and "times 2.5 for the machine's load" in busy_what
+    assert "load" not in what
