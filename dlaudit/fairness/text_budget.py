@@ -1,14 +1,14 @@
 """How ``--time-budget`` sizes the text fairness section (:func:`dlaudit.fairness.text_section.fairness_text`;
-see :mod:`dlaudit.plan`): its bootstrap resamples, fast then full (the Jigsaw bias AUCs' 100 then 500, the
-group metrics' 200 then 1,000). The samples behind its numbers are the data's (every text is swapped and
+see :mod:`dlaudit.plan`): its bootstrap resamples, fast then full (200 then 1,000, the Jigsaw bias AUCs' and
+the group metrics' alike). The samples behind its numbers are the data's (every text is swapped and
 scored), so, as the tabular fairness section's (:mod:`dlaudit.fairness.budget`), it grows last.
 
-Probe: after an untimed run on a few texts (it warms up), the section on the first 64 and 128 texts under its fast
-profile without Jigsaw resamples (a fixed part and a part per text, the line through them carried to the data's
-texts: the reference TextCNN took 0.56 s on 128 texts and 0.85 s on 500, not 4x), and under its full profile on 128
-without them (its group metrics' resamples then differ; the difference scaled to the data's texts); and one Jigsaw
-resample on the data's labels and identities, timed alone (no model: :func:`jigsaw_bias_aucs` on seeded scores) as
-the median of a few repeats (the difference of two section runs was noise: up to 5x off).
+Probe: after an untimed run on a few texts (it warms up), the section without resamples on the first 64 and 128
+texts (a fixed part and a part per text, the line through them carried to the data's texts: the reference TextCNN
+took 0.56 s on 128 texts and 0.85 s on 500, not 4x); and one resample (a Jigsaw one and a group metrics' one) on the
+data's labels, identities and sensitive columns, timed alone (no model: :func:`jigsaw_bias_aucs` and
+:func:`group_fairness` on seeded scores and predictions) as the median of a few repeats (the difference of two
+section runs was noise: up to 5x off).
 """
 
 from __future__ import annotations
@@ -20,9 +20,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..errors import AnalysisError, ConfigError
 from ..plan import Budget, Level, run_probe
 from .text_bias import jigsaw_bias_aucs
-from .text_section import JIGSAW_RESAMPLES, fairness_text, identity_frame
+from .text_section import JIGSAW_RESAMPLES, fairness_text, identity_frame, sensitive_columns
 
 if TYPE_CHECKING:
     from ..bundle import ModelBundle
@@ -31,7 +32,7 @@ if TYPE_CHECKING:
 __all__ = ["BUDGET"]
 
 PROBE_BOOT = 40
-"""Jigsaw bootstrap resamples of each timed run that measures one resample's cost."""
+"""Bootstrap resamples of each timed run that measures one resample's cost."""
 REPEATS = 3
 """Timed runs of the resamples (their median counts)."""
 PROBE_TEXTS = (64, 128)
@@ -41,40 +42,66 @@ WARM_TEXTS = 16
 TextCNN, against 0.3 s for the next, busy 2-core machine)."""
 FLOOR = 0.1
 """The part per text is never taken below this share of the larger run's seconds per text."""
+RESAMPLE_FLOOR = 1e-6
+"""The least one resample is priced at (seconds): on a busy machine the probe's noise can hide its cost, and the full
+profile must still cost more than the fast one."""
 
 
 def _probe(bundle: ModelBundle, data: AuditData, params: Mapping[str, Any]) -> dict[str, float]:
-    """Seconds of the section without Jigsaw resamples on the data's texts (fast and full: the group metrics'
-    resamples differ) and of one resample."""
+    """Seconds of the section without resamples on the data's texts and of one resample (a Jigsaw one and a group
+    metrics' one)."""
     given = {k: v for k, v in params.items() if k not in ("n_boot", "fast", "seed")}
     total = len(data)
     small, large = (max(1, min(k, total)) for k in PROBE_TEXTS)
-    run = lambda k, fast: run_probe(fairness_text, bundle, data.head(k), fast=fast, n_boot=0, seed=0, **given)
+    run = lambda k: run_probe(fairness_text, bundle, data.head(k), fast=True, n_boot=0, seed=0, **given)
     run_probe(fairness_text, bundle, data.head(WARM_TEXTS), fast=True, n_boot=0, seed=0, **given)  # imports, caches
-    fast_large = run(large, True)
+    more = run(large)
     if large > small:
-        fast_small = run(small, True)
-        per = max((fast_large - fast_small) / (large - small), FLOOR * fast_large / large)
+        per = max((more - run(small)) / (large - small), FLOOR * more / large)
     else:
-        per = fast_large / large
-    fixed_fast = max(fast_large - large * per, 0.0) + total * per
-    full_extra = max(run(large, False) - fast_large, 0.0) * total / large
-    return {"fixed_fast": fixed_fast, "fixed_full": fixed_fast + full_extra, "resample": _resample(bundle, data)}
+        per = more / large
+    fixed = max(more - large * per, 0.0) + total * per
+    try:
+        resample = _resample(bundle, data, given.get("sensitive"))
+    except (AnalysisError, ConfigError):
+        raise
+    except Exception as err:  # as a probe's run: the section is then planned as configured and says what is wrong
+        raise AnalysisError(f"its probe failed ({type(err).__name__}: {err})") from err
+    return {"fixed": fixed, "resample": max(resample, RESAMPLE_FLOOR)}
 
 
-def _resample(bundle: ModelBundle, data: AuditData) -> float:
-    """Seconds of one Jigsaw bias-AUC resample on the data's labels and identities (0 where the section computes
-    none: a model that is not binary, or no identity columns)."""
-    identities = identity_frame(data.sensitive)
-    if bundle.card.num_classes != 2 or identities is None or not len(data):
+def _resample(bundle: ModelBundle, data: AuditData, sensitive: Any) -> float:
+    """Seconds of one resample of the section's bootstraps on the data (the Jigsaw bias AUCs' where the section
+    computes them, a binary model with identity columns; the group metrics' where it has sensitive columns)."""
+    from ..data.groups import resolve_sensitive
+    from .analysis import group_fairness
+
+    if not len(data):
         return 0.0
-    positive = bundle.card.positive_index
-    labels = data.y.numpy() == (1 if positive is None else positive)
-    scores = np.random.default_rng(0).random(len(data))  # the AUCs' work does not depend on the scores' values
+    rng = np.random.default_rng(0)  # the resamples' work does not depend on the scores' values
+    binary = bundle.card.num_classes == 2
+    identities = identity_frame(sensitive_columns(data, sensitive)) if binary else None
+    positive = 1 if bundle.card.positive_index is None else bundle.card.positive_index
+    labels, scores = data.y.numpy(), rng.random(len(data))
+    features = resolve_sensitive(data, sensitive) if data.sensitive is not None or sensitive is not None else []
+    pred = rng.integers(0, max(bundle.card.num_classes, 1), len(data))
+    if identities is None and not features:
+        return 0.0
 
     def seconds(n_boot: int) -> float:
         start = time.perf_counter()
-        jigsaw_bias_aucs(labels, scores, identities, n_boot=n_boot, seed=0)
+        if identities is not None:
+            jigsaw_bias_aucs(labels == positive, scores, identities, n_boot=n_boot, seed=0)
+        if features:
+            group_fairness(
+                labels,
+                pred,
+                features,
+                class_names=bundle.card.names,
+                n_boot=n_boot,
+                seed=0,
+                positive=bundle.card.positive_index,
+            )
         return time.perf_counter() - start
 
     seconds(1)  # warm-up
@@ -83,7 +110,7 @@ def _resample(bundle: ModelBundle, data: AuditData) -> float:
 
 def _levels(bundle: ModelBundle, data: AuditData, params: Mapping[str, Any]) -> list[Level]:
     """The fast profile, then the full one (the resamples are the knob; the samples are the data's)."""
-    if params.get("n_boot") is not None:  # the resamples given: the profile still sets the group metrics' ones
+    if params.get("n_boot") is not None:  # the resamples given: the profiles differ in nothing else
         return [Level({}, True, len(data)), Level({}, False, len(data))]
     return [Level({"n_boot": JIGSAW_RESAMPLES[fast]}, fast, len(data)) for fast in (True, False)]
 
@@ -93,7 +120,7 @@ def _cost(
 ) -> float:
     n_boot = {**params, **level.params}.get("n_boot")
     n_boot = JIGSAW_RESAMPLES[level.fast] if n_boot is None else int(n_boot)
-    return costs["fixed_fast" if level.fast else "fixed_full"] + n_boot * costs["resample"]
+    return costs["fixed"] + n_boot * costs["resample"]
 
 
 BUDGET = Budget(probe=_probe, levels=_levels, cost=_cost)

@@ -75,19 +75,20 @@ def test_few_texts_probe_at_what_there_is(monkeypatch: pytest.MonkeyPatch) -> No
 
 def test_text_fairness_carries_a_line_in_texts(monkeypatch: pytest.MonkeyPatch) -> None:
     """Its fixed part grows less than its texts (the reference TextCNN: 0.56 s on 128 texts, 0.85 s on 500)."""
-    runs: list[tuple[int, bool]] = []
+    runs: list[tuple[int, bool, int]] = []
 
-    def run(fn: Any, bundle: Any, data: Any, *, fast: bool, **kwargs: Any) -> float:
-        runs.append((len(data), fast))
-        return 0.4 + 0.001 * len(data) + (0.0 if fast else 0.05)
+    def run(fn: Any, bundle: Any, data: Any, *, fast: bool, n_boot: int, **kwargs: Any) -> float:
+        runs.append((len(data), fast, n_boot))
+        return 0.4 + 0.001 * len(data)
 
     monkeypatch.setattr(fairness_budget, "run_probe", run)
-    monkeypatch.setattr(fairness_budget, "_resample", lambda bundle, data: 0.002)
+    monkeypatch.setattr(fairness_budget, "_resample", lambda bundle, data, sensitive: 0.002)
     data = type("D", (), {"head": lambda self, k: list(range(min(k, 500))), "__len__": lambda self: 500})()
     costs = fairness_budget._probe(None, data, {})
-    assert runs == [(16, True), (128, True), (64, True), (128, False)]
-    assert costs["fixed_fast"] == pytest.approx(0.9) and costs["resample"] == 0.002
-    assert costs["fixed_full"] == pytest.approx(0.9 + 0.05 * 500 / 128)
+    assert runs == [(16, True, 0), (128, True, 0), (64, True, 0)]
+    assert costs == pytest.approx({"fixed": 0.9, "resample": 0.002})
+    levels = fairness_budget._levels(None, data, {})
+    assert [fairness_budget._cost(None, data, lvl, {}, costs) for lvl in levels] == pytest.approx([1.3, 2.9])
 
 
 def test_a_resample_is_the_median_of_repeats(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -101,11 +102,11 @@ def test_a_resample_is_the_median_of_repeats(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setattr(fairness_budget, "jigsaw_bias_aucs", aucs)
     monkeypatch.setattr(fairness_budget, "time", SimpleNamespace(perf_counter=lambda: clock[0]))
     monkeypatch.setattr(fairness_budget, "identity_frame", lambda sensitive: object())
-    bundle = SimpleNamespace(card=SimpleNamespace(num_classes=2, positive_index=1))
-    data = type("D", (), {"sensitive": None, "y": torch.zeros(30), "__len__": lambda self: 30})()
-    assert fairness_budget._resample(bundle, data) == pytest.approx(0.002)
-    bundle.card.num_classes = 3  # a model that is not binary has no Jigsaw AUCs: nothing to price
-    assert fairness_budget._resample(bundle, data) == 0.0
+    bundle = SimpleNamespace(card=SimpleNamespace(num_classes=2, positive_index=1, names=("a", "b")))
+    data = type("D", (), {"sensitive": None, "raw": None, "y": torch.zeros(30), "__len__": lambda self: 30})()
+    assert fairness_budget._resample(bundle, data, None) == pytest.approx(0.002)
+    bundle.card.num_classes = 3  # no Jigsaw AUCs for a model that is not binary, no sensitive columns: no resamples
+    assert fairness_budget._resample(bundle, data, None) == 0.0
 
 
 def test_a_model_and_its_data_are_timed_once(monkeypatch: pytest.MonkeyPatch) -> None:
