@@ -18,7 +18,9 @@ parameters and buffers stay the same tensors at the same versions (an in-place u
 optimiser step, makes a new one).
 
 Only for methods that treat the model as a function of its input, and of those, for now, only the
-forward-only ones (occlusion, image LIME): their outputs are continuous in the model's arithmetic, so
+forward-only passes (occlusion; every pass of
+:func:`~dlaudit.explain._common.batched_probabilities` on images: image LIME and the trust metrics'
+forward passes, pixel flipping, ROAD, stability): their outputs are continuous in the model's arithmetic, so
 the folded copy's attributions stay at float32 rounding from the model's own (occlusion on the
 bench's resnet-like CNN: 2.1e-5 of the largest attribution from float64, the model itself 1.6e-5;
 3e-8 absolute). The gradient methods (saliency, Integrated Gradients, SmoothGrad, gradient SHAP)

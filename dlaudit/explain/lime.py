@@ -27,7 +27,6 @@ from torch import nn
 
 from ..errors import AnalysisError
 from ._common import Attribution, Column, ExplainContext, batched_probabilities, row_seed, spread_to_features
-from .fast import fast_module
 from .memory import row_budget
 
 __all__ = ["lime", "lime_images", "lime_tabular", "segment_image", "grid_segments", "LimeImageResult"]
@@ -44,7 +43,7 @@ def lime(module: nn.Module, x: torch.Tensor, target: torch.Tensor, ctx: ExplainC
     if x.dim() != 4:
         raise AnalysisError(f"image LIME needs inputs shaped (N, C, H, W); these are {tuple(x.shape[1:])} per sample")
     res = lime_images(
-        fast_module(module, x),  # batch norm folded (dlaudit.explain.fast)
+        module,
         x,
         target,
         num_samples=ctx.settings.lime_samples,

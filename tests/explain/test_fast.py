@@ -142,3 +142,14 @@ def test_an_in_place_update_makes_a_new_copy() -> None:
     assert second is not first
     with torch.no_grad():
         _close(second(x), expected)
+
+
+def test_probabilities_for_lime_and_the_trust_metrics_come_from_the_copy(case) -> None:
+    from dlaudit.explain._common import batched_probabilities
+
+    module, x, _ = case
+    with torch.no_grad():
+        ref = torch.softmax(module(x), dim=1)
+    probs = batched_probabilities(module, x, batch_size=3)
+    _close(probs, ref)
+    assert fast._CACHE[module][1] is not None  # a folded copy was made and kept for it
