@@ -49,8 +49,9 @@ order, so at a point of an IG path or a SHAP draw within rounding of a kink it c
 another way. On the bench's resnet-like CNN (3x32x32, 16 inputs, 64 steps) the folded copy's IG was
 6.6e-4 of the largest attribution from float64's (one path point of 64 routed another way, its
 gradient 3% off), the model's own 7.5e-5 (another point); gradient SHAP moved by 1.0e-3 against the
-plain model. Everywhere else the gradients agreed to 3.5e-7. The speed it would buy (same run, one
-thread, a loaded 2-core machine, 64 inputs): IG 0.78x the time, gradient SHAP 0.45x.
+plain model. Everywhere else the gradients agreed to 3.5e-7. The speed it would buy (64 inputs, one
+thread, 3 interleaved repeats, a 2-core machine at load 1.5 to 2.4): IG 0.66x the plain model's time,
+gradient SHAP 0.67x.
 """
 
 _CACHE: weakref.WeakKeyDictionary[nn.Module, tuple[tuple, nn.Module | None]] = weakref.WeakKeyDictionary()
