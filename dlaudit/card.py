@@ -300,7 +300,8 @@ class ModelCard:
         self.positive_class = str(self.positive_class)
         if self.positive_class not in self.names:
             raise CardError(
-                f"model card: positive_class {self.positive_class!r} is not one of the class names {self.names}"
+                f"model card: positive_class {self.positive_class!r} is not one of the class names {self.names}; "
+                "name one of them (--positive-class)"
             )
 
     @property

@@ -17,6 +17,7 @@ __all__ = [
     "AnalysisError",
     "ModelOutputError",
     "NONFINITE_LOGITS",
+    "SHORT_WIDTH_ERRORS",
 ]
 
 
@@ -64,3 +65,11 @@ NONFINITE_LOGITS = (
     "fix its forward (a log or division by 0, an overflow) and audit it again"
 )
 """The message for :class:`ModelOutputError` (and the report's finding), formatted by the caller."""
+
+
+SHORT_WIDTH_ERRORS: tuple[type[Exception], ...] = (RuntimeError, ValueError, IndexError, AssertionError)
+"""What a model that needs its full width raises on a shorter input, so that a caller trying a shorter one (text
+padding trimmed) falls back to the full width: torch's shape errors (a wide convolution, a flattened linear layer,
+position embeddings of a fixed size; TorchScript's errors are RuntimeErrors), a library's own shape checks
+(ValueError, IndexError) and the shape guards of a ``torch.export`` program (AssertionError). Any other error is the
+model's own bug and propagates. Here, a module that imports nothing, so that ``text/`` and ``explain/`` share it."""

@@ -249,9 +249,12 @@ def for_card(
         raise DataError(f"split must be 'train', 'test', 'both', 'all' or 'audit', got {split!r}")
     if spec is None:
         if card is None or not card.dataset:
-            raise ConfigError(
-                "no data given and the model card names no dataset; pass --data (e.g. --data digits or a .npz/.csv file)"
+            example = (
+                "synthetic-text, or a .csv/.jsonl file with --text-column COL --target COL"
+                if card is not None and tokenizer is not None
+                else "digits or a .npz/.csv file"
             )
+            raise ConfigError(f"no data given and the model card names no dataset; pass --data (e.g. --data {example})")
         spec = card.dataset
     same = same_dataset(card, spec)
     text_model = card is not None and not card.kind.continuous and tokenizer is not None

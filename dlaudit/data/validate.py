@@ -28,7 +28,7 @@ def check_fits(card: ModelCard, data: AuditData) -> None:
     if y.min() < 0 or y.max() >= card.num_classes:
         raise DataError(
             f"data {data.name!r} has labels in [{int(y.min())}, {int(y.max())}], outside the model's {card.num_classes} classes "
-            f"(0..{card.num_classes - 1})"
+            f"(0..{card.num_classes - 1}); give the data (or the --target column) the model was trained on"
         )
     lo, hi = card.value_range
     xmin, xmax = float(data.x.min()), float(data.x.max())

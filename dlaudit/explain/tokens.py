@@ -32,7 +32,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..errors import AnalysisError
+from ..errors import SHORT_WIDTH_ERRORS, AnalysisError
 
 __all__ = [
     "find_embedding",
@@ -86,6 +86,11 @@ def _embedded_and_logits(module: nn.Module, layer: nn.Module, ids: torch.Tensor)
             logits = module(ids)
     finally:
         handle.remove()
+    if "out" not in seen:
+        raise AnalysisError(
+            "the model's token embedding layer never ran as a module (a torch.export graph inlines its layers); "
+            "for token attributions pass the eager model, or torch.export.unflatten(program)"
+        )
     return seen["out"], logits
 
 
@@ -105,7 +110,7 @@ def _trimmed_width(module: nn.Module, ids: torch.Tensor, pad_id: int, out_x: tor
         with torch.no_grad():
             short_x = module(ids[:, :width])
             short_b = module(torch.full_like(ids[:, :width], pad_id))
-    except (RuntimeError, ValueError, IndexError):  # a model that needs its full width (a wide convolution)
+    except SHORT_WIDTH_ERRORS:  # a model that needs its full width (a wide convolution, an exported program's guard)
         return full
     same = lambda a, b: a.shape == b.shape and torch.allclose(a.float(), b.float(), rtol=TRIM_RTOL, atol=TRIM_ATOL)
     return width if same(short_x, out_x) and same(short_b, out_b) else full

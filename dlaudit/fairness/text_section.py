@@ -8,6 +8,9 @@
   binary model, where the data has identity columns (a categorical column such as
   ``synthetic-text``'s ``identity``, or 0/1 columns): ``fairness.bias.*`` with bootstrap intervals.
 - Group metrics over ``--sensitive`` columns, as for tabular data (``fairness.<feature>.*``).
+
+Both bootstraps (the bias AUCs' and the group metrics') take ``n_boot`` by the tabular section's rule,
+:meth:`dlaudit.fairness.analysis.Settings.build`: 1000 resamples, 200 with ``fast``, ``--n-boot`` over both.
 """
 
 from __future__ import annotations
@@ -18,8 +21,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from ..parsing import split_list
 from ..report.model import Section, Table
 from ..text.model_io import require_text, text_proba
+from .analysis import Settings
 from .counterfactual_text import counterfactual_token_fairness
 from .text_bias import identity_groups, jigsaw_bias_aucs
 
@@ -27,11 +32,12 @@ if TYPE_CHECKING:
     from ..bundle import ModelBundle
     from ..data import AuditData
 
-__all__ = ["fairness_text", "identity_frame"]
+__all__ = ["fairness_text", "identity_frame", "sensitive_columns"]
 
 FLIP_WARNING = 0.05
-JIGSAW_RESAMPLES = {True: 100, False: 500}
-"""The Jigsaw bias AUCs' bootstrap resamples under the fast profile (True) and the full one, unless ``n_boot`` says."""
+JIGSAW_RESAMPLES = {fast: Settings.build(fast=fast).n_boot for fast in (True, False)}
+"""The bootstrap resamples of the Jigsaw bias AUCs and the group metrics alike under the fast profile (True) and the
+full one, unless ``n_boot`` says: the tabular section's (200 and 1000)."""
 
 
 def identity_frame(sensitive: pd.DataFrame | None) -> pd.DataFrame | None:
@@ -51,6 +57,17 @@ def identity_frame(sensitive: pd.DataFrame | None) -> pd.DataFrame | None:
     return frame if frame is not None and len(frame.columns) else None
 
 
+def sensitive_columns(data: AuditData, sensitive: str | Sequence[str] | None) -> pd.DataFrame | None:
+    """The data's sensitive columns; where ``sensitive`` names columns (``dlaudit fairness --sensitive COL``), those,
+    found among the sensitive columns and the file's other columns (``data.raw``), as the group metrics find them."""
+    names = split_list(sensitive)
+    if not names:
+        return data.sensitive
+    frames = [f for f in (data.sensitive, data.raw) if f is not None]
+    found = {n: next(f[n] for f in frames if n in f.columns) for n in names if any(n in f.columns for f in frames)}
+    return pd.DataFrame({n: col.reset_index(drop=True) for n, col in found.items()}) if found else None
+
+
 def fairness_text(
     bundle: ModelBundle,
     data: AuditData,
@@ -66,7 +83,7 @@ def fairness_text(
     tok = require_text(bundle, data, "text fairness checks")
     module, dev = bundle.module, bundle.device
     length = int(data.x.shape[1])
-    n_boot = n_boot if n_boot is not None else JIGSAW_RESAMPLES[fast]
+    n_boot = Settings.build(fast=fast, n_boot=n_boot).n_boot  # the tabular rule: 1000, 200 fast, n_boot over both
     positive = bundle.card.positive_index
     positive = 1 if positive is None else positive  # P(class 1) for the counterfactuals of a multi-class model
 
@@ -129,7 +146,7 @@ def fairness_text(
         )
     if progress is not None:
         progress("bias AUCs", 1, 3)
-    identities = identity_frame(data.sensitive)
+    identities = identity_frame(sensitive_columns(data, sensitive))
     notes = []
     if bundle.card.num_classes != 2:
         notes.append("the Jigsaw bias AUCs need a binary model")
@@ -171,21 +188,21 @@ def fairness_text(
     if progress is not None:
         progress("group metrics", 2, 3)
     if data.sensitive is not None or sensitive is not None:
-        _group_part(sec, bundle, data, sensitive=sensitive, seed=seed, fast=fast)
+        _group_part(sec, bundle, data, sensitive=sensitive, seed=seed, n_boot=n_boot)
     sec.summary = f"counterfactual token fairness on {cf.n_texts_with_identity} text(s) with identity terms" + (
         "" if not notes else f"; {notes[0]}"
     )
     return sec
 
 
-def _group_part(sec: Section, bundle: ModelBundle, data: AuditData, *, sensitive: Any, seed: int, fast: bool) -> None:
+def _group_part(sec: Section, bundle: ModelBundle, data: AuditData, *, sensitive: Any, seed: int, n_boot: int) -> None:
     """Group metrics over the sensitive columns, as the tabular fairness section computes them."""
     from ..data.groups import resolve_sensitive
-    from .analysis import Settings, add_group_results, group_results
+    from .analysis import add_group_results, group_results
 
     features = resolve_sensitive(data, sensitive)
     if not features:
         return
-    _, result = group_results(bundle, data, features, n_boot=Settings.build(fast=fast).n_boot, seed=seed)
+    _, result = group_results(bundle, data, features, n_boot=n_boot, seed=seed)
     add_group_results(sec, result)
     sec.params["features"] = [f.name for f in features]

@@ -260,6 +260,11 @@ def _text_fields(folder: Path, transformers: Any, model: nn.Module, config: Any)
             f"{folder}: the tokenizer cannot be loaded ({type(err).__name__}: {first_line(err)}); "
             "save it beside the model with tokenizer.save_pretrained"
         ) from err
+    if len(hf) <= len(set(getattr(hf, "all_special_ids", ()))):  # transformers builds one from nothing
+        raise ModelLoadError(
+            f"{folder}: the tokenizer has only its {len(hf)} special tokens (no tokenizer.json or vocabulary file "
+            "in the folder?); save the model's tokenizer beside it with tokenizer.save_pretrained"
+        )
     try:
         tokenizer = HFTokenizer(hf, max_len=_max_len(hf, config))
     except ConfigError as err:

@@ -7,7 +7,11 @@ and do not apply to token ids; text has its own attacks (:mod:`dlaudit.text.atta
 ``robustness.charswap.acc@K`` / ``robustness.wordswap.acc@K`` / ``robustness.hotflip.acc@K``
     accuracy under DeepWordBug (character edits), embedding-neighbour word substitution and
     HotFlip with at most K words (tokens) changed, for K = 1..budget, with
-    ``success_rate@K``, ``words_changed@K`` and ``queries@K`` at the budget;
+    ``success_rate@K``, ``words_changed@K`` and ``queries@K`` at the budget. DeepWordBug ranks
+    words by replacing each with the tokenizer's unknown token (its own rule, and TextAttack's:
+    :func:`~dlaudit.text.vocab.unknown_word`, ``[UNK]`` for a BERT, a word outside the vocabulary
+    for dlaudit's word vocabulary), and by deleting it where the tokenizer has no such word (the
+    metric's description says which); wordswap ranks by deletion;
 ``robustness.text_noise.{typos,casing,punctuation}.acc``
     accuracy on texts with natural noise on a share of their words;
 ``robustness.clean_accuracy``
@@ -92,7 +96,7 @@ def robustness_text(
     """Text attacks and natural noise on a seeded subset of ``data`` (see the module for the metrics)."""
     from ..text.attacks import attack_metrics, neighbours_of
     from ..text.noise import NOISE_KINDS, noisy_texts
-    from ..text.vocab import WordVocab, special_ids_of, special_tokens_of
+    from ..text.vocab import WordVocab, special_ids_of, special_tokens_of, unknown_word
 
     tok = require_text(bundle, data, "text attacks")
     s = TextRobustSettings.build(fast=fast, **params)
@@ -103,6 +107,7 @@ def robustness_text(
     module, dev = bundle.module, bundle.device
     length = int(sub.x.shape[1])
     specials, spelled = sorted(special_ids_of(tok)), list(special_tokens_of(tok))
+    unk = unknown_word(tok)  # charswap ranks words by it (DeepWordBug's rule); by deletion where there is none
 
     predict_proba = text_proba(module, tok, dev, length)
 
@@ -143,6 +148,7 @@ def robustness_text(
             "special": specials,
             "spelled": spelled,
             "neighbours": neighbours,
+            "unk": unk if name == "charswap" else None,
         }
         result = _attack_sharded(bundle, job, texts, labels, sub.x, progress=progress)
         metrics = attack_metrics(result)
@@ -152,7 +158,7 @@ def robustness_text(
                 metric,
                 value,
                 higher_is_better=what.startswith("acc@") or None,
-                description=_describe(name, what),
+                description=_describe(name, what, unk),
                 note=""
                 if np.isfinite(value)
                 else "no text was attacked (none was classified correctly, or none succeeded)",
@@ -296,6 +302,7 @@ def _attack_sharded(
             key=lambda p: (
                 "text-attack",
                 p["name"],
+                p.get("unk"),
                 p["budget"],
                 p["seed"],
                 p["start"],
@@ -334,7 +341,8 @@ def _attack_shard(bundle: ModelBundle, p: dict[str, Any]) -> dict[str, Any]:
 
     common = {"budget": int(p["budget"]), "protected": p["spelled"], "seed": int(p["seed"]), "start": int(p["start"])}
     if p["name"] == "charswap":
-        result = deepwordbug(predict_proba, texts, labels, **common)
+        unk = p.get("unk")
+        result = deepwordbug(predict_proba, texts, labels, scoring="unk" if unk else "delete", unk=unk, **common)
     elif p["name"] == "wordswap":
         result = word_substitution(predict_proba, texts, labels, p["neighbours"], **common)
     else:
@@ -363,9 +371,14 @@ def _attack_shard(bundle: ModelBundle, p: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _describe(attack: str, what: str) -> str:
+def _describe(attack: str, what: str, unk: str | None = None) -> str:
+    ranked = (
+        f"words ranked by replacing each with the unknown token {unk}"
+        if unk
+        else "words ranked by deleting each: the tokenizer has no word it reads as its unknown token"
+    )
     names = {
-        "charswap": "DeepWordBug character edits",
+        "charswap": f"DeepWordBug character edits ({ranked})",
         "wordswap": "embedding-neighbour word swaps",
         "hotflip": "HotFlip token flips",
     }

@@ -54,6 +54,9 @@ class TextData:
         The label values as strings; for a 0/1 target ``["0", "1"]`` (index 1 is the positive class).
     sensitive
         One row per text with the sensitive columns (as read), or None.
+    columns
+        One row per text with the file's other columns (as read), or None: where a view such as
+        ``dlaudit fairness --sensitive COL`` finds a column the loader was not told about.
     notes
         What the loader did that a report should say (rows dropped, a split made).
     """
@@ -67,6 +70,7 @@ class TextData:
     text_column: str = "text"
     target: str = "label"
     notes: list[str] = field(default_factory=list)
+    columns: pd.DataFrame | None = None
 
     def __post_init__(self) -> None:
         if len(self.texts) != len(self.y):
@@ -96,6 +100,7 @@ class TextData:
             texts=[self.texts[i] for i in rows],
             y=self.y[torch.from_numpy(rows)],
             sensitive=None if self.sensitive is None else self.sensitive.iloc[rows].reset_index(drop=True),
+            columns=None if self.columns is None else self.columns.iloc[rows].reset_index(drop=True),
             notes=list(self.notes),
         )
 
@@ -147,6 +152,21 @@ def _read_text(path: Path, gz: bool) -> str:
         ) from err
 
 
+def _jsonl_rows(content: str, path: Path) -> list[Any]:
+    """The JSON value of each non-blank line; a line that is not JSON is a one-line error naming its number."""
+    rows = []
+    for number, line in enumerate(content.splitlines(), start=1):
+        if line.strip():
+            try:
+                rows.append(json.loads(line))
+            except (json.JSONDecodeError, RecursionError) as err:
+                why = f"{err.msg[:100]} at column {err.colno}" if isinstance(err, json.JSONDecodeError) else "too deep"
+                raise DataError(
+                    f"text data {shown(path)}: line {number} is not valid JSON ({why}); fix the file"
+                ) from err
+    return rows
+
+
 def _read_frame(path: Path) -> pd.DataFrame:
     suffix = _suffix(path)
     if suffix not in TEXT_SUFFIXES:
@@ -155,16 +175,14 @@ def _read_frame(path: Path) -> pd.DataFrame:
         )
     content = _read_text(path, suffix.endswith(".gz"))
     if not content.strip():
-        raise DataError(f"text data {shown(path)} has no rows")
+        raise DataError(f"text data {shown(path)} has no rows; give a file with a header and one text per row")
     try:
         if suffix.startswith(".jsonl"):
-            rows = [json.loads(line) for line in content.splitlines() if line.strip()]
+            rows = _jsonl_rows(content, path)
             if not all(isinstance(r, dict) for r in rows):
                 raise DataError(f"text data {shown(path)}: every line of a .jsonl file must be a JSON object")
             return pd.DataFrame.from_records(rows)
         return pd.read_csv(io.StringIO(content), keep_default_na=False, na_values=[""], dtype={})
-    except (json.JSONDecodeError, RecursionError) as err:
-        raise DataError(f"text data {shown(path)}: a line is not valid JSON ({str(err)[:120]}); fix the file") from err
     except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as err:
         first = (str(err).splitlines() or [""])[0][:200]
         raise DataError(f"text data {shown(path)} could not be read as a table: {first}") from err
@@ -246,7 +264,8 @@ def text_splits(
     missing = [c for c in sensitive if c not in frame.columns]
     if missing:
         raise DataError(
-            f"data {name!r}: unknown sensitive column(s) {', '.join(missing)}; columns are: {_columns(frame)}"
+            f"data {name!r}: unknown sensitive column(s) {', '.join(missing)}; columns are: {_columns(frame)} "
+            "(choose them with --sensitive)"
         )
     notes: list[str] = []
     texts = frame[text_column]
@@ -303,6 +322,7 @@ def text_splits(
             name=name,
             class_names=list(classes),
             sensitive=sub[list(sensitive)].reset_index(drop=True) if sensitive else None,
+            columns=sub.drop(columns=[text_column]).reset_index(drop=True),
             split=split,
             text_column=text_column,
             target=target,
@@ -365,7 +385,9 @@ def to_audit_data(data: TextData, tokenizer: Any, *, max_len: int | None = None,
         value_range=(0.0, float(len(tokenizer) - 1)),
         class_names=list(data.class_names),
         sensitive=data.sensitive,
-        raw=pd.DataFrame({data.text_column: data.texts}),
+        raw=pd.concat(
+            [pd.DataFrame({data.text_column: data.texts}), data.columns if data.columns is not None else None], axis=1
+        ),
         split=data.split,
         target=data.target,
         notes=notes,

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from ..errors import AnalysisError
+from ..errors import SHORT_WIDTH_ERRORS, AnalysisError
 
 if TYPE_CHECKING:
     from ..bundle import ModelBundle
@@ -25,10 +25,6 @@ PAD_RTOL, PAD_ATOL = 1e-5, 1e-5
 """How close the logits at a text's own width must be to those at the full width for :func:`text_proba` to trim."""
 PROBES = 8
 """Random texts (token ids) that :func:`padding_invariant` checks."""
-SHORT_WIDTH_ERRORS = (RuntimeError, ValueError, IndexError, AssertionError)
-"""What a model that needs its full width raises on a shorter input: torch's shape errors (a wide convolution, a
-flattened linear layer, position embeddings of a fixed size; TorchScript's errors are RuntimeErrors), a library's
-own shape checks (ValueError, IndexError) and the shape guards of a ``torch.export`` program (AssertionError)."""
 
 
 def require_text(bundle: ModelBundle, data: AuditData, what: str) -> Any:

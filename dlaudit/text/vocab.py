@@ -35,6 +35,7 @@ __all__ = [
     "special_ids_of",
     "special_tokens_of",
     "tokenizer_from_dict",
+    "unknown_word",
     "word_spans",
 ]
 
@@ -294,6 +295,28 @@ def special_tokens_of(tokenizer: Any) -> tuple[str, ...]:
     """The special tokens as a text may spell them (``"[CLS]"``, ``"[SEP]"``...) where the tokenizer reads them
     as special tokens (a Hugging Face one); empty for dlaudit's word vocabulary, which splits ``<pad>`` into words."""
     return tuple(t for t in getattr(tokenizer, "special_tokens", ()) if t)
+
+
+def unknown_word(tokenizer: Any) -> str | None:
+    """A word that ``tokenizer`` reads as exactly its unknown token, or ``None`` where none was found.
+
+    A Hugging Face tokenizer's own spelling (``"[UNK]"``, a special token it reads whole) comes first;
+    dlaudit's word vocabulary splits ``"<unk>"`` into three tokens, so for it the answer is a word
+    outside the vocabulary (``"unk"``, else ``"unk1"``...). Each candidate is checked by encoding it:
+    its ids, less the special tokens other than the unknown one (``[CLS]``, ``[SEP]``, padding), must be
+    the unknown token's id alone. DeepWordBug's word ranking replaces words by it
+    (:func:`~dlaudit.text.attacks.deepwordbug.deepwordbug`, ``scoring="unk"``).
+    """
+    unk = getattr(tokenizer, "unk_id", None)
+    if unk is None:
+        return None
+    own = getattr(getattr(tokenizer, "hf", None), "unk_token", None)
+    others = special_ids_of(tokenizer) - {int(unk)}
+    for word in [*([str(own)] if own else []), "unk", *(f"unk{i}" for i in range(1, 100))]:
+        ids = [int(i) for i in tokenizer.encode_ids([word])[0].tolist() if int(i) not in others]
+        if ids == [int(unk)]:
+            return word
+    return None
 
 
 def merge_to_words(

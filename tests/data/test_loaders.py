@@ -180,7 +180,9 @@ def test_check_fits(digits_cnn):
         check_fits(
             digits_cnn.card, data.__class__(torch.zeros(3, 1, 4, 4), torch.zeros(3, dtype=torch.long), name="small")
         )
-    with pytest.raises(DataError, match="outside the model's 10 classes"):
+    with pytest.raises(
+        DataError, match=r"outside the model's 10 classes .*; give the data .* the model was trained on"
+    ):
         check_fits(digits_cnn.card, data.__class__(torch.zeros(3, 1, 8, 8), torch.tensor([0, 3, 12]), name="labels"))
     with pytest.raises(DataError, match=r"value range \[0, 1\]"):
         check_fits(

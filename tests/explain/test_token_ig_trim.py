@@ -7,6 +7,7 @@ import torch
 from torch import nn
 
 import dlaudit
+from dlaudit.errors import AnalysisError
 from dlaudit.explain.tokens import _trimmed_width, find_embedding, token_ig
 from tests.formats.hf_folders import SENTENCES, tiny_bert
 
@@ -55,3 +56,35 @@ def test_a_model_that_reads_its_padding_keeps_the_full_width() -> None:
     target = out_x.argmax(1)
     ours, _ = token_ig(module, ids, target, pad_id=0, steps=8)
     torch.testing.assert_close(ours, _captum(module, ids, target, 0, 8), rtol=1e-5, atol=1e-6)
+
+
+class FixedWidth(nn.Module):
+    """Logits from the flattened embeddings of exactly ``width`` tokens: a shorter input is a shape error."""
+
+    def __init__(self, width: int) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.embedding, self.fc = nn.Embedding(20, 2), nn.Linear(2 * width, 2)
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.embedding(ids).flatten(1))
+
+
+def test_an_exported_fixed_width_model_keeps_its_full_width() -> None:
+    eager = FixedWidth(8).eval()
+    ids = torch.tensor([[3, 4, 5, 0, 0, 0, 0, 0], [6, 7, 0, 0, 0, 0, 0, 0]])
+    dynamic = {"ids": {0: torch.export.Dim.DYNAMIC}}  # token IG runs texts x steps rows at once
+    program = torch.export.export(eager, (ids,), dynamic_shapes=dynamic)
+    with torch.no_grad():
+        out_x, out_b = eager(ids), eager(torch.zeros_like(ids))
+    with pytest.raises(AssertionError, match="Guard failed"):  # what an exported program raises when short
+        program.module()(ids[:, :2])
+    for module in (program.module(), torch.export.unflatten(program)):
+        assert _trimmed_width(module, ids, 0, out_x, out_b) == 8  # a guard's failure means the full width
+    target = out_x.argmax(1)
+    ours, delta = token_ig(torch.export.unflatten(program), ids, target, pad_id=0, steps=8)
+    torch.testing.assert_close(ours, _captum(eager, ids, target, 0, 8), rtol=1e-5, atol=1e-6)
+    # the graph of program.module() inlines the embedding, so no hook sees it: one line, not a KeyError
+    with pytest.raises(AnalysisError, match="never ran as a module") as info:
+        token_ig(program.module(), ids, target, pad_id=0, steps=8)
+    assert "\n" not in str(info.value)

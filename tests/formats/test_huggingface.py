@@ -185,6 +185,21 @@ def test_a_tokenizer_of_another_model_is_one_line(tmp_path: Path) -> None:
     assert "the tokenizer has 60 tokens but the model's embedding has 1,000 rows" in _one_line_error(folder)
 
 
+def test_a_folder_without_its_tokenizer_files_is_one_line(bert: Path, tmp_path: Path) -> None:
+    folder = _copy(bert, tmp_path)
+    for name in ("tokenizer.json", "tokenizer_config.json"):
+        (folder / name).unlink()  # transformers then builds a tokenizer of the 5 special tokens, and every word is UNK
+    message = _one_line_error(folder)
+    assert "the tokenizer has only its 5 special tokens" in message and "tokenizer.save_pretrained" in message
+
+
+def test_a_text_folder_without_data_names_text_data(bert: Path) -> None:
+    code, out = _cli("report", str(bert))
+    lines = [line for line in out.splitlines() if line.strip()]
+    assert code == 2 and len(lines) == 1, out
+    assert "pass --data (e.g. --data synthetic-text, or a .csv/.jsonl file with --text-column" in lines[0]
+
+
 # -- refusals ----------------------------------------------------------------------------------
 
 

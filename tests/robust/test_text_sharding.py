@@ -47,3 +47,35 @@ def test_two_shards_give_the_one_piece_numbers(
     with parallel.active(again):
         assert _metrics(robustness_text(bundle, data, seed=3, **params)) == a
     assert again.stats["reused"] == 6
+
+
+def test_the_report_ranks_charswap_words_by_the_unknown_word(
+    bag: tuple[dlaudit.ModelBundle, dlaudit.AuditData], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """DeepWordBug's own ranking (replace each word by the unknown token), with deletion where there is no such word."""
+    from dlaudit.robust import text_section
+    from dlaudit.text.attacks import attack_metrics, deepwordbug
+    from dlaudit.text.vocab import unknown_word
+
+    bundle, data = bag
+    unk = unknown_word(bundle.tokenizer)
+    texts, labels = list(data.texts), data.y.tolist()
+    assert unk == "unk" and not any(unk in t.split() for t in texts)
+    seen: list[str] = []
+    original = text_section.text_proba
+
+    def recording(*args: object, **kw: object) -> object:
+        inner = original(*args, **kw)
+        return lambda batch: seen.extend(batch) or inner(batch)
+
+    monkeypatch.setattr(text_section, "text_proba", recording)
+    section = robustness_text(bundle, data, seed=3, n=80, budget=2, attacks="charswap")
+    monkeypatch.undo()
+    assert sum(unk in t.split() for t in seen) > 0.5 * len(texts)  # the ranking queries hold the unknown word
+    described = next(m.description for m in section.metrics if m.name == "robustness.charswap.acc@2")
+    assert f"unknown token {unk}" in described
+    predict = original(bundle.module, bundle.tokenizer, "cpu", int(data.x.shape[1]))
+    alone = deepwordbug(predict, texts, labels, budget=2, seed=3, scoring="unk", unk=unk)
+    report = {k: v for k, v in _metrics(section).items() if ".charswap." in k}
+    assert report == {k: round(float(v), 12) for k, v in attack_metrics(alone).items() if math.isfinite(v)}
+    assert "deleting" in text_section._describe("charswap", "acc@2", None)

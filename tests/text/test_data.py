@@ -107,7 +107,7 @@ def test_bad_files(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="JSON object"):
         load_text_file(tmp_path / "t.jsonl")
     (tmp_path / "u.jsonl").write_text('{"text": "a", "label": 0}\n{"text": \n')
-    with pytest.raises(DataError, match="not valid JSON"):
+    with pytest.raises(DataError, match="u.jsonl: line 2 is not valid JSON"):  # the line, not json's "line 1"
         load_text_file(tmp_path / "u.jsonl")
 
 

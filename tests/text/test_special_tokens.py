@@ -7,10 +7,12 @@ import pytest
 import torch
 
 import dlaudit
+from dlaudit.errors import ConfigError
 from dlaudit.explain.tokens import find_embedding
 from dlaudit.text.attacks import deepwordbug, hotflip
 from dlaudit.text.attacks._greedy import split_words
-from dlaudit.text.vocab import WordVocab, special_ids_of, special_tokens_of
+from dlaudit.text.stopwords import STOPWORDS
+from dlaudit.text.vocab import WordVocab, special_ids_of, special_tokens_of, unknown_word
 from tests.formats.hf_folders import SENTENCES, tiny_bert
 
 pytest.importorskip("transformers")
@@ -67,6 +69,43 @@ def test_charswap_never_edits_a_spelled_special_token(bert: dlaudit.ModelBundle)
     assert result.words_changed.sum() > 0
     for after in result.adv_texts:
         assert after.count("[SEP]") == 1 and after.count("[MASK]") == 1, after
+
+
+def test_charswap_ranks_words_by_the_tokenizers_own_unknown_token(bert: dlaudit.ModelBundle) -> None:
+    """``scoring="unk"`` puts the tokenizer's [UNK] id in each ranking query, once: a literal "<unk>" would not."""
+    tok = bert.tokenizer
+    unk = unknown_word(tok)
+    assert unk == "[UNK]"
+    assert tok.encode_ids(["<unk>"])[0].tolist().count(tok.unk_id) != 1  # the former fixed spelling: not one [UNK]
+    calls: list[torch.Tensor] = []
+
+    def predict(batch: list[str]) -> np.ndarray:
+        ids = tok.encode_ids(batch, min_len=8)
+        calls.append(ids)
+        with torch.no_grad():
+            return torch.softmax(bert.module(ids), dim=1).numpy()
+
+    labels = predict(SENTENCES).argmax(1)
+    assert not (tok.encode_ids(SENTENCES) == tok.unk_id).any()  # every clean word is in the vocabulary
+    calls.clear()
+    deepwordbug(predict, SENTENCES, labels, budget=1, scoring="unk", unk=unk, protected=special_tokens_of(tok))
+    clean, ranking = calls[0], calls[1]  # the clean texts, then one query per non-stop word
+    assert len(ranking) == sum(len(split_words(t, skip=STOPWORDS)[1]) for t in SENTENCES) > 0
+    assert ((ranking == tok.unk_id).sum(1) == 1).all(), "a ranking query without exactly one [UNK]"
+    assert not (clean == tok.unk_id).any()
+    with pytest.raises(ConfigError, match="unknown token"):
+        deepwordbug(predict, SENTENCES, labels, scoring="unk")
+
+
+def test_unknown_word_of_a_word_vocabulary_is_outside_it() -> None:
+    vocab = WordVocab.build(["a good film", "unk is a word here"], min_count=1)
+    word = unknown_word(vocab)
+    assert word == "unk1" and vocab.encode_ids([f"a {word} film"])[0].tolist() == [
+        vocab.id_of("a"),
+        1,
+        vocab.id_of("film"),
+    ]
+    assert vocab.encode_ids(["<unk>"])[0].tolist() != [vocab.unk_id]
 
 
 def test_text_proba_trims_a_bert_to_each_texts_width(bert: dlaudit.ModelBundle) -> None:

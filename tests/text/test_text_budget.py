@@ -71,7 +71,7 @@ def test_the_plan_names_the_text_sections_settings(planned) -> None:
         assert not entry["fast"]
     assert explain["params"] == {"n": 4, "methods": ["ig", "occlusion"], "steps": 32, "lime_samples": 500}
     assert robust["params"] == {"n": 12, "attacks": ["charswap", "hotflip"], "budget": 3, "noise_rate": 0.2}
-    assert fair["params"] == {"n_boot": 500} and fair["samples"] == 96
+    assert fair["params"] == {"n_boot": 1000} and fair["samples"] == 96
     assert set(plan["unit_costs"]["explain"]) == {"fixed", "per_text", "forward", "grad"}
     assert report.section("explain").params["ig_steps"] == 32 and report.section("robustness").params["budget"] == 3
 
@@ -101,7 +101,7 @@ def test_the_plan_is_printed_before_the_work_and_names_the_text_sections(planned
     assert head < started and [line.split(":")[0].strip() for line in plan_lines] == list(TEXT_SECTIONS)
     assert re.search(r"explain: level 3 of 3 \(full profile, lime_samples=500, n=4, steps=32\)", plan_lines[0])
     assert re.search(r"robustness: level 3 of 3 \(full profile, budget=3, n=12\)", plan_lines[1])
-    assert "fairness: level 2 of 2 (full profile, n_boot=500)" in plan_lines[2]
+    assert "fairness: level 2 of 2 (full profile, n_boot=1000)" in plan_lines[2]
 
 
 def test_a_budget_below_the_minimums_gives_every_text_section_its_first_rung(textcnn) -> None:
@@ -113,6 +113,6 @@ def test_a_budget_below_the_minimums_gives_every_text_section_its_first_rung(tex
     assert explain["params"] == {"n": 2, "methods": ["ig", "occlusion"], "steps": 16, "lime_samples": 200}
     assert robust["level"] == "1 of 3" and robust["fast"]
     assert robust["params"] == {"n": 8, "attacks": ["charswap", "hotflip"], "budget": 2, "noise_rate": 0.2}
-    assert fair["level"] == "1 of 2" and fair["fast"] and fair["params"] == {"n_boot": 100}
+    assert fair["level"] == "1 of 2" and fair["fast"] and fair["params"] == {"n_boot": 200}
     for entry in (explain, robust, fair):  # the ladders rise in price (the full rung costs more than the minimum)
         assert entry["full_seconds"] > entry["minimum_seconds"] > 0

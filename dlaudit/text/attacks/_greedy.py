@@ -3,8 +3,10 @@
 For each text the model got right:
 
 1. **Word importance** (Gao et al.'s replace-1 score): the drop of the true-class
-   probability when one word is removed (``scoring="delete"``) or replaced by an unknown
-   word (``scoring="unk"``); every word of every text is scored in shared batches.
+   probability when one word is removed (``scoring="delete"``) or replaced by the model's
+   unknown token (``scoring="unk"``, DeepWordBug's and TextAttack's rule: ``unk`` is that token
+   as a text spells it, :func:`~dlaudit.text.vocab.unknown_word`); every word of every text is
+   scored in shared batches.
 2. **Greedy substitution**: in order of importance (ties: left first), the candidates of the
    next word (character edits, embedding neighbours...) are scored; the one with the lowest
    true-class probability is kept if it lowers that probability (as TextAttack's
@@ -142,7 +144,7 @@ def greedy_word_attack(
     budget: int,
     max_share: float = 1.0,
     scoring: str = "delete",
-    unk: str = "<unk>",
+    unk: str | None = None,
     protected: Sequence[str] = (),
     skip: Collection[str] = (),
     seed: int = 0,
@@ -156,7 +158,10 @@ def greedy_word_attack(
     them, :func:`~dlaudit.text.vocab.special_tokens_of`) are never edited, and no candidate that
     would spell a new one is tried. ``start`` is the global index of the first text (a shard's
     offset): text ``i`` draws from a generator seeded with ``(seed, start + i)``. Words whose
-    lower case is in ``skip`` (stop words) are neither scored nor edited.
+    lower case is in ``skip`` (stop words) are neither scored nor edited. ``scoring="unk"`` needs
+    ``unk``, the word the model's tokenizer reads as its unknown token (``"[UNK]"`` for a BERT's
+    WordPiece; :func:`~dlaudit.text.vocab.unknown_word`): a fixed ``"<unk>"`` is three ordinary
+    tokens to a WordPiece or to dlaudit's word vocabulary.
     """
     if budget < 1:
         raise ConfigError(f"the attack budget must be at least 1 word, got {budget}")
@@ -164,6 +169,11 @@ def greedy_word_attack(
         raise ConfigError(f"max_share must be in (0, 1], got {max_share}")
     if scoring not in ("delete", "unk"):
         raise ConfigError(f"scoring must be 'delete' or 'unk', got {scoring!r}")
+    if scoring == "unk" and not unk:
+        raise ConfigError(
+            "scoring='unk' needs unk=, the word the model's tokenizer reads as its unknown token "
+            "(dlaudit.text.vocab.unknown_word(tokenizer)); or use scoring='delete'"
+        )
     texts, y = list(texts), np.asarray(labels, dtype=np.int64)
     skip = frozenset(w.lower() for w in skip)
     if len(texts) != len(y):

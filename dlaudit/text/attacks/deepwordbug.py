@@ -2,8 +2,11 @@
 
 Gao, Lanchantin, Soffa and Qi (2018), "Black-box Generation of Adversarial Text Sequences
 to Evade Deep Learning Classifiers", https://arxiv.org/abs/1801.04354. Words are ranked by
-the replace-1 score (the drop of the true-class probability when the word is removed); the
-top words are then edited one character each, by one of four edits:
+the replace-1 score: the drop of the true-class probability when the word is replaced by the
+model's unknown token (``scoring="unk"``, Gao et al.'s and TextAttack's rule, as ``dlaudit
+report`` runs it) or removed (``scoring="delete"``, this function's default: it sees only
+probabilities, not the tokenizer). The top words are then edited one character each, by one
+of four edits:
 
 - **swap** two adjacent characters (``bad`` -> ``abd``);
 - **substitute** a character by a random letter (``bad`` -> ``bxd``);
@@ -76,6 +79,7 @@ def deepwordbug(
     per_edit: int = 1,
     edits: Sequence[str] = EDITS,
     scoring: str = "delete",
+    unk: str | None = None,
     protected: Sequence[str] = (),
     stopwords: Collection[str] = STOPWORDS,
     seed: int = 0,
@@ -98,8 +102,11 @@ def deepwordbug(
         2 raised the success rate by a few points for about 1.5x the queries.
     edits
         A subset of :data:`EDITS`.
-    scoring
-        ``"delete"`` (remove the word) or ``"unk"`` (replace it by ``<unk>``) for the replace-1 score.
+    scoring, unk
+        The replace-1 score: ``"delete"`` removes the word; ``"unk"`` (DeepWordBug's own rule, and
+        TextAttack's) replaces it by ``unk``, the word the model's tokenizer reads as its unknown
+        token (:func:`~dlaudit.text.vocab.unknown_word`: ``"[UNK]"`` for a BERT). ``dlaudit report``
+        ranks by ``"unk"`` and falls back to ``"delete"`` for a tokenizer without an unknown word.
     seed, start
         Seeds each text's generator with ``(seed, start + index)``: the same seed gives the same
         texts, and a shard of texts starting at global index ``start`` draws what the whole run does.
@@ -130,6 +137,7 @@ def deepwordbug(
         name="charswap",
         budget=budget,
         scoring=scoring,
+        unk=unk,
         protected=protected,
         skip=stopwords,
         seed=seed,

@@ -81,6 +81,7 @@ def word_substitution(
     budget: int = 3,
     max_share: float = 0.25,
     scoring: str = "delete",
+    unk: str | None = None,
     protected: Sequence[str] = (),
     seed: int = 0,
     start: int = 0,
@@ -100,7 +101,7 @@ def word_substitution(
         The most words changed per text (K in ``robustness.wordswap.acc@K``).
     max_share
         The most words changed as a share of the text's words (at least one).
-    scoring, seed, batch_size
+    scoring, unk, seed, batch_size
         As in :func:`~dlaudit.text.attacks.deepwordbug.deepwordbug` (the search draws no random numbers).
     protected
         As in :func:`~dlaudit.text.attacks.deepwordbug.deepwordbug`: special tokens are never edited.
@@ -114,6 +115,7 @@ def word_substitution(
         budget=budget,
         max_share=max_share,
         scoring=scoring,
+        unk=unk,
         protected=protected,
         seed=seed,
         start=start,
