@@ -260,7 +260,13 @@ def chunked(
 
 
 def batched_probabilities(module: nn.Module, x: torch.Tensor, *, batch_size: int = 256) -> torch.Tensor:
-    """Softmax outputs of ``module`` on ``x``, in batches, without gradients, on the CPU."""
+    """Softmax outputs of ``module`` on ``x``, in batches, without gradients, on the CPU.
+
+    Images go through the model's fast copy (batch norm folded, :func:`dlaudit.explain.fast.fast_module`).
+    """
+    from .fast import fast_module
+
+    module = fast_module(module, x)
     device = _device_of(module)
     outs = []
     with torch.no_grad():

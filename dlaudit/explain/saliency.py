@@ -36,6 +36,7 @@ from ..graphs import ConvTap, ExportedModule, contains_graph, hookable
 from ._common import Attribution, ExplainContext, chunked, row_seed
 from ._structure import relu_problems, run_order
 from .engine import integrated_gradients_values, occlusion_values
+from .fast import fast_module
 from .memory import chunks, row_budget
 
 __all__ = [
@@ -58,6 +59,7 @@ def saliency(module: nn.Module, x: torch.Tensor, target: torch.Tensor, ctx: Expl
 
     For a linear model ``f(x) = W x + b`` this is exactly ``W[target]``.
     """
+    module = fast_module(module, x, gradients=True)  # itself unless fast.GRADIENTS_FOLDED
     sal = Saliency(module)
     values, _ = chunked(
         lambda xc, tc: sal.attribute(xc, target=tc, abs=False), x, target, rows_per_example=1,
@@ -76,6 +78,7 @@ def integrated_gradients(module: nn.Module, x: torch.Tensor, target: torch.Tenso
     flat as the number of examples or steps grows. ``extras["delta"]`` holds captum's convergence
     delta ``sum(attr) - (f(x) - f(baseline))`` per example.
     """
+    module = fast_module(module, x, gradients=True)  # itself unless fast.GRADIENTS_FOLDED
     steps = ctx.settings.ig_steps
     values, delta = integrated_gradients_values(
         module, x, target, ctx.baseline(x), steps=steps, budget=row_budget(module, x, ctx)
@@ -95,6 +98,7 @@ def smoothgrad(module: nn.Module, x: torch.Tensor, target: torch.Tensor, ctx: Ex
     examples`` noisy rows go through the model in chunks of
     :func:`~dlaudit.explain.memory.row_budget` rows.
     """
+    module = fast_module(module, x, gradients=True)  # itself unless fast.GRADIENTS_FOLDED
     samples = ctx.settings.smoothgrad_samples
     sigma = ctx.settings.smoothgrad_noise * ctx.span
     sal = Saliency(module)
@@ -264,6 +268,7 @@ def occlusion(module: nn.Module, x: torch.Tensor, target: torch.Tensor, ctx: Exp
     :func:`~dlaudit.explain.memory.row_budget` rows (the memory budget), target
     logit only, under ``torch.inference_mode``.
     """
+    module = fast_module(module, x)  # batch norm folded (dlaudit.explain.fast)
     window, strides = _occlusion_window(ctx, x)
     values = occlusion_values(
         module, x, target, ctx.low, window=window, strides=strides, budget=row_budget(module, x, ctx, backward=False)

@@ -32,6 +32,7 @@ from ..errors import AnalysisError, ConfigError
 from ._common import Attribution, ExplainContext, row_seed, spread_to_features
 from ._structure import relu_problems
 from .engine import expected_gradients_values
+from .fast import fast_module
 from .memory import chunks, row_budget
 
 __all__ = [
@@ -110,6 +111,7 @@ def gradient_shap(module: nn.Module, x: torch.Tensor, target: torch.Tensor, ctx:
     (:func:`dlaudit.explain.engine.expected_gradients_values`) with shap's own draws,
     every class and sample in one stack of cache-sized passes.
     """
+    module = fast_module(module, x, gradients=True)  # itself unless fast.GRADIENTS_FOLDED
     values = expected_gradients_values(
         module,
         x,
