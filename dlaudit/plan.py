@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import itertools
 import json
 import math
 import re
@@ -306,6 +307,9 @@ def make_plan(
             costs = dict(hooks.call("probe", bundle, data, given))
             levels = list(hooks.call("levels", bundle, data, given))
             seconds = [float(hooks.call("cost", bundle, data, lvl, given, costs)) for lvl in levels]
+            # a rung does at least the work of the one below it (samples never decrease): a price that falls is
+            # the probe's timing noise (a busy machine), so each rung costs at least what the one below does
+            seconds = list(itertools.accumulate(seconds, max))
         except (AnalysisError, ConfigError) as err:  # the section itself will say so when it runs
             fixed[name] = {"params": given, "fast": fast, "budgeted": False, "why": str(err)}
             continue

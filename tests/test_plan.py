@@ -242,3 +242,25 @@ def test_the_summary_states_autoattack_on_part_of_the_samples_and_its_interval()
     assert "(AutoAttack on the first 100 of them: +/-0.098)" in summary(plan, {})["robustness"]
     plan = {"sections": {"robustness": {**entry, "params": {"n": 400}}}}
     assert "AutoAttack" not in summary(plan, {})["robustness"]
+
+
+def test_a_rung_never_costs_less_than_the_one_below(monkeypatch, digits_mlp) -> None:
+    """A probe timed on a busy machine can price a higher rung below a lower one; the plan does not believe it."""
+    from dlaudit.data import for_card
+    from dlaudit.explain import explanation
+    from dlaudit.plan import Budget
+
+    falling = {1: 5.0, 2: 3.0, 3: 4.0}  # seconds by rung: the second and third are noise
+
+    def levels(bundle, data, params):
+        return [Level({"n": k}, True, k) for k in falling]
+
+    def cost(bundle, data, level, params, costs):
+        return falling[level.params["n"]]
+
+    monkeypatch.setattr(explanation, "BUDGET", Budget(probe=lambda *a: {"unit": 1.0}, levels=levels, cost=cost))
+    data = for_card(digits_mlp.card, "digits", split="audit")
+    plan = make_plan(digits_mlp, data, ["explain"], {"explain": {}}, fast=False, seed=0, budget=1000.0)
+    entry = plan["sections"]["explain"]
+    assert entry["minimum_seconds"] == 5.0 and entry["full_seconds"] == 5.0
+    assert entry["samples"] == 3  # every rung fits: it costs what the first does

@@ -425,10 +425,20 @@ def spinning_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+_AS_AT_A_TERMINAL = (
+    "import runpy, signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); sys.argv[0] = 'dlaudit'; "
+    "runpy.run_module('dlaudit', run_name='__main__', alter_sys=True)"
+)
+"""``python -m dlaudit`` with Ctrl-C as a terminal delivers it: a test run started in the background of a
+non-interactive shell (``cmd &``) inherits SIGINT ignored, and Python keeps it ignored in every child, so
+without this the Ctrl-C tests would measure the shell that started pytest, not dlaudit (dlaudit itself rightly
+leaves an ignored SIGINT alone: :func:`dlaudit.bounded.catch_interrupts`)."""
+
+
 def _dlaudit(*args: str, cwd: Path) -> subprocess.Popen[str]:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1", "DLAUDIT_PROGRESS_INTERVAL": "0.2"}
     return subprocess.Popen(
-        [sys.executable, "-m", "dlaudit", *args],
+        [sys.executable, "-c", _AS_AT_A_TERMINAL, *args],
         cwd=cwd,
         env=env,
         stdout=subprocess.PIPE,

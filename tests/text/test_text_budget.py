@@ -116,5 +116,5 @@ def test_a_budget_below_the_minimums_gives_every_text_section_its_first_rung(tex
     assert robust["level"] == "1 of 3" and robust["fast"]
     assert robust["params"] == {"n": 8, "attacks": ["charswap", "hotflip"], "budget": 2, "noise_rate": 0.2}
     assert fair["level"] == "1 of 2" and fair["fast"] and fair["params"] == {"n_boot": 200}
-    for entry in (explain, robust, fair):  # the ladders rise in price (the full rung costs more than the minimum)
-        assert entry["full_seconds"] > entry["minimum_seconds"] > 0
+    for entry in (explain, robust, fair):  # the ladders never fall in price (the full rung costs no less)
+        assert entry["full_seconds"] >= entry["minimum_seconds"] > 0
