@@ -77,13 +77,19 @@ def foldable(module: nn.Module, x: torch.Tensor) -> bool:
     return any(isinstance(m, nn.BatchNorm2d) for m in mods) and any(isinstance(m, nn.Conv2d) for m in mods)
 
 
+UNTRACEABLE = (torch.fx.proxy.TraceError, TypeError, ValueError, RuntimeError, NotImplementedError, AttributeError,
+               AssertionError, KeyError, IndexError)  # fmt: skip
+"""What torch.fx's symbolic tracing raises on a model it cannot trace (a proxy used as a bool, an int, an index,
+an attribute it does not have...); anything else is a bug and propagates."""
+
+
 def _fold(module: nn.Module) -> nn.Module:
     from torch.fx.experimental.optimization import fuse
 
     before = sum(isinstance(m, nn.BatchNorm2d) for m in module.modules())
     try:
         fused = fuse(module, inplace=False)
-    except Exception:  # noqa: BLE001 (an untraceable model, e.g. data-dependent control flow: run it as it is)
+    except UNTRACEABLE:  # e.g. data-dependent control flow, a shape read as a Python int: run it as it is
         return module
     if sum(isinstance(m, nn.BatchNorm2d) for m in fused.modules()) >= before:
         return module  # nothing folded (every norm follows something other than a lone convolution)

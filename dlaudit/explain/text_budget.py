@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from ..plan import Budget, Level, run_probe
-from ..text.budget import FILL_SECONDS, planned_params, section_costs
+from ..text.budget import FILL_SECONDS, planned_params, priced_per_text, section_costs
 from .text_section import TextSettings, explain_text, mean_tokens, text_passes
 
 if TYPE_CHECKING:
@@ -73,13 +73,6 @@ def _named(s: TextSettings) -> dict[str, Any]:
     return {"methods": list(s.methods or ()), "steps": s.steps, "lime_samples": s.lime_samples}
 
 
-def _cost(
-    bundle: ModelBundle, data: AuditData, level: Level, params: Mapping[str, Any], costs: Mapping[str, float]
-) -> float:
-    ratio = 1.0 if level.fast else _full_ratio(bundle, data, params, costs)
-    return costs["fixed"] + int(level.params["n"]) * costs["per_text"] * ratio
-
-
 def _full_ratio(bundle: ModelBundle, data: AuditData, params: Mapping[str, Any], costs: Mapping[str, float]) -> float:
     """The full profile's seconds per text over the fast one's (at least 1): measured where the probe ran it
     (``full_ratio``), else their passes per text, priced."""
@@ -98,5 +91,5 @@ def _full_ratio(bundle: ModelBundle, data: AuditData, params: Mapping[str, Any],
     return max(price(False) / fast, 1.0) if fast > 0 else 1.0
 
 
-BUDGET = Budget(probe=_probe, levels=_levels, cost=_cost)
+BUDGET = Budget(probe=_probe, levels=_levels, cost=priced_per_text(_full_ratio))
 """How ``--time-budget`` sizes the text explanations: texts explained first (fast profile), then the full profile."""

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from ..plan import Budget, Level
-from ..text.budget import planned_params, section_costs
+from ..text.budget import planned_params, priced_per_text, section_costs
 from .text_section import HOTFLIP_BATCH, TextRobustSettings, attack_passes, mean_words, robustness_text
 
 if TYPE_CHECKING:
@@ -72,13 +72,6 @@ def _named(s: TextRobustSettings, params: Mapping[str, Any]) -> dict[str, Any]:
     return {"attacks": list(s.attacks), "budget": s.budget, "noise_rate": s.noise_rate, **cleared}
 
 
-def _cost(
-    bundle: ModelBundle, data: AuditData, level: Level, params: Mapping[str, Any], costs: Mapping[str, float]
-) -> float:
-    ratio = 1.0 if level.fast else _full_ratio(bundle, data, params, costs)
-    return costs["fixed"] + int(level.params["n"]) * costs["per_text"] * ratio
-
-
 def _full_ratio(bundle: ModelBundle, data: AuditData, params: Mapping[str, Any], costs: Mapping[str, float]) -> float:
     """The full profile's seconds per text over the fast one's: their passes per text, priced (at least 1)."""
     from ..text.vocab import WordVocab
@@ -96,5 +89,5 @@ def _full_ratio(bundle: ModelBundle, data: AuditData, params: Mapping[str, Any],
     return max(price(False) / fast, 1.0) if fast > 0 else 1.0
 
 
-BUDGET = Budget(probe=_probe, levels=_levels, cost=_cost)
+BUDGET = Budget(probe=_probe, levels=_levels, cost=priced_per_text(_full_ratio))
 """How ``--time-budget`` sizes the text attacks: texts attacked first (fast profile), then the full word budget."""

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from ..bundle import ModelBundle
     from ..data import AuditData
 
-__all__ = ["FILL_SECONDS", "PROBE_LONG", "section_costs", "planned_params"]
+__all__ = ["FILL_SECONDS", "PROBE_LONG", "section_costs", "planned_params", "priced_per_text"]
 
 PROBE_LONG = 1.0
 """Seconds of the first run beyond which it is not repeated: a quick first run is mostly imports and caches
@@ -71,3 +71,16 @@ def section_costs(
     more = run_probe(fn, bundle, data, fast=True, seed=0, **given, n=large)
     per = max((more - one) / (large - small), FLOOR * one / small)
     return {"fixed": max(one - small * per, 0.0), "per_text": per}
+
+
+def priced_per_text(full_ratio: Callable[..., float]) -> Callable[..., float]:
+    """A text section's ``cost`` hook: the probe's fixed part plus the rung's texts at the fast profile's seconds
+    per text, times ``full_ratio(bundle, data, params, costs)`` on a full-profile rung."""
+
+    def cost(
+        bundle: ModelBundle, data: AuditData, level: Any, params: Mapping[str, Any], costs: Mapping[str, float]
+    ) -> float:
+        ratio = 1.0 if level.fast else full_ratio(bundle, data, params, costs)
+        return costs["fixed"] + int(level.params["n"]) * costs["per_text"] * ratio
+
+    return cost

@@ -166,7 +166,7 @@ def test_a_cheap_models_full_explanations_are_timed(monkeypatch: pytest.MonkeyPa
     costs = explain_budget._probe(bundle, data, {})
     assert runs == [(8, False)] and costs["full_ratio"] == pytest.approx(3.0)
     full = explain_budget._levels(bundle, data, {})[-1]
-    assert explain_budget._cost(bundle, data, full, {}, costs) == pytest.approx(0.05 + 16 * 0.09)
+    assert explain_budget.BUDGET.cost(bundle, data, full, {}, costs) == pytest.approx(0.05 + 16 * 0.09)
 
     runs.clear()
     per_text.update({True: 1.5, False: 4.5})  # 1.5 s a text: the full profile on 8 texts would take 36 s
