@@ -350,7 +350,7 @@ class Run:
                     span=ctx.span,
                     value_range=ctx.value_range,
                     seed=ctx.seed,
-                    batch_size=rows,
+                    batch_size=max(1, rows // 2),  # ROAD's imputed images hold the other half of the budget
                     max_memory=s.max_memory,
                 )
             if get_method(name).complete:

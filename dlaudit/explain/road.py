@@ -413,7 +413,8 @@ def road_curves(
 
     Samples are imputed together (``solver``: as :func:`solve_imputation`, on the model's device) and their
     imputed images go through the model together, ``batch_size`` rows a pass, as many samples at a time as the
-    solver's work and the images fit in ``max_memory`` bytes (None: :func:`~dlaudit.explain.memory.default_budget`
+    solver's work and the images fit in half of ``max_memory`` bytes (the model's pass holds the other half: size
+    ``batch_size`` to it) (None: :func:`~dlaudit.explain.memory.default_budget`
     of the model's device); neither changes a number.
     """
     from .memory import chunks, default_budget
@@ -423,7 +424,9 @@ def road_curves(
     n, c, h, w = x.shape
     device = next_device(module)
     solver = _auto_solver(device, h, w) if solver == "auto" else solver
-    budget = max_memory if max_memory is not None else default_budget(device)
+    # two things are held at once: a chunk of samples' imputed images and one model pass over ``batch_size`` of
+    # them; the caller sizes the pass to half the budget (compute.py), the images take the other half
+    budget = (max_memory if max_memory is not None else default_budget(device)) // 2
     rows = 2 * len(counts)
     # bytes a sample holds: its solved grids and noisy images (float64), their float32 copy, the hidden sets; and
     # conjugate gradients' work vectors (a banded call's band is bounded on its own, _BANDED_CALL_BYTES)
