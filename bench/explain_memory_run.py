@@ -38,6 +38,20 @@ quarter of the budget, top pad an eighth, mmap threshold a 256th, under dlaudit'
   deletion/insertion +154, sanity check +179 with its model copy, random logit +159, ROAD +129,
   completeness +156, section and figures +106). 1,012 s wall at load 4.2 (a CI run beside it).
 
+ROAD then imputed many samples at once (batched model calls): with their imputed images sized to half the
+budget (and the banded solver's 32 MiB band, copied by LAPACK's wrapper, uncounted) the same run peaked
++383 MiB, then +282 MiB with the model pass at half the budget too (ROAD's stage; deletion curves +245).
+Now the images and the solver's work take a quarter of the budget (a chunk of about 30 samples, 20 rows
+each, already runs the model at full speed), the band is 8 MiB and solved in place, and a chunk's solved
+grids are written into one array (a stack held them twice). ROAD alone (this resnet18, 1,000 inputs, 10
+fractions, its pass at 256 rows, ``road_curves`` called directly) peaked +102 MiB over its start at 256M
+(from +164), in 18.7 s (19.5 s before: no time lost), with the same AUCs to the bit:
+
+- 1,000 inputs, 256M, quality on: **+170 MiB, within the budget** (baseline 1,086 MiB; attributions +63,
+  deletion/insertion +137, sanity check +170 with its model copy, max-sensitivity +89, random logit +152,
+  ROAD +156, completeness +111, section and figures +81). 611 s wall, load 1.6 (2026-12-06, one other
+  single-threaded bench beside it).
+
 Before that bound, the attribution passes kept to the budget; the trust stage's excess is not explained by what its passes
 hold (ROAD's sparse solve of one sample holds about 20 MiB, its forward 32 rows): at 100 inputs it is
 freed memory glibc keeps under dlaudit's tuning (shown above); at 1,000 inputs the untuned run was not made.

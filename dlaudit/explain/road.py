@@ -95,7 +95,7 @@ Measured (3 channels, 8 hidden sets from 5% to 95%, one thread, busy machine): b
 against 0.07 s at 64x64, 0.18 s against 0.21 s at 96x96, 0.69 s against 0.46 s at 128x128."""
 SOLVERS = ("auto", "cg", "banded", "sparse")
 # the most one banded Cholesky call's band may hold: a fixed number of hidden sets a call, whatever the budget
-_BANDED_CALL_BYTES = 32 * 2**20
+_BANDED_CALL_BYTES = 8 * 2**20
 _CG_WORK_VECTORS = 10  # float64 images of one system that conjugate gradients hold at once (with temporaries)
 
 
@@ -198,7 +198,7 @@ def _solve_banded(x: np.ndarray, hidden: np.ndarray) -> np.ndarray:
         ab[off, pairs[hk[pairs] & hk[pairs + off]]] = -weight
     visible_sum = _neighbour_sum_np(np.where(masks[:, None], 0.0, x[None]))  # (K, C, H, W)
     rhs = np.where(masks[:, None], visible_sum, x[None]).transpose(0, 2, 3, 1).reshape(k_rows * n, c)
-    _, sol, info = lapack.dpbsv(ab, np.ascontiguousarray(rhs), lower=1)
+    _, sol, info = lapack.dpbsv(ab, np.ascontiguousarray(rhs), lower=1, overwrite_ab=1, overwrite_b=1)
     if info != 0:  # not positive definite to working precision: SuperLU
         return _solve_sparse(x, hidden)
     return sol.reshape(k_rows, n, c).transpose(0, 2, 1).copy()
@@ -307,7 +307,10 @@ def solve_imputation(
         solver = _auto_solver(device, h, w)
     if solver != "cg":
         solve = _solve_banded if solver == "banded" else _solve_sparse
-        return np.stack([solve(xi, hi) for xi, hi in zip(x, hidden)]) if n else np.empty((0, hidden.shape[1], c, h * w))
+        out = np.empty((n, hidden.shape[1], c, h * w))
+        for i in range(n):  # filled in place: a stack of the per-image results would hold them twice
+            out[i] = solve(x[i], hidden[i])
+        return out
     k = hidden.shape[1]
     xs = torch.from_numpy(x).to(device)[:, None].expand(n, k, c, h, w).reshape(-1, h, w)
     ms = torch.from_numpy(hidden).to(device).view(n, k, 1, h, w).expand(n, k, c, h, w).reshape(-1, h, w)
@@ -413,8 +416,8 @@ def road_curves(
 
     Samples are imputed together (``solver``: as :func:`solve_imputation`, on the model's device) and their
     imputed images go through the model together, ``batch_size`` rows a pass, as many samples at a time as the
-    solver's work and the images fit in half of ``max_memory`` bytes (the model's pass holds the other half: size
-    ``batch_size`` to it) (None: :func:`~dlaudit.explain.memory.default_budget`
+    solver's work and the images fit in a quarter of ``max_memory`` bytes (size ``batch_size`` to half of it: the
+    model's pass) (None: :func:`~dlaudit.explain.memory.default_budget`
     of the model's device); neither changes a number.
     """
     from .memory import chunks, default_budget
@@ -424,9 +427,12 @@ def road_curves(
     n, c, h, w = x.shape
     device = next_device(module)
     solver = _auto_solver(device, h, w) if solver == "auto" else solver
-    # two things are held at once: a chunk of samples' imputed images and one model pass over ``batch_size`` of
-    # them; the caller sizes the pass to half the budget (compute.py), the images take the other half
-    budget = (max_memory if max_memory is not None else default_budget(device)) // 2
+    # held at once: a chunk of samples' imputed images, one solver call's work and one model pass over
+    # ``batch_size`` of them. The caller sizes the pass to half the budget (compute.py); the images and the solver
+    # take a quarter (the rest is the allocator's retention, dlaudit._alloc.bound_retention). A chunk of 30
+    # samples (20 rows each) already runs the model at full speed: a larger share buys no time.
+    solver_bytes = 2 * _BANDED_CALL_BYTES if solver == "banded" else 0  # the band and its right-hand sides
+    budget = (max_memory if max_memory is not None else default_budget(device)) // 4 - solver_bytes
     rows = 2 * len(counts)
     # bytes a sample holds: its solved grids and noisy images (float64), their float32 copy, the hidden sets; and
     # conjugate gradients' work vectors (a banded call's band is bounded on its own, _BANDED_CALL_BYTES)

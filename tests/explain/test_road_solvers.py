@@ -101,3 +101,21 @@ def test_road_curves_do_not_depend_on_the_memory_budget_or_the_solver() -> None:
         other = road_curves(model, x, target, order, counts, solver=solver, **kw)
         np.testing.assert_allclose(other.morf, whole.morf, rtol=0, atol=1e-6)
         np.testing.assert_allclose(other.lerf, whole.lerf, rtol=0, atol=1e-6)
+
+
+def test_road_holds_its_imputed_images_within_a_quarter_of_the_budget(monkeypatch) -> None:
+    """The model's pass takes half of ``max_memory`` (the caller's batch size), ROAD's images and solver a quarter:
+    every chunk of samples, its solved grids and noisy images (float64) and their float32 copy, fits in it."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 16 * 16, 3)).eval()
+    n, counts = 40, np.array([26, 51, 128, 205, 230])
+    x = torch.rand(n, 3, 16, 16)
+    order = torch.argsort(torch.rand(n, 256), dim=1)
+    chunks: list[int] = []
+    solve = road.solve_imputation
+    monkeypatch.setattr(road, "solve_imputation", lambda xs, *a, **k: chunks.append(len(xs)) or solve(xs, *a, **k))
+    budget = 4 * (2 * road._BANDED_CALL_BYTES + 2 * 2**20)  # a quarter: the banded solver's share and 2 MiB of images
+    road_curves(model, x, torch.zeros(n, dtype=torch.long), order, counts, span=1.0, max_memory=budget)
+    image_bytes = 2 * len(counts) * 3 * 16 * 16 * (8 + 8 + 4)  # per sample: solved, noisy (float64), float32 copy
+    assert sum(chunks) == n and len(chunks) > 1
+    assert max(chunks) * image_bytes <= budget // 4 - 2 * road._BANDED_CALL_BYTES
