@@ -24,7 +24,25 @@ Usage::
 
     OMP_NUM_THREADS=1 python bench/explain_profile.py [--images 64] [--json out.json]
 
-Results: at the end of the docstring of ``bench/explain.py`` part 6 and in the README's timing notes.
+Run of 2026-12-06 (2-core machine, load 0.9 to 2.4 with one other single-threaded job, one thread; one
+profiled call of each side after a warm-up), seconds of wall time, and the model's share (``model`` plus
+``layers``):
+
+| model, method | dlaudit | peer | ratio | dlaudit's model work | peer's model work | dlaudit's model work / peer's wall |
+|---|---|---|---|---|---|---|
+| resnet-like, IG (captum ibs=256) | 2.86 | 3.24 | 0.88 | 2.27 | 2.53 | 0.70 |
+| resnet-like, gradient SHAP (shap ranked_outputs=1) | 8.66 | 12.0 | 0.72 | 6.72 | 7.39 | 0.56 |
+| resnet-like, occlusion (captum ppe=64) | 2.60 | 6.80 | 0.38 | 1.84 | 5.45 | 0.27 |
+| digits CNN, IG | 0.122 | 0.200 | 0.61 | 0.095 | 0.078 | 0.47 |
+| digits CNN, gradient SHAP | 0.302 | 3.35 | 0.09 | 0.239 | 0.341 | 0.07 |
+| digits CNN, occlusion | 0.024 | 0.050 | 0.49 | 0.009 | 0.036 | 0.19 |
+
+Reading: on the resnet-like CNN, the forward and backward passes of IG and gradient SHAP are the same
+work on both sides (convolution backward 0.97 s against 1.06 s, convolution forward 0.77 s against 0.79
+s for IG), and dlaudit's share of them alone is 0.70x and 0.56x of the peer's whole call: the 0.5x
+targets cannot be met by batching, only by less model work. Occlusion's folded copy has no batch norm
+and runs fewer convolution seconds (1.80 s against 4.55 s). Profiled calls are single measurements:
+``bench/explain.py --only speed`` gives the medians the README's table quotes.
 """
 
 from __future__ import annotations

@@ -23,7 +23,7 @@ from ..data import AuditData
 from ..data.groups import MIN_GROUP_SIZE, resolve_sensitive
 from ..errors import ConfigError
 from ..parsing import round_or_none
-from ..plan import Budget, Level
+from ..plan import Budget, Level, competing_load
 from ..report.model import Section, Table
 from ..stats import wilson_interval
 from ..utils import ProgressFn
@@ -1390,14 +1390,15 @@ def unit_costs(bundle: ModelBundle, data: AuditData) -> dict[str, float]:
         "forward": forward,
         "call": call_seconds(bundle, data),
         "batch": float(min(size, _PROBE_MAX)),
-        "slowdown": slowdown(share, os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0, cpus),
+        "slowdown": slowdown(share, competing_load(), cpus),
     }
 
 
 def slowdown(share: float, load: float, cpus: int) -> float:
     """How much slower than its probes the section will run on a busy machine: the share of a core the probe's
     passes got (CPU seconds over wall seconds, at most 1) over the share a long run can expect, ``cpus / (load +
-    1)`` of a core with ``load`` processes already wanting one (the load average), at most 1; never below 1.
+    1)`` of a core with ``load`` other threads already wanting one (:func:`dlaudit.plan.competing_load`), at most
+    1; never below 1.
 
     The probes' passes last milliseconds and mostly run at full speed between the other processes' time slices,
     while the section runs for seconds or minutes at its fair share: on the shared 2-core machine (load average

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -103,3 +105,32 @@ def test_a_busy_machine_slows_the_estimate_by_what_the_probe_did_not_feel(digits
     busy, busy_what = estimate(digits_mlp, data, s, {**costs, "slowdown": 2.5})
     assert busy == pytest.approx(2.5 * quiet) and "times 2.5 for the machine's load" in busy_what
     assert "load" not in what
+
+
+@pytest.mark.skipif(not Path("/proc/loadavg").exists(), reason="reads Linux's /proc")
+def test_the_load_is_the_threads_of_other_processes_that_want_a_cpu_now() -> None:
+    """Another process spinning is counted whatever the one-minute load average says; this process is not."""
+    import subprocess
+    import sys
+
+    from dlaudit.plan import _runnable_now, competing_load
+
+    runnable, own = _runnable_now()
+    assert own >= 1 and runnable >= own
+    spin = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(0.2)
+        assert competing_load() >= 1.0
+    finally:
+        spin.kill()
+        spin.wait()
+
+
+def test_without_proc_the_load_is_the_load_average(monkeypatch) -> None:
+    import os
+
+    import dlaudit.plan as plan
+
+    monkeypatch.setattr(plan, "_runnable_now", lambda: None)
+    monkeypatch.setattr(os, "getloadavg", lambda: (3.5, 2.0, 1.0))
+    assert plan.competing_load() == 3.5
