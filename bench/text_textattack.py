@@ -186,6 +186,39 @@ text at the recipe's budget, 0.0107 vs 0.0113 at 3 words). Over the three builds
 ``[UNK]`` gained -0.6 to 4.5 points of success at about the same CPU time, and it is DeepWordBug's
 and TextAttack's own rule: ``dlaudit report`` ranks charswap's words by it since run 3 (by deletion
 for a tokenizer with no word it reads as its unknown token, which the metric's description says).
+Run 4 (2026-12-06, 04:46-04:52 UTC): the model built once by ``text_bert.build(folder, train_steps=400)``
+(50 s, training accuracy 0.88) and saved, ``synthetic_text_frame(1000, seed=7)`` written to a CSV, then
+``OMP_NUM_THREADS=1 /tmp/ta/bin/python bench/text_textattack.py FOLDER texts.csv --n 1000``; load average
+1.6 at the start and 2.8 at the end (one other single-threaded bench beside it); largest probability
+difference 1.2e-07:
+
+| what | TextAttack DeepWordBugGao2018 | dlaudit charswap, shared wrapper | dlaudit charswap, dlaudit's loader and text_proba, ranked by deletion (the former report) | dlaudit charswap as the report runs it (dlaudit's loader, text_proba, ranked by [UNK]) |
+|---|---|---|---|---|
+| texts (classified correctly, attacked) | 1000 (893) | 1000 (893) | 1000 (893) | 1000 (893) |
+| **recipe default (TextAttack: all non-stop words, Levenshtein <= 30; dlaudit K = 12, every word)** |  |  |  |  |
+| success rate | 0.639 | 0.642 | 0.642 | 0.645 |
+| mean queries per attacked text | 15.7 | 15.7 | 15.7 | 15.6 |
+| seconds per attacked text | 0.0796 | 0.0726 | 0.0158 | 0.0164 |
+| time ratio TextAttack / this | 1 | 1.10 | 5.04 | 4.84 |
+| CPU seconds per attacked text | 0.0780 | 0.0719 | 0.0157 | 0.0163 |
+| CPU time ratio TextAttack / this | 1 | 1.08 | 4.96 | 4.79 |
+| **at most 3 words (TextAttack + MaxWordsPerturbed(3); dlaudit K = 3)** |  |  |  |  |
+| success rate | 0.637 | 0.639 | 0.639 | 0.643 |
+| mean queries per attacked text | 14.8 | 14.8 | 14.8 | 14.9 |
+| seconds per attacked text | 0.0767 | 0.0668 | 0.0137 | 0.0142 |
+| time ratio TextAttack / this | 1 | 1.15 | 5.60 | 5.42 |
+| CPU seconds per attacked text | 0.0756 | 0.0665 | 0.0137 | 0.0141 |
+| CPU time ratio TextAttack / this | 1 | 1.14 | 5.54 | 5.36 |
+
+Reading of run 4: with 893 attacked texts a success rate's standard error is about 1.6 points, and
+the two tools agree within 0.6 points at both budgets (and with the same queries a text). The time
+ratios are 4.84x (recipe) and 5.42x (3 words) as the report runs charswap: 5x holds at 3 words, not
+at the recipe's budget. A profile of charswap on 300 of these texts (cProfile, 4.2 s) put 3.94 s in
+the model and 2.79 s in its dense layers: 0.79 million multiply-adds (1.57 MFLOP) a token a layer at about 100
+to 150 GFLOP/s, near the core's peak, so the ratio is the token count (64 padded against a text's
+own, 14.2 a query on average) at equal queries; an unmasked call for unpadded batches and ``torch.inference_mode``
+saved nothing (27.4 against 26.8 ms for 30 texts of 15 tokens).
+
 Earlier runs (2026-12-06, before exact widths, wall time only): ratios 6.12 and 4.37 (load
 4.9-3.6), then 4.47 and 5.01 (load 2.1-2.8), at success 1.1, 0.0, 0.6 and 1.1 points from
 TextAttack's. Before the stop words, one candidate per kind and own-width padding (2026-12-05,
