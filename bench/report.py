@@ -25,7 +25,13 @@ Usage::
 
 The machine is noted in the output (threads, load average): quote the figures with it.
 
-Last run (2-core machine shared with four other people's work, load average 3 to 6.3, the reports' CPU share
+Quiet-machine runs (2026-12-06, the reports alone, load 0.7-2.5, CPU share 1.0; the README's table (c)), after
+sections ran in the main thread and the load was counted from the runnable threads (``dlaudit.plan.competing_load``):
+all budgets met (0.18x-0.56x); robustness estimates within 25% on the CNN's three rows and the resnet18's ``--fast``
+and 2-minute rows (0.88-1.08), 1.4x long on the credit MLP's full profile, 1.7-1.9x long on the resnet18's full
+profile; explanation estimates 0.36x (a large model's one-sample pricing), 0.65x, 0.76x and 1.02x.
+
+Earlier run (2-core machine shared with four other people's work, load average 3 to 6.3, the reports' CPU share
 0.22-0.53; the README's timing table has every row): all budgets met (2 minutes: CNN 0.77x, MLP 0.45x at its full
 configuration, resnet18 1.007x after 27 s of measuring; 10 minutes: CNN 0.31x at its full configuration);
 robustness estimates, corrected for the load, 0.49x-1.46x of the time taken (0.97 and 0.92 on the CNN's and the
