@@ -1627,7 +1627,7 @@ def _work(
     what = f"up to {steps:,} gradient steps (PGD-{s.steps} on {n} samples)"
     if s.scope == "attacks":
         return steps * grad + forwards * forward + calls * call, what
-    m = min(s.min_eps_samples, n)
+    m = min(s.min_eps_samples, round(n * costs.get("clean_acc", 1.0)))  # it searches correctly classified samples only
     steps += m * (s.bisection + 2) * s.min_eps_steps
     if keyed:  # keyed passes, a call per chunk, and a vote on each bisection's inputs
         calls += _chunks(m, costs) * (s.bisection + 2) * (s.min_eps_steps + VOTE_PASSES)
