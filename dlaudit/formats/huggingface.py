@@ -24,6 +24,7 @@ Needs ``transformers`` (``pip install dlaudit[text]``).
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
 import logging
 import math
@@ -33,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from ..errors import ModelLoadError
@@ -41,7 +43,14 @@ from . import Loaded, LoadRequest, ModelFile, ModelFormat, register_format
 from ._common import first_line, pickle_refused
 from .safetensors import read_header
 
-__all__ = ["FORMAT", "HFImageClassifier", "HFTextClassifier", "MAX_JSON_BYTES", "EMBEDDING_PADDING"]
+__all__ = [
+    "EMBEDDING_PADDING",
+    "FORMAT",
+    "FirstTokenLayer",
+    "HFImageClassifier",
+    "HFTextClassifier",
+    "MAX_JSON_BYTES",
+]
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +98,97 @@ class HFTextClassifier(nn.Module):
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         ids = ids.long()
         return self.model(input_ids=ids, attention_mask=(ids != self.pad_id).long()).logits
+
+    def first_token_only(self) -> HFTextClassifier | None:
+        """This classifier with its last encoder layer computing the first position alone, or None where the model is
+        not a BERT-style encoder (``base_model.encoder.layer`` of :class:`FirstTokenLayer`'s parts).
+
+        A BERT, RoBERTa or ELECTRA classification head reads the last layer's first position (``[CLS]``/``<s>``)
+        only, so the last layer's queries, attention output and feed-forward at the other positions are work
+        nobody reads: on a 4-layer, 256-wide BERT, a quarter of the model's dense work (one layer of four less its
+        keys and values). The copy shares this classifier's parameters and leaves it untouched (sections running
+        in other threads keep the full model). Whether its logits equal the full model's is not assumed:
+        :func:`dlaudit.text.model_io.text_proba` checks them on probe texts before it uses the copy."""
+        model = self.model
+        prefix = getattr(model, "base_model_prefix", None)
+        base = model._modules.get(prefix) if isinstance(prefix, str) else None
+        encoder = base._modules.get("encoder") if base is not None else None
+        layers = encoder._modules.get("layer") if encoder is not None else None
+        if not isinstance(layers, nn.ModuleList) or not len(layers) or not FirstTokenLayer.fits(layers[-1]):
+            return None
+        clone = _path_copy(model, [prefix, "encoder"])
+        clone._modules[prefix]._modules["encoder"]._modules["layer"] = nn.ModuleList(
+            [*list(layers)[:-1], FirstTokenLayer(layers[-1])]
+        )
+        fast = HFTextClassifier(clone, self.pad_id)
+        fast.training = self.training  # its own flag only: the shared submodules keep theirs
+        return fast
+
+
+def _path_copy(module: nn.Module, path: list[str]) -> nn.Module:
+    """A shallow copy of ``module`` and of its submodules along ``path``, whose child lists are their own (so one of
+    them can be replaced); parameters, buffers and every other submodule are shared."""
+    clone = copy.copy(module)
+    clone._modules = dict(module._modules)
+    if path:
+        clone._modules[path[0]] = _path_copy(module._modules[path[0]], path[1:])
+    return clone
+
+
+class FirstTokenLayer(nn.Module):
+    """A BERT-style encoder layer computed at the first position only: ``(N, L, d) -> (N, 1, d)``.
+
+    Keys and values come from every position, the query, attention output and feed-forward from the first alone,
+    with the layer's own modules (``attention.self.query/key/value``, ``attention.output``, ``intermediate``,
+    ``output``) and the attention mask the encoder passes it (its first query row). Used in the copy
+    :meth:`HFTextClassifier.first_token_only` makes, never in place.
+    """
+
+    def __init__(self, layer: nn.Module) -> None:
+        super().__init__()
+        self.layer = layer
+        self.as_tuple = int(metadata.version("transformers").split(".")[0]) < 5
+        """transformers 4's encoders read a layer's output as a tuple (``outputs[0]``), 5's as the tensor."""
+
+    @staticmethod
+    def fits(layer: nn.Module) -> bool:
+        """Whether ``layer`` is a self-attention encoder layer with the parts this class computes with."""
+        attention = getattr(layer, "attention", None)
+        heads = getattr(attention, "self", None)
+        parts = [getattr(heads, name, None) for name in ("query", "key", "value")]
+        return (
+            all(isinstance(part, nn.Linear) for part in parts)
+            and isinstance(getattr(heads, "num_attention_heads", None), int)
+            and isinstance(getattr(heads, "attention_head_size", None), int)
+            and isinstance(getattr(heads, "scaling", 1.0), float)
+            and getattr(heads, "position_embedding_type", "absolute") == "absolute"
+            and all(
+                isinstance(getattr(owner, name, None), nn.Module)
+                for owner, name in ((attention, "output"), (layer, "intermediate"), (layer, "output"))
+            )
+            and not getattr(layer, "is_decoder", False)
+            and not getattr(layer, "add_cross_attention", False)
+        )
+
+    def forward(
+        self, hidden_states: torch.Tensor, attention_mask: torch.Tensor | None = None, *_: Any, **__: Any
+    ) -> torch.Tensor:
+        layer = self.layer
+        heads = layer.attention.self
+        n, width, _ = hidden_states.shape
+        count, size = heads.num_attention_heads, heads.attention_head_size
+        first = hidden_states[:, :1]
+        query = heads.query(first).view(n, 1, count, size).transpose(1, 2)
+        key = heads.key(hidden_states).view(n, width, count, size).transpose(1, 2)
+        value = heads.value(hidden_states).view(n, width, count, size).transpose(1, 2)
+        mask = (
+            attention_mask[:, :, :1, :] if attention_mask is not None and attention_mask.dim() == 4 else attention_mask
+        )
+        scale = getattr(heads, "scaling", size**-0.5)
+        context = F.scaled_dot_product_attention(query, key, value, attn_mask=mask, scale=scale)
+        attended = layer.attention.output(context.transpose(1, 2).reshape(n, 1, count * size), first)
+        out = layer.output(layer.intermediate(attended), attended)
+        return (out,) if self.as_tuple else out
 
 
 def detect(file: ModelFile) -> bool:
