@@ -152,3 +152,83 @@ def test_the_minimal_budget_search_is_priced_on_the_correctly_classified_samples
     quarter = _work(digits_mlp, data, s, {**costs, "clean_acc": 0.25})[0]
     searched = (s.bisection + 2) * s.min_eps_steps * costs["grad"]
     assert right - quarter == pytest.approx((min(s.min_eps_samples, 64) - 16) * searched)
+
+
+def test_the_minimal_budget_search_is_priced_from_the_probes_survival_curve(digits_mlp) -> None:
+    """Samples fooled at every probed budget fall early in most bisection rounds; samples robust at every budget run
+    one full search at ``eps_max`` and leave; without a probe every step of every run is priced (the old bound)."""
+    from dlaudit.robust.analysis import Settings, _min_eps_work
+
+    s = Settings.build(digits_mlp, fast=True)
+    m, runs = 40, s.bisection + 2
+    bound = m * runs * s.min_eps_steps
+    assert _min_eps_work(m, s, 0.5, {"batch": 256.0})[0] == bound
+    probe = {"batch": 256.0}
+    for e in s.eps:
+        if e > 0:
+            probe.update({f"survive_linf@{e:g}": 0.0, f"steps_linf@{e:g}": 0.1})
+    weak = _min_eps_work(m, s, 0.5, probe)[0]
+    assert m * (s.bisection + 1) * s.min_eps_steps * 0.1 <= weak < 0.6 * bound
+    robust = {k: (1.0 if k.startswith("survive") else v) for k, v in probe.items()}
+    assert _min_eps_work(m, s, 0.5, robust)[0] == pytest.approx(m * s.min_eps_steps)  # one full run, no bisection
+    budgets = sorted(e for e in s.eps if e > 0)
+    assert len(budgets) >= 2
+    later = dict(probe)  # budgets spread over the probed range: more midpoints fall below them, and run every step
+    for i, e in enumerate(budgets):
+        later[f"survive_linf@{e:g}"] = 1.0 - (i + 1) / len(budgets)
+    assert weak < _min_eps_work(m, s, 0.5, later)[0] < bound
+
+
+def test_the_minimal_budget_price_follows_the_steps_the_search_takes(digits_mlp) -> None:
+    """Priced from the probe's survival curve, the search's steps are within a factor 1.5 of the ones it takes (the
+    old bound, every step of every run, was 2.0x them on this model: 3,200 for 1,600, now 2,021)."""
+    from dlaudit.robust.analysis import LARGE_EPS, Settings, _min_eps_work, overhead_costs, unit_costs
+    from dlaudit.robust.attacks.engine import counting_steps
+    from dlaudit.robust.curves import clean_predictions, minimal_eps
+
+    data = for_card(digits_mlp.card, "digits", split="audit")
+    s = Settings.build(digits_mlp, fast=True, n=64)
+    costs = {**unit_costs(digits_mlp, data), **overhead_costs(digits_mlp, data, s)}
+    x, y = data.x[:64].float(), data.y[:64]
+    ok = clean_predictions(digits_mlp.module, x, value_range=digits_mlp.card.value_range) == y
+    idx = ok.nonzero().flatten()[: s.min_eps_samples]
+    eps_max = LARGE_EPS * (digits_mlp.card.value_range[1] - digits_mlp.card.value_range[0])
+    with counting_steps() as taken:
+        minimal_eps(digits_mlp, x[idx], y[idx], eps_max=eps_max, steps=s.min_eps_steps, iterations=s.bisection)
+    priced = _min_eps_work(len(idx), s, eps_max, costs)[0]
+    assert taken[0] / 1.5 <= priced <= 1.5 * taken[0], (priced, taken)
+
+
+def test_bounds_a_model_with_residual_connections_cannot_take_are_not_priced() -> None:
+    """A model the certified bounds refuse (a residual connection) skips them at once: its estimate prices none."""
+    from torch import nn
+
+    import dlaudit
+    from dlaudit.card import ModelCard
+    from dlaudit.data import AuditData
+    from dlaudit.robust.analysis import Settings, _certifiable, _work
+
+    class Residual(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.a, self.b, self.head = nn.Linear(8, 8), nn.Linear(8, 8), nn.Linear(8, 3)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            h = torch.relu(self.a(x))
+            return self.head(h + torch.relu(self.b(h)))
+
+    chain = nn.Sequential(nn.Linear(8, 8), nn.ReLU(), nn.Linear(8, 3))
+    x, y = torch.rand(32, 8), torch.randint(0, 3, (32,))
+    costs = {"grad": 1e-4, "forward": 1e-4, "call": 0.0, "batch": 256.0}
+    seconds = {}
+    for name, module in (("residual", Residual()), ("chain", chain)):
+        card = ModelCard(input_shape=(8,), num_classes=3, modality="tabular", architecture=None)
+        bundle = dlaudit.ModelBundle(module, card, device="cpu")
+        data = AuditData(x, y, name="residual", modality="tabular")
+        s = Settings.build(bundle, fast=True, n=32)
+        s = dataclasses.replace(s, attacks=(), autoattack=None, smoothing=False, corruptions=False, masking=False)
+        s = dataclasses.replace(s, min_eps_samples=0, noise=())
+        with_bounds = _work(bundle, data, dataclasses.replace(s, certify="crown-ibp"), costs)[0]
+        seconds[name] = with_bounds - _work(bundle, data, dataclasses.replace(s, certify=None), costs)[0]
+        assert _certifiable(bundle, data) is (name == "chain")
+    assert seconds["residual"] == 0.0 and seconds["chain"] > 0.0
