@@ -21,7 +21,7 @@ and do not apply to token ids; text has its own attacks (:mod:`dlaudit.text.atta
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
@@ -249,7 +249,8 @@ def estimate_text(
     bundle: ModelBundle, data: AuditData, *, fast: bool = False, params: dict[str, Any] | None = None
 ) -> tuple[float, str] | None:
     """``(seconds, what it counts)`` of :func:`robustness_text`: the model passes its attacks and noise take, priced
-    by :func:`dlaudit.text.estimate.text_costs` (an upper bound: an attack stops at its first success)."""
+    by :func:`dlaudit.text.estimate.text_costs` (scored texts at ``query``, HotFlip's gradients at ``grad``; an
+    upper bound: an attack stops at its first success)."""
     from ..text.estimate import priced
     from ..text.vocab import WordVocab
 
@@ -259,7 +260,12 @@ def estimate_text(
     s, costs, n = inputs
     word_level = isinstance(bundle.tokenizer, WordVocab)
     forwards, grads = (n * k for k in attack_passes(s, mean_words(data), word_level=word_level))
-    seconds = forwards * costs["forward"] + grads * costs["grad"]
+    flips = 0.0  # HotFlip scores its candidates at the full width, the others through text_proba (``query``)
+    if "hotflip" in s.attacks:
+        flips = n * (attack_passes(replace(s, attacks=("hotflip",)), 0.0, word_level=word_level)[0] - 4.0)
+    seconds = (
+        flips * costs["forward"] + (forwards - flips) * costs.get("query", costs["forward"]) + grads * costs["grad"]
+    )
     return (
         seconds,
         f"at most {int(forwards):,} text forward passes and {int(grads):,} gradient passes ({len(s.attacks)} attack(s) on {n} texts)",

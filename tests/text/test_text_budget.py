@@ -74,7 +74,7 @@ def test_the_plan_names_the_text_sections_settings(planned) -> None:
     assert fair["params"] == {"n_boot": 1000} and fair["samples"] == 96
     # a cheap model's full profile is timed on a few texts (full_ratio); a slow machine may price its passes instead
     assert {"fixed", "per_text", "forward", "grad"} <= set(plan["unit_costs"]["explain"])
-    assert set(plan["unit_costs"]["explain"]) <= {"fixed", "per_text", "forward", "grad", "full_ratio"}
+    assert set(plan["unit_costs"]["explain"]) <= {"fixed", "per_text", "forward", "grad", "query", "full_ratio"}
     assert report.section("explain").params["ig_steps"] == 32 and report.section("robustness").params["budget"] == 3
 
 

@@ -56,3 +56,37 @@ def test_the_audit_announces_a_text_estimate_first(bag: dlaudit.ModelBundle) -> 
     lines = out.getvalue().splitlines()
     at = next(i for i, line in enumerate(lines) if line.startswith("dlaudit: [robustness] estimated "))
     assert lines[at + 1] == "dlaudit: [robustness] started" and "1 attack(s) on 8 texts" in lines[at]
+
+
+def test_scored_texts_are_priced_as_queries_and_hotflips_candidates_at_full_width(bag, monkeypatch) -> None:
+    """The black-box attacks and the noise score texts through text_proba (``query``: each at its own width, a BERT's
+    last layer at [CLS] alone); HotFlip scores its candidates at the model's full width (``forward``)."""
+    import dlaudit.text.estimate as te
+    from dlaudit.robust.text_section import TextRobustSettings, attack_passes, estimate_text, mean_words
+    from dlaudit.text.vocab import WordVocab
+
+    data = dlaudit.load_data(bundle=bag)
+    monkeypatch.setattr(te, "text_costs", lambda b, d: {"forward": 1.0, "grad": 100.0, "query": 0.001})
+    params = {"n": 10, "budget": 2}
+    seconds, _ = estimate_text(bag, data, params=params)
+    s = TextRobustSettings.build(**params)
+    word_level = isinstance(bag.tokenizer, WordVocab)
+    forwards, grads = attack_passes(s, mean_words(data), word_level=word_level)
+    flips = 1 + s.budget * 10  # HotFlip's first pass and its candidates
+    assert "hotflip" in s.attacks
+    assert seconds == pytest.approx(10 * (flips * 1.0 + (forwards - flips) * 0.001 + grads * 100.0))
+    no_flip = estimate_text(bag, data, params={**params, "attacks": "charswap"})[0]
+    assert no_flip == pytest.approx(
+        10
+        * attack_passes(
+            TextRobustSettings.build(**params, attacks="charswap"), mean_words(data), word_level=word_level
+        )[0]
+        * 0.001
+    )
+
+
+def test_text_costs_measure_a_query_through_text_proba(bag) -> None:
+    from dlaudit.text.estimate import text_costs
+
+    costs = text_costs(bag, dlaudit.load_data(bundle=bag))
+    assert set(costs) == {"forward", "grad", "query"} and all(v > 0 for v in costs.values())
