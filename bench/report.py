@@ -92,8 +92,9 @@ def _resnet(out: Path) -> tuple[Path, list[str]]:
     return path, data_args
 
 
-def _robustness_estimate(model: Path, data_args: list[str], fast: bool) -> float | None:
-    """The robustness section's own estimate for a full or fast report (what the CLI announces)."""
+def _section_estimates(model: Path, data_args: list[str], fast: bool) -> dict[str, float]:
+    """The explanation and robustness sections' own estimates for a full or fast report (what the CLI announces
+    for a section estimated at 20 s or more)."""
     import dlaudit
     from dlaudit.analysis import get_analysis
     from dlaudit.pipeline import resolve_data
@@ -104,8 +105,8 @@ def _robustness_estimate(model: Path, data_args: list[str], fast: bool) -> float
         if data_args
         else resolve_data(bundle, None)
     )
-    found = get_analysis("robustness").time_estimate(bundle, data, fast=fast)
-    return None if found is None else found[0]
+    found = {name: get_analysis(name).time_estimate(bundle, data, fast=fast) for name in ("explain", "robustness")}
+    return {name: est[0] for name, est in found.items() if est is not None}
 
 
 def _run(model: Path, data_args: list[str], config: str, out: Path) -> dict[str, Any]:
@@ -153,7 +154,7 @@ def main() -> None:
         model, data_args = _train(kind, data, out)
         for config in args.configs.split(","):
             load = os.getloadavg()[0]
-            estimate = _robustness_estimate(model, data_args, config == "fast") if config in ("full", "fast") else None
+            estimated = _section_estimates(model, data_args, config == "fast") if config in ("full", "fast") else {}
             run = _run(model, data_args, config, out)
             prov = run["report"]["provenance"]
             sections = prov["seconds_per_section"]
@@ -161,7 +162,7 @@ def main() -> None:
             estimates = (
                 {k: v["estimated_seconds"] for k, v in plan["sections"].items() if v.get("budgeted")}
                 if plan
-                else ({"robustness": estimate} if estimate is not None else {})
+                else estimated
             )
             errors = {
                 k: round((sections[k] - e) / e, 3) for k, e in estimates.items() if e and sections.get(k) is not None

@@ -20,6 +20,7 @@ register_analysis(
     title="Explanations",
     order=20,
     settings="dlaudit.explain.explanation:Settings",
+    estimate="dlaudit.explain.estimate:estimate",
     budget="dlaudit.explain.explanation:BUDGET",
     options="dlaudit.explain.options:OPTIONS",
 )

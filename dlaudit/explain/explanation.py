@@ -226,6 +226,7 @@ class Settings:
     gradcam_layer: str | None = None
     shap_explainer: str = "auto"
     max_memory: str | int | None = None
+    fast: bool = False
 
     FAST: ClassVar[dict[str, Any]] = {"n": 8}
     """The fast profile (``fast=True``): 8 samples, and the methods' :attr:`ExplainSettings.FAST`; explicit values win."""
@@ -242,7 +243,7 @@ class Settings:
         unknown = sorted(set(params) - known)
         if unknown:
             raise ConfigError(f"unknown explain parameter(s) {', '.join(unknown)}; valid: {', '.join(sorted(known))}")
-        base: dict[str, Any] = dict(cls.FAST) if fast else {}
+        base: dict[str, Any] = {**cls.FAST, "fast": True} if fast else {}
         base.update({k: v for k, v in params.items() if v is not None})
         s = cls(**base)
         parse_methods(s.methods)
