@@ -188,12 +188,10 @@ def test_the_report_says_what_the_budget_bought(planned) -> None:
         ((3.0, 1.0, 1.6, 1.3), False, [1, 1, 4, 4], 0.8, 0.1),
         ((6.0, 1.0, 1.6, 1.3), False, [1, 1, 4, 4], 0.8, 0.1),  # a slow first run (imports) is no large model
         ((9.0, 6.0), False, [1, 1], 0.0, 6.0),  # slow when warm too: priced from that run alone
-        ((6.0,), True, [1], 0.0, 6.0),  # a large model: the first run alone, each sample what it took
     ],
 )
 def test_the_explanation_probe_prices_a_warm_run(monkeypatch, seconds, large, samples, fixed, per) -> None:
-    """The first one-sample run pays the imports: it is not priced, unless the model is large (then it is the only
-    run, and each sample costs what it took)."""
+    """The first one-sample run pays the imports: it is not priced (a large model runs none: see below)."""
     from dlaudit.explain import explanation
 
     times, calls = iter(seconds), []
@@ -209,6 +207,28 @@ def test_the_explanation_probe_prices_a_warm_run(monkeypatch, seconds, large, sa
     assert costs["fast_fixed"] == pytest.approx(fixed) and costs["fast_sample"] == pytest.approx(per)
     assert costs["figure_samples"] == 8  # the last run (small models only): figures for one sample
     assert costs["fast_figure"] == pytest.approx(per if len(samples) == 4 else 0.0)
+
+
+def test_a_large_models_explanations_are_priced_by_their_counted_passes(monkeypatch, digits_cnn) -> None:
+    """A large model runs no sample in the probe: a gradient step and a forward pass are timed, and each rung is its
+    counted passes at those prices (dlaudit.explain.estimate.price), full rungs dearer than fast ones."""
+    from dlaudit.explain import explanation
+    from dlaudit.explain.estimate import price
+    from dlaudit.plan import Level
+
+    data = dlaudit.load_data(bundle=digits_cnn)
+    monkeypatch.setattr(explanation, "_large", lambda bundle, data: True)
+    monkeypatch.setattr(explanation, "run_probe", lambda *a, **k: pytest.fail("a large model's probe ran the section"))
+    costs = explanation._probe(digits_cnn, data, {"methods": ["saliency", "ig"], "n": 16})
+    assert costs["counted"] == 1.0 and costs["grad"] > 0 and costs["forward"] > 0 and costs["layers"] >= 2
+    params = {"methods": ["saliency", "ig"]}
+    fast4, fast16, full16 = (
+        explanation._cost(digits_cnn, data, Level({"n": k}, fast, k), params, costs)
+        for k, fast in ((4, True), (16, True), (16, False))
+    )
+    assert 0 < fast4 < fast16 < full16
+    settings = explanation.Settings.build(digits_cnn, fast=False, methods=["saliency", "ig"], n=16)
+    assert full16 == pytest.approx(price(digits_cnn, data, settings, costs)[0])
 
 
 def test_a_large_model_is_told_by_its_counted_operations(digits_mlp) -> None:

@@ -35,7 +35,9 @@ __all__ = [
     "estimate",
     "method_rows",
     "method_runs",
+    "model_facts",
     "passes",
+    "price",
 ]
 
 METHOD_OVERHEAD = 0.05
@@ -117,37 +119,56 @@ def passes(
     return forwards, grads
 
 
+def model_facts(bundle: ModelBundle, data: AuditData) -> dict[str, float]:
+    """What the count needs of the model: its layers with weights (``layers``: the sanity cascade's steps) and whether
+    DeepLIFT runs on it (``deeplift``: 0 where a non-linearity module is used twice and the section skips it)."""
+    from ._structure import relu_problems, weighted_layers
+
+    reused = any("used" in p for p in relu_problems(bundle.module) or [])
+    layers = weighted_layers(bundle.module, data.x[:1].float())
+    return {"layers": float(max(1, len(layers))), "deeplift": 0.0 if reused else 1.0}
+
+
+def price(
+    bundle: ModelBundle, data: AuditData, settings: Settings, costs: dict[str, float]
+) -> tuple[float, float, float, list[str], int]:
+    """``(seconds, forward rows, gradient rows, methods, samples)`` of the section with ``settings``, at ``costs``'
+    ``grad`` and ``forward`` seconds a sample and :func:`model_facts`' ``layers`` and ``deeplift``."""
+    from ._common import ExplainSettings
+    from .methods import parse_methods
+
+    names = parse_methods(settings.methods)
+    if not costs.get("deeplift", 1.0):
+        names = [m for m in names if m != "deeplift"]
+    s = settings.settings or (ExplainSettings.fast() if settings.fast else ExplainSettings())
+    n = min(int(settings.n), len(data))
+    shape = tuple(data.x.shape[1:])
+    tabular = bool(data.kind.columns)
+    layers = int(costs.get("layers", 1.0))
+    stages = min(layers, s.sanity_stages) if s.sanity_stages else layers
+    f, g = passes(names, s, n, shape, tabular=tabular, quality=settings.quality, stages=stages)
+    seconds = f * costs["forward"] + g * costs["grad"] + METHOD_OVERHEAD * len(names)
+    seconds += _figures(bundle, data, names, settings.quality) + SECTION_OVERHEAD
+    if "lime" in names:
+        lime = s.lime_tabular_samples if tabular else s.lime_samples
+        seconds += method_runs(s, n, quality=settings.quality, stages=stages) * (LIME_RUN + LIME_SAMPLE * lime)
+    return seconds, f, g, names, n
+
+
 def estimate(bundle: ModelBundle, data: AuditData, settings: Settings) -> tuple[float, str] | None:
     """``(seconds, what it counts)`` of the explanation section with ``settings`` on ``data``, or None where a pass
     cannot be timed. DeepLIFT is left out for a model that reuses a non-linearity module (the section skips it at
     once and says why)."""
     from ..robust.analysis import step_seconds
-    from ._common import ExplainSettings
-    from ._structure import relu_problems, weighted_layers
-    from .methods import parse_methods
-    from .quality import cascade_stages
 
     if len(data) == 0 or data.x.dim() < 2:
         return None
-    names = parse_methods(settings.methods)
-    s = settings.settings or (ExplainSettings.fast() if settings.fast else ExplainSettings())
-    n = min(int(settings.n), len(data))
-    shape = tuple(data.x.shape[1:])
-    tabular = bool(data.kind.columns)
     try:
-        if "deeplift" in names and any("used" in p for p in relu_problems(bundle.module) or []):
-            names = [m for m in names if m != "deeplift"]
-        layers = weighted_layers(bundle.module, data.x[:1].float())
-        stages = max(1, len(cascade_stages([name for name, _ in layers], s.sanity_stages)))
         grad, forward = step_seconds(bundle, data)
+        costs = {**model_facts(bundle, data), "grad": grad, "forward": forward}
     except (RuntimeError, ValueError, TypeError):
         return None
-    f, g = passes(names, s, n, shape, tabular=tabular, quality=settings.quality, stages=stages)
-    seconds = f * forward + g * grad + METHOD_OVERHEAD * len(names) + _figures(bundle, data, names, settings.quality)
-    if "lime" in names:
-        lime = s.lime_tabular_samples if tabular else s.lime_samples
-        seconds += method_runs(s, n, quality=settings.quality, stages=stages) * (LIME_RUN + LIME_SAMPLE * lime)
-    seconds += SECTION_OVERHEAD
+    seconds, f, g, names, n = price(bundle, data, settings, costs)
     return seconds, f"about {int(f):,} forward and {int(g):,} gradient passes ({', '.join(names)} on {n} samples)"
 
 

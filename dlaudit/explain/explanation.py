@@ -333,15 +333,16 @@ def _probe(bundle: ModelBundle, data: AuditData, params: dict[str, Any]) -> dict
     warms up (the libraries' imports, caches: on the synthetic-credit MLP it took 1.8 s, the next 1.3 s, busy 2-core
     machine) and is not priced; the full profile is priced
     at :data:`FULL_RATIO` times the fast one (not measured: a probe of it would cost as much as a small budget).
-    A large model (:data:`LARGE_FLOPS`) gets no other run: every sample is priced as that whole run, fixed part and
-    warm-up included, which errs long by the fixed part (a resnet18 at 3x32x32, busy 2-core machine: 22 s for one
-    sample, 5 s of it fixed; its one- and two-sample runs took 62 s, half a 2-minute budget); so does a model whose
-    warm one-sample run takes over :data:`PROBE_LONG`."""
+    A large model (:data:`LARGE_FLOPS`) runs no sample: its model passes are most of the work, so each rung's are
+    counted and priced (:func:`_counted_costs`; before, every sample was priced as a whole one-sample run, fixed
+    part and warm-up included, which read 2.8x long on a resnet18 at 3x32x32, and its one- and two-sample runs took
+    62 s, half a 2-minute budget, on a busy 2-core machine). A model whose warm one-sample run takes over
+    :data:`PROBE_LONG` gets no other run: each sample is priced as that whole run."""
     given = {k: v for k, v in params.items() if k not in ("n", "fast", "seed")}
     base = given.get("settings") or ExplainSettings.fast()
+    if _large(bundle, data):  # its model passes are the work: counted and priced (dlaudit.explain.estimate)
+        return _counted_costs(bundle, data)
     one = run_probe(explain_section, bundle, data, fast=True, **given, n=1)
-    if _large(bundle, data):  # each sample as the whole one-sample run (no fixed part), no other run
-        return _unit_costs(one, 2 * one, 2 * one, 2, base.figure_samples)
     one = run_probe(explain_section, bundle, data, fast=True, **given, n=1)  # that run warmed up; time a warm one
     if one >= PROBE_LONG:  # slow all the same: priced as the large models are
         return _unit_costs(one, 2 * one, 2 * one, 2, base.figure_samples)
@@ -349,6 +350,19 @@ def _probe(bundle: ModelBundle, data: AuditData, params: dict[str, Any]) -> dict
     few = {**given, "settings": replace(base, figure_samples=1)}  # the same run, figures for one sample only
     bare = run_probe(explain_section, bundle, data, fast=True, **few, n=PROBE_N)
     return _unit_costs(one, more, bare, PROBE_N, base.figure_samples)
+
+
+def _counted_costs(bundle: ModelBundle, data: AuditData) -> dict[str, float]:
+    """A large model's probe: seconds of a gradient step and a forward pass of a sample (the median of a few, as the
+    robustness probe measures them) and :func:`dlaudit.explain.estimate.model_facts`, from which
+    :func:`dlaudit.explain.estimate.price` prices each rung's counted passes (``counted``). A resnet18 at 3x32x32
+    (quiet 2-core machine) measured in about a second, where its one-sample run took 7.9-22 s and priced its
+    2-minute plan's explanations 2.8x long (one sample's run for each sample, fixed part and warm-up included)."""
+    from ..robust.analysis import step_seconds
+    from .estimate import model_facts
+
+    grad, forward = step_seconds(bundle, data)
+    return {"counted": 1.0, "grad": grad, "forward": forward, **model_facts(bundle, data)}
 
 
 def _unit_costs(one: float, more: float, bare: float, k: int, figure_samples: int) -> dict[str, float]:
@@ -376,6 +390,11 @@ def _levels(bundle: ModelBundle, data: AuditData, params: dict[str, Any]) -> lis
 
 def _cost(bundle: ModelBundle, data: AuditData, level: Level, params: dict[str, Any], costs: dict[str, float]) -> float:
     n = int(level.params["n"])
+    if costs.get("counted"):  # a large model: the rung's passes counted and priced
+        from .estimate import price
+
+        given = {k: v for k, v in params.items() if k not in ("n", "fast", "seed")}
+        return price(bundle, data, Settings.build(bundle, fast=level.fast, **given, n=n), costs)[0]
     fast = costs["fast_fixed"] + n * costs["fast_sample"]
     figured = min(n, int(costs.get("figure_samples", n)))  # figures are drawn for the first few samples only
     fast += figured * costs.get("fast_figure", 0.0)
