@@ -102,6 +102,22 @@ def catch_interrupts() -> None:
         signal.default_int_handler
     ):
         signal.signal(signal.SIGINT, _on_interrupt)
+        if sys.unraisablehook is not _quiet_unraisable:
+            _hooks["unraisable"] = sys.unraisablehook
+            sys.unraisablehook = _quiet_unraisable
+
+
+_hooks: dict[str, Any] = {}
+
+
+def _quiet_unraisable(unraisable: Any) -> None:
+    """A Ctrl-C that lands in a weak reference's callback or a finalizer is swallowed there, and Python prints it as
+    "Exception ignored in ..." with a traceback (seen in a CI run interrupted during the explanation section, which
+    runs in the main thread). It is counted all the same (:func:`_on_interrupt`) and ends the run as
+    interrupted, so it is not printed; any other unraisable exception is, as before."""
+    if isinstance(unraisable.exc_value, KeyboardInterrupt) or unraisable.exc_type is KeyboardInterrupt:
+        return
+    (_hooks.get("unraisable") or sys.__unraisablehook__)(unraisable)
 
 
 def interrupted() -> bool:

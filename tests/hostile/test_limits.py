@@ -514,3 +514,25 @@ def test_terminal_escapes_in_every_printed_line_are_escaped() -> None:
     from dlaudit.terminal import printable
 
     assert printable("a\x1b]0;t\x07b\x9b2J\r\u202e\udcff\n\tz") == "a\\x1b]0;t\\x07b\\x9b2J\\x0d\\u202e\\xff\n\tz"
+
+
+def test_a_ctrl_c_swallowed_by_a_callback_is_not_printed_but_other_errors_are(monkeypatch) -> None:
+    """A Ctrl-C landing in a weak reference's callback is "unraisable": Python would print it with a traceback.
+    dlaudit counts it (the run ends as interrupted) and keeps it quiet; any other unraisable error still goes to the
+    hook that was there before."""
+    import sys
+    import types
+
+    from dlaudit import bounded
+
+    seen: list[type] = []
+    monkeypatch.setitem(bounded._hooks, "unraisable", lambda u: seen.append(u.exc_type))
+    quiet = lambda exc: types.SimpleNamespace(exc_type=type(exc), exc_value=exc, exc_traceback=None, object=None)
+    bounded._quiet_unraisable(quiet(KeyboardInterrupt()))
+    bounded._quiet_unraisable(quiet(ValueError("a finalizer's own bug")))
+    assert seen == [ValueError]
+    monkeypatch.setattr(sys, "unraisablehook", sys.unraisablehook)
+    monkeypatch.setattr(bounded.signal, "signal", lambda *a: None)  # the test process keeps its own SIGINT handler
+    monkeypatch.setattr(bounded.signal, "getsignal", lambda sig: bounded.signal.default_int_handler)
+    bounded.catch_interrupts()
+    assert sys.unraisablehook is bounded._quiet_unraisable
