@@ -30,6 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from .bounded import interrupted
 from .errors import AnalysisError, ConfigError, DlauditError
 
 if TYPE_CHECKING:
@@ -438,6 +439,8 @@ def run_analysis(
     except KeyboardInterrupt:
         cancel.set()
         raise
+    if interrupted():  # a Ctrl-C that a library swallowed (a callback, a finalizer) ends the run here all the same
+        raise KeyboardInterrupt
     err = outcome.get("error")
     if err is None:
         section = outcome["section"]

@@ -348,6 +348,8 @@ def finish(
     written: dict[str, Any] | None = None,
 ) -> None:
     """What every audit command does with its report: gate it, write its files, print it, exit 1 when a gate failed."""
+    if dlaudit.interrupted():  # a Ctrl-C a library swallowed: nothing is written, the run ends as interrupted
+        raise KeyboardInterrupt
     errors = list(rep.errors)
     if gates:
         try:
